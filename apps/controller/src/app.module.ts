@@ -1,0 +1,53 @@
+import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
+import { DynamicModule, Global, Module } from '@nestjs/common';
+import { GraphQLModule } from '@nestjs/graphql';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuthModule } from './auth/auth.module';
+import { AuthService } from './auth/auth.service';
+import { ChangesModule } from './changes/changes.module';
+import { ControllerConfig } from './config';
+import { DatabaseModule } from './database/database.module';
+import { CONTROLLER_CONFIG } from './database/tokens';
+import { graphqlOptions } from './graphql.config';
+import { HostsModule } from './hosts/hosts.module';
+import { NetworksModule } from './networks/networks.module';
+import { PortsModule } from './ports/ports.module';
+import { SubnetsModule } from './subnets/subnets.module';
+
+@Global()
+@Module({})
+class ConfigModule {
+  static forRoot(config: ControllerConfig): DynamicModule {
+    return {
+      module: ConfigModule,
+      providers: [{ provide: CONTROLLER_CONFIG, useValue: config }],
+      exports: [CONTROLLER_CONFIG],
+    };
+  }
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(config: ControllerConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        ChangesModule,
+        AuthModule,
+        HostsModule,
+        NetworksModule,
+        SubnetsModule,
+        PortsModule,
+        GraphQLModule.forRootAsync<ApolloDriverConfig>({
+          driver: ApolloDriver,
+          imports: [AuthModule],
+          inject: [AuthService, getDataSourceToken()],
+          useFactory: (auth: AuthService, dataSource: DataSource) => graphqlOptions(config, auth, dataSource),
+        }),
+      ],
+    };
+  }
+}

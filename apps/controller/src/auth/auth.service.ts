@@ -1,0 +1,77 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, IsNull } from 'typeorm';
+import { conflict, newId, notFound, validateName } from '@netloom/model';
+import { ChangesService } from '../changes/changes.service';
+import { ApiToken, Role } from './api-token.entity';
+import { Principal } from './principal';
+import { hashSecret, newSecret } from './secrets';
+
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+@Injectable()
+export class AuthService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly changes: ChangesService,
+  ) {}
+
+  private get tokens() {
+    return this.dataSource.getRepository(ApiToken);
+  }
+
+  /** The principal behind an `Authorization: Bearer …` value, or null when it is missing or not valid. */
+  async authenticate(authorization: unknown): Promise<Principal | null> {
+    if (typeof authorization !== 'string') return null;
+    const secret = BEARER.exec(authorization.trim())?.[1];
+    if (!secret) return null;
+    const token = await this.tokens.findOneBy({ tokenHash: hashSecret(secret), revokedAt: IsNull() });
+    return token ? { tokenId: token.id, name: token.name, role: token.role } : null;
+  }
+
+  /** On first start with an empty database: the admin token, returned once to be printed. */
+  async bootstrap(): Promise<string | null> {
+    if ((await this.tokens.count()) > 0) return null;
+    const { secret } = await this.create('bootstrap-admin', Role.ADMIN);
+    return secret;
+  }
+
+  async create(name: string, role: Role): Promise<{ token: ApiToken; secret: string }> {
+    const secret = newSecret('nlt');
+    const token = this.tokens.create({
+      id: newId(),
+      name: validateName(name, 'input.name'),
+      role,
+      tokenHash: hashSecret(secret),
+      createdAt: new Date(),
+      revokedAt: null,
+    });
+    await this.changes.transact((tx) => tx.em.insert(ApiToken, token));
+    return { token, secret };
+  }
+
+  revoke(id: string): Promise<ApiToken> {
+    return this.changes.transact(async ({ em }) => {
+      const token = await em.findOneBy(ApiToken, { id });
+      if (!token) throw notFound(`API token ${id} not found`, 'id');
+      if (token.revokedAt) return token;
+      if (token.role === Role.ADMIN) {
+        const admins = await em.countBy(ApiToken, { role: Role.ADMIN, revokedAt: IsNull() });
+        if (admins <= 1) throw conflict('refusing to revoke the last admin token: create another admin token first', 'id');
+      }
+      token.revokedAt = new Date();
+      await em.save(token);
+      return token;
+    });
+  }
+
+  list(): Promise<ApiToken[]> {
+    return this.tokens.find({ order: { id: 'ASC' } });
+  }
+
+  async get(id: string): Promise<ApiToken> {
+    const token = await this.tokens.findOneBy({ id });
+    if (!token) throw notFound(`API token ${id} not found`, 'id');
+    return token;
+  }
+}

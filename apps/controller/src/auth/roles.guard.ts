@@ -1,0 +1,35 @@
+import { CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { GqlExecutionContext } from '@nestjs/graphql';
+import { GraphQLResolveInfo } from 'graphql';
+import { ErrorCode, NetloomError } from '@netloom/model';
+import { Role } from './api-token.entity';
+import { RequestContext } from './principal';
+
+const ADMIN_ONLY = 'netloom:adminOnly';
+
+/** Marks a query that only admins may run (every mutation already needs admin). */
+export const AdminOnly = (): MethodDecorator => SetMetadata(ADMIN_ONLY, true);
+
+/**
+ * Authorization for every top-level field. Authentication already happened when the request's
+ * context was built (HTTP) or the websocket connected; here: writes and admin-only reads need
+ * the admin role.
+ */
+@Injectable()
+export class RolesGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const gql = GqlExecutionContext.create(context);
+    const { principal } = gql.getContext<Partial<RequestContext>>();
+    if (!principal) throw new NetloomError(ErrorCode.Unauthenticated, 'a bearer token is required');
+    const info = gql.getInfo<GraphQLResolveInfo>();
+    const needsAdmin =
+      info.operation.operation === 'mutation' || this.reflector.get<boolean>(ADMIN_ONLY, context.getHandler()) === true;
+    if (needsAdmin && principal.role !== Role.ADMIN) {
+      throw new NetloomError(ErrorCode.Forbidden, `the ${principal.role} role may not run ${info.fieldName}`);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,13 @@
+import { ValueTransformer } from 'typeorm';
+
+/** Timestamps are ISO-8601 text: they sort as text and mean the same on every database. */
+export const isoDateColumn: ValueTransformer = {
+  to: (value: Date | undefined) => value?.toISOString(),
+  from: (text: string | null) => (text ? new Date(text) : null),
+};
+
+/** A JSON document in a text column. */
+export const jsonColumn: ValueTransformer = {
+  to: (value: unknown) => JSON.stringify(value ?? null),
+  from: (text: string | null): unknown => (text ? JSON.parse(text) : null),
+};

@@ -1,0 +1,52 @@
+import { Logger } from '@nestjs/common';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { GraphQLFormattedError } from 'graphql';
+import { QueryFailedError } from 'typeorm';
+import { ErrorCode, NetloomError } from '@netloom/model';
+
+const logger = new Logger('GraphQL');
+
+// Codes that graphql-js and Apollo set themselves for malformed requests: shown as they are.
+const PROTOCOL_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+  ErrorCode.Unauthenticated,
+  ErrorCode.Forbidden,
+]);
+
+/** The database's own constraint errors, when a race slips past the service's checks. */
+function constraintViolation(error: unknown): NetloomError | undefined {
+  if (!(error instanceof QueryFailedError)) return undefined;
+  const driverError = error.driverError as { code?: string } | undefined;
+  const code = driverError?.code ?? '';
+  if (code.startsWith('SQLITE_CONSTRAINT') || code === '23505' || code === '23503') {
+    return new NetloomError(ErrorCode.Conflict, 'the change conflicts with the current state (constraint violated); reload and retry');
+  }
+  return undefined;
+}
+
+/** The one mapping from errors to what a GraphQL client sees (CONVENTIONS §4). */
+export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const original = unwrapResolverError(error);
+  const known = original instanceof NetloomError ? original : constraintViolation(original);
+  const { locations, path } = formatted;
+  if (known) {
+    return {
+      message: known.message,
+      locations,
+      path,
+      extensions: { code: known.code, ...(known.field ? { field: known.field } : {}) },
+    };
+  }
+  const code = formatted.extensions?.code;
+  if (typeof code === 'string' && PROTOCOL_CODES.has(code)) {
+    return { message: formatted.message, locations, path, extensions: { code } };
+  }
+  logger.error(original instanceof Error ? (original.stack ?? original.message) : String(original));
+  return { message: 'internal error', locations, path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+}

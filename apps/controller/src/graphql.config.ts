@@ -1,0 +1,59 @@
+import { ApolloDriverConfig } from '@nestjs/apollo';
+import type { Request } from 'express';
+import { GraphQLError } from 'graphql';
+import type { Context as WsContext } from 'graphql-ws';
+import { DataSource } from 'typeorm';
+import { AuthService } from './auth/auth.service';
+import { Principal, RequestContext } from './auth/principal';
+import { ControllerConfig } from './config';
+import { formatError } from './common/graphql-errors';
+import { queryLimitsPlugin } from './common/query-limits';
+import { Loaders } from './loaders/loaders';
+
+export interface GraphQLContext extends RequestContext {
+  loaders: Loaders;
+}
+
+interface WsExtra {
+  principal?: Principal;
+}
+
+const unauthenticated = (): GraphQLError =>
+  new GraphQLError('a valid bearer token is required (Authorization: Bearer <token>)', {
+    extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+  });
+
+/**
+ * GraphQL at /graphql, HTTP and graphql-ws on the same path. Authentication happens before any
+ * field runs: when the HTTP request's context is built, or when the websocket connects
+ * (`connectionParams.authorization`), so not even introspection is open without a token.
+ */
+export function graphqlOptions(config: ControllerConfig, auth: AuthService, dataSource: DataSource): ApolloDriverConfig {
+  return {
+    path: '/graphql',
+    autoSchemaFile: true,
+    sortSchema: true,
+    playground: false,
+    introspection: true,
+    includeStacktraceInErrorResponses: false,
+    formatError,
+    plugins: [queryLimitsPlugin({ maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost })],
+    subscriptions: {
+      'graphql-ws': {
+        path: '/graphql',
+        onConnect: async (ctx: WsContext<Record<string, unknown> | undefined, unknown>) => {
+          const params = ctx.connectionParams ?? {};
+          const principal = await auth.authenticate(params.authorization ?? params.Authorization);
+          if (!principal) return false;
+          (ctx.extra as WsExtra).principal = principal;
+          return true;
+        },
+      },
+    },
+    context: async (arg: { req?: Request; extra?: WsExtra }): Promise<GraphQLContext> => {
+      const principal = arg.extra ? arg.extra.principal : await auth.authenticate(arg.req?.headers.authorization);
+      if (!principal) throw unauthenticated();
+      return { principal, loaders: new Loaders(dataSource) };
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import { Field, InputType, ObjectType } from '@nestjs/graphql';
+import { CreateResourceInput, ResourceFilter, UpdateResourceInput } from '../../common/inputs';
+import { Host } from '../host.entity';
+
+@InputType()
+export class CreateHostInput extends CreateResourceInput {
+  @Field({ description: 'Underlay (VTEP) address, IPv4 or IPv6.' }) vtepAddress!: string;
+}
+
+@InputType()
+export class UpdateHostInput extends UpdateResourceInput {
+  @Field({ nullable: true }) vtepAddress?: string;
+}
+
+@InputType()
+export class HostFilter extends ResourceFilter {}
+
+@ObjectType()
+export class CreateHostPayload {
+  @Field(() => Host) host!: Host;
+  @Field({ description: "One-time token for this host's agent to join. Shown only here." }) joinToken!: string;
+}

@@ -1,0 +1,49 @@
+import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
+import { lookup } from '../common/resource-ops';
+import { ConnectionArgs, ConnectionType } from '../common/pagination';
+import { Loaders } from '../loaders/loaders';
+import { Port } from '../ports/port.entity';
+import { CreateHostInput, CreateHostPayload, HostFilter, UpdateHostInput } from './dto/host.inputs';
+import { Host } from './host.entity';
+import { HostsService } from './hosts.service';
+
+const HostConnection = ConnectionType(Host, 'Host');
+
+@Resolver(() => Host)
+export class HostsResolver {
+  constructor(private readonly service: HostsService) {}
+
+  @Query(() => HostConnection)
+  hosts(@Args() args: ConnectionArgs, @Args('filter', { nullable: true }) filter?: HostFilter) {
+    return this.service.list(filter, args);
+  }
+
+  @Query(() => Host, { nullable: true, description: 'One host by id or name.' })
+  host(
+    @Args('id', { type: () => ID, nullable: true }) id?: string,
+    @Args('name', { nullable: true }) name?: string,
+  ): Promise<Host | null> {
+    return this.service.find(lookup(id, name));
+  }
+
+  @Mutation(() => CreateHostPayload)
+  createHost(@Args('input') input: CreateHostInput): Promise<CreateHostPayload> {
+    return this.service.create(input);
+  }
+
+  @Mutation(() => Host)
+  updateHost(@Args('input') input: UpdateHostInput): Promise<Host> {
+    return this.service.update(input);
+  }
+
+  @Mutation(() => DeletePayload)
+  deleteHost(@Args('input') input: CascadeDeleteInput): Promise<DeletePayload> {
+    return this.service.delete(input);
+  }
+
+  @ResolveField(() => [Port])
+  ports(@Parent() host: Host, @Context('loaders') loaders: Loaders): Promise<Port[]> {
+    return loaders.portsByHost.load(host.id);
+  }
+}

@@ -1,0 +1,125 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { badInput, conflict } from '@netloom/model';
+import { ChangesService, Tx } from '../changes/changes.service';
+import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
+import { whereLabels } from '../common/label';
+import { Connection, ConnectionArgs, paginate } from '../common/pagination';
+import {
+  applyCommonUpdate,
+  checkGeneration,
+  deleteAll,
+  ensureNameFree,
+  findOrFail,
+  newResource,
+  recordCreate,
+  saveUpdate,
+} from '../common/resource-ops';
+import { Port } from '../ports/port.entity';
+import { Subnet } from '../subnets/subnet.entity';
+import { CreateNetworkInput, NetworkFilter, UpdateNetworkInput } from './dto/network.inputs';
+import { Network } from './network.entity';
+
+export const VNI_MAX = 0xffffff;
+/** Automatic VNIs start here, leaving the low ones to operators who pick their own. */
+export const VNI_AUTO_MIN = 100;
+export const MTU_MIN = 576;
+export const MTU_MAX = 9000;
+
+export function validateMtu(mtu: number | undefined | null): number | null {
+  if (mtu === undefined || mtu === null) return null;
+  if (!Number.isInteger(mtu) || mtu < MTU_MIN || mtu > MTU_MAX) {
+    throw badInput(`MTU ${mtu} is out of range (${MTU_MIN}-${MTU_MAX})`, 'input.mtu');
+  }
+  return mtu;
+}
+
+@Injectable()
+export class NetworksService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly changes: ChangesService,
+  ) {}
+
+  list(filter: NetworkFilter | undefined, args: ConnectionArgs): Promise<Connection<Network>> {
+    const qb = this.dataSource.getRepository(Network).createQueryBuilder('n');
+    if (filter?.name) qb.andWhere('n.name = :name', { name: filter.name });
+    if (filter?.vni !== undefined && filter.vni !== null) qb.andWhere('n.vni = :vni', { vni: filter.vni });
+    whereLabels(qb, 'n', filter?.labels);
+    return paginate(qb, 'n', args);
+  }
+
+  find(where: { id: string } | { name: string }): Promise<Network | null> {
+    return this.dataSource.getRepository(Network).findOneBy(where);
+  }
+
+  create(input: CreateNetworkInput): Promise<Network> {
+    return this.changes.transact(async (tx) => {
+      const network = tx.em.create(Network, { ...newResource(input), mtu: validateMtu(input.mtu) });
+      await ensureNameFree(tx.em, Network, network.name);
+      network.vni = await this.chooseVni(tx, input.vni);
+      await tx.em.insert(Network, network);
+      await recordCreate(tx, Network.name, network);
+      return network;
+    });
+  }
+
+  update(input: UpdateNetworkInput): Promise<Network> {
+    return this.changes.transact(async (tx) => {
+      const network = await findOrFail(tx.em, Network, input.id);
+      checkGeneration(network, input.generation);
+      applyCommonUpdate(network, input);
+      await ensureNameFree(tx.em, Network, network.name, {}, network.id);
+      if (input.mtu !== undefined && input.mtu !== null) network.mtu = validateMtu(input.mtu);
+      return saveUpdate(tx, Network, network);
+    });
+  }
+
+  /** Refused while the network has subnets or ports, unless `cascade` deletes them too. */
+  delete(input: CascadeDeleteInput): Promise<DeletePayload> {
+    return this.changes.transact(async (tx) => {
+      const network = await findOrFail(tx.em, Network, input.id);
+      checkGeneration(network, input.generation);
+      const ports = await tx.em.findBy(Port, { networkId: network.id });
+      const subnets = await tx.em.findBy(Subnet, { networkId: network.id });
+      if ((ports.length || subnets.length) && !input.cascade) {
+        throw conflict(
+          `network ${network.name} still has ${subnets.length} subnet(s) and ${ports.length} port(s): delete them first or pass cascade: true`,
+          'input.cascade',
+        );
+      }
+      await deleteAll(tx, Port, ports);
+      await deleteAll(tx, Subnet, subnets);
+      await deleteAll(tx, Network, [network]);
+      return {
+        deletedIds: [network.id, ...subnets.map((s) => s.id), ...ports.map((p) => p.id)],
+        revision: tx.changes[tx.changes.length - 1].revision,
+      };
+    });
+  }
+
+  private async chooseVni(tx: Tx, requested: number | undefined | null): Promise<number> {
+    if (requested !== undefined && requested !== null) {
+      if (!Number.isInteger(requested) || requested < 1 || requested > VNI_MAX) {
+        throw badInput(`VNI ${requested} is out of range (1-${VNI_MAX})`, 'input.vni');
+      }
+      const other = await tx.em.findOneBy(Network, { vni: requested });
+      if (other) throw conflict(`VNI ${requested} is already used by network ${other.name}`, 'input.vni');
+      return requested;
+    }
+    const used = await tx.em
+      .createQueryBuilder(Network, 'n')
+      .select('n.vni', 'vni')
+      .where('n.vni >= :min', { min: VNI_AUTO_MIN })
+      .orderBy('n.vni', 'ASC')
+      .getRawMany<{ vni: number }>();
+    let candidate = VNI_AUTO_MIN;
+    for (const { vni } of used) {
+      if (vni !== candidate) break;
+      candidate += 1;
+    }
+    if (candidate > VNI_MAX) throw conflict('no free VNI left', 'input.vni');
+    return candidate;
+  }
+}

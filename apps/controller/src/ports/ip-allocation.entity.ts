@@ -1,0 +1,18 @@
+import { Field, ID, ObjectType } from '@nestjs/graphql';
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+/** One address of a subnet held by a port. The primary key makes a double allocation impossible. */
+@ObjectType('FixedIp')
+@Entity('ip_allocations')
+export class IpAllocation {
+  @Field(() => ID)
+  @PrimaryColumn({ name: 'subnet_id', type: 'varchar', length: 36 })
+  subnetId!: string;
+
+  @Field()
+  @PrimaryColumn({ name: 'ip_address', type: 'varchar', length: 45 })
+  ipAddress!: string;
+
+  @Column({ name: 'port_id', type: 'varchar', length: 36 })
+  portId!: string;
+}

@@ -1,0 +1,125 @@
+import { badInput, conflict } from '@netloom/model';
+import { Tx } from '../changes/changes.service';
+import { findOrFail, newResource } from '../common/resource-ops';
+import { Host } from '../hosts/host.entity';
+import { generateMac, normalizeMac, parseCidr, parseIp, contains, SubnetAllocator } from '../ipam/ipam';
+import { Network } from '../networks/network.entity';
+import { Subnet } from '../subnets/subnet.entity';
+import { CreatePortInput, FixedIpInput } from './dto/port.inputs';
+import { IpAllocation } from './ip-allocation.entity';
+import { Port } from './port.entity';
+
+/** Names of namespaces a user may place a port in. Never passed through a shell; still kept plain. */
+const NETNS = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Builds the ports of one transaction. Lookups, IPAM allocators and the set of MACs in use are
+ * loaded once and shared, so creating 1000 ports costs a few queries, and two ports of the same
+ * batch can never get one address or one MAC.
+ */
+export class PortBatch {
+  private readonly networks = new Map<string, Network>();
+  private readonly hosts = new Map<string, Host>();
+  private readonly subnets = new Map<string, Subnet[]>();
+  private readonly allocators = new Map<string, SubnetAllocator>();
+  private readonly names = new Map<string, Set<string>>();
+  private macs: Set<string> | undefined;
+  readonly ports: Port[] = [];
+  readonly allocations: IpAllocation[] = [];
+
+  constructor(private readonly tx: Tx) {}
+
+  async add(input: CreatePortInput, field: string): Promise<Port> {
+    const port = this.tx.em.create(Port, newResource(input, field));
+    const network = await this.cached(this.networks, input.networkId, () =>
+      findOrFail(this.tx.em, Network, input.networkId, `${field}.networkId`),
+    );
+    const host = await this.cached(this.hosts, input.hostId, () => findOrFail(this.tx.em, Host, input.hostId, `${field}.hostId`));
+    port.networkId = network.id;
+    port.hostId = host.id;
+    const names = await this.cached(this.names, network.id, async () => {
+      const rows = await this.tx.em.find(Port, { select: { name: true }, where: { networkId: network.id } });
+      return new Set(rows.map((r) => r.name));
+    });
+    if (names.has(port.name)) throw conflict(`a port named ${port.name} already exists on network ${network.name}`, `${field}.name`);
+    names.add(port.name);
+    port.macAddress = await this.claimMac(input.macAddress, `${field}.macAddress`);
+    if (input.netns !== undefined && input.netns !== null && !NETNS.test(input.netns)) {
+      throw badInput(`invalid namespace name ${JSON.stringify(input.netns.slice(0, 80))}`, `${field}.netns`);
+    }
+    port.netns = input.netns ?? null;
+    const requests = input.fixedIps ?? (await this.defaultRequests(network.id));
+    for (const [i, request] of requests.entries()) {
+      const subnet = await this.subnetFor(network, request, `${field}.fixedIps.${i}`);
+      const allocator = await this.allocator(subnet);
+      const ipAddress = request.ipAddress
+        ? allocator.claim(request.ipAddress, `${field}.fixedIps.${i}.ipAddress`)
+        : allocator.allocate(`${field}.fixedIps.${i}`);
+      this.allocations.push(this.tx.em.create(IpAllocation, { subnetId: subnet.id, ipAddress, portId: port.id }));
+    }
+    this.ports.push(port);
+    return port;
+  }
+
+  private async cached<V>(map: Map<string, V>, key: string, load: () => Promise<V>): Promise<V> {
+    let value = map.get(key);
+    if (value === undefined) {
+      value = await load();
+      map.set(key, value);
+    }
+    return value;
+  }
+
+  private async claimMac(requested: string | undefined | null, field: string): Promise<string> {
+    if (!this.macs) {
+      const rows = await this.tx.em.find(Port, { select: { macAddress: true } });
+      this.macs = new Set(rows.map((r) => r.macAddress));
+    }
+    const mac = requested ? normalizeMac(requested, field) : generateMac(this.macs);
+    if (this.macs.has(mac)) throw conflict(`MAC address ${mac} is already in use`, field);
+    this.macs.add(mac);
+    return mac;
+  }
+
+  private subnetsOf(networkId: string): Promise<Subnet[]> {
+    return this.cached(this.subnets, networkId, () => this.tx.em.find(Subnet, { where: { networkId }, order: { id: 'ASC' } }));
+  }
+
+  /** By default a port gets one address from the first IPv4 and the first IPv6 subnet. */
+  private async defaultRequests(networkId: string): Promise<FixedIpInput[]> {
+    const subnets = await this.subnetsOf(networkId);
+    return [4, 6].flatMap((version) => {
+      const subnet = subnets.find((s) => s.ipVersion === version);
+      return subnet ? [{ subnetId: subnet.id }] : [];
+    });
+  }
+
+  private async subnetFor(network: Network, request: FixedIpInput, field: string): Promise<Subnet> {
+    const subnets = await this.subnetsOf(network.id);
+    if (request.subnetId) {
+      const subnet = subnets.find((s) => s.id === request.subnetId);
+      if (!subnet) throw badInput(`subnet ${request.subnetId} is not a subnet of network ${network.name}`, `${field}.subnetId`);
+      return subnet;
+    }
+    if (!request.ipAddress) throw badInput('give a subnetId, an ipAddress, or both', field);
+    const ip = parseIp(request.ipAddress, `${field}.ipAddress`);
+    const subnet = subnets.find((s) => {
+      const parsed = parseCidr(s.cidr);
+      return parsed.version === ip.version && contains(parsed, ip.value);
+    });
+    if (!subnet) throw badInput(`${ip.text} is in no subnet of network ${network.name}`, `${field}.ipAddress`);
+    return subnet;
+  }
+
+  private allocator(subnet: Subnet): Promise<SubnetAllocator> {
+    return this.cached(this.allocators, subnet.id, async () => {
+      const taken = await this.tx.em.find(IpAllocation, { select: { ipAddress: true }, where: { subnetId: subnet.id } });
+      return new SubnetAllocator(
+        parseCidr(subnet.cidr),
+        subnet.allocationPools,
+        subnet.gatewayIp,
+        taken.map((t) => t.ipAddress),
+      );
+    });
+  }
+}

@@ -1,0 +1,26 @@
+import { Field, ID, ObjectType } from '@nestjs/graphql';
+import { Column, Entity } from 'typeorm';
+import { ResourceEntity } from '../common/resource.entity';
+
+@ObjectType({ description: 'An endpoint on a host: a veth into a network namespace, with a MAC and fixed IPs.' })
+@Entity('ports')
+export class Port extends ResourceEntity {
+  @Field(() => ID)
+  @Column({ name: 'network_id', type: 'varchar', length: 36 })
+  networkId!: string;
+
+  @Field(() => ID)
+  @Column({ name: 'host_id', type: 'varchar', length: 36 })
+  hostId!: string;
+
+  @Field()
+  @Column({ name: 'mac_address', type: 'varchar', length: 17 })
+  macAddress!: string;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'An existing namespace the port is placed in; null when the agent creates and owns one.',
+  })
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  netns!: string | null;
+}

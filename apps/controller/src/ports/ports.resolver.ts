@@ -1,0 +1,71 @@
+import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { DeleteInput, DeletePayload } from '../common/inputs';
+import { ConnectionArgs, ConnectionType } from '../common/pagination';
+import { Host } from '../hosts/host.entity';
+import { Loaders } from '../loaders/loaders';
+import { Network } from '../networks/network.entity';
+import { Subnet } from '../subnets/subnet.entity';
+import { CreatePortInput, PortFilter, UpdatePortInput } from './dto/port.inputs';
+import { IpAllocation } from './ip-allocation.entity';
+import { Port } from './port.entity';
+import { PortsService } from './ports.service';
+
+const PortConnection = ConnectionType(Port, 'Port');
+
+@Resolver(() => Port)
+export class PortsResolver {
+  constructor(private readonly service: PortsService) {}
+
+  @Query(() => PortConnection)
+  ports(@Args() args: ConnectionArgs, @Args('filter', { nullable: true }) filter?: PortFilter) {
+    return this.service.list(filter, args);
+  }
+
+  @Query(() => Port, { nullable: true })
+  port(@Args('id', { type: () => ID }) id: string): Promise<Port | null> {
+    return this.service.find(id);
+  }
+
+  @Mutation(() => Port)
+  createPort(@Args('input') input: CreatePortInput): Promise<Port> {
+    return this.service.create(input);
+  }
+
+  @Mutation(() => [Port], { description: 'Creates many ports in one transaction: all of them, or none.' })
+  createPorts(@Args('inputs', { type: () => [CreatePortInput] }) inputs: CreatePortInput[]): Promise<Port[]> {
+    return this.service.createMany(inputs);
+  }
+
+  @Mutation(() => Port)
+  updatePort(@Args('input') input: UpdatePortInput): Promise<Port> {
+    return this.service.update(input);
+  }
+
+  @Mutation(() => DeletePayload)
+  deletePort(@Args('input') input: DeleteInput): Promise<DeletePayload> {
+    return this.service.delete(input);
+  }
+
+  @ResolveField(() => Network)
+  network(@Parent() port: Port, @Context('loaders') loaders: Loaders): Promise<Network | null> {
+    return loaders.network.load(port.networkId);
+  }
+
+  @ResolveField(() => Host)
+  host(@Parent() port: Port, @Context('loaders') loaders: Loaders): Promise<Host | null> {
+    return loaders.host.load(port.hostId);
+  }
+
+  @ResolveField(() => [IpAllocation])
+  fixedIps(@Parent() port: Port, @Context('loaders') loaders: Loaders): Promise<IpAllocation[]> {
+    return loaders.fixedIpsByPort.load(port.id);
+  }
+}
+
+@Resolver(() => IpAllocation)
+export class FixedIpResolver {
+  @ResolveField(() => Subnet)
+  subnet(@Parent() fixedIp: IpAllocation, @Context('loaders') loaders: Loaders): Promise<Subnet | null> {
+    return loaders.subnet.load(fixedIp.subnetId);
+  }
+}

@@ -1,0 +1,6 @@
+import { Module } from '@nestjs/common';
+import { SubnetsResolver } from './subnets.resolver';
+import { SubnetsService } from './subnets.service';
+
+@Module({ providers: [SubnetsService, SubnetsResolver] })
+export class SubnetsModule {}

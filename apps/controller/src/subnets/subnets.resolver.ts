@@ -1,0 +1,45 @@
+import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { DeleteInput, DeletePayload } from '../common/inputs';
+import { ConnectionArgs, ConnectionType } from '../common/pagination';
+import { Loaders } from '../loaders/loaders';
+import { Network } from '../networks/network.entity';
+import { CreateSubnetInput, SubnetFilter, UpdateSubnetInput } from './dto/subnet.inputs';
+import { Subnet } from './subnet.entity';
+import { SubnetsService } from './subnets.service';
+
+const SubnetConnection = ConnectionType(Subnet, 'Subnet');
+
+@Resolver(() => Subnet)
+export class SubnetsResolver {
+  constructor(private readonly service: SubnetsService) {}
+
+  @Query(() => SubnetConnection)
+  subnets(@Args() args: ConnectionArgs, @Args('filter', { nullable: true }) filter?: SubnetFilter) {
+    return this.service.list(filter, args);
+  }
+
+  @Query(() => Subnet, { nullable: true })
+  subnet(@Args('id', { type: () => ID }) id: string): Promise<Subnet | null> {
+    return this.service.find(id);
+  }
+
+  @Mutation(() => Subnet)
+  createSubnet(@Args('input') input: CreateSubnetInput): Promise<Subnet> {
+    return this.service.create(input);
+  }
+
+  @Mutation(() => Subnet)
+  updateSubnet(@Args('input') input: UpdateSubnetInput): Promise<Subnet> {
+    return this.service.update(input);
+  }
+
+  @Mutation(() => DeletePayload)
+  deleteSubnet(@Args('input') input: DeleteInput): Promise<DeletePayload> {
+    return this.service.delete(input);
+  }
+
+  @ResolveField(() => Network)
+  async network(@Parent() subnet: Subnet, @Context('loaders') loaders: Loaders): Promise<Network | null> {
+    return loaders.network.load(subnet.networkId);
+  }
+}

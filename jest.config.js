@@ -1,0 +1,43 @@
+// Two projects: `unit` (pure logic, next to the code) and `e2e` (real processes, test/).
+// Type-checking is `npm run typecheck`; here ts-jest only transpiles (isolatedModules), which
+// halves the run.
+const moduleNameMapper = {
+  '^@netloom/model$': '<rootDir>/libs/model/src',
+  '^@netloom/model/(.*)$': '<rootDir>/libs/model/src/$1',
+  '^@netloom/migrations$': '<rootDir>/migrations',
+  // unicorn-magic's `exports` has only an `import` condition; jest resolves `require`.
+  '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js',
+};
+// execa 9 and its ESM-only dependency tree are transpiled to CommonJS for jest.
+const esmPackages = [
+  'execa', 'strip-final-newline', 'npm-run-path', 'path-key', 'unicorn-magic', 'mimic-fn',
+  'onetime', 'human-signals', 'is-stream', 'get-stream', 'figures', 'is-unicode-supported',
+  'is-plain-obj', 'parse-ms', 'pretty-ms', 'yoctocolors', '@sindresorhus/merge-streams',
+  'cross-spawn',
+];
+const transform = {
+  '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true }, diagnostics: false }],
+};
+const common = {
+  rootDir: __dirname,
+  testEnvironment: 'node',
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleNameMapper,
+  transform,
+  transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
+};
+
+module.exports = {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{apps,libs,plugins}/**/*.spec.ts'],
+    },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+    },
+  ],
+};
