@@ -16,9 +16,15 @@ function byId<T extends ObjectLiteral & { id: string }>(ds: DataSource, entity: 
   }, BATCH);
 }
 
-function groupedBy<T extends ObjectLiteral>(ds: DataSource, entity: new () => T, key: keyof T & string): DataLoader<string, T[]> {
+/** Rows grouped by a foreign key, each group in `order` (creation order for resources). */
+function groupedBy<T extends ObjectLiteral>(
+  ds: DataSource,
+  entity: new () => T,
+  key: keyof T & string,
+  order: keyof T & string,
+): DataLoader<string, T[]> {
   return new DataLoader(async (keys) => {
-    const rows = await ds.getRepository(entity).find({ where: { [key]: In([...keys]) } as never, order: { [key]: 'ASC' } as never });
+    const rows = await ds.getRepository(entity).find({ where: { [key]: In([...keys]) } as never, order: { [order]: 'ASC' } as never });
     const groups = new Map<string, T[]>(keys.map((k) => [k, []]));
     for (const row of rows) groups.get(row[key])?.push(row);
     return keys.map((k) => groups.get(k) ?? []);
@@ -39,9 +45,9 @@ export class Loaders {
     this.host = byId(ds, Host);
     this.network = byId(ds, Network);
     this.subnet = byId(ds, Subnet);
-    this.subnetsByNetwork = groupedBy(ds, Subnet, 'networkId');
-    this.portsByNetwork = groupedBy(ds, Port, 'networkId');
-    this.portsByHost = groupedBy(ds, Port, 'hostId');
-    this.fixedIpsByPort = groupedBy(ds, IpAllocation, 'portId');
+    this.subnetsByNetwork = groupedBy(ds, Subnet, 'networkId', 'id');
+    this.portsByNetwork = groupedBy(ds, Port, 'networkId', 'id');
+    this.portsByHost = groupedBy(ds, Port, 'hostId', 'id');
+    this.fixedIpsByPort = groupedBy(ds, IpAllocation, 'portId', 'subnetId');
   }
 }
