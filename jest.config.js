@@ -5,6 +5,7 @@ const moduleNameMapper = {
   '^@netloom/model$': '<rootDir>/libs/model/src',
   '^@netloom/model/(.*)$': '<rootDir>/libs/model/src/$1',
   '^@netloom/migrations$': '<rootDir>/migrations',
+  '^@netloom/protocol$': '<rootDir>/libs/protocol/src',
   // unicorn-magic's `exports` has only an `import` condition; jest resolves `require`.
   '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js',
 };

@@ -1,4 +1,5 @@
 import { InitialSchema1764100000000 } from './1764100000000-InitialSchema';
+import { AgentChannel1764200000000 } from './1764200000000-AgentChannel';
 
 /** Every migration, oldest first. Listed by hand so the build and jest load the same classes. */
-export const MIGRATIONS = [InitialSchema1764100000000];
+export const MIGRATIONS = [InitialSchema1764100000000, AgentChannel1764200000000];

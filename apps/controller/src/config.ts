@@ -13,6 +13,8 @@ export interface ControllerConfig {
   bodyLimit: number;
   maxQueryDepth: number;
   maxQueryCost: number;
+  /** How long a mutation with `wait: true` waits for the hosts before REALIZATION_TIMEOUT. */
+  waitTimeoutMs: number;
 }
 
 const FLAGS: Record<string, keyof ControllerConfig> = {
@@ -31,9 +33,10 @@ const ENV: Record<string, keyof ControllerConfig> = {
   NETLOOM_BODY_LIMIT: 'bodyLimit',
   NETLOOM_MAX_QUERY_DEPTH: 'maxQueryDepth',
   NETLOOM_MAX_QUERY_COST: 'maxQueryCost',
+  NETLOOM_WAIT_TIMEOUT_MS: 'waitTimeoutMs',
 };
 
-const NUMERIC = new Set<keyof ControllerConfig>(['port', 'bodyLimit', 'maxQueryDepth', 'maxQueryCost']);
+const NUMERIC = new Set<keyof ControllerConfig>(['port', 'bodyLimit', 'maxQueryDepth', 'maxQueryCost', 'waitTimeoutMs']);
 
 /** Configuration from flags (`--port 8080`), then environment (`NETLOOM_PORT`), then defaults. */
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): ControllerConfig {
@@ -68,5 +71,6 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     bodyLimit: number('bodyLimit', 2 * 1024 * 1024),
     maxQueryDepth: number('maxQueryDepth', 12),
     maxQueryCost: number('maxQueryCost', 50_000),
+    waitTimeoutMs: number('waitTimeoutMs', 30_000),
   };
 }

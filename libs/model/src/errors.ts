@@ -9,6 +9,10 @@ export enum ErrorCode {
   Conflict = 'CONFLICT',
   Unauthenticated = 'UNAUTHENTICATED',
   Forbidden = 'FORBIDDEN',
+  /** The change was committed, but a host reported it could not apply it. */
+  RealizationFailed = 'REALIZATION_FAILED',
+  /** The change was committed, but not every host applied it before the wait timed out. */
+  RealizationTimeout = 'REALIZATION_TIMEOUT',
 }
 
 /** A failure the caller can act on: bad input, a missing object, a conflict, missing rights. */

@@ -2,3 +2,4 @@ export * from './errors';
 export * from './ids';
 export * from './kinds';
 export * from './names';
+export * from './desired';

@@ -1,6 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { GqlExecutionContext } from '@nestjs/graphql';
+import { GqlContextType, GqlExecutionContext } from '@nestjs/graphql';
 import { GraphQLResolveInfo } from 'graphql';
 import { ErrorCode, NetloomError } from '@netloom/model';
 import { Role } from './api-token.entity';
@@ -21,6 +21,8 @@ export class RolesGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}
 
   canActivate(context: ExecutionContext): boolean {
+    // Plain HTTP routes (the agent join endpoint) authenticate on their own.
+    if (context.getType<GqlContextType>() !== 'graphql') return true;
     const gql = GqlExecutionContext.create(context);
     const { principal } = gql.getContext<Partial<RequestContext>>();
     if (!principal) throw new NetloomError(ErrorCode.Unauthenticated, 'a bearer token is required');

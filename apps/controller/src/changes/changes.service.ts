@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { PubSub } from 'graphql-subscriptions';
 import { DataSource, EntityManager } from 'typeorm';
@@ -44,11 +44,27 @@ export class Tx {
  * consecutive revisions inside it and are published only after the commit.
  */
 @Injectable()
-export class ChangesService {
+export class ChangesService implements OnApplicationBootstrap {
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly listeners: ((changes: Change[]) => void)[] = [];
+  private committedRevision = 0;
   readonly pubSub = new PubSub();
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.committedRevision = await this.currentRevision();
+  }
+
+  /** The newest committed revision (kept in memory; read once at start). */
+  get lastRevision(): number {
+    return this.committedRevision;
+  }
+
+  /** Calls `listener` after every commit that changed resources, with those changes. */
+  onCommit(listener: (changes: Change[]) => void): void {
+    this.listeners.push(listener);
+  }
 
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     const run = this.tail.then(async () => {
@@ -59,7 +75,12 @@ export class ChangesService {
         await tx.insertMany(Change, tx.changes);
         return value;
       });
-      for (const change of tx?.changes ?? []) {
+      const changes = tx?.changes ?? [];
+      if (changes.length) {
+        this.committedRevision = Math.max(this.committedRevision, changes[changes.length - 1].revision);
+        for (const listener of this.listeners) listener(changes);
+      }
+      for (const change of changes) {
         await this.pubSub.publish(RESOURCE_CHANGES, change);
       }
       return result;

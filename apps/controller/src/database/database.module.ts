@@ -5,6 +5,8 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Database } from 'better-sqlite3';
 import { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '@netloom/migrations';
+import { HostAgent } from '../agents/host-agent.entity';
+import { ResourceStatus } from '../agents/resource-status.entity';
 import { ApiToken } from '../auth/api-token.entity';
 import { Change } from '../changes/change.entity';
 import { ControllerConfig } from '../config';
@@ -15,7 +17,7 @@ import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
 import { CONTROLLER_CONFIG } from './tokens';
 
-export const ENTITIES = [ApiToken, Change, Host, Network, Subnet, Port, IpAllocation];
+export const ENTITIES = [ApiToken, Change, Host, Network, Subnet, Port, IpAllocation, HostAgent, ResourceStatus];
 
 /** The embedded default: one SQLite file, WAL, foreign keys on, migrations applied at start. */
 export function sqliteOptions(file: string): DataSourceOptions {

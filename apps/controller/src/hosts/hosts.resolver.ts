@@ -1,4 +1,5 @@
 import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { WAIT_ARG } from '../agents/wait.interceptor';
 import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
 import { lookup } from '../common/resource-ops';
 import { ConnectionArgs, ConnectionType } from '../common/pagination';
@@ -28,17 +29,17 @@ export class HostsResolver {
   }
 
   @Mutation(() => CreateHostPayload)
-  createHost(@Args('input') input: CreateHostInput): Promise<CreateHostPayload> {
+  createHost(@Args('input') input: CreateHostInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<CreateHostPayload> {
     return this.service.create(input);
   }
 
   @Mutation(() => Host)
-  updateHost(@Args('input') input: UpdateHostInput): Promise<Host> {
+  updateHost(@Args('input') input: UpdateHostInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Host> {
     return this.service.update(input);
   }
 
   @Mutation(() => DeletePayload)
-  deleteHost(@Args('input') input: CascadeDeleteInput): Promise<DeletePayload> {
+  deleteHost(@Args('input') input: CascadeDeleteInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<DeletePayload> {
     return this.service.delete(input);
   }
 

@@ -1,5 +1,7 @@
 import DataLoader from 'dataloader';
 import { DataSource, In, ObjectLiteral } from 'typeorm';
+import { HostAgent } from '../agents/host-agent.entity';
+import { ResourceStatus } from '../agents/resource-status.entity';
 import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
 import { IpAllocation } from '../ports/ip-allocation.entity';
@@ -40,6 +42,9 @@ export class Loaders {
   readonly portsByNetwork: DataLoader<string, Port[]>;
   readonly portsByHost: DataLoader<string, Port[]>;
   readonly fixedIpsByPort: DataLoader<string, IpAllocation[]>;
+  readonly hostAgent: DataLoader<string, HostAgent | null>;
+  /** Statuses of one resource on every host, by resource id. */
+  readonly statusesByResource: DataLoader<string, ResourceStatus[]>;
 
   constructor(ds: DataSource) {
     this.host = byId(ds, Host);
@@ -49,5 +54,11 @@ export class Loaders {
     this.portsByNetwork = groupedBy(ds, Port, 'networkId', 'id');
     this.portsByHost = groupedBy(ds, Port, 'hostId', 'id');
     this.fixedIpsByPort = groupedBy(ds, IpAllocation, 'portId', 'subnetId');
+    this.hostAgent = new DataLoader(async (ids) => {
+      const rows = await ds.getRepository(HostAgent).findBy({ hostId: In([...ids]) });
+      const found = new Map(rows.map((r) => [r.hostId, r]));
+      return ids.map((id) => found.get(id) ?? null);
+    }, BATCH);
+    this.statusesByResource = groupedBy(ds, ResourceStatus, 'resourceId', 'hostId');
   }
 }

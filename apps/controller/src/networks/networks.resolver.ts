@@ -1,7 +1,9 @@
 import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { WAIT_ARG } from '../agents/wait.interceptor';
 import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
 import { ConnectionArgs, ConnectionType } from '../common/pagination';
 import { lookup } from '../common/resource-ops';
+import { ResourceStatus } from '../agents/resource-status.entity';
 import { Loaders } from '../loaders/loaders';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
@@ -29,18 +31,23 @@ export class NetworksResolver {
   }
 
   @Mutation(() => Network)
-  createNetwork(@Args('input') input: CreateNetworkInput): Promise<Network> {
+  createNetwork(@Args('input') input: CreateNetworkInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Network> {
     return this.service.create(input);
   }
 
   @Mutation(() => Network)
-  updateNetwork(@Args('input') input: UpdateNetworkInput): Promise<Network> {
+  updateNetwork(@Args('input') input: UpdateNetworkInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Network> {
     return this.service.update(input);
   }
 
   @Mutation(() => DeletePayload)
-  deleteNetwork(@Args('input') input: CascadeDeleteInput): Promise<DeletePayload> {
+  deleteNetwork(@Args('input') input: CascadeDeleteInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<DeletePayload> {
     return this.service.delete(input);
+  }
+
+  @ResolveField(() => [ResourceStatus], { description: 'Realization on each host it is placed on.' })
+  status(@Parent() network: Network, @Context('loaders') loaders: Loaders): Promise<ResourceStatus[]> {
+    return loaders.statusesByResource.load(network.id);
   }
 
   @ResolveField(() => [Subnet])

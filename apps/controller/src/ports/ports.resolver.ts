@@ -1,7 +1,9 @@
 import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { WAIT_ARG } from '../agents/wait.interceptor';
 import { DeleteInput, DeletePayload } from '../common/inputs';
 import { ConnectionArgs, ConnectionType } from '../common/pagination';
 import { Host } from '../hosts/host.entity';
+import { ResourceStatus } from '../agents/resource-status.entity';
 import { Loaders } from '../loaders/loaders';
 import { Network } from '../networks/network.entity';
 import { Subnet } from '../subnets/subnet.entity';
@@ -27,23 +29,28 @@ export class PortsResolver {
   }
 
   @Mutation(() => Port)
-  createPort(@Args('input') input: CreatePortInput): Promise<Port> {
+  createPort(@Args('input') input: CreatePortInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Port> {
     return this.service.create(input);
   }
 
   @Mutation(() => [Port], { description: 'Creates many ports in one transaction: all of them, or none.' })
-  createPorts(@Args('inputs', { type: () => [CreatePortInput] }) inputs: CreatePortInput[]): Promise<Port[]> {
+  createPorts(@Args('inputs', { type: () => [CreatePortInput] }) inputs: CreatePortInput[], @Args('wait', WAIT_ARG) _wait: boolean): Promise<Port[]> {
     return this.service.createMany(inputs);
   }
 
   @Mutation(() => Port)
-  updatePort(@Args('input') input: UpdatePortInput): Promise<Port> {
+  updatePort(@Args('input') input: UpdatePortInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Port> {
     return this.service.update(input);
   }
 
   @Mutation(() => DeletePayload)
-  deletePort(@Args('input') input: DeleteInput): Promise<DeletePayload> {
+  deletePort(@Args('input') input: DeleteInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<DeletePayload> {
     return this.service.delete(input);
+  }
+
+  @ResolveField(() => [ResourceStatus], { description: 'Realization on each host it is placed on.' })
+  status(@Parent() port: Port, @Context('loaders') loaders: Loaders): Promise<ResourceStatus[]> {
+    return loaders.statusesByResource.load(port.id);
   }
 
   @ResolveField(() => Network)

@@ -1,4 +1,5 @@
 import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { WAIT_ARG } from '../agents/wait.interceptor';
 import { DeleteInput, DeletePayload } from '../common/inputs';
 import { ConnectionArgs, ConnectionType } from '../common/pagination';
 import { Loaders } from '../loaders/loaders';
@@ -24,17 +25,17 @@ export class SubnetsResolver {
   }
 
   @Mutation(() => Subnet)
-  createSubnet(@Args('input') input: CreateSubnetInput): Promise<Subnet> {
+  createSubnet(@Args('input') input: CreateSubnetInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Subnet> {
     return this.service.create(input);
   }
 
   @Mutation(() => Subnet)
-  updateSubnet(@Args('input') input: UpdateSubnetInput): Promise<Subnet> {
+  updateSubnet(@Args('input') input: UpdateSubnetInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Subnet> {
     return this.service.update(input);
   }
 
   @Mutation(() => DeletePayload)
-  deleteSubnet(@Args('input') input: DeleteInput): Promise<DeletePayload> {
+  deleteSubnet(@Args('input') input: DeleteInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<DeletePayload> {
     return this.service.delete(input);
   }
 

@@ -1,0 +1,95 @@
+import { IncomingMessage } from 'node:http';
+import { Duplex } from 'node:stream';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import WebSocket, { WebSocketServer } from 'ws';
+import { AGENT_PATH, AgentCloseCode, parseAgentMessage, PROTOCOL_VERSION } from '@netloom/protocol';
+import { AgentSession } from './agent-session';
+import { AgentsService } from './agents.service';
+import { DispatcherService } from './dispatcher.service';
+
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+/**
+ * The agent channel: a websocket at /agent on the controller's HTTP server, one per host,
+ * authenticated by the host credential in the upgrade request. Messages are handled one at a
+ * time per connection, in order.
+ */
+@Injectable()
+export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('AgentGateway');
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly agents: AgentsService,
+    private readonly dispatcher: DispatcherService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const server = this.adapterHost.httpAdapter.getHttpServer() as import('node:http').Server;
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (new URL(request.url ?? '/', 'http://x').pathname !== AGENT_PATH) return;
+      void this.upgrade(request, socket, head);
+    });
+  }
+
+  onApplicationShutdown(): void {
+    for (const client of this.wss.clients) client.terminate();
+    this.wss.close();
+  }
+
+  private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const credential = BEARER.exec(request.headers.authorization ?? '')?.[1];
+    const hostId = await this.agents.authenticate(credential).catch(() => null);
+    if (!hostId) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(hostId, ws));
+  }
+
+  private accept(hostId: string, ws: WebSocket): void {
+    const session = new AgentSession(hostId, ws, this.logger, () => session.close(1001, 'heartbeat timeout'));
+    let queue = Promise.resolve();
+    ws.on('message', (data: WebSocket.RawData) => {
+      session.heard();
+      const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
+      queue = queue.then(() => this.handle(session, text)).catch((error: unknown) => {
+        this.logger.error(`host ${hostId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        session.close(1011, 'internal error');
+      });
+    });
+    ws.on('close', () => {
+      session.stopTimers();
+      if (this.dispatcher.detach(session)) void this.agents.disconnected(hostId).catch(() => undefined);
+    });
+    ws.on('error', (error) => this.logger.warn(`host ${hostId}: ${error.message}`));
+  }
+
+  private async handle(session: AgentSession, text: string): Promise<void> {
+    const message = parseAgentMessage(text);
+    if (typeof message === 'string') {
+      this.logger.warn(`host ${session.hostId} sent a bad message: ${message}`);
+      return;
+    }
+    switch (message.type) {
+      case 'hello':
+        if (message.protocol !== PROTOCOL_VERSION) {
+          session.close(AgentCloseCode.UnsupportedProtocol, `protocol ${PROTOCOL_VERSION} only`);
+          return;
+        }
+        session.hello = message;
+        await this.agents.connected(session.hostId, message);
+        await this.dispatcher.attach(session, message.lastRevision);
+        return;
+      case 'ack':
+        if (!session.hello) return;
+        await this.dispatcher.ack(session, message);
+        return;
+      case 'heartbeat':
+        await this.agents.seen(session.hostId);
+        return;
+    }
+  }
+}

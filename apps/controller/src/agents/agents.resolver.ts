@@ -1,0 +1,55 @@
+import { Args, Context, ID, Mutation, Parent, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { Label } from '../common/label';
+import { CreateHostPayload } from '../hosts/dto/host.inputs';
+import { Host } from '../hosts/host.entity';
+import { Loaders } from '../loaders/loaders';
+import { HostAgent } from './host-agent.entity';
+import { AgentsService, RESOURCE_STATUS_CHANGES } from './agents.service';
+import { ChangesService } from '../changes/changes.service';
+import { attributeList, ResourceStatus } from './resource-status.entity';
+
+interface StatusFilter {
+  kinds?: string[] | null;
+}
+
+@Resolver(() => Host)
+export class HostAgentResolver {
+  constructor(
+    private readonly agents: AgentsService,
+    private readonly changes: ChangesService,
+  ) {}
+
+  @ResolveField(() => HostAgent, { nullable: true, description: "The host's agent; null until it has joined." })
+  agent(@Parent() host: Host, @Context('loaders') loaders: Loaders): Promise<HostAgent | null> {
+    return loaders.hostAgent.load(host.id);
+  }
+
+  @Mutation(() => CreateHostPayload, {
+    description: "A new one-time join token for a host whose agent lost its credential; the old credential stops working.",
+  })
+  resetHostJoinToken(@Args('id', { type: () => ID }) id: string): Promise<CreateHostPayload> {
+    return this.agents.resetJoinToken(id);
+  }
+
+  @Subscription(() => ResourceStatus, {
+    description: 'Realization status changes reported by agents, optionally only of some kinds.',
+    filter: (payload: ResourceStatus, variables: StatusFilter) => !variables.kinds?.length || variables.kinds.includes(payload.kind),
+    resolve: (payload: ResourceStatus) => payload,
+  })
+  resourceStatusChanges(@Args('kinds', { type: () => [String], nullable: true }) _kinds?: string[]): AsyncIterator<ResourceStatus> {
+    return this.changes.pubSub.asyncIterableIterator<ResourceStatus>(RESOURCE_STATUS_CHANGES);
+  }
+}
+
+@Resolver(() => ResourceStatus)
+export class ResourceStatusResolver {
+  @ResolveField(() => Host, { nullable: true })
+  host(@Parent() status: ResourceStatus, @Context('loaders') loaders: Loaders): Promise<Host | null> {
+    return loaders.host.load(status.hostId);
+  }
+
+  @ResolveField(() => [Label], { description: 'What the agent realized, e.g. the namespace and interface of a port.' })
+  attributes(@Parent() status: ResourceStatus): Label[] {
+    return attributeList(status);
+  }
+}

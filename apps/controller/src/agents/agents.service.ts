@@ -1,0 +1,193 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
+import { ErrorCode, NetloomError, RealizationState, ResourceRef, ResourceStatusReport } from '@netloom/model';
+import { HelloMessage, JoinResponse } from '@netloom/protocol';
+import { hashSecret, newSecret } from '../auth/secrets';
+import { ChangesService } from '../changes/changes.service';
+import { findOrFail } from '../common/resource-ops';
+import { Host } from '../hosts/host.entity';
+import { Network } from '../networks/network.entity';
+import { IpAllocation } from '../ports/ip-allocation.entity';
+import { Port } from '../ports/port.entity';
+import { Subnet } from '../subnets/subnet.entity';
+import { HostIntent } from './compile';
+import { HostAgent } from './host-agent.entity';
+import { ResourceStatus } from './resource-status.entity';
+
+export const RESOURCE_STATUS_CHANGES = 'resourceStatusChanges';
+const CHUNK = 200;
+
+/** The database side of agents: joining, credentials, liveness, and the statuses they report. */
+@Injectable()
+export class AgentsService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly changes: ChangesService,
+  ) {}
+
+  /** Exchanges a host's one-time join token for a long-lived host credential. */
+  join(joinToken: unknown): Promise<JoinResponse> {
+    return this.changes.transact(async ({ em }) => {
+      const host = typeof joinToken === 'string' ? await em.findOneBy(Host, { joinTokenHash: hashSecret(joinToken) }) : null;
+      if (!host) throw new NetloomError(ErrorCode.Unauthenticated, 'unknown or already used join token');
+      const credential = newSecret('nlh');
+      host.joinTokenHash = null;
+      await em.update(Host, host.id, { joinTokenHash: null });
+      const agent = (await em.findOneBy(HostAgent, { hostId: host.id })) ?? this.newAgent(host.id);
+      agent.credentialHash = hashSecret(credential);
+      await em.save(HostAgent, agent);
+      return { hostId: host.id, hostName: host.name, credential };
+    });
+  }
+
+  /** A new join token for a host (its agent lost its credential); the old credential stops working. */
+  resetJoinToken(hostId: string): Promise<{ host: Host; joinToken: string }> {
+    return this.changes.transact(async ({ em }) => {
+      const host = await findOrFail(em, Host, hostId, 'id');
+      const joinToken = newSecret('nlj');
+      host.joinTokenHash = hashSecret(joinToken);
+      await em.update(Host, host.id, { joinTokenHash: host.joinTokenHash });
+      await em.update(HostAgent, { hostId: host.id }, { credentialHash: null });
+      return { host, joinToken };
+    });
+  }
+
+  /** The host a credential belongs to, or null. */
+  async authenticate(credential: string | undefined): Promise<string | null> {
+    if (!credential) return null;
+    const agent = await this.dataSource.getRepository(HostAgent).findOneBy({ credentialHash: hashSecret(credential) });
+    return agent?.hostId ?? null;
+  }
+
+  async connected(hostId: string, hello: HelloMessage): Promise<void> {
+    await this.changes.transact(({ em }) =>
+      em.update(HostAgent, hostId, {
+        connected: true,
+        lastSeen: new Date(),
+        agentVersion: String(hello.agentVersion).slice(0, 64),
+        kernel: String(hello.kernel ?? '').slice(0, 128),
+        capabilities: (hello.capabilities ?? []).map(String).slice(0, 64),
+        plugins: (hello.plugins ?? []).map((p) => `${p.id}@${p.version}`).slice(0, 64),
+      }),
+    );
+  }
+
+  async disconnected(hostId: string): Promise<void> {
+    await this.changes.transact(({ em }) => em.update(HostAgent, hostId, { connected: false, lastSeen: new Date() }));
+  }
+
+  async seen(hostId: string): Promise<void> {
+    await this.changes.transact(({ em }) => em.update(HostAgent, hostId, { lastSeen: new Date() }));
+  }
+
+  /**
+   * Stores what an agent reported. Returns the statuses that changed, for subscribers. With
+   * `full`, statuses of resources the agent no longer reports are dropped.
+   */
+  recordAck(hostId: string, revision: number, reports: ResourceStatusReport[], full: boolean): Promise<ResourceStatus[]> {
+    return this.changes.transact(async ({ em }) => {
+      const existing = new Map(
+        (await em.findBy(ResourceStatus, { hostId })).map((s) => [`${s.kind}/${s.resourceId}`, s]),
+      );
+      const now = new Date();
+      const changed: ResourceStatus[] = [];
+      const reported = new Set<string>();
+      for (const r of reports) {
+        const key = `${r.kind}/${r.id}`;
+        reported.add(key);
+        const before = existing.get(key);
+        const state = Object.values(RealizationState).includes(r.state) ? r.state : RealizationState.FAILED;
+        const reason = r.reason ? String(r.reason).slice(0, 2000) : null;
+        if (before && before.state === state && before.generation === r.generation && before.reason === reason) continue;
+        changed.push(
+          em.create(ResourceStatus, {
+            hostId,
+            kind: r.kind,
+            resourceId: r.id,
+            state,
+            generation: r.generation,
+            reason,
+            attributes: r.attributes ?? {},
+            updatedAt: now,
+          }),
+        );
+      }
+      for (let i = 0; i < changed.length; i += CHUNK) {
+        await em.upsert(ResourceStatus, changed.slice(i, i + CHUNK), ['hostId', 'kind', 'resourceId']);
+      }
+      if (full) {
+        const gone = [...existing.entries()].filter(([key]) => !reported.has(key)).map(([, s]) => s);
+        await this.deleteStatuses(em, hostId, gone.map((s) => ({ kind: s.kind, id: s.resourceId })));
+      }
+      await em
+        .createQueryBuilder()
+        .update(HostAgent)
+        .set({ appliedRevision: revision, lastSeen: now })
+        .where('host_id = :hostId AND applied_revision < :revision', { hostId, revision })
+        .execute();
+      return changed;
+    });
+  }
+
+  /** Forgets the status of resources a host no longer has. */
+  async forget(hostId: string, refs: ResourceRef[]): Promise<void> {
+    if (refs.length) await this.changes.transact(({ em }) => this.deleteStatuses(em, hostId, refs));
+  }
+
+  async failures(hostIds: string[], refs: ResourceRef[]): Promise<ResourceStatus[]> {
+    if (!hostIds.length || !refs.length) return [];
+    const rows = await this.dataSource
+      .getRepository(ResourceStatus)
+      .findBy({ hostId: In(hostIds), resourceId: In(refs.map((r) => r.id)), state: RealizationState.FAILED });
+    return rows;
+  }
+
+  async markAllDisconnected(): Promise<void> {
+    await this.changes.transact(({ em }) => em.update(HostAgent, { connected: true }, { connected: false }));
+  }
+
+  hostIds(): Promise<string[]> {
+    return this.dataSource
+      .getRepository(Host)
+      .find({ select: { id: true } })
+      .then((hosts) => hosts.map((h) => h.id));
+  }
+
+  /** The slice of intent one host needs (four queries). */
+  async loadHostIntent(hostId: string): Promise<HostIntent> {
+    const em = this.dataSource.manager;
+    const ports = await em.findBy(Port, { hostId });
+    const networkIds = [...new Set(ports.map((p) => p.networkId))];
+    const [networks, subnets, allocations] = await Promise.all([
+      networkIds.length ? em.findBy(Network, { id: In(networkIds) }) : [],
+      networkIds.length ? em.findBy(Subnet, { networkId: In(networkIds) }) : [],
+      ports.length ? this.allocationsOf(em, ports.map((p) => p.id)) : [],
+    ]);
+    return { ports, networks, subnets, allocations };
+  }
+
+  private async allocationsOf(em: EntityManager, portIds: string[]): Promise<IpAllocation[]> {
+    const out: IpAllocation[] = [];
+    for (let i = 0; i < portIds.length; i += 500) out.push(...(await em.findBy(IpAllocation, { portId: In(portIds.slice(i, i + 500)) })));
+    return out;
+  }
+
+  private async deleteStatuses(em: EntityManager, hostId: string, refs: ResourceRef[]): Promise<void> {
+    for (const ref of refs) await em.delete(ResourceStatus, { hostId, kind: ref.kind, resourceId: ref.id });
+  }
+
+  private newAgent(hostId: string): HostAgent {
+    return Object.assign(new HostAgent(), {
+      hostId,
+      credentialHash: null,
+      connected: false,
+      lastSeen: null,
+      appliedRevision: 0,
+      agentVersion: null,
+      kernel: null,
+      capabilities: [],
+      plugins: [],
+    });
+  }
+}

@@ -1,0 +1,196 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { DesiredResource, ErrorCode, NetloomError, ResourceRef, resourceKey } from '@netloom/model';
+import { AckMessage } from '@netloom/protocol';
+import { ChangesService } from '../changes/changes.service';
+import { AgentSession } from './agent-session';
+import { AgentsService, RESOURCE_STATUS_CHANGES } from './agents.service';
+import { compileHost } from './compile';
+
+const hashOf = (r: DesiredResource): string => createHash('sha1').update(JSON.stringify([r.generation, r.spec])).digest('base64');
+
+interface Affected {
+  revision: number;
+  hosts: Set<string>;
+}
+
+/**
+ * Keeps every agent's desired state current. After each commit (coalesced), it recompiles the
+ * hosts, and sends each connected agent only what changed for it; every agent also learns the
+ * new revision, so its applied revision means "up to date through". It remembers which hosts a
+ * revision changed, for `wait`.
+ */
+@Injectable()
+export class DispatcherService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('Dispatcher');
+  private readonly sessions = new Map<string, AgentSession>();
+  /** What each host's agent was last sent, kept across its reconnects. */
+  private readonly lastSent = new Map<string, { sent: Map<string, string>; revision: number }>();
+  /** Each host's compiled desired state, as hashes by resource key. */
+  private readonly desired = new Map<string, Map<string, string>>();
+  private readonly applied = new Map<string, number>();
+  private readonly affected: Affected[] = [];
+  private readonly events = new EventEmitter();
+  private flushing: Promise<void> = Promise.resolve();
+  private flushQueued = false;
+  private flushedRevision = 0;
+
+  constructor(
+    private readonly agents: AgentsService,
+    private readonly changes: ChangesService,
+  ) {
+    this.events.setMaxListeners(0);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.agents.markAllDisconnected();
+    this.changes.onCommit(() => void this.flush());
+    await this.flush();
+  }
+
+  /** Recomputes and pushes desired state; resolves once everything committed so far is dispatched. */
+  flush(): Promise<void> {
+    if (this.flushQueued) return this.flushing;
+    this.flushQueued = true;
+    this.flushing = this.flushing.then(async () => {
+      this.flushQueued = false;
+      try {
+        await this.dispatch();
+      } catch (error) {
+        this.logger.error(`dispatch failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      }
+    });
+    return this.flushing;
+  }
+
+  private async dispatch(): Promise<void> {
+    const revision = this.changes.lastRevision;
+    const hostIds = await this.agents.hostIds();
+    const changedHosts = new Set<string>();
+    for (const hostId of this.desired.keys()) {
+      if (!hostIds.includes(hostId)) {
+        this.desired.delete(hostId);
+        this.sessions.get(hostId)?.close(4401, 'host deleted');
+      }
+    }
+    for (const hostId of hostIds) {
+      const resources = compileHost(await this.agents.loadHostIntent(hostId));
+      const hashes = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
+      if (!sameMap(this.desired.get(hostId), hashes)) changedHosts.add(hostId);
+      this.desired.set(hostId, hashes);
+      const session = this.sessions.get(hostId);
+      if (session?.hello) await this.sendDelta(session, resources, revision);
+    }
+    if (changedHosts.size) {
+      this.affected.push({ revision, hosts: changedHosts });
+      if (this.affected.length > 1000) this.affected.shift();
+    }
+    this.flushedRevision = revision;
+  }
+
+  /** Sends one agent what it lacks: upserts of changed resources, deletes of gone ones. */
+  private async sendDelta(session: AgentSession, resources: DesiredResource[], revision: number): Promise<void> {
+    const upserts = resources.filter((r) => session.sent.get(resourceKey(r)) !== hashOf(r));
+    const keep = new Set(resources.map(resourceKey));
+    const deletes: ResourceRef[] = [...session.sent.keys()]
+      .filter((key) => !keep.has(key))
+      .map((key) => {
+        const [kind, id] = key.split('/');
+        return { kind, id };
+      });
+    if (!upserts.length && !deletes.length && revision === session.sentRevision) return;
+    session.send({ type: 'update', revision, upserts, deletes });
+    session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
+    session.sentRevision = revision;
+    await this.agents.forget(session.hostId, deletes);
+  }
+
+  /** A session that said hello: a delta when it has what this controller last sent it, else a snapshot. */
+  async attach(session: AgentSession, lastRevision: number): Promise<void> {
+    const replaced = this.sessions.get(session.hostId);
+    if (replaced && replaced !== session) {
+      this.detach(replaced);
+      replaced.close(4409, 'replaced by a newer connection');
+    }
+    this.sessions.set(session.hostId, session);
+    await this.flush();
+    const resources = compileHost(await this.agents.loadHostIntent(session.hostId));
+    const revision = this.changes.lastRevision;
+    const previous = this.lastSent.get(session.hostId);
+    if (previous && lastRevision > 0 && previous.revision === lastRevision) {
+      session.sent = previous.sent;
+      session.sentRevision = previous.revision;
+      await this.sendDelta(session, resources, revision);
+      return;
+    }
+    session.send({ type: 'snapshot', revision, resources });
+    session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
+    session.sentRevision = revision;
+  }
+
+  detach(session: AgentSession): boolean {
+    if (this.sessions.get(session.hostId) !== session) return false;
+    this.sessions.delete(session.hostId);
+    this.lastSent.set(session.hostId, { sent: session.sent, revision: session.sentRevision });
+    this.events.emit('applied');
+    return true;
+  }
+
+  isConnected(hostId: string): boolean {
+    return this.sessions.get(hostId)?.hello !== undefined;
+  }
+
+  async ack(session: AgentSession, message: AckMessage): Promise<void> {
+    const changed = await this.agents.recordAck(session.hostId, message.revision, message.statuses, message.full === true);
+    this.applied.set(session.hostId, Math.max(this.applied.get(session.hostId) ?? 0, message.revision));
+    for (const status of changed) await this.changes.pubSub.publish(RESOURCE_STATUS_CHANGES, status);
+    this.events.emit('applied');
+  }
+
+  /**
+   * Waits until every host whose desired state changed in (fromRevision, toRevision] has
+   * applied toRevision, then fails if any reported a failure for those changes.
+   */
+  async waitApplied(fromRevision: number, toRevision: number, changed: ResourceRef[], timeoutMs: number): Promise<void> {
+    if (toRevision <= fromRevision) return;
+    await this.flush();
+    const hosts = new Set<string>();
+    for (const a of this.affected) {
+      if (a.revision > fromRevision && a.revision <= Math.max(toRevision, this.flushedRevision)) a.hosts.forEach((h) => hosts.add(h));
+    }
+    const pending = (): string[] => [...hosts].filter((h) => (this.applied.get(h) ?? 0) < toRevision);
+    const deadline = Date.now() + timeoutMs;
+    while (pending().length) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const detail = pending()
+          .map((h) => `${h} (${this.isConnected(h) ? 'connected' : 'not connected'})`)
+          .join(', ');
+        throw new NetloomError(
+          ErrorCode.RealizationTimeout,
+          `committed at revision ${toRevision}, but not yet applied after ${timeoutMs} ms on host(s) ${detail}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, left);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.events.once('applied', done);
+      });
+    }
+    const failures = await this.agents.failures([...hosts], changed);
+    if (failures.length) {
+      const detail = failures.map((f) => `${f.kind} ${f.resourceId} on host ${f.hostId}: ${f.reason ?? 'failed'}`).join('; ');
+      throw new NetloomError(ErrorCode.RealizationFailed, `committed at revision ${toRevision}, but ${detail}`);
+    }
+  }
+}
+
+function sameMap(a: Map<string, string> | undefined, b: Map<string, string>): boolean {
+  if (!a || a.size !== b.size) return false;
+  for (const [k, v] of b) if (a.get(k) !== v) return false;
+  return true;
+}

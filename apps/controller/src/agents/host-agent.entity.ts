@@ -1,0 +1,42 @@
+import { Field, Int, ObjectType } from '@nestjs/graphql';
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { isoDateColumn, jsonColumn } from '../common/columns';
+
+@ObjectType('HostAgent', { description: "The agent of a host: liveness and what it runs. Null until it joins." })
+@Entity('host_agents')
+export class HostAgent {
+  @PrimaryColumn({ name: 'host_id', type: 'varchar', length: 36 })
+  hostId!: string;
+
+  /** SHA-256 of the host credential the agent got in exchange for its join token. */
+  @Column({ name: 'credential_hash', type: 'varchar', length: 64, nullable: true })
+  credentialHash!: string | null;
+
+  @Field()
+  @Column({ type: 'boolean', default: false })
+  connected!: boolean;
+
+  @Field(() => Date, { nullable: true })
+  @Column({ name: 'last_seen', type: 'varchar', length: 32, nullable: true, transformer: isoDateColumn })
+  lastSeen!: Date | null;
+
+  @Field(() => Int, { description: 'The newest change-feed revision this host has reconciled.' })
+  @Column({ name: 'applied_revision', type: 'integer', default: 0 })
+  appliedRevision!: number;
+
+  @Field(() => String, { nullable: true })
+  @Column({ name: 'agent_version', type: 'varchar', length: 64, nullable: true })
+  agentVersion!: string | null;
+
+  @Field(() => String, { nullable: true })
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  kernel!: string | null;
+
+  @Field(() => [String], { description: 'Kernel features the agent found (bridge, veth, vxlan, nftables, …).' })
+  @Column({ type: 'text', transformer: jsonColumn })
+  capabilities!: string[];
+
+  @Field(() => [String], { description: 'Plugins the agent runs, as id@version.' })
+  @Column({ type: 'text', transformer: jsonColumn })
+  plugins!: string[];
+}

@@ -1,0 +1,47 @@
+/**
+ * @netloom/linux — the one door to the kernel: typed wrappers over `ip`, `bridge`, `nft` and
+ * `sysctl`. Each method is one command or one batch and holds no decisions.
+ */
+export { LinuxBatchAbortedError, parseBatchErrors, type ParsedBatchErrors } from './batch-result';
+export { BridgeBatch } from './bridge-batch';
+export {
+  IpBatch,
+  type BatchLine,
+  type LinkSetOptions,
+  type RouteDelSpec,
+  type RouteSpec,
+  type VethAddOptions,
+  type VxlanAddOptions,
+} from './ip-batch';
+export { DEFAULT_BATCH_CONCURRENCY, Linux, NETNS_DIR } from './linux';
+export type { LinkMonitor } from './monitor';
+export {
+  assertAlias,
+  assertCidrAddr,
+  assertIfName,
+  assertIp,
+  assertMac,
+  assertMtu,
+  assertNetnsName,
+  assertPort,
+  assertSysctlKey,
+  assertSysctlValue,
+  assertVni,
+  cidrFamily,
+  ipFamily,
+  LinuxInputError,
+  sysctlPath,
+} from './names';
+export { parseLinkEvent } from './parse';
+export {
+  COMMAND_TIMEOUT_MS,
+  CommandRunner,
+  LinuxCommandError,
+  type CommandLog,
+  type CommandResult,
+  type LinuxCommand,
+  type RunnerOptions,
+  type RunOptions,
+  type StreamHandle,
+} from './runner';
+export type * from './types';

@@ -1,0 +1,243 @@
+import {
+  assertAlias,
+  assertCidrAddr,
+  assertIfName,
+  assertIp,
+  assertMac,
+  assertMtu,
+  assertNetnsName,
+  assertPort,
+  assertVni,
+  cidrFamily,
+  ipFamily,
+  LinuxInputError,
+} from './names';
+import type { Family } from './types';
+
+/** One line of a batch and the resource it serves. */
+export interface BatchLine {
+  text: string;
+  /** The resource this line serves, so a failure maps back to it. */
+  key?: string;
+}
+
+/** Options of {@link IpBatch.vethAdd}. */
+export interface VethAddOptions {
+  /** The bridge the host end joins. */
+  master?: string;
+  /** MTU of both ends. */
+  mtu?: number;
+  /** The peer's name (in `peerNetns` when given). */
+  peer: string;
+  /** Move the peer into this namespace (it stays down: bring it up from inside). */
+  peerNetns?: string;
+  /** Bring the host end up. */
+  up?: boolean;
+}
+
+/** Options of {@link IpBatch.linkSet}. */
+export interface LinkSetOptions {
+  up?: boolean;
+  down?: boolean;
+  mtu?: number;
+  master?: string;
+  nomaster?: boolean;
+  address?: string;
+  alias?: string;
+  addrgenmode?: 'none' | 'eui64';
+}
+
+/** Options of {@link IpBatch.vxlanAdd}. */
+export interface VxlanAddOptions {
+  vni: number;
+  /** UDP port; give 4789 (the kernel's default is 8472). */
+  dstport: number;
+  /** Local VTEP address. */
+  local?: string;
+  /** Underlay device. */
+  dev?: string;
+  /** MAC learning on the VXLAN device (default off: the controller programs the fdb). */
+  learning?: boolean;
+  mtu?: number;
+  master?: string;
+  up?: boolean;
+}
+
+/** A route for {@link IpBatch.routeReplace}. */
+export interface RouteSpec {
+  /** `default` or a prefix such as `10.9.0.0/16`. */
+  dst: string;
+  via?: string;
+  dev: string;
+  /** Needed only for an IPv6 default route without `via`. */
+  family?: Family;
+}
+
+/** A route for {@link IpBatch.routeDel}: `dev` optional. */
+export type RouteDelSpec = Omit<RouteSpec, 'dev'> & { dev?: string };
+
+/**
+ * A builder of `ip -batch` lines, run by `Linux.applyIpBatch` as one `ip [-n NS] -force -batch -`.
+ * Every argument is validated before it becomes text, and names always follow an explicit keyword
+ * (`name`, `dev`), so no value can add a token, a line, or be read as a keyword (`ip` treats any
+ * prefix of `help` as a request for usage and exits).
+ */
+export class IpBatch {
+  /** The lines so far, in order; line N of the batch is `lines[N - 1]`. */
+  readonly lines: BatchLine[] = [];
+
+  /** @param netns the namespace the batch runs in; undefined = the agent's own namespace. */
+  constructor(readonly netns?: string) {
+    if (netns !== undefined) assertNetnsName(netns);
+  }
+
+  /** Number of lines. */
+  get length(): number {
+    return this.lines.length;
+  }
+
+  /** The batch as `ip` reads it on stdin. */
+  toString(): string {
+    return this.lines.map((l) => `${l.text}\n`).join('');
+  }
+
+  /** `netns add NAME`. Root batches only (a namespace batch refuses it). */
+  netnsAdd(name: string, key?: string): this {
+    this.rootOnly('netnsAdd');
+    return this.push(`netns add ${assertNetnsName(name)}`, key);
+  }
+
+  /** `netns del NAME` (the kernel removes it asynchronously). Root batches only. */
+  netnsDel(name: string, key?: string): this {
+    this.rootOnly('netnsDel');
+    return this.push(`netns del ${assertNetnsName(name)}`, key);
+  }
+
+  /** `link add name NAME [mtu M] [up] type bridge`: one line, so the bridge exists up or not at all. */
+  bridgeAdd(name: string, opts: { mtu?: number; up?: boolean } = {}, key?: string): this {
+    const words = ['link add name', assertIfName(name)];
+    if (opts.mtu !== undefined) words.push('mtu', String(assertMtu(opts.mtu)));
+    if (opts.up) words.push('up');
+    words.push('type bridge');
+    return this.push(words.join(' '), key);
+  }
+
+  /**
+   * `link add name HOST [mtu M] [master BR] [up] type veth peer name PEER [mtu M] [netns NS]`,
+   * the order `ip` 6.1 accepts. The peer is never brought up here (`peer ... netns NS up` fails with
+   * ENOTCONN on this kernel): bring it up with a batch inside `NS`.
+   */
+  vethAdd(hostEnd: string, opts: VethAddOptions, key?: string): this {
+    const words = ['link add name', assertIfName(hostEnd)];
+    const mtu = opts.mtu === undefined ? undefined : String(assertMtu(opts.mtu));
+    if (mtu) words.push('mtu', mtu);
+    if (opts.master !== undefined) words.push('master', assertIfName(opts.master));
+    if (opts.up) words.push('up');
+    words.push('type veth peer name', assertIfName(opts.peer));
+    if (mtu) words.push('mtu', mtu);
+    if (opts.peerNetns !== undefined) words.push('netns', assertNetnsName(opts.peerNetns));
+    return this.push(words.join(' '), key);
+  }
+
+  /**
+   * `link add name NAME [mtu M] [master BR] [up] type vxlan id VNI [local IP] [dev DEV] dstport P
+   * nolearning|learning`.
+   */
+  vxlanAdd(name: string, opts: VxlanAddOptions, key?: string): this {
+    const words = ['link add name', assertIfName(name)];
+    if (opts.mtu !== undefined) words.push('mtu', String(assertMtu(opts.mtu)));
+    if (opts.master !== undefined) words.push('master', assertIfName(opts.master));
+    if (opts.up) words.push('up');
+    words.push('type vxlan id', String(assertVni(opts.vni)));
+    if (opts.local !== undefined) words.push('local', assertIp(opts.local));
+    if (opts.dev !== undefined) words.push('dev', assertIfName(opts.dev));
+    words.push('dstport', String(assertPort(opts.dstport)), opts.learning ? 'learning' : 'nolearning');
+    return this.push(words.join(' '), key);
+  }
+
+  /**
+   * `link set dev NAME [down] [mtu M] [address MAC] [master BR|nomaster] [alias A] [addrgenmode G]`,
+   * then `link set dev NAME up` as its own line when `up`: the link comes up only after everything
+   * else (notably `addrgenmode none`, which must precede up to avoid IPv6 autoconfiguration).
+   */
+  linkSet(name: string, opts: LinkSetOptions, key?: string): this {
+    assertIfName(name);
+    if (!opts.up && !opts.down && Object.values(opts).every((v) => v === undefined || v === false)) {
+      throw new LinuxInputError('linkSet: nothing to set', 'linkSet');
+    }
+    if (opts.up && opts.down) throw new LinuxInputError('linkSet: both up and down', 'linkSet');
+    if (opts.master !== undefined && opts.nomaster) throw new LinuxInputError('linkSet: both master and nomaster', 'linkSet');
+    const words: string[] = [];
+    if (opts.down) words.push('down');
+    if (opts.mtu !== undefined) words.push('mtu', String(assertMtu(opts.mtu)));
+    if (opts.address !== undefined) words.push('address', assertMac(opts.address));
+    if (opts.master !== undefined) words.push('master', assertIfName(opts.master));
+    if (opts.nomaster) words.push('nomaster');
+    if (opts.alias !== undefined) words.push('alias', assertAlias(opts.alias));
+    if (opts.addrgenmode !== undefined) {
+      if (opts.addrgenmode !== 'none' && opts.addrgenmode !== 'eui64') {
+        throw new LinuxInputError(`linkSet: invalid addrgenmode ${JSON.stringify(opts.addrgenmode)}`, 'addrgenmode');
+      }
+      words.push('addrgenmode', opts.addrgenmode);
+    }
+    if (words.length > 0) this.push(`link set dev ${name} ${words.join(' ')}`, key);
+    if (opts.up) this.push(`link set dev ${name} up`, key);
+    return this;
+  }
+
+  /** `link del dev NAME` (deleting one end of a veth removes both). */
+  linkDel(name: string, key?: string): this {
+    return this.push(`link del dev ${assertIfName(name)}`, key);
+  }
+
+  /** `addr replace ADDR/LEN dev DEV` (idempotent). */
+  addrReplace(cidrAddr: string, dev: string, key?: string): this {
+    return this.push(`addr replace ${assertCidrAddr(cidrAddr)} dev ${assertIfName(dev)}`, key);
+  }
+
+  /** `addr del ADDR/LEN dev DEV`. */
+  addrDel(cidrAddr: string, dev: string, key?: string): this {
+    return this.push(`addr del ${assertCidrAddr(cidrAddr)} dev ${assertIfName(dev)}`, key);
+  }
+
+  /**
+   * `route replace DST [via GW] dev DEV` (idempotent). An IPv6 default route is written `::/0`
+   * (a batch line cannot carry `-6`, and `default` alone means IPv4 without a `via`).
+   */
+  routeReplace(opts: RouteSpec, key?: string): this {
+    return this.push(`route replace ${routeWords({ ...opts, dev: assertIfName(opts.dev) })}`, key);
+  }
+
+  /** `route del DST [via GW] [dev DEV]`, written like {@link routeReplace}. */
+  routeDel(opts: RouteDelSpec, key?: string): this {
+    return this.push(`route del ${routeWords(opts)}`, key);
+  }
+
+  private rootOnly(method: string): void {
+    if (this.netns !== undefined) {
+      throw new LinuxInputError(`${method} belongs in a root batch, not in a batch for netns ${this.netns}`, 'netns');
+    }
+  }
+
+  private push(text: string, key?: string): this {
+    this.lines.push(key === undefined ? { text } : { text, key });
+    return this;
+  }
+}
+
+function routeWords(opts: RouteDelSpec): string {
+  const dstFamily = opts.dst === 'default' ? undefined : cidrFamily(opts.dst);
+  const viaFamily = opts.via === undefined ? undefined : ipFamily(opts.via);
+  const families = [opts.family, dstFamily, viaFamily].filter((f): f is Family => f !== undefined);
+  if (opts.family !== undefined && opts.family !== 4 && opts.family !== 6) {
+    throw new LinuxInputError(`route: invalid family ${JSON.stringify(opts.family)}`, 'family');
+  }
+  if (families.some((f) => f !== families[0])) {
+    throw new LinuxInputError(`route: mixed address families in ${JSON.stringify(opts)}`, 'route');
+  }
+  const family = families[0] ?? 4;
+  const words = [opts.dst === 'default' ? (family === 6 ? '::/0' : 'default') : opts.dst];
+  if (opts.via !== undefined) words.push('via', opts.via);
+  if (opts.dev !== undefined) words.push('dev', assertIfName(opts.dev));
+  return words.join(' ');
+}

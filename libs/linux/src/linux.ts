@@ -1,0 +1,192 @@
+import { access, readdir, writeFile } from 'node:fs/promises';
+import { LinuxBatchAbortedError, parseBatchErrors } from './batch-result';
+import type { BridgeBatch } from './bridge-batch';
+import type { IpBatch } from './ip-batch';
+import { monitorLinks, type LinkMonitor } from './monitor';
+import { assertIfName, assertNetnsName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
+import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toRouteInfo } from './parse';
+import { CommandRunner, type LinuxCommand, type LinuxCommandError } from './runner';
+import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, RouteInfo } from './types';
+
+/** Where `ip netns add` keeps its namespaces. */
+export const NETNS_DIR = '/run/netns';
+
+/** Default number of batches {@link Linux.applyIpBatches} runs at once. */
+export const DEFAULT_BATCH_CONCURRENCY = 8;
+
+/**
+ * The one door to the kernel. Each method is one command (or one batch, or one file read/write)
+ * and decides nothing: no "ensure", no retries, no diffing. Reads run one process each.
+ */
+export class Linux {
+  /** Runs (and logs) every command of this instance. */
+  readonly runner: CommandRunner;
+
+  constructor(runner?: CommandRunner) {
+    this.runner = runner ?? new CommandRunner();
+  }
+
+  /** All links: `ip [-n NS] -json -details link show`. */
+  async links(netns?: string): Promise<LinkInfo[]> {
+    const { stdout } = await this.read('ip', [...nsArgs(netns), '-json', '-details', 'link', 'show']);
+    return parseJsonArray(stdout, 'ip link').map(toLinkInfo);
+  }
+
+  /** Addresses per interface: `ip [-n NS] -json addr show [dev D]` (throws if `dev` does not exist). */
+  async addresses(netns?: string, dev?: string): Promise<AddrInfo[]> {
+    const devArgs = dev === undefined ? [] : ['dev', assertIfName(dev)];
+    const { stdout } = await this.read('ip', [...nsArgs(netns), '-json', 'addr', 'show', ...devArgs]);
+    return parseJsonArray(stdout, 'ip addr').map(toAddrInfo);
+  }
+
+  /** Main-table routes: `ip [-n NS] [-4|-6] -json route show`. Without a family `ip` lists IPv4. */
+  async routes(netns?: string, family?: Family): Promise<RouteInfo[]> {
+    if (family !== undefined && family !== 4 && family !== 6) {
+      throw new LinuxInputError(`invalid family ${JSON.stringify(family)}`, 'family');
+    }
+    const familyArgs = family === undefined ? [] : [`-${family}`];
+    const { stdout } = await this.read('ip', [...nsArgs(netns), ...familyArgs, '-json', 'route', 'show']);
+    return parseJsonArray(stdout, 'ip route').map((e) => toRouteInfo(e, family ?? 4));
+  }
+
+  /** Names of the namespaces in /run/netns, sorted (a missing directory means none). No process. */
+  async netnsList(): Promise<string[]> {
+    try {
+      return (await readdir(NETNS_DIR)).sort();
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw err;
+    }
+  }
+
+  /** Whether /run/netns/NAME exists. No process. */
+  async netnsExists(name: string): Promise<boolean> {
+    try {
+      await access(`${NETNS_DIR}/${assertNetnsName(name)}`);
+      return true;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Runs one batch with `ip [-n NS] -force -batch -` (stdin). With `-force` ip runs every line;
+   * each failure is mapped to its line number and key. An empty batch runs nothing. Throws
+   * {@link LinuxBatchAbortedError} if ip stopped early (unparsable line, missing namespace).
+   */
+  async applyIpBatch(batch: IpBatch): Promise<BatchResult> {
+    return this.applyBatch('ip', batch);
+  }
+
+  /**
+   * Several batches, `concurrency` at a time (default 8); results in input order. Every batch
+   * runs even if another throws; the first error is thrown once all have settled.
+   */
+  async applyIpBatches(batches: readonly IpBatch[], concurrency = DEFAULT_BATCH_CONCURRENCY): Promise<BatchResult[]> {
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new LinuxInputError(`invalid concurrency ${concurrency}`, 'concurrency');
+    }
+    const results: BatchResult[] = new Array<BatchResult>(batches.length);
+    const errors: { index: number; error: unknown }[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < batches.length) {
+        const index = next++;
+        try {
+          results[index] = await this.applyIpBatch(batches[index]);
+        } catch (error) {
+          errors.push({ index, error });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, batches.length) }, worker));
+    if (errors.length > 0) {
+      // Throw the earliest batch's error so the outcome does not depend on timing.
+      throw errors.sort((a, b) => a.index - b.index)[0].error;
+    }
+    return results;
+  }
+
+  /** Runs fdb lines with `bridge [-n NS] -force -batch -`; results as in {@link applyIpBatch}. */
+  async applyBridgeBatch(batch: BridgeBatch): Promise<BatchResult> {
+    return this.applyBatch('bridge', batch);
+  }
+
+  /** Forwarding database: `bridge [-n NS] -json fdb show [dev D]`. */
+  async bridgeFdb(netns?: string, dev?: string): Promise<FdbEntry[]> {
+    const devArgs = dev === undefined ? [] : ['dev', assertIfName(dev)];
+    const { stdout } = await this.read('bridge', [...nsArgs(netns), '-json', 'fdb', 'show', ...devArgs]);
+    return parseJsonArray(stdout, 'bridge fdb').map((e) => toFdbEntry(e, dev));
+  }
+
+  /**
+   * Applies an nftables script atomically: `nft -f -` (in a namespace: `ip netns exec NS nft -f -`).
+   * Throws {@link LinuxCommandError} carrying nft's stderr; on failure nothing of the script applies.
+   */
+  async nftApply(script: string, netns?: string): Promise<void> {
+    await this.runner.run(...nftCommand(netns, ['-f', '-']), { input: script, mutating: true });
+  }
+
+  /** The whole ruleset as nft's JSON: `nft -j list ruleset` (in a namespace via `ip netns exec`). */
+  async nftRuleset(netns?: string): Promise<unknown> {
+    const { stdout } = await this.runner.run(...nftCommand(netns, ['-j', 'list', 'ruleset']), { mutating: false });
+    return JSON.parse(stdout) as unknown;
+  }
+
+  /**
+   * Sets a sysctl. In the agent's namespace: writes /proc/sys/... directly (no process, still
+   * logged); in a namespace: `ip netns exec NS sysctl -qw key=value`.
+   */
+  async sysctl(key: string, value: string, netns?: string): Promise<void> {
+    assertSysctlKey(key);
+    assertSysctlValue(value);
+    if (netns === undefined) {
+      const started = performance.now();
+      await writeFile(sysctlPath(key), value);
+      this.runner.record({ command: 'sysctl', args: ['-qw', `${key}=${value}`], mutating: true, ms: performance.now() - started, inProcess: true });
+      return;
+    }
+    await this.runner.run('ip', ['netns', 'exec', assertNetnsName(netns), 'sysctl', '-qw', `${key}=${value}`], { mutating: true });
+  }
+
+  /**
+   * Streams link events: spawns `ip [-n NS] -o monitor link` and calls `onEvent` with the
+   * interface name parsed from each line (best effort) and the raw line. `stop()` kills exactly
+   * that child; `onExit` reports an unexpected end. Restarts are the caller's business.
+   */
+  monitorLinks(
+    onEvent: (e: LinkEvent) => void,
+    netns?: string,
+    onExit?: (error: LinuxCommandError) => void,
+  ): LinkMonitor {
+    return monitorLinks(this.runner, onEvent, netns, onExit);
+  }
+
+  private read(command: LinuxCommand, args: string[]) {
+    return this.runner.run(command, args, { mutating: false });
+  }
+
+  private async applyBatch(command: 'ip' | 'bridge', batch: IpBatch | BridgeBatch): Promise<BatchResult> {
+    if (batch.length === 0) return { ok: true, failed: [] };
+    const args = [...nsArgs(batch.netns), '-force', '-batch', '-'];
+    const { stderr, exitCode } = await this.runner.run(command, args, { input: batch.toString(), mutating: true, reject: false });
+    const { failed, trailing } = parseBatchErrors(stderr, batch.lines);
+    if (exitCode !== 0 && (trailing !== '' || failed.length === 0)) {
+      throw new LinuxBatchAbortedError(command, args, exitCode, stderr, failed);
+    }
+    return { ok: failed.length === 0, failed };
+  }
+}
+
+function nsArgs(netns: string | undefined): string[] {
+  return netns === undefined ? [] : ['-n', assertNetnsName(netns)];
+}
+
+function nftCommand(netns: string | undefined, args: string[]): [LinuxCommand, string[]] {
+  return netns === undefined ? ['nft', args] : ['ip', ['netns', 'exec', assertNetnsName(netns), 'nft', ...args]];
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
+}

@@ -1,0 +1,96 @@
+import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkEvent, LinkInfo, RouteInfo } from './types';
+
+/**
+ * Pure mappings from `ip -json` / `bridge -json` output and `ip -o monitor` lines to the typed
+ * views. Unknown or missing fields are left out rather than guessed.
+ */
+
+type Json = Record<string, unknown>;
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);
+
+/** Drops keys whose value is undefined, so results compare cleanly with `toEqual`. */
+function compact<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Parses a JSON array printed by `ip`/`bridge` (empty output counts as `[]`). */
+export function parseJsonArray(stdout: string, what: string): Json[] {
+  if (stdout.trim() === '') return [];
+  const parsed: unknown = JSON.parse(stdout);
+  if (!Array.isArray(parsed)) throw new Error(`${what}: expected a JSON array`);
+  return parsed.filter((e): e is Json => obj(e) !== undefined);
+}
+
+/** One element of `ip -json -details link show`. */
+export function toLinkInfo(e: Json): LinkInfo {
+  const flags = Array.isArray(e.flags) ? e.flags : [];
+  return compact<LinkInfo>({
+    ifname: str(e.ifname) ?? '',
+    ifindex: num(e.ifindex) ?? 0,
+    kind: str(obj(e.linkinfo)?.info_kind),
+    master: str(e.master),
+    mtu: num(e.mtu) ?? 0,
+    address: str(e.address),
+    up: flags.includes('UP'),
+    operstate: str(e.operstate),
+    alias: str(e.ifalias),
+    linkNetnsId: num(e.link_netnsid),
+    linkIndex: num(e.link_index),
+    addrGenMode: str(e.inet6_addr_gen_mode),
+  });
+}
+
+/** One element of `ip -json addr show`; non-IP families are skipped. */
+export function toAddrInfo(e: Json): AddrInfo {
+  const list = Array.isArray(e.addr_info) ? e.addr_info : [];
+  const addresses: AddrEntry[] = [];
+  for (const item of list) {
+    const a = obj(item);
+    const family = a?.family === 'inet' ? 4 : a?.family === 'inet6' ? 6 : undefined;
+    const local = str(a?.local);
+    const prefixlen = num(a?.prefixlen);
+    if (family === undefined || local === undefined || prefixlen === undefined) continue;
+    addresses.push({ family, local, prefixlen, scope: str(a?.scope) ?? '' });
+  }
+  return { ifname: str(e.ifname) ?? '', addresses };
+}
+
+/** One element of `ip -json route show`; `family` is the one the command was asked for. */
+export function toRouteInfo(e: Json, family: Family): RouteInfo {
+  return compact<RouteInfo>({
+    dst: str(e.dst) ?? '',
+    gateway: str(e.gateway),
+    dev: str(e.dev),
+    protocol: str(e.protocol),
+    scope: str(e.scope),
+    metric: num(e.metric),
+    family,
+  });
+}
+
+/** One element of `bridge -json fdb show` (`ifname` is missing when the command named a `dev`). */
+export function toFdbEntry(e: Json, dev?: string): FdbEntry {
+  const flags = Array.isArray(e.flags) ? e.flags.filter((f): f is string => typeof f === 'string') : undefined;
+  return compact<FdbEntry>({
+    mac: str(e.mac) ?? '',
+    dev: str(e.ifname) ?? dev ?? '',
+    dst: str(e.dst),
+    master: str(e.master),
+    state: str(e.state),
+    flags,
+    vlan: num(e.vlan),
+  });
+}
+
+// `6: dm1@dm1p: <BROADCAST,...> mtu 1500 ...`, optionally preceded by `Deleted `.
+const MONITOR_LINE = /^(Deleted )?(\d+): ([^\s:@]+)(?:@[^\s:]*)?:/;
+
+/** Parses one line of `ip -o monitor link`, best effort: unparsed lines keep only `raw`. */
+export function parseLinkEvent(raw: string): LinkEvent {
+  const m = MONITOR_LINE.exec(raw);
+  if (!m) return { deleted: raw.startsWith('Deleted '), raw };
+  return { ifname: m[3], ifindex: Number(m[2]), deleted: m[1] !== undefined, raw };
+}

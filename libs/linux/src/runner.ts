@@ -1,0 +1,179 @@
+import { createInterface } from 'node:readline';
+import { execa } from 'execa';
+
+/** The only programs this library runs. */
+export type LinuxCommand = 'ip' | 'bridge' | 'nft' | 'sysctl';
+
+/** What a command printed and how it ended. */
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** One entry of {@link CommandRunner.log}. */
+export interface CommandLog {
+  command: LinuxCommand;
+  args: string[];
+  mutating: boolean;
+  /** Wall time in milliseconds (0 for a stream, logged when it starts). */
+  ms: number;
+  exitCode?: number;
+  /** Done inside this process (e.g. a /proc/sys write), no child process. */
+  inProcess?: boolean;
+}
+
+/** Options of {@link CommandRunner.run}. */
+export interface RunOptions {
+  /** Written to the command's stdin (e.g. a batch or an nft script). Never logged. */
+  input?: string;
+  /** Whether the command changes kernel state; counted in {@link CommandRunner.mutatingCount}. */
+  mutating: boolean;
+  /** Throw {@link LinuxCommandError} on a non-zero exit (default true). */
+  reject?: boolean;
+}
+
+/** A long-running child started by {@link CommandRunner.stream}. */
+export interface StreamHandle {
+  /** Kills exactly this child (SIGTERM). Idempotent. */
+  stop(): void;
+  readonly pid?: number;
+}
+
+/** A command that failed, timed out or could not start. Carries the args, never the stdin. */
+export class LinuxCommandError extends Error {
+  constructor(
+    readonly command: string,
+    readonly args: string[],
+    /** -1 when the process never exited normally (not found, timed out, killed). */
+    readonly exitCode: number,
+    readonly stderr: string,
+    message?: string,
+  ) {
+    super(message ?? `${command} ${args.join(' ')} failed (exit ${exitCode}): ${stderr.trim() || '(no stderr)'}`);
+    this.name = 'LinuxCommandError';
+  }
+}
+
+/** Per-command timeout: a kernel command that takes this long is stuck. */
+export const COMMAND_TIMEOUT_MS = 30_000;
+
+/** Options of the {@link CommandRunner} constructor. */
+export interface RunnerOptions {
+  /** How many entries {@link CommandRunner.log} keeps (oldest dropped first). Default 10 000. */
+  logLimit?: number;
+}
+
+/**
+ * Runs `ip`, `bridge`, `nft` and `sysctl` with execa: argument arrays, no shell, stdin from a
+ * string, 30 s timeout, a C locale so messages can be parsed. Keeps a log of every command.
+ */
+export class CommandRunner {
+  /** Every command run (the most recent `logLimit`); tests read it to prove e.g. "no mutating command". */
+  readonly log: CommandLog[] = [];
+  private readonly logLimit: number;
+  private mutations = 0;
+  private reads = 0;
+
+  constructor(options: RunnerOptions = {}) {
+    this.logLimit = options.logLimit ?? 10_000;
+  }
+
+  /** Mutating commands run since construction (or the last {@link resetLog}). */
+  get mutatingCount(): number {
+    return this.mutations;
+  }
+
+  /** Read-only commands run since construction (or the last {@link resetLog}). */
+  get readCount(): number {
+    return this.reads;
+  }
+
+  /** Empties the log and zeroes both counters. */
+  resetLog(): void {
+    this.log.length = 0;
+    this.mutations = 0;
+    this.reads = 0;
+  }
+
+  /** Records work done without a child process (e.g. a write to /proc/sys), so the log stays complete. */
+  record(entry: CommandLog): void {
+    if (entry.mutating) this.mutations++;
+    else this.reads++;
+    this.log.push(entry);
+    if (this.log.length > this.logLimit) this.log.splice(0, this.log.length - this.logLimit);
+  }
+
+  /**
+   * Runs one command to completion. With `reject: false` a non-zero exit is returned as
+   * `exitCode`; a command that cannot start or times out always throws {@link LinuxCommandError}.
+   */
+  async run(command: LinuxCommand, args: string[], opts: RunOptions): Promise<CommandResult> {
+    const started = performance.now();
+    const result = await execa(command, args, {
+      input: opts.input ?? '',
+      reject: false,
+      timeout: COMMAND_TIMEOUT_MS,
+      shell: false,
+      env: { LC_ALL: 'C' },
+      stripFinalNewline: false,
+    });
+    const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
+    this.record({ command, args: [...args], mutating: opts.mutating, ms: performance.now() - started, exitCode });
+    const stdout = typeof result.stdout === 'string' ? result.stdout : '';
+    const stderr = typeof result.stderr === 'string' ? result.stderr : '';
+    if (exitCode === -1) {
+      // Never started (ENOENT), timed out or killed: nothing the caller could parse.
+      throw new LinuxCommandError(command, [...args], -1, stderr, `${command} ${args.join(' ')}: ${result.shortMessage ?? 'did not exit normally'}`);
+    }
+    if (exitCode !== 0 && opts.reject !== false) {
+      throw new LinuxCommandError(command, [...args], exitCode, stderr);
+    }
+    return { stdout, stderr, exitCode };
+  }
+
+  /**
+   * Starts a long-running read-only command (e.g. `ip monitor`), calling `onLine` for every line
+   * of its stdout and `onExit` once when it ends for any reason other than {@link StreamHandle.stop}.
+   */
+  stream(
+    command: LinuxCommand,
+    args: string[],
+    onLine: (line: string) => void,
+    onExit?: (error: LinuxCommandError) => void,
+  ): StreamHandle {
+    this.record({ command, args: [...args], mutating: false, ms: 0 });
+    const child = execa(command, args, {
+      stdin: 'ignore',
+      buffer: false,
+      reject: false,
+      shell: false,
+      env: { LC_ALL: 'C' },
+    });
+    let stopped = false;
+    let stderrTail = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderrTail = (stderrTail + chunk).slice(-4096);
+    });
+    if (child.stdout) {
+      createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+        if (!stopped) onLine(line);
+      });
+    }
+    void child.then((result) => {
+      if (stopped) return;
+      stopped = true;
+      const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
+      onExit?.(new LinuxCommandError(command, [...args], exitCode, stderrTail, `${command} ${args.join(' ')} ended: ${result.shortMessage ?? `exit ${exitCode}`}`));
+    });
+    return {
+      pid: child.pid,
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        child.kill('SIGTERM');
+      },
+    };
+  }
+}

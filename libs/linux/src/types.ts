@@ -1,0 +1,96 @@
+/** Typed views of what the kernel reports. Fields are copied from `ip -json`, never inferred. */
+
+/** An address family. */
+export type Family = 4 | 6;
+
+/** One link from `ip -json -details link show`. */
+export interface LinkInfo {
+  ifname: string;
+  ifindex: number;
+  /** `linkinfo.info_kind`: `bridge`, `veth`, `vxlan`, …; absent for plain devices such as `lo`. */
+  kind?: string;
+  /** The bridge (or other master) this link is enslaved to. */
+  master?: string;
+  mtu: number;
+  address?: string;
+  /** Administratively up: `flags` include `UP`. */
+  up: boolean;
+  /** `UP`, `DOWN`, `LOWER_LAYER_DOWN`, `UNKNOWN`, … */
+  operstate?: string;
+  /** The interface alias (`ifalias`). */
+  alias?: string;
+  /** For a veth whose peer lives in another namespace: that namespace's id as seen from here. */
+  linkNetnsId?: number;
+  /** `link_index`: the peer's ifindex for a veth (in the peer's namespace). */
+  linkIndex?: number;
+  /** `inet6_addr_gen_mode`: `eui64`, `none`, … */
+  addrGenMode?: string;
+}
+
+/** One address of an interface. */
+export interface AddrEntry {
+  family: Family;
+  local: string;
+  prefixlen: number;
+  scope: string;
+}
+
+/** The addresses of one interface, from `ip -json addr show`. */
+export interface AddrInfo {
+  ifname: string;
+  addresses: AddrEntry[];
+}
+
+/** One route from `ip -json route show`. */
+export interface RouteInfo {
+  /** `default` or a prefix such as `10.9.0.0/16` (a host route has no `/`). */
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  /** `kernel`, `boot`, `static`, …; absent for routes `ip` added with the default protocol. */
+  protocol?: string;
+  scope?: string;
+  metric?: number;
+  family: Family;
+}
+
+/** One line of a batch that the kernel (or `ip`) refused. */
+export interface BatchFailure {
+  /** 1-based line number in the batch. */
+  line: number;
+  text: string;
+  /** The key the line was added with: the resource it serves. */
+  key?: string;
+  /** What `ip` printed for that line, e.g. `Cannot find device "x"`. */
+  error: string;
+}
+
+/** The outcome of one `-force -batch`: every line ran; these failed. */
+export interface BatchResult {
+  ok: boolean;
+  failed: BatchFailure[];
+}
+
+/** One entry of `bridge -json fdb show`. */
+export interface FdbEntry {
+  mac: string;
+  dev: string;
+  /** The remote VTEP of a VXLAN entry. */
+  dst?: string;
+  master?: string;
+  /** `permanent`, `static`, or empty for learned entries. */
+  state?: string;
+  /** e.g. `self`, `extern_learn`. */
+  flags?: string[];
+  vlan?: number;
+}
+
+/** One line of `ip -o monitor link`. */
+export interface LinkEvent {
+  /** The interface name, when the line could be parsed. */
+  ifname?: string;
+  ifindex?: number;
+  /** The line starts with `Deleted`. */
+  deleted: boolean;
+  raw: string;
+}

@@ -1,0 +1,60 @@
+import { RealizationState } from './kinds';
+
+/**
+ * One resource of a host's desired state, as the controller compiles it. Core kinds have the
+ * specs below; plugin kinds bring their own. `generation` is the intent's generation, reported
+ * back in status.
+ */
+export interface DesiredResource<S = unknown> {
+  kind: string;
+  id: string;
+  generation: number;
+  spec: S;
+}
+
+export interface ResourceRef {
+  kind: string;
+  id: string;
+}
+
+export const resourceKey = (r: ResourceRef): string => `${r.kind}/${r.id}`;
+
+/** A network present on the host: a bridge (and, across hosts, a VXLAN device). */
+export interface NetworkSpec {
+  vni: number;
+  /** MTU of the bridge and its ports. */
+  mtu: number;
+}
+
+export interface PortAddress {
+  /** `address/prefixLength`, e.g. 10.0.0.2/24. */
+  cidr: string;
+  family: 4 | 6;
+}
+
+export interface PortRoute {
+  /** `default` or a CIDR. */
+  dst: string;
+  via: string;
+  family: 4 | 6;
+}
+
+/** A port: a veth pair, host end on the network's bridge, peer in the port's namespace. */
+export interface PortSpec {
+  networkId: string;
+  mac: string;
+  mtu: number;
+  addresses: PortAddress[];
+  routes: PortRoute[];
+  /** An existing namespace to place the port in; null: the agent creates and owns one. */
+  netns: string | null;
+}
+
+/** What an agent reports for one resource. */
+export interface ResourceStatusReport extends ResourceRef {
+  generation: number;
+  state: RealizationState;
+  reason?: string;
+  /** Facts about what was realized, e.g. the namespace and interface names of a port. */
+  attributes?: Record<string, string>;
+}

@@ -1,0 +1,131 @@
+/**
+ * The agent ⇄ controller protocol, version 1. JSON messages over one websocket per host, which
+ * the agent dials at {@link AGENT_PATH} with `Authorization: Bearer <host credential>`. The
+ * credential comes from {@link JOIN_PATH}, exchanged once for the host's join token.
+ *
+ * Flow (modelled on Envoy's xDS and etcd revisions):
+ * 1. agent → `hello` with the last revision it applied;
+ * 2. controller → `snapshot` (all of the host's desired resources at a revision), or `update`
+ *    with only the difference when it knows what this agent already has;
+ * 3. controller → `update` on every committed change (possibly empty: it moves the revision);
+ * 4. agent → `ack` once it has reconciled a revision, with per-resource status (FAILED entries
+ *    are the NACKs); `ack.full` when the statuses list every resource it holds;
+ * 5. both → `heartbeat` every {@link HEARTBEAT_MS}; a peer silent for 3 intervals is gone.
+ */
+import type { DesiredResource, ResourceRef, ResourceStatusReport } from '@netloom/model';
+
+export const PROTOCOL_VERSION = 1;
+export const AGENT_PATH = '/agent';
+export const JOIN_PATH = '/agent/join';
+export const HEARTBEAT_MS = 5_000;
+
+/** Close codes of the agent websocket. */
+export enum AgentCloseCode {
+  /** The credential is missing, wrong, or was replaced. Do not retry with it. */
+  Unauthorized = 4401,
+  /** A newer connection of the same host took over. */
+  Replaced = 4409,
+  /** The agent speaks a protocol version the controller does not. */
+  UnsupportedProtocol = 4426,
+}
+
+export interface PluginVersion {
+  id: string;
+  version: string;
+}
+
+export interface HelloMessage {
+  type: 'hello';
+  protocol: number;
+  agentVersion: string;
+  /** The last revision this agent applied (0: none, send a snapshot). */
+  lastRevision: number;
+  /** Kernel features found, e.g. `vxlan`, `nftables`, `bridge`. */
+  capabilities: string[];
+  plugins: PluginVersion[];
+  kernel: string;
+}
+
+export interface AckMessage {
+  type: 'ack';
+  /** The desired-state revision this reconcile covered. */
+  revision: number;
+  statuses: ResourceStatusReport[];
+  /** True when `statuses` is complete: the controller drops statuses of resources not listed. */
+  full: boolean;
+}
+
+export interface HeartbeatMessage {
+  type: 'heartbeat';
+  revision: number;
+}
+
+export interface SnapshotMessage {
+  type: 'snapshot';
+  revision: number;
+  resources: DesiredResource[];
+}
+
+export interface UpdateMessage {
+  type: 'update';
+  revision: number;
+  upserts: DesiredResource[];
+  deletes: ResourceRef[];
+}
+
+export type AgentMessage = HelloMessage | AckMessage | HeartbeatMessage;
+export type ControllerMessage = SnapshotMessage | UpdateMessage | HeartbeatMessage;
+
+export interface JoinRequest {
+  joinToken: string;
+}
+
+export interface JoinResponse {
+  hostId: string;
+  hostName: string;
+  credential: string;
+}
+
+/** Parses one agent message, or returns an error text; never throws on bad input. */
+export function parseAgentMessage(text: string): AgentMessage | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof value !== 'object' || value === null) return 'not an object';
+  const message = value as Partial<AgentMessage>;
+  switch (message.type) {
+    case 'hello':
+      return typeof message.lastRevision === 'number' && typeof message.protocol === 'number' ? (message as HelloMessage) : 'bad hello';
+    case 'ack':
+      return typeof message.revision === 'number' && Array.isArray(message.statuses) ? (message as AckMessage) : 'bad ack';
+    case 'heartbeat':
+      return typeof message.revision === 'number' ? (message as HeartbeatMessage) : 'bad heartbeat';
+    default:
+      return `unknown message type ${String(message.type).slice(0, 40)}`;
+  }
+}
+
+/** Parses one controller message, or returns an error text. */
+export function parseControllerMessage(text: string): ControllerMessage | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof value !== 'object' || value === null) return 'not an object';
+  const message = value as Partial<ControllerMessage>;
+  switch (message.type) {
+    case 'snapshot':
+      return Array.isArray(message.resources) ? (message as SnapshotMessage) : 'bad snapshot';
+    case 'update':
+      return Array.isArray(message.upserts) && Array.isArray(message.deletes) ? (message as UpdateMessage) : 'bad update';
+    case 'heartbeat':
+      return message as HeartbeatMessage;
+    default:
+      return `unknown message type ${String(message.type).slice(0, 40)}`;
+  }
+}
