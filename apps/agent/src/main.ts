@@ -1,4 +1,85 @@
-// The host agent: it will dial the controller, receive this host's desired state and reconcile
-// the kernel to it (issue 3). Until then it only says so.
-process.stderr.write('netloom-agent: not implemented yet; see DESIGN.md "Agent reconcile loop"\n');
-process.exitCode = 2;
+import { release } from 'node:os';
+import { Linux } from '@netloom/linux';
+import { ResourceStatusReport, resourceKey } from '@netloom/model';
+import { PROTOCOL_VERSION } from '@netloom/protocol';
+import { detectCapabilities } from './capabilities';
+import { ControllerChannel } from './channel';
+import { loadAgentConfig } from './config';
+import { Names } from './naming';
+import { Reconciler } from './reconciler';
+import { StateStore } from './state-store';
+
+export const AGENT_VERSION = '0.1.0';
+
+const log = (line: string): void => {
+  process.stderr.write(`${new Date().toISOString()} netloom-agent: ${line}\n`);
+};
+
+async function main(): Promise<void> {
+  const config = loadAgentConfig();
+  const store = new StateStore(config.stateDir);
+  const capabilities = await detectCapabilities();
+  let reconciler: Reconciler | undefined = undefined;
+  let needFull = true;
+  const sent = new Map<string, string>();
+
+  const channel = new ControllerChannel(store, {
+    controller: config.controller,
+    joinToken: config.joinToken,
+    log,
+    hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities, plugins: [], kernel: release() }),
+    lastRevision: () => reconciler?.appliedRevision ?? 0,
+    onDesired: (revision, resources) => reconciler?.setDesired(revision, resources),
+    onConnected: () => {
+      needFull = true;
+    },
+  });
+
+  // The credential needs the controller once; keep trying while it is away.
+  let hostId: string | undefined;
+  for (let delay = 250; !hostId; delay = Math.min(delay * 2, 5_000)) {
+    try {
+      hostId = await channel.ensureCredential();
+    } catch (error) {
+      log(`${error instanceof Error ? error.message : String(error)}; retrying in ${delay} ms`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  const linux = new Linux();
+  reconciler = new Reconciler(linux, new Names(config.prefix, hostId), store, { resyncMs: config.resyncMs, debounceMs: 50, log });
+  reconciler.onReport = ({ revision, statuses, mutatingCommands, ms }) => {
+    const changed: ResourceStatusReport[] = [];
+    for (const s of statuses) {
+      const text = JSON.stringify(s);
+      if (needFull || sent.get(resourceKey(s)) !== text) changed.push(s);
+      sent.set(resourceKey(s), text);
+    }
+    const keys = new Set(statuses.map(resourceKey));
+    for (const key of sent.keys()) if (!keys.has(key)) sent.delete(key);
+    if (mutatingCommands > 0 || changed.length) {
+      log(`reconciled revision ${revision} in ${ms} ms: ${mutatingCommands} mutating command(s), ${changed.length} status change(s)`);
+    }
+    channel.ack(revision, changed, needFull);
+    needFull = false;
+  };
+  reconciler.start();
+  // Keep the data plane as it was left: the stored desired state, until the controller answers.
+  const stored = channel.stored;
+  if (stored) reconciler.setDesired(stored.revision, stored.resources);
+  channel.start();
+
+  const shutdown = (signal: string): void => {
+    log(`${signal}: stopping (the data plane stays as it is)`);
+    channel.stop();
+    reconciler?.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exit(1);
+});

@@ -1,0 +1,156 @@
+import WebSocket from 'ws';
+import { DesiredResource, resourceKey, ResourceStatusReport } from '@netloom/model';
+import {
+  AGENT_PATH,
+  AgentCloseCode,
+  AgentMessage,
+  ControllerMessage,
+  HEARTBEAT_MS,
+  HelloMessage,
+  JOIN_PATH,
+  JoinResponse,
+  parseControllerMessage,
+} from '@netloom/protocol';
+import { StateStore } from './state-store';
+
+export interface ChannelOptions {
+  controller: string;
+  joinToken: string | undefined;
+  hello: () => Omit<HelloMessage, 'type' | 'lastRevision'>;
+  lastRevision: () => number;
+  /** A new desired state (full): after a snapshot or an update applied to what the agent had. */
+  onDesired: (revision: number, resources: DesiredResource[], snapshot: boolean) => void;
+  onConnected: () => void;
+  log: (line: string) => void;
+}
+
+const MAX_RECONNECT_MS = 5_000;
+
+/**
+ * The agent's end of the channel: joins once (join token → host credential, stored), dials the
+ * controller's websocket, says hello, applies snapshots and updates to the desired state, and
+ * reconnects with backoff for as long as it runs. The data plane never waits for it.
+ */
+export class ControllerChannel {
+  private socket: WebSocket | undefined;
+  private resources = new Map<string, DesiredResource>();
+  private revision = 0;
+  private stopped = false;
+  private attempt = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private lastHeard = 0;
+  hostId: string | undefined;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly options: ChannelOptions,
+  ) {
+    const desired = store.readDesired();
+    if (desired) {
+      this.revision = desired.revision;
+      this.resources = new Map(desired.resources.map((r) => [resourceKey(r), r]));
+    }
+  }
+
+  /** The stored desired state, to reconcile before the controller answers. */
+  get stored(): { revision: number; resources: DesiredResource[] } | null {
+    return this.store.readDesired();
+  }
+
+  /** Exchanges the join token for a credential when none is stored; returns the host id. */
+  async ensureCredential(): Promise<string> {
+    const stored = this.store.readCredential();
+    if (stored) return (this.hostId = stored.hostId);
+    if (!this.options.joinToken) throw new Error('no stored credential and no join token: pass --join-token');
+    const response = await fetch(`${this.options.controller}${JOIN_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ joinToken: this.options.joinToken }),
+    });
+    if (!response.ok) throw new Error(`join refused: HTTP ${response.status} ${await response.text()}`);
+    const joined = (await response.json()) as JoinResponse;
+    this.store.writeCredential({ hostId: joined.hostId, credential: joined.credential });
+    this.options.log(`joined as host ${joined.hostName} (${joined.hostId})`);
+    return (this.hostId = joined.hostId);
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.reconnectTimer);
+    this.socket?.terminate();
+  }
+
+  send(message: AgentMessage): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  ack(revision: number, statuses: ResourceStatusReport[], full: boolean): void {
+    this.send({ type: 'ack', revision, statuses, full });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const credential = this.store.readCredential()?.credential;
+    const url = `${this.options.controller.replace(/^http/, 'ws')}${AGENT_PATH}`;
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${credential ?? ''}` }, handshakeTimeout: 5_000 });
+    this.socket = socket;
+    socket.on('open', () => {
+      this.attempt = 0;
+      this.lastHeard = Date.now();
+      this.send({ type: 'hello', ...this.options.hello(), lastRevision: this.options.lastRevision() });
+      clearInterval(this.heartbeat);
+      this.heartbeat = setInterval(() => {
+        if (Date.now() - this.lastHeard > 3 * HEARTBEAT_MS) {
+          this.options.log('controller silent: reconnecting');
+          socket.terminate();
+          return;
+        }
+        this.send({ type: 'heartbeat', revision: this.options.lastRevision() });
+      }, HEARTBEAT_MS);
+      this.options.onConnected();
+    });
+    socket.on('message', (data: WebSocket.RawData) => {
+      this.lastHeard = Date.now();
+      const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
+      const message = parseControllerMessage(text);
+      if (typeof message === 'string') this.options.log(`bad message from controller: ${message}`);
+      else this.receive(message);
+    });
+    socket.on('unexpected-response', (_request, response) => {
+      this.options.log(`controller refused the connection: HTTP ${response.statusCode}`);
+      socket.terminate();
+    });
+    socket.on('error', (error) => this.options.log(`channel: ${error.message}`));
+    socket.on('close', (code, reason) => {
+      clearInterval(this.heartbeat);
+      if (this.socket !== socket || this.stopped) return;
+      if (code === AgentCloseCode.Unauthorized) this.options.log(`controller: ${reason.toString() || 'unauthorized'}`);
+      const delay = Math.min(MAX_RECONNECT_MS, 250 * 2 ** this.attempt++);
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  private receive(message: ControllerMessage): void {
+    switch (message.type) {
+      case 'heartbeat':
+        return;
+      case 'snapshot':
+        this.resources = new Map(message.resources.map((r) => [resourceKey(r), r]));
+        break;
+      case 'update':
+        for (const ref of message.deletes) this.resources.delete(resourceKey(ref));
+        for (const r of message.upserts) this.resources.set(resourceKey(r), r);
+        break;
+    }
+    this.revision = message.revision;
+    const resources = [...this.resources.values()];
+    this.store.writeDesired({ revision: this.revision, resources });
+    this.options.onDesired(this.revision, resources, message.type === 'snapshot');
+  }
+}

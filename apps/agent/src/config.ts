@@ -1,0 +1,57 @@
+import { hostname } from 'node:os';
+
+export interface AgentConfig {
+  /** Controller base URL, e.g. http://127.0.0.1:8080 (the agent uses /agent/join and /agent). */
+  controller: string;
+  /** The one-time join token from createHost; needed until a credential is stored. */
+  joinToken: string | undefined;
+  stateDir: string;
+  /** Ownership prefix of every Linux name this agent creates (1-4 of [a-z0-9]). */
+  prefix: string;
+  resyncMs: number;
+  name: string;
+}
+
+const FLAGS: Record<string, keyof AgentConfig> = {
+  '--controller': 'controller',
+  '--join-token': 'joinToken',
+  '--state-dir': 'stateDir',
+  '--prefix': 'prefix',
+  '--resync-ms': 'resyncMs',
+  '--name': 'name',
+};
+
+const ENV: Record<string, keyof AgentConfig> = {
+  NETLOOM_CONTROLLER: 'controller',
+  NETLOOM_JOIN_TOKEN: 'joinToken',
+  NETLOOM_STATE_DIR: 'stateDir',
+  NETLOOM_PREFIX: 'prefix',
+  NETLOOM_RESYNC_MS: 'resyncMs',
+  NETLOOM_HOST_NAME: 'name',
+};
+
+/** Configuration from flags (`--controller URL`), then environment (`NETLOOM_CONTROLLER`), then defaults. */
+export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const given: Partial<Record<keyof AgentConfig, string>> = {};
+  for (const [name, key] of Object.entries(ENV)) if (env[name]) given[key] = env[name];
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2);
+    const key = FLAGS[flag];
+    if (!key) throw new Error(`unknown option ${flag}; known: ${Object.keys(FLAGS).join(', ')}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    given[key] = value;
+  }
+  const resyncMs = Number(given.resyncMs ?? 30_000);
+  if (!Number.isInteger(resyncMs) || resyncMs < 100) throw new Error(`resync-ms must be a whole number ≥ 100`);
+  const controller = (given.controller ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(controller)) throw new Error(`controller must be an http(s) URL, got ${controller}`);
+  return {
+    controller,
+    joinToken: given.joinToken,
+    stateDir: given.stateDir ?? '/var/lib/netloom-agent',
+    prefix: given.prefix ?? 'nl',
+    resyncMs,
+    name: given.name ?? hostname(),
+  };
+}

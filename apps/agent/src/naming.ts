@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+
+const PREFIX = /^[a-z][a-z0-9]{0,3}$/;
+const hex = (id: string, length: number): string => createHash('sha256').update(id).digest('hex').slice(0, length);
+
+/**
+ * Linux names, derived from ids only (never from user text), all ≤ 15 bytes, and the ownership
+ * mark: everything this agent creates starts with its prefix, and its namespaces also carry a
+ * tag of its host, so agents sharing a machine (and /run/netns) never touch each other's.
+ */
+export class Names {
+  readonly hostTag: string;
+  private readonly link: RegExp;
+
+  constructor(
+    readonly prefix: string,
+    hostId: string,
+  ) {
+    if (!PREFIX.test(prefix)) throw new Error(`invalid prefix ${JSON.stringify(prefix)}: 1-4 of [a-z0-9], starting with a letter`);
+    this.hostTag = hex(hostId, 6);
+    this.link = new RegExp(`^${prefix}[bv][0-9a-f]{8}$`);
+  }
+
+  bridge(networkId: string): string {
+    return `${this.prefix}b${hex(networkId, 8)}`;
+  }
+
+  /** The host end of a port's veth pair. */
+  veth(portId: string): string {
+    return `${this.prefix}v${hex(portId, 8)}`;
+  }
+
+  /** The port's interface inside its namespace: eth0 in one we own, a unique name in a shared one. */
+  portInterface(portId: string, sharedNetns: boolean): string {
+    return sharedNetns ? `${this.prefix}p${hex(portId, 8)}` : 'eth0';
+  }
+
+  portNetns(portId: string): string {
+    return `${this.netnsPrefix}${hex(portId, 10)}`;
+  }
+
+  get netnsPrefix(): string {
+    return `${this.prefix}-${this.hostTag}-`;
+  }
+
+  /** A bridge or veth this agent made (by name). */
+  ownsLink(name: string): boolean {
+    return this.link.test(name);
+  }
+
+  ownsNetns(name: string): boolean {
+    return name.startsWith(this.netnsPrefix);
+  }
+
+  /** The alias written on links we create: what they serve, readable with `ip -json link`. */
+  static alias(kind: string, id: string): string {
+    return `netloom:${kind}:${id}`;
+  }
+}

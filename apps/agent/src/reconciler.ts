@@ -1,0 +1,262 @@
+import { BatchResult, IpBatch, Linux, LinuxInputError } from '@netloom/linux';
+import { DesiredResource, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
+import { Names } from './naming';
+import { Observed, plan, PlanFailure, portsToInspect } from './plan';
+import { StateStore } from './state-store';
+
+export interface ReconcilerOptions {
+  /** Periodic resync, catching what events missed. */
+  resyncMs: number;
+  /** Quiet time after a kernel event before reconciling. */
+  debounceMs: number;
+  log: (line: string) => void;
+}
+
+export interface ReconcileReport {
+  revision: number;
+  statuses: ResourceStatusReport[];
+  /** Mutating commands this pass ran (0 when the kernel already matched). */
+  mutatingCommands: number;
+  ms: number;
+}
+
+interface Backoff {
+  attempts: number;
+  until: number;
+  hash: string;
+  reason: string;
+  terminal: boolean;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+const BASE_BACKOFF_MS = 250;
+
+/**
+ * The level-triggered loop: desired + observed → plan → batched apply → verify → report. Never
+ * runs two passes at once; triggers during a pass coalesce into one more pass. A failing
+ * resource backs off on its own key (exponentially, to 30 s); a terminal failure is reported
+ * and left alone until its spec changes.
+ */
+export class Reconciler {
+  private desired: DesiredResource[] | undefined;
+  private revision = 0;
+  private readonly applied: Map<string, string>;
+  private readonly backoff = new Map<string, Backoff>();
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private resync: NodeJS.Timeout | undefined;
+  private monitor: { stop(): void } | undefined;
+  private stopped = false;
+  /** Called after every pass with every resource's status. */
+  onReport: (report: ReconcileReport) => void = () => undefined;
+
+  constructor(
+    private readonly linux: Linux,
+    private readonly names: Names,
+    private readonly store: StateStore,
+    private readonly options: ReconcilerOptions,
+  ) {
+    this.applied = new Map(Object.entries(store.readApplied().ports));
+  }
+
+  get appliedRevision(): number {
+    return this.store.readApplied().revision;
+  }
+
+  /** Starts watching the kernel and the resync timer. Nothing is touched before a desired state is set. */
+  start(): void {
+    this.monitor = this.linux.monitorLinks((event) => {
+      if (!event.ifname || this.names.ownsLink(event.ifname) || event.ifname === 'eth0') this.kick(this.options.debounceMs);
+    });
+    this.resync = setInterval(() => this.kick(0), this.options.resyncMs);
+    this.resync.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.monitor?.stop();
+    clearInterval(this.resync);
+    clearTimeout(this.timer);
+    clearTimeout(this.debounce);
+  }
+
+  setDesired(revision: number, resources: DesiredResource[]): void {
+    this.desired = resources;
+    this.revision = revision;
+    this.kick(0);
+  }
+
+  /** Runs a pass now (or right after the running one) and resolves when it is done. */
+  async reconcileNow(): Promise<void> {
+    this.kick(0);
+    while (this.running) await this.running;
+  }
+
+  private kick(delayMs: number): void {
+    if (this.stopped || !this.desired) return;
+    if (delayMs > 0) {
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => this.kick(0), delayMs);
+      return;
+    }
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.pass()
+      .catch((error: unknown) => this.options.log(`reconcile failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick(0);
+        }
+      });
+  }
+
+  private async observe(desired: DesiredResource[]): Promise<Observed> {
+    const [links, netns] = await Promise.all([this.linux.links(), this.linux.netnsList()]);
+    const observed: Observed = { links: new Map(links.map((l) => [l.ifname, l])), netns: new Set(netns), portAddresses: new Map() };
+    const inspect = portsToInspect({ desired, observed, applied: this.applied, names: this.names });
+    await Promise.all(
+      inspect.map(async (portId) => {
+        const port = desired.find((r) => r.id === portId)!;
+        const spec = port.spec as { netns: string | null };
+        const ns = spec.netns ?? this.names.portNetns(portId);
+        const ifname = this.names.portInterface(portId, spec.netns !== null);
+        const addrs = await this.linux.addresses(ns, ifname).catch(() => []);
+        const global = addrs.flatMap((a) => a.addresses.filter((x) => x.scope !== 'link').map((x) => `${x.local}/${x.prefixlen}`));
+        observed.portAddresses.set(portId, global);
+      }),
+    );
+    return observed;
+  }
+
+  private async pass(): Promise<void> {
+    const started = Date.now();
+    const desired = this.desired!;
+    const revision = this.revision;
+    const mutatingBefore = this.linux.runner.mutatingCount;
+    const now = Date.now();
+    const skip = new Set<string>();
+    const byKey = new Map(desired.map((r) => [resourceKey(r), r]));
+    for (const [key, b] of this.backoff) {
+      const r = byKey.get(key);
+      if (!r || specHashOf(r) !== b.hash) this.backoff.delete(key);
+      else if (b.terminal || b.until > now) skip.add(key);
+    }
+
+    const observed = await this.observe(desired);
+    const p = (() => {
+      try {
+        return plan({ desired, observed, applied: this.applied, names: this.names, skip });
+      } catch (error) {
+        // An unsafe name or value reached the kernel door: nothing runs, every resource waits.
+        if (error instanceof LinuxInputError) {
+          return undefined;
+        }
+        throw error;
+      }
+    })();
+    const failures = new Map<string, PlanFailure>();
+    if (!p) {
+      for (const r of desired) failures.set(resourceKey(r), { key: resourceKey(r), reason: 'invalid desired state', terminal: true });
+    } else {
+      for (const f of p.failures) failures.set(f.key, f);
+      const rootResult = await this.apply([p.root]);
+      collect(rootResult, failures);
+      // A port whose root-side objects failed is not configured inside its namespace this time.
+      const inNetns = p.inNetns
+        .map((batch) => filterBatch(batch, failures))
+        .filter((batch) => batch.length > 0);
+      collect(await this.apply(inNetns), failures);
+      await this.verify(desired, failures);
+      for (const [key, hash] of p.changed) {
+        const [kind, id] = key.split('/');
+        if (kind === ResourceKind.Port) {
+          if (failures.has(key)) this.applied.delete(id);
+          else this.applied.set(id, hash);
+        }
+      }
+    }
+    for (const id of [...this.applied.keys()]) if (!byKey.has(`${ResourceKind.Port}/${id}`)) this.applied.delete(id);
+
+    const statuses: ResourceStatusReport[] = desired.map((r) => {
+      const key = resourceKey(r);
+      const failure = failures.get(key);
+      const held = this.backoff.get(key);
+      if (failure) this.fail(key, r, failure);
+      else if (!skip.has(key)) this.backoff.delete(key);
+      const reason = failure?.reason ?? (skip.has(key) ? held?.reason : undefined);
+      return {
+        kind: r.kind,
+        id: r.id,
+        generation: r.generation,
+        state: reason ? RealizationState.FAILED : RealizationState.APPLIED,
+        ...(reason ? { reason } : {}),
+        attributes: p?.attributes.get(key) ?? {},
+      };
+    });
+    this.store.writeApplied({ revision, ports: Object.fromEntries(this.applied) });
+    this.scheduleRetry();
+    this.onReport({ revision, statuses, mutatingCommands: this.linux.runner.mutatingCount - mutatingBefore, ms: Date.now() - started });
+  }
+
+  private async apply(batches: IpBatch[]): Promise<BatchResult[]> {
+    const nonEmpty = batches.filter((b) => b.length > 0);
+    if (!nonEmpty.length) return [];
+    return this.linux.applyIpBatches(nonEmpty);
+  }
+
+  /** Re-reads the links: every desired bridge and veth must exist, be up and sit where it should. */
+  private async verify(desired: DesiredResource[], failures: Map<string, PlanFailure>): Promise<void> {
+    const links = new Map((await this.linux.links()).map((l) => [l.ifname, l]));
+    for (const r of desired) {
+      const key = resourceKey(r);
+      if (failures.has(key)) continue;
+      if (r.kind === ResourceKind.Network) {
+        const bridge = links.get(this.names.bridge(r.id));
+        if (!bridge?.up) failures.set(key, { key, reason: 'bridge missing or down after apply', terminal: false });
+      } else if (r.kind === ResourceKind.Port) {
+        const veth = links.get(this.names.veth(r.id));
+        const bridge = this.names.bridge((r.spec as { networkId: string }).networkId);
+        if (!veth?.up || veth.master !== bridge) failures.set(key, { key, reason: 'veth missing, down or off its bridge after apply', terminal: false });
+      }
+    }
+  }
+
+  private fail(key: string, r: DesiredResource, failure: PlanFailure): void {
+    const attempts = (this.backoff.get(key)?.attempts ?? 0) + 1;
+    const delay = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (attempts - 1));
+    this.backoff.set(key, { attempts, until: Date.now() + delay, hash: specHashOf(r), reason: failure.reason, terminal: failure.terminal });
+  }
+
+  private scheduleRetry(): void {
+    clearTimeout(this.timer);
+    const next = Math.min(...[...this.backoff.values()].filter((b) => !b.terminal).map((b) => b.until));
+    if (Number.isFinite(next)) {
+      this.timer = setTimeout(() => this.kick(0), Math.max(0, next - Date.now()));
+      this.timer.unref();
+    }
+  }
+}
+
+const specHashOf = (r: DesiredResource): string => `${r.generation}:${JSON.stringify(r.spec)}`;
+
+function collect(results: BatchResult[], failures: Map<string, PlanFailure>): void {
+  for (const result of results) {
+    for (const f of result.failed) {
+      const key = f.key ?? 'unknown';
+      if (!failures.has(key)) failures.set(key, { key, reason: `${f.text}: ${f.error}`.slice(0, 500), terminal: false });
+    }
+  }
+}
+
+/** The same batch without the lines of resources that already failed. */
+function filterBatch(batch: IpBatch, failures: Map<string, PlanFailure>): IpBatch {
+  const out = new IpBatch(batch.netns);
+  out.lines.push(...batch.lines.filter((l) => !l.key || !failures.has(l.key)));
+  return out;
+}
