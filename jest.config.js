@@ -6,6 +6,7 @@ const moduleNameMapper = {
   '^@netloom/model/(.*)$': '<rootDir>/libs/model/src/$1',
   '^@netloom/migrations$': '<rootDir>/migrations',
   '^@netloom/protocol$': '<rootDir>/libs/protocol/src',
+  '^@netloom/linux$': '<rootDir>/libs/linux/src',
   // unicorn-magic's `exports` has only an `import` condition; jest resolves `require`.
   '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js',
 };
@@ -14,7 +15,7 @@ const esmPackages = [
   'execa', 'strip-final-newline', 'npm-run-path', 'path-key', 'unicorn-magic', 'mimic-fn',
   'onetime', 'human-signals', 'is-stream', 'get-stream', 'figures', 'is-unicode-supported',
   'is-plain-obj', 'parse-ms', 'pretty-ms', 'yoctocolors', '@sindresorhus/merge-streams',
-  'cross-spawn',
+  'cross-spawn', '@sec-ant/readable-stream',
 ];
 const transform = {
   '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true }, diagnostics: false }],

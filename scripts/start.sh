@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Starts the controller on the embedded default (SQLite under ./data, or NETLOOM_DATA_DIR).
-# On the first start it prints the admin token once. Extra arguments go to the controller.
+# The demo: controller + agent on this machine, a network with two ports, a ping between them,
+# the API left up; Ctrl-C removes everything. Needs root (it creates namespaces and bridges).
+# `npm run start:controller -- [flags]` starts only the controller instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f dist/apps/controller/src/main.js ] || npm run --silent build
-exec node dist/apps/controller/src/main.js "$@"
+[ -f dist/apps/demo/src/main.js ] || npm run --silent build
+exec node dist/apps/demo/src/main.js "$@"

@@ -1,5 +1,6 @@
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { DynamicModule, Global, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
@@ -7,6 +8,7 @@ import { AgentsModule } from './agents/agents.module';
 import { AuthModule } from './auth/auth.module';
 import { AuthService } from './auth/auth.service';
 import { ChangesModule } from './changes/changes.module';
+import { NetloomErrorFilter } from './common/graphql-errors';
 import { ControllerConfig } from './config';
 import { DatabaseModule } from './database/database.module';
 import { CONTROLLER_CONFIG } from './database/tokens';
@@ -33,6 +35,7 @@ export class AppModule {
   static forRoot(config: ControllerConfig): DynamicModule {
     return {
       module: AppModule,
+      providers: [{ provide: APP_FILTER, useClass: NetloomErrorFilter }],
       imports: [
         ConfigModule.forRoot(config),
         DatabaseModule,

@@ -2,6 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
+import type { NextFunction, Request, Response } from 'express';
 import { lexicographicSortSchema, printSchema } from 'graphql';
 import { AppModule } from './app.module';
 import { AuthService } from './auth/auth.service';
@@ -14,6 +15,15 @@ export async function createController(config: ControllerConfig): Promise<INestA
     logger: ['error', 'warn'],
   });
   app.useBodyParser('json', { limit: config.bodyLimit });
+  // A body the parser refuses (too large, say) is the client's error, but Nest logs it with a
+  // stack trace as a server failure: same answer, no log. (Malformed JSON Nest already maps.)
+  app.use((error: { status?: number; expose?: boolean; message: string }, _req: Request, res: Response, next: NextFunction) => {
+    if (error instanceof SyntaxError || !error.expose || !error.status || error.status >= 500) {
+      next(error);
+      return;
+    }
+    res.status(error.status).json({ statusCode: error.status, message: error.message });
+  });
   app.enableShutdownHooks();
   return app;
 }

@@ -1,13 +1,13 @@
 import { ApolloDriverConfig } from '@nestjs/apollo';
 import type { Request } from 'express';
-import { GraphQLError } from 'graphql';
+import { DocumentNode, GraphQLError, GraphQLSchema, parse } from 'graphql';
 import type { Context as WsContext } from 'graphql-ws';
 import { DataSource } from 'typeorm';
 import { AuthService } from './auth/auth.service';
 import { Principal, RequestContext } from './auth/principal';
 import { ControllerConfig } from './config';
 import { formatError } from './common/graphql-errors';
-import { queryLimitsPlugin } from './common/query-limits';
+import { checkQueryLimits, queryLimitsPlugin } from './common/query-limits';
 import { Loaders } from './loaders/loaders';
 
 export interface GraphQLContext extends RequestContext {
@@ -29,6 +29,8 @@ const unauthenticated = (): GraphQLError =>
  * (`connectionParams.authorization`), so not even introspection is open without a token.
  */
 export function graphqlOptions(config: ControllerConfig, auth: AuthService, dataSource: DataSource): ApolloDriverConfig {
+  const limits = { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost };
+  let schema: GraphQLSchema | undefined;
   return {
     path: '/graphql',
     autoSchemaFile: true,
@@ -37,7 +39,9 @@ export function graphqlOptions(config: ControllerConfig, auth: AuthService, data
     introspection: true,
     includeStacktraceInErrorResponses: false,
     formatError,
-    plugins: [queryLimitsPlugin({ maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost })],
+    plugins: [queryLimitsPlugin(limits)],
+    // Kept for the websocket transport's limit check (it runs operations outside Apollo's plugins).
+    transformSchema: (built: GraphQLSchema) => (schema = built),
     subscriptions: {
       'graphql-ws': {
         path: '/graphql',
@@ -48,6 +52,28 @@ export function graphqlOptions(config: ControllerConfig, auth: AuthService, data
           (ctx.extra as WsExtra).principal = principal;
           return true;
         },
+        // The same depth and cost limits as over HTTP, before anything runs.
+        onSubscribe: (_ctx, _id, payload) => {
+          let document: DocumentNode;
+          try {
+            document = parse(payload.query);
+          } catch {
+            return undefined; // graphql-ws reports the syntax error itself
+          }
+          try {
+            if (schema) checkQueryLimits(limits, schema, document, payload.operationName, payload.variables);
+          } catch (error) {
+            if (!(error instanceof GraphQLError)) throw error;
+            return [new GraphQLError(error.message, { extensions: { code: error.extensions.code } })];
+          }
+          return undefined;
+        },
+        // Errors reach websocket clients through the same mapping as over HTTP.
+        onNext: (_ctx, _id, _payload, _args, result) =>
+          result.errors && {
+            ...result,
+            errors: result.errors.map((error) => (error.originalError ? formatError(error.toJSON(), error) : error.toJSON())),
+          },
       },
     },
     context: async (arg: { req?: Request; extra?: WsExtra }): Promise<GraphQLContext> => {

@@ -5,7 +5,7 @@ import type { IpBatch } from './ip-batch';
 import { monitorLinks, type LinkMonitor } from './monitor';
 import { assertIfName, assertNetnsName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
 import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toRouteInfo } from './parse';
-import { CommandRunner, type LinuxCommand, type LinuxCommandError } from './runner';
+import { CommandRunner, LinuxCommandError, type LinuxCommand } from './runner';
 import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, RouteInfo } from './types';
 
 /** Where `ip netns add` keeps its namespaces. */
@@ -80,31 +80,32 @@ export class Linux {
   }
 
   /**
-   * Several batches, `concurrency` at a time (default 8); results in input order. Every batch
-   * runs even if another throws; the first error is thrown once all have settled.
+   * Several batches, `concurrency` at a time (default 8); one result per batch, in input order.
+   * A batch that could not run to its end (e.g. its namespace is missing) does not stop the
+   * others: its result lists every line as failed, since which of them ran is unknown.
    */
   async applyIpBatches(batches: readonly IpBatch[], concurrency = DEFAULT_BATCH_CONCURRENCY): Promise<BatchResult[]> {
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw new LinuxInputError(`invalid concurrency ${concurrency}`, 'concurrency');
     }
     const results: BatchResult[] = new Array<BatchResult>(batches.length);
-    const errors: { index: number; error: unknown }[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < batches.length) {
         const index = next++;
+        const batch = batches[index];
         try {
-          results[index] = await this.applyIpBatch(batches[index]);
+          results[index] = await this.applyIpBatch(batch);
         } catch (error) {
-          errors.push({ index, error });
+          const message = error instanceof Error ? error.message : String(error);
+          results[index] = {
+            ok: false,
+            failed: batch.lines.map((l, i) => ({ line: i + 1, text: l.text, key: l.key, error: message })),
+          };
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, batches.length) }, worker));
-    if (errors.length > 0) {
-      // Throw the earliest batch's error so the outcome does not depend on timing.
-      throw errors.sort((a, b) => a.index - b.index)[0].error;
-    }
     return results;
   }
 
@@ -136,15 +137,22 @@ export class Linux {
 
   /**
    * Sets a sysctl. In the agent's namespace: writes /proc/sys/... directly (no process, still
-   * logged); in a namespace: `ip netns exec NS sysctl -qw key=value`.
+   * logged; a failed write throws {@link LinuxCommandError} with exit code 1); in a namespace:
+   * `ip netns exec NS sysctl -qw key=value`.
    */
   async sysctl(key: string, value: string, netns?: string): Promise<void> {
     assertSysctlKey(key);
     assertSysctlValue(value);
     if (netns === undefined) {
+      const args = ['-qw', `${key}=${value}`];
       const started = performance.now();
-      await writeFile(sysctlPath(key), value);
-      this.runner.record({ command: 'sysctl', args: ['-qw', `${key}=${value}`], mutating: true, ms: performance.now() - started, inProcess: true });
+      let failure: string | undefined;
+      await writeFile(sysctlPath(key), value).catch((err: unknown) => {
+        failure = err instanceof Object && 'message' in err ? String(err.message) : String(err);
+      });
+      const ms = performance.now() - started;
+      this.runner.record({ command: 'sysctl', args, mutating: true, ms, exitCode: failure ? 1 : 0, inProcess: true });
+      if (failure !== undefined) throw new LinuxCommandError('sysctl', args, 1, failure);
       return;
     }
     await this.runner.run('ip', ['netns', 'exec', assertNetnsName(netns), 'sysctl', '-qw', `${key}=${value}`], { mutating: true });
@@ -187,6 +195,7 @@ function nftCommand(netns: string | undefined, args: string[]): [LinuxCommand, s
   return netns === undefined ? ['nft', args] : ['ip', ['netns', 'exec', assertNetnsName(netns), 'nft', ...args]];
 }
 
+// Duck-typed: errors from node core fail `instanceof Error` inside jest's sandbox.
 function isErrno(err: unknown, code: string): boolean {
-  return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
+  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
 }

@@ -7,6 +7,8 @@ import type { LinkEvent } from './types';
 export interface LinkMonitor {
   /** Kills exactly the `ip monitor` child of this monitor. Idempotent. */
   stop(): void;
+  /** The child's pid, for logs. */
+  readonly pid?: number;
 }
 
 /**
@@ -22,5 +24,5 @@ export function monitorLinks(
 ): LinkMonitor {
   const args = [...(netns === undefined ? [] : ['-n', assertNetnsName(netns)]), '-o', 'monitor', 'link'];
   const handle = runner.stream('ip', args, (line) => onEvent(parseLinkEvent(line)), onExit);
-  return { stop: () => handle.stop() };
+  return { pid: handle.pid, stop: () => handle.stop() };
 }

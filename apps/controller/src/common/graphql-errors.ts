@@ -1,4 +1,6 @@
-import { Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, Logger } from '@nestjs/common';
+import { BaseExceptionFilter } from '@nestjs/core';
+import { GqlContextType } from '@nestjs/graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLFormattedError } from 'graphql';
 import { QueryFailedError } from 'typeorm';
@@ -18,6 +20,19 @@ const PROTOCOL_CODES = new Set([
   ErrorCode.Unauthenticated,
   ErrorCode.Forbidden,
 ]);
+
+/**
+ * Nest logs every error a resolver throws, with its stack, as if the server had failed. A
+ * NetloomError is the caller's (bad input, a conflict, missing rights): in GraphQL it goes on to
+ * formatError without a log. Plain HTTP routes keep Nest's default handling.
+ */
+@Catch(NetloomError)
+export class NetloomErrorFilter extends BaseExceptionFilter {
+  override catch(error: NetloomError, host: ArgumentsHost): void {
+    if (host.getType<GqlContextType>() !== 'graphql') return super.catch(error, host);
+    throw error;
+  }
+}
 
 /** The database's own constraint errors, when a race slips past the service's checks. */
 function constraintViolation(error: unknown): NetloomError | undefined {

@@ -4,7 +4,10 @@ import {
   FragmentDefinitionNode,
   getNamedType,
   getNullableType,
+  getOperationAST,
+  getVariableValues,
   GraphQLError,
+  GraphQLSchema,
   isListType,
   Kind,
   SelectionSetNode,
@@ -54,6 +57,8 @@ export function queryDepth(document: DocumentNode, operationName?: string | null
 
 /** Each field costs 1; a list multiplies what is below it by its page size. */
 const listEstimator: ComplexityEstimator = ({ args, childComplexity, field, type }) => {
+  // Introspection is bounded by the schema, not by data: never multiplied (depth skips it too).
+  if (type.name.startsWith('__') || field.name.startsWith('__')) return 1 + childComplexity;
   const page = (args.first ?? args.last) as number | undefined;
   if (typeof page === 'number') return 1 + childComplexity * Math.max(page, 1);
   if (/Connection$/.test(getNamedType(field.type).name)) return 1 + childComplexity * DEFAULT_PAGE;
@@ -64,30 +69,45 @@ const listEstimator: ComplexityEstimator = ({ args, childComplexity, field, type
   return 1 + childComplexity;
 };
 
+// A client error: HTTP 400 (a plugin's error is otherwise a 500).
+const refused = (message: string): GraphQLError =>
+  new GraphQLError(message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400 } } });
+
+/** Throws when a (validated) operation is over-deep or over-costly. */
+export function checkQueryLimits(
+  limits: QueryLimits,
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName?: string | null,
+  variables?: Record<string, unknown> | null,
+): void {
+  const depth = queryDepth(document, operationName);
+  if (depth > limits.maxDepth) {
+    throw refused(`query depth ${depth} exceeds the limit of ${limits.maxDepth}`);
+  }
+  // getComplexity coerces the variables and throws on a bad one; execution refuses those itself
+  // (BAD_USER_INPUT) before any resolver runs.
+  const operation = getOperationAST(document, operationName);
+  if (operation && 'errors' in getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {})) return;
+  const cost = getComplexity({
+    schema,
+    query: document,
+    operationName: operationName ?? undefined,
+    variables: variables ?? {},
+    estimators: [listEstimator],
+  });
+  if (cost > limits.maxCost) {
+    throw refused(`query cost ${cost} exceeds the limit of ${limits.maxCost}; ask for smaller pages`);
+  }
+}
+
 /** Refuses over-deep or over-costly operations before anything runs. */
 export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
   return {
     requestDidStart() {
       return Promise.resolve({
         didResolveOperation({ request, document, schema }) {
-          const depth = queryDepth(document, request.operationName);
-          if (depth > limits.maxDepth) {
-            throw new GraphQLError(`query depth ${depth} exceeds the limit of ${limits.maxDepth}`, {
-              extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
-            });
-          }
-          const cost = getComplexity({
-            schema,
-            query: document,
-            operationName: request.operationName ?? undefined,
-            variables: request.variables ?? {},
-            estimators: [listEstimator],
-          });
-          if (cost > limits.maxCost) {
-            throw new GraphQLError(`query cost ${cost} exceeds the limit of ${limits.maxCost}; ask for smaller pages`, {
-              extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
-            });
-          }
+          checkQueryLimits(limits, schema, document, request.operationName, request.variables);
           return Promise.resolve();
         },
       });

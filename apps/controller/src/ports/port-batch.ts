@@ -52,9 +52,10 @@ export class PortBatch {
     for (const [i, request] of requests.entries()) {
       const subnet = await this.subnetFor(network, request, `${field}.fixedIps.${i}`);
       const allocator = await this.allocator(subnet);
-      const ipAddress = request.ipAddress
-        ? allocator.claim(request.ipAddress, `${field}.fixedIps.${i}.ipAddress`)
-        : allocator.allocate(`${field}.fixedIps.${i}`);
+      const ipAddress =
+        request.ipAddress !== undefined && request.ipAddress !== null
+          ? allocator.claim(request.ipAddress, `${field}.fixedIps.${i}.ipAddress`)
+          : allocator.allocate(`${field}.fixedIps.${i}`);
       this.allocations.push(this.tx.em.create(IpAllocation, { subnetId: subnet.id, ipAddress, portId: port.id }));
     }
     this.ports.push(port);
@@ -75,7 +76,7 @@ export class PortBatch {
       const rows = await this.tx.em.find(Port, { select: { macAddress: true } });
       this.macs = new Set(rows.map((r) => r.macAddress));
     }
-    const mac = requested ? normalizeMac(requested, field) : generateMac(this.macs);
+    const mac = requested !== undefined && requested !== null ? normalizeMac(requested, field) : generateMac(this.macs);
     if (this.macs.has(mac)) throw conflict(`MAC address ${mac} is already in use`, field);
     this.macs.add(mac);
     return mac;

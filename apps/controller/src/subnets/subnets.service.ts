@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { conflict } from '@netloom/model';
+import { badInput, conflict, NetloomError } from '@netloom/model';
 import { ChangesService } from '../changes/changes.service';
 import { DeleteInput, DeletePayload } from '../common/inputs';
 import { whereLabels } from '../common/label';
@@ -54,7 +54,10 @@ export class SubnetsService {
       const common = newResource(input);
       const network = await findOrFail(tx.em, Network, input.networkId, 'input.networkId');
       const parsed = parseCidr(input.cidr, 'input.cidr');
-      const gatewayIp = input.gatewayIp ? validateGateway(parsed, input.gatewayIp, 'input.gatewayIp') : defaultGateway(parsed);
+      const gatewayIp =
+        input.gatewayIp !== undefined && input.gatewayIp !== null
+          ? validateGateway(parsed, input.gatewayIp, 'input.gatewayIp')
+          : defaultGateway(parsed);
       const subnet = tx.em.create(Subnet, {
         ...common,
         networkId: network.id,
@@ -94,8 +97,12 @@ export class SubnetsService {
       if (input.allocationPools !== undefined && input.allocationPools !== null) {
         subnet.allocationPools = validatePools(parsed, input.allocationPools, subnet.gatewayIp, 'input.allocationPools');
       } else {
-        // A new gateway must not fall inside the pools that stay.
-        validatePools(parsed, subnet.allocationPools, subnet.gatewayIp, 'input.gatewayIp');
+        // A new gateway must not fall inside the pools that stay: the gateway is at fault.
+        try {
+          validatePools(parsed, subnet.allocationPools, subnet.gatewayIp);
+        } catch (error) {
+          throw error instanceof NetloomError ? badInput(error.message, 'input.gatewayIp') : error;
+        }
       }
       if (input.dnsServers !== undefined && input.dnsServers !== null) {
         subnet.dnsServers = validateDnsServers(input.dnsServers, 'input.dnsServers');

@@ -1,0 +1,262 @@
+// Real kernel, as root, only inside namespaces this file creates (never the root namespace).
+import { LinuxBatchAbortedError } from './batch-result';
+import { BridgeBatch } from './bridge-batch';
+import { IpBatch } from './ip-batch';
+import { describeKernel, NetnsFixture, waitFor } from './kernel-fixture';
+import { Linux } from './linux';
+import { LinuxCommandError } from './runner';
+import type { BatchResult, LinkEvent } from './types';
+
+jest.setTimeout(30_000);
+
+describeKernel('Linux (kernel)', () => {
+  const fx = new NetnsFixture('k');
+  const H = fx.name('h');
+  const P1 = fx.name('p1');
+  const P2 = fx.name('p2');
+  const linux = new Linux();
+  const setup: BatchResult[] = [];
+
+  const portBatch = (ns: string, addr: string, via: string) =>
+    new IpBatch(ns)
+      .linkSet('lo', { up: true })
+      .linkSet('eth0', { addrgenmode: 'none', up: true }, `port:${ns}`)
+      .addrReplace(addr, 'eth0', `port:${ns}`)
+      .routeReplace({ dst: '10.254.0.0/16', via, dev: 'eth0' }, `route:${ns}`);
+
+  beforeAll(async () => {
+    await fx.cleanup();
+    setup.push(await linux.applyIpBatch(new IpBatch().netnsAdd(H, 'h').netnsAdd(P1, 'p1').netnsAdd(P2, 'p2')));
+    setup.push(
+      await linux.applyIpBatch(
+        new IpBatch(H)
+          .bridgeAdd('br0', { mtu: 1400, up: true }, 'net')
+          .vethAdd('v1', { master: 'br0', mtu: 1400, up: true, peer: 'eth0', peerNetns: P1 }, 'port:1')
+          // `help` would be read as a request for usage without the explicit `name`/`dev` keywords.
+          .vethAdd('help', { master: 'br0', mtu: 1400, up: true, peer: 'eth0', peerNetns: P2 }, 'port:2'),
+      ),
+    );
+    setup.push(...(await linux.applyIpBatches([portBatch(P1, '10.255.0.1/24', '10.255.0.2'), portBatch(P2, '10.255.0.2/24', '10.255.0.1')])));
+  });
+
+  afterAll(async () => {
+    await fx.cleanup();
+    expect(await fx.leftovers()).toEqual([]);
+  });
+
+  it('applies a root batch, a host batch and two namespace batches', () => {
+    expect(setup).toEqual([
+      { ok: true, failed: [] },
+      { ok: true, failed: [] },
+      { ok: true, failed: [] },
+      { ok: true, failed: [] },
+    ]);
+  });
+
+  it('lists namespaces without a process', async () => {
+    linux.runner.resetLog();
+    expect(await linux.netnsList()).toEqual(expect.arrayContaining([H, P1, P2]));
+    expect(await linux.netnsExists(H)).toBe(true);
+    expect(await linux.netnsExists(fx.prefix + 'none')).toBe(false);
+    expect(linux.runner.log).toEqual([]);
+  });
+
+  it('reads links, addresses and routes, one read-only process each', async () => {
+    linux.runner.resetLog();
+    const host = await linux.links(H);
+    expect(host.find((l) => l.ifname === 'br0')).toMatchObject({ kind: 'bridge', mtu: 1400, up: true });
+    for (const name of ['v1', 'help']) {
+      expect(host.find((l) => l.ifname === name)).toMatchObject({ kind: 'veth', master: 'br0', mtu: 1400, up: true, linkNetnsId: expect.any(Number) });
+    }
+    const port = await linux.links(P1);
+    expect(port.find((l) => l.ifname === 'eth0')).toMatchObject({ kind: 'veth', mtu: 1400, up: true, addrGenMode: 'none', operstate: 'UP' });
+    expect(port.find((l) => l.ifname === 'lo')).toMatchObject({ up: true });
+
+    // addrgenmode none: no link-local address.
+    expect(await linux.addresses(P1, 'eth0')).toEqual([
+      { ifname: 'eth0', addresses: [{ family: 4, local: '10.255.0.1', prefixlen: 24, scope: 'global' }] },
+    ]);
+    const routes = await linux.routes(P1);
+    expect(routes).toEqual(
+      expect.arrayContaining([
+        { dst: '10.254.0.0/16', gateway: '10.255.0.2', dev: 'eth0', family: 4 },
+        expect.objectContaining({ dst: '10.255.0.0/24', dev: 'eth0', protocol: 'kernel', family: 4 }),
+      ]),
+    );
+    expect(await linux.routes(P1, 6)).toEqual([]);
+    expect(linux.runner.mutatingCount).toBe(0);
+    expect(linux.runner.readCount).toBe(5);
+    expect(linux.runner.log.map((l) => [l.command, l.args.join(' '), l.mutating])).toEqual([
+      ['ip', `-n ${H} -json -details link show`, false],
+      ['ip', `-n ${P1} -json -details link show`, false],
+      ['ip', `-n ${P1} -json addr show dev eth0`, false],
+      ['ip', `-n ${P1} -json route show`, false],
+      ['ip', `-n ${P1} -6 -json route show`, false],
+    ]);
+  });
+
+  it('pings from P1 to P2 across the bridge in H', async () => {
+    const ping = await linux.runner.run('ip', ['netns', 'exec', P1, 'ping', '-c1', '-W1', '10.255.0.2'], { mutating: false, reject: false });
+    expect(ping.exitCode).toBe(0);
+  });
+
+  it('maps a failing middle line to its number and key; the other lines apply', async () => {
+    const result = await linux.applyIpBatch(
+      new IpBatch(H)
+        .linkSet('br0', { alias: 'net=a' }, 'alias')
+        .linkDel('nosuch0', 'gone')
+        .vethAdd('v9', { peer: 'v9p' }, 'v9'),
+    );
+    expect(result).toEqual({
+      ok: false,
+      failed: [{ line: 2, text: 'link del dev nosuch0', key: 'gone', error: 'Cannot find device "nosuch0"' }],
+    });
+    const links = await linux.links(H);
+    expect(links.find((l) => l.ifname === 'br0')?.alias).toBe('net=a');
+    expect(links.map((l) => l.ifname)).toEqual(expect.arrayContaining(['v9', 'v9p']));
+  });
+
+  it('applies the same replace batch twice', async () => {
+    const again = () =>
+      new IpBatch(P1)
+        .addrReplace('10.255.0.1/24', 'eth0')
+        .addrReplace('10.255.3.1/24', 'eth0')
+        .routeReplace({ dst: 'default', via: '10.255.0.2', dev: 'eth0' })
+        .routeReplace({ dst: '10.254.0.0/16', via: '10.255.0.2', dev: 'eth0' });
+    expect(await linux.applyIpBatch(again())).toEqual({ ok: true, failed: [] });
+    expect(await linux.applyIpBatch(again())).toEqual({ ok: true, failed: [] });
+    const [eth0] = await linux.addresses(P1, 'eth0');
+    expect(eth0.addresses.map((a) => `${a.local}/${a.prefixlen}`)).toEqual(['10.255.0.1/24', '10.255.3.1/24']);
+    expect((await linux.routes(P1)).filter((r) => r.dst === 'default')).toEqual([{ dst: 'default', gateway: '10.255.0.2', dev: 'eth0', family: 4 }]);
+  });
+
+  it('throws LinuxBatchAbortedError when ip cannot run the batch at all', async () => {
+    const error = await linux.applyIpBatch(new IpBatch(fx.name('none')).linkSet('lo', { up: true })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LinuxBatchAbortedError);
+    expect(error).toMatchObject({ command: 'ip', exitCode: 255, failed: [] });
+    expect((error as LinuxCommandError).stderr).toContain('Cannot open network namespace');
+  });
+
+  it('runs nothing for an empty batch', async () => {
+    linux.runner.resetLog();
+    expect(await linux.applyIpBatch(new IpBatch(H))).toEqual({ ok: true, failed: [] });
+    expect(await linux.applyIpBatches([])).toEqual([]);
+    expect(linux.runner.log).toEqual([]);
+  });
+
+  it('throws LinuxCommandError with args and stderr for a failed read', async () => {
+    const error = await linux.addresses(P1, 'nosuch0').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LinuxCommandError);
+    expect(error).toMatchObject({ command: 'ip', args: ['-n', P1, '-json', 'addr', 'show', 'dev', 'nosuch0'], exitCode: 1 });
+    expect((error as LinuxCommandError).stderr).toContain('does not exist');
+  });
+
+  it('applies an nftables script atomically inside a namespace and reads it back', async () => {
+    await linux.nftApply('table inet nl_test {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    counter\n  }\n}\n', P1);
+    const tables = (ruleset: unknown) =>
+      ((ruleset as { nftables: Record<string, { name?: string }>[] }).nftables ?? []).flatMap((o) => (o.table?.name ? [o.table.name] : []));
+    expect(tables(await linux.nftRuleset(P1))).toEqual(['nl_test']);
+    expect(tables(await linux.nftRuleset(P2))).toEqual([]);
+
+    const error = await linux.nftApply('table inet nl_half {}\ntable inet nl_broken { chain c { bogus } }\n', P1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LinuxCommandError);
+    expect((error as LinuxCommandError).stderr).toMatch(/Error/);
+    expect((error as LinuxCommandError).args).toEqual(['netns', 'exec', P1, 'nft', '-f', '-']);
+    expect(tables(await linux.nftRuleset(P1))).toEqual(['nl_test']);
+  });
+
+  it('sets sysctls inside a namespace (dotted and slashed keys)', async () => {
+    const read = async (ns: string, key: string) =>
+      (await linux.runner.run('ip', ['netns', 'exec', ns, 'sysctl', '-n', key], { mutating: false })).stdout.trim();
+    expect(await read(P1, 'net.ipv4.ip_forward')).toBe('0');
+    await linux.sysctl('net.ipv4.ip_forward', '1', P1);
+    await linux.sysctl('net/ipv6/conf/eth0/disable_ipv6', '1', P1);
+    expect(await read(P1, 'net.ipv4.ip_forward')).toBe('1');
+    expect(await read(P1, 'net.ipv6.conf.eth0.disable_ipv6')).toBe('1');
+    expect(await read(P2, 'net.ipv4.ip_forward')).toBe('0');
+  });
+
+  it('reports a failed /proc/sys write as LinuxCommandError, logged (procfs cannot create the file)', async () => {
+    linux.runner.resetLog();
+    const error = await linux.sysctl('net.ipv4.netloom_no_such_key', '1').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LinuxCommandError);
+    expect(error).toMatchObject({ command: 'sysctl', args: ['-qw', 'net.ipv4.netloom_no_such_key=1'], exitCode: 1 });
+    expect(linux.runner.log).toEqual([expect.objectContaining({ command: 'sysctl', inProcess: true, mutating: true, exitCode: 1 })]);
+  });
+
+  it('programs and reads a VXLAN forwarding database with bridge -batch', async () => {
+    const made = await linux.applyIpBatch(new IpBatch(H).vxlanAdd('vx42', { vni: 42, dstport: 4789, local: '10.255.9.1', master: 'br0', up: true }, 'vx'));
+    expect(made).toEqual({ ok: true, failed: [] });
+    const result = await linux.applyBridgeBatch(
+      new BridgeBatch(H)
+        .fdbAppend('00:00:00:00:00:00', 'vx42', '10.255.9.2', 'vtep:2')
+        .fdbAppend('00:00:00:00:00:00', 'nosuch0', '10.255.9.3', 'bad')
+        .fdbAppend('00:00:00:00:00:00', 'vx42', '10.255.9.4', 'vtep:4'),
+    );
+    expect(result).toEqual({
+      ok: false,
+      failed: [{ line: 2, text: 'fdb append 00:00:00:00:00:00 dev nosuch0 dst 10.255.9.3', key: 'bad', error: 'Cannot find device "nosuch0"' }],
+    });
+    const remotes = (await linux.bridgeFdb(H, 'vx42')).filter((e) => e.dst !== undefined);
+    expect(remotes.map((e) => [e.mac, e.dev, e.dst]).sort()).toEqual([
+      ['00:00:00:00:00:00', 'vx42', '10.255.9.2'],
+      ['00:00:00:00:00:00', 'vx42', '10.255.9.4'],
+    ]);
+    expect((await linux.bridgeFdb(H)).some((e) => e.dev === 'vx42' && e.dst === '10.255.9.2')).toBe(true);
+  });
+
+  it('streams link events from a namespace until stopped', async () => {
+    const events: LinkEvent[] = [];
+    let exited = false;
+    const monitor = linux.monitorLinks((e) => events.push(e), H, () => (exited = true));
+    try {
+      // The child subscribes some time after spawning: poke an existing link until it reports.
+      let n = 0;
+      await waitFor(async () => {
+        await linux.applyIpBatch(new IpBatch(H).linkSet('br0', { alias: `probe${n++}` }));
+        return events.some((e) => e.ifname === 'br0');
+      }, 10_000, 'the monitor to start');
+      await linux.applyIpBatch(new IpBatch(H).vethAdd('mon0', { peer: 'mon0p' }));
+      await waitFor(() => events.some((e) => e.ifname === 'mon0' && !e.deleted), 5000, 'mon0 added');
+      await linux.applyIpBatch(new IpBatch(H).linkDel('mon0'));
+      await waitFor(() => events.some((e) => e.ifname === 'mon0' && e.deleted), 5000, 'mon0 deleted');
+      expect(events.find((e) => e.deleted)?.raw).toMatch(/^Deleted \d+: mon0/);
+    } finally {
+      monitor.stop();
+    }
+    expect(monitor.pid).toEqual(expect.any(Number));
+    await waitFor(() => !isAlive(monitor.pid!), 5000, 'the monitor child to exit');
+    expect(exited).toBe(false);
+  });
+
+  it('reports a monitor that ends by itself', async () => {
+    const error = await new Promise<LinuxCommandError>((resolve) => {
+      linux.monitorLinks(() => undefined, fx.name('none'), resolve);
+    });
+    expect(error).toBeInstanceOf(LinuxCommandError);
+    expect(error.stderr).toContain('Cannot open network namespace');
+  });
+
+  it('logs mutating and read commands separately, without stdin', async () => {
+    linux.runner.resetLog();
+    await linux.links(P2);
+    await linux.applyIpBatch(new IpBatch(P2).addrReplace('10.255.0.2/24', 'eth0'));
+    await linux.nftRuleset(P2);
+    await linux.sysctl('net.ipv4.ip_forward', '0', P2);
+    expect(linux.runner.mutatingCount).toBe(2);
+    expect(linux.runner.readCount).toBe(2);
+    expect(linux.runner.log.map((l) => l.mutating)).toEqual([false, true, false, true]);
+    expect(linux.runner.log[1]).toMatchObject({ command: 'ip', args: ['-n', P2, '-force', '-batch', '-'], exitCode: 0 });
+    expect(JSON.stringify(linux.runner.log)).not.toContain('10.255.0.2/24');
+    expect(linux.runner.log.every((l) => l.ms >= 0)).toBe(true);
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,74 @@
+import { parseJsonArray, parseLinkEvent, toAddrInfo, toFdbEntry, toLinkInfo, toRouteInfo } from './parse';
+
+describe('parse', () => {
+  it('links: kind, master, flags, alias, peer namespace', () => {
+    // Trimmed from `ip -json -details link show` on iproute2 6.1.
+    const out = JSON.stringify([
+      { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK'], mtu: 65536, operstate: 'DOWN', address: '00:00:00:00:00:00', inet6_addr_gen_mode: 'eui64' },
+      {
+        ifindex: 3, link_index: 2, ifname: 'v1', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1400, master: 'br0',
+        operstate: 'UP', address: 'ce:47:42:97:30:7f', link_netnsid: 0, ifalias: 'hello',
+        linkinfo: { info_kind: 'veth', info_slave_kind: 'bridge' },
+      },
+    ]);
+    expect(parseJsonArray(out, 'x').map(toLinkInfo)).toEqual([
+      { ifname: 'lo', ifindex: 1, mtu: 65536, up: false, operstate: 'DOWN', address: '00:00:00:00:00:00', addrGenMode: 'eui64' },
+      {
+        ifname: 'v1', ifindex: 3, kind: 'veth', master: 'br0', mtu: 1400, address: 'ce:47:42:97:30:7f', up: true,
+        operstate: 'UP', alias: 'hello', linkNetnsId: 0, linkIndex: 2,
+      },
+    ]);
+  });
+
+  it('addresses: inet and inet6 only', () => {
+    const e = {
+      ifname: 'eth0',
+      addr_info: [
+        { family: 'inet', local: '10.255.0.2', prefixlen: 24, scope: 'global' },
+        { family: 'inet6', local: 'fd00::2', prefixlen: 64, scope: 'global', tentative: true },
+        { family: 'packet' },
+      ],
+    };
+    expect(toAddrInfo(e)).toEqual({
+      ifname: 'eth0',
+      addresses: [
+        { family: 4, local: '10.255.0.2', prefixlen: 24, scope: 'global' },
+        { family: 6, local: 'fd00::2', prefixlen: 64, scope: 'global' },
+      ],
+    });
+  });
+
+  it('routes', () => {
+    expect(toRouteInfo({ dst: 'default', gateway: '10.255.0.1', dev: 'eth0', flags: [] }, 4)).toEqual({
+      dst: 'default', gateway: '10.255.0.1', dev: 'eth0', family: 4,
+    });
+    expect(toRouteInfo({ dst: 'fd00::/64', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [] }, 6)).toEqual({
+      dst: 'fd00::/64', dev: 'eth0', protocol: 'kernel', metric: 256, family: 6,
+    });
+  });
+
+  it('fdb entries, with and without ifname', () => {
+    expect(toFdbEntry({ mac: '00:00:00:00:00:00', ifname: 'vx0', dst: '10.0.0.7', flags: ['self'], state: 'permanent' })).toEqual({
+      mac: '00:00:00:00:00:00', dev: 'vx0', dst: '10.0.0.7', flags: ['self'], state: 'permanent',
+    });
+    expect(toFdbEntry({ mac: '0e:ea:72:95:c6:16', flags: [], master: 'br0', state: 'permanent' }, 'vx0')).toEqual({
+      mac: '0e:ea:72:95:c6:16', dev: 'vx0', master: 'br0', flags: [], state: 'permanent',
+    });
+  });
+
+  it('empty output is an empty list; a non-array is an error', () => {
+    expect(parseJsonArray('', 'x')).toEqual([]);
+    expect(() => parseJsonArray('{}', 'x')).toThrow('expected a JSON array');
+  });
+
+  it('monitor lines', () => {
+    // Captured from `ip -o monitor link` on iproute2 6.1.
+    expect(parseLinkEvent('4: dm0: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default \\    link/ether 66:5b:3c:67:5a:5f brd ff:ff:ff:ff:ff:ff'))
+      .toMatchObject({ ifname: 'dm0', ifindex: 4, deleted: false });
+    expect(parseLinkEvent('6: dm1@dm1p: <BROADCAST,MULTICAST,M-DOWN> mtu 1500 master dm0 state DOWN \\    link/ether ee:78:8a:26:4b:14'))
+      .toMatchObject({ ifname: 'dm1', ifindex: 6, deleted: false });
+    expect(parseLinkEvent('Deleted 5: dm1p@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default'))
+      .toMatchObject({ ifname: 'dm1p', ifindex: 5, deleted: true });
+    expect(parseLinkEvent('garbage')).toEqual({ deleted: false, raw: 'garbage' });
+  });
+});
