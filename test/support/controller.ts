@@ -1,12 +1,13 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { dist } from './paths';
 
-const MAIN = resolve(__dirname, '../../dist/apps/controller/src/main.js');
+const MAIN = dist('apps/controller/src/main.js');
 
 export interface GqlResult<T = any> {
   status: number;

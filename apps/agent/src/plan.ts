@@ -42,11 +42,12 @@ export interface PlanInput {
 
 export const specHash = (r: DesiredResource): string => createHash('sha1').update(JSON.stringify(r.spec)).digest('base64');
 
-/** Ports whose namespace side must be read before planning: applied before, but with another spec. */
+/** Ports whose namespace side must be read before planning: their veth exists but their spec is not known applied. */
 export function portsToInspect(input: Omit<PlanInput, 'observed'> & { observed: Pick<Observed, 'links'> }): string[] {
   return input.desired
     .filter((r) => r.kind === ResourceKind.Port && input.observed.links.has(input.names.veth(r.id)))
-    .filter((r) => input.applied.has(r.id) && input.applied.get(r.id) !== specHash(r))
+    // Not applied as specified (changed, failed, or the record was lost): what is there must be read.
+    .filter((r) => input.applied.get(r.id) !== specHash(r))
     .map((r) => r.id);
 }
 
@@ -131,11 +132,14 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
     }
     const hash = specHash(port);
     let configure = applied.get(port.id) !== hash;
+    let found = observed.links.get(veth);
     if (!shared && !observed.netns.has(ns)) {
       creates.netnsAdd(ns, key);
       configure = true;
+      // The old peer is elsewhere (a namespace still held open, or a former spec.netns): re-create the pair.
+      if (found) creates.linkDel(veth, key);
+      found = undefined;
     }
-    const found = observed.links.get(veth);
     const bridge = names.bridge(network.id);
     if (!found) {
       creates.vethAdd(veth, { master: bridge, mtu: port.spec.mtu, peer: ifname, peerNetns: ns }, key);

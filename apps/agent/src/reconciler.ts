@@ -172,7 +172,7 @@ export class Reconciler {
         .map((batch) => filterBatch(batch, failures))
         .filter((batch) => batch.length > 0);
       collect(await this.apply(inNetns), failures);
-      await this.verify(desired, failures);
+      await this.verify(desired.filter((r) => p.changed.has(resourceKey(r))), failures);
       for (const [key, hash] of p.changed) {
         const [kind, id] = key.split('/');
         if (kind === ResourceKind.Port) {
@@ -210,10 +210,11 @@ export class Reconciler {
     return this.linux.applyIpBatches(nonEmpty);
   }
 
-  /** Re-reads the links: every desired bridge and veth must exist, be up and sit where it should. */
-  private async verify(desired: DesiredResource[], failures: Map<string, PlanFailure>): Promise<void> {
+  /** Re-reads the links: every bridge and veth this pass touched must exist, be up and sit where it should. */
+  private async verify(touched: DesiredResource[], failures: Map<string, PlanFailure>): Promise<void> {
+    if (!touched.length) return;
     const links = new Map((await this.linux.links()).map((l) => [l.ifname, l]));
-    for (const r of desired) {
+    for (const r of touched) {
       const key = resourceKey(r);
       if (failures.has(key)) continue;
       if (r.kind === ResourceKind.Network) {

@@ -9,6 +9,12 @@ import { CreatePortInput, FixedIpInput } from './dto/port.inputs';
 import { IpAllocation } from './ip-allocation.entity';
 import { Port } from './port.entity';
 
+/**
+ * A network is one Linux bridge per host, and a bridge takes at most 1024 ports; room is left for
+ * the VXLAN device and router legs.
+ */
+export const MAX_PORTS_PER_NETWORK_PER_HOST = 1020;
+
 /** Names of namespaces a user may place a port in. Never passed through a shell; still kept plain. */
 const NETNS = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -24,6 +30,8 @@ export class PortBatch {
   private readonly allocators = new Map<string, SubnetAllocator>();
   private readonly names = new Map<string, Set<string>>();
   private macs: Set<string> | undefined;
+  /** Ports per network and host (`networkId/hostId`), counting this batch. */
+  private readonly perBridge = new Map<string, number>();
   readonly ports: Port[] = [];
   readonly allocations: IpAllocation[] = [];
 
@@ -43,6 +51,15 @@ export class PortBatch {
     });
     if (names.has(port.name)) throw conflict(`a port named ${port.name} already exists on network ${network.name}`, `${field}.name`);
     names.add(port.name);
+    const bridgeKey = `${network.id}/${host.id}`;
+    const onBridge = await this.cached(this.perBridge, bridgeKey, () => this.tx.em.countBy(Port, { networkId: network.id, hostId: host.id }));
+    if (onBridge >= MAX_PORTS_PER_NETWORK_PER_HOST) {
+      throw conflict(
+        `network ${network.name} already has ${MAX_PORTS_PER_NETWORK_PER_HOST} ports on host ${host.name}, the most one Linux bridge can carry`,
+        `${field}.hostId`,
+      );
+    }
+    this.perBridge.set(bridgeKey, onBridge + 1);
     port.macAddress = await this.claimMac(input.macAddress, `${field}.macAddress`);
     if (input.netns !== undefined && input.netns !== null && !NETNS.test(input.netns)) {
       throw badInput(`invalid namespace name ${JSON.stringify(input.netns.slice(0, 80))}`, `${field}.netns`);

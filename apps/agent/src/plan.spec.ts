@@ -1,0 +1,700 @@
+import { IpBatch, LinkInfo } from '@netloom/linux';
+import { DesiredResource, NetworkSpec, PortSpec, ResourceKind } from '@netloom/model';
+import { Names } from './naming';
+import { Observed, plan, Plan, PlanInput, portsToInspect, specHash } from './plan';
+
+// Fixtures: everything is derived from ids through one Names, as the agent does.
+const names = new Names('nl', 'host-a');
+const BR = names.bridge('net-1'); // nlb17d5a8f0
+const V1 = names.veth('port-1');
+const V2 = names.veth('port-2');
+const NS1 = names.portNetns('port-1');
+const NS2 = names.portNetns('port-2');
+
+const network = (id = 'net-1', spec: Partial<NetworkSpec> = {}): DesiredResource<NetworkSpec> => ({
+  kind: ResourceKind.Network,
+  id,
+  generation: 1,
+  spec: { vni: 100, mtu: 1450, ...spec },
+});
+
+const MAC: Record<string, string> = { 'port-1': '02:00:0a:00:00:02', 'port-2': '02:00:0a:00:00:03' };
+
+const port = (id: string, spec: Partial<PortSpec> = {}): DesiredResource<PortSpec> => ({
+  kind: ResourceKind.Port,
+  id,
+  generation: 1,
+  spec: {
+    networkId: 'net-1',
+    mac: MAC[id] ?? '02:00:0a:00:00:ff',
+    mtu: 1450,
+    addresses: [{ cidr: id === 'port-2' ? '10.0.0.3/24' : '10.0.0.2/24', family: 4 }],
+    routes: [{ dst: 'default', via: '10.0.0.1', family: 4 }],
+    netns: null,
+    ...spec,
+  },
+});
+
+let ifindex = 10;
+const bridgeLink = (ifname: string, over: Partial<LinkInfo> = {}): LinkInfo => ({ ifname, ifindex: ifindex++, kind: 'bridge', mtu: 1450, up: true, ...over });
+const vethLink = (ifname: string, master: string | undefined, over: Partial<LinkInfo> = {}): LinkInfo => ({
+  ifname,
+  ifindex: ifindex++,
+  kind: 'veth',
+  mtu: 1450,
+  up: true,
+  ...(master === undefined ? {} : { master }),
+  ...over,
+});
+const device = (ifname: string, kind?: string): LinkInfo => ({ ifname, ifindex: ifindex++, mtu: 1500, up: true, ...(kind ? { kind } : {}) });
+
+const observedOf = ({
+  links = [],
+  netns = [],
+  portAddresses = {},
+}: { links?: LinkInfo[]; netns?: string[]; portAddresses?: Record<string, string[]> } = {}): Observed => ({
+  links: new Map(links.map((l) => [l.ifname, l])),
+  netns: new Set(netns),
+  portAddresses: new Map(Object.entries(portAddresses)),
+});
+
+/** The kernel as the agent leaves it once `desired` is applied, and the hashes it then remembers. */
+function converged(desired: DesiredResource[]): { observed: Observed; applied: Map<string, string> } {
+  const links: LinkInfo[] = [];
+  const netns: string[] = [];
+  const applied = new Map<string, string>();
+  for (const r of desired) {
+    if (r.kind === ResourceKind.Network) links.push(bridgeLink(names.bridge(r.id), { mtu: (r.spec as NetworkSpec).mtu }));
+    if (r.kind === ResourceKind.Port) {
+      const spec = r.spec as PortSpec;
+      links.push(vethLink(names.veth(r.id), names.bridge(spec.networkId), { mtu: spec.mtu }));
+      netns.push(spec.netns ?? names.portNetns(r.id));
+      applied.set(r.id, specHash(r));
+    }
+  }
+  return { observed: observedOf({ links, netns }), applied };
+}
+
+const run = (desired: DesiredResource[], observed: Observed, rest: Partial<Omit<PlanInput, 'desired' | 'observed'>> = {}): Plan =>
+  plan({ desired, observed, applied: new Map(), names, ...rest });
+
+const texts = (b: IpBatch): string[] => b.lines.map((l) => l.text);
+const root = (p: Plan): string[] => texts(p.root);
+/** In-namespace batches as { netns: lines }, in plan order (the object keeps insertion order). */
+const inNs = (p: Plan): Record<string, string[]> => Object.fromEntries(p.inNetns.map((b) => [b.netns!, texts(b)]));
+const keysOf = (b: IpBatch): string[] => [...new Set(b.lines.map((l) => l.key))].map(String);
+
+const bridgeCreate = [`link add name ${BR} type bridge`, `link set dev ${BR} mtu 1450 alias netloom:network:net-1 addrgenmode none`, `link set dev ${BR} up`];
+const vethCreate = (id: string, peer = 'eth0', ns = names.portNetns(id), mtu = 1450): string[] => [
+  `link add name ${names.veth(id)} mtu ${mtu} master ${BR} type veth peer name ${peer} mtu ${mtu} netns ${ns}`,
+  `link set dev ${names.veth(id)} alias netloom:port:${id} addrgenmode none`,
+  `link set dev ${names.veth(id)} up`,
+];
+const configure = (id: string, { ifname = 'eth0', owned = true, cidr = port(id).spec.addresses[0].cidr, stale = [] as string[] } = {}): string[] => [
+  ...stale.map((s) => `addr del ${s} dev ${ifname}`),
+  ...(owned ? ['link set dev lo up'] : []),
+  `link set dev ${ifname} addrgenmode none`,
+  `link set dev ${ifname} mtu 1450 address ${MAC[id]}`,
+  `link set dev ${ifname} up`,
+  `addr replace ${cidr} dev ${ifname}`,
+  `route replace default via 10.0.0.1 dev ${ifname}`,
+];
+
+/**
+ * A small fake of the root namespace: applies root-batch lines to the observed links and
+ * namespaces the way `ip` would, and throws where `ip` would fail (File exists, Cannot find device).
+ */
+function applyRoot(observed: Observed, batch: IpBatch): Observed {
+  const links = new Map([...observed.links].map(([k, v]) => [k, { ...v }]));
+  const netns = new Set(observed.netns);
+  const need = (name: string): LinkInfo => {
+    const l = links.get(name);
+    if (!l) throw new Error(`Cannot find device "${name}"`);
+    return l;
+  };
+  for (const { text } of batch.lines) {
+    const w = text.split(' ');
+    const opt = (word: string): string | undefined => (w.includes(word) ? w[w.indexOf(word) + 1] : undefined);
+    if (w[0] === 'netns') {
+      if (w[1] === 'add') {
+        if (netns.has(w[2])) throw new Error(`Cannot create namespace "${w[2]}": File exists`);
+        netns.add(w[2]);
+      } else if (!netns.delete(w[2])) throw new Error(`Cannot remove namespace "${w[2]}"`);
+    } else if (text.startsWith('link add name ')) {
+      if (links.has(w[3])) throw new Error('RTNETLINK answers: File exists');
+      const head = w.slice(0, w.indexOf('type'));
+      const master = head.includes('master') ? head[head.indexOf('master') + 1] : undefined;
+      if (master !== undefined) need(master);
+      if (opt('netns') !== undefined && !netns.has(opt('netns')!)) throw new Error(`Invalid "netns" value "${opt('netns')}"`);
+      const kind = w[w.indexOf('type') + 1];
+      links.set(w[3], { ifname: w[3], ifindex: ifindex++, kind, mtu: Number(opt('mtu') ?? 1500), up: head.includes('up'), ...(master ? { master } : {}) });
+    } else if (text.startsWith('link set dev ')) {
+      const l = need(w[3]);
+      if (w[4] === 'up') l.up = true;
+      if (w.includes('down')) l.up = false;
+      if (opt('mtu') !== undefined) l.mtu = Number(opt('mtu'));
+      if (opt('master') !== undefined) l.master = need(opt('master')!).ifname;
+      if (opt('alias') !== undefined) l.alias = opt('alias');
+      if (opt('addrgenmode') !== undefined) l.addrGenMode = opt('addrgenmode');
+    } else if (text.startsWith('link del dev ')) {
+      need(w[3]);
+      links.delete(w[3]);
+      for (const l of links.values()) if (l.master === w[3]) delete l.master;
+    } else throw new Error(`fake kernel: unexpected line ${text}`);
+  }
+  return { links, netns, portAddresses: new Map() };
+}
+
+/** Plans, applies the root batch to the fake, records the changed hashes, and plans again. */
+function replanAfterApply(desired: DesiredResource[], observed: Observed, applied: Map<string, string>, skip?: Set<string>): Plan {
+  const first = run(desired, observed, { applied, skip });
+  const after = applyRoot(observed, first.root);
+  const nextApplied = new Map(applied);
+  for (const [key, hash] of first.changed) if (key.startsWith('Port/')) nextApplied.set(key.slice('Port/'.length), hash);
+  return run(desired, after, { applied: nextApplied, skip });
+}
+
+const desired3 = (): DesiredResource[] => [network(), port('port-1'), port('port-2')];
+
+describe('plan', () => {
+  describe('empty kernel, one network and two ports in namespaces of their own', () => {
+    const p = run(desired3(), observedOf());
+
+    it('root batch: bridge first, then per port its namespace and veth', () => {
+      expect(root(p)).toEqual([
+        ...bridgeCreate,
+        `netns add ${NS1}`,
+        ...vethCreate('port-1'),
+        `netns add ${NS2}`,
+        ...vethCreate('port-2'),
+      ]);
+      expect(root(p)).toEqual([
+        'link add name nlb17d5a8f0 type bridge',
+        'link set dev nlb17d5a8f0 mtu 1450 alias netloom:network:net-1 addrgenmode none',
+        'link set dev nlb17d5a8f0 up',
+        'netns add nl-c151e3-133c41404c',
+        'link add name nlv133c4140 mtu 1450 master nlb17d5a8f0 type veth peer name eth0 mtu 1450 netns nl-c151e3-133c41404c',
+        'link set dev nlv133c4140 alias netloom:port:port-1 addrgenmode none',
+        'link set dev nlv133c4140 up',
+        'netns add nl-c151e3-51490ed81d',
+        'link add name nlv51490ed8 mtu 1450 master nlb17d5a8f0 type veth peer name eth0 mtu 1450 netns nl-c151e3-51490ed81d',
+        'link set dev nlv51490ed8 alias netloom:port:port-2 addrgenmode none',
+        'link set dev nlv51490ed8 up',
+      ]);
+      expect(p.root.netns).toBeUndefined();
+    });
+
+    it('every line carries the key of the resource it serves', () => {
+      expect(p.root.lines.map((l) => l.key)).toEqual([
+        ...Array<string>(3).fill('Network/net-1'),
+        ...Array<string>(4).fill('Port/port-1'),
+        ...Array<string>(4).fill('Port/port-2'),
+      ]);
+      for (const b of p.inNetns) expect(keysOf(b)).toEqual([b.netns === NS1 ? 'Port/port-1' : 'Port/port-2']);
+    });
+
+    it('one batch per namespace: lo up, addrgenmode none before up, address and mtu, up, address, default route', () => {
+      expect(inNs(p)).toEqual({
+        [NS1]: [
+          'link set dev lo up',
+          'link set dev eth0 addrgenmode none',
+          'link set dev eth0 mtu 1450 address 02:00:0a:00:00:02',
+          'link set dev eth0 up',
+          'addr replace 10.0.0.2/24 dev eth0',
+          'route replace default via 10.0.0.1 dev eth0',
+        ],
+        [NS2]: configure('port-2'),
+      });
+      expect(p.inNetns.map((b) => b.netns)).toEqual([NS1, NS2]);
+    });
+
+    it('changed holds all three keys with their spec hashes; no failures; attributes name what was made', () => {
+      const [n, p1, p2] = desired3();
+      expect(p.changed).toEqual(
+        new Map([
+          ['Network/net-1', specHash(n)],
+          ['Port/port-1', specHash(p1)],
+          ['Port/port-2', specHash(p2)],
+        ]),
+      );
+      expect(p.failures).toEqual([]);
+      expect(p.attributes).toEqual(
+        new Map([
+          ['Network/net-1', { bridge: BR }],
+          ['Port/port-1', { netns: NS1, interface: 'eth0', hostInterface: V1, bridge: BR }],
+          ['Port/port-2', { netns: NS2, interface: 'eth0', hostInterface: V2, bridge: BR }],
+        ]),
+      );
+    });
+
+    it('the fake kernel accepts the root batch and the next plan is empty', () => {
+      const again = replanAfterApply(desired3(), observedOf(), new Map());
+      expect(root(again)).toEqual([]);
+      expect(again.inNetns).toEqual([]);
+      expect(again.changed.size).toBe(0);
+    });
+  });
+
+  describe('idempotence: applying the same state again runs no mutating command', () => {
+    it('observed matching, applied hashes current → empty root and namespace batches, nothing changed', () => {
+      const { observed, applied } = converged(desired3());
+      const p = run(desired3(), observed, { applied });
+      expect(root(p)).toEqual([]);
+      expect(p.inNetns.every((b) => b.length === 0)).toBe(true);
+      expect(p.inNetns).toEqual([]);
+      expect(p.changed.size).toBe(0);
+      expect(p.failures).toEqual([]);
+      // Attributes are reported every time, changed or not.
+      expect([...p.attributes.keys()]).toEqual(['Network/net-1', 'Port/port-1', 'Port/port-2']);
+    });
+
+    it('is a pure function: same input, same plan; inputs not mutated', () => {
+      const { observed, applied } = converged(desired3());
+      const before = JSON.stringify([[...observed.links], [...observed.netns], [...applied]]);
+      const a = run(desired3(), observed, { applied });
+      const b = run(desired3(), observed, { applied });
+      expect(a).toEqual(b);
+      expect(JSON.stringify([[...observed.links], [...observed.netns], [...applied]])).toBe(before);
+    });
+
+    it('ignores what it does not manage: alias, addrgenmode, ifindex, operstate of our links, and foreign links', () => {
+      const { observed, applied } = converged(desired3());
+      for (const l of observed.links.values()) Object.assign(l, { operstate: 'LOWER_LAYER_DOWN', addrGenMode: 'eui64', alias: 'x' });
+      observed.links.set('eth0', device('eth0'));
+      observed.links.set('lo', device('lo'));
+      const p = run(desired3(), observed, { applied });
+      expect(root(p)).toEqual([]);
+      expect(p.inNetns).toEqual([]);
+    });
+  });
+
+  describe('drift: the kernel changed behind our back', () => {
+    it('veth of one port deleted by hand → only that veth is re-created and its namespace re-configured', () => {
+      const { observed, applied } = converged(desired3());
+      observed.links.delete(V2);
+      const p = run(desired3(), observed, { applied });
+      expect(root(p)).toEqual(vethCreate('port-2'));
+      expect(inNs(p)).toEqual({ [NS2]: configure('port-2') });
+      expect([...p.changed.keys()]).toEqual(['Port/port-2']);
+      expect(p.failures).toEqual([]);
+    });
+
+    it.each([
+      ['down', { up: false }],
+      ['with the wrong MTU', { mtu: 1500 }],
+      ['down and with the wrong MTU', { up: false, mtu: 9000 }],
+    ])('bridge %s → one linkSet fixing it (mtu, then up)', (_what, drift) => {
+      const { observed, applied } = converged(desired3());
+      Object.assign(observed.links.get(BR)!, drift);
+      const p = run(desired3(), observed, { applied });
+      expect(root(p)).toEqual([`link set dev ${BR} mtu 1450`, `link set dev ${BR} up`]);
+      expect(p.root.lines.map((l) => l.key)).toEqual(['Network/net-1', 'Network/net-1']);
+      expect(p.inNetns).toEqual([]);
+      expect([...p.changed.keys()]).toEqual(['Network/net-1']);
+    });
+
+    it.each([
+      ['on the wrong master', { master: 'docker0' }],
+      ['on no master (its bridge was re-created)', { master: undefined }],
+      ['down', { up: false }],
+      ['with the wrong MTU', { mtu: 1500 }],
+    ])('veth %s → linkSet with master, mtu and up; nothing inside the namespace', (_what, drift) => {
+      const { observed, applied } = converged(desired3());
+      Object.assign(observed.links.get(V1)!, drift);
+      const p = run(desired3(), observed, { applied });
+      expect(root(p)).toEqual([`link set dev ${V1} mtu 1450 master ${BR}`, `link set dev ${V1} up`]);
+      expect(keysOf(p.root)).toEqual(['Port/port-1']);
+      expect(p.inNetns).toEqual([]);
+      // Same spec: the remembered hash does not move.
+      expect(p.changed).toEqual(new Map([['Port/port-1', applied.get('port-1')]]));
+    });
+
+    it('bridge deleted by hand (its veths left without master) → bridge re-created before the veths rejoin it', () => {
+      const { observed, applied } = converged(desired3());
+      observed.links.delete(BR);
+      for (const v of [V1, V2]) delete observed.links.get(v)!.master;
+      const p = run(desired3(), observed, { applied });
+      expect(root(p)).toEqual([
+        ...bridgeCreate,
+        `link set dev ${V1} mtu 1450 master ${BR}`,
+        `link set dev ${V1} up`,
+        `link set dev ${V2} mtu 1450 master ${BR}`,
+        `link set dev ${V2} up`,
+      ]);
+      expect(p.inNetns).toEqual([]);
+    });
+
+    it('a namespace of ours deleted with its port (veth gone with it) → both re-created, namespace configured', () => {
+      const { observed, applied } = converged(desired3());
+      observed.netns.delete(NS1);
+      observed.links.delete(V1);
+      const p = run(desired3(), observed, { applied });
+      expect(root(p)).toEqual([`netns add ${NS1}`, ...vethCreate('port-1')]);
+      expect(inNs(p)).toEqual({ [NS1]: configure('port-1') });
+    });
+
+    it('a namespace of ours is missing but its veth survived (namespace held open) → the pair is re-created into the new namespace', () => {
+      // A fresh namespace cannot hold the old peer: configuring eth0 there alone would fail forever.
+      const { observed, applied } = converged(desired3());
+      observed.netns.delete(NS1);
+      const p = run(desired3(), observed, { applied });
+      expect(root(p)).toEqual([`netns add ${NS1}`, `link del dev ${V1}`, ...vethCreate('port-1')]);
+      expect(inNs(p)).toEqual({ [NS1]: configure('port-1') });
+    });
+
+    it.each([
+      ['veth deleted', (o: Observed) => o.links.delete(V2)],
+      ['bridge down', (o: Observed) => (o.links.get(BR)!.up = false)],
+      ['bridge MTU', (o: Observed) => (o.links.get(BR)!.mtu = 1500)],
+      ['veth wrong master', (o: Observed) => (o.links.get(V1)!.master = 'docker0')],
+      ['bridge deleted', (o: Observed) => o.links.delete(BR) && [V1, V2].forEach((v) => delete o.links.get(v)!.master)],
+      ['namespace and veth gone', (o: Observed) => o.netns.delete(NS1) && o.links.delete(V1)],
+      ['namespace gone, veth kept', (o: Observed) => o.netns.delete(NS2)],
+    ])('converges: after applying the fix for "%s" the next plan is empty', (_what, drift) => {
+      const { observed, applied } = converged(desired3());
+      observed.links.set('docker0', bridgeLink('docker0', { mtu: 1500 }));
+      drift(observed);
+      const again = replanAfterApply(desired3(), observed, applied);
+      expect(root(again)).toEqual([]);
+      expect(again.inNetns).toEqual([]);
+    });
+  });
+
+  describe('spec change', () => {
+    const oldPort = port('port-1');
+    const newPort = port('port-1', { addresses: [{ cidr: '10.0.0.9/24', family: 4 }] });
+    const desired = [network(), newPort, port('port-2')];
+
+    it('address changed: the stale address is deleted first, then the namespace re-configured', () => {
+      const { observed, applied } = converged([network(), oldPort, port('port-2')]);
+      observed.portAddresses.set('port-1', ['10.0.0.2/24']);
+      const p = run(desired, observed, { applied });
+      expect(root(p)).toEqual([]);
+      expect(inNs(p)).toEqual({
+        [NS1]: [
+          'addr del 10.0.0.2/24 dev eth0',
+          'link set dev lo up',
+          'link set dev eth0 addrgenmode none',
+          'link set dev eth0 mtu 1450 address 02:00:0a:00:00:02',
+          'link set dev eth0 up',
+          'addr replace 10.0.0.9/24 dev eth0',
+          'route replace default via 10.0.0.1 dev eth0',
+        ],
+      });
+      expect(p.changed).toEqual(new Map([['Port/port-1', specHash(newPort)]]));
+      expect(specHash(newPort)).not.toBe(specHash(oldPort));
+    });
+
+    it('addresses still wanted are kept, only the stale ones go', () => {
+      const both = port('port-1', {
+        addresses: [
+          { cidr: '10.0.0.2/24', family: 4 },
+          { cidr: 'fd00::2/64', family: 6 },
+        ],
+      });
+      const { observed, applied } = converged([network(), oldPort]);
+      observed.portAddresses.set('port-1', ['10.0.0.2/24', '10.0.0.7/24', 'fd00::99/64']);
+      const p = run([network(), both], observed, { applied });
+      expect(inNs(p)[NS1].filter((l) => l.startsWith('addr '))).toEqual([
+        'addr del 10.0.0.7/24 dev eth0',
+        'addr del fd00::99/64 dev eth0',
+        'addr replace 10.0.0.2/24 dev eth0',
+        'addr replace fd00::2/64 dev eth0',
+      ]);
+    });
+
+    it('portsToInspect: only ports applied before with another spec whose veth exists', () => {
+      const { observed, applied } = converged([network(), oldPort, port('port-2')]);
+      expect(portsToInspect({ desired, observed, applied, names })).toEqual(['port-1']);
+      // Nothing changed → nothing to read.
+      expect(portsToInspect({ desired: desired3(), observed, applied, names })).toEqual([]);
+      // No veth: it will be re-created with a fresh peer, nothing stale to read.
+      const noVeth = { links: new Map([...observed.links].filter(([k]) => k !== V1)) };
+      expect(portsToInspect({ desired, observed: noVeth, applied, names })).toEqual([]);
+      // Networks and unknown kinds are never inspected.
+      const router = { kind: 'Router', id: 'port-1', generation: 1, spec: {} };
+      expect(portsToInspect({ desired: [network(), router], observed, applied, names })).toEqual([]);
+    });
+
+    it('MTU changed: the veth gets the new MTU at the root, the peer inside its namespace', () => {
+      const { observed, applied } = converged(desired3());
+      const bigger = port('port-1', { mtu: 9000 });
+      const p = run([network(), bigger, port('port-2')], observed, { applied });
+      expect(root(p)).toEqual([`link set dev ${V1} mtu 9000 master ${BR}`, `link set dev ${V1} up`]);
+      expect(inNs(p)[NS1]).toContain('link set dev eth0 mtu 9000 address 02:00:0a:00:00:02');
+      expect(p.changed).toEqual(new Map([['Port/port-1', specHash(bigger)]]));
+    });
+
+    it('port moved from an existing namespace to one of its own: the pair is re-created into the new namespace', () => {
+      const before = port('port-1', { netns: 'customer' });
+      const { observed, applied } = converged([network(), before]);
+      const p = run([network(), port('port-1')], observed, { applied });
+      expect(root(p)).toEqual([`netns add ${NS1}`, `link del dev ${V1}`, ...vethCreate('port-1')]);
+      expect(inNs(p)).toEqual({ [NS1]: configure('port-1') });
+    });
+
+    it('limitation: a port moved between two existing namespaces is only re-configured (observed cannot tell where the peer is)', () => {
+      const { observed, applied } = converged([network(), port('port-1', { netns: 'customer' })]);
+      observed.netns.add('other');
+      const p = run([network(), port('port-1', { netns: 'other' })], observed, { applied });
+      expect(root(p)).toEqual([]);
+      expect(Object.keys(inNs(p))).toEqual(['other']);
+    });
+
+    it('port moved to another network: veth re-mastered; the old bridge (no longer desired) is collected first', () => {
+      const { observed, applied } = converged(desired3());
+      const moved = port('port-1', { networkId: 'net-2' });
+      const p = run([network(), network('net-2'), moved, port('port-2')], observed, { applied });
+      const br2 = names.bridge('net-2');
+      expect(root(p)).toEqual([
+        `link add name ${br2} type bridge`,
+        `link set dev ${br2} mtu 1450 alias netloom:network:net-2 addrgenmode none`,
+        `link set dev ${br2} up`,
+        `link set dev ${V1} mtu 1450 master ${br2}`,
+        `link set dev ${V1} up`,
+      ]);
+      expect(p.attributes.get('Port/port-1')).toEqual({ netns: NS1, interface: 'eth0', hostInterface: V1, bridge: br2 });
+    });
+  });
+
+  describe('garbage collection', () => {
+    const otherHost = new Names('nl', 'host-b');
+
+    it('deletes our orphan namespaces and links, veths before bridges; never touches what is not ours', () => {
+      const observed = observedOf({
+        links: [
+          device('lo'),
+          device('eth0', 'veth'),
+          bridgeLink('docker0'),
+          bridgeLink(names.bridge('gone-net-a')),
+          bridgeLink(names.bridge('gone-net-b')),
+          vethLink(names.veth('gone-port-a'), names.bridge('gone-net-a')),
+          vethLink(names.veth('gone-port-b'), undefined),
+          vethLink('nlx12345678', 'docker0'),
+          bridgeLink('nlb1234567'),
+          bridgeLink('nlb123456789'),
+          bridgeLink('nlbABCDEF12'),
+          vethLink('nlp133c4140', undefined),
+        ],
+        netns: [
+          names.portNetns('gone-port-a'),
+          names.portNetns('gone-port-b'),
+          otherHost.portNetns('gone-port-a'),
+          otherHost.portNetns('port-1'),
+          new Names('ab', 'host-a').portNetns('gone-port-a'),
+          'customer',
+          '133c41404c',
+        ],
+      });
+      const p = run([], observed);
+      const nsA = names.portNetns('gone-port-a');
+      const nsB = names.portNetns('gone-port-b');
+      const [vA, vB] = [names.veth('gone-port-a'), names.veth('gone-port-b')].sort();
+      const [bA, bB] = [names.bridge('gone-net-a'), names.bridge('gone-net-b')].sort();
+      expect(root(p)).toEqual([
+        ...[`netns del ${nsA}`, `netns del ${nsB}`].sort(),
+        `link del dev ${vA}`,
+        `link del dev ${vB}`,
+        `link del dev ${bA}`,
+        `link del dev ${bB}`,
+      ]);
+      // Bridge names ('nlb…') sort before veth names ('nlv…'): the order is by kind, not by name.
+      expect(bA < vA).toBe(true);
+      expect(p.root.lines.map((l) => l.key)).toEqual(root(p).map((t) => `gc/${t.startsWith('netns') ? 'netns' : 'link'}/${t.split(' ').pop()}`));
+      expect(p.inNetns).toEqual([]);
+      expect(p.changed.size).toBe(0);
+      expect(p.failures).toEqual([]);
+      expect(p.attributes.size).toBe(0);
+    });
+
+    it('garbage goes before creations, and desired objects are kept', () => {
+      const { observed, applied } = converged(desired3());
+      const gone = names.veth('gone-port');
+      observed.links.set(gone, vethLink(gone, BR));
+      observed.netns.add(names.portNetns('gone-port'));
+      observed.links.delete(V2);
+      const p = run(desired3(), observed, { applied });
+      expect(root(p)).toEqual([`netns del ${names.portNetns('gone-port')}`, `link del dev ${gone}`, ...vethCreate('port-2')]);
+    });
+
+    it('a port that moves to an existing namespace leaves its own namespace to collect', () => {
+      const { observed, applied } = converged(desired3());
+      observed.netns.add('customer');
+      const p = run([network(), port('port-1', { netns: 'customer' }), port('port-2')], observed, { applied });
+      expect(root(p)[0]).toBe(`netns del ${NS1}`);
+      expect(p.root.lines[0].key).toBe(`gc/netns/${NS1}`);
+    });
+
+    it('objects of skipped or failing resources are not collected', () => {
+      const { observed, applied } = converged(desired3());
+      const desired = [network(), port('port-1', { networkId: 'net-missing' }), port('port-2')];
+      const p = run(desired, observed, { applied, skip: new Set(['Network/net-1', 'Port/port-2']) });
+      expect(root(p)).toEqual([]);
+      expect(p.inNetns).toEqual([]);
+    });
+
+    it('with another prefix nothing of ours is collected', () => {
+      const { observed } = converged(desired3());
+      expect(root(plan({ desired: [], observed, applied: new Map(), names: new Names('ab', 'host-a') }))).toEqual([]);
+      expect(root(plan({ desired: [], observed, applied: new Map(), names: otherHost }))).toEqual([
+        // Links carry no host tag (each agent has its own root namespace); namespaces do.
+        `link del dev ${V1}`,
+        `link del dev ${V2}`,
+        `link del dev ${BR}`,
+      ]);
+    });
+  });
+
+  describe('ports in an existing (user) namespace', () => {
+    const shared = port('port-1', { netns: 'customer' });
+    const PEER = names.portInterface('port-1', true);
+
+    it('a unique interface name, no netns add, no lo up', () => {
+      const p = run([network(), shared], observedOf({ netns: ['customer'] }));
+      expect(PEER).toBe('nlp133c4140');
+      expect(root(p)).toEqual([...bridgeCreate, ...vethCreate('port-1', PEER, 'customer')]);
+      expect(inNs(p)).toEqual({ customer: configure('port-1', { ifname: PEER, owned: false }) });
+      expect(p.attributes.get('Port/port-1')).toEqual({ netns: 'customer', interface: PEER, hostInterface: V1, bridge: BR });
+      expect(p.failures).toEqual([]);
+    });
+
+    it('two ports sharing one namespace share its batch', () => {
+      const second = port('port-2', { netns: 'customer' });
+      const p = run([network(), shared, second], observedOf({ netns: ['customer'] }));
+      expect(p.inNetns.map((b) => b.netns)).toEqual(['customer']);
+      expect(inNs(p).customer).toEqual([
+        ...configure('port-1', { ifname: PEER, owned: false }),
+        ...configure('port-2', { ifname: names.portInterface('port-2', true), owned: false }),
+      ]);
+    });
+
+    it('the namespace is absent → non-terminal failure and no lines for the port (the bridge still goes ahead)', () => {
+      const p = run([network(), shared], observedOf());
+      expect(p.failures).toEqual([{ key: 'Port/port-1', reason: 'namespace customer does not exist', terminal: false }]);
+      expect(root(p)).toEqual(bridgeCreate);
+      expect(p.inNetns).toEqual([]);
+      expect([...p.changed.keys()]).toEqual(['Network/net-1']);
+      expect(p.attributes.get('Port/port-1')).toEqual({ netns: 'customer', interface: PEER, hostInterface: V1, bridge: BR });
+    });
+
+    it('idempotent too', () => {
+      const { observed, applied } = converged([network(), shared]);
+      expect(observed.netns).toEqual(new Set(['customer']));
+      const p = run([network(), shared], observed, { applied });
+      expect(root(p)).toEqual([]);
+      expect(p.inNetns).toEqual([]);
+    });
+
+    it('is never collected, even when no port uses it', () => {
+      const p = run([], observedOf({ netns: ['customer'] }));
+      expect(root(p)).toEqual([]);
+    });
+  });
+
+  describe('partial failure: resources backing off are skipped', () => {
+    it('network skipped → its ports fail (non-terminal) with no lines; other networks go ahead', () => {
+      const desired = [...desired3(), network('net-2'), port('port-3', { networkId: 'net-2' })];
+      const p = run(desired, observedOf(), { skip: new Set(['Network/net-1']) });
+      expect(p.failures).toEqual([
+        { key: 'Port/port-1', reason: 'its network bridge failed; waiting for it', terminal: false },
+        { key: 'Port/port-2', reason: 'its network bridge failed; waiting for it', terminal: false },
+      ]);
+      expect(keysOf(p.root)).toEqual(['Network/net-2', 'Port/port-3']);
+      expect(p.inNetns.map((b) => b.netns)).toEqual([names.portNetns('port-3')]);
+      expect([...p.changed.keys()]).toEqual(['Network/net-2', 'Port/port-3']);
+      // Still reported with their names.
+      expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR });
+      expect(p.attributes.get('Port/port-1')).toEqual({ netns: NS1, interface: 'eth0', hostInterface: V1, bridge: BR });
+    });
+
+    it('port skipped → no lines for it, no failure (its reason is the reconciler\'s), attributes still reported', () => {
+      const p = run(desired3(), observedOf(), { skip: new Set(['Port/port-1']) });
+      expect(root(p)).toEqual([...bridgeCreate, `netns add ${NS2}`, ...vethCreate('port-2')]);
+      expect(inNs(p)).toEqual({ [NS2]: configure('port-2') });
+      expect(p.failures).toEqual([]);
+      expect(p.changed.has('Port/port-1')).toBe(false);
+      expect(p.attributes.get('Port/port-1')).toEqual({ netns: NS1, interface: 'eth0', hostInterface: V1, bridge: BR });
+    });
+
+    it('a skipped port with drift is left alone until its backoff ends', () => {
+      const { observed, applied } = converged(desired3());
+      observed.links.delete(V1);
+      const p = run(desired3(), observed, { applied, skip: new Set(['Port/port-1']) });
+      expect(root(p)).toEqual([]);
+      expect(p.inNetns).toEqual([]);
+    });
+
+    it('a port never applied (its last apply failed) is configured again although its objects exist', () => {
+      const { observed, applied } = converged(desired3());
+      applied.delete('port-2');
+      const p = run(desired3(), observed, { applied });
+      expect(root(p)).toEqual([]);
+      expect(inNs(p)).toEqual({ [NS2]: configure('port-2') });
+      expect([...p.changed.keys()]).toEqual(['Port/port-2']);
+    });
+  });
+
+  describe('what cannot be planned', () => {
+    it('unknown kind → terminal failure; the rest is planned', () => {
+      const router = { kind: 'Router', id: 'r-1', generation: 1, spec: { anything: true } };
+      const p = run([router, ...desired3()], observedOf());
+      expect(p.failures).toEqual([{ key: 'Router/r-1', reason: 'this agent has no plugin for kind Router', terminal: true }]);
+      expect(p.attributes.has('Router/r-1')).toBe(false);
+      expect(keysOf(p.root)).toEqual(['Network/net-1', 'Port/port-1', 'Port/port-2']);
+    });
+
+    it('port whose network is not desired → terminal failure, no lines; an existing veth is kept', () => {
+      const orphan = port('port-1', { networkId: 'net-x' });
+      const { observed } = converged([network(), port('port-1')]);
+      const p = run([orphan], observed);
+      expect(p.failures).toEqual([{ key: 'Port/port-1', reason: "network net-x is not in this host's desired state", terminal: true }]);
+      // The bridge of net-1 is no longer desired and goes; the port's veth is still wanted.
+      expect(root(p)).toEqual([`link del dev ${BR}`]);
+      expect(p.inNetns).toEqual([]);
+      expect(p.attributes.get('Port/port-1')).toEqual({ netns: NS1, interface: 'eth0', hostInterface: V1, bridge: names.bridge('net-x') });
+    });
+
+    it('an unsafe value never becomes a line: the plan throws (the reconciler reports the whole state invalid)', () => {
+      expect(() => run([network(), port('port-1', { mac: '02:00:00:00:00:01 up' })], observedOf())).toThrow(/invalid mac/);
+      expect(() => run([network(), port('port-1', { netns: 'bad ns' })], observedOf({ netns: ['bad ns'] }))).toThrow(/invalid netns/);
+    });
+  });
+
+  describe('IPv6', () => {
+    it('v6 address and v6 default route: the default is written ::/0 (a batch line cannot carry -6)', () => {
+      const v6 = port('port-1', {
+        addresses: [{ cidr: 'fd00::2/64', family: 6 }],
+        routes: [{ dst: 'default', via: 'fd00::1', family: 6 }],
+      });
+      const p = run([network(), v6], observedOf());
+      expect(inNs(p)[NS1].slice(-2)).toEqual(['addr replace fd00::2/64 dev eth0', 'route replace ::/0 via fd00::1 dev eth0']);
+    });
+
+    it('dual stack: one default per family, in spec order', () => {
+      const dual = port('port-1', {
+        addresses: [
+          { cidr: '10.0.0.2/24', family: 4 },
+          { cidr: 'fd00::2/64', family: 6 },
+        ],
+        routes: [
+          { dst: 'default', via: '10.0.0.1', family: 4 },
+          { dst: 'default', via: 'fd00::1', family: 6 },
+          { dst: 'fd10::/48', via: 'fd00::fe', family: 6 },
+        ],
+      });
+      const p = run([network(), dual], observedOf());
+      expect(inNs(p)[NS1].slice(-5)).toEqual([
+        'addr replace 10.0.0.2/24 dev eth0',
+        'addr replace fd00::2/64 dev eth0',
+        'route replace default via 10.0.0.1 dev eth0',
+        'route replace ::/0 via fd00::1 dev eth0',
+        'route replace fd10::/48 via fd00::fe dev eth0',
+      ]);
+    });
+
+    it('a route whose family contradicts its gateway is refused', () => {
+      const mixed = port('port-1', { routes: [{ dst: 'default', via: '10.0.0.1', family: 6 }] });
+      expect(() => run([network(), mixed], observedOf())).toThrow(/mixed address families/);
+    });
+  });
+});

@@ -1,0 +1,126 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CommandRunner, Linux } from '@netloom/linux';
+import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind } from '@netloom/model';
+import { Names } from './naming';
+import { ReconcileReport, Reconciler } from './reconciler';
+import { StateStore } from './state-store';
+
+// The reconciler against the real kernel, in the agent's own (here: the root) namespace, with a
+// per-run prefix: everything it makes is named `<prefix>…` and removed by exact name afterwards.
+const describeKernel = process.getuid?.() === 0 ? describe : describe.skip;
+
+describeKernel('Reconciler on the real kernel', () => {
+  const prefix = `r${Math.random().toString(36).slice(2, 5)}`;
+  const names = new Names(prefix, 'host-under-test');
+  const stateDir = mkdtempSync(join(tmpdir(), 'netloom-reconciler-'));
+  const runner = new CommandRunner();
+  const linux = new Linux(runner);
+  let reconciler: Reconciler;
+  const reports: ReconcileReport[] = [];
+
+  const network: DesiredResource<NetworkSpec> = { kind: ResourceKind.Network, id: 'net-1', generation: 1, spec: { vni: 100, mtu: 1450 } };
+  const port = (id: string, ip: string): DesiredResource<PortSpec> => ({
+    kind: ResourceKind.Port,
+    id,
+    generation: 1,
+    spec: {
+      networkId: 'net-1',
+      mac: `02:00:00:00:00:${ip.split('.')[3].padStart(2, '0')}`,
+      mtu: 1450,
+      addresses: [{ cidr: `${ip}/24`, family: 4 }],
+      routes: [{ dst: 'default', via: '10.232.0.1', family: 4 }],
+      netns: null,
+    },
+  });
+  const ports = [port('port-a', '10.232.0.2'), port('port-b', '10.232.0.3'), port('port-c', '10.232.0.4')];
+
+  /** Sets a desired state and waits for the passes it causes; their mutations summed, the last statuses. */
+  async function pass(desired: DesiredResource[], revision: number): Promise<ReconcileReport> {
+    const first = reports.length;
+    reconciler.setDesired(revision, desired);
+    await reconciler.reconcileNow();
+    const passes = reports.slice(first);
+    return { ...passes[passes.length - 1], mutatingCommands: passes.reduce((sum, r) => sum + r.mutatingCommands, 0) };
+  }
+  const ping = (from: string, ip: string) => execa('ip', ['netns', 'exec', names.portNetns(from), 'ping', '-c1', '-W1', ip], { reject: false });
+
+  beforeAll(() => {
+    reconciler = new Reconciler(linux, names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined });
+    reconciler.onReport = (r) => reports.push(r);
+  });
+
+  afterAll(async () => {
+    reconciler.stop();
+    const netns = (await linux.netnsList()).filter((n) => n.startsWith(`${prefix}-`));
+    for (const ns of netns) await execa('ip', ['netns', 'del', ns], { reject: false });
+    const links = (await linux.links()).filter((l) => l.ifname.startsWith(prefix)).map((l) => l.ifname);
+    for (const link of links) await execa('ip', ['link', 'del', link], { reject: false });
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('builds a network with three ports that talk', async () => {
+    const report = await pass([network, ...ports], 1);
+    expect(report.statuses.map((s) => s.state)).toEqual([RealizationState.APPLIED, RealizationState.APPLIED, RealizationState.APPLIED, RealizationState.APPLIED]);
+    expect(report.mutatingCommands).toBeGreaterThan(0);
+    expect((await ping('port-a', '10.232.0.3')).exitCode).toBe(0);
+    expect((await ping('port-c', '10.232.0.2')).exitCode).toBe(0);
+  });
+
+  it('runs no mutating command when the same state is applied again', async () => {
+    const before = runner.mutatingCount;
+    const report = await pass([network, ...ports], 2);
+    expect(report.mutatingCommands).toBe(0);
+    expect(runner.mutatingCount).toBe(before);
+    expect(report.statuses.every((s) => s.state === RealizationState.APPLIED)).toBe(true);
+  });
+
+  it('repairs a veth deleted by hand', async () => {
+    await execa('ip', ['link', 'del', names.veth('port-b')]);
+    const report = await pass([network, ...ports], 3);
+    // One root batch (the veth) and one batch inside port-b's namespace.
+    expect(report.mutatingCommands).toBe(2);
+    expect((await ping('port-a', '10.232.0.3')).exitCode).toBe(0);
+  });
+
+  it('moves an address when the spec changes, dropping the old one', async () => {
+    const moved = port('port-c', '10.232.0.4');
+    moved.spec.addresses = [{ cidr: '10.232.0.40/24', family: 4 }];
+    await pass([network, ports[0], ports[1], moved], 4);
+    const { stdout } = await execa('ip', ['-n', names.portNetns('port-c'), '-j', 'addr', 'show', 'dev', 'eth0']);
+    const addrs = (JSON.parse(stdout) as { addr_info: { local: string; scope: string }[] }[])[0].addr_info
+      .filter((a) => a.scope === 'global')
+      .map((a) => a.local);
+    expect(addrs).toEqual(['10.232.0.40']);
+    expect((await ping('port-a', '10.232.0.40')).exitCode).toBe(0);
+  });
+
+  it('garbage-collects what is no longer desired, and only that', async () => {
+    const report = await pass([network, ports[0]], 5);
+    expect(report.statuses).toHaveLength(2);
+    const netns = await linux.netnsList();
+    expect(netns).toContain(names.portNetns('port-a'));
+    expect(netns).not.toContain(names.portNetns('port-b'));
+    expect(netns).not.toContain(names.portNetns('port-c'));
+    const links = (await linux.links()).map((l) => l.ifname);
+    expect(links).toContain(names.veth('port-a'));
+    expect(links).not.toContain(names.veth('port-b'));
+    // Gone with the last port: the bridge.
+    await pass([], 6);
+    expect((await linux.links()).map((l) => l.ifname).filter((n) => n.startsWith(prefix))).toEqual([]);
+    expect((await linux.netnsList()).filter((n) => n.startsWith(`${prefix}-`))).toEqual([]);
+  });
+
+  it('reports a port in a missing user namespace as FAILED and retries it', async () => {
+    const elsewhere = port('port-d', '10.232.0.5');
+    elsewhere.spec.netns = `${prefix}-missing-user-ns`;
+    const report = await pass([network, elsewhere], 7);
+    const status = report.statuses.find((s) => s.id === 'port-d')!;
+    expect(status.state).toBe(RealizationState.FAILED);
+    expect(status.reason).toMatch(/does not exist/);
+    expect(report.statuses.find((s) => s.id === 'net-1')!.state).toBe(RealizationState.APPLIED);
+    await pass([], 8);
+  });
+});
