@@ -1,4 +1,4 @@
-import { BatchResult, IpBatch, Linux, LinuxInputError } from '@netloom/linux';
+import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError } from '@netloom/linux';
 import { DesiredResource, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
 import { Names } from './naming';
 import { Observed, plan, PlanFailure, portsToInspect } from './plan';
@@ -213,7 +213,9 @@ export class Reconciler {
   /** Re-reads the links: every bridge and veth this pass touched must exist, be up and sit where it should. */
   private async verify(touched: DesiredResource[], failures: Map<string, PlanFailure>): Promise<void> {
     if (!touched.length) return;
-    const links = new Map((await this.linux.links()).map((l) => [l.ifname, l]));
+    const links = await this.readLinks(
+      touched.map((r) => (r.kind === ResourceKind.Network ? this.names.bridge(r.id) : this.names.veth(r.id))),
+    );
     for (const r of touched) {
       const key = resourceKey(r);
       if (failures.has(key)) continue;
@@ -226,6 +228,13 @@ export class Reconciler {
         if (!veth?.up || veth.master !== bridge) failures.set(key, { key, reason: 'veth missing, down or off its bridge after apply', terminal: false });
       }
     }
+  }
+
+  /** The named links: one read each when few, else one read of all (cheaper past a handful). */
+  private async readLinks(names: string[]): Promise<Map<string, LinkInfo>> {
+    if (names.length > 8) return new Map((await this.linux.links()).map((l) => [l.ifname, l]));
+    const found = await Promise.all(names.map((name) => this.linux.link(name)));
+    return new Map(found.filter((l): l is LinkInfo => l !== null).map((l) => [l.ifname, l]));
   }
 
   private fail(key: string, r: DesiredResource, failure: PlanFailure): void {

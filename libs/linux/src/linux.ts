@@ -32,6 +32,15 @@ export class Linux {
     return parseJsonArray(stdout, 'ip link').map(toLinkInfo);
   }
 
+  /** One link, or null when it does not exist: `ip [-n NS] -json -details link show dev NAME`. */
+  async link(name: string, netns?: string): Promise<LinkInfo | null> {
+    const { stdout, exitCode } = await this.runner.run('ip', [...nsArgs(netns), '-json', '-details', 'link', 'show', 'dev', assertIfName(name)], {
+      mutating: false,
+      reject: false,
+    });
+    return exitCode === 0 ? (parseJsonArray(stdout, 'ip link').map(toLinkInfo)[0] ?? null) : null;
+  }
+
   /** Addresses per interface: `ip [-n NS] -json addr show [dev D]` (throws if `dev` does not exist). */
   async addresses(netns?: string, dev?: string): Promise<AddrInfo[]> {
     const devArgs = dev === undefined ? [] : ['dev', assertIfName(dev)];

@@ -87,9 +87,9 @@ export class AgentsService {
    */
   recordAck(hostId: string, revision: number, reports: ResourceStatusReport[], full: boolean): Promise<ResourceStatus[]> {
     return this.changes.transact(async ({ em }) => {
-      const existing = new Map(
-        (await em.findBy(ResourceStatus, { hostId })).map((s) => [`${s.kind}/${s.resourceId}`, s]),
-      );
+      // A delta ack compares only what it reports; a full one also drops what it does not list.
+      const rows = full ? await em.findBy(ResourceStatus, { hostId }) : await this.statusesOf(em, hostId, reports.map((r) => r.id));
+      const existing = new Map(rows.map((s) => [`${s.kind}/${s.resourceId}`, s]));
       const now = new Date();
       const changed: ResourceStatus[] = [];
       const reported = new Set<string>();
@@ -165,6 +165,12 @@ export class AgentsService {
       ports.length ? this.allocationsOf(em, ports.map((p) => p.id)) : [],
     ]);
     return { ports, networks, subnets, allocations };
+  }
+
+  private async statusesOf(em: EntityManager, hostId: string, ids: string[]): Promise<ResourceStatus[]> {
+    const out: ResourceStatus[] = [];
+    for (let i = 0; i < ids.length; i += 500) out.push(...(await em.findBy(ResourceStatus, { hostId, resourceId: In(ids.slice(i, i + 500)) })));
+    return out;
   }
 
   private async allocationsOf(em: EntityManager, portIds: string[]): Promise<IpAllocation[]> {

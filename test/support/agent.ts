@@ -1,0 +1,269 @@
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { dist } from './paths';
+
+const MAIN = dist('apps/agent/src/main.js');
+const CONTROLLER_MAIN = dist('apps/controller/src/main.js');
+const PREFIX = /^[a-z][a-z0-9]{0,3}$/;
+
+export interface AgentStartOptions {
+  /** Controller base URL, without /graphql (e.g. http://127.0.0.1:4000). */
+  controllerUrl: string;
+  joinToken?: string;
+  prefix: string;
+  stateDir: string;
+  resyncMs?: number;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The controller base URL (what the agent dials) from the GraphQL URL the controller prints. */
+export const baseUrl = (graphqlUrl: string): string => graphqlUrl.replace(/\/graphql\/?$/, '');
+
+export const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+/** Runs a command with an argument array (no shell); never throws on a non-zero exit. */
+export function run(file: string, args: string[], timeoutMs = 15_000): Promise<ExecResult> {
+  return new Promise((done) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      done({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+/** Like run, but throws with the command's output on a non-zero exit. */
+export async function runOk(file: string, args: string[]): Promise<string> {
+  const result = await run(file, args);
+  if (result.code !== 0) throw new Error(`${file} ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
+  return result.stdout;
+}
+
+/**
+ * Polls `predicate` until it returns a truthy value (returned) or `timeoutMs` passes (throws,
+ * naming the last value or error). A throwing predicate counts as "not yet".
+ */
+export type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
+
+export async function waitFor<T>(
+  predicate: () => T | Promise<T>,
+  timeoutMs: number,
+  intervalMs = 100,
+  what = 'condition',
+): Promise<Truthy<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await predicate();
+      if (value) return value as Truthy<T>;
+      last = value;
+    } catch (error) {
+      last = error instanceof Error ? error.message : error;
+    }
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** A TCP port that was free a moment ago (bind to 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
+/**
+ * Waits until the built agent and controller are in dist/ and finished: someone else's
+ * `npm run build` removes dist/ and rewrites the path aliases (`@netloom/…`) last.
+ */
+export function waitForDist(timeoutMs = 60_000): Promise<true> {
+  const ready = (file: string): boolean =>
+    Date.now() - statSync(file).mtimeMs > 1_000 && !readFileSync(file, 'utf8').includes('require("@netloom/');
+  return waitFor(() => ready(MAIN) && ready(CONTROLLER_MAIN), timeoutMs, 250, 'a complete dist/ (npm run build)');
+}
+
+/** A real agent process (dist/apps/agent/src/main.js) with its stderr captured line by line. */
+export class AgentProcess {
+  /** Every output line of every run of this agent, oldest first. */
+  readonly lines: string[] = [];
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(readonly options: AgentStartOptions) {}
+
+  static async start(options: AgentStartOptions): Promise<AgentProcess> {
+    if (!PREFIX.test(options.prefix)) throw new Error(`bad agent prefix ${options.prefix}`);
+    const agent = new AgentProcess(options);
+    await agent.spawn();
+    return agent;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Whether the process of the current run is alive. */
+  get running(): boolean {
+    const child = this.child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** The last `n` output lines, for failure messages. */
+  tail(n = 30): string {
+    return this.lines.slice(-n).join('\n');
+  }
+
+  /** Index into `lines` where the next line will go: pass it to waitForLog/linesSince. */
+  mark(): number {
+    return this.lines.length;
+  }
+
+  linesSince(mark: number): string[] {
+    return this.lines.slice(mark);
+  }
+
+  /** Resolves with the first line (from index `since` on) matching `pattern`. */
+  waitForLog(pattern: RegExp, timeoutMs: number, since = 0): Promise<string> {
+    return new Promise((done, fail) => {
+      const check = (): boolean => {
+        const line = this.lines.slice(since).find((l) => pattern.test(l));
+        if (line === undefined) return false;
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        done(line);
+        return true;
+      };
+      const waiter = (): void => void check();
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        fail(new Error(`no agent log line matching ${pattern} within ${timeoutMs} ms; output:\n${this.lines.slice(since).join('\n')}`));
+      }, timeoutMs);
+      if (!check()) this.waiters.add(waiter);
+    });
+  }
+
+  /** SIGKILL, and wait for the exit. */
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM (SIGKILL after 5 s), and wait for the exit. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Starts the process again with the same arguments (stopping the current one first). */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.spawn();
+  }
+
+  /** Spawns the process; resolves once it runs. */
+  private async spawn(): Promise<void> {
+    await waitForDist();
+    const o = this.options;
+    const args = [MAIN, '--controller', o.controllerUrl, '--prefix', o.prefix, '--state-dir', o.stateDir, '--resync-ms', String(o.resyncMs ?? 2_000)];
+    if (o.joinToken) args.push('--join-token', o.joinToken);
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.exited = new Promise((done) => child.once('exit', () => done()));
+    const push = (line: string): void => {
+      this.lines.push(line);
+      for (const waiter of [...this.waiters]) waiter();
+    };
+    createInterface({ input: child.stderr }).on('line', push);
+    createInterface({ input: child.stdout }).on('line', (line) => push(`[stdout] ${line}`));
+    child.once('exit', (code, signal) => push(`[exit] pid ${child.pid} code ${code} signal ${signal}`));
+    await new Promise<void>((done, fail) => {
+      child.once('spawn', () => done());
+      child.once('error', fail);
+    });
+  }
+}
+
+/** Names of the network namespaces (`ip netns list`). */
+export async function netnsList(): Promise<string[]> {
+  const out = await runOk('ip', ['netns', 'list']);
+  return out
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/)[0])
+    .filter((name) => name);
+}
+
+export interface Link {
+  ifname: string;
+  ifindex: number;
+  master?: string;
+  operstate?: string;
+  flags?: string[];
+  linkinfo?: { info_kind?: string };
+}
+
+/** Links of the root namespace (`ip -json -details link show`). */
+export async function links(): Promise<Link[]> {
+  return JSON.parse((await runOk('ip', ['-json', '-details', 'link', 'show'])) || '[]') as Link[];
+}
+
+/** The links an agent with `prefix` owns, by name: bridges `<P>b<8hex>` and veths `<P>v<8hex>`. */
+export const ownedLinkPattern = (prefix: string): RegExp => new RegExp(`^${prefix}[bv][0-9a-f]{8}$`);
+
+/**
+ * Removes what an agent with `prefix` may have made: namespaces named `<prefix>-…` and links
+ * matching {@link ownedLinkPattern}, each by exact name. Returns the names removed. Stop the
+ * agent first, or it will put them back.
+ */
+export async function cleanupKernel(prefix: string): Promise<string[]> {
+  if (!PREFIX.test(prefix)) throw new Error(`refusing to clean up with prefix ${JSON.stringify(prefix)}`);
+  const removed: string[] = [];
+  for (const ns of await netnsList()) {
+    if (!ns.startsWith(`${prefix}-`)) continue;
+    if ((await run('ip', ['netns', 'delete', ns])).code === 0) removed.push(ns);
+  }
+  const pattern = ownedLinkPattern(prefix);
+  // Veths before bridges; a veth may already be gone with its namespace.
+  const owned = (await links()).filter((l) => pattern.test(l.ifname));
+  owned.sort((a, b) => Number(a.linkinfo?.info_kind === 'bridge') - Number(b.linkinfo?.info_kind === 'bridge'));
+  for (const link of owned) {
+    if ((await run('ip', ['link', 'delete', 'dev', link.ifname])).code === 0) removed.push(link.ifname);
+  }
+  return removed;
+}
+
+/** What is left of an agent's names: namespaces and links with `prefix`. */
+export async function leftovers(prefix: string): Promise<string[]> {
+  const pattern = ownedLinkPattern(prefix);
+  const ns = (await netnsList()).filter((n) => n.startsWith(`${prefix}-`));
+  const ls = (await links()).filter((l) => pattern.test(l.ifname)).map((l) => l.ifname);
+  return [...ns, ...ls];
+}
+
+/** Runs a command inside a namespace: `ip netns exec NS ARGS…`. */
+export function netnsExec(ns: string, args: string[], timeoutMs = 15_000): Promise<ExecResult> {
+  return run('ip', ['netns', 'exec', ns, ...args], timeoutMs);
+}
+
+/** One ICMP echo from namespace `ns` to `ip` (1 s timeout). */
+export async function ping(ns: string, ip: string): Promise<boolean> {
+  return (await netnsExec(ns, ['ping', '-c1', '-W1', ip])).code === 0;
+}
