@@ -1,7 +1,17 @@
 import { createHash } from 'node:crypto';
 
 const PREFIX = /^[a-z][a-z0-9]{0,3}$/;
-const hex = (id: string, length: number): string => createHash('sha256').update(id).digest('hex').slice(0, length);
+const digests = new Map<string, string>();
+/** The first `length` hex digits of sha256(id), memoized: a pass names every resource. */
+function hex(id: string, length: number): string {
+  let digest = digests.get(id);
+  if (digest === undefined) {
+    if (digests.size > 200_000) digests.clear();
+    digest = createHash('sha256').update(id).digest('hex');
+    digests.set(id, digest);
+  }
+  return digest.slice(0, length);
+}
 
 /**
  * Linux names, derived from ids only (never from user text), all ≤ 15 bytes, and the ownership

@@ -40,7 +40,16 @@ export interface PlanInput {
   skip?: ReadonlySet<string>;
 }
 
-export const specHash = (r: DesiredResource): string => createHash('sha1').update(JSON.stringify(r.spec)).digest('base64');
+const hashes = new WeakMap<DesiredResource, string>();
+/** A digest of a resource's spec, computed once per resource object (they are replaced, not edited). */
+export function specHash(r: DesiredResource): string {
+  let hash = hashes.get(r);
+  if (hash === undefined) {
+    hash = createHash('sha1').update(JSON.stringify(r.spec)).digest('base64');
+    hashes.set(r, hash);
+  }
+  return hash;
+}
 
 /** Ports whose namespace side must be read before planning: their veth exists but their spec is not known applied. */
 export function portsToInspect(input: Omit<PlanInput, 'observed'> & { observed: Pick<Observed, 'links'> }): string[] {

@@ -1,7 +1,8 @@
 import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError } from '@netloom/linux';
 import { DesiredResource, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
 import { Names } from './naming';
-import { Observed, plan, PlanFailure, portsToInspect } from './plan';
+import { LinkCache } from './link-cache';
+import { Observed, plan, PlanFailure, portsToInspect, specHash } from './plan';
 import { StateStore } from './state-store';
 
 export interface ReconcilerOptions {
@@ -49,6 +50,7 @@ export class Reconciler {
   private resync: NodeJS.Timeout | undefined;
   private monitor: { stop(): void } | undefined;
   private stopped = false;
+  private readonly linkCache: LinkCache;
   /** Called after every pass with every resource's status. */
   onReport: (report: ReconcileReport) => void = () => undefined;
 
@@ -59,6 +61,7 @@ export class Reconciler {
     private readonly options: ReconcilerOptions,
   ) {
     this.applied = new Map(Object.entries(store.readApplied().ports));
+    this.linkCache = new LinkCache(linux, (name) => names.ownsLink(name));
   }
 
   get appliedRevision(): number {
@@ -67,11 +70,30 @@ export class Reconciler {
 
   /** Starts watching the kernel and the resync timer. Nothing is touched before a desired state is set. */
   start(): void {
-    this.monitor = this.linux.monitorLinks((event) => {
-      if (!event.ifname || this.names.ownsLink(event.ifname) || event.ifname === 'eth0') this.kick(this.options.debounceMs);
-    });
-    this.resync = setInterval(() => this.kick(0), this.options.resyncMs);
+    this.watch();
+    this.resync = setInterval(() => {
+      this.linkCache.invalidate();
+      this.kick(0);
+    }, this.options.resyncMs);
     this.resync.unref();
+  }
+
+  /** Kernel link events mark links to re-read and trigger a pass; a dead monitor is restarted. */
+  private watch(): void {
+    if (this.stopped) return;
+    this.monitor = this.linux.monitorLinks(
+      (event) => {
+        if (event.ifname !== undefined && !this.names.ownsLink(event.ifname)) return;
+        this.linkCache.touched(event.ifname);
+        this.kick(this.options.debounceMs);
+      },
+      undefined,
+      (error) => {
+        this.options.log(`link monitor ended (${error.message}); restarting`);
+        this.linkCache.invalidate();
+        setTimeout(() => this.watch(), 1_000).unref();
+      },
+    );
   }
 
   stop(): void {
@@ -86,6 +108,12 @@ export class Reconciler {
     this.desired = resources;
     this.revision = revision;
     this.kick(0);
+  }
+
+  /** A periodic resync's pass: everything re-read from the kernel, then reconciled. */
+  async resyncNow(): Promise<void> {
+    this.linkCache.invalidate();
+    await this.reconcileNow();
   }
 
   /** Runs a pass now (or right after the running one) and resolves when it is done. */
@@ -117,8 +145,8 @@ export class Reconciler {
   }
 
   private async observe(desired: DesiredResource[]): Promise<Observed> {
-    const [links, netns] = await Promise.all([this.linux.links(), this.linux.netnsList()]);
-    const observed: Observed = { links: new Map(links.map((l) => [l.ifname, l])), netns: new Set(netns), portAddresses: new Map() };
+    const [links, netns] = await Promise.all([this.linkCache.read(), this.linux.netnsList()]);
+    const observed: Observed = { links, netns: new Set(netns), portAddresses: new Map() };
     const inspect = portsToInspect({ desired, observed, applied: this.applied, names: this.names });
     await Promise.all(
       inspect.map(async (portId) => {
@@ -232,9 +260,9 @@ export class Reconciler {
 
   /** The named links: one read each when few, else one read of all (cheaper past a handful). */
   private async readLinks(names: string[]): Promise<Map<string, LinkInfo>> {
-    if (names.length > 8) return new Map((await this.linux.links()).map((l) => [l.ifname, l]));
-    const found = await Promise.all(names.map((name) => this.linux.link(name)));
-    return new Map(found.filter((l): l is LinkInfo => l !== null).map((l) => [l.ifname, l]));
+    if (names.length <= 16) return this.linkCache.refresh(names);
+    this.linkCache.invalidate();
+    return this.linkCache.read();
   }
 
   private fail(key: string, r: DesiredResource, failure: PlanFailure): void {
@@ -253,7 +281,7 @@ export class Reconciler {
   }
 }
 
-const specHashOf = (r: DesiredResource): string => `${r.generation}:${JSON.stringify(r.spec)}`;
+const specHashOf = (r: DesiredResource): string => `${r.generation}:${specHash(r)}`;
 
 function collect(results: BatchResult[], failures: Map<string, PlanFailure>): void {
   for (const result of results) {

@@ -45,10 +45,7 @@ export class PortBatch {
     const host = await this.cached(this.hosts, input.hostId, () => findOrFail(this.tx.em, Host, input.hostId, `${field}.hostId`));
     port.networkId = network.id;
     port.hostId = host.id;
-    const names = await this.cached(this.names, network.id, async () => {
-      const rows = await this.tx.em.find(Port, { select: { name: true }, where: { networkId: network.id } });
-      return new Set(rows.map((r) => r.name));
-    });
+    const names = await this.cached(this.names, network.id, async () => new Set(await this.column(Port, 'name', { networkId: network.id })));
     if (names.has(port.name)) throw conflict(`a port named ${port.name} already exists on network ${network.name}`, `${field}.name`);
     names.add(port.name);
     const bridgeKey = `${network.id}/${host.id}`;
@@ -79,6 +76,13 @@ export class PortBatch {
     return port;
   }
 
+  /** One column of the matching rows, read raw: no entities built for thousands of rows. */
+  private async column<T extends object>(entity: new () => T, property: keyof T & string, where: Partial<Record<keyof T, string>> = {}): Promise<string[]> {
+    const qb = this.tx.em.createQueryBuilder(entity, 'r').select(`r.${property}`, 'v');
+    for (const [key, value] of Object.entries(where)) qb.andWhere(`r.${key} = :${key}`, { [key]: value });
+    return (await qb.getRawMany<{ v: string }>()).map((row) => row.v);
+  }
+
   private async cached<V>(map: Map<string, V>, key: string, load: () => Promise<V>): Promise<V> {
     let value = map.get(key);
     if (value === undefined) {
@@ -89,10 +93,7 @@ export class PortBatch {
   }
 
   private async claimMac(requested: string | undefined | null, field: string): Promise<string> {
-    if (!this.macs) {
-      const rows = await this.tx.em.find(Port, { select: { macAddress: true } });
-      this.macs = new Set(rows.map((r) => r.macAddress));
-    }
+    this.macs ??= new Set(await this.column(Port, 'macAddress'));
     const mac = requested !== undefined && requested !== null ? normalizeMac(requested, field) : generateMac(this.macs);
     if (this.macs.has(mac)) throw conflict(`MAC address ${mac} is already in use`, field);
     this.macs.add(mac);
@@ -131,13 +132,8 @@ export class PortBatch {
 
   private allocator(subnet: Subnet): Promise<SubnetAllocator> {
     return this.cached(this.allocators, subnet.id, async () => {
-      const taken = await this.tx.em.find(IpAllocation, { select: { ipAddress: true }, where: { subnetId: subnet.id } });
-      return new SubnetAllocator(
-        parseCidr(subnet.cidr),
-        subnet.allocationPools,
-        subnet.gatewayIp,
-        taken.map((t) => t.ipAddress),
-      );
+      const taken = await this.column(IpAllocation, 'ipAddress', { subnetId: subnet.id });
+      return new SubnetAllocator(parseCidr(subnet.cidr), subnet.allocationPools, subnet.gatewayIp, taken);
     });
   }
 }
