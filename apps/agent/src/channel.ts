@@ -1,7 +1,6 @@
 import WebSocket from 'ws';
 import { DesiredResource, resourceKey, ResourceStatusReport } from '@netloom/model';
 import {
-  AGENT_PATH,
   AgentCloseCode,
   AgentMessage,
   ControllerMessage,
@@ -12,8 +11,10 @@ import {
   parseControllerMessage,
 } from '@netloom/protocol';
 import { StateStore } from './state-store';
+import { ControllerTransport, controllerTransport } from './transport';
 
 export interface ChannelOptions {
+  /** An http(s) base URL or `unix:/path/to.sock` (see {@link controllerTransport}). */
   controller: string;
   joinToken: string | undefined;
   hello: () => Omit<HelloMessage, 'type' | 'lastRevision'>;
@@ -40,12 +41,14 @@ export class ControllerChannel {
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastHeard = 0;
+  private readonly transport: ControllerTransport;
   hostId: string | undefined;
 
   constructor(
     private readonly store: StateStore,
     private readonly options: ChannelOptions,
   ) {
+    this.transport = controllerTransport(options.controller);
     const desired = store.readDesired();
     if (desired) {
       this.revision = desired.revision;
@@ -63,13 +66,9 @@ export class ControllerChannel {
     const stored = this.store.readCredential();
     if (stored) return (this.hostId = stored.hostId);
     if (!this.options.joinToken) throw new Error('no stored credential and no join token: pass --join-token');
-    const response = await fetch(`${this.options.controller}${JOIN_PATH}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ joinToken: this.options.joinToken }),
-    });
-    if (!response.ok) throw new Error(`join refused: HTTP ${response.status} ${await response.text()}`);
-    const joined = (await response.json()) as JoinResponse;
+    const { status, text } = await this.transport.postJson(JOIN_PATH, { joinToken: this.options.joinToken });
+    if (status < 200 || status > 299) throw new Error(`join refused: HTTP ${status} ${text}`);
+    const joined = JSON.parse(text) as JoinResponse;
     this.store.writeCredential({ hostId: joined.hostId, credential: joined.credential });
     this.options.log(`joined as host ${joined.hostName} (${joined.hostId})`);
     return (this.hostId = joined.hostId);
@@ -97,8 +96,7 @@ export class ControllerChannel {
   private connect(): void {
     if (this.stopped) return;
     const credential = this.store.readCredential()?.credential;
-    const url = `${this.options.controller.replace(/^http/, 'ws')}${AGENT_PATH}`;
-    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${credential ?? ''}` }, handshakeTimeout: 5_000 });
+    const socket = new WebSocket(this.transport.websocketUrl, { headers: { authorization: `Bearer ${credential ?? ''}` }, handshakeTimeout: 5_000 });
     this.socket = socket;
     socket.on('open', () => {
       this.attempt = 0;

@@ -1,7 +1,11 @@
 import { hostname } from 'node:os';
+import { controllerTransport } from './transport';
 
 export interface AgentConfig {
-  /** Controller base URL, e.g. http://127.0.0.1:8080 (the agent uses /agent/join and /agent). */
+  /**
+   * Controller base URL, e.g. http://127.0.0.1:8080 (the agent uses /agent/join and /agent), or
+   * `unix:/path/to.sock`: the controller's agent socket (`--agent-socket`).
+   */
   controller: string;
   /** The one-time join token from createHost; needed until a credential is stored. */
   joinToken: string | undefined;
@@ -45,7 +49,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
   const resyncMs = Number(given.resyncMs ?? 30_000);
   if (!Number.isInteger(resyncMs) || resyncMs < 100) throw new Error(`resync-ms must be a whole number ≥ 100`);
   const controller = (given.controller ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  if (!/^https?:\/\//.test(controller)) throw new Error(`controller must be an http(s) URL, got ${controller}`);
+  controllerTransport(controller); // throws on an address the agent cannot dial
   return {
     controller,
     joinToken: given.joinToken,

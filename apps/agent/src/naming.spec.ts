@@ -62,7 +62,8 @@ describe('Names', () => {
     ['eth0', false],
     ['lo', false],
     ['docker0', false],
-    ['nlx12345678', false],
+    ['nlx12345678', true], // a VXLAN device
+    ['nly12345678', false],
     ['nlb1234567', false],
     ['nlb123456789', false],
     ['nlbABCDEF12', false],

@@ -28,11 +28,16 @@ export class Names {
   ) {
     if (!PREFIX.test(prefix)) throw new Error(`invalid prefix ${JSON.stringify(prefix)}: 1-4 of [a-z0-9], starting with a letter`);
     this.hostTag = hex(hostId, 6);
-    this.link = new RegExp(`^${prefix}[bv][0-9a-f]{8}$`);
+    this.link = new RegExp(`^${prefix}[bvx][0-9a-f]{8}$`);
   }
 
   bridge(networkId: string): string {
     return `${this.prefix}b${hex(networkId, 8)}`;
+  }
+
+  /** A network's VXLAN device (on its bridge) when the network spans other hosts. */
+  vxlan(networkId: string): string {
+    return `${this.prefix}x${hex(networkId, 8)}`;
   }
 
   /** The host end of a port's veth pair. */
@@ -53,7 +58,7 @@ export class Names {
     return `${this.prefix}-${this.hostTag}-`;
   }
 
-  /** A bridge or veth this agent made (by name). */
+  /** A bridge, VXLAN device or veth this agent made (by name). */
   ownsLink(name: string): boolean {
     return this.link.test(name);
   }

@@ -1,7 +1,7 @@
 import { IpBatch, LinkInfo } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, ResourceKind } from '@netloom/model';
 import { Names } from './naming';
-import { Observed, plan, Plan, PlanInput, portsToInspect, specHash } from './plan';
+import { Observed, OverlayEntries, plan, Plan, PlanInput, portsToInspect, specHash } from './plan';
 
 // Fixtures: everything is derived from ids through one Names, as the agent does.
 const names = new Names('nl', 'host-a');
@@ -15,7 +15,7 @@ const network = (id = 'net-1', spec: Partial<NetworkSpec> = {}): DesiredResource
   kind: ResourceKind.Network,
   id,
   generation: 1,
-  spec: { vni: 100, mtu: 1450, ...spec },
+  spec: { vni: 100, mtu: 1450, vxlan: null, ...spec },
 });
 
 const MAC: Record<string, string> = { 'port-1': '02:00:0a:00:00:02', 'port-2': '02:00:0a:00:00:03' };
@@ -52,10 +52,12 @@ const observedOf = ({
   links = [],
   netns = [],
   portAddresses = {},
-}: { links?: LinkInfo[]; netns?: string[]; portAddresses?: Record<string, string[]> } = {}): Observed => ({
+  overlay = {},
+}: { links?: LinkInfo[]; netns?: string[]; portAddresses?: Record<string, string[]>; overlay?: Record<string, OverlayEntries> } = {}): Observed => ({
   links: new Map(links.map((l) => [l.ifname, l])),
   netns: new Set(netns),
   portAddresses: new Map(Object.entries(portAddresses)),
+  overlay: new Map(Object.entries(overlay)),
 });
 
 /** The kernel as the agent leaves it once `desired` is applied, and the hashes it then remembers. */
@@ -142,7 +144,7 @@ function applyRoot(observed: Observed, batch: IpBatch): Observed {
       for (const l of links.values()) if (l.master === w[3]) delete l.master;
     } else throw new Error(`fake kernel: unexpected line ${text}`);
   }
-  return { links, netns, portAddresses: new Map() };
+  return { links, netns, portAddresses: new Map(), overlay: new Map() };
 }
 
 /** Plans, applies the root batch to the fake, records the changed hashes, and plans again. */
@@ -470,7 +472,7 @@ describe('plan', () => {
           bridgeLink(names.bridge('gone-net-b')),
           vethLink(names.veth('gone-port-a'), names.bridge('gone-net-a')),
           vethLink(names.veth('gone-port-b'), undefined),
-          vethLink('nlx12345678', 'docker0'),
+          vethLink('nly12345678', 'docker0'),
           bridgeLink('nlb1234567'),
           bridgeLink('nlb123456789'),
           bridgeLink('nlbABCDEF12'),

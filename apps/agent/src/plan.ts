@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { IpBatch, LinkInfo } from '@netloom/linux';
-import { DesiredResource, NetworkSpec, PortSpec, ResourceKind, resourceKey } from '@netloom/model';
+import { BridgeBatch, IpBatch, LinkInfo } from '@netloom/linux';
+import { DesiredResource, NetworkSpec, PortSpec, ResourceKind, resourceKey, VXLAN_PORT, VxlanSpec } from '@netloom/model';
 import { Names } from './naming';
 
 /** What the kernel looks like, read cheaply (one process for links, a directory read for namespaces). */
@@ -9,7 +9,18 @@ export interface Observed {
   netns: Set<string>;
   /** Addresses found inside the namespaces of ports that were read closely, by port id. */
   portAddresses: Map<string, string[]>;
+  /** The overlay entries of networks that were read closely, by network id. */
+  overlay: Map<string, OverlayEntries>;
 }
+
+/** What a VXLAN device holds: remote FDB entries (MAC → VTEP) and static neighbours (IP → MAC). */
+export interface OverlayEntries {
+  fdb: { mac: string; dst: string }[];
+  neigh: { ip: string; mac: string }[];
+}
+
+/** The all-zero MAC: an FDB entry with it replicates broadcast and unknown traffic to a peer. */
+export const FLOOD_MAC = '00:00:00:00:00:00';
 
 /** Why a resource could not be planned: `terminal` failures wait for a new spec, others retry. */
 export interface PlanFailure {
@@ -19,8 +30,10 @@ export interface PlanFailure {
 }
 
 export interface Plan {
-  /** One batch in the agent's own namespace: namespaces, bridges, veths, deletions. */
+  /** One batch in the agent's own namespace: namespaces, bridges, VXLAN devices, veths, neighbours, deletions. */
   root: IpBatch;
+  /** VXLAN forwarding entries, applied after `root`. */
+  fdb: BridgeBatch;
   /** One batch per port namespace that needs configuring. */
   inNetns: IpBatch[];
   /** Keys of resources that will be (re)applied, with the hash to remember once they succeed. */
@@ -51,8 +64,18 @@ export function specHash(r: DesiredResource): string {
   return hash;
 }
 
+type InspectInput = Omit<PlanInput, 'observed'> & { observed: Pick<Observed, 'links'> };
+
+/** Networks whose VXLAN entries must be read before planning: the device exists but the spec is not known applied. */
+export function networksToInspect(input: InspectInput): string[] {
+  return input.desired
+    .filter((r) => r.kind === ResourceKind.Network && (r.spec as NetworkSpec).vxlan && input.observed.links.has(input.names.vxlan(r.id)))
+    .filter((r) => input.applied.get(r.id) !== specHash(r))
+    .map((r) => r.id);
+}
+
 /** Ports whose namespace side must be read before planning: their veth exists but their spec is not known applied. */
-export function portsToInspect(input: Omit<PlanInput, 'observed'> & { observed: Pick<Observed, 'links'> }): string[] {
+export function portsToInspect(input: InspectInput): string[] {
   return input.desired
     .filter((r) => r.kind === ResourceKind.Port && input.observed.links.has(input.names.veth(r.id)))
     // Not applied as specified (changed, failed, or the record was lost): what is there must be read.
@@ -68,6 +91,8 @@ export function portsToInspect(input: Omit<PlanInput, 'observed'> & { observed: 
 export function plan({ desired, observed, applied, names, skip = new Set() }: PlanInput): Plan {
   const root = new IpBatch();
   const creates = new IpBatch();
+  const neighbours = new IpBatch();
+  const fdb = new BridgeBatch();
   const nsBatches = new Map<string, IpBatch>();
   const changed = new Map<string, string>();
   const failures: PlanFailure[] = [];
@@ -89,7 +114,10 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
   // Garbage first: marked objects no longer desired. A veth goes with its namespace.
   const wantedLinks = new Set<string>();
   const wantedNetns = new Set<string>();
-  for (const n of networks.values()) wantedLinks.add(names.bridge(n.id));
+  for (const n of networks.values()) {
+    wantedLinks.add(names.bridge(n.id));
+    if (n.spec.vxlan) wantedLinks.add(names.vxlan(n.id));
+  }
   for (const p of ports) {
     wantedLinks.add(names.veth(p.id));
     if (!p.spec.netns) wantedNetns.add(names.portNetns(p.id));
@@ -115,6 +143,29 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
     } else if (found.mtu !== network.spec.mtu || !found.up) {
       creates.linkSet(bridge, { mtu: network.spec.mtu, up: true }, key);
       changed.set(key, specHash(network));
+    }
+    if (network.spec.vxlan) {
+      const vxlan = names.vxlan(network.id);
+      attributes.set(key, { bridge, vxlan });
+      const device = observed.links.get(vxlan);
+      let program = applied.get(network.id) !== specHash(network);
+      if (!device) {
+        creates.vxlanAdd(
+          vxlan,
+          { vni: network.spec.vni, dstport: VXLAN_PORT, local: network.spec.vxlan.local, learning: false, proxy: true, mtu: network.spec.mtu },
+          key,
+        );
+        creates.linkSet(vxlan, { master: bridge, addrgenmode: 'none', alias: Names.alias('network', network.id) }, key);
+        creates.linkSet(vxlan, { up: true }, key);
+        program = true;
+      } else if (device.master !== bridge || device.mtu !== network.spec.mtu || !device.up) {
+        creates.linkSet(vxlan, { master: bridge, mtu: network.spec.mtu, up: true }, key);
+        changed.set(key, specHash(network));
+      }
+      if (program) {
+        programOverlay(network.spec.vxlan, vxlan, device ? observed.overlay.get(network.id) : undefined, { fdb, neighbours }, key);
+        changed.set(key, specHash(network));
+      }
     }
   }
 
@@ -175,6 +226,35 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
     }
   }
 
-  root.lines.push(...creates.lines);
-  return { root, inNetns: [...nsBatches.values()], changed, failures, attributes };
+  root.lines.push(...creates.lines, ...neighbours.lines);
+  return { root, fdb, inNetns: [...nsBatches.values()], changed, failures, attributes };
+}
+
+/**
+ * The difference between a VXLAN device's entries and its spec (as Neutron's l2population): a
+ * flood entry per peer VTEP (head-end replication), a static FDB entry per remote MAC, a static
+ * neighbour per remote IP so the device answers ARP/ND itself (`proxy`) and nothing floods.
+ */
+function programOverlay(
+  spec: VxlanSpec,
+  device: string,
+  seen: OverlayEntries | undefined,
+  out: { fdb: BridgeBatch; neighbours: IpBatch },
+  key: string,
+): void {
+  const fdbKey = (mac: string, dst: string): string => `${mac}|${dst}`;
+  const wantFdb = new Map<string, { mac: string; dst: string }>();
+  for (const peer of spec.peers) wantFdb.set(fdbKey(FLOOD_MAC, peer), { mac: FLOOD_MAC, dst: peer });
+  for (const r of spec.remotes) wantFdb.set(fdbKey(r.mac, r.vtep), { mac: r.mac, dst: r.vtep });
+  const haveFdb = new Set((seen?.fdb ?? []).map((e) => fdbKey(e.mac, e.dst)));
+  for (const e of seen?.fdb ?? []) if (!wantFdb.has(fdbKey(e.mac, e.dst))) out.fdb.fdbDel(e.mac, device, e.dst, key);
+  for (const [k, e] of wantFdb) {
+    if (haveFdb.has(k)) continue;
+    if (e.mac === FLOOD_MAC) out.fdb.fdbAppend(e.mac, device, e.dst, key);
+    else out.fdb.fdbReplace(e.mac, device, e.dst, key);
+  }
+  const wantNeigh = new Map(spec.remotes.flatMap((r) => r.ips.map((ip) => [ip, r.mac] as const)));
+  const haveNeigh = new Map((seen?.neigh ?? []).map((n) => [n.ip, n.mac]));
+  for (const [ip, mac] of haveNeigh) if (wantNeigh.get(ip) !== mac) out.neighbours.neighDel(ip, device, key);
+  for (const [ip, mac] of wantNeigh) if (haveNeigh.get(ip) !== mac) out.neighbours.neighReplace(ip, mac, device, key);
 }

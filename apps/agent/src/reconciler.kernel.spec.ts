@@ -21,7 +21,7 @@ describeKernel('Reconciler on the real kernel', () => {
   let reconciler: Reconciler;
   const reports: ReconcileReport[] = [];
 
-  const network: DesiredResource<NetworkSpec> = { kind: ResourceKind.Network, id: 'net-1', generation: 1, spec: { vni: 100, mtu: 1450 } };
+  const network: DesiredResource<NetworkSpec> = { kind: ResourceKind.Network, id: 'net-1', generation: 1, spec: { vni: 100, mtu: 1450, vxlan: null } };
   const port = (id: string, ip: string): DesiredResource<PortSpec> => ({
     kind: ResourceKind.Port,
     id,

@@ -1,8 +1,8 @@
-import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError } from '@netloom/linux';
-import { DesiredResource, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
+import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, wholeBatchFailed } from '@netloom/linux';
+import { DesiredResource, NetworkSpec, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
 import { Names } from './naming';
 import { LinkCache } from './link-cache';
-import { Observed, plan, PlanFailure, portsToInspect, specHash } from './plan';
+import { FLOOD_MAC, networksToInspect, Observed, plan, PlanFailure, portsToInspect, specHash } from './plan';
 import { StateStore } from './state-store';
 
 export interface ReconcilerOptions {
@@ -146,7 +146,17 @@ export class Reconciler {
 
   private async observe(desired: DesiredResource[]): Promise<Observed> {
     const [links, netns] = await Promise.all([this.linkCache.read(), this.linux.netnsList()]);
-    const observed: Observed = { links, netns: new Set(netns), portAddresses: new Map() };
+    const observed: Observed = { links, netns: new Set(netns), portAddresses: new Map(), overlay: new Map() };
+    await Promise.all(
+      networksToInspect({ desired, observed, applied: this.applied, names: this.names }).map(async (networkId) => {
+        const device = this.names.vxlan(networkId);
+        const [fdb, neigh] = await Promise.all([this.linux.bridgeFdb(undefined, device), this.linux.neighbours(undefined, device)]);
+        observed.overlay.set(networkId, {
+          fdb: fdb.filter((e) => e.dst !== undefined).map((e) => ({ mac: e.mac === FLOOD_MAC ? FLOOD_MAC : e.mac.toLowerCase(), dst: e.dst! })),
+          neigh: neigh.filter((n) => n.lladdr && n.state.includes('PERMANENT')).map((n) => ({ ip: n.dst, mac: n.lladdr!.toLowerCase() })),
+        });
+      }),
+    );
     const inspect = portsToInspect({ desired, observed, applied: this.applied, names: this.names });
     await Promise.all(
       inspect.map(async (portId) => {
@@ -193,8 +203,8 @@ export class Reconciler {
       for (const r of desired) failures.set(resourceKey(r), { key: resourceKey(r), reason: 'invalid desired state', terminal: true });
     } else {
       for (const f of p.failures) failures.set(f.key, f);
-      const rootResult = await this.apply([p.root]);
-      collect(rootResult, failures);
+      collect(await this.apply([p.root]), failures);
+      if (p.fdb.length) collect([await this.linux.applyBridgeBatch(p.fdb).catch((e: unknown) => wholeBatchFailed(p.fdb.lines, e))], failures);
       // A port whose root-side objects failed is not configured inside its namespace this time.
       const inNetns = p.inNetns
         .map((batch) => filterBatch(batch, failures))
@@ -202,14 +212,13 @@ export class Reconciler {
       collect(await this.apply(inNetns), failures);
       await this.verify(desired.filter((r) => p.changed.has(resourceKey(r))), failures);
       for (const [key, hash] of p.changed) {
-        const [kind, id] = key.split('/');
-        if (kind === ResourceKind.Port) {
-          if (failures.has(key)) this.applied.delete(id);
-          else this.applied.set(id, hash);
-        }
+        const id = key.slice(key.indexOf('/') + 1);
+        if (failures.has(key)) this.applied.delete(id);
+        else this.applied.set(id, hash);
       }
     }
-    for (const id of [...this.applied.keys()]) if (!byKey.has(`${ResourceKind.Port}/${id}`)) this.applied.delete(id);
+    const desiredIds = new Set(desired.map((r) => r.id));
+    for (const id of [...this.applied.keys()]) if (!desiredIds.has(id)) this.applied.delete(id);
 
     const statuses: ResourceStatusReport[] = desired.map((r) => {
       const key = resourceKey(r);
@@ -242,14 +251,22 @@ export class Reconciler {
   private async verify(touched: DesiredResource[], failures: Map<string, PlanFailure>): Promise<void> {
     if (!touched.length) return;
     const links = await this.readLinks(
-      touched.map((r) => (r.kind === ResourceKind.Network ? this.names.bridge(r.id) : this.names.veth(r.id))),
+      touched.flatMap((r) =>
+        r.kind === ResourceKind.Network
+          ? [this.names.bridge(r.id), ...((r.spec as NetworkSpec).vxlan ? [this.names.vxlan(r.id)] : [])]
+          : [this.names.veth(r.id)],
+      ),
     );
     for (const r of touched) {
       const key = resourceKey(r);
       if (failures.has(key)) continue;
       if (r.kind === ResourceKind.Network) {
         const bridge = links.get(this.names.bridge(r.id));
+        const vxlan = (r.spec as NetworkSpec).vxlan ? links.get(this.names.vxlan(r.id)) : undefined;
         if (!bridge?.up) failures.set(key, { key, reason: 'bridge missing or down after apply', terminal: false });
+        else if ((r.spec as NetworkSpec).vxlan && (!vxlan?.up || vxlan.master !== bridge.ifname)) {
+          failures.set(key, { key, reason: 'VXLAN device missing, down or off its bridge after apply', terminal: false });
+        }
       } else if (r.kind === ResourceKind.Port) {
         const veth = links.get(this.names.veth(r.id));
         const bridge = this.names.bridge((r.spec as { networkId: string }).networkId);

@@ -10,7 +10,7 @@ export interface DesiredFile {
 export interface AppliedFile {
   /** The last desired revision fully reconciled. */
   revision: number;
-  /** Spec hash of each port whose namespace side was applied and verified. */
+  /** Spec hash of each resource (by id) whose spec was applied and verified. */
   ports: Record<string, string>;
 }
 

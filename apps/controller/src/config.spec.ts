@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { ErrorCode } from '@netloom/model';
 import { loadConfig } from './config';
 
@@ -13,7 +14,21 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ port: 9000, dataDir: '/tmp/x', databaseFile: '/tmp/x/netloom.sqlite', listenHost: '0.0.0.0' });
   });
 
-  it.each([[['--bogus', '1']], [['--port']], [['--port', 'eighty']], [['--port', '-1']]])('refuses %j', (argv) => {
+  it('takes an agent socket as an absolute path, none by default', () => {
+    expect(loadConfig([], {}).agentSocket).toBeUndefined();
+    expect(loadConfig(['--agent-socket', 'run/agents.sock'], {}).agentSocket).toBe(resolve('run/agents.sock'));
+    expect(loadConfig([], { NETLOOM_AGENT_SOCKET: '/run/netloom.sock' }).agentSocket).toBe('/run/netloom.sock');
+  });
+
+  it.each([
+    [['--bogus', '1']],
+    [['--port']],
+    [['--port', 'eighty']],
+    [['--port', '-1']],
+    [['--agent-socket', '']],
+    // sun_path: 107 bytes at most.
+    [['--agent-socket', `/${'s'.repeat(107)}`]],
+  ])('refuses %j', (argv) => {
     expect(() => loadConfig(argv, {})).toThrow(expect.objectContaining({ code: ErrorCode.BadUserInput }));
   });
 });

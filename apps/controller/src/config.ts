@@ -15,6 +15,13 @@ export interface ControllerConfig {
   maxQueryCost: number;
   /** How long a mutation with `wait: true` waits for the hosts before REALIZATION_TIMEOUT. */
   waitTimeoutMs: number;
+  /** How long a host's agent may stay away before the other hosts stop peering with it. */
+  hostGraceMs: number;
+  /**
+   * A Unix socket the controller also serves its HTTP app on (join and the agent websocket
+   * included), for agents in other network namespaces of this machine; undefined = none.
+   */
+  agentSocket: string | undefined;
 }
 
 const FLAGS: Record<string, keyof ControllerConfig> = {
@@ -23,6 +30,8 @@ const FLAGS: Record<string, keyof ControllerConfig> = {
   '--host': 'listenHost',
   '--port': 'port',
   '--body-limit': 'bodyLimit',
+  '--host-grace-ms': 'hostGraceMs',
+  '--agent-socket': 'agentSocket',
 };
 
 const ENV: Record<string, keyof ControllerConfig> = {
@@ -34,9 +43,11 @@ const ENV: Record<string, keyof ControllerConfig> = {
   NETLOOM_MAX_QUERY_DEPTH: 'maxQueryDepth',
   NETLOOM_MAX_QUERY_COST: 'maxQueryCost',
   NETLOOM_WAIT_TIMEOUT_MS: 'waitTimeoutMs',
+  NETLOOM_HOST_GRACE_MS: 'hostGraceMs',
+  NETLOOM_AGENT_SOCKET: 'agentSocket',
 };
 
-const NUMERIC = new Set<keyof ControllerConfig>(['port', 'bodyLimit', 'maxQueryDepth', 'maxQueryCost', 'waitTimeoutMs']);
+const NUMERIC = new Set<keyof ControllerConfig>(['port', 'bodyLimit', 'maxQueryDepth', 'maxQueryCost', 'waitTimeoutMs', 'hostGraceMs']);
 
 /** Configuration from flags (`--port 8080`), then environment (`NETLOOM_PORT`), then defaults. */
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): ControllerConfig {
@@ -72,5 +83,17 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     maxQueryDepth: number('maxQueryDepth', 12),
     maxQueryCost: number('maxQueryCost', 50_000),
     waitTimeoutMs: number('waitTimeoutMs', 30_000),
+    hostGraceMs: number('hostGraceMs', 60_000),
+    agentSocket: given.agentSocket === undefined ? undefined : socketPath(given.agentSocket),
   };
+}
+
+// sun_path holds 108 bytes, the terminating NUL included.
+const MAX_SOCKET_PATH = 107;
+
+function socketPath(text: string): string {
+  if (text === '') throw badInput('agent socket path is empty');
+  const path = resolve(text);
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw badInput(`agent socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes`);
+  return path;
 }

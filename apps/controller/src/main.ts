@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { NetloomError } from '@netloom/model';
+import { AgentSocketService } from './agents/agent-socket.service';
 import { bootstrapAdminToken, createController } from './bootstrap';
 import { loadConfig } from './config';
 
@@ -12,14 +13,17 @@ async function main(): Promise<void> {
   const address = (app.getHttpServer() as Server).address() as { port: number };
   const host = config.listenHost.includes(':') ? `[${config.listenHost}]` : config.listenHost;
   const url = `http://${host}:${address.port}/graphql`;
+  if (config.agentSocket) await app.get(AgentSocketService).listen(config.agentSocket);
   const token = await bootstrapAdminToken(app);
   // Machine-readable lines first (tests and scripts parse them), then a human summary.
   process.stdout.write(`NETLOOM_URL=${url}\n`);
+  if (config.agentSocket) process.stdout.write(`NETLOOM_AGENT_SOCKET=${config.agentSocket}\n`);
   if (token) {
     process.stdout.write(`NETLOOM_ADMIN_TOKEN=${token}\n`);
     process.stdout.write('This admin token is shown once; only its hash is stored. Keep it.\n');
   }
-  Logger.log(`NetLoom controller listening on ${url} (database ${config.databaseFile})`, 'Controller');
+  const socket = config.agentSocket ? ` and ${config.agentSocket}` : '';
+  Logger.log(`NetLoom controller listening on ${url}${socket} (database ${config.databaseFile})`, 'Controller');
 }
 
 main().catch((error: unknown) => {

@@ -1,6 +1,6 @@
 import type { BatchLine } from './ip-batch';
 import { LinuxCommandError } from './runner';
-import type { BatchFailure } from './types';
+import type { BatchFailure, BatchResult } from './types';
 
 /**
  * `ip -force -batch -` (and `bridge`) print each failed line's error, then a marker naming the
@@ -55,4 +55,10 @@ export class LinuxBatchAbortedError extends LinuxCommandError {
     super(command, args, exitCode, stderr, `${command} ${args.join(' ')} stopped before the end of the batch (exit ${exitCode}): ${stderr.trim().split('\n').slice(-3).join(' | ') || '(no stderr)'}`);
     this.name = 'LinuxBatchAbortedError';
   }
+}
+
+/** A batch that could not run to its end: every line counts as failed, since which of them ran is unknown. */
+export function wholeBatchFailed(lines: readonly BatchLine[], error: unknown): BatchResult {
+  const message = error instanceof Error ? error.message : String(error);
+  return { ok: false, failed: lines.map((l, i) => ({ line: i + 1, text: l.text, key: l.key, error: message })) };
 }

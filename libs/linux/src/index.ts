@@ -2,7 +2,7 @@
  * @netloom/linux — the one door to the kernel: typed wrappers over `ip`, `bridge`, `nft` and
  * `sysctl`. Each method is one command or one batch and holds no decisions.
  */
-export { LinuxBatchAbortedError, parseBatchErrors, type ParsedBatchErrors } from './batch-result';
+export { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed, type ParsedBatchErrors } from './batch-result';
 export { BridgeBatch } from './bridge-batch';
 export {
   IpBatch,

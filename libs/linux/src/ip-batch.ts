@@ -58,6 +58,8 @@ export interface VxlanAddOptions {
   dev?: string;
   /** MAC learning on the VXLAN device (default off: the controller programs the fdb). */
   learning?: boolean;
+  /** Answer ARP/ND from the device's neighbour table instead of flooding it over the overlay. */
+  proxy?: boolean;
   mtu?: number;
   master?: string;
   up?: boolean;
@@ -152,6 +154,7 @@ export class IpBatch {
     if (opts.local !== undefined) words.push('local', assertIp(opts.local));
     if (opts.dev !== undefined) words.push('dev', assertIfName(opts.dev));
     words.push('dstport', String(assertPort(opts.dstport)), opts.learning ? 'learning' : 'nolearning');
+    if (opts.proxy) words.push('proxy');
     return this.push(words.join(' '), key);
   }
 
@@ -211,6 +214,16 @@ export class IpBatch {
   /** `route del DST [via GW] [dev DEV]`, written like {@link routeReplace}. */
   routeDel(opts: RouteDelSpec, key?: string): this {
     return this.push(`route del ${routeWords(opts)}`, key);
+  }
+
+  /** `neigh replace IP lladdr MAC dev DEV nud permanent`: a static neighbour (ARP/ND) entry. */
+  neighReplace(ip: string, mac: string, dev: string, key?: string): this {
+    return this.push(`neigh replace ${assertIp(ip)} lladdr ${assertMac(mac)} dev ${assertIfName(dev)} nud permanent`, key);
+  }
+
+  /** `neigh del IP dev DEV`. */
+  neighDel(ip: string, dev: string, key?: string): this {
+    return this.push(`neigh del ${assertIp(ip)} dev ${assertIfName(dev)}`, key);
   }
 
   private rootOnly(method: string): void {

@@ -1,12 +1,12 @@
 import { access, readdir, writeFile } from 'node:fs/promises';
-import { LinuxBatchAbortedError, parseBatchErrors } from './batch-result';
+import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './batch-result';
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
 import { monitorLinks, type LinkMonitor } from './monitor';
 import { assertIfName, assertNetnsName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
-import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toRouteInfo } from './parse';
+import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toNeighEntry, toRouteInfo } from './parse';
 import { CommandRunner, LinuxCommandError, type LinuxCommand } from './runner';
-import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, RouteInfo } from './types';
+import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, NeighEntry, RouteInfo } from './types';
 
 /** Where `ip netns add` keeps its namespaces. */
 export const NETNS_DIR = '/run/netns';
@@ -106,11 +106,7 @@ export class Linux {
         try {
           results[index] = await this.applyIpBatch(batch);
         } catch (error) {
-          const message = error instanceof Error ? error.message : String(error);
-          results[index] = {
-            ok: false,
-            failed: batch.lines.map((l, i) => ({ line: i + 1, text: l.text, key: l.key, error: message })),
-          };
+          results[index] = wholeBatchFailed(batch.lines, error);
         }
       }
     };
@@ -124,6 +120,13 @@ export class Linux {
   }
 
   /** Forwarding database: `bridge [-n NS] -json fdb show [dev D]`. */
+  /** Neighbour (ARP/ND) entries: `ip [-n NS] -json neigh show [dev D]`. */
+  async neighbours(netns?: string, dev?: string): Promise<NeighEntry[]> {
+    const devArgs = dev === undefined ? [] : ['dev', assertIfName(dev)];
+    const { stdout } = await this.read('ip', [...nsArgs(netns), '-json', 'neigh', 'show', ...devArgs]);
+    return parseJsonArray(stdout, 'ip neigh').map((e) => toNeighEntry(e, dev));
+  }
+
   async bridgeFdb(netns?: string, dev?: string): Promise<FdbEntry[]> {
     const devArgs = dev === undefined ? [] : ['dev', assertIfName(dev)];
     const { stdout } = await this.read('bridge', [...nsArgs(netns), '-json', 'fdb', 'show', ...devArgs]);

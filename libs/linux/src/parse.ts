@@ -1,4 +1,4 @@
-import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkEvent, LinkInfo, RouteInfo } from './types';
+import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkEvent, LinkInfo, RouteInfo, NeighEntry } from './types';
 
 /**
  * Pure mappings from `ip -json` / `bridge -json` output and `ip -o monitor` lines to the typed
@@ -72,6 +72,11 @@ export function toRouteInfo(e: Json, family: Family): RouteInfo {
 }
 
 /** One element of `bridge -json fdb show` (`ifname` is missing when the command named a `dev`). */
+export function toNeighEntry(e: Json, dev?: string): NeighEntry {
+  const state = Array.isArray(e.state) ? e.state.filter((f): f is string => typeof f === 'string') : [];
+  return compact<NeighEntry>({ dst: str(e.dst) ?? '', dev: str(e.dev) ?? dev ?? '', lladdr: str(e.lladdr), state });
+}
+
 export function toFdbEntry(e: Json, dev?: string): FdbEntry {
   const flags = Array.isArray(e.flags) ? e.flags.filter((f): f is string => typeof f === 'string') : undefined;
   return compact<FdbEntry>({

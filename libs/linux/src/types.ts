@@ -71,6 +71,15 @@ export interface BatchResult {
   failed: BatchFailure[];
 }
 
+/** One entry of `ip -json neigh show`. */
+export interface NeighEntry {
+  dst: string;
+  dev: string;
+  lladdr?: string;
+  /** e.g. `PERMANENT`, `REACHABLE`, `STALE`. */
+  state: string[];
+}
+
 /** One entry of `bridge -json fdb show`. */
 export interface FdbEntry {
   mac: string;

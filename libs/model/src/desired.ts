@@ -24,6 +24,24 @@ export interface NetworkSpec {
   vni: number;
   /** MTU of the bridge and its ports. */
   mtu: number;
+  /** The overlay, when the network is present on other hosts too; null on one host only. */
+  vxlan: VxlanSpec | null;
+}
+
+export interface VxlanSpec {
+  /** This host's VTEP address. */
+  local: string;
+  /** VTEPs of the other hosts the network spans: head-end replication targets. */
+  peers: string[];
+  /** Ports of the network on other hosts: static FDB and ARP entries (as Neutron's l2population). */
+  remotes: RemotePort[];
+}
+
+export interface RemotePort {
+  mac: string;
+  /** Plain addresses, no prefix. */
+  ips: string[];
+  vtep: string;
 }
 
 export interface PortAddress {

@@ -3,3 +3,4 @@ export * from './ids';
 export * from './kinds';
 export * from './names';
 export * from './desired';
+export * from './overlay';

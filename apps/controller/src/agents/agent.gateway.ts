@@ -1,4 +1,4 @@
-import { IncomingMessage } from 'node:http';
+import { IncomingMessage, Server } from 'node:http';
 import { Duplex } from 'node:stream';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
@@ -11,9 +11,9 @@ import { DispatcherService } from './dispatcher.service';
 const BEARER = /^Bearer\s+(\S+)$/i;
 
 /**
- * The agent channel: a websocket at /agent on the controller's HTTP server, one per host,
- * authenticated by the host credential in the upgrade request. Messages are handled one at a
- * time per connection, in order.
+ * The agent channel: a websocket at /agent on the controller's HTTP server (and on its agent
+ * socket, when it has one), one per host, authenticated by the host credential in the upgrade
+ * request. Messages are handled one at a time per connection, in order.
  */
 @Injectable()
 export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -27,7 +27,11 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
   ) {}
 
   onApplicationBootstrap(): void {
-    const server = this.adapterHost.httpAdapter.getHttpServer() as import('node:http').Server;
+    this.attach(this.adapterHost.httpAdapter.getHttpServer() as Server);
+  }
+
+  /** Serves the agent websocket on `server` too: the main server at bootstrap, the agent socket's server. */
+  attach(server: Server): void {
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (new URL(request.url ?? '/', 'http://x').pathname !== AGENT_PATH) return;
       void this.upgrade(request, socket, head);

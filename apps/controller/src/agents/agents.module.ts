@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
+import { AgentSocketService } from './agent-socket.service';
 import { AgentGateway } from './agent.gateway';
-import { HostAgentResolver, ResourceStatusResolver } from './agents.resolver';
+import { AgentStateResolver, HostAgentResolver, ResourceStatusResolver } from './agents.resolver';
 import { AgentsService } from './agents.service';
 import { DispatcherService } from './dispatcher.service';
 import { JoinController } from './join.controller';
@@ -13,7 +14,9 @@ import { WaitInterceptor } from './wait.interceptor';
     AgentsService,
     DispatcherService,
     AgentGateway,
+    AgentSocketService,
     HostAgentResolver,
+    AgentStateResolver,
     ResourceStatusResolver,
     { provide: APP_INTERCEPTOR, useClass: WaitInterceptor },
   ],

@@ -1,4 +1,4 @@
-import { Args, Context, ID, Mutation, Parent, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, Context, ID, Mutation, Parent, registerEnumType, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { Label } from '../common/label';
 import { CreateHostPayload } from '../hosts/dto/host.inputs';
 import { Host } from '../hosts/host.entity';
@@ -6,7 +6,18 @@ import { Loaders } from '../loaders/loaders';
 import { HostAgent } from './host-agent.entity';
 import { AgentsService, RESOURCE_STATUS_CHANGES } from './agents.service';
 import { ChangesService } from '../changes/changes.service';
+import { DispatcherService } from './dispatcher.service';
 import { attributeList, ResourceStatus } from './resource-status.entity';
+
+export enum AgentState {
+  CONNECTED = 'CONNECTED',
+  DISCONNECTED = 'DISCONNECTED',
+  LOST = 'LOST',
+}
+registerEnumType(AgentState, {
+  name: 'AgentState',
+  description: 'LOST: away longer than the grace period; the other hosts no longer peer with it.',
+});
 
 interface StatusFilter {
   kinds?: string[] | null;
@@ -51,5 +62,15 @@ export class ResourceStatusResolver {
   @ResolveField(() => [Label], { description: 'What the agent realized, e.g. the namespace and interface of a port.' })
   attributes(@Parent() status: ResourceStatus): Label[] {
     return attributeList(status);
+  }
+}
+
+@Resolver(() => HostAgent)
+export class AgentStateResolver {
+  constructor(private readonly dispatcher: DispatcherService) {}
+
+  @ResolveField(() => AgentState)
+  state(@Parent() agent: HostAgent): AgentState {
+    return AgentState[this.dispatcher.hostState(agent.hostId)];
   }
 }

@@ -11,7 +11,7 @@ import { Network } from '../networks/network.entity';
 import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
-import { HostIntent } from './compile';
+import { Intent } from './compile';
 import { HostAgent } from './host-agent.entity';
 import { ResourceStatus } from './resource-status.entity';
 
@@ -147,31 +147,17 @@ export class AgentsService {
     await this.changes.transact(({ em }) => em.update(HostAgent, { connected: true }, { connected: false }));
   }
 
-  hostIds(): Promise<string[]> {
-    return this.dataSource
-      .getRepository(Host)
-      .find({ select: { id: true } })
-      .then((hosts) => hosts.map((h) => h.id));
-  }
-
-  /** The slice of intent one host needs: four queries, only the columns compiling uses. */
-  async loadHostIntent(hostId: string): Promise<HostIntent> {
+  /** Everything compiling needs, in five queries, only the columns it uses. */
+  async loadIntent(): Promise<Intent> {
     const em = this.dataSource.manager;
-    const ports = await em.find(Port, { select: { id: true, networkId: true, generation: true, macAddress: true, netns: true }, where: { hostId } });
-    const networkIds = [...new Set(ports.map((p) => p.networkId))];
-    if (!networkIds.length) return { ports, networks: [], subnets: [], allocations: [] };
-    const [networks, subnets, allocations] = await Promise.all([
-      em.find(Network, { select: { id: true, generation: true, vni: true, mtu: true }, where: { id: In(networkIds) } }),
-      em.find(Subnet, { select: { id: true, networkId: true, ipVersion: true, cidr: true, gatewayIp: true }, where: { networkId: In(networkIds) } }),
-      // By host, not by a list of thousands of port ids.
-      em
-        .createQueryBuilder(IpAllocation, 'a')
-        .select(['a.portId', 'a.subnetId', 'a.ipAddress'])
-        .innerJoin(Port, 'p', 'p.id = a.portId')
-        .where('p.hostId = :hostId', { hostId })
-        .getMany(),
+    const [hosts, ports, networks, subnets, allocations] = await Promise.all([
+      em.find(Host, { select: { id: true, vtepAddress: true, underlayMtu: true } }),
+      em.find(Port, { select: { id: true, networkId: true, hostId: true, generation: true, macAddress: true, netns: true } }),
+      em.find(Network, { select: { id: true, generation: true, vni: true, mtu: true } }),
+      em.find(Subnet, { select: { id: true, networkId: true, ipVersion: true, cidr: true, gatewayIp: true } }),
+      em.find(IpAllocation, { select: { portId: true, subnetId: true, ipAddress: true } }),
     ]);
-    return { ports, networks, subnets, allocations };
+    return { hosts, ports, networks, subnets, allocations };
   }
 
   private async statusesOf(em: EntityManager, hostId: string, ids: string[]): Promise<ResourceStatus[]> {

@@ -1,27 +1,32 @@
-import { ResourceKind } from '@netloom/model';
-import { Network } from '../networks/network.entity';
-import { IpAllocation } from '../ports/ip-allocation.entity';
-import { Port } from '../ports/port.entity';
-import { Subnet } from '../subnets/subnet.entity';
-import { compileHost, DEFAULT_PORT_MTU } from './compile';
+import { DesiredResource, NetworkSpec, PortSpec, ResourceKind } from '@netloom/model';
+import { compileHosts, Intent } from './compile';
 
-const network = (id: string, extra: Partial<Network> = {}): Network => Object.assign(new Network(), { id, generation: 1, vni: 100, mtu: null, ...extra });
-const subnet = (id: string, networkId: string, cidr: string, gatewayIp: string): Subnet =>
-  Object.assign(new Subnet(), { id, networkId, cidr, gatewayIp, ipVersion: cidr.includes(':') ? 6 : 4 });
-const port = (id: string, networkId: string, extra: Partial<Port> = {}): Port =>
-  Object.assign(new Port(), { id, networkId, generation: 3, macAddress: '02:00:00:00:00:01', netns: null, ...extra });
-const alloc = (portId: string, subnetId: string, ipAddress: string): IpAllocation => Object.assign(new IpAllocation(), { portId, subnetId, ipAddress });
+const host = (id: string, vtepAddress: string, underlayMtu = 1500) => ({ id, vtepAddress, underlayMtu });
+const network = (id: string, extra: Partial<Intent['networks'][number]> = {}) => ({ id, generation: 1, vni: 100, mtu: null, ...extra });
+const subnet = (id: string, networkId: string, cidr: string, gatewayIp: string) => ({ id, networkId, cidr, gatewayIp, ipVersion: cidr.includes(':') ? 6 : 4 });
+const port = (id: string, networkId: string, hostId: string, macAddress: string, extra: Partial<Intent['ports'][number]> = {}) => ({
+  id,
+  networkId,
+  hostId,
+  generation: 3,
+  macAddress,
+  netns: null,
+  ...extra,
+});
+const alloc = (portId: string, subnetId: string, ipAddress: string) => ({ portId, subnetId, ipAddress });
+const spec = <S>(resources: DesiredResource[] | undefined, id: string): S => resources!.find((r) => r.id === id)!.spec as S;
 
-describe('compileHost', () => {
+describe('compileHosts', () => {
   it('places a network where its ports are, with addresses and default routes per family', () => {
-    const resources = compileHost({
+    const out = compileHosts({
+      hosts: [host('h1', '192.0.2.1')],
       networks: [network('n1', { vni: 4242, generation: 2 }), network('n2')],
       subnets: [subnet('s4', 'n1', '10.0.0.0/24', '10.0.0.1'), subnet('s6', 'n1', 'fd00::/64', 'fd00::1')],
-      ports: [port('p1', 'n1')],
+      ports: [port('p1', 'n1', 'h1', '02:00:00:00:00:01')],
       allocations: [alloc('p1', 's6', 'fd00::2'), alloc('p1', 's4', '10.0.0.2')],
     });
-    expect(resources).toEqual([
-      { kind: ResourceKind.Network, id: 'n1', generation: 2, spec: { vni: 4242, mtu: DEFAULT_PORT_MTU } },
+    expect(out.get('h1')).toEqual([
+      { kind: ResourceKind.Network, id: 'n1', generation: 2, spec: { vni: 4242, mtu: 1450, vxlan: null } },
       {
         kind: ResourceKind.Port,
         id: 'p1',
@@ -29,7 +34,7 @@ describe('compileHost', () => {
         spec: {
           networkId: 'n1',
           mac: '02:00:00:00:00:01',
-          mtu: DEFAULT_PORT_MTU,
+          mtu: 1450,
           addresses: [
             { cidr: '10.0.0.2/24', family: 4 },
             { cidr: 'fd00::2/64', family: 6 },
@@ -45,27 +50,81 @@ describe('compileHost', () => {
   });
 
   it('uses the network MTU when set, and keeps a user namespace', () => {
-    const [net, p] = compileHost({
+    const out = compileHosts({
+      hosts: [host('h1', '192.0.2.1')],
       networks: [network('n1', { mtu: 1400 })],
       subnets: [],
-      ports: [port('p1', 'n1', { netns: 'customer-ns' })],
+      ports: [port('p1', 'n1', 'h1', '02:00:00:00:00:01', { netns: 'customer-ns' })],
       allocations: [],
     });
-    expect(net.spec).toEqual({ vni: 100, mtu: 1400 });
-    expect(p.spec).toMatchObject({ mtu: 1400, addresses: [], routes: [], netns: 'customer-ns' });
+    expect(spec<NetworkSpec>(out.get('h1'), 'n1')).toEqual({ vni: 100, mtu: 1400, vxlan: null });
+    expect(spec<PortSpec>(out.get('h1'), 'p1')).toMatchObject({ mtu: 1400, addresses: [], routes: [], netns: 'customer-ns' });
   });
 
-  it('gives a host without ports nothing', () => {
-    expect(compileHost({ networks: [network('n1')], subnets: [], ports: [], allocations: [] })).toEqual([]);
-  });
-
-  it('routes via the first subnet of a family only', () => {
-    const [, p] = compileHost({
+  it('gives a host without ports nothing, and routes via the first subnet of a family only', () => {
+    const out = compileHosts({
+      hosts: [host('h1', '192.0.2.1'), host('h2', '192.0.2.2')],
       networks: [network('n1')],
       subnets: [subnet('sa', 'n1', '10.0.0.0/24', '10.0.0.1'), subnet('sb', 'n1', '10.0.1.0/24', '10.0.1.1')],
-      ports: [port('p1', 'n1')],
+      ports: [port('p1', 'n1', 'h1', '02:00:00:00:00:01')],
       allocations: [alloc('p1', 'sb', '10.0.1.5'), alloc('p1', 'sa', '10.0.0.5')],
     });
-    expect((p.spec as { routes: unknown[] }).routes).toEqual([{ dst: 'default', via: '10.0.0.1', family: 4 }]);
+    expect(out.get('h2')).toEqual([]);
+    expect(spec<PortSpec>(out.get('h1'), 'p1').routes).toEqual([{ dst: 'default', via: '10.0.0.1', family: 4 }]);
+  });
+
+  describe('across hosts', () => {
+    const intent: Intent = {
+      hosts: [host('h1', '192.0.2.1'), host('h2', '192.0.2.2', 9000), host('h3', '192.0.2.3')],
+      networks: [network('blue', { vni: 200 }), network('red', { vni: 300 })],
+      subnets: [subnet('sb', 'blue', '10.1.0.0/24', '10.1.0.1'), subnet('sr', 'red', '10.1.0.0/24', '10.1.0.1')],
+      ports: [
+        port('b1', 'blue', 'h1', '02:00:00:00:01:01'),
+        port('b2', 'blue', 'h2', '02:00:00:00:01:02'),
+        port('b3', 'blue', 'h3', '02:00:00:00:01:03'),
+        port('r1', 'red', 'h1', '02:00:00:00:02:01'),
+      ],
+      allocations: [alloc('b1', 'sb', '10.1.0.2'), alloc('b2', 'sb', '10.1.0.3'), alloc('b3', 'sb', '10.1.0.4'), alloc('r1', 'sr', '10.1.0.2')],
+    };
+
+    it('gives each host the other hosts as peers and their ports as remotes', () => {
+      const out = compileHosts(intent);
+      expect(spec<NetworkSpec>(out.get('h1'), 'blue')).toEqual({
+        vni: 200,
+        mtu: 1450,
+        vxlan: {
+          local: '192.0.2.1',
+          peers: ['192.0.2.2', '192.0.2.3'],
+          remotes: [
+            { mac: '02:00:00:00:01:02', ips: ['10.1.0.3'], vtep: '192.0.2.2' },
+            { mac: '02:00:00:00:01:03', ips: ['10.1.0.4'], vtep: '192.0.2.3' },
+          ],
+        },
+      });
+      expect(spec<NetworkSpec>(out.get('h2'), 'blue').vxlan!.peers).toEqual(['192.0.2.1', '192.0.2.3']);
+      // red lives on h1 only: no overlay, and no other host hears of it.
+      expect(spec<NetworkSpec>(out.get('h1'), 'red').vxlan).toBeNull();
+      expect(out.get('h2')!.map((r) => r.id)).toEqual(['blue', 'b2']);
+    });
+
+    it('takes the smallest underlay MTU of the span minus 50', () => {
+      const out = compileHosts({ ...intent, hosts: [host('h1', '192.0.2.1', 9000), host('h2', '192.0.2.2', 9000), host('h3', '192.0.2.3', 1600)] });
+      expect(spec<NetworkSpec>(out.get('h1'), 'blue').mtu).toBe(1550);
+      expect(spec<PortSpec>(out.get('h2'), 'b2').mtu).toBe(1550);
+      expect(spec<NetworkSpec>(out.get('h1'), 'red').mtu).toBe(8950);
+    });
+
+    it('drops a host out of the others’ spans when it is lost, but still compiles its own state', () => {
+      const out = compileHosts(intent, (h) => h !== 'h3');
+      expect(spec<NetworkSpec>(out.get('h1'), 'blue').vxlan!.peers).toEqual(['192.0.2.2']);
+      expect(spec<NetworkSpec>(out.get('h1'), 'blue').vxlan!.remotes.map((r) => r.vtep)).toEqual(['192.0.2.2']);
+      expect(spec<NetworkSpec>(out.get('h3'), 'blue').vxlan!.peers).toEqual(['192.0.2.1', '192.0.2.2']);
+    });
+
+    it('removes the overlay from the last two hosts when a host leaves the span', () => {
+      const out = compileHosts({ ...intent, ports: intent.ports.filter((p) => p.id !== 'b3') });
+      expect(out.get('h3')).toEqual([]);
+      expect(spec<NetworkSpec>(out.get('h1'), 'blue').vxlan!.peers).toEqual(['192.0.2.2']);
+    });
   });
 });

@@ -1,64 +1,107 @@
-import { DesiredResource, NetworkSpec, PortRoute, PortSpec, ResourceKind, resourceKey } from '@netloom/model';
+import {
+  DEFAULT_UNDERLAY_MTU,
+  DesiredResource,
+  NetworkSpec,
+  PortRoute,
+  PortSpec,
+  RemotePort,
+  ResourceKind,
+  resourceKey,
+  VXLAN_OVERHEAD,
+} from '@netloom/model';
+import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
 import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
 
-/** Underlay MTU 1500 minus the 50 bytes of VXLAN encapsulation. */
-export const DEFAULT_PORT_MTU = 1450;
 
-/** The slice of intent one host needs: its ports, and the networks, subnets and addresses they use. */
-export interface HostIntent {
-  ports: Port[];
-  networks: Network[];
-  subnets: Subnet[];
-  allocations: IpAllocation[];
+/** The intent compiling needs: every host, port, network, subnet and address (only used columns). */
+export interface Intent {
+  hosts: Pick<Host, 'id' | 'vtepAddress' | 'underlayMtu'>[];
+  ports: Pick<Port, 'id' | 'networkId' | 'hostId' | 'generation' | 'macAddress' | 'netns'>[];
+  networks: Pick<Network, 'id' | 'generation' | 'vni' | 'mtu'>[];
+  subnets: Pick<Subnet, 'id' | 'networkId' | 'ipVersion' | 'cidr' | 'gatewayIp'>[];
+  allocations: Pick<IpAllocation, 'portId' | 'subnetId' | 'ipAddress'>[];
 }
 
-/**
- * Compiles a host's intent into its desired resources (pure). A network is present on a host
- * when one of its ports is there. Each port gets its addresses and one default route per IP
- * family, via the gateway of the first subnet of that family it has an address in.
- */
-export function compileHost(intent: HostIntent): DesiredResource[] {
-  const networks = new Map(intent.networks.map((n) => [n.id, n]));
-  const subnets = new Map(intent.subnets.map((s) => [s.id, s]));
-  const byPort = new Map<string, IpAllocation[]>();
-  for (const a of intent.allocations) byPort.set(a.portId, [...(byPort.get(a.portId) ?? []), a]);
-  const mtuOf = (network: Network): number => network.mtu ?? DEFAULT_PORT_MTU;
+type PortRow = Intent['ports'][number];
+type SubnetRow = Intent['subnets'][number];
 
-  const resources: DesiredResource[] = [];
-  const present = new Set<string>();
+/**
+ * Compiles the intent into every host's desired resources (pure). A network is present on a
+ * host when one of its ports is there; its span is the hosts where it is present. Hosts for
+ * which `inSpan` is false (deleted, or disconnected past the grace period) still get their own
+ * state, but no other host peers with them. MTU: the network's, or the smallest underlay MTU of
+ * its span minus the VXLAN overhead.
+ */
+export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean = () => true): Map<string, DesiredResource[]> {
+  const hosts = new Map(intent.hosts.map((h) => [h.id, h]));
+  const subnets = new Map(intent.subnets.map((s) => [s.id, s]));
+  const addressesOf = new Map<string, { ip: string; subnet: SubnetRow }[]>();
+  for (const a of intent.allocations) {
+    const subnet = subnets.get(a.subnetId);
+    if (subnet) addressesOf.set(a.portId, [...(addressesOf.get(a.portId) ?? []), { ip: a.ipAddress, subnet }]);
+  }
+  for (const list of addressesOf.values()) {
+    list.sort((x, y) => x.subnet.ipVersion - y.subnet.ipVersion || x.subnet.id.localeCompare(y.subnet.id) || x.ip.localeCompare(y.ip));
+  }
+  // network id → host id → its ports there
+  const placement = new Map<string, Map<string, PortRow[]>>();
   for (const port of intent.ports) {
-    const network = networks.get(port.networkId);
-    if (!network) continue;
-    present.add(network.id);
-    const allocations = (byPort.get(port.id) ?? [])
-      .map((a) => ({ a, subnet: subnets.get(a.subnetId) }))
-      .filter((x): x is { a: IpAllocation; subnet: Subnet } => x.subnet !== undefined)
-      .sort((x, y) => x.subnet.ipVersion - y.subnet.ipVersion || x.subnet.id.localeCompare(y.subnet.id) || x.a.ipAddress.localeCompare(y.a.ipAddress));
-    const routes: PortRoute[] = [];
-    for (const family of [4, 6] as const) {
-      const first = allocations.find((x) => x.subnet.ipVersion === family);
-      if (first) routes.push({ dst: 'default', via: first.subnet.gatewayIp, family });
+    if (!hosts.has(port.hostId)) continue;
+    const byHost = placement.get(port.networkId) ?? new Map<string, PortRow[]>();
+    byHost.set(port.hostId, [...(byHost.get(port.hostId) ?? []), port]);
+    placement.set(port.networkId, byHost);
+  }
+
+  const out = new Map<string, DesiredResource[]>(intent.hosts.map((h) => [h.id, []]));
+  for (const network of intent.networks) {
+    const byHost = placement.get(network.id);
+    if (!byHost) continue;
+    const span = [...byHost.keys()];
+    const mtu = network.mtu ?? Math.min(...span.map((h) => hosts.get(h)!.underlayMtu ?? DEFAULT_UNDERLAY_MTU)) - VXLAN_OVERHEAD;
+    for (const [hostId, ports] of byHost) {
+      const host = hosts.get(hostId)!;
+      const others = span.filter((h) => h !== hostId && inSpan(h)).sort();
+      const remotes: RemotePort[] = others.flatMap((h) =>
+        byHost.get(h)!.map((p) => ({ mac: p.macAddress, ips: (addressesOf.get(p.id) ?? []).map((a) => a.ip), vtep: hosts.get(h)!.vtepAddress })),
+      );
+      remotes.sort((a, b) => a.mac.localeCompare(b.mac));
+      const spec: NetworkSpec = {
+        vni: network.vni,
+        mtu,
+        vxlan: others.length
+          ? { local: host.vtepAddress, peers: [...new Set(others.map((h) => hosts.get(h)!.vtepAddress))].sort(), remotes }
+          : null,
+      };
+      const resources = out.get(hostId)!;
+      resources.push({ kind: ResourceKind.Network, id: network.id, generation: network.generation, spec });
+      for (const port of ports) resources.push(portResource(port, mtu, addressesOf.get(port.id) ?? []));
     }
-    const spec: PortSpec = {
-      networkId: network.id,
+  }
+  for (const resources of out.values()) resources.sort((a, b) => resourceKey(a).localeCompare(resourceKey(b)));
+  return out;
+}
+
+/** A port: its addresses, and one default route per IP family via its first subnet's gateway. */
+function portResource(port: PortRow, mtu: number, addresses: { ip: string; subnet: SubnetRow }[]): DesiredResource<PortSpec> {
+  const routes: PortRoute[] = [];
+  for (const family of [4, 6] as const) {
+    const first = addresses.find((x) => x.subnet.ipVersion === family);
+    if (first) routes.push({ dst: 'default', via: first.subnet.gatewayIp, family });
+  }
+  return {
+    kind: ResourceKind.Port,
+    id: port.id,
+    generation: port.generation,
+    spec: {
+      networkId: port.networkId,
       mac: port.macAddress,
-      mtu: mtuOf(network),
-      addresses: allocations.map(({ a, subnet }) => ({
-        cidr: `${a.ipAddress}/${subnet.cidr.split('/')[1]}`,
-        family: subnet.ipVersion === 6 ? 6 : 4,
-      })),
+      mtu,
+      addresses: addresses.map(({ ip, subnet }) => ({ cidr: `${ip}/${subnet.cidr.split('/')[1]}`, family: subnet.ipVersion === 6 ? 6 : 4 })),
       routes,
       netns: port.netns,
-    };
-    resources.push({ kind: ResourceKind.Port, id: port.id, generation: port.generation, spec });
-  }
-  for (const id of present) {
-    const network = networks.get(id)!;
-    const spec: NetworkSpec = { vni: network.vni, mtu: mtuOf(network) };
-    resources.push({ kind: ResourceKind.Network, id, generation: network.generation, spec });
-  }
-  return resources.sort((a, b) => resourceKey(a).localeCompare(resourceKey(b)));
+    },
+  };
 }

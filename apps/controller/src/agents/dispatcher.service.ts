@@ -1,12 +1,14 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { DesiredResource, ErrorCode, NetloomError, ResourceRef, resourceKey } from '@netloom/model';
 import { AckMessage } from '@netloom/protocol';
 import { ChangesService } from '../changes/changes.service';
+import { ControllerConfig } from '../config';
+import { CONTROLLER_CONFIG } from '../database/tokens';
 import { AgentSession } from './agent-session';
 import { AgentsService, RESOURCE_STATUS_CHANGES } from './agents.service';
-import { compileHost } from './compile';
+import { compileHosts } from './compile';
 
 const hashOf = (r: DesiredResource): string => createHash('sha1').update(JSON.stringify([r.generation, r.spec])).digest('base64');
 
@@ -36,9 +38,14 @@ export class DispatcherService implements OnApplicationBootstrap {
   private flushQueued = false;
   private flushedRevision = 0;
 
+  /** When each host's agent went away (or the controller started without it). */
+  private readonly away = new Map<string, number>();
+  private readonly startedAt = Date.now();
+
   constructor(
     private readonly agents: AgentsService,
     private readonly changes: ChangesService,
+    @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
   ) {
     this.events.setMaxListeners(0);
   }
@@ -47,6 +54,19 @@ export class DispatcherService implements OnApplicationBootstrap {
     await this.agents.markAllDisconnected();
     this.changes.onCommit(() => void this.flush());
     await this.flush();
+    // Hosts whose agents never come back leave the spans once the grace period is over.
+    setTimeout(() => void this.flush(), this.config.hostGraceMs + 10).unref();
+  }
+
+  /** A host takes part in other hosts' overlays unless it is gone past the grace period. */
+  inSpan(hostId: string): boolean {
+    if (this.sessions.get(hostId)?.hello) return true;
+    return Date.now() - (this.away.get(hostId) ?? this.startedAt) < this.config.hostGraceMs;
+  }
+
+  hostState(hostId: string): 'CONNECTED' | 'DISCONNECTED' | 'LOST' {
+    if (this.isConnected(hostId)) return 'CONNECTED';
+    return this.inSpan(hostId) ? 'DISCONNECTED' : 'LOST';
   }
 
   /** Recomputes and pushes desired state; resolves once everything committed so far is dispatched. */
@@ -66,16 +86,15 @@ export class DispatcherService implements OnApplicationBootstrap {
 
   private async dispatch(): Promise<void> {
     const revision = this.changes.lastRevision;
-    const hostIds = await this.agents.hostIds();
+    const compiled = compileHosts(await this.agents.loadIntent(), (h) => this.inSpan(h));
     const changedHosts = new Set<string>();
     for (const hostId of this.desired.keys()) {
-      if (!hostIds.includes(hostId)) {
+      if (!compiled.has(hostId)) {
         this.desired.delete(hostId);
         this.sessions.get(hostId)?.close(4401, 'host deleted');
       }
     }
-    for (const hostId of hostIds) {
-      const resources = compileHost(await this.agents.loadHostIntent(hostId));
+    for (const [hostId, resources] of compiled) {
       const hashes = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
       if (!sameMap(this.desired.get(hostId), hashes)) changedHosts.add(hostId);
       this.desired.set(hostId, hashes);
@@ -108,14 +127,17 @@ export class DispatcherService implements OnApplicationBootstrap {
 
   /** A session that said hello: a delta when it has what this controller last sent it, else a snapshot. */
   async attach(session: AgentSession, lastRevision: number): Promise<void> {
+    const wasLost = !this.inSpan(session.hostId);
     const replaced = this.sessions.get(session.hostId);
     if (replaced && replaced !== session) {
       this.detach(replaced);
       replaced.close(4409, 'replaced by a newer connection');
     }
     this.sessions.set(session.hostId, session);
-    await this.flush();
-    const resources = compileHost(await this.agents.loadHostIntent(session.hostId));
+    this.away.delete(session.hostId);
+    // A host back from beyond the grace period rejoins the other hosts' spans.
+    if (wasLost) await this.flush();
+    const resources = compileHosts(await this.agents.loadIntent(), (h) => this.inSpan(h)).get(session.hostId) ?? [];
     const revision = this.changes.lastRevision;
     const previous = this.lastSent.get(session.hostId);
     if (previous && lastRevision > 0 && previous.revision === lastRevision) {
@@ -133,6 +155,9 @@ export class DispatcherService implements OnApplicationBootstrap {
     if (this.sessions.get(session.hostId) !== session) return false;
     this.sessions.delete(session.hostId);
     this.lastSent.set(session.hostId, { sent: session.sent, revision: session.sentRevision });
+    this.away.set(session.hostId, Date.now());
+    // Past the grace period the host leaves the others' spans (if it has not come back).
+    setTimeout(() => void this.flush(), this.config.hostGraceMs + 10).unref();
     this.events.emit('applied');
     return true;
   }

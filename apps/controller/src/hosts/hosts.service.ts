@@ -18,6 +18,8 @@ import {
   saveUpdate,
 } from '../common/resource-ops';
 import { parseIp } from '../ipam/ipam';
+import { checkMtuFits, validateUnderlayMtu } from '../networks/networks.service';
+import { Network } from '../networks/network.entity';
 import { Port } from '../ports/port.entity';
 import { CreateHostInput, CreateHostPayload, HostFilter, UpdateHostInput } from './dto/host.inputs';
 import { Host } from './host.entity';
@@ -46,6 +48,7 @@ export class HostsService {
       const host = tx.em.create(Host, {
         ...newResource(input),
         vtepAddress: parseIp(input.vtepAddress, 'input.vtepAddress').text,
+        underlayMtu: validateUnderlayMtu(input.underlayMtu, 'input.underlayMtu') ?? 1500,
         joinTokenHash: hashSecret(joinToken),
       });
       await ensureNameFree(tx.em, Host, host.name);
@@ -65,6 +68,16 @@ export class HostsService {
       if (input.vtepAddress !== undefined && input.vtepAddress !== null) {
         host.vtepAddress = parseIp(input.vtepAddress, 'input.vtepAddress').text;
         await this.ensureVtepFree(tx, host.vtepAddress, host.id);
+      }
+      const underlayMtu = validateUnderlayMtu(input.underlayMtu, 'input.underlayMtu');
+      if (underlayMtu !== undefined) {
+        host.underlayMtu = underlayMtu;
+        const networks = await tx.em
+          .createQueryBuilder(Network, 'n')
+          .innerJoin(Port, 'p', 'p.networkId = n.id AND p.hostId = :id', { id: host.id })
+          .distinct(true)
+          .getMany();
+        for (const network of networks) checkMtuFits(network.mtu, host, 'input.underlayMtu');
       }
       return saveUpdate(tx, Host, host);
     });

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { badInput, conflict } from '@netloom/model';
+import { badInput, conflict, VXLAN_OVERHEAD } from '@netloom/model';
 import { ChangesService, Tx } from '../changes/changes.service';
 import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
 import { whereLabels } from '../common/label';
@@ -16,6 +16,7 @@ import {
   recordCreate,
   saveUpdate,
 } from '../common/resource-ops';
+import { Host } from '../hosts/host.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
 import { CreateNetworkInput, NetworkFilter, UpdateNetworkInput } from './dto/network.inputs';
@@ -26,6 +27,27 @@ export const VNI_MAX = 0xffffff;
 export const VNI_AUTO_MIN = 100;
 export const MTU_MIN = 576;
 export const MTU_MAX = 9000;
+
+export const UNDERLAY_MTU_MIN = 1280;
+export const UNDERLAY_MTU_MAX = 9216;
+
+export function validateUnderlayMtu(mtu: number | undefined | null, field: string): number | undefined {
+  if (mtu === undefined || mtu === null) return undefined;
+  if (!Number.isInteger(mtu) || mtu < UNDERLAY_MTU_MIN || mtu > UNDERLAY_MTU_MAX) {
+    throw badInput(`underlay MTU ${mtu} is out of range (${UNDERLAY_MTU_MIN}-${UNDERLAY_MTU_MAX})`, field);
+  }
+  return mtu;
+}
+
+/** Refuses a network MTU that a host's underlay cannot carry with the VXLAN header. */
+export function checkMtuFits(networkMtu: number | null, host: { name: string; underlayMtu: number }, field: string): void {
+  if (networkMtu !== null && networkMtu > host.underlayMtu - VXLAN_OVERHEAD) {
+    throw badInput(
+      `MTU ${networkMtu} does not fit host ${host.name}: its underlay MTU ${host.underlayMtu} leaves ${host.underlayMtu - VXLAN_OVERHEAD} after VXLAN`,
+      field,
+    );
+  }
+}
 
 export function validateMtu(mtu: number | undefined | null): number | null {
   if (mtu === undefined || mtu === null) return null;
@@ -71,7 +93,15 @@ export class NetworksService {
       checkGeneration(network, input.generation);
       applyCommonUpdate(network, input);
       await ensureNameFree(tx.em, Network, network.name, {}, network.id);
-      if (input.mtu !== undefined && input.mtu !== null) network.mtu = validateMtu(input.mtu);
+      if (input.mtu !== undefined && input.mtu !== null) {
+        network.mtu = validateMtu(input.mtu);
+        const hosts = await tx.em
+          .createQueryBuilder(Host, 'h')
+          .innerJoin(Port, 'p', 'p.hostId = h.id AND p.networkId = :id', { id: network.id })
+          .distinct(true)
+          .getMany();
+        for (const host of hosts) checkMtuFits(network.mtu, host, 'input.mtu');
+      }
       return saveUpdate(tx, Network, network);
     });
   }

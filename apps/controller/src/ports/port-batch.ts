@@ -4,6 +4,7 @@ import { findOrFail, newResource } from '../common/resource-ops';
 import { Host } from '../hosts/host.entity';
 import { generateMac, normalizeMac, parseCidr, parseIp, contains, SubnetAllocator } from '../ipam/ipam';
 import { Network } from '../networks/network.entity';
+import { checkMtuFits } from '../networks/networks.service';
 import { Subnet } from '../subnets/subnet.entity';
 import { CreatePortInput, FixedIpInput } from './dto/port.inputs';
 import { IpAllocation } from './ip-allocation.entity';
@@ -45,6 +46,7 @@ export class PortBatch {
     const host = await this.cached(this.hosts, input.hostId, () => findOrFail(this.tx.em, Host, input.hostId, `${field}.hostId`));
     port.networkId = network.id;
     port.hostId = host.id;
+    checkMtuFits(network.mtu, host, `${field}.hostId`);
     const names = await this.cached(this.names, network.id, async () => new Set(await this.column(Port, 'name', { networkId: network.id })));
     if (names.has(port.name)) throw conflict(`a port named ${port.name} already exists on network ${network.name}`, `${field}.name`);
     names.add(port.name);

@@ -1,15 +1,17 @@
-import { Field, InputType, ObjectType } from '@nestjs/graphql';
+import { Field, InputType, Int, ObjectType } from '@nestjs/graphql';
 import { CreateResourceInput, ResourceFilter, UpdateResourceInput } from '../../common/inputs';
 import { Host } from '../host.entity';
 
 @InputType()
 export class CreateHostInput extends CreateResourceInput {
   @Field({ description: 'Underlay (VTEP) address, IPv4 or IPv6.' }) vtepAddress!: string;
+  @Field(() => Int, { nullable: true, description: 'Underlay MTU (1280-9216, default 1500).' }) underlayMtu?: number;
 }
 
 @InputType()
 export class UpdateHostInput extends UpdateResourceInput {
   @Field({ nullable: true }) vtepAddress?: string;
+  @Field(() => Int, { nullable: true }) underlayMtu?: number;
 }
 
 @InputType()
