@@ -1,7 +1,7 @@
 import { IpBatch, LinkInfo } from '@netloom/linux';
-import { DesiredResource, NetworkSpec, PortSpec, ResourceKind } from '@netloom/model';
+import { DesiredResource, NetworkSpec, PortSpec, RemotePort, ResourceKind, VxlanSpec } from '@netloom/model';
 import { Names } from './naming';
-import { Observed, OverlayEntries, plan, Plan, PlanInput, portsToInspect, specHash } from './plan';
+import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, Plan, PlanInput, portsToInspect, specHash } from './plan';
 
 // Fixtures: everything is derived from ids through one Names, as the agent does.
 const names = new Names('nl', 'host-a');
@@ -697,6 +697,383 @@ describe('plan', () => {
     it('a route whose family contradicts its gateway is refused', () => {
       const mixed = port('port-1', { routes: [{ dst: 'default', via: '10.0.0.1', family: 6 }] });
       expect(() => run([network(), mixed], observedOf())).toThrow(/mixed address families/);
+    });
+  });
+});
+
+describe('overlay', () => {
+  // Fixtures: net-1 spans three hosts; this one is 100.64.0.1, one remote port on each other host.
+  const VX = names.vxlan('net-1'); // nlx17d5a8f0
+  const LOCAL = '100.64.0.1';
+  const [PEER2, PEER3] = ['100.64.0.2', '100.64.0.3'];
+  const R2: RemotePort = { mac: '02:00:0a:00:01:02', ips: ['10.0.0.12'], vtep: PEER2 };
+  const R3: RemotePort = { mac: '02:00:0a:00:01:03', ips: ['10.0.0.13'], vtep: PEER3 };
+  const vxlanSpec = (over: Partial<VxlanSpec> = {}): VxlanSpec => ({ local: LOCAL, peers: [PEER2, PEER3], remotes: [R2, R3], ...over });
+  const overlayNet = (over: Partial<VxlanSpec> = {}, net: Partial<NetworkSpec> = {}): DesiredResource<NetworkSpec> =>
+    network('net-1', { vni: 200, vxlan: vxlanSpec(over), ...net });
+  const vxLink = (over: Partial<LinkInfo> = {}): LinkInfo => ({
+    ifname: VX,
+    ifindex: ifindex++,
+    kind: 'vxlan',
+    mtu: 1450,
+    up: true,
+    master: BR,
+    vxlan: { id: 200, local: LOCAL, port: 4789, learning: false, proxy: true },
+    ...over,
+  });
+  /** The entries the agent leaves on the device once `spec` is applied. */
+  const entriesOf = (spec: VxlanSpec): OverlayEntries => ({
+    fdb: [...spec.peers.map((dst) => ({ mac: FLOOD_MAC, dst })), ...spec.remotes.map((r) => ({ mac: r.mac, dst: r.vtep }))],
+    neigh: spec.remotes.flatMap((r) => r.ips.map((ip) => ({ ip, mac: r.mac }))),
+  });
+  /** The kernel once `applied` (a network with an overlay) was realized, read closely, its hash remembered. */
+  const overlayConverged = (net: DesiredResource<NetworkSpec>): { observed: Observed; applied: Map<string, string> } => ({
+    observed: observedOf({ links: [bridgeLink(BR), vxLink({ mtu: net.spec.mtu })], overlay: { 'net-1': entriesOf(net.spec.vxlan!) } }),
+    applied: new Map([['net-1', specHash(net)]]),
+  });
+  const fdbLines = (p: Plan): string[] => p.fdb.lines.map((l) => l.text);
+  const inspect = (desired: DesiredResource[], observed: Observed, applied: ReadonlyMap<string, string> = new Map()): string[] =>
+    networksToInspect({ desired, observed, applied, names });
+  const flood = (dst: string): string => `fdb append ${FLOOD_MAC} dev ${VX} dst ${dst}`;
+  const fdbReplace = (r: RemotePort, dst = r.vtep): string => `fdb replace ${r.mac} dev ${VX} dst ${dst}`;
+  const neighReplace = (ip: string, mac: string): string => `neigh replace ${ip} lladdr ${mac} dev ${VX} nud permanent`;
+  const vxCreate = [
+    `link add name ${VX} mtu 1450 type vxlan id 200 local ${LOCAL} dstport 4789 nolearning proxy`,
+    `link set dev ${VX} master ${BR} alias netloom:network:net-1 addrgenmode none`,
+    `link set dev ${VX} up`,
+  ];
+
+  /**
+   * A fake of the VXLAN device's tables: applies the `neigh` lines of the root batch and the fdb
+   * batch as `ip`/`bridge` would, throwing where they would fail (deleting what is not there).
+   */
+  function applyOverlay(seen: OverlayEntries, p: Plan): OverlayEntries {
+    let fdb = [...seen.fdb];
+    const neigh = new Map(seen.neigh.map((n) => [n.ip, n.mac]));
+    for (const { text } of p.fdb.lines) {
+      const [, verb, mac, , dev, , dst] = text.split(' ');
+      expect(dev).toBe(VX);
+      const has = fdb.some((e) => e.mac === mac && e.dst === dst);
+      if (verb === 'append') {
+        if (!has) fdb.push({ mac, dst });
+      } else if (verb === 'replace') {
+        fdb = [...fdb.filter((e) => e.mac !== mac), { mac, dst }];
+      } else if (verb === 'del') {
+        if (!has) throw new Error('RTNETLINK answers: No such file or directory');
+        fdb = fdb.filter((e) => !(e.mac === mac && e.dst === dst));
+      } else throw new Error(`fake fdb: unexpected line ${text}`);
+    }
+    for (const { text } of p.root.lines.filter((l) => l.text.startsWith('neigh '))) {
+      const w = text.split(' ');
+      if (w[1] === 'replace') neigh.set(w[2], w[4]);
+      else if (!neigh.delete(w[2])) throw new Error('RTNETLINK answers: No such file or directory');
+    }
+    return { fdb, neigh: [...neigh].map(([ip, mac]) => ({ ip, mac })) };
+  }
+
+  /** Applies a plan to both fakes; returns the next observation (overlay read closely) and the remembered hashes. */
+  function applyAll(observed: Observed, applied: Map<string, string>, p: Plan): { observed: Observed; applied: Map<string, string> } {
+    const linkLines = new IpBatch();
+    linkLines.lines.push(...p.root.lines.filter((l) => !l.text.startsWith('neigh ')));
+    const after = applyRoot(observed, linkLines);
+    // A device created by this plan starts empty.
+    const before = observed.links.has(VX) ? (observed.overlay.get('net-1') ?? { fdb: [], neigh: [] }) : { fdb: [], neigh: [] };
+    after.overlay.set('net-1', applyOverlay(before, p));
+    const nextApplied = new Map(applied);
+    for (const [key, hash] of p.changed) nextApplied.set(key.slice(key.indexOf('/') + 1), hash);
+    return { observed: after, applied: nextApplied };
+  }
+
+  describe('a network spanning hosts, on an empty kernel', () => {
+    const net = overlayNet();
+    const p = run([net], observedOf());
+
+    it('root: bridge, then the VXLAN device (created, put on the bridge, up), then the static neighbours', () => {
+      expect(VX).toBe('nlx17d5a8f0');
+      expect(root(p)).toEqual([
+        ...bridgeCreate,
+        'link add name nlx17d5a8f0 mtu 1450 type vxlan id 200 local 100.64.0.1 dstport 4789 nolearning proxy',
+        'link set dev nlx17d5a8f0 master nlb17d5a8f0 alias netloom:network:net-1 addrgenmode none',
+        'link set dev nlx17d5a8f0 up',
+        'neigh replace 10.0.0.12 lladdr 02:00:0a:00:01:02 dev nlx17d5a8f0 nud permanent',
+        'neigh replace 10.0.0.13 lladdr 02:00:0a:00:01:03 dev nlx17d5a8f0 nud permanent',
+      ]);
+      expect(p.root.lines.every((l) => l.key === 'Network/net-1')).toBe(true);
+    });
+
+    it('fdb batch: a flood entry per peer VTEP (append), a static entry per remote MAC (replace)', () => {
+      expect(fdbLines(p)).toEqual([
+        'fdb append 00:00:00:00:00:00 dev nlx17d5a8f0 dst 100.64.0.2',
+        'fdb append 00:00:00:00:00:00 dev nlx17d5a8f0 dst 100.64.0.3',
+        'fdb replace 02:00:0a:00:01:02 dev nlx17d5a8f0 dst 100.64.0.2',
+        'fdb replace 02:00:0a:00:01:03 dev nlx17d5a8f0 dst 100.64.0.3',
+      ]);
+      expect(p.fdb.netns).toBeUndefined();
+      expect(p.fdb.lines.every((l) => l.key === 'Network/net-1')).toBe(true);
+    });
+
+    it('changed holds the network with its hash; attributes name the bridge and the VXLAN device; nothing in namespaces', () => {
+      expect(p.changed).toEqual(new Map([['Network/net-1', specHash(net)]]));
+      expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR, vxlan: VX });
+      expect(p.inNetns).toEqual([]);
+      expect(p.failures).toEqual([]);
+    });
+
+    it('with local ports: the neighbours come after every creation line (the veths too)', () => {
+      const q = run([net, port('port-1'), port('port-2')], observedOf());
+      expect(root(q)).toEqual([
+        ...bridgeCreate,
+        ...vxCreate,
+        `netns add ${NS1}`,
+        ...vethCreate('port-1'),
+        `netns add ${NS2}`,
+        ...vethCreate('port-2'),
+        neighReplace('10.0.0.12', R2.mac),
+        neighReplace('10.0.0.13', R3.mac),
+      ]);
+      expect(fdbLines(q)).toEqual(fdbLines(p));
+    });
+
+    it('nothing to inspect before the device exists', () => {
+      expect(inspect([net], observedOf())).toEqual([]);
+    });
+
+    it('the fakes accept both batches; the next plan is empty, also when the overlay is read closely again', () => {
+      const first = applyAll(observedOf(), new Map(), p);
+      expect(first.observed.links.get(VX)).toMatchObject({ kind: 'vxlan', master: BR, mtu: 1450, up: true });
+      expect(first.observed.overlay.get('net-1')).toEqual(entriesOf(net.spec.vxlan!));
+      const again = run([net], first.observed, { applied: first.applied });
+      expect([root(again), fdbLines(again), again.changed.size]).toEqual([[], [], 0]);
+      // Record lost (applied forgotten): the device is read closely, and the diff finds nothing to do.
+      expect(inspect([net], first.observed)).toEqual(['net-1']);
+      const reread = run([net], first.observed);
+      expect([root(reread), fdbLines(reread)]).toEqual([[], []]);
+      expect([...reread.changed.keys()]).toEqual(['Network/net-1']);
+    });
+  });
+
+  describe('converged', () => {
+    it('device on its bridge, up, right MTU, hash applied → no line anywhere, nothing changed, nothing to inspect', () => {
+      const net = overlayNet();
+      const { observed, applied } = overlayConverged(net);
+      observed.overlay.clear(); // not inspected: the hash is current
+      const p = run([net], observed, { applied });
+      expect(root(p)).toEqual([]);
+      expect(fdbLines(p)).toEqual([]);
+      expect(p.inNetns).toEqual([]);
+      expect(p.changed.size).toBe(0);
+      expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR, vxlan: VX });
+      expect(inspect([net], observed, applied)).toEqual([]);
+    });
+
+    it('with ports as well: still empty', () => {
+      const net = overlayNet();
+      const { observed, applied } = converged([net, port('port-1')]);
+      observed.links.set(VX, vxLink());
+      applied.set('net-1', specHash(net));
+      const p = run([net, port('port-1')], observed, { applied });
+      expect([root(p), fdbLines(p), p.inNetns, p.changed.size]).toEqual([[], [], [], 0]);
+    });
+  });
+
+  describe('spec change: the entries are diffed against what the device holds', () => {
+    it('a peer added: only its flood entry, its remote’s fdb entry and neighbour; nothing deleted', () => {
+      const old = overlayNet({ peers: [PEER2], remotes: [R2] });
+      const { observed, applied } = overlayConverged(old);
+      const R4: RemotePort = { mac: '02:00:0a:00:01:04', ips: ['10.0.0.14'], vtep: '100.64.0.4' };
+      const net = overlayNet({ peers: [PEER2, '100.64.0.4'], remotes: [R2, R4] });
+      expect(inspect([net], observed, applied)).toEqual(['net-1']);
+      const p = run([net], observed, { applied });
+      expect(fdbLines(p)).toEqual([flood('100.64.0.4'), fdbReplace(R4)]);
+      expect(root(p)).toEqual([neighReplace('10.0.0.14', R4.mac)]);
+      expect(p.changed).toEqual(new Map([['Network/net-1', specHash(net)]]));
+      expect(specHash(net)).not.toBe(applied.get('net-1'));
+    });
+
+    it('a peer removed: its flood entry, its remote’s fdb entry and neighbour are deleted', () => {
+      const { observed, applied } = overlayConverged(overlayNet());
+      const net = overlayNet({ peers: [PEER2], remotes: [R2] });
+      const p = run([net], observed, { applied });
+      expect(fdbLines(p)).toEqual([`fdb del 00:00:00:00:00:00 dev ${VX} dst ${PEER3}`, `fdb del ${R3.mac} dev ${VX} dst ${PEER3}`]);
+      expect(root(p)).toEqual([`neigh del 10.0.0.13 dev ${VX}`]);
+      expect(p.changed).toEqual(new Map([['Network/net-1', specHash(net)]]));
+    });
+
+    it('a remote MAC moved to another VTEP: the old pair deleted, then the MAC replaced toward the new one; neighbours kept', () => {
+      const { observed, applied } = overlayConverged(overlayNet());
+      const moved = { ...R3, vtep: PEER2 };
+      const p = run([overlayNet({ remotes: [R2, moved] })], observed, { applied });
+      expect(fdbLines(p)).toEqual([`fdb del ${R3.mac} dev ${VX} dst ${PEER3}`, fdbReplace(moved)]);
+      expect(root(p)).toEqual([]);
+    });
+
+    it('a neighbour whose MAC changed (port re-created on the same IP): old fdb pair deleted; neigh del then neigh replace', () => {
+      // The del is redundant (replace alone rewrites lladdr) but harmless: both lines are in one batch, in this order.
+      const { observed, applied } = overlayConverged(overlayNet());
+      const renewed = { ...R3, mac: '02:00:0a:00:01:33' };
+      const p = run([overlayNet({ remotes: [R2, renewed] })], observed, { applied });
+      expect(fdbLines(p)).toEqual([`fdb del ${R3.mac} dev ${VX} dst ${PEER3}`, fdbReplace(renewed)]);
+      expect(root(p)).toEqual([`neigh del 10.0.0.13 dev ${VX}`, neighReplace('10.0.0.13', renewed.mac)]);
+    });
+
+    it('an IP moved from one remote port to another: one neigh del and one neigh replace for that IP', () => {
+      const { observed, applied } = overlayConverged(overlayNet());
+      const p = run([overlayNet({ remotes: [{ ...R2, ips: ['10.0.0.12', '10.0.0.13'] }, { ...R3, ips: [] }] })], observed, { applied });
+      expect(fdbLines(p)).toEqual([]);
+      expect(root(p)).toEqual([`neigh del 10.0.0.13 dev ${VX}`, neighReplace('10.0.0.13', R2.mac)]);
+    });
+
+    it.each([
+      ['peer added', overlayNet({ peers: [PEER2, PEER3, '100.64.0.4'] })],
+      ['peer removed', overlayNet({ peers: [PEER2], remotes: [R2] })],
+      ['MAC moved', overlayNet({ remotes: [R2, { ...R3, vtep: PEER2 }] })],
+      ['MAC changed', overlayNet({ remotes: [R2, { ...R3, mac: '02:00:0a:00:01:33' }] })],
+      ['all gone', overlayNet({ peers: [], remotes: [] })],
+    ])('converges: after applying "%s" the next plan is empty, read closely or not', (_what, net) => {
+      const start = overlayConverged(overlayNet());
+      const p = run([net], start.observed, { applied: start.applied });
+      const next = applyAll(start.observed, start.applied, p);
+      expect(next.observed.overlay.get('net-1')!.fdb).toEqual(expect.arrayContaining(entriesOf(net.spec.vxlan!).fdb));
+      expect(next.observed.overlay.get('net-1')!.fdb).toHaveLength(entriesOf(net.spec.vxlan!).fdb.length);
+      expect(new Map(next.observed.overlay.get('net-1')!.neigh.map((n) => [n.ip, n.mac]))).toEqual(
+        new Map(entriesOf(net.spec.vxlan!).neigh.map((n) => [n.ip, n.mac])),
+      );
+      const again = run([net], next.observed, { applied: next.applied });
+      expect([root(again), fdbLines(again), again.changed.size]).toEqual([[], [], 0]);
+      const reread = run([net], next.observed);
+      expect([root(reread), fdbLines(reread)]).toEqual([[], []]);
+    });
+
+    it('the overlay spec changed but the device was not read closely: everything is re-programmed idempotently, nothing deleted', () => {
+      const { observed, applied } = overlayConverged(overlayNet());
+      observed.overlay.clear();
+      const net = overlayNet({ peers: [PEER2], remotes: [R2] });
+      const p = run([net], observed, { applied });
+      expect(fdbLines(p)).toEqual([flood(PEER2), fdbReplace(R2)]);
+      expect(root(p)).toEqual([neighReplace('10.0.0.12', R2.mac)]);
+    });
+
+    it('re-creates the device when its VNI or local VTEP changed (both are fixed at creation)', () => {
+      const { observed, applied } = overlayConverged(overlayNet());
+      const moved = overlayNet({ local: '100.64.0.9' });
+      const p = run([moved], observed, { applied });
+      expect(root(p)[0]).toBe(`link del dev ${VX}`);
+      expect(root(p)[1]).toBe(`link add name ${VX} mtu 1450 type vxlan id 200 local 100.64.0.9 dstport 4789 nolearning proxy`);
+      // A new device holds no entries: all of them are programmed again.
+      expect(fdbLines(p)).toHaveLength(moved.spec.vxlan!.peers.length + moved.spec.vxlan!.remotes.length);
+      const renumbered = run([overlayNet({}, { vni: 201 })], observed, { applied });
+      expect(root(renumbered)[0]).toBe(`link del dev ${VX}`);
+      expect(root(renumbered)[1]).toContain('type vxlan id 201 ');
+    });
+  });
+
+  describe('the overlay goes away', () => {
+    it('vxlan becomes null (the last remote host left) → the device is collected, the bridge stays', () => {
+      const { observed, applied } = overlayConverged(overlayNet());
+      const alone = network('net-1', { vni: 200 });
+      const p = run([alone], observed, { applied });
+      expect(root(p)).toEqual([`link del dev ${VX}`]);
+      expect(p.root.lines.map((l) => l.key)).toEqual([`gc/link/${VX}`]);
+      expect(fdbLines(p)).toEqual([]);
+      expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR });
+      expect(inspect([alone], observed, applied)).toEqual([]);
+      const after = applyRoot(observed, p.root);
+      expect([...after.links.keys()]).toEqual([BR]);
+      expect(root(run([alone], after, { applied }))).toEqual([]);
+    });
+
+    it('a network with vxlan null never creates a device, and never has one inspected', () => {
+      const p = run([network('net-1', { vni: 200 })], observedOf());
+      expect(root(p)).toEqual(bridgeCreate);
+      expect(fdbLines(p)).toEqual([]);
+      expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR });
+      expect(inspect([network()], observedOf({ links: [bridgeLink(BR), vxLink()] }))).toEqual([]);
+    });
+
+    it('the network is no longer desired → the device is deleted before the bridge', () => {
+      const { observed } = overlayConverged(overlayNet());
+      const p = run([], observed);
+      expect(root(p)).toEqual([`link del dev ${VX}`, `link del dev ${BR}`]);
+      expect(fdbLines(p)).toEqual([]);
+    });
+  });
+
+  describe('drift of the device', () => {
+    it.each([
+      ['down', { up: false }],
+      ['on the wrong master', { master: 'docker0' }],
+      ['on no master', { master: undefined }],
+      ['with the wrong MTU', { mtu: 1500 }],
+    ])('device %s → one linkSet (mtu, master, then up); entries untouched', (_what, drift) => {
+      const net = overlayNet();
+      const { observed, applied } = overlayConverged(net);
+      Object.assign(observed.links.get(VX)!, drift);
+      const p = run([net], observed, { applied });
+      expect(root(p)).toEqual([`link set dev ${VX} mtu 1450 master ${BR}`, `link set dev ${VX} up`]);
+      expect(keysOf(p.root)).toEqual(['Network/net-1']);
+      expect(fdbLines(p)).toEqual([]);
+      expect(p.changed).toEqual(new Map([['Network/net-1', applied.get('net-1')]]));
+      const after = applyRoot(observed, p.root);
+      expect(root(run([net], after, { applied }))).toEqual([]);
+    });
+
+    it('device deleted by hand → re-created and fully re-programmed although the hash is current', () => {
+      const net = overlayNet();
+      const { observed, applied } = overlayConverged(net);
+      observed.links.delete(VX);
+      const p = run([net], observed, { applied });
+      expect(root(p)).toEqual([...vxCreate, neighReplace('10.0.0.12', R2.mac), neighReplace('10.0.0.13', R3.mac)]);
+      expect(fdbLines(p)).toEqual([flood(PEER2), flood(PEER3), fdbReplace(R2), fdbReplace(R3)]);
+    });
+
+    it('bridge deleted by hand (device left without master) → bridge re-created, then the device rejoins it', () => {
+      const net = overlayNet();
+      const { observed, applied } = overlayConverged(net);
+      observed.links.delete(BR);
+      delete observed.links.get(VX)!.master;
+      const p = run([net], observed, { applied });
+      expect(root(p)).toEqual([...bridgeCreate, `link set dev ${VX} mtu 1450 master ${BR}`, `link set dev ${VX} up`]);
+      expect(fdbLines(p)).toEqual([]);
+    });
+
+    it('network MTU changed → bridge and device both get it', () => {
+      const { observed, applied } = overlayConverged(overlayNet());
+      const jumbo = overlayNet({}, { mtu: 8950 });
+      const p = run([jumbo], observed, { applied });
+      expect(root(p)).toEqual([`link set dev ${BR} mtu 8950`, `link set dev ${BR} up`, `link set dev ${VX} mtu 8950 master ${BR}`, `link set dev ${VX} up`]);
+      expect(fdbLines(p)).toEqual([]);
+      expect(p.changed).toEqual(new Map([['Network/net-1', specHash(jumbo)]]));
+    });
+
+    it('a skipped network: no lines for it at all; its attributes still name the device', () => {
+      const net = overlayNet();
+      const p = run([net], observedOf(), { skip: new Set(['Network/net-1']) });
+      expect([root(p), fdbLines(p), p.changed.size]).toEqual([[], [], 0]);
+      expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR, vxlan: VX });
+    });
+  });
+
+  describe('IPv6 and unsafe values', () => {
+    it('IPv6 remote addresses become neighbours too (ND answered by the device)', () => {
+      const dual: RemotePort = { ...R2, ips: ['10.0.0.12', 'fd00::12'] };
+      const p = run([overlayNet({ remotes: [dual, R3] })], observedOf());
+      expect(root(p).filter((l) => l.startsWith('neigh '))).toEqual([
+        'neigh replace 10.0.0.12 lladdr 02:00:0a:00:01:02 dev nlx17d5a8f0 nud permanent',
+        'neigh replace fd00::12 lladdr 02:00:0a:00:01:02 dev nlx17d5a8f0 nud permanent',
+        'neigh replace 10.0.0.13 lladdr 02:00:0a:00:01:03 dev nlx17d5a8f0 nud permanent',
+      ]);
+      // And a dropped IPv6 address is deleted.
+      const { observed, applied } = overlayConverged(overlayNet({ remotes: [dual, R3] }));
+      const q = run([overlayNet()], observed, { applied });
+      expect(root(q)).toEqual(['neigh del fd00::12 dev nlx17d5a8f0']);
+      expect(fdbLines(q)).toEqual([]);
+    });
+
+    it('an unsafe VTEP, MAC or IP never becomes a line: the plan throws', () => {
+      expect(() => run([overlayNet({ peers: ['100.64.0.2 self'] })], observedOf())).toThrow(/invalid/);
+      expect(() => run([overlayNet({ remotes: [{ ...R2, mac: '02:00:0a:00:01:02 dev lo' }] })], observedOf())).toThrow(/invalid mac/);
+      expect(() => run([overlayNet({ remotes: [{ ...R2, ips: ['10.0.0.12\nlink del dev eth0'] }] })], observedOf())).toThrow(/invalid/);
+      expect(() => run([overlayNet({ local: 'any' })], observedOf())).toThrow(/invalid/);
     });
   });
 });

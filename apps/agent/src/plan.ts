@@ -132,7 +132,8 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
   for (const network of networks.values()) {
     const key = resourceKey(network);
     const bridge = names.bridge(network.id);
-    attributes.set(key, { bridge });
+    // Reported even when skipped, as for ports: the VXLAN device is named too.
+    attributes.set(key, network.spec.vxlan ? { bridge, vxlan: names.vxlan(network.id) } : { bridge });
     if (skip.has(key)) continue;
     const found = observed.links.get(bridge);
     if (!found) {
@@ -146,9 +147,14 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
     }
     if (network.spec.vxlan) {
       const vxlan = names.vxlan(network.id);
-      attributes.set(key, { bridge, vxlan });
-      const device = observed.links.get(vxlan);
+      let device = observed.links.get(vxlan);
       let program = applied.get(network.id) !== specHash(network);
+      const { local } = network.spec.vxlan;
+      if (device?.vxlan && (device.vxlan.id !== network.spec.vni || device.vxlan.local !== local || device.vxlan.port !== VXLAN_PORT || device.vxlan.proxy === false)) {
+        // A VXLAN device's VNI, VTEP and port are fixed at creation: a changed one is re-made.
+        creates.linkDel(vxlan, key);
+        device = undefined;
+      }
       if (!device) {
         creates.vxlanAdd(
           vxlan,

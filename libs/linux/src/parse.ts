@@ -25,9 +25,24 @@ export function parseJsonArray(stdout: string, what: string): Json[] {
 }
 
 /** One element of `ip -json -details link show`. */
+/** The settings of a VXLAN device, from `linkinfo.info_data`. */
+function vxlanInfo(linkinfo: Json | undefined): LinkInfo['vxlan'] {
+  const data = obj(linkinfo?.info_data);
+  if (str(linkinfo?.info_kind) !== 'vxlan' || !data) return undefined;
+  const flag = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
+  return compact<NonNullable<LinkInfo['vxlan']>>({
+    id: num(data.id) ?? 0,
+    local: str(data.local),
+    port: num(data.port),
+    learning: flag(data.learning),
+    proxy: flag(data.proxy),
+  });
+}
+
 export function toLinkInfo(e: Json): LinkInfo {
   const flags = Array.isArray(e.flags) ? e.flags : [];
   return compact<LinkInfo>({
+    vxlan: vxlanInfo(obj(e.linkinfo)),
     ifname: str(e.ifname) ?? '',
     ifindex: num(e.ifindex) ?? 0,
     kind: str(obj(e.linkinfo)?.info_kind),

@@ -25,6 +25,8 @@ export interface LinkInfo {
   linkIndex?: number;
   /** `inet6_addr_gen_mode`: `eui64`, `none`, … */
   addrGenMode?: string;
+  /** For a VXLAN device: its settings (`linkinfo.info_data`). */
+  vxlan?: { id: number; local?: string; port?: number; learning?: boolean; proxy?: boolean };
 }
 
 /** One address of an interface. */
