@@ -7,6 +7,7 @@ const moduleNameMapper = {
   '^@netloom/migrations$': '<rootDir>/migrations',
   '^@netloom/protocol$': '<rootDir>/libs/protocol/src',
   '^@netloom/linux$': '<rootDir>/libs/linux/src',
+  '^@netloom/simhosts$': '<rootDir>/libs/simhosts/src',
   // unicorn-magic's `exports` has only an `import` condition; jest resolves `require`.
   '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js',
 };

@@ -19,6 +19,8 @@ export interface GqlResult<T = any> {
 export class ControllerProcess {
   url = '';
   adminToken = '';
+  /** The path of the Unix socket it also serves (agents dial `unix:<path>`), when launched with `--agent-socket`. */
+  agentSocket = '';
   private child: ChildProcess | undefined;
   readonly output: string[] = [];
 
@@ -48,9 +50,10 @@ export class ControllerProcess {
         this.output.push(line);
         const [key, value] = line.split('=', 2);
         if (key === 'NETLOOM_ADMIN_TOKEN') this.adminToken = value;
+        if (key === 'NETLOOM_AGENT_SOCKET') this.agentSocket = value;
         if (key === 'NETLOOM_URL') {
           this.url = value;
-          // The token line, when there is one, is printed right after the URL line.
+          // The socket and token lines, when present, are printed right after the URL line.
           setTimeout(() => {
             clearTimeout(timer);
             ready();

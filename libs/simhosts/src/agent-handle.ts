@@ -1,0 +1,129 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { NETNS_DIR } from '@netloom/linux';
+import { markedEnv, signal } from './processes';
+import type { SimHost } from './layout';
+
+export interface StartAgentOptions {
+  /** What the agent dials: `unix:/path/to.sock` (the controller's `--agent-socket`) or an http(s) URL. */
+  controller: string;
+  joinToken?: string;
+  /** The agent's state folder (a temporary folder per agent). */
+  stateDir: string;
+  /** The built agent entry point (dist/apps/agent/src/main.js). */
+  agentMain: string;
+  /** The agent's Linux-name prefix; defaults to the simulation's prefix. */
+  prefix?: string;
+  resyncMs?: number;
+}
+
+/** A real agent process running inside one simulated host. */
+export interface AgentHandle {
+  readonly host: SimHost;
+  readonly pid: number;
+  /** The agent's Linux-name prefix. */
+  readonly prefix: string;
+  /** Every output line so far (stderr, and stdout as `[stdout] …`), then `[exit] …`. */
+  readonly lines: readonly string[];
+  readonly running: boolean;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<void>;
+  /** Resolves with the first line (from index `since` on) matching `pattern`. */
+  waitForLog(pattern: RegExp, timeoutMs?: number, since?: number): Promise<string>;
+  /** Sends `signal` (default SIGTERM), SIGKILL after 5 s, and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGKILL to the agent and its children (a host crash), and waits for the exit. */
+  kill9(): Promise<void>;
+}
+
+const STOP_GRACE_MS = 5_000;
+
+/**
+ * Spawns the agent in `host`'s network namespace with `nsenter --net`, not `ip netns exec`: the
+ * latter also gives the process a mount namespace of its own, where the port namespaces the agent
+ * creates (bind mounts under /run/netns) stay invisible to everyone else and vanish with it.
+ */
+export function spawnAgent(simPrefix: string, host: SimHost, prefix: string, o: StartAgentOptions): AgentHandle {
+  const args = ['--controller', o.controller, '--state-dir', o.stateDir, '--prefix', prefix];
+  if (o.joinToken !== undefined) args.push('--join-token', o.joinToken);
+  if (o.resyncMs !== undefined) args.push('--resync-ms', String(o.resyncMs));
+  const child = spawn('nsenter', [`--net=${NETNS_DIR}/${host.name}`, '--', process.execPath, o.agentMain, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: markedEnv(simPrefix),
+    // Its own process group, so a crash can take the agent's children (`ip monitor`) with it.
+    detached: true,
+  });
+  const { pid } = child;
+  if (pid === undefined) throw new Error(`could not start an agent in ${host.name} (is nsenter installed?)`);
+  return new Handle(child, pid, host, prefix);
+}
+
+class Handle implements AgentHandle {
+  readonly lines: string[] = [];
+  readonly exited: Promise<void>;
+  private done = false;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    child: ChildProcess,
+    readonly pid: number,
+    readonly host: SimHost,
+    readonly prefix: string,
+  ) {
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, sig) => {
+        this.done = true;
+        this.push(`[exit] pid ${pid} code ${code} signal ${sig}`);
+        resolve();
+      });
+    });
+    child.once('error', (error) => this.push(`[error] ${error.message}`));
+    if (child.stderr) createInterface({ input: child.stderr }).on('line', (line) => this.push(line));
+    if (child.stdout) createInterface({ input: child.stdout }).on('line', (line) => this.push(`[stdout] ${line}`));
+  }
+
+  get running(): boolean {
+    return !this.done;
+  }
+
+  waitForLog(pattern: RegExp, timeoutMs = 15_000, since = 0): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const line = this.lines.slice(since).find((l) => pattern.test(l));
+        if (line === undefined) return false;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(line);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`no line of the agent in ${this.host.name} matched ${pattern} within ${timeoutMs} ms; output:\n${this.lines.slice(since).join('\n')}`));
+      }, timeoutMs);
+      if (!check()) this.waiters.add(check);
+    });
+  }
+
+  async stop(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.done) return;
+    signal([this.pid], sig);
+    const timer = setTimeout(() => this.killGroup(), STOP_GRACE_MS);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  async kill9(): Promise<void> {
+    this.killGroup();
+    await this.exited;
+  }
+
+  // Only while the agent is not reaped: until then its pid, the group's id, cannot be reused.
+  private killGroup(): void {
+    if (!this.done) signal([-this.pid], 'SIGKILL');
+  }
+
+  private push(line: string): void {
+    this.lines.push(line);
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}

@@ -1,0 +1,8 @@
+/**
+ * @netloom/simhosts — simulated hosts on one machine, for tests, benchmarks and the demo: K
+ * network namespaces joined by an underlay bridge, each able to run a real agent process.
+ */
+export { type AgentHandle, type StartAgentOptions } from './agent-handle';
+export { DEFAULT_UNDERLAY_CIDR, DEFAULT_UNDERLAY_MTU, type SimHost, UNDERLAY_BRIDGE, UNDERLAY_IF } from './layout';
+export { MARKER } from './processes';
+export { type ExecResult, SimulatedHosts, type SimHostsOptions, type StaleReport } from './simulated-hosts';
