@@ -14,8 +14,7 @@ import { CommandRunner, IpBatch, Linux } from '@netloom/linux';
 import { Names } from '../apps/agent/src/naming';
 import { Reconciler } from '../apps/agent/src/reconciler';
 import { StateStore } from '../apps/agent/src/state-store';
-import { ControllerProcess } from '../test/support/controller';
-import { dist } from '../test/support/paths';
+import { ControllerProcess, dist } from '@netloom/simhosts';
 
 const AGENT = dist('apps/agent/src/main.js');
 const rand = (): string => Math.random().toString(36).slice(2, 5);

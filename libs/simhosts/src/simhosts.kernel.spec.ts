@@ -6,10 +6,10 @@ import { mkdtempSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Linux, NETNS_DIR } from '@netloom/linux';
-import { ControllerProcess } from '../../../test/support/controller';
+import { ControllerProcess } from './controller-process';
 import { createHost } from '../../../test/support/fixtures';
 import { waitFor, waitForDist } from '../../../test/support/agent';
-import { dist } from '../../../test/support/paths';
+import { dist } from './paths';
 import { alive, markedProcesses } from './processes';
 import { AgentHandle, SimulatedHosts } from '.';
 

@@ -1,0 +1,88 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentHandle } from './agent-handle';
+import { ControllerProcess } from './controller-process';
+import { dist } from './paths';
+import { SimulatedHosts } from './simulated-hosts';
+
+export interface ClusterOptions {
+  /** Per-run prefix of every name the simulation makes (see SimulatedHosts). */
+  prefix: string;
+  hosts: number;
+  resyncMs?: number;
+  /** Extra controller flags (e.g. `--port 8080`). */
+  controllerArgs?: string[];
+  /** Where the controller keeps its database; a temporary folder by default. */
+  dataDir?: string;
+}
+
+/** A running controller and K simulated hosts whose agents joined it: the whole product on one machine. */
+export class Cluster {
+  private constructor(
+    readonly controller: ControllerProcess,
+    readonly sim: SimulatedHosts,
+    /** The controller's id of each simulated host, by index. */
+    readonly hostIds: string[],
+    readonly agents: AgentHandle[],
+    private readonly tempDir: string,
+  ) {}
+
+  /** Starts the controller (with an agent socket), the hosts, one agent each, and waits until all are connected. */
+  static async start(opts: ClusterOptions): Promise<Cluster> {
+    const tempDir = mkdtempSync(join(tmpdir(), `netloom-cluster-${opts.prefix}-`));
+    const controller = new ControllerProcess(opts.dataDir ?? join(tempDir, 'controller'));
+    let sim: SimulatedHosts | undefined;
+    try {
+      await controller.launch(['--agent-socket', join(tempDir, 'agents.sock'), ...(opts.controllerArgs ?? [])]);
+      sim = await SimulatedHosts.create({ prefix: opts.prefix, count: opts.hosts });
+      const hostIds: string[] = [];
+      const agents: AgentHandle[] = [];
+      for (const host of sim.hosts) {
+        const { createHost } = await controller.ok<{ createHost: { host: { id: string }; joinToken: string } }>(
+          'mutation($name: String!, $vtep: String!) { createHost(input: { name: $name, vtepAddress: $vtep }) { host { id } joinToken } }',
+          { name: host.name, vtep: host.vtep },
+        );
+        hostIds.push(createHost.host.id);
+        agents.push(
+          sim.startAgent(host.index, {
+            controller: `unix:${controller.agentSocket}`,
+            joinToken: createHost.joinToken,
+            stateDir: mkdtempSync(join(tempDir, `agent-${host.index}-`)),
+            agentMain: dist('apps/agent/src/main.js'),
+            resyncMs: opts.resyncMs,
+          }),
+        );
+      }
+      const cluster = new Cluster(controller, sim, hostIds, agents, tempDir);
+      await cluster.waitConnected(30_000);
+      return cluster;
+    } catch (error) {
+      await sim?.destroy();
+      await controller.destroy();
+      rmSync(tempDir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /** Resolves when every host's agent shows as connected. */
+  async waitConnected(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { hosts } = await this.controller.ok<{ hosts: { edges: { node: { id: string; agent: { connected: boolean } | null } }[] } }>(
+        '{ hosts(first: 1000) { edges { node { id agent { connected } } } } }',
+      );
+      const connected = new Set(hosts.edges.filter((e) => e.node.agent?.connected).map((e) => e.node.id));
+      if (this.hostIds.every((id) => connected.has(id))) return;
+      if (Date.now() > deadline) throw new Error(`agents not connected after ${timeoutMs} ms:\n${this.agents.map((a) => a.lines.slice(-5).join('\n')).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Stops the agents, removes every namespace the run made, stops the controller, removes temporary files. */
+  async destroy(): Promise<void> {
+    await this.sim.destroy();
+    await this.controller.destroy();
+    rmSync(this.tempDir, { recursive: true, force: true });
+  }
+}
