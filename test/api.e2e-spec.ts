@@ -4,7 +4,7 @@
  */
 import type { Client } from 'graphql-ws';
 import { ControllerProcess, errorCode } from './support/controller';
-import { createHost, createNetwork, createPort, createSubnet, PORT_FIELDS, revision, uniqueName } from './support/fixtures';
+import { createHost, createNetwork, createPort, createSubnet, PORT_FIELDS, revision, uniqueName, useController } from './support/fixtures';
 
 jest.setTimeout(60_000);
 
@@ -20,20 +20,6 @@ const CHANGE_FIELDS = 'revision kind id operation generation';
 const MISSING_ID = '00000000-0000-7000-8000-000000000000';
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
-/** One controller per describe block, always destroyed (data folder removed) afterwards. */
-function useController(): () => ControllerProcess {
-  let c: ControllerProcess | undefined;
-  beforeAll(async () => {
-    c = await ControllerProcess.start();
-  });
-  afterAll(async () => {
-    await c?.destroy();
-  });
-  return () => {
-    if (!c) throw new Error('controller did not start');
-    return c;
-  };
-}
 
 async function changesAfter(c: ControllerProcess, afterRevision: number, first = 1000): Promise<Change[]> {
   const data = await c.ok<{ changes: Change[] }>(

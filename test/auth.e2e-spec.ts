@@ -8,26 +8,12 @@ import { getIntrospectionQuery } from 'graphql';
 import { Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { ControllerProcess, errorCode, GqlResult } from './support/controller';
-import { createHost, createNetwork, createPort, createSubnet, revision, uniqueName } from './support/fixtures';
+import { createHost, createNetwork, createPort, createSubnet, revision, uniqueName, useController } from './support/fixtures';
 
 jest.setTimeout(60_000);
 
 const MISSING_ID = '00000000-0000-7000-8000-000000000000';
 
-/** One controller per describe block, always destroyed afterwards. */
-function useController(): () => ControllerProcess {
-  let c: ControllerProcess | undefined;
-  beforeAll(async () => {
-    c = await ControllerProcess.start();
-  });
-  afterAll(async () => {
-    await c?.destroy();
-  });
-  return () => {
-    if (!c) throw new Error('controller did not start');
-    return c;
-  };
-}
 
 /** A POST with exactly these headers (the harness always writes `Bearer <token>`). */
 async function rawPost(c: ControllerProcess, headers: Record<string, string>, query = '{ revision }'): Promise<GqlResult> {

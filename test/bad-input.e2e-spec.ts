@@ -5,7 +5,7 @@
  * and ends by checking that the controller is still serving and logged no stack trace.
  */
 import { ControllerProcess, GqlResult } from './support/controller';
-import { createHost, createNetwork, createPort, createSubnet, uniqueName } from './support/fixtures';
+import { createHost, createNetwork, createPort, createSubnet, uniqueName, useController } from './support/fixtures';
 
 jest.setTimeout(120_000);
 
@@ -17,20 +17,6 @@ const CREATE_SUBNET = 'mutation($input: CreateSubnetInput!) { createSubnet(input
 const CREATE_PORT = 'mutation($input: CreatePortInput!) { createPort(input: $input) { id name macAddress fixedIps { ipAddress subnetId } } }';
 const CREATE_PORTS = 'mutation($inputs: [CreatePortInput!]!) { createPorts(inputs: $inputs) { id name fixedIps { ipAddress } } }';
 
-/** One controller per describe block, always destroyed afterwards. */
-function useController(): () => ControllerProcess {
-  let c: ControllerProcess | undefined;
-  beforeAll(async () => {
-    c = await ControllerProcess.start();
-  });
-  afterAll(async () => {
-    await c?.destroy();
-  });
-  return () => {
-    if (!c) throw new Error('controller did not start');
-    return c;
-  };
-}
 
 let vtepSequence = 0;
 /** A host with a VTEP address no other host of the run has. */

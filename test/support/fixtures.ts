@@ -1,5 +1,20 @@
 import { ControllerProcess } from './controller';
 
+/** One controller per describe block, always destroyed afterwards; call the result inside tests. */
+export function useController(): () => ControllerProcess {
+  let c: ControllerProcess | undefined;
+  beforeAll(async () => {
+    c = await ControllerProcess.start();
+  });
+  afterAll(async () => {
+    await c?.destroy();
+  });
+  return () => {
+    if (!c) throw new Error('controller did not start');
+    return c;
+  };
+}
+
 let sequence = 0;
 /** Names unique within a run, so tests never depend on each other's leftovers. */
 export const uniqueName = (base: string): string => `${base}-${process.pid}-${++sequence}`;

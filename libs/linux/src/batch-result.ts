@@ -1,4 +1,4 @@
-import type { BatchLine } from './ip-batch';
+import type { BatchLine } from './batch';
 import { LinuxCommandError } from './runner';
 import type { BatchFailure, BatchResult } from './types';
 

@@ -1,3 +1,5 @@
+import { Batch } from './batch';
+export type { BatchLine } from './batch';
 import {
   assertAlias,
   assertCidrAddr,
@@ -14,12 +16,6 @@ import {
 } from './names';
 import type { Family } from './types';
 
-/** One line of a batch and the resource it serves. */
-export interface BatchLine {
-  text: string;
-  /** The resource this line serves, so a failure maps back to it. */
-  key?: string;
-}
 
 /** Options of {@link IpBatch.vethAdd}. */
 export interface VethAddOptions {
@@ -84,24 +80,10 @@ export type RouteDelSpec = Omit<RouteSpec, 'dev'> & { dev?: string };
  * (`name`, `dev`), so no value can add a token, a line, or be read as a keyword (`ip` treats any
  * prefix of `help` as a request for usage and exits).
  */
-export class IpBatch {
-  /** The lines so far, in order; line N of the batch is `lines[N - 1]`. */
-  readonly lines: BatchLine[] = [];
+export class IpBatch extends Batch {
 
-  /** @param netns the namespace the batch runs in; undefined = the agent's own namespace. */
-  constructor(readonly netns?: string) {
-    if (netns !== undefined) assertNetnsName(netns);
-  }
 
-  /** Number of lines. */
-  get length(): number {
-    return this.lines.length;
-  }
 
-  /** The batch as `ip` reads it on stdin. */
-  toString(): string {
-    return this.lines.map((l) => `${l.text}\n`).join('');
-  }
 
   /** `netns add NAME`. Root batches only (a namespace batch refuses it). */
   netnsAdd(name: string, key?: string): this {
@@ -232,10 +214,6 @@ export class IpBatch {
     }
   }
 
-  private push(text: string, key?: string): this {
-    this.lines.push(key === undefined ? { text } : { text, key });
-    return this;
-  }
 }
 
 function routeWords(opts: RouteDelSpec): string {

@@ -86,16 +86,21 @@ export interface JoinResponse {
   credential: string;
 }
 
-/** Parses one agent message, or returns an error text; never throws on bad input. */
-export function parseAgentMessage(text: string): AgentMessage | string {
+/** A JSON object, or an error text. */
+function parseObject<T>(text: string): Partial<T> | string {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
     return 'not JSON';
   }
-  if (typeof value !== 'object' || value === null) return 'not an object';
-  const message = value as Partial<AgentMessage>;
+  return typeof value === 'object' && value !== null ? (value) : 'not an object';
+}
+
+/** Parses one agent message, or returns an error text; never throws on bad input. */
+export function parseAgentMessage(text: string): AgentMessage | string {
+  const message = parseObject<AgentMessage>(text);
+  if (typeof message === 'string') return message;
   switch (message.type) {
     case 'hello':
       return typeof message.lastRevision === 'number' && typeof message.protocol === 'number' ? (message as HelloMessage) : 'bad hello';
@@ -110,14 +115,8 @@ export function parseAgentMessage(text: string): AgentMessage | string {
 
 /** Parses one controller message, or returns an error text. */
 export function parseControllerMessage(text: string): ControllerMessage | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return 'not JSON';
-  }
-  if (typeof value !== 'object' || value === null) return 'not an object';
-  const message = value as Partial<ControllerMessage>;
+  const message = parseObject<ControllerMessage>(text);
+  if (typeof message === 'string') return message;
   switch (message.type) {
     case 'snapshot':
       return Array.isArray(message.resources) ? (message as SnapshotMessage) : 'bad snapshot';
