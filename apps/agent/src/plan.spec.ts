@@ -86,7 +86,7 @@ const root = (p: Plan): string[] => texts(p.root);
 const inNs = (p: Plan): Record<string, string[]> => Object.fromEntries(p.inNetns.map((b) => [b.netns!, texts(b)]));
 const keysOf = (b: IpBatch): string[] => [...new Set(b.lines.map((l) => l.key))].map(String);
 
-const bridgeCreate = [`link add name ${BR} type bridge`, `link set dev ${BR} mtu 1450 alias netloom:network:net-1 addrgenmode none`, `link set dev ${BR} up`];
+const bridgeCreate = [`link add name ${BR} type bridge mcast_snooping 0`, `link set dev ${BR} mtu 1450 alias netloom:network:net-1 addrgenmode none`, `link set dev ${BR} up`];
 const vethCreate = (id: string, peer = 'eth0', ns = names.portNetns(id), mtu = 1450): string[] => [
   `link add name ${names.veth(id)} mtu ${mtu} master ${BR} type veth peer name ${peer} mtu ${mtu} netns ${ns}`,
   `link set dev ${names.veth(id)} alias netloom:port:${id} addrgenmode none`,
@@ -171,7 +171,7 @@ describe('plan', () => {
         ...vethCreate('port-2'),
       ]);
       expect(root(p)).toEqual([
-        'link add name nlb17d5a8f0 type bridge',
+        'link add name nlb17d5a8f0 type bridge mcast_snooping 0',
         'link set dev nlb17d5a8f0 mtu 1450 alias netloom:network:net-1 addrgenmode none',
         'link set dev nlb17d5a8f0 up',
         'netns add nl-c151e3-133c41404c',
@@ -449,7 +449,7 @@ describe('plan', () => {
       const p = run([network(), network('net-2'), moved, port('port-2')], observed, { applied });
       const br2 = names.bridge('net-2');
       expect(root(p)).toEqual([
-        `link add name ${br2} type bridge`,
+        `link add name ${br2} type bridge mcast_snooping 0`,
         `link set dev ${br2} mtu 1450 alias netloom:network:net-2 addrgenmode none`,
         `link set dev ${br2} up`,
         `link set dev ${V1} mtu 1450 master ${br2}`,

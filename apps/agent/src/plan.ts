@@ -137,7 +137,7 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
     if (skip.has(key)) continue;
     const found = observed.links.get(bridge);
     if (!found) {
-      creates.bridgeAdd(bridge, {}, key);
+      creates.bridgeAdd(bridge, { mcastSnooping: false }, key);
       creates.linkSet(bridge, { addrgenmode: 'none', mtu: network.spec.mtu, alias: Names.alias('network', network.id) }, key);
       creates.linkSet(bridge, { up: true }, key);
       changed.set(key, specHash(network));

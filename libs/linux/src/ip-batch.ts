@@ -98,11 +98,13 @@ export class IpBatch extends Batch {
   }
 
   /** `link add name NAME [mtu M] [up] type bridge`: one line, so the bridge exists up or not at all. */
-  bridgeAdd(name: string, opts: { mtu?: number; up?: boolean } = {}, key?: string): this {
+  bridgeAdd(name: string, opts: { mtu?: number; up?: boolean; mcastSnooping?: boolean } = {}, key?: string): this {
     const words = ['link add name', assertIfName(name)];
     if (opts.mtu !== undefined) words.push('mtu', String(assertMtu(opts.mtu)));
     if (opts.up) words.push('up');
     words.push('type bridge');
+    // Snooping makes the bridge send IGMP/MLD reports of its own, flooded to every VXLAN peer.
+    if (opts.mcastSnooping === false) words.push('mcast_snooping 0');
     return this.push(words.join(' '), key);
   }
 
