@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '**/*.mjs', '**/api-report.d.ts'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
@@ -37,6 +37,21 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
+    },
+  },
+  {
+    // A plugin, built-in or not, sees NetLoom only through the SDK (CONVENTIONS.md §7).
+    files: ['plugins/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@netloom/*', '!@netloom/plugin-sdk'], message: 'A plugin imports @netloom/plugin-sdk and nothing else of ours.' },
+            { group: ['**/libs/*', '**/apps/*', '../../*'], message: 'A plugin imports @netloom/plugin-sdk and nothing else of ours.' },
+          ],
+        },
+      ],
     },
   },
   {

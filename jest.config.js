@@ -6,6 +6,7 @@ const moduleNameMapper = {
   '^@netloom/model/(.*)$': '<rootDir>/libs/model/src/$1',
   '^@netloom/migrations$': '<rootDir>/migrations',
   '^@netloom/protocol$': '<rootDir>/libs/protocol/src',
+  '^@netloom/plugin-sdk$': '<rootDir>/libs/plugin-sdk/src',
   '^@netloom/linux$': '<rootDir>/libs/linux/src',
   '^@netloom/simhosts$': '<rootDir>/libs/simhosts/src',
   // unicorn-magic's `exports` has only an `import` condition; jest resolves `require`.

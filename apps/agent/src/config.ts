@@ -14,6 +14,8 @@ export interface AgentConfig {
   prefix: string;
   resyncMs: number;
   name: string;
+  /** npm packages of third-party plugins to load, besides the built-in ones (`--plugins a,b`). */
+  plugins: string[];
 }
 
 const FLAGS: Record<string, keyof AgentConfig> = {
@@ -23,6 +25,7 @@ const FLAGS: Record<string, keyof AgentConfig> = {
   '--prefix': 'prefix',
   '--resync-ms': 'resyncMs',
   '--name': 'name',
+  '--plugins': 'plugins',
 };
 
 const ENV: Record<string, keyof AgentConfig> = {
@@ -32,6 +35,7 @@ const ENV: Record<string, keyof AgentConfig> = {
   NETLOOM_PREFIX: 'prefix',
   NETLOOM_RESYNC_MS: 'resyncMs',
   NETLOOM_HOST_NAME: 'name',
+  NETLOOM_PLUGINS: 'plugins',
 };
 
 /** Configuration from flags (`--controller URL`), then environment (`NETLOOM_CONTROLLER`), then defaults. */
@@ -57,5 +61,9 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     prefix: given.prefix ?? 'nl',
     resyncMs,
     name: given.name ?? hostname(),
+    plugins: (given.plugins ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== ''),
   };
 }

@@ -6,6 +6,8 @@ import { detectCapabilities } from './capabilities';
 import { ControllerChannel } from './channel';
 import { loadAgentConfig } from './config';
 import { Names } from './naming';
+import { PluginHost } from './plugin-host';
+import { loadPlugins } from './plugins-loader';
 import { Reconciler } from './reconciler';
 import { StateStore } from './state-store';
 
@@ -19,6 +21,8 @@ async function main(): Promise<void> {
   const config = loadAgentConfig();
   const store = new StateStore(config.stateDir);
   const capabilities = await detectCapabilities();
+  const plugins = loadPlugins({ packages: config.plugins, log });
+  const pluginVersions = plugins.map((p) => ({ id: p.id, version: p.version }));
   let reconciler: Reconciler | undefined = undefined;
   let needFull = true;
   const sent = new Map<string, string>();
@@ -27,7 +31,7 @@ async function main(): Promise<void> {
     controller: config.controller,
     joinToken: config.joinToken,
     log,
-    hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities, plugins: [], kernel: release() }),
+    hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities, plugins: pluginVersions, kernel: release() }),
     lastRevision: () => reconciler?.appliedRevision ?? 0,
     onDesired: (revision, resources) => reconciler?.setDesired(revision, resources),
     onConnected: () => {
@@ -47,7 +51,8 @@ async function main(): Promise<void> {
   }
 
   const linux = new Linux();
-  reconciler = new Reconciler(linux, new Names(config.prefix, hostId), store, { resyncMs: config.resyncMs, debounceMs: 50, log });
+  const pluginHost = new PluginHost({ linux, agentPrefix: config.prefix, hostId, plugins, log });
+  reconciler = new Reconciler(linux, new Names(config.prefix, hostId), store, { resyncMs: config.resyncMs, debounceMs: 50, log, plugins: pluginHost });
   reconciler.onReport = ({ revision, statuses, mutatingCommands, ms }) => {
     const changed: ResourceStatusReport[] = [];
     for (const s of statuses) {

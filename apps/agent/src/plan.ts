@@ -122,7 +122,10 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
     wantedLinks.add(names.veth(p.id));
     if (!p.spec.netns) wantedNetns.add(names.portNetns(p.id));
   }
-  const orphanNetns = [...observed.netns].filter((ns) => names.ownsNetns(ns) && !wantedNetns.has(ns)).sort();
+  // Plugins' namespaces share the prefix and host tag but go on with `p` (never hex): theirs to collect.
+  const orphanNetns = [...observed.netns]
+    .filter((ns) => names.ownsNetns(ns) && !ns.startsWith(`${names.netnsPrefix}p`) && !wantedNetns.has(ns))
+    .sort();
   for (const ns of orphanNetns) root.netnsDel(ns, `gc/netns/${ns}`);
   const orphanLinks = [...observed.links.values()].filter((l) => names.ownsLink(l.ifname) && !wantedLinks.has(l.ifname));
   // Veths before bridges, so a bridge is empty when it goes.

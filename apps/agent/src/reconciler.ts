@@ -1,6 +1,7 @@
 import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, wholeBatchFailed } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
 import { Names } from './naming';
+import type { PluginHost } from './plugin-host';
 import { LinkCache } from './link-cache';
 import { FLOOD_MAC, networksToInspect, Observed, plan, PlanFailure, portsToInspect, specHash } from './plan';
 import { StateStore } from './state-store';
@@ -11,6 +12,8 @@ export interface ReconcilerOptions {
   /** Quiet time after a kernel event before reconciling. */
   debounceMs: number;
   log: (line: string) => void;
+  /** The loaded plugins: their kinds go to them, after the core apply, instead of the core planner. */
+  plugins?: PluginHost;
 }
 
 export interface ReconcileReport {
@@ -174,7 +177,9 @@ export class Reconciler {
 
   private async pass(): Promise<void> {
     const started = Date.now();
-    const desired = this.desired!;
+    const all = this.desired!;
+    const plugins = this.options.plugins;
+    const desired = plugins ? all.filter((r) => !plugins.handles(r.kind)) : all;
     const revision = this.revision;
     const mutatingBefore = this.linux.runner.mutatingCount;
     const now = Date.now();
@@ -236,6 +241,11 @@ export class Reconciler {
         attributes: p?.attributes.get(key) ?? {},
       };
     });
+    if (plugins) {
+      // After the core apply, so the bridges of this host's networks exist for the plugins' legs.
+      const bridges = new Map(desired.filter((r) => r.kind === ResourceKind.Network).map((r) => [r.id, this.names.bridge(r.id)]));
+      statuses.push(...(await plugins.reconcile(all.filter((r) => plugins.handles(r.kind)), bridges)));
+    }
     this.store.writeApplied({ revision, ports: Object.fromEntries(this.applied) });
     this.scheduleRetry();
     this.onReport({ revision, statuses, mutatingCommands: this.linux.runner.mutatingCount - mutatingBefore, ms: Date.now() - started });

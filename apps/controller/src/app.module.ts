@@ -15,6 +15,8 @@ import { CONTROLLER_CONFIG } from './database/tokens';
 import { graphqlOptions } from './graphql.config';
 import { HostsModule } from './hosts/hosts.module';
 import { NetworksModule } from './networks/networks.module';
+import { PluginGraphqlService } from './plugin-kinds/plugin-graphql.service';
+import { PluginsApiModule, PluginsModule } from './plugin-kinds/plugins.module';
 import { PortsModule } from './ports/ports.module';
 import { SubnetsModule } from './subnets/subnets.module';
 
@@ -45,12 +47,14 @@ export class AppModule {
         NetworksModule,
         SubnetsModule,
         PortsModule,
+        PluginsModule,
         AgentsModule,
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,
-          imports: [AuthModule],
-          inject: [AuthService, getDataSourceToken()],
-          useFactory: (auth: AuthService, dataSource: DataSource) => graphqlOptions(config, auth, dataSource),
+          imports: [AuthModule, PluginsApiModule],
+          inject: [AuthService, getDataSourceToken(), PluginGraphqlService],
+          useFactory: (auth: AuthService, dataSource: DataSource, plugins: PluginGraphqlService) =>
+            graphqlOptions(config, auth, dataSource, (schema) => plugins.extendSchema(schema)),
         }),
       ],
     };

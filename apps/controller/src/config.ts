@@ -22,6 +22,8 @@ export interface ControllerConfig {
    * included), for agents in other network namespaces of this machine; undefined = none.
    */
   agentSocket: string | undefined;
+  /** Extra plugins to load besides the built-in ones: npm package names or absolute module paths. */
+  plugins: string[];
 }
 
 const FLAGS: Record<string, keyof ControllerConfig> = {
@@ -32,6 +34,7 @@ const FLAGS: Record<string, keyof ControllerConfig> = {
   '--body-limit': 'bodyLimit',
   '--host-grace-ms': 'hostGraceMs',
   '--agent-socket': 'agentSocket',
+  '--plugins': 'plugins',
 };
 
 const ENV: Record<string, keyof ControllerConfig> = {
@@ -45,6 +48,7 @@ const ENV: Record<string, keyof ControllerConfig> = {
   NETLOOM_WAIT_TIMEOUT_MS: 'waitTimeoutMs',
   NETLOOM_HOST_GRACE_MS: 'hostGraceMs',
   NETLOOM_AGENT_SOCKET: 'agentSocket',
+  NETLOOM_PLUGINS: 'plugins',
 };
 
 const NUMERIC = new Set<keyof ControllerConfig>(['port', 'bodyLimit', 'maxQueryDepth', 'maxQueryCost', 'waitTimeoutMs', 'hostGraceMs']);
@@ -85,6 +89,10 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     waitTimeoutMs: number('waitTimeoutMs', 30_000),
     hostGraceMs: number('hostGraceMs', 60_000),
     agentSocket: given.agentSocket === undefined ? undefined : socketPath(given.agentSocket),
+    plugins: (given.plugins ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
   };
 }
 

@@ -28,7 +28,13 @@ const unauthenticated = (): GraphQLError =>
  * field runs: when the HTTP request's context is built, or when the websocket connects
  * (`connectionParams.authorization`), so not even introspection is open without a token.
  */
-export function graphqlOptions(config: ControllerConfig, auth: AuthService, dataSource: DataSource): ApolloDriverConfig {
+export function graphqlOptions(
+  config: ControllerConfig,
+  auth: AuthService,
+  dataSource: DataSource,
+  /** Adds what plugins declare to the schema Nest built (plugin-kinds/plugin-schema.ts). */
+  extend: (schema: GraphQLSchema) => GraphQLSchema = (built) => built,
+): ApolloDriverConfig {
   const limits = { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost };
   let schema: GraphQLSchema | undefined;
   return {
@@ -40,8 +46,9 @@ export function graphqlOptions(config: ControllerConfig, auth: AuthService, data
     includeStacktraceInErrorResponses: false,
     formatError,
     plugins: [queryLimitsPlugin(limits)],
-    // Kept for the websocket transport's limit check (it runs operations outside Apollo's plugins).
-    transformSchema: (built: GraphQLSchema) => (schema = built),
+    // Plugin kinds join the schema here; kept for the websocket transport's limit check (it runs
+    // operations outside Apollo's plugins).
+    transformSchema: (built: GraphQLSchema) => (schema = extend(built)),
     subscriptions: {
       'graphql-ws': {
         path: '/graphql',

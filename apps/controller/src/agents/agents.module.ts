@@ -20,5 +20,6 @@ import { WaitInterceptor } from './wait.interceptor';
     ResourceStatusResolver,
     { provide: APP_INTERCEPTOR, useClass: WaitInterceptor },
   ],
+  exports: [DispatcherService],
 })
 export class AgentsModule {}

@@ -8,6 +8,7 @@ import { ChangesService } from '../changes/changes.service';
 import { findOrFail } from '../common/resource-ops';
 import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
+import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
 import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
@@ -24,6 +25,7 @@ export class AgentsService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly changes: ChangesService,
+    private readonly plugins: PluginPlacementService,
   ) {}
 
   /** Exchanges a host's one-time join token for a long-lived host credential. */
@@ -147,7 +149,7 @@ export class AgentsService {
     await this.changes.transact(({ em }) => em.update(HostAgent, { connected: true }, { connected: false }));
   }
 
-  /** Everything compiling needs, in five queries, only the columns it uses. */
+  /** Everything compiling needs, in five queries, only the columns it uses, and where plugins place their resources. */
   async loadIntent(): Promise<Intent> {
     const em = this.dataSource.manager;
     const [hosts, ports, networks, subnets, allocations] = await Promise.all([
@@ -157,7 +159,8 @@ export class AgentsService {
       em.find(Subnet, { select: { id: true, networkId: true, ipVersion: true, cidr: true, gatewayIp: true } }),
       em.find(IpAllocation, { select: { portId: true, subnetId: true, ipAddress: true } }),
     ]);
-    return { hosts, ports, networks, subnets, allocations };
+    const placements = await this.plugins.placeAll();
+    return { hosts, ports, networks, subnets, allocations, placements };
   }
 
   private async statusesOf(em: EntityManager, hostId: string, ids: string[]): Promise<ResourceStatus[]> {

@@ -127,4 +127,70 @@ describe('compileHosts', () => {
       expect(spec<NetworkSpec>(out.get('h1'), 'blue').vxlan!.peers).toEqual(['192.0.2.2']);
     });
   });
+
+  describe('plugin placements', () => {
+    const base: Intent = {
+      hosts: [host('h1', '192.0.2.1'), host('h2', '192.0.2.2'), host('h3', '192.0.2.3')],
+      networks: [network('blue')],
+      subnets: [],
+      ports: [port('b1', 'blue', 'h1', '02:00:00:00:00:01')],
+      allocations: [],
+    };
+    const router = { kind: 'Router', id: 'r1', generation: 4, spec: { routes: ['10.0.0.0/8'] } };
+
+    it('puts each placed resource on its host, with its spec and generation', () => {
+      const out = compileHosts({ ...base, placements: [{ ...router, hostId: 'h3' }] });
+      expect(out.get('h3')).toEqual([router]);
+      expect(out.get('h2')).toEqual([]);
+      expect(out.get('h1')!.map((r) => r.kind)).toEqual([ResourceKind.Network, ResourceKind.Port]);
+    });
+
+    it("makes the placement's networks present on its host, in the network's VXLAN span", () => {
+      const out = compileHosts({ ...base, placements: [{ ...router, hostId: 'h2', networks: ['blue'] }] });
+      expect(out.get('h2')!.map((r) => `${r.kind}/${r.id}`)).toEqual(['Network/blue', 'Router/r1']);
+      const onH2 = spec<NetworkSpec>(out.get('h2'), 'blue');
+      expect(onH2.vxlan).toEqual({ local: '192.0.2.2', peers: ['192.0.2.1'], remotes: [{ mac: '02:00:00:00:00:01', ips: [], vtep: '192.0.2.1' }] });
+      expect(spec<NetworkSpec>(out.get('h1'), 'blue').vxlan).toEqual({ local: '192.0.2.1', peers: ['192.0.2.2'], remotes: [] });
+    });
+
+    it('ignores placements on unknown hosts, unknown networks, and duplicates', () => {
+      const out = compileHosts({
+        ...base,
+        placements: [
+          { ...router, hostId: 'gone' },
+          { ...router, hostId: 'h3', networks: ['missing'] },
+          { ...router, hostId: 'h3', spec: { other: true } },
+        ],
+      });
+      expect(out.get('h3')).toEqual([router]);
+      expect(out.has('gone')).toBe(false);
+    });
+  });
+});
+
+describe('compileHosts with plugin placements', () => {
+  it('makes a placed resource’s networks present on its host and its endpoints reachable from the others', () => {
+    const out = compileHosts({
+      hosts: [host('h1', '192.0.2.1'), host('h2', '192.0.2.2')],
+      networks: [network('n1', { vni: 500 })],
+      subnets: [subnet('s1', 'n1', '10.5.0.0/24', '10.5.0.1')],
+      ports: [port('p1', 'n1', 'h1', '02:00:00:00:05:01')],
+      allocations: [alloc('p1', 's1', '10.5.0.2')],
+      placements: [
+        {
+          kind: 'Tap',
+          id: 't1',
+          generation: 2,
+          hostId: 'h2',
+          spec: { cidr: '10.5.0.50/24' },
+          networks: ['n1'],
+          endpoints: [{ networkId: 'n1', mac: '02:aa:00:00:00:01', ips: ['10.5.0.50'] }],
+        },
+      ],
+    });
+    expect(out.get('h2')!.map((r) => r.id)).toEqual(['n1', 't1']);
+    expect(out.get('h2')!.find((r) => r.id === 't1')).toEqual({ kind: 'Tap', id: 't1', generation: 2, spec: { cidr: '10.5.0.50/24' } });
+    expect(spec<NetworkSpec>(out.get('h1'), 'n1').vxlan!.remotes).toEqual([{ mac: '02:aa:00:00:00:01', ips: ['10.5.0.50'], vtep: '192.0.2.2' }]);
+    expect(spec<NetworkSpec>(out.get('h2'), 'n1').vxlan!.remotes).toEqual([{ mac: '02:00:00:00:05:01', ips: ['10.5.0.2'], vtep: '192.0.2.1' }]);
+  });
 });

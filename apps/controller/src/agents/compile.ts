@@ -15,6 +15,17 @@ import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
 
+/** Where a plugin resource goes: what one host receives, and the core networks it needs there. */
+export interface PluginPlacement {
+  kind: string;
+  id: string;
+  generation: number;
+  hostId: string;
+  spec: unknown;
+  networks?: string[];
+  /** Interfaces it puts on those networks: the other hosts get them as remote entries. */
+  endpoints?: { networkId: string; mac: string; ips: string[] }[];
+}
 
 /** The intent compiling needs: every host, port, network, subnet and address (only used columns). */
 export interface Intent {
@@ -23,6 +34,8 @@ export interface Intent {
   networks: Pick<Network, 'id' | 'generation' | 'vni' | 'mtu'>[];
   subnets: Pick<Subnet, 'id' | 'networkId' | 'ipVersion' | 'cidr' | 'gatewayIp'>[];
   allocations: Pick<IpAllocation, 'portId' | 'subnetId' | 'ipAddress'>[];
+  /** Plugin resources, as their plugins placed them. */
+  placements?: PluginPlacement[];
 }
 
 type PortRow = Intent['ports'][number];
@@ -33,7 +46,8 @@ type SubnetRow = Intent['subnets'][number];
  * host when one of its ports is there; its span is the hosts where it is present. Hosts for
  * which `inSpan` is false (deleted, or disconnected past the grace period) still get their own
  * state, but no other host peers with them. MTU: the network's, or the smallest underlay MTU of
- * its span minus the VXLAN overhead.
+ * its span minus the VXLAN overhead. A plugin placement puts its resource on its host, and makes
+ * each network it names present there, as a port would.
  */
 export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean = () => true): Map<string, DesiredResource[]> {
   const hosts = new Map(intent.hosts.map((h) => [h.id, h]));
@@ -54,6 +68,23 @@ export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean
     byHost.set(port.hostId, [...(byHost.get(port.hostId) ?? []), port]);
     placement.set(port.networkId, byHost);
   }
+  const placements = (intent.placements ?? []).filter((p) => hosts.has(p.hostId));
+  const networkIds = new Set(intent.networks.map((n) => n.id));
+  // network id → host id → plugin endpoints there (a router's legs, a tap…)
+  const endpoints = new Map<string, Map<string, { mac: string; ips: string[] }[]>>();
+  for (const p of placements) {
+    for (const networkId of p.networks ?? []) {
+      if (!networkIds.has(networkId)) continue;
+      const byHost = placement.get(networkId) ?? new Map<string, PortRow[]>();
+      if (!byHost.has(p.hostId)) byHost.set(p.hostId, []);
+      placement.set(networkId, byHost);
+    }
+    for (const e of p.endpoints ?? []) {
+      const byHost = endpoints.get(e.networkId) ?? new Map<string, { mac: string; ips: string[] }[]>();
+      byHost.set(p.hostId, [...(byHost.get(p.hostId) ?? []), { mac: e.mac, ips: e.ips }]);
+      endpoints.set(e.networkId, byHost);
+    }
+  }
 
   const out = new Map<string, DesiredResource[]>(intent.hosts.map((h) => [h.id, []]));
   for (const network of intent.networks) {
@@ -64,9 +95,10 @@ export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean
     for (const [hostId, ports] of byHost) {
       const host = hosts.get(hostId)!;
       const others = span.filter((h) => h !== hostId && inSpan(h)).sort();
-      const remotes: RemotePort[] = others.flatMap((h) =>
-        byHost.get(h)!.map((p) => ({ mac: p.macAddress, ips: (addressesOf.get(p.id) ?? []).map((a) => a.ip), vtep: hosts.get(h)!.vtepAddress })),
-      );
+      const remotes: RemotePort[] = others.flatMap((h) => [
+        ...byHost.get(h)!.map((p) => ({ mac: p.macAddress, ips: (addressesOf.get(p.id) ?? []).map((a) => a.ip), vtep: hosts.get(h)!.vtepAddress })),
+        ...(endpoints.get(network.id)?.get(h) ?? []).map((e) => ({ mac: e.mac, ips: e.ips, vtep: hosts.get(h)!.vtepAddress })),
+      ]);
       remotes.sort((a, b) => a.mac.localeCompare(b.mac));
       const spec: NetworkSpec = {
         vni: network.vni,
@@ -79,6 +111,14 @@ export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean
       resources.push({ kind: ResourceKind.Network, id: network.id, generation: network.generation, spec });
       for (const port of ports) resources.push(portResource(port, mtu, addressesOf.get(port.id) ?? []));
     }
+  }
+  // One resource per host: a plugin that places it twice on a host gets the first.
+  const placed = new Set<string>();
+  for (const p of placements) {
+    const key = `${p.hostId}/${resourceKey(p)}`;
+    if (placed.has(key)) continue;
+    placed.add(key);
+    out.get(p.hostId)!.push({ kind: p.kind, id: p.id, generation: p.generation, spec: p.spec });
   }
   for (const resources of out.values()) resources.sort((a, b) => resourceKey(a).localeCompare(resourceKey(b)));
   return out;

@@ -12,12 +12,13 @@ import { Change } from '../changes/change.entity';
 import { ControllerConfig } from '../config';
 import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
+import { PluginResource } from '../plugin-kinds/plugin-resource.entity';
 import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
 import { CONTROLLER_CONFIG } from './tokens';
 
-export const ENTITIES = [ApiToken, Change, Host, Network, Subnet, Port, IpAllocation, HostAgent, ResourceStatus];
+export const ENTITIES = [ApiToken, Change, Host, Network, Subnet, Port, IpAllocation, HostAgent, ResourceStatus, PluginResource];
 
 /** The embedded default: one SQLite file, WAL, foreign keys on, migrations applied at start. */
 export function sqliteOptions(file: string): DataSourceOptions {

@@ -1,0 +1,207 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CommandRunner, Linux } from '@netloom/linux';
+import { DesiredResource, NetworkSpec, RealizationState, ResourceKind } from '@netloom/model';
+import { definePlugin, type PluginDefinition, SDK_VERSION } from '@netloom/plugin-sdk';
+import { Names } from './naming';
+import { PluginHost } from './plugin-host';
+import { loadPlugins } from './plugins-loader';
+import { ReconcileReport, Reconciler } from './reconciler';
+import { StateStore } from './state-store';
+
+const describeKernel = process.getuid?.() === 0 ? describe : describe.skip;
+
+const kind = (k: string, id: string, spec: unknown = {}): DesiredResource => ({ kind: k, id, generation: 1, spec });
+
+const throwing = definePlugin({
+  id: 'test.throwing',
+  version: '1.2.3',
+  sdk: SDK_VERSION,
+  kinds: { Boom: { fields: {} } },
+  agent: {
+    reconcile: () => Promise.reject(new Error('kaboom in the plugin')),
+  },
+});
+
+const silent = definePlugin({
+  id: 'test.silent',
+  version: '0.1.0',
+  sdk: SDK_VERSION,
+  kinds: { Quiet: { fields: {} } },
+  agent: {
+    reconcile: (desired) => Promise.resolve(desired.slice(1).map((r) => ({ id: r.id, state: RealizationState.APPLIED, attributes: { seen: r.kind } }))),
+  },
+});
+
+const slow = definePlugin({
+  id: 'test.slow',
+  version: '0.1.0',
+  sdk: SDK_VERSION,
+  kinds: { Slow: { fields: {} } },
+  agent: { reconcile: () => new Promise((resolve) => setTimeout(() => resolve([]), 300)) },
+});
+
+describe('PluginHost', () => {
+  // No plugin here touches the host: a runner that ran anything would show it.
+  const runner = new CommandRunner();
+  const make = (plugins: PluginDefinition<unknown>[], timeoutMs?: number) =>
+    new PluginHost({ linux: new Linux(runner), agentPrefix: 'zz', hostId: 'h1', plugins, log: () => undefined, timeoutMs });
+
+  afterEach(() => expect(runner.log).toEqual([]));
+
+  it('fails only the resources of a plugin that throws, with its message', async () => {
+    const host = make([throwing, silent]);
+    const statuses = await host.reconcile([kind('Boom', 'b1'), kind('Quiet', 'q1'), kind('Quiet', 'q2')], new Map());
+    expect(statuses).toEqual([
+      { kind: 'Boom', id: 'b1', generation: 1, state: RealizationState.FAILED, reason: expect.stringContaining('kaboom in the plugin') },
+      { kind: 'Quiet', id: 'q1', generation: 1, state: RealizationState.FAILED, reason: 'plugin returned no status' },
+      { kind: 'Quiet', id: 'q2', generation: 1, state: RealizationState.APPLIED, attributes: { seen: 'Quiet' } },
+    ]);
+  });
+
+  it('fails the resources of a plugin that takes too long, and does not call it again while it runs', async () => {
+    const host = make([slow], 50);
+    expect((await host.reconcile([kind('Slow', 's1')], new Map()))[0].reason).toMatch(/did not finish its reconcile within 50 ms/);
+    expect((await host.reconcile([kind('Slow', 's1')], new Map()))[0].reason).toMatch(/previous reconcile is still running/);
+    await new Promise((r) => setTimeout(r, 350));
+  });
+
+  it('declares the kinds of its plugins and reports their versions', () => {
+    const host = make([throwing, silent]);
+    expect(host.handles('Boom')).toBe(true);
+    expect(host.handles('Network')).toBe(false);
+    expect(host.versions).toEqual([
+      { id: 'test.throwing', version: '1.2.3' },
+      { id: 'test.silent', version: '0.1.0' },
+    ]);
+  });
+});
+
+describe('loadPlugins', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'netloom-plugins-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loads built-ins from <dir>/<name>/src/index.js and named packages; refuses and skips bad ones', () => {
+    mkdirSync(join(dir, 'hello', 'src'), { recursive: true });
+    writeFileSync(join(dir, 'hello', 'src', 'index.js'), `exports.default = { id: 'netloom.hello', version: '0.0.1', sdk: ${SDK_VERSION}, kinds: {} };`);
+    mkdirSync(join(dir, 'empty'));
+    const log: string[] = [];
+    const modules: Record<string, unknown> = {
+      'acme-good': { plugin: silent },
+      'acme-old': { default: { ...silent, id: 'acme.old', sdk: 0 } },
+      'acme-none': {},
+      'acme-dup': { default: silent },
+    };
+    const plugins = loadPlugins({
+      packages: ['acme-good', 'acme-old', 'acme-missing', 'acme-none', 'acme-dup'],
+      builtinDir: dir,
+      log: (l) => log.push(l),
+      load: (s) => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        if (s.endsWith('.js')) return require(s) as unknown;
+        if (!(s in modules)) throw new Error(`Cannot find module '${s}'`);
+        return modules[s];
+      },
+    });
+    expect(plugins.map((p) => p.id)).toEqual(['netloom.hello', 'test.silent']);
+    expect(log.join('\n')).toMatch(/targets SDK 0/);
+    expect(log.join('\n')).toMatch(/acme-missing: cannot be loaded/);
+    expect(log.join('\n')).toMatch(/acme-none exports no plugin/);
+    expect(log.join('\n')).toMatch(/test.silent from acme-dup: already loaded/);
+  });
+
+  it('finds no built-ins where there is no plugins directory', () => {
+    expect(loadPlugins({ packages: [], builtinDir: join(dir, 'nosuch'), log: () => undefined })).toEqual([]);
+  });
+});
+
+describeKernel('Reconciler with plugins on the real kernel', () => {
+  const prefix = `g${Math.random().toString(36).slice(2, 5)}`;
+  const names = new Names(prefix, 'plugin-host-under-test');
+  const stateDir = mkdtempSync(join(tmpdir(), 'netloom-plugin-host-'));
+  const runner = new CommandRunner();
+  const linux = new Linux(runner);
+  const reports: ReconcileReport[] = [];
+  let reconciler: Reconciler;
+
+  // A namespace per resource with a leg onto its network's bridge: only what is missing is made.
+  const legs = definePlugin({
+    id: 'test.legs',
+    version: '2.0.0',
+    sdk: SDK_VERSION,
+    kinds: { Leg: { fields: {} } },
+    agent: {
+      async reconcile(desired, host) {
+        const [ns, links] = await Promise.all([host.ownedNetns(), host.ownedLinks()]);
+        const result = await host.apply((c) => {
+          for (const r of desired) {
+            const name = host.netnsName(r.id);
+            const leg = host.linkName(r.id);
+            if (!ns.includes(name)) c.netnsAdd(name, r.id);
+            if (!links.some((l) => l.ifname === leg)) {
+              const bridge = host.networkBridge((r.spec as { networkId: string }).networkId)!;
+              c.host.vethAdd(leg, { peer: 'eth0', peerNetns: name, master: bridge }, r.id).linkSet(leg, { up: true }, r.id);
+            }
+          }
+          for (const n of ns) if (!desired.some((r) => host.netnsName(r.id) === n)) c.netnsDel(n);
+          for (const l of links) if (!desired.some((r) => host.linkName(r.id) === l.ifname)) c.host.linkDel(l.ifname);
+        });
+        return desired.map((r) => {
+          const failed = result.failed.find((f) => f.key === r.id);
+          return failed ? { id: r.id, state: RealizationState.FAILED, reason: failed.error } : { id: r.id, state: RealizationState.APPLIED, attributes: { netns: host.netnsName(r.id) } };
+        });
+      },
+    },
+  });
+  const plugins = [throwing, legs] as PluginDefinition<unknown>[];
+  const network: DesiredResource<NetworkSpec> = { kind: ResourceKind.Network, id: 'net-1', generation: 1, spec: { vni: 100, mtu: 1450, vxlan: null } };
+  const desired = [network, kind('Boom', 'boom-1'), kind('Leg', 'leg-1', { networkId: 'net-1' }), kind('Mystery', 'm-1')];
+
+  async function pass(resources: DesiredResource[], revision: number): Promise<ReconcileReport> {
+    reconciler.setDesired(revision, resources);
+    await reconciler.reconcileNow();
+    return reports[reports.length - 1];
+  }
+  const state = (report: ReconcileReport) => Object.fromEntries(report.statuses.map((s) => [s.id, [s.state, s.reason]]));
+
+  beforeAll(() => {
+    const pluginHost = new PluginHost({ linux, agentPrefix: prefix, hostId: 'plugin-host-under-test', plugins, log: () => undefined });
+    reconciler = new Reconciler(linux, names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined, plugins: pluginHost });
+    reconciler.onReport = (r) => reports.push(r);
+  });
+
+  afterAll(async () => {
+    reconciler.stop();
+    for (const ns of (await linux.netnsList()).filter((n) => n.startsWith(`${prefix}-`))) await execa('ip', ['netns', 'del', ns], { reject: false });
+    for (const link of (await linux.links()).filter((l) => l.ifname.startsWith(prefix))) await execa('ip', ['link', 'del', link.ifname], { reject: false });
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('applies the core network and a working plugin; a throwing plugin and an unknown kind fail alone', async () => {
+    const report = await pass(desired, 1);
+    expect(state(report)).toEqual({
+      'net-1': [RealizationState.APPLIED, undefined],
+      'boom-1': [RealizationState.FAILED, expect.stringContaining('kaboom in the plugin')],
+      'leg-1': [RealizationState.APPLIED, undefined],
+      'm-1': [RealizationState.FAILED, 'this agent has no plugin for kind Mystery'],
+    });
+    const leg = (await linux.links()).find((l) => l.ifname.startsWith(`${prefix}q`));
+    expect(leg).toMatchObject({ master: names.bridge('net-1'), up: true });
+  });
+
+  it('leaves the plugin namespace alone on the next pass (the core does not collect it), changing nothing', async () => {
+    const report = await pass(desired, 2);
+    expect(report.mutatingCommands).toBe(0);
+    expect(state(report)['leg-1']).toEqual([RealizationState.APPLIED, undefined]);
+    expect((await linux.netnsList()).filter((n) => n.startsWith(`${names.netnsPrefix}p`))).toHaveLength(1);
+  });
+
+  it('lets the plugin remove what it owns when its resources go', async () => {
+    const report = await pass([network], 3);
+    expect(state(report)).toEqual({ 'net-1': [RealizationState.APPLIED, undefined] });
+    expect((await linux.netnsList()).filter((n) => n.startsWith(`${prefix}-`))).toEqual([]);
+    expect((await linux.links()).filter((l) => l.ifname.startsWith(`${prefix}q`))).toEqual([]);
+  });
+});

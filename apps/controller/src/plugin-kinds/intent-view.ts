@@ -1,0 +1,88 @@
+import { EntityManager } from 'typeorm';
+import { ErrorCode, NetloomError } from '@netloom/model';
+import { IntentView, PluginDefinition, PluginResource as SdkResource } from '@netloom/plugin-sdk';
+import { Host } from '../hosts/host.entity';
+import { Network } from '../networks/network.entity';
+import { IpAllocation } from '../ports/ip-allocation.entity';
+import { Port } from '../ports/port.entity';
+import { Subnet } from '../subnets/subnet.entity';
+import { PluginResource } from './plugin-resource.entity';
+
+const labelRecord = (labels: { key: string; value: string }[]): Record<string, string> =>
+  Object.fromEntries(labels.map((l) => [l.key, l.value]));
+
+/** What a plugin sees of a stored resource. */
+export const toSdkResource = (r: PluginResource): SdkResource => ({
+  kind: r.kind,
+  id: r.id,
+  name: r.name,
+  generation: r.generation,
+  labels: labelRecord(r.labels),
+  spec: r.spec,
+});
+
+/**
+ * The intent as a plugin reads it, through one entity manager (the change's transaction, or the
+ * dispatcher's reads). Each table is read at most once per view.
+ */
+export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, exceptId?: string): IntentView {
+  const cache = new Map<string, Promise<unknown>>();
+  const once = <T>(key: string, load: () => Promise<T>): Promise<T> => {
+    if (!cache.has(key)) cache.set(key, load());
+    return cache.get(key) as Promise<T>;
+  };
+  return {
+    hosts: () =>
+      once('hosts', async () =>
+        (await em.find(Host, { order: { id: 'ASC' } })).map((h) => ({ id: h.id, name: h.name, vtepAddress: h.vtepAddress, labels: labelRecord(h.labels) })),
+      ),
+    networks: () =>
+      once('networks', async () => (await em.find(Network, { order: { id: 'ASC' } })).map((n) => ({ id: n.id, name: n.name, vni: n.vni, mtu: n.mtu }))),
+    subnets: () =>
+      once('subnets', async () =>
+        (await em.find(Subnet, { order: { id: 'ASC' } })).map((s) => ({
+          id: s.id,
+          networkId: s.networkId,
+          name: s.name,
+          cidr: s.cidr,
+          gatewayIp: s.gatewayIp,
+          ipVersion: s.ipVersion === 6 ? (6 as const) : (4 as const),
+        })),
+      ),
+    ports: () =>
+      once('ports', async () => {
+        const [ports, allocations] = await Promise.all([em.find(Port, { order: { id: 'ASC' } }), em.find(IpAllocation)]);
+        const byPort = new Map<string, { subnetId: string; ipAddress: string }[]>();
+        for (const a of allocations) byPort.set(a.portId, [...(byPort.get(a.portId) ?? []), { subnetId: a.subnetId, ipAddress: a.ipAddress }]);
+        return ports.map((p) => ({
+          id: p.id,
+          name: p.name,
+          networkId: p.networkId,
+          hostId: p.hostId,
+          macAddress: p.macAddress,
+          fixedIps: byPort.get(p.id) ?? [],
+        }));
+      }),
+    resources: <S>(kind: string) => {
+      if (!(kind in plugin.kinds)) throw new Error(`plugin ${plugin.id} asked for resources of ${kind}, not one of its kinds`);
+      return once(`resources:${kind}`, async () =>
+        (await em.find(PluginResource, { where: { kind }, order: { id: 'ASC' } })).filter((r) => r.id !== exceptId).map(toSdkResource),
+      ) as Promise<SdkResource<S>[]>;
+    },
+  };
+}
+
+const CODES = new Set<string>(Object.values(ErrorCode));
+
+/**
+ * A plugin's error as the API reports it: the SDK's errors keep their code (even from a plugin
+ * bundling its own copy of the SDK); anything else stays an internal error.
+ */
+export function fromPluginError(error: unknown): unknown {
+  if (error instanceof NetloomError) return error;
+  const e = error as { name?: unknown; code?: unknown; message?: unknown; field?: unknown } | null;
+  if (e && e.name === 'NetloomError' && typeof e.code === 'string' && CODES.has(e.code)) {
+    return new NetloomError(e.code as ErrorCode, String(e.message), typeof e.field === 'string' ? e.field : undefined);
+  }
+  return error;
+}

@@ -1,0 +1,73 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { GraphQLSchema } from 'graphql';
+import { ErrorCode, NetloomError } from '@netloom/model';
+import { DispatcherService } from '../agents/dispatcher.service';
+import { Role } from '../auth/api-token.entity';
+import { ChangesService } from '../changes/changes.service';
+import { DeleteInput } from '../common/inputs';
+import { lookup } from '../common/resource-ops';
+import { ControllerConfig } from '../config';
+import { CONTROLLER_CONFIG } from '../database/tokens';
+import type { GraphQLContext } from '../graphql.config';
+import { PluginRegistry } from './plugin-registry';
+import { PluginResource } from './plugin-resource.entity';
+import { PLUGIN_REGISTRY, PluginResourceFilter, PluginResourceInput, PluginResourcesService } from './plugin-resources.service';
+import { extendSchemaWithPlugins, PluginFieldHandlers } from './plugin-schema';
+
+/**
+ * The generated plugin fields' resolvers. They run outside Nest's resolver pipeline, so they
+ * apply its rules themselves: mutations need the admin role (as RolesGuard), and `wait: true`
+ * holds the answer until the hosts applied the change (as WaitInterceptor).
+ */
+@Injectable()
+export class PluginGraphqlService implements PluginFieldHandlers {
+  constructor(
+    @Inject(PLUGIN_REGISTRY) private readonly registry: PluginRegistry,
+    private readonly resources: PluginResourcesService,
+    private readonly changes: ChangesService,
+    private readonly dispatcher: DispatcherService,
+    @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
+  ) {}
+
+  /** For the Apollo driver's transformSchema hook. */
+  extendSchema(schema: GraphQLSchema): GraphQLSchema {
+    return extendSchemaWithPlugins(schema, this.registry.kinds, this);
+  }
+
+  list(kind: string, args: Record<string, unknown>): unknown {
+    const { filter, ...page } = args;
+    return this.resources.list(kind, filter as PluginResourceFilter | undefined, page);
+  }
+
+  get(kind: string, args: Record<string, unknown>): unknown {
+    return this.resources.find(kind, lookup(args.id as string | undefined, args.name as string | undefined));
+  }
+
+  create(kind: string, args: Record<string, unknown>, context: unknown): unknown {
+    return this.mutate(context, `create${kind}`, args.wait, () => this.resources.create(kind, args.input as PluginResourceInput));
+  }
+
+  update(kind: string, args: Record<string, unknown>, context: unknown): unknown {
+    return this.mutate(context, `update${kind}`, args.wait, () => this.resources.update(kind, args.input as PluginResourceInput));
+  }
+
+  delete(kind: string, args: Record<string, unknown>, context: unknown): unknown {
+    return this.mutate(context, `delete${kind}`, args.wait, () => this.resources.delete(kind, args.input as DeleteInput));
+  }
+
+  status(resource: PluginResource, context: unknown): unknown {
+    return (context as GraphQLContext).loaders.statusesByResource.load(resource.id);
+  }
+
+  private async mutate<T>(context: unknown, field: string, wait: unknown, run: () => Promise<T>): Promise<T> {
+    const { principal } = (context ?? {}) as Partial<GraphQLContext>;
+    if (!principal) throw new NetloomError(ErrorCode.Unauthenticated, 'a bearer token is required');
+    if (principal.role !== Role.ADMIN) throw new NetloomError(ErrorCode.Forbidden, `the ${principal.role} role may not run ${field}`);
+    if (wait !== true) return run();
+    const before = this.changes.lastRevision;
+    const result = await run();
+    const after = this.changes.lastRevision;
+    await this.dispatcher.waitApplied(before, after, await this.changes.list(before, 100_000), this.config.waitTimeoutMs);
+    return result;
+  }
+}

@@ -1,0 +1,165 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
+import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { badInput, ChangeOperation, conflict, notFound } from '@netloom/model';
+import { ChangesService, Tx } from '../changes/changes.service';
+import { DeleteInput, DeletePayload } from '../common/inputs';
+import { LabelInput, whereLabels } from '../common/label';
+import { Connection, ConnectionArgs, paginate } from '../common/pagination';
+import { applyCommonUpdate, newResource } from '../common/resource-ops';
+import { Host } from '../hosts/host.entity';
+import { Network } from '../networks/network.entity';
+import { Port } from '../ports/port.entity';
+import { Subnet } from '../subnets/subnet.entity';
+import { databaseIntentView, fromPluginError, toSdkResource } from './intent-view';
+import { LoadedKind, PluginRegistry } from './plugin-registry';
+import { PluginResource } from './plugin-resource.entity';
+import { SpecRef, validateSpec } from './spec-validation';
+
+export const PLUGIN_REGISTRY = Symbol('PluginRegistry');
+
+/** Create and update inputs: the common fields, and the kind's spec fields at the top level. */
+export interface PluginResourceInput {
+  id?: string;
+  generation?: number | null;
+  name?: string | null;
+  labels?: LabelInput[] | null;
+  [field: string]: unknown;
+}
+
+export interface PluginResourceFilter {
+  name?: string | null;
+  labels?: LabelInput[] | null;
+}
+
+const COMMON_INPUTS = new Set(['id', 'generation', 'name', 'labels']);
+const CORE_TABLES = { Host, Network, Subnet, Port } as const;
+
+/** Resources of plugin kinds: one table for all, written through the one door like the core's. */
+@Injectable()
+export class PluginResourcesService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly changes: ChangesService,
+    @Inject(PLUGIN_REGISTRY) private readonly registry: PluginRegistry,
+  ) {}
+
+  list(kind: string, filter: PluginResourceFilter | undefined | null, args: ConnectionArgs): Promise<Connection<PluginResource>> {
+    const qb = this.dataSource.getRepository(PluginResource).createQueryBuilder('r').where('r.kind = :kind', { kind });
+    if (filter?.name) qb.andWhere('r.name = :name', { name: filter.name });
+    whereLabels(qb, 'r', filter?.labels ?? undefined);
+    return paginate(qb, 'r', args);
+  }
+
+  find(kind: string, where: { id: string } | { name: string }): Promise<PluginResource | null> {
+    return this.dataSource.getRepository(PluginResource).findOneBy({ ...where, kind });
+  }
+
+  create(kind: string, input: PluginResourceInput): Promise<PluginResource> {
+    const loaded = this.kindOf(kind);
+    return this.changes.transact(async (tx) => {
+      const { name, labels, ...rest } = input;
+      const resource = tx.em.create(PluginResource, {
+        ...newResource({ name: name as string, labels: labels ?? undefined }),
+        kind,
+        pluginId: loaded.plugin.id,
+        spec: {},
+      });
+      resource.spec = await this.checkSpec(tx.em, loaded, rest);
+      await this.ensureNameFree(tx.em, resource);
+      await this.validateWithPlugin(tx.em, loaded, resource);
+      await tx.em.insert(PluginResource, resource as QueryDeepPartialEntity<PluginResource>);
+      await tx.record(kind, resource.id, ChangeOperation.CREATE, resource.generation);
+      return resource;
+    });
+  }
+
+  /** Spec fields given replace the stored ones (null clears an optional field); absent ones stay. */
+  update(kind: string, input: PluginResourceInput): Promise<PluginResource> {
+    const loaded = this.kindOf(kind);
+    return this.changes.transact(async (tx) => {
+      const resource = await this.findOrFail(tx.em, kind, input.id);
+      this.checkGeneration(resource, input.generation);
+      applyCommonUpdate(resource, input);
+      const given = Object.fromEntries(Object.entries(input).filter(([key]) => !COMMON_INPUTS.has(key)));
+      resource.spec = await this.checkSpec(tx.em, loaded, { ...resource.spec, ...given });
+      await this.ensureNameFree(tx.em, resource);
+      await this.validateWithPlugin(tx.em, loaded, resource);
+      resource.generation += 1;
+      resource.updatedAt = new Date();
+      await tx.em.save(PluginResource, resource);
+      await tx.record(kind, resource.id, ChangeOperation.UPDATE, resource.generation);
+      return resource;
+    });
+  }
+
+  delete(kind: string, input: DeleteInput): Promise<DeletePayload> {
+    this.kindOf(kind);
+    return this.changes.transact(async (tx: Tx) => {
+      const resource = await this.findOrFail(tx.em, kind, input.id);
+      this.checkGeneration(resource, input.generation);
+      await tx.em.delete(PluginResource, resource.id);
+      const revision = await tx.record(kind, resource.id, ChangeOperation.DELETE, resource.generation + 1);
+      return { deletedIds: [resource.id], revision };
+    });
+  }
+
+  private kindOf(kind: string): LoadedKind {
+    const loaded = this.registry.kind(kind);
+    if (!loaded) throw badInput(`no loaded plugin declares kind ${kind}`);
+    return loaded;
+  }
+
+  private async findOrFail(em: EntityManager, kind: string, id: string | undefined): Promise<PluginResource> {
+    const found = id ? await em.findOneBy(PluginResource, { id, kind }) : null;
+    if (!found) throw notFound(`${kind} ${id} not found`, 'input.id');
+    return found;
+  }
+
+  private checkGeneration(resource: PluginResource, expected: number | undefined | null): void {
+    if (expected !== undefined && expected !== null && expected !== resource.generation) {
+      throw conflict(
+        `${resource.kind} ${resource.id} is at generation ${resource.generation}, not ${expected}: it changed since you read it`,
+        'input.generation',
+      );
+    }
+  }
+
+  private async ensureNameFree(em: EntityManager, resource: PluginResource): Promise<void> {
+    const existing = await em.findOneBy(PluginResource, { kind: resource.kind, name: resource.name });
+    if (existing && existing.id !== resource.id) throw conflict(`a ${resource.kind} named ${resource.name} already exists`, 'input.name');
+  }
+
+  /** The schema's checks, then every ref must name an existing resource. */
+  private async checkSpec(em: EntityManager, loaded: LoadedKind, value: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const { spec, refs } = validateSpec(loaded.definition.fields, value);
+    await this.checkRefs(em, refs);
+    return spec;
+  }
+
+  private async checkRefs(em: EntityManager, refs: SpecRef[]): Promise<void> {
+    const byKind = new Map<string, SpecRef[]>();
+    for (const ref of refs) byKind.set(ref.kind, [...(byKind.get(ref.kind) ?? []), ref]);
+    for (const [kind, list] of byKind) {
+      const ids = [...new Set(list.map((r) => r.id))];
+      const core = CORE_TABLES[kind as keyof typeof CORE_TABLES];
+      const rows: { id: string }[] = core
+        ? await em.find(core, { select: { id: true }, where: { id: In(ids) } })
+        : await em.find(PluginResource, { select: { id: true }, where: { kind, id: In(ids) } });
+      const found = new Set(rows.map((r) => r.id));
+      const missing = list.find((r) => !found.has(r.id));
+      if (missing) throw badInput(`${missing.field}: ${kind} ${missing.id} does not exist`, missing.field);
+    }
+  }
+
+  private async validateWithPlugin(em: EntityManager, loaded: LoadedKind, resource: PluginResource): Promise<void> {
+    const validate = loaded.plugin.controller?.validate;
+    if (!validate) return;
+    try {
+      await validate.call(loaded.plugin.controller, toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id));
+    } catch (error) {
+      throw fromPluginError(error);
+    }
+  }
+}

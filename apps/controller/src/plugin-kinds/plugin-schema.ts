@@ -1,0 +1,284 @@
+import {
+  GraphQLBoolean,
+  GraphQLEnumType,
+  GraphQLFieldConfig,
+  GraphQLFieldConfigMap,
+  GraphQLID,
+  GraphQLInputFieldConfigMap,
+  GraphQLInputObjectType,
+  GraphQLInputType,
+  GraphQLInt,
+  GraphQLList,
+  GraphQLNamedType,
+  GraphQLNonNull,
+  GraphQLObjectType,
+  GraphQLOutputType,
+  GraphQLSchema,
+  GraphQLString,
+} from 'graphql';
+import { FieldType } from '@netloom/plugin-sdk';
+import { LoadedKind } from './plugin-registry';
+import { PluginResource } from './plugin-resource.entity';
+
+/** What the generated fields call; `kind` says which plugin kind, `context` is the request's. */
+export interface PluginFieldHandlers {
+  list(kind: string, args: Record<string, unknown>, context: unknown): unknown;
+  get(kind: string, args: Record<string, unknown>, context: unknown): unknown;
+  create(kind: string, args: Record<string, unknown>, context: unknown): unknown;
+  update(kind: string, args: Record<string, unknown>, context: unknown): unknown;
+  delete(kind: string, args: Record<string, unknown>, context: unknown): unknown;
+  status(resource: PluginResource, context: unknown): unknown;
+}
+
+/** The API names of a kind: `Router` → `router`, `routers`, `createRouter`… */
+export function kindNames(kind: string): { singular: string; plural: string } {
+  const singular = kind[0].toLowerCase() + kind.slice(1);
+  const plural = /(s|x|z|ch|sh)$/.test(singular)
+    ? `${singular}es`
+    : /[^aeiou]y$/.test(singular)
+      ? `${singular.slice(0, -1)}ies`
+      : `${singular}s`;
+  return { singular, plural };
+}
+
+const WAIT_DESCRIPTION = 'Return only once every affected host has applied the change (like OVN --wait=hv).';
+
+type RootField = GraphQLFieldConfig<unknown, unknown, Record<string, unknown>>;
+
+const nonNull = <T extends GraphQLOutputType | GraphQLInputType>(type: T) => new GraphQLNonNull(type);
+
+/**
+ * Adds every plugin kind to the schema Nest built from the core's classes: an object type with
+ * the spec fields and status, create/update inputs, a filter, a Relay connection, two queries
+ * and three mutations (each with `wait`). Built with graphql-js from the kind's declaration, so
+ * adding a plugin changes no controller code; with no kinds the schema is returned as it was.
+ */
+export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind[], handlers: PluginFieldHandlers): GraphQLSchema {
+  if (!kinds.length) return schema;
+  const existing = (name: string): GraphQLNamedType => {
+    const type = schema.getType(name);
+    if (!type) throw new Error(`the core schema lacks ${name}, which plugin kinds use`);
+    return type;
+  };
+  const core = {
+    dateTime: existing('DateTime') as GraphQLOutputType,
+    label: existing('Label') as GraphQLObjectType,
+    labelInput: existing('LabelInput') as GraphQLInputObjectType,
+    pageInfo: existing('PageInfo') as GraphQLObjectType,
+    status: existing('ResourceStatus') as GraphQLObjectType,
+    deleteInput: existing('DeleteInput') as GraphQLInputObjectType,
+    deletePayload: existing('DeletePayload') as GraphQLObjectType,
+  };
+  const added = new Map<string, GraphQLNamedType>();
+  const shapes = new Map<string, string>();
+  // A type name is claimed once; the same nested declaration reused within a kind shares it.
+  const claim = <T extends GraphQLNamedType>(name: string, shape: string, make: () => T): T => {
+    if (schema.getType(name)) throw new Error(`plugin type ${name} clashes with a type of the core schema`);
+    const known = added.get(name);
+    if (known) {
+      if (shapes.get(name) !== shape) throw new Error(`plugin type ${name} is declared twice, differently`);
+      return known as T;
+    }
+    const type = make();
+    added.set(name, type);
+    shapes.set(name, shape);
+    return type;
+  };
+
+  const scalarOf = (f: FieldType) =>
+    f.type === 'int' ? GraphQLInt : f.type === 'boolean' ? GraphQLBoolean : f.type === 'ref' ? GraphQLID : GraphQLString;
+
+  const enumOf = (kind: string, f: Extract<FieldType, { type: 'enum' }>): GraphQLEnumType =>
+    claim(`${kind}${f.name}`, JSON.stringify(f.values), () =>
+      new GraphQLEnumType({
+        name: `${kind}${f.name}`,
+        description: f.description,
+        values: Object.fromEntries(f.values.map((v) => [v, { value: v }])),
+      }),
+    );
+
+  const outputOf = (kind: string, f: FieldType): GraphQLOutputType => {
+    const base = (): GraphQLOutputType => {
+      switch (f.type) {
+        case 'enum':
+          return enumOf(kind, f);
+        case 'object':
+          return claim(`${kind}${f.name}`, JSON.stringify(f.fields), () =>
+            new GraphQLObjectType({
+              name: `${kind}${f.name}`,
+              description: f.description,
+              fields: () => outputFields(kind, f.fields),
+            }),
+          );
+        case 'list':
+          return nonNull(new GraphQLList(nonNull(outputOf(kind, { ...f.of, required: false }))));
+        default:
+          return scalarOf(f);
+      }
+    };
+    const type = base();
+    return f.required && !(type instanceof GraphQLNonNull) ? nonNull(type) : type;
+  };
+  const outputFields = (kind: string, fields: Record<string, FieldType>): GraphQLFieldConfigMap<Record<string, unknown>, unknown> =>
+    Object.fromEntries(
+      Object.entries(fields).map(([name, f]) => [name, { type: outputOf(kind, f), description: f.description }]),
+    );
+
+  /** `strict`: required fields are non-null (create); otherwise everything may be left out (update). */
+  const inputOf = (kind: string, f: FieldType, strict: boolean): GraphQLInputType => {
+    const base = (): GraphQLInputType => {
+      switch (f.type) {
+        case 'enum':
+          return enumOf(kind, f);
+        case 'object':
+          // Nested objects are always given whole, so their own required fields stay required.
+          return claim(`${kind}${f.name}Input`, JSON.stringify(f.fields), () =>
+            new GraphQLInputObjectType({
+              name: `${kind}${f.name}Input`,
+              description: f.description,
+              fields: () => inputFields(kind, f.fields, true),
+            }),
+          );
+        case 'list':
+          return new GraphQLList(nonNull(inputOf(kind, { ...f.of, required: false }, true)));
+        default:
+          return scalarOf(f);
+      }
+    };
+    const type = base();
+    return strict && f.required && f.type !== 'list' ? nonNull(type) : type;
+  };
+  const inputFields = (kind: string, fields: Record<string, FieldType>, strict: boolean): GraphQLInputFieldConfigMap =>
+    Object.fromEntries(
+      Object.entries(fields).map(([name, f]) => [name, { type: inputOf(kind, f, strict), description: f.description }]),
+    );
+
+  const queryFields: Record<string, RootField> = {};
+  const mutationFields: Record<string, RootField> = {};
+  const labelInputs = { type: new GraphQLList(nonNull(core.labelInput)) };
+  const waitArg = { type: nonNull(GraphQLBoolean), defaultValue: false, description: WAIT_DESCRIPTION };
+
+  for (const { name: kind, definition, plugin } of kinds) {
+    const { singular, plural } = kindNames(kind);
+    const node: GraphQLObjectType = claim(kind, kind, () =>
+      new GraphQLObjectType<PluginResource>({
+        name: kind,
+        description: definition.description ?? `A ${kind} (plugin ${plugin.id}).`,
+        fields: () => ({
+          id: { type: nonNull(GraphQLID) },
+          name: { type: nonNull(GraphQLString) },
+          labels: { type: nonNull(new GraphQLList(nonNull(core.label))) },
+          generation: { type: nonNull(GraphQLInt), description: 'Bumped on every change; pass it back to update or delete safely.' },
+          createdAt: { type: nonNull(core.dateTime) },
+          updatedAt: { type: nonNull(core.dateTime) },
+          ...Object.fromEntries(
+            Object.entries(definition.fields).map(([field, f]) => [
+              field,
+              { type: outputOf(kind, f), description: f.description, resolve: (r: PluginResource) => r.spec[field] },
+            ]),
+          ),
+          status: {
+            type: nonNull(new GraphQLList(nonNull(core.status))),
+            description: 'Realization on each host it is placed on.',
+            resolve: (r: PluginResource, _args: unknown, context: unknown) => handlers.status(r, context),
+          },
+        }),
+      }),
+    );
+    const edge = claim(`${kind}Edge`, kind, () =>
+      new GraphQLObjectType({ name: `${kind}Edge`, fields: { cursor: { type: nonNull(GraphQLString) }, node: { type: nonNull(node) } } }),
+    );
+    const connection = claim(`${kind}Connection`, kind, () =>
+      new GraphQLObjectType({
+        name: `${kind}Connection`,
+        fields: {
+          edges: { type: nonNull(new GraphQLList(nonNull(edge))) },
+          pageInfo: { type: nonNull(core.pageInfo) },
+          totalCount: { type: nonNull(GraphQLInt) },
+        },
+      }),
+    );
+    const filter = claim(`${kind}Filter`, kind, () =>
+      new GraphQLInputObjectType({
+        name: `${kind}Filter`,
+        fields: {
+          name: { type: GraphQLString, description: 'Exact name.' },
+          labels: { ...labelInputs, description: 'Every one of these labels must match.' },
+        },
+      }),
+    );
+    const createInput = claim(`Create${kind}Input`, kind, () =>
+      new GraphQLInputObjectType({
+        name: `Create${kind}Input`,
+        fields: () => ({ name: { type: nonNull(GraphQLString) }, labels: labelInputs, ...inputFields(kind, definition.fields, true) }),
+      }),
+    );
+    const updateInput = claim(`Update${kind}Input`, kind, () =>
+      new GraphQLInputObjectType({
+        name: `Update${kind}Input`,
+        description: 'Fields left out keep their value; null clears an optional field.',
+        fields: () => ({
+          id: { type: nonNull(GraphQLID) },
+          generation: { type: GraphQLInt, description: 'The generation you last saw; refused with CONFLICT if stale.' },
+          name: { type: GraphQLString },
+          labels: { ...labelInputs, description: 'Replaces all labels.' },
+          ...inputFields(kind, definition.fields, false),
+        }),
+      }),
+    );
+
+    const addField = (
+      target: Record<string, RootField>,
+      name: string,
+      config: RootField,
+    ) => {
+      const taken = target === queryFields ? schema.getQueryType()?.getFields() : schema.getMutationType()?.getFields();
+      if (taken?.[name] || target[name]) throw new Error(`plugin kind ${kind}: the field ${name} is already taken`);
+      target[name] = config;
+    };
+    addField(queryFields, plural, {
+      type: nonNull(connection),
+      args: {
+        first: { type: GraphQLInt },
+        after: { type: GraphQLString },
+        last: { type: GraphQLInt },
+        before: { type: GraphQLString },
+        filter: { type: filter },
+      },
+      resolve: (_root, args, context) => handlers.list(kind, args, context),
+    });
+    addField(queryFields, singular, {
+      type: node,
+      description: `One ${kind} by id or name.`,
+      args: { id: { type: GraphQLID }, name: { type: GraphQLString } },
+      resolve: (_root, args, context) => handlers.get(kind, args, context),
+    });
+    addField(mutationFields, `create${kind}`, {
+      type: nonNull(node),
+      args: { input: { type: nonNull(createInput) }, wait: waitArg },
+      resolve: (_root, args, context) => handlers.create(kind, args, context),
+    });
+    addField(mutationFields, `update${kind}`, {
+      type: nonNull(node),
+      args: { input: { type: nonNull(updateInput) }, wait: waitArg },
+      resolve: (_root, args, context) => handlers.update(kind, args, context),
+    });
+    addField(mutationFields, `delete${kind}`, {
+      type: nonNull(core.deletePayload),
+      args: { input: { type: nonNull(core.deleteInput) }, wait: waitArg },
+      resolve: (_root, args, context) => handlers.delete(kind, args, context),
+    });
+  }
+
+  const config = schema.toConfig();
+  const query = schema.getQueryType()!;
+  const mutation = schema.getMutationType()!;
+  const queryConfig = query.toConfig();
+  const mutationConfig = mutation.toConfig();
+  return new GraphQLSchema({
+    ...config,
+    query: new GraphQLObjectType({ ...queryConfig, fields: { ...queryConfig.fields, ...queryFields } }),
+    mutation: new GraphQLObjectType({ ...mutationConfig, fields: { ...mutationConfig.fields, ...mutationFields } }),
+    types: [...config.types.filter((t) => t !== query && t !== mutation), ...added.values()],
+  });
+}

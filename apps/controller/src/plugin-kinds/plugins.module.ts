@@ -1,0 +1,28 @@
+import { Global, Module } from '@nestjs/common';
+import { AgentsModule } from '../agents/agents.module';
+import { ControllerConfig } from '../config';
+import { CONTROLLER_CONFIG } from '../database/tokens';
+import { PluginGraphqlService } from './plugin-graphql.service';
+import { PluginPlacementService } from './plugin-placement.service';
+import { PluginRegistry } from './plugin-registry';
+import { PLUGIN_REGISTRY, PluginResourcesService } from './plugin-resources.service';
+
+/** The loaded plugins, their resources and placements (global: compiling needs them too). */
+@Global()
+@Module({
+  providers: [
+    { provide: PLUGIN_REGISTRY, inject: [CONTROLLER_CONFIG], useFactory: (config: ControllerConfig) => PluginRegistry.load(config.plugins) },
+    PluginResourcesService,
+    PluginPlacementService,
+  ],
+  exports: [PLUGIN_REGISTRY, PluginResourcesService, PluginPlacementService],
+})
+export class PluginsModule {}
+
+/** The generated GraphQL API of plugin kinds, for the GraphQL module's schema hook. */
+@Module({
+  imports: [AgentsModule],
+  providers: [PluginGraphqlService],
+  exports: [PluginGraphqlService],
+})
+export class PluginsApiModule {}

@@ -1,0 +1,64 @@
+import { ErrorCode, NetloomError } from '@netloom/model';
+import { t } from '@netloom/plugin-sdk';
+import { validateSpec } from './spec-validation';
+
+const fields = {
+  hostId: t.ref('Host'),
+  address: t.ip({ required: false }),
+  prefix: t.cidr({ required: false }),
+  mode: t.enum('Mode', ['NAT', 'ROUTED']),
+  count: t.int({ required: false }),
+  on: t.boolean({ required: false }),
+  routes: t.list(t.object('Route', { dst: t.cidr(), via: t.ip(), peer: t.ref('Router', { required: false }) })),
+};
+
+const refused = (value: unknown, field: string): void => {
+  try {
+    validateSpec(fields, value);
+  } catch (error) {
+    expect(error).toBeInstanceOf(NetloomError);
+    expect(error).toMatchObject({ code: ErrorCode.BadUserInput, field });
+    return;
+  }
+  throw new Error(`accepted ${JSON.stringify(value)}`);
+};
+
+describe('validateSpec', () => {
+  it('canonicalizes addresses, fills optional fields and lists, and collects refs', () => {
+    const { spec, refs } = validateSpec(fields, {
+      hostId: 'h1',
+      address: '2001:DB8::0:1',
+      mode: 'NAT',
+      routes: [{ dst: '2001:db8:0::/64', via: '10.0.0.1', peer: 'r2' }],
+    });
+    expect(spec).toEqual({
+      hostId: 'h1',
+      address: '2001:db8::1',
+      prefix: null,
+      mode: 'NAT',
+      count: null,
+      on: null,
+      routes: [{ dst: '2001:db8::/64', via: '10.0.0.1', peer: 'r2' }],
+    });
+    expect(refs).toEqual([
+      { kind: 'Host', id: 'h1', field: 'input.hostId' },
+      { kind: 'Router', id: 'r2', field: 'input.routes.0.peer' },
+    ]);
+  });
+
+  it('refuses missing required fields, wrong types, bad addresses and unknown fields, naming the field', () => {
+    const ok = { hostId: 'h1', mode: 'NAT' };
+    refused({ mode: 'NAT' }, 'input.hostId');
+    refused({ ...ok, mode: 'BRIDGED' }, 'input.mode');
+    refused({ ...ok, address: '10.0.0.256' }, 'input.address');
+    refused({ ...ok, prefix: '10.0.0.1/24' }, 'input.prefix');
+    refused({ ...ok, count: 1.5 }, 'input.count');
+    refused({ ...ok, count: 2 ** 31 }, 'input.count');
+    refused({ ...ok, on: 'yes' }, 'input.on');
+    refused({ ...ok, routes: [{ dst: '10.0.0.0/8' }] }, 'input.routes.0.via');
+    refused({ ...ok, routes: {} }, 'input.routes');
+    refused({ ...ok, routes: [null] }, 'input.routes.0');
+    refused({ ...ok, color: 'red' }, 'input.color');
+    refused({ ...ok, hostId: '' }, 'input.hostId');
+  });
+});

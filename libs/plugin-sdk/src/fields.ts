@@ -1,0 +1,50 @@
+/**
+ * The schema language of plugin kinds: small on purpose, so the controller can generate GraphQL
+ * types, input types and validation from it, and agents receive plain JSON.
+ */
+export type FieldType =
+  | { type: 'string' | 'int' | 'boolean' | 'ip' | 'cidr'; required: boolean; description?: string }
+  | { type: 'ref'; kind: string; required: boolean; description?: string }
+  | { type: 'enum'; name: string; values: readonly string[]; required: boolean; description?: string }
+  | { type: 'object'; name: string; fields: Record<string, FieldType>; required: boolean; description?: string }
+  | { type: 'list'; of: FieldType; required: boolean; description?: string };
+
+interface FieldOptions {
+  /** Default true; an optional field may be absent or null. */
+  required?: boolean;
+  description?: string;
+}
+
+const scalar =
+  (type: 'string' | 'int' | 'boolean' | 'ip' | 'cidr') =>
+  (opts: FieldOptions = {}): FieldType => ({ type, required: opts.required ?? true, description: opts.description });
+
+/** Builders for kind schemas: `fields: { hostId: t.ref('Host'), routes: t.list(t.object('Route', {...})) }`. */
+export const t = {
+  string: scalar('string'),
+  int: scalar('int'),
+  boolean: scalar('boolean'),
+  /** An IPv4 or IPv6 address, canonicalized. */
+  ip: scalar('ip'),
+  /** A network in CIDR notation with host bits clear, canonicalized. */
+  cidr: scalar('cidr'),
+  /** The id of a core resource (`Host`, `Network`, `Subnet`, `Port`) or of a kind of the same plugin; it must exist. */
+  ref: (kind: string, opts: FieldOptions = {}): FieldType => ({ type: 'ref', kind, required: opts.required ?? true, description: opts.description }),
+  enum: (name: string, values: readonly string[], opts: FieldOptions = {}): FieldType => ({
+    type: 'enum',
+    name,
+    values,
+    required: opts.required ?? true,
+    description: opts.description,
+  }),
+  /** A nested record; `name` becomes its GraphQL type name (prefixed with the kind). */
+  object: (name: string, fields: Record<string, FieldType>, opts: FieldOptions = {}): FieldType => ({
+    type: 'object',
+    name,
+    fields,
+    required: opts.required ?? true,
+    description: opts.description,
+  }),
+  /** A list (never null; empty by default when omitted). */
+  list: (of: FieldType, opts: Omit<FieldOptions, 'required'> = {}): FieldType => ({ type: 'list', of, required: false, description: opts.description }),
+};

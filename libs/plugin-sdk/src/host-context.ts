@@ -1,0 +1,83 @@
+/**
+ * What the agent half of a plugin gets to act on its host. Everything is batched (one `ip -batch`
+ * per namespace, one `nft -f` per table) and scoped: names a plugin creates are derived from ids
+ * and carry its mark, and the context refuses any change to a name the plugin does not own (a
+ * core network's bridge may only be used as the master of a plugin's link).
+ */
+export interface HostContext {
+  readonly hostId: string;
+  readonly pluginId: string;
+
+  /** A namespace this plugin owns, derived from an id (stable, unique per host and plugin). */
+  netnsName(id: string): string;
+  /** A link this plugin owns in the host namespace (≤ 15 bytes), derived from an id and an optional short role. */
+  linkName(id: string, role?: string): string;
+  /** The bridge of a core network present on this host, to attach legs to; undefined when it is not here. */
+  networkBridge(networkId: string): string | undefined;
+
+  /** Namespaces this plugin owns on the host. */
+  ownedNetns(): Promise<string[]>;
+  /** Links of this plugin in the host namespace. */
+  ownedLinks(): Promise<LinkView[]>;
+  /** Every link in one of this plugin's namespaces. */
+  links(netns: string): Promise<LinkView[]>;
+  addresses(netns: string, dev?: string): Promise<{ ifname: string; addresses: { family: 4 | 6; local: string; prefixlen: number }[] }[]>;
+  routes(netns: string, family?: 4 | 6): Promise<{ dst: string; gateway?: string; dev?: string }[]>;
+
+  /**
+   * Applies a set of changes: namespace additions first, then the host namespace's lines, then
+   * each namespace's, one process each; deletions of namespaces last. `key` (a resource id) on
+   * each change maps failures back to resources. Nothing is applied if any name is not owned.
+   */
+  apply(build: (changes: ChangeSet) => void): Promise<ApplyResult>;
+
+  /** Sets a sysctl inside one of this plugin's namespaces (e.g. `net.ipv4.ip_forward` = `1`). */
+  sysctl(netns: string, key: string, value: string): Promise<void>;
+
+  /**
+   * Replaces this plugin's own nftables table (`table inet <plugin mark>`) in one of its
+   * namespaces, or in the host namespace, in one atomic transaction: `body` is what goes inside
+   * the table's braces. An empty body removes the table.
+   */
+  nftTable(body: string, netns?: string): Promise<void>;
+  /** This plugin's table as `nft -j` lists it (for counters), or null when there is none. */
+  nftList(netns?: string): Promise<unknown>;
+
+  log(line: string): void;
+}
+
+export interface LinkView {
+  ifname: string;
+  kind?: string;
+  master?: string;
+  mtu: number;
+  address?: string;
+  up: boolean;
+}
+
+/** Changes inside one namespace (or the host's). */
+export interface LinkChanges {
+  /** A veth pair; the peer may be moved into one of this plugin's namespaces (bring it up from there). */
+  vethAdd(name: string, opts: { peer: string; peerNetns?: string; master?: string; mtu?: number }, key?: string): this;
+  linkSet(name: string, opts: { up?: boolean; down?: boolean; mtu?: number; master?: string; nomaster?: boolean; address?: string }, key?: string): this;
+  linkDel(name: string, key?: string): this;
+  addrReplace(cidrAddr: string, dev: string, key?: string): this;
+  addrDel(cidrAddr: string, dev: string, key?: string): this;
+  routeReplace(route: { dst: string; via?: string; dev: string }, key?: string): this;
+  routeDel(route: { dst: string; via?: string; dev?: string }, key?: string): this;
+}
+
+export interface ChangeSet {
+  netnsAdd(name: string, key?: string): void;
+  netnsDel(name: string, key?: string): void;
+  /** Changes in the host namespace (the agent's own). */
+  readonly host: LinkChanges;
+  /** Changes inside one of this plugin's namespaces. */
+  in(netns: string): LinkChanges;
+}
+
+export interface ApplyResult {
+  ok: boolean;
+  /** Lines the kernel refused, with the key they were given. */
+  failed: { key?: string; line: string; error: string }[];
+}

@@ -1,0 +1,124 @@
+import type { RealizationState } from '@netloom/model';
+import type { FieldType } from './fields';
+import type { HostContext } from './host-context';
+
+/** The SDK's major version. A plugin names the one it targets; a mismatch is refused at load. */
+export const SDK_VERSION = 1;
+
+/** A plugin resource as stored: the common fields of every NetLoom resource, and its spec. */
+export interface PluginResource<S = Record<string, unknown>> {
+  kind: string;
+  id: string;
+  name: string;
+  generation: number;
+  labels: Record<string, string>;
+  /** Validated against the kind's schema: refs exist, IPs and CIDRs are canonical. */
+  spec: S;
+}
+
+/** One kind a plugin adds to the API: its schema, and what GraphQL calls it. */
+export interface KindDefinition {
+  description?: string;
+  fields: Record<string, FieldType>;
+}
+
+/** Read access to the core intent, for the controller half. */
+export interface IntentView {
+  hosts(): Promise<{ id: string; name: string; vtepAddress: string; labels: Record<string, string> }[]>;
+  networks(): Promise<{ id: string; name: string; vni: number; mtu: number | null }[]>;
+  subnets(): Promise<{ id: string; networkId: string; name: string; cidr: string; gatewayIp: string; ipVersion: 4 | 6 }[]>;
+  ports(): Promise<{ id: string; name: string; networkId: string; hostId: string; macAddress: string; fixedIps: { subnetId: string; ipAddress: string }[] }[]>;
+  /** The stored resources of a kind of this plugin (the one being changed excluded). */
+  resources<S = Record<string, unknown>>(kind: string): Promise<PluginResource<S>[]>;
+}
+
+/** What one host receives for one resource. */
+export interface Placement<D = unknown> {
+  hostId: string;
+  /** The host's desired state for the resource: any JSON; the agent half reads it. */
+  spec: D;
+  /** Core networks that must be present on the host for it (e.g. a router's legs). */
+  networks?: string[];
+  /**
+   * Interfaces the resource puts on those networks (MAC and addresses), so the other hosts of
+   * each network can reach them: they are programmed into the overlay like a port's, and ARP
+   * for them is answered without flooding. The agent half must give its interface exactly
+   * this MAC (use {@link deriveMac} to choose it).
+   */
+  endpoints?: { networkId: string; mac: string; ips: string[] }[];
+}
+
+/**
+ * The controller half: decides, never touches a host. Every function is called inside the
+ * transaction of the change (validate) or after it (place), and may throw the SDK's errors
+ * (`badInput`, `conflict`, `notFound`), which reach the API user with their codes.
+ */
+export interface ControllerHalf<S = Record<string, unknown>> {
+  /** Checks beyond the schema (overlaps, conflicts with other resources). Nothing is written when it throws. */
+  validate?(resource: PluginResource<S>, intent: IntentView): void | Promise<void>;
+  /** Where the resource is realized and what each of those hosts receives. */
+  place(resource: PluginResource<S>, intent: IntentView): Placement[] | Promise<Placement[]>;
+}
+
+/** One desired resource of this plugin on this host. */
+export interface DesiredPluginResource<D = unknown> {
+  kind: string;
+  id: string;
+  generation: number;
+  spec: D;
+}
+
+/** The outcome for one resource on this host. */
+export interface PluginStatus {
+  id: string;
+  state: RealizationState.APPLIED | RealizationState.FAILED;
+  reason?: string;
+  /** Facts about what was realized (names of namespaces, interfaces…). */
+  attributes?: Record<string, string>;
+}
+
+/**
+ * The agent half, level-triggered like the core reconciler: given every resource of the plugin's
+ * kinds desired on this host, make the host match (create, fix, and remove what it owns but is no
+ * longer desired) and say how each went. It is called again on every change and periodically;
+ * running it twice on the same input must change nothing. It works only through `host`.
+ */
+export interface AgentHalf {
+  reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]>;
+  /** Counters per resource id (e.g. packets, bytes, connections), when the plugin has any. */
+  counters?(host: HostContext): Promise<Record<string, Record<string, number>>>;
+}
+
+/** A plugin: one object, imported by the controller and by agents. */
+export interface PluginDefinition<S = Record<string, unknown>> {
+  /** Lowercase, dot-separated, e.g. `netloom.router` or `acme.qos`. */
+  id: string;
+  /** The plugin's own semver version, reported by agents. */
+  version: string;
+  /** The SDK major version it is written for ({@link SDK_VERSION}). */
+  sdk: number;
+  /** Kinds it adds, by PascalCase name (unique across all plugins), e.g. `Router`. */
+  kinds: Record<string, KindDefinition>;
+  controller?: ControllerHalf<S>;
+  agent?: AgentHalf;
+}
+
+/** Declares a plugin (an identity function that checks the shape at compile time). */
+export function definePlugin<S = Record<string, unknown>>(plugin: PluginDefinition<S>): PluginDefinition<S> {
+  return plugin;
+}
+
+const PLUGIN_ID = /^[a-z][a-z0-9]*(\.[a-z][a-z0-9-]*)+$/;
+const KIND = /^[A-Z][A-Za-z0-9]{1,40}$/;
+const CORE_KINDS = new Set(['Host', 'Network', 'Subnet', 'Port']);
+
+/** Why a plugin cannot be loaded, or null. Used by the controller and the agent alike. */
+export function checkPlugin(plugin: PluginDefinition<unknown>): string | null {
+  if (!PLUGIN_ID.test(plugin.id)) return `plugin id ${JSON.stringify(plugin.id)} is not lowercase dotted (e.g. acme.qos)`;
+  if (plugin.sdk !== SDK_VERSION) return `plugin ${plugin.id} targets SDK ${plugin.sdk}; this build speaks SDK ${SDK_VERSION}`;
+  if (!/^\d+\.\d+\.\d+/.test(plugin.version)) return `plugin ${plugin.id} has no semver version`;
+  for (const kind of Object.keys(plugin.kinds)) {
+    if (!KIND.test(kind) || CORE_KINDS.has(kind)) return `plugin ${plugin.id}: ${kind} is not a valid kind name`;
+  }
+  return null;
+}

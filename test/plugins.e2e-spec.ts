@@ -1,0 +1,226 @@
+import 'reflect-metadata';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { INestApplication } from '@nestjs/common';
+import { AgentsService } from '../apps/controller/src/agents/agents.service';
+import { compileHosts } from '../apps/controller/src/agents/compile';
+import { bootstrapAdminToken, createController } from '../apps/controller/src/bootstrap';
+import { loadConfig } from '../apps/controller/src/config';
+
+// A plugin as a third party would ship it: a plain module, named by absolute path in NETLOOM_PLUGINS.
+const PLUGIN = `
+const { t, definePlugin, conflict } = require('@netloom/plugin-sdk');
+module.exports.default = definePlugin({
+  id: 'test.router',
+  version: '1.0.0',
+  sdk: 1,
+  kinds: {
+    Router: {
+      description: 'A test router.',
+      fields: {
+        hostId: t.ref('Host'),
+        networks: t.list(t.ref('Network')),
+        address: t.ip({ required: false }),
+        mode: t.enum('Mode', ['NAT', 'ROUTED']),
+        routes: t.list(t.object('Route', { dst: t.cidr(), via: t.ip() })),
+        enabled: t.boolean({ required: false }),
+      },
+    },
+  },
+  controller: {
+    async validate(resource, intent) {
+      const others = await intent.resources('Router');
+      if (others.some((r) => r.spec.hostId === resource.spec.hostId)) throw conflict('that host already has a router', 'input.hostId');
+    },
+    place(resource) {
+      if (resource.name === 'explode') throw new Error('boom');
+      return [{ hostId: resource.spec.hostId, spec: { mode: resource.spec.mode, routes: resource.spec.routes }, networks: resource.spec.networks }];
+    },
+  },
+});
+`;
+
+describe('plugin kinds in the API', () => {
+  let dataDir: string;
+  let app: INestApplication;
+  let url: string;
+  let admin: string;
+  let viewer: string;
+  let hosts: string[];
+  let networkId: string;
+
+  const call = async (token: string, query: string, variables: Record<string, unknown> = {}) => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await response.json()) as { data?: any; errors?: { message: string; extensions: { code: string } }[] };
+  };
+  const gql = async (query: string, variables: Record<string, unknown> = {}) => {
+    const body = await call(admin, query, variables);
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  };
+  const codeOf = async (query: string, variables: Record<string, unknown> = {}, token = admin) => {
+    const body = await call(token, query, variables);
+    return body.errors?.[0]?.extensions.code;
+  };
+  const count = async () => (await gql('{ routers { totalCount } }')).routers.totalCount as number;
+  const CREATE = 'mutation($i: CreateRouterInput!) { createRouter(input: $i) { id name generation hostId mode address routes { dst via } networks labels { key value } status { state } } }';
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'netloom-plugins-'));
+    const pluginFile = join(dataDir, 'test-router.js');
+    writeFileSync(pluginFile, PLUGIN);
+    app = await createController(loadConfig([], { NETLOOM_DATA_DIR: dataDir, NETLOOM_PLUGINS: pluginFile, NETLOOM_WAIT_TIMEOUT_MS: '300' }));
+    await app.listen(0, '127.0.0.1');
+    url = `http://127.0.0.1:${((app.getHttpServer() as Server).address() as { port: number }).port}/graphql`;
+    admin = (await bootstrapAdminToken(app))!;
+    viewer = (await gql('mutation { createApiToken(input: { name: "v", role: VIEWER }) { secret } }')).createApiToken.secret;
+    hosts = [];
+    for (const i of [1, 2, 3]) {
+      hosts.push((await gql(`mutation { createHost(input: { name: "h${i}", vtepAddress: "192.0.2.${i}" }) { host { id } } }`)).createHost.host.id);
+    }
+    networkId = (await gql('mutation { createNetwork(input: { name: "n" }) { id } }')).createNetwork.id;
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('generates typed types, inputs, queries and mutations from the declaration', async () => {
+    const { router, mode, route, create, query, mutation } = await gql(`{
+      router: __type(name: "Router") { description fields { name type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } }
+      mode: __type(name: "RouterMode") { kind enumValues { name } }
+      route: __type(name: "RouterRoute") { fields { name } }
+      create: __type(name: "CreateRouterInput") { inputFields { name type { kind } } }
+      query: __type(name: "Query") { fields { name args { name } } }
+      mutation: __type(name: "Mutation") { fields { name args { name } } }
+    }`);
+    expect(router.description).toBe('A test router.');
+    const fields = Object.fromEntries(router.fields.map((f: any) => [f.name, f.type]));
+    expect(Object.keys(fields).sort()).toEqual(
+      ['address', 'createdAt', 'enabled', 'generation', 'hostId', 'id', 'labels', 'mode', 'name', 'networks', 'routes', 'status', 'updatedAt'].sort(),
+    );
+    expect(fields.hostId).toMatchObject({ kind: 'NON_NULL', ofType: { name: 'ID' } });
+    expect(fields.address).toMatchObject({ kind: 'SCALAR', name: 'String' });
+    expect(fields.routes).toMatchObject({ kind: 'NON_NULL', ofType: { kind: 'LIST', ofType: { kind: 'NON_NULL' } } });
+    expect(fields.status.ofType.ofType.ofType.name).toBe('ResourceStatus');
+    expect(mode).toEqual({ kind: 'ENUM', enumValues: [{ name: 'NAT' }, { name: 'ROUTED' }] });
+    expect(route.fields.map((f: any) => f.name).sort()).toEqual(['dst', 'via']);
+    expect(create.inputFields.find((f: any) => f.name === 'hostId').type.kind).toBe('NON_NULL');
+    const routers = query.fields.find((f: any) => f.name === 'routers');
+    expect(routers.args.map((a: any) => a.name).sort()).toEqual(['after', 'before', 'filter', 'first', 'last']);
+    expect(query.fields.some((f: any) => f.name === 'router')).toBe(true);
+    for (const name of ['createRouter', 'updateRouter', 'deleteRouter']) {
+      expect(mutation.fields.find((f: any) => f.name === name).args.map((a: any) => a.name).sort()).toEqual(['input', 'wait']);
+    }
+  });
+
+  let r1: { id: string; generation: number };
+
+  it('creates, reads, filters and pages resources, canonicalizing addresses', async () => {
+    const { createRouter } = await gql(CREATE, {
+      i: {
+        name: 'r1',
+        labels: [{ key: 'tier', value: 'edge' }],
+        hostId: hosts[0],
+        networks: [networkId],
+        mode: 'NAT',
+        address: '2001:DB8:0::1',
+        routes: [{ dst: '10.0.0.0/8', via: '192.0.2.254' }],
+      },
+    });
+    expect(createRouter).toMatchObject({ name: 'r1', generation: 1, hostId: hosts[0], mode: 'NAT', address: '2001:db8::1', networks: [networkId], status: [] });
+    r1 = createRouter;
+    await gql(CREATE, { i: { name: 'r2', hostId: hosts[1], mode: 'ROUTED' } });
+    const page1 = await gql('{ routers(first: 1) { totalCount edges { node { name } } pageInfo { hasNextPage endCursor } } }');
+    expect(page1.routers).toMatchObject({ totalCount: 2, edges: [{ node: { name: 'r1' } }], pageInfo: { hasNextPage: true } });
+    const page2 = await gql('query($a: String) { routers(first: 1, after: $a) { edges { node { name routes { dst } } } pageInfo { hasNextPage } } }', {
+      a: page1.routers.pageInfo.endCursor,
+    });
+    expect(page2.routers).toEqual({ edges: [{ node: { name: 'r2', routes: [] } }], pageInfo: { hasNextPage: false } });
+    const filtered = await gql('{ routers(filter: { labels: [{ key: "tier", value: "edge" }] }) { edges { node { name } } } }');
+    expect(filtered.routers.edges).toEqual([{ node: { name: 'r1' } }]);
+    expect((await gql('{ routers(filter: { name: "r2" }) { totalCount } }')).routers.totalCount).toBe(1);
+    expect((await gql('query($id: ID) { router(id: $id) { name } }', { id: r1.id })).router).toEqual({ name: 'r1' });
+    expect((await gql('{ router(name: "nope") { name } }')).router).toBeNull();
+  });
+
+  it('refuses what breaks the schema with BAD_USER_INPUT, writing nothing', async () => {
+    const before = await count();
+    const base = { name: 'bad', hostId: hosts[2], mode: 'NAT' };
+    expect(await codeOf(CREATE, { i: { ...base, address: '10.0.0.300' } })).toBe('BAD_USER_INPUT');
+    expect(await codeOf(CREATE, { i: { ...base, routes: [{ dst: '10.0.0.1/8', via: '10.0.0.1' }] } })).toBe('BAD_USER_INPUT');
+    expect(await codeOf(CREATE, { i: { name: 'bad', mode: 'NAT' } })).toBe('BAD_USER_INPUT');
+    expect(await codeOf(CREATE, { i: { ...base, routes: [{ dst: '10.0.0.0/8' }] } })).toBe('BAD_USER_INPUT');
+    expect(await codeOf(CREATE, { i: { ...base, hostId: '01900000-0000-7000-8000-000000000000' } })).toBe('BAD_USER_INPUT');
+    expect(await codeOf(CREATE, { i: { ...base, networks: ['missing'] } })).toBe('BAD_USER_INPUT');
+    expect(await codeOf(CREATE, { i: { ...base, name: 'r1' } })).toBe('CONFLICT');
+    expect(await count()).toBe(before);
+  });
+
+  it("keeps the code of the plugin's own validation errors", async () => {
+    const before = await count();
+    const body = await call(admin, CREATE, { i: { name: 'r3', hostId: hosts[0], mode: 'ROUTED' } });
+    expect(body.errors?.[0]).toMatchObject({ message: 'that host already has a router', extensions: { code: 'CONFLICT', field: 'input.hostId' } });
+    expect(await count()).toBe(before);
+  });
+
+  it('lets viewers read but not write', async () => {
+    expect((await call(viewer, '{ routers { totalCount } }')).data.routers.totalCount).toBe(await count());
+    expect(await codeOf(CREATE, { i: { name: 'v', hostId: hosts[2], mode: 'NAT' } }, viewer)).toBe('FORBIDDEN');
+    expect(await codeOf('mutation($id: ID!) { deleteRouter(input: { id: $id }) { deletedIds } }', { id: r1.id }, viewer)).toBe('FORBIDDEN');
+    expect(await count()).toBe(2);
+  });
+
+  it('updates with optimistic generations and records every change in the feed with the plugin kind', async () => {
+    const start = (await gql('{ revision }')).revision;
+    const UPDATE = 'mutation($i: UpdateRouterInput!) { updateRouter(input: $i) { generation mode address routes { dst } labels { key } } }';
+    const { updateRouter } = await gql(UPDATE, { i: { id: r1.id, generation: 1, mode: 'ROUTED', address: null } });
+    expect(updateRouter).toEqual({ generation: 2, mode: 'ROUTED', address: null, routes: [{ dst: '10.0.0.0/8' }], labels: [{ key: 'tier' }] });
+    expect(await codeOf(UPDATE, { i: { id: r1.id, generation: 1, mode: 'NAT' } })).toBe('CONFLICT');
+    expect(await codeOf(UPDATE, { i: { id: r1.id, address: 'nope' } })).toBe('BAD_USER_INPUT');
+    const { createRouter } = await gql(CREATE, { i: { name: 'r3', hostId: hosts[2], mode: 'NAT' } });
+    const { deleteRouter } = await gql('mutation($id: ID!) { deleteRouter(input: { id: $id, generation: 1 }) { deletedIds revision } }', { id: createRouter.id });
+    expect(deleteRouter.deletedIds).toEqual([createRouter.id]);
+    const { changes } = await gql('query($a: Int!) { changes(afterRevision: $a, kinds: ["Router"]) { kind id operation generation revision } }', { a: start });
+    expect(changes.map((c: any) => [c.kind, c.id, c.operation, c.generation])).toEqual([
+      ['Router', r1.id, 'UPDATE', 2],
+      ['Router', createRouter.id, 'CREATE', 1],
+      ['Router', createRouter.id, 'DELETE', 2],
+    ]);
+    expect(changes[2].revision).toBe(deleteRouter.revision);
+    expect(await codeOf('mutation($id: ID!) { deleteRouter(input: { id: $id }) { deletedIds } }', { id: createRouter.id })).toBe('NOT_FOUND');
+  });
+
+  it("compiles placed resources into their host's desired state, with the networks they need", async () => {
+    await gql(CREATE, { i: { name: 'explode', hostId: hosts[2], mode: 'NAT' } });
+    const compiled = compileHosts(await app.get(AgentsService).loadIntent());
+    const onFirst = compiled.get(hosts[0])!;
+    expect(onFirst.find((r) => r.kind === 'Router')).toEqual({
+      kind: 'Router',
+      id: r1.id,
+      generation: 2,
+      spec: { mode: 'ROUTED', routes: [{ dst: '10.0.0.0/8', via: '192.0.2.254' }] },
+    });
+    expect(onFirst.find((r) => r.kind === 'Network')).toMatchObject({ id: networkId, spec: { vni: 100, vxlan: null } });
+    expect(compiled.get(hosts[1])!.map((r) => r.kind)).toEqual(['Router']);
+    // place() threw for "explode": it is skipped, the others are not.
+    expect(compiled.get(hosts[2])).toEqual([]);
+  });
+
+  it('waits for the hosts with wait: true', async () => {
+    const h = (await gql('mutation { createHost(input: { name: "h4", vtepAddress: "192.0.2.4" }) { host { id } } }')).createHost.host.id;
+    const body = await call(admin, 'mutation($i: CreateRouterInput!) { createRouter(input: $i, wait: true) { id } }', {
+      i: { name: 'r4', hostId: h, mode: 'NAT' },
+    });
+    // No agent runs for the host, so the wait times out — after the commit.
+    expect(body.errors?.[0].extensions.code).toBe('REALIZATION_TIMEOUT');
+    expect((await gql('{ routers(filter: { name: "r4" }) { totalCount } }')).routers.totalCount).toBe(1);
+  });
+});
