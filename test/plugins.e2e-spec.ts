@@ -13,12 +13,12 @@ import { loadConfig } from '../apps/controller/src/config';
 const PLUGIN = `
 const { t, definePlugin, conflict } = require('@netloom/plugin-sdk');
 module.exports.default = definePlugin({
-  id: 'test.router',
+  id: 'test.gateway',
   version: '1.0.0',
   sdk: 1,
   kinds: {
-    Router: {
-      description: 'A test router.',
+    Gateway: {
+      description: 'A test gateway.',
       fields: {
         hostId: t.ref('Host'),
         networks: t.list(t.ref('Network')),
@@ -31,8 +31,8 @@ module.exports.default = definePlugin({
   },
   controller: {
     async validate(resource, intent) {
-      const others = await intent.resources('Router');
-      if (others.some((r) => r.spec.hostId === resource.spec.hostId)) throw conflict('that host already has a router', 'input.hostId');
+      const others = await intent.resources('Gateway');
+      if (others.some((r) => r.spec.hostId === resource.spec.hostId)) throw conflict('that host already has a gateway', 'input.hostId');
     },
     place(resource) {
       if (resource.name === 'explode') throw new Error('boom');
@@ -68,12 +68,12 @@ describe('plugin kinds in the API', () => {
     const body = await call(token, query, variables);
     return body.errors?.[0]?.extensions.code;
   };
-  const count = async () => (await gql('{ routers { totalCount } }')).routers.totalCount as number;
-  const CREATE = 'mutation($i: CreateRouterInput!) { createRouter(input: $i) { id name generation hostId mode address routes { dst via } networks labels { key value } status { state } } }';
+  const count = async () => (await gql('{ gateways { totalCount } }')).gateways.totalCount as number;
+  const CREATE = 'mutation($i: CreateGatewayInput!) { createGateway(input: $i) { id name generation hostId mode address routes { dst via } networks labels { key value } status { state } } }';
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'netloom-plugins-'));
-    const pluginFile = join(dataDir, 'test-router.js');
+    const pluginFile = join(dataDir, 'test-gateway.js');
     writeFileSync(pluginFile, PLUGIN);
     app = await createController(loadConfig([], { NETLOOM_DATA_DIR: dataDir, NETLOOM_PLUGINS: pluginFile, NETLOOM_WAIT_TIMEOUT_MS: '300' }));
     await app.listen(0, '127.0.0.1');
@@ -93,16 +93,16 @@ describe('plugin kinds in the API', () => {
   });
 
   it('generates typed types, inputs, queries and mutations from the declaration', async () => {
-    const { router, mode, route, create, query, mutation } = await gql(`{
-      router: __type(name: "Router") { description fields { name type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } }
-      mode: __type(name: "RouterMode") { kind enumValues { name } }
-      route: __type(name: "RouterRoute") { fields { name } }
-      create: __type(name: "CreateRouterInput") { inputFields { name type { kind } } }
+    const { gateway, mode, route, create, query, mutation } = await gql(`{
+      gateway: __type(name: "Gateway") { description fields { name type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } }
+      mode: __type(name: "GatewayMode") { kind enumValues { name } }
+      route: __type(name: "GatewayRoute") { fields { name } }
+      create: __type(name: "CreateGatewayInput") { inputFields { name type { kind } } }
       query: __type(name: "Query") { fields { name args { name } } }
       mutation: __type(name: "Mutation") { fields { name args { name } } }
     }`);
-    expect(router.description).toBe('A test router.');
-    const fields = Object.fromEntries(router.fields.map((f: any) => [f.name, f.type]));
+    expect(gateway.description).toBe('A test gateway.');
+    const fields = Object.fromEntries(gateway.fields.map((f: any) => [f.name, f.type]));
     expect(Object.keys(fields).sort()).toEqual(
       ['address', 'createdAt', 'enabled', 'generation', 'hostId', 'id', 'labels', 'mode', 'name', 'networks', 'routes', 'status', 'updatedAt'].sort(),
     );
@@ -113,10 +113,10 @@ describe('plugin kinds in the API', () => {
     expect(mode).toEqual({ kind: 'ENUM', enumValues: [{ name: 'NAT' }, { name: 'ROUTED' }] });
     expect(route.fields.map((f: any) => f.name).sort()).toEqual(['dst', 'via']);
     expect(create.inputFields.find((f: any) => f.name === 'hostId').type.kind).toBe('NON_NULL');
-    const routers = query.fields.find((f: any) => f.name === 'routers');
-    expect(routers.args.map((a: any) => a.name).sort()).toEqual(['after', 'before', 'filter', 'first', 'last']);
-    expect(query.fields.some((f: any) => f.name === 'router')).toBe(true);
-    for (const name of ['createRouter', 'updateRouter', 'deleteRouter']) {
+    const gateways = query.fields.find((f: any) => f.name === 'gateways');
+    expect(gateways.args.map((a: any) => a.name).sort()).toEqual(['after', 'before', 'filter', 'first', 'last']);
+    expect(query.fields.some((f: any) => f.name === 'gateway')).toBe(true);
+    for (const name of ['createGateway', 'updateGateway', 'deleteGateway']) {
       expect(mutation.fields.find((f: any) => f.name === name).args.map((a: any) => a.name).sort()).toEqual(['input', 'wait']);
     }
   });
@@ -124,7 +124,7 @@ describe('plugin kinds in the API', () => {
   let r1: { id: string; generation: number };
 
   it('creates, reads, filters and pages resources, canonicalizing addresses', async () => {
-    const { createRouter } = await gql(CREATE, {
+    const { createGateway } = await gql(CREATE, {
       i: {
         name: 'r1',
         labels: [{ key: 'tier', value: 'edge' }],
@@ -135,20 +135,20 @@ describe('plugin kinds in the API', () => {
         routes: [{ dst: '10.0.0.0/8', via: '192.0.2.254' }],
       },
     });
-    expect(createRouter).toMatchObject({ name: 'r1', generation: 1, hostId: hosts[0], mode: 'NAT', address: '2001:db8::1', networks: [networkId], status: [] });
-    r1 = createRouter;
+    expect(createGateway).toMatchObject({ name: 'r1', generation: 1, hostId: hosts[0], mode: 'NAT', address: '2001:db8::1', networks: [networkId], status: [] });
+    r1 = createGateway;
     await gql(CREATE, { i: { name: 'r2', hostId: hosts[1], mode: 'ROUTED' } });
-    const page1 = await gql('{ routers(first: 1) { totalCount edges { node { name } } pageInfo { hasNextPage endCursor } } }');
-    expect(page1.routers).toMatchObject({ totalCount: 2, edges: [{ node: { name: 'r1' } }], pageInfo: { hasNextPage: true } });
-    const page2 = await gql('query($a: String) { routers(first: 1, after: $a) { edges { node { name routes { dst } } } pageInfo { hasNextPage } } }', {
-      a: page1.routers.pageInfo.endCursor,
+    const page1 = await gql('{ gateways(first: 1) { totalCount edges { node { name } } pageInfo { hasNextPage endCursor } } }');
+    expect(page1.gateways).toMatchObject({ totalCount: 2, edges: [{ node: { name: 'r1' } }], pageInfo: { hasNextPage: true } });
+    const page2 = await gql('query($a: String) { gateways(first: 1, after: $a) { edges { node { name routes { dst } } } pageInfo { hasNextPage } } }', {
+      a: page1.gateways.pageInfo.endCursor,
     });
-    expect(page2.routers).toEqual({ edges: [{ node: { name: 'r2', routes: [] } }], pageInfo: { hasNextPage: false } });
-    const filtered = await gql('{ routers(filter: { labels: [{ key: "tier", value: "edge" }] }) { edges { node { name } } } }');
-    expect(filtered.routers.edges).toEqual([{ node: { name: 'r1' } }]);
-    expect((await gql('{ routers(filter: { name: "r2" }) { totalCount } }')).routers.totalCount).toBe(1);
-    expect((await gql('query($id: ID) { router(id: $id) { name } }', { id: r1.id })).router).toEqual({ name: 'r1' });
-    expect((await gql('{ router(name: "nope") { name } }')).router).toBeNull();
+    expect(page2.gateways).toEqual({ edges: [{ node: { name: 'r2', routes: [] } }], pageInfo: { hasNextPage: false } });
+    const filtered = await gql('{ gateways(filter: { labels: [{ key: "tier", value: "edge" }] }) { edges { node { name } } } }');
+    expect(filtered.gateways.edges).toEqual([{ node: { name: 'r1' } }]);
+    expect((await gql('{ gateways(filter: { name: "r2" }) { totalCount } }')).gateways.totalCount).toBe(1);
+    expect((await gql('query($id: ID) { gateway(id: $id) { name } }', { id: r1.id })).gateway).toEqual({ name: 'r1' });
+    expect((await gql('{ gateway(name: "nope") { name } }')).gateway).toBeNull();
   });
 
   it('refuses what breaks the schema with BAD_USER_INPUT, writing nothing', async () => {
@@ -167,60 +167,60 @@ describe('plugin kinds in the API', () => {
   it("keeps the code of the plugin's own validation errors", async () => {
     const before = await count();
     const body = await call(admin, CREATE, { i: { name: 'r3', hostId: hosts[0], mode: 'ROUTED' } });
-    expect(body.errors?.[0]).toMatchObject({ message: 'that host already has a router', extensions: { code: 'CONFLICT', field: 'input.hostId' } });
+    expect(body.errors?.[0]).toMatchObject({ message: 'that host already has a gateway', extensions: { code: 'CONFLICT', field: 'input.hostId' } });
     expect(await count()).toBe(before);
   });
 
   it('lets viewers read but not write', async () => {
-    expect((await call(viewer, '{ routers { totalCount } }')).data.routers.totalCount).toBe(await count());
+    expect((await call(viewer, '{ gateways { totalCount } }')).data.gateways.totalCount).toBe(await count());
     expect(await codeOf(CREATE, { i: { name: 'v', hostId: hosts[2], mode: 'NAT' } }, viewer)).toBe('FORBIDDEN');
-    expect(await codeOf('mutation($id: ID!) { deleteRouter(input: { id: $id }) { deletedIds } }', { id: r1.id }, viewer)).toBe('FORBIDDEN');
+    expect(await codeOf('mutation($id: ID!) { deleteGateway(input: { id: $id }) { deletedIds } }', { id: r1.id }, viewer)).toBe('FORBIDDEN');
     expect(await count()).toBe(2);
   });
 
   it('updates with optimistic generations and records every change in the feed with the plugin kind', async () => {
     const start = (await gql('{ revision }')).revision;
-    const UPDATE = 'mutation($i: UpdateRouterInput!) { updateRouter(input: $i) { generation mode address routes { dst } labels { key } } }';
-    const { updateRouter } = await gql(UPDATE, { i: { id: r1.id, generation: 1, mode: 'ROUTED', address: null } });
-    expect(updateRouter).toEqual({ generation: 2, mode: 'ROUTED', address: null, routes: [{ dst: '10.0.0.0/8' }], labels: [{ key: 'tier' }] });
+    const UPDATE = 'mutation($i: UpdateGatewayInput!) { updateGateway(input: $i) { generation mode address routes { dst } labels { key } } }';
+    const { updateGateway } = await gql(UPDATE, { i: { id: r1.id, generation: 1, mode: 'ROUTED', address: null } });
+    expect(updateGateway).toEqual({ generation: 2, mode: 'ROUTED', address: null, routes: [{ dst: '10.0.0.0/8' }], labels: [{ key: 'tier' }] });
     expect(await codeOf(UPDATE, { i: { id: r1.id, generation: 1, mode: 'NAT' } })).toBe('CONFLICT');
     expect(await codeOf(UPDATE, { i: { id: r1.id, address: 'nope' } })).toBe('BAD_USER_INPUT');
-    const { createRouter } = await gql(CREATE, { i: { name: 'r3', hostId: hosts[2], mode: 'NAT' } });
-    const { deleteRouter } = await gql('mutation($id: ID!) { deleteRouter(input: { id: $id, generation: 1 }) { deletedIds revision } }', { id: createRouter.id });
-    expect(deleteRouter.deletedIds).toEqual([createRouter.id]);
-    const { changes } = await gql('query($a: Int!) { changes(afterRevision: $a, kinds: ["Router"]) { kind id operation generation revision } }', { a: start });
+    const { createGateway } = await gql(CREATE, { i: { name: 'r3', hostId: hosts[2], mode: 'NAT' } });
+    const { deleteGateway } = await gql('mutation($id: ID!) { deleteGateway(input: { id: $id, generation: 1 }) { deletedIds revision } }', { id: createGateway.id });
+    expect(deleteGateway.deletedIds).toEqual([createGateway.id]);
+    const { changes } = await gql('query($a: Int!) { changes(afterRevision: $a, kinds: ["Gateway"]) { kind id operation generation revision } }', { a: start });
     expect(changes.map((c: any) => [c.kind, c.id, c.operation, c.generation])).toEqual([
-      ['Router', r1.id, 'UPDATE', 2],
-      ['Router', createRouter.id, 'CREATE', 1],
-      ['Router', createRouter.id, 'DELETE', 2],
+      ['Gateway', r1.id, 'UPDATE', 2],
+      ['Gateway', createGateway.id, 'CREATE', 1],
+      ['Gateway', createGateway.id, 'DELETE', 2],
     ]);
-    expect(changes[2].revision).toBe(deleteRouter.revision);
-    expect(await codeOf('mutation($id: ID!) { deleteRouter(input: { id: $id }) { deletedIds } }', { id: createRouter.id })).toBe('NOT_FOUND');
+    expect(changes[2].revision).toBe(deleteGateway.revision);
+    expect(await codeOf('mutation($id: ID!) { deleteGateway(input: { id: $id }) { deletedIds } }', { id: createGateway.id })).toBe('NOT_FOUND');
   });
 
   it("compiles placed resources into their host's desired state, with the networks they need", async () => {
     await gql(CREATE, { i: { name: 'explode', hostId: hosts[2], mode: 'NAT' } });
     const compiled = compileHosts(await app.get(AgentsService).loadIntent());
     const onFirst = compiled.get(hosts[0])!;
-    expect(onFirst.find((r) => r.kind === 'Router')).toEqual({
-      kind: 'Router',
+    expect(onFirst.find((r) => r.kind === 'Gateway')).toEqual({
+      kind: 'Gateway',
       id: r1.id,
       generation: 2,
       spec: { mode: 'ROUTED', routes: [{ dst: '10.0.0.0/8', via: '192.0.2.254' }] },
     });
     expect(onFirst.find((r) => r.kind === 'Network')).toMatchObject({ id: networkId, spec: { vni: 100, vxlan: null } });
-    expect(compiled.get(hosts[1])!.map((r) => r.kind)).toEqual(['Router']);
+    expect(compiled.get(hosts[1])!.map((r) => r.kind)).toEqual(['Gateway']);
     // place() threw for "explode": it is skipped, the others are not.
     expect(compiled.get(hosts[2])).toEqual([]);
   });
 
   it('waits for the hosts with wait: true', async () => {
     const h = (await gql('mutation { createHost(input: { name: "h4", vtepAddress: "192.0.2.4" }) { host { id } } }')).createHost.host.id;
-    const body = await call(admin, 'mutation($i: CreateRouterInput!) { createRouter(input: $i, wait: true) { id } }', {
+    const body = await call(admin, 'mutation($i: CreateGatewayInput!) { createGateway(input: $i, wait: true) { id } }', {
       i: { name: 'r4', hostId: h, mode: 'NAT' },
     });
     // No agent runs for the host, so the wait times out — after the commit.
     expect(body.errors?.[0].extensions.code).toBe('REALIZATION_TIMEOUT');
-    expect((await gql('{ routers(filter: { name: "r4" }) { totalCount } }')).routers.totalCount).toBe(1);
+    expect((await gql('{ gateways(filter: { name: "r4" }) { totalCount } }')).gateways.totalCount).toBe(1);
   });
 });

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { DesiredResource, ErrorCode, NetloomError, ResourceRef, resourceKey } from '@netloom/model';
@@ -24,7 +24,7 @@ interface Affected {
  * revision changed, for `wait`.
  */
 @Injectable()
-export class DispatcherService implements OnApplicationBootstrap {
+export class DispatcherService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Dispatcher');
   private readonly sessions = new Map<string, AgentSession>();
   /** What each host's agent was last sent, kept across its reconnects. */
@@ -38,6 +38,8 @@ export class DispatcherService implements OnApplicationBootstrap {
   private flushQueued = false;
   private flushedRevision = 0;
 
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
   /** When each host's agent went away (or the controller started without it). */
   private readonly away = new Map<string, number>();
   private readonly startedAt = Date.now();
@@ -55,7 +57,24 @@ export class DispatcherService implements OnApplicationBootstrap {
     this.changes.onCommit(() => void this.flush());
     await this.flush();
     // Hosts whose agents never come back leave the spans once the grace period is over.
-    setTimeout(() => void this.flush(), this.config.hostGraceMs + 10).unref();
+    this.flushLater(this.config.hostGraceMs + 10);
+  }
+
+  /** Stops dispatching before the database closes: no timer fires and no flush starts after. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    await this.flushing;
+  }
+
+  private flushLater(ms: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.flush();
+    }, ms);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   /** A host takes part in other hosts' overlays unless it is gone past the grace period. */
@@ -71,7 +90,7 @@ export class DispatcherService implements OnApplicationBootstrap {
 
   /** Recomputes and pushes desired state; resolves once everything committed so far is dispatched. */
   flush(): Promise<void> {
-    if (this.flushQueued) return this.flushing;
+    if (this.closed || this.flushQueued) return this.flushing;
     this.flushQueued = true;
     this.flushing = this.flushing.then(async () => {
       this.flushQueued = false;
@@ -157,7 +176,7 @@ export class DispatcherService implements OnApplicationBootstrap {
     this.lastSent.set(session.hostId, { sent: session.sent, revision: session.sentRevision });
     this.away.set(session.hostId, Date.now());
     // Past the grace period the host leaves the others' spans (if it has not come back).
-    setTimeout(() => void this.flush(), this.config.hostGraceMs + 10).unref();
+    this.flushLater(this.config.hostGraceMs + 10);
     this.events.emit('applied');
     return true;
   }
