@@ -19,7 +19,7 @@ describeRoot('a plugin kind end to end (netloom.tap)', () => {
 
   it('agents report the plugin they run', async () => {
     const { hosts } = await cluster.controller.ok('{ hosts { edges { node { agent { plugins } } } } }');
-    for (const edge of hosts.edges) expect(edge.node.agent.plugins).toEqual(['netloom.tap@0.1.0']);
+    for (const edge of hosts.edges) expect(edge.node.agent.plugins).toContain('netloom.tap@0.1.0');
   });
 
   it('creates a tap on one host through the generated API; a port on the other host reaches it', async () => {
