@@ -2,6 +2,13 @@ import { InitialSchema1764100000000 } from './1764100000000-InitialSchema';
 import { AgentChannel1764200000000 } from './1764200000000-AgentChannel';
 import { HostUnderlayMtu1764300000000 } from './1764300000000-HostUnderlayMtu';
 import { PluginResources1764400000000 } from './1764400000000-PluginResources';
+import { PluginAddressReservations1764500000000 } from './1764500000000-PluginAddressReservations';
 
 /** Every migration, oldest first. Listed by hand so the build and jest load the same classes. */
-export const MIGRATIONS = [InitialSchema1764100000000, AgentChannel1764200000000, HostUnderlayMtu1764300000000, PluginResources1764400000000];
+export const MIGRATIONS = [
+  InitialSchema1764100000000,
+  AgentChannel1764200000000,
+  HostUnderlayMtu1764300000000,
+  PluginResources1764400000000,
+  PluginAddressReservations1764500000000,
+];

@@ -201,7 +201,7 @@ export { deriveMac, subnetContaining } from './net';
 export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView } from './host-context';
 export { createHostContext, type HostContextOptions } from './host-context-impl';
 export { agentTestHost, type AgentTestHost } from './testkit-agent';
-export { type AgentHalf, checkPlugin, type ControllerHalf, definePlugin, type DesiredPluginResource, type IntentView, type KindDefinition, type Placement, type PluginDefinition, type PluginResource, type PluginStatus, SDK_VERSION, } from './plugin';
+export { type AddressReservation, type AgentHalf, checkPlugin, type ControllerHalf, definePlugin, type DesiredPluginResource, type IntentView, type KindDefinition, type Placement, type PluginDefinition, type PluginResource, type PluginStatus, SDK_VERSION, } from './plugin';
 export { type InMemoryIntent, inMemoryIntent, runController } from './testkit-controller';
 
 // ---- net.ts
@@ -296,6 +296,19 @@ export interface ControllerHalf<S = Record<string, unknown>> {
     validate?(resource: PluginResource<S>, intent: IntentView): void | Promise<void>;
     /** Where the resource is realized and what each of those hosts receives. */
     place(resource: PluginResource<S>, intent: IntentView): Placement[] | Promise<Placement[]>;
+    /**
+     * Addresses of core subnets the resource holds (a router's legs, floating IPs). The core's IPAM
+     * then never gives them to a port, and an address a port (or another resource) already holds
+     * is refused with CONFLICT, nothing written. Called after `validate`, in the same transaction.
+     */
+    reserve?(resource: PluginResource<S>, intent: IntentView): AddressReservation[] | Promise<AddressReservation[]>;
+}
+/** One address of a core subnet held by a plugin resource. */
+export interface AddressReservation {
+    subnetId: string;
+    ipAddress: string;
+    /** The input field it comes from, named in a CONFLICT (e.g. `input.floatingIps.0.address`). */
+    field?: string;
 }
 /** One desired resource of this plugin on this host. */
 export interface DesiredPluginResource<D = unknown> {
@@ -399,7 +412,7 @@ export declare function agentTestHost(opts: {
 }): Promise<AgentTestHost>;
 
 // ---- testkit-controller.ts
-import type { IntentView, Placement, PluginDefinition, PluginResource } from './plugin';
+import type { AddressReservation, IntentView, Placement, PluginDefinition, PluginResource } from './plugin';
 type HostRow = Awaited<ReturnType<IntentView['hosts']>>[number];
 type NetworkRow = Awaited<ReturnType<IntentView['networks']>>[number];
 type SubnetRow = Awaited<ReturnType<IntentView['subnets']>>[number];
@@ -424,5 +437,6 @@ export declare function inMemoryIntent(intent?: InMemoryIntent): IntentView;
  */
 export declare function runController<S>(plugin: PluginDefinition<S>, kind: string, resource: Pick<PluginResource<S>, 'spec'> & Partial<PluginResource<S>>, intent?: IntentView): Promise<{
     placements: Placement[];
+    reservations: AddressReservation[];
 }>;
 export {};

@@ -10,6 +10,7 @@ export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView } from 
 export { createHostContext, type HostContextOptions } from './host-context-impl';
 export { agentTestHost, type AgentTestHost } from './testkit-agent';
 export {
+  type AddressReservation,
   type AgentHalf,
   checkPlugin,
   type ControllerHalf,

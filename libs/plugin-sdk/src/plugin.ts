@@ -58,6 +58,20 @@ export interface ControllerHalf<S = Record<string, unknown>> {
   validate?(resource: PluginResource<S>, intent: IntentView): void | Promise<void>;
   /** Where the resource is realized and what each of those hosts receives. */
   place(resource: PluginResource<S>, intent: IntentView): Placement[] | Promise<Placement[]>;
+  /**
+   * Addresses of core subnets the resource holds (a router's legs, floating IPs). The core's IPAM
+   * then never gives them to a port, and an address a port (or another resource) already holds
+   * is refused with CONFLICT, nothing written. Called after `validate`, in the same transaction.
+   */
+  reserve?(resource: PluginResource<S>, intent: IntentView): AddressReservation[] | Promise<AddressReservation[]>;
+}
+
+/** One address of a core subnet held by a plugin resource. */
+export interface AddressReservation {
+  subnetId: string;
+  ipAddress: string;
+  /** The input field it comes from, named in a CONFLICT (e.g. `input.floatingIps.0.address`). */
+  field?: string;
 }
 
 /** One desired resource of this plugin on this host. */

@@ -1,4 +1,4 @@
-import type { IntentView, Placement, PluginDefinition, PluginResource } from './plugin';
+import type { AddressReservation, IntentView, Placement, PluginDefinition, PluginResource } from './plugin';
 
 type HostRow = Awaited<ReturnType<IntentView['hosts']>>[number];
 type NetworkRow = Awaited<ReturnType<IntentView['networks']>>[number];
@@ -53,7 +53,7 @@ export async function runController<S>(
   kind: string,
   resource: Pick<PluginResource<S>, 'spec'> & Partial<PluginResource<S>>,
   intent: IntentView = inMemoryIntent(),
-): Promise<{ placements: Placement[] }> {
+): Promise<{ placements: Placement[]; reservations: AddressReservation[] }> {
   if (!(kind in plugin.kinds)) throw new Error(`plugin ${plugin.id} has no kind ${kind}`);
   if (!plugin.controller) throw new Error(`plugin ${plugin.id} has no controller half`);
   const full: PluginResource<S> = { id: 'r1', name: 'r1', generation: 1, labels: {}, ...resource, kind };
@@ -62,5 +62,5 @@ export async function runController<S>(
     resources: async <T>(k: string) => (await intent.resources<T>(k)).filter((r) => r.id !== full.id),
   };
   await plugin.controller.validate?.(full, view);
-  return { placements: await plugin.controller.place(full, view) };
+  return { placements: await plugin.controller.place(full, view), reservations: (await plugin.controller.reserve?.(full, view)) ?? [] };
 }

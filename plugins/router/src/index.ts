@@ -1,4 +1,5 @@
 import {
+  type AddressReservation,
   badInput,
   conflict,
   deriveMac,
@@ -171,6 +172,32 @@ async function validateRouter(router: PluginResource<RouterSpec>, intent: Intent
     if (familyOf(r.nexthop) !== familyOf(r.destination)) throw badInput(`nexthop ${r.nexthop} is not of the family of ${r.destination}`, path);
     if (!subnetContaining(r.nexthop, attached.map((s) => s.cidr))) throw badInput(`nexthop ${r.nexthop} is in none of the router's interface subnets`, path);
   }
+}
+
+/** The core addresses a router holds: its legs', its external address and its floating IPs. */
+async function reserveRouter(router: PluginResource<RouterSpec>, intent: IntentView): Promise<AddressReservation[]> {
+  const spec = router.spec;
+  const subnets = await intent.subnets();
+  const out: AddressReservation[] = [];
+  (spec.interfaces ?? []).forEach((i, n) => {
+    const subnet = subnets.find((s) => s.id === i.subnetId);
+    const address = legAddress(i, subnet);
+    if (subnet && address) out.push({ subnetId: subnet.id, ipAddress: address, field: `input.interfaces.${n}.${i.ipAddress ? 'ipAddress' : 'subnetId'}` });
+  });
+  if (spec.externalNetworkId && spec.externalAddress) {
+    const external = subnets.filter((s) => s.networkId === spec.externalNetworkId);
+    const subnetOf = (ip: string): Subnet | undefined => {
+      const cidr = subnetContaining(ip, external.map((s) => s.cidr));
+      return external.find((s) => s.cidr === cidr);
+    };
+    const ext = subnetOf(spec.externalAddress);
+    if (ext) out.push({ subnetId: ext.id, ipAddress: spec.externalAddress, field: 'input.externalAddress' });
+    (spec.floatingIps ?? []).forEach((f, n) => {
+      const subnet = subnetOf(f.address);
+      if (subnet) out.push({ subnetId: subnet.id, ipAddress: f.address, field: `input.floatingIps.${n}.address` });
+    });
+  }
+  return out;
 }
 
 async function placeRouter(router: PluginResource<RouterSpec>, intent: IntentView) {
@@ -456,6 +483,7 @@ export const router = definePlugin<RouterSpec>({
   controller: {
     validate: validateRouter,
     place: placeRouter,
+    reserve: reserveRouter,
   },
 
   agent: {

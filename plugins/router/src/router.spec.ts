@@ -57,6 +57,20 @@ const ext = { externalNetworkId: 'next', externalAddress: '203.0.113.5' };
 const run = (s: Partial<RouterSpec>, view = intent()) => runController(router, 'Router', { id: 'r1', spec: spec(s) }, view);
 
 describe('router: controller half', () => {
+  it('reserves the addresses it holds, so the core IPAM never hands them to a port', async () => {
+    const { reservations } = await run({
+      interfaces: [{ subnetId: 's1', ipAddress: null }, { subnetId: 's2', ipAddress: '10.10.2.254' }],
+      ...ext,
+      floatingIps: [{ portId: 'p1', address: '203.0.113.30' }],
+    });
+    expect(reservations).toEqual([
+      { subnetId: 's1', ipAddress: '10.10.1.1', field: 'input.interfaces.0.subnetId' },
+      { subnetId: 's2', ipAddress: '10.10.2.254', field: 'input.interfaces.1.ipAddress' },
+      { subnetId: 'sx', ipAddress: '203.0.113.5', field: 'input.externalAddress' },
+      { subnetId: 'sx', ipAddress: '203.0.113.30', field: 'input.floatingIps.0.address' },
+    ]);
+  });
+
   it('places a router with legs, an external leg, routes, SNAT and floating IPs', async () => {
     const { placements } = await run({
       interfaces: [{ subnetId: 's1' }, { subnetId: 's2', ipAddress: '10.10.2.254' }],

@@ -55,7 +55,8 @@ export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean
   const addressesOf = new Map<string, { ip: string; subnet: SubnetRow }[]>();
   for (const a of intent.allocations) {
     const subnet = subnets.get(a.subnetId);
-    if (subnet) addressesOf.set(a.portId, [...(addressesOf.get(a.portId) ?? []), { ip: a.ipAddress, subnet }]);
+    // Addresses plugin resources hold reach hosts through their placements, not here.
+    if (subnet && a.portId) addressesOf.set(a.portId, [...(addressesOf.get(a.portId) ?? []), { ip: a.ipAddress, subnet }]);
   }
   for (const list of addressesOf.values()) {
     list.sort((x, y) => x.subnet.ipVersion - y.subnet.ipVersion || x.subnet.id.localeCompare(y.subnet.id) || x.ip.localeCompare(y.ip));

@@ -53,7 +53,9 @@ export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, 
       once('ports', async () => {
         const [ports, allocations] = await Promise.all([em.find(Port, { order: { id: 'ASC' } }), em.find(IpAllocation)]);
         const byPort = new Map<string, { subnetId: string; ipAddress: string }[]>();
-        for (const a of allocations) byPort.set(a.portId, [...(byPort.get(a.portId) ?? []), { subnetId: a.subnetId, ipAddress: a.ipAddress }]);
+        for (const a of allocations) {
+          if (a.portId) byPort.set(a.portId, [...(byPort.get(a.portId) ?? []), { subnetId: a.subnetId, ipAddress: a.ipAddress }]);
+        }
         return ports.map((p) => ({
           id: p.id,
           name: p.name,

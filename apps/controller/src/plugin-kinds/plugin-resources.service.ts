@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { badInput, ChangeOperation, conflict, notFound } from '@netloom/model';
+import type { AddressReservation } from '@netloom/plugin-sdk';
 import { ChangesService, Tx } from '../changes/changes.service';
 import { DeleteInput, DeletePayload } from '../common/inputs';
 import { LabelInput, whereLabels } from '../common/label';
@@ -10,7 +11,9 @@ import { Connection, ConnectionArgs, paginate } from '../common/pagination';
 import { applyCommonUpdate, newResource } from '../common/resource-ops';
 import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
+import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
+import { parseIp } from '../ipam/ipam';
 import { Subnet } from '../subnets/subnet.entity';
 import { databaseIntentView, fromPluginError, toSdkResource } from './intent-view';
 import { LoadedKind, PluginRegistry } from './plugin-registry';
@@ -70,6 +73,7 @@ export class PluginResourcesService {
       await this.ensureNameFree(tx.em, resource);
       await this.validateWithPlugin(tx.em, loaded, resource);
       await tx.em.insert(PluginResource, resource as QueryDeepPartialEntity<PluginResource>);
+      await this.reserveAddresses(tx.em, loaded, resource);
       await tx.record(kind, resource.id, ChangeOperation.CREATE, resource.generation);
       return resource;
     });
@@ -89,6 +93,7 @@ export class PluginResourcesService {
       resource.generation += 1;
       resource.updatedAt = new Date();
       await tx.em.save(PluginResource, resource);
+      await this.reserveAddresses(tx.em, loaded, resource);
       await tx.record(kind, resource.id, ChangeOperation.UPDATE, resource.generation);
       return resource;
     });
@@ -150,6 +155,38 @@ export class PluginResourcesService {
       const found = new Set(rows.map((r) => r.id));
       const missing = list.find((r) => !found.has(r.id));
       if (missing) throw badInput(`${missing.field}: ${kind} ${missing.id} does not exist`, missing.field);
+    }
+  }
+
+  /**
+   * Replaces the addresses the resource holds in core subnets by what its plugin's `reserve`
+   * says now. They sit in ip_allocations beside ports' addresses: IPAM skips them, and one
+   * already held (by a port or another resource) is refused with CONFLICT. They go with the
+   * resource (foreign key, cascade).
+   */
+  private async reserveAddresses(em: EntityManager, loaded: LoadedKind, resource: PluginResource): Promise<void> {
+    await em.delete(IpAllocation, { resourceId: resource.id });
+    const reserve = loaded.plugin.controller?.reserve;
+    if (!reserve) return;
+    let wanted: AddressReservation[];
+    try {
+      wanted = await reserve.call(loaded.plugin.controller, toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id));
+    } catch (error) {
+      throw fromPluginError(error);
+    }
+    const seen = new Set<string>();
+    for (const r of wanted) {
+      const subnet = await em.findOneBy(Subnet, { id: r.subnetId });
+      if (!subnet) throw badInput(`subnet ${r.subnetId} does not exist`, r.field);
+      const ipAddress = parseIp(r.ipAddress, r.field).text;
+      if (seen.has(`${subnet.id}|${ipAddress}`)) continue;
+      seen.add(`${subnet.id}|${ipAddress}`);
+      const holder = await em.findOneBy(IpAllocation, { subnetId: subnet.id, ipAddress });
+      if (holder) {
+        const by = holder.portId ? `port ${holder.portId}` : `resource ${holder.resourceId}`;
+        throw conflict(`${ipAddress} in subnet ${subnet.name} is already held by ${by}`, r.field);
+      }
+      await em.insert(IpAllocation, { subnetId: subnet.id, ipAddress, portId: null, resourceId: resource.id });
     }
   }
 

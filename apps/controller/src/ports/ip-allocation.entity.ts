@@ -1,7 +1,10 @@
 import { Field, ID, ObjectType } from '@nestjs/graphql';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-/** One address of a subnet held by a port. The primary key makes a double allocation impossible. */
+/**
+ * One address of a subnet, held by a port or by a plugin resource (a router's leg, a floating
+ * IP). The primary key makes a double allocation impossible.
+ */
 @ObjectType('FixedIp')
 @Entity('ip_allocations')
 export class IpAllocation {
@@ -13,6 +16,10 @@ export class IpAllocation {
   @PrimaryColumn({ name: 'ip_address', type: 'varchar', length: 45 })
   ipAddress!: string;
 
-  @Column({ name: 'port_id', type: 'varchar', length: 36 })
-  portId!: string;
+  @Column({ name: 'port_id', type: 'varchar', length: 36, nullable: true })
+  portId!: string | null;
+
+  /** The plugin resource holding the address, when not a port. */
+  @Column({ name: 'resource_id', type: 'varchar', length: 36, nullable: true })
+  resourceId!: string | null;
 }

@@ -91,7 +91,7 @@ export class SubnetsService {
       if (input.gatewayIp !== undefined && input.gatewayIp !== null) {
         const gatewayIp = validateGateway(parsed, input.gatewayIp, 'input.gatewayIp');
         const holder = await tx.em.findOneBy(IpAllocation, { subnetId: subnet.id, ipAddress: gatewayIp });
-        if (holder) throw conflict(`${gatewayIp} is allocated to port ${holder.portId}`, 'input.gatewayIp');
+        if (holder) throw conflict(`${gatewayIp} is held by ${holder.portId ? `port ${holder.portId}` : `resource ${holder.resourceId}`}`, 'input.gatewayIp');
         subnet.gatewayIp = gatewayIp;
       }
       if (input.allocationPools !== undefined && input.allocationPools !== null) {
@@ -118,7 +118,7 @@ export class SubnetsService {
       checkGeneration(subnet, input.generation);
       const inUse = await tx.em.countBy(IpAllocation, { subnetId: subnet.id });
       if (inUse) {
-        throw conflict(`subnet ${subnet.name} still has ${inUse} address(es) allocated to ports: delete those ports first`, 'input.id');
+        throw conflict(`subnet ${subnet.name} still has ${inUse} address(es) held by ports or plugin resources: delete those first`, 'input.id');
       }
       await deleteAll(tx, Subnet, [subnet]);
       return { deletedIds: [subnet.id], revision: tx.changes[tx.changes.length - 1].revision };
