@@ -596,6 +596,11 @@ describeRoot(`the router plugin end to end: 2 simulated hosts, real agents (pref
       expect(errorCode(probe)).toBe('CONFLICT');
       expect(await revision(api())).toBe(before);
     }
+    // A network a router is attached to cannot be deleted, not even with cascade.
+    const beforeDelete = await revision(api());
+    const gone = await api().gql('mutation($id: ID!) { deleteNetwork(input: { id: $id, cascade: true }) { revision } }', { id: b.networkId });
+    expect(gone.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: expect.stringMatching(/held by plugin resources/) as string });
+    expect(await revision(api())).toBe(beforeDelete);
     // The same router, valid, is accepted: the refusals were for the reasons tested.
     const ok = await createRouter({
       name: `${P}-fip-ok`,

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, In, IsNull } from 'typeorm';
 import { badInput, conflict, VXLAN_OVERHEAD } from '@netloom/model';
 import { ChangesService, Tx } from '../changes/changes.service';
 import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
@@ -17,6 +17,7 @@ import {
   saveUpdate,
 } from '../common/resource-ops';
 import { Host } from '../hosts/host.entity';
+import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
 import { CreateNetworkInput, NetworkFilter, UpdateNetworkInput } from './dto/network.inputs';
@@ -117,6 +118,16 @@ export class NetworksService {
         throw conflict(
           `network ${network.name} still has ${subnets.length} subnet(s) and ${ports.length} port(s): delete them first or pass cascade: true`,
           'input.cascade',
+        );
+      }
+      // Cascade takes the network's own subnets and ports, not what others attached to them.
+      const held = subnets.length
+        ? await tx.em.findOne(IpAllocation, { where: { subnetId: In(subnets.map((s) => s.id)), portId: IsNull() } })
+        : null;
+      if (held) {
+        throw conflict(
+          `network ${network.name} has addresses held by plugin resources (${held.ipAddress}, held by resource ${held.resourceId}, e.g. a router's interface): detach them first`,
+          'input.id',
         );
       }
       await deleteAll(tx, Port, ports);
