@@ -13,6 +13,8 @@ export async function createController(config: ControllerConfig): Promise<INestA
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
     logger: ['error', 'warn'],
+    // Throw start-up errors to the caller (main() reports and exits; tests clean up) instead of process.exit.
+    abortOnError: false,
   });
   app.useBodyParser('json', { limit: config.bodyLimit });
   // A body the parser refuses (too large, say) is the client's error, but Nest logs it with a
