@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { dist } from './paths';
+import { OutputLines } from '@netloom/simhosts';
 
 const MAIN = dist('apps/agent/src/main.js');
 const CONTROLLER_MAIN = dist('apps/controller/src/main.js');
@@ -96,11 +97,9 @@ export function waitForDist(timeoutMs = 60_000): Promise<true> {
 
 /** A real agent process (dist/apps/agent/src/main.js) with its stderr captured line by line. */
 export class AgentProcess {
-  /** Every output line of every run of this agent, oldest first. */
-  readonly lines: string[] = [];
+  private readonly output = new OutputLines();
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
-  private readonly waiters = new Set<() => void>();
 
   private constructor(readonly options: AgentStartOptions) {}
 
@@ -109,6 +108,11 @@ export class AgentProcess {
     const agent = new AgentProcess(options);
     await agent.spawn();
     return agent;
+  }
+
+  /** Every output line of every run of this agent, oldest first. */
+  get lines(): string[] {
+    return this.output.lines;
   }
 
   get pid(): number | undefined {
@@ -137,22 +141,7 @@ export class AgentProcess {
 
   /** Resolves with the first line (from index `since` on) matching `pattern`. */
   waitForLog(pattern: RegExp, timeoutMs: number, since = 0): Promise<string> {
-    return new Promise((done, fail) => {
-      const check = (): boolean => {
-        const line = this.lines.slice(since).find((l) => pattern.test(l));
-        if (line === undefined) return false;
-        clearTimeout(timer);
-        this.waiters.delete(waiter);
-        done(line);
-        return true;
-      };
-      const waiter = (): void => void check();
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        fail(new Error(`no agent log line matching ${pattern} within ${timeoutMs} ms; output:\n${this.lines.slice(since).join('\n')}`));
-      }, timeoutMs);
-      if (!check()) this.waiters.add(waiter);
-    });
+    return this.output.waitFor(pattern, timeoutMs, since, 'the agent');
   }
 
   /** SIGKILL, and wait for the exit. */
@@ -188,10 +177,7 @@ export class AgentProcess {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.exited = new Promise((done) => child.once('exit', () => done()));
-    const push = (line: string): void => {
-      this.lines.push(line);
-      for (const waiter of [...this.waiters]) waiter();
-    };
+    const push = (line: string): void => this.output.push(line);
     createInterface({ input: child.stderr }).on('line', push);
     createInterface({ input: child.stdout }).on('line', (line) => push(`[stdout] ${line}`));
     child.once('exit', (code, signal) => push(`[exit] pid ${child.pid} code ${code} signal ${signal}`));

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { NETNS_DIR } from '@netloom/linux';
 import { markedEnv, signal } from './processes';
 import type { SimHost } from './layout';
+import { OutputLines } from './output-lines';
 
 export interface StartAgentOptions {
   /** What the agent dials: `unix:/path/to.sock` (the controller's `--agent-socket`) or an http(s) URL. */
@@ -59,10 +60,9 @@ export function spawnAgent(simPrefix: string, host: SimHost, prefix: string, o: 
 }
 
 class Handle implements AgentHandle {
-  readonly lines: string[] = [];
   readonly exited: Promise<void>;
   private done = false;
-  private readonly waiters = new Set<() => void>();
+  private readonly output = new OutputLines();
 
   constructor(
     child: ChildProcess,
@@ -86,22 +86,12 @@ class Handle implements AgentHandle {
     return !this.done;
   }
 
+  get lines(): string[] {
+    return this.output.lines;
+  }
+
   waitForLog(pattern: RegExp, timeoutMs = 15_000, since = 0): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        const line = this.lines.slice(since).find((l) => pattern.test(l));
-        if (line === undefined) return false;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve(line);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`no line of the agent in ${this.host.name} matched ${pattern} within ${timeoutMs} ms; output:\n${this.lines.slice(since).join('\n')}`));
-      }, timeoutMs);
-      if (!check()) this.waiters.add(check);
-    });
+    return this.output.waitFor(pattern, timeoutMs, since, `the agent in ${this.host.name}`);
   }
 
   async stop(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -123,7 +113,6 @@ class Handle implements AgentHandle {
   }
 
   private push(line: string): void {
-    this.lines.push(line);
-    for (const waiter of [...this.waiters]) waiter();
+    this.output.push(line);
   }
 }

@@ -9,3 +9,4 @@ export { type ExecResult, SimulatedHosts, type SimHostsOptions, type StaleReport
 export { ControllerProcess, errorCode, type GqlResult } from './controller-process';
 export { dist, REPO_ROOT } from './paths';
 export { Cluster, type ClusterOptions } from './cluster';
+export { OutputLines } from './output-lines';
