@@ -3,6 +3,7 @@ import { AgentChannel1764200000000 } from './1764200000000-AgentChannel';
 import { HostUnderlayMtu1764300000000 } from './1764300000000-HostUnderlayMtu';
 import { PluginResources1764400000000 } from './1764400000000-PluginResources';
 import { PluginAddressReservations1764500000000 } from './1764500000000-PluginAddressReservations';
+import { StatusObserved1764600000000 } from './1764600000000-StatusObserved';
 
 /** Every migration, oldest first. Listed by hand so the build and jest load the same classes. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   HostUnderlayMtu1764300000000,
   PluginResources1764400000000,
   PluginAddressReservations1764500000000,
+  StatusObserved1764600000000,
 ];

@@ -4,10 +4,16 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
+import { Client, createClient } from 'graphql-ws';
+import { DataSource } from 'typeorm';
+import WebSocket from 'ws';
+import { RealizationState, ResourceStatusReport } from '@netloom/model';
+import { AGENT_PATH, ControllerMessage, HelloMessage, JOIN_PATH, JoinResponse, parseControllerMessage, PROTOCOL_VERSION } from '@netloom/protocol';
 import { AgentsService } from '../apps/controller/src/agents/agents.service';
 import { compileHosts } from '../apps/controller/src/agents/compile';
 import { bootstrapAdminToken, createController } from '../apps/controller/src/bootstrap';
 import { loadConfig } from '../apps/controller/src/config';
+import { sleep, waitFor } from './support/agent';
 
 // A plugin as a third party would ship it: a plain module, named by absolute path in NETLOOM_PLUGINS.
 const PLUGIN = `
@@ -42,6 +48,58 @@ module.exports.default = definePlugin({
 });
 `;
 
+// A second one: a kind with observed state, whose address the core's IPAM picks when none is given.
+const VIP_PLUGIN = `
+const { t, definePlugin } = require('@netloom/plugin-sdk');
+const status = () => t.enum('OperatingStatus', ['ONLINE', 'OFFLINE']);
+module.exports.default = definePlugin({
+  id: 'test.vip',
+  version: '1.0.0',
+  sdk: 1,
+  kinds: {
+    Vip: {
+      fields: { hostId: t.ref('Host'), subnetId: t.ref('Subnet'), vipAddress: t.ip({ required: false }) },
+      observed: {
+        operatingStatus: status(),
+        connections: t.counter(),
+        members: t.list(t.object('MemberObserved', { address: t.ip(), operatingStatus: status() })),
+      },
+    },
+  },
+  controller: {
+    place: (vip) => [{ hostId: vip.spec.hostId, spec: { vipAddress: vip.spec.vipAddress } }],
+    reserve: (vip) => [
+      vip.spec.vipAddress
+        ? { subnetId: vip.spec.subnetId, ipAddress: vip.spec.vipAddress, field: 'input.vipAddress' }
+        : { subnetId: vip.spec.subnetId, assignTo: 'vipAddress', field: 'input.vipAddress' },
+    ],
+  },
+});
+`;
+
+/** An agent as far as the channel goes: joins, says hello, takes the snapshot, and sends the acks a test writes. */
+async function fakeAgent(baseUrl: string, joinToken: string) {
+  const joined = await fetch(`${baseUrl}${JOIN_PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ joinToken }) });
+  const { credential } = (await joined.json()) as JoinResponse;
+  const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}${AGENT_PATH}`, { headers: { authorization: `Bearer ${credential}` } });
+  const messages: ControllerMessage[] = [];
+  ws.on('message', (data: Buffer) => {
+    const message = parseControllerMessage(data.toString('utf8'));
+    if (typeof message !== 'string') messages.push(message);
+  });
+  await new Promise((done, fail) => {
+    ws.once('open', done);
+    ws.once('error', fail);
+  });
+  const hello: HelloMessage = { type: 'hello', protocol: PROTOCOL_VERSION, agentVersion: 'fake', lastRevision: 0, capabilities: [], plugins: [], kernel: 'fake' };
+  ws.send(JSON.stringify(hello));
+  await waitFor(() => messages.some((m) => m.type === 'snapshot'), 5_000, 20, 'the snapshot');
+  return {
+    ws,
+    ack: (statuses: ResourceStatusReport[]) => ws.send(JSON.stringify({ type: 'ack', revision: messages[messages.length - 1].revision, statuses, full: false })),
+  };
+}
+
 describe('plugin kinds in the API', () => {
   let dataDir: string;
   let app: INestApplication;
@@ -75,7 +133,11 @@ describe('plugin kinds in the API', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'netloom-plugins-'));
     const pluginFile = join(dataDir, 'test-gateway.js');
     writeFileSync(pluginFile, PLUGIN);
-    app = await createController(loadConfig([], { NETLOOM_DATA_DIR: dataDir, NETLOOM_PLUGINS: pluginFile, NETLOOM_WAIT_TIMEOUT_MS: '300' }));
+    const vipFile = join(dataDir, 'test-vip.js');
+    writeFileSync(vipFile, VIP_PLUGIN);
+    app = await createController(
+      loadConfig([], { NETLOOM_DATA_DIR: dataDir, NETLOOM_PLUGINS: `${pluginFile},${vipFile}`, NETLOOM_WAIT_TIMEOUT_MS: '300' }),
+    );
     await app.listen(0, '127.0.0.1');
     url = `http://127.0.0.1:${((app.getHttpServer() as Server).address() as { port: number }).port}/graphql`;
     admin = (await bootstrapAdminToken(app))!;
@@ -222,5 +284,117 @@ describe('plugin kinds in the API', () => {
     // No agent runs for the host, so the wait times out — after the commit.
     expect(body.errors?.[0].extensions.code).toBe('REALIZATION_TIMEOUT');
     expect((await gql('{ gateways(filter: { name: "r4" }) { totalCount } }')).gateways.totalCount).toBe(1);
+  });
+  describe('observed state and addresses IPAM picks', () => {
+    const VIP = 'id hostId subnetId vipAddress';
+    const CREATE_VIP = `mutation($i: CreateVipInput!) { createVip(input: $i) { ${VIP} } }`;
+    const OBSERVED = 'observed { __typename ... on VipObserved { operatingStatus connections members { address operatingStatus } } }';
+    const CREATE_PORT = 'mutation($i: CreatePortInput!) { createPort(input: $i) { id fixedIps { ipAddress } } }';
+    let host: { id: string; joinToken: string };
+    let subnetId: string;
+    let vip: { id: string; vipAddress: string };
+    let subscriber: Client | undefined;
+    let agent: Awaited<ReturnType<typeof fakeAgent>> | undefined;
+
+    const allocations = (resourceId: string): Promise<{ ip_address: string }[]> =>
+      app.get(DataSource).query('SELECT ip_address FROM ip_allocations WHERE resource_id = ? ORDER BY ip_address', [resourceId]);
+    const subnet = async (cidr: string) => {
+      const network = (await gql('mutation { createNetwork(input: { name: "vips-' + cidr.replace(/[./]/g, '-') + '" }) { id } }')).createNetwork.id;
+      const input = { name: 's', networkId: network, cidr };
+      return { networkId: network, subnetId: (await gql('mutation($i: CreateSubnetInput!) { createSubnet(input: $i) { id } }', { i: input })).createSubnet.id as string };
+    };
+
+    beforeAll(async () => {
+      const created = await gql('mutation { createHost(input: { name: "vip-host", vtepAddress: "192.0.2.50" }) { host { id } joinToken } }');
+      host = { id: created.createHost.host.id, joinToken: created.createHost.joinToken };
+    });
+
+    afterAll(async () => {
+      agent?.ws.close();
+      await subscriber?.dispose();
+    });
+
+    it('picks a free address for a reservation without one, shows it, and holds it in ip_allocations', async () => {
+      const s = await subnet('10.80.0.0/24');
+      subnetId = s.subnetId;
+      const first = (await gql(CREATE_PORT, { i: { name: 'p0', networkId: s.networkId, hostId: host.id } })).createPort;
+      expect(first.fixedIps).toEqual([{ ipAddress: '10.80.0.2' }]);
+      const { createVip } = await gql(CREATE_VIP, { i: { name: 'v1', hostId: host.id, subnetId } });
+      expect(createVip).toMatchObject({ subnetId, vipAddress: '10.80.0.3' });
+      vip = createVip;
+      expect(await allocations(vip.id)).toEqual([{ ip_address: '10.80.0.3' }]);
+      expect((await gql('query($id: ID) { vip(id: $id) { vipAddress } }', { id: vip.id })).vip.vipAddress).toBe('10.80.0.3');
+
+      // Ports skip it, and cannot take it.
+      const next = (await gql(CREATE_PORT, { i: { name: 'p1', networkId: s.networkId, hostId: host.id } })).createPort;
+      expect(next.fixedIps).toEqual([{ ipAddress: '10.80.0.4' }]);
+      const taken = await call(admin, CREATE_PORT, { i: { name: 'p2', networkId: s.networkId, hostId: host.id, fixedIps: [{ subnetId, ipAddress: '10.80.0.3' }] } });
+      expect(taken.errors?.[0].extensions.code).toBe('CONFLICT');
+
+      // An update hands reserve() the stored address: it stays.
+      const { updateVip } = await gql(`mutation($i: UpdateVipInput!) { updateVip(input: $i) { ${VIP} generation } }`, {
+        i: { id: vip.id, labels: [{ key: 'k', value: 'v' }] },
+      });
+      expect(updateVip).toMatchObject({ vipAddress: '10.80.0.3', generation: 2 });
+      expect(await allocations(vip.id)).toEqual([{ ip_address: '10.80.0.3' }]);
+    });
+
+    it('refuses with CONFLICT on the field when the subnet is full, writing nothing', async () => {
+      // A /30 has one address for ports besides the gateway: the port takes it.
+      const s = await subnet('10.81.0.0/30');
+      await gql(CREATE_PORT, { i: { name: 'p0', networkId: s.networkId, hostId: host.id } });
+      const revision = (await gql('{ revision }')).revision;
+      const body = await call(admin, CREATE_VIP, { i: { name: 'v-full', hostId: host.id, subnetId: s.subnetId } });
+      expect(body.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT', field: 'input.vipAddress' } });
+      expect((await gql('{ vips(filter: { name: "v-full" }) { totalCount } }')).vips.totalCount).toBe(0);
+      expect((await gql('{ revision }')).revision).toBe(revision);
+      expect(await app.get(DataSource).query('SELECT ip_address FROM ip_allocations WHERE subnet_id = ?', [s.subnetId])).toHaveLength(1);
+    });
+
+    it('stores observed state an ack reports, sanitized, and publishes a change of observed alone', async () => {
+      const base = url.replace(/\/graphql$/, '');
+      agent = await fakeAgent(base, host.joinToken);
+      const portId = (await gql(CREATE_PORT, { i: { name: 'p9', networkId: (await subnet('10.82.0.0/24')).networkId, hostId: host.id } })).createPort.id;
+
+      subscriber = createClient({ url: `${base.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${admin}` }, retryAttempts: 0 });
+      const events: any[] = [];
+      const errors: unknown[] = [];
+      subscriber.subscribe(
+        { query: `subscription { resourceStatusChanges(kinds: ["Vip"]) { kind resourceId state generation ${OBSERVED} } }` },
+        { next: (m) => (m.errors ? errors.push(m.errors) : events.push(m.data!.resourceStatusChanges)), error: (e) => errors.push(e), complete: () => undefined },
+      );
+      const status = (observed?: unknown): ResourceStatusReport => ({ kind: 'Vip', id: vip.id, generation: 2, state: RealizationState.APPLIED, observed: observed as Record<string, unknown> });
+      // Subscriptions start asynchronously: report changing counters until one arrives.
+      for (let i = 1; i <= 50 && !events.length; i++) {
+        agent.ack([status({ operatingStatus: 'ONLINE', connections: i, members: [] })]);
+        await sleep(100);
+      }
+      expect(errors).toEqual([]);
+      expect(events[0]).toMatchObject({ kind: 'Vip', resourceId: vip.id, state: 'APPLIED', observed: { __typename: 'VipObserved', operatingStatus: 'ONLINE', members: [] } });
+      await sleep(200);
+      events.length = 0;
+
+      // Only observed changes (state and generation as before); what the kind does not declare is left out.
+      agent.ack([
+        status({ operatingStatus: 'OFFLINE', connections: 2 ** 40, members: [{ address: '10.80.0.4', operatingStatus: 'OFFLINE', weight: 3 }], secret: 'x' }),
+        { kind: 'Port', id: portId, generation: 1, state: RealizationState.APPLIED, observed: { operatingStatus: 'ONLINE' } },
+      ]);
+      const expected = { __typename: 'VipObserved', operatingStatus: 'OFFLINE', connections: 2 ** 40, members: [{ address: '10.80.0.4', operatingStatus: 'OFFLINE' }] };
+      await waitFor(() => events.length, 5_000, 20, 'the observed change');
+      expect(events).toEqual([{ kind: 'Vip', resourceId: vip.id, state: 'APPLIED', generation: 2, observed: expected }]);
+      const read = async () => (await gql(`query($id: ID) { vip(id: $id) { status { hostId state ${OBSERVED} } } }`, { id: vip.id })).vip.status;
+      expect(await read()).toEqual([{ hostId: host.id, state: 'APPLIED', observed: expected }]);
+      const stored = await app.get(DataSource).query('SELECT observed FROM resource_statuses WHERE resource_id = ?', [vip.id]);
+      expect(JSON.parse(stored[0].observed)).toEqual({ operatingStatus: 'OFFLINE', connections: 2 ** 40, members: [{ address: '10.80.0.4', operatingStatus: 'OFFLINE' }] });
+      // A core kind stores none.
+      expect((await gql(`query($id: ID!) { port(id: $id) { status { state ${OBSERVED} } } }`, { id: portId })).port.status).toEqual([{ state: 'APPLIED', observed: null }]);
+
+      // The same report again, or one without observed, changes nothing and publishes nothing.
+      agent.ack([status({ members: [{ operatingStatus: 'OFFLINE', address: '10.80.0.4' }], connections: 2 ** 40, operatingStatus: 'OFFLINE' })]);
+      agent.ack([status()]);
+      await sleep(500);
+      expect(events).toHaveLength(1);
+      expect(await read()).toEqual([{ hostId: host.id, state: 'APPLIED', observed: expected }]);
+    });
   });
 });

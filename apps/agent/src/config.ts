@@ -13,6 +13,8 @@ export interface AgentConfig {
   /** Ownership prefix of every Linux name this agent creates (1-4 of [a-z0-9]). */
   prefix: string;
   resyncMs: number;
+  /** How often plugins are asked what they observe (health, counters) between passes (`--observe-ms`). */
+  observeMs: number;
   name: string;
   /** npm packages of third-party plugins to load, besides the built-in ones (`--plugins a,b`). */
   plugins: string[];
@@ -24,6 +26,7 @@ const FLAGS: Record<string, keyof AgentConfig> = {
   '--state-dir': 'stateDir',
   '--prefix': 'prefix',
   '--resync-ms': 'resyncMs',
+  '--observe-ms': 'observeMs',
   '--name': 'name',
   '--plugins': 'plugins',
 };
@@ -34,6 +37,7 @@ const ENV: Record<string, keyof AgentConfig> = {
   NETLOOM_STATE_DIR: 'stateDir',
   NETLOOM_PREFIX: 'prefix',
   NETLOOM_RESYNC_MS: 'resyncMs',
+  NETLOOM_OBSERVE_MS: 'observeMs',
   NETLOOM_HOST_NAME: 'name',
   NETLOOM_PLUGINS: 'plugins',
 };
@@ -52,6 +56,8 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
   }
   const resyncMs = Number(given.resyncMs ?? 30_000);
   if (!Number.isInteger(resyncMs) || resyncMs < 100) throw new Error(`resync-ms must be a whole number ≥ 100`);
+  const observeMs = Number(given.observeMs ?? 2_000);
+  if (!Number.isInteger(observeMs) || observeMs < 100) throw new Error(`observe-ms must be a whole number ≥ 100`);
   const controller = (given.controller ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   controllerTransport(controller); // throws on an address the agent cannot dial
   return {
@@ -60,6 +66,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     stateDir: given.stateDir ?? '/var/lib/netloom-agent',
     prefix: given.prefix ?? 'nl',
     resyncMs,
+    observeMs,
     name: given.name ?? hostname(),
     plugins: (given.plugins ?? '')
       .split(',')

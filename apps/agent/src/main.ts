@@ -51,37 +51,44 @@ async function main(): Promise<void> {
   }
 
   const linux = new Linux();
-  const pluginHost = new PluginHost({ linux, agentPrefix: config.prefix, hostId, plugins, log });
+  const pluginHost = new PluginHost({ linux, agentPrefix: config.prefix, hostId, plugins, log, requestReconcile: () => reconciler?.requestPass() });
   reconciler = new Reconciler(linux, new Names(config.prefix, hostId), store, { resyncMs: config.resyncMs, debounceMs: 50, log, plugins: pluginHost });
-  reconciler.onReport = ({ revision, statuses, mutatingCommands, ms }) => {
+  reconciler.onReport = ({ revision, statuses, mutatingCommands, ms, observeOnly }) => {
     const changed: ResourceStatusReport[] = [];
     for (const s of statuses) {
+      // The whole status, `observed` included.
       const text = JSON.stringify(s);
       if (needFull || sent.get(resourceKey(s)) !== text) changed.push(s);
       sent.set(resourceKey(s), text);
     }
     const keys = new Set(statuses.map(resourceKey));
     for (const key of sent.keys()) if (!keys.has(key)) sent.delete(key);
-    if (mutatingCommands > 0 || changed.length) {
+    // Observing between passes only reports changes (counters move often: no log line for them).
+    if (observeOnly && !changed.length && !needFull) return;
+    if (!observeOnly && (mutatingCommands > 0 || changed.length)) {
       log(`reconciled revision ${revision} in ${ms} ms: ${mutatingCommands} mutating command(s), ${changed.length} status change(s)`);
     }
     channel.ack(revision, changed, needFull);
     needFull = false;
   };
   reconciler.start();
+  const observing = pluginHost.observes ? setInterval(() => void reconciler?.observeNow(), config.observeMs) : undefined;
   // Keep the data plane as it was left: the stored desired state, until the controller answers.
   const stored = channel.stored;
   if (stored) reconciler.setDesired(stored.revision, stored.resources);
   channel.start();
 
-  const shutdown = (signal: string): void => {
+  const shutdown = async (signal: string): Promise<void> => {
     log(`${signal}: stopping (the data plane stays as it is)`);
+    clearInterval(observing);
     channel.stop();
     reconciler?.stop();
+    // The plugins' own timers, and the helpers their contexts started.
+    await pluginHost.stop().catch((error: unknown) => log(`stopping plugins: ${error instanceof Error ? error.message : String(error)}`));
     process.exit(0);
   };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 main().catch((error: unknown) => {

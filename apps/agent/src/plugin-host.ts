@@ -1,9 +1,11 @@
 import { Linux } from '@netloom/linux';
-import { DesiredResource, RealizationState, ResourceStatusReport } from '@netloom/model';
-import { createHostContext, type HostContext, type PluginDefinition } from '@netloom/plugin-sdk';
+import { DesiredResource, RealizationState, resourceKey, ResourceStatusReport } from '@netloom/model';
+import { createHostContext, type DesiredPluginResource, type ManagedHostContext, type PluginDefinition } from '@netloom/plugin-sdk';
 
-/** How long one plugin's reconcile may take before its resources are reported FAILED. */
+/** How long one plugin's reconcile (or observe) may take before it counts as failed. */
 export const PLUGIN_TIMEOUT_MS = 30_000;
+/** How long a plugin's `stop()` may take when the agent stops. */
+export const PLUGIN_STOP_TIMEOUT_MS = 5_000;
 
 export interface PluginHostOptions {
   linux: Linux;
@@ -12,19 +14,26 @@ export interface PluginHostOptions {
   plugins: readonly PluginDefinition<unknown>[];
   log: (line: string) => void;
   timeoutMs?: number;
+  /** A plugin asked for a pass (`host.requestReconcile`); the context has logged why. */
+  requestReconcile?: (reason: string) => void;
 }
 
 interface Loaded {
   plugin: PluginDefinition<unknown>;
-  host: HostContext;
-  /** A reconcile that outlived its timeout: the plugin is not called again until it ends. */
-  running?: Promise<unknown>;
+  host: ManagedHostContext;
+  /** What call outlived its timeout (`reconcile`, `observe`): the plugin is not called again until it ends. */
+  running?: string;
+  /** What its last reconcile was given, for observing between passes. */
+  desired: DesiredPluginResource[];
 }
+
+const TIMEOUT = Symbol('timeout');
 
 /**
  * Runs the agent halves of the loaded plugins after the core apply of a pass: each gets the
- * desired resources of its kinds and its own {@link HostContext}. A plugin that throws or times
- * out fails only its own resources.
+ * desired resources of its kinds and its own host context, then is asked what it observes of
+ * them. A plugin that throws or times out fails only its own resources (an observe that does
+ * yields no observed state).
  */
 export class PluginHost {
   private readonly byKind = new Map<string, Loaded>();
@@ -43,8 +52,9 @@ export class PluginHost {
         hostId: options.hostId,
         networkBridges: this.bridges,
         log: options.log,
+        requestReconcile: (reason) => options.requestReconcile?.(reason),
       });
-      const loaded: Loaded = { plugin, host };
+      const loaded: Loaded = { plugin, host, desired: [] };
       this.loaded.push(loaded);
       for (const kind of Object.keys(plugin.kinds)) {
         if (this.byKind.has(kind)) options.log(`plugin ${plugin.id}: kind ${kind} is already handled by ${this.byKind.get(kind)!.plugin.id}; ignored`);
@@ -63,71 +73,151 @@ export class PluginHost {
     return this.byKind.has(kind);
   }
 
+  /** Whether some loaded plugin observes its resources. */
+  get observes(): boolean {
+    return this.loaded.some((l) => l.plugin.agent?.observe !== undefined);
+  }
+
+  /** Whether an {@link observe} now would ask anything: a plugin that observes has resources here. */
+  get wantsObserve(): boolean {
+    return this.loaded.some((l) => l.plugin.agent?.observe !== undefined && l.desired.length > 0);
+  }
+
   /**
-   * One status per desired resource of a plugin kind. `networkBridges` are the bridges of the
-   * networks desired on this host, the only links a plugin may use as masters.
+   * One status per desired resource of a plugin kind, with what the plugin observes of it.
+   * `networkBridges` are the bridges of the networks desired on this host, the only links a
+   * plugin may use as masters.
    */
   async reconcile(desired: readonly DesiredResource[], networkBridges: ReadonlyMap<string, string>): Promise<ResourceStatusReport[]> {
     this.bridges.clear();
     for (const [id, bridge] of networkBridges) this.bridges.set(id, bridge);
-    const groups = new Map<Loaded, DesiredResource[]>();
+    const groups = new Map<Loaded, DesiredPluginResource[]>();
     for (const r of desired) {
       const loaded = this.byKind.get(r.kind);
       if (!loaded) continue;
       let group = groups.get(loaded);
       if (!group) groups.set(loaded, (group = []));
-      group.push(r);
+      group.push({ kind: r.kind, id: r.id, generation: r.generation, spec: r.spec });
     }
     // Every plugin is called, even with nothing desired: removing what it owns is its job too.
-    const results = await Promise.all(this.loaded.map((loaded) => this.run(loaded, groups.get(loaded) ?? [])));
+    const results = await Promise.all(
+      this.loaded.map(async (loaded) => {
+        loaded.desired = groups.get(loaded) ?? [];
+        return this.withObserved(loaded, await this.run(loaded));
+      }),
+    );
     return results.flat();
   }
 
-  private async run(loaded: Loaded, resources: DesiredResource[]): Promise<ResourceStatusReport[]> {
-    const { plugin } = loaded;
+  /**
+   * The statuses of the last pass with the plugins' resources observed again (their reconcile is
+   * not called): each plugin that observes gets what its last reconcile got.
+   */
+  async observe(statuses: readonly ResourceStatusReport[]): Promise<ResourceStatusReport[]> {
+    const updated = new Map<string, ResourceStatusReport>();
+    await Promise.all(
+      this.loaded.map(async (loaded) => {
+        const mine = statuses.filter((s) => this.byKind.get(s.kind) === loaded);
+        for (const s of await this.withObserved(loaded, mine)) updated.set(resourceKey(s), s);
+      }),
+    );
+    return statuses.map((s) => updated.get(resourceKey(s)) ?? s);
+  }
+
+  /** Calls each plugin's `stop()` and ends what its context started (probe helpers). */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.loaded.map(async (loaded) => {
+        const agent = loaded.plugin.agent;
+        if (agent?.stop) {
+          // Stopping comes once, whatever still runs.
+          loaded.running = undefined;
+          await this.call(loaded, 'stop', () => agent.stop!(), PLUGIN_STOP_TIMEOUT_MS);
+        }
+        await loaded.host.close();
+      }),
+    );
+  }
+
+  private async run(loaded: Loaded): Promise<ResourceStatusReport[]> {
+    const { plugin, desired: resources } = loaded;
     const failAll = (reason: string): ResourceStatusReport[] =>
       resources.map((r) => ({ kind: r.kind, id: r.id, generation: r.generation, state: RealizationState.FAILED, reason }));
-    if (!plugin.agent) return failAll(`plugin ${plugin.id} has no agent half`);
-    if (loaded.running) return failAll(`plugin ${plugin.id}: its previous reconcile is still running`);
     const agent = plugin.agent;
+    if (!agent) return failAll(`plugin ${plugin.id} has no agent half`);
+    const outcome = await this.call(loaded, 'reconcile', () => agent.reconcile(resources, loaded.host));
+    if ('error' in outcome) return failAll(outcome.error);
+    const byId = new Map(Array.isArray(outcome.value) ? outcome.value.map((s) => [s.id, s]) : []);
+    return resources.map((r) => {
+      const s = byId.get(r.id);
+      if (!s) return { kind: r.kind, id: r.id, generation: r.generation, state: RealizationState.FAILED, reason: 'plugin returned no status' };
+      const failed = s.state !== RealizationState.APPLIED;
+      return {
+        kind: r.kind,
+        id: r.id,
+        generation: r.generation,
+        state: failed ? RealizationState.FAILED : RealizationState.APPLIED,
+        ...(failed ? { reason: s.reason ?? 'failed (no reason given)' } : {}),
+        attributes: { ...(s.attributes ?? {}) },
+      };
+    });
+  }
+
+  /** `statuses` (of this plugin's resources) with `observed` as the plugin's observe says now, or without. */
+  private async withObserved(loaded: Loaded, statuses: ResourceStatusReport[]): Promise<ResourceStatusReport[]> {
+    const agent = loaded.plugin.agent;
+    let observed: unknown;
+    if (agent?.observe && loaded.desired.length > 0 && statuses.length > 0) {
+      const outcome = await this.call(loaded, 'observe', () => agent.observe!(loaded.desired, loaded.host));
+      if ('value' in outcome) observed = outcome.value;
+    }
+    return statuses.map(({ observed: _old, ...status }) => {
+      const value = plainJson(observed !== null && typeof observed === 'object' ? (observed as Record<string, unknown>)[status.id] : undefined);
+      return value ? { ...status, observed: value } : status;
+    });
+  }
+
+  /**
+   * Calls into a plugin, contained: a throw (sync or async) or a call that outlives `timeoutMs`
+   * becomes an error text and a log line; a timed-out call blocks further calls until it ends.
+   */
+  private async call<T>(loaded: Loaded, what: string, fn: () => Promise<T> | T, timeoutMs = this.timeoutMs): Promise<{ value: T } | { error: string }> {
+    const { plugin } = loaded;
+    if (loaded.running) return { error: `plugin ${plugin.id}: its previous ${loaded.running} is still running` };
     // Through a promise, so a plugin that throws synchronously is caught like one that rejects.
-    const call = Promise.resolve().then(() =>
-      agent.reconcile(
-        resources.map((r) => ({ kind: r.kind, id: r.id, generation: r.generation, spec: r.spec })),
-        loaded.host,
-      ),
-    );
+    const call = Promise.resolve().then(fn);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.timeoutMs);
+    const timeout = new Promise<typeof TIMEOUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMEOUT), timeoutMs);
     });
     try {
       const outcome = await Promise.race([call, timeout]);
-      if (outcome === 'timeout') {
-        loaded.running = call.catch(() => undefined).finally(() => (loaded.running = undefined));
-        this.options.log(`plugin ${plugin.id}: reconcile took more than ${this.timeoutMs} ms`);
-        return failAll(`plugin ${plugin.id} did not finish its reconcile within ${this.timeoutMs} ms`);
+      if (outcome === TIMEOUT) {
+        loaded.running = what;
+        void call.catch(() => undefined).finally(() => (loaded.running = undefined));
+        this.options.log(`plugin ${plugin.id}: ${what} took more than ${timeoutMs} ms`);
+        return { error: `plugin ${plugin.id} did not finish its ${what} within ${timeoutMs} ms` };
       }
-      const byId = new Map(Array.isArray(outcome) ? outcome.map((s) => [s.id, s]) : []);
-      return resources.map((r) => {
-        const s = byId.get(r.id);
-        if (!s) return { kind: r.kind, id: r.id, generation: r.generation, state: RealizationState.FAILED, reason: 'plugin returned no status' };
-        const failed = s.state !== RealizationState.APPLIED;
-        return {
-          kind: r.kind,
-          id: r.id,
-          generation: r.generation,
-          state: failed ? RealizationState.FAILED : RealizationState.APPLIED,
-          ...(failed ? { reason: s.reason ?? 'failed (no reason given)' } : {}),
-          attributes: { ...(s.attributes ?? {}) },
-        };
-      });
+      return { value: outcome };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      this.options.log(`plugin ${plugin.id}: reconcile threw: ${message}`);
-      return failAll(`plugin ${plugin.id}: ${message}`.slice(0, 500));
+      this.options.log(`plugin ${plugin.id}: ${what} threw: ${message}`);
+      return { error: `plugin ${plugin.id}: ${message}`.slice(0, 500) };
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/** A copy of a plain object that JSON carries unchanged in meaning, or undefined for anything else. */
+function plainJson(value: unknown): Record<string, unknown> | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  try {
+    return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+  } catch {
+    // Cycles, BigInts: not JSON.
+    return undefined;
   }
 }

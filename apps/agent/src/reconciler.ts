@@ -22,6 +22,8 @@ export interface ReconcileReport {
   /** Mutating commands this pass ran (0 when the kernel already matched). */
   mutatingCommands: number;
   ms: number;
+  /** The last pass's statuses with the plugins' resources observed again, no reconcile run. */
+  observeOnly: boolean;
 }
 
 interface Backoff {
@@ -34,6 +36,8 @@ interface Backoff {
 
 const MAX_BACKOFF_MS = 30_000;
 const BASE_BACKOFF_MS = 250;
+/** Quiet time after a plugin's request for a pass, so requests close together make one. */
+const REQUEST_DEBOUNCE_MS = 20;
 
 /**
  * The level-triggered loop: desired + observed → plan → batched apply → verify → report. Never
@@ -53,6 +57,10 @@ export class Reconciler {
   private resync: NodeJS.Timeout | undefined;
   private monitor: { stop(): void } | undefined;
   private stopped = false;
+  /** An observe waits for its turn or runs: a second one is not queued. */
+  private observing = false;
+  /** The last report of a pass, which an observe updates. */
+  private last: ReconcileReport | undefined;
   private readonly linkCache: LinkCache;
   /** Called after every pass with every resource's status. */
   onReport: (report: ReconcileReport) => void = () => undefined;
@@ -119,6 +127,35 @@ export class Reconciler {
     await this.reconcileNow();
   }
 
+  /** A plugin asked for a pass: one runs soon (requests close together coalesce). */
+  requestPass(): void {
+    this.kick(REQUEST_DEBOUNCE_MS);
+  }
+
+  /**
+   * Observes the plugins' resources again without reconciling, after any running pass (never at
+   * the same time as one), and reports the last pass's statuses with what they observe now.
+   * Does nothing before a first pass, or when no plugin that observes has resources here.
+   */
+  async observeNow(): Promise<void> {
+    const plugins = this.options.plugins;
+    if (!plugins || this.observing) return;
+    this.observing = true;
+    try {
+      while (this.running) await this.running;
+      const last = this.last;
+      if (this.stopped || !last || !plugins.wantsObserve) return;
+      await this.exclusive(async () => {
+        const started = Date.now();
+        const statuses = await plugins.observe(last.statuses);
+        this.last = { ...last, statuses };
+        this.onReport({ revision: last.revision, statuses, mutatingCommands: 0, ms: Date.now() - started, observeOnly: true });
+      });
+    } finally {
+      this.observing = false;
+    }
+  }
+
   /** Runs a pass now (or right after the running one) and resolves when it is done. */
   async reconcileNow(): Promise<void> {
     this.kick(0);
@@ -136,7 +173,15 @@ export class Reconciler {
       this.again = true;
       return;
     }
-    this.running = this.pass()
+    void this.exclusive(() => this.pass());
+  }
+
+  /**
+   * Runs `task` as the one thing running (a pass or an observe); a pass asked for meanwhile
+   * follows it. Resolves when the task is done; never rejects (a failure is logged).
+   */
+  private exclusive(task: () => Promise<void>): Promise<void> {
+    const running = task()
       .catch((error: unknown) => this.options.log(`reconcile failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`))
       .finally(() => {
         this.running = undefined;
@@ -145,6 +190,8 @@ export class Reconciler {
           this.kick(0);
         }
       });
+    this.running = running;
+    return running;
   }
 
   private async observe(desired: DesiredResource[]): Promise<Observed> {
@@ -248,7 +295,8 @@ export class Reconciler {
     }
     this.store.writeApplied({ revision, ports: Object.fromEntries(this.applied) });
     this.scheduleRetry();
-    this.onReport({ revision, statuses, mutatingCommands: this.linux.runner.mutatingCount - mutatingBefore, ms: Date.now() - started });
+    this.last = { revision, statuses, mutatingCommands: this.linux.runner.mutatingCount - mutatingBefore, ms: Date.now() - started, observeOnly: false };
+    this.onReport(this.last);
   }
 
   private async apply(batches: IpBatch[]): Promise<BatchResult[]> {

@@ -23,6 +23,7 @@ export {
   assertMac,
   assertMtu,
   assertNetnsName,
+  assertNftName,
   assertPort,
   assertSysctlKey,
   assertSysctlValue,

@@ -165,6 +165,33 @@ describeKernel('Linux (kernel)', () => {
     expect(tables(await linux.nftRuleset(P1))).toEqual(['nl_test']);
   });
 
+  it('reads the named counters of one table, null when the table is absent', async () => {
+    await linux.nftApply('table inet nl_cnt {\n  counter hits { packets 7 bytes 420 }\n  counter misses {}\n}\n', P2);
+    expect(await linux.nftCounters('inet', 'nl_cnt', P2)).toEqual([
+      { name: 'hits', packets: 7, bytes: 420 },
+      { name: 'misses', packets: 0, bytes: 0 },
+    ]);
+    expect(await linux.nftCounters('inet', 'nl_nosuch', P2)).toBeNull();
+    await expect(linux.nftCounters('inet', 'nl_cnt', fx.name('none'))).rejects.toThrow(/Cannot open network namespace/);
+    await expect(linux.nftCounters('inet', 'bad name', P2)).rejects.toThrow(/invalid nft name/);
+  });
+
+  it('runs a Node.js program inside a namespace, lines both ways, ending when its stdin closes', async () => {
+    const lines: string[] = [];
+    const program = "require('readline').createInterface({ input: process.stdin }).on('line', (l) => console.log(l.toUpperCase() + ' ' + require('os').networkInterfaces().eth0?.[0]?.address));";
+    const helper = linux.nodeProgram(P1, program, (line) => lines.push(line));
+    try {
+      expect(helper.write('hello\n')).toBe(true);
+      await waitFor(() => lines.length > 0, 5000, 'an answer');
+      expect(lines).toEqual(['HELLO 10.255.0.1']);
+    } finally {
+      helper.stop();
+    }
+    await helper.exited;
+    expect(isAlive(helper.pid!)).toBe(false);
+    expect(helper.write('late\n')).toBe(false);
+  });
+
   it('sets sysctls inside a namespace (dotted and slashed keys)', async () => {
     const read = async (ns: string, key: string) =>
       (await linux.runner.run('ip', ['netns', 'exec', ns, 'sysctl', '-n', key], { mutating: false })).stdout.trim();

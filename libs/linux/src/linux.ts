@@ -3,13 +3,15 @@ import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './ba
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
 import { monitorLinks, type LinkMonitor } from './monitor';
-import { assertIfName, assertNetnsName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
-import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toNeighEntry, toRouteInfo } from './parse';
-import { CommandRunner, LinuxCommandError, type LinuxCommand } from './runner';
-import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, NeighEntry, RouteInfo } from './types';
+import { assertIfName, assertNetnsName, assertNftName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
+import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toNeighEntry, toNftCounters, toRouteInfo } from './parse';
+import { CommandRunner, LinuxCommandError, type LinuxCommand, type StreamHandle } from './runner';
+import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, NeighEntry, NftCounter, NftFamily, RouteInfo } from './types';
 
 /** Where `ip netns add` keeps its namespaces. */
 export const NETNS_DIR = '/run/netns';
+
+const NFT_FAMILIES: readonly NftFamily[] = ['inet', 'ip', 'ip6', 'arp', 'bridge', 'netdev'];
 
 /** Default number of batches {@link Linux.applyIpBatches} runs at once. */
 export const DEFAULT_BATCH_CONCURRENCY = 8;
@@ -145,6 +147,29 @@ export class Linux {
   async nftRuleset(netns?: string): Promise<unknown> {
     const { stdout } = await this.runner.run(...nftCommand(netns, ['-j', 'list', 'ruleset']), { mutating: false });
     return JSON.parse(stdout) as unknown;
+  }
+
+  /**
+   * The named counters of one table: `nft -j list counters table FAMILY NAME` (in a namespace via
+   * `ip netns exec`); null when the table does not exist.
+   */
+  async nftCounters(family: NftFamily, table: string, netns?: string): Promise<NftCounter[] | null> {
+    if (!NFT_FAMILIES.includes(family)) throw new LinuxInputError(`invalid nft family ${JSON.stringify(family)}`, 'nft family');
+    const [command, args] = nftCommand(netns, ['-j', 'list', 'counters', 'table', family, assertNftName(table)]);
+    const { stdout, stderr, exitCode } = await this.runner.run(command, args, { mutating: false, reject: false });
+    if (exitCode === 0) return toNftCounters(stdout, family, table);
+    // nft's own error for a missing table (a missing namespace fails in `ip netns exec`, worded otherwise).
+    if (/^Error: No such file or directory/m.test(stderr)) return null;
+    throw new LinuxCommandError(command, args, exitCode, stderr);
+  }
+
+  /**
+   * Starts a long-lived Node.js program inside a namespace: `ip netns exec NS <this node> -e
+   * PROGRAM`, the program's stdout lines to `onLine`, lines written with {@link StreamHandle.write}
+   * to its stdin. The program should exit when its stdin closes, so it never outlives this process.
+   */
+  nodeProgram(netns: string, program: string, onLine: (line: string) => void, onExit?: (error: LinuxCommandError) => void): StreamHandle {
+    return this.runner.stream('ip', ['netns', 'exec', assertNetnsName(netns), process.execPath, '-e', program], onLine, onExit, { stdin: true });
   }
 
   /**

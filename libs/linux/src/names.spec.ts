@@ -6,6 +6,7 @@ import {
   assertMac,
   assertMtu,
   assertNetnsName,
+  assertNftName,
   assertSysctlKey,
   assertSysctlValue,
   cidrFamily,
@@ -129,6 +130,12 @@ describe('small validators', () => {
     for (const bad of ['', '-w', '/etc/x', 'net/../x', 'net..x', '.net', 'net.ipv4.ip_forward=1', 'Net.x', 'a b']) {
       expect(() => assertSysctlKey(bad)).toThrow(LinuxInputError);
     }
+  });
+
+  it('nft names are identifiers: a letter, then at most 30 letters, digits or _', () => {
+    expect(assertNftName('nl_abc')).toBe('nl_abc');
+    expect(assertNftName(`a${'b'.repeat(30)}`)).toHaveLength(31);
+    for (const bad of [...HOSTILE, '1abc', '_a', 'a-b', `a${'b'.repeat(31)}`]) expect(() => assertNftName(bad)).toThrow(LinuxInputError);
   });
 
   it('sysctl values are one printable line', () => {

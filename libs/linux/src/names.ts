@@ -24,6 +24,7 @@ const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
 const ALIAS = /^[A-Za-z0-9_.:=/@+,-]{1,128}$/;
 const SYSCTL_KEY = /^[a-z0-9][a-z0-9_.\-/]{0,255}$/;
 const PREFIX_LEN = /^(?:0|[1-9][0-9]{0,2})$/;
+const NFT_NAME = /^[A-Za-z][A-Za-z0-9_]{0,30}$/;
 
 const show = (value: unknown): string => JSON.stringify(String(value).slice(0, 80));
 
@@ -44,6 +45,12 @@ export function assertNetnsName(name: string): string {
   if (typeof name !== 'string' || !NETNS_NAME.test(name)) {
     reject('netns', name, "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit");
   }
+  return name;
+}
+
+/** An nftables identifier (table, chain, counter name): a letter, then up to 30 letters, digits or '_'. */
+export function assertNftName(name: string): string {
+  if (typeof name !== 'string' || !NFT_NAME.test(name)) reject('nft name', name, "use a letter, then at most 30 letters, digits or '_'");
   return name;
 }
 

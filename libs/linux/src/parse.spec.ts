@@ -1,4 +1,4 @@
-import { parseJsonArray, parseLinkEvent, toAddrInfo, toFdbEntry, toLinkInfo, toRouteInfo } from './parse';
+import { parseJsonArray, parseLinkEvent, toAddrInfo, toFdbEntry, toLinkInfo, toNftCounters, toRouteInfo } from './parse';
 
 describe('parse', () => {
   it('links: kind, master, flags, alias, peer namespace', () => {
@@ -54,6 +54,19 @@ describe('parse', () => {
     expect(toFdbEntry({ mac: '0e:ea:72:95:c6:16', flags: [], master: 'br0', state: 'permanent' }, 'vx0')).toEqual({
       mac: '0e:ea:72:95:c6:16', dev: 'vx0', master: 'br0', flags: [], state: 'permanent',
     });
+  });
+
+  it('named counters of one table', () => {
+    // Trimmed from `nft -j list counters table inet tt` on nftables 1.0.6.
+    const out = JSON.stringify({
+      nftables: [
+        { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+        { counter: { family: 'inet', name: 'a', table: 'tt', handle: 2, packets: 5, bytes: 300 } },
+        { counter: { family: 'inet', name: 'b', table: 'other', handle: 3, packets: 1, bytes: 1 } },
+        { counter: { family: 'ip', name: 'c', table: 'tt', handle: 3, packets: 1, bytes: 1 } },
+      ],
+    });
+    expect(toNftCounters(out, 'inet', 'tt')).toEqual([{ name: 'a', packets: 5, bytes: 300 }]);
   });
 
   it('empty output is an empty list; a non-array is an error', () => {

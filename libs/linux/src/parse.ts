@@ -1,4 +1,4 @@
-import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkEvent, LinkInfo, RouteInfo, NeighEntry } from './types';
+import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkEvent, LinkInfo, NftCounter, RouteInfo, NeighEntry } from './types';
 
 /**
  * Pure mappings from `ip -json` / `bridge -json` output and `ip -o monitor` lines to the typed
@@ -103,6 +103,19 @@ export function toFdbEntry(e: Json, dev?: string): FdbEntry {
     flags,
     vlan: num(e.vlan),
   });
+}
+
+/** The named counters of one table in `nft -j list counters ...` output. */
+export function toNftCounters(stdout: string, family: string, table: string): NftCounter[] {
+  const items = obj(JSON.parse(stdout))?.nftables;
+  const counters: NftCounter[] = [];
+  for (const item of Array.isArray(items) ? items : []) {
+    const c = obj(obj(item)?.counter);
+    const name = str(c?.name);
+    if (!c || name === undefined || c.family !== family || c.table !== table) continue;
+    counters.push({ name, packets: num(c.packets) ?? 0, bytes: num(c.bytes) ?? 0 });
+  }
+  return counters;
 }
 
 // `6: dm1@dm1p: <BROADCAST,...> mtu 1500 ...`, optionally preceded by `Deleted `.

@@ -35,9 +35,13 @@ export interface RunOptions {
 
 /** A long-running child started by {@link CommandRunner.stream}. */
 export interface StreamHandle {
-  /** Kills exactly this child (SIGTERM). Idempotent. */
+  /** Kills exactly this child (SIGTERM, SIGKILL 5 s later if it is still there). Idempotent. */
   stop(): void;
   readonly pid?: number;
+  /** Resolves when the child has exited, for whatever reason. */
+  readonly exited: Promise<void>;
+  /** Writes to the child's stdin (a stream started with `stdin: true`); false when it cannot take it. */
+  write(text: string): boolean;
 }
 
 /** A command that failed, timed out or could not start. Carries the args, never the stdin. */
@@ -135,16 +139,18 @@ export class CommandRunner {
   /**
    * Starts a long-running read-only command (e.g. `ip monitor`), calling `onLine` for every line
    * of its stdout and `onExit` once when it ends for any reason other than {@link StreamHandle.stop}.
+   * With `stdin: true` the caller writes to it ({@link StreamHandle.write}); otherwise it reads nothing.
    */
   stream(
     command: LinuxCommand,
     args: string[],
     onLine: (line: string) => void,
     onExit?: (error: LinuxCommandError) => void,
+    opts: { stdin?: boolean } = {},
   ): StreamHandle {
     this.record({ command, args: [...args], mutating: false, ms: 0 });
     const child = execa(command, args, {
-      stdin: 'ignore',
+      stdin: opts.stdin ? 'pipe' : 'ignore',
       buffer: false,
       reject: false,
       shell: false,
@@ -161,7 +167,9 @@ export class CommandRunner {
         if (!stopped) onLine(line);
       });
     }
-    void child.then((result) => {
+    // A child that died before reading what was written: its end is reported through onExit.
+    child.stdin?.on('error', () => undefined);
+    const exited = child.then((result) => {
       if (stopped) return;
       stopped = true;
       const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
@@ -169,6 +177,12 @@ export class CommandRunner {
     });
     return {
       pid: child.pid,
+      exited,
+      write: (text) => {
+        if (stopped || !child.stdin?.writable) return false;
+        child.stdin.write(text);
+        return true;
+      },
       stop: () => {
         if (stopped) return;
         stopped = true;

@@ -105,3 +105,13 @@ export interface LinkEvent {
   deleted: boolean;
   raw: string;
 }
+
+/** A named nftables counter, from `nft -j list counters`. */
+export interface NftCounter {
+  name: string;
+  packets: number;
+  bytes: number;
+}
+
+/** An nftables address family. */
+export type NftFamily = 'inet' | 'ip' | 'ip6' | 'arp' | 'bridge' | 'netdev';

@@ -75,4 +75,6 @@ export interface ResourceStatusReport extends ResourceRef {
   reason?: string;
   /** Facts about what was realized, e.g. the namespace and interface names of a port. */
   attributes?: Record<string, string>;
+  /** A plugin resource's observed state (health, counters), per its kind's `observed` schema. */
+  observed?: Record<string, unknown>;
 }

@@ -3,7 +3,7 @@
  * types, input types and validation from it, and agents receive plain JSON.
  */
 export type FieldType =
-  | { type: 'string' | 'int' | 'boolean' | 'ip' | 'cidr'; required: boolean; description?: string }
+  | { type: 'string' | 'int' | 'boolean' | 'ip' | 'cidr' | 'counter'; required: boolean; description?: string }
   | { type: 'ref'; kind: string; required: boolean; description?: string }
   | { type: 'enum'; name: string; values: readonly string[]; required: boolean; description?: string }
   | { type: 'object'; name: string; fields: Record<string, FieldType>; required: boolean; description?: string }
@@ -16,7 +16,7 @@ interface FieldOptions {
 }
 
 const scalar =
-  (type: 'string' | 'int' | 'boolean' | 'ip' | 'cidr') =>
+  (type: 'string' | 'int' | 'boolean' | 'ip' | 'cidr' | 'counter') =>
   (opts: FieldOptions = {}): FieldType => ({ type, required: opts.required ?? true, description: opts.description });
 
 /** Builders for kind schemas: `fields: { hostId: t.ref('Host'), routes: t.list(t.object('Route', {...})) }`. */
@@ -28,6 +28,8 @@ export const t = {
   ip: scalar('ip'),
   /** A network in CIDR notation with host bits clear, canonicalized. */
   cidr: scalar('cidr'),
+  /** A non-negative whole number up to 2^53 (packets, bytes): GraphQL `Float`, as `Int` stops at 2^31. */
+  counter: scalar('counter'),
   /** The id of a core resource (`Host`, `Network`, `Subnet`, `Port`) or of a kind of the same plugin; it must exist. */
   ref: (kind: string, opts: FieldOptions = {}): FieldType => ({ type: 'ref', kind, required: opts.required ?? true, description: opts.description }),
   enum: (name: string, values: readonly string[], opts: FieldOptions = {}): FieldType => ({

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { IpBatch, type BatchResult, type LinkInfo, Linux, wholeBatchFailed } from '@netloom/linux';
+import { assertNftName, IpBatch, type BatchResult, type LinkInfo, Linux, wholeBatchFailed } from '@netloom/linux';
 import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView } from './host-context';
+import { ProbeHelpers } from './probe-helper';
 import { scopeFor, type PluginScope } from './scoping';
 
 /** What {@link createHostContext} needs: the kernel door, who the plugin is, and where it acts. */
@@ -15,6 +16,14 @@ export interface HostContextOptions {
   /** Core network id → its bridge on this host (a plugin may only use these as masters). */
   networkBridges: ReadonlyMap<string, string>;
   log?: (line: string) => void;
+  /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
+  requestReconcile?: (reason: string) => void;
+}
+
+/** A context as its owner (the agent, the test kit) holds it: it ends the context's helpers. */
+export interface ManagedHostContext extends HostContext {
+  /** Ends what the context started (probe helpers); it can be used again afterwards. */
+  close(): Promise<void>;
 }
 
 /**
@@ -22,10 +31,12 @@ export interface HostContextOptions {
  * kit. Ownership is checked while the change set is built, so a refused name throws before
  * anything runs.
  */
-export function createHostContext(opts: HostContextOptions): HostContext {
+export function createHostContext(opts: HostContextOptions): ManagedHostContext {
   const { linux, hostNetns, networkBridges } = opts;
   const scope = scopeFor(opts.agentPrefix, opts.hostId, opts.pluginId);
   const bridges = (): Set<string> => new Set(networkBridges.values());
+  const log = (line: string): void => opts.log?.(`[${opts.pluginId}] ${line}`);
+  const probes = new ProbeHelpers(linux, log);
 
   const ownedNs = (netns: string, what: string): string => {
     if (typeof netns !== 'string' || !scope.ownsNetns(netns)) {
@@ -33,6 +44,8 @@ export function createHostContext(opts: HostContextOptions): HostContext {
     }
     return netns;
   };
+  // The namespace of the plugin's nft table: one of its own, or the host's.
+  const nftNs = (netns: string | undefined): string | undefined => (netns === undefined ? hostNetns : ownedNs(netns, 'nft table in'));
 
   return {
     hostId: opts.hostId,
@@ -62,6 +75,8 @@ export function createHostContext(opts: HostContextOptions): HostContext {
     async apply(build) {
       const changes = new Changes(scope, opts.pluginId, hostNetns, bridges(), ownedNs);
       build(changes);
+      // Nothing may keep a namespace on its way out alive.
+      await probes.end(changes.deletedNetns);
       return changes.run(linux);
     },
 
@@ -69,23 +84,33 @@ export function createHostContext(opts: HostContextOptions): HostContext {
       await linux.sysctl(key, value, ownedNs(netns, 'sysctl in'));
     },
 
-    async nftTable(body, netns) {
-      const ns = netns === undefined ? hostNetns : ownedNs(netns, 'nft table in');
+    async nftTable(body, netns, nftOpts) {
+      const ns = nftNs(netns);
+      const counters = counterNames(nftOpts?.counters, opts.pluginId);
       const table = `inet ${scope.nftTable}`;
-      const mark = body.trim() === '' ? undefined : `netloom_${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
+      // The mark covers the body and the counter names, never their values (a body alone hashes as it always did).
+      const marked = counters.length ? `${body}\u0000${counters.join(',')}` : body;
+      const mark = body.trim() === '' ? undefined : `netloom_${createHash('sha256').update(marked).digest('hex').slice(0, 16)}`;
       // Idempotent: a table already carrying the mark of this body is left as it is.
       const current = tableChains(await linux.nftRuleset(ns), scope.nftTable);
       if (mark === undefined ? current === null : current?.includes(mark)) return;
       // Declaring the table first makes the delete safe when it does not exist; one script, one transaction.
-      const script =
-        mark === undefined
-          ? `table ${table} {}\ndelete table ${table}\n`
-          : `table ${table} {}\ndelete table ${table}\ntable ${table} {\nchain ${mark} {\n}\n${body}\n}\n`;
+      let script = `table ${table} {}\ndelete table ${table}\n`;
+      if (mark !== undefined) {
+        const now = new Map(counters.length && current !== null ? ((await linux.nftCounters('inet', scope.nftTable, ns)) ?? []).map((c) => [c.name, c]) : []);
+        const declared = counters.map((c) => `counter ${c} { packets ${now.get(c)?.packets ?? 0} bytes ${now.get(c)?.bytes ?? 0} }\n`).join('');
+        script += `table ${table} {\n${declared}chain ${mark} {\n}\n${body}\n}\n`;
+      }
       await linux.nftApply(script, ns);
     },
 
+    async nftCounters(netns) {
+      const counters = (await linux.nftCounters('inet', scope.nftTable, nftNs(netns))) ?? [];
+      return Object.fromEntries(counters.map((c) => [c.name, { packets: c.packets, bytes: c.bytes }]));
+    },
+
     async nftList(netns) {
-      const ns = netns === undefined ? hostNetns : ownedNs(netns, 'nft table in');
+      const ns = nftNs(netns);
       const ruleset = await linux.nftRuleset(ns);
       if (tableChains(ruleset, scope.nftTable) === null) return null;
       const items = (ruleset as { nftables?: Record<string, { table?: string; name?: string; family?: string }>[] }).nftables ?? [];
@@ -99,8 +124,33 @@ export function createHostContext(opts: HostContextOptions): HostContext {
       };
     },
 
-    log: (line) => opts.log?.(`[${opts.pluginId}] ${line}`),
+    async probe(netns, check) {
+      return probes.probe(ownedNs(netns, 'probe in'), check);
+    },
+
+    requestReconcile(reason) {
+      log(`asks for a reconcile: ${reason}`);
+      opts.requestReconcile?.(reason);
+    },
+
+    log,
+
+    close: () => probes.close(),
   };
+}
+
+/** The counter names of an nft table, unique and sorted; each must be an nft identifier. */
+function counterNames(names: readonly string[] | undefined, pluginId: string): string[] {
+  const list: unknown = names ?? [];
+  if (!Array.isArray(list)) throw new Error(`plugin ${pluginId}: nftTable counters must be a list of names`);
+  for (const name of list as unknown[]) {
+    try {
+      assertNftName(name as string);
+    } catch {
+      throw new Error(`plugin ${pluginId}: counter name ${JSON.stringify(name)} is not an nft identifier ([a-zA-Z][a-zA-Z0-9_]{0,30})`);
+    }
+  }
+  return [...new Set(list as string[])].sort();
 }
 
 /** The chain names of table `inet NAME` in an `nft -j list ruleset`, or null when the table is absent. */
@@ -133,6 +183,8 @@ class Changes implements ChangeSet {
   private readonly hostBatch: IpBatch;
   private readonly nsBatches = new Map<string, IpBatch>();
   readonly host: LinkChanges;
+  /** The namespaces this change set deletes. */
+  readonly deletedNetns: string[] = [];
 
   constructor(
     private readonly scope: PluginScope,
@@ -151,6 +203,7 @@ class Changes implements ChangeSet {
 
   netnsDel(name: string, key?: string): void {
     this.dels.netnsDel(this.ownedNs(name, 'netnsDel'), key);
+    this.deletedNetns.push(name);
   }
 
   in(netns: string): LinkChanges {

@@ -1,8 +1,11 @@
+import { spawn } from 'node:child_process';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { CommandRunner, Linux } from '@netloom/linux';
 import { RealizationState } from '@netloom/model';
 import type { HostContext } from './host-context';
 import { createHostContext } from './host-context-impl';
 import { definePlugin, type DesiredPluginResource, type PluginStatus, SDK_VERSION } from './plugin';
+import { PROBE_PROGRAM } from './probe-helper';
 import { scopeFor } from './scoping';
 import { agentTestHost, type AgentTestHost } from './testkit-agent';
 
@@ -211,5 +214,190 @@ describeKernel('HostContext on the real kernel (test kit)', () => {
     await kit.host.nftTable('');
     expect(await kit.host.nftList()).toBeNull();
     await kit.host.nftTable('');
+  });
+});
+
+describe('probe helper program', () => {
+  it('exits by itself when its stdin closes (an agent killed with -9 leaves no helper behind)', async () => {
+    const child = spawn(process.execPath, ['-e', PROBE_PROGRAM], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.stdin.write('not json\n');
+    child.stdin.end();
+    expect(await exit).toBe(0);
+  });
+});
+
+/** Helper processes this test process started (children whose program is the probe helper) inside `netns`. */
+async function helperPids(netns: string): Promise<number[]> {
+  const target = `net:[${(await stat(`/run/netns/${netns}`)).ino}]`;
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const status = await readFile(`/proc/${entry}/status`, 'utf8').catch(() => '');
+    if (!status.includes(`\nPPid:\t${process.pid}\n`)) continue;
+    if (!(await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).includes('netloom-health')) continue;
+    if ((await readlink(`/proc/${entry}/ns/net`).catch(() => '')) === target) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+const running = (pid: number): Promise<boolean> =>
+  readFile(`/proc/${pid}/stat`, 'utf8').then(
+    (s) => !/^\S+ \(.*\) [ZX]/.test(s),
+    () => false,
+  );
+
+describeKernel('HostContext counters, probes and reconcile requests on the real kernel (test kit)', () => {
+  let kit: AgentTestHost;
+  let ns: string;
+  const PORT = 18080;
+  // A tiny HTTP server: /ok answers 200, /down 503, /hang never answers.
+  const SERVER = `require('http').createServer((q, s) => {
+    if (q.url === '/hang') return;
+    s.writeHead(q.url === '/ok' ? 200 : 503);
+    s.end('x');
+  }).listen(${PORT}, '::');`;
+
+  beforeAll(async () => {
+    kit = await agentTestHost({ pluginId: 'example.probes' });
+    ns = kit.host.netnsName('svc');
+    const made = await kit.host.apply((c) => {
+      c.netnsAdd(ns);
+      c.in(ns).linkSet('lo', { up: true });
+    });
+    expect(made).toEqual({ ok: true, failed: [] });
+    kit.spawn(ns, [process.execPath, '-e', SERVER]);
+    await kit.waitListening(ns, PORT);
+  });
+
+  afterAll(async () => {
+    // Ends the server too.
+    await kit?.destroy();
+  });
+
+  const ping = async (count: number) => expect((await kit.exec(ns, ['ping', '-c', String(count), '-i', '0.01', '-W', '1', '127.0.0.1'])).code).toBe(0);
+  const ICMP = (rule: string) => `chain input {\n  type filter hook input priority 0; policy accept;\n  ${rule}\n}`;
+
+  it('keeps named counters across a replacement with a different body; values do not make it replace', async () => {
+    await kit.host.nftTable(ICMP('ip protocol icmp counter name "icmp_in"'), ns, { counters: ['icmp_in', 'spare'] });
+    expect(await kit.host.nftCounters(ns)).toEqual({ icmp_in: { packets: 0, bytes: 0 }, spare: { packets: 0, bytes: 0 } });
+    await ping(3);
+    const counted = (await kit.host.nftCounters(ns)).icmp_in;
+    // Each ping's request and reply both arrive on lo.
+    expect(counted.packets).toBe(6);
+    expect(counted.bytes).toBeGreaterThan(0);
+
+    const before = kit.runner.mutatingCount;
+    await kit.host.nftTable(ICMP('ip protocol icmp counter name "icmp_in"'), ns, { counters: ['spare', 'icmp_in'] });
+    expect(kit.runner.mutatingCount).toBe(before);
+
+    await kit.host.nftTable(`${ICMP('meta l4proto icmp counter name "icmp_in"')}\nchain output {\n  type filter hook output priority 0;\n  counter name "spare"\n}`, ns, {
+      counters: ['icmp_in', 'spare'],
+    });
+    expect(kit.runner.mutatingCount).toBe(before + 1);
+    expect(JSON.stringify(await kit.host.nftList(ns))).toContain('"name":"output"');
+    expect((await kit.host.nftCounters(ns)).icmp_in).toEqual(counted);
+    await ping(1);
+    const after = await kit.host.nftCounters(ns);
+    expect(after.icmp_in.packets).toBe(8);
+    expect(after.spare.packets).toBeGreaterThanOrEqual(1);
+  });
+
+  it('lists no counters where it has no table, and refuses counter names that are not nft identifiers', async () => {
+    expect(await kit.host.nftCounters()).toEqual({});
+    await expect(kit.host.nftCounters(kit.hostNetns)).rejects.toThrow(/not one of its namespaces/);
+    const before = kit.runner.mutatingCount;
+    for (const bad of ['bad-name', '1st', 'a b', 'x"; flush ruleset; "', 'c'.repeat(32), '']) {
+      await expect(kit.host.nftTable(ICMP('counter'), ns, { counters: [bad] })).rejects.toThrow(/is not an nft identifier/);
+    }
+    expect(kit.runner.mutatingCount).toBe(before);
+  });
+
+  it('probes TCP from inside its namespace: connected, refused', async () => {
+    expect(await kit.host.probe(ns, { type: 'tcp', address: '127.0.0.1', port: PORT, timeoutMs: 1000 })).toEqual({ ok: true, detail: 'connected', ms: expect.any(Number) });
+    expect(await kit.host.probe(ns, { type: 'tcp', address: '::1', port: PORT, timeoutMs: 1000 })).toMatchObject({ ok: true });
+    const refused = await kit.host.probe(ns, { type: 'tcp', address: '127.0.0.1', port: PORT + 1, timeoutMs: 1000 });
+    expect(refused).toMatchObject({ ok: false, detail: 'connect ECONNREFUSED' });
+    // The host namespace has no listener: the check really ran inside the plugin's namespace.
+    expect(await kit.host.probe(ns, { type: 'tcp', address: '127.0.0.1', port: PORT, timeoutMs: 1000 })).toMatchObject({ ok: true });
+    await expect(kit.host.probe(kit.hostNetns, { type: 'tcp', address: '127.0.0.1', port: PORT, timeoutMs: 1000 })).rejects.toThrow(/not one of its namespaces/);
+  });
+
+  it('probes HTTP: the status must fall in expectStatus; a hanging server times out', async () => {
+    const http = (path: string, expectStatus?: { from: number; to: number }[], timeoutMs = 1000) =>
+      kit.host.probe(ns, { type: 'http', address: '::1', port: PORT, timeoutMs, path, ...(expectStatus ? { expectStatus } : {}) });
+    expect(await http('/ok')).toMatchObject({ ok: true, detail: 'status 200' });
+    expect(await http('/down')).toMatchObject({ ok: false, detail: 'status 503' });
+    expect(await http('/down', [{ from: 500, to: 503 }])).toMatchObject({ ok: true, detail: 'status 503' });
+    expect(await http('/ok', [{ from: 300, to: 399 }])).toMatchObject({ ok: false, detail: 'status 200' });
+    const hung = await http('/hang', undefined, 200);
+    expect(hung).toMatchObject({ ok: false, detail: 'timeout' });
+    expect(hung.ms).toBeGreaterThanOrEqual(190);
+  });
+
+  it('multiplexes concurrent probes by id', async () => {
+    const ports = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? PORT : PORT + 1));
+    const results = await Promise.all(ports.map((port) => kit.host.probe(ns, { type: 'tcp', address: '127.0.0.1', port, timeoutMs: 2000 })));
+    expect(results.map((r) => r.ok)).toEqual(ports.map((p) => p === PORT));
+    expect(await helperPids(ns)).toHaveLength(1);
+  });
+
+  it('fails a bad HTTP path without sending it, and refuses checks no plugin should make', async () => {
+    for (const path of ['ok', '/a b', '/x\r\nHost: evil', `/${'a'.repeat(200)}`, '/é']) {
+      expect(await kit.host.probe(ns, { type: 'http', address: '127.0.0.1', port: PORT, timeoutMs: 1000, path })).toMatchObject({ ok: false, detail: expect.stringMatching(/^invalid path/) });
+    }
+    const check = { type: 'tcp' as const, address: '127.0.0.1', port: PORT, timeoutMs: 1000 };
+    await expect(kit.host.probe(ns, { ...check, address: 'localhost' })).rejects.toThrow(/invalid address/);
+    await expect(kit.host.probe(ns, { ...check, port: 0 })).rejects.toThrow(/invalid port/);
+    await expect(kit.host.probe(ns, { ...check, timeoutMs: 49 })).rejects.toThrow(/invalid timeoutMs/);
+    await expect(kit.host.probe(ns, { ...check, type: 'udp' as 'tcp' })).rejects.toThrow(/invalid type/);
+    await expect(kit.host.probe(ns, { ...check, expectStatus: [{ from: 300, to: 200 }] })).rejects.toThrow(/invalid expectStatus/);
+  });
+
+  it('fails the pending probes of a helper that dies, and starts a new one on the next probe', async () => {
+    const [pid] = await helperPids(ns);
+    expect(pid).toEqual(expect.any(Number));
+    const pending = kit.host.probe(ns, { type: 'http', address: '127.0.0.1', port: PORT, timeoutMs: 5000, path: '/hang' });
+    await new Promise((r) => setTimeout(r, 100));
+    process.kill(pid, 'SIGKILL');
+    expect(await pending).toMatchObject({ ok: false, detail: expect.stringMatching(/^probe helper ended/) });
+    expect(await kit.host.probe(ns, { type: 'tcp', address: '127.0.0.1', port: PORT, timeoutMs: 1000 })).toMatchObject({ ok: true });
+    const next = await helperPids(ns);
+    expect(next).toHaveLength(1);
+    expect(next[0]).not.toBe(pid);
+  });
+
+  it("ends its helpers on close() (and starts again after), and a namespace's helper when apply deletes it", async () => {
+    const [first] = await helperPids(ns);
+    await kit.host.close();
+    expect(await running(first)).toBe(false);
+    expect(await kit.host.probe(ns, { type: 'tcp', address: '127.0.0.1', port: PORT, timeoutMs: 1000 })).toMatchObject({ ok: true });
+    const [second] = await helperPids(ns);
+    expect(await running(second)).toBe(true);
+
+    const other = kit.host.netnsName('other');
+    await kit.host.apply((c) => c.netnsAdd(other));
+    // Its lo is down: nothing there is reachable.
+    expect(await kit.host.probe(other, { type: 'tcp', address: '127.0.0.1', port: PORT, timeoutMs: 1000 })).toMatchObject({ ok: false, detail: 'connect ENETUNREACH' });
+    const [inOther] = await helperPids(other);
+    expect(await kit.host.apply((c) => c.netnsDel(other))).toEqual({ ok: true, failed: [] });
+    expect(await running(inOther)).toBe(false);
+    expect(await running(second)).toBe(true);
+  });
+
+  it("gives tests workload namespaces on a network, background programs and a TCP client", async () => {
+    await kit.addNetworkBridge('n1');
+    const [server, client] = [await kit.addTestNamespace('w', 'n1', '10.78.0.2/24'), await kit.addTestNamespace('c', 'n1', '10.78.0.3/24')];
+    const hello = kit.spawn(server, [process.execPath, '-e', "require('net').createServer((s) => s.end('hello from w\\n')).listen(7000)"]);
+    await kit.waitListening(server, 7000);
+    expect(await kit.tcpAnswer(client, '10.78.0.2', 7000)).toBe('hello from w');
+    await hello.stop();
+    expect(await running(hello.pid)).toBe(false);
+    expect(await kit.tcpAnswer(client, '10.78.0.2', 7000)).toBe('');
+  });
+
+  it('records reconcile requests', () => {
+    kit.host.requestReconcile('member 10.0.0.2 went down');
+    expect(kit.reconcileRequests).toEqual(['member 10.0.0.2 went down']);
   });
 });

@@ -37,13 +37,55 @@ export interface HostContext {
   /**
    * Replaces this plugin's own nftables table (`table inet <plugin mark>`) in one of its
    * namespaces, or in the host namespace, in one atomic transaction: `body` is what goes inside
-   * the table's braces. An empty body removes the table.
+   * the table's braces. An empty body removes the table. Nothing runs when the table already
+   * holds this body.
+   *
+   * `counters` names the named counters the body uses (`counter name "x"`); the context declares
+   * them, carrying over the values they have in the table now, so replacing the table does not
+   * reset them (what is counted between the read and the replacement, microseconds, is lost).
    */
-  nftTable(body: string, netns?: string): Promise<void>;
-  /** This plugin's table as `nft -j` lists it (for counters), or null when there is none. */
+  nftTable(body: string, netns?: string, opts?: { counters?: readonly string[] }): Promise<void>;
+  /** This plugin's table as `nft -j` lists it, or null when there is none. */
   nftList(netns?: string): Promise<unknown>;
+  /** The named counters of this plugin's table: name → packets and bytes ({} when there is no table). */
+  nftCounters(netns?: string): Promise<Record<string, { packets: number; bytes: number }>>;
+
+  /**
+   * Checks a service from inside one of this plugin's namespaces: a TCP connect, or an HTTP/1.0
+   * GET whose status must fall in `expectStatus` (default 200-399). Never throws for a failed
+   * check. Runs in one long-lived helper process per namespace, started on first use and ended
+   * when the namespace is deleted through {@link apply} or the agent stops; nothing the plugin
+   * passes reaches a command line.
+   */
+  probe(netns: string, check: ProbeCheck): Promise<ProbeResult>;
+
+  /**
+   * Asks the agent to run this plugin's reconcile (then observe) again soon, e.g. because a health
+   * state it tracks changed. Calls close together coalesce into one pass.
+   */
+  requestReconcile(reason: string): void;
 
   log(line: string): void;
+}
+
+/** One check of {@link HostContext.probe}. */
+export interface ProbeCheck {
+  type: 'tcp' | 'http';
+  address: string;
+  port: number;
+  /** Gives up after this long (connect and, for HTTP, the status line). */
+  timeoutMs: number;
+  /** HTTP: the path to GET (default `/`), sent as data, never on a command line. */
+  path?: string;
+  /** HTTP: accepted status codes as inclusive ranges (default 200-399). */
+  expectStatus?: { from: number; to: number }[];
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  /** Why not (e.g. `connect ECONNREFUSED`, `status 503`, `timeout`), or what was seen (`status 200`). */
+  detail: string;
+  ms: number;
 }
 
 export interface LinkView {

@@ -6,8 +6,11 @@
 export { badInput, conflict, ErrorCode, NetloomError, notFound, RealizationState } from '@netloom/model';
 export { type FieldType, t } from './fields';
 export { deriveMac, subnetContaining } from './net';
-export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView } from './host-context';
-export { createHostContext, type HostContextOptions } from './host-context-impl';
+export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, ProbeCheck, ProbeResult } from './host-context';
+export { createHostContext, type HostContextOptions, type ManagedHostContext } from './host-context-impl';
+export { spreadOverHosts } from './scheduling';
+export { type ChainHook, nftBaseChain } from './nft';
+export { type Appliance, type ApplianceLeg, type ApplianceOutcome, reconcileAppliances } from './appliance';
 export { agentTestHost, type AgentTestHost } from './testkit-agent';
 export {
   type AddressReservation,

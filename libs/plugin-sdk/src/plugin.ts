@@ -20,6 +20,12 @@ export interface PluginResource<S = Record<string, unknown>> {
 export interface KindDefinition {
   description?: string;
   fields: Record<string, FieldType>;
+  /**
+   * What agents observe about a resource beyond its realization state (operating status, health,
+   * counters), as returned by {@link AgentHalf.observe}. The API shows it per host as
+   * `ResourceStatus.observed` (GraphQL type `<Kind>Observed`), also on `resourceStatusChanges`.
+   */
+  observed?: Record<string, FieldType>;
 }
 
 /** Read access to the core intent, for the controller half. */
@@ -69,7 +75,13 @@ export interface ControllerHalf<S = Record<string, unknown>> {
 /** One address of a core subnet held by a plugin resource. */
 export interface AddressReservation {
   subnetId: string;
-  ipAddress: string;
+  /**
+   * The address; absent: the core's IPAM picks a free one of the subnet (as for a port) and
+   * writes it into the spec field named by `assignTo`, where `reserve` finds it from then on.
+   */
+  ipAddress?: string;
+  /** A top-level `ip` field of the spec that receives the picked address; required without `ipAddress`. */
+  assignTo?: string;
   /** The input field it comes from, named in a CONFLICT (e.g. `input.floatingIps.0.address`). */
   field?: string;
 }
@@ -99,8 +111,15 @@ export interface PluginStatus {
  */
 export interface AgentHalf {
   reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]>;
-  /** Counters per resource id (e.g. packets, bytes, connections), when the plugin has any. */
-  counters?(host: HostContext): Promise<Record<string, Record<string, number>>>;
+  /**
+   * What the plugin observes of each resource (resource id → a value of the kind's `observed`
+   * schema): health, counters. Called after every reconcile and every few seconds (the agent's
+   * `NETLOOM_OBSERVE_MS`), never at the same time as `reconcile`; keep it cheap (read counters,
+   * return health already known). Only changes reach the controller.
+   */
+  observe?(desired: DesiredPluginResource[], host: HostContext): Promise<Record<string, Record<string, unknown>>>;
+  /** Called once when the agent stops: end the plugin's own timers (what `host` started, it ends itself). */
+  stop?(): void | Promise<void>;
 }
 
 /** A plugin: one object, imported by the controller and by agents. */

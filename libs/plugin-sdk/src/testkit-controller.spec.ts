@@ -53,6 +53,69 @@ describe('controller test kit', () => {
     expect(placements).toHaveLength(1);
   });
 
+  describe('reservations IPAM picks', () => {
+    type VipSpec = { subnetId: string; vipAddress: string | null; extra?: string | null };
+    const vip = (extra: Partial<Record<'assignTo', string>> = {}) =>
+      definePlugin<VipSpec>({
+        id: 'acme.vip',
+        version: '1.0.0',
+        sdk: 1,
+        kinds: { Vip: { fields: { subnetId: t.ref('Subnet'), vipAddress: t.ip({ required: false }), extra: t.string({ required: false }) } } },
+        controller: {
+          place: (resource) => [{ hostId: 'h1', spec: { vip: resource.spec.vipAddress } }],
+          reserve: (resource) => [
+            ...(resource.spec.extra ? [{ subnetId: resource.spec.subnetId, ipAddress: resource.spec.extra }] : []),
+            resource.spec.vipAddress
+              ? { subnetId: resource.spec.subnetId, ipAddress: resource.spec.vipAddress, field: 'input.vipAddress' }
+              : { subnetId: resource.spec.subnetId, assignTo: 'vipAddress', field: 'input.vipAddress', ...extra },
+          ],
+        },
+      });
+    const vipIntent = (cidr: string, gatewayIp: string, others: VipSpec[] = []) =>
+      inMemoryIntent({
+        hosts: [{ id: 'h1' }],
+        networks: [{ id: 'n1' }],
+        subnets: [{ id: 's1', networkId: 'n1', cidr, gatewayIp }],
+        ports: [{ id: 'p1', networkId: 'n1', hostId: 'h1', fixedIps: [{ subnetId: 's1', ipAddress: '10.0.0.2' }] }],
+        resources: others.map((spec, i) => ({ kind: 'Vip', id: `v${i}`, spec })),
+      });
+
+    it('picks the lowest free host address, skipping the network, gateway, ports, its own and other resources’ addresses', async () => {
+      const intent = vipIntent('10.0.0.0/24', '10.0.0.1', [{ subnetId: 's1', vipAddress: '10.0.0.3' }]);
+      const { spec, reservations, placements } = await runController(vip(), 'Vip', { spec: { subnetId: 's1', vipAddress: null, extra: '10.0.0.4' } }, intent);
+      expect(spec.vipAddress).toBe('10.0.0.5');
+      expect(reservations).toEqual([
+        { subnetId: 's1', ipAddress: '10.0.0.4' },
+        { subnetId: 's1', assignTo: 'vipAddress', field: 'input.vipAddress' },
+      ]);
+      expect(placements).toEqual([{ hostId: 'h1', spec: { vip: '10.0.0.5' } }]);
+      // Once the address is in the spec, it is reserved as given.
+      const again = await runController(vip(), 'Vip', { spec }, intent);
+      expect(again.reservations).toEqual([
+        { subnetId: 's1', ipAddress: '10.0.0.4' },
+        { subnetId: 's1', ipAddress: '10.0.0.5', field: 'input.vipAddress' },
+      ]);
+      expect(again.spec).toEqual(spec);
+    });
+
+    it('picks IPv6 addresses too, and skips the IPv4 broadcast address; a full subnet is a CONFLICT', async () => {
+      const v6 = await runController(vip(), 'Vip', { spec: { subnetId: 's1', vipAddress: null } }, vipIntent('2001:db8::/64', '2001:db8::1'));
+      expect(v6.spec.vipAddress).toBe('2001:db8::2');
+      // 10.0.0.0/30: .1 gateway, .2 the port, .3 broadcast.
+      await expect(runController(vip(), 'Vip', { spec: { subnetId: 's1', vipAddress: null } }, vipIntent('10.0.0.0/30', '10.0.0.1'))).rejects.toMatchObject({
+        code: ErrorCode.Conflict,
+        field: 'input.vipAddress',
+      });
+    });
+
+    it('names the plugin when a reservation has neither address nor a top-level ip field to write it to', async () => {
+      const intent = vipIntent('10.0.0.0/24', '10.0.0.1');
+      const run = (assignTo: string) => runController(vip({ assignTo }), 'Vip', { spec: { subnetId: 's1', vipAddress: null } }, intent);
+      await expect(run('')).rejects.toThrow(/plugin acme\.vip: .*neither ipAddress nor assignTo/);
+      await expect(run('extra')).rejects.toThrow(/plugin acme\.vip: .*extra, which is not a top-level ip field of Vip/);
+    });
+  });
+
   it('refuses a kind the plugin does not declare', async () => {
     await expect(runController(plugin, 'Nope', { spec: { hostId: 'h1', networks: [] } })).rejects.toThrow(/no kind Nope/);
   });

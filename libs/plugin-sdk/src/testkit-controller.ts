@@ -1,3 +1,5 @@
+import ipaddr from 'ipaddr.js';
+import { badInput, conflict } from '@netloom/model';
 import type { AddressReservation, IntentView, Placement, PluginDefinition, PluginResource } from './plugin';
 
 type HostRow = Awaited<ReturnType<IntentView['hosts']>>[number];
@@ -45,22 +47,75 @@ export function inMemoryIntent(intent: InMemoryIntent = {}): IntentView {
 
 /**
  * Runs a plugin's controller half on one resource as the controller would after the schema
- * checks: `validate` (its errors are thrown as they are), then `place`. The resource itself is left
- * out of `intent.resources()`.
+ * checks: `validate` (its errors are thrown as they are), `reserve`, then `place`. The resource
+ * itself is left out of `intent.resources()`. A reservation without `ipAddress` gets the lowest
+ * free host address of its subnet, as the core's IPAM would (neither the network, gateway nor
+ * broadcast address, nor one a port, this resource or another resource of the plugin holds),
+ * written into the spec field `assignTo`: `reservations` are as `reserve` returned them, `spec`
+ * is the spec with the picked addresses (the one `place` sees, and the API would show).
  */
 export async function runController<S>(
   plugin: PluginDefinition<S>,
   kind: string,
   resource: Pick<PluginResource<S>, 'spec'> & Partial<PluginResource<S>>,
   intent: IntentView = inMemoryIntent(),
-): Promise<{ placements: Placement[]; reservations: AddressReservation[] }> {
+): Promise<{ placements: Placement[]; reservations: AddressReservation[]; spec: S }> {
   if (!(kind in plugin.kinds)) throw new Error(`plugin ${plugin.id} has no kind ${kind}`);
-  if (!plugin.controller) throw new Error(`plugin ${plugin.id} has no controller half`);
+  const controller = plugin.controller;
+  if (!controller) throw new Error(`plugin ${plugin.id} has no controller half`);
   const full: PluginResource<S> = { id: 'r1', name: 'r1', generation: 1, labels: {}, ...resource, kind };
   const view: IntentView = {
     ...intent,
     resources: async <T>(k: string) => (await intent.resources<T>(k)).filter((r) => r.id !== full.id),
   };
-  await plugin.controller.validate?.(full, view);
-  return { placements: await plugin.controller.place(full, view), reservations: (await plugin.controller.reserve?.(full, view)) ?? [] };
+  await controller.validate?.(full, view);
+  const reservations = (await controller.reserve?.(full, view)) ?? [];
+  let held: Set<string> | undefined;
+  for (const r of reservations) {
+    if (r.ipAddress !== undefined && r.ipAddress !== null) continue;
+    const subnet = (await intent.subnets()).find((s) => s.id === r.subnetId);
+    if (!subnet) throw badInput(`subnet ${r.subnetId} does not exist`, r.field);
+    const what = `plugin ${plugin.id}: reserve() of ${kind} ${full.name} asked for an address in subnet ${r.subnetId}`;
+    if (!r.assignTo) throw new Error(`${what} with neither ipAddress nor assignTo`);
+    if (plugin.kinds[kind].fields[r.assignTo]?.type !== 'ip') throw new Error(`${what} for ${r.assignTo}, which is not a top-level ip field of ${kind}`);
+    held ??= await heldAddresses(controller, plugin, view, reservations);
+    const ipAddress = lowestFree(subnet.cidr, subnet.gatewayIp, held);
+    if (!ipAddress) throw conflict(`no free address in subnet ${subnet.name}`, r.field);
+    held.add(ipAddress);
+    full.spec = { ...full.spec, [r.assignTo]: ipAddress };
+  }
+  return { placements: await controller.place(full, view), reservations, spec: full.spec };
+}
+
+const canonical = (ip: string): string => ipaddr.parse(ip).toString();
+
+/** Addresses IPAM must skip: ports' addresses, and what this resource and the plugin's other resources reserve by address. */
+async function heldAddresses<S>(
+  controller: NonNullable<PluginDefinition<S>['controller']>,
+  plugin: PluginDefinition<S>,
+  view: IntentView,
+  own: AddressReservation[],
+): Promise<Set<string>> {
+  const reserved = [...own];
+  for (const kind of Object.keys(plugin.kinds)) {
+    for (const other of await view.resources<S>(kind)) reserved.push(...((await controller.reserve?.(other, view)) ?? []));
+  }
+  const addresses = [...(await view.ports()).flatMap((p) => p.fixedIps.map((f) => f.ipAddress)), ...reserved.flatMap((r) => (r.ipAddress ? [r.ipAddress] : []))];
+  return new Set(addresses.map(canonical));
+}
+
+/** The lowest host address of `cidr` that is neither its gateway nor held (IPv4: nor the broadcast address). */
+function lowestFree(cidr: string, gatewayIp: string, held: ReadonlySet<string>): string | undefined {
+  const [network, prefix] = ipaddr.parseCIDR(cidr);
+  const octets = network.toByteArray();
+  const bytes = octets.length;
+  const hostMask = (1n << BigInt(bytes * 8 - prefix)) - 1n;
+  const first = octets.reduce((acc, byte) => (acc << 8n) | BigInt(byte), 0n) & ~hostMask;
+  const last = first | hostMask;
+  const gateway = canonical(gatewayIp);
+  for (let value = first + 1n; value <= (bytes === 4 ? last - 1n : last); value++) {
+    const text = ipaddr.fromByteArray(Array.from({ length: bytes }, (_, i) => Number((value >> BigInt(8 * (bytes - 1 - i))) & 0xffn))).toString();
+    if (text !== gateway && !held.has(text)) return text;
+  }
+  return undefined;
 }

@@ -18,6 +18,11 @@ export const PROTOCOL_VERSION = 1;
 export const AGENT_PATH = '/agent';
 export const JOIN_PATH = '/agent/join';
 export const HEARTBEAT_MS = 5_000;
+/**
+ * The most one status's `observed` may take as JSON (UTF-8 bytes, after the controller kept only
+ * what the kind's `observed` schema declares); a larger one is dropped, not stored.
+ */
+export const MAX_OBSERVED_BYTES = 64 * 1024;
 
 /** Close codes of the agent websocket. */
 export enum AgentCloseCode {
@@ -50,6 +55,12 @@ export interface AckMessage {
   type: 'ack';
   /** The desired-state revision this reconcile covered. */
   revision: number;
+  /**
+   * Per resource: state, attributes, and for plugin resources `observed` (per the kind's
+   * `observed` schema; see {@link MAX_OBSERVED_BYTES}): left out, the stored one stays; null
+   * clears it. A status whose only change is `observed` is a change too: the controller stores
+   * and publishes it.
+   */
   statuses: ResourceStatusReport[];
   /** True when `statuses` is complete: the controller drops statuses of resources not listed. */
   full: boolean;

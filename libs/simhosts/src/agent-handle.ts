@@ -16,6 +16,8 @@ export interface StartAgentOptions {
   /** The agent's Linux-name prefix; defaults to the simulation's prefix. */
   prefix?: string;
   resyncMs?: number;
+  /** How often the agent asks its plugins what they observe (`--observe-ms`; the agent's default otherwise). */
+  observeMs?: number;
 }
 
 /** A real agent process running inside one simulated host. */
@@ -48,6 +50,7 @@ export function spawnAgent(simPrefix: string, host: SimHost, prefix: string, o: 
   const args = ['--controller', o.controller, '--state-dir', o.stateDir, '--prefix', prefix];
   if (o.joinToken !== undefined) args.push('--join-token', o.joinToken);
   if (o.resyncMs !== undefined) args.push('--resync-ms', String(o.resyncMs));
+  if (o.observeMs !== undefined) args.push('--observe-ms', String(o.observeMs));
   const child = spawn('nsenter', [`--net=${NETNS_DIR}/${host.name}`, '--', process.execPath, o.agentMain, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: markedEnv(simPrefix),

@@ -11,6 +11,8 @@ export interface ClusterOptions {
   prefix: string;
   hosts: number;
   resyncMs?: number;
+  /** The agents' `--observe-ms` (e.g. 500 for tests that wait for health or counters). */
+  observeMs?: number;
   /** Extra controller flags (e.g. `--port 8080`). */
   controllerArgs?: string[];
   /** Where the controller keeps its database; a temporary folder by default. */
@@ -51,6 +53,7 @@ export class Cluster {
             stateDir: mkdtempSync(join(tempDir, `agent-${host.index}-`)),
             agentMain: dist('apps/agent/src/main.js'),
             resyncMs: opts.resyncMs,
+            observeMs: opts.observeMs,
           }),
         );
       }

@@ -1,16 +1,20 @@
 import {
   type AddressReservation,
+  type Appliance,
+  type ApplianceLeg,
   badInput,
   conflict,
   deriveMac,
   type DesiredPluginResource,
   definePlugin,
-  type ChangeSet,
   type HostContext,
   type IntentView,
+  nftBaseChain,
   type PluginResource,
   type PluginStatus,
   RealizationState,
+  reconcileAppliances,
+  spreadOverHosts,
   subnetContaining,
   t,
 } from '@netloom/plugin-sdk';
@@ -64,27 +68,6 @@ const familyOf = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
 
 /** The interface's address: the one given, or its subnet's gateway. */
 const legAddress = (i: RouterSpec['interfaces'][number], subnet: Subnet | undefined): string | undefined => i.ipAddress ?? subnet?.gatewayIp;
-
-/**
- * The host of every router, in creation (id) order: a pinned router counts on its host; an
- * unpinned one goes to the host with the fewest routers so far (ties: the lowest host id). A
- * router's choice depends only on the routers created before it, so creating more never moves it.
- */
-function schedule(routers: PluginResource<RouterSpec>[], hostIds: string[]): Map<string, string> {
-  const hosts = [...hostIds].sort();
-  const count = new Map(hosts.map((h) => [h, 0]));
-  const chosen = new Map<string, string>();
-  for (const r of [...routers].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
-    let host = r.spec.hostId ?? undefined;
-    if (!host) {
-      for (const h of hosts) if (host === undefined || count.get(h)! < count.get(host)!) host = h;
-    }
-    if (!host) continue;
-    chosen.set(r.id, host);
-    count.set(host, (count.get(host) ?? 0) + 1);
-  }
-  return chosen;
-}
 
 /** Addresses held by other routers: interfaces (by subnet), external addresses and floating IPs. */
 function routerAddresses(others: PluginResource<RouterSpec>[], subnets: Subnet[]): Map<string, string> {
@@ -207,7 +190,8 @@ async function placeRouter(router: PluginResource<RouterSpec>, intent: IntentVie
   let hostId = spec.hostId ?? undefined;
   if (!hostId) {
     const hosts = (await intent.hosts()).map((h) => h.id);
-    hostId = schedule([...(await intent.resources<RouterSpec>('Router')).filter((r) => r.id !== router.id), router], hosts).get(router.id);
+    const routers = [...(await intent.resources<RouterSpec>('Router')).filter((r) => r.id !== router.id), router];
+    hostId = spreadOverHosts(routers.map((r) => ({ id: r.id, hostId: r.spec.hostId })), hosts).get(router.id);
   }
   if (!hostId) return [];
 
@@ -270,178 +254,41 @@ export function natTable(p: RouterPlacement): string {
   if (p.snatSources.length && familyOf(external) === 4) post.push(`oifname "ext0" ip saddr { ${p.snatSources.join(', ')} } snat ip to ${external}`);
   if (!pre.length && !post.length) return '';
   return [
-    'chain prerouting {',
-    'type nat hook prerouting priority dstnat; policy accept;',
-    ...pre,
-    '}',
-    'chain postrouting {',
-    'type nat hook postrouting priority srcnat; policy accept;',
-    ...post,
-    '}',
+    nftBaseChain('prerouting', { type: 'nat', hook: 'prerouting', priority: 'dstnat' }, pre),
+    nftBaseChain('postrouting', { type: 'nat', hook: 'postrouting', priority: 'srcnat' }, post),
   ].join('\n');
 }
 
-/** `10.0.0.5` → `10.0.0.5/32`, as `ip route` shows host routes without a prefix. */
-const asCidr = (dst: string): string => (dst === 'default' || dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`);
-const isDefault = (dst: string): boolean => dst === 'default' || dst === '0.0.0.0/0' || dst === '::/0';
-
-/** Namespaces whose forwarding this process has switched on (sysctls cannot be read through the host context). */
-const forwarding = new Set<string>();
-
-interface Interface {
-  /** Inside the namespace. */
-  name: string;
-  /** The host end. */
-  hostEnd: string;
-  bridge: string;
-  mac: string;
-  mtu?: number;
-  addresses: string[];
-}
-
 async function reconcileRouters(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
-  const existing = new Set(await host.ownedNetns());
-  const hostLinks = new Map((await host.ownedLinks()).map((l) => [l.ifname, l]));
-  const statuses: PluginStatus[] = [];
-  const wantedNetns = new Set<string>();
-  const wantedLinks = new Set<string>();
-  const plans: { id: string; netns: string; spec: RouterPlacement; fresh: boolean }[] = [];
-  const failedEarly = new Map<string, string>();
-
-  const work: ((changes: ChangeSet) => void)[] = [];
-  for (const r of desired) {
+  const appliances: Appliance[] = desired.map((r) => {
     const spec = r.spec as RouterPlacement;
-    const netns = host.netnsName(r.id);
-    wantedNetns.add(netns);
-    const interfaces: Interface[] = spec.legs.map((leg, i) => ({
-      name: `r${i}`,
-      hostEnd: host.linkName(r.id, String(i)),
-      bridge: host.networkBridge(leg.networkId) ?? '',
-      mac: leg.mac,
-      mtu: leg.mtu,
-      addresses: [leg.cidr],
-    }));
+    const legs: ApplianceLeg[] = spec.legs.map((leg, i) => ({ name: `r${i}`, networkId: leg.networkId, mac: leg.mac, mtu: leg.mtu, addresses: [leg.cidr] }));
     if (spec.external) {
       const prefix = spec.external.cidr.split('/')[1];
-      interfaces.push({
-        name: 'ext0',
-        hostEnd: host.linkName(r.id, 'ext'),
-        bridge: host.networkBridge(spec.external.networkId) ?? '',
-        mac: spec.external.mac,
-        mtu: spec.external.mtu,
-        addresses: [spec.external.cidr, ...spec.external.floating.map((f) => `${f}/${prefix}`)],
-      });
+      const { networkId, mac, mtu, cidr, floating } = spec.external;
+      legs.push({ name: 'ext0', networkId, mac, mtu, addresses: [cidr, ...floating.map((f) => `${f}/${prefix}`)] });
     }
-    const legNetworks = [...spec.legs.map((l) => l.networkId), ...(spec.external ? [spec.external.networkId] : [])];
-    const missing = legNetworks.find((n) => !host.networkBridge(n));
-    // Its namespace and legs stay as they are (never collected) until the network is back.
-    for (const i of interfaces) wantedLinks.add(i.hostEnd);
-    if (missing) {
-      failedEarly.set(r.id, `network ${missing} is not on this host`);
-      continue;
+    // Routes: the static ones (on the leg of their nexthop) and the default via the external gateway.
+    const routes: Appliance['routes'] = [];
+    for (const route of spec.routes) {
+      const leg = legs.find((l) => l.name !== 'ext0' && subnetContaining(route.nexthop, l.addresses) !== undefined);
+      if (leg) routes.push({ dst: route.destination, via: route.nexthop, dev: leg.name });
     }
-    const fresh = !existing.has(netns);
-    plans.push({ id: r.id, netns, spec, fresh });
-    // Read inside only when the namespace is there already.
-    const inside = fresh ? [] : await host.links(netns).catch(() => []);
-    const insideAddrs = fresh ? [] : await host.addresses(netns).catch(() => []);
-    const v6 = interfaces.some((i) => i.addresses.some((a) => a.includes(':')));
-    const routes = fresh ? [] : [...(await host.routes(netns, 4).catch(() => [])), ...(v6 ? await host.routes(netns, 6).catch(() => []) : [])];
-
-    work.push((changes) => {
-      if (fresh) changes.netnsAdd(netns, r.id);
-      const ns = changes.in(netns);
-      const lo = inside.find((l) => l.ifname === 'lo');
-      if (!lo?.up) ns.linkSet('lo', { up: true }, r.id);
-      for (const i of interfaces) {
-        const hostEnd = hostLinks.get(i.hostEnd);
-        const peer = inside.find((l) => l.ifname === i.name);
-        const rebuild = !hostEnd || hostEnd.master !== i.bridge || !peer || peer.address !== i.mac;
-        if (rebuild) {
-          if (!hostEnd && peer) {
-            // A peer without its host end (should not happen): remove it now, re-create next pass.
-            ns.linkDel(i.name, r.id);
-            continue;
-          }
-          if (hostEnd) changes.host.linkDel(i.hostEnd, r.id);
-          changes.host.vethAdd(i.hostEnd, { peer: i.name, peerNetns: netns, master: i.bridge, mtu: i.mtu }, r.id);
-          changes.host.linkSet(i.hostEnd, { up: true }, r.id);
-          ns.linkSet(i.name, { address: i.mac }, r.id).linkSet(i.name, { up: true }, r.id);
-          for (const a of i.addresses) ns.addrReplace(a, i.name, r.id);
-          continue;
-        }
-        if (i.mtu !== undefined && hostEnd.mtu !== i.mtu) changes.host.linkSet(i.hostEnd, { mtu: i.mtu }, r.id);
-        if (i.mtu !== undefined && peer.mtu !== i.mtu) ns.linkSet(i.name, { mtu: i.mtu }, r.id);
-        if (!hostEnd.up) changes.host.linkSet(i.hostEnd, { up: true }, r.id);
-        if (!peer.up) ns.linkSet(i.name, { up: true }, r.id);
-        const have = (insideAddrs.find((a) => a.ifname === i.name)?.addresses ?? [])
-          .filter((a) => !(a.family === 6 && a.local.toLowerCase().startsWith('fe80:')))
-          .map((a) => `${a.local}/${a.prefixlen}`);
-        for (const a of i.addresses) if (!have.includes(a)) ns.addrReplace(a, i.name, r.id);
-        for (const a of have) if (!i.addresses.includes(a)) ns.addrDel(a, i.name, r.id);
-      }
-      // Legs no longer in the spec: their host ends are collected below (the peers go with
-      // them); a peer whose host end is already gone is removed here.
-      const names = new Set(interfaces.map((i) => i.name));
-      for (const l of inside) {
-        if (l.ifname === 'lo' || names.has(l.ifname)) continue;
-        const hostEnd = l.ifname === 'ext0' ? host.linkName(r.id, 'ext') : /^r\d+$/.test(l.ifname) ? host.linkName(r.id, l.ifname.slice(1)) : undefined;
-        if (!hostEnd || !hostLinks.has(hostEnd)) ns.linkDel(l.ifname, r.id);
-      }
-      // Routes: the static ones and the default via the external gateway; others with a gateway go.
-      const want: { dst: string; via: string; dev: string }[] = [];
-      for (const route of spec.routes) {
-        const leg = interfaces.find((i) => i.name !== 'ext0' && subnetContaining(route.nexthop, i.addresses) !== undefined);
-        if (leg) want.push({ dst: route.destination, via: route.nexthop, dev: leg.name });
-      }
-      if (spec.external) want.push({ dst: 'default', via: spec.external.gateway, dev: 'ext0' });
-      const same = (a: string, b: string): boolean => (isDefault(a) && isDefault(b)) || asCidr(a) === asCidr(b);
-      for (const w of want) {
-        const current = routes.find((x) => same(x.dst, w.dst));
-        if (!current || current.gateway !== w.via || current.dev !== w.dev) ns.routeReplace(w, r.id);
-      }
-      for (const x of routes) {
-        if (x.gateway && !want.some((w) => same(x.dst, w.dst))) ns.routeDel({ dst: isDefault(x.dst) ? 'default' : asCidr(x.dst), via: x.gateway }, r.id);
-      }
-    });
-  }
-  const result = await host.apply((changes) => {
-    for (const w of work) w(changes);
-    // Garbage collection: routers no longer desired (their legs go with their namespaces), and stray host ends.
-    for (const netns of existing) {
-      if (!wantedNetns.has(netns)) {
-        changes.netnsDel(netns);
-        forwarding.delete(netns);
-      }
-    }
-    for (const name of hostLinks.keys()) if (!wantedLinks.has(name)) changes.host.linkDel(name);
+    if (spec.external) routes.push({ dst: 'default', via: spec.external.gateway, dev: 'ext0' });
+    return { id: r.id, legs, routes, forwarding: true };
   });
-
-  const failed = new Map<string, string>();
-  for (const f of result.failed) if (f.key !== undefined && !failed.has(f.key)) failed.set(f.key, f.error);
-  for (const r of desired) {
-    const early = failedEarly.get(r.id);
-    if (early) {
-      statuses.push({ id: r.id, state: RealizationState.FAILED, reason: early });
-      continue;
-    }
-    const plan = plans.find((p) => p.id === r.id)!;
-    let reason = failed.get(r.id);
-    if (!reason) {
+  const outcomes = await reconcileAppliances(host, appliances);
+  const statuses: PluginStatus[] = [];
+  for (const [i, outcome] of outcomes.entries()) {
+    let reason = outcome.reason;
+    if (outcome.state === RealizationState.APPLIED) {
       try {
-        if (plan.fresh) forwarding.delete(plan.netns);
-        if (!forwarding.has(plan.netns)) {
-          await host.sysctl(plan.netns, 'net.ipv4.ip_forward', '1');
-          const v6 = [...plan.spec.legs, ...(plan.spec.external ? [plan.spec.external] : [])].some((l) => l.cidr.includes(':'));
-          if (v6) await host.sysctl(plan.netns, 'net.ipv6.conf.all.forwarding', '1');
-          forwarding.add(plan.netns);
-        }
-        await host.nftTable(natTable(plan.spec), plan.netns);
+        await host.nftTable(natTable(desired[i].spec as RouterPlacement), outcome.netns);
       } catch (error) {
         reason = error instanceof Error ? error.message : String(error);
       }
     }
-    statuses.push(reason ? { id: r.id, state: RealizationState.FAILED, reason } : { id: r.id, state: RealizationState.APPLIED, attributes: { netns: plan.netns } });
+    statuses.push(reason ? { id: outcome.id, state: RealizationState.FAILED, reason } : { id: outcome.id, state: RealizationState.APPLIED, attributes: { netns: outcome.netns } });
   }
   return statuses;
 }

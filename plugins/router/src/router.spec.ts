@@ -290,7 +290,7 @@ describeKernel('router: agent half on the real kernel', () => {
     const bigger = { ...withExternal, legs: [{ ...inside.legs[0], mtu: 1400 }, inside.legs[1]] };
     await router.agent!.reconcile(desired(bigger), kit.host);
     expect((await kit.host.links(netns)).find((l) => l.ifname === 'r0')?.mtu).toBe(1400);
-    expect((await kit.host.ownedLinks()).find((l) => l.ifname === kit.host.linkName('R', '0'))?.mtu).toBe(1400);
+    expect((await kit.host.ownedLinks()).find((l) => l.ifname === kit.host.linkName('R', 'r0'))?.mtu).toBe(1400);
     await router.agent!.reconcile(desired(withExternal), kit.host);
     expect((await kit.host.links(netns)).find((l) => l.ifname === 'r0')?.mtu).toBe(1450);
   });

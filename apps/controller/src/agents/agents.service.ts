@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In } from 'typeorm';
+import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { ErrorCode, NetloomError, RealizationState, ResourceRef, ResourceStatusReport } from '@netloom/model';
 import { HelloMessage, JoinResponse } from '@netloom/protocol';
 import { hashSecret, newSecret } from '../auth/secrets';
@@ -8,7 +9,10 @@ import { ChangesService } from '../changes/changes.service';
 import { findOrFail } from '../common/resource-ops';
 import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
+import { sanitizeObserved } from '../plugin-kinds/observed';
 import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
+import { PluginRegistry } from '../plugin-kinds/plugin-registry';
+import { PLUGIN_REGISTRY } from '../plugin-kinds/plugin-resources.service';
 import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
@@ -22,10 +26,13 @@ const CHUNK = 200;
 /** The database side of agents: joining, credentials, liveness, and the statuses they report. */
 @Injectable()
 export class AgentsService {
+  private readonly logger = new Logger('AgentsService');
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly changes: ChangesService,
     private readonly plugins: PluginPlacementService,
+    @Inject(PLUGIN_REGISTRY) private readonly registry: PluginRegistry,
   ) {}
 
   /** Exchanges a host's one-time join token for a long-lived host credential. */
@@ -84,8 +91,9 @@ export class AgentsService {
   }
 
   /**
-   * Stores what an agent reported. Returns the statuses that changed, for subscribers. With
-   * `full`, statuses of resources the agent no longer reports are dropped.
+   * Stores what an agent reported. Returns the statuses that changed (state, generation, reason
+   * or observed state), for subscribers. With `full`, statuses of resources the agent no longer
+   * reports are dropped. A report without `observed` keeps the stored one; null clears it.
    */
   recordAck(hostId: string, revision: number, reports: ResourceStatusReport[], full: boolean): Promise<ResourceStatus[]> {
     return this.changes.transact(async ({ em }) => {
@@ -101,7 +109,10 @@ export class AgentsService {
         const before = existing.get(key);
         const state = Object.values(RealizationState).includes(r.state) ? r.state : RealizationState.FAILED;
         const reason = r.reason ? String(r.reason).slice(0, 2000) : null;
-        if (before && before.state === state && before.generation === r.generation && before.reason === reason) continue;
+        const observed = r.observed === undefined ? (before?.observed ?? null) : this.sanitizeObserved(hostId, r);
+        // Sanitized values are canonical (declared fields, in declaration order), so their JSON compares.
+        const sameObserved = JSON.stringify(before?.observed ?? null) === JSON.stringify(observed);
+        if (before && before.state === state && before.generation === r.generation && before.reason === reason && sameObserved) continue;
         changed.push(
           em.create(ResourceStatus, {
             hostId,
@@ -111,12 +122,13 @@ export class AgentsService {
             generation: r.generation,
             reason,
             attributes: r.attributes ?? {},
+            observed,
             updatedAt: now,
           }),
         );
       }
       for (let i = 0; i < changed.length; i += CHUNK) {
-        await em.upsert(ResourceStatus, changed.slice(i, i + CHUNK), ['hostId', 'kind', 'resourceId']);
+        await em.upsert(ResourceStatus, changed.slice(i, i + CHUNK) as QueryDeepPartialEntity<ResourceStatus>[], ['hostId', 'kind', 'resourceId']);
       }
       if (full) {
         const gone = [...existing.entries()].filter(([key]) => !reported.has(key)).map(([, s]) => s);
@@ -161,6 +173,16 @@ export class AgentsService {
     ]);
     const placements = await this.plugins.placeAll();
     return { hosts, ports, networks, subnets, allocations, placements };
+  }
+
+  /** What is kept of a reported observed state: only what the kind declares (nothing for core kinds). */
+  private sanitizeObserved(hostId: string, report: ResourceStatusReport): Record<string, unknown> | null {
+    const { observed, problems } = sanitizeObserved(this.registry.kind(report.kind)?.definition.observed, report.observed);
+    if (problems.length) {
+      const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
+      this.logger.warn(`host ${hostId}, ${report.kind} ${report.id}: ${problems.slice(0, 3).join('; ')}${more}`);
+    }
+    return observed;
   }
 
   private async statusesOf(em: EntityManager, hostId: string, ids: string[]): Promise<ResourceStatus[]> {

@@ -37,6 +37,10 @@ export class ResourceStatus {
   @Column({ type: 'text', transformer: jsonColumn })
   attributes!: Record<string, string>;
 
+  /** A plugin resource's observed state, sanitized against its kind's `observed` schema; GraphQL adds the field when a kind declares one. */
+  @Column({ type: 'text', nullable: true, transformer: jsonColumn })
+  observed!: Record<string, unknown> | null;
+
   @Field()
   @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoDateColumn })
   updatedAt!: Date;

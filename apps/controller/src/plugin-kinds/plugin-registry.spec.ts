@@ -25,6 +25,8 @@ describe('PluginRegistry', () => {
     expect(() => new PluginRegistry([plugin('acme.a', { Qos: { fields: { name: t.string() } } })])).toThrow(/Qos.name/);
     expect(() => new PluginRegistry([plugin('acme.a', { Qos: { fields: { peer: t.ref('Router') } } })])).toThrow(/refers to Router/);
     expect(() => new PluginRegistry([plugin('acme.a', { Qos: { fields: { m: t.enum('M', ['a-b']) } } })])).toThrow(/enum M/);
+    expect(() => new PluginRegistry([plugin('acme.a', { Qos: { fields: {}, observed: { 'bad-name': t.counter() } } })])).toThrow(/Qos.bad-name/);
+    expect(() => new PluginRegistry([plugin('acme.a', { Qos: { fields: {}, observed: { peer: t.ref('Router') } } })])).toThrow(/refers to Router/);
   });
 
   describe('load', () => {

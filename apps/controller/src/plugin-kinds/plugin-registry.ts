@@ -38,6 +38,7 @@ export class PluginRegistry {
       const other = this.byKind.get(name);
       if (other) throw badInput(`plugins ${other.plugin.id} and ${plugin.id} both declare kind ${name}`);
       checkFields(plugin, name, definition.fields, true);
+      if (definition.observed) checkFields(plugin, name, definition.observed, false);
     }
     for (const [name, definition] of Object.entries(plugin.kinds)) this.byKind.set(name, { name, plugin, definition });
     this.plugins.push(plugin);

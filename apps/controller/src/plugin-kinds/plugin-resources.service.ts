@@ -11,9 +11,10 @@ import { Connection, ConnectionArgs, paginate } from '../common/pagination';
 import { applyCommonUpdate, newResource } from '../common/resource-ops';
 import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
+import { parseIp, SubnetAllocator } from '../ipam/ipam';
 import { IpAllocation } from '../ports/ip-allocation.entity';
+import { subnetAllocator } from '../ports/port-batch';
 import { Port } from '../ports/port.entity';
-import { parseIp } from '../ipam/ipam';
 import { Subnet } from '../subnets/subnet.entity';
 import { databaseIntentView, fromPluginError, toSdkResource } from './intent-view';
 import { LoadedKind, PluginRegistry } from './plugin-registry';
@@ -21,6 +22,17 @@ import { PluginResource } from './plugin-resource.entity';
 import { SpecRef, validateSpec } from './spec-validation';
 
 export const PLUGIN_REGISTRY = Symbol('PluginRegistry');
+
+/**
+ * The spec field an address IPAM picks goes to: a reservation without `ipAddress` must name a
+ * top-level `ip` field of the kind in `assignTo`. Anything else is the plugin's bug (an internal error).
+ */
+function assignTarget(loaded: LoadedKind, resource: PluginResource, r: AddressReservation): string {
+  const what = `plugin ${loaded.plugin.id}: reserve() of ${resource.kind} ${resource.name} asked for an address in subnet ${r.subnetId}`;
+  if (!r.assignTo) throw new Error(`${what} with neither ipAddress nor assignTo`);
+  if (loaded.definition.fields[r.assignTo]?.type !== 'ip') throw new Error(`${what} for ${r.assignTo}, which is not a top-level ip field of ${resource.kind}`);
+  return r.assignTo;
+}
 
 /** Create and update inputs: the common fields, and the kind's spec fields at the top level. */
 export interface PluginResourceInput {
@@ -162,7 +174,9 @@ export class PluginResourcesService {
    * Replaces the addresses the resource holds in core subnets by what its plugin's `reserve`
    * says now. They sit in ip_allocations beside ports' addresses: IPAM skips them, and one
    * already held (by a port or another resource) is refused with CONFLICT. They go with the
-   * resource (foreign key, cascade).
+   * resource (foreign key, cascade). A reservation without an address gets one from IPAM, as a
+   * port would, after the named ones (so it never takes one of those); it is written into the
+   * spec field `assignTo`, and the stored spec updated.
    */
   private async reserveAddresses(em: EntityManager, loaded: LoadedKind, resource: PluginResource): Promise<void> {
     await em.delete(IpAllocation, { resourceId: resource.id });
@@ -176,8 +190,8 @@ export class PluginResourcesService {
     }
     const seen = new Set<string>();
     for (const r of wanted) {
-      const subnet = await em.findOneBy(Subnet, { id: r.subnetId });
-      if (!subnet) throw badInput(`subnet ${r.subnetId} does not exist`, r.field);
+      if (r.ipAddress === undefined || r.ipAddress === null) continue;
+      const subnet = await this.reservedSubnet(em, r);
       const ipAddress = parseIp(r.ipAddress, r.field).text;
       if (seen.has(`${subnet.id}|${ipAddress}`)) continue;
       seen.add(`${subnet.id}|${ipAddress}`);
@@ -188,6 +202,25 @@ export class PluginResourcesService {
       }
       await em.insert(IpAllocation, { subnetId: subnet.id, ipAddress, portId: null, resourceId: resource.id });
     }
+    const picks = wanted.filter((r) => r.ipAddress === undefined || r.ipAddress === null);
+    if (!picks.length) return;
+    const allocators = new Map<string, SubnetAllocator>();
+    for (const r of picks) {
+      const target = assignTarget(loaded, resource, r);
+      const subnet = await this.reservedSubnet(em, r);
+      const allocator = allocators.get(subnet.id) ?? (await subnetAllocator(em, subnet));
+      allocators.set(subnet.id, allocator);
+      const ipAddress = allocator.allocate(r.field);
+      resource.spec = { ...resource.spec, [target]: ipAddress };
+      await em.insert(IpAllocation, { subnetId: subnet.id, ipAddress, portId: null, resourceId: resource.id });
+    }
+    await em.update(PluginResource, resource.id, { spec: resource.spec } as QueryDeepPartialEntity<PluginResource>);
+  }
+
+  private async reservedSubnet(em: EntityManager, r: AddressReservation): Promise<Subnet> {
+    const subnet = await em.findOneBy(Subnet, { id: r.subnetId });
+    if (!subnet) throw badInput(`subnet ${r.subnetId} does not exist`, r.field);
+    return subnet;
   }
 
   private async validateWithPlugin(em: EntityManager, loaded: LoadedKind, resource: PluginResource): Promise<void> {

@@ -1,4 +1,4 @@
-import { buildSchema, printSchema } from 'graphql';
+import { buildSchema, graphql, GraphQLObjectType, GraphQLSchema, printSchema } from 'graphql';
 import { definePlugin, FieldType, t } from '@netloom/plugin-sdk';
 import { LoadedKind } from './plugin-registry';
 import { extendSchemaWithPlugins, kindNames, PluginFieldHandlers } from './plugin-schema';
@@ -8,11 +8,13 @@ const CORE = buildSchema(`
   type Label { key: String! value: String! }
   input LabelInput { key: String! value: String! }
   type PageInfo { hasNextPage: Boolean! }
-  type ResourceStatus { hostId: ID! }
+  type ResourceStatus { hostId: ID! kind: String! }
+  type Port { id: ID! status: [ResourceStatus!]! }
   input DeleteInput { id: ID! generation: Int }
   type DeletePayload { deletedIds: [ID!]! }
-  type Query { networks: Int }
+  type Query { networks: Int ports: [Port!]! }
   type Mutation { createNetwork: Int }
+  type Subscription { resourceStatusChanges: ResourceStatus! }
 `);
 
 const handlers = new Proxy({} as PluginFieldHandlers, {
@@ -21,11 +23,17 @@ const handlers = new Proxy({} as PluginFieldHandlers, {
   },
 });
 
-const kind = (name: string, fields: Record<string, FieldType>): LoadedKind => ({
+const kind = (name: string, fields: Record<string, FieldType>, observed?: Record<string, FieldType>): LoadedKind => ({
   name,
-  definition: { fields },
-  plugin: definePlugin({ id: 'acme.x', version: '1.0.0', sdk: 1, kinds: { [name]: { fields } } }),
+  definition: { fields, observed },
+  plugin: definePlugin({ id: 'acme.x', version: '1.0.0', sdk: 1, kinds: { [name]: { fields, observed } } }),
 });
+
+const LB_OBSERVED = {
+  operatingStatus: t.enum('OperatingStatus', ['ONLINE', 'OFFLINE']),
+  connections: t.counter(),
+  members: t.list(t.object('MemberObserved', { address: t.ip(), packets: t.counter({ required: false }) })),
+};
 
 describe('extendSchemaWithPlugins', () => {
   it('returns the schema untouched without plugin kinds', () => {
@@ -48,6 +56,78 @@ describe('extendSchemaWithPlugins', () => {
     expect(sdl).toMatch(/createPolicy\(\n? *input: CreatePolicyInput!/);
     expect(sdl).toMatch(/deletePolicy\(\n? *input: DeleteInput!/);
     expect(schema.getQueryType()!.getFields().networks).toBeDefined();
+  });
+
+  it('maps counters to Float, in types and inputs', () => {
+    const sdl = printSchema(extendSchemaWithPlugins(CORE, [kind('Meter', { limit: t.counter(), burst: t.counter({ required: false }) })], handlers));
+    expect(sdl).toMatch(/type Meter \{[^}]*limit: Float!\n {2}burst: Float\n/);
+    expect(sdl).toMatch(/input CreateMeterInput \{[^}]*limit: Float!\n/);
+  });
+
+  it('leaves ResourceStatus alone when no kind declares observed state', () => {
+    const schema = extendSchemaWithPlugins(CORE, [kind('Policy', { note: t.string() })], handlers);
+    expect(schema.getType('ResourceStatus')).toBe(CORE.getType('ResourceStatus'));
+    const sdl = printSchema(schema);
+    expect(sdl).toContain('type ResourceStatus {\n  hostId: ID!\n  kind: String!\n}');
+    expect(sdl).not.toMatch(/Observed/);
+  });
+
+  describe('observed state', () => {
+    const kinds = [kind('LoadBalancer', { vip: t.ip() }, LB_OBSERVED), kind('Meter', { rate: t.int() }, { packets: t.counter() }), kind('Policy', { note: t.string() })];
+    const statuses = [
+      { hostId: 'h1', kind: 'LoadBalancer', observed: { operatingStatus: 'ONLINE', connections: 2 ** 40, members: [{ address: '10.0.0.5', packets: null }] } },
+      { hostId: 'h2', kind: 'Meter', observed: { packets: 7 } },
+      { hostId: 'h3', kind: 'Policy', observed: { stale: true } },
+      { hostId: 'h4', kind: 'LoadBalancer', observed: null },
+      { hostId: 'h5', kind: 'Port' },
+    ];
+    let schema: GraphQLSchema;
+    beforeAll(() => {
+      schema = extendSchemaWithPlugins(CORE, kinds, handlers);
+    });
+
+    it('adds <Kind>Observed types, their union, and ResourceStatus.observed', () => {
+      const sdl = printSchema(schema);
+      expect(sdl).toContain('type LoadBalancerObserved {\n  operatingStatus: LoadBalancerOperatingStatus!\n  connections: Float!\n  members: [LoadBalancerMemberObserved!]!\n}');
+      expect(sdl).toContain('type LoadBalancerMemberObserved {\n  address: String!\n  packets: Float\n}');
+      expect(sdl).toContain('type MeterObserved {\n  packets: Float!\n}');
+      expect(sdl).toContain('union PluginObserved = LoadBalancerObserved | MeterObserved');
+      expect(sdl).toMatch(/type ResourceStatus \{\n {2}hostId: ID!\n {2}kind: String!\n(.*\n)* {2}observed: PluginObserved\n\}/);
+      expect(sdl).not.toContain('PolicyObserved');
+    });
+
+    it('uses the new ResourceStatus everywhere: core types, plugin types and the subscription', () => {
+      const status = schema.getType('ResourceStatus') as GraphQLObjectType;
+      const port = schema.getType('Port') as GraphQLObjectType;
+      const lb = schema.getType('LoadBalancer') as GraphQLObjectType;
+      const named = (t: unknown): unknown => ((t as { ofType?: unknown }).ofType ? named((t as { ofType: unknown }).ofType) : t);
+      expect(named(port.getFields().status.type)).toBe(status);
+      expect(named(lb.getFields().status.type)).toBe(status);
+      expect(named(schema.getSubscriptionType()!.getFields().resourceStatusChanges.type)).toBe(status);
+    });
+
+    it('resolves observed by the status kind; null without a value or a schema for the kind', async () => {
+      const result = await graphql({
+        schema,
+        source: `{ ports { status { hostId observed {
+          __typename
+          ... on LoadBalancerObserved { operatingStatus connections members { address packets } }
+          ... on MeterObserved { packets }
+        } } } }`,
+        rootValue: { ports: [{ id: 'p', status: statuses }] },
+      });
+      expect(result.errors).toBeUndefined();
+      expect((result.data as any).ports[0].status).toEqual([
+        {
+          hostId: 'h1',
+          observed: { __typename: 'LoadBalancerObserved', operatingStatus: 'ONLINE', connections: 2 ** 40, members: [{ address: '10.0.0.5', packets: null }] },
+        },
+        { hostId: 'h2', observed: { __typename: 'MeterObserved', packets: 7 } },
+        { hostId: 'h3', observed: null },
+        { hostId: 'h4', observed: null },
+        { hostId: 'h5', observed: null },
+      ]);
+    });
   });
 
   it('refuses names that clash with the core schema', () => {

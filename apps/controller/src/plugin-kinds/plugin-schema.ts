@@ -3,6 +3,7 @@ import {
   GraphQLEnumType,
   GraphQLFieldConfig,
   GraphQLFieldConfigMap,
+  GraphQLFloat,
   GraphQLID,
   GraphQLInputFieldConfigMap,
   GraphQLInputObjectType,
@@ -13,10 +14,14 @@ import {
   GraphQLNonNull,
   GraphQLObjectType,
   GraphQLOutputType,
+  GraphQLScalarType,
   GraphQLSchema,
   GraphQLString,
+  GraphQLUnionType,
 } from 'graphql';
+import { appendObjectFields } from '@graphql-tools/utils';
 import { FieldType } from '@netloom/plugin-sdk';
+import type { ResourceStatus } from '../agents/resource-status.entity';
 import { LoadedKind } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
 
@@ -45,13 +50,31 @@ const WAIT_DESCRIPTION = 'Return only once every affected host has applied the c
 
 type RootField = GraphQLFieldConfig<unknown, unknown, Record<string, unknown>>;
 
+type Scalar = Exclude<FieldType, { type: 'enum' | 'object' | 'list' }>;
+
+const SCALARS: Record<Scalar['type'], GraphQLScalarType> = {
+  string: GraphQLString,
+  int: GraphQLInt,
+  counter: GraphQLFloat, // up to 2^53: GraphQL's Int stops at 2^31
+  boolean: GraphQLBoolean,
+  ip: GraphQLString,
+  cidr: GraphQLString,
+  ref: GraphQLID,
+};
+
+/** Set on an observed value by `ResourceStatus.observed`, so the union knows its kind. */
+const OBSERVED_KIND = Symbol('observedKind');
+type TaggedObserved = Record<string, unknown> & { [OBSERVED_KIND]: string };
+
 const nonNull = <T extends GraphQLOutputType | GraphQLInputType>(type: T) => new GraphQLNonNull(type);
 
 /**
  * Adds every plugin kind to the schema Nest built from the core's classes: an object type with
  * the spec fields and status, create/update inputs, a filter, a Relay connection, two queries
- * and three mutations (each with `wait`). Built with graphql-js from the kind's declaration, so
- * adding a plugin changes no controller code; with no kinds the schema is returned as it was.
+ * and three mutations (each with `wait`). A kind declaring `observed` gets `<Kind>Observed`, a
+ * member of the union `PluginObserved`, which the core `ResourceStatus` then shows as `observed`.
+ * Built with graphql-js from the kind's declaration, so adding a plugin changes no controller
+ * code; with no kinds the schema is returned as it was.
  */
 export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind[], handlers: PluginFieldHandlers): GraphQLSchema {
   if (!kinds.length) return schema;
@@ -85,8 +108,7 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
     return type;
   };
 
-  const scalarOf = (f: FieldType) =>
-    f.type === 'int' ? GraphQLInt : f.type === 'boolean' ? GraphQLBoolean : f.type === 'ref' ? GraphQLID : GraphQLString;
+  const scalarOf = (f: Scalar) => SCALARS[f.type];
 
   const enumOf = (kind: string, f: Extract<FieldType, { type: 'enum' }>): GraphQLEnumType =>
     claim(`${kind}${f.name}`, JSON.stringify(f.values), () =>
@@ -155,6 +177,7 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
 
   const queryFields: Record<string, RootField> = {};
   const mutationFields: Record<string, RootField> = {};
+  const observedTypes: GraphQLObjectType[] = [];
   const labelInputs = { type: new GraphQLList(nonNull(core.labelInput)) };
   const waitArg = { type: nonNull(GraphQLBoolean), defaultValue: false, description: WAIT_DESCRIPTION };
 
@@ -185,6 +208,18 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
         }),
       }),
     );
+    const observed = definition.observed;
+    if (observed) {
+      observedTypes.push(
+        claim(`${kind}Observed`, kind, () =>
+          new GraphQLObjectType({
+            name: `${kind}Observed`,
+            description: `What an agent observes of a ${kind} on its host.`,
+            fields: () => outputFields(kind, observed),
+          }),
+        ),
+      );
+    }
     const edge = claim(`${kind}Edge`, kind, () =>
       new GraphQLObjectType({ name: `${kind}Edge`, fields: { cursor: { type: nonNull(GraphQLString) }, node: { type: nonNull(node) } } }),
     );
@@ -270,15 +305,37 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
     });
   }
 
+  const union = observedTypes.length
+    ? claim('PluginObserved', 'PluginObserved', () =>
+        new GraphQLUnionType({
+          name: 'PluginObserved',
+          description: "What an agent observes of a plugin resource beyond its realization state, by the resource's kind.",
+          types: observedTypes,
+          resolveType: (value: TaggedObserved) => `${value[OBSERVED_KIND]}Observed`,
+        }),
+      )
+    : undefined;
+
   const config = schema.toConfig();
   const query = schema.getQueryType()!;
   const mutation = schema.getMutationType()!;
   const queryConfig = query.toConfig();
   const mutationConfig = mutation.toConfig();
-  return new GraphQLSchema({
+  const extended = new GraphQLSchema({
     ...config,
     query: new GraphQLObjectType({ ...queryConfig, fields: { ...queryConfig.fields, ...queryFields } }),
     mutation: new GraphQLObjectType({ ...mutationConfig, fields: { ...mutationConfig.fields, ...mutationFields } }),
     types: [...config.types.filter((t) => t !== query && t !== mutation), ...added.values()],
+  });
+  if (!union) return extended;
+  // ResourceStatus is used by core types and the subscription: appendObjectFields rebuilds them all around the new one.
+  const withObserved = new Set(kinds.filter((k) => k.definition.observed).map((k) => k.name));
+  return appendObjectFields(extended, core.status.name, {
+    observed: {
+      type: union,
+      description: 'What the agent observes of a plugin resource (health, counters); null for kinds that declare none.',
+      resolve: (status: ResourceStatus): TaggedObserved | null =>
+        status.observed && withObserved.has(status.kind) ? { ...status.observed, [OBSERVED_KIND]: status.kind } : null,
+    },
   });
 }

@@ -9,6 +9,7 @@ const fields = {
   mode: t.enum('Mode', ['NAT', 'ROUTED']),
   count: t.int({ required: false }),
   on: t.boolean({ required: false }),
+  packets: t.counter({ required: false }),
   routes: t.list(t.object('Route', { dst: t.cidr(), via: t.ip(), peer: t.ref('Router', { required: false }) })),
 };
 
@@ -38,12 +39,18 @@ describe('validateSpec', () => {
       mode: 'NAT',
       count: null,
       on: null,
+      packets: null,
       routes: [{ dst: '2001:db8::/64', via: '10.0.0.1', peer: 'r2' }],
     });
     expect(refs).toEqual([
       { kind: 'Host', id: 'h1', field: 'input.hostId' },
       { kind: 'Router', id: 'r2', field: 'input.routes.0.peer' },
     ]);
+  });
+
+  it('takes counters up to 2^53-1', () => {
+    expect(validateSpec(fields, { hostId: 'h1', mode: 'NAT', packets: 2 ** 53 - 1 }).spec.packets).toBe(2 ** 53 - 1);
+    expect(validateSpec(fields, { hostId: 'h1', mode: 'NAT', packets: 0 }).spec.packets).toBe(0);
   });
 
   it('refuses missing required fields, wrong types, bad addresses and unknown fields, naming the field', () => {
@@ -55,6 +62,10 @@ describe('validateSpec', () => {
     refused({ ...ok, count: 1.5 }, 'input.count');
     refused({ ...ok, count: 2 ** 31 }, 'input.count');
     refused({ ...ok, on: 'yes' }, 'input.on');
+    refused({ ...ok, packets: -1 }, 'input.packets');
+    refused({ ...ok, packets: 0.5 }, 'input.packets');
+    refused({ ...ok, packets: 2 ** 53 }, 'input.packets');
+    refused({ ...ok, packets: '12' }, 'input.packets');
     refused({ ...ok, routes: [{ dst: '10.0.0.0/8' }] }, 'input.routes.0.via');
     refused({ ...ok, routes: {} }, 'input.routes');
     refused({ ...ok, routes: [null] }, 'input.routes.0');

@@ -12,7 +12,7 @@ export interface SpecRef {
 const INT_MIN = -(2 ** 31);
 const INT_MAX = 2 ** 31 - 1;
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+export const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
@@ -41,6 +41,28 @@ function validateValue(type: FieldType, value: unknown, path: string, refs: Spec
     if (type.required) throw badInput(`${path} is required`, path);
     return null;
   }
+  switch (type.type) {
+    case 'object':
+      return validateObject(type.fields, value, path, refs);
+    case 'list':
+      if (!Array.isArray(value)) throw badInput(`${path} must be a list`, path);
+      return value.map((item, i) => {
+        if (item === null || item === undefined) throw badInput(`${path}.${i} must not be null`, `${path}.${i}`);
+        return validateValue(type.of, item, `${path}.${i}`, refs);
+      });
+    default: {
+      const checked = checkScalar(type, value, path);
+      if (type.type === 'ref') refs.push({ kind: type.kind, id: checked as string, field: path });
+      return checked;
+    }
+  }
+}
+
+/** A field type that is neither an object nor a list (enums count: they are one value). */
+export type ScalarFieldType = Exclude<FieldType, { type: 'object' | 'list' }>;
+
+/** The canonical value of a scalar (non-null) field; throws BAD_USER_INPUT naming `path` when it is not one. */
+export function checkScalar(type: ScalarFieldType, value: unknown, path: string): unknown {
   const wrong = (what: string): never => {
     throw badInput(`${path} must be ${what}`, path);
   };
@@ -49,6 +71,8 @@ function validateValue(type: FieldType, value: unknown, path: string, refs: Spec
       return typeof value === 'string' ? value : wrong('a string');
     case 'int':
       return Number.isInteger(value) && (value as number) >= INT_MIN && (value as number) <= INT_MAX ? value : wrong('a 32-bit integer');
+    case 'counter':
+      return Number.isSafeInteger(value) && (value as number) >= 0 ? value : wrong('a whole number from 0 to 2^53-1');
     case 'boolean':
       return typeof value === 'boolean' ? value : wrong('true or false');
     case 'ip':
@@ -56,18 +80,8 @@ function validateValue(type: FieldType, value: unknown, path: string, refs: Spec
     case 'cidr':
       return typeof value === 'string' ? parseCidr(value, path).cidr : wrong('a CIDR');
     case 'ref':
-      if (typeof value !== 'string' || value === '') return wrong(`the id of a ${type.kind}`);
-      refs.push({ kind: type.kind, id: value, field: path });
-      return value;
+      return typeof value === 'string' && value !== '' ? value : wrong(`the id of a ${type.kind}`);
     case 'enum':
       return typeof value === 'string' && type.values.includes(value) ? value : wrong(`one of ${type.values.join(', ')}`);
-    case 'object':
-      return validateObject(type.fields, value, path, refs);
-    case 'list':
-      if (!Array.isArray(value)) return wrong('a list');
-      return value.map((item, i) => {
-        if (item === null || item === undefined) throw badInput(`${path}.${i} must not be null`, `${path}.${i}`);
-        return validateValue(type.of, item, `${path}.${i}`, refs);
-      });
   }
 }

@@ -1,3 +1,4 @@
+import { EntityManager } from 'typeorm';
 import { badInput, conflict } from '@netloom/model';
 import { Tx } from '../changes/changes.service';
 import { findOrFail, newResource } from '../common/resource-ops';
@@ -47,7 +48,7 @@ export class PortBatch {
     port.networkId = network.id;
     port.hostId = host.id;
     checkMtuFits(network.mtu, host, `${field}.hostId`);
-    const names = await this.cached(this.names, network.id, async () => new Set(await this.column(Port, 'name', { networkId: network.id })));
+    const names = await this.cached(this.names, network.id, async () => new Set(await columnOf(this.tx.em, Port, 'name', { networkId: network.id })));
     if (names.has(port.name)) throw conflict(`a port named ${port.name} already exists on network ${network.name}`, `${field}.name`);
     names.add(port.name);
     const bridgeKey = `${network.id}/${host.id}`;
@@ -78,13 +79,6 @@ export class PortBatch {
     return port;
   }
 
-  /** One column of the matching rows, read raw: no entities built for thousands of rows. */
-  private async column<T extends object>(entity: new () => T, property: keyof T & string, where: Partial<Record<keyof T, string>> = {}): Promise<string[]> {
-    const qb = this.tx.em.createQueryBuilder(entity, 'r').select(`r.${property}`, 'v');
-    for (const [key, value] of Object.entries(where)) qb.andWhere(`r.${key} = :${key}`, { [key]: value });
-    return (await qb.getRawMany<{ v: string }>()).map((row) => row.v);
-  }
-
   private async cached<V>(map: Map<string, V>, key: string, load: () => Promise<V>): Promise<V> {
     let value = map.get(key);
     if (value === undefined) {
@@ -95,7 +89,7 @@ export class PortBatch {
   }
 
   private async claimMac(requested: string | undefined | null, field: string): Promise<string> {
-    this.macs ??= new Set(await this.column(Port, 'macAddress'));
+    this.macs ??= new Set(await columnOf(this.tx.em, Port, 'macAddress'));
     const mac = requested !== undefined && requested !== null ? normalizeMac(requested, field) : generateMac(this.macs);
     if (this.macs.has(mac)) throw conflict(`MAC address ${mac} is already in use`, field);
     this.macs.add(mac);
@@ -133,9 +127,24 @@ export class PortBatch {
   }
 
   private allocator(subnet: Subnet): Promise<SubnetAllocator> {
-    return this.cached(this.allocators, subnet.id, async () => {
-      const taken = await this.column(IpAllocation, 'ipAddress', { subnetId: subnet.id });
-      return new SubnetAllocator(parseCidr(subnet.cidr), subnet.allocationPools, subnet.gatewayIp, taken);
-    });
+    return this.cached(this.allocators, subnet.id, () => subnetAllocator(this.tx.em, subnet));
   }
+}
+
+/** IPAM over one subnet as stored: every address held (by a port or a plugin resource) is taken. */
+export async function subnetAllocator(em: EntityManager, subnet: Subnet): Promise<SubnetAllocator> {
+  const taken = await columnOf(em, IpAllocation, 'ipAddress', { subnetId: subnet.id });
+  return new SubnetAllocator(parseCidr(subnet.cidr), subnet.allocationPools, subnet.gatewayIp, taken);
+}
+
+/** One column of the matching rows, read raw: no entities built for thousands of rows. */
+async function columnOf<T extends object>(
+  em: EntityManager,
+  entity: new () => T,
+  property: keyof T & string,
+  where: Partial<Record<keyof T, string>> = {},
+): Promise<string[]> {
+  const qb = em.createQueryBuilder(entity, 'r').select(`r.${property}`, 'v');
+  for (const [key, value] of Object.entries(where)) qb.andWhere(`r.${key} = :${key}`, { [key]: value });
+  return (await qb.getRawMany<{ v: string }>()).map((row) => row.v);
 }

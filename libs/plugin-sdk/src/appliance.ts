@@ -1,0 +1,162 @@
+import { RealizationState } from '@netloom/model';
+import type { ChangeSet, HostContext } from './host-context';
+
+/** One leg of an appliance: a veth pair, its host end on a core network's bridge, its peer inside. */
+export interface ApplianceLeg {
+  /** The interface inside the namespace (e.g. `r0`, `ext0`: 1-15 of [a-z0-9]); it also names the host end. */
+  name: string;
+  networkId: string;
+  /** The leg's MAC: the one announced for it in the placement's endpoints. */
+  mac: string;
+  mtu?: number;
+  /** Every `address/prefix` of the leg; others found on it are removed (IPv6 link-local aside). */
+  addresses: string[];
+}
+
+/** A namespace of the plugin's with legs on core networks: what a router or a load balancer is made of. */
+export interface Appliance {
+  /** The resource id: the namespace and the host ends derive from it, failures map back to it. */
+  id: string;
+  legs: ApplianceLeg[];
+  /** Routes through a gateway (`default` or a CIDR), on a leg; other routes through a gateway are removed. */
+  routes: { dst: string; via: string; dev: string }[];
+  /** Turns IP forwarding on (IPv4, and IPv6 when a leg has an IPv6 address). */
+  forwarding?: boolean;
+}
+
+/** How one appliance went. */
+export interface ApplianceOutcome {
+  id: string;
+  netns: string;
+  state: RealizationState.APPLIED | RealizationState.FAILED;
+  reason?: string;
+  /** The namespace was made in this pass. */
+  fresh: boolean;
+}
+
+const LEG_NAME = /^[a-z0-9]{1,15}$/;
+
+/** `10.0.0.5` → `10.0.0.5/32`, as `ip route` shows host routes without a prefix. */
+const asCidr = (dst: string): string => (dst === 'default' || dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`);
+const isDefault = (dst: string): boolean => dst === 'default' || dst === '0.0.0.0/0' || dst === '::/0';
+const sameDst = (a: string, b: string): boolean => (isDefault(a) && isDefault(b)) || asCidr(a) === asCidr(b);
+
+/** Namespaces (per host context) whose forwarding was switched on by this process: sysctls are set once per namespace. */
+const forwardingOn = new WeakMap<HostContext, Set<string>>();
+
+/**
+ * Makes the host hold exactly `appliances`, level-triggered: each one's namespace, legs (re-made
+ * when their bridge or MAC is wrong, fixed in place for MTU, state and addresses), routes and
+ * forwarding; then removes every namespace and host-end link of the plugin that is not among
+ * them. One {@link HostContext.apply} for all. A plugin that uses it makes all its namespaces
+ * through it. An appliance whose network is not on the host fails, and what it had stays as it
+ * is until the network is back.
+ */
+export async function reconcileAppliances(host: HostContext, appliances: Appliance[]): Promise<ApplianceOutcome[]> {
+  const existing = new Set(await host.ownedNetns());
+  const hostLinks = new Map((await host.ownedLinks()).map((l) => [l.ifname, l]));
+  const wantedNetns = new Set<string>();
+  const wantedLinks = new Set<string>();
+  const outcomes = new Map<string, ApplianceOutcome>();
+  const work: ((changes: ChangeSet) => void)[] = [];
+  let forwarding = forwardingOn.get(host);
+  if (!forwarding) forwardingOn.set(host, (forwarding = new Set()));
+
+  for (const a of appliances) {
+    const netns = host.netnsName(a.id);
+    wantedNetns.add(netns);
+    for (const leg of a.legs) {
+      if (!LEG_NAME.test(leg.name)) throw new Error(`appliance ${a.id}: leg name ${JSON.stringify(leg.name)} is not 1-15 of [a-z0-9]`);
+      wantedLinks.add(host.linkName(a.id, leg.name));
+    }
+    const missing = a.legs.find((l) => !host.networkBridge(l.networkId));
+    const fresh = !existing.has(netns);
+    outcomes.set(a.id, { id: a.id, netns, state: RealizationState.APPLIED, fresh });
+    if (missing) {
+      outcomes.set(a.id, { id: a.id, netns, state: RealizationState.FAILED, reason: `network ${missing.networkId} is not on this host`, fresh });
+      continue;
+    }
+    // Read inside only when the namespace is there already.
+    const inside = fresh ? [] : await host.links(netns).catch(() => []);
+    const insideAddrs = fresh ? [] : await host.addresses(netns).catch(() => []);
+    const v6 = a.legs.some((l) => l.addresses.some((x) => x.includes(':')));
+    const routes = fresh ? [] : [...(await host.routes(netns, 4).catch(() => [])), ...(v6 ? await host.routes(netns, 6).catch(() => []) : [])];
+    if (fresh) forwarding.delete(netns);
+
+    work.push((changes) => {
+      if (fresh) changes.netnsAdd(netns, a.id);
+      const ns = changes.in(netns);
+      if (!inside.find((l) => l.ifname === 'lo')?.up) ns.linkSet('lo', { up: true }, a.id);
+      for (const leg of a.legs) {
+        const hostEndName = host.linkName(a.id, leg.name);
+        const bridge = host.networkBridge(leg.networkId)!;
+        const hostEnd = hostLinks.get(hostEndName);
+        const peer = inside.find((l) => l.ifname === leg.name);
+        if (!hostEnd || hostEnd.master !== bridge || !peer || peer.address !== leg.mac) {
+          if (!hostEnd && peer) {
+            // A peer without its host end (should not happen): remove it now, re-made next pass.
+            ns.linkDel(leg.name, a.id);
+            continue;
+          }
+          if (hostEnd) changes.host.linkDel(hostEndName, a.id);
+          changes.host.vethAdd(hostEndName, { peer: leg.name, peerNetns: netns, master: bridge, mtu: leg.mtu }, a.id);
+          changes.host.linkSet(hostEndName, { up: true }, a.id);
+          ns.linkSet(leg.name, { address: leg.mac }, a.id).linkSet(leg.name, { up: true }, a.id);
+          for (const address of leg.addresses) ns.addrReplace(address, leg.name, a.id);
+          continue;
+        }
+        if (leg.mtu !== undefined && hostEnd.mtu !== leg.mtu) changes.host.linkSet(hostEndName, { mtu: leg.mtu }, a.id);
+        if (leg.mtu !== undefined && peer.mtu !== leg.mtu) ns.linkSet(leg.name, { mtu: leg.mtu }, a.id);
+        if (!hostEnd.up) changes.host.linkSet(hostEndName, { up: true }, a.id);
+        if (!peer.up) ns.linkSet(leg.name, { up: true }, a.id);
+        const have = (insideAddrs.find((x) => x.ifname === leg.name)?.addresses ?? [])
+          .filter((x) => !(x.family === 6 && x.local.toLowerCase().startsWith('fe80:')))
+          .map((x) => `${x.local}/${x.prefixlen}`);
+        for (const address of leg.addresses) if (!have.includes(address)) ns.addrReplace(address, leg.name, a.id);
+        for (const address of have) if (!leg.addresses.includes(address)) ns.addrDel(address, leg.name, a.id);
+      }
+      // Legs no longer wanted: their host ends are collected below (the peers go with them); a
+      // peer whose host end is already gone is removed here.
+      const names = new Set(a.legs.map((l) => l.name));
+      for (const l of inside) {
+        if (l.ifname !== 'lo' && !names.has(l.ifname) && !hostLinks.has(host.linkName(a.id, l.ifname))) ns.linkDel(l.ifname, a.id);
+      }
+      for (const w of a.routes) {
+        const current = routes.find((x) => sameDst(x.dst, w.dst));
+        if (!current || current.gateway !== w.via || current.dev !== w.dev) ns.routeReplace(w, a.id);
+      }
+      for (const x of routes) {
+        if (x.gateway && !a.routes.some((w) => sameDst(x.dst, w.dst))) ns.routeDel({ dst: isDefault(x.dst) ? 'default' : asCidr(x.dst), via: x.gateway }, a.id);
+      }
+    });
+  }
+
+  const result = await host.apply((changes) => {
+    for (const w of work) w(changes);
+    for (const netns of existing) {
+      if (!wantedNetns.has(netns)) {
+        changes.netnsDel(netns);
+        forwarding.delete(netns);
+      }
+    }
+    for (const name of hostLinks.keys()) if (!wantedLinks.has(name)) changes.host.linkDel(name);
+  });
+  for (const f of result.failed) {
+    const outcome = f.key === undefined ? undefined : outcomes.get(f.key);
+    if (outcome && outcome.state === RealizationState.APPLIED) Object.assign(outcome, { state: RealizationState.FAILED, reason: f.error });
+  }
+
+  for (const a of appliances) {
+    const outcome = outcomes.get(a.id)!;
+    if (outcome.state !== RealizationState.APPLIED || !a.forwarding || forwarding.has(outcome.netns)) continue;
+    try {
+      await host.sysctl(outcome.netns, 'net.ipv4.ip_forward', '1');
+      if (a.legs.some((l) => l.addresses.some((x) => x.includes(':')))) await host.sysctl(outcome.netns, 'net.ipv6.conf.all.forwarding', '1');
+      forwarding.add(outcome.netns);
+    } catch (error) {
+      Object.assign(outcome, { state: RealizationState.FAILED, reason: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return appliances.map((a) => outcomes.get(a.id)!);
+}
+
