@@ -1,0 +1,163 @@
+import { agentTestHost, type AgentTestHost, deriveMac, RealizationState } from '@netloom/plugin-sdk';
+import { loadBalancer } from './index';
+import type { LbPlacement, PlacedListener, PlacedMember } from './spec';
+
+// The agent half against the kernel in a throwaway host: three member namespaces running TCP
+// servers that answer their name, a client, and the load balancer's own namespace on one bridge.
+
+const describeKernel = process.getuid?.() === 0 ? describe : describe.skip;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describeKernel('load balancer: agent half on the real kernel', () => {
+  jest.setTimeout(60_000);
+  let kit: AgentTestHost;
+  const ns: Record<'a' | 'b' | 'c' | 'client' | 'client2', string> = { a: '', b: '', c: '', client: '', client2: '' };
+  const servers = new Map<string, { stop(): Promise<void> }>();
+  const agent = loadBalancer.agent!;
+
+  const member = (name: 'a' | 'b' | 'c', weight: number, extra: Partial<PlacedMember> = {}): PlacedMember => ({
+    name,
+    portId: null,
+    address: { a: '10.94.0.11', b: '10.94.0.12', c: '10.94.0.13' }[name],
+    port: 8080,
+    weight,
+    adminUp: true,
+    ...extra,
+  });
+  const listener = (extra: Partial<PlacedListener> = {}): PlacedListener => ({
+    protocol: 'TCP',
+    port: 80,
+    algorithm: 'ROUND_ROBIN',
+    affinityTimeout: null,
+    members: [member('a', 1), member('b', 2), member('c', 3)],
+    healthMonitor: null,
+    ...extra,
+  });
+  const placement = (listeners: PlacedListener[]): LbPlacement => ({
+    networkId: 'n1',
+    vip: '10.94.0.10',
+    cidr: '10.94.0.10/24',
+    gateway: null,
+    mac: deriveMac('lb:L'),
+    mtu: 1450,
+    listeners,
+  });
+  const desired = (p: LbPlacement) => [{ kind: 'LoadBalancer', id: 'L', generation: 1, spec: p }];
+  const serve = async (name: 'a' | 'b' | 'c'): Promise<void> => {
+    servers.set(name, kit.spawn(ns[name], ['socat', 'TCP-LISTEN:8080,reuseaddr,fork', `SYSTEM:echo ${name}`]));
+    await kit.waitListening(ns[name], 8080);
+  };
+  /** Who answers `n` connections to the VIP from `from`. */
+  const tally = async (from: string, n: number): Promise<Record<string, number>> => {
+    const seen: Record<string, number> = {};
+    for (let i = 0; i < n; i++) {
+      const answer = (await kit.tcpAnswer(from, '10.94.0.10', 80)) || 'none';
+      seen[answer] = (seen[answer] ?? 0) + 1;
+    }
+    return seen;
+  };
+  const observeWith = async (p: LbPlacement) =>
+    (await agent.observe!(desired(p), kit.host)).L as {
+      operatingStatus: string;
+      listeners: { members: { name: string; operatingStatus: string; connections: number; bytes: number; lastCheck: string | null }[] }[];
+    };
+
+  beforeAll(async () => {
+    kit = await agentTestHost({ pluginId: loadBalancer.id });
+    await kit.addNetworkBridge('n1');
+    ns.a = await kit.addTestNamespace('ta', 'n1', '10.94.0.11/24');
+    ns.b = await kit.addTestNamespace('tb', 'n1', '10.94.0.12/24');
+    ns.c = await kit.addTestNamespace('tc', 'n1', '10.94.0.13/24');
+    ns.client = await kit.addTestNamespace('tk', 'n1', '10.94.0.20/24');
+    ns.client2 = await kit.addTestNamespace('tl', 'n1', '10.94.0.21/24');
+    await Promise.all((['a', 'b', 'c'] as const).map(serve));
+  });
+  afterAll(async () => {
+    await agent.stop?.();
+    await kit?.destroy();
+  });
+
+  it('spreads connections over the members by weight, round robin', async () => {
+    const statuses = await agent.reconcile(desired(placement([listener()])), kit.host);
+    expect(statuses).toEqual([{ id: 'L', state: RealizationState.APPLIED, attributes: { netns: kit.host.netnsName('L') } }]);
+    // numgen inc over 6 slots: exactly 1:2:3 over whole cycles.
+    expect(await tally(ns.client, 60)).toEqual({ a: 10, b: 20, c: 30 });
+    const o = await observeWith(placement([listener()]));
+    expect(o.operatingStatus).toBe('ONLINE');
+    expect(o.listeners[0].members.map((m) => [m.name, m.operatingStatus, m.connections])).toEqual([
+      ['a', 'NO_MONITOR', 10],
+      ['b', 'NO_MONITOR', 20],
+      ['c', 'NO_MONITOR', 30],
+    ]);
+    expect(o.listeners[0].members.every((m) => m.bytes > 0)).toBe(true);
+  });
+
+  it('changes nothing when reconciled again, and keeps counters across a rewrite', async () => {
+    const before = kit.runner.mutatingCount;
+    await agent.reconcile(desired(placement([listener()])), kit.host);
+    expect(kit.runner.mutatingCount).toBe(before);
+    // A disabled member leaves the map (the table is rewritten); counters carry over.
+    const disabled = placement([listener({ members: [member('a', 1), member('b', 2, { adminUp: false }), member('c', 3)] })]);
+    await agent.reconcile(desired(disabled), kit.host);
+    expect(await tally(ns.client, 8)).toEqual({ a: 2, c: 6 });
+    const o = await observeWith(disabled);
+    expect(o.listeners[0].members.map((m) => [m.name, m.operatingStatus, m.connections])).toEqual([
+      ['a', 'NO_MONITOR', 12],
+      ['b', 'DISABLED', 20],
+      ['c', 'NO_MONITOR', 36],
+    ]);
+  });
+
+  it('answers a member that calls its own VIP (hairpin)', async () => {
+    await agent.reconcile(desired(placement([listener()])), kit.host);
+    const answers = await tally(ns.a, 6);
+    expect(answers.none).toBeUndefined();
+    expect(Object.values(answers).reduce((x, y) => x + y, 0)).toBe(6);
+  });
+
+  it('takes a member that fails its checks out, and back when it passes again', async () => {
+    const hm = { type: 'TCP' as const, path: '/', expect: [{ from: 200, to: 399 }], intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2 };
+    const monitored = placement([listener({ healthMonitor: hm })]);
+    await agent.reconcile(desired(monitored), kit.host);
+    await sleep(500);
+    expect((await observeWith(monitored)).listeners[0].members.map((m) => m.operatingStatus)).toEqual(['ONLINE', 'ONLINE', 'ONLINE']);
+
+    const asked = kit.reconcileRequests.length;
+    await servers.get('b')!.stop();
+    const started = Date.now();
+    while (kit.reconcileRequests.length === asked && Date.now() - started < 5_000) await sleep(20);
+    expect(kit.reconcileRequests.slice(asked).join('\n')).toMatch(/10\.94\.0\.12:8080 is OFFLINE/);
+    // What the agent does on requestReconcile: reconcile again, which drops b from the map.
+    await agent.reconcile(desired(monitored), kit.host);
+    const o = await observeWith(monitored);
+    expect(o.operatingStatus).toBe('DEGRADED');
+    expect(o.listeners[0].members.find((m) => m.name === 'b')).toMatchObject({ operatingStatus: 'OFFLINE', lastCheck: expect.stringMatching(/ECONNREFUSED|refused/) });
+    const without = await tally(ns.client, 20);
+    expect(without.b ?? 0).toBe(0);
+    expect(without.none ?? 0).toBe(0);
+
+    await serve('b');
+    const back = kit.reconcileRequests.length;
+    const restarted = Date.now();
+    while (kit.reconcileRequests.length === back && Date.now() - restarted < 5_000) await sleep(20);
+    expect(kit.reconcileRequests.slice(back).join('\n')).toMatch(/10\.94\.0\.12:8080 is ONLINE/);
+    await agent.reconcile(desired(monitored), kit.host);
+    expect((await tally(ns.client, 12)).b).toBe(4);
+  });
+
+  it('keeps a client on one member with SOURCE_IP, with and without affinity', async () => {
+    for (const affinityTimeout of [null, 60]) {
+      const p = placement([listener({ algorithm: 'SOURCE_IP', affinityTimeout })]);
+      await agent.reconcile(desired(p), kit.host);
+      expect(Object.keys(await tally(ns.client, 15))).toHaveLength(1);
+      expect(Object.keys(await tally(ns.client2, 15))).toHaveLength(1);
+    }
+  });
+
+  it('refuses connections when no member takes them, and removes everything when not desired', async () => {
+    await agent.reconcile(desired(placement([listener({ members: [member('a', 1, { adminUp: false })] })])), kit.host);
+    expect(await kit.tcpAnswer(ns.client, '10.94.0.10', 80)).toBe('');
+    await agent.reconcile([], kit.host);
+    expect(await kit.host.ownedNetns()).toEqual([]);
+  });
+});

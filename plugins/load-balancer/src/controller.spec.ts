@@ -1,0 +1,136 @@
+import { deriveMac, inMemoryIntent, runController } from '@netloom/plugin-sdk';
+import { loadBalancer, type LoadBalancerSpec } from './index';
+import { parseExpectedCodes } from './controller';
+import type { ListenerSpec, MemberSpec } from './spec';
+
+const intent = () =>
+  inMemoryIntent({
+    hosts: [{ id: 'h1' }, { id: 'h2' }],
+    networks: [{ id: 'n1' }, { id: 'n2', mtu: 9000 }, { id: 'n6' }],
+    subnets: [
+      { id: 's1', networkId: 'n1', cidr: '10.20.1.0/24', gatewayIp: '10.20.1.1' },
+      { id: 's1b', networkId: 'n1', cidr: '10.20.9.0/24', gatewayIp: '10.20.9.1' },
+      { id: 's2', networkId: 'n2', cidr: '10.20.2.0/24', gatewayIp: '10.20.2.1' },
+      { id: 's6', networkId: 'n6', cidr: 'fd00:20::/64', gatewayIp: 'fd00:20::1' },
+    ],
+    ports: [
+      { id: 'p1', networkId: 'n1', hostId: 'h1', fixedIps: [{ subnetId: 's1', ipAddress: '10.20.1.11' }] },
+      { id: 'p2', networkId: 'n1', hostId: 'h2', fixedIps: [{ subnetId: 's1b', ipAddress: '10.20.9.12' }] },
+      { id: 'p3', networkId: 'n2', hostId: 'h1', fixedIps: [{ subnetId: 's2', ipAddress: '10.20.2.13' }] },
+      { id: 'p6', networkId: 'n1', hostId: 'h1', fixedIps: [] },
+    ],
+    resources: [{ kind: 'LoadBalancer', id: 'earlier', spec: { hostId: 'h1', subnetId: 's1', vipAddress: '10.20.1.99', listeners: [] } }],
+  });
+
+const member = (m: Partial<MemberSpec>): MemberSpec => ({ port: 8080, ...m });
+const listener = (l: Partial<ListenerSpec> & { members?: MemberSpec[] } = {}): ListenerSpec => ({
+  protocol: 'TCP',
+  port: 80,
+  pool: { algorithm: 'ROUND_ROBIN', ...l.pool, members: l.members ?? l.pool?.members ?? [member({ portId: 'p1' })] },
+  ...(l.protocol ? { protocol: l.protocol } : {}),
+  ...(l.port !== undefined ? { port: l.port } : {}),
+});
+const spec = (s: Partial<LoadBalancerSpec>): LoadBalancerSpec => ({ hostId: null, subnetId: 's1', vipAddress: '10.20.1.50', listeners: [listener()], ...s });
+const run = (s: Partial<LoadBalancerSpec>) => runController(loadBalancer, 'LoadBalancer', { id: 'lb1', spec: spec(s) }, intent());
+
+describe('load balancer: controller half', () => {
+  it('places the VIP on the least loaded host, members resolved to addresses, the VIP announced', async () => {
+    const hm = { type: 'HTTP' as const, httpPath: '/healthz', expectedCodes: '200-204,301', intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3 };
+    const { placements, reservations } = await run({
+      listeners: [
+        listener({
+          members: [member({ portId: 'p1', name: 'a', weight: 3 }), member({ portId: 'p2' }), member({ address: '10.20.1.77', port: 9000, adminUp: false })],
+          pool: { algorithm: 'SOURCE_IP', affinityTimeout: 60, members: [], healthMonitor: hm },
+        }),
+      ],
+    });
+    expect(reservations).toEqual([{ subnetId: 's1', ipAddress: '10.20.1.50', field: 'input.vipAddress' }]);
+    const mac = deriveMac('lb:lb1');
+    expect(placements).toEqual([
+      {
+        hostId: 'h2',
+        networks: ['n1'],
+        endpoints: [{ networkId: 'n1', mac, ips: ['10.20.1.50'] }],
+        spec: {
+          networkId: 'n1',
+          vip: '10.20.1.50',
+          cidr: '10.20.1.50/24',
+          gateway: '10.20.1.1',
+          mac,
+          mtu: 1450,
+          listeners: [
+            {
+              protocol: 'TCP',
+              port: 80,
+              algorithm: 'SOURCE_IP',
+              affinityTimeout: 60,
+              members: [
+                { name: 'a', portId: 'p1', address: '10.20.1.11', port: 8080, weight: 3, adminUp: true },
+                { name: null, portId: 'p2', address: '10.20.9.12', port: 8080, weight: 1, adminUp: true },
+                { name: null, portId: null, address: '10.20.1.77', port: 9000, weight: 1, adminUp: false },
+              ],
+              healthMonitor: {
+                type: 'HTTP',
+                path: '/healthz',
+                expect: [
+                  { from: 200, to: 204 },
+                  { from: 301, to: 301 },
+                ],
+                intervalMs: 1000,
+                timeoutMs: 500,
+                rise: 2,
+                fall: 3,
+              },
+            },
+          ],
+        },
+      },
+    ]);
+  });
+
+  it('asks the IPAM for the VIP when none is given, and places nothing until it has one', async () => {
+    const { reservations } = await run({ vipAddress: null, hostId: 'h1' });
+    expect(reservations).toEqual([{ subnetId: 's1', assignTo: 'vipAddress', field: 'input.vipAddress' }]);
+  });
+
+  it('parses expected codes', () => {
+    expect(parseExpectedCodes('200')).toEqual([{ from: 200, to: 200 }]);
+    expect(parseExpectedCodes('200-299, 404')).toEqual([
+      { from: 200, to: 299 },
+      { from: 404, to: 404 },
+    ]);
+    for (const bad of ['', '20', '299-200', '600', '200;201', 'abc']) expect(parseExpectedCodes(bad)).toBeUndefined();
+  });
+
+  const hm = (h: Record<string, unknown>) => ({ pool: { algorithm: 'ROUND_ROBIN' as const, members: [member({ portId: 'p1' })], healthMonitor: { type: 'TCP', intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 1, ...h } as never } });
+  it.each<[string, Partial<LoadBalancerSpec>, string, RegExp]>([
+    ['a VIP outside its subnet', { vipAddress: '10.20.2.50' }, 'input.vipAddress', /not in subnet/],
+    ["the subnet's gateway as VIP", { vipAddress: '10.20.1.1' }, 'input.vipAddress', /gateway/],
+    ['an IPv6 subnet', { subnetId: 's6', vipAddress: 'fd00:20::5' }, 'input.subnetId', /IPv6/],
+    ['a duplicate listener', { listeners: [listener(), listener()] }, 'input.listeners.1.port', /already a listener on TCP port 80/],
+    ['a listener port out of range', { listeners: [listener({ port: 70000 })] }, 'input.listeners.0.port', /1-65535/],
+    ['a member on another network', { listeners: [listener({ members: [member({ portId: 'p3' })] })] }, 'input.listeners.0.pool.members.0.portId', /cannot reach/],
+    ['a member address on no subnet of the VIP network', { listeners: [listener({ members: [member({ address: '10.20.2.13' })] })] }, 'input.listeners.0.pool.members.0.address', /cannot reach/],
+    ['a member port without an address there', { listeners: [listener({ members: [member({ portId: 'p6' })] })] }, 'input.listeners.0.pool.members.0.portId', /no IPv4 address/],
+    ['a member with both portId and address', { listeners: [listener({ members: [member({ portId: 'p1', address: '10.20.1.11' })] })] }, 'input.listeners.0.pool.members.0', /either/],
+    ['a member with neither', { listeners: [listener({ members: [member({})] })] }, 'input.listeners.0.pool.members.0', /either/],
+    ['a weight of 0', { listeners: [listener({ members: [member({ portId: 'p1', weight: 0 })] })] }, 'input.listeners.0.pool.members.0.weight', /1-256/],
+    ['a weight of 257', { listeners: [listener({ members: [member({ portId: 'p1', weight: 257 })] })] }, 'input.listeners.0.pool.members.0.weight', /1-256/],
+    ['a member port of 0', { listeners: [listener({ members: [member({ portId: 'p1', port: 0 })] })] }, 'input.listeners.0.pool.members.0.port', /1-65535/],
+    ['the same member twice', { listeners: [listener({ members: [member({ portId: 'p1' }), member({ address: '10.20.1.11' })] })] }, 'input.listeners.0.pool.members.1', /given twice/],
+    ['the VIP as a member', { listeners: [listener({ members: [member({ address: '10.20.1.50' })] })] }, 'input.listeners.0.pool.members.0', /VIP itself/],
+    ['affinity without SOURCE_IP', { listeners: [listener({ pool: { algorithm: 'RANDOM', affinityTimeout: 5, members: [] } })] }, 'input.listeners.0.pool.affinityTimeout', /SOURCE_IP/],
+    ['a too short interval', { listeners: [listener(hm({ intervalMs: 10 }))] }, 'input.listeners.0.pool.healthMonitor.intervalMs', /200-/],
+    ['a timeout above the interval', { listeners: [listener(hm({ timeoutMs: 2000 }))] }, 'input.listeners.0.pool.healthMonitor.timeoutMs', /up to intervalMs/],
+    ['a fall of 0', { listeners: [listener(hm({ fall: 0 }))] }, 'input.listeners.0.pool.healthMonitor.fall', /1-10/],
+    ['an httpPath on a TCP monitor', { listeners: [listener(hm({ httpPath: '/x' }))] }, 'input.listeners.0.pool.healthMonitor.httpPath', /type HTTP/],
+    ['an httpPath with a space', { listeners: [listener(hm({ type: 'HTTP', httpPath: '/a b' }))] }, 'input.listeners.0.pool.healthMonitor.httpPath', /visible ASCII/],
+    ['bad expected codes', { listeners: [listener(hm({ type: 'HTTP', expectedCodes: '2xx' }))] }, 'input.listeners.0.pool.healthMonitor.expectedCodes', /100-599/],
+  ])('refuses %s', async (_what, s, field, message) => {
+    await expect(run(s)).rejects.toMatchObject({ code: 'BAD_USER_INPUT', field, message: expect.stringMatching(message) as string });
+  });
+
+  it('allows the same port on TCP and UDP', async () => {
+    await expect(run({ listeners: [listener(), listener({ protocol: 'UDP' })] })).resolves.toBeDefined();
+  });
+});

@@ -1,0 +1,177 @@
+import {
+  type AddressReservation,
+  badInput,
+  deriveMac,
+  type IntentView,
+  type Placement,
+  type PluginResource,
+  spreadOverHosts,
+  subnetContaining,
+} from '@netloom/plugin-sdk';
+import { type LbPlacement, LIMITS, type LoadBalancerSpec, type MemberSpec, type PlacedListener, type PlacedMember, type PoolSpec } from './spec';
+
+type Subnet = Awaited<ReturnType<IntentView['subnets']>>[number];
+type Port = Awaited<ReturnType<IntentView['ports']>>[number];
+
+/** A network's MTU when it has none of its own: the default underlay MTU (1500) less VXLAN's 50. */
+const DEFAULT_MTU = 1450;
+const HTTP_PATH = /^\/[\x21-\x7e]{0,199}$/;
+
+const inRange = (n: number, min: number, max: number): boolean => Number.isInteger(n) && n >= min && n <= max;
+
+/** `200`, `200-299`, `200,204` → inclusive ranges; undefined when malformed. */
+export function parseExpectedCodes(text: string): { from: number; to: number }[] | undefined {
+  const ranges: { from: number; to: number }[] = [];
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d{3})(?:\s*-\s*(\d{3}))?\s*$/.exec(part);
+    if (!m) return undefined;
+    const from = Number(m[1]);
+    const to = Number(m[2] ?? m[1]);
+    if (from < 100 || to > 599 || to < from) return undefined;
+    ranges.push({ from, to });
+  }
+  return ranges;
+}
+
+/** The member's address: its own, or its port's on a subnet of the VIP network (undefined when it has none). */
+function memberAddress(m: MemberSpec, vipSubnets: Subnet[], ports: Port[]): string | undefined {
+  if (m.address) return m.address;
+  const port = ports.find((p) => p.id === m.portId);
+  return port?.fixedIps.find((ip) => vipSubnets.some((s) => s.id === ip.subnetId && s.ipVersion === 4))?.ipAddress;
+}
+
+function validatePool(pool: PoolSpec, path: string, vip: string | null | undefined, vipSubnet: Subnet, vipSubnets: Subnet[], ports: Port[]): void {
+  if (pool.affinityTimeout !== null && pool.affinityTimeout !== undefined) {
+    if (pool.algorithm !== 'SOURCE_IP') throw badInput('affinityTimeout needs algorithm SOURCE_IP', `${path}.affinityTimeout`);
+    const { min, max } = LIMITS.affinityTimeout;
+    if (!inRange(pool.affinityTimeout, min, max)) throw badInput(`affinityTimeout must be ${min}-${max} seconds`, `${path}.affinityTimeout`);
+  }
+  const members = pool.members ?? [];
+  if (members.length > LIMITS.membersPerPool) throw badInput(`a pool holds at most ${LIMITS.membersPerPool} members`, `${path}.members`);
+  const seen = new Set<string>();
+  for (const [n, m] of members.entries()) {
+    const at = `${path}.members.${n}`;
+    if (!!m.portId === !!m.address) throw badInput('give a member either portId or address', at);
+    if (!inRange(m.port, 1, 65535)) throw badInput(`member port ${m.port} is not 1-65535`, `${at}.port`);
+    const { min, max } = LIMITS.weight;
+    if (m.weight !== null && m.weight !== undefined && !inRange(m.weight, min, max)) throw badInput(`weight ${m.weight} is not ${min}-${max}`, `${at}.weight`);
+    if (m.portId) {
+      const port = ports.find((p) => p.id === m.portId)!;
+      if (port.networkId !== vipSubnet.networkId) {
+        throw badInput(`port ${port.name} is on another network than the VIP: the load balancer cannot reach it (members must be on the VIP's network)`, `${at}.portId`);
+      }
+      if (!memberAddress(m, vipSubnets, ports)) throw badInput(`port ${port.name} has no IPv4 address on the VIP's network`, `${at}.portId`);
+    } else if (m.address) {
+      if (m.address.includes(':')) throw badInput('IPv6 members are not supported (the VIP is IPv4)', `${at}.address`);
+      if (!subnetContaining(m.address, vipSubnets.map((s) => s.cidr))) {
+        throw badInput(`${m.address} is in no subnet of the VIP's network: the load balancer cannot reach it`, `${at}.address`);
+      }
+    }
+    const address = memberAddress(m, vipSubnets, ports)!;
+    if (address === vip) throw badInput('a member cannot be the VIP itself', at);
+    if (seen.has(`${address}:${m.port}`)) throw badInput(`member ${address}:${m.port} is given twice`, at);
+    seen.add(`${address}:${m.port}`);
+  }
+  const hm = pool.healthMonitor;
+  if (!hm) return;
+  const at = `${path}.healthMonitor`;
+  if (!inRange(hm.intervalMs, LIMITS.intervalMs.min, LIMITS.intervalMs.max)) {
+    throw badInput(`intervalMs must be ${LIMITS.intervalMs.min}-${LIMITS.intervalMs.max}`, `${at}.intervalMs`);
+  }
+  if (!inRange(hm.timeoutMs, LIMITS.timeoutMs.min, hm.intervalMs)) throw badInput(`timeoutMs must be ${LIMITS.timeoutMs.min} up to intervalMs`, `${at}.timeoutMs`);
+  for (const key of ['rise', 'fall'] as const) {
+    if (!inRange(hm[key], LIMITS.riseFall.min, LIMITS.riseFall.max)) throw badInput(`${key} must be ${LIMITS.riseFall.min}-${LIMITS.riseFall.max}`, `${at}.${key}`);
+  }
+  if (hm.type !== 'HTTP') {
+    if (hm.httpPath || hm.expectedCodes) throw badInput('httpPath and expectedCodes need type HTTP', `${at}.${hm.httpPath ? 'httpPath' : 'expectedCodes'}`);
+    return;
+  }
+  if (hm.httpPath && !HTTP_PATH.test(hm.httpPath)) throw badInput('httpPath must start with / and hold only visible ASCII, at most 200 characters', `${at}.httpPath`);
+  if (hm.expectedCodes && !parseExpectedCodes(hm.expectedCodes)) {
+    throw badInput('expectedCodes must be codes 100-599: 200, 200-299 or 200,204', `${at}.expectedCodes`);
+  }
+}
+
+export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>, intent: IntentView): Promise<void> {
+  const spec = lb.spec;
+  const subnets = await intent.subnets();
+  const subnet = subnets.find((s) => s.id === spec.subnetId)!;
+  if (subnet.ipVersion !== 4) throw badInput('IPv6 VIPs are not supported yet: give an IPv4 subnet', 'input.subnetId');
+  if (spec.vipAddress) {
+    if (!subnetContaining(spec.vipAddress, [subnet.cidr])) throw badInput(`${spec.vipAddress} is not in subnet ${subnet.name} (${subnet.cidr})`, 'input.vipAddress');
+    if (spec.vipAddress === subnet.gatewayIp) throw badInput(`${spec.vipAddress} is the gateway of subnet ${subnet.name}`, 'input.vipAddress');
+  }
+  if (!spec.hostId && (await intent.hosts()).length === 0) throw badInput('there is no host to place the load balancer on', 'input.hostId');
+  const listeners = spec.listeners ?? [];
+  if (listeners.length > LIMITS.listeners) throw badInput(`a load balancer has at most ${LIMITS.listeners} listeners`, 'input.listeners');
+  const vipSubnets = subnets.filter((s) => s.networkId === subnet.networkId);
+  const ports = await intent.ports();
+  for (const [n, l] of listeners.entries()) {
+    const path = `input.listeners.${n}`;
+    if (!inRange(l.port, 1, 65535)) throw badInput(`listener port ${l.port} is not 1-65535`, `${path}.port`);
+    if (listeners.findIndex((o) => o.protocol === l.protocol && o.port === l.port) !== n) {
+      throw badInput(`there is already a listener on ${l.protocol} port ${l.port}`, `${path}.port`);
+    }
+    validatePool(l.pool, `${path}.pool`, spec.vipAddress, subnet, vipSubnets, ports);
+  }
+}
+
+/** The VIP, held in the core's IPAM (picked there when the user gave none). */
+export function reserveLoadBalancer(lb: PluginResource<LoadBalancerSpec>): AddressReservation[] {
+  const { subnetId, vipAddress } = lb.spec;
+  return [vipAddress ? { subnetId, ipAddress: vipAddress, field: 'input.vipAddress' } : { subnetId, assignTo: 'vipAddress', field: 'input.vipAddress' }];
+}
+
+export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, intent: IntentView): Promise<Placement<LbPlacement>[]> {
+  const spec = lb.spec;
+  const subnets = await intent.subnets();
+  const subnet = subnets.find((s) => s.id === spec.subnetId);
+  if (!subnet || !spec.vipAddress) return [];
+  let hostId = spec.hostId ?? undefined;
+  if (!hostId) {
+    const all = [...(await intent.resources<LoadBalancerSpec>('LoadBalancer')).filter((r) => r.id !== lb.id), lb];
+    hostId = spreadOverHosts(all.map((r) => ({ id: r.id, hostId: r.spec.hostId })), (await intent.hosts()).map((h) => h.id)).get(lb.id);
+  }
+  if (!hostId) return [];
+  const network = (await intent.networks()).find((n) => n.id === subnet.networkId);
+  const vipSubnets = subnets.filter((s) => s.networkId === subnet.networkId);
+  const ports = await intent.ports();
+  const listeners: PlacedListener[] = (spec.listeners ?? []).map((l) => {
+    const hm = l.pool.healthMonitor;
+    // Placement follows the stored intent: a member whose port went away is left out.
+    const members: PlacedMember[] = [];
+    for (const m of l.pool.members ?? []) {
+      const address = memberAddress(m, vipSubnets, ports);
+      if (address) members.push({ name: m.name ?? null, portId: m.portId ?? null, address, port: m.port, weight: m.weight ?? 1, adminUp: m.adminUp ?? true });
+    }
+    return {
+      protocol: l.protocol,
+      port: l.port,
+      algorithm: l.pool.algorithm,
+      affinityTimeout: l.pool.affinityTimeout ?? null,
+      members,
+      healthMonitor: hm
+        ? {
+            type: hm.type,
+            path: hm.httpPath ?? '/',
+            expect: parseExpectedCodes(hm.expectedCodes ?? '200') ?? [{ from: 200, to: 200 }],
+            intervalMs: hm.intervalMs,
+            timeoutMs: hm.timeoutMs,
+            rise: hm.rise,
+            fall: hm.fall,
+          }
+        : null,
+    };
+  });
+  const mac = deriveMac(`lb:${lb.id}`);
+  const placement: LbPlacement = {
+    networkId: subnet.networkId,
+    vip: spec.vipAddress,
+    cidr: `${spec.vipAddress}/${subnet.cidr.split('/')[1]}`,
+    gateway: subnet.gatewayIp && subnet.gatewayIp !== spec.vipAddress ? subnet.gatewayIp : null,
+    mac,
+    mtu: network?.mtu ?? DEFAULT_MTU,
+    listeners,
+  };
+  return [{ hostId, spec: placement, networks: [subnet.networkId], endpoints: [{ networkId: subnet.networkId, mac, ips: [spec.vipAddress] }] }];
+}

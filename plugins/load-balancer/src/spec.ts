@@ -1,0 +1,176 @@
+import { type KindDefinition, t } from '@netloom/plugin-sdk';
+
+export type Protocol = 'TCP' | 'UDP';
+export type Algorithm = 'ROUND_ROBIN' | 'RANDOM' | 'SOURCE_IP';
+export type MemberOperatingStatus = 'ONLINE' | 'OFFLINE' | 'DISABLED' | 'NO_MONITOR';
+
+/** What the API stores for a LoadBalancer (optional fields are null when absent). */
+export interface LoadBalancerSpec {
+  hostId?: string | null;
+  subnetId: string;
+  vipAddress?: string | null;
+  listeners: ListenerSpec[];
+}
+
+export interface ListenerSpec {
+  protocol: Protocol;
+  port: number;
+  pool: PoolSpec;
+}
+
+export interface PoolSpec {
+  algorithm: Algorithm;
+  affinityTimeout?: number | null;
+  members: MemberSpec[];
+  healthMonitor?: HealthMonitorSpec | null;
+}
+
+export interface MemberSpec {
+  name?: string | null;
+  portId?: string | null;
+  address?: string | null;
+  port: number;
+  weight?: number | null;
+  adminUp?: boolean | null;
+}
+
+export interface HealthMonitorSpec {
+  type: 'TCP' | 'HTTP';
+  httpPath?: string | null;
+  expectedCodes?: string | null;
+  intervalMs: number;
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+}
+
+/** What the load balancer's host receives: everything resolved to addresses. */
+export interface LbPlacement {
+  networkId: string;
+  /** The VIP, plain, and as `vip/prefix` on the leg. */
+  vip: string;
+  cidr: string;
+  /** The VIP subnet's gateway: the default route, for clients behind a router. */
+  gateway: string | null;
+  mac: string;
+  mtu: number;
+  listeners: PlacedListener[];
+}
+
+export interface PlacedListener {
+  protocol: Protocol;
+  port: number;
+  algorithm: Algorithm;
+  /** Seconds a client keeps its member after its last new connection (SOURCE_IP); null: the hash alone. */
+  affinityTimeout: number | null;
+  members: PlacedMember[];
+  healthMonitor: PlacedMonitor | null;
+}
+
+export interface PlacedMember {
+  name: string | null;
+  portId: string | null;
+  address: string;
+  port: number;
+  weight: number;
+  adminUp: boolean;
+}
+
+export interface PlacedMonitor {
+  type: 'TCP' | 'HTTP';
+  path: string;
+  expect: { from: number; to: number }[];
+  intervalMs: number;
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+}
+
+export const LIMITS = {
+  weight: { min: 1, max: 256 },
+  membersPerPool: 256,
+  listeners: 64,
+  intervalMs: { min: 200, max: 3_600_000 },
+  timeoutMs: { min: 50 },
+  riseFall: { min: 1, max: 10 },
+  affinityTimeout: { min: 1, max: 86_400 },
+};
+
+const protocol = () => t.enum('Protocol', ['TCP', 'UDP']);
+const memberStatus = () =>
+  t.enum('MemberOperatingStatus', ['ONLINE', 'OFFLINE', 'DISABLED', 'NO_MONITOR'], {
+    description: 'ONLINE/OFFLINE: by its health monitor; DISABLED: adminUp false; NO_MONITOR: no health monitor, always in the pool.',
+  });
+
+export const loadBalancerKind: KindDefinition = {
+  description:
+    'A load balancer: a VIP on a subnet, in a namespace of its own on one host, that spreads connections to each listener over the healthy members of its pool by nftables DNAT (no proxy in the path; members see the VIP as the source).',
+  fields: {
+    hostId: t.ref('Host', { required: false, description: 'Where it runs; absent: the host with the fewest load balancers (ties: the lowest host id).' }),
+    subnetId: t.ref('Subnet', { description: 'The subnet of the VIP (IPv4).' }),
+    vipAddress: t.ip({ required: false, description: 'The VIP; absent: picked by IPAM from the subnet.' }),
+    listeners: t.list(
+      t.object('Listener', {
+        protocol: protocol(),
+        port: t.int({ description: 'The port on the VIP (1-65535); one listener per protocol and port.' }),
+        pool: t.object('Pool', {
+          algorithm: t.enum('Algorithm', ['ROUND_ROBIN', 'RANDOM', 'SOURCE_IP'], {
+            description: 'ROUND_ROBIN and RANDOM honour weights; SOURCE_IP hashes the client address over the weighted members.',
+          }),
+          affinityTimeout: t.int({
+            required: false,
+            description: 'SOURCE_IP only: seconds a client keeps its member after its last new connection, even when the members change (1-86400).',
+          }),
+          members: t.list(
+            t.object('Member', {
+              name: t.string({ required: false }),
+              portId: t.ref('Port', { required: false, description: 'A port on the VIP network (or give address).' }),
+              address: t.ip({ required: false, description: 'An address in a subnet of the VIP network (or give portId).' }),
+              port: t.int({ description: 'The port connections are sent to (1-65535).' }),
+              weight: t.int({ required: false, description: 'Share of new connections, 1-256 (default 1).' }),
+              adminUp: t.boolean({ required: false, description: 'false: takes no new connections (default true).' }),
+            }),
+          ),
+          healthMonitor: t.object(
+            'HealthMonitor',
+            {
+              type: t.enum('HealthMonitorType', ['TCP', 'HTTP']),
+              httpPath: t.string({ required: false, description: 'HTTP: the path to GET (default /).' }),
+              expectedCodes: t.string({ required: false, description: 'HTTP: accepted status codes, e.g. 200, 200-299 or 200,204 (default 200).' }),
+              intervalMs: t.int({ description: 'Between checks of a member (200-3600000).' }),
+              timeoutMs: t.int({ description: 'A check fails after this long (50 up to intervalMs).' }),
+              rise: t.int({ description: 'Consecutive passes that bring an OFFLINE member back (1-10).' }),
+              fall: t.int({ description: 'Consecutive failures that take an ONLINE member out (1-10).' }),
+            },
+            { required: false, description: 'Checks run on the load balancer’s host, from its namespace.' },
+          ),
+        }),
+      }),
+    ),
+  },
+  observed: {
+    operatingStatus: t.enum('OperatingStatus', ['ONLINE', 'DEGRADED', 'ERROR'], {
+      description: 'ONLINE: every enabled member is up; DEGRADED: some are down; ERROR: a listener has none up.',
+    }),
+    listeners: t.list(
+      t.object('ListenerObserved', {
+        protocol: protocol(),
+        port: t.int(),
+        members: t.list(
+          t.object('MemberObserved', {
+            name: t.string({ required: false }),
+            portId: t.ref('Port', { required: false }),
+            address: t.ip(),
+            port: t.int(),
+            weight: t.int(),
+            operatingStatus: memberStatus(),
+            lastCheck: t.string({ required: false, description: 'What the last health check saw.' }),
+            connections: t.counter({ description: 'Connections sent to it (since its host made the load balancer).' }),
+            packets: t.counter({ description: 'Packets of those connections, both ways.' }),
+            bytes: t.counter({ description: 'Bytes of those connections, both ways.' }),
+          }),
+        ),
+      }),
+    ),
+  },
+};

@@ -1,0 +1,62 @@
+import type { LbPlacement, PlacedListener } from './spec';
+import { counterNames, lbTable, memberKey } from './table';
+
+const placement = (listeners: PlacedListener[]): LbPlacement => ({
+  networkId: 'n1',
+  vip: '10.0.0.10',
+  cidr: '10.0.0.10/24',
+  gateway: '10.0.0.1',
+  mac: '02:00:00:00:00:01',
+  mtu: 1450,
+  listeners,
+});
+const members = [
+  { name: 'a', portId: null, address: '10.0.0.5', port: 8080, weight: 1, adminUp: true },
+  { name: 'b', portId: null, address: '10.0.0.6', port: 8080, weight: 2, adminUp: true },
+  { name: 'c', portId: null, address: '10.0.0.7', port: 8081, weight: 3, adminUp: true },
+];
+const tcp = (extra: Partial<PlacedListener> = {}): PlacedListener => ({
+  protocol: 'TCP',
+  port: 80,
+  algorithm: 'ROUND_ROBIN',
+  affinityTimeout: null,
+  members,
+  healthMonitor: null,
+  ...extra,
+});
+
+describe('load balancer table', () => {
+  it('maps weights to ranges of a numgen map', () => {
+    const { body } = lbTable(placement([tcp()]), () => true);
+    expect(body).toContain('ip daddr 10.0.0.10 tcp dport 80 dnat ip to numgen inc mod 6 map { 0 : 10.0.0.5 . 8080, 1-2 : 10.0.0.6 . 8080, 3-5 : 10.0.0.7 . 8081 }');
+    expect(body).toContain('ct status dnat masquerade');
+    expect(body).toContain('type filter hook forward priority filter; policy drop;');
+  });
+
+  it('leaves members that take no connections out of the map, but keeps counting them', () => {
+    const { body, counters } = lbTable(placement([tcp()]), (_l, m) => m.name !== 'b');
+    expect(body).toContain('numgen inc mod 4 map { 0 : 10.0.0.5 . 8080, 1-3 : 10.0.0.7 . 8081 }');
+    expect(counters).toHaveLength(6);
+    const b = counterNames(memberKey(tcp(), members[1]));
+    expect(counters).toEqual(expect.arrayContaining([b.connections, b.traffic]));
+    expect(body).toContain(`ct reply ip saddr 10.0.0.6 ct reply proto-src 8080 ct state new counter name "${b.connections}"`);
+  });
+
+  it('drops the DNAT rule when no member is left, so the VIP port refuses', () => {
+    const { body } = lbTable(placement([tcp()]), () => false);
+    expect(body).not.toContain('dnat ip to');
+  });
+
+  it('uses numgen random, and jhash of the source with an affinity map', () => {
+    expect(lbTable(placement([tcp({ algorithm: 'RANDOM' })]), () => true).body).toContain('dnat ip to numgen random mod 6 map');
+    const { body } = lbTable(placement([tcp({ protocol: 'UDP', port: 53, algorithm: 'SOURCE_IP', affinityTimeout: 30 })]), () => true);
+    expect(body).toMatch(/ip daddr 10\.0\.0\.10 udp dport 53 dnat ip to jhash ip saddr mod 6 seed 0x[0-9a-f]{8} map/);
+    expect(body).toMatch(/map a_[0-9a-f]{12} \{\ntype ipv4_addr : ipv4_addr \. inet_service; flags dynamic,timeout; timeout 30s;/);
+    expect(body).toMatch(/dnat ip to ip saddr map @a_[0-9a-f]{12}\n.*jhash/);
+    expect(body).toMatch(/update @a_[0-9a-f]{12} \{ ip saddr timeout 30s : ip daddr \. udp dport \}/);
+  });
+
+  it('is empty without listeners', () => {
+    expect(lbTable(placement([]), () => true)).toEqual({ body: '', counters: [] });
+  });
+});
