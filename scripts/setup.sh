@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 # Kernel tooling for the agent and the tests (iproute2, nftables, ping, conntrack, capture/traffic tools).
 need=()
-for pair in ip:iproute2 nft:nftables ping:iputils-ping conntrack:conntrack tcpdump:tcpdump socat:socat; do
+for pair in ip:iproute2 nft:nftables ping:iputils-ping conntrack:conntrack tcpdump:tcpdump socat:socat iperf3:iperf3; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -10,31 +10,30 @@
  * name carries a per-run prefix; everything goes in afterAll (cluster.destroy()), even on failure.
  * This file talks to the plugin only through GraphQL: it type-checks without the plugin.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { randomInt } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { execa } from 'execa';
-import { Cluster, errorCode, type GqlResult, MARKER } from '@netloom/simhosts';
-import { netnsExec, netnsList, ping, run, sleep, waitFor, waitForDist } from './support/agent';
+import { errorCode } from '@netloom/simhosts';
+import { netnsExec, netnsList, ping, sleep, waitFor } from './support/agent';
 import { revision } from './support/fixtures';
+import {
+  addressesIn,
+  askTcp,
+  attr,
+  Lab,
+  type Net,
+  PEER_ADDRESS,
+  type PortView,
+  runPrefix,
+  shutdownLab,
+  STATUS_FIELDS,
+  type StatusView,
+} from './support/plugin-e2e';
 
 const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
 jest.setTimeout(60_000);
 
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 /** This run's prefix: 'r' + 3 random [a-z0-9]. */
-const P = `r${Array.from({ length: 3 }, () => ALPHABET[randomInt(ALPHABET.length)]).join('')}`;
-const STATUS_FIELDS = 'state hostId generation reason attributes { key value }';
+const P = runPrefix('r');
 const ROUTER_FIELDS = `id name generation hostId interfaces { subnetId ipAddress } routes { destination nexthop } externalNetworkId externalAddress snat floatingIps { portId address } status { ${STATUS_FIELDS} }`;
 const ECHO_PORT = 7000;
-
-interface Status {
-  state: 'APPLIED' | 'FAILED' | 'PENDING';
-  hostId: string;
-  generation: number;
-  reason: string | null;
-  attributes: { key: string; value: string }[];
-}
 
 interface RouterView {
   id: string;
@@ -47,28 +46,10 @@ interface RouterView {
   externalAddress: string | null;
   snat: boolean | null;
   floatingIps: { portId: string; address: string }[];
-  status: Status[];
+  status: StatusView[];
 }
 
-interface PortView {
-  id: string;
-  hostId: string;
-  ip: string;
-  /** The namespace the agent built for it. */
-  ns: string;
-}
-
-interface Net {
-  networkId: string;
-  subnetId: string;
-}
-
-let cluster: Cluster | undefined;
-let seq = 0;
-/** Processes this file started (echo servers); afterAll kills those still running, by pid. */
-const children = new Set<ChildProcess>();
-/** Observations for the report, printed at the end. */
-const notes: string[] = [];
+let lab: Lab | undefined;
 
 /** What the tests build, in order; a later test needs what an earlier one made. */
 const world: {
@@ -90,71 +71,21 @@ function need<K extends keyof typeof world>(key: K): NonNullable<(typeof world)[
   return value;
 }
 
-const api = (): Cluster['controller'] => {
-  if (!cluster) throw new Error('no cluster');
-  return cluster.controller;
+const theLab = (): Lab => {
+  if (!lab) throw new Error('no cluster');
+  return lab;
 };
-const hostId = (i: number): string => {
-  if (!cluster) throw new Error('no cluster');
-  return cluster.hostIds[i];
-};
-
-/** The agents' last output lines, for failure messages. */
-function agentTails(n = 25): string {
-  return (cluster?.agents ?? []).map((a, i) => `--- agent ${i}:\n${a.lines.slice(-n).join('\n')}`).join('\n');
-}
-
-async function withAgentLogs<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${agentTails()}`);
-  }
-}
-
-function attr(status: Status[], key: string, host?: string): string {
-  const s = host ? status.find((x) => x.hostId === host) : status[0];
-  const value = s?.attributes.find((a) => a.key === key)?.value;
-  if (!value) throw new Error(`no ${key} reported${host ? ` for host ${host}` : ''}: ${JSON.stringify(status)}`);
-  return value;
-}
-
-async function makeNetwork(label: string, cidr: string): Promise<Net> {
-  const { createNetwork } = await api().ok<{ createNetwork: { id: string } }>(
-    'mutation($input: CreateNetworkInput!) { createNetwork(input: $input, wait: true) { id } }',
-    { input: { name: `${P}-${label}-${++seq}` } },
-  );
-  const { createSubnet } = await api().ok<{ createSubnet: { id: string; gatewayIp: string } }>(
-    'mutation($input: CreateSubnetInput!) { createSubnet(input: $input, wait: true) { id gatewayIp } }',
-    { input: { name: `${P}-${label}-subnet-${seq}`, networkId: createNetwork.id, cidr } },
-  );
-  return { networkId: createNetwork.id, subnetId: createSubnet.id };
-}
-
-/** A port on host `host`, created with wait: true and APPLIED there. */
-async function makePort(net: Net, host: number, ip?: string): Promise<PortView> {
-  const { createPort } = await withAgentLogs(
-    api().ok<{ createPort: { id: string; hostId: string; fixedIps: { ipAddress: string }[]; status: Status[] } }>(
-      `mutation($input: CreatePortInput!) { createPort(input: $input, wait: true) { id hostId fixedIps { ipAddress } status { ${STATUS_FIELDS} } } }`,
-      {
-        input: {
-          name: `${P}-port-${++seq}`,
-          networkId: net.networkId,
-          hostId: hostId(host),
-          ...(ip ? { fixedIps: [{ subnetId: net.subnetId, ipAddress: ip }] } : {}),
-        },
-      },
-    ),
-  );
-  expect(createPort.status).toEqual([expect.objectContaining({ hostId: hostId(host), state: 'APPLIED', reason: null })]);
-  return { id: createPort.id, hostId: createPort.hostId, ip: createPort.fixedIps[0].ipAddress, ns: attr(createPort.status, 'netns', createPort.hostId) };
-}
+const api = (): Lab['api'] => theLab().api;
+const hostId = (i: number): string => theLab().hostId(i);
+const makeNetwork = (label: string, cidr: string): Promise<Net> => theLab().makeNetwork(label, cidr);
+const makePort = (net: Net, host: number, ip?: string): Promise<PortView> => theLab().makePort(net, host, ip);
+const withAgentLogs = <T>(work: Promise<T>): Promise<T> => theLab().withAgentLogs(work);
 
 /** Checks a router the API returned after wait: true: applied on exactly one host, with a namespace. */
 function appliedRouter(r: RouterView): RouterView {
   expect(r.status).toHaveLength(1);
   expect(r.status[0]).toMatchObject({ state: 'APPLIED', reason: null, generation: r.generation });
-  expect(cluster?.hostIds).toContain(r.status[0].hostId);
+  expect(lab?.cluster.hostIds).toContain(r.status[0].hostId);
   if (r.hostId !== null) expect(r.status[0].hostId).toBe(r.hostId);
   attr(r.status, 'netns');
   return r;
@@ -162,44 +93,18 @@ function appliedRouter(r: RouterView): RouterView {
 
 const routerNs = (r: RouterView): string => attr(r.status, 'netns');
 
-async function createRouter(input: Record<string, unknown>): Promise<RouterView> {
-  const { createRouter } = await withAgentLogs(
-    api().ok<{ createRouter: RouterView }>(`mutation($input: CreateRouterInput!) { createRouter(input: $input, wait: true) { ${ROUTER_FIELDS} } }`, {
-      input,
-    }),
-  );
-  return appliedRouter(createRouter);
-}
-
-async function updateRouter(input: Record<string, unknown>): Promise<RouterView> {
-  const { updateRouter } = await withAgentLogs(
-    api().ok<{ updateRouter: RouterView }>(`mutation($input: UpdateRouterInput!) { updateRouter(input: $input, wait: true) { ${ROUTER_FIELDS} } }`, {
-      input,
-    }),
-  );
-  return appliedRouter(updateRouter);
-}
-
-async function getRouter(id: string): Promise<RouterView> {
-  const { router } = await api().ok<{ router: RouterView | null }>(`query($id: ID!) { router(id: $id) { ${ROUTER_FIELDS} } }`, { id });
-  if (!router) throw new Error(`router ${id} not found`);
-  return router;
-}
-
-/** Every IPv4 address configured in namespace `ns` (`ip -n NS -j -4 addr`). */
-async function addressesIn(ns: string): Promise<string[]> {
-  const result = await run('ip', ['-n', ns, '-j', '-4', 'addr', 'show']);
-  if (result.code !== 0) throw new Error(`ip -n ${ns} addr: ${result.stderr.trim()}`);
-  const links = JSON.parse(result.stdout.trim() || '[]') as { addr_info?: { local: string }[] }[];
-  return links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local));
-}
+const createRouter = async (input: Record<string, unknown>): Promise<RouterView> =>
+  appliedRouter(await theLab().write<RouterView>('Router', 'create', input, ROUTER_FIELDS));
+const updateRouter = async (input: Record<string, unknown>): Promise<RouterView> =>
+  appliedRouter(await theLab().write<RouterView>('Router', 'update', input, ROUTER_FIELDS));
+const getRouter = (id: string): Promise<RouterView> => theLab().read<RouterView>('Router', id, ROUTER_FIELDS);
 
 /** `ip` answers from `ns`: one ping of 1 s, then retries for up to 3 s (noted for the report). */
 async function reach(ns: string, ip: string, what: string): Promise<void> {
   if (await ping(ns, ip)) return;
   const started = Date.now();
   await withAgentLogs(waitFor(() => ping(ns, ip), 3_000, 100, `ping ${what}`));
-  notes.push(`first ping failed, answered after a retry (${Date.now() - started} ms more): ${what}`);
+  theLab().notes.push(`first ping failed, answered after a retry (${Date.now() - started} ms more): ${what}`);
 }
 
 /** No answer from `ip` within 2 echo requests (1 s each). */
@@ -207,47 +112,10 @@ async function unreachable(ns: string, ip: string): Promise<boolean> {
   return (await netnsExec(ns, ['ping', '-c2', '-W1', '-i', '0.2', ip])).code !== 0;
 }
 
-/**
- * Starts `socat TCP-LISTEN:7000,reuseaddr,fork SYSTEM:'echo $SOCAT_PEERADDR'` in `ns` (it answers
- * each connection with the peer's address and closes) and waits until it listens. Returns a stop
- * function that kills it by pid.
- */
+/** A server in `ns` on port 7000 that answers each connection with the peer's address and closes; returns its stop. */
 async function startEchoServer(ns: string): Promise<() => Promise<void>> {
-  const child = spawn('ip', ['netns', 'exec', ns, 'socat', `TCP-LISTEN:${ECHO_PORT},reuseaddr,fork`, 'SYSTEM:echo $SOCAT_PEERADDR'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    // Marked as the run's: cluster.destroy() would find it if this file died with it running.
-    env: { ...process.env, [MARKER]: P },
-  });
-  if (child.pid === undefined) throw new Error('could not start socat');
-  children.add(child);
-  const errors: string[] = [];
-  child.stderr?.on('data', (chunk: Buffer) => errors.push(chunk.toString()));
-  const stop = async (): Promise<void> => {
-    children.delete(child);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((done) => child.once('exit', () => done()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }, 3_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  try {
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`socat exited ${child.exitCode}: ${errors.join('')}`);
-        return (await netnsExec(ns, ['ss', '-Hltn', `sport = :${ECHO_PORT}`])).stdout.includes(`:${ECHO_PORT}`);
-      },
-      5_000,
-      50,
-      `socat listening in ${ns}`,
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return stop;
+  const server = await theLab().answerServer(ns, ECHO_PORT, PEER_ADDRESS);
+  return () => server.stop();
 }
 
 /**
@@ -255,68 +123,26 @@ async function startEchoServer(ns: string): Promise<() => Promise<void>> {
  * first one; killed by pid after 3 s otherwise).
  */
 async function capturedFrom(ns: string, source: string, during: () => Promise<unknown>): Promise<boolean> {
-  const child = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', 'any', '-nn', '-l', '-c1', 'icmp', 'and', 'src', 'host', source], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, [MARKER]: P },
-  });
-  if (child.pid === undefined) throw new Error('could not start tcpdump');
-  children.add(child);
-  const out: string[] = [];
-  const errors: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => out.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => errors.push(chunk.toString()));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const dump = theLab().spawnIn(ns, ['tcpdump', '-i', 'any', '-nn', '-l', '-c1', 'icmp', 'and', 'src', 'host', source]);
   try {
-    await waitFor(() => /listening on/.test(errors.join('')) || child.exitCode !== null, 5_000, 20, `tcpdump listening in ${ns}`);
+    await waitFor(() => /listening on/.test(dump.stderr.join('')) || !dump.running, 5_000, 20, `tcpdump listening in ${ns}`);
     await during();
-    await Promise.race([exited, sleep(3_000)]);
+    await Promise.race([dump.exited, sleep(3_000)]);
   } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-    children.delete(child);
+    await dump.stop();
   }
-  return out.join('').includes(`${source} >`);
+  return dump.stdout.join('').includes(`${source} >`);
 }
 
-/** Connects from `ns` to `ip`:7000 (`socat -T2 - TCP:ip:7000`) and returns what the server said. */
-async function askPeer(ns: string, ip: string): Promise<string> {
-  const r = await execa('ip', ['netns', 'exec', ns, 'socat', '-T2', '-', `TCP:${ip}:${ECHO_PORT},connect-timeout=2`], {
-    reject: false,
-    timeout: 5_000,
-    stdin: 'ignore',
-  });
-  return String(r.stdout).trim();
-}
+/** Connects from `ns` to `ip`:7000 and returns what the server said ('' when nothing answered). */
+const askPeer = (ns: string, ip: string): Promise<string> => askTcp(ns, ip, ECHO_PORT);
 
 /** askPeer, retried for up to 3 s until the server answers. */
-async function peerSeen(ns: string, ip: string, what: string): Promise<string> {
-  let answer = await askPeer(ns, ip);
-  if (answer) return answer;
-  const started = Date.now();
-  answer = await withAgentLogs(waitFor(() => askPeer(ns, ip), 3_000, 100, `an answer from ${what}`));
-  notes.push(`first connection failed, answered after a retry (${Date.now() - started} ms more): ${what}`);
-  return answer;
-}
-
-/** What a refused mutation must leave as it was. */
-async function snapshot(): Promise<{ revision: number; routers: number }> {
-  const data = await api().ok<{ revision: number; routers: { totalCount: number } }>('{ revision routers { totalCount } }');
-  return { revision: data.revision, routers: data.routers.totalCount };
-}
+const peerSeen = (ns: string, ip: string, what: string): Promise<string> => theLab().answerFrom(ns, ip, ECHO_PORT, what);
 
 /** Runs a mutation that must be refused with `code`; asserts nothing was written. */
-async function refused(code: string, query: string, input: Record<string, unknown>): Promise<GqlResult> {
-  const before = await snapshot();
-  const result = await api().gql(query, { input });
-  expect({ code: errorCode(result), message: result.errors?.[0]?.message, data: result.data?.createRouter ?? result.data?.updateRouter ?? null }).toEqual({
-    code,
-    message: expect.any(String),
-    data: null,
-  });
-  expect(await snapshot()).toEqual(before);
-  return result;
+async function refused(code: string, query: string, input: Record<string, unknown>): Promise<void> {
+  expect(await theLab().refusal('Router', query, { input })).toMatchObject({ code, message: expect.any(String), data: null, written: false });
 }
 
 const CREATE = `mutation($input: CreateRouterInput!) { createRouter(input: $input, wait: true) { id } }`;
@@ -324,28 +150,11 @@ const UPDATE = `mutation($input: UpdateRouterInput!) { updateRouter(input: $inpu
 
 describeRoot(`the router plugin end to end: 2 simulated hosts, real agents (prefix ${P})`, () => {
   beforeAll(async () => {
-    await waitForDist();
-    cluster = await Cluster.start({ prefix: P, hosts: 2, resyncMs: 2_000 });
+    lab = await Lab.start({ prefix: P, hosts: 2, resyncMs: 2_000 });
   }, 90_000);
 
   afterAll(async () => {
-    if (notes.length) process.stderr.write(`router e2e (${P}):\n  ${notes.join('\n  ')}\n`);
-    // For debugging: NETLOOM_E2E_AGENT_LOG=/path keeps the agents' output.
-    if (cluster && process.env.NETLOOM_E2E_AGENT_LOG) writeFileSync(process.env.NETLOOM_E2E_AGENT_LOG, `${agentTails(100_000)}\n`);
-    const problems: string[] = [];
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch (error) {
-          problems.push(`kill ${child.pid}: ${String(error)}`);
-        }
-      }
-    }
-    children.clear();
-    await cluster?.destroy().catch((e: unknown) => problems.push(`cluster destroy: ${String(e)}`));
-    const left = (await netnsList()).filter((n) => n.startsWith(`${P}-`));
-    expect({ problems, left }).toEqual({ problems: [], left: [] });
+    expect(await shutdownLab(lab, P, 'router e2e')).toEqual({ problems: [], left: [] });
   }, 60_000);
 
   it('agents run the router plugin', async () => {
@@ -431,7 +240,7 @@ describeRoot(`the router plugin end to end: 2 simulated hosts, real agents (pref
       routes: [{ destination: '10.91.1.0/24', nexthop: '10.91.2.1' }],
     });
     world.r2 = r2;
-    notes.push(`test 2: the scheduler placed R2 on host ${cluster?.hostIds.indexOf(r2.status[0].hostId)} (Router.hostId ${JSON.stringify(r2.hostId)})`);
+    theLab().notes.push(`test 2: the scheduler placed R2 on host ${theLab().cluster.hostIds.indexOf(r2.status[0].hostId)} (Router.hostId ${JSON.stringify(r2.hostId)})`);
     expect(r2.interfaces.map((i) => i.subnetId)).toEqual([b.subnetId, c.subnetId]);
     expect(r2.interfaces[0].ipAddress).toBe('10.91.2.254');
     expect([null, '10.91.3.1']).toContain(r2.interfaces[1].ipAddress);
@@ -527,7 +336,7 @@ describeRoot(`the router plugin end to end: 2 simulated hosts, real agents (pref
   });
 
   it('4b. with routes, SNAT and a floating IP in place, a resync pass changes nothing', async () => {
-    const agents = cluster?.agents ?? [];
+    const agents = theLab().cluster.agents;
     const marks = agents.map((a) => a.lines.length);
     // Longer than a resync period (2 s): each agent makes at least one pass, and nothing else changes meanwhile.
     await sleep(4_500);
@@ -591,7 +400,7 @@ describeRoot(`the router plugin end to end: 2 simulated hosts, real agents (pref
     ] as const) {
       const before = await revision(api());
       const probe = await api().gql<{ createPort: { id: string } }>('mutation($input: CreatePortInput!) { createPort(input: $input) { id } }', {
-        input: { name: `${P}-probe-${++seq}`, networkId: net.networkId, hostId: hostId(1), fixedIps: [{ subnetId: net.subnetId, ipAddress: ip }] },
+        input: { name: theLab().name('probe'), networkId: net.networkId, hostId: hostId(1), fixedIps: [{ subnetId: net.subnetId, ipAddress: ip }] },
       });
       expect(errorCode(probe)).toBe('CONFLICT');
       expect(await revision(api())).toBe(before);
@@ -609,29 +418,22 @@ describeRoot(`the router plugin end to end: 2 simulated hosts, real agents (pref
       externalAddress: '10.91.9.11',
       floatingIps: [{ portId: pd.id, address: '10.91.9.21' }],
     });
-    await withAgentLogs(
-      api().ok('mutation($input: DeleteInput!) { deleteRouter(input: $input, wait: true) { deletedIds } }', { input: { id: ok.id } }),
-    );
+    await theLab().remove('Router', ok.id);
   });
 
   it('6. deleting a router removes its namespace from its host; traffic through it stops', async () => {
     const [pa, pc, r1, r2] = [need('pa'), need('pc'), need('r1'), need('r2')];
     const ns2 = routerNs(r2);
-    const { deleteRouter } = await withAgentLogs(
-      api().ok<{ deleteRouter: { deletedIds: string[] } }>('mutation($input: DeleteInput!) { deleteRouter(input: $input, wait: true) { deletedIds } }', {
-        input: { id: r2.id },
-      }),
-    );
-    expect(deleteRouter.deletedIds).toEqual([r2.id]);
+    expect(await theLab().remove('Router', r2.id)).toEqual([r2.id]);
     expect(await netnsList()).not.toContain(ns2);
     expect(await unreachable(pa.ns, pc.ip)).toBe(true);
     // R1 is unaffected.
     await reach(pa.ns, need('pb').ip, 'A → B after R2 was deleted');
 
     const ns1 = routerNs(r1);
-    await withAgentLogs(api().ok('mutation($input: DeleteInput!) { deleteRouter(input: $input, wait: true) { deletedIds } }', { input: { id: r1.id } }));
+    await theLab().remove('Router', r1.id);
     expect(await netnsList()).not.toContain(ns1);
-    expect((await snapshot()).routers).toBe(0);
+    expect((await theLab().counts('Router')).count).toBe(0);
     // Give the agents a resync period: the deleted namespaces stay deleted.
     await sleep(2_500);
     const names = await netnsList();

@@ -13,6 +13,12 @@ const checksOf = (host: HostContext): HealthChecks => {
 
 const healthKey = (lbId: string, l: PlacedListener, m: PlacedMember): string => `${lbId}|${memberKey(l, m)}`;
 
+/**
+ * The status each member had when its load balancer's table was last written, per host context:
+ * what observe reports, so OFFLINE is never shown before the member is out of the map.
+ */
+const applied = new WeakMap<HostContext, Map<string, MemberOperatingStatus>>();
+
 /** A member's operating status on this host now. */
 function memberStatus(host: HostContext, lbId: string, l: PlacedListener, m: PlacedMember): { status: MemberOperatingStatus; last?: string } {
   if (!m.adminUp) return { status: 'DISABLED' };
@@ -54,9 +60,18 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
   for (const [i, outcome] of outcomes.entries()) {
     let reason = outcome.reason;
     if (outcome.state === RealizationState.APPLIED) {
-      const { body, counters } = lbTable(desired[i].spec as LbPlacement, (l, m) => takesConnections(memberStatus(host, outcome.id, l, m).status));
+      const written = new Map<string, MemberOperatingStatus>();
+      const { body, counters } = lbTable(desired[i].spec as LbPlacement, (l, m) => {
+        const { status } = memberStatus(host, outcome.id, l, m);
+        written.set(healthKey(outcome.id, l, m), status);
+        return takesConnections(status);
+      });
       try {
         await host.nftTable(body, outcome.netns, { counters });
+        let seen = applied.get(host);
+        if (!seen) applied.set(host, (seen = new Map<string, MemberOperatingStatus>()));
+        for (const key of [...seen.keys()]) if (key.startsWith(`${outcome.id}|`)) seen.delete(key);
+        for (const [key, status] of written) seen.set(key, status);
       } catch (error) {
         reason = error instanceof Error ? error.message : String(error);
       }
@@ -76,7 +91,9 @@ async function observe(desired: DesiredPluginResource[], host: HostContext): Pro
     let deadListener = false;
     const listeners = p.listeners.map((l) => {
       const members = l.members.map((m) => {
-        const { status, last } = memberStatus(host, r.id, l, m);
+        const live = memberStatus(host, r.id, l, m);
+        const status = applied.get(host)?.get(healthKey(r.id, l, m)) ?? live.status;
+        const last = live.last;
         if (status === 'OFFLINE') down += 1;
         const names = counterNames(memberKey(l, m));
         return {

@@ -23,6 +23,13 @@ export interface QueryLimits {
 /** A guess at the size of a list without a `first`/`last` argument (e.g. `network.subnets`). */
 const UNBOUNDED_LIST = 20;
 
+/**
+ * The extension marking object types whose values are parts of one stored document (a plugin's
+ * spec or observed state): their lists are bounded by what was validated when written, not
+ * fan-outs to more rows, so the cost limit does not multiply them.
+ */
+export const EMBEDDED = 'netloomEmbedded';
+
 /** Depth of the deepest field path, introspection excluded, fragments followed. */
 export function queryDepth(document: DocumentNode, operationName?: string | null): number {
   const fragments = new Map<string, FragmentDefinitionNode>();
@@ -62,6 +69,8 @@ const listEstimator: ComplexityEstimator = ({ args, childComplexity, field, type
   const page = (args.first ?? args.last) as number | undefined;
   if (typeof page === 'number') return 1 + childComplexity * Math.max(page, 1);
   if (/Connection$/.test(getNamedType(field.type).name)) return 1 + childComplexity * DEFAULT_PAGE;
+  // Parts of one stored document (a plugin spec or observed state) are not more rows.
+  if (getNamedType(field.type).extensions?.[EMBEDDED]) return 1 + childComplexity;
   // Edges of a connection were already multiplied by the connection's page size.
   if (isListType(getNullableType(field.type)) && !/Connection$/.test(type.name)) {
     return 1 + childComplexity * UNBOUNDED_LIST;

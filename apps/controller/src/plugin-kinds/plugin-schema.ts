@@ -21,6 +21,7 @@ import {
 } from 'graphql';
 import { appendObjectFields } from '@graphql-tools/utils';
 import { FieldType } from '@netloom/plugin-sdk';
+import { EMBEDDED } from '../common/query-limits';
 import type { ResourceStatus } from '../agents/resource-status.entity';
 import { LoadedKind } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
@@ -130,6 +131,7 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
               name: `${kind}${f.name}`,
               description: f.description,
               fields: () => outputFields(kind, f.fields),
+              extensions: { [EMBEDDED]: true },
             }),
           );
         case 'list':

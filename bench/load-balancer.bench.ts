@@ -1,0 +1,174 @@
+/**
+ * Load balancer figures (prints them; never fails on timing). Run as root: `npm run bench:lb`.
+ * 1. 10 LoadBalancers × 3 members (ports made beforehand) created at once → time until every one
+ *    is APPLIED on its host: (a) 10 concurrent createLoadBalancer(wait: true); (b) 10 created back
+ *    to back without waiting, then polled. 3 rounds each (deleted in between). For scale: one
+ *    LoadBalancer alone with wait: true.
+ * 2. One TCP stream (iperf3, 5 s, 3 runs) from a client through the VIP to a member, against the
+ *    same client straight to the same member; with the client on the other host, and on the same.
+ * Everything lives in namespaces with a per-run prefix and is removed at the end.
+ */
+import { netnsExec } from '../test/support/agent';
+import { Lab, msSince, type Net, type PortView, runPrefix, shutdownLab } from '../test/support/plugin-e2e';
+
+const LBS = 10;
+const MEMBERS = 3;
+const ROUNDS = 3;
+const IPERF_PORT = 5201;
+const IPERF_SECONDS = 5;
+const IPERF_RUNS = 3;
+/** ovn-nbctl lb-add × 10 (3 backends each) with --wait=hv, measured on this kind of machine. */
+const OVN_SECONDS = 0.04;
+
+const prefix = runPrefix('b');
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const list = (values: number[], digits = 0): string => values.map((v) => v.toFixed(digits)).join(', ');
+
+interface LbOut {
+  id: string;
+  generation: number;
+  status: { state: string; generation: number; reason: string | null }[];
+}
+const LB_OUT = 'id generation status { state generation reason }';
+const isApplied = (lb: LbOut): boolean => lb.status.length === 1 && lb.status[0].state === 'APPLIED' && lb.status[0].generation === lb.generation;
+
+const lbInput = (net: Net, name: string, members: { id: string }[], port: number, hostId?: string): Record<string, unknown> => ({
+  name,
+  subnetId: net.subnetId,
+  ...(hostId ? { hostId } : {}),
+  listeners: [{ protocol: 'TCP', port, pool: { algorithm: 'ROUND_ROBIN', members: members.map((m, i) => ({ name: `m${i}`, portId: m.id, port })) } }],
+});
+
+async function deleteAll(lab: Lab, ids: string[]): Promise<void> {
+  await Promise.all(ids.map((id) => lab.remove('LoadBalancer', id)));
+}
+
+/** The agents' reconcile passes logged from line `marks[i]` on: how many, and their milliseconds added up, per host. */
+function passes(lab: Lab, marks: number[]): string {
+  return lab.cluster.agents
+    .map((a, i) => {
+      const ms = a.lines.slice(marks[i]).flatMap((l) => /reconciled revision \d+ in (\d+) ms/.exec(l)?.[1] ?? []).map(Number);
+      return `host ${i} ${ms.length} passes, ${ms.reduce((x, y) => x + y, 0)} ms`;
+    })
+    .join('; ');
+}
+
+/** Part 1: returns the times (ms) of each round, for both ways of creating, and of single load balancers. */
+async function createMany(lab: Lab, net: Net, members: { id: string }[][]): Promise<{ waited: number[]; polled: number[]; single: number[]; agents: string }> {
+  let agents = '';
+  const waited: number[] = [];
+  const polled: number[] = [];
+  const single: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const start1 = process.hrtime.bigint();
+    const one = await lab.write<LbOut>('LoadBalancer', 'create', lbInput(net, `s${round}`, members[round], 80), LB_OUT);
+    single.push(msSince(start1));
+    if (!isApplied(one)) throw new Error(`not APPLIED after wait: ${JSON.stringify(one.status)}`);
+    await lab.remove('LoadBalancer', one.id);
+
+    // (a) all at once, each with wait: true.
+    const marks = lab.cluster.agents.map((a) => a.lines.length);
+    let start = process.hrtime.bigint();
+    const made = await Promise.all(members.map((m, i) => lab.write<LbOut>('LoadBalancer', 'create', lbInput(net, `w${round}-${i}`, m, 80), LB_OUT)));
+    waited.push(msSince(start));
+    if (round === 0) agents = passes(lab, marks);
+    if (!made.every(isApplied)) throw new Error(`not all APPLIED after wait: ${JSON.stringify(made.map((m) => m.status))}`);
+    await deleteAll(lab, made.map((m) => m.id));
+
+    // (b) back to back without waiting, then poll until every one is APPLIED at its generation.
+    start = process.hrtime.bigint();
+    const ids: string[] = [];
+    for (const [i, m] of members.entries()) {
+      const { createLoadBalancer } = await lab.api.ok<{ createLoadBalancer: { id: string } }>(
+        'mutation($input: CreateLoadBalancerInput!) { createLoadBalancer(input: $input) { id } }',
+        { input: lbInput(net, `p${round}-${i}`, m, 80) },
+      );
+      ids.push(createLoadBalancer.id);
+    }
+    for (;;) {
+      const { loadBalancers } = await lab.api.ok<{ loadBalancers: { edges: { node: LbOut }[] } }>(`{ loadBalancers(first: 100) { edges { node { ${LB_OUT} } } } }`);
+      const nodes = loadBalancers.edges.map((e) => e.node).filter((n) => ids.includes(n.id));
+      if (nodes.length === ids.length && nodes.every(isApplied)) break;
+      const failed = nodes.flatMap((n) => n.status).find((s) => s.state === 'FAILED');
+      if (failed) throw new Error(`a load balancer FAILED: ${failed.reason}`);
+      if (msSince(start) > 60_000) throw new Error('not all APPLIED within 60 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    polled.push(msSince(start));
+    await deleteAll(lab, ids);
+  }
+  return { waited, polled, single, agents };
+}
+
+/** One iperf3 run of IPERF_SECONDS from `client` to `target`: Gbit/s received. */
+async function iperf(client: PortView, target: string): Promise<number> {
+  const r = await netnsExec(
+    client.ns,
+    ['iperf3', '-c', target, '-p', String(IPERF_PORT), '-t', String(IPERF_SECONDS), '-J', '--connect-timeout', '3000'],
+    (IPERF_SECONDS + 15) * 1_000,
+  );
+  if (r.code !== 0) throw new Error(`iperf3 to ${target} exited ${r.code}: ${r.stdout.slice(0, 400)} ${r.stderr.trim()}`);
+  const report = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+  return report.end.sum_received.bits_per_second / 1e9;
+}
+
+/** Part 2 for one client: alternating runs through the VIP and straight to the member. */
+async function throughput(client: PortView, vip: string, member: PortView): Promise<{ vip: number[]; direct: number[] }> {
+  const out = { vip: [] as number[], direct: [] as number[] };
+  for (let run = 0; run < IPERF_RUNS; run++) {
+    out.vip.push(await iperf(client, vip));
+    out.direct.push(await iperf(client, member.ip));
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates namespaces');
+  let lab: Lab | undefined;
+  try {
+    lab = await Lab.start({ prefix, hosts: 2 });
+    say(`NetLoom load balancer benchmark (2 simulated hosts, prefix ${prefix}, this machine)`);
+    const net = await lab.makeNetwork('bench', '10.93.0.0/22');
+    const inputs = Array.from({ length: LBS * MEMBERS }, (_, i) => ({ name: `member-${i}`, networkId: net.networkId, hostId: lab!.hostId(i % 2) }));
+    const { createPorts } = await lab.api.ok<{ createPorts: { id: string }[] }>(
+      'mutation($p: [CreatePortInput!]!) { createPorts(wait: true, inputs: $p) { id } }',
+      { p: inputs },
+    );
+    const members = Array.from({ length: LBS }, (_, i) => createPorts.slice(i * MEMBERS, (i + 1) * MEMBERS));
+
+    const { waited, polled, single, agents } = await createMany(lab, net, members);
+    say(`1. ${LBS} LoadBalancers × ${MEMBERS} members (ports made beforehand), spread over both hosts, created at once → all APPLIED:`);
+    say(`   a) ${LBS} concurrent createLoadBalancer(wait: true):          ${list(waited)} ms (median ${median(waited).toFixed(0)} ms)`);
+    say(`   b) ${LBS} back to back without wait, then polled (5 ms):        ${list(polled)} ms (median ${median(polled).toFixed(0)} ms)`);
+    say(`      the agents meanwhile (first round): ${agents}`);
+    say(`   for scale, one LoadBalancer alone with wait: true:            ${list(single)} ms (median ${median(single).toFixed(0)} ms)`);
+    say(`   OVN, same shape, ovn-nbctl --wait=hv on this kind of machine: ${(OVN_SECONDS * 1000).toFixed(0)} ms → NetLoom (a) is ${(median(waited) / (OVN_SECONDS * 1000)).toFixed(1)}× that`);
+
+    // Part 2: one member (host 0) running iperf3, one load balancer beside it, a client on each host.
+    const member = await lab.makePort(net, 0);
+    const far = await lab.makePort(net, 1);
+    const near = await lab.makePort(net, 0);
+    const lb = await lab.write<LbOut & { vipAddress: string }>('LoadBalancer', 'create', lbInput(net, 'iperf', [member], IPERF_PORT, lab.hostId(0)), `${LB_OUT} vipAddress`);
+    if (!isApplied(lb)) throw new Error(`the iperf load balancer is not APPLIED: ${JSON.stringify(lb.status)}`);
+    const server = lab.spawnIn(member.ns, ['iperf3', '-s', '-p', String(IPERF_PORT)]);
+    await lab.listening(server, member.ns, IPERF_PORT, 'iperf3 -s');
+    say(`2. one TCP stream, iperf3 ${IPERF_SECONDS} s × ${IPERF_RUNS} (Gbit/s), member and load balancer on host 0:`);
+    for (const [label, client] of [
+      ['client on host 1 (VXLAN)', far],
+      ['client on host 0        ', near],
+    ] as const) {
+      const r = await throughput(client, lb.vipAddress, member);
+      say(`   ${label}: through the VIP ${list(r.vip, 2)}; straight to the member ${list(r.direct, 2)}; ratio VIP/straight ${(median(r.vip) / median(r.direct)).toFixed(2)} (medians)`);
+    }
+    await server.stop();
+  } finally {
+    const { problems, left } = await shutdownLab(lab, prefix, 'load balancer bench');
+    if (problems.length || left.length) say(`cleanup: ${JSON.stringify({ problems, left })}`);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

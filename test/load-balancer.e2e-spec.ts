@@ -1,0 +1,451 @@
+/**
+ * The load balancer plugin (netloom.load-balancer, kind LoadBalancer) end to end: one real
+ * controller and two simulated hosts with real agents (libs/simhosts), load balancers created
+ * through the generated GraphQL API, and assertions on real TCP connections between the port
+ * namespaces the agents build: weighted round robin over members on both hosts, per-member
+ * counters and health in the observed status (polled, and on the `resourceStatusChanges`
+ * subscription), a member taken out and back by its health monitor, source-IP affinity, a client
+ * behind a router, hairpin, bad input refused with nothing written, and delete.
+ *
+ * Each member runs `socat … fork` answering its own name, so every connection says where it
+ * landed. The tests build on each other, in order. Every name carries a per-run prefix; everything
+ * goes in afterAll, even on failure. Timings are measured and printed, never asserted.
+ */
+import type { Client } from 'graphql-ws';
+import { netnsList, sleep, waitFor } from './support/agent';
+import { addressesIn, askMany, askTcp, attr, Lab, msSince, type Net, type NetnsProcess, type PortView, runPrefix, shutdownLab, STATUS_FIELDS, type StatusView, tally } from './support/plugin-e2e';
+
+const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
+jest.setTimeout(90_000);
+
+/** This run's prefix: 'l' + 3 random [a-z0-9]. */
+const P = runPrefix('l');
+/** The agents report what they observe this often (their default is 2 s). */
+const OBSERVE_MS = 500;
+const VIP_PORT = 80;
+const MEMBER_PORT = 8080;
+const VIP = '10.92.1.100';
+const MONITOR = { type: 'TCP', intervalMs: 500, timeoutMs: 300, rise: 2, fall: 2 };
+
+const LB_FIELDS = `id name generation hostId subnetId vipAddress
+  listeners { protocol port pool { algorithm affinityTimeout members { name portId address port weight adminUp } healthMonitor { type httpPath expectedCodes intervalMs timeoutMs rise fall } } }
+  status { ${STATUS_FIELDS} }`;
+/** What the tests read of the observed members (the lists of an observed state are not multiplied by the cost limit). */
+const MEMBER_FIELDS = 'name address portId port weight operatingStatus lastCheck connections packets bytes';
+const observedFields = (memberFields: string): string => `... on LoadBalancerObserved { operatingStatus listeners { protocol port members { ${memberFields} } } }`;
+
+type MemberStatus = 'ONLINE' | 'OFFLINE' | 'DISABLED' | 'NO_MONITOR';
+
+/** An observed member. */
+interface MemberObserved {
+  name: string | null;
+  operatingStatus: MemberStatus;
+  lastCheck: string | null;
+  connections: number;
+  address: string;
+  portId: string | null;
+  port: number;
+  packets: number;
+  bytes: number;
+}
+
+interface LbObserved {
+  operatingStatus: 'ONLINE' | 'DEGRADED' | 'ERROR';
+  listeners: { protocol: string; port: number; members: MemberObserved[] }[];
+}
+
+interface LbView {
+  id: string;
+  name: string;
+  generation: number;
+  hostId: string | null;
+  subnetId: string;
+  vipAddress: string | null;
+  listeners: { protocol: string; port: number; pool: { algorithm: string; affinityTimeout: number | null; members: { name: string | null; weight: number | null }[] } }[];
+  status: StatusView[];
+}
+
+interface Member {
+  name: string;
+  weight: number;
+  port: PortView;
+  server?: NetnsProcess;
+}
+
+let lab: Lab | undefined;
+const theLab = (): Lab => {
+  if (!lab) throw new Error('no cluster');
+  return lab;
+};
+const note = (line: string): void => void theLab().notes.push(line);
+
+/** What the tests build, in order; a later test needs what an earlier one made. */
+const world: { a?: Net; b?: Net; members?: Member[]; c1?: PortView; c2?: PortView; cb?: PortView; lb?: LbView } = {};
+
+function need<K extends keyof typeof world>(key: K): NonNullable<(typeof world)[K]> {
+  const value = world[key];
+  if (!value) throw new Error(`${key} was not made: an earlier test failed`);
+  return value;
+}
+
+const member = (name: string): Member => {
+  const m = need('members').find((x) => x.name === name);
+  if (!m) throw new Error(`no member ${name}`);
+  return m;
+};
+
+/** The one listener of the test's load balancer: TCP 80 → the members' 8080, with `pool` on top of round robin. */
+const listeners = (pool: Record<string, unknown> = {}): unknown[] => [
+  {
+    protocol: 'TCP',
+    port: VIP_PORT,
+    pool: { algorithm: 'ROUND_ROBIN', members: need('members').map((m) => ({ name: m.name, portId: m.port.id, port: MEMBER_PORT, weight: m.weight })), ...pool },
+  },
+];
+
+/** Checks a load balancer the API returned after wait: true: applied on exactly one host, with a namespace. */
+function applied(lb: LbView): LbView {
+  expect(lb.status).toHaveLength(1);
+  expect(lb.status[0]).toMatchObject({ state: 'APPLIED', reason: null, generation: lb.generation });
+  expect(theLab().cluster.hostIds).toContain(lb.status[0].hostId);
+  if (lb.hostId !== null) expect(lb.status[0].hostId).toBe(lb.hostId);
+  attr(lb.status, 'netns');
+  return lb;
+}
+
+const lbNs = (lb: LbView): string => attr(lb.status, 'netns');
+const createLb = async (input: Record<string, unknown>): Promise<LbView> => applied(await theLab().write<LbView>('LoadBalancer', 'create', input, LB_FIELDS));
+const updateLb = async (input: Record<string, unknown>): Promise<LbView> => applied(await theLab().write<LbView>('LoadBalancer', 'update', input, LB_FIELDS));
+const getLb = (id: string): Promise<LbView> => theLab().read<LbView>('LoadBalancer', id, LB_FIELDS);
+
+/** The load balancer's observed state on its host (null until reported). */
+async function observedOf(id: string): Promise<LbObserved | null> {
+  const lb = await theLab().read<{ status: { observed: LbObserved | null }[] }>('LoadBalancer', id, `status { observed { ${observedFields(MEMBER_FIELDS)} } }`);
+  return lb.status[0]?.observed ?? null;
+}
+
+/** The observed members of the first listener, by name. */
+function membersOf(observed: LbObserved | null | undefined): Record<string, MemberObserved> {
+  const out: Record<string, MemberObserved> = {};
+  for (const m of observed?.listeners[0]?.members ?? []) out[m.name ?? m.address] = m;
+  return out;
+}
+
+/** Polls the load balancer until `ok(observed)`; returns that observed state and how long it took. */
+async function observedWhen(id: string, ok: (o: LbObserved) => boolean, timeoutMs: number, what: string): Promise<{ observed: LbObserved; ms: number }> {
+  const start = process.hrtime.bigint();
+  const observed = await theLab().withAgentLogs(
+    waitFor(
+      async () => {
+        const o = await observedOf(id);
+        return o && ok(o) ? o : undefined;
+      },
+      timeoutMs,
+      50,
+      what,
+    ),
+  );
+  return { observed, ms: msSince(start) };
+}
+
+const statusesAre = (o: LbObserved, want: Record<string, MemberStatus>): boolean =>
+  Object.entries(want).every(([name, status]) => membersOf(o)[name]?.operatingStatus === status);
+
+/** The members' connection counters once they hold still over two observe intervals. */
+async function settledConnections(id: string): Promise<Record<string, number>> {
+  const read = async (): Promise<string> => JSON.stringify(Object.entries(membersOf(await observedOf(id))).map(([n, m]) => [n, m.connections]));
+  let last = await read();
+  await waitFor(
+    async () => {
+      await sleep(2 * OBSERVE_MS + 100);
+      const now = await read();
+      const still = now === last && now !== '[]';
+      last = now;
+      return still;
+    },
+    20_000,
+    0,
+    'the connection counters to settle',
+  );
+  return Object.fromEntries(JSON.parse(last) as [string, number][]);
+}
+
+/** `n` connections from `ns` to the VIP: what each said, tallied; fails the test on a failed connection. */
+async function spread(ns: string, vip: string, n: number): Promise<Record<string, number>> {
+  const answers = await askMany(ns, vip, VIP_PORT, n);
+  const counts = tally(answers);
+  expect(Object.keys(counts).filter((a) => a.startsWith('!'))).toEqual([]);
+  return counts;
+}
+
+/** A subscription to resourceStatusChanges(kinds: ["LoadBalancer"]) over graphql-ws, recording each event with its arrival time. */
+function subscribeLbStatus(client: Client): { events: { at: bigint; resourceId: string; observed: LbObserved | null }[]; errors: unknown[]; stop: () => void } {
+  const events: { at: bigint; resourceId: string; observed: LbObserved | null }[] = [];
+  const errors: unknown[] = [];
+  const stop = client.subscribe<{ resourceStatusChanges: { resourceId: string; kind: string; observed: LbObserved | null } }>(
+    { query: `subscription { resourceStatusChanges(kinds: ["LoadBalancer"]) { kind resourceId hostId state observed { ${observedFields(MEMBER_FIELDS)} } } }` },
+    {
+      next: (message) => {
+        if (message.errors) errors.push(message.errors);
+        const change = message.data?.resourceStatusChanges;
+        if (change) events.push({ at: process.hrtime.bigint(), resourceId: change.resourceId, observed: change.observed });
+      },
+      error: (error) => errors.push(error),
+      complete: () => undefined,
+    },
+  );
+  return { events, errors, stop };
+}
+
+describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agents (prefix ${P})`, () => {
+  beforeAll(async () => {
+    lab = await Lab.start({ prefix: P, hosts: 2, resyncMs: 2_000, observeMs: OBSERVE_MS });
+  }, 90_000);
+
+  afterAll(async () => {
+    expect(await shutdownLab(lab, P, 'load balancer e2e')).toEqual({ problems: [], left: [] });
+  }, 60_000);
+
+  it('agents run the load balancer plugin', async () => {
+    const { hosts } = await theLab().api.ok<{ hosts: { edges: { node: { agent: { plugins: string[] } } }[] } }>('{ hosts { edges { node { agent { plugins } } } } }');
+    expect(hosts.edges).toHaveLength(2);
+    for (const edge of hosts.edges) expect(edge.node.agent.plugins).toContainEqual(expect.stringMatching(/^netloom\.load-balancer@/));
+  });
+
+  it('a. weighted round robin over 3 members on both hosts: 300 connections split 1:2:3, and the observed counters agree', async () => {
+    const l = theLab();
+    world.a = await l.makeNetwork('vipnet', '10.92.1.0/24');
+    const a = world.a;
+    // Members on both hosts; the clients too.
+    world.members = [
+      { name: 'm1', weight: 1, port: await l.makePort(a, 0) },
+      { name: 'm2', weight: 2, port: await l.makePort(a, 1) },
+      { name: 'm3', weight: 3, port: await l.makePort(a, 0) },
+    ];
+    world.c1 = await l.makePort(a, 1);
+    world.c2 = await l.makePort(a, 0);
+    for (const m of world.members) m.server = await l.answerServer(m.port.ns, MEMBER_PORT, m.name);
+
+    const lb = await createLb({ name: `${P}-lb`, subnetId: a.subnetId, vipAddress: VIP, listeners: listeners() });
+    world.lb = lb;
+    note(`a: the scheduler placed the load balancer on host ${l.cluster.hostIds.indexOf(lb.status[0].hostId)}; members m1, m3 on host 0, m2 on host 1; client c1 on host 1`);
+    expect(lb).toMatchObject({ vipAddress: VIP, subnetId: a.subnetId });
+    expect(lb.listeners[0].pool.members.map((m) => [m.name, m.weight])).toEqual([
+      ['m1', 1],
+      ['m2', 2],
+      ['m3', 3],
+    ]);
+    // The VIP sits on the leg vip0 in the load balancer's own namespace.
+    expect(await addressesIn(lbNs(lb))).toContain(VIP);
+
+    const c1 = need('c1');
+    expect(['m1', 'm2', 'm3']).toContain(await l.answerFrom(c1.ns, VIP, VIP_PORT, 'the VIP from c1'));
+    const before = await settledConnections(lb.id);
+
+    const counts = await spread(c1.ns, VIP, 300);
+    note(`a: 300 connections from c1 to the VIP, round robin, weights 1/2/3: m1 ${counts.m1 ?? 0}, m2 ${counts.m2 ?? 0}, m3 ${counts.m3 ?? 0}`);
+    for (const m of need('members')) {
+      const expected = (300 * m.weight) / 6;
+      expect({ member: m.name, count: counts[m.name] ?? 0, within10pct: Math.abs((counts[m.name] ?? 0) - expected) <= expected * 0.1 }).toEqual({
+        member: m.name,
+        count: expect.any(Number),
+        within10pct: true,
+      });
+    }
+    expect(Object.keys(counts).sort()).toEqual(['m1', 'm2', 'm3']);
+
+    // The observed counters move by what the client saw, member by member.
+    const { observed, ms } = await observedWhen(
+      lb.id,
+      (o) => Object.values(membersOf(o)).reduce((sum, m) => sum + m.connections - (before[m.name ?? ''] ?? 0), 0) >= 300,
+      10_000,
+      'the observed connection counters to grow by 300',
+    );
+    const after = await settledConnections(lb.id);
+    const deltas = Object.fromEntries(Object.entries(after).map(([name, n]) => [name, n - (before[name] ?? 0)]));
+    note(`a: observed connection counters moved by ${JSON.stringify(deltas)} (seen ${ms.toFixed(0)} ms after the last connection)`);
+    expect(deltas).toEqual({ m1: counts.m1, m2: counts.m2, m3: counts.m3 });
+    // No monitor: every member NO_MONITOR, the load balancer ONLINE; traffic counted both ways.
+    expect(observed.operatingStatus).toBe('ONLINE');
+    expect(Object.values(membersOf(observed)).map((m) => [m.name, m.operatingStatus])).toEqual([
+      ['m1', 'NO_MONITOR'],
+      ['m2', 'NO_MONITOR'],
+      ['m3', 'NO_MONITOR'],
+    ]);
+    const detail = membersOf(await observedOf(lb.id));
+    expect(Object.values(detail).map((m) => [m.name, m.address, m.portId, m.port])).toEqual(need('members').map((m) => [m.name, m.port.ip, m.port.id, MEMBER_PORT]));
+    for (const m of Object.values(detail)) {
+      // Each connection is at least a SYN out and a SYN-ACK back; the answer carries bytes.
+      expect({ name: m.name, enoughPackets: m.packets >= 2 * after[m.name ?? ''], bytes: m.bytes > 0 }).toEqual({ name: m.name, enoughPackets: true, bytes: true });
+    }
+  });
+
+  it('b. a TCP health monitor takes a stopped member out (observed and on the subscription) and brings it back when it answers again', async () => {
+    const l = theLab();
+    const [lb, c1] = [need('lb'), need('c1')];
+    world.lb = await updateLb({ id: lb.id, listeners: listeners({ healthMonitor: MONITOR }) });
+    expect(world.lb.listeners[0].pool).toMatchObject({ healthMonitor: { ...MONITOR, httpPath: null, expectedCodes: null } });
+    // Members start ONLINE; wait until each has been checked too.
+    const checked = (o: LbObserved): boolean => Object.values(membersOf(o)).every((m) => m.lastCheck !== null);
+    const online = await observedWhen(lb.id, (o) => statusesAre(o, { m1: 'ONLINE', m2: 'ONLINE', m3: 'ONLINE' }) && checked(o) && o.operatingStatus === 'ONLINE', 10_000, 'all members checked and ONLINE');
+    note(`b: with the monitor, all members checked and ONLINE on the observed status ${online.ms.toFixed(0)} ms after the update returned; lastCheck ${JSON.stringify(membersOf(online.observed).m1?.lastCheck)}`);
+
+    const client = l.api.ws();
+    const sub = subscribeLbStatus(client);
+    try {
+      // The subscription starts asynchronously: make counters move until it has delivered an event.
+      await waitFor(
+        async () => {
+          await askTcp(c1.ns, VIP, VIP_PORT);
+          await sleep(OBSERVE_MS);
+          return sub.events.some((e) => e.resourceId === lb.id);
+        },
+        15_000,
+        0,
+        'a first resourceStatusChanges event for the load balancer',
+      );
+
+      // Stop m2: fall (2) failed checks 500 ms apart take it OFFLINE.
+      const m2 = member('m2');
+      const since = sub.events.length;
+      const stopped = process.hrtime.bigint();
+      await m2.server?.stop();
+      const offline = await observedWhen(lb.id, (o) => statusesAre(o, { m2: 'OFFLINE' }), 15_000, 'm2 OFFLINE on the observed status');
+      const polledMs = msSince(stopped);
+      const event = await waitFor(
+        () => sub.events.slice(since).find((e) => e.resourceId === lb.id && membersOf(e.observed).m2?.operatingStatus === 'OFFLINE'),
+        5_000,
+        20,
+        'm2 OFFLINE on resourceStatusChanges',
+      );
+      const eventMs = Number(event.at - stopped) / 1e6;
+      note(
+        `b: m2 stopped → OFFLINE on the observed status after ${polledMs.toFixed(0)} ms (polled), on the subscription after ${eventMs.toFixed(0)} ms; ` +
+          `bound interval×fall + observe = ${MONITOR.intervalMs * MONITOR.fall + OBSERVE_MS} ms; lastCheck ${JSON.stringify(membersOf(offline.observed).m2?.lastCheck)}`,
+      );
+      expect(sub.errors).toEqual([]);
+      expect(offline.observed.operatingStatus).toBe('DEGRADED');
+      expect(membersOf(offline.observed)).toMatchObject({ m1: { operatingStatus: 'ONLINE' }, m3: { operatingStatus: 'ONLINE' } });
+
+      // No new connection goes to m2: all answered by the others, none failed.
+      const without = await spread(c1.ns, VIP, 60);
+      note(`b: 60 connections with m2 OFFLINE: ${JSON.stringify(without)}`);
+      expect(Object.keys(without).sort()).toEqual(['m1', 'm3']);
+
+      // Start m2 again: rise (2) passes bring it back.
+      const restarted = process.hrtime.bigint();
+      m2.server = await l.answerServer(m2.port.ns, MEMBER_PORT, 'm2');
+      const back = await observedWhen(lb.id, (o) => statusesAre(o, { m1: 'ONLINE', m2: 'ONLINE', m3: 'ONLINE' }) && o.operatingStatus === 'ONLINE', 15_000, 'm2 ONLINE again');
+      note(`b: m2 started again → ONLINE on the observed status after ${msSince(restarted).toFixed(0)} ms (bound interval×rise + observe = ${MONITOR.intervalMs * MONITOR.rise + OBSERVE_MS} ms)`);
+      expect(back.observed.operatingStatus).toBe('ONLINE');
+      const withIt = await spread(c1.ns, VIP, 60);
+      note(`b: 60 connections with m2 back: ${JSON.stringify(withIt)}`);
+      expect(withIt.m2).toBeGreaterThan(0);
+      expect(Object.keys(withIt).sort()).toEqual(['m1', 'm2', 'm3']);
+    } finally {
+      sub.stop();
+      await client.dispose();
+    }
+  });
+
+  it('c. SOURCE_IP, without and with affinityTimeout: each client sticks to one member', async () => {
+    const [lb, c1, c2] = [need('lb'), need('c1'), need('c2')];
+    for (const pool of [{ algorithm: 'SOURCE_IP' }, { algorithm: 'SOURCE_IP', affinityTimeout: 60 }]) {
+      world.lb = await updateLb({ id: lb.id, listeners: listeners({ ...pool, healthMonitor: MONITOR }) });
+      expect(world.lb.listeners[0].pool).toMatchObject({ algorithm: 'SOURCE_IP', affinityTimeout: pool.affinityTimeout ?? null });
+      const fromC1 = await spread(c1.ns, VIP, 30);
+      const fromC2 = await spread(c2.ns, VIP, 30);
+      note(`c: ${JSON.stringify(pool)}: 30 from c1 (${c1.ip}) → ${JSON.stringify(fromC1)}; 30 from c2 (${c2.ip}) → ${JSON.stringify(fromC2)}`);
+      expect(Object.values(fromC1)).toEqual([30]);
+      expect(Object.values(fromC2)).toEqual([30]);
+    }
+    // Back to round robin for what follows.
+    world.lb = await updateLb({ id: lb.id, listeners: listeners({ healthMonitor: MONITOR }) });
+  });
+
+  it('d. a client on another network reaches the VIP through a router', async () => {
+    const l = theLab();
+    const a = need('a');
+    world.b = await l.makeNetwork('clientnet', '10.92.2.0/24');
+    const b = world.b;
+    world.cb = await l.makePort(b, 1);
+    const cb = world.cb;
+    expect(await askTcp(cb.ns, VIP, VIP_PORT)).toBe('');
+    const router = await l.write<{ id: string; status: StatusView[] }>(
+      'Router',
+      'create',
+      { name: `${P}-router`, interfaces: [{ subnetId: a.subnetId }, { subnetId: b.subnetId }] },
+      `id status { ${STATUS_FIELDS} }`,
+    );
+    expect(router.status).toEqual([expect.objectContaining({ state: 'APPLIED' })]);
+    // The router took the gateways: the client's default route leads to the VIP's subnet.
+    expect(await addressesIn(attr(router.status, 'netns'))).toEqual(expect.arrayContaining(['10.92.1.1', '10.92.2.1']));
+    expect(['m1', 'm2', 'm3']).toContain(await l.answerFrom(cb.ns, VIP, VIP_PORT, 'the VIP from a client behind the router'));
+    const counts = await spread(cb.ns, VIP, 30);
+    note(`d: 30 connections from ${cb.ip} through the router: ${JSON.stringify(counts)}`);
+    expect(Object.keys(counts).sort()).toEqual(['m1', 'm2', 'm3']);
+  });
+
+  it('e. hairpin: a member connects to the VIP and gets an answer (possibly from itself)', async () => {
+    const m1 = member('m1');
+    const counts = await spread(m1.port.ns, VIP, 12);
+    note(`e: 12 connections from member m1 to the VIP: ${JSON.stringify(counts)}`);
+    expect(Object.keys(counts).sort()).toEqual(['m1', 'm2', 'm3']);
+  });
+
+  it('f. bad input is refused with a code and nothing written; without vipAddress IPAM picks one', async () => {
+    const l = theLab();
+    const [a, lb, cb] = [need('a'), need('lb'), need('cb')];
+    const CREATE = 'mutation($input: CreateLoadBalancerInput!) { createLoadBalancer(input: $input, wait: true) { id } }';
+    const UPDATE = 'mutation($input: UpdateLoadBalancerInput!) { updateLoadBalancer(input: $input, wait: true) { id } }';
+    const before = await getLb(lb.id);
+    const base = { name: `${P}-bad`, subnetId: a.subnetId, listeners: listeners() };
+    const withMember = (m: Record<string, unknown>): unknown[] => [{ protocol: 'TCP', port: VIP_PORT, pool: { algorithm: 'ROUND_ROBIN', members: [{ port: MEMBER_PORT, ...m }] } }];
+    const cases: [string, string, string, Record<string, unknown>][] = [
+      ['VIP outside its subnet', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.9.5' }],
+      ['VIP held by a port (client c1)', 'CONFLICT', CREATE, { ...base, vipAddress: need('c1').ip }],
+      ['VIP equal to a member', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: member('m1').port.ip }],
+      ['VIP held by another load balancer', 'CONFLICT', CREATE, { ...base, vipAddress: VIP }],
+      ['two listeners on TCP 80', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: [...listeners(), ...listeners()] }],
+      ['a member on another network', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ portId: cb.id }) }],
+      ['a member address on no subnet of the VIP network', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ address: cb.ip }) }],
+      ['weight 0', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ portId: member('m1').port.id, weight: 0 }) }],
+      ['weight 300', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ portId: member('m1').port.id, weight: 300 }) }],
+      ['weight 0 on update', 'BAD_USER_INPUT', UPDATE, { id: lb.id, listeners: withMember({ portId: member('m1').port.id, weight: 0 }) }],
+    ];
+    const seen: string[] = [];
+    for (const [what, code, query, input] of cases) {
+      const r = await l.refusal('LoadBalancer', query, { input });
+      seen.push(`${what} → ${r.code} (${r.field ?? 'no field'}: ${r.message})`);
+      expect({ what, ...r }).toMatchObject({ what, code, message: expect.any(String), data: null, written: false });
+    }
+    note(`f: refused:\n    ${seen.join('\n    ')}`);
+    // The load balancer is as it was.
+    expect(await getLb(lb.id)).toEqual(before);
+
+    // Without vipAddress, IPAM picks a free address of the subnet, and it answers.
+    const auto = await createLb({ name: `${P}-auto`, subnetId: a.subnetId, listeners: listeners() });
+    note(`f: created without vipAddress → ${auto.vipAddress}`);
+    expect(auto.vipAddress).toMatch(/^10\.92\.1\.\d+$/);
+    const taken = [VIP, '10.92.1.1', ...need('members').map((m) => m.port.ip), need('c1').ip, need('c2').ip];
+    expect(taken).not.toContain(auto.vipAddress);
+    expect(await addressesIn(lbNs(auto))).toContain(auto.vipAddress);
+    expect(['m1', 'm2', 'm3']).toContain(await l.answerFrom(need('c1').ns, auto.vipAddress!, VIP_PORT, 'the IPAM-picked VIP'));
+    expect(await l.remove('LoadBalancer', auto.id)).toEqual([auto.id]);
+    expect(await netnsList()).not.toContain(lbNs(auto));
+  });
+
+  it('g. deleting the load balancer removes its namespace from its host; the VIP stops answering', async () => {
+    const l = theLab();
+    const lb = need('lb');
+    const ns = lbNs(lb);
+    expect(await netnsList()).toContain(ns);
+    expect(await l.remove('LoadBalancer', lb.id)).toEqual([lb.id]);
+    expect(await netnsList()).not.toContain(ns);
+    expect(await askTcp(need('c1').ns, VIP, VIP_PORT)).toBe('');
+    expect((await l.counts('LoadBalancer')).count).toBe(0);
+    // A resync period later it is still gone.
+    await sleep(2_500);
+    expect(await netnsList()).not.toContain(ns);
+  });
+});
