@@ -119,6 +119,15 @@ export interface HostContextOptions {
     hostNetns?: string;
     /** Core network id → its bridge on this host (a plugin may only use these as masters). */
     networkBridges: ReadonlyMap<string, string>;
+    /**
+     * Core port id → its namespace and interface there, for the ports desired on this host (the
+     * plugin may keep its nft table in those namespaces). Read on every call, so the owner may
+     * refill it in place. Absent: no ports.
+     */
+    ports?: ReadonlyMap<string, {
+        netns: string;
+        ifname: string;
+    }>;
     log?: (line: string) => void;
     /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
     requestReconcile?: (reason: string) => void;
@@ -151,6 +160,19 @@ export interface HostContext {
     linkName(id: string, role?: string): string;
     /** The bridge of a core network present on this host, to attach legs to; undefined when it is not here. */
     networkBridge(networkId: string): string | undefined;
+    /**
+     * A core port desired on this host: the namespace it lives in (one the agent made, or the one
+     * its user named) and its interface there; undefined when it is not desired here. The plugin may
+     * keep its own nftables table in that namespace ({@link nftTable}, {@link nftList},
+     * {@link nftCounters} with `netns`), and do nothing else there. The namespace exists once the
+     * core has applied the port, which happens before plugins run in the same pass.
+     */
+    port(portId: string): {
+        netns: string;
+        ifname: string;
+    } | undefined;
+    /** The ids of the core ports desired on this host (e.g. to clean up after ones a plugin no longer covers). */
+    portIds(): string[];
     /** Namespaces this plugin owns on the host. */
     ownedNetns(): Promise<string[]>;
     /** Links of this plugin in the host namespace. */
@@ -180,18 +202,28 @@ export interface HostContext {
     sysctl(netns: string, key: string, value: string): Promise<void>;
     /**
      * Replaces this plugin's own nftables table (`table inet <plugin mark>`) in one of its
-     * namespaces, or in the host namespace, in one atomic transaction: `body` is what goes inside
-     * the table's braces. An empty body removes the table. Nothing runs when the table already
-     * holds this body.
+     * namespaces, a core port's namespace ({@link port}), or the host namespace, in one atomic
+     * transaction: `body` is what goes inside the table's braces. An empty body removes the table.
+     * Nothing runs when the table already holds this body (and these set elements).
      *
      * `counters` names the named counters the body uses (`counter name "x"`); the context declares
      * them, carrying over the values they have in the table now, so replacing the table does not
      * reset them (what is counted between the read and the replacement, microseconds, is lost).
+     *
+     * `sets` gives the elements of named sets the body declares (e.g. `set allowed { type
+     * ipv4_addr; flags interval; }`): canonical IP addresses or CIDRs (host bits clear), anything
+     * else is refused before anything runs. Elements never decide whether the table is replaced:
+     * with the same body, only the sets whose elements differ are rewritten (`flush set` + `add
+     * element`, all in one transaction), so rules, counters and conntrack state stay as they are;
+     * with a new body, the table is replaced and filled in the same transaction. Elements must not
+     * overlap (an interval set refuses overlapping ones, or merges them with `auto-merge`, which
+     * then makes every call rewrite the set).
      */
     nftTable(body: string, netns?: string, opts?: {
         counters?: readonly string[];
+        sets?: Readonly<Record<string, readonly string[]>>;
     }): Promise<void>;
-    /** This plugin's table as `nft -j` lists it, or null when there is none. */
+    /** This plugin's table as `nft -j` lists it (in one of its namespaces, a core port's, or the host's), or null when there is none. */
     nftList(netns?: string): Promise<unknown>;
     /** The named counters of this plugin's table: name → packets and bytes ({} when there is no table). */
     nftCounters(netns?: string): Promise<Record<string, {
@@ -386,6 +418,7 @@ export interface IntentView {
             subnetId: string;
             ipAddress: string;
         }[];
+        labels: Record<string, string>;
     }[]>;
     /** The stored resources of a kind of this plugin (the one being changed excluded). */
     resources<S = Record<string, unknown>>(kind: string): Promise<PluginResource<S>[]>;
@@ -408,6 +441,14 @@ export interface Placement<D = unknown> {
         mac: string;
         ips: string[];
     }[];
+    /**
+     * Ids of core ports on this placement's host that the resource filters (a firewall policy's
+     * ports): each such port's link stays down until the resource is APPLIED on that host; ports
+     * already up are not taken down. Until then the port is reported FAILED ("held down until
+     * Kind/id is applied on this host"). Ids of ports on other hosts, or unknown, are ignored.
+     * The agent half reaches a port's namespace with {@link HostContext.port}.
+     */
+    guards?: string[];
 }
 /**
  * The controller half: decides, never touches a host. Every function is called inside the
@@ -594,10 +635,15 @@ export interface AgentTestHost {
     addNetworkBridge(networkId: string): Promise<string>;
     /**
      * A namespace of the test's own (not the plugin's), standing for a workload on a core network:
-     * `eth0` with `cidr`, its other end on the network's bridge ({@link addNetworkBridge} first).
-     * `tag` is 1-6 of [a-z0-9]. Returns the namespace's name.
+     * `eth0` with `cidr`, its other end (`<prefix>t<tag>`, up) on the network's bridge
+     * ({@link addNetworkBridge} first). `tag` is 1-6 of [a-z0-9]. Returns the namespace's name.
+     * With `portId`, it also stands for that core port: `host.port(portId)` gives this namespace
+     * and `eth0` (the name the agent gives a port's interface in a namespace of its own), so the
+     * plugin may keep its nft table there.
      */
-    addTestNamespace(tag: string, networkId: string, cidr: string): Promise<string>;
+    addTestNamespace(tag: string, networkId: string, cidr: string, opts?: {
+        portId?: string;
+    }): Promise<string>;
     /** Runs a program inside a namespace (`ip netns exec NS ...args`), never throwing on a non-zero exit. */
     exec(netns: string, args: string[]): Promise<{
         code: number;

@@ -54,6 +54,11 @@ export class Names {
     return `${this.netnsPrefix}${hex(portId, 10)}`;
   }
 
+  /** Where a port lives: its namespace (the user's, or one of ours) and its interface there. */
+  portPlace(portId: string, userNetns: string | null): { netns: string; ifname: string } {
+    return { netns: userNetns ?? this.portNetns(portId), ifname: this.portInterface(portId, userNetns !== null) };
+  }
+
   get netnsPrefix(): string {
     return `${this.prefix}-${this.hostTag}-`;
   }

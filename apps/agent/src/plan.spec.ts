@@ -636,6 +636,76 @@ describe('plan', () => {
     });
   });
 
+  describe('guarded ports (held down until their guards are applied)', () => {
+    const GUARD = 'FirewallPolicy/fw-1';
+    const guarded = (): DesiredResource[] => [network(), port('port-1', { guardedBy: [GUARD] }), port('port-2')];
+    const held = new Set(['port-1']);
+    const downV1 = (): { observed: Observed; applied: Map<string, string> } => {
+      const state = converged(guarded());
+      state.observed.links.get(V1)!.up = false;
+      return state;
+    };
+
+    it('a guarded port is created with its host end down (no up line), configured inside, and reported held down', () => {
+      for (const heldNow of [held, new Set<string>()]) {
+        // Even with its guards applied last pass: no plugin pass has seen this port yet.
+        const p = run(guarded(), observedOf(), { held: heldNow });
+        expect(root(p)).toEqual([...bridgeCreate, `netns add ${NS1}`, ...vethCreate('port-1').slice(0, 2), `netns add ${NS2}`, ...vethCreate('port-2')]);
+        expect(inNs(p)).toEqual({ [NS1]: configure('port-1'), [NS2]: configure('port-2') });
+        expect(p.heldDown).toEqual(new Set(['port-1']));
+        expect([...p.changed.keys()]).toEqual(['Network/net-1', 'Port/port-1', 'Port/port-2']);
+        expect(applyRoot(observedOf(), p.root).links.get(V1)!.up).toBe(false);
+      }
+    });
+
+    it('a held port found down is not brought up: no line, nothing changed; a wrong MTU is fixed without up', () => {
+      const { observed, applied } = downV1();
+      const p = run(guarded(), observed, { applied, held });
+      expect(root(p)).toEqual([]);
+      expect(p.inNetns).toEqual([]);
+      expect(p.changed.size).toBe(0);
+      expect(p.heldDown).toEqual(new Set(['port-1']));
+      observed.links.get(V1)!.mtu = 1500;
+      expect(root(run(guarded(), observed, { applied, held }))).toEqual([`link set dev ${V1} mtu 1450 master ${BR}`]);
+    });
+
+    it('a cleared port (guards applied last pass) found down is brought up', () => {
+      const { observed, applied } = downV1();
+      const p = run(guarded(), observed, { applied, held: new Set() });
+      expect(root(p)).toEqual([`link set dev ${V1} mtu 1450 master ${BR}`, `link set dev ${V1} up`]);
+      expect(p.heldDown).toEqual(new Set());
+    });
+
+    it('a held port already up is never taken down, nor reported held', () => {
+      const { observed, applied } = converged(guarded());
+      const p = run(guarded(), observed, { applied, held });
+      expect(root(p)).toEqual([]);
+      expect(p.heldDown).toEqual(new Set());
+    });
+
+    it('guards stay out of the spec hash (a guard added or removed re-configures nothing); unguarded ports plan as before', () => {
+      const [, p1] = guarded();
+      expect(specHash(p1)).toBe(specHash(port('port-1')));
+      const { observed, applied } = converged(desired3());
+      const p = run(guarded(), observed, { applied, held });
+      expect(root(p)).toEqual([]);
+      expect(p.inNetns).toEqual([]);
+      expect(p.changed.size).toBe(0);
+      expect(portsToInspect({ desired: guarded(), observed, applied, names })).toEqual([]);
+    });
+
+    it('planning again after applying yields nothing while held, then only the up line once cleared', () => {
+      const first = run(guarded(), observedOf(), { held });
+      const after = applyRoot(observedOf(), first.root);
+      const applied = new Map([...first.changed].filter(([k]) => k.startsWith('Port/')).map(([k, h]) => [k.slice('Port/'.length), h]));
+      const again = run(guarded(), after, { applied, held });
+      expect(root(again)).toEqual([]);
+      expect(again.inNetns).toEqual([]);
+      expect(again.changed.size).toBe(0);
+      expect(root(run(guarded(), after, { applied, held: new Set() }))).toEqual([`link set dev ${V1} mtu 1450 master ${BR}`, `link set dev ${V1} up`]);
+    });
+  });
+
   describe('what cannot be planned', () => {
     it('unknown kind → terminal failure; the rest is planned', () => {
       const router = { kind: 'Router', id: 'r-1', generation: 1, spec: { anything: true } };

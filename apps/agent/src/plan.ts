@@ -41,6 +41,8 @@ export interface Plan {
   failures: PlanFailure[];
   /** Attributes to report per resource key (names of what was realized). */
   attributes: Map<string, Record<string, string>>;
+  /** Guarded ports (by id) whose host end this plan leaves down: created down, or held and found down. */
+  heldDown: Set<string>;
 }
 
 export interface PlanInput {
@@ -51,6 +53,8 @@ export interface PlanInput {
   names: Names;
   /** Resource keys not to touch this time (backing off after a failure). */
   skip?: ReadonlySet<string>;
+  /** Guarded ports (by id) some of whose guards were not APPLIED in the last plugin pass: their host end is not brought up. */
+  held?: ReadonlySet<string>;
 }
 
 const hashes = new WeakMap<DesiredResource, string>();
@@ -58,7 +62,9 @@ const hashes = new WeakMap<DesiredResource, string>();
 export function specHash(r: DesiredResource): string {
   let hash = hashes.get(r);
   if (hash === undefined) {
-    hash = createHash('sha1').update(JSON.stringify(r.spec)).digest('base64');
+    // A port's guards decide when its host end comes up, not what is configured: they stay out.
+    const spec = r.kind === ResourceKind.Port ? { ...(r.spec as PortSpec), guardedBy: undefined } : r.spec;
+    hash = createHash('sha1').update(JSON.stringify(spec)).digest('base64');
     hashes.set(r, hash);
   }
   return hash;
@@ -86,9 +92,11 @@ export function portsToInspect(input: InspectInput): string[] {
 /**
  * The ordered plan that makes the kernel match the desired state (pure). Level-triggered: it
  * compares desired with observed, never "what happened". Nothing that already matches gets a
- * command, so planning the same state twice yields empty batches.
+ * command, so planning the same state twice yields empty batches. A guarded port's host end is
+ * created down (no plugin pass has seen the port yet) and is not brought up while `held`; one
+ * already up is never taken down.
  */
-export function plan({ desired, observed, applied, names, skip = new Set() }: PlanInput): Plan {
+export function plan({ desired, observed, applied, names, skip = new Set(), held = new Set() }: PlanInput): Plan {
   const root = new IpBatch();
   const creates = new IpBatch();
   const neighbours = new IpBatch();
@@ -97,6 +105,7 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
   const changed = new Map<string, string>();
   const failures: PlanFailure[] = [];
   const attributes = new Map<string, Record<string, string>>();
+  const heldDown = new Set<string>();
   const nsBatch = (ns: string): IpBatch => {
     let batch = nsBatches.get(ns);
     if (!batch) nsBatches.set(ns, (batch = new IpBatch(ns)));
@@ -182,9 +191,8 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
     const key = resourceKey(port);
     const network = networks.get(port.spec.networkId);
     const shared = port.spec.netns !== null;
-    const ns = port.spec.netns ?? names.portNetns(port.id);
+    const { netns: ns, ifname } = names.portPlace(port.id, port.spec.netns);
     const veth = names.veth(port.id);
-    const ifname = names.portInterface(port.id, shared);
     attributes.set(key, { netns: ns, interface: ifname, hostInterface: veth, bridge: names.bridge(port.spec.networkId) });
     if (skip.has(key)) continue;
     if (!network) {
@@ -210,13 +218,17 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
       found = undefined;
     }
     const bridge = names.bridge(network.id);
+    const guarded = (port.spec.guardedBy?.length ?? 0) > 0;
+    // Without carrier on the host end, nothing passes until the guards have seen the port.
+    const down = guarded && (!found || (!found.up && held.has(port.id)));
+    if (down) heldDown.add(port.id);
     if (!found) {
       creates.vethAdd(veth, { master: bridge, mtu: port.spec.mtu, peer: ifname, peerNetns: ns }, key);
       creates.linkSet(veth, { addrgenmode: 'none', alias: Names.alias('port', port.id) }, key);
-      creates.linkSet(veth, { up: true }, key);
+      if (!down) creates.linkSet(veth, { up: true }, key);
       configure = true;
-    } else if (found.master !== bridge || found.mtu !== port.spec.mtu || !found.up) {
-      creates.linkSet(veth, { master: bridge, mtu: port.spec.mtu, up: true }, key);
+    } else if (found.master !== bridge || found.mtu !== port.spec.mtu || (!found.up && !down)) {
+      creates.linkSet(veth, { master: bridge, mtu: port.spec.mtu, ...(down ? {} : { up: true }) }, key);
       changed.set(key, hash);
     }
     if (configure) {
@@ -236,7 +248,7 @@ export function plan({ desired, observed, applied, names, skip = new Set() }: Pl
   }
 
   root.lines.push(...creates.lines, ...neighbours.lines);
-  return { root, fdb, inNetns: [...nsBatches.values()], changed, failures, attributes };
+  return { root, fdb, inNetns: [...nsBatches.values()], changed, failures, attributes, heldDown };
 }
 
 /**

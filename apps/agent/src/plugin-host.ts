@@ -1,6 +1,6 @@
 import { Linux } from '@netloom/linux';
 import { DesiredResource, RealizationState, resourceKey, ResourceStatusReport } from '@netloom/model';
-import { createHostContext, type DesiredPluginResource, type ManagedHostContext, type PluginDefinition } from '@netloom/plugin-sdk';
+import { createHostContext, type DesiredPluginResource, type HostContext, type ManagedHostContext, type PluginDefinition } from '@netloom/plugin-sdk';
 
 /** How long one plugin's reconcile (or observe) may take before it counts as failed. */
 export const PLUGIN_TIMEOUT_MS = 30_000;
@@ -29,6 +29,9 @@ interface Loaded {
 
 const TIMEOUT = Symbol('timeout');
 
+/** Where a core port lives on this host: its namespace and its interface there. */
+type PortPlace = NonNullable<ReturnType<HostContext['port']>>;
+
 /**
  * Runs the agent halves of the loaded plugins after the core apply of a pass: each gets the
  * desired resources of its kinds and its own host context, then is asked what it observes of
@@ -40,6 +43,8 @@ export class PluginHost {
   private readonly loaded: Loaded[] = [];
   /** Network id → bridge, refreshed each pass; shared by reference with every context. */
   private readonly bridges = new Map<string, string>();
+  /** Port id → its namespace and interface, refreshed each pass; shared like the bridges. */
+  private readonly ports = new Map<string, PortPlace>();
   private readonly timeoutMs: number;
 
   constructor(private readonly options: PluginHostOptions) {
@@ -51,6 +56,7 @@ export class PluginHost {
         agentPrefix: options.agentPrefix,
         hostId: options.hostId,
         networkBridges: this.bridges,
+        ports: this.ports,
         log: options.log,
         requestReconcile: (reason) => options.requestReconcile?.(reason),
       });
@@ -86,11 +92,16 @@ export class PluginHost {
   /**
    * One status per desired resource of a plugin kind, with what the plugin observes of it.
    * `networkBridges` are the bridges of the networks desired on this host, the only links a
-   * plugin may use as masters.
+   * plugin may use as masters; `ports` where the core ports desired here live (a plugin may keep
+   * its nft table in their namespaces).
    */
-  async reconcile(desired: readonly DesiredResource[], networkBridges: ReadonlyMap<string, string>): Promise<ResourceStatusReport[]> {
-    this.bridges.clear();
-    for (const [id, bridge] of networkBridges) this.bridges.set(id, bridge);
+  async reconcile(
+    desired: readonly DesiredResource[],
+    networkBridges: ReadonlyMap<string, string>,
+    ports: ReadonlyMap<string, PortPlace> = new Map(),
+  ): Promise<ResourceStatusReport[]> {
+    refill(this.bridges, networkBridges);
+    refill(this.ports, ports);
     const groups = new Map<Loaded, DesiredPluginResource[]>();
     for (const r of desired) {
       const loaded = this.byKind.get(r.kind);
@@ -207,6 +218,12 @@ export class PluginHost {
       clearTimeout(timer);
     }
   }
+}
+
+/** Makes `target` hold exactly what `source` holds (it is shared by reference, so it is not replaced). */
+function refill<V>(target: Map<string, V>, source: ReadonlyMap<string, V>): void {
+  target.clear();
+  for (const [k, v] of source) target.set(k, v);
 }
 
 /** A copy of a plain object that JSON carries unchanged in meaning, or undefined for anything else. */

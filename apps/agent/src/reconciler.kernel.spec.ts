@@ -4,13 +4,39 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { CommandRunner, Linux } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind } from '@netloom/model';
+import { definePlugin, type DesiredPluginResource, type PluginStatus, SDK_VERSION } from '@netloom/plugin-sdk';
 import { Names } from './naming';
+import { PluginHost } from './plugin-host';
 import { ReconcileReport, Reconciler } from './reconciler';
 import { StateStore } from './state-store';
 
 // The reconciler against the real kernel, in the agent's own (here: the root) namespace, with a
 // per-run prefix: everything it makes is named `<prefix>…` and removed by exact name afterwards.
 const describeKernel = process.getuid?.() === 0 ? describe : describe.skip;
+
+/** Removes, by exact name, every namespace and link a run with this prefix made. */
+async function removeOurs(linux: Linux, prefix: string): Promise<void> {
+  const netns = (await linux.netnsList()).filter((n) => n.startsWith(`${prefix}-`));
+  for (const ns of netns) await execa('ip', ['netns', 'del', ns], { reject: false });
+  const links = (await linux.links()).filter((l) => l.ifname.startsWith(prefix)).map((l) => l.ifname);
+  for (const link of links) await execa('ip', ['link', 'del', link], { reject: false });
+}
+
+const network: DesiredResource<NetworkSpec> = { kind: ResourceKind.Network, id: 'net-1', generation: 1, spec: { vni: 100, mtu: 1450, vxlan: null } };
+const port = (id: string, ip: string, guardedBy?: string[]): DesiredResource<PortSpec> => ({
+  kind: ResourceKind.Port,
+  id,
+  generation: 1,
+  spec: {
+    networkId: 'net-1',
+    mac: `02:00:00:00:00:${ip.split('.')[3].padStart(2, '0')}`,
+    mtu: 1450,
+    addresses: [{ cidr: `${ip}/24`, family: 4 }],
+    routes: [{ dst: 'default', via: '10.232.0.1', family: 4 }],
+    netns: null,
+    ...(guardedBy ? { guardedBy } : {}),
+  },
+});
 
 describeKernel('Reconciler on the real kernel', () => {
   const prefix = `r${Math.random().toString(36).slice(2, 5)}`;
@@ -20,21 +46,6 @@ describeKernel('Reconciler on the real kernel', () => {
   const linux = new Linux(runner);
   let reconciler: Reconciler;
   const reports: ReconcileReport[] = [];
-
-  const network: DesiredResource<NetworkSpec> = { kind: ResourceKind.Network, id: 'net-1', generation: 1, spec: { vni: 100, mtu: 1450, vxlan: null } };
-  const port = (id: string, ip: string): DesiredResource<PortSpec> => ({
-    kind: ResourceKind.Port,
-    id,
-    generation: 1,
-    spec: {
-      networkId: 'net-1',
-      mac: `02:00:00:00:00:${ip.split('.')[3].padStart(2, '0')}`,
-      mtu: 1450,
-      addresses: [{ cidr: `${ip}/24`, family: 4 }],
-      routes: [{ dst: 'default', via: '10.232.0.1', family: 4 }],
-      netns: null,
-    },
-  });
   const ports = [port('port-a', '10.232.0.2'), port('port-b', '10.232.0.3'), port('port-c', '10.232.0.4')];
 
   /** Sets a desired state and waits for the passes it causes; their mutations summed, the last statuses. */
@@ -56,10 +67,7 @@ describeKernel('Reconciler on the real kernel', () => {
 
   afterAll(async () => {
     reconciler.stop();
-    const netns = (await linux.netnsList()).filter((n) => n.startsWith(`${prefix}-`));
-    for (const ns of netns) await execa('ip', ['netns', 'del', ns], { reject: false });
-    const links = (await linux.links()).filter((l) => l.ifname.startsWith(prefix)).map((l) => l.ifname);
-    for (const link of links) await execa('ip', ['link', 'del', link], { reject: false });
+    await removeOurs(linux, prefix);
     rmSync(stateDir, { recursive: true, force: true });
   });
 
@@ -130,5 +138,107 @@ describeKernel('Reconciler on the real kernel', () => {
     expect(status.reason).toMatch(/does not exist/);
     expect(report.statuses.find((s) => s.id === 'net-1')!.state).toBe(RealizationState.APPLIED);
     await pass([], 8);
+  });
+});
+
+describeKernel('Reconciler with guarded ports on the real kernel', () => {
+  const prefix = `g${Math.random().toString(36).slice(2, 5)}`;
+  const names = new Names(prefix, 'host-under-test');
+  const stateDir = mkdtempSync(join(tmpdir(), 'netloom-guards-'));
+  const linux = new Linux(new CommandRunner());
+  const reports: ReconcileReport[] = [];
+  /** What the guard plugin saw of each port's host end while its reconcile ran. */
+  const seen: { guard: string; portId: string; up: boolean | undefined; netns: string | undefined }[] = [];
+  /** Guards the plugin fails, with the reason it gives. */
+  const failing = new Map<string, string>();
+  const COUNTING = 'chain input {\n  type filter hook input priority 0; policy accept;\n  counter\n}';
+
+  // A stand-in for a firewall: for each guarded port, an nft table in the port's namespace.
+  const guards = definePlugin({
+    id: 'test.guards',
+    version: '0.1.0',
+    sdk: SDK_VERSION,
+    kinds: { Guard: { fields: {} } },
+    agent: {
+      async reconcile(desired: DesiredPluginResource[], host): Promise<PluginStatus[]> {
+        const out: PluginStatus[] = [];
+        for (const r of desired) {
+          for (const portId of (r.spec as { ports: string[] }).ports) {
+            seen.push({ guard: r.id, portId, up: (await linux.link(names.veth(portId)))?.up, netns: host.port(portId)?.netns });
+            if (!failing.has(r.id)) await host.nftTable(COUNTING, host.port(portId)!.netns);
+          }
+          out.push(failing.has(r.id) ? { id: r.id, state: RealizationState.FAILED, reason: failing.get(r.id) } : { id: r.id, state: RealizationState.APPLIED });
+        }
+        return out;
+      },
+    },
+  });
+  const guard = (id: string, portIds: string[], generation = 1): DesiredResource => ({ kind: 'Guard', id, generation, spec: { ports: portIds } });
+  const plugins = new PluginHost({ linux, agentPrefix: prefix, hostId: 'host-under-test', plugins: [guards], log: () => undefined });
+  const reconciler = new Reconciler(linux, names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined, plugins });
+  reconciler.onReport = (r) => reports.push(r);
+
+  const hostEndUp = async (portId: string) => (await linux.link(names.veth(portId)))?.up;
+  const ping = (from: string, ip: string) => execa('ip', ['netns', 'exec', names.portNetns(from), 'ping', '-c1', '-W1', ip], { reject: false });
+  const statusOf = (portId: string) => reports[reports.length - 1].statuses.find((s) => s.id === portId)!;
+  async function pass(desired: DesiredResource[], revision: number): Promise<void> {
+    seen.length = 0;
+    reconciler.setDesired(revision, desired);
+    await reconciler.reconcileNow();
+  }
+
+  beforeAll(() => reconciler.start());
+
+  afterAll(async () => {
+    reconciler.stop();
+    await plugins.stop();
+    await removeOurs(linux, prefix);
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  const plain = port('port-b', '10.232.0.3');
+  const a = port('port-a', '10.232.0.2', ['Guard/g1']);
+  const c = port('port-c', '10.232.0.4', ['Guard/g2']);
+
+  it('creates a port guarded by a resource created with it down, and brings it up in the same pass once the plugin applied it', async () => {
+    await pass([network, a, plain, guard('g1', ['port-a'])], 1);
+    // The plugin ran with the pair there but its host end down, in the port's own namespace.
+    expect(seen[0]).toEqual({ guard: 'g1', portId: 'port-a', up: false, netns: names.portNetns('port-a') });
+    expect(await hostEndUp('port-a')).toBe(true);
+    const first = reports.find((r) => r.statuses.some((s) => s.id === 'g1'))!;
+    expect(first.statuses.map((s) => [s.id, s.state])).toEqual([
+      ['net-1', RealizationState.APPLIED],
+      ['port-a', RealizationState.APPLIED],
+      ['port-b', RealizationState.APPLIED],
+      ['g1', RealizationState.APPLIED],
+    ]);
+    expect((await ping('port-b', '10.232.0.2')).exitCode).toBe(0);
+    const tables = await execa('ip', ['netns', 'exec', names.portNetns('port-a'), 'nft', 'list', 'tables']);
+    expect(tables.stdout).toContain(`inet ${prefix}_`);
+  });
+
+  it('keeps a port whose guard fails down, reported FAILED with the reason, and does not take a port already up down', async () => {
+    failing.set('g2', 'rules refused');
+    failing.set('g1', 'g1 broke');
+    await pass([network, a, plain, c, guard('g1', ['port-a'], 2), guard('g2', ['port-c'])], 2);
+    expect(seen.find((s) => s.portId === 'port-c')?.up).toBe(false);
+    expect(await hostEndUp('port-c')).toBe(false);
+    expect(statusOf('port-c')).toMatchObject({ state: RealizationState.FAILED, reason: 'held down until Guard/g2 is applied on this host: rules refused' });
+    expect((await ping('port-b', '10.232.0.4')).exitCode).not.toBe(0);
+    // Already up when its guard failed: it stays up.
+    expect(await hostEndUp('port-a')).toBe(true);
+    expect(statusOf('port-a').state).toBe(RealizationState.APPLIED);
+  });
+
+  it('brings the port up on a retry once the plugin applies its guard, with no new desired state', async () => {
+    failing.clear();
+    const deadline = Date.now() + 10_000;
+    while (!(await hostEndUp('port-c'))) {
+      if (Date.now() > deadline) throw new Error('port-c not brought up within 10 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await reconciler.reconcileNow();
+    expect(statusOf('port-c').state).toBe(RealizationState.APPLIED);
+    expect((await ping('port-b', '10.232.0.4')).exitCode).toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, wholeBatchFailed } from '@netloom/linux';
-import { DesiredResource, NetworkSpec, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
+import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
+import { heldPorts, release } from './guards';
 import { Names } from './naming';
 import type { PluginHost } from './plugin-host';
 import { LinkCache } from './link-cache';
@@ -32,6 +33,8 @@ interface Backoff {
   hash: string;
   reason: string;
   terminal: boolean;
+  /** Only schedules a retry, never skips the resource (a port held down waits for its guards, not for a timer). */
+  retryOnly?: boolean;
 }
 
 const MAX_BACKOFF_MS = 30_000;
@@ -211,9 +214,7 @@ export class Reconciler {
     await Promise.all(
       inspect.map(async (portId) => {
         const port = desired.find((r) => r.id === portId)!;
-        const spec = port.spec as { netns: string | null };
-        const ns = spec.netns ?? this.names.portNetns(portId);
-        const ifname = this.names.portInterface(portId, spec.netns !== null);
+        const { netns: ns, ifname } = this.names.portPlace(portId, (port.spec as PortSpec).netns);
         const addrs = await this.linux.addresses(ns, ifname).catch(() => []);
         const global = addrs.flatMap((a) => a.addresses.filter((x) => x.scope !== 'link').map((x) => `${x.local}/${x.prefixlen}`));
         observed.portAddresses.set(portId, global);
@@ -235,13 +236,13 @@ export class Reconciler {
     for (const [key, b] of this.backoff) {
       const r = byKey.get(key);
       if (!r || specHashOf(r) !== b.hash) this.backoff.delete(key);
-      else if (b.terminal || b.until > now) skip.add(key);
+      else if (b.terminal || (b.until > now && !b.retryOnly)) skip.add(key);
     }
 
     const observed = await this.observe(desired);
     const p = (() => {
       try {
-        return plan({ desired, observed, applied: this.applied, names: this.names, skip });
+        return plan({ desired, observed, applied: this.applied, names: this.names, skip, held: heldPorts(desired, this.last?.statuses ?? []) });
       } catch (error) {
         // An unsafe name or value reached the kernel door: nothing runs, every resource waits.
         if (error instanceof LinuxInputError) {
@@ -262,7 +263,7 @@ export class Reconciler {
         .map((batch) => filterBatch(batch, failures))
         .filter((batch) => batch.length > 0);
       collect(await this.apply(inNetns), failures);
-      await this.verify(desired.filter((r) => p.changed.has(resourceKey(r))), failures);
+      await this.verify(desired.filter((r) => p.changed.has(resourceKey(r))), failures, p.heldDown);
       for (const [key, hash] of p.changed) {
         const id = key.slice(key.indexOf('/') + 1);
         if (failures.has(key)) this.applied.delete(id);
@@ -272,13 +273,26 @@ export class Reconciler {
     const desiredIds = new Set(desired.map((r) => r.id));
     for (const id of [...this.applied.keys()]) if (!desiredIds.has(id)) this.applied.delete(id);
 
+    let pluginStatuses: ResourceStatusReport[] = [];
+    if (plugins) {
+      // After the core apply, so the bridges of this host's networks (and its ports) exist for the plugins.
+      const bridges = new Map(desired.filter((r) => r.kind === ResourceKind.Network).map((r) => [r.id, this.names.bridge(r.id)]));
+      const ports = new Map(desired.filter((r) => r.kind === ResourceKind.Port).map((r) => [r.id, this.names.portPlace(r.id, (r.spec as PortSpec).netns)]));
+      pluginStatuses = await plugins.reconcile(all.filter((r) => plugins.handles(r.kind)), bridges, ports);
+    }
+    // Ports this pass left down whose guards are now in place come up, after them, in this same pass.
+    const { up, holds } = release(desired, p?.heldDown ?? new Set(), pluginStatuses, failures, this.names);
+    collect(await this.apply([up]), failures);
+
     const statuses: ResourceStatusReport[] = desired.map((r) => {
       const key = resourceKey(r);
       const failure = failures.get(key);
-      const held = this.backoff.get(key);
+      const hold = holds.get(key);
+      const backingOff = this.backoff.get(key);
       if (failure) this.fail(key, r, failure);
+      else if (hold) this.fail(key, r, { key, reason: hold, terminal: false }, true);
       else if (!skip.has(key)) this.backoff.delete(key);
-      const reason = failure?.reason ?? (skip.has(key) ? held?.reason : undefined);
+      const reason = failure?.reason ?? hold ?? (skip.has(key) ? backingOff?.reason : undefined);
       return {
         kind: r.kind,
         id: r.id,
@@ -288,11 +302,7 @@ export class Reconciler {
         attributes: p?.attributes.get(key) ?? {},
       };
     });
-    if (plugins) {
-      // After the core apply, so the bridges of this host's networks exist for the plugins' legs.
-      const bridges = new Map(desired.filter((r) => r.kind === ResourceKind.Network).map((r) => [r.id, this.names.bridge(r.id)]));
-      statuses.push(...(await plugins.reconcile(all.filter((r) => plugins.handles(r.kind)), bridges)));
-    }
+    statuses.push(...pluginStatuses);
     this.store.writeApplied({ revision, ports: Object.fromEntries(this.applied) });
     this.scheduleRetry();
     this.last = { revision, statuses, mutatingCommands: this.linux.runner.mutatingCount - mutatingBefore, ms: Date.now() - started, observeOnly: false };
@@ -305,8 +315,11 @@ export class Reconciler {
     return this.linux.applyIpBatches(nonEmpty);
   }
 
-  /** Re-reads the links: every bridge and veth this pass touched must exist, be up and sit where it should. */
-  private async verify(touched: DesiredResource[], failures: Map<string, PlanFailure>): Promise<void> {
+  /**
+   * Re-reads the links: every bridge and veth this pass touched must exist, be up and sit where
+   * it should (a port held down by its guards: down).
+   */
+  private async verify(touched: DesiredResource[], failures: Map<string, PlanFailure>, heldDown: ReadonlySet<string>): Promise<void> {
     if (!touched.length) return;
     const links = await this.readLinks(
       touched.flatMap((r) =>
@@ -328,7 +341,9 @@ export class Reconciler {
       } else if (r.kind === ResourceKind.Port) {
         const veth = links.get(this.names.veth(r.id));
         const bridge = this.names.bridge((r.spec as { networkId: string }).networkId);
-        if (!veth?.up || veth.master !== bridge) failures.set(key, { key, reason: 'veth missing, down or off its bridge after apply', terminal: false });
+        if (!veth || veth.master !== bridge || (!veth.up && !heldDown.has(r.id))) {
+          failures.set(key, { key, reason: 'veth missing, down or off its bridge after apply', terminal: false });
+        }
       }
     }
   }
@@ -340,10 +355,10 @@ export class Reconciler {
     return this.linkCache.read();
   }
 
-  private fail(key: string, r: DesiredResource, failure: PlanFailure): void {
+  private fail(key: string, r: DesiredResource, failure: PlanFailure, retryOnly = false): void {
     const attempts = (this.backoff.get(key)?.attempts ?? 0) + 1;
     const delay = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (attempts - 1));
-    this.backoff.set(key, { attempts, until: Date.now() + delay, hash: specHashOf(r), reason: failure.reason, terminal: failure.terminal });
+    this.backoff.set(key, { attempts, until: Date.now() + delay, hash: specHashOf(r), reason: failure.reason, terminal: failure.terminal, retryOnly });
   }
 
   private scheduleRetry(): void {

@@ -66,6 +66,12 @@ export interface PortSpec {
   routes: PortRoute[];
   /** An existing namespace to place the port in; null: the agent creates and owns one. */
   netns: string | null;
+  /**
+   * Keys (`Kind/id`, sorted) of the plugin resources that filter this port on its host. Its host
+   * end comes up only once a plugin pass that saw the port reported them all APPLIED (a port
+   * already up is not taken down). Absent when none, so an unguarded port's spec is unchanged.
+   */
+  guardedBy?: string[];
 }
 
 /** What an agent reports for one resource. */

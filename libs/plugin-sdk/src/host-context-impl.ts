@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { assertNftName, IpBatch, type BatchResult, type LinkInfo, Linux, wholeBatchFailed } from '@netloom/linux';
 import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView } from './host-context';
 import { ProbeHelpers } from './probe-helper';
@@ -15,6 +16,12 @@ export interface HostContextOptions {
   hostNetns?: string;
   /** Core network id → its bridge on this host (a plugin may only use these as masters). */
   networkBridges: ReadonlyMap<string, string>;
+  /**
+   * Core port id → its namespace and interface there, for the ports desired on this host (the
+   * plugin may keep its nft table in those namespaces). Read on every call, so the owner may
+   * refill it in place. Absent: no ports.
+   */
+  ports?: ReadonlyMap<string, { netns: string; ifname: string }>;
   log?: (line: string) => void;
   /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
   requestReconcile?: (reason: string) => void;
@@ -33,6 +40,7 @@ export interface ManagedHostContext extends HostContext {
  */
 export function createHostContext(opts: HostContextOptions): ManagedHostContext {
   const { linux, hostNetns, networkBridges } = opts;
+  const ports = opts.ports ?? new Map<string, { netns: string; ifname: string }>();
   const scope = scopeFor(opts.agentPrefix, opts.hostId, opts.pluginId);
   const bridges = (): Set<string> => new Set(networkBridges.values());
   const log = (line: string): void => opts.log?.(`[${opts.pluginId}] ${line}`);
@@ -44,8 +52,12 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     }
     return netns;
   };
-  // The namespace of the plugin's nft table: one of its own, or the host's.
-  const nftNs = (netns: string | undefined): string | undefined => (netns === undefined ? hostNetns : ownedNs(netns, 'nft table in'));
+  // The namespace of the plugin's nft table: one of its own, a core port's, or the host's.
+  const nftNs = (netns: string | undefined): string | undefined => {
+    if (netns === undefined) return hostNetns;
+    if (typeof netns === 'string' && (scope.ownsNetns(netns) || [...ports.values()].some((p) => p.netns === netns))) return netns;
+    throw new Error(`plugin ${opts.pluginId}: nft table in ${JSON.stringify(netns)}: not one of its namespaces (${scope.netnsPrefix}…) nor a port's on this host`);
+  };
 
   return {
     hostId: opts.hostId,
@@ -53,6 +65,11 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     netnsName: (id) => scope.netnsName(id),
     linkName: (id, role) => scope.linkName(id, role),
     networkBridge: (networkId) => networkBridges.get(networkId),
+    port(portId) {
+      const place = ports.get(portId);
+      return place && { netns: place.netns, ifname: place.ifname };
+    },
+    portIds: () => [...ports.keys()],
 
     async ownedNetns() {
       return (await linux.netnsList()).filter((ns) => scope.ownsNetns(ns));
@@ -86,22 +103,30 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
 
     async nftTable(body, netns, nftOpts) {
       const ns = nftNs(netns);
-      const counters = counterNames(nftOpts?.counters, opts.pluginId);
+      const counters = nftNames(nftOpts?.counters, 'counter', opts.pluginId);
+      const sets = setElements(nftOpts?.sets, opts.pluginId);
       const table = `inet ${scope.nftTable}`;
-      // The mark covers the body and the counter names, never their values (a body alone hashes as it always did).
+      // The mark covers the body and the counter names, never their values nor set elements (a body alone hashes as it always did).
       const marked = counters.length ? `${body}\u0000${counters.join(',')}` : body;
       const mark = body.trim() === '' ? undefined : `netloom_${createHash('sha256').update(marked).digest('hex').slice(0, 16)}`;
-      // Idempotent: a table already carrying the mark of this body is left as it is.
-      const current = tableChains(await linux.nftRuleset(ns), scope.nftTable);
-      if (mark === undefined ? current === null : current?.includes(mark)) return;
+      const current = readTable(await linux.nftRuleset(ns), scope.nftTable);
       // Declaring the table first makes the delete safe when it does not exist; one script, one transaction.
-      let script = `table ${table} {}\ndelete table ${table}\n`;
-      if (mark !== undefined) {
+      const drop = `table ${table} {}\ndelete table ${table}\n`;
+      const fill = (name: string, elements: string[]): string => (elements.length ? `add element ${table} ${name} { ${elements.join(', ')} }\n` : '');
+      let script: string;
+      if (mark !== undefined && current?.chains.includes(mark)) {
+        // The same body: only the sets whose elements differ are rewritten, rules and counters stay.
+        const stale = [...sets].filter(([name, elements]) => !sameElements(current.sets.get(name), elements));
+        script = stale.map(([name, elements]) => `flush set ${table} ${name}\n${fill(name, elements)}`).join('');
+      } else if (mark === undefined) {
+        script = current === null ? '' : drop;
+      } else {
         const now = new Map(counters.length && current !== null ? ((await linux.nftCounters('inet', scope.nftTable, ns)) ?? []).map((c) => [c.name, c]) : []);
         const declared = counters.map((c) => `counter ${c} { packets ${now.get(c)?.packets ?? 0} bytes ${now.get(c)?.bytes ?? 0} }\n`).join('');
-        script += `table ${table} {\n${declared}chain ${mark} {\n}\n${body}\n}\n`;
+        script = `${drop}table ${table} {\n${declared}chain ${mark} {\n}\n${body}\n}\n`;
+        script += [...sets].map(([name, elements]) => fill(name, elements)).join('');
       }
-      await linux.nftApply(script, ns);
+      if (script !== '') await linux.nftApply(script, ns);
     },
 
     async nftCounters(netns) {
@@ -112,7 +137,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     async nftList(netns) {
       const ns = nftNs(netns);
       const ruleset = await linux.nftRuleset(ns);
-      if (tableChains(ruleset, scope.nftTable) === null) return null;
+      if (readTable(ruleset, scope.nftTable) === null) return null;
       const items = (ruleset as { nftables?: Record<string, { table?: string; name?: string; family?: string }>[] }).nftables ?? [];
       return {
         nftables: items.filter((item) => {
@@ -139,30 +164,90 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
   };
 }
 
-/** The counter names of an nft table, unique and sorted; each must be an nft identifier. */
-function counterNames(names: readonly string[] | undefined, pluginId: string): string[] {
+/** Names of counters or sets of an nft table, unique and sorted; each must be an nft identifier. */
+function nftNames(names: readonly string[] | undefined, what: 'counter' | 'set', pluginId: string): string[] {
   const list: unknown = names ?? [];
-  if (!Array.isArray(list)) throw new Error(`plugin ${pluginId}: nftTable counters must be a list of names`);
+  if (!Array.isArray(list)) throw new Error(`plugin ${pluginId}: nftTable ${what}s must be a list of names`);
   for (const name of list as unknown[]) {
     try {
       assertNftName(name as string);
     } catch {
-      throw new Error(`plugin ${pluginId}: counter name ${JSON.stringify(name)} is not an nft identifier ([a-zA-Z][a-zA-Z0-9_]{0,30})`);
+      throw new Error(`plugin ${pluginId}: ${what} name ${JSON.stringify(name)} is not an nft identifier ([a-zA-Z][a-zA-Z0-9_]{0,30})`);
     }
   }
   return [...new Set(list as string[])].sort();
 }
 
-/** The chain names of table `inet NAME` in an `nft -j list ruleset`, or null when the table is absent. */
-function tableChains(ruleset: unknown, name: string): string[] | null {
-  const items = (ruleset as { nftables?: Record<string, { family?: string; name?: string; table?: string }>[] } | null)?.nftables ?? [];
+/** Set name → its elements (canonical IPs or CIDRs, unique, sorted); anything else throws before anything runs. */
+function setElements(sets: Readonly<Record<string, readonly string[]>> | undefined, pluginId: string): Map<string, string[]> {
+  if (sets === undefined) return new Map();
+  if (sets === null || typeof sets !== 'object' || Array.isArray(sets)) throw new Error(`plugin ${pluginId}: nftTable sets must map set names to lists of elements`);
+  const out = new Map<string, string[]>();
+  for (const name of nftNames(Object.keys(sets), 'set', pluginId)) {
+    const list: unknown = sets[name];
+    if (!Array.isArray(list)) throw new Error(`plugin ${pluginId}: set ${name}: elements must be a list of IP addresses or CIDRs`);
+    const byKey = new Map<string, string>();
+    for (const element of list as unknown[]) {
+      const canonical = canonicalElement(element);
+      if (canonical === undefined || canonical !== element) {
+        const hint = canonical === undefined ? '' : ` (did you mean ${canonical}?)`;
+        throw new Error(`plugin ${pluginId}: set ${name}: element ${JSON.stringify(element)} is not a canonical IP address or CIDR${hint}`);
+      }
+      byKey.set(elementKey(canonical), canonical);
+    }
+    out.set(name, [...byKey.values()].sort());
+  }
+  return out;
+}
+
+/** The canonical text of an IP address or a CIDR with host bits clear (e.g. `10.0.0.0/24`), or undefined when it is neither. */
+function canonicalElement(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  try {
+    if (!value.includes('/')) return ipaddr.parse(value).toString();
+    const [address, prefix] = ipaddr.parseCIDR(value);
+    const network = address.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(value) : ipaddr.IPv6.networkAddressFromCIDR(value);
+    return `${network.toString()}/${prefix}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How the kernel lists an element: a CIDR as long as its address is the address alone. */
+function elementKey(element: string): string {
+  const [address, prefix] = element.split('/');
+  return prefix !== undefined && Number(prefix) === (address.includes(':') ? 128 : 32) ? address : element;
+}
+
+/** One element of an `nft -j` set listing (an address, `{prefix}`, `{range}`, or `{elem: {val}}` with extras), as {@link elementKey} has it. */
+function listedElement(value: unknown): string {
+  const v = value as { elem?: { val?: unknown }; prefix?: { addr?: unknown; len?: unknown }; range?: unknown[] } | string;
+  if (typeof v === 'string') return elementKey(canonicalElement(v) ?? v);
+  if (v?.elem) return listedElement(v.elem.val);
+  if (v?.prefix) return elementKey(`${canonicalElement(v.prefix.addr) ?? String(v.prefix.addr)}/${String(v.prefix.len)}`);
+  return JSON.stringify(v);
+}
+
+function sameElements(listed: string[] | undefined, wanted: string[]): boolean {
+  if (listed === undefined) return false;
+  const want = new Set(wanted.map(elementKey));
+  return listed.length === want.size && listed.every((e) => want.has(e));
+}
+
+/** Table `inet NAME` in an `nft -j list ruleset`: its chain names and its sets' elements (as {@link listedElement} has them), or null when absent. */
+function readTable(ruleset: unknown, name: string): { chains: string[]; sets: Map<string, string[]> } | null {
+  type Item = { family?: string; name?: string; table?: string; elem?: unknown[] };
+  const items = (ruleset as { nftables?: Record<string, Item>[] } | null)?.nftables ?? [];
   let found = false;
   const chains: string[] = [];
+  const sets = new Map<string, string[]>();
+  const mine = (x: Item | undefined): x is Item => x?.family === 'inet' && x.table === name && typeof x.name === 'string';
   for (const item of items) {
     if (item.table?.family === 'inet' && item.table.name === name) found = true;
-    if (item.chain?.family === 'inet' && item.chain.table === name && item.chain.name) chains.push(item.chain.name);
+    if (mine(item.chain)) chains.push(item.chain.name!);
+    if (mine(item.set)) sets.set(item.set.name!, (item.set.elem ?? []).map(listedElement));
   }
-  return found ? chains : null;
+  return found ? { chains, sets } : null;
 }
 
 function linkView(l: LinkInfo): LinkView {

@@ -401,3 +401,115 @@ describeKernel('HostContext counters, probes and reconcile requests on the real 
     expect(kit.reconcileRequests).toEqual(['member 10.0.0.2 went down']);
   });
 });
+
+describeKernel("HostContext nft tables in core ports' namespaces, with sets (test kit)", () => {
+  let kit: AgentTestHost;
+  let portNs: string;
+  let client: string;
+  const SET_BODY = [
+    'set allowed { type ipv4_addr; flags interval; }',
+    'chain input {',
+    '  type filter hook input priority 0; policy accept;',
+    '  ip saddr @allowed icmp type echo-request counter',
+    '}',
+  ].join('\n');
+  type Item = Record<string, { handle?: number; name?: string; elem?: unknown[]; expr?: { counter?: { packets: number } }[] }>;
+  const items = async (): Promise<Item[]> => ((await kit.host.nftList(portNs)) as { nftables: Item[] }).nftables.filter((i) => !('metainfo' in i));
+  const handles = async () => (await items()).map((i) => Object.entries(i).map(([type, v]) => `${type}:${v.name ?? ''}:${v.handle}`)[0]);
+  const counted = async () => (await items()).flatMap((i) => i.rule?.expr ?? []).find((e) => e.counter)!.counter!.packets;
+  const elements = async (set = 'allowed') => (await items()).find((i) => i.set?.name === set)!.set.elem ?? [];
+  const ping = async () => kit.exec(client, ['ping', '-c', '2', '-i', '0.01', '-W', '1', '10.79.0.2']);
+
+  beforeAll(async () => {
+    kit = await agentTestHost({ pluginId: 'example.guard' });
+    await kit.addNetworkBridge('n1');
+    portNs = await kit.addTestNamespace('port', 'n1', '10.79.0.2/24', { portId: 'port-1' });
+    client = await kit.addTestNamespace('cli', 'n1', '10.79.0.3/24');
+  });
+
+  afterAll(async () => {
+    await kit?.destroy();
+  });
+
+  it("gives a core port's namespace and interface, and keeps the plugin's table there, and only there", async () => {
+    expect(kit.host.port('port-1')).toEqual({ netns: portNs, ifname: 'eth0' });
+    expect(kit.host.port('nope')).toBeUndefined();
+    await kit.host.nftTable(COUNTING, portNs);
+    expect(JSON.stringify(await kit.host.nftList(portNs))).toContain('"name":"input"');
+    expect(await kit.host.nftCounters(portNs)).toEqual({});
+    // Not a port's, not the plugin's: refused, before anything runs.
+    const before = kit.runner.mutatingCount;
+    await expect(kit.host.nftTable(COUNTING, client)).rejects.toThrow(/not one of its namespaces .* nor a port's on this host/);
+    await expect(kit.host.nftList(client)).rejects.toThrow(/nor a port's/);
+    // Only its nft table: links, addresses, apply stay refused in a port's namespace.
+    await expect(kit.host.links(portNs)).rejects.toThrow(/not one of its namespaces/);
+    await expect(kit.host.apply((c) => c.in(portNs).linkDel('eth0'))).rejects.toThrow(/not one of its namespaces/);
+    await expect(kit.host.sysctl(portNs, 'net.ipv4.ip_forward', '1')).rejects.toThrow(/not one of its namespaces/);
+    expect(kit.runner.mutatingCount).toBe(before);
+    await kit.host.nftTable('', portNs);
+    expect(await kit.host.nftList(portNs)).toBeNull();
+  });
+
+  it('fills the sets with the table, in one transaction', async () => {
+    const before = kit.runner.mutatingCount;
+    await kit.host.nftTable(SET_BODY, portNs, { sets: { allowed: ['10.79.0.3'] } });
+    expect(kit.runner.mutatingCount).toBe(before + 1);
+    expect(await elements()).toEqual(['10.79.0.3']);
+    expect((await ping()).code).toBe(0);
+    expect(await counted()).toBe(2);
+  });
+
+  it('updates only the elements in place: same handles, the rule counter kept; the same elements again run nothing', async () => {
+    const was = await handles();
+    const before = kit.runner.mutatingCount;
+    await kit.host.nftTable(SET_BODY, portNs, { sets: { allowed: ['10.80.0.0/16', '10.81.0.7'] } });
+    expect(kit.runner.mutatingCount).toBe(before + 1);
+    expect(await handles()).toEqual(was);
+    expect(await elements()).toEqual([{ prefix: { addr: '10.80.0.0', len: 16 } }, '10.81.0.7']);
+    expect(await counted()).toBe(2);
+    // The client is no longer in the set: its pings pass uncounted.
+    expect((await ping()).code).toBe(0);
+    expect(await counted()).toBe(2);
+
+    // Same elements in another order (a /32 written out): nothing runs.
+    await kit.host.nftTable(SET_BODY, portNs, { sets: { allowed: ['10.81.0.7/32', '10.80.0.0/16'] } });
+    expect(kit.runner.mutatingCount).toBe(before + 1);
+
+    await kit.host.nftTable(SET_BODY, portNs, { sets: { allowed: ['10.79.0.3'] } });
+    expect((await ping()).code).toBe(0);
+    expect(await counted()).toBe(4);
+    expect(await handles()).toEqual(was);
+    // Emptied: flushed, nothing added.
+    await kit.host.nftTable(SET_BODY, portNs, { sets: { allowed: [] } });
+    expect(await elements()).toEqual([]);
+    expect(kit.runner.mutatingCount).toBe(before + 3);
+  });
+
+  it('replaces the table and fills its sets in one transaction when the body changes', async () => {
+    const before = kit.runner.mutatingCount;
+    const body = `${SET_BODY}\nset others { type ipv6_addr; flags interval; }\nchain output {\n  type filter hook output priority 0; policy accept;\n}`;
+    await kit.host.nftTable(body, portNs, { sets: { allowed: ['10.79.0.0/24'], others: ['fd00::/64', 'fd01::1'] } });
+    expect(kit.runner.mutatingCount).toBe(before + 1);
+    expect(await elements()).toEqual([{ prefix: { addr: '10.79.0.0', len: 24 } }]);
+    expect(await elements('others')).toEqual([{ prefix: { addr: 'fd00::', len: 64 } }, 'fd01::1']);
+    expect(JSON.stringify(await kit.host.nftList(portNs))).toContain('"name":"output"');
+    await kit.host.nftTable(body, portNs, { sets: { others: ['fd01::1', 'fd00::/64'], allowed: ['10.79.0.0/24'] } });
+    expect(kit.runner.mutatingCount).toBe(before + 1);
+  });
+
+  it('refuses set elements that are not canonical IPs or CIDRs, and bad set names, before anything runs', async () => {
+    const before = kit.runner.mutatingCount;
+    const refuse = (sets: unknown, message: RegExp) =>
+      expect(kit.host.nftTable(SET_BODY, portNs, { sets: sets as Record<string, string[]> })).rejects.toThrow(message);
+    await refuse({ allowed: ['10.79.0.1/24'] }, /element "10.79.0.1\/24" is not a canonical IP address or CIDR \(did you mean 10.79.0.0\/24\?\)/);
+    await refuse({ allowed: ['10.79.0.3 }; flush ruleset; add element inet x y { 1.2.3.4'] }, /is not a canonical IP address or CIDR$/);
+    await refuse({ allowed: ['fd00:0::1'] }, /did you mean fd00::1\?/);
+    await refuse({ allowed: ['010.0.0.1'] }, /is not a canonical/);
+    await refuse({ allowed: ['example.com'] }, /is not a canonical/);
+    await refuse({ allowed: [42] }, /is not a canonical/);
+    await refuse({ allowed: '10.79.0.3' }, /elements must be a list/);
+    await refuse({ 'bad-name': [] }, /set name "bad-name" is not an nft identifier/);
+    await refuse(['allowed'], /must map set names to lists/);
+    expect(kit.runner.mutatingCount).toBe(before);
+  });
+});

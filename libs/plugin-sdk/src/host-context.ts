@@ -14,6 +14,16 @@ export interface HostContext {
   linkName(id: string, role?: string): string;
   /** The bridge of a core network present on this host, to attach legs to; undefined when it is not here. */
   networkBridge(networkId: string): string | undefined;
+  /**
+   * A core port desired on this host: the namespace it lives in (one the agent made, or the one
+   * its user named) and its interface there; undefined when it is not desired here. The plugin may
+   * keep its own nftables table in that namespace ({@link nftTable}, {@link nftList},
+   * {@link nftCounters} with `netns`), and do nothing else there. The namespace exists once the
+   * core has applied the port, which happens before plugins run in the same pass.
+   */
+  port(portId: string): { netns: string; ifname: string } | undefined;
+  /** The ids of the core ports desired on this host (e.g. to clean up after ones a plugin no longer covers). */
+  portIds(): string[];
 
   /** Namespaces this plugin owns on the host. */
   ownedNetns(): Promise<string[]>;
@@ -36,16 +46,25 @@ export interface HostContext {
 
   /**
    * Replaces this plugin's own nftables table (`table inet <plugin mark>`) in one of its
-   * namespaces, or in the host namespace, in one atomic transaction: `body` is what goes inside
-   * the table's braces. An empty body removes the table. Nothing runs when the table already
-   * holds this body.
+   * namespaces, a core port's namespace ({@link port}), or the host namespace, in one atomic
+   * transaction: `body` is what goes inside the table's braces. An empty body removes the table.
+   * Nothing runs when the table already holds this body (and these set elements).
    *
    * `counters` names the named counters the body uses (`counter name "x"`); the context declares
    * them, carrying over the values they have in the table now, so replacing the table does not
    * reset them (what is counted between the read and the replacement, microseconds, is lost).
+   *
+   * `sets` gives the elements of named sets the body declares (e.g. `set allowed { type
+   * ipv4_addr; flags interval; }`): canonical IP addresses or CIDRs (host bits clear), anything
+   * else is refused before anything runs. Elements never decide whether the table is replaced:
+   * with the same body, only the sets whose elements differ are rewritten (`flush set` + `add
+   * element`, all in one transaction), so rules, counters and conntrack state stay as they are;
+   * with a new body, the table is replaced and filled in the same transaction. Elements must not
+   * overlap (an interval set refuses overlapping ones, or merges them with `auto-merge`, which
+   * then makes every call rewrite the set).
    */
-  nftTable(body: string, netns?: string, opts?: { counters?: readonly string[] }): Promise<void>;
-  /** This plugin's table as `nft -j` lists it, or null when there is none. */
+  nftTable(body: string, netns?: string, opts?: { counters?: readonly string[]; sets?: Readonly<Record<string, readonly string[]>> }): Promise<void>;
+  /** This plugin's table as `nft -j` lists it (in one of its namespaces, a core port's, or the host's), or null when there is none. */
   nftList(netns?: string): Promise<unknown>;
   /** The named counters of this plugin's table: name → packets and bytes ({} when there is no table). */
   nftCounters(netns?: string): Promise<Record<string, { packets: number; bytes: number }>>;

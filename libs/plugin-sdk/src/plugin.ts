@@ -33,7 +33,9 @@ export interface IntentView {
   hosts(): Promise<{ id: string; name: string; vtepAddress: string; labels: Record<string, string> }[]>;
   networks(): Promise<{ id: string; name: string; vni: number; mtu: number | null }[]>;
   subnets(): Promise<{ id: string; networkId: string; name: string; cidr: string; gatewayIp: string; ipVersion: 4 | 6 }[]>;
-  ports(): Promise<{ id: string; name: string; networkId: string; hostId: string; macAddress: string; fixedIps: { subnetId: string; ipAddress: string }[] }[]>;
+  ports(): Promise<
+    { id: string; name: string; networkId: string; hostId: string; macAddress: string; fixedIps: { subnetId: string; ipAddress: string }[]; labels: Record<string, string> }[]
+  >;
   /** The stored resources of a kind of this plugin (the one being changed excluded). */
   resources<S = Record<string, unknown>>(kind: string): Promise<PluginResource<S>[]>;
 }
@@ -52,6 +54,14 @@ export interface Placement<D = unknown> {
    * this MAC (use {@link deriveMac} to choose it).
    */
   endpoints?: { networkId: string; mac: string; ips: string[] }[];
+  /**
+   * Ids of core ports on this placement's host that the resource filters (a firewall policy's
+   * ports): each such port's link stays down until the resource is APPLIED on that host; ports
+   * already up are not taken down. Until then the port is reported FAILED ("held down until
+   * Kind/id is applied on this host"). Ids of ports on other hosts, or unknown, are ignored.
+   * The agent half reaches a port's namespace with {@link HostContext.port}.
+   */
+  guards?: string[];
 }
 
 /**

@@ -30,10 +30,13 @@ export interface AgentTestHost {
   addNetworkBridge(networkId: string): Promise<string>;
   /**
    * A namespace of the test's own (not the plugin's), standing for a workload on a core network:
-   * `eth0` with `cidr`, its other end on the network's bridge ({@link addNetworkBridge} first).
-   * `tag` is 1-6 of [a-z0-9]. Returns the namespace's name.
+   * `eth0` with `cidr`, its other end (`<prefix>t<tag>`, up) on the network's bridge
+   * ({@link addNetworkBridge} first). `tag` is 1-6 of [a-z0-9]. Returns the namespace's name.
+   * With `portId`, it also stands for that core port: `host.port(portId)` gives this namespace
+   * and `eth0` (the name the agent gives a port's interface in a namespace of its own), so the
+   * plugin may keep its nft table there.
    */
-  addTestNamespace(tag: string, networkId: string, cidr: string): Promise<string>;
+  addTestNamespace(tag: string, networkId: string, cidr: string, opts?: { portId?: string }): Promise<string>;
   /** Runs a program inside a namespace (`ip netns exec NS ...args`), never throwing on a non-zero exit. */
   exec(netns: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Starts a program inside a namespace in the background (e.g. a server); `stop()` ends it and what it forked. */
@@ -58,6 +61,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
   const runner = new CommandRunner();
   const linux = new Linux(runner);
   const networkBridges = new Map<string, string>();
+  const ports = new Map<string, { netns: string; ifname: string }>();
   await linux.applyIpBatch(new IpBatch().netnsAdd(hostNetns));
   await linux.applyIpBatch(new IpBatch(hostNetns).linkSet('lo', { up: true }));
   const reconcileRequests: string[] = [];
@@ -76,6 +80,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
     hostId,
     hostNetns,
     networkBridges,
+    ports,
     requestReconcile: (reason) => reconcileRequests.push(reason),
   });
   const scope = scopeFor(prefix, hostId, opts.pluginId);
@@ -91,7 +96,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
       networkBridges.set(networkId, bridge);
       return bridge;
     },
-    async addTestNamespace(tag, networkId, cidr) {
+    async addTestNamespace(tag, networkId, cidr, nsOpts) {
       if (!/^[a-z0-9]{1,6}$/.test(tag)) throw new Error(`test namespace tag ${JSON.stringify(tag)}: 1-6 of [a-z0-9]`);
       const bridge = networkBridges.get(networkId);
       if (!bridge) throw new Error(`network ${networkId} has no bridge here: call addNetworkBridge first`);
@@ -102,6 +107,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
         await linux.applyIpBatch(new IpBatch(netns).linkSet('lo', { up: true }).linkSet('eth0', { addrgenmode: 'none', up: true }).addrReplace(cidr, 'eth0')),
         `eth0 in ${netns}`,
       );
+      if (nsOpts?.portId !== undefined) ports.set(nsOpts.portId, { netns, ifname: 'eth0' });
       return netns;
     },
     exec,

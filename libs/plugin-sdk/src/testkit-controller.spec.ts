@@ -35,7 +35,8 @@ describe('controller test kit', () => {
       { id: 'h2', name: 'h2', vtepAddress: '198.51.100.2', labels: {} },
     ]);
     expect(await intent.subnets()).toEqual([{ id: 's1', networkId: 'n1', name: 's1', cidr: '10.0.0.0/24', gatewayIp: '10.0.0.0', ipVersion: 4 }]);
-    expect((await intent.ports())[0]).toMatchObject({ id: 'p1', fixedIps: [] });
+    expect((await intent.ports())[0]).toMatchObject({ id: 'p1', fixedIps: [], labels: {} });
+    expect((await inMemoryIntent({ ports: [{ id: 'p2', networkId: 'n1', hostId: 'h1', labels: { tier: 'web' } }] }).ports())[0].labels).toEqual({ tier: 'web' });
     expect((await intent.resources('Router')).map((r) => r.id)).toEqual(['r0']);
     expect(await intent.resources('Other')).toEqual([]);
   });

@@ -33,6 +33,7 @@ export function inMemoryIntent(intent: InMemoryIntent = {}): IntentView {
     name: p.id,
     macAddress: `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`,
     fixedIps: [],
+    labels: {},
     ...p,
   }));
   const resources: PluginResource[] = (intent.resources ?? []).map((r) => ({ name: r.id, generation: 1, labels: {}, ...r }));

@@ -165,6 +165,47 @@ describe('compileHosts', () => {
       expect(out.get('h3')).toEqual([router]);
       expect(out.has('gone')).toBe(false);
     });
+
+    describe('guards', () => {
+      const ports = [port('b1', 'blue', 'h1', '02:00:00:00:00:01'), port('b2', 'blue', 'h1', '02:00:00:00:00:02'), port('b3', 'blue', 'h2', '02:00:00:00:00:03')];
+      const policy = (id: string, hostId: string, guards: unknown) => ({ kind: 'FirewallPolicy', id, generation: 1, hostId, spec: {}, guards: guards as string[] });
+      const guardedBy = (out: Map<string, DesiredResource[]>, hostId: string, portId: string) => spec<PortSpec>(out.get(hostId), portId).guardedBy;
+
+      it("gives each guarded port the sorted keys of its guards; only ids of ports on the placement's own host count", () => {
+        const out = compileHosts({
+          ...base,
+          ports,
+          placements: [
+            policy('fw-b', 'h1', ['b1', 'b3', 'nope', 'b1']),
+            policy('fw-a', 'h1', ['b1']),
+            { ...router, hostId: 'h1', guards: ['b1'] },
+            policy('fw-b', 'h2', ['b3']),
+            // Not a list, or not strings: ignored.
+            policy('fw-c', 'h1', 'b2'),
+            policy('fw-d', 'h1', [{ id: 'b2' }, 7, null]),
+          ],
+        });
+        expect(guardedBy(out, 'h1', 'b1')).toEqual(['FirewallPolicy/fw-a', 'FirewallPolicy/fw-b', 'Router/r1']);
+        expect(guardedBy(out, 'h2', 'b3')).toEqual(['FirewallPolicy/fw-b']);
+        expect(spec<PortSpec>(out.get('h1'), 'b2')).not.toHaveProperty('guardedBy');
+        // The placement itself reaches its host as before.
+        expect(out.get('h1')!.find((r) => r.id === 'fw-b')).toEqual({ kind: 'FirewallPolicy', id: 'fw-b', generation: 1, spec: {} });
+      });
+
+      it('leaves the spec of an unguarded port exactly as it was (no re-configuring on upgrade)', () => {
+        const without = compileHosts({ ...base, ports });
+        const withGuards = compileHosts({ ...base, ports, placements: [policy('fw', 'h1', ['b1']), policy('fw2', 'h1', [])] });
+        expect(JSON.stringify(spec(withGuards.get('h1'), 'b2'))).toBe(JSON.stringify(spec(without.get('h1'), 'b2')));
+        expect(JSON.stringify(spec(withGuards.get('h2'), 'b3'))).toBe(JSON.stringify(spec(without.get('h2'), 'b3')));
+        expect(spec<PortSpec>(withGuards.get('h1'), 'b1')).toEqual({ ...spec<PortSpec>(without.get('h1'), 'b1'), guardedBy: ['FirewallPolicy/fw'] });
+      });
+
+      it('a duplicate placement on a host adds no guard (the first placement is the one placed)', () => {
+        const out = compileHosts({ ...base, ports, placements: [policy('fw', 'h1', ['b1']), policy('fw', 'h1', ['b2'])] });
+        expect(guardedBy(out, 'h1', 'b1')).toEqual(['FirewallPolicy/fw']);
+        expect(guardedBy(out, 'h1', 'b2')).toBeUndefined();
+      });
+    });
   });
 });
 

@@ -25,6 +25,8 @@ export interface PluginPlacement {
   networks?: string[];
   /** Interfaces it puts on those networks: the other hosts get them as remote entries. */
   endpoints?: { networkId: string; mac: string; ips: string[] }[];
+  /** Ports on its host it filters: they stay down there until it is applied (others are ignored). */
+  guards?: string[];
 }
 
 /** The intent compiling needs: every host, port, network, subnet and address (only used columns). */
@@ -47,7 +49,8 @@ type SubnetRow = Intent['subnets'][number];
  * which `inSpan` is false (deleted, or disconnected past the grace period) still get their own
  * state, but no other host peers with them. MTU: the network's, or the smallest underlay MTU of
  * its span minus the VXLAN overhead. A plugin placement puts its resource on its host, and makes
- * each network it names present there, as a port would.
+ * each network it names present there, as a port would; each port of that host it guards gets
+ * the resource's key in `guardedBy`.
  */
 export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean = () => true): Map<string, DesiredResource[]> {
   const hosts = new Map(intent.hosts.map((h) => [h.id, h]));
@@ -70,6 +73,15 @@ export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean
     placement.set(port.networkId, byHost);
   }
   const placements = (intent.placements ?? []).filter((p) => hosts.has(p.hostId));
+  // One resource per host: a plugin that places it twice on a host gets the first.
+  const placed = new Set<string>();
+  const firstPlacements = placements.filter((p) => {
+    const key = `${p.hostId}/${resourceKey(p)}`;
+    if (placed.has(key)) return false;
+    placed.add(key);
+    return true;
+  });
+  const guardedBy = guards(intent.ports, firstPlacements);
   const networkIds = new Set(intent.networks.map((n) => n.id));
   // network id → host id → plugin endpoints there (a router's legs, a tap…)
   const endpoints = new Map<string, Map<string, { mac: string; ips: string[] }[]>>();
@@ -110,23 +122,30 @@ export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean
       };
       const resources = out.get(hostId)!;
       resources.push({ kind: ResourceKind.Network, id: network.id, generation: network.generation, spec });
-      for (const port of ports) resources.push(portResource(port, mtu, addressesOf.get(port.id) ?? []));
+      for (const port of ports) resources.push(portResource(port, mtu, addressesOf.get(port.id) ?? [], guardedBy.get(port.id)));
     }
   }
-  // One resource per host: a plugin that places it twice on a host gets the first.
-  const placed = new Set<string>();
-  for (const p of placements) {
-    const key = `${p.hostId}/${resourceKey(p)}`;
-    if (placed.has(key)) continue;
-    placed.add(key);
-    out.get(p.hostId)!.push({ kind: p.kind, id: p.id, generation: p.generation, spec: p.spec });
-  }
+  for (const p of firstPlacements) out.get(p.hostId)!.push({ kind: p.kind, id: p.id, generation: p.generation, spec: p.spec });
   for (const resources of out.values()) resources.sort((a, b) => resourceKey(a).localeCompare(resourceKey(b)));
   return out;
 }
 
+/** Port id → the sorted keys of the resources guarding it: only string ids of ports on the placement's own host count. */
+function guards(ports: readonly PortRow[], placements: readonly PluginPlacement[]): Map<string, string[]> {
+  const hostOf = new Map(ports.map((p) => [p.id, p.hostId]));
+  const out = new Map<string, string[]>();
+  for (const p of placements) {
+    if (!Array.isArray(p.guards)) continue;
+    for (const portId of new Set<unknown>(p.guards)) {
+      if (typeof portId === 'string' && hostOf.get(portId) === p.hostId) out.set(portId, [...(out.get(portId) ?? []), resourceKey(p)]);
+    }
+  }
+  for (const keys of out.values()) keys.sort();
+  return out;
+}
+
 /** A port: its addresses, and one default route per IP family via its first subnet's gateway. */
-function portResource(port: PortRow, mtu: number, addresses: { ip: string; subnet: SubnetRow }[]): DesiredResource<PortSpec> {
+function portResource(port: PortRow, mtu: number, addresses: { ip: string; subnet: SubnetRow }[], guardedBy?: string[]): DesiredResource<PortSpec> {
   const routes: PortRoute[] = [];
   for (const family of [4, 6] as const) {
     const first = addresses.find((x) => x.subnet.ipVersion === family);
@@ -143,6 +162,8 @@ function portResource(port: PortRow, mtu: number, addresses: { ip: string; subne
       addresses: addresses.map(({ ip, subnet }) => ({ cidr: `${ip}/${subnet.cidr.split('/')[1]}`, family: subnet.ipVersion === 6 ? 6 : 4 })),
       routes,
       netns: port.netns,
+      // Absent when unguarded: the spec (and its hash) of such a port stays what it always was.
+      ...(guardedBy ? { guardedBy } : {}),
     },
   };
 }

@@ -63,6 +63,7 @@ export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, 
           hostId: p.hostId,
           macAddress: p.macAddress,
           fixedIps: byPort.get(p.id) ?? [],
+          labels: labelRecord(p.labels),
         }));
       }),
     resources: <S>(kind: string) => {

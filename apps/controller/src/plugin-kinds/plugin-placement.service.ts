@@ -50,6 +50,8 @@ export class PluginPlacementService {
             spec: p.spec ?? null,
             networks: p.networks,
             endpoints: (p.endpoints ?? []).map(checkEndpoint),
+            // Compiling keeps only ids of ports on that host.
+            guards: p.guards,
           });
         }
       } catch (error) {
