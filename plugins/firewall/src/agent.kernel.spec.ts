@@ -1,0 +1,112 @@
+import { agentTestHost, type AgentTestHost, RealizationState } from '@netloom/plugin-sdk';
+import { firewall } from './index';
+import type { PlacedRule, PolicyPlacement } from './spec';
+import { groupSets, ruleCounter } from './table';
+
+// The agent half against the kernel in a throwaway host: a "web" port namespace (registered as a
+// core port, so the plugin may put its table there) running a TCP server, and two clients on
+// other /24s of the same network.
+
+const describeKernel = process.getuid?.() === 0 ? describe : describe.skip;
+
+describeKernel('firewall: agent half on the real kernel', () => {
+  jest.setTimeout(60_000);
+  let kit: AgentTestHost;
+  const ns = { web: '', a: '', b: '' };
+  const agent = firewall.agent!;
+  const rule = (r: Partial<PlacedRule>): PlacedRule => ({ priority: 10, direction: 'INGRESS', protocol: 'TCP', ports: [[80, 80]], remoteCidrs: [], remoteGroupIds: [], action: 'ALLOW', log: false, ...r });
+  const policy = (p: Partial<PolicyPlacement>): PolicyPlacement => ({ priority: 1000, ingressDefault: 'DROP', egressDefault: 'ALLOW', rules: [], ports: ['web'], groups: {}, ...p });
+  const desired = (...specs: PolicyPlacement[]) => specs.map((spec, i) => ({ kind: 'FirewallPolicy', id: `fw${i}`, generation: 1, spec }));
+  const web = (from: string) => kit.tcpAnswer(from, '10.95.0.10', 80, 1_000);
+  const ping = async (from: string) => (await kit.exec(from, ['ping', '-c1', '-W1', '10.95.0.10'])).code === 0;
+  const observed = async (specs: PolicyPlacement[]) =>
+    (await agent.observe!(desired(...specs), kit.host)) as Record<string, { ports: number; rules: { priority: number; packets: number }[]; defaults: { direction: string; packets: number }[] }>;
+
+  beforeAll(async () => {
+    kit = await agentTestHost({ pluginId: firewall.id });
+    await kit.addNetworkBridge('n1');
+    ns.web = await kit.addTestNamespace('tw', 'n1', '10.95.0.10/16', { portId: 'web' });
+    ns.a = await kit.addTestNamespace('ta', 'n1', '10.95.1.20/16');
+    ns.b = await kit.addTestNamespace('tb', 'n1', '10.95.2.20/16');
+    kit.spawn(ns.web, ['socat', 'TCP-LISTEN:80,reuseaddr,fork', 'SYSTEM:echo web']);
+    await kit.waitListening(ns.web, 80);
+  });
+  afterAll(async () => {
+    await kit?.destroy();
+  });
+
+  it('drops by default and allows TCP 80 from one /24; replies pass; counters count the rule that matched', async () => {
+    expect(await web(ns.b)).toBe('web');
+    const allowA = policy({ rules: [rule({ remoteCidrs: ['10.95.1.0/24'] })] });
+    const statuses = await agent.reconcile(desired(allowA), kit.host);
+    expect(statuses).toEqual([{ id: 'fw0', state: RealizationState.APPLIED, attributes: { ports: '1' } }]);
+    expect(await web(ns.a)).toBe('web');
+    expect(await web(ns.b)).toBe('');
+    expect(await ping(ns.a)).toBe(false);
+    // Egress default ALLOW: the web port reaches out, and the reply comes back (stateful).
+    expect((await kit.exec(ns.web, ['ping', '-c1', '-W1', '10.95.1.20'])).code).toBe(0);
+    const o = (await observed([allowA])).fw0;
+    expect(o.ports).toBe(1);
+    expect(o.rules[0].packets).toBeGreaterThan(0);
+    expect(o.defaults.find((d) => d.direction === 'INGRESS')!.packets).toBeGreaterThan(0);
+  });
+
+  it('changes nothing when reconciled again', async () => {
+    const before = kit.runner.mutatingCount;
+    await agent.reconcile(desired(policy({ rules: [rule({ remoteCidrs: ['10.95.1.0/24'] })] })), kit.host);
+    expect(kit.runner.mutatingCount).toBe(before);
+  });
+
+  it('decides by order: the first matching rule wins', async () => {
+    const deny = rule({ priority: 10, action: 'DROP', remoteCidrs: ['10.95.1.0/24'] });
+    const allow = rule({ priority: 20, action: 'ALLOW', remoteCidrs: ['10.95.0.0/16'] });
+    await agent.reconcile(desired(policy({ rules: [deny, allow] })), kit.host);
+    expect(await web(ns.a)).toBe('');
+    expect(await web(ns.b)).toBe('web');
+    await agent.reconcile(desired(policy({ rules: [{ ...deny, priority: 30 }, allow] })), kit.host);
+    expect(await web(ns.a)).toBe('web');
+  });
+
+  it('rejects at once when told to', async () => {
+    await agent.reconcile(desired(policy({ ingressDefault: 'REJECT' })), kit.host);
+    const started = Date.now();
+    expect(await web(ns.a)).toBe('');
+    // A TCP reset, not a 1 s timeout.
+    expect(Date.now() - started).toBeLessThan(900);
+  });
+
+  it('follows an address group by updating its set only', async () => {
+    const grouped = (members: string[]) => policy({ rules: [rule({ remoteGroupIds: ['g'] })], groups: { g: members } });
+    await agent.reconcile(desired(grouped(['10.95.1.20'])), kit.host);
+    expect(await web(ns.a)).toBe('web');
+    expect(await web(ns.b)).toBe('');
+    const before = kit.runner.mutatingCount;
+    await agent.reconcile(desired(grouped(['10.95.1.20', '10.95.2.20'])), kit.host);
+    // One nft transaction that rewrote the set, not the table.
+    expect(kit.runner.mutatingCount - before).toBe(1);
+    const listed = (await kit.exec(ns.web, ['nft', 'list', 'ruleset'])).stdout;
+    expect(listed).toMatch(new RegExp(`set ${groupSets('g').v4} \\{[^}]*10\\.95\\.2\\.20`));
+    expect(await web(ns.b)).toBe('web');
+  });
+
+  it('composes two policies in order and counts each rule apart', async () => {
+    const first = policy({ priority: 10, rules: [rule({ priority: 1, action: 'DROP', remoteCidrs: ['10.95.2.0/24'] })] });
+    const second = policy({ priority: 20, rules: [rule({ priority: 1, remoteCidrs: ['10.95.0.0/16'] })] });
+    await agent.reconcile(desired(first, second), kit.host);
+    expect(await web(ns.a)).toBe('web');
+    expect(await web(ns.b)).toBe('');
+    const o = await observed([first, second]);
+    expect(o.fw0.rules[0].packets).toBeGreaterThan(0);
+    expect(o.fw1.rules[0].packets).toBeGreaterThan(0);
+    expect(ruleCounter('fw0', 1)).not.toBe(ruleCounter('fw1', 1));
+  });
+
+  it('fails a policy whose port is not on this host, and removes its table when nothing covers the port', async () => {
+    const statuses = await agent.reconcile(desired(policy({ ports: ['elsewhere'] })), kit.host);
+    expect(statuses[0]).toEqual({ id: 'fw0', state: RealizationState.FAILED, reason: 'port elsewhere is not on this host yet' });
+    await agent.reconcile([], kit.host);
+    expect(await web(ns.b)).toBe('web');
+    expect(await ping(ns.a)).toBe(true);
+  });
+
+});

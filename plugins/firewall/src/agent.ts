@@ -1,0 +1,105 @@
+import { type AgentHalf, type DesiredPluginResource, type HostContext, type PluginStatus, RealizationState } from '@netloom/plugin-sdk';
+import type { PolicyPlacement } from './spec';
+import { defaultCounter, type FilteredPort, firewallTable, type HeldPolicy, portDefault, ruleCounter } from './table';
+
+/**
+ * Port namespaces that may hold a table of ours, per host context: emptied when no policy covers
+ * them any more. On the first pass, every port's namespace (a table may be left from before).
+ */
+const written = new WeakMap<HostContext, Set<string>>();
+
+const held = (desired: DesiredPluginResource[]): HeldPolicy[] => desired.map((r) => ({ id: r.id, spec: r.spec as PolicyPlacement }));
+
+/** Namespaces written at once: each is its own nft process, mostly waiting on the kernel. */
+const PARALLEL = 8;
+
+async function inParallel<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker));
+}
+
+/** The namespaces of the covered ports on this host, with their ports and policies; policies whose port is not here fail. */
+function byNamespace(policies: HeldPolicy[], host: HostContext, failed: Map<string, string>): Map<string, FilteredPort[]> {
+  const byPort = new Map<string, HeldPolicy[]>();
+  for (const p of policies) for (const portId of p.spec.ports) byPort.set(portId, [...(byPort.get(portId) ?? []), p]);
+  const out = new Map<string, FilteredPort[]>();
+  for (const [portId, covering] of byPort) {
+    const port = host.port(portId);
+    if (!port) {
+      for (const p of covering) if (!failed.has(p.id)) failed.set(p.id, `port ${portId} is not on this host yet`);
+      continue;
+    }
+    out.set(port.netns, [...(out.get(port.netns) ?? []), { portId, ifname: port.ifname, policies: covering }]);
+  }
+  return out;
+}
+
+async function reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
+  const policies = held(desired);
+  const failed = new Map<string, string>();
+  const namespaces = byNamespace(policies, host, failed);
+  let mine = written.get(host);
+  if (!mine) {
+    // First pass of this process: a table in any port's namespace may be left from before.
+    written.set(host, (mine = new Set()));
+    for (const portId of host.portIds()) {
+      const netns = host.port(portId)?.netns;
+      if (netns && !namespaces.has(netns)) mine.add(netns);
+    }
+  }
+  const mineNow = mine;
+  await inParallel([...namespaces], async ([netns, ports]) => {
+    const { body, counters, sets } = firewallTable(ports);
+    try {
+      await host.nftTable(body, netns, { counters, sets });
+      mineNow.add(netns);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      for (const port of ports) for (const p of port.policies) if (!failed.has(p.id)) failed.set(p.id, reason);
+    }
+  });
+  // Ports no longer covered: their table goes (a namespace that went with its port needs nothing).
+  const stale = [...mineNow].filter((netns) => !namespaces.has(netns));
+  await inParallel(stale, async (netns) => {
+    await host.nftTable('', netns).catch(() => undefined);
+    mineNow.delete(netns);
+  });
+  return policies.map((p) => {
+    const reason = failed.get(p.id);
+    return reason ? { id: p.id, state: RealizationState.FAILED, reason } : { id: p.id, state: RealizationState.APPLIED, attributes: { ports: String(p.spec.ports.length) } };
+  });
+}
+
+/** Per policy on this host: ports filtered, and each rule's packets and bytes summed over their namespaces. */
+async function observe(desired: DesiredPluginResource[], host: HostContext): Promise<Record<string, Record<string, unknown>>> {
+  const policies = held(desired);
+  const namespaces = byNamespace(policies, host, new Map());
+  const totals = new Map<string, { packets: number; bytes: number }>();
+  await inParallel([...namespaces.keys()], async (netns) => {
+    const values: Record<string, { packets: number; bytes: number }> = await host.nftCounters(netns).catch(() => ({}));
+    for (const [name, v] of Object.entries(values)) {
+      const t = totals.get(name) ?? { packets: 0, bytes: 0 };
+      totals.set(name, { packets: t.packets + v.packets, bytes: t.bytes + v.bytes });
+    }
+  });
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const p of policies) {
+    const count = (name: string) => totals.get(name) ?? { packets: 0, bytes: 0 };
+    const ports = [...namespaces.values()].flat().filter((f) => f.policies.includes(p));
+    out[p.id] = {
+      ports: ports.length,
+      rules: p.spec.rules.map((r) => ({ priority: r.priority, direction: r.direction, action: r.action, ...count(ruleCounter(p.id, r.priority)) })),
+      defaults: (['INGRESS', 'EGRESS'] as const).map((direction) => {
+        // Counted on this policy where its default decided for a port (see portDefault).
+        const decides = ports.some((f) => portDefault(f.policies, direction).policyId === p.id);
+        return { direction, action: direction === 'INGRESS' ? p.spec.ingressDefault : p.spec.egressDefault, ...(decides ? count(defaultCounter(p.id, direction)) : { packets: 0, bytes: 0 }) };
+      }),
+    };
+  }
+  return out;
+}
+
+export const firewallAgent: AgentHalf = { reconcile, observe };

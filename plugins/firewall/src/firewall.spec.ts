@@ -1,0 +1,132 @@
+import { inMemoryIntent, runController } from '@netloom/plugin-sdk';
+import { firewall, type FirewallPolicySpec } from './index';
+import { selectPorts } from './controller';
+import type { PlacedRule, PolicyPlacement, RuleSpec } from './spec';
+import { defaultCounter, firewallTable, groupSets, type HeldPolicy, portDefault, ruleCounter, ruleLines, setElements } from './table';
+
+const intent = () =>
+  inMemoryIntent({
+    hosts: [{ id: 'h1' }, { id: 'h2' }],
+    networks: [{ id: 'na' }, { id: 'nb' }],
+    subnets: [
+      { id: 'sa', networkId: 'na', cidr: '10.30.1.0/24' },
+      { id: 'sb', networkId: 'nb', cidr: '10.30.2.0/24' },
+    ],
+    ports: [
+      { id: 'web1', networkId: 'na', hostId: 'h1', labels: { role: 'web' }, fixedIps: [{ subnetId: 'sa', ipAddress: '10.30.1.10' }] },
+      { id: 'web2', networkId: 'nb', hostId: 'h2', labels: { role: 'web' }, fixedIps: [{ subnetId: 'sb', ipAddress: '10.30.2.10' }] },
+      { id: 'db', networkId: 'na', hostId: 'h1', labels: { role: 'db' }, fixedIps: [{ subnetId: 'sa', ipAddress: '10.30.1.20' }] },
+      { id: 'client', networkId: 'na', hostId: 'h2', labels: { role: 'client' }, fixedIps: [{ subnetId: 'sa', ipAddress: '10.30.1.30' }] },
+    ],
+    resources: [{ kind: 'AddressGroup', id: 'g1', spec: { cidrs: ['192.0.2.0/24'], selector: { portIds: [], networkIds: [], labels: [{ key: 'role', value: 'client' }] } } }],
+  });
+
+const rule = (r: Partial<RuleSpec>): RuleSpec => ({ priority: 10, direction: 'INGRESS', protocol: 'TCP', ports: [], remoteCidrs: [], remoteGroupIds: [], action: 'ALLOW', ...r });
+const spec = (s: Partial<FirewallPolicySpec>): FirewallPolicySpec => ({
+  priority: null,
+  selector: { portIds: [], networkIds: [], labels: [{ key: 'role', value: 'web' }] },
+  ingressDefault: null,
+  egressDefault: null,
+  rules: [],
+  ...s,
+});
+const run = (s: Partial<FirewallPolicySpec>) => runController(firewall, 'FirewallPolicy', { id: 'fw1', spec: spec(s) }, intent());
+
+describe('firewall: controller half', () => {
+  it('places a policy on each host of the ports it selects, guarding them, with its groups resolved', async () => {
+    const { placements } = await run({ rules: [rule({ ports: [{ from: 80 }], remoteGroupIds: ['g1'] }), rule({ priority: 5, protocol: 'ICMP', ports: [] })] });
+    expect(placements.map((p) => [p.hostId, p.guards])).toEqual([
+      ['h1', ['web1']],
+      ['h2', ['web2']],
+    ]);
+    const placed = placements[0].spec as PolicyPlacement;
+    expect(placed).toMatchObject({ priority: 1000, ingressDefault: 'DROP', egressDefault: 'ALLOW', ports: ['web1'], groups: { g1: ['10.30.1.30', '192.0.2.0/24'] } });
+    // Rules in priority order, defaults filled in.
+    expect(placed.rules.map((r) => [r.priority, r.protocol, r.ports, r.log])).toEqual([
+      [5, 'ICMP', [], false],
+      [10, 'TCP', [[80, 80]], false],
+    ]);
+  });
+
+  it('selects listed ports, and those on the networks with the labels', () => {
+    const ports: { id: string; networkId: string; labels: Record<string, string> }[] = [
+      { id: 'a', networkId: 'n1', labels: { x: '1' } },
+      { id: 'b', networkId: 'n2', labels: { x: '1' } },
+      { id: 'c', networkId: 'n1', labels: {} },
+    ]
+    const rows = ports.map((p) => ({ ...p, name: p.id, hostId: 'h', macAddress: '', fixedIps: [] }));
+    const ids = (s: Parameters<typeof selectPorts>[0]) => selectPorts(s, rows).map((p) => p.id);
+    expect(ids({ portIds: ['c'], networkIds: [], labels: [] })).toEqual(['c']);
+    expect(ids({ portIds: [], networkIds: ['n1'], labels: [] })).toEqual(['a', 'c']);
+    expect(ids({ portIds: [], networkIds: ['n1'], labels: [{ key: 'x', value: '1' }] })).toEqual(['a']);
+    expect(ids({ portIds: ['b'], networkIds: ['n1'], labels: [{ key: 'x', value: '1' }] })).toEqual(['a', 'b']);
+    expect(ids({ portIds: [], networkIds: [], labels: [] })).toEqual([]);
+  });
+
+  it.each<[string, Partial<FirewallPolicySpec>, string, RegExp]>([
+    ['an empty selector', { selector: { portIds: [], networkIds: [], labels: [] } }, 'input.selector', /picks no port/],
+    ['duplicate rule priorities', { rules: [rule({}), rule({ action: 'DROP' })] }, 'input.rules.1.priority', /two rules have priority 10/],
+    ['a port range out of order', { rules: [rule({ ports: [{ from: 90, to: 80 }] })] }, 'input.rules.0.ports.0.to', /out of order/],
+    ['a port of 0', { rules: [rule({ ports: [{ from: 0 }] })] }, 'input.rules.0.ports.0.from', /1-65535/],
+    ['a port above 65535', { rules: [rule({ ports: [{ from: 80, to: 70000 }] })] }, 'input.rules.0.ports.0.to', /1-65535/],
+    ['ports without TCP or UDP', { rules: [rule({ protocol: 'ICMP', ports: [{ from: 80 }] })] }, 'input.rules.0.ports', /TCP or UDP/],
+    ['ICMP with an IPv6 remote', { rules: [rule({ protocol: 'ICMP', remoteCidrs: ['fd00::/8'] })] }, 'input.rules.0.remoteCidrs.0', /family/],
+    ['a policy priority out of range', { priority: 70000 }, 'input.priority', /0-65535/],
+  ])('refuses %s', async (_what, s, field, message) => {
+    await expect(run(s)).rejects.toMatchObject({ code: 'BAD_USER_INPUT', field, message: expect.stringMatching(message) as string });
+  });
+});
+
+const placed = (p: Partial<PolicyPlacement>): PolicyPlacement => ({ priority: 1000, ingressDefault: 'DROP', egressDefault: 'ALLOW', rules: [], ports: ['p1'], groups: {}, ...p });
+const placedRule = (r: Partial<PlacedRule>): PlacedRule => ({ priority: 10, direction: 'INGRESS', protocol: 'ANY', ports: [], remoteCidrs: [], remoteGroupIds: [], action: 'ALLOW', log: false, ...r });
+
+describe('firewall table', () => {
+  it('writes a rule with its protocol, ports, remotes, counter and verdict', () => {
+    const c = ruleCounter('pol', 10);
+    expect(ruleLines('pol', placedRule({ protocol: 'TCP', ports: [[80, 80], [8000, 8080]], remoteCidrs: ['10.0.0.0/8', 'fd00::/8'] }))).toEqual([
+      `tcp dport { 80, 8000-8080 } ip saddr { 10.0.0.0/8 } counter name "${c}" accept`,
+      `tcp dport { 80, 8000-8080 } ip6 saddr { fd00::/8 } counter name "${c}" accept`,
+    ]);
+    expect(ruleLines('pol', placedRule({ direction: 'EGRESS', protocol: 'UDP', remoteGroupIds: ['g'], action: 'DROP' }))).toEqual([
+      `meta l4proto udp ip daddr @${groupSets('g').v4} counter name "${c}" drop`,
+      `meta l4proto udp ip6 daddr @${groupSets('g').v6} counter name "${c}" drop`,
+    ]);
+    expect(ruleLines('pol', placedRule({ action: 'REJECT', log: true }))).toEqual([
+      `meta l4proto tcp counter name "${c}" log prefix "nlfw pol 10 REJECT " reject with tcp reset`,
+      `counter name "${c}" log prefix "nlfw pol 10 REJECT " reject with icmpx type admin-prohibited`,
+    ]);
+    // ICMP with only IPv6 remotes would match nothing (refused by validation anyway).
+    expect(ruleLines('pol', placedRule({ protocol: 'ICMP', remoteCidrs: ['fd00::/8'] }))).toEqual([]);
+  });
+
+  it('composes policies by priority then id; a non-ALLOW default of the first such policy decides', () => {
+    const a: HeldPolicy = { id: 'a', spec: placed({ priority: 20, ingressDefault: 'ALLOW', rules: [placedRule({ priority: 1, action: 'DROP' })] }) };
+    const b: HeldPolicy = { id: 'b', spec: placed({ priority: 10, ingressDefault: 'REJECT', rules: [placedRule({ priority: 1 })] }) };
+    const { body, counters } = firewallTable([{ portId: 'p1', ifname: 'eth0', policies: [a, b] }]);
+    expect(body.indexOf(ruleCounter('b', 1))).toBeLessThan(body.indexOf(ruleCounter('a', 1)));
+    expect(portDefault([a, b], 'INGRESS')).toEqual({ action: 'REJECT', policyId: 'b' });
+    expect(portDefault([a, b], 'EGRESS')).toEqual({ action: 'ALLOW', policyId: 'b' });
+    expect(counters).toEqual([ruleCounter('a', 1), ruleCounter('b', 1), defaultCounter('b', 'INGRESS'), defaultCounter('b', 'EGRESS')].sort());
+    expect(body).toContain('chain in_0 {\nct state established,related accept\nct state invalid drop\n');
+    expect(body).toContain('iifname "eth0" jump in_0');
+    expect(body).toContain('oifname "eth0" jump out_0');
+    expect(body).toMatch(/type filter hook input priority filter; policy accept;/);
+  });
+
+  it('declares the address-group sets its rules use, with their elements apart', () => {
+    const p: HeldPolicy = { id: 'a', spec: placed({ rules: [placedRule({ remoteGroupIds: ['g'] })], groups: { g: ['10.1.0.0/16', '10.1.2.3', 'fd00::1', '10.1.0.0/24'] } }) };
+    const { body, sets } = firewallTable([{ portId: 'p1', ifname: 'eth0', policies: [p] }]);
+    const names = groupSets('g');
+    expect(sets).toEqual({ [names.v4]: ['10.1.0.0/16'], [names.v6]: ['fd00::1'] });
+    expect(body).toContain(`set ${names.v4} {\ntype ipv4_addr; flags interval;\n}`);
+  });
+
+  it('keeps set elements that no other contains, host addresses plain', () => {
+    expect(setElements(['10.0.0.5/32', '10.0.0.0/24', '10.0.1.7', '10.0.1.7'])).toEqual(['10.0.0.0/24', '10.0.1.7']);
+    expect(setElements(['fd00::/64', 'fd00::5', 'fd01::5/128'])).toEqual(['fd00::/64', 'fd01::5']);
+  });
+
+  it('is empty without ports', () => {
+    expect(firewallTable([])).toEqual({ body: '', counters: [], sets: {} });
+  });
+});

@@ -1,0 +1,127 @@
+import { type FieldType, type KindDefinition, t } from '@netloom/plugin-sdk';
+
+export type Action = 'ALLOW' | 'DROP' | 'REJECT';
+export type Direction = 'INGRESS' | 'EGRESS';
+export type Protocol = 'ANY' | 'TCP' | 'UDP' | 'ICMP' | 'ICMPV6';
+
+export interface SelectorSpec {
+  portIds: string[];
+  networkIds: string[];
+  labels: { key: string; value: string }[];
+}
+
+/** What the API stores for a FirewallPolicy (optional fields are null when absent). */
+export interface FirewallPolicySpec {
+  priority?: number | null;
+  selector: SelectorSpec;
+  ingressDefault?: Action | null;
+  egressDefault?: Action | null;
+  rules: RuleSpec[];
+}
+
+export interface RuleSpec {
+  priority: number;
+  direction: Direction;
+  protocol?: Protocol | null;
+  ports: { from: number; to?: number | null }[];
+  remoteCidrs: string[];
+  remoteGroupIds: string[];
+  action: Action;
+  log?: boolean | null;
+}
+
+export interface AddressGroupSpec {
+  cidrs: string[];
+  selector?: SelectorSpec | null;
+}
+
+/** What a host receives for one policy: its rules, the ports it covers there, its groups resolved. */
+export interface PolicyPlacement {
+  priority: number;
+  ingressDefault: Action;
+  egressDefault: Action;
+  rules: PlacedRule[];
+  /** Core ports on this host the policy covers. */
+  ports: string[];
+  /** Address groups its rules use: id → addresses and CIDRs now (ports matching the group's selector included). */
+  groups: Record<string, string[]>;
+}
+
+export interface PlacedRule {
+  priority: number;
+  direction: Direction;
+  protocol: Protocol;
+  /** Inclusive destination port ranges (TCP/UDP); empty: every port. */
+  ports: [number, number][];
+  remoteCidrs: string[];
+  remoteGroupIds: string[];
+  action: Action;
+  log: boolean;
+}
+
+export const DEFAULTS = { policyPriority: 1000, ingress: 'DROP' as Action, egress: 'ALLOW' as Action };
+
+const selector = (description: string, required = true): FieldType =>
+  t.object(
+    'Selector',
+    {
+      portIds: t.list(t.ref('Port'), { description: 'These ports.' }),
+      networkIds: t.list(t.ref('Network'), { description: 'Ports on these networks (combined with labels: both must hold).' }),
+      labels: t.list(t.object('Label', { key: t.string(), value: t.string() }), { description: 'Ports carrying every one of these labels.' }),
+    },
+    { required, description },
+  );
+const action = (opts: { required?: boolean; description?: string } = {}) => t.enum('Action', ['ALLOW', 'DROP', 'REJECT'], opts);
+
+export const firewallPolicyKind: KindDefinition = {
+  description:
+    'Stateful, ordered filtering of the ports a selector picks, in each port’s namespace: replies of allowed connections pass, invalid packets drop, the first matching rule decides, then the default of the direction.',
+  fields: {
+    priority: t.int({ required: false, description: 'Order among the policies of a port: lower first (0-65535, default 1000; ties by id).' }),
+    selector: selector('The ports it covers: those listed, plus those matching networkIds and labels (at least one of the three).'),
+    ingressDefault: action({ required: false, description: 'For traffic to the port that no rule matched (default DROP).' }),
+    egressDefault: action({ required: false, description: 'For traffic from the port that no rule matched (default ALLOW).' }),
+    rules: t.list(
+      t.object('Rule', {
+        priority: t.int({ description: 'Order within the policy, lower first; unique in the policy (0-65535). The rule’s counters belong to it.' }),
+        direction: t.enum('Direction', ['INGRESS', 'EGRESS'], { description: 'INGRESS: to the port; EGRESS: from it.' }),
+        protocol: t.enum('Protocol', ['ANY', 'TCP', 'UDP', 'ICMP', 'ICMPV6'], { required: false, description: 'Default ANY.' }),
+        ports: t.list(t.object('PortRange', { from: t.int(), to: t.int({ required: false, description: 'Inclusive; default: from.' }) }), {
+          description: 'Destination ports (TCP/UDP only); empty: all.',
+        }),
+        remoteCidrs: t.list(t.cidr(), { description: 'The other end’s address is in one of these (or of the groups); both empty: anywhere.' }),
+        remoteGroupIds: t.list(t.ref('AddressGroup'), { description: 'Or in one of these address groups.' }),
+        action: action(),
+        log: t.boolean({ required: false, description: 'Log matching packets (kernel log, prefix `nlfw`).' }),
+      }),
+    ),
+  },
+  observed: {
+    ports: t.int({ description: 'Ports it filters on this host.' }),
+    rules: t.list(
+      t.object('RuleObserved', {
+        priority: t.int(),
+        direction: t.enum('Direction', ['INGRESS', 'EGRESS']),
+        action: action(),
+        packets: t.counter({ description: 'Packets it decided, on this host (since the host made it).' }),
+        bytes: t.counter(),
+      }),
+    ),
+    defaults: t.list(
+      t.object('DefaultObserved', {
+        direction: t.enum('Direction', ['INGRESS', 'EGRESS']),
+        action: action(),
+        packets: t.counter({ description: 'Packets it decided on this host (where this policy’s default is the one that applies; see the composition order).' }),
+        bytes: t.counter(),
+      }),
+    ),
+  },
+};
+
+export const addressGroupKind: KindDefinition = {
+  description: 'A named set of addresses for firewall rules: CIDRs, and the addresses of the ports a selector picks, kept up to date as ports come and go.',
+  fields: {
+    cidrs: t.list(t.cidr()),
+    selector: selector('Ports whose addresses belong to the group (listed, or matching networkIds and labels).', false),
+  },
+};
