@@ -129,6 +129,15 @@ export interface HostContextOptions {
         ifname: string;
     }>;
     log?: (line: string) => void;
+    /**
+     * How long nftTable trusts what it last wrote or read of a table instead of listing the ruleset
+     * again (listing a big table costs tens of milliseconds, and plugins call nftTable on every
+     * pass), so drift made by hand is repaired within this time; default 30 s. A namespace made
+     * again under the same name is another one: the context forgets it when it makes it through
+     * {@link HostContext.apply}, and the agent tells it ({@link ManagedHostContext.forget}) when it
+     * makes a port's again.
+     */
+    nftTrustMs?: number;
     /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
     requestReconcile?: (reason: string) => void;
 }
@@ -136,6 +145,8 @@ export interface HostContextOptions {
 export interface ManagedHostContext extends HostContext {
     /** Ends what the context started (probe helpers); it can be used again afterwards. */
     close(): Promise<void>;
+    /** Namespaces made again since (a core port's, by the agent): what the context knew of its tables there is void. */
+    forget(netns: readonly string[]): void;
 }
 /**
  * The implementation of {@link HostContext} over `libs/linux`, shared by the agent and the test

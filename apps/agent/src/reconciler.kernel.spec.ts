@@ -241,4 +241,12 @@ describeKernel('Reconciler with guarded ports on the real kernel', () => {
     expect(statusOf('port-c').state).toBe(RealizationState.APPLIED);
     expect((await ping('port-b', '10.232.0.4')).exitCode).toBe(0);
   });
+
+  it("writes a plugin's table again in a port namespace the agent made again (never trusting what it knew)", async () => {
+    const tablesIn = async () => (await execa('ip', ['netns', 'exec', names.portNetns('port-a'), 'nft', 'list', 'tables'])).stdout;
+    await execa('ip', ['netns', 'del', names.portNetns('port-a')]);
+    await pass([network, a, plain, c, guard('g1', ['port-a'], 3), guard('g2', ['port-c'])], 3);
+    expect(await tablesIn()).toContain(`inet ${prefix}_`);
+    expect(await hostEndUp('port-a')).toBe(true);
+  });
 });

@@ -278,7 +278,9 @@ export class Reconciler {
       // After the core apply, so the bridges of this host's networks (and its ports) exist for the plugins.
       const bridges = new Map(desired.filter((r) => r.kind === ResourceKind.Network).map((r) => [r.id, this.names.bridge(r.id)]));
       const ports = new Map(desired.filter((r) => r.kind === ResourceKind.Port).map((r) => [r.id, this.names.portPlace(r.id, (r.spec as PortSpec).netns)]));
-      pluginStatuses = await plugins.reconcile(all.filter((r) => plugins.handles(r.kind)), bridges, ports);
+      // Port namespaces that were not there before this pass (made, or made again).
+      const made = [...ports.values()].map((place) => place.netns).filter((ns) => !observed.netns.has(ns));
+      pluginStatuses = await plugins.reconcile(all.filter((r) => plugins.handles(r.kind)), bridges, ports, made);
     }
     // Ports this pass left down whose guards are now in place come up, after them, in this same pass.
     const { up, holds } = release(desired, p?.heldDown ?? new Set(), pluginStatuses, failures, this.names);

@@ -23,15 +23,31 @@ export interface HostContextOptions {
    */
   ports?: ReadonlyMap<string, { netns: string; ifname: string }>;
   log?: (line: string) => void;
+  /**
+   * How long nftTable trusts what it last wrote or read of a table instead of listing the ruleset
+   * again (listing a big table costs tens of milliseconds, and plugins call nftTable on every
+   * pass), so drift made by hand is repaired within this time; default 30 s. A namespace made
+   * again under the same name is another one: the context forgets it when it makes it through
+   * {@link HostContext.apply}, and the agent tells it ({@link ManagedHostContext.forget}) when it
+   * makes a port's again.
+   */
+  nftTrustMs?: number;
   /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
   requestReconcile?: (reason: string) => void;
 }
+
+
 
 /** A context as its owner (the agent, the test kit) holds it: it ends the context's helpers. */
 export interface ManagedHostContext extends HostContext {
   /** Ends what the context started (probe helpers); it can be used again afterwards. */
   close(): Promise<void>;
+  /** Namespaces made again since (a core port's, by the agent): what the context knew of its tables there is void. */
+  forget(netns: readonly string[]): void;
 }
+
+/** The default of {@link HostContextOptions.nftTrustMs}. */
+const NFT_TRUST_MS = 30_000;
 
 /**
  * The implementation of {@link HostContext} over `libs/linux`, shared by the agent and the test
@@ -45,6 +61,8 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
   const bridges = (): Set<string> => new Set(networkBridges.values());
   const log = (line: string): void => opts.log?.(`[${opts.pluginId}] ${line}`);
   const probes = new ProbeHelpers(linux, log);
+  /** The plugin's table per namespace ('' = the host's) as last written or read: see {@link HostContextOptions.nftTrustMs}. */
+  const tables = new Map<string, { mark: string | undefined; sets: Map<string, string[]>; at: number }>();
 
   const ownedNs = (netns: string, what: string): string => {
     if (typeof netns !== 'string' || !scope.ownsNetns(netns)) {
@@ -94,6 +112,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       build(changes);
       // Nothing may keep a namespace on its way out alive.
       await probes.end(changes.deletedNetns);
+      for (const ns of [...changes.addedNetns, ...changes.deletedNetns]) tables.delete(ns);
       return changes.run(linux);
     },
 
@@ -109,7 +128,14 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       // The mark covers the body and the counter names, never their values nor set elements (a body alone hashes as it always did).
       const marked = counters.length ? `${body}\u0000${counters.join(',')}` : body;
       const mark = body.trim() === '' ? undefined : `netloom_${createHash('sha256').update(marked).digest('hex').slice(0, 16)}`;
-      const current = readTable(await linux.nftRuleset(ns), scope.nftTable);
+      // What this context last wrote or read there, while recent and the namespace is the same one.
+      const known = tables.get(ns ?? '');
+      const trusted = known && Date.now() - known.at < (opts.nftTrustMs ?? NFT_TRUST_MS) ? known : undefined;
+      const current = trusted
+        ? trusted.mark === undefined
+          ? null
+          : { chains: [trusted.mark], sets: trusted.sets }
+        : readTable(await linux.nftRuleset(ns), scope.nftTable);
       // Declaring the table first makes the delete safe when it does not exist; one script, one transaction.
       const drop = `table ${table} {}\ndelete table ${table}\n`;
       const fill = (name: string, elements: string[]): string => (elements.length ? `add element ${table} ${name} { ${elements.join(', ')} }\n` : '');
@@ -126,7 +152,15 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
         script = `${drop}table ${table} {\n${declared}chain ${mark} {\n}\n${body}\n}\n`;
         script += [...sets].map(([name, elements]) => fill(name, elements)).join('');
       }
-      if (script !== '') await linux.nftApply(script, ns);
+      try {
+        if (script !== '') await linux.nftApply(script, ns);
+      } catch (error) {
+        tables.delete(ns ?? '');
+        throw error;
+      }
+      // A replaced table is known as of now; otherwise as of when it was last read.
+      const replaced = mark !== undefined && !current?.chains.includes(mark);
+      tables.set(ns ?? '', { mark, sets: new Map(sets), at: trusted && !replaced ? trusted.at : Date.now() });
     },
 
     async nftCounters(netns) {
@@ -161,6 +195,10 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     log,
 
     close: () => probes.close(),
+
+    forget(netns) {
+      for (const ns of netns) tables.delete(ns);
+    },
   };
 }
 
@@ -268,7 +306,8 @@ class Changes implements ChangeSet {
   private readonly hostBatch: IpBatch;
   private readonly nsBatches = new Map<string, IpBatch>();
   readonly host: LinkChanges;
-  /** The namespaces this change set deletes. */
+  /** The namespaces this change set adds and deletes. */
+  readonly addedNetns: string[] = [];
   readonly deletedNetns: string[] = [];
 
   constructor(
@@ -284,6 +323,7 @@ class Changes implements ChangeSet {
 
   netnsAdd(name: string, key?: string): void {
     this.adds.netnsAdd(this.ownedNs(name, 'netnsAdd'), key);
+    this.addedNetns.push(name);
   }
 
   netnsDel(name: string, key?: string): void {

@@ -215,6 +215,32 @@ describeKernel('HostContext on the real kernel (test kit)', () => {
     expect(await kit.host.nftList()).toBeNull();
     await kit.host.nftTable('');
   });
+
+  it('trusts what it wrote for a while (no listing), repairs drift after, and never trusts a namespace made again', async () => {
+    const body = 'chain t {\n  counter\n}';
+    await kit.host.nftTable(body);
+    const reads = kit.runner.readCount;
+    await kit.host.nftTable(body);
+    expect(kit.runner.readCount).toBe(reads);
+    // Removed by hand: within the trust window nothing notices…
+    await kit.exec(kit.hostNetns, ['nft', 'delete', 'table', 'inet', `${kit.prefix}_${scopeFor(kit.prefix, kit.host.hostId, legs.id).tag}`]);
+    await kit.host.nftTable(body);
+    expect(await kit.host.nftList()).toBeNull();
+    // …a context that trusts nothing lists and repairs it.
+    const strict = createHostContext({ linux: new Linux(kit.runner), pluginId: legs.id, agentPrefix: kit.prefix, hostId: kit.host.hostId, hostNetns: kit.hostNetns, networkBridges: new Map(), nftTrustMs: 0 });
+    await strict.nftTable(body);
+    expect(JSON.stringify(await kit.host.nftList())).toContain('"name":"t"');
+    await kit.host.nftTable('');
+    // A namespace deleted and made again under its name is a new one: its table is written.
+    const ns = kit.host.netnsName('again');
+    await kit.host.apply((c) => c.netnsAdd(ns));
+    await kit.host.nftTable(body, ns);
+    await kit.exec(kit.hostNetns, ['ip', 'netns', 'del', ns]);
+    await kit.host.apply((c) => c.netnsAdd(ns));
+    await kit.host.nftTable(body, ns);
+    expect(JSON.stringify(await kit.host.nftList(ns))).toContain('"name":"t"');
+    await kit.host.apply((c) => c.netnsDel(ns));
+  });
 });
 
 describe('probe helper program', () => {
