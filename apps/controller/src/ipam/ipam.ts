@@ -71,7 +71,12 @@ export function formatIp(version: IpVersion, value: bigint): string {
   return ipaddr.fromByteArray(out).toString();
 }
 
-export function parseCidr(cidr: string, field?: string): ParsedSubnet {
+/**
+ * A network in CIDR notation, canonical (host bits clear). `subnet` (the default) also refuses
+ * prefixes too long to hold ports (/31, /32; /127, /128); plugins' `cidr` fields (a firewall's
+ * remote `10.0.0.5/32`) take any length.
+ */
+export function parseCidr(cidr: string, field?: string, opts: { subnet?: boolean } = {}): ParsedSubnet {
   if (!ipaddr.isValidCIDR(cidr)) {
     throw badInput(`invalid CIDR ${show(cidr)}: expected a network like 10.0.0.0/24 or 2001:db8::/64`, field);
   }
@@ -90,7 +95,7 @@ export function parseCidr(cidr: string, field?: string): ParsedSubnet {
     }
   }
   const version = versionOf(addr);
-  if (prefix > MAX_PREFIX[version]) {
+  if ((opts.subnet ?? true) && prefix > MAX_PREFIX[version]) {
     throw badInput(
       `CIDR ${show(cidr)} is too small: IPv${version} prefix length must be at most ${MAX_PREFIX[version]}`,
       field,

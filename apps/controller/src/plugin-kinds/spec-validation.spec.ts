@@ -48,6 +48,13 @@ describe('validateSpec', () => {
     ]);
   });
 
+  it('takes CIDRs of any length, unlike a subnet (a single host, a default route)', () => {
+    const base = { hostId: 'h1', mode: 'NAT' };
+    expect(validateSpec(fields, { ...base, prefix: '10.0.0.5/32' }).spec.prefix).toBe('10.0.0.5/32');
+    expect(validateSpec(fields, { ...base, prefix: '2001:DB8::5/128' }).spec.prefix).toBe('2001:db8::5/128');
+    expect(validateSpec(fields, { ...base, prefix: '0.0.0.0/0' }).spec.prefix).toBe('0.0.0.0/0');
+  });
+
   it('takes counters up to 2^53-1', () => {
     expect(validateSpec(fields, { hostId: 'h1', mode: 'NAT', packets: 2 ** 53 - 1 }).spec.packets).toBe(2 ** 53 - 1);
     expect(validateSpec(fields, { hostId: 'h1', mode: 'NAT', packets: 0 }).spec.packets).toBe(0);

@@ -78,7 +78,7 @@ export function checkScalar(type: ScalarFieldType, value: unknown, path: string)
     case 'ip':
       return typeof value === 'string' ? parseIp(value, path).text : wrong('an IP address');
     case 'cidr':
-      return typeof value === 'string' ? parseCidr(value, path).cidr : wrong('a CIDR');
+      return typeof value === 'string' ? parseCidr(value, path, { subnet: false }).cidr : wrong('a CIDR');
     case 'ref':
       return typeof value === 'string' && value !== '' ? value : wrong(`the id of a ${type.kind}`);
     case 'enum':
