@@ -1,15 +1,17 @@
 /**
  * What the plugin end-to-end tests (and the plugin benchmarks) do over a running cluster: make
- * networks and ports through GraphQL, create and update plugin resources with `wait: true`, run
- * servers inside port namespaces (socat, iperf3, tcpdump: started here, killed by pid), connect
- * over TCP from a namespace, check that a refused mutation wrote nothing, and show the agents'
- * last lines when something fails. No jest in here: the benchmarks import it too.
+ * networks and (labelled) ports through GraphQL, create and update plugin resources with
+ * `wait: true`, read what the agents observe of them and watch their status changes, run servers
+ * and probes inside port namespaces (socat, iperf3, tcpdump, ping: started here, killed by pid),
+ * connect over TCP from a namespace, check that a refused mutation wrote nothing, and show the
+ * agents' last lines when something fails. No jest in here: the benchmarks import it too.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Cluster, type ClusterOptions, type ControllerProcess, errorCode, MARKER } from '@netloom/simhosts';
-import { netnsExec, netnsList, run, waitFor, waitForDist } from './agent';
+import { kindNames } from '../../apps/controller/src/plugin-kinds/plugin-schema';
+import { netnsExec, netnsList, ping, run, waitFor, waitForDist } from './agent';
 
 export const STATUS_FIELDS = 'state hostId generation reason attributes { key value }';
 
@@ -46,6 +48,22 @@ export interface NetnsProcess {
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>;
   /** SIGTERM (SIGKILL after 3 s), by pid; resolves when it has exited. */
+  stop(): Promise<void>;
+}
+
+/** One event of `resourceStatusChanges`, with its arrival time (`process.hrtime.bigint()`). */
+export interface StatusEvent extends StatusView {
+  at: bigint;
+  kind: string;
+  resourceId: string;
+}
+
+/** A live `resourceStatusChanges` subscription (see {@link Lab.watchStatus}). */
+export interface StatusWatch {
+  readonly events: StatusEvent[];
+  readonly errors: unknown[];
+  /** Resolves once the websocket is connected (the subscription goes out right after). */
+  readonly connected: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -127,8 +145,12 @@ export function tally(answers: string[]): Record<string, number> {
 
 const capitalized = (s: string): string => s[0].toUpperCase() + s.slice(1);
 const uncapitalized = (s: string): string => s[0].toLowerCase() + s.slice(1);
-/** GraphQL's name of a kind's collection query: `Router` → `routers`, `LoadBalancer` → `loadBalancers`. */
-export const collectionOf = (kind: string): string => `${uncapitalized(kind)}s`;
+/** GraphQL's name of a kind's collection query, as the controller makes it: `Router` → `routers`, `FirewallPolicy` → `firewallPolicies`. */
+export const collectionOf = (kind: string): string => kindNames(kind).plural;
+
+/** When (epoch ms) each echo reply a {@link Lab.pingFlood} has printed so far arrived. */
+export const echoReplies = (ping: NetnsProcess): number[] =>
+  [...ping.stdout.join('').matchAll(/^\[(\d+\.\d+)\] \d+ bytes from /gm)].map((m) => Number(m[1]) * 1_000);
 
 /**
  * A running cluster (controller + simulated hosts with agents) and what a test started in it:
@@ -169,6 +191,25 @@ export class Lab {
     return this.cluster.agents.map((a, i) => `--- agent ${i}:\n${a.lines.slice(-n).join('\n')}`).join('\n');
   }
 
+  /** The plugins (`id@version`) each host's agent reported, in the API's order of hosts. */
+  async agentPlugins(): Promise<string[][]> {
+    const { hosts } = await this.api.ok<{ hosts: { edges: { node: { agent: { plugins: string[] } | null } }[] } }>('{ hosts { edges { node { agent { plugins } } } } }');
+    return hosts.edges.map((e) => e.node.agent?.plugins ?? []);
+  }
+
+  /** Where each agent's next output line will go: pass it to {@link passesSince}. */
+  agentMarks(): number[] {
+    return this.cluster.agents.map((a) => a.lines.length);
+  }
+
+  /** Per agent, the reconcile passes it logged since `marks`: how many, their milliseconds added up, and the longest. */
+  passesSince(marks: number[]): { passes: number; totalMs: number; longestMs: number }[] {
+    return this.cluster.agents.map((agent, i) => {
+      const ms = agent.lines.slice(marks[i]).flatMap((line) => /reconciled revision \d+ in (\d+) ms/.exec(line)?.[1] ?? []).map(Number);
+      return { passes: ms.length, totalMs: ms.reduce((x, y) => x + y, 0), longestMs: Math.max(0, ...ms) };
+    });
+  }
+
   /** `work`, with the agents' last lines added to its error when it fails. */
   async withAgentLogs<T>(work: Promise<T>): Promise<T> {
     try {
@@ -190,8 +231,9 @@ export class Lab {
     return { networkId: createNetwork.id, subnetId: createSubnet.id, cidr: createSubnet.cidr, gatewayIp: createSubnet.gatewayIp };
   }
 
-  /** A port on host `host`, created with wait: true; throws unless it is APPLIED there (and only there). */
-  async makePort(net: Net, host: number, ip?: string): Promise<PortView> {
+  /** A port on host `host` (at `ip`, with `labels` and `macAddress` when given), created with wait: true; throws unless it is APPLIED there (and only there). */
+  async makePort(net: Net, host: number, ip?: string, opts: { labels?: Record<string, string>; macAddress?: string } = {}): Promise<PortView> {
+    const labels = Object.entries(opts.labels ?? {}).map(([key, value]) => ({ key, value }));
     const name = this.name('port');
     const { createPort } = await this.withAgentLogs(
       this.api.ok<{ createPort: { id: string; hostId: string; fixedIps: { ipAddress: string }[]; status: StatusView[] } }>(
@@ -202,6 +244,8 @@ export class Lab {
             networkId: net.networkId,
             hostId: this.hostId(host),
             ...(ip ? { fixedIps: [{ subnetId: net.subnetId, ipAddress: ip }] } : {}),
+            ...(labels.length ? { labels } : {}),
+            ...(opts.macAddress ? { macAddress: opts.macAddress } : {}),
           },
         },
       ),
@@ -240,6 +284,12 @@ export class Lab {
       }),
     );
     return data[mutation].deletedIds;
+  }
+
+  /** What the agents observe of plugin resource `id` (`fields` of `<Kind>Observed`), by host; null where nothing is reported yet. */
+  async observed<T>(kind: string, id: string, fields: string): Promise<Record<string, T | null>> {
+    const { status } = await this.read<{ status: { hostId: string; observed: T | null }[] }>(kind, id, `status { hostId observed { ... on ${kind}Observed { ${fields} } } }`);
+    return Object.fromEntries(status.map((s) => [s.hostId, s.observed]));
   }
 
   /** The change feed's revision and how many resources of `kind` there are. */
@@ -300,6 +350,40 @@ export class Lab {
     };
   }
 
+  /** A continuous probe from `ns`: `ping -n -D -i intervalS ip` until stopped; its answers are {@link echoReplies}. */
+  pingFlood(ns: string, ip: string, intervalS = 0.01): NetnsProcess {
+    return this.spawnIn(ns, ['ping', '-n', '-D', '-i', String(intervalS), ip]);
+  }
+
+  /** `resourceStatusChanges(kinds)` over graphql-ws: every event kept, with its arrival time, until `stop()`. */
+  watchStatus(kinds: string[]): StatusWatch {
+    const client = this.api.ws();
+    const events: StatusEvent[] = [];
+    const errors: unknown[] = [];
+    const connected = new Promise<void>((done) => client.on('connected', () => done()));
+    const unsubscribe = client.subscribe<{ resourceStatusChanges: Omit<StatusEvent, 'at'> }>(
+      { query: `subscription($kinds: [String!]) { resourceStatusChanges(kinds: $kinds) { kind resourceId ${STATUS_FIELDS} } }`, variables: { kinds } },
+      {
+        next: (message) => {
+          if (message.errors) errors.push(message.errors);
+          const change = message.data?.resourceStatusChanges;
+          if (change) events.push({ at: process.hrtime.bigint(), ...change });
+        },
+        error: (error) => errors.push(error),
+        complete: () => undefined,
+      },
+    );
+    return {
+      events,
+      errors,
+      connected,
+      async stop() {
+        unsubscribe();
+        await client.dispose();
+      },
+    };
+  }
+
   /**
    * A TCP server in `ns` on `port` (`socat TCP-LISTEN:port,reuseaddr,fork`) that answers every
    * connection with `answer` ([A-Za-z0-9._-]) or, for {@link PEER_ADDRESS}, the client's address
@@ -341,6 +425,14 @@ export class Lab {
     return late;
   }
 
+  /** One echo from `ns` to `ip`, retried for up to 3 s until one is answered (a retry is noted for the report). */
+  async pingFrom(ns: string, ip: string, what: string): Promise<void> {
+    if (await ping(ns, ip)) return;
+    const started = Date.now();
+    await this.withAgentLogs(waitFor(() => ping(ns, ip), 3_000, 100, `an echo reply from ${what}`));
+    this.notes.push(`first ping failed, answered after a retry (${Date.now() - started} ms more): ${what}`);
+  }
+
   /** Kills (by pid) what {@link spawnIn} started and still runs; returns what went wrong. */
   killChildren(): string[] {
     const problems: string[] = [];
@@ -374,6 +466,28 @@ export async function shutdownLab(lab: Lab | undefined, prefix: string, label: s
   }
   const left = (await netnsList()).filter((n) => n.startsWith(`${prefix}-`));
   return { problems, left };
+}
+
+/**
+ * A benchmark's main: as root, starts a lab (`opts`), runs `work` in it, and always shuts the lab
+ * down (printing what was left behind); a failure is printed and ends the process with exit 1.
+ */
+export function runBench(opts: ClusterOptions, label: string, work: (lab: Lab) => Promise<void>): void {
+  const main = async (): Promise<void> => {
+    if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates namespaces');
+    let lab: Lab | undefined;
+    try {
+      lab = await Lab.start(opts);
+      await work(lab);
+    } finally {
+      const { problems, left } = await shutdownLab(lab, opts.prefix, label);
+      if (problems.length || left.length) process.stdout.write(`cleanup: ${JSON.stringify({ problems, left })}\n`);
+    }
+  };
+  main().catch((error: unknown) => {
+    process.stderr.write(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
 }
 
 /** Every IPv4 address configured in namespace `ns` (`ip -n NS -j -4 addr`). */

@@ -1,0 +1,186 @@
+/**
+ * Firewall figures (prints them; never fails on timing). Run as root: `npm run bench:fw`.
+ * 100 ports over 3 simulated hosts (made beforehand), 500 rules in all, in two shapes:
+ *  A. one FirewallPolicy of 500 rules on all 100 ports (a label selector): createFirewallPolicy
+ *     with wait: true until APPLIED on every host, 3 rounds (deleted in between);
+ *  B. 100 FirewallPolicies × 5 rules, each on one port (by id): (a) 100 concurrent creates with
+ *     wait: true, (b) 100 back to back without wait, then polled; 3 rounds each.
+ * Then, with the 500 rules in place, one rule changed (updateFirewallPolicy, wait: true): the
+ * median of 10. OVN's figure for 500 ACLs with --wait=hv on this kind of machine is printed beside.
+ * Everything lives in namespaces with a per-run prefix and is removed at the end.
+ */
+import { runOk } from '../test/support/agent';
+import { attr, type Lab, msSince, runBench, runPrefix, STATUS_FIELDS, type StatusView } from '../test/support/plugin-e2e';
+
+const HOSTS = 3;
+const PORTS = 100;
+const RULES = 500;
+const PER_POLICY = RULES / PORTS;
+const ROUNDS = 3;
+const CHANGES = 10;
+/** ovn-nbctl: 500 ACLs with --wait=hv, measured on this kind of machine. */
+const OVN_SECONDS = 0.13;
+const LABEL = { key: 'fw', value: 'bench' };
+
+const prefix = runPrefix('w');
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const list = (values: number[]): string => values.map((v) => v.toFixed(0)).join(', ');
+const figures = (values: number[]): string => `${list(values)} ms (median ${median(values).toFixed(0)} ms)`;
+
+/** The agents' reconcile passes since `marks`, per host. */
+const agentsSince = (lab: Lab, marks: number[]): string =>
+  lab
+    .passesSince(marks)
+    .map((p, i) => `host ${i}: ${p.passes} passes, ${p.totalMs} ms, longest ${p.longestMs} ms`)
+    .join('; ');
+
+interface PolicyOut {
+  id: string;
+  generation: number;
+  status: { hostId: string; state: string; generation: number; reason: string | null }[];
+}
+const POLICY_OUT = 'id generation status { hostId state generation reason }';
+
+/** Rule `i` of the 500: let TCP `port` in from its own /24. */
+const rule = (i: number, port = 1_000 + i): Record<string, unknown> => ({
+  priority: i,
+  direction: 'INGRESS',
+  protocol: 'TCP',
+  ports: [{ from: port }],
+  remoteCidrs: [`172.${16 + (i >> 8)}.${i & 255}.0/24`],
+  remoteGroupIds: [],
+  action: 'ALLOW',
+});
+const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
+
+/** Throws unless `p` is APPLIED at its generation on exactly `hosts` hosts. */
+function mustBeApplied(p: PolicyOut, hosts: number): PolicyOut {
+  if (p.status.length !== hosts || !p.status.every((s) => s.state === 'APPLIED' && s.generation === p.generation)) {
+    throw new Error(`policy ${p.id} is not APPLIED on ${hosts} host(s): ${JSON.stringify(p.status)}`);
+  }
+  return p;
+}
+
+/** `nft list ruleset` in `netns`: how many of its rule lines carry a firewall rule's counter. */
+async function ruleLinesIn(netns: string): Promise<{ count: number; text: string }> {
+  const text = await runOk('ip', ['netns', 'exec', netns, 'nft', 'list', 'ruleset']);
+  return { count: (text.match(/counter name "r_/g) ?? []).length, text };
+}
+
+/** `CHANGES` updates of one policy, each moving rule `which` to another port, with wait: true; ms of each. */
+async function changeOneRule(lab: Lab, id: string, rules: (port?: number) => Record<string, unknown>[], hosts: number): Promise<{ times: number[]; agents: string }> {
+  const times: number[] = [];
+  let agents = '';
+  for (let k = 0; k < CHANGES; k++) {
+    const marks = lab.agentMarks();
+    const start = process.hrtime.bigint();
+    mustBeApplied(await lab.write<PolicyOut>('FirewallPolicy', 'update', { id, rules: rules(20_000 + k) }, POLICY_OUT), hosts);
+    times.push(msSince(start));
+    if (k === 0) agents = agentsSince(lab, marks);
+  }
+  return { times, agents };
+}
+
+/** Prints the figures of {@link changeOneRule}, and whether the last change is in `netns`'s table. */
+async function sayChanges(changes: { times: number[]; agents: string }, netns: string): Promise<void> {
+  const landed = (await ruleLinesIn(netns)).text.includes(`dport ${20_000 + CHANGES - 1}`);
+  say(`   one rule changed (updateFirewallPolicy, wait: true), ${RULES} in place: median ${median(changes.times).toFixed(0)} ms over ${CHANGES} (${list(changes.times)})`);
+  say(`      the agents during the first change: ${changes.agents}`);
+  if (!landed) say('      the last change is NOT in the port\u2019s table!');
+}
+
+/** Shape A: one policy with all 500 rules on every port (label). */
+async function oneBigPolicy(lab: Lab, probeNs: string): Promise<void> {
+  const rules = (changed?: number): Record<string, unknown>[] => range(0, RULES).map((i) => rule(i, i === 0 ? changed : undefined));
+  const created: number[] = [];
+  let policy: PolicyOut | undefined;
+  let agents = '';
+  for (let round = 0; round < ROUNDS; round++) {
+    if (policy) await lab.remove('FirewallPolicy', policy.id);
+    const marks = lab.agentMarks();
+    const start = process.hrtime.bigint();
+    policy = mustBeApplied(await lab.write<PolicyOut>('FirewallPolicy', 'create', { name: `big-${round}`, selector: { labels: [LABEL] }, rules: rules() }, POLICY_OUT), HOSTS);
+    created.push(msSince(start));
+    if (round === 0) agents = agentsSince(lab, marks);
+  }
+  const inNs = await ruleLinesIn(probeNs);
+  say(`A. one FirewallPolicy of ${RULES} rules on all ${PORTS} ports (label selector), ${HOSTS} hosts:`);
+  say(`   createFirewallPolicy(wait: true) → APPLIED on every host: ${figures(created)}`);
+  say(`   OVN, ${RULES} ACLs with --wait=hv on this kind of machine: ${(OVN_SECONDS * 1000).toFixed(0)} ms → NetLoom is ${(median(created) / (OVN_SECONDS * 1000)).toFixed(1)}× that`);
+  say(`      the agents during the first round: ${agents}`);
+  say(`      (a port's namespace then holds ${inNs.count} rule lines of the policy)`);
+  await sayChanges(await changeOneRule(lab, policy!.id, rules, HOSTS), probeNs);
+  const start = process.hrtime.bigint();
+  await lab.remove('FirewallPolicy', policy!.id);
+  say(`   deleteFirewallPolicy(wait: true): ${msSince(start).toFixed(0)} ms`);
+}
+
+/** Shape B: 100 policies of 5 rules, one port each. */
+async function manySmallPolicies(lab: Lab, portIds: string[], probeNs: string): Promise<void> {
+  const input = (n: number, name: string, changed?: number): Record<string, unknown> => ({
+    name,
+    selector: { portIds: [portIds[n]] },
+    rules: range(n * PER_POLICY, PER_POLICY).map((i) => rule(i, i === n * PER_POLICY ? changed : undefined)),
+  });
+  const concurrent: number[] = [];
+  const polled: number[] = [];
+  let ids: string[] = [];
+  let agents = '';
+  for (let round = 0; round < ROUNDS; round++) {
+    await Promise.all(ids.map((id) => lab.remove('FirewallPolicy', id)));
+    const marks = lab.agentMarks();
+    let start = process.hrtime.bigint();
+    const made = await Promise.all(portIds.map((_, n) => lab.write<PolicyOut>('FirewallPolicy', 'create', input(n, `w${round}-${n}`), POLICY_OUT)));
+    concurrent.push(msSince(start));
+    if (round === 0) agents = agentsSince(lab, marks);
+    made.forEach((p) => mustBeApplied(p, 1));
+    await Promise.all(made.map((p) => lab.remove('FirewallPolicy', p.id)));
+
+    start = process.hrtime.bigint();
+    ids = [];
+    for (const n of portIds.keys()) {
+      const { createFirewallPolicy } = await lab.api.ok<{ createFirewallPolicy: { id: string } }>(
+        'mutation($input: CreateFirewallPolicyInput!) { createFirewallPolicy(input: $input) { id } }',
+        { input: input(n, `p${round}-${n}`) },
+      );
+      ids.push(createFirewallPolicy.id);
+    }
+    for (;;) {
+      const { firewallPolicies } = await lab.api.ok<{ firewallPolicies: { edges: { node: PolicyOut }[] } }>(`{ firewallPolicies(first: 200) { edges { node { ${POLICY_OUT} } } } }`);
+      const nodes = firewallPolicies.edges.map((e) => e.node).filter((p) => ids.includes(p.id));
+      const failed = nodes.flatMap((p) => p.status).find((s) => s.state === 'FAILED');
+      if (failed) throw new Error(`a policy FAILED: ${failed.reason}`);
+      if (nodes.length === ids.length && nodes.every((p) => p.status.length === 1 && p.status[0].state === 'APPLIED' && p.status[0].generation === p.generation)) break;
+      if (msSince(start) > 60_000) throw new Error('not all APPLIED within 60 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    polled.push(msSince(start));
+  }
+  const inNs = await ruleLinesIn(probeNs);
+  say(`B. ${PORTS} FirewallPolicies × ${PER_POLICY} rules, one port each (by id), ${HOSTS} hosts:`);
+  say(`   a) ${PORTS} concurrent createFirewallPolicy(wait: true):        ${figures(concurrent)}`);
+  say(`   b) ${PORTS} back to back without wait, then polled (5 ms):     ${figures(polled)}`);
+  say(`      the agents during the first round of a): ${agents}`);
+  say(`      (a port's namespace then holds ${inNs.count} rule lines)`);
+  await sayChanges(await changeOneRule(lab, ids[0], (port) => input(0, `p${ROUNDS - 1}-0`, port).rules as Record<string, unknown>[], 1), probeNs);
+  await Promise.all(ids.map((id) => lab.remove('FirewallPolicy', id)));
+}
+
+runBench({ prefix, hosts: HOSTS }, 'firewall bench', async (lab) => {
+  say(`NetLoom firewall benchmark (${HOSTS} simulated hosts, ${PORTS} ports, ${RULES} rules, prefix ${prefix}, this machine)`);
+  const net = await lab.makeNetwork('bench', '10.95.0.0/24');
+  const inputs = range(0, PORTS).map((i) => ({ name: `fw-${i}`, networkId: net.networkId, hostId: lab.hostId(i % HOSTS), labels: [LABEL] }));
+  const { createPorts } = await lab.api.ok<{ createPorts: { id: string; status: StatusView[] }[] }>(
+    `mutation($p: [CreatePortInput!]!) { createPorts(wait: true, inputs: $p) { id status { ${STATUS_FIELDS} } } }`,
+    { p: inputs },
+  );
+  // The first port: covered by policy A and by policy 0 of B.
+  const probeNs = attr(createPorts[0].status, 'netns');
+  await oneBigPolicy(lab, probeNs);
+  await manySmallPolicies(
+    lab,
+    createPorts.map((p) => p.id),
+    probeNs,
+  );
+});
