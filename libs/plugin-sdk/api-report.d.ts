@@ -133,9 +133,9 @@ export interface HostContextOptions {
      * How long nftTable trusts what it last wrote or read of a table instead of listing the ruleset
      * again (listing a big table costs tens of milliseconds, and plugins call nftTable on every
      * pass), so drift made by hand is repaired within this time; default 30 s. A namespace made
-     * again under the same name is another one: the context forgets it when it makes it through
-     * {@link HostContext.apply}, and the agent tells it ({@link ManagedHostContext.forget}) when it
-     * makes a port's again.
+     * again under the same name is another one, empty: the context knows when it makes one through
+     * {@link HostContext.apply}, and the agent tells it ({@link ManagedHostContext.madeNow}) when it
+     * makes a port's.
      */
     nftTrustMs?: number;
     /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
@@ -145,8 +145,8 @@ export interface HostContextOptions {
 export interface ManagedHostContext extends HostContext {
     /** Ends what the context started (probe helpers); it can be used again afterwards. */
     close(): Promise<void>;
-    /** Namespaces made again since (a core port's, by the agent): what the context knew of its tables there is void. */
-    forget(netns: readonly string[]): void;
+    /** Namespaces just made (a core port's, by the agent): they hold no table, whatever the context knew of one of that name. */
+    madeNow(netns: readonly string[]): void;
 }
 /**
  * The implementation of {@link HostContext} over `libs/linux`, shared by the agent and the test
@@ -346,6 +346,7 @@ export { deriveMac, subnetContaining } from './net';
 export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, ProbeCheck, ProbeResult } from './host-context';
 export { createHostContext, type HostContextOptions, type ManagedHostContext } from './host-context-impl';
 export { spreadOverHosts } from './scheduling';
+export { inParallel } from './parallel';
 export { type ChainHook, nftBaseChain } from './nft';
 export { type Appliance, type ApplianceLeg, type ApplianceOutcome, reconcileAppliances } from './appliance';
 export { agentTestHost, type AgentTestHost } from './testkit-agent';
@@ -369,6 +370,13 @@ export interface ChainHook {
 }
 /** A base chain for a table body ({@link HostContext.nftTable}): `chain NAME { type … hook … priority …; policy …; rules }`. */
 export declare function nftBaseChain(name: string, hook: ChainHook, rules: readonly string[]): string;
+
+// ---- parallel.ts
+/**
+ * Runs `work` over `items`, at most `limit` at a time (kernel commands are separate processes,
+ * mostly waiting: a few at once cut a pass's time without flooding the machine).
+ */
+export declare function inParallel<T>(items: readonly T[], work: (item: T, index: number) => Promise<void>, limit?: number): Promise<void>;
 
 // ---- plugin.ts
 import type { RealizationState } from '@netloom/model';

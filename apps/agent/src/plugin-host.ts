@@ -93,8 +93,8 @@ export class PluginHost {
    * One status per desired resource of a plugin kind, with what the plugin observes of it.
    * `networkBridges` are the bridges of the networks desired on this host, the only links a
    * plugin may use as masters; `ports` where the core ports desired here live (a plugin may keep
-   * its nft table in their namespaces); `madeAgain` the port namespaces this pass created, whose
-   * tables no context may take as known.
+   * its nft table in their namespaces); `madeAgain` the port namespaces this pass created (empty,
+   * whatever a context knew of one of that name).
    */
   async reconcile(
     desired: readonly DesiredResource[],
@@ -104,7 +104,7 @@ export class PluginHost {
   ): Promise<ResourceStatusReport[]> {
     refill(this.bridges, networkBridges);
     refill(this.ports, ports);
-    for (const loaded of this.loaded) loaded.host.forget(madeAgain);
+    for (const loaded of this.loaded) loaded.host.madeNow(madeAgain);
     const groups = new Map<Loaded, DesiredPluginResource[]>();
     for (const r of desired) {
       const loaded = this.byKind.get(r.kind);

@@ -1,5 +1,6 @@
 import { RealizationState } from '@netloom/model';
-import type { ChangeSet, HostContext } from './host-context';
+import type { ChangeSet, HostContext, LinkView } from './host-context';
+import { inParallel } from './parallel';
 
 /** One leg of an appliance: a veth pair, its host end on a core network's bridge, its peer inside. */
 export interface ApplianceLeg {
@@ -53,14 +54,31 @@ const forwardingOn = new WeakMap<HostContext, Set<string>>();
  * is until the network is back.
  */
 export async function reconcileAppliances(host: HostContext, appliances: Appliance[]): Promise<ApplianceOutcome[]> {
-  const existing = new Set(await host.ownedNetns());
-  const hostLinks = new Map((await host.ownedLinks()).map((l) => [l.ifname, l]));
+  const [netnsNow, linksNow] = await Promise.all([host.ownedNetns(), host.ownedLinks()]);
+  const existing = new Set(netnsNow);
+  const hostLinks = new Map(linksNow.map((l) => [l.ifname, l]));
   const wantedNetns = new Set<string>();
   const wantedLinks = new Set<string>();
   const outcomes = new Map<string, ApplianceOutcome>();
   const work: ((changes: ChangeSet) => void)[] = [];
   let forwarding = forwardingOn.get(host);
   if (!forwarding) forwardingOn.set(host, (forwarding = new Set()));
+
+  // What each appliance's namespace holds, read for all at once (three reads each, when it exists).
+  type Inside = { links: LinkView[]; addrs: Awaited<ReturnType<HostContext['addresses']>>; routes: Awaited<ReturnType<HostContext['routes']>> };
+  const insides = new Map<string, Inside>();
+  await inParallel(appliances, async (a) => {
+    const netns = host.netnsName(a.id);
+    if (!existing.has(netns) || a.legs.some((l) => !host.networkBridge(l.networkId))) return;
+    const v6 = a.legs.some((l) => l.addresses.some((x) => x.includes(':')));
+    const [links, addrs, routes4, routes6] = await Promise.all([
+      host.links(netns).catch(() => []),
+      host.addresses(netns).catch(() => []),
+      host.routes(netns, 4).catch(() => []),
+      v6 ? host.routes(netns, 6).catch(() => []) : Promise.resolve([]),
+    ]);
+    insides.set(a.id, { links, addrs, routes: [...routes4, ...routes6] });
+  });
 
   for (const a of appliances) {
     const netns = host.netnsName(a.id);
@@ -76,11 +94,7 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
       outcomes.set(a.id, { id: a.id, netns, state: RealizationState.FAILED, reason: `network ${missing.networkId} is not on this host`, fresh });
       continue;
     }
-    // Read inside only when the namespace is there already.
-    const inside = fresh ? [] : await host.links(netns).catch(() => []);
-    const insideAddrs = fresh ? [] : await host.addresses(netns).catch(() => []);
-    const v6 = a.legs.some((l) => l.addresses.some((x) => x.includes(':')));
-    const routes = fresh ? [] : [...(await host.routes(netns, 4).catch(() => [])), ...(v6 ? await host.routes(netns, 6).catch(() => []) : [])];
+    const { links: inside, addrs: insideAddrs, routes } = insides.get(a.id) ?? { links: [], addrs: [], routes: [] };
     if (fresh) forwarding.delete(netns);
 
     work.push((changes) => {
@@ -146,9 +160,9 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
     if (outcome && outcome.state === RealizationState.APPLIED) Object.assign(outcome, { state: RealizationState.FAILED, reason: f.error });
   }
 
-  for (const a of appliances) {
+  await inParallel(appliances, async (a) => {
     const outcome = outcomes.get(a.id)!;
-    if (outcome.state !== RealizationState.APPLIED || !a.forwarding || forwarding.has(outcome.netns)) continue;
+    if (outcome.state !== RealizationState.APPLIED || !a.forwarding || forwarding.has(outcome.netns)) return;
     try {
       await host.sysctl(outcome.netns, 'net.ipv4.ip_forward', '1');
       if (a.legs.some((l) => l.addresses.some((x) => x.includes(':')))) await host.sysctl(outcome.netns, 'net.ipv6.conf.all.forwarding', '1');
@@ -156,7 +170,7 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
     } catch (error) {
       Object.assign(outcome, { state: RealizationState.FAILED, reason: error instanceof Error ? error.message : String(error) });
     }
-  }
+  });
   return appliances.map((a) => outcomes.get(a.id)!);
 }
 

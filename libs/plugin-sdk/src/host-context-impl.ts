@@ -27,9 +27,9 @@ export interface HostContextOptions {
    * How long nftTable trusts what it last wrote or read of a table instead of listing the ruleset
    * again (listing a big table costs tens of milliseconds, and plugins call nftTable on every
    * pass), so drift made by hand is repaired within this time; default 30 s. A namespace made
-   * again under the same name is another one: the context forgets it when it makes it through
-   * {@link HostContext.apply}, and the agent tells it ({@link ManagedHostContext.forget}) when it
-   * makes a port's again.
+   * again under the same name is another one, empty: the context knows when it makes one through
+   * {@link HostContext.apply}, and the agent tells it ({@link ManagedHostContext.madeNow}) when it
+   * makes a port's.
    */
   nftTrustMs?: number;
   /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
@@ -42,8 +42,8 @@ export interface HostContextOptions {
 export interface ManagedHostContext extends HostContext {
   /** Ends what the context started (probe helpers); it can be used again afterwards. */
   close(): Promise<void>;
-  /** Namespaces made again since (a core port's, by the agent): what the context knew of its tables there is void. */
-  forget(netns: readonly string[]): void;
+  /** Namespaces just made (a core port's, by the agent): they hold no table, whatever the context knew of one of that name. */
+  madeNow(netns: readonly string[]): void;
 }
 
 /** The default of {@link HostContextOptions.nftTrustMs}. */
@@ -63,6 +63,9 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
   const probes = new ProbeHelpers(linux, log);
   /** The plugin's table per namespace ('' = the host's) as last written or read: see {@link HostContextOptions.nftTrustMs}. */
   const tables = new Map<string, { mark: string | undefined; sets: Map<string, string[]>; at: number }>();
+  const made = (netns: readonly string[]): void => {
+    for (const ns of netns) tables.set(ns, { mark: undefined, sets: new Map(), at: Date.now() });
+  };
 
   const ownedNs = (netns: string, what: string): string => {
     if (typeof netns !== 'string' || !scope.ownsNetns(netns)) {
@@ -112,7 +115,8 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       build(changes);
       // Nothing may keep a namespace on its way out alive.
       await probes.end(changes.deletedNetns);
-      for (const ns of [...changes.addedNetns, ...changes.deletedNetns]) tables.delete(ns);
+      for (const ns of changes.deletedNetns) tables.delete(ns);
+      made(changes.addedNetns);
       return changes.run(linux);
     },
 
@@ -196,9 +200,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
 
     close: () => probes.close(),
 
-    forget(netns) {
-      for (const ns of netns) tables.delete(ns);
-    },
+    madeNow: made,
   };
 }
 

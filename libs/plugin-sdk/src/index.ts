@@ -9,6 +9,7 @@ export { deriveMac, subnetContaining } from './net';
 export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, ProbeCheck, ProbeResult } from './host-context';
 export { createHostContext, type HostContextOptions, type ManagedHostContext } from './host-context-impl';
 export { spreadOverHosts } from './scheduling';
+export { inParallel } from './parallel';
 export { type ChainHook, nftBaseChain } from './nft';
 export { type Appliance, type ApplianceLeg, type ApplianceOutcome, reconcileAppliances } from './appliance';
 export { agentTestHost, type AgentTestHost } from './testkit-agent';

@@ -1,4 +1,4 @@
-import { type AgentHalf, type DesiredPluginResource, type HostContext, type PluginStatus, RealizationState } from '@netloom/plugin-sdk';
+import { type AgentHalf, type DesiredPluginResource, type HostContext, inParallel, type PluginStatus, RealizationState } from '@netloom/plugin-sdk';
 import type { PolicyPlacement } from './spec';
 import { defaultCounter, type FilteredPort, firewallTable, type HeldPolicy, portDefault, ruleCounter } from './table';
 
@@ -9,17 +9,6 @@ import { defaultCounter, type FilteredPort, firewallTable, type HeldPolicy, port
 const written = new WeakMap<HostContext, Set<string>>();
 
 const held = (desired: DesiredPluginResource[]): HeldPolicy[] => desired.map((r) => ({ id: r.id, spec: r.spec as PolicyPlacement }));
-
-/** Namespaces written at once: each is its own nft process, mostly waiting on the kernel. */
-const PARALLEL = 8;
-
-async function inParallel<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker));
-}
 
 /** The namespaces of the covered ports on this host, with their ports and policies; policies whose port is not here fail. */
 function byNamespace(policies: HeldPolicy[], host: HostContext, failed: Map<string, string>): Map<string, FilteredPort[]> {

@@ -1,4 +1,4 @@
-import { type AgentHalf, type DesiredPluginResource, type HostContext, type PluginStatus, RealizationState, reconcileAppliances } from '@netloom/plugin-sdk';
+import { type AgentHalf, type DesiredPluginResource, type HostContext, inParallel, type PluginStatus, RealizationState, reconcileAppliances } from '@netloom/plugin-sdk';
 import { HealthChecks, type MemberCheck } from './health';
 import type { LbPlacement, MemberOperatingStatus, PlacedListener, PlacedMember } from './spec';
 import { counterNames, lbTable, memberKey, VIP_LEG } from './table';
@@ -57,7 +57,7 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
   checksOf(host).sync(wanted);
 
   const statuses: PluginStatus[] = [];
-  for (const [i, outcome] of outcomes.entries()) {
+  await inParallel(outcomes, async (outcome, i) => {
     let reason = outcome.reason;
     if (outcome.state === RealizationState.APPLIED) {
       const written = new Map<string, MemberOperatingStatus>();
@@ -76,8 +76,8 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
         reason = error instanceof Error ? error.message : String(error);
       }
     }
-    statuses.push(reason ? { id: outcome.id, state: RealizationState.FAILED, reason } : { id: outcome.id, state: RealizationState.APPLIED, attributes: { netns: outcome.netns } });
-  }
+    statuses[i] = reason ? { id: outcome.id, state: RealizationState.FAILED, reason } : { id: outcome.id, state: RealizationState.APPLIED, attributes: { netns: outcome.netns } };
+  });
   return statuses;
 }
 

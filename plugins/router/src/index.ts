@@ -8,6 +8,7 @@ import {
   type DesiredPluginResource,
   definePlugin,
   type HostContext,
+  inParallel,
   type IntentView,
   nftBaseChain,
   type PluginResource,
@@ -279,7 +280,7 @@ async function reconcileRouters(desired: DesiredPluginResource[], host: HostCont
   });
   const outcomes = await reconcileAppliances(host, appliances);
   const statuses: PluginStatus[] = [];
-  for (const [i, outcome] of outcomes.entries()) {
+  await inParallel(outcomes, async (outcome, i) => {
     let reason = outcome.reason;
     if (outcome.state === RealizationState.APPLIED) {
       try {
@@ -288,8 +289,8 @@ async function reconcileRouters(desired: DesiredPluginResource[], host: HostCont
         reason = error instanceof Error ? error.message : String(error);
       }
     }
-    statuses.push(reason ? { id: outcome.id, state: RealizationState.FAILED, reason } : { id: outcome.id, state: RealizationState.APPLIED, attributes: { netns: outcome.netns } });
-  }
+    statuses[i] = reason ? { id: outcome.id, state: RealizationState.FAILED, reason } : { id: outcome.id, state: RealizationState.APPLIED, attributes: { netns: outcome.netns } };
+  });
   return statuses;
 }
 
