@@ -62,9 +62,9 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
   const log = (line: string): void => opts.log?.(`[${opts.pluginId}] ${line}`);
   const probes = new ProbeHelpers(linux, log);
   /** The plugin's table per namespace ('' = the host's) as last written or read: see {@link HostContextOptions.nftTrustMs}. */
-  const tables = new Map<string, { mark: string | undefined; sets: Map<string, string[]>; at: number }>();
+  const tables = new Map<string, KnownTable>();
   const made = (netns: readonly string[]): void => {
-    for (const ns of netns) tables.set(ns, { mark: undefined, sets: new Map(), at: Date.now() });
+    for (const ns of netns) tables.set(ns, EMPTY_TABLE());
   };
 
   const ownedNs = (netns: string, what: string): string => {
@@ -132,29 +132,39 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       // The mark covers the body and the counter names, never their values nor set elements (a body alone hashes as it always did).
       const marked = counters.length ? `${body}\u0000${counters.join(',')}` : body;
       const mark = body.trim() === '' ? undefined : `netloom_${createHash('sha256').update(marked).digest('hex').slice(0, 16)}`;
-      // What this context last wrote or read there, while recent and the namespace is the same one.
+      // What this context last wrote or read there, while recent (a namespace made again is known empty).
       const known = tables.get(ns ?? '');
-      const trusted = known && Date.now() - known.at < (opts.nftTrustMs ?? NFT_TRUST_MS) ? known : undefined;
-      const current = trusted
-        ? trusted.mark === undefined
-          ? null
-          : { chains: [trusted.mark], sets: trusted.sets }
-        : readTable(await linux.nftRuleset(ns), scope.nftTable);
-      // Declaring the table first makes the delete safe when it does not exist; one script, one transaction.
-      const drop = `table ${table} {}\ndelete table ${table}\n`;
+      const current = known && Date.now() - known.at < (opts.nftTrustMs ?? NFT_TRUST_MS) ? known : readTable(await linux.nftRuleset(ns), scope.nftTable);
       const fill = (name: string, elements: string[]): string => (elements.length ? `add element ${table} ${name} { ${elements.join(', ')} }\n` : '');
       let script: string;
-      if (mark !== undefined && current?.chains.includes(mark)) {
+      let next: KnownTable;
+      if (mark !== undefined && current.mark === mark) {
         // The same body: only the sets whose elements differ are rewritten, rules and counters stay.
         const stale = [...sets].filter(([name, elements]) => !sameElements(current.sets.get(name), elements));
         script = stale.map(([name, elements]) => `flush set ${table} ${name}\n${fill(name, elements)}`).join('');
+        next = { ...current, sets: new Map([...current.sets, ...sets]) };
+        // Still as of when it was last read or replaced.
       } else if (mark === undefined) {
-        script = current === null ? '' : drop;
+        // Declaring the table first makes the delete safe when it does not exist.
+        script = current.exists ? `table ${table} {}\ndelete table ${table}\n` : '';
+        next = EMPTY_TABLE();
       } else {
-        const now = new Map(counters.length && current !== null ? ((await linux.nftCounters('inet', scope.nftTable, ns)) ?? []).map((c) => [c.name, c]) : []);
-        const declared = counters.map((c) => `counter ${c} { packets ${now.get(c)?.packets ?? 0} bytes ${now.get(c)?.bytes ?? 0} }\n`).join('');
-        script = `${drop}table ${table} {\n${declared}chain ${mark} {\n}\n${body}\n}\n`;
-        script += [...sets].map(([name, elements]) => fill(name, elements)).join('');
+        // Replaced in place, in one transaction: rules, chains and the body's own sets and maps go;
+        // named counters stay (values kept: declaring one that exists changes nothing), and the
+        // sets given are emptied and filled again.
+        const declared = declaredNames(body);
+        const lines = current.exists ? [`table ${table} {}`, `flush table ${table}`] : [];
+        for (const chain of current.chains) lines.push(`delete chain ${table} ${chain}`);
+        for (const name of current.sets.keys()) if (!sets.has(name)) lines.push(`delete set ${table} ${name}`);
+        for (const name of current.maps) lines.push(`delete map ${table} ${name}`);
+        lines.push(`table ${table} {`, ...counters.map((c) => `counter ${c} {}`), `chain ${mark} {`, '}', body, '}');
+        for (const name of current.counters) if (!counters.includes(name)) lines.push(`delete counter ${table} ${name}`);
+        for (const [name, elements] of sets) {
+          if (current.sets.has(name)) lines.push(`flush set ${table} ${name}`);
+          if (elements.length) lines.push(fill(name, elements).trimEnd());
+        }
+        script = `${lines.join('\n')}\n`;
+        next = { exists: true, mark, chains: [mark, ...declared.chains], sets: new Map([...declared.sets].map((n) => [n, sets.get(n) ?? []])), maps: declared.maps, counters: [...counters], at: Date.now() };
       }
       try {
         if (script !== '') await linux.nftApply(script, ns);
@@ -162,9 +172,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
         tables.delete(ns ?? '');
         throw error;
       }
-      // A replaced table is known as of now; otherwise as of when it was last read.
-      const replaced = mark !== undefined && !current?.chains.includes(mark);
-      tables.set(ns ?? '', { mark, sets: new Map(sets), at: trusted && !replaced ? trusted.at : Date.now() });
+      tables.set(ns ?? '', next);
     },
 
     async nftCounters(netns) {
@@ -175,7 +183,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     async nftList(netns) {
       const ns = nftNs(netns);
       const ruleset = await linux.nftRuleset(ns);
-      if (readTable(ruleset, scope.nftTable) === null) return null;
+      if (!readTable(ruleset, scope.nftTable).exists) return null;
       const items = (ruleset as { nftables?: Record<string, { table?: string; name?: string; family?: string }>[] }).nftables ?? [];
       return {
         nftables: items.filter((item) => {
@@ -275,19 +283,45 @@ function sameElements(listed: string[] | undefined, wanted: string[]): boolean {
 }
 
 /** Table `inet NAME` in an `nft -j list ruleset`: its chain names and its sets' elements (as {@link listedElement} has them), or null when absent. */
-function readTable(ruleset: unknown, name: string): { chains: string[]; sets: Map<string, string[]> } | null {
+/** The plugin's table in a namespace as the context knows it: its mark and the names it holds. */
+interface KnownTable {
+  exists: boolean;
+  /** The mark chain of the body it holds (undefined: no table, or not one of ours). */
+  mark: string | undefined;
+  chains: string[];
+  /** Sets with their elements. */
+  sets: Map<string, string[]>;
+  maps: string[];
+  counters: string[];
+  /** When it was last read or replaced. */
+  at: number;
+}
+
+const EMPTY_TABLE = (): KnownTable => ({ exists: false, mark: undefined, chains: [], sets: new Map(), maps: [], counters: [], at: Date.now() });
+
+/** The names of the chains, sets and maps a table body declares. */
+function declaredNames(body: string): { chains: string[]; sets: string[]; maps: string[] } {
+  const names = (word: string): string[] => [...body.matchAll(new RegExp(`^\\s*${word}\\s+([A-Za-z_][A-Za-z0-9_]*)\\s*\\{`, 'gm'))].map((m) => m[1]);
+  return { chains: names('chain'), sets: names('set'), maps: names('map') };
+}
+
+/** Table `inet NAME` in an `nft -j list ruleset`, as a {@link KnownTable}. */
+function readTable(ruleset: unknown, name: string): KnownTable {
   type Item = { family?: string; name?: string; table?: string; elem?: unknown[] };
   const items = (ruleset as { nftables?: Record<string, Item>[] } | null)?.nftables ?? [];
-  let found = false;
-  const chains: string[] = [];
-  const sets = new Map<string, string[]>();
+  const known = EMPTY_TABLE();
   const mine = (x: Item | undefined): x is Item => x?.family === 'inet' && x.table === name && typeof x.name === 'string';
   for (const item of items) {
-    if (item.table?.family === 'inet' && item.table.name === name) found = true;
-    if (mine(item.chain)) chains.push(item.chain.name!);
-    if (mine(item.set)) sets.set(item.set.name!, (item.set.elem ?? []).map(listedElement));
+    if (item.table?.family === 'inet' && item.table.name === name) known.exists = true;
+    if (mine(item.chain)) {
+      known.chains.push(item.chain.name!);
+      if (item.chain.name!.startsWith('netloom_')) known.mark = item.chain.name;
+    }
+    if (mine(item.set)) known.sets.set(item.set.name!, (item.set.elem ?? []).map(listedElement));
+    if (mine(item.map)) known.maps.push(item.map.name!);
+    if (mine(item.counter)) known.counters.push(item.counter.name!);
   }
-  return found ? { chains, sets } : null;
+  return known;
 }
 
 function linkView(l: LinkInfo): LinkView {

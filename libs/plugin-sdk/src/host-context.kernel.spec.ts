@@ -301,6 +301,8 @@ describeKernel('HostContext counters, probes and reconcile requests on the real 
     await kit?.destroy();
   });
 
+  /** The table's name, as nftList shows it. */
+  const tableOf = (listed: unknown): string => ((listed as { nftables: { table?: { name: string } }[] }).nftables.find((i) => i.table)?.table?.name ?? '');
   const ping = async (count: number) => expect((await kit.exec(ns, ['ping', '-c', String(count), '-i', '0.01', '-W', '1', '127.0.0.1'])).code).toBe(0);
   const ICMP = (rule: string) => `chain input {\n  type filter hook input priority 0; policy accept;\n  ${rule}\n}`;
 
@@ -327,6 +329,24 @@ describeKernel('HostContext counters, probes and reconcile requests on the real 
     const after = await kit.host.nftCounters(ns);
     expect(after.icmp_in.packets).toBe(8);
     expect(after.spare.packets).toBeGreaterThanOrEqual(1);
+  });
+
+  it('replaces in place without reading counters: chains, maps and counters no longer declared go, a map comes back empty', async () => {
+    const withMap = `map m {\n  type ipv4_addr : ipv4_addr; flags dynamic,timeout; timeout 60s;\n}\n${ICMP('ip protocol icmp counter name "icmp_in"')}`;
+    await kit.host.nftTable(withMap, ns, { counters: ['icmp_in', 'spare'] });
+    await kit.exec(ns, ['nft', 'add', 'element', 'inet', tableOf(await kit.host.nftList(ns)), 'm', '{ 1.1.1.1 : 2.2.2.2 }']);
+    const counted = (await kit.host.nftCounters(ns)).icmp_in;
+    const reads = kit.runner.readCount;
+    await kit.host.nftTable(`${withMap}\nchain extra {\n}`, ns, { counters: ['icmp_in'] });
+    // Trusted: neither the ruleset nor the counters were listed to replace it.
+    expect(kit.runner.readCount).toBe(reads);
+    const listed = JSON.stringify(await kit.host.nftList(ns));
+    expect(listed).toContain('"name":"extra"');
+    expect(listed).not.toContain('"name":"spare"');
+    expect(listed).not.toContain('1.1.1.1');
+    expect((await kit.host.nftCounters(ns)).icmp_in).toEqual(counted);
+    await kit.host.nftTable(ICMP('ip protocol icmp counter name "icmp_in"'), ns, { counters: ['icmp_in'] });
+    expect(JSON.stringify(await kit.host.nftList(ns))).not.toMatch(/"name":"(extra|m)"/);
   });
 
   it('lists no counters where it has no table, and refuses counter names that are not nft identifiers', async () => {

@@ -84,8 +84,11 @@ describe('firewall table', () => {
   it('writes a rule with its protocol, ports, remotes, counter and verdict', () => {
     const c = ruleCounter('pol', 10);
     expect(ruleLines('pol', placedRule({ protocol: 'TCP', ports: [[80, 80], [8000, 8080]], remoteCidrs: ['10.0.0.0/8', 'fd00::/8'] }))).toEqual([
-      `tcp dport { 80, 8000-8080 } ip saddr { 10.0.0.0/8 } counter name "${c}" accept`,
-      `tcp dport { 80, 8000-8080 } ip6 saddr { fd00::/8 } counter name "${c}" accept`,
+      `tcp dport { 80, 8000-8080 } ip saddr 10.0.0.0/8 counter name "${c}" accept`,
+      `tcp dport { 80, 8000-8080 } ip6 saddr fd00::/8 counter name "${c}" accept`,
+    ]);
+    expect(ruleLines('pol', placedRule({ protocol: 'UDP', ports: [[53, 53]], remoteCidrs: ['10.0.0.0/8', '192.0.2.0/24'] }))).toEqual([
+      `udp dport 53 ip saddr { 10.0.0.0/8, 192.0.2.0/24 } counter name "${c}" accept`,
     ]);
     expect(ruleLines('pol', placedRule({ direction: 'EGRESS', protocol: 'UDP', remoteGroupIds: ['g'], action: 'DROP' }))).toEqual([
       `meta l4proto udp ip daddr @${groupSets('g').v4} counter name "${c}" drop`,

@@ -28,6 +28,8 @@ export interface FilteredPort {
 }
 
 const isV6 = (address: string): boolean => address.includes(':');
+/** `a` or `{ a, b }`: one value needs no (anonymous) set. */
+const oneOrSet = (values: readonly string[]): string => (values.length === 1 ? values[0] : `{ ${values.join(', ')} }`);
 const prefixOf = (e: string): number => (e.includes('/') ? Number(e.split('/')[1]) : isV6(e) ? 128 : 32);
 
 /**
@@ -67,7 +69,7 @@ export function ruleLines(policyId: string, rule: PlacedRule): string[] {
   const proto =
     rule.protocol === 'TCP' || rule.protocol === 'UDP'
       ? rule.ports.length
-        ? `${rule.protocol.toLowerCase()} dport { ${rule.ports.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')} }`
+        ? `${rule.protocol.toLowerCase()} dport ${oneOrSet(rule.ports.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)))}`
         : `meta l4proto ${rule.protocol.toLowerCase()}`
       : rule.protocol === 'ICMP'
         ? 'meta l4proto icmp'
@@ -80,7 +82,7 @@ export function ruleLines(policyId: string, rule: PlacedRule): string[] {
     for (const family of families) {
       const key = family === 4 ? 'ip' : 'ip6';
       const cidrs = rule.remoteCidrs.filter((c) => isV6(c) === (family === 6));
-      if (cidrs.length) remotes.push(`${key} ${field} { ${cidrs.join(', ')} }`);
+      if (cidrs.length) remotes.push(`${key} ${field} ${oneOrSet(cidrs)}`);
       for (const g of rule.remoteGroupIds) remotes.push(`${key} ${field} @${family === 4 ? groupSets(g).v4 : groupSets(g).v6}`);
     }
     // Remotes given, none of this rule's family: it matches nothing.
