@@ -1,4 +1,5 @@
-import { inMemoryIntent, runController } from '@netloom/plugin-sdk';
+import { type HostContext, inMemoryIntent, runController } from '@netloom/plugin-sdk';
+import { OBSERVE_BUDGET } from './agent';
 import { firewall, type FirewallPolicySpec } from './index';
 import { selectPorts } from './controller';
 import type { PlacedRule, PolicyPlacement, RuleSpec } from './spec';
@@ -131,5 +132,30 @@ describe('firewall table', () => {
 
   it('is empty without ports', () => {
     expect(firewallTable([])).toEqual({ body: '', counters: [], sets: {} });
+  });
+});
+
+describe('firewall: observe', () => {
+  it(`reads the counters of at most ${OBSERVE_BUDGET} namespaces per call, the never or longest unread first, and sums what it has`, async () => {
+    const reads: string[] = [];
+    const ports = Array.from({ length: 20 }, (_, i) => `p${i}`);
+    const host = {
+      port: (id: string) => ({ netns: `ns-${id}`, ifname: 'eth0' }),
+      nftCounters: (netns: string) => {
+        reads.push(netns);
+        return Promise.resolve({ [ruleCounter('fw', 1)]: { packets: 1, bytes: 10 } });
+      },
+    } as unknown as HostContext;
+    const desired = [{ kind: 'FirewallPolicy', id: 'fw', generation: 1, spec: placed({ ports, rules: [placedRule({ priority: 1 })] }) }];
+    const first = (await firewall.agent!.observe!(desired, host)).fw as { ports: number; rules: { packets: number }[] };
+    expect(reads).toHaveLength(OBSERVE_BUDGET);
+    expect(first.ports).toBe(20);
+    expect(first.rules[0].packets).toBe(OBSERVE_BUDGET);
+    reads.length = 0;
+    await new Promise((r) => setTimeout(r, 2));
+    const second = (await firewall.agent!.observe!(desired, host)).fw as { rules: { packets: number }[] };
+    // The 4 never read come first.
+    expect(reads.slice(0, 4).sort()).toEqual(['ns-p16', 'ns-p17', 'ns-p18', 'ns-p19']);
+    expect(second.rules[0].packets).toBe(20);
   });
 });
