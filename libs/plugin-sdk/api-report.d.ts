@@ -106,7 +106,7 @@ export declare const t: {
 export {};
 
 // ---- host-context-impl.ts
-import { Linux } from '@netloom/linux';
+import { type LinkInfo, Linux } from '@netloom/linux';
 import type { HostContext } from './host-context';
 /** What {@link createHostContext} needs: the kernel door, who the plugin is, and where it acts. */
 export interface HostContextOptions {
@@ -138,6 +138,15 @@ export interface HostContextOptions {
      * makes a port's.
      */
     nftTrustMs?: number;
+    /**
+     * The agent's view of the host namespace's links (its link cache, kept current by kernel
+     * events), read instead of listing every link on each pass; `changed` hears which of the
+     * plugin's links an apply touched. Absent: `ip link` is asked (the test kit).
+     */
+    hostLinks?: {
+        read(): Promise<LinkInfo[]>;
+        changed(names: readonly string[]): void;
+    };
     /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
     requestReconcile?: (reason: string) => void;
 }

@@ -21,6 +21,7 @@ function hex(id: string, length: number): string {
 export class Names {
   readonly hostTag: string;
   private readonly link: RegExp;
+  private readonly pluginLink: RegExp;
 
   constructor(
     readonly prefix: string,
@@ -29,6 +30,7 @@ export class Names {
     if (!PREFIX.test(prefix)) throw new Error(`invalid prefix ${JSON.stringify(prefix)}: 1-4 of [a-z0-9], starting with a letter`);
     this.hostTag = hex(hostId, 6);
     this.link = new RegExp(`^${prefix}[bvx][0-9a-f]{8}$`);
+    this.pluginLink = new RegExp(`^${prefix}q[0-9a-f]{3,}$`);
   }
 
   bridge(networkId: string): string {
@@ -66,6 +68,11 @@ export class Names {
   /** A bridge, VXLAN device or veth this agent made (by name). */
   ownsLink(name: string): boolean {
     return this.link.test(name);
+  }
+
+  /** A link of one of this agent's plugins in the host namespace (`<prefix>q<plugin tag>…`, see the SDK's scoping). */
+  ownsPluginLink(name: string): boolean {
+    return this.pluginLink.test(name);
   }
 
   ownsNetns(name: string): boolean {

@@ -1,6 +1,6 @@
 import { Linux } from '@netloom/linux';
 import { DesiredResource, RealizationState, resourceKey, ResourceStatusReport } from '@netloom/model';
-import { createHostContext, type DesiredPluginResource, type HostContext, type ManagedHostContext, type PluginDefinition } from '@netloom/plugin-sdk';
+import { createHostContext, type DesiredPluginResource, type HostContext, type HostContextOptions, type ManagedHostContext, type PluginDefinition } from '@netloom/plugin-sdk';
 
 /** How long one plugin's reconcile (or observe) may take before it counts as failed. */
 export const PLUGIN_TIMEOUT_MS = 30_000;
@@ -29,6 +29,8 @@ interface Loaded {
 
 const TIMEOUT = Symbol('timeout');
 
+type HostLinks = NonNullable<HostContextOptions['hostLinks']>;
+
 /** Where a core port lives on this host: its namespace and its interface there. */
 type PortPlace = NonNullable<ReturnType<HostContext['port']>>;
 
@@ -46,6 +48,8 @@ export class PluginHost {
   /** Port id → its namespace and interface, refreshed each pass; shared like the bridges. */
   private readonly ports = new Map<string, PortPlace>();
   private readonly timeoutMs: number;
+  /** The agent's link cache, once the reconciler gives it (see {@link useHostLinks}). */
+  private hostLinks: HostLinks | undefined;
 
   constructor(private readonly options: PluginHostOptions) {
     this.timeoutMs = options.timeoutMs ?? PLUGIN_TIMEOUT_MS;
@@ -59,6 +63,10 @@ export class PluginHost {
         ports: this.ports,
         log: options.log,
         requestReconcile: (reason) => options.requestReconcile?.(reason),
+        hostLinks: {
+          read: () => (this.hostLinks ? this.hostLinks.read() : options.linux.links()),
+          changed: (names) => this.hostLinks?.changed(names),
+        },
       });
       const loaded: Loaded = { plugin, host, desired: [] };
       this.loaded.push(loaded);
@@ -67,6 +75,11 @@ export class PluginHost {
         else this.byKind.set(kind, loaded);
       }
     }
+  }
+
+  /** Lets the contexts read the host's links from the agent's link cache instead of listing them. */
+  useHostLinks(links: HostLinks): void {
+    this.hostLinks = links;
   }
 
   /** What hello reports. */

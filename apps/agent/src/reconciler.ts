@@ -75,7 +75,14 @@ export class Reconciler {
     private readonly options: ReconcilerOptions,
   ) {
     this.applied = new Map(Object.entries(store.readApplied().ports));
-    this.linkCache = new LinkCache(linux, (name) => names.ownsLink(name));
+    // The plugins' links too: their contexts read them here instead of listing every link.
+    this.linkCache = new LinkCache(linux, (name) => names.ownsLink(name) || names.ownsPluginLink(name));
+    options.plugins?.useHostLinks({
+      read: async () => [...(await this.linkCache.read()).values()],
+      changed: (changed) => {
+        for (const name of changed) this.linkCache.touched(name);
+      },
+    });
   }
 
   get appliedRevision(): number {
@@ -97,7 +104,7 @@ export class Reconciler {
     if (this.stopped) return;
     this.monitor = this.linux.monitorLinks(
       (event) => {
-        if (event.ifname !== undefined && !this.names.ownsLink(event.ifname)) return;
+        if (event.ifname !== undefined && !this.names.ownsLink(event.ifname) && !this.names.ownsPluginLink(event.ifname)) return;
         this.linkCache.touched(event.ifname);
         this.kick(this.options.debounceMs);
       },

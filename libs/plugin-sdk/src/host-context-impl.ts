@@ -32,6 +32,12 @@ export interface HostContextOptions {
    * makes a port's.
    */
   nftTrustMs?: number;
+  /**
+   * The agent's view of the host namespace's links (its link cache, kept current by kernel
+   * events), read instead of listing every link on each pass; `changed` hears which of the
+   * plugin's links an apply touched. Absent: `ip link` is asked (the test kit).
+   */
+  hostLinks?: { read(): Promise<LinkInfo[]>; changed(names: readonly string[]): void };
   /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
   requestReconcile?: (reason: string) => void;
 }
@@ -96,7 +102,8 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       return (await linux.netnsList()).filter((ns) => scope.ownsNetns(ns));
     },
     async ownedLinks() {
-      return (await linux.links(hostNetns)).filter((l) => scope.ownsLink(l.ifname)).map(linkView);
+      const all = opts.hostLinks ? await opts.hostLinks.read() : await linux.links(hostNetns);
+      return all.filter((l) => scope.ownsLink(l.ifname)).map(linkView);
     },
     async links(netns) {
       return (await linux.links(ownedNs(netns, 'links of'))).map(linkView);
@@ -117,7 +124,11 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       await probes.end(changes.deletedNetns);
       for (const ns of changes.deletedNetns) tables.delete(ns);
       made(changes.addedNetns);
-      return changes.run(linux);
+      try {
+        return await changes.run(linux);
+      } finally {
+        opts.hostLinks?.changed([...changes.hostLinks]);
+      }
     },
 
     async sysctl(netns, key, value) {
@@ -342,6 +353,8 @@ class Changes implements ChangeSet {
   private readonly hostBatch: IpBatch;
   private readonly nsBatches = new Map<string, IpBatch>();
   readonly host: LinkChanges;
+  /** The plugin's links in the host namespace this change set touches. */
+  readonly hostLinks = new Set<string>();
   /** The namespaces this change set adds and deletes. */
   readonly addedNetns: string[] = [];
   readonly deletedNetns: string[] = [];
@@ -407,6 +420,7 @@ class Changes implements ChangeSet {
     if (typeof name !== 'string' || !this.scope.ownsLink(name)) {
       throw new Error(`plugin ${this.pluginId}: ${what} ${JSON.stringify(name)} is not one of its links (${this.scope.linkPrefix}…)`);
     }
+    this.hostLinks.add(name);
     return name;
   }
 
