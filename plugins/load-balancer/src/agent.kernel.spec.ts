@@ -154,6 +154,42 @@ describeKernel('load balancer: agent half on the real kernel', () => {
     }
   });
 
+  it('balances UDP too: each datagram is answered by a member, through the translation', async () => {
+    for (const name of ['a', 'b', 'c'] as const) kit.spawn(ns[name], ['socat', 'UDP-RECVFROM:5353,fork', `SYSTEM:echo ${name}`]);
+    const p = placement([listener({ protocol: 'UDP', port: 53, members: [member('a', 1, { port: 5353 }), member('b', 1, { port: 5353 }), member('c', 1, { port: 5353 })] })]);
+    await agent.reconcile(desired(p), kit.host);
+    const answers: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      // A new source port each time: a new flow, so round robin moves on.
+      const r = await kit.exec(ns.client, ['sh', '-c', 'echo q | socat -T1 - UDP:10.94.0.10:53']);
+      answers.push(r.stdout.trim());
+    }
+    expect(answers.sort()).toEqual(['a', 'a', 'b', 'b', 'c', 'c']);
+  });
+
+  it('takes a member out whose HTTP check answers a status not expected', async () => {
+    const http = (name: string, status: number) =>
+      kit.spawn(ns[name as 'a'], [process.execPath, '-e', `require('http').createServer((q, s) => { s.writeHead(${status}); s.end('${name}'); }).listen(8081)`]);
+    const servers = [http('a', 200), http('b', 503), http('c', 204)];
+    for (const name of ['a', 'b', 'c'] as const) await kit.waitListening(ns[name], 8081);
+    const hm = { type: 'HTTP' as const, path: '/healthz', expect: [{ from: 200, to: 204 }], intervalMs: 200, timeoutMs: 150, rise: 1, fall: 1 };
+    const p = placement([listener({ port: 81, members: [member('a', 1, { port: 8081 }), member('b', 1, { port: 8081 }), member('c', 1, { port: 8081 })], healthMonitor: hm })]);
+    await agent.reconcile(desired(p), kit.host);
+    const started = Date.now();
+    let o = await observeWith(p);
+    while (o.listeners[0].members.find((m) => m.name === 'b')?.operatingStatus !== 'OFFLINE' && Date.now() - started < 5_000) {
+      await sleep(100);
+      await agent.reconcile(desired(p), kit.host);
+      o = await observeWith(p);
+    }
+    expect(o.listeners[0].members.map((m) => [m.name, m.operatingStatus, m.lastCheck])).toEqual([
+      ['a', 'ONLINE', 'status 200'],
+      ['b', 'OFFLINE', 'status 503'],
+      ['c', 'ONLINE', 'status 204'],
+    ]);
+    for (const server of servers) await server.stop();
+  });
+
   it('refuses connections when no member takes them, and removes everything when not desired', async () => {
     await agent.reconcile(desired(placement([listener({ members: [member('a', 1, { adminUp: false })] })])), kit.host);
     expect(await kit.tcpAnswer(ns.client, '10.94.0.10', 80)).toBe('');
