@@ -132,8 +132,8 @@ export interface HostContextOptions {
     /**
      * How long nftTable trusts what it last wrote or read of a table instead of listing the ruleset
      * again (listing a big table costs tens of milliseconds, and plugins call nftTable on every
-     * pass), so drift made by hand is repaired within this time; default 30 s. A namespace made
-     * again under the same name is another one, empty: the context knows when it makes one through
+     * pass), so drift made by hand is repaired within this time; default {@link TRUST_MS} (30 s).
+     * A namespace made again under the same name is another one, empty: the context knows when it makes one through
      * {@link HostContext.apply}, and the agent tells it ({@link ManagedHostContext.madeNow}) when it
      * makes a port's.
      */
@@ -734,3 +734,10 @@ export declare function runController<S>(plugin: PluginDefinition<S>, kind: stri
     spec: S;
 }>;
 export {};
+
+// ---- trust.ts
+/**
+ * How long the SDK trusts what it last applied and read back (an nft table, an appliance) instead
+ * of reading the kernel again on every pass: drift made by hand is repaired within this time.
+ */
+export declare const TRUST_MS = 30000;

@@ -1,6 +1,7 @@
 import { RealizationState } from '@netloom/model';
 import type { ChangeSet, HostContext, LinkView } from './host-context';
 import { inParallel } from './parallel';
+import { TRUST_MS } from './trust';
 
 /** One leg of an appliance: a veth pair, its host end on a core network's bridge, its peer inside. */
 export interface ApplianceLeg {
@@ -46,6 +47,13 @@ const sameDst = (a: string, b: string): boolean => (isDefault(a) && isDefault(b)
 const forwardingOn = new WeakMap<HostContext, Set<string>>();
 
 /**
+ * Appliances applied and read back (per host context): the spec as JSON, and when. Within
+ * {@link TRUST_MS}, one whose spec is the same and whose host ends look right is not read
+ * inside again (three processes each per pass): drift inside is repaired within that time.
+ */
+const verified = new WeakMap<HostContext, Map<string, { spec: string; at: number }>>();
+
+/**
  * Makes the host hold exactly `appliances`, level-triggered: each one's namespace, legs (re-made
  * when their bridge or MAC is wrong, fixed in place for MTU, state and addresses), routes and
  * forwarding; then removes every namespace and host-end link of the plugin that is not among
@@ -63,13 +71,29 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
   const work: ((changes: ChangeSet) => void)[] = [];
   let forwarding = forwardingOn.get(host);
   if (!forwarding) forwardingOn.set(host, (forwarding = new Set()));
+  let seen = verified.get(host);
+  if (!seen) verified.set(host, (seen = new Map<string, { spec: string; at: number }>()));
+  const known = seen;
+  const specs = new Map(appliances.map((a) => [a.id, JSON.stringify(a)]));
+  const trusted = new Set(
+    appliances
+      .filter((a) => {
+        const v = known.get(a.id);
+        if (!v || v.spec !== specs.get(a.id) || Date.now() - v.at >= TRUST_MS || !existing.has(host.netnsName(a.id))) return false;
+        return a.legs.every((leg) => {
+          const hostEnd = hostLinks.get(host.linkName(a.id, leg.name));
+          return hostEnd?.up && hostEnd.master === host.networkBridge(leg.networkId) && (leg.mtu === undefined || hostEnd.mtu === leg.mtu);
+        });
+      })
+      .map((a) => a.id),
+  );
 
   // What each appliance's namespace holds, read for all at once (three reads each, when it exists).
   type Inside = { links: LinkView[]; addrs: Awaited<ReturnType<HostContext['addresses']>>; routes: Awaited<ReturnType<HostContext['routes']>> };
   const insides = new Map<string, Inside>();
   await inParallel(appliances, async (a) => {
     const netns = host.netnsName(a.id);
-    if (!existing.has(netns) || a.legs.some((l) => !host.networkBridge(l.networkId))) return;
+    if (trusted.has(a.id) || !existing.has(netns) || a.legs.some((l) => !host.networkBridge(l.networkId))) return;
     const v6 = a.legs.some((l) => l.addresses.some((x) => x.includes(':')));
     const [links, addrs, routes4, routes6] = await Promise.all([
       host.links(netns).catch(() => []),
@@ -94,6 +118,7 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
       outcomes.set(a.id, { id: a.id, netns, state: RealizationState.FAILED, reason: `network ${missing.networkId} is not on this host`, fresh });
       continue;
     }
+    if (trusted.has(a.id)) continue;
     const { links: inside, addrs: insideAddrs, routes } = insides.get(a.id) ?? { links: [], addrs: [], routes: [] };
     if (fresh) forwarding.delete(netns);
 
@@ -171,6 +196,11 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
       Object.assign(outcome, { state: RealizationState.FAILED, reason: error instanceof Error ? error.message : String(error) });
     }
   });
+  for (const id of [...known.keys()]) if (!specs.has(id)) known.delete(id);
+  for (const a of appliances) {
+    if (outcomes.get(a.id)!.state !== RealizationState.APPLIED) known.delete(a.id);
+    else if (!trusted.has(a.id)) known.set(a.id, { spec: specs.get(a.id)!, at: Date.now() });
+  }
   return appliances.map((a) => outcomes.get(a.id)!);
 }
 

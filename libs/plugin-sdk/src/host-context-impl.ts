@@ -4,6 +4,7 @@ import { assertNftName, IpBatch, type BatchResult, type LinkInfo, Linux, wholeBa
 import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView } from './host-context';
 import { ProbeHelpers } from './probe-helper';
 import { scopeFor, type PluginScope } from './scoping';
+import { TRUST_MS } from './trust';
 
 /** What {@link createHostContext} needs: the kernel door, who the plugin is, and where it acts. */
 export interface HostContextOptions {
@@ -26,8 +27,8 @@ export interface HostContextOptions {
   /**
    * How long nftTable trusts what it last wrote or read of a table instead of listing the ruleset
    * again (listing a big table costs tens of milliseconds, and plugins call nftTable on every
-   * pass), so drift made by hand is repaired within this time; default 30 s. A namespace made
-   * again under the same name is another one, empty: the context knows when it makes one through
+   * pass), so drift made by hand is repaired within this time; default {@link TRUST_MS} (30 s).
+   * A namespace made again under the same name is another one, empty: the context knows when it makes one through
    * {@link HostContext.apply}, and the agent tells it ({@link ManagedHostContext.madeNow}) when it
    * makes a port's.
    */
@@ -52,8 +53,7 @@ export interface ManagedHostContext extends HostContext {
   madeNow(netns: readonly string[]): void;
 }
 
-/** The default of {@link HostContextOptions.nftTrustMs}. */
-const NFT_TRUST_MS = 30_000;
+
 
 /**
  * The implementation of {@link HostContext} over `libs/linux`, shared by the agent and the test
@@ -145,7 +145,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       const mark = body.trim() === '' ? undefined : `netloom_${createHash('sha256').update(marked).digest('hex').slice(0, 16)}`;
       // What this context last wrote or read there, while recent (a namespace made again is known empty).
       const known = tables.get(ns ?? '');
-      const current = known && Date.now() - known.at < (opts.nftTrustMs ?? NFT_TRUST_MS) ? known : readTable(await linux.nftRuleset(ns), scope.nftTable);
+      const current = known && Date.now() - known.at < (opts.nftTrustMs ?? TRUST_MS) ? known : readTable(await linux.nftRuleset(ns), scope.nftTable);
       const fill = (name: string, elements: string[]): string => (elements.length ? `add element ${table} ${name} { ${elements.join(', ')} }\n` : '');
       let script: string;
       let next: KnownTable;
