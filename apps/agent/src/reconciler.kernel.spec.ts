@@ -247,6 +247,11 @@ describeKernel('Reconciler with guarded ports on the real kernel', () => {
     await execa('ip', ['netns', 'del', names.portNetns('port-a')]);
     await pass([network, a, plain, c, guard('g1', ['port-a'], 3), guard('g2', ['port-c'])], 3);
     expect(await tablesIn()).toContain(`inet ${prefix}_`);
+    // The kernel removes the old pair on its own time (namespace cleanup is deferred): the port
+    // may take one more pass to come up.
+    const deadline = Date.now() + 5_000;
+    while (!(await hostEndUp('port-a')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(await hostEndUp('port-a')).toBe(true);
+    expect((await ping('port-b', '10.232.0.2')).exitCode).toBe(0);
   });
 });
