@@ -439,6 +439,10 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
     const l = theLab();
     const lb = need('lb');
     const ns = lbNs(lb);
+    // A member's port cannot go while the load balancer names it (nor with its network or host).
+    const m1 = need('members').find((m) => m.name === 'm1')!.port;
+    const refusedPort = await l.refusal('Port', 'mutation($input: DeleteInput!) { deletePort(input: $input) { deletedIds } }', { input: { id: m1.id } });
+    expect(refusedPort).toMatchObject({ code: 'CONFLICT', field: 'input.id', message: expect.stringMatching(/is used by LoadBalancer .*members\.\d+\.portId/), written: false });
     expect(await netnsList()).toContain(ns);
     expect(await l.remove('LoadBalancer', lb.id)).toEqual([lb.id]);
     expect(await netnsList()).not.toContain(ns);

@@ -61,6 +61,7 @@ export type FieldType = {
     kind: string;
     required: boolean;
     description?: string;
+    blocksDelete?: boolean;
 } | {
     type: 'enum';
     name: string;
@@ -95,8 +96,14 @@ export declare const t: {
     cidr: (opts?: FieldOptions) => FieldType;
     /** A non-negative whole number up to 2^53 (packets, bytes): GraphQL `Float`, as `Int` stops at 2^31. */
     counter: (opts?: FieldOptions) => FieldType;
-    /** The id of a core resource (`Host`, `Network`, `Subnet`, `Port`) or of a kind of the same plugin; it must exist. */
-    ref: (kind: string, opts?: FieldOptions) => FieldType;
+    /**
+     * The id of a core resource (`Host`, `Network`, `Subnet`, `Port`) or of a kind of the same plugin; it must exist.
+     * With `blocksDelete`, deleting a core port it names is refused (CONFLICT) while this resource names it (a load
+     * balancer's member, a floating IP's port); otherwise the resource keeps the id and its placement leaves it out.
+     */
+    ref: (kind: string, opts?: FieldOptions & {
+        blocksDelete?: boolean;
+    }) => FieldType;
     enum: (name: string, values: readonly string[], opts?: FieldOptions) => FieldType;
     /** A nested record; `name` becomes its GraphQL type name (prefixed with the kind). */
     object: (name: string, fields: Record<string, FieldType>, opts?: FieldOptions) => FieldType;

@@ -4,7 +4,7 @@
  */
 export type FieldType =
   | { type: 'string' | 'int' | 'boolean' | 'ip' | 'cidr' | 'counter'; required: boolean; description?: string }
-  | { type: 'ref'; kind: string; required: boolean; description?: string }
+  | { type: 'ref'; kind: string; required: boolean; description?: string; blocksDelete?: boolean }
   | { type: 'enum'; name: string; values: readonly string[]; required: boolean; description?: string }
   | { type: 'object'; name: string; fields: Record<string, FieldType>; required: boolean; description?: string }
   | { type: 'list'; of: FieldType; required: boolean; description?: string };
@@ -30,8 +30,18 @@ export const t = {
   cidr: scalar('cidr'),
   /** A non-negative whole number up to 2^53 (packets, bytes): GraphQL `Float`, as `Int` stops at 2^31. */
   counter: scalar('counter'),
-  /** The id of a core resource (`Host`, `Network`, `Subnet`, `Port`) or of a kind of the same plugin; it must exist. */
-  ref: (kind: string, opts: FieldOptions = {}): FieldType => ({ type: 'ref', kind, required: opts.required ?? true, description: opts.description }),
+  /**
+   * The id of a core resource (`Host`, `Network`, `Subnet`, `Port`) or of a kind of the same plugin; it must exist.
+   * With `blocksDelete`, deleting a core port it names is refused (CONFLICT) while this resource names it (a load
+   * balancer's member, a floating IP's port); otherwise the resource keeps the id and its placement leaves it out.
+   */
+  ref: (kind: string, opts: FieldOptions & { blocksDelete?: boolean } = {}): FieldType => ({
+    type: 'ref',
+    kind,
+    required: opts.required ?? true,
+    description: opts.description,
+    ...(opts.blocksDelete ? { blocksDelete: true } : {}),
+  }),
   enum: (name: string, values: readonly string[], opts: FieldOptions = {}): FieldType => ({
     type: 'enum',
     name,

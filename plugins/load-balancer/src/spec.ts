@@ -124,7 +124,7 @@ export const loadBalancerKind: KindDefinition = {
           members: t.list(
             t.object('Member', {
               name: t.string({ required: false }),
-              portId: t.ref('Port', { required: false, description: 'A port on the VIP network (or give address).' }),
+              portId: t.ref('Port', { required: false, blocksDelete: true, description: 'A port on the VIP network (or give address); it cannot be deleted while a member.' }),
               address: t.ip({ required: false, description: 'An address in a subnet of the VIP network (or give portId).' }),
               port: t.int({ description: 'The port connections are sent to (1-65535).' }),
               weight: t.int({ required: false, description: 'Share of new connections, 1-256 (default 1).' }),

@@ -320,7 +320,7 @@ export const router = definePlugin<RouterSpec>({
         snat: t.boolean({ required: false, description: 'Source-NAT the inside subnets to externalAddress (default true with an external network).' }),
         floatingIps: t.list(
           t.object('FloatingIp', {
-            portId: t.ref('Port', { description: 'A port on a network attached to the router.' }),
+            portId: t.ref('Port', { blocksDelete: true, description: 'A port on a network attached to the router; it cannot be deleted while it has the floating IP.' }),
             address: t.ip({ description: 'An address of the external network, mapped one-to-one to the port.' }),
           }),
         ),

@@ -12,7 +12,7 @@ import { Network } from '../networks/network.entity';
 import { sanitizeObserved } from '../plugin-kinds/observed';
 import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
 import { PluginRegistry } from '../plugin-kinds/plugin-registry';
-import { PLUGIN_REGISTRY } from '../plugin-kinds/plugin-resources.service';
+import { PLUGIN_REGISTRY } from '../plugin-kinds/tokens';
 import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';

@@ -23,12 +23,14 @@ import { Network } from '../networks/network.entity';
 import { Port } from '../ports/port.entity';
 import { CreateHostInput, CreateHostPayload, HostFilter, UpdateHostInput } from './dto/host.inputs';
 import { Host } from './host.entity';
+import { PluginRefsService } from '../plugin-kinds/plugin-refs.service';
 
 @Injectable()
 export class HostsService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly changes: ChangesService,
+    private readonly plugins: PluginRefsService,
   ) {}
 
   list(filter: HostFilter | undefined, args: ConnectionArgs): Promise<Connection<Host>> {
@@ -92,6 +94,7 @@ export class HostsService {
       if (ports.length && !input.cascade) {
         throw conflict(`host ${host.name} still has ${ports.length} port(s): delete them first or pass cascade: true`, 'input.cascade');
       }
+      await this.plugins.assertPortsUnreferenced(tx.em, ports.map((p) => p.id));
       await deleteAll(tx, Port, ports);
       await deleteAll(tx, Host, [host]);
       return { deletedIds: [host.id, ...ports.map((p) => p.id)], revision: tx.changes[tx.changes.length - 1].revision };

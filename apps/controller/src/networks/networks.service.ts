@@ -22,6 +22,7 @@ import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
 import { CreateNetworkInput, NetworkFilter, UpdateNetworkInput } from './dto/network.inputs';
 import { Network } from './network.entity';
+import { PluginRefsService } from '../plugin-kinds/plugin-refs.service';
 
 export const VNI_MAX = 0xffffff;
 /** Automatic VNIs start here, leaving the low ones to operators who pick their own. */
@@ -63,6 +64,7 @@ export class NetworksService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly changes: ChangesService,
+    private readonly plugins: PluginRefsService,
   ) {}
 
   list(filter: NetworkFilter | undefined, args: ConnectionArgs): Promise<Connection<Network>> {
@@ -130,6 +132,7 @@ export class NetworksService {
           'input.id',
         );
       }
+      await this.plugins.assertPortsUnreferenced(tx.em, ports.map((p) => p.id));
       await deleteAll(tx, Port, ports);
       await deleteAll(tx, Subnet, subnets);
       await deleteAll(tx, Network, [network]);

@@ -11,7 +11,8 @@ import { CONTROLLER_CONFIG } from '../database/tokens';
 import type { GraphQLContext } from '../graphql.config';
 import { PluginRegistry } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
-import { PLUGIN_REGISTRY, PluginResourceFilter, PluginResourceInput, PluginResourcesService } from './plugin-resources.service';
+import { PluginResourceFilter, PluginResourceInput, PluginResourcesService } from './plugin-resources.service';
+import { PLUGIN_REGISTRY } from './tokens';
 import { extendSchemaWithPlugins, PluginFieldHandlers } from './plugin-schema';
 
 /**

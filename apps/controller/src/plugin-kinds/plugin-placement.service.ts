@@ -7,7 +7,7 @@ import { PluginPlacement } from '../agents/compile';
 import { databaseIntentView, toSdkResource } from './intent-view';
 import { PluginRegistry } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
-import { PLUGIN_REGISTRY } from './plugin-resources.service';
+import { PLUGIN_REGISTRY } from './tokens';
 
 /** Asks each plugin where its resources go; what compiling needs of plugin resources. */
 @Injectable()

@@ -19,9 +19,9 @@ import { Subnet } from '../subnets/subnet.entity';
 import { databaseIntentView, fromPluginError, toSdkResource } from './intent-view';
 import { LoadedKind, PluginRegistry } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
+import { PLUGIN_REGISTRY } from './tokens';
 import { SpecRef, validateSpec } from './spec-validation';
 
-export const PLUGIN_REGISTRY = Symbol('PluginRegistry');
 
 /**
  * The spec field an address IPAM picks goes to: a reservation without `ipAddress` must name a
@@ -233,3 +233,4 @@ export class PluginResourcesService {
     }
   }
 }
+

@@ -4,8 +4,10 @@ import { ControllerConfig } from '../config';
 import { CONTROLLER_CONFIG } from '../database/tokens';
 import { PluginGraphqlService } from './plugin-graphql.service';
 import { PluginPlacementService } from './plugin-placement.service';
+import { PluginRefsService } from './plugin-refs.service';
 import { PluginRegistry } from './plugin-registry';
-import { PLUGIN_REGISTRY, PluginResourcesService } from './plugin-resources.service';
+import { PluginResourcesService } from './plugin-resources.service';
+import { PLUGIN_REGISTRY } from './tokens';
 
 /** The loaded plugins, their resources and placements (global: compiling needs them too). */
 @Global()
@@ -14,8 +16,9 @@ import { PLUGIN_REGISTRY, PluginResourcesService } from './plugin-resources.serv
     { provide: PLUGIN_REGISTRY, inject: [CONTROLLER_CONFIG], useFactory: (config: ControllerConfig) => PluginRegistry.load(config.plugins) },
     PluginResourcesService,
     PluginPlacementService,
+    PluginRefsService,
   ],
-  exports: [PLUGIN_REGISTRY, PluginResourcesService, PluginPlacementService],
+  exports: [PLUGIN_REGISTRY, PluginResourcesService, PluginPlacementService, PluginRefsService],
 })
 export class PluginsModule {}
 

@@ -55,6 +55,14 @@ describe('validateSpec', () => {
     expect(validateSpec(fields, { ...base, prefix: '0.0.0.0/0' }).spec.prefix).toBe('0.0.0.0/0');
   });
 
+  it('marks the refs that block deleting what they name', () => {
+    const schema = { member: t.ref('Port', { blocksDelete: true }), other: t.ref('Port', { required: false }) };
+    expect(validateSpec(schema, { member: 'p1', other: 'p2' }).refs).toEqual([
+      { kind: 'Port', id: 'p1', field: 'input.member', blocksDelete: true },
+      { kind: 'Port', id: 'p2', field: 'input.other' },
+    ]);
+  });
+
   it('takes counters up to 2^53-1', () => {
     expect(validateSpec(fields, { hostId: 'h1', mode: 'NAT', packets: 2 ** 53 - 1 }).spec.packets).toBe(2 ** 53 - 1);
     expect(validateSpec(fields, { hostId: 'h1', mode: 'NAT', packets: 0 }).spec.packets).toBe(0);

@@ -7,6 +7,8 @@ export interface SpecRef {
   kind: string;
   id: string;
   field: string;
+  /** Declared `blocksDelete`: the core refuses to delete what it names. */
+  blocksDelete?: boolean;
 }
 
 const INT_MIN = -(2 ** 31);
@@ -52,7 +54,7 @@ function validateValue(type: FieldType, value: unknown, path: string, refs: Spec
       });
     default: {
       const checked = checkScalar(type, value, path);
-      if (type.type === 'ref') refs.push({ kind: type.kind, id: checked as string, field: path });
+      if (type.type === 'ref') refs.push({ kind: type.kind, id: checked as string, field: path, ...(type.blocksDelete ? { blocksDelete: true } : {}) });
       return checked;
     }
   }

@@ -19,6 +19,7 @@ import { CreatePortInput, PortFilter, UpdatePortInput } from './dto/port.inputs'
 import { IpAllocation } from './ip-allocation.entity';
 import { PortBatch } from './port-batch';
 import { Port } from './port.entity';
+import { PluginRefsService } from '../plugin-kinds/plugin-refs.service';
 
 /** The most ports one `createPorts` call may create. */
 export const MAX_BULK_PORTS = 1000;
@@ -28,6 +29,7 @@ export class PortsService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly changes: ChangesService,
+    private readonly plugins: PluginRefsService,
   ) {}
 
   list(filter: PortFilter | undefined, args: ConnectionArgs): Promise<Connection<Port>> {
@@ -79,6 +81,7 @@ export class PortsService {
     return this.changes.transact(async (tx) => {
       const port = await findOrFail(tx.em, Port, input.id);
       checkGeneration(port, input.generation);
+      await this.plugins.assertPortsUnreferenced(tx.em, [port.id]);
       await deleteAll(tx, Port, [port]);
       return { deletedIds: [port.id], revision: tx.changes[tx.changes.length - 1].revision };
     });
