@@ -5,6 +5,7 @@ import { NetloomError } from '@netloom/model';
 import { AgentSocketService } from './agents/agent-socket.service';
 import { bootstrapAdminToken, createController } from './bootstrap';
 import { loadConfig } from './config';
+import { StoreRefused } from './database/embedded-store';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  const message = error instanceof NetloomError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  const message = error instanceof NetloomError || error instanceof StoreRefused ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.stderr.write(`netloom-controller: ${message}\n`);
   process.exit(1);
 });

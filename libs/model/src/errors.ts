@@ -13,6 +13,8 @@ export enum ErrorCode {
   RealizationFailed = 'REALIZATION_FAILED',
   /** The change was committed, but not every host applied it before the wait timed out. */
   RealizationTimeout = 'REALIZATION_TIMEOUT',
+  /** The store could not take the change (disk full, busy, I/O error): nothing was written; retry later. */
+  Unavailable = 'UNAVAILABLE',
 }
 
 /** A failure the caller can act on: bad input, a missing object, a conflict, missing rights. */

@@ -64,13 +64,23 @@ export class ControllerProcess {
     });
   }
 
+  /** The running process's id, if it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Stops the process (SIGTERM, then SIGKILL) and waits for it to exit. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.kill('SIGTERM');
+  }
+
+  /** Sends `signal` (SIGKILL: a crash) and waits for the exit; SIGKILL follows after 5 s. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((done) => child.once('exit', done));
-    child.kill('SIGTERM');
+    child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(timer);

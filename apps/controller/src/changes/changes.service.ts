@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { PubSub } from 'graphql-subscriptions';
 import { DataSource, EntityManager } from 'typeorm';
 import { ChangeOperation } from '@netloom/model';
+import { EmbeddedStore } from '../database/embedded-store';
 import { Change } from './change.entity';
 
 export const RESOURCE_CHANGES = 'resourceChanges';
@@ -50,7 +51,10 @@ export class ChangesService implements OnApplicationBootstrap {
   private committedRevision = 0;
   readonly pubSub = new PubSub();
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly store: EmbeddedStore,
+  ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     this.committedRevision = await this.currentRevision();
@@ -69,12 +73,19 @@ export class ChangesService implements OnApplicationBootstrap {
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     const run = this.tail.then(async () => {
       let tx: Tx | undefined;
-      const result = await this.dataSource.transaction(async (em) => {
-        tx = new Tx(em);
-        const value = await work(tx);
-        await tx.insertMany(Change, tx.changes);
-        return value;
-      });
+      let result: T;
+      try {
+        result = await this.dataSource.transaction(async (em) => {
+          tx = new Tx(em);
+          const value = await work(tx);
+          await tx.insertMany(Change, tx.changes);
+          return value;
+        });
+      } catch (error) {
+        // Whatever failed (a check, a constraint, a full disk at COMMIT), the next write starts clean.
+        this.store.recover(this.dataSource);
+        throw error;
+      }
       const changes = tx?.changes ?? [];
       if (changes.length) {
         this.committedRevision = Math.max(this.committedRevision, changes[changes.length - 1].revision);

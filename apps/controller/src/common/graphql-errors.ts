@@ -45,10 +45,32 @@ function constraintViolation(error: unknown): NetloomError | undefined {
   return undefined;
 }
 
+// The store refused the write as a whole (SQLite's primary result codes; PostgreSQL's disk full and
+// lock timeout): nothing of the change was saved, and retrying later can succeed.
+const STORE_UNAVAILABLE: Record<string, string> = {
+  SQLITE_FULL: 'database disk full: the change was not saved; free space on the controller\'s data dir, then retry',
+  '53100': 'database disk full: the change was not saved; free space on the database server, then retry',
+  SQLITE_BUSY: 'database busy: the change was not saved; retry',
+  SQLITE_LOCKED: 'database busy: the change was not saved; retry',
+  '55P03': 'database busy: the change was not saved; retry',
+  SQLITE_IOERR: 'database I/O error: the change was not saved; check the controller\'s disk, then retry',
+  SQLITE_READONLY: 'database is read-only: the change was not saved; check the controller\'s data dir',
+};
+
+/** A store failure (disk full, busy, I/O) as UNAVAILABLE; the change was rolled back whole. */
+export function storeUnavailable(error: unknown): NetloomError | undefined {
+  const source: unknown = error instanceof QueryFailedError ? error.driverError : error;
+  const raw = (source as { code?: unknown } | undefined)?.code;
+  const code = typeof raw === 'string' ? raw : '';
+  // SQLite's extended codes (SQLITE_IOERR_WRITE, SQLITE_BUSY_SNAPSHOT…) share their primary's meaning.
+  const message = STORE_UNAVAILABLE[code] ?? STORE_UNAVAILABLE[code.replace(/^(SQLITE_[A-Z]+?)_.*$/, '$1')];
+  return message ? new NetloomError(ErrorCode.Unavailable, message) : undefined;
+}
+
 /** The one mapping from errors to what a GraphQL client sees (CONVENTIONS §4). */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = unwrapResolverError(error);
-  const known = original instanceof NetloomError ? original : constraintViolation(original);
+  const known = original instanceof NetloomError ? original : (constraintViolation(original) ?? storeUnavailable(original));
   const { locations, path } = formatted;
   if (known) {
     return {
