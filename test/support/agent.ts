@@ -16,6 +16,8 @@ export interface AgentStartOptions {
   prefix: string;
   stateDir: string;
   resyncMs?: number;
+  /** More flags, after the usual ones. */
+  extraArgs?: string[];
 }
 
 export interface ExecResult {
@@ -174,6 +176,7 @@ export class AgentProcess {
     const o = this.options;
     const args = [MAIN, '--controller', o.controllerUrl, '--prefix', o.prefix, '--state-dir', o.stateDir, '--resync-ms', String(o.resyncMs ?? 2_000)];
     if (o.joinToken) args.push('--join-token', o.joinToken);
+    args.push(...(o.extraArgs ?? []));
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.exited = new Promise((done) => child.once('exit', () => done()));

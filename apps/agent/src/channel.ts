@@ -11,11 +11,13 @@ import {
   parseControllerMessage,
 } from '@netloom/protocol';
 import { StateStore } from './state-store';
-import { ControllerTransport, controllerTransport } from './transport';
+import { ControllerTransport, controllerTransport, TransportOptions } from './transport';
 
 export interface ChannelOptions {
   /** An http(s) base URL or `unix:/path/to.sock` (see {@link controllerTransport}). */
   controller: string;
+  /** How the controller is verified (CA) and whether plain http off this machine is allowed. */
+  tls?: TransportOptions;
   joinToken: string | undefined;
   hello: () => Omit<HelloMessage, 'type' | 'lastRevision'>;
   lastRevision: () => number;
@@ -48,7 +50,7 @@ export class ControllerChannel {
     private readonly store: StateStore,
     private readonly options: ChannelOptions,
   ) {
-    this.transport = controllerTransport(options.controller);
+    this.transport = controllerTransport(options.controller, options.tls);
     const desired = store.readDesired();
     if (desired) {
       this.revision = desired.revision;
@@ -96,7 +98,7 @@ export class ControllerChannel {
   private connect(): void {
     if (this.stopped) return;
     const credential = this.store.readCredential()?.credential;
-    const socket = new WebSocket(this.transport.websocketUrl, { headers: { authorization: `Bearer ${credential ?? ''}` }, handshakeTimeout: 5_000 });
+    const socket = new WebSocket(this.transport.websocketUrl, { ...this.transport.websocketOptions, headers: { authorization: `Bearer ${credential ?? ''}` }, handshakeTimeout: 5_000 });
     this.socket = socket;
     socket.on('open', () => {
       this.attempt = 0;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { controllerTransport } from './transport';
 
@@ -18,6 +19,10 @@ export interface AgentConfig {
   name: string;
   /** npm packages of third-party plugins to load, besides the built-in ones (`--plugins a,b`). */
   plugins: string[];
+  /** PEM certificates (read from `--ca FILE`) an https controller is verified against; else the system's CAs. */
+  ca: string | undefined;
+  /** Allow plain http to a controller that is not on this machine (`--allow-insecure-http`). */
+  allowInsecureHttp: boolean;
 }
 
 const FLAGS: Record<string, keyof AgentConfig> = {
@@ -29,7 +34,12 @@ const FLAGS: Record<string, keyof AgentConfig> = {
   '--observe-ms': 'observeMs',
   '--name': 'name',
   '--plugins': 'plugins',
+  '--ca': 'ca',
+  '--allow-insecure-http': 'allowInsecureHttp',
 };
+
+/** Flags that take no value. */
+const SWITCHES = new Set<keyof AgentConfig>(['allowInsecureHttp']);
 
 const ENV: Record<string, keyof AgentConfig> = {
   NETLOOM_CONTROLLER: 'controller',
@@ -40,6 +50,8 @@ const ENV: Record<string, keyof AgentConfig> = {
   NETLOOM_OBSERVE_MS: 'observeMs',
   NETLOOM_HOST_NAME: 'name',
   NETLOOM_PLUGINS: 'plugins',
+  NETLOOM_CA: 'ca',
+  NETLOOM_ALLOW_INSECURE_HTTP: 'allowInsecureHttp',
 };
 
 /** Configuration from flags (`--controller URL`), then environment (`NETLOOM_CONTROLLER`), then defaults. */
@@ -50,7 +62,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     const [flag, inline] = argv[i].split('=', 2);
     const key = FLAGS[flag];
     if (!key) throw new Error(`unknown option ${flag}; known: ${Object.keys(FLAGS).join(', ')}`);
-    const value = inline ?? argv[++i];
+    const value = inline ?? (SWITCHES.has(key) ? 'true' : argv[++i]);
     if (value === undefined) throw new Error(`${flag} needs a value`);
     given[key] = value;
   }
@@ -59,7 +71,9 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
   const observeMs = Number(given.observeMs ?? 2_000);
   if (!Number.isInteger(observeMs) || observeMs < 100) throw new Error(`observe-ms must be a whole number ≥ 100`);
   const controller = (given.controller ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  controllerTransport(controller); // throws on an address the agent cannot dial
+  const allowInsecureHttp = flagValue('allow-insecure-http', given.allowInsecureHttp);
+  const ca = given.ca === undefined ? undefined : readCa(given.ca);
+  controllerTransport(controller, { ca, allowInsecureHttp }); // throws on an address the agent cannot dial
   return {
     controller,
     joinToken: given.joinToken,
@@ -72,5 +86,24 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
       .split(',')
       .map((p) => p.trim())
       .filter((p) => p !== ''),
+    ca,
+    allowInsecureHttp,
   };
+}
+
+function flagValue(name: string, text: string | undefined): boolean {
+  if (text === undefined || text === 'false' || text === '0') return false;
+  if (text === 'true' || text === '1') return true;
+  throw new Error(`${name} is true or false, got ${text}`);
+}
+
+function readCa(path: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read the CA file ${path}: ${(error as Error).message}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`the CA file ${path} holds no PEM certificate`);
+  return pem;
 }

@@ -29,6 +29,7 @@ async function main(): Promise<void> {
 
   const channel = new ControllerChannel(store, {
     controller: config.controller,
+    tls: { ca: config.ca, allowInsecureHttp: config.allowInsecureHttp },
     joinToken: config.joinToken,
     log,
     hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities, plugins: pluginVersions, kernel: release() }),

@@ -11,6 +11,16 @@ describe('controllerTransport', () => {
     expect(controllerTransport('https://c.example:443').websocketUrl).toBe('wss://c.example:443/agent');
   });
 
+  it('dials plain http only on this machine unless allowed; https anywhere, with the CA given', () => {
+    expect(controllerTransport('http://localhost:8080').websocketUrl).toBe('ws://localhost:8080/agent');
+    expect(controllerTransport('http://[::1]:8080').websocketUrl).toBe('ws://[::1]:8080/agent');
+    expect(() => controllerTransport('http://192.0.2.1:8080')).toThrow(/refusing plain http to 192\.0\.2\.1:8080/);
+    expect(() => controllerTransport('http://c.example')).toThrow(/--allow-insecure-http/);
+    expect(controllerTransport('http://192.0.2.1:8080', { allowInsecureHttp: true }).websocketUrl).toBe('ws://192.0.2.1:8080/agent');
+    expect(controllerTransport('https://c.example', { ca: 'PEM' }).websocketOptions).toEqual({ ca: 'PEM' });
+    expect(controllerTransport('https://c.example').websocketOptions).toEqual({});
+  });
+
   it('maps unix:/path to the ws+unix form ws reads', () => {
     expect(controllerTransport('unix:/run/netloom/agents.sock').websocketUrl).toBe('ws+unix:/run/netloom/agents.sock:/agent');
   });

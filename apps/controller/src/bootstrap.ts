@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
@@ -5,6 +6,7 @@ import { GraphQLSchemaHost } from '@nestjs/graphql';
 import type { NextFunction, Request, Response } from 'express';
 import { lexicographicSortSchema, printSchema } from 'graphql';
 import { AppModule } from './app.module';
+import { badInput } from '@netloom/model';
 import { AuthService } from './auth/auth.service';
 import { ControllerConfig } from './config';
 
@@ -15,6 +17,7 @@ export async function createController(config: ControllerConfig): Promise<INestA
     logger: ['error', 'warn'],
     // Throw start-up errors to the caller (main() reports and exits; tests clean up) instead of process.exit.
     abortOnError: false,
+    httpsOptions: config.tlsCert && config.tlsKey ? { cert: readPem(config.tlsCert, 'certificate'), key: readPem(config.tlsKey, 'key') } : undefined,
   });
   app.useBodyParser('json', { limit: config.bodyLimit });
   // A body the parser refuses (too large, say) is the client's error, but Nest logs it with a
@@ -40,4 +43,15 @@ export async function printControllerSchema(app: INestApplication): Promise<stri
 /** The admin token made on first start with an empty database, or null. */
 export function bootstrapAdminToken(app: INestApplication): Promise<string | null> {
   return app.get(AuthService).bootstrap();
+}
+
+function readPem(path: string, what: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw badInput(`cannot read the TLS ${what} ${path}: ${(error as Error).message}`);
+  }
+  if (!pem.includes('-----BEGIN ')) throw badInput(`the TLS ${what} file ${path} is not PEM`);
+  return pem;
 }

@@ -10,8 +10,22 @@ describe('loadConfig', () => {
   });
 
   it('takes flags over environment', () => {
-    const config = loadConfig(['--port', '9000', '--data-dir=/tmp/x'], { NETLOOM_PORT: '7000', NETLOOM_HOST: '0.0.0.0' });
-    expect(config).toMatchObject({ port: 9000, dataDir: '/tmp/x', databaseFile: '/tmp/x/netloom.sqlite', listenHost: '0.0.0.0' });
+    const config = loadConfig(['--port', '9000', '--data-dir=/tmp/x'], { NETLOOM_PORT: '7000', NETLOOM_HOST: '::1' });
+    expect(config).toMatchObject({ port: 9000, dataDir: '/tmp/x', databaseFile: '/tmp/x/netloom.sqlite', listenHost: '::1' });
+  });
+
+  it('serves plain HTTP only on loopback unless TLS is given or insecure HTTP allowed', () => {
+    for (const host of ['127.0.0.1', '127.3.2.1', '::1', 'localhost']) expect(loadConfig(['--host', host], {}).listenHost).toBe(host);
+    for (const host of ['0.0.0.0', '::', '192.0.2.10', 'controller.example']) {
+      expect(() => loadConfig(['--host', host], {})).toThrow(/refusing to serve plain HTTP/);
+    }
+    expect(loadConfig(['--host', '0.0.0.0', '--allow-insecure-http'], {})).toMatchObject({ allowInsecureHttp: true, tlsCert: undefined });
+    expect(loadConfig(['--host', '0.0.0.0'], { NETLOOM_ALLOW_INSECURE_HTTP: 'true' }).allowInsecureHttp).toBe(true);
+    expect(loadConfig(['--host', '0.0.0.0', '--tls-cert', 'c.pem', '--tls-key', 'k.pem'], {})).toMatchObject({
+      tlsCert: resolve('c.pem'),
+      tlsKey: resolve('k.pem'),
+      allowInsecureHttp: false,
+    });
   });
 
   it('takes an agent socket as an absolute path, none by default', () => {
@@ -28,6 +42,8 @@ describe('loadConfig', () => {
     [['--agent-socket', '']],
     // sun_path: 107 bytes at most.
     [['--agent-socket', `/${'s'.repeat(107)}`]],
+    [['--tls-cert', 'c.pem']],
+    [['--tls-key', 'k.pem']],
   ])('refuses %j', (argv) => {
     expect(() => loadConfig(argv, {})).toThrow(expect.objectContaining({ code: ErrorCode.BadUserInput }));
   });

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { badInput } from '@netloom/model';
+import { badInput, isLoopbackHost } from '@netloom/model';
 
 export interface ControllerConfig {
   /** Where the embedded database (and later, other state) lives. */
@@ -24,6 +24,11 @@ export interface ControllerConfig {
   agentSocket: string | undefined;
   /** Extra plugins to load besides the built-in ones: npm package names or absolute module paths. */
   plugins: string[];
+  /** PEM files of the certificate (chain) and key to serve HTTPS and WSS with; both or neither. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  /** Serve plain HTTP on an address other machines reach (refused otherwise). */
+  allowInsecureHttp: boolean;
 }
 
 const FLAGS: Record<string, keyof ControllerConfig> = {
@@ -35,7 +40,13 @@ const FLAGS: Record<string, keyof ControllerConfig> = {
   '--host-grace-ms': 'hostGraceMs',
   '--agent-socket': 'agentSocket',
   '--plugins': 'plugins',
+  '--tls-cert': 'tlsCert',
+  '--tls-key': 'tlsKey',
+  '--allow-insecure-http': 'allowInsecureHttp',
 };
+
+/** Flags that take no value. */
+const SWITCHES = new Set<keyof ControllerConfig>(['allowInsecureHttp']);
 
 const ENV: Record<string, keyof ControllerConfig> = {
   NETLOOM_DATA_DIR: 'dataDir',
@@ -49,6 +60,9 @@ const ENV: Record<string, keyof ControllerConfig> = {
   NETLOOM_HOST_GRACE_MS: 'hostGraceMs',
   NETLOOM_AGENT_SOCKET: 'agentSocket',
   NETLOOM_PLUGINS: 'plugins',
+  NETLOOM_TLS_CERT: 'tlsCert',
+  NETLOOM_TLS_KEY: 'tlsKey',
+  NETLOOM_ALLOW_INSECURE_HTTP: 'allowInsecureHttp',
 };
 
 const NUMERIC = new Set<keyof ControllerConfig>(['port', 'bodyLimit', 'maxQueryDepth', 'maxQueryCost', 'waitTimeoutMs', 'hostGraceMs']);
@@ -63,7 +77,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     const [flag, inline] = argv[i].split('=', 2);
     const key = FLAGS[flag];
     if (!key) throw badInput(`unknown option ${flag}; known: ${Object.keys(FLAGS).join(', ')}`);
-    const value = inline ?? argv[++i];
+    const value = inline ?? (SWITCHES.has(key) ? 'true' : argv[++i]);
     if (value === undefined) throw badInput(`${flag} needs a value`);
     given[key] = value;
   }
@@ -78,10 +92,20 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     if (NUMERIC.has(key)) number(key, 0);
   }
   const dataDir = resolve(given.dataDir ?? 'data');
+  const listenHost = given.listenHost ?? '127.0.0.1';
+  const [tlsCert, tlsKey] = [given.tlsCert, given.tlsKey].map((path) => (path ? resolve(path) : undefined));
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) throw badInput('--tls-cert and --tls-key go together: give both or neither');
+  const allowInsecureHttp = ['true', '1'].includes(given.allowInsecureHttp ?? '');
+  if (!tlsCert && !allowInsecureHttp && !isLoopbackHost(listenHost)) {
+    throw badInput(
+      `refusing to serve plain HTTP on ${listenHost}, which other machines reach: tokens and host credentials would cross the network in clear; ` +
+        'give --tls-cert and --tls-key, or pass --allow-insecure-http',
+    );
+  }
   return {
     dataDir,
     databaseFile: resolve(given.databaseFile ?? `${dataDir}/netloom.sqlite`),
-    listenHost: given.listenHost ?? '127.0.0.1',
+    listenHost,
     port: number('port', 8080),
     bodyLimit: number('bodyLimit', 2 * 1024 * 1024),
     maxQueryDepth: number('maxQueryDepth', 12),
@@ -93,6 +117,9 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
       .split(',')
       .map((name) => name.trim())
       .filter(Boolean),
+    tlsCert,
+    tlsKey,
+    allowInsecureHttp,
   };
 }
 

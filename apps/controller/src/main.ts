@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   await app.listen(config.port, config.listenHost);
   const address = (app.getHttpServer() as Server).address() as { port: number };
   const host = config.listenHost.includes(':') ? `[${config.listenHost}]` : config.listenHost;
-  const url = `http://${host}:${address.port}/graphql`;
+  const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${address.port}/graphql`;
   if (config.agentSocket) await app.get(AgentSocketService).listen(config.agentSocket);
   const token = await bootstrapAdminToken(app);
   // Machine-readable lines first (tests and scripts parse them), then a human summary.

@@ -4,3 +4,4 @@ export * from './kinds';
 export * from './names';
 export * from './desired';
 export * from './overlay';
+export * from './loopback';
