@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentHandle } from './agent-handle';
+import { AgentHandle, StartAgentOptions } from './agent-handle';
 import { ControllerProcess } from './controller-process';
 import { dist } from './paths';
 import { SimulatedHosts } from './simulated-hosts';
@@ -28,6 +28,9 @@ export class Cluster {
     readonly hostIds: string[],
     readonly agents: AgentHandle[],
     private readonly tempDir: string,
+    /** How each agent was started (its state dir above all), to start it again. */
+    private readonly agentOptions: StartAgentOptions[],
+    private readonly controllerArgs: string[],
   ) {}
 
   /** Starts the controller (with an agent socket), the hosts, one agent each, and waits until all are connected. */
@@ -35,29 +38,31 @@ export class Cluster {
     const tempDir = mkdtempSync(join(tmpdir(), `netloom-cluster-${opts.prefix}-`));
     const controller = new ControllerProcess(opts.dataDir ?? join(tempDir, 'controller'));
     let sim: SimulatedHosts | undefined;
+    const controllerArgs = ['--agent-socket', join(tempDir, 'agents.sock'), ...(opts.controllerArgs ?? [])];
     try {
-      await controller.launch(['--agent-socket', join(tempDir, 'agents.sock'), ...(opts.controllerArgs ?? [])]);
+      await controller.launch(controllerArgs);
       sim = await SimulatedHosts.create({ prefix: opts.prefix, count: opts.hosts });
       const hostIds: string[] = [];
       const agents: AgentHandle[] = [];
+      const agentOptions: StartAgentOptions[] = [];
       for (const host of sim.hosts) {
         const { createHost } = await controller.ok<{ createHost: { host: { id: string }; joinToken: string } }>(
           'mutation($name: String!, $vtep: String!) { createHost(input: { name: $name, vtepAddress: $vtep }) { host { id } joinToken } }',
           { name: host.name, vtep: host.vtep },
         );
         hostIds.push(createHost.host.id);
-        agents.push(
-          sim.startAgent(host.index, {
-            controller: `unix:${controller.agentSocket}`,
-            joinToken: createHost.joinToken,
-            stateDir: mkdtempSync(join(tempDir, `agent-${host.index}-`)),
-            agentMain: dist('apps/agent/src/main.js'),
-            resyncMs: opts.resyncMs,
-            observeMs: opts.observeMs,
-          }),
-        );
+        const options: StartAgentOptions = {
+          controller: `unix:${controller.agentSocket}`,
+          joinToken: createHost.joinToken,
+          stateDir: mkdtempSync(join(tempDir, `agent-${host.index}-`)),
+          agentMain: dist('apps/agent/src/main.js'),
+          resyncMs: opts.resyncMs,
+          observeMs: opts.observeMs,
+        };
+        agentOptions.push(options);
+        agents.push(sim.startAgent(host.index, options));
       }
-      const cluster = new Cluster(controller, sim, hostIds, agents, tempDir);
+      const cluster = new Cluster(controller, sim, hostIds, agents, tempDir, agentOptions, controllerArgs);
       await cluster.waitConnected(30_000);
       return cluster;
     } catch (error) {
@@ -66,6 +71,20 @@ export class Cluster {
       rmSync(tempDir, { recursive: true, force: true });
       throw error;
     }
+  }
+
+  /** Ends host `i`'s agent with SIGKILL (a crash) and starts it again on its state dir (its stored credential). */
+  async restartAgent(i: number): Promise<AgentHandle> {
+    await this.agents[i].kill9();
+    this.agents[i] = this.sim.startAgent(i, { ...this.agentOptions[i], joinToken: undefined });
+    return this.agents[i];
+  }
+
+  /** Ends the controller with SIGKILL (a crash) and starts it again on the same data dir and flags. */
+  async crashController(downMs = 0): Promise<void> {
+    await this.controller.kill('SIGKILL');
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+    await this.controller.launch(this.controllerArgs);
   }
 
   /** Resolves when every host's agent shows as connected. */

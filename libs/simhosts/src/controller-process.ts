@@ -64,6 +64,12 @@ export class ControllerProcess {
     });
   }
 
+  /** Whether the process of the last launch is alive. */
+  get running(): boolean {
+    const child = this.child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
   /** The running process's id, if it runs. */
   get pid(): number | undefined {
     return this.child?.pid;
