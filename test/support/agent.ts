@@ -13,6 +13,8 @@ export interface AgentStartOptions {
   /** Controller base URL, without /graphql (e.g. http://127.0.0.1:4000). */
   controllerUrl: string;
   joinToken?: string;
+  /** A file holding the join token (`--join-token-file`), instead of `joinToken` on the command line. */
+  joinTokenFile?: string;
   prefix: string;
   stateDir: string;
   resyncMs?: number;
@@ -176,6 +178,7 @@ export class AgentProcess {
     const o = this.options;
     const args = [MAIN, '--controller', o.controllerUrl, '--prefix', o.prefix, '--state-dir', o.stateDir, '--resync-ms', String(o.resyncMs ?? 2_000)];
     if (o.joinToken) args.push('--join-token', o.joinToken);
+    if (o.joinTokenFile) args.push('--join-token-file', o.joinTokenFile);
     args.push(...(o.extraArgs ?? []));
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;

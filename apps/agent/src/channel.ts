@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { DesiredResource, resourceKey, ResourceStatusReport } from '@netloom/model';
 import {
@@ -7,6 +8,7 @@ import {
   HEARTBEAT_MS,
   HelloMessage,
   JOIN_PATH,
+  JoinRequest,
   JoinResponse,
   parseControllerMessage,
 } from '@netloom/protocol';
@@ -24,13 +26,16 @@ export interface ChannelOptions {
   /** A new desired state (full): after a snapshot or an update applied to what the agent had. */
   onDesired: (revision: number, resources: DesiredResource[], snapshot: boolean) => void;
   onConnected: () => void;
+  /** Why the state dir cannot be written, or null: sent with every heartbeat. */
+  stateError: () => string | null;
   log: (line: string) => void;
 }
 
 const MAX_RECONNECT_MS = 5_000;
 
 /**
- * The agent's end of the channel: joins once (join token → host credential, stored), dials the
+ * The agent's end of the channel: joins once (binds a credential it made and stored to its host
+ * with the join token; a lost answer is asked again with the same credential), dials the
  * controller's websocket, says hello, applies snapshots and updates to the desired state, and
  * reconnects with backoff for as long as it runs. The data plane never waits for it.
  */
@@ -63,17 +68,34 @@ export class ControllerChannel {
     return this.store.readDesired();
   }
 
-  /** Exchanges the join token for a credential when none is stored; returns the host id. */
+  /**
+   * Binds a host credential with the join token when none is bound yet; returns the host id.
+   * The credential is made and stored before the join is posted, so a lost answer (the
+   * connection dropped, the agent killed) is asked again with the same one, which the
+   * controller answers the same way for a while.
+   */
   async ensureCredential(): Promise<string> {
     const stored = this.store.readCredential();
-    if (stored) return (this.hostId = stored.hostId);
-    if (!this.options.joinToken) throw new Error('no stored credential and no join token: pass --join-token');
-    const { status, text } = await this.transport.postJson(JOIN_PATH, { joinToken: this.options.joinToken });
+    if (stored?.hostId) return (this.hostId = stored.hostId);
+    if (!this.options.joinToken) throw new Error('no stored credential and no join token: pass --join-token-file (or NETLOOM_JOIN_TOKEN)');
+    let credential = stored?.credential;
+    if (!credential) {
+      credential = `nlh_${randomBytes(32).toString('base64url')}`;
+      this.store.writeCredentialNow({ credential });
+    }
+    const request: JoinRequest = { joinToken: this.options.joinToken, credential };
+    const { status, text } = await this.transport.postJson(JOIN_PATH, request);
     if (status < 200 || status > 299) throw new Error(`join refused: HTTP ${status} ${text}`);
     const joined = JSON.parse(text) as JoinResponse;
+    // A controller older than agent-made credentials answers with one of its own.
     this.store.writeCredential({ hostId: joined.hostId, credential: joined.credential });
     this.options.log(`joined as host ${joined.hostName} (${joined.hostId})`);
     return (this.hostId = joined.hostId);
+  }
+
+  /** Sends a heartbeat now (e.g. the state dir's trouble changed), if connected. */
+  heartbeatNow(): void {
+    this.send({ type: 'heartbeat', revision: this.options.lastRevision(), stateError: this.options.stateError() });
   }
 
   start(): void {
@@ -104,6 +126,8 @@ export class ControllerChannel {
       this.attempt = 0;
       this.lastHeard = Date.now();
       this.send({ type: 'hello', ...this.options.hello(), lastRevision: this.options.lastRevision() });
+      // What the controller knows of the state dir may be from before.
+      this.heartbeatNow();
       clearInterval(this.heartbeat);
       this.heartbeat = setInterval(() => {
         if (Date.now() - this.lastHeard > 3 * HEARTBEAT_MS) {
@@ -111,7 +135,7 @@ export class ControllerChannel {
           socket.terminate();
           return;
         }
-        this.send({ type: 'heartbeat', revision: this.options.lastRevision() });
+        this.heartbeatNow();
       }, HEARTBEAT_MS);
       this.options.onConnected();
     });

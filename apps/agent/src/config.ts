@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { checkPrefix } from './naming';
 import { controllerTransport } from './transport';
 
 export interface AgentConfig {
@@ -8,8 +9,14 @@ export interface AgentConfig {
    * `unix:/path/to.sock`: the controller's agent socket (`--agent-socket`).
    */
   controller: string;
-  /** The one-time join token from createHost; needed until a credential is stored. */
+  /**
+   * The one-time join token from createHost; needed until a credential is stored. Read from
+   * `--join-token-file PATH` or `NETLOOM_JOIN_TOKEN` so it never shows in `ps`; `--join-token`
+   * still works.
+   */
   joinToken: string | undefined;
+  /** A file holding the join token (`--join-token-file`, `NETLOOM_JOIN_TOKEN_FILE`). */
+  joinTokenFile: string | undefined;
   stateDir: string;
   /** Ownership prefix of every Linux name this agent creates (1-4 of [a-z0-9]). */
   prefix: string;
@@ -23,11 +30,14 @@ export interface AgentConfig {
   ca: string | undefined;
   /** Allow plain http to a controller that is not on this machine (`--allow-insecure-http`). */
   allowInsecureHttp: boolean;
+  /** What the operator should know about this configuration, to log at start. */
+  warnings: string[];
 }
 
 const FLAGS: Record<string, keyof AgentConfig> = {
   '--controller': 'controller',
   '--join-token': 'joinToken',
+  '--join-token-file': 'joinTokenFile',
   '--state-dir': 'stateDir',
   '--prefix': 'prefix',
   '--resync-ms': 'resyncMs',
@@ -44,6 +54,7 @@ const SWITCHES = new Set<keyof AgentConfig>(['allowInsecureHttp']);
 const ENV: Record<string, keyof AgentConfig> = {
   NETLOOM_CONTROLLER: 'controller',
   NETLOOM_JOIN_TOKEN: 'joinToken',
+  NETLOOM_JOIN_TOKEN_FILE: 'joinTokenFile',
   NETLOOM_STATE_DIR: 'stateDir',
   NETLOOM_PREFIX: 'prefix',
   NETLOOM_RESYNC_MS: 'resyncMs',
@@ -54,18 +65,31 @@ const ENV: Record<string, keyof AgentConfig> = {
   NETLOOM_ALLOW_INSECURE_HTTP: 'allowInsecureHttp',
 };
 
-/** Configuration from flags (`--controller URL`), then environment (`NETLOOM_CONTROLLER`), then defaults. */
+/**
+ * Configuration from flags (`--controller URL`), then environment (`NETLOOM_CONTROLLER`), then
+ * defaults. Everything is checked here, before the agent spends its join token.
+ */
 export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): AgentConfig {
-  const given: Partial<Record<keyof AgentConfig, string>> = {};
-  for (const [name, key] of Object.entries(ENV)) if (env[name]) given[key] = env[name];
+  const fromEnv: Partial<Record<keyof AgentConfig, string>> = {};
+  const fromFlags: Partial<Record<keyof AgentConfig, string>> = {};
+  for (const [name, key] of Object.entries(ENV)) if (env[name]) fromEnv[key] = env[name];
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const key = FLAGS[flag];
     if (!key) throw new Error(`unknown option ${flag}; known: ${Object.keys(FLAGS).join(', ')}`);
     const value = inline ?? (SWITCHES.has(key) ? 'true' : argv[++i]);
     if (value === undefined) throw new Error(`${flag} needs a value`);
-    given[key] = value;
+    fromFlags[key] = value;
   }
+  // The join token in one form: a flag's replaces the environment's.
+  for (const layer of [fromEnv, fromFlags]) {
+    if (layer.joinToken !== undefined && layer.joinTokenFile !== undefined) throw new Error('give the join token once: --join-token-file or --join-token');
+  }
+  if (fromFlags.joinToken !== undefined || fromFlags.joinTokenFile !== undefined) {
+    delete fromEnv.joinToken;
+    delete fromEnv.joinTokenFile;
+  }
+  const given = { ...fromEnv, ...fromFlags };
   const resyncMs = Number(given.resyncMs ?? 30_000);
   if (!Number.isInteger(resyncMs) || resyncMs < 100) throw new Error(`resync-ms must be a whole number ≥ 100`);
   const observeMs = Number(given.observeMs ?? 2_000);
@@ -76,9 +100,10 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
   controllerTransport(controller, { ca, allowInsecureHttp }); // throws on an address the agent cannot dial
   return {
     controller,
-    joinToken: given.joinToken,
+    joinToken: given.joinTokenFile === undefined ? given.joinToken : readJoinToken(given.joinTokenFile),
+    joinTokenFile: given.joinTokenFile,
     stateDir: given.stateDir ?? '/var/lib/netloom-agent',
-    prefix: given.prefix ?? 'nl',
+    prefix: checkPrefix(given.prefix ?? 'nl'),
     resyncMs,
     observeMs,
     name: given.name ?? hostname(),
@@ -88,6 +113,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
       .filter((p) => p !== ''),
     ca,
     allowInsecureHttp,
+    warnings: fromFlags.joinToken === undefined ? [] : ['--join-token shows the token to everyone who can run ps: prefer --join-token-file or NETLOOM_JOIN_TOKEN'],
   };
 }
 
@@ -106,4 +132,16 @@ function readCa(path: string): string {
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`the CA file ${path} holds no PEM certificate`);
   return pem;
+}
+
+function readJoinToken(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read the join token file: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const token = text.trim();
+  if (!/^\S+$/.test(token)) throw new Error(`the join token file ${path} must hold the token alone`);
+  return token;
 }

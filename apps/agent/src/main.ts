@@ -19,7 +19,8 @@ const log = (line: string): void => {
 
 async function main(): Promise<void> {
   const config = loadAgentConfig();
-  const store = new StateStore(config.stateDir);
+  for (const warning of config.warnings) log(warning);
+  const store = new StateStore(config.stateDir, { log });
   const capabilities = await detectCapabilities();
   const plugins = loadPlugins({ packages: config.plugins, log });
   const pluginVersions = plugins.map((p) => ({ id: p.id, version: p.version }));
@@ -38,7 +39,9 @@ async function main(): Promise<void> {
     onConnected: () => {
       needFull = true;
     },
+    stateError: () => store.problem,
   });
+  store.onProblem = () => channel.heartbeatNow();
 
   // The credential needs the controller once; keep trying while it is away.
   let hostId: string | undefined;
@@ -84,6 +87,7 @@ async function main(): Promise<void> {
     clearInterval(observing);
     channel.stop();
     reconciler?.stop();
+    store.stop();
     // The plugins' own timers, and the helpers their contexts started.
     await pluginHost.stop().catch((error: unknown) => log(`stopping plugins: ${error instanceof Error ? error.message : String(error)}`));
     process.exit(0);

@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 
 const PREFIX = /^[a-z][a-z0-9]{0,3}$/;
+
+/** Throws unless `prefix` can start every Linux name the agent makes: 1-4 of [a-z0-9], a letter first. */
+export function checkPrefix(prefix: string): string {
+  if (!PREFIX.test(prefix)) throw new Error(`invalid prefix ${JSON.stringify(prefix)}: 1-4 of [a-z0-9], starting with a letter`);
+  return prefix;
+}
 const digests = new Map<string, string>();
 /** The first `length` hex digits of sha256(id), memoized: a pass names every resource. */
 function hex(id: string, length: number): string {
@@ -27,7 +33,7 @@ export class Names {
     readonly prefix: string,
     hostId: string,
   ) {
-    if (!PREFIX.test(prefix)) throw new Error(`invalid prefix ${JSON.stringify(prefix)}: 1-4 of [a-z0-9], starting with a letter`);
+    checkPrefix(prefix);
     this.hostTag = hex(hostId, 6);
     this.link = new RegExp(`^${prefix}[bvx][0-9a-f]{8}$`);
     this.pluginLink = new RegExp(`^${prefix}q[0-9a-f]{3,}$`);

@@ -17,6 +17,8 @@ export interface ControllerConfig {
   waitTimeoutMs: number;
   /** How long a host's agent may stay away before the other hosts stop peering with it. */
   hostGraceMs: number;
+  /** How long after a join the same join token and agent-made credential get the same answer again (a lost answer). */
+  joinRetryMs: number;
   /**
    * A Unix socket the controller also serves its HTTP app on (join and the agent websocket
    * included), for agents in other network namespaces of this machine; undefined = none.
@@ -38,6 +40,7 @@ const FLAGS: Record<string, keyof ControllerConfig> = {
   '--port': 'port',
   '--body-limit': 'bodyLimit',
   '--host-grace-ms': 'hostGraceMs',
+  '--join-retry-ms': 'joinRetryMs',
   '--agent-socket': 'agentSocket',
   '--plugins': 'plugins',
   '--tls-cert': 'tlsCert',
@@ -58,6 +61,7 @@ const ENV: Record<string, keyof ControllerConfig> = {
   NETLOOM_MAX_QUERY_COST: 'maxQueryCost',
   NETLOOM_WAIT_TIMEOUT_MS: 'waitTimeoutMs',
   NETLOOM_HOST_GRACE_MS: 'hostGraceMs',
+  NETLOOM_JOIN_RETRY_MS: 'joinRetryMs',
   NETLOOM_AGENT_SOCKET: 'agentSocket',
   NETLOOM_PLUGINS: 'plugins',
   NETLOOM_TLS_CERT: 'tlsCert',
@@ -65,7 +69,7 @@ const ENV: Record<string, keyof ControllerConfig> = {
   NETLOOM_ALLOW_INSECURE_HTTP: 'allowInsecureHttp',
 };
 
-const NUMERIC = new Set<keyof ControllerConfig>(['port', 'bodyLimit', 'maxQueryDepth', 'maxQueryCost', 'waitTimeoutMs', 'hostGraceMs']);
+const NUMERIC = new Set<keyof ControllerConfig>(['port', 'bodyLimit', 'maxQueryDepth', 'maxQueryCost', 'waitTimeoutMs', 'hostGraceMs', 'joinRetryMs']);
 
 /** Configuration from flags (`--port 8080`), then environment (`NETLOOM_PORT`), then defaults. */
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): ControllerConfig {
@@ -112,6 +116,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     maxQueryCost: number('maxQueryCost', 50_000),
     waitTimeoutMs: number('waitTimeoutMs', 30_000),
     hostGraceMs: number('hostGraceMs', 60_000),
+    joinRetryMs: number('joinRetryMs', 600_000),
     agentSocket: given.agentSocket === undefined ? undefined : socketPath(given.agentSocket),
     plugins: (given.plugins ?? '')
       .split(',')

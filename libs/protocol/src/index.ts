@@ -1,7 +1,8 @@
 /**
  * The agent ⇄ controller protocol, version 1. JSON messages over one websocket per host, which
  * the agent dials at {@link AGENT_PATH} with `Authorization: Bearer <host credential>`. The
- * credential comes from {@link JOIN_PATH}, exchanged once for the host's join token.
+ * credential is bound to the host at {@link JOIN_PATH} with the host's one-time join token (see
+ * {@link JoinRequest}).
  *
  * Flow (modelled on Envoy's xDS and etcd revisions):
  * 1. agent → `hello` with the last revision it applied;
@@ -69,6 +70,12 @@ export interface AckMessage {
 export interface HeartbeatMessage {
   type: 'heartbeat';
   revision: number;
+  /**
+   * Why the agent cannot write its state dir (disk full, read-only, …), or null when it can. The
+   * agent keeps applying meanwhile and retries the write. Left out by older agents: the
+   * controller keeps what it had.
+   */
+  stateError?: string | null;
 }
 
 export interface SnapshotMessage {
@@ -87,13 +94,27 @@ export interface UpdateMessage {
 export type AgentMessage = HelloMessage | AckMessage | HeartbeatMessage;
 export type ControllerMessage = SnapshotMessage | UpdateMessage | HeartbeatMessage;
 
+/** What a host credential looks like: `nlh_` and 256 random bits in base64url. */
+export const HOST_CREDENTIAL = /^nlh_[A-Za-z0-9_-]{43}$/;
+
+/**
+ * `POST {@link JOIN_PATH}`: binds a host credential to the host of a one-time join token.
+ * The agent generates the credential and stores it (mode 0600) before posting, so the answer
+ * can be lost: the same join token with the same credential gets the same answer again within
+ * the controller's join retry window (10 minutes by default); any other credential, or the same
+ * one after the window, is refused (401). Without `credential` (agents before this field) the
+ * controller makes one and returns it, and only the first answer counts.
+ */
 export interface JoinRequest {
   joinToken: string;
+  /** The host credential the agent generated (see {@link HOST_CREDENTIAL}). */
+  credential?: string;
 }
 
 export interface JoinResponse {
   hostId: string;
   hostName: string;
+  /** The host's credential: the one the agent sent, or the one the controller made. */
   credential: string;
 }
 

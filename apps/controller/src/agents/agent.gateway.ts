@@ -92,7 +92,7 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
         await this.dispatcher.ack(session, message);
         return;
       case 'heartbeat':
-        await this.agents.seen(session.hostId);
+        await this.agents.seen(session.hostId, message.stateError);
         return;
     }
   }

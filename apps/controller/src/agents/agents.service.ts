@@ -2,11 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { ErrorCode, NetloomError, RealizationState, ResourceRef, ResourceStatusReport } from '@netloom/model';
-import { HelloMessage, JoinResponse } from '@netloom/protocol';
+import { badInput, ErrorCode, NetloomError, RealizationState, ResourceRef, ResourceStatusReport } from '@netloom/model';
+import { HelloMessage, HOST_CREDENTIAL, JoinRequest, JoinResponse } from '@netloom/protocol';
 import { hashSecret, newSecret } from '../auth/secrets';
 import { ChangesService } from '../changes/changes.service';
 import { findOrFail } from '../common/resource-ops';
+import { ControllerConfig } from '../config';
+import { CONTROLLER_CONFIG } from '../database/tokens';
 import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
 import { sanitizeObserved } from '../plugin-kinds/observed';
@@ -18,6 +20,7 @@ import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
 import { Intent } from './compile';
 import { HostAgent } from './host-agent.entity';
+import { joinVerdict } from './join-window';
 import { ResourceStatus } from './resource-status.entity';
 
 export const RESOURCE_STATUS_CHANGES = 'resourceStatusChanges';
@@ -33,20 +36,35 @@ export class AgentsService {
     private readonly changes: ChangesService,
     private readonly plugins: PluginPlacementService,
     @Inject(PLUGIN_REGISTRY) private readonly registry: PluginRegistry,
+    @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
   ) {}
 
-  /** Exchanges a host's one-time join token for a long-lived host credential. */
-  join(joinToken: unknown): Promise<JoinResponse> {
+  /**
+   * Binds a host credential to the host of a one-time join token: the one the agent made (and
+   * stored before posting), or a new one for agents that send none. The same token with the same
+   * credential gets the same answer again within the join retry window (see `joinVerdict`).
+   */
+  join(request: Partial<JoinRequest> | undefined): Promise<JoinResponse> {
+    const { joinToken, credential } = request ?? {};
+    if (credential !== undefined && (typeof credential !== 'string' || !HOST_CREDENTIAL.test(credential))) {
+      throw badInput('credential must be nlh_ followed by 43 base64url characters (256 random bits)', 'credential');
+    }
     return this.changes.transact(async ({ em }) => {
       const host = typeof joinToken === 'string' ? await em.findOneBy(Host, { joinTokenHash: hashSecret(joinToken) }) : null;
-      if (!host) throw new NetloomError(ErrorCode.Unauthenticated, 'unknown or already used join token');
-      const credential = newSecret('nlh');
-      host.joinTokenHash = null;
-      await em.update(Host, host.id, { joinTokenHash: null });
+      const refused = new NetloomError(ErrorCode.Unauthenticated, 'unknown or already used join token');
+      if (!host) throw refused;
       const agent = (await em.findOneBy(HostAgent, { hostId: host.id })) ?? this.newAgent(host.id);
-      agent.credentialHash = hashSecret(credential);
+      const given = credential === undefined ? null : hashSecret(credential);
+      const verdict = joinVerdict({ usedAt: host.joinTokenUsedAt, credentialHash: agent.credentialHash }, given, Date.now(), this.config.joinRetryMs);
+      if (verdict === 'refused') throw refused;
+      if (verdict === 'retry') return { hostId: host.id, hostName: host.name, credential: credential! };
+      // A credential is unique; one already bound elsewhere was not made for this host.
+      if (given !== null && (await em.existsBy(HostAgent, { credentialHash: given }))) throw refused;
+      const bound = credential ?? newSecret('nlh');
+      await em.update(Host, host.id, { joinTokenUsedAt: new Date() });
+      agent.credentialHash = hashSecret(bound);
       await em.save(HostAgent, agent);
-      return { hostId: host.id, hostName: host.name, credential };
+      return { hostId: host.id, hostName: host.name, credential: bound };
     });
   }
 
@@ -56,7 +74,8 @@ export class AgentsService {
       const host = await findOrFail(em, Host, hostId, 'id');
       const joinToken = newSecret('nlj');
       host.joinTokenHash = hashSecret(joinToken);
-      await em.update(Host, host.id, { joinTokenHash: host.joinTokenHash });
+      host.joinTokenUsedAt = null;
+      await em.update(Host, host.id, { joinTokenHash: host.joinTokenHash, joinTokenUsedAt: null });
       await em.update(HostAgent, { hostId: host.id }, { credentialHash: null });
       return { host, joinToken };
     });
@@ -86,8 +105,10 @@ export class AgentsService {
     await this.changes.transact(({ em }) => em.update(HostAgent, hostId, { connected: false, lastSeen: new Date() }));
   }
 
-  async seen(hostId: string): Promise<void> {
-    await this.changes.transact(({ em }) => em.update(HostAgent, hostId, { lastSeen: new Date() }));
+  /** A heartbeat: the agent is alive, and (when it says) whether it can write its state dir. */
+  async seen(hostId: string, stateError?: unknown): Promise<void> {
+    const trouble = stateError === undefined ? {} : { stateError: typeof stateError === 'string' ? stateError.slice(0, 500) : null };
+    await this.changes.transact(({ em }) => em.update(HostAgent, hostId, { lastSeen: new Date(), ...trouble }));
   }
 
   /**
@@ -206,6 +227,7 @@ export class AgentsService {
       kernel: null,
       capabilities: [],
       plugins: [],
+      stateError: null,
     });
   }
 }

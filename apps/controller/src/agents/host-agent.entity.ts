@@ -39,4 +39,11 @@ export class HostAgent {
   @Field(() => [String], { description: 'Plugins the agent runs, as id@version.' })
   @Column({ type: 'text', transformer: jsonColumn })
   plugins!: string[];
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'Why the agent cannot write its state dir (disk full, …), null when it can. It keeps applying meanwhile and retries the write.',
+  })
+  @Column({ name: 'state_error', type: 'varchar', length: 500, nullable: true })
+  stateError!: string | null;
 }

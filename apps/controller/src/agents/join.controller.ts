@@ -1,9 +1,9 @@
-import { Body, Controller, HttpCode, Post, UnauthorizedException } from '@nestjs/common';
-import { NetloomError } from '@netloom/model';
+import { BadRequestException, Body, Controller, HttpCode, Post, UnauthorizedException } from '@nestjs/common';
+import { ErrorCode, NetloomError } from '@netloom/model';
 import { JOIN_PATH, JoinRequest, JoinResponse } from '@netloom/protocol';
 import { AgentsService } from './agents.service';
 
-/** POST /agent/join: an agent exchanges its host's one-time join token for a host credential. */
+/** POST /agent/join: an agent binds a host credential with its host's one-time join token (see `JoinRequest`). */
 @Controller()
 export class JoinController {
   constructor(private readonly agents: AgentsService) {}
@@ -12,8 +12,9 @@ export class JoinController {
   @HttpCode(200)
   async join(@Body() body: Partial<JoinRequest> | undefined): Promise<JoinResponse> {
     try {
-      return await this.agents.join(body?.joinToken);
+      return await this.agents.join(body);
     } catch (error) {
+      if (error instanceof NetloomError && error.code === ErrorCode.BadUserInput) throw new BadRequestException(error.message);
       if (error instanceof NetloomError) throw new UnauthorizedException(error.message);
       throw error;
     }

@@ -2,7 +2,8 @@ import { ValueTransformer } from 'typeorm';
 
 /** Timestamps are ISO-8601 text: they sort as text and mean the same on every database. */
 export const isoDateColumn: ValueTransformer = {
-  to: (value: Date | undefined) => value?.toISOString(),
+  // null stays null (an update clearing the column), undefined stays undefined (left out).
+  to: (value: Date | null | undefined) => (value === null ? null : value?.toISOString()),
   from: (text: string | null) => (text ? new Date(text) : null),
 };
 

@@ -52,6 +52,7 @@ export class HostsService {
         vtepAddress: parseIp(input.vtepAddress, 'input.vtepAddress').text,
         underlayMtu: validateUnderlayMtu(input.underlayMtu, 'input.underlayMtu') ?? 1500,
         joinTokenHash: hashSecret(joinToken),
+        joinTokenUsedAt: null,
       });
       await ensureNameFree(tx.em, Host, host.name);
       await this.ensureVtepFree(tx, host.vtepAddress);

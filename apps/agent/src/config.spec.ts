@@ -1,0 +1,45 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadAgentConfig } from './config';
+
+describe('loadAgentConfig', () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'netloom-agent-config-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each(['BAD', 'toolong', '1ab', 'n-l', ''])('refuses the prefix %p before anything else happens', (prefix) => {
+    expect(() => loadAgentConfig(['--prefix', prefix, '--join-token', 'nlj_x'], {})).toThrow(/invalid prefix|needs a value/);
+  });
+
+  it('reads the join token from a file, trimmed', () => {
+    const file = join(dir, 'token');
+    writeFileSync(file, 'nlj_fromfile\n');
+    expect(loadAgentConfig(['--join-token-file', file], {})).toMatchObject({ joinToken: 'nlj_fromfile', warnings: [] });
+    expect(loadAgentConfig([], { NETLOOM_JOIN_TOKEN_FILE: file })).toMatchObject({ joinToken: 'nlj_fromfile' });
+  });
+
+  it('takes the join token from the environment; a flag of either form replaces it', () => {
+    const file = join(dir, 'token2');
+    writeFileSync(file, 'nlj_file');
+    expect(loadAgentConfig([], { NETLOOM_JOIN_TOKEN: 'nlj_env' })).toMatchObject({ joinToken: 'nlj_env', warnings: [] });
+    expect(loadAgentConfig(['--join-token-file', file], { NETLOOM_JOIN_TOKEN: 'nlj_env' }).joinToken).toBe('nlj_file');
+    expect(loadAgentConfig(['--join-token', 'nlj_flag'], { NETLOOM_JOIN_TOKEN_FILE: file }).joinToken).toBe('nlj_flag');
+  });
+
+  it('warns when the token is on the command line', () => {
+    expect(loadAgentConfig(['--join-token', 'nlj_flag'], {}).warnings).toEqual([expect.stringMatching(/ps/)]);
+  });
+
+  it('refuses two forms of the token at once, a missing file, and a file that holds more than a token', () => {
+    const file = join(dir, 'token3');
+    writeFileSync(file, 'nlj_a nlj_b');
+    expect(() => loadAgentConfig(['--join-token', 'nlj_x', '--join-token-file', file], {})).toThrow(/once/);
+    expect(() => loadAgentConfig(['--join-token-file', join(dir, 'none')], {})).toThrow(/cannot read the join token file/);
+    expect(() => loadAgentConfig(['--join-token-file', file], {})).toThrow(/token alone/);
+    writeFileSync(file, '\n');
+    expect(() => loadAgentConfig(['--join-token-file', file], {})).toThrow(/token alone/);
+  });
+});
