@@ -82,9 +82,9 @@ async function applyPort(hostId: string): Promise<{ portId: string; netns: strin
 /**
  * A TCP relay to the controller that passes everything except the answer to the first join:
  * that one is held back (the controller committed it; the agent never hears), and `held`
- * resolves with its first bytes.
+ * resolves with its first bytes. With `drop`, the agent's connection is then cut.
  */
-async function joinAnswerThief(): Promise<{ url: string; held: Promise<string>; close: () => Promise<void> }> {
+async function joinAnswerThief(drop = false): Promise<{ url: string; held: Promise<string>; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   let taken = false;
   let hold!: (answer: string) => void;
@@ -108,7 +108,14 @@ async function joinAnswerThief(): Promise<{ url: string; held: Promise<string>; 
       }
       upstream.write(chunk);
     });
-    upstream.on('data', (chunk: Buffer) => (steal ? hold(chunk.toString('latin1')) : client.write(chunk)));
+    upstream.on('data', (chunk: Buffer) => {
+      if (!steal) {
+        client.write(chunk);
+        return;
+      }
+      hold(chunk.toString('latin1'));
+      if (drop) client.destroy();
+    });
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   return {
@@ -132,7 +139,7 @@ describe(`agent joining and state dir (prefix ${P}*)`, () => {
   afterEach(async () => {
     for (const agent of agents.splice(0)) await agent.kill9().catch(() => undefined);
     for (const prefix of prefixes.splice(0)) await cleanupKernel(prefix).catch(() => undefined);
-    for (const dir of mounts.splice(0)) await run('umount', [dir]);
+    for (const dir of mounts.splice(0)) if ((await run('umount', [dir])).code !== 0) await run('umount', ['-l', dir]);
   });
 
   afterAll(async () => {
@@ -180,6 +187,23 @@ describe(`agent joining and state dir (prefix ${P}*)`, () => {
     } finally {
       await c.stop();
       await launchController();
+    }
+  });
+
+  it('a join whose connection dropped after the commit is asked again by the same agent process, which then applies', async () => {
+    const { host, joinToken } = await createHost(c, uniqueName(`${P}-host`));
+    const thief = await joinAnswerThief(true);
+    try {
+      const agent = await startAgent({ controllerUrl: thief.url, joinToken, prefix: `${P}d`, stateDir: join(root, 'dropped') });
+      expect(await thief.held).toMatch(/^HTTP\/1\.1 200/);
+      await agent.waitForLog(/joined as host/, 15_000);
+      // The first answer never arrived: the agent said why before it asked again.
+      const joined = agent.lines.findIndex((l) => /joined as host/.test(l));
+      expect(agent.lines.slice(0, joined).some((l) => /retrying in/.test(l))).toBe(true);
+      await waitFor(async () => (await hostAgent(host.id))?.connected, 15_000, 200, 'agent connected');
+      await applyPort(host.id);
+    } finally {
+      await thief.close();
     }
   });
 

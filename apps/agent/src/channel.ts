@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { DesiredResource, resourceKey, ResourceStatusReport } from '@netloom/model';
 import {
@@ -78,10 +78,12 @@ export class ControllerChannel {
     const stored = this.store.readCredential();
     if (stored?.hostId) return (this.hostId = stored.hostId);
     if (!this.options.joinToken) throw new Error('no stored credential and no join token: pass --join-token-file (or NETLOOM_JOIN_TOKEN)');
-    let credential = stored?.credential;
+    // One credential per join token: a new token (after a reset, or for another host) gets a new one.
+    const forToken = createHash('sha256').update(this.options.joinToken).digest('hex');
+    let credential = stored?.forToken === forToken ? stored.credential : undefined;
     if (!credential) {
       credential = `nlh_${randomBytes(32).toString('base64url')}`;
-      this.store.writeCredentialNow({ credential });
+      this.store.writeCredentialNow({ credential, forToken });
     }
     const request: JoinRequest = { joinToken: this.options.joinToken, credential };
     const { status, text } = await this.transport.postJson(JOIN_PATH, request);

@@ -18,6 +18,8 @@ export interface AppliedFile {
 export interface CredentialFile {
   hostId?: string;
   credential: string;
+  /** Before the join: SHA-256 of the join token it is for (another token gets another credential). */
+  forToken?: string;
 }
 
 export interface StateStoreOptions {
