@@ -190,13 +190,16 @@ describe(`agent joining and state dir (prefix ${P}*)`, () => {
     }
   });
 
-  it('a join whose connection dropped after the commit is asked again by the same agent process, which then applies', async () => {
+  it.each([
+    ['dropped', true],
+    ['never came (the agent gives up after 10 s)', false],
+  ])('a join whose answer %s after the commit is asked again by the same agent process, which then applies', async (what, drop) => {
     const { host, joinToken } = await createHost(c, uniqueName(`${P}-host`));
-    const thief = await joinAnswerThief(true);
+    const thief = await joinAnswerThief(drop);
     try {
-      const agent = await startAgent({ controllerUrl: thief.url, joinToken, prefix: `${P}d`, stateDir: join(root, 'dropped') });
+      const agent = await startAgent({ controllerUrl: thief.url, joinToken, prefix: `${P}d`, stateDir: join(root, drop ? 'dropped' : 'held') });
       expect(await thief.held).toMatch(/^HTTP\/1\.1 200/);
-      await agent.waitForLog(/joined as host/, 15_000);
+      await agent.waitForLog(/joined as host/, 25_000);
       // The first answer never arrived: the agent said why before it asked again.
       const joined = agent.lines.findIndex((l) => /joined as host/.test(l));
       expect(agent.lines.slice(0, joined).some((l) => /retrying in/.test(l))).toBe(true);

@@ -86,7 +86,9 @@ export class ControllerChannel {
       this.store.writeCredentialNow({ credential, forToken });
     }
     const request: JoinRequest = { joinToken: this.options.joinToken, credential };
-    const { status, text } = await this.transport.postJson(JOIN_PATH, request);
+    const { status, text } = await this.transport.postJson(JOIN_PATH, request).catch((error: Error & { cause?: { message?: string } }) => {
+      throw new Error(`join: no answer (${[error.message, error.cause?.message].filter(Boolean).join(': ')}); the same credential is sent again`);
+    });
     if (status < 200 || status > 299) throw new Error(`join refused: HTTP ${status} ${text}`);
     const joined = JSON.parse(text) as JoinResponse;
     // A controller older than agent-made credentials answers with one of its own.
