@@ -185,6 +185,20 @@ describe('names and labels', () => {
     expect(created.labels).toHaveLength(64);
   });
 
+  it('takes label keys named like Object.prototype members as plain keys, in labels and in filters', async () => {
+    const c = ctl();
+    const labels = ['constructor', 'toString', 'hasOwnProperty', 'valueOf'].map((key) => ({ key, value: `v-${key}` }));
+    const { createNetwork: created } = await c.ok(`mutation($input: CreateNetworkInput!) { createNetwork(input: $input) { id labels { key value } } }`, {
+      input: { name: uniqueName('proto'), labels },
+    });
+    expect(created.labels).toEqual([...labels].sort((a, b) => a.key.localeCompare(b.key)));
+    const found = await c.ok(`query($labels: [LabelInput!]) { networks(filter: { labels: $labels }) { edges { node { id } } } }`, { labels: labels.slice(0, 2) });
+    expect(found.networks.edges).toEqual([{ node: { id: created.id } }]);
+    const none = await c.ok(`{ networks(filter: { labels: [{ key: "constructor", value: "Object" }] }) { totalCount } }`);
+    expect(none.networks.totalCount).toBe(0);
+    await expectRefused(c, CREATE_NETWORK, { input: { name: uniqueName('net'), labels: [labels[0], labels[0]] } }, 'BAD_USER_INPUT', 'input.labels.1.key');
+  });
+
   it('refuses bad labels in a filter', async () => {
     const c = ctl();
     for (const kind of ['hosts', 'networks', 'subnets', 'ports']) {

@@ -36,6 +36,18 @@ describe('validateLabels', () => {
     expect(() => validateLabels(labels)).toThrow(expect.objectContaining({ code: ErrorCode.BadUserInput, field: 'labels' }));
   });
 
+  it('takes keys named like Object.prototype members as plain keys', () => {
+    const keys = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf'];
+    const labels = validateLabels(keys.map((key) => ({ key, value: key.length.toString() })));
+    expect(Object.keys(labels)).toEqual(keys);
+    expect(labels.constructor).toBe('11');
+    expect(() => validateLabels([{ key: 'constructor', value: 'a' }, { key: 'constructor', value: 'b' }])).toThrow(
+      expect.objectContaining({ code: ErrorCode.BadUserInput, field: 'labels.1.key' }),
+    );
+    expect(labelsMatch({}, { constructor: 'x' })).toBe(false);
+    expect(labelsMatch(labels, { toString: '8' })).toBe(true);
+  });
+
   it('matches selectors', () => {
     expect(labelsMatch({ a: '1', b: '2' }, { a: '1' })).toBe(true);
     expect(labelsMatch({ a: '1' }, { a: '2' })).toBe(false);

@@ -31,7 +31,8 @@ export function validateLabels(labels: ReadonlyArray<{ key: string; value: strin
     if (!LABEL_VALUE.test(value)) {
       throw badInput(`invalid label value ${JSON.stringify(value.slice(0, 80))} for key ${key}`, `${field}.${i}.value`);
     }
-    if (key in out) {
+    // Own keys only: `constructor` or `toString` are label keys like any other, not the prototype's.
+    if (Object.hasOwn(out, key)) {
       throw badInput(`duplicate label key ${key}`, `${field}.${i}.key`);
     }
     out[key] = value;
@@ -41,5 +42,5 @@ export function validateLabels(labels: ReadonlyArray<{ key: string; value: strin
 
 /** True when every selector label is present with the same value. */
 export function labelsMatch(labels: Labels, selector: Labels): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+  return Object.entries(selector).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === v);
 }
