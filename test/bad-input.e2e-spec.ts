@@ -750,6 +750,83 @@ describe('updates and deletes', () => {
   itSurvives(ctl);
 });
 
+describe('address ranges and list sizes', () => {
+  const ctl = useController();
+  let hostId: string;
+  let networkId: string;
+  let subnetId: string;
+
+  beforeAll(async () => {
+    const c = ctl();
+    hostId = (await newHost(c)).id;
+    networkId = (await createNetwork(c)).id;
+    subnetId = (await createSubnet(c, networkId, '10.60.0.0/24')).id;
+  });
+
+  // A VTEP is a host's own unicast address: never "this network", loopback, link-local, multicast or broadcast.
+  const NOT_UNICAST = ['0.0.0.0', '0.1.2.3', '127.0.0.1', '169.254.1.1', '224.0.0.1', '239.1.2.3', '255.255.255.255', '::', '::1', 'fe80::1', 'ff02::1'];
+
+  it.each(NOT_UNICAST)('refuses the VTEP address %s with BAD_USER_INPUT, on create and on update', async (vtepAddress) => {
+    const c = ctl();
+    await expectRefused(c, CREATE_HOST, { input: { name: uniqueName('host'), vtepAddress } }, 'BAD_USER_INPUT', 'input.vtepAddress');
+    const UPDATE = 'mutation($input: UpdateHostInput!) { updateHost(input: $input) { id } }';
+    await expectRefused(c, UPDATE, { input: { id: hostId, vtepAddress } }, 'BAD_USER_INPUT', 'input.vtepAddress');
+  });
+
+  it('accepts private, shared and global unicast VTEPs', async () => {
+    const c = ctl();
+    for (const vtepAddress of ['10.255.0.1', '100.64.9.9', '172.31.0.1', '8.8.4.4', 'fd00:60::1', '2a00:1450::1']) {
+      expect((await c.ok(CREATE_HOST, { input: { name: uniqueName('host'), vtepAddress } })).createHost.host.vtepAddress).toBe(vtepAddress);
+    }
+  });
+
+  it.each(['127.0.0.0/8', '127.0.0.0/24', '224.0.0.0/4', '224.0.1.0/24', '169.254.0.0/16', '169.254.7.0/24', '0.0.0.0/8', '0.0.0.0/24', '255.255.255.0/24', '160.0.0.0/3', 'fe80::/10', 'fe80::/64', 'ff00::/8', 'ff02::/64', '::/64'])(
+    'refuses the subnet %s, overlapping a range with no host address, with BAD_USER_INPUT',
+    async (cidr) => {
+      await expectRefused(ctl(), CREATE_SUBNET, { input: { name: uniqueName('subnet'), networkId, cidr } }, 'BAD_USER_INPUT', 'input.cidr');
+    },
+  );
+
+  it.each(['224.0.0.1', '127.0.0.1', '169.254.0.1', '0.0.0.0', '255.255.255.255'])(
+    'refuses %s in the SDK\'s ip fields (a VIP, a router\'s address) with BAD_USER_INPUT',
+    async (address) => {
+      const c = ctl();
+      await expectRefused(
+        c,
+        'mutation($input: CreateLoadBalancerInput!) { createLoadBalancer(input: $input) { id } }',
+        { input: { name: uniqueName('lb'), subnetId, vipAddress: address } },
+        'BAD_USER_INPUT',
+        'input.vipAddress',
+      );
+      await expectRefused(
+        c,
+        'mutation($input: CreateRouterInput!) { createRouter(input: $input) { id } }',
+        { input: { name: uniqueName('r'), interfaces: [{ subnetId, ipAddress: address }] } },
+        'BAD_USER_INPUT',
+        'input.interfaces.0.ipAddress',
+      );
+    },
+  );
+
+  it('refuses input lists longer than 1000 with BAD_USER_INPUT naming the list, before any lookup', async () => {
+    const c = ctl();
+    const ids = Array.from({ length: 40_000 }, (_, i) => `00000000-0000-7000-8000-${i.toString(16).padStart(12, '0')}`);
+    const CREATE_POLICY = 'mutation($input: CreateFirewallPolicyInput!) { createFirewallPolicy(input: $input) { id } }';
+    await expectRefused(c, CREATE_POLICY, { input: { name: uniqueName('fw'), selector: { portIds: ids } } }, 'BAD_USER_INPUT', 'input.selector.portIds');
+    await expectRefused(c, CREATE_POLICY, { input: { name: uniqueName('fw'), selector: { networkIds: ids.slice(0, 1001) } } }, 'BAD_USER_INPUT', 'input.selector.networkIds');
+    const labels = Array.from({ length: 10_000 }, (_, i) => ({ key: `k${i}`, value: 'v' }));
+    await expectRefused(c, CREATE_POLICY, { input: { name: uniqueName('fw'), selector: { labels } } }, 'BAD_USER_INPUT', 'input.selector.labels');
+    const fixedIps = Array.from({ length: 1001 }, () => ({ subnetId }));
+    await expectRefused(c, CREATE_PORT, { input: { name: uniqueName('port'), networkId, hostId, fixedIps } }, 'BAD_USER_INPUT', 'input.fixedIps');
+    const allocationPools = Array.from({ length: 1001 }, (_, i) => ({ start: `10.61.${i >> 6}.${(i & 63) * 4 + 2}`, end: `10.61.${i >> 6}.${(i & 63) * 4 + 3}` }));
+    await expectRefused(c, CREATE_SUBNET, { input: { name: uniqueName('subnet'), networkId, cidr: '10.61.0.0/16', allocationPools } }, 'BAD_USER_INPUT', 'input.allocationPools');
+    // 1000 are taken: the cap is a bound, not a lookup that fails.
+    expect((await c.gql(CREATE_POLICY, { input: { name: uniqueName('fw'), selector: { portIds: ids.slice(0, 1000) } } })).errors?.[0].extensions?.field).toBe('input.selector.portIds.0');
+  });
+
+  itSurvives(ctl);
+});
+
 describe('query limits and malformed requests', () => {
   const ctl = useController();
 

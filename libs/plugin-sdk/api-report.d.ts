@@ -90,7 +90,7 @@ export declare const t: {
     string: (opts?: FieldOptions) => FieldType;
     int: (opts?: FieldOptions) => FieldType;
     boolean: (opts?: FieldOptions) => FieldType;
-    /** An IPv4 or IPv6 address, canonicalized. */
+    /** An IPv4 or IPv6 unicast address, canonicalized; unspecified, loopback, link-local, multicast and broadcast ones are refused. */
     ip: (opts?: FieldOptions) => FieldType;
     /** A network in CIDR notation with host bits clear, canonicalized. */
     cidr: (opts?: FieldOptions) => FieldType;
@@ -107,7 +107,7 @@ export declare const t: {
     enum: (name: string, values: readonly string[], opts?: FieldOptions) => FieldType;
     /** A nested record; `name` becomes its GraphQL type name (prefixed with the kind). */
     object: (name: string, fields: Record<string, FieldType>, opts?: FieldOptions) => FieldType;
-    /** A list (never null; empty by default when omitted). */
+    /** A list (never null; empty by default when omitted) of at most 1000 entries. */
     list: (of: FieldType, opts?: Omit<FieldOptions, "required">) => FieldType;
 };
 export {};

@@ -5,3 +5,4 @@ export * from './names';
 export * from './desired';
 export * from './overlay';
 export * from './loopback';
+export * from './limits';

@@ -24,7 +24,7 @@ export const t = {
   string: scalar('string'),
   int: scalar('int'),
   boolean: scalar('boolean'),
-  /** An IPv4 or IPv6 address, canonicalized. */
+  /** An IPv4 or IPv6 unicast address, canonicalized; unspecified, loopback, link-local, multicast and broadcast ones are refused. */
   ip: scalar('ip'),
   /** A network in CIDR notation with host bits clear, canonicalized. */
   cidr: scalar('cidr'),
@@ -57,6 +57,6 @@ export const t = {
     required: opts.required ?? true,
     description: opts.description,
   }),
-  /** A list (never null; empty by default when omitted). */
+  /** A list (never null; empty by default when omitted) of at most 1000 entries. */
   list: (of: FieldType, opts: Omit<FieldOptions, 'required'> = {}): FieldType => ({ type: 'list', of, required: false, description: opts.description }),
 };

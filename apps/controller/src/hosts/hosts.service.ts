@@ -17,7 +17,7 @@ import {
   recordCreate,
   saveUpdate,
 } from '../common/resource-ops';
-import { parseIp } from '../ipam/ipam';
+import { parseHostIp } from '../ipam/ipam';
 import { checkMtuFits, validateUnderlayMtu } from '../networks/networks.service';
 import { Network } from '../networks/network.entity';
 import { Port } from '../ports/port.entity';
@@ -49,7 +49,7 @@ export class HostsService {
       const joinToken = newSecret('nlj');
       const host = tx.em.create(Host, {
         ...newResource(input),
-        vtepAddress: parseIp(input.vtepAddress, 'input.vtepAddress').text,
+        vtepAddress: parseHostIp(input.vtepAddress, 'input.vtepAddress', 'VTEP address').text,
         underlayMtu: validateUnderlayMtu(input.underlayMtu, 'input.underlayMtu') ?? 1500,
         joinTokenHash: hashSecret(joinToken),
         joinTokenUsedAt: null,
@@ -69,7 +69,7 @@ export class HostsService {
       applyCommonUpdate(host, input);
       await ensureNameFree(tx.em, Host, host.name, {}, host.id);
       if (input.vtepAddress !== undefined && input.vtepAddress !== null) {
-        host.vtepAddress = parseIp(input.vtepAddress, 'input.vtepAddress').text;
+        host.vtepAddress = parseHostIp(input.vtepAddress, 'input.vtepAddress', 'VTEP address').text;
         await this.ensureVtepFree(tx, host.vtepAddress, host.id);
       }
       const underlayMtu = validateUnderlayMtu(input.underlayMtu, 'input.underlayMtu');

@@ -1,3 +1,4 @@
+import * as ipaddr from 'ipaddr.js';
 import { ErrorCode, NetloomError } from '@netloom/model';
 import {
   SubnetAllocator,
@@ -7,8 +8,12 @@ import {
   formatIp,
   generateMac,
   normalizeMac,
+  notHostRange,
   parseCidr,
+  parseHost,
+  parseHostIp,
   parseIp,
+  parseSubnetCidr,
   subnetsOverlap,
   validateDnsServers,
   validateGateway,
@@ -340,5 +345,55 @@ describe('SubnetAllocator', () => {
     const b = allocator('2001:db8::/64');
     expect([b.allocate(), b.allocate()]).toEqual(['2001:db8::2', '2001:db8::3']);
     expect(b.claim('2001:db8::ffff:0:0:1')).toBe('2001:db8::ffff:0:0:1');
+  });
+});
+
+describe('addresses that are no host\'s own', () => {
+  const NOT_HOST = ['0.0.0.0', '0.1.2.3', '127.0.0.1', '127.255.255.254', '169.254.0.1', '169.254.169.254', '224.0.0.1', '239.255.255.255', '255.255.255.255', '::', '::1', 'fe80::1', 'febf::ffff', 'ff02::1', 'ff0e::101'];
+  const HOST = ['1.0.0.1', '10.0.0.1', '100.64.0.1', '126.255.255.255', '128.0.0.1', '169.253.255.255', '169.255.0.1', '192.0.2.1', '198.18.0.1', '223.255.255.255', '240.0.0.1', '255.255.255.254', '2001:db8::1', 'fd00::1', '::2', 'fec0::1', 'fc00::1'];
+
+  it.each(NOT_HOST)('refuses %s as a VTEP, naming the range and the field', (ip) => {
+    const err = failure(() => parseHostIp(ip, 'input.vtepAddress', 'VTEP address'));
+    expect(err).toMatchObject({ ...BAD, field: 'input.vtepAddress' });
+    expect(err.message).toMatch(/^VTEP address \S+ is in the (unspecified|loopback|link-local|multicast|limited broadcast).* range \S+\/\d+: it must be a unicast address$/);
+  });
+
+  it.each(HOST)('accepts %s as a host address', (ip) => {
+    expect(parseHostIp(ip).text).toBe(parseIp(ip).text);
+  });
+
+  it('agrees with ipaddr.js range() on every address it refuses or accepts', () => {
+    for (const ip of NOT_HOST) {
+      const { version, value } = parseIp(ip);
+      expect([ip, notHostRange(version, value)?.category]).toEqual([ip, ipaddr.parse(ip).range()]);
+    }
+    for (const ip of HOST) {
+      const { version, value } = parseIp(ip);
+      expect([ip, notHostRange(version, value)]).toEqual([ip, undefined]);
+      expect(['unspecified', 'loopback', 'linkLocal', 'multicast', 'broadcast']).not.toContain(ipaddr.parse(ip).range());
+    }
+  });
+
+  it.each([
+    '0.0.0.0/8', '0.0.0.0/24', '127.0.0.0/8', '127.1.0.0/16', '169.254.0.0/16', '169.254.10.0/24', '224.0.0.0/4', '239.1.0.0/24',
+    '255.255.255.0/24', '240.0.0.0/4', '160.0.0.0/3', '128.0.0.0/1', '0.0.0.0/1', '0.0.0.0/0', '::/64', '::/0', 'fe80::/64', 'fe80::/10',
+    'fe00::/8', 'ff00::/8', 'ff02::/64', '8000::/1',
+  ])('refuses the subnet %s, which overlaps a range of no host address', (cidr) => {
+    const err = failure(() => parseSubnetCidr(cidr, 'input.cidr'));
+    expect(err).toMatchObject({ ...BAD, field: 'input.cidr' });
+    expect(err.message).toMatch(/^subnet \S+ overlaps the .* range \S+, where no host address lies$/);
+  });
+
+  it.each(['10.0.0.0/8', '1.0.0.0/24', '126.0.0.0/8', '128.0.0.0/3', '170.0.0.0/7', '169.253.0.0/16', '169.255.0.0/16', '192.0.2.0/24', '223.255.255.0/24', '2001:db8::/64', 'fd00::/8', '::100:0/120', 'fec0::/10', '2000::/3'])(
+    'accepts the subnet %s',
+    (cidr) => {
+      expect(parseSubnetCidr(cidr).cidr).toBe(cidr);
+    },
+  );
+
+  it('refuses the network and the IPv4 broadcast address of a subnet as a host address of it, not the IPv6 last address', () => {
+    expect(failure(() => parseHost(v4, '10.0.0.0', 'IP address', 'f'))).toMatchObject({ ...BAD, field: 'f' });
+    expect(failure(() => parseHost(v4, '10.0.0.255', 'IP address', 'f')).message).toMatch(/broadcast address of subnet 10.0.0.0\/24/);
+    expect(parseHost(v6, '2001:db8::ffff:ffff:ffff:ffff', 'IP address').text).toBe('2001:db8::ffff:ffff:ffff:ffff');
   });
 });

@@ -7,7 +7,7 @@
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import * as ipaddr from 'ipaddr.js';
-import { badInput, conflict } from '@netloom/model';
+import { badInput, checkListSize, conflict } from '@netloom/model';
 
 export type IpVersion = 4 | 6;
 
@@ -134,6 +134,49 @@ export function parseIp(ip: string, field?: string): { version: IpVersion; value
   return { version, value, text: formatIp(version, value) };
 }
 
+/**
+ * Ranges whose addresses are never a host's own, named as ipaddr.js `range()` names them: no
+ * subnet may overlap them, and no VTEP or plugin `ip` field may lie in them. The other special
+ * ranges (private, shared 100.64/10, documentation, benchmarking, unique local) are ordinary
+ * addresses here, as in Neutron and OVN.
+ */
+const NOT_HOST_RANGES: { category: string; name: string; range: ParsedSubnet }[] = [
+  ['unspecified', 'unspecified ("this network")', '0.0.0.0/8'],
+  ['loopback', 'loopback', '127.0.0.0/8'],
+  ['linkLocal', 'link-local', '169.254.0.0/16'],
+  ['multicast', 'multicast', '224.0.0.0/4'],
+  ['broadcast', 'limited broadcast', '255.255.255.255/32'],
+  ['unspecified', 'unspecified', '::/128'],
+  ['loopback', 'loopback', '::1/128'],
+  ['linkLocal', 'link-local', 'fe80::/10'],
+  ['multicast', 'multicast', 'ff00::/8'],
+].map(([category, name, cidr]) => ({ category, name, range: parseCidr(cidr, undefined, { subnet: false }) }));
+
+/** The range of {@link NOT_HOST_RANGES} an address (or the network first..last) overlaps, as `the multicast range 224.0.0.0/4`. */
+export function notHostRange(version: IpVersion, first: bigint, last = first): { category: string; text: string } | undefined {
+  const hit = NOT_HOST_RANGES.find((r) => r.range.version === version && r.range.first <= last && first <= r.range.last);
+  return hit && { category: hit.category, text: `the ${hit.name} range ${hit.range.cidr}` };
+}
+
+/**
+ * An address a host may hold as its own (a VTEP, a plugin's `ip` field): canonical, and in none
+ * of the unspecified, loopback, link-local, multicast or broadcast ranges. `what` names it.
+ */
+export function parseHostIp(ip: string, field?: string, what = 'address'): { version: IpVersion; value: bigint; text: string } {
+  const parsed = parseIp(ip, field);
+  const hit = notHostRange(parsed.version, parsed.value);
+  if (hit) throw badInput(`${what} ${parsed.text} is in ${hit.text}: it must be a unicast address`, field);
+  return parsed;
+}
+
+/** A subnet as a user creates it: {@link parseCidr}, overlapping none of the ranges where no host address lies. */
+export function parseSubnetCidr(cidr: string, field?: string): ParsedSubnet {
+  const subnet = parseCidr(cidr, field);
+  const hit = notHostRange(subnet.version, subnet.first, subnet.last);
+  if (hit) throw badInput(`subnet ${subnet.cidr} overlaps ${hit.text}, where no host address lies`, field);
+  return subnet;
+}
+
 /** Whether `value` (an address of the subnet's version) lies in the subnet. */
 export function contains(subnet: ParsedSubnet, value: bigint): boolean {
   return value >= subnet.first && value <= subnet.last;
@@ -153,7 +196,7 @@ function lastUsable(subnet: ParsedSubnet): bigint {
 }
 
 /** Parse an address that must be a host address of `subnet`; `what` names it in messages. */
-function parseHost(subnet: ParsedSubnet, ip: string, what: string, field?: string): { value: bigint; text: string } {
+export function parseHost(subnet: ParsedSubnet, ip: string, what: string, field?: string): { value: bigint; text: string } {
   const { version, value, text } = parseIp(ip, field);
   if (version !== subnet.version) {
     throw badInput(`${what} ${text} is IPv${version} but subnet ${subnet.cidr} is IPv${subnet.version}`, field);
@@ -199,6 +242,7 @@ export function validatePools(
   if (pools.length === 0) {
     throw badInput(`subnet ${subnet.cidr} needs at least one allocation pool`, field);
   }
+  checkListSize(pools, field ?? 'allocationPools');
   const gw = parseIp(gateway).value;
   const ranges = pools.map((pool, i) => {
     const start = parseHost(subnet, pool.start, `allocation pool ${i} start`, sub(field, i, 'start'));

@@ -50,6 +50,7 @@ export interface PluginResourceFilter {
 
 const COMMON_INPUTS = new Set(['id', 'generation', 'name', 'labels']);
 const CORE_TABLES = { Host, Network, Subnet, Port } as const;
+const REF_CHUNK = 500;
 
 /** Resources of plugin kinds: one table for all, written through the one door like the core's. */
 @Injectable()
@@ -161,10 +162,15 @@ export class PluginResourcesService {
     for (const [kind, list] of byKind) {
       const ids = [...new Set(list.map((r) => r.id))];
       const core = CORE_TABLES[kind as keyof typeof CORE_TABLES];
-      const rows: { id: string }[] = core
-        ? await em.find(core, { select: { id: true }, where: { id: In(ids) } })
-        : await em.find(PluginResource, { select: { id: true }, where: { kind, id: In(ids) } });
-      const found = new Set(rows.map((r) => r.id));
+      const found = new Set<string>();
+      // In chunks: a spec may name more ids than one statement may bind (SQLite: 32 766).
+      for (let i = 0; i < ids.length; i += REF_CHUNK) {
+        const chunk = ids.slice(i, i + REF_CHUNK);
+        const rows: { id: string }[] = core
+          ? await em.find(core, { select: { id: true }, where: { id: In(chunk) } })
+          : await em.find(PluginResource, { select: { id: true }, where: { kind, id: In(chunk) } });
+        for (const row of rows) found.add(row.id);
+      }
       const missing = list.find((r) => !found.has(r.id));
       if (missing) throw badInput(`${missing.field}: ${kind} ${missing.id} does not exist`, missing.field);
     }

@@ -1,4 +1,4 @@
-import { ErrorCode, NetloomError } from '@netloom/model';
+import { ErrorCode, MAX_LIST_ITEMS, NetloomError } from '@netloom/model';
 import { t } from '@netloom/plugin-sdk';
 import { validateSpec } from './spec-validation';
 
@@ -86,5 +86,26 @@ describe('validateSpec', () => {
     refused({ ...ok, routes: [null] }, 'input.routes.0');
     refused({ ...ok, color: 'red' }, 'input.color');
     refused({ ...ok, hostId: '' }, 'input.hostId');
+  });
+
+  it('refuses addresses no host holds in ip fields, not in cidr fields', () => {
+    const ok = { hostId: 'h1', mode: 'NAT' };
+    for (const address of ['0.0.0.0', '127.0.0.1', '169.254.169.254', '224.0.0.5', '255.255.255.255', '::', '::1', 'fe80::1', 'ff02::2']) {
+      refused({ ...ok, address }, 'input.address');
+    }
+    refused({ ...ok, routes: [{ dst: '10.0.0.0/8', via: '10.0.0.1' }, { dst: '10.0.0.0/8', via: '127.0.0.1' }] }, 'input.routes.1.via');
+    expect(validateSpec(fields, { ...ok, prefix: '224.0.0.0/4' }).spec.prefix).toBe('224.0.0.0/4');
+    expect(validateSpec(fields, { ...ok, address: '100.64.0.1' }).spec.address).toBe('100.64.0.1');
+  });
+
+  it(`refuses a list of more than ${MAX_LIST_ITEMS} entries before looking at them`, () => {
+    const route = { dst: '10.0.0.0/8', via: '10.0.0.1' };
+    const ok = { hostId: 'h1', mode: 'NAT' };
+    expect(validateSpec(fields, { ...ok, routes: Array(MAX_LIST_ITEMS).fill(route) }).spec.routes).toHaveLength(MAX_LIST_ITEMS);
+    refused({ ...ok, routes: Array(MAX_LIST_ITEMS + 1).fill(null) }, 'input.routes');
+    const nested = { peers: t.list(t.object('Peer', { ids: t.list(t.ref('Port')) })) };
+    expect(() => validateSpec(nested, { peers: [{ ids: [] }, { ids: Array(40_000).fill('p') }] })).toThrow(
+      expect.objectContaining({ code: ErrorCode.BadUserInput, field: 'input.peers.1.ids' }),
+    );
   });
 });

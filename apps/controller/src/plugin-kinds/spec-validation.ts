@@ -1,6 +1,6 @@
-import { badInput } from '@netloom/model';
+import { badInput, checkListSize } from '@netloom/model';
 import { FieldType } from '@netloom/plugin-sdk';
-import { parseCidr, parseIp } from '../ipam/ipam';
+import { parseCidr, parseHostIp } from '../ipam/ipam';
 
 /** A `ref` field's value: it must name an existing resource of `kind`. */
 export interface SpecRef {
@@ -48,6 +48,7 @@ function validateValue(type: FieldType, value: unknown, path: string, refs: Spec
       return validateObject(type.fields, value, path, refs);
     case 'list':
       if (!Array.isArray(value)) throw badInput(`${path} must be a list`, path);
+      checkListSize(value, path);
       return value.map((item, i) => {
         if (item === null || item === undefined) throw badInput(`${path}.${i} must not be null`, `${path}.${i}`);
         return validateValue(type.of, item, `${path}.${i}`, refs);
@@ -78,7 +79,7 @@ export function checkScalar(type: ScalarFieldType, value: unknown, path: string)
     case 'boolean':
       return typeof value === 'boolean' ? value : wrong('true or false');
     case 'ip':
-      return typeof value === 'string' ? parseIp(value, path).text : wrong('an IP address');
+      return typeof value === 'string' ? parseHostIp(value, path, path).text : wrong('an IP address');
     case 'cidr':
       return typeof value === 'string' ? parseCidr(value, path, { subnet: false }).cidr : wrong('a CIDR');
     case 'ref':

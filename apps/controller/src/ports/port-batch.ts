@@ -1,5 +1,5 @@
 import { EntityManager } from 'typeorm';
-import { badInput, conflict } from '@netloom/model';
+import { badInput, checkListSize, conflict } from '@netloom/model';
 import { Tx } from '../changes/changes.service';
 import { findOrFail, newResource } from '../common/resource-ops';
 import { Host } from '../hosts/host.entity';
@@ -65,6 +65,7 @@ export class PortBatch {
       throw badInput(`invalid namespace name ${JSON.stringify(input.netns.slice(0, 80))}`, `${field}.netns`);
     }
     port.netns = input.netns ?? null;
+    if (input.fixedIps) checkListSize(input.fixedIps, `${field}.fixedIps`);
     const requests = input.fixedIps ?? (await this.defaultRequests(network.id));
     for (const [i, request] of requests.entries()) {
       const subnet = await this.subnetFor(network, request, `${field}.fixedIps.${i}`);

@@ -20,6 +20,7 @@ import {
   defaultGateway,
   defaultPools,
   parseCidr,
+  parseSubnetCidr,
   subnetsOverlap,
   validateDnsServers,
   validateGateway,
@@ -53,7 +54,7 @@ export class SubnetsService {
     return this.changes.transact(async (tx) => {
       const common = newResource(input);
       const network = await findOrFail(tx.em, Network, input.networkId, 'input.networkId');
-      const parsed = parseCidr(input.cidr, 'input.cidr');
+      const parsed = parseSubnetCidr(input.cidr, 'input.cidr');
       const gatewayIp =
         input.gatewayIp !== undefined && input.gatewayIp !== null
           ? validateGateway(parsed, input.gatewayIp, 'input.gatewayIp')
