@@ -787,6 +787,14 @@ describe('address ranges and list sizes', () => {
     },
   );
 
+  it('refuses the IPv4 broadcast and network address of a subnet as a plugin address, naming the field', async () => {
+    const c = ctl();
+    const CREATE_LB = 'mutation($input: CreateLoadBalancerInput!) { createLoadBalancer(input: $input) { id } }';
+    for (const vipAddress of ['10.60.0.255', '10.60.0.0']) {
+      await expectRefused(c, CREATE_LB, { input: { name: uniqueName('lb'), subnetId, vipAddress } }, 'BAD_USER_INPUT', 'input.vipAddress');
+    }
+  });
+
   it.each(['224.0.0.1', '127.0.0.1', '169.254.0.1', '0.0.0.0', '255.255.255.255'])(
     'refuses %s in the SDK\'s ip fields (a VIP, a router\'s address) with BAD_USER_INPUT',
     async (address) => {

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { Cluster } from '@netloom/simhosts';
+import { createHost, createNetwork, createPort, createSubnet, uniqueName, useController } from './support/fixtures';
 
 // The plugin pipeline end to end, with the SDK's example plugin (plugins/tap): a kind generated
 // into the GraphQL API, placed by its controller half, realized by its agent half on a simulated
@@ -59,5 +60,61 @@ describeRoot('a plugin kind end to end (netloom.tap)', () => {
     const { stdout } = await execa('ip', ['netns', 'list']);
     expect(stdout).not.toContain(tapNetns);
     await c.ok('mutation($id: ID!) { deleteNetwork(wait: true, input: { id: $id, cascade: true }) { revision } }', { id: networkId });
+  });
+});
+
+// IPAM knows the tap's address: no port is ever given it, and one a port holds is no tap's.
+describe('a tap holds its address in IPAM (netloom.tap)', () => {
+  const ctl = useController();
+  const CREATE_TAP = 'mutation($i: CreateTapInput!) { createTap(input: $i) { id address } }';
+  const CREATE_PORTS = 'mutation($inputs: [CreatePortInput!]!) { createPorts(inputs: $inputs) { fixedIps { ipAddress } } }';
+  let hostId: string;
+  let networkId: string;
+
+  beforeAll(async () => {
+    const c = ctl();
+    hostId = (await createHost(c)).host.id;
+    networkId = (await createNetwork(c)).id;
+    // A /28: the gateway .1 and 13 addresses for ports, .2 to .14.
+    await createSubnet(c, networkId, '10.83.0.0/28');
+  });
+
+  it('createPorts filling the subnet never hands out the address of a tap; it comes back when the tap goes', async () => {
+    const c = ctl();
+    const { createTap } = await c.ok(CREATE_TAP, { i: { name: uniqueName('tap'), hostId, networkId, address: '10.83.0.7' } });
+    const ports = (n: number) => Array.from({ length: n }, () => ({ name: uniqueName('port'), networkId, hostId }));
+    const { createPorts } = await c.ok(CREATE_PORTS, { inputs: ports(12) });
+    const given = createPorts.map((p: { fixedIps: { ipAddress: string }[] }) => p.fixedIps[0].ipAddress);
+    expect(given).toHaveLength(12);
+    expect(given).not.toContain('10.83.0.7');
+    expect(new Set(given).size).toBe(12);
+    // The subnet is full: the tap's address is not the 13th.
+    const full = await c.gql(CREATE_PORTS, { inputs: ports(1) });
+    expect(full.errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', field: 'inputs.0.fixedIps.0' });
+
+    await c.ok('mutation($id: ID!) { deleteTap(input: { id: $id }) { deletedIds } }', { id: createTap.id });
+    expect((await c.ok(CREATE_PORTS, { inputs: ports(1) })).createPorts[0].fixedIps).toEqual([{ ipAddress: '10.83.0.7' }]);
+  });
+
+  it("refuses a tap on a port's address with CONFLICT on input.address, writing nothing", async () => {
+    const c = ctl();
+    const net = (await createNetwork(c)).id;
+    const sub = (await createSubnet(c, net, '10.84.0.0/24')).id;
+    const port = await createPort(c, net, hostId, { fixedIps: [{ subnetId: sub, ipAddress: '10.84.0.20' }] });
+    const before = await c.ok('{ revision taps { totalCount } }');
+    const refused = await c.gql(CREATE_TAP, { i: { name: uniqueName('tap'), hostId, networkId: net, address: '10.84.0.20' } });
+    expect(refused.errors).toHaveLength(1);
+    expect(refused.errors![0].extensions).toMatchObject({ code: 'CONFLICT', field: 'input.address' });
+    expect(refused.errors![0].message).toContain(port.id);
+    expect(await c.ok('{ revision taps { totalCount } }')).toEqual(before);
+    // Another tap's address likewise.
+    await c.ok(CREATE_TAP, { i: { name: uniqueName('tap'), hostId, networkId: net, address: '10.84.0.21' } });
+    const twice = await c.gql(CREATE_TAP, { i: { name: uniqueName('tap'), hostId, networkId: net, address: '10.84.0.21' } });
+    expect(twice.errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', field: 'input.address' });
+    // And a port cannot take the tap's.
+    const taken = await c.gql('mutation($i: CreatePortInput!) { createPort(input: $i) { id } }', {
+      i: { name: uniqueName('port'), networkId: net, hostId, fixedIps: [{ ipAddress: '10.84.0.21' }] },
+    });
+    expect(taken.errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', field: 'input.fixedIps.0.ipAddress' });
   });
 });

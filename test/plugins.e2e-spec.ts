@@ -40,9 +40,12 @@ module.exports.default = definePlugin({
       const others = await intent.resources('Gateway');
       if (others.some((r) => r.spec.hostId === resource.spec.hostId)) throw conflict('that host already has a gateway', 'input.hostId');
     },
+    // No reserve(): the address it announces on its first network is held by the core all the same.
     place(resource) {
       if (resource.name === 'explode') throw new Error('boom');
-      return [{ hostId: resource.spec.hostId, spec: { mode: resource.spec.mode, routes: resource.spec.routes }, networks: resource.spec.networks }];
+      const { address, networks } = resource.spec;
+      const endpoints = address && networks.length ? [{ networkId: networks[0], mac: '02:00:00:00:00:99', ips: [address] }] : [];
+      return [{ hostId: resource.spec.hostId, spec: { mode: resource.spec.mode, routes: resource.spec.routes }, networks, endpoints }];
     },
   },
 });
@@ -274,6 +277,32 @@ describe('plugin kinds in the API', () => {
     expect(compiled.get(hosts[1])!.map((r) => r.kind)).toEqual(['Gateway']);
     // place() threw for "explode": it is skipped, the others are not.
     expect(compiled.get(hosts[2])).toEqual([]);
+  });
+
+  it('holds the addresses a placement announces in IPAM, though the plugin has no reserve()', async () => {
+    const h = (await gql('mutation { createHost(input: { name: "h-announce", vtepAddress: "192.0.2.60" }) { host { id } } }')).createHost.host.id;
+    const other = (await gql('mutation { createHost(input: { name: "h-announce2", vtepAddress: "192.0.2.61" }) { host { id } } }')).createHost.host.id;
+    const n = (await gql('mutation { createNetwork(input: { name: "announce" }) { id } }')).createNetwork.id;
+    const s = (await gql('mutation($n: ID!) { createSubnet(input: { name: "s", networkId: $n, cidr: "10.90.0.0/29" }) { id } }', { n })).createSubnet.id;
+    const held = (id: string) => app.get(DataSource).query('SELECT subnet_id, ip_address FROM ip_allocations WHERE resource_id = ?', [id]);
+    const g = (await gql(CREATE, { i: { name: 'announcer', hostId: h, networks: [n], mode: 'NAT', address: '10.90.0.2' } })).createGateway;
+    expect(await held(g.id)).toEqual([{ subnet_id: s, ip_address: '10.90.0.2' }]);
+    // A /29 has .2 to .6 besides the gateway: ports get the four others, then none.
+    const port = (name: string, fixedIps?: unknown[]) => call(admin, 'mutation($i: CreatePortInput!) { createPort(input: $i) { fixedIps { ipAddress } } }', { i: { name, networkId: n, hostId: h, fixedIps } });
+    const given = [];
+    for (const name of ['a1', 'a2', 'a3', 'a4']) given.push((await port(name)).data.createPort.fixedIps[0].ipAddress);
+    expect(given).toEqual(['10.90.0.3', '10.90.0.4', '10.90.0.5', '10.90.0.6']);
+    expect((await port('a5')).errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', field: 'input.fixedIps.0' });
+    expect((await port('a6', [{ ipAddress: '10.90.0.2' }])).errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', field: 'input.fixedIps.0.ipAddress' });
+    // An address a port holds is refused on the field that carries it, and nothing is written.
+    const revision = (await gql('{ revision }')).revision;
+    const body = await call(admin, CREATE, { i: { name: 'announcer2', hostId: other, networks: [n], mode: 'NAT', address: '10.90.0.3' } });
+    expect(body.errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', field: 'input.address' });
+    expect((await gql('{ revision }')).revision).toBe(revision);
+    // An update that moves the address moves what is held; an address outside the subnets holds nothing.
+    await gql('mutation($i: UpdateGatewayInput!) { updateGateway(input: $i) { id } }', { i: { id: g.id, address: '10.91.0.2' } });
+    expect(await held(g.id)).toEqual([]);
+    expect((await port('a7')).data.createPort.fixedIps).toEqual([{ ipAddress: '10.90.0.2' }]);
   });
 
   it('waits for the hosts with wait: true', async () => {

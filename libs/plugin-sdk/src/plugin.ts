@@ -51,7 +51,8 @@ export interface Placement<D = unknown> {
    * Interfaces the resource puts on those networks (MAC and addresses), so the other hosts of
    * each network can reach them: they are programmed into the overlay like a port's, and ARP
    * for them is answered without flooding. The agent half must give its interface exactly
-   * this MAC (use {@link deriveMac} to choose it).
+   * this MAC (use {@link deriveMac} to choose it). Each address that lies in a subnet of the
+   * endpoint's network is held for the resource in the core's IPAM, as if `reserve` named it.
    */
   endpoints?: { networkId: string; mac: string; ips: string[] }[];
   /**
@@ -77,7 +78,8 @@ export interface ControllerHalf<S = Record<string, unknown>> {
   /**
    * Addresses of core subnets the resource holds (a router's legs, floating IPs). The core's IPAM
    * then never gives them to a port, and an address a port (or another resource) already holds
-   * is refused with CONFLICT, nothing written. Called after `validate`, in the same transaction.
+   * is refused with CONFLICT, nothing written. Called after `validate`, in the same transaction;
+   * `place` is then called there too, and the addresses its `endpoints` announce are held as well.
    */
   reserve?(resource: PluginResource<S>, intent: IntentView): AddressReservation[] | Promise<AddressReservation[]>;
 }

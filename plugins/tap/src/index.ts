@@ -42,7 +42,7 @@ export const tap = definePlugin<TapSpec>({
       fields: {
         hostId: t.ref('Host'),
         networkId: t.ref('Network'),
-        address: t.ip({ description: "An address in one of the network's subnets, not used by a port." }),
+        address: t.ip({ description: "An address in one of the network's subnets, held by the tap (not the gateway, not one a port or another resource holds)." }),
       },
     },
   },
@@ -54,9 +54,13 @@ export const tap = definePlugin<TapSpec>({
       if (!cidr) throw badInput(`${tap.spec.address} is in no subnet of the network`, 'input.address');
       const subnet = subnets.find((s) => s.cidr === cidr)!;
       if (subnet.gatewayIp === tap.spec.address) throw badInput(`${tap.spec.address} is the subnet's gateway`, 'input.address');
-      const taken = (await intent.ports()).some((p) => p.fixedIps.some((ip) => ip.ipAddress === tap.spec.address));
-      const tapped = (await intent.resources<TapSpec>('Tap')).some((other) => other.spec.address === tap.spec.address && other.spec.networkId === tap.spec.networkId);
-      if (taken || tapped) throw badInput(`${tap.spec.address} is already in use on the network`, 'input.address');
+    },
+    /** The tap holds its address: IPAM never gives it to a port, and one a port holds is refused (CONFLICT). */
+    async reserve(tap, intent) {
+      const subnets = (await intent.subnets()).filter((s) => s.networkId === tap.spec.networkId);
+      const cidr = subnetContaining(tap.spec.address, subnets.map((s) => s.cidr));
+      const subnet = subnets.find((s) => s.cidr === cidr);
+      return subnet ? [{ subnetId: subnet.id, ipAddress: tap.spec.address, field: 'input.address' }] : [];
     },
     async place(tap, intent) {
       const subnets = (await intent.subnets()).filter((s) => s.networkId === tap.spec.networkId);

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { badInput, ChangeOperation, conflict, notFound } from '@netloom/model';
-import type { AddressReservation } from '@netloom/plugin-sdk';
+import type { AddressReservation, Placement } from '@netloom/plugin-sdk';
 import { ChangesService, Tx } from '../changes/changes.service';
 import { DeleteInput, DeletePayload } from '../common/inputs';
 import { LabelInput, whereLabels } from '../common/label';
@@ -11,7 +11,7 @@ import { Connection, ConnectionArgs, paginate } from '../common/pagination';
 import { applyCommonUpdate, newResource } from '../common/resource-ops';
 import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
-import { parseIp, SubnetAllocator } from '../ipam/ipam';
+import { contains, parseCidr, parseHost, parseIp, SubnetAllocator } from '../ipam/ipam';
 import { IpAllocation } from '../ports/ip-allocation.entity';
 import { subnetAllocator } from '../ports/port-batch';
 import { Port } from '../ports/port.entity';
@@ -20,8 +20,9 @@ import { databaseIntentView, fromPluginError, toSdkResource } from './intent-vie
 import { LoadedKind, PluginRegistry } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
 import { PLUGIN_REGISTRY } from './tokens';
-import { SpecRef, validateSpec } from './spec-validation';
+import { SpecRef, specFieldHolding, validateSpec } from './spec-validation';
 
+type ParsedIp = ReturnType<typeof parseIp>;
 
 /**
  * The spec field an address IPAM picks goes to: a reservation without `ipAddress` must name a
@@ -182,34 +183,35 @@ export class PluginResourcesService {
    * already held (by a port or another resource) is refused with CONFLICT. They go with the
    * resource (foreign key, cascade). A reservation without an address gets one from IPAM, as a
    * port would, after the named ones (so it never takes one of those); it is written into the
-   * spec field `assignTo`, and the stored spec updated.
+   * spec field `assignTo`, and the stored spec updated. Last, every address the resource's
+   * placements announce on a network (`endpoints`) that lies in a subnet of that network is held
+   * too, named by `reserve` or not: a plugin cannot forget one.
    */
   private async reserveAddresses(em: EntityManager, loaded: LoadedKind, resource: PluginResource): Promise<void> {
     await em.delete(IpAllocation, { resourceId: resource.id });
-    const reserve = loaded.plugin.controller?.reserve;
-    if (!reserve) return;
-    let wanted: AddressReservation[];
-    try {
-      wanted = await reserve.call(loaded.plugin.controller, toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id));
-    } catch (error) {
-      throw fromPluginError(error);
-    }
-    const seen = new Set<string>();
-    for (const r of wanted) {
-      if (r.ipAddress === undefined || r.ipAddress === null) continue;
-      const subnet = await this.reservedSubnet(em, r);
-      const ipAddress = parseIp(r.ipAddress, r.field).text;
-      if (seen.has(`${subnet.id}|${ipAddress}`)) continue;
-      seen.add(`${subnet.id}|${ipAddress}`);
+    const held = new Set<string>();
+    const hold = async (subnet: Subnet, ip: string, field: string | undefined): Promise<void> => {
+      const ipAddress = parseHost(parseCidr(subnet.cidr), ip, 'address', field).text;
+      if (held.has(`${subnet.id}|${ipAddress}`)) return;
+      held.add(`${subnet.id}|${ipAddress}`);
       const holder = await em.findOneBy(IpAllocation, { subnetId: subnet.id, ipAddress });
       if (holder) {
         const by = holder.portId ? `port ${holder.portId}` : `resource ${holder.resourceId}`;
-        throw conflict(`${ipAddress} in subnet ${subnet.name} is already held by ${by}`, r.field);
+        throw conflict(`${ipAddress} in subnet ${subnet.name} is already held by ${by}`, field);
       }
       await em.insert(IpAllocation, { subnetId: subnet.id, ipAddress, portId: null, resourceId: resource.id });
+    };
+    const reserve = loaded.plugin.controller?.reserve;
+    let wanted: AddressReservation[] = [];
+    try {
+      if (reserve) wanted = await reserve.call(loaded.plugin.controller, toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id));
+    } catch (error) {
+      throw fromPluginError(error);
+    }
+    for (const r of wanted) {
+      if (r.ipAddress !== undefined && r.ipAddress !== null) await hold(await this.reservedSubnet(em, r), r.ipAddress, r.field);
     }
     const picks = wanted.filter((r) => r.ipAddress === undefined || r.ipAddress === null);
-    if (!picks.length) return;
     const allocators = new Map<string, SubnetAllocator>();
     for (const r of picks) {
       const target = assignTarget(loaded, resource, r);
@@ -218,9 +220,41 @@ export class PluginResourcesService {
       allocators.set(subnet.id, allocator);
       const ipAddress = allocator.allocate(r.field);
       resource.spec = { ...resource.spec, [target]: ipAddress };
-      await em.insert(IpAllocation, { subnetId: subnet.id, ipAddress, portId: null, resourceId: resource.id });
+      await hold(subnet, ipAddress, r.field);
     }
-    await em.update(PluginResource, resource.id, { spec: resource.spec } as QueryDeepPartialEntity<PluginResource>);
+    if (picks.length) await em.update(PluginResource, resource.id, { spec: resource.spec } as QueryDeepPartialEntity<PluginResource>);
+    const subnets = await em.find(Subnet);
+    for (const { networkId, ip } of await this.announced(em, loaded, resource)) {
+      const subnet = subnets.find((s) => s.networkId === networkId && s.ipVersion === ip.version && contains(parseCidr(s.cidr), ip.value));
+      if (subnet) await hold(subnet, ip.text, specFieldHolding(resource.spec, ip.text));
+    }
+  }
+
+  /**
+   * The addresses the resource's placements put on networks (`endpoints`), as `place()` says now.
+   * A place() that fails announces nothing, and the dispatcher skips it (with a log line); so does
+   * it a placement with an endpoint address that is no address (the plugin's bug).
+   */
+  private async announced(em: EntityManager, loaded: LoadedKind, resource: PluginResource): Promise<{ networkId: string; ip: ParsedIp }[]> {
+    let placements: Placement[];
+    try {
+      placements = await loaded.plugin.controller!.place(toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id));
+    } catch {
+      return [];
+    }
+    const out: { networkId: string; ip: ParsedIp }[] = [];
+    for (const p of Array.isArray(placements) ? placements : []) {
+      for (const e of Array.isArray(p?.endpoints) ? p.endpoints : []) {
+        for (const ip of Array.isArray(e?.ips) ? e.ips : []) {
+          try {
+            out.push({ networkId: e.networkId, ip: parseIp(String(ip)) });
+          } catch {
+            // Not an address: nothing to hold.
+          }
+        }
+      }
+    }
+    return out;
   }
 
   private async reservedSubnet(em: EntityManager, r: AddressReservation): Promise<Subnet> {

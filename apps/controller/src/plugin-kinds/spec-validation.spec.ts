@@ -1,6 +1,6 @@
 import { ErrorCode, MAX_LIST_ITEMS, NetloomError } from '@netloom/model';
 import { t } from '@netloom/plugin-sdk';
-import { validateSpec } from './spec-validation';
+import { specFieldHolding, validateSpec } from './spec-validation';
 
 const fields = {
   hostId: t.ref('Host'),
@@ -107,5 +107,14 @@ describe('validateSpec', () => {
     expect(() => validateSpec(nested, { peers: [{ ids: [] }, { ids: Array(40_000).fill('p') }] })).toThrow(
       expect.objectContaining({ code: ErrorCode.BadUserInput, field: 'input.peers.1.ids' }),
     );
+  });
+});
+
+describe('specFieldHolding', () => {
+  it('names the input field of the first value equal to the address, nested or not', () => {
+    const spec = { hostId: 'h1', address: '10.0.0.5', routes: [{ dst: '10.0.0.0/8', via: '10.0.0.9' }], mode: null };
+    expect(specFieldHolding(spec, '10.0.0.5')).toBe('input.address');
+    expect(specFieldHolding(spec, '10.0.0.9')).toBe('input.routes.0.via');
+    expect(specFieldHolding(spec, '10.0.0.7')).toBeUndefined();
   });
 });

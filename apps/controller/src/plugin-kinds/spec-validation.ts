@@ -88,3 +88,14 @@ export function checkScalar(type: ScalarFieldType, value: unknown, path: string)
       return typeof value === 'string' && type.values.includes(value) ? value : wrong(`one of ${type.values.join(', ')}`);
   }
 }
+
+/** The input path of the first spec value equal to `ip` (e.g. `input.address`), to name in an error. */
+export function specFieldHolding(spec: unknown, ip: string, path = 'input'): string | undefined {
+  if (typeof spec === 'string') return spec === ip ? path : undefined;
+  if (spec === null || typeof spec !== 'object') return undefined;
+  for (const [key, value] of Object.entries(spec)) {
+    const found = specFieldHolding(value, ip, `${path}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
+}
