@@ -4,6 +4,7 @@ import { HostUnderlayMtu1764300000000 } from './1764300000000-HostUnderlayMtu';
 import { PluginResources1764400000000 } from './1764400000000-PluginResources';
 import { PluginAddressReservations1764500000000 } from './1764500000000-PluginAddressReservations';
 import { StatusObserved1764600000000 } from './1764600000000-StatusObserved';
+import { HostAgentDroppedStatuses1764710000000 } from './1764710000000-HostAgentDroppedStatuses';
 import { JoinRetryAndStateError1764720000000 } from './1764720000000-JoinRetryAndStateError';
 
 /** Every migration, oldest first. Listed by hand so the build and jest load the same classes. */
@@ -14,5 +15,6 @@ export const MIGRATIONS = [
   PluginResources1764400000000,
   PluginAddressReservations1764500000000,
   StatusObserved1764600000000,
+  HostAgentDroppedStatuses1764710000000,
   JoinRetryAndStateError1764720000000,
 ];

@@ -8,6 +8,7 @@ import { getIntrospectionQuery } from 'graphql';
 import { Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { ControllerProcess, errorCode, GqlResult } from './support/controller';
+import { sleep, waitFor } from './support/agent';
 import { createHost, createNetwork, createPort, createSubnet, revision, uniqueName, useController } from './support/fixtures';
 
 jest.setTimeout(60_000);
@@ -442,6 +443,68 @@ describe('websocket authentication', () => {
     expect(costly).toEqual({ error: [{ message: expect.stringMatching(/^query cost \d+ exceeds the limit of 50000/), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }] });
     // The connection is still usable, and a reasonable query is answered.
     expect(await once(ws, '{ networks(first: 10) { totalCount } }')).toEqual({ result: { data: { networks: { totalCount: expect.any(Number) } } } });
+  });
+
+  it('closes an open socket within 1 s when its token is revoked; an admin mutation over it no longer works', async () => {
+    const c = ctl();
+    const admin = await createToken(c, 'ADMIN');
+    const ws = client(admin.secret);
+    const closed = new Promise<{ code: number; reason: string; at: number }>((done) =>
+      ws.on('closed', (event) => {
+        const { code, reason } = event as { code: number; reason: string };
+        done({ code, reason, at: Date.now() });
+      }),
+    );
+    const events: unknown[] = [];
+    const ended: unknown[] = [];
+    ws.subscribe({ query: 'subscription { resourceChanges(kinds: ["Network"]) { id } }' }, { next: (v) => events.push(v), error: (e) => ended.push(e), complete: () => ended.push('complete') });
+    // The socket has full rights: a mutation over it works.
+    const made = await once(ws, 'mutation { createNetwork(input: { name: "ws-admin-before" }) { id } }');
+    expect(made).toEqual({ result: { data: { createNetwork: { id: expect.any(String) } } } });
+
+    const revokedAt = Date.now();
+    await c.ok(REVOKE, { id: admin.token.id });
+    const close = await Promise.race([closed, sleep(5_000).then(() => null)]);
+    expect(close).toEqual({ code: 4403, reason: 'token revoked', at: expect.any(Number) });
+    const closeMs = close!.at - revokedAt;
+    process.stderr.write(`auth e2e: websocket closed ${closeMs} ms after the revoke was sent\n`);
+    expect(closeMs).toBeLessThan(1_000);
+    // The open subscription ended with the socket.
+    await waitFor(() => ended.length === 1, 1_000, 10, 'the subscription to end');
+    expect(ended).toEqual([expect.objectContaining({ code: 4403 })]);
+
+    // The same client (it connects again with the same token) can no longer write.
+    const before = await revision(c);
+    const refused = await once(ws, 'mutation { createNetwork(input: { name: "ws-admin-after" }) { id } }');
+    expect(refused.result).toBeUndefined();
+    expect(refused.error).toEqual(expect.objectContaining({ code: 4403 }));
+    expect(await revision(c)).toBe(before);
+    expect((await c.ok('{ networks(filter: { name: "ws-admin-after" }) { totalCount } }')).networks.totalCount).toBe(0);
+  });
+
+  it('refuses an operation on a socket whose token was revoked, and closes it', async () => {
+    // A raw graphql-transport-ws client that sends its mutation right after the revoke, without
+    // waiting for the close: whatever reaches the controller before the socket is gone is refused.
+    const c = ctl();
+    const admin = await createToken(c, 'ADMIN');
+    const raw = new WebSocket(c.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    const received: { type: string; id?: string; payload?: unknown }[] = [];
+    raw.on('message', (data: Buffer) => received.push(JSON.parse(data.toString('utf8'))));
+    const closed = new Promise<number>((done) => raw.once('close', (code) => done(code)));
+    await new Promise((done, fail) => {
+      raw.once('open', done);
+      raw.once('error', fail);
+    });
+    raw.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${admin.secret}` } }));
+    await waitFor(() => received.some((m) => m.type === 'connection_ack'), 5_000, 20, 'connection_ack');
+    const before = await revision(c);
+    await c.ok(REVOKE, { id: admin.token.id });
+    if (raw.readyState === WebSocket.OPEN) {
+      raw.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'mutation { createNetwork(input: { name: "raw-after" }) { id } }' } }));
+    }
+    expect(await Promise.race([closed, sleep(5_000).then(() => 'still open')])).toBe(4403);
+    expect(received.filter((m) => m.type === 'next')).toEqual([]);
+    expect(await revision(c)).toBe(before);
   });
 
   it('refuses a mutation over the websocket to a viewer with FORBIDDEN', async () => {

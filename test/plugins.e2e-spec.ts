@@ -8,12 +8,12 @@ import { Client, createClient } from 'graphql-ws';
 import { DataSource } from 'typeorm';
 import WebSocket from 'ws';
 import { RealizationState, ResourceStatusReport } from '@netloom/model';
-import { AGENT_PATH, ControllerMessage, HelloMessage, JOIN_PATH, JoinResponse, parseControllerMessage, PROTOCOL_VERSION } from '@netloom/protocol';
 import { AgentsService } from '../apps/controller/src/agents/agents.service';
 import { compileHosts } from '../apps/controller/src/agents/compile';
 import { bootstrapAdminToken, createController } from '../apps/controller/src/bootstrap';
 import { loadConfig } from '../apps/controller/src/config';
 import { sleep, waitFor } from './support/agent';
+import { fakeAgent } from './support/fake-agent';
 
 // A plugin as a third party would ship it: a plain module, named by absolute path in NETLOOM_PLUGINS.
 const PLUGIN = `
@@ -79,29 +79,6 @@ module.exports.default = definePlugin({
   },
 });
 `;
-
-/** An agent as far as the channel goes: joins, says hello, takes the snapshot, and sends the acks a test writes. */
-async function fakeAgent(baseUrl: string, joinToken: string) {
-  const joined = await fetch(`${baseUrl}${JOIN_PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ joinToken }) });
-  const { credential } = (await joined.json()) as JoinResponse;
-  const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}${AGENT_PATH}`, { headers: { authorization: `Bearer ${credential}` } });
-  const messages: ControllerMessage[] = [];
-  ws.on('message', (data: Buffer) => {
-    const message = parseControllerMessage(data.toString('utf8'));
-    if (typeof message !== 'string') messages.push(message);
-  });
-  await new Promise((done, fail) => {
-    ws.once('open', done);
-    ws.once('error', fail);
-  });
-  const hello: HelloMessage = { type: 'hello', protocol: PROTOCOL_VERSION, agentVersion: 'fake', lastRevision: 0, capabilities: [], plugins: [], kernel: 'fake' };
-  ws.send(JSON.stringify(hello));
-  await waitFor(() => messages.some((m) => m.type === 'snapshot'), 5_000, 20, 'the snapshot');
-  return {
-    ws,
-    ack: (statuses: ResourceStatusReport[]) => ws.send(JSON.stringify({ type: 'ack', revision: messages[messages.length - 1].revision, statuses, full: false })),
-  };
-}
 
 describe('plugin kinds in the API', () => {
   let dataDir: string;

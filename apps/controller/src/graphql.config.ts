@@ -3,10 +3,12 @@ import type { Request } from 'express';
 import { DocumentNode, GraphQLError, GraphQLSchema, parse } from 'graphql';
 import type { Context as WsContext } from 'graphql-ws';
 import { DataSource } from 'typeorm';
-import { AuthService } from './auth/auth.service';
+import type WebSocket from 'ws';
+import { AuthService, TOKEN_REVOKED } from './auth/auth.service';
 import { Principal, RequestContext } from './auth/principal';
 import { ControllerConfig } from './config';
 import { formatError } from './common/graphql-errors';
+import { closeSocket } from './common/live-sessions';
 import { checkQueryLimits, queryLimitsPlugin } from './common/query-limits';
 import { Loaders } from './loaders/loaders';
 
@@ -14,8 +16,12 @@ export interface GraphQLContext extends RequestContext {
   loaders: Loaders;
 }
 
+/** What graphql-ws' ws adapter puts in `ctx.extra`, and what onConnect adds. */
 interface WsExtra {
+  socket: WebSocket;
   principal?: Principal;
+  /** The authorization the socket connected with, checked again for every operation. */
+  authorization?: unknown;
 }
 
 const unauthenticated = (): GraphQLError =>
@@ -26,7 +32,8 @@ const unauthenticated = (): GraphQLError =>
 /**
  * GraphQL at /graphql, HTTP and graphql-ws on the same path. Authentication happens before any
  * field runs: when the HTTP request's context is built, or when the websocket connects
- * (`connectionParams.authorization`), so not even introspection is open without a token.
+ * (`connectionParams.authorization`), so not even introspection is open without a token. A
+ * websocket ends when its token is revoked, and every operation on it checks the token again.
  */
 export function graphqlOptions(
   config: ControllerConfig,
@@ -54,13 +61,25 @@ export function graphqlOptions(
         path: '/graphql',
         onConnect: async (ctx: WsContext<Record<string, unknown> | undefined, unknown>) => {
           const params = ctx.connectionParams ?? {};
-          const principal = await auth.authenticate(params.authorization ?? params.Authorization);
+          const authorization = params.authorization ?? params.Authorization;
+          const ticket = auth.socketTicket();
+          const principal = await auth.authenticate(authorization);
           if (!principal) return false;
-          (ctx.extra as WsExtra).principal = principal;
+          const extra = ctx.extra as WsExtra;
+          Object.assign(extra, { principal, authorization });
+          const forget = auth.trackSocket(principal.tokenId, ticket, (code, reason) => closeSocket(extra.socket, code, reason));
+          if (extra.socket.readyState === extra.socket.CLOSED) forget();
+          else extra.socket.once('close', forget);
           return true;
         },
-        // The same depth and cost limits as over HTTP, before anything runs.
-        onSubscribe: (_ctx, _id, payload) => {
+        // The token again (revoked since the socket opened: refused, and the socket closed), then
+        // the same depth and cost limits as over HTTP, before anything runs.
+        onSubscribe: async (ctx, _id, payload) => {
+          const extra = ctx.extra as WsExtra;
+          if (!(await auth.authenticate(extra.authorization))) {
+            closeSocket(extra.socket, TOKEN_REVOKED.code, TOKEN_REVOKED.reason);
+            return [new GraphQLError('the token of this connection is no longer valid', { extensions: { code: 'UNAUTHENTICATED' } })];
+          }
           let document: DocumentNode;
           try {
             document = parse(payload.query);

@@ -24,6 +24,14 @@ export const HEARTBEAT_MS = 5_000;
  * what the kind's `observed` schema declares); a larger one is dropped, not stored.
  */
 export const MAX_OBSERVED_BYTES = 64 * 1024;
+/**
+ * The most one status's `attributes` may hold: entries, and bytes as JSON. A status with more, or
+ * with a value that is not a string, is dropped whole (and counted in the host's dropped statuses).
+ */
+export const MAX_STATUS_ATTRIBUTES = 32;
+export const MAX_STATUS_ATTRIBUTE_BYTES = 4 * 1024;
+/** A longer `reason` is cut to this many characters. */
+export const MAX_STATUS_REASON_CHARS = 2_000;
 
 /** Close codes of the agent websocket. */
 export enum AgentCloseCode {
@@ -54,13 +62,17 @@ export interface HelloMessage {
 
 export interface AckMessage {
   type: 'ack';
-  /** The desired-state revision this reconcile covered. */
+  /** The desired-state revision this reconcile covered (at most the last one sent: more is taken as that). */
   revision: number;
   /**
    * Per resource: state, attributes, and for plugin resources `observed` (per the kind's
    * `observed` schema; see {@link MAX_OBSERVED_BYTES}): left out, the stored one stays; null
    * clears it. A status whose only change is `observed` is a change too: the controller stores
-   * and publishes it.
+   * and publishes it. Only resources the controller sent this host count, one status each (an
+   * ack lists at most as many as the host holds); the controller drops, and counts, a status
+   * for anything else, a repeated one, and one over {@link MAX_STATUS_ATTRIBUTES} or
+   * {@link MAX_STATUS_ATTRIBUTE_BYTES}. A status for a resource deleted since `revision` is
+   * ignored.
    */
   statuses: ResourceStatusReport[];
   /** True when `statuses` is complete: the controller drops statuses of resources not listed. */

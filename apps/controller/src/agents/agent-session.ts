@@ -1,6 +1,11 @@
 import { Logger } from '@nestjs/common';
 import WebSocket from 'ws';
 import { ControllerMessage, HEARTBEAT_MS, HelloMessage } from '@netloom/protocol';
+import { closeSocket } from '../common/live-sessions';
+import { KeyStanding } from './status-screen';
+
+/** Deleted keys remembered per host at most (the oldest go first). */
+const MAX_RETIRED = 10_000;
 
 /** One connected agent: its socket, what it said in hello, and what it has been sent. */
 export class AgentSession {
@@ -8,6 +13,11 @@ export class AgentSession {
   /** Hash of each desired resource as last sent to this agent, by resource key. */
   sent = new Map<string, string>();
   sentRevision = 0;
+  /**
+   * Keys deleted from this host, with the revision that deleted them, until the agent acks that
+   * revision: its statuses for them until then are stale, not hostile.
+   */
+  retired = new Map<string, number>();
   private lastHeard = Date.now();
   private readonly timer: NodeJS.Timeout;
 
@@ -27,6 +37,38 @@ export class AgentSession {
     this.timer.unref();
   }
 
+  /** False once either side started closing: what the agent still sends is not taken. */
+  get open(): boolean {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+
+  /** Notes what was just sent: `keys` deleted at `revision`, and the host's resources now. */
+  retire(keys: Iterable<string>, revision: number): void {
+    for (const key of keys) {
+      this.retired.delete(key); // re-inserted last: the map stays in revision order
+      this.retired.set(key, revision);
+    }
+    for (const key of this.sent.keys()) this.retired.delete(key);
+    for (const key of this.retired.keys()) {
+      if (this.retired.size <= MAX_RETIRED) break;
+      this.retired.delete(key);
+    }
+  }
+
+  /** What a key of an ack is to this host. */
+  standing(key: string): KeyStanding {
+    if (this.sent.has(key)) return 'sent';
+    return this.retired.has(key) ? 'retired' : undefined;
+  }
+
+  /** The agent applied `revision`: deletes up to it are behind it. */
+  acked(revision: number): void {
+    for (const [key, deletedAt] of this.retired) {
+      if (deletedAt > revision) break;
+      this.retired.delete(key);
+    }
+  }
+
   heard(): void {
     this.lastHeard = Date.now();
   }
@@ -40,9 +82,7 @@ export class AgentSession {
 
   close(code: number, reason: string): void {
     clearInterval(this.timer);
-    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
-      this.socket.close(code, reason);
-    }
+    closeSocket(this.socket, code, reason);
   }
 
   stopTimers(): void {

@@ -45,16 +45,19 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const credential = BEARER.exec(request.headers.authorization ?? '')?.[1];
+    const ticket = this.agents.channelTicket();
     const hostId = await this.agents.authenticate(credential).catch(() => null);
     if (!hostId) {
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       return;
     }
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(hostId, ws));
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(hostId, ws, ticket));
   }
 
-  private accept(hostId: string, ws: WebSocket): void {
+  private accept(hostId: string, ws: WebSocket, ticket: number): void {
     const session = new AgentSession(hostId, ws, this.logger, () => session.close(1001, 'heartbeat timeout'));
+    // Voiding the credential or deleting the host ends the channel at once (also one still upgrading).
+    const forget = this.agents.trackChannel(hostId, ticket, (code, reason) => session.close(code, reason));
     let queue = Promise.resolve();
     ws.on('message', (data: WebSocket.RawData) => {
       session.heard();
@@ -65,6 +68,7 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
       });
     });
     ws.on('close', () => {
+      forget();
       session.stopTimers();
       if (this.dispatcher.detach(session)) void this.agents.disconnected(hostId).catch(() => undefined);
     });
@@ -72,6 +76,8 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async handle(session: AgentSession, text: string): Promise<void> {
+    // A channel being closed (credential voided, host deleted) takes nothing more, even what was queued.
+    if (!session.open) return;
     const message = parseAgentMessage(text);
     if (typeof message === 'string') {
       this.logger.warn(`host ${session.hostId} sent a bad message: ${message}`);

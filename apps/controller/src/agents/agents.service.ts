@@ -1,11 +1,12 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { badInput, ErrorCode, NetloomError, RealizationState, ResourceRef, ResourceStatusReport } from '@netloom/model';
-import { HelloMessage, HOST_CREDENTIAL, JoinRequest, JoinResponse } from '@netloom/protocol';
+import { badInput, ChangeOperation, ErrorCode, NetloomError, RealizationState, ResourceKind, ResourceRef, ResourceStatusReport } from '@netloom/model';
+import { AgentCloseCode, HelloMessage, HOST_CREDENTIAL, JoinRequest, JoinResponse } from '@netloom/protocol';
 import { hashSecret, newSecret } from '../auth/secrets';
 import { ChangesService } from '../changes/changes.service';
+import { EndSession, LiveSessions } from '../common/live-sessions';
 import { findOrFail } from '../common/resource-ops';
 import { ControllerConfig } from '../config';
 import { CONTROLLER_CONFIG } from '../database/tokens';
@@ -25,11 +26,14 @@ import { ResourceStatus } from './resource-status.entity';
 
 export const RESOURCE_STATUS_CHANGES = 'resourceStatusChanges';
 const CHUNK = 200;
+const MAX_INT32 = 2 ** 31 - 1;
 
 /** The database side of agents: joining, credentials, liveness, and the statuses they report. */
 @Injectable()
-export class AgentsService {
+export class AgentsService implements OnModuleInit {
   private readonly logger = new Logger('AgentsService');
+  /** Open agent channels by host, ended when the host's credential is voided or the host deleted. */
+  private readonly channels = new LiveSessions();
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -38,6 +42,26 @@ export class AgentsService {
     @Inject(PLUGIN_REGISTRY) private readonly registry: PluginRegistry,
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
   ) {}
+
+  onModuleInit(): void {
+    this.changes.onCommit((changes) => {
+      for (const change of changes) {
+        if (change.kind === ResourceKind.Host && change.operation === ChangeOperation.DELETE) {
+          this.channels.end(change.id, AgentCloseCode.Unauthorized, 'host deleted');
+        }
+      }
+    });
+  }
+
+  /** Take before authenticating an agent channel; pass to {@link trackChannel}. */
+  channelTicket(): number {
+    return this.channels.ticket();
+  }
+
+  /** Keeps `end` to call when the host's credential is voided; returns the function to call when the channel closes. */
+  trackChannel(hostId: string, ticket: number, end: EndSession): () => void {
+    return this.channels.track(hostId, ticket, end);
+  }
 
   /**
    * Binds a host credential to the host of a one-time join token: the one the agent made (and
@@ -68,9 +92,12 @@ export class AgentsService {
     });
   }
 
-  /** A new join token for a host (its agent lost its credential); the old credential stops working. */
-  resetJoinToken(hostId: string): Promise<{ host: Host; joinToken: string }> {
-    return this.changes.transact(async ({ em }) => {
+  /**
+   * A new join token for a host (its agent lost its credential); the old credential stops
+   * working, and once that is committed the agent's open channel is closed.
+   */
+  async resetJoinToken(hostId: string): Promise<{ host: Host; joinToken: string }> {
+    const reset = await this.changes.transact(async ({ em }) => {
       const host = await findOrFail(em, Host, hostId, 'id');
       const joinToken = newSecret('nlj');
       host.joinTokenHash = hashSecret(joinToken);
@@ -79,6 +106,8 @@ export class AgentsService {
       await em.update(HostAgent, { hostId: host.id }, { credentialHash: null });
       return { host, joinToken };
     });
+    this.channels.end(reset.host.id, AgentCloseCode.Unauthorized, 'credential revoked');
+    return reset;
   }
 
   /** The host a credential belongs to, or null. */
@@ -112,34 +141,32 @@ export class AgentsService {
   }
 
   /**
-   * Stores what an agent reported. Returns the statuses that changed (state, generation, reason
-   * or observed state), for subscribers. With `full`, statuses of resources the agent no longer
-   * reports are dropped. A report without `observed` keeps the stored one; null clears it.
+   * Stores what an agent reported (screened: only resources sent to that host), and adds what was
+   * dropped to its count. Returns the statuses that changed (state, generation, reason or observed
+   * state), for subscribers. With `listed` (a full ack: every resource it named), statuses of
+   * resources it no longer names are dropped. A report without `observed` keeps the stored one;
+   * null clears it.
    */
-  recordAck(hostId: string, revision: number, reports: ResourceStatusReport[], full: boolean): Promise<ResourceStatus[]> {
+  recordAck(hostId: string, revision: number, reports: ResourceStatusReport[], listed: ReadonlySet<string> | null, dropped: number): Promise<ResourceStatus[]> {
     return this.changes.transact(async ({ em }) => {
       // A delta ack compares only what it reports; a full one also drops what it does not list.
-      const rows = full ? await em.findBy(ResourceStatus, { hostId }) : await this.statusesOf(em, hostId, reports.map((r) => r.id));
+      const rows = listed ? await em.findBy(ResourceStatus, { hostId }) : await this.statusesOf(em, hostId, reports.map((r) => r.id));
       const existing = new Map(rows.map((s) => [`${s.kind}/${s.resourceId}`, s]));
       const now = new Date();
       const changed: ResourceStatus[] = [];
-      const reported = new Set<string>();
       for (const r of reports) {
-        const key = `${r.kind}/${r.id}`;
-        reported.add(key);
-        const before = existing.get(key);
-        const state = Object.values(RealizationState).includes(r.state) ? r.state : RealizationState.FAILED;
-        const reason = r.reason ? String(r.reason).slice(0, 2000) : null;
+        const before = existing.get(`${r.kind}/${r.id}`);
+        const reason = r.reason ?? null;
         const observed = r.observed === undefined ? (before?.observed ?? null) : this.sanitizeObserved(hostId, r);
         // Sanitized values are canonical (declared fields, in declaration order), so their JSON compares.
         const sameObserved = JSON.stringify(before?.observed ?? null) === JSON.stringify(observed);
-        if (before && before.state === state && before.generation === r.generation && before.reason === reason && sameObserved) continue;
+        if (before && before.state === r.state && before.generation === r.generation && before.reason === reason && sameObserved) continue;
         changed.push(
           em.create(ResourceStatus, {
             hostId,
             kind: r.kind,
             resourceId: r.id,
-            state,
+            state: r.state,
             generation: r.generation,
             reason,
             attributes: r.attributes ?? {},
@@ -151,8 +178,8 @@ export class AgentsService {
       for (let i = 0; i < changed.length; i += CHUNK) {
         await em.upsert(ResourceStatus, changed.slice(i, i + CHUNK) as QueryDeepPartialEntity<ResourceStatus>[], ['hostId', 'kind', 'resourceId']);
       }
-      if (full) {
-        const gone = [...existing.entries()].filter(([key]) => !reported.has(key)).map(([, s]) => s);
+      if (listed) {
+        const gone = [...existing.entries()].filter(([key]) => !listed.has(key)).map(([, s]) => s);
         await this.deleteStatuses(em, hostId, gone.map((s) => ({ kind: s.kind, id: s.resourceId })));
       }
       await em
@@ -161,6 +188,11 @@ export class AgentsService {
         .set({ appliedRevision: revision, lastSeen: now })
         .where('host_id = :hostId AND applied_revision < :revision', { hostId, revision })
         .execute();
+      if (dropped > 0) {
+        const agent = await em.findOne(HostAgent, { where: { hostId }, select: { hostId: true, droppedStatuses: true } });
+        // A counter shown as a GraphQL Int: it stops at the largest one.
+        if (agent) await em.update(HostAgent, hostId, { droppedStatuses: Math.min(MAX_INT32, agent.droppedStatuses + dropped) });
+      }
       return changed;
     });
   }
@@ -228,6 +260,7 @@ export class AgentsService {
       capabilities: [],
       plugins: [],
       stateError: null,
+      droppedStatuses: 0,
     });
   }
 }

@@ -9,6 +9,7 @@ import { CONTROLLER_CONFIG } from '../database/tokens';
 import { AgentSession } from './agent-session';
 import { AgentsService, RESOURCE_STATUS_CHANGES } from './agents.service';
 import { compileHosts } from './compile';
+import { describeDropped, screenAck } from './status-screen';
 
 const hashOf = (r: DesiredResource): string => createHash('sha1').update(JSON.stringify([r.generation, r.spec])).digest('base64');
 
@@ -28,7 +29,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   private readonly logger = new Logger('Dispatcher');
   private readonly sessions = new Map<string, AgentSession>();
   /** What each host's agent was last sent, kept across its reconnects. */
-  private readonly lastSent = new Map<string, { sent: Map<string, string>; revision: number }>();
+  private readonly lastSent = new Map<string, { sent: Map<string, string>; revision: number; retired: Map<string, number> }>();
   /** Each host's compiled desired state, as hashes by resource key. */
   private readonly desired = new Map<string, Map<string, string>>();
   private readonly applied = new Map<string, number>();
@@ -108,10 +109,8 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     const compiled = compileHosts(await this.agents.loadIntent(), (h) => this.inSpan(h));
     const changedHosts = new Set<string>();
     for (const hostId of this.desired.keys()) {
-      if (!compiled.has(hostId)) {
-        this.desired.delete(hostId);
-        this.sessions.get(hostId)?.close(4401, 'host deleted');
-      }
+      // A deleted host's channel was closed when the deletion committed (AgentsService).
+      if (!compiled.has(hostId)) this.desired.delete(hostId);
     }
     for (const [hostId, resources] of compiled) {
       const hashes = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
@@ -141,6 +140,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     session.send({ type: 'update', revision, upserts, deletes });
     session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
     session.sentRevision = revision;
+    session.retire(deletes.map(resourceKey), revision);
     await this.agents.forget(session.hostId, deletes);
   }
 
@@ -159,6 +159,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     const resources = compileHosts(await this.agents.loadIntent(), (h) => this.inSpan(h)).get(session.hostId) ?? [];
     const revision = this.changes.lastRevision;
     const previous = this.lastSent.get(session.hostId);
+    session.retired = new Map(previous?.retired);
     if (previous && lastRevision > 0 && previous.revision === lastRevision) {
       session.sent = previous.sent;
       session.sentRevision = previous.revision;
@@ -168,12 +169,13 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     session.send({ type: 'snapshot', revision, resources });
     session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
     session.sentRevision = revision;
+    session.retire(previous?.sent.keys() ?? [], revision);
   }
 
   detach(session: AgentSession): boolean {
     if (this.sessions.get(session.hostId) !== session) return false;
     this.sessions.delete(session.hostId);
-    this.lastSent.set(session.hostId, { sent: session.sent, revision: session.sentRevision });
+    this.lastSent.set(session.hostId, { sent: session.sent, revision: session.sentRevision, retired: session.retired });
     this.away.set(session.hostId, Date.now());
     // Past the grace period the host leaves the others' spans (if it has not come back).
     this.flushLater(this.config.hostGraceMs + 10);
@@ -185,9 +187,19 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     return this.sessions.get(hostId)?.hello !== undefined;
   }
 
+  /**
+   * Stores an ack: only statuses of resources this host was sent (see `screenAck`), and a
+   * revision no newer than the last one sent; what was dropped is counted and logged once.
+   */
   async ack(session: AgentSession, message: AckMessage): Promise<void> {
-    const changed = await this.agents.recordAck(session.hostId, message.revision, message.statuses, message.full === true);
-    this.applied.set(session.hostId, Math.max(this.applied.get(session.hostId) ?? 0, message.revision));
+    const revision = Math.min(message.revision, session.sentRevision);
+    const screened = screenAck(message.statuses, (key) => session.standing(key), session.sent.size + session.retired.size);
+    session.acked(revision);
+    if (screened.droppedTotal) {
+      this.logger.warn(`host ${session.hostId}, ack of revision ${message.revision}: ${describeDropped(screened, message.statuses.length)}`);
+    }
+    const changed = await this.agents.recordAck(session.hostId, revision, screened.accepted, message.full === true ? screened.listed : null, screened.droppedTotal);
+    this.applied.set(session.hostId, Math.max(this.applied.get(session.hostId) ?? 0, revision));
     for (const status of changed) await this.changes.pubSub.publish(RESOURCE_STATUS_CHANGES, status);
     this.events.emit('applied');
   }

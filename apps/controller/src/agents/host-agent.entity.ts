@@ -36,6 +36,13 @@ export class HostAgent {
   @Column({ type: 'text', transformer: jsonColumn })
   capabilities!: string[];
 
+  @Field(() => Int, {
+    description:
+      'Statuses this agent reported that the controller did not store: for resources not sent to this host, repeated, or over the size caps (counted since the host was created).',
+  })
+  @Column({ name: 'dropped_statuses', type: 'integer', default: 0 })
+  droppedStatuses!: number;
+
   @Field(() => [String], { description: 'Plugins the agent runs, as id@version.' })
   @Column({ type: 'text', transformer: jsonColumn })
   plugins!: string[];

@@ -3,14 +3,20 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, IsNull } from 'typeorm';
 import { conflict, newId, notFound, validateName } from '@netloom/model';
 import { ChangesService } from '../changes/changes.service';
+import { EndSession, LiveSessions } from '../common/live-sessions';
 import { ApiToken, Role } from './api-token.entity';
 import { Principal } from './principal';
 import { hashSecret, newSecret } from './secrets';
 
 const BEARER = /^Bearer\s+(\S+)$/i;
+/** The close code of a websocket whose token was revoked (graphql-ws' Forbidden, as for a bad token at connect). */
+export const TOKEN_REVOKED = { code: 4403, reason: 'token revoked' } as const;
 
 @Injectable()
 export class AuthService {
+  /** Open websockets by API token id, ended when their token is revoked. */
+  private readonly sockets = new LiveSessions();
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly changes: ChangesService,
@@ -27,6 +33,16 @@ export class AuthService {
     if (!secret) return null;
     const token = await this.tokens.findOneBy({ tokenHash: hashSecret(secret), revokedAt: IsNull() });
     return token ? { tokenId: token.id, name: token.name, role: token.role } : null;
+  }
+
+  /** Take before authenticating a websocket; pass to {@link trackSocket}. */
+  socketTicket(): number {
+    return this.sockets.ticket();
+  }
+
+  /** Keeps `end` to call when the token is revoked; returns the function to call when the socket closes. */
+  trackSocket(tokenId: string, ticket: number, end: EndSession): () => void {
+    return this.sockets.track(tokenId, ticket, end);
   }
 
   /** On first start with an empty database: the admin token, returned once to be printed. */
@@ -50,8 +66,9 @@ export class AuthService {
     return { token, secret };
   }
 
-  revoke(id: string): Promise<ApiToken> {
-    return this.changes.transact(async ({ em }) => {
+  /** Revokes a token; once that is committed, its open websockets are closed. */
+  async revoke(id: string): Promise<ApiToken> {
+    const revoked = await this.changes.transact(async ({ em }) => {
       const token = await em.findOneBy(ApiToken, { id });
       if (!token) throw notFound(`API token ${id} not found`, 'id');
       if (token.revokedAt) return token;
@@ -63,6 +80,8 @@ export class AuthService {
       await em.save(token);
       return token;
     });
+    this.sockets.end(revoked.id, TOKEN_REVOKED.code, TOKEN_REVOKED.reason);
+    return revoked;
   }
 
   list(): Promise<ApiToken[]> {
