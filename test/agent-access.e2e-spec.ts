@@ -176,6 +176,12 @@ describe(`agent channel access (prefix ${P})`, () => {
       { input: { name: uniqueName(`${P}-port`), networkId: network.id, hostId } },
     );
     expect(first.createPort.status).toEqual([{ state: 'APPLIED' }]);
+    // A port made and deleted: a real agent's statuses are all taken (none counted as dropped).
+    const passing = await c.ok<{ createPort: { id: string } }>('mutation($input: CreatePortInput!) { createPort(input: $input, wait: true) { id } }', {
+      input: { name: uniqueName(`${P}-port`), networkId: network.id, hostId },
+    });
+    await c.ok('mutation($input: DeleteInput!) { deletePort(input: $input, wait: true) { deletedIds } }', { input: { id: passing.createPort.id } });
+    expect(await hostAgent(hostId, 'state droppedStatuses')).toEqual({ state: 'CONNECTED', droppedStatuses: 0 });
 
     const mark = agent.mark();
     const resetAt = Date.now();
