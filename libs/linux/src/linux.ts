@@ -166,7 +166,8 @@ export class Linux {
   /**
    * Starts a long-lived Node.js program inside a namespace: `ip netns exec NS <this node> -e
    * PROGRAM`, the program's stdout lines to `onLine`, lines written with {@link StreamHandle.write}
-   * to its stdin. The program should exit when its stdin closes, so it never outlives this process.
+   * to its stdin. It dies with this process (see {@link CommandRunner.stream}); it should also exit
+   * when its stdin closes.
    */
   nodeProgram(netns: string, program: string, onLine: (line: string) => void, onExit?: (error: LinuxCommandError) => void): StreamHandle {
     return this.runner.stream('ip', ['netns', 'exec', assertNetnsName(netns), process.execPath, '-e', program], onLine, onExit, { stdin: true });

@@ -139,6 +139,7 @@ export class CommandRunner {
   /**
    * Starts a long-running read-only command (e.g. `ip monitor`), calling `onLine` for every line
    * of its stdout and `onExit` once when it ends for any reason other than {@link StreamHandle.stop}.
+   * The child dies with this process, however it ends (`setpriv --pdeathsig KILL`).
    * With `stdin: true` the caller writes to it ({@link StreamHandle.write}); otherwise it reads nothing.
    */
   stream(
@@ -149,7 +150,11 @@ export class CommandRunner {
     opts: { stdin?: boolean } = {},
   ): StreamHandle {
     this.record({ command, args: [...args], mutating: false, ms: 0 });
-    const child = execa(command, args, {
+    // Through setpriv (util-linux): the kernel kills the child when this process dies, even by
+    // SIGKILL, so no helper outlives the agent. The death signal is set by the exec'd process
+    // and survives its exec of the command (nothing here is set-uid), and it fires when the
+    // thread that forked exits: Node spawns from its main thread, which lives as long as the process.
+    const child = execa('setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], {
       stdin: opts.stdin ? 'pipe' : 'ignore',
       buffer: false,
       reject: false,

@@ -1,0 +1,135 @@
+/**
+ * Faults injected for real into a running agent's host (issue "Trust", agent and data-plane
+ * faults): one real controller and one simulated host with a real agent (libs/simhosts), driven
+ * through the public GraphQL API; every assertion is about processes or packets.
+ *
+ * The tests run in order; the last one kills the agent. Every name carries a per-run prefix;
+ * everything goes in afterAll, even on failure.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { waitFor } from './support/agent';
+import { attr, Lab, runPrefix, shutdownLab, STATUS_FIELDS, type StatusView } from './support/plugin-e2e';
+
+const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
+jest.setTimeout(90_000);
+
+/** This run's prefix: 'f' + 3 random [a-z0-9]. */
+const P = runPrefix('f');
+
+let lab: Lab | undefined;
+const theLab = (): Lab => {
+  if (!lab) throw new Error('no cluster');
+  return lab;
+};
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  cmdline: string;
+}
+
+/** Every live process (zombies left out) with its parent and command line, from /proc. */
+async function processes(): Promise<Proc[]> {
+  const out: Proc[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    // A process may end between the listing and the reads.
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (!stat) continue;
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (state === 'Z' || state === 'X') continue;
+    const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ').trim();
+    out.push({ pid: Number(entry), ppid: Number(ppid), cmdline });
+  }
+  return out;
+}
+
+/** The processes descending from `pid` (its children, theirs, …). */
+async function descendants(pid: number): Promise<Proc[]> {
+  const all = await processes();
+  const found: Proc[] = [];
+  const parents = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of all) {
+      if (parents.has(p.ppid) && !parents.has(p.pid)) {
+        parents.add(p.pid);
+        found.push(p);
+        grew = true;
+      }
+    }
+  }
+  return found;
+}
+
+describeRoot(`agent and data-plane faults: 1 simulated host, a real agent (prefix ${P})`, () => {
+  beforeAll(async () => {
+    lab = await Lab.start({ prefix: P, hosts: 1, observeMs: 500 });
+  }, 90_000);
+
+  afterAll(async () => {
+    expect(await shutdownLab(lab, P, 'agent faults e2e')).toEqual({ problems: [], left: [] });
+  }, 60_000);
+
+  it('kill -9 of the agent takes every process it started with it (ip monitor, health probe helpers)', async () => {
+    const l = theLab();
+    const net = await l.makeNetwork('lbnet', '10.93.1.0/24');
+    const member = await l.makePort(net, 0);
+    const lb = await l.write<{ id: string; status: StatusView[] }>(
+      'LoadBalancer',
+      'create',
+      {
+        name: l.name('lb'),
+        subnetId: net.subnetId,
+        listeners: [
+          {
+            protocol: 'TCP',
+            port: 80,
+            pool: { algorithm: 'ROUND_ROBIN', members: [{ portId: member.id, port: 8080 }], healthMonitor: { type: 'TCP', intervalMs: 200, timeoutMs: 150, rise: 1, fall: 1 } },
+          },
+        ],
+      },
+      `id status { ${STATUS_FIELDS} }`,
+    );
+    expect(lb.status[0]).toMatchObject({ state: 'APPLIED' });
+    const lbNs = attr(lb.status, 'netns');
+    const agent = l.cluster.agents[0];
+
+    // Before the kill: the agent's helpers are up (the link monitor, a probe helper in the load balancer's namespace).
+    const before = await l.withAgentLogs(
+      waitFor(
+        async () => {
+          const found = await descendants(agent.pid);
+          const monitor = found.some((p) => / monitor link$/.test(p.cmdline));
+          const probe = found.some((p) => p.cmdline.includes('netloom-health'));
+          return monitor && probe ? found : undefined;
+        },
+        10_000,
+        100,
+        `an ip monitor and a probe helper (in ${lbNs}) under the agent`,
+      ),
+    );
+    l.notes.push(`kill -9: the agent (pid ${agent.pid}) had ${before.length} descendant process(es): ${before.map((p) => p.cmdline.split('\n')[0].slice(0, 60)).join(' | ')}`);
+
+    // kill -9 of exactly the agent (not its process group), as a crash or the OOM killer would.
+    process.kill(agent.pid, 'SIGKILL');
+    await agent.exited;
+    const started = Date.now();
+    const pids = new Set(before.map((p) => p.pid));
+    const left = await waitFor(
+      async () => {
+        const alive = (await processes()).filter((p) => pids.has(p.pid));
+        return alive.length === 0 ? 'none' : undefined;
+      },
+      2_000,
+      50,
+      'every process the agent started to end',
+    ).catch(async (error: unknown) => {
+      const alive = (await processes()).filter((p) => pids.has(p.pid));
+      // Not ours to keep: the run's cleanup kills them by their marker anyway.
+      throw new Error(`${String(error)}\nstill running: ${alive.map((p) => `${p.pid} ${p.cmdline.slice(0, 80)}`).join('; ')}`);
+    });
+    expect(left).toBe('none');
+    l.notes.push(`kill -9: all gone ${Date.now() - started} ms after the agent was reaped`);
+  });
+});
