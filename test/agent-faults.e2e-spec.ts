@@ -7,7 +7,7 @@
  * everything goes in afterAll, even on failure.
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { waitFor } from './support/agent';
+import { run, waitFor } from './support/agent';
 import { attr, Lab, runPrefix, shutdownLab, STATUS_FIELDS, type StatusView } from './support/plugin-e2e';
 
 const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
@@ -70,6 +70,40 @@ describeRoot(`agent and data-plane faults: 1 simulated host, a real agent (prefi
   afterAll(async () => {
     expect(await shutdownLab(lab, P, 'agent faults e2e')).toEqual({ problems: [], left: [] });
   }, 60_000);
+
+  it('a port whose namespace file is left with nothing mounted on it (as after an agent in another mount namespace) is made again and talks', async () => {
+    const l = theLab();
+    const net = await l.makeNetwork('deadnet', '10.93.2.0/24');
+    const a = await l.makePort(net, 0);
+    const b = await l.makePort(net, 0);
+    await l.pingFrom(a.ns, b.ip, 'port b, before');
+    // A mark inside the namespace tells the old one from a new one (namespace inode numbers are reused).
+    expect(await run('ip', ['-n', a.ns, 'link', 'add', 'mark0', 'type', 'veth', 'peer', 'name', 'mark1'])).toMatchObject({ code: 0 });
+
+    // The namespace's mount goes, its file stays: nothing holds the namespace, so it dies with its veth.
+    const umount = await run('umount', [`/run/netns/${a.ns}`]);
+    expect(umount).toMatchObject({ code: 0 });
+    const started = Date.now();
+    expect((await readdir('/run/netns')).includes(a.ns)).toBe(true);
+
+    const status = await l.withAgentLogs(
+      waitFor(
+        async () => {
+          const mounted = (await readFile('/proc/self/mountinfo', 'utf8')).includes(` /run/netns/${a.ns} `);
+          const again = mounted && (await run('ip', ['-n', a.ns, 'link', 'show', 'eth0'])).code === 0 && (await run('ip', ['-n', a.ns, 'link', 'show', 'mark0'])).code !== 0;
+          const port = await l.read<{ status: StatusView[] }>('Port', a.id, `status { ${STATUS_FIELDS} }`);
+          return again && port.status[0]?.state === 'APPLIED' ? port.status : undefined;
+        },
+        15_000,
+        100,
+        `port a APPLIED again in a new namespace ${a.ns}`,
+      ),
+    );
+    expect(status).toEqual([expect.objectContaining({ state: 'APPLIED', reason: null })]);
+    l.notes.push(`dead namespace file: port APPLIED in a new namespace ${Date.now() - started} ms after the umount`);
+    await l.pingFrom(a.ns, b.ip, 'port b, after');
+    await l.pingFrom(b.ns, a.ip, 'port a, after');
+  });
 
   it('kill -9 of the agent takes every process it started with it (ip monitor, health probe helpers)', async () => {
     const l = theLab();

@@ -344,6 +344,24 @@ describe('plan', () => {
       expect(inNs(p)).toEqual({ [NS1]: configure('port-1') });
     });
 
+    it('a namespace file of ours with nothing mounted (its mount namespace is gone) → the file removed, the namespace and pair made again', () => {
+      const { observed, applied } = converged(desired3());
+      observed.netns.delete(NS1);
+      observed.links.delete(V1);
+      const p = run(desired3(), { ...observed, deadNetns: new Set([NS1]) }, { applied });
+      expect(root(p)).toEqual([`netns del ${NS1}`, `netns add ${NS1}`, ...vethCreate('port-1')]);
+      expect(inNs(p)).toEqual({ [NS1]: configure('port-1') });
+      // Still held open by a process: its veth survived, and goes too.
+      const held = converged(desired3());
+      held.observed.netns.delete(NS1);
+      expect(root(run(desired3(), { ...held.observed, deadNetns: new Set([NS1]) }, { applied: held.applied }))).toEqual([
+        `netns del ${NS1}`,
+        `netns add ${NS1}`,
+        `link del dev ${V1}`,
+        ...vethCreate('port-1'),
+      ]);
+    });
+
     it.each([
       ['veth deleted', (o: Observed) => o.links.delete(V2)],
       ['bridge down', (o: Observed) => (o.links.get(BR)!.up = false)],
@@ -509,6 +527,11 @@ describe('plan', () => {
       expect(p.attributes.size).toBe(0);
     });
 
+    it('dead namespace files of ours no longer desired are removed; others\' are not', () => {
+      const dead = new Set([names.portNetns('gone-port-a'), otherHost.portNetns('gone-port-a'), 'customer']);
+      expect(root(run([], { ...observedOf(), deadNetns: dead }))).toEqual([`netns del ${names.portNetns('gone-port-a')}`]);
+    });
+
     it('garbage goes before creations, and desired objects are kept', () => {
       const { observed, applied } = converged(desired3());
       const gone = names.veth('gone-port');
@@ -590,6 +613,12 @@ describe('plan', () => {
     it('is never collected, even when no port uses it', () => {
       const p = run([], observedOf({ netns: ['customer'] }));
       expect(root(p)).toEqual([]);
+    });
+
+    it('a dead namespace file → non-terminal failure saying so; never removed (not ours)', () => {
+      const p = run([network(), shared], { ...observedOf(), deadNetns: new Set(['customer']) });
+      expect(p.failures).toEqual([{ key: 'Port/port-1', reason: 'namespace customer does not exist (a file with no namespace mounted on it)', terminal: false }]);
+      expect(root(p)).toEqual(bridgeCreate);
     });
   });
 

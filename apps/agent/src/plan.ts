@@ -6,7 +6,10 @@ import { Names } from './naming';
 /** What the kernel looks like, read cheaply (one process for links, a directory read for namespaces). */
 export interface Observed {
   links: Map<string, LinkInfo>;
+  /** Live namespaces in /run/netns. */
   netns: Set<string>;
+  /** Files in /run/netns with no namespace mounted on them (e.g. made in another mount namespace, now gone). */
+  deadNetns?: ReadonlySet<string>;
   /** Addresses found inside the namespaces of ports that were read closely, by port id. */
   portAddresses: Map<string, string[]>;
   /** The overlay entries of networks that were read closely, by network id. */
@@ -132,7 +135,8 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
     if (!p.spec.netns) wantedNetns.add(names.portNetns(p.id));
   }
   // Plugins' namespaces share the prefix and host tag but go on with `p` (never hex): theirs to collect.
-  const orphanNetns = [...observed.netns]
+  const dead = observed.deadNetns ?? new Set<string>();
+  const orphanNetns = [...observed.netns, ...dead]
     .filter((ns) => names.ownsNetns(ns) && !ns.startsWith(`${names.netnsPrefix}p`) && !wantedNetns.has(ns))
     .sort();
   for (const ns of orphanNetns) root.netnsDel(ns, `gc/netns/${ns}`);
@@ -204,13 +208,15 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
       continue;
     }
     if (shared && !observed.netns.has(ns)) {
-      failures.push({ key, reason: `namespace ${ns} does not exist`, terminal: false });
+      failures.push({ key, reason: `namespace ${ns} does not exist${dead.has(ns) ? ' (a file with no namespace mounted on it)' : ''}`, terminal: false });
       continue;
     }
     const hash = specHash(port);
     let configure = applied.get(port.id) !== hash;
     let found = observed.links.get(veth);
     if (!shared && !observed.netns.has(ns)) {
+      // A dead file keeps the name: `netns add` fails until it is removed.
+      if (dead.has(ns)) creates.netnsDel(ns, key);
       creates.netnsAdd(ns, key);
       configure = true;
       // The old peer is elsewhere (a namespace still held open, or a former spec.netns): re-create the pair.

@@ -205,8 +205,10 @@ export class Reconciler {
   }
 
   private async observe(desired: DesiredResource[]): Promise<Observed> {
-    const [links, netns] = await Promise.all([this.linkCache.read(), this.linux.netnsList()]);
-    const observed: Observed = { links, netns: new Set(netns), portAddresses: new Map(), overlay: new Map() };
+    const [links, files, mounted] = await Promise.all([this.linkCache.read(), this.linux.netnsList(), this.linux.netnsMounted()]);
+    const netns = new Set(files.filter((ns) => mounted.has(ns)));
+    const deadNetns = new Set(files.filter((ns) => !mounted.has(ns)));
+    const observed: Observed = { links, netns, deadNetns, portAddresses: new Map(), overlay: new Map() };
     await Promise.all(
       networksToInspect({ desired, observed, applied: this.applied, names: this.names }).map(async (networkId) => {
         const device = this.names.vxlan(networkId);

@@ -3,11 +3,14 @@ import { LinuxBatchAbortedError } from './batch-result';
 import { BridgeBatch } from './bridge-batch';
 import { IpBatch } from './ip-batch';
 import { describeKernel, NetnsFixture, waitFor } from './kernel-fixture';
-import { Linux } from './linux';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Linux, NETNS_DIR } from './linux';
 import { LinuxCommandError } from './runner';
 import type { BatchResult, LinkEvent } from './types';
 
 jest.setTimeout(30_000);
+const execFileAsync = promisify(execFile);
 
 describeKernel('Linux (kernel)', () => {
   const fx = new NetnsFixture('k');
@@ -59,6 +62,25 @@ describeKernel('Linux (kernel)', () => {
     expect(await linux.netnsExists(H)).toBe(true);
     expect(await linux.netnsExists(fx.prefix + 'none')).toBe(false);
     expect(linux.runner.log).toEqual([]);
+  });
+
+  it('tells a dead namespace file (nothing mounted) from a live namespace, without a process', async () => {
+    const D = fx.name('dead');
+    expect(await linux.applyIpBatch(new IpBatch().netnsAdd(D))).toEqual({ ok: true, failed: [] });
+    expect([...(await linux.netnsMounted())]).toEqual(expect.arrayContaining([H, P1, P2, D]));
+    // What a namespace made in another mount namespace leaves behind: the file alone.
+    expect((await linux.runner.run('ip', ['netns', 'exec', D, 'true'], { mutating: false })).exitCode).toBe(0);
+    await execFileAsync('umount', [`${NETNS_DIR}/${D}`]);
+    linux.runner.resetLog();
+    expect(await linux.netnsList()).toContain(D);
+    const mounted = await linux.netnsMounted();
+    expect(mounted.has(D)).toBe(false);
+    expect([...mounted]).toEqual(expect.arrayContaining([H, P1, P2]));
+    expect(linux.runner.log).toEqual([]);
+    // `netns add` refuses the name until `netns del` removes the file; del then add makes it live again.
+    expect((await linux.applyIpBatch(new IpBatch().netnsAdd(D, 'add'))).ok).toBe(false);
+    expect(await linux.applyIpBatch(new IpBatch().netnsDel(D).netnsAdd(D))).toEqual({ ok: true, failed: [] });
+    expect((await linux.netnsMounted()).has(D)).toBe(true);
   });
 
   it('reads links, addresses and routes, one read-only process each', async () => {

@@ -1,4 +1,4 @@
-import { access, readdir, writeFile } from 'node:fs/promises';
+import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './batch-result';
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
@@ -68,6 +68,27 @@ export class Linux {
       if (isErrno(err, 'ENOENT')) return [];
       throw err;
     }
+  }
+
+  /**
+   * Names in /run/netns with a network namespace mounted on them, as this process's mount
+   * namespace sees them (`/proc/self/mountinfo`, type nsfs). No process. A name {@link netnsList}
+   * has and this one lacks is a dead file: nothing is mounted there (its mount went with another
+   * mount namespace, or was unmounted), `ip -n NAME` fails, and `ip netns add NAME` too until
+   * `ip netns del NAME` removes the file.
+   */
+  async netnsMounted(): Promise<Set<string>> {
+    const names = new Set<string>();
+    for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
+      // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL…] - FSTYPE SOURCE SUPEROPTIONS
+      const fields = line.split(' ');
+      const fstype = fields[fields.indexOf('-') + 1];
+      const mountPoint = unescapeMountinfo(fields[4] ?? '');
+      if (fstype === 'nsfs' && mountPoint.startsWith(`${NETNS_DIR}/`) && !mountPoint.slice(NETNS_DIR.length + 1).includes('/')) {
+        names.add(mountPoint.slice(NETNS_DIR.length + 1));
+      }
+    }
+    return names;
   }
 
   /** Whether /run/netns/NAME exists. No process. */
@@ -231,6 +252,11 @@ function nsArgs(netns: string | undefined): string[] {
 
 function nftCommand(netns: string | undefined, args: string[]): [LinuxCommand, string[]] {
   return netns === undefined ? ['nft', args] : ['ip', ['netns', 'exec', assertNetnsName(netns), 'nft', ...args]];
+}
+
+/** mountinfo writes space, tab, newline and backslash in paths as octal escapes (`\\040`). */
+function unescapeMountinfo(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
 // Duck-typed: errors from node core fail `instanceof Error` inside jest's sandbox.

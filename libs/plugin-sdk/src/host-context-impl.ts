@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
-import { assertNftName, IpBatch, type BatchResult, type LinkInfo, Linux, wholeBatchFailed } from '@netloom/linux';
+import { assertNetnsName, assertNftName, IpBatch, type BatchResult, type LinkInfo, Linux, wholeBatchFailed } from '@netloom/linux';
 import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView } from './host-context';
 import { ProbeHelpers } from './probe-helper';
 import { scopeFor, type PluginScope } from './scoping';
@@ -99,7 +99,8 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     portIds: () => [...ports.keys()],
 
     async ownedNetns() {
-      return (await linux.netnsList()).filter((ns) => scope.ownsNetns(ns));
+      const [files, mounted] = await Promise.all([linux.netnsList(), linux.netnsMounted()]);
+      return files.filter((ns) => scope.ownsNetns(ns) && mounted.has(ns));
     },
     async ownedLinks() {
       const all = opts.hostLinks ? await opts.hostLinks.read() : await linux.links(hostNetns);
@@ -125,7 +126,9 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       for (const ns of changes.deletedNetns) tables.delete(ns);
       made(changes.addedNetns);
       try {
-        return await changes.run(linux);
+        // A name held by a dead file (nothing mounted on it) is free only once the file goes.
+        const dead = changes.addedNetns.length ? await deadNetns(linux) : new Set<string>();
+        return await changes.run(linux, dead);
       } finally {
         opts.hostLinks?.changed([...changes.hostLinks]);
       }
@@ -221,6 +224,12 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
 
     madeNow: made,
   };
+}
+
+/** Files in /run/netns with no namespace mounted on them. */
+async function deadNetns(linux: Linux): Promise<Set<string>> {
+  const [files, mounted] = await Promise.all([linux.netnsList(), linux.netnsMounted()]);
+  return new Set(files.filter((ns) => !mounted.has(ns)));
 }
 
 /** Names of counters or sets of an nft table, unique and sorted; each must be an nft identifier. */
@@ -348,7 +357,7 @@ function linkView(l: LinkInfo): LinkView {
 
 /** A {@link ChangeSet} that checks ownership as it records, and runs as ordered batches. */
 class Changes implements ChangeSet {
-  private readonly adds = new IpBatch();
+  private readonly adds: { name: string; key?: string }[] = [];
   private readonly dels = new IpBatch();
   private readonly hostBatch: IpBatch;
   private readonly nsBatches = new Map<string, IpBatch>();
@@ -371,7 +380,8 @@ class Changes implements ChangeSet {
   }
 
   netnsAdd(name: string, key?: string): void {
-    this.adds.netnsAdd(this.ownedNs(name, 'netnsAdd'), key);
+    // Checked now, batched at run (when dead files are known).
+    this.adds.push({ name: assertNetnsName(this.ownedNs(name, 'netnsAdd')), key });
     this.addedNetns.push(name);
   }
 
@@ -388,8 +398,11 @@ class Changes implements ChangeSet {
     return new BatchChanges(batch, (name) => name, this.ownedNs, (name) => name, false);
   }
 
-  /** Runs the batches in order: namespace additions, the host's, each namespace's (in parallel), deletions. */
-  async run(linux: Linux): Promise<ApplyResult> {
+  /**
+   * Runs the batches in order: namespace additions (each after removing a dead file of its name),
+   * the host's, each namespace's (in parallel), deletions.
+   */
+  async run(linux: Linux, deadNetns: ReadonlySet<string>): Promise<ApplyResult> {
     const failed: ApplyResult['failed'] = [];
     const failedKeys = new Set<string>();
     const record = (results: BatchResult[]): void => {
@@ -408,7 +421,12 @@ class Changes implements ChangeSet {
       out.lines.push(...batch.lines.filter((l) => l.key === undefined || !failedKeys.has(l.key)));
       return out;
     };
-    record(await one(this.adds));
+    const adds = new IpBatch();
+    for (const { name, key } of this.adds) {
+      if (deadNetns.has(name)) adds.netnsDel(name, key);
+      adds.netnsAdd(name, key);
+    }
+    record(await one(adds));
     record(await one(without(this.hostBatch)));
     const inNs = [...this.nsBatches.values()].map(without).filter((b) => b.length > 0);
     if (inNs.length) record(await linux.applyIpBatches(inNs));

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { CommandRunner, Linux } from '@netloom/linux';
 import { RealizationState } from '@netloom/model';
@@ -199,6 +200,19 @@ describeKernel('HostContext on the real kernel (test kit)', () => {
     expect(await kit.host.ownedLinks()).toEqual([]);
     // The network bridge is not the plugin's: it stays.
     expect((await kit.exec(kit.hostNetns, ['ip', 'link', 'show', 'dev', bridge])).code).toBe(0);
+  });
+
+  it('takes a namespace file with nothing mounted on it for no namespace, and makes the namespace again over it', async () => {
+    const ns = kit.host.netnsName('dead');
+    expect(await kit.host.apply((c) => c.netnsAdd(ns))).toEqual({ ok: true, failed: [] });
+    // What a namespace made in a mount namespace now gone leaves behind: the file alone.
+    await promisify(execFile)('umount', [`/run/netns/${ns}`]);
+    expect((await readdir('/run/netns')).includes(ns)).toBe(true);
+    expect(await kit.host.ownedNetns()).not.toContain(ns);
+    expect(await kit.host.apply((c) => c.netnsAdd(ns, 'again'))).toEqual({ ok: true, failed: [] });
+    expect(await kit.host.ownedNetns()).toContain(ns);
+    expect((await kit.exec(ns, ['ip', 'link', 'show', 'lo'])).code).toBe(0);
+    await kit.host.apply((c) => c.netnsDel(ns));
   });
 
   it('replaces and removes its nft table atomically in the host namespace', async () => {

@@ -25,7 +25,7 @@ export interface HostContext {
   /** The ids of the core ports desired on this host (e.g. to clean up after ones a plugin no longer covers). */
   portIds(): string[];
 
-  /** Namespaces this plugin owns on the host. */
+  /** Namespaces this plugin owns on the host (live ones: a file in /run/netns with nothing mounted on it is none). */
   ownedNetns(): Promise<string[]>;
   /** Links of this plugin in the host namespace. */
   ownedLinks(): Promise<LinkView[]>;
