@@ -193,7 +193,7 @@ describe(`agent joining and state dir (prefix ${P}*)`, () => {
   it.each([
     ['dropped', true],
     ['never came (the agent gives up after 10 s)', false],
-  ])('a join whose answer %s after the commit is asked again by the same agent process, which then applies', async (what, drop) => {
+  ])('a join whose answer %s after the commit is asked again by the same agent process, which then applies', async (_what, drop) => {
     const { host, joinToken } = await createHost(c, uniqueName(`${P}-host`));
     const thief = await joinAnswerThief(drop);
     try {
