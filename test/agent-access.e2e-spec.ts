@@ -151,15 +151,19 @@ describe(`agent channel access (prefix ${P})`, () => {
     await waitFor(async () => (await portStatus(pb.id))[0]?.reason === 'B speaks', 5_000, 50, "B's own report");
   });
 
-  it('deleting a host closes its agent channel within 1 s', async () => {
+  it('deleting a host drains its agent first (an empty desired state), then closes the channel within 1 s of its ack', async () => {
     const c = ctl();
     const host = await createHost(c);
     const fake = await joinHost(host.joinToken);
-    const deletedAt = Date.now();
+    const before = fake.revision();
     await c.ok('mutation($input: CascadeDeleteInput!) { deleteHost(input: $input) { deletedIds } }', { input: { id: host.host.id } });
+    await waitFor(() => fake.revision() > before, 5_000, 20, 'the update that empties the host');
+    expect(await Promise.race([fake.closed, sleep(300).then(() => 'open')])).toBe('open'); // kept open until it confirms
+    const ackedAt = Date.now();
+    fake.ack([]);
     const closed = await Promise.race([fake.closed, sleep(5_000).then(() => null)]);
-    expect(closed).toEqual({ code: 4401, reason: 'host deleted', at: expect.any(Number) });
-    expect(closed!.at - deletedAt).toBeLessThan(1_000);
+    expect(closed).toEqual({ code: 4410, reason: 'host deleted', at: expect.any(Number) });
+    expect(closed!.at - ackedAt).toBeLessThan(1_000);
   });
 
   it('resetHostJoinToken closes a real agent’s channel within 1 s, and it receives no update after', async () => {

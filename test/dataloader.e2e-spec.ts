@@ -8,6 +8,9 @@ import { BetterSqlite3QueryRunner } from 'typeorm/driver/better-sqlite3/BetterSq
 import { bootstrapAdminToken, createController } from '../apps/controller/src/bootstrap';
 import { loadConfig } from '../apps/controller/src/config';
 
+// A controller starts in ~1 s on a quiet machine; a loaded one (CI, parallel work) needs more.
+jest.setTimeout(60_000);
+
 // In-process, so the SQL the nested resolvers run can be counted: it must not grow with the
 // number of networks (dataloaders batch it).
 describe('nested fields without N+1 queries', () => {

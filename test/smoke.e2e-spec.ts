@@ -1,6 +1,9 @@
 import { ControllerProcess } from './support/controller';
 import { createHost, createNetwork, createPort, createSubnet } from './support/fixtures';
 
+// A controller starts in ~1 s on a quiet machine; a loaded one (CI, parallel work) needs more.
+jest.setTimeout(60_000);
+
 describe('controller smoke', () => {
   let c: ControllerProcess;
   beforeAll(async () => {

@@ -26,6 +26,8 @@ export interface ChannelOptions {
   /** A new desired state (full): after a snapshot or an update applied to what the agent had. */
   onDesired: (revision: number, resources: DesiredResource[], snapshot: boolean) => void;
   onConnected: () => void;
+  /** The controller deleted this host (after sending it an empty desired state): no reconnecting. */
+  onHostDeleted: () => void;
   /** Why the state dir cannot be written, or null: sent with every heartbeat. */
   stateError: () => string | null;
   log: (line: string) => void;
@@ -48,6 +50,8 @@ export class ControllerChannel {
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastHeard = 0;
+  /** The credential was refused once already (the hint is logged once). */
+  private refusedBefore = false;
   private readonly transport: ControllerTransport;
   hostId: string | undefined;
 
@@ -151,13 +155,23 @@ export class ControllerChannel {
       else this.receive(message);
     });
     socket.on('unexpected-response', (_request, response) => {
-      this.options.log(`controller refused the connection: HTTP ${response.statusCode}`);
+      const hint =
+        response.statusCode === 401 && !this.refusedBefore
+          ? ' (its host was deleted, or its join token reset: `--cleanup` removes everything this agent made; a new join token joins again)'
+          : '';
+      if (response.statusCode === 401) this.refusedBefore = true;
+      this.options.log(`controller refused the connection: HTTP ${response.statusCode}${hint}`);
       socket.terminate();
     });
     socket.on('error', (error) => this.options.log(`channel: ${error.message}`));
     socket.on('close', (code, reason) => {
       clearInterval(this.heartbeat);
       if (this.socket !== socket || this.stopped) return;
+      if (code === AgentCloseCode.HostDeleted) {
+        this.stop();
+        this.options.onHostDeleted();
+        return;
+      }
       if (code === AgentCloseCode.Unauthorized) this.options.log(`controller: ${reason.toString() || 'unauthorized'}`);
       const delay = Math.min(MAX_RECONNECT_MS, 250 * 2 ** this.attempt++);
       this.reconnectTimer = setTimeout(() => this.connect(), delay);

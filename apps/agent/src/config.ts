@@ -30,6 +30,11 @@ export interface AgentConfig {
   ca: string | undefined;
   /** Allow plain http to a controller that is not on this machine (`--allow-insecure-http`). */
   allowInsecureHttp: boolean;
+  /**
+   * Remove everything this agent made (as for a host deleted while its agent was away), forget
+   * the credential and desired state in the state dir, and exit (`--cleanup`); no controller needed.
+   */
+  cleanup: boolean;
   /** What the operator should know about this configuration, to log at start. */
   warnings: string[];
 }
@@ -46,10 +51,11 @@ const FLAGS: Record<string, keyof AgentConfig> = {
   '--plugins': 'plugins',
   '--ca': 'ca',
   '--allow-insecure-http': 'allowInsecureHttp',
+  '--cleanup': 'cleanup',
 };
 
 /** Flags that take no value. */
-const SWITCHES = new Set<keyof AgentConfig>(['allowInsecureHttp']);
+const SWITCHES = new Set<keyof AgentConfig>(['allowInsecureHttp', 'cleanup']);
 
 const ENV: Record<string, keyof AgentConfig> = {
   NETLOOM_CONTROLLER: 'controller',
@@ -113,6 +119,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
       .filter((p) => p !== ''),
     ca,
     allowInsecureHttp,
+    cleanup: flagValue('cleanup', given.cleanup),
     warnings: fromFlags.joinToken === undefined ? [] : ['--join-token shows the token to everyone who can run ps: prefer --join-token-file or NETLOOM_JOIN_TOKEN'],
   };
 }

@@ -39,9 +39,21 @@ async function main(): Promise<void> {
     onConnected: () => {
       needFull = true;
     },
+    onHostDeleted: () => void hostDeleted(),
     stateError: () => store.problem,
   });
   store.onProblem = () => channel.heartbeatNow();
+
+  if (config.cleanup) {
+    const hostId = store.readCredential()?.hostId;
+    if (!hostId) throw new Error(`nothing to clean up: no host credential in ${config.stateDir} (this agent never joined)`);
+    const linux = new Linux();
+    const pluginHost = new PluginHost({ linux, agentPrefix: config.prefix, hostId, plugins, log, requestReconcile: () => undefined });
+    const cleaner = new Reconciler(linux, new Names(config.prefix, hostId), store, { resyncMs: config.resyncMs, debounceMs: 50, log, plugins: pluginHost });
+    await removeEverything(cleaner, store, pluginHost);
+    log(`removed everything this agent made for host ${hostId} and forgot its credential`);
+    return;
+  }
 
   // The credential needs the controller once; keep trying while it is away.
   let hostId: string | undefined;
@@ -82,6 +94,15 @@ async function main(): Promise<void> {
   if (stored) reconciler.setDesired(stored.revision, stored.resources);
   channel.start();
 
+  // The controller deleted this host: remove everything, forget the credential, stop.
+  const hostDeleted = async (): Promise<void> => {
+    log('the controller deleted this host: removing everything this agent made');
+    clearInterval(observing);
+    if (reconciler) await removeEverything(reconciler, store, pluginHost);
+    log('removed everything; the credential is forgotten: stopping');
+    process.exit(0);
+  };
+
   const shutdown = async (signal: string): Promise<void> => {
     log(`${signal}: stopping (the data plane stays as it is)`);
     clearInterval(observing);
@@ -94,6 +115,16 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/** One pass with nothing desired (the core and every plugin collect what they made), then the state dir forgets. */
+async function removeEverything(reconciler: Reconciler, store: StateStore, pluginHost: PluginHost): Promise<void> {
+  reconciler.setDesired(reconciler.appliedRevision, []);
+  await reconciler.reconcileNow();
+  reconciler.stop();
+  await pluginHost.stop().catch((error: unknown) => log(`stopping plugins: ${error instanceof Error ? error.message : String(error)}`));
+  store.forget();
+  store.stop();
 }
 
 main().catch((error: unknown) => {

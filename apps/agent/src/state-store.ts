@@ -93,6 +93,14 @@ export class StateStore {
     this.write('applied.json', value);
   }
 
+  /** Forgets everything: the credential, the desired and applied state (a deleted host's agent). */
+  forget(): void {
+    this.values.clear();
+    this.unwritten.clear();
+    clearTimeout(this.retry);
+    for (const name of FILES) rmSync(join(this.dir, name), { force: true });
+  }
+
   /** Stops retrying (what is not written by now is lost with the process). */
   stop(): void {
     clearTimeout(this.retry);

@@ -37,7 +37,14 @@ export const MAX_STATUS_REASON_CHARS = 2_000;
 export enum AgentCloseCode {
   /** The credential is missing, wrong, or was replaced. Do not retry with it. */
   Unauthorized = 4401,
+  /**
+   * The host was deleted. The controller sent it an empty desired state first and waited for
+   * its ack (or gave up): the agent removes everything it made, forgets its credential and
+   * desired state, and stops.
+   */
+  HostDeleted = 4410,
   /** A newer connection of the same host took over. */
+
   Replaced = 4409,
   /** The agent speaks a protocol version the controller does not. */
   UnsupportedProtocol = 4426,

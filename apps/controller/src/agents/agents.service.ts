@@ -1,8 +1,8 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { badInput, ChangeOperation, ErrorCode, NetloomError, RealizationState, ResourceKind, ResourceRef, ResourceStatusReport } from '@netloom/model';
+import { badInput, ErrorCode, NetloomError, RealizationState, ResourceRef, ResourceStatusReport } from '@netloom/model';
 import { AgentCloseCode, HelloMessage, HOST_CREDENTIAL, JoinRequest, JoinResponse } from '@netloom/protocol';
 import { hashSecret, newSecret } from '../auth/secrets';
 import { ChangesService } from '../changes/changes.service';
@@ -30,9 +30,9 @@ const MAX_INT32 = 2 ** 31 - 1;
 
 /** The database side of agents: joining, credentials, liveness, and the statuses they report. */
 @Injectable()
-export class AgentsService implements OnModuleInit {
+export class AgentsService {
   private readonly logger = new Logger('AgentsService');
-  /** Open agent channels by host, ended when the host's credential is voided or the host deleted. */
+  /** Open agent channels by host, ended when the host's credential is voided (a deleted host's is drained first: the dispatcher). */
   private readonly channels = new LiveSessions();
 
   constructor(
@@ -42,16 +42,6 @@ export class AgentsService implements OnModuleInit {
     @Inject(PLUGIN_REGISTRY) private readonly registry: PluginRegistry,
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
   ) {}
-
-  onModuleInit(): void {
-    this.changes.onCommit((changes) => {
-      for (const change of changes) {
-        if (change.kind === ResourceKind.Host && change.operation === ChangeOperation.DELETE) {
-          this.channels.end(change.id, AgentCloseCode.Unauthorized, 'host deleted');
-        }
-      }
-    });
-  }
 
   /** Take before authenticating an agent channel; pass to {@link trackChannel}. */
   channelTicket(): number {

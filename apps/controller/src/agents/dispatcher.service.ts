@@ -1,8 +1,8 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { DesiredResource, ErrorCode, NetloomError, ResourceRef, resourceKey } from '@netloom/model';
-import { AckMessage } from '@netloom/protocol';
+import { ChangeOperation, DesiredResource, ErrorCode, NetloomError, ResourceKind, ResourceRef, resourceKey } from '@netloom/model';
+import { AckMessage, AgentCloseCode } from '@netloom/protocol';
 import { ChangesService } from '../changes/changes.service';
 import { ControllerConfig } from '../config';
 import { CONTROLLER_CONFIG } from '../database/tokens';
@@ -44,6 +44,11 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   /** When each host's agent went away (or the controller started without it). */
   private readonly away = new Map<string, number>();
   private readonly startedAt = Date.now();
+  /**
+   * Deleted hosts whose agent is still connected: sent an empty desired state, their channel is
+   * closed once they ack it (or after the wait timeout). Nothing they send is stored any more.
+   */
+  private readonly draining = new Map<string, { session: AgentSession; revision?: number; timer?: NodeJS.Timeout }>();
 
   constructor(
     private readonly agents: AgentsService,
@@ -55,7 +60,14 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
 
   async onApplicationBootstrap(): Promise<void> {
     await this.agents.markAllDisconnected();
-    this.changes.onCommit(() => void this.flush());
+    this.changes.onCommit((changes) => {
+      // At once, before any dispatch: from now on a deleted host's acks touch no stored row.
+      for (const change of changes) {
+        const session = this.sessions.get(change.id);
+        if (change.kind === ResourceKind.Host && change.operation === ChangeOperation.DELETE && session) this.draining.set(change.id, { session });
+      }
+      void this.flush();
+    });
     await this.flush();
     // Hosts whose agents never come back leave the spans once the grace period is over.
     this.flushLater(this.config.hostGraceMs + 10);
@@ -64,6 +76,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   /** Stops dispatching before the database closes: no timer fires and no flush starts after. */
   async beforeApplicationShutdown(): Promise<void> {
     this.closed = true;
+    for (const drain of this.draining.values()) clearTimeout(drain.timer);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     await this.flushing;
@@ -109,8 +122,10 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     const compiled = compileHosts(await this.agents.loadIntent(), (h) => this.inSpan(h));
     const changedHosts = new Set<string>();
     for (const hostId of this.desired.keys()) {
-      // A deleted host's channel was closed when the deletion committed (AgentsService).
-      if (!compiled.has(hostId)) this.desired.delete(hostId);
+      if (compiled.has(hostId)) continue;
+      this.desired.delete(hostId);
+      this.lastSent.delete(hostId);
+      if (this.drain(hostId, revision)) changedHosts.add(hostId);
     }
     for (const [hostId, resources] of compiled) {
       const hashes = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
@@ -126,16 +141,41 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     this.flushedRevision = revision;
   }
 
+  /**
+   * A deleted host: its connected agent is sent an empty desired state, so it removes everything
+   * it made; `wait` waits for its ack like any host's. Returns whether there is an agent to wait for.
+   * An agent that was away finds its credential refused and is cleaned up by `--cleanup`.
+   */
+  private drain(hostId: string, revision: number): boolean {
+    const drain = this.draining.get(hostId);
+    if (!drain || drain.revision !== undefined || !drain.session.open) {
+      if (drain && drain.revision === undefined) this.draining.delete(hostId);
+      return false;
+    }
+    drain.revision = revision;
+    drain.session.send({ type: 'update', revision, upserts: [], deletes: [...drain.session.sent.keys()].map(refOf) });
+    drain.session.retire(drain.session.sent.keys(), revision);
+    drain.session.sent = new Map();
+    drain.session.sentRevision = revision;
+    drain.timer = setTimeout(() => this.endDrain(hostId, 'its agent did not confirm in time'), this.config.waitTimeoutMs);
+    drain.timer.unref();
+    return true;
+  }
+
+  private endDrain(hostId: string, how: string): void {
+    const drain = this.draining.get(hostId);
+    if (!drain) return;
+    this.draining.delete(hostId);
+    clearTimeout(drain.timer);
+    this.logger.log(`host ${hostId} deleted: ${how}; its channel is closed`);
+    drain.session.close(AgentCloseCode.HostDeleted, 'host deleted');
+  }
+
   /** Sends one agent what it lacks: upserts of changed resources, deletes of gone ones. */
   private async sendDelta(session: AgentSession, resources: DesiredResource[], revision: number): Promise<void> {
     const upserts = resources.filter((r) => session.sent.get(resourceKey(r)) !== hashOf(r));
     const keep = new Set(resources.map(resourceKey));
-    const deletes: ResourceRef[] = [...session.sent.keys()]
-      .filter((key) => !keep.has(key))
-      .map((key) => {
-        const [kind, id] = key.split('/');
-        return { kind, id };
-      });
+    const deletes: ResourceRef[] = [...session.sent.keys()].filter((key) => !keep.has(key)).map(refOf);
     if (!upserts.length && !deletes.length && revision === session.sentRevision) return;
     session.send({ type: 'update', revision, upserts, deletes });
     session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
@@ -175,7 +215,8 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   detach(session: AgentSession): boolean {
     if (this.sessions.get(session.hostId) !== session) return false;
     this.sessions.delete(session.hostId);
-    this.lastSent.set(session.hostId, { sent: session.sent, revision: session.sentRevision, retired: session.retired });
+    // A deleted host's session is not remembered.
+    if (this.desired.has(session.hostId)) this.lastSent.set(session.hostId, { sent: session.sent, revision: session.sentRevision, retired: session.retired });
     this.away.set(session.hostId, Date.now());
     // Past the grace period the host leaves the others' spans (if it has not come back).
     this.flushLater(this.config.hostGraceMs + 10);
@@ -192,6 +233,15 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
    * revision no newer than the last one sent; what was dropped is counted and logged once.
    */
   async ack(session: AgentSession, message: AckMessage): Promise<void> {
+    const drain = this.draining.get(session.hostId);
+    if (drain?.session === session) {
+      // A deleted host: nothing stored; its ack of the empty state ends the drain.
+      const revision = Math.min(message.revision, session.sentRevision);
+      this.applied.set(session.hostId, Math.max(this.applied.get(session.hostId) ?? 0, revision));
+      if (drain.revision !== undefined && revision >= drain.revision) this.endDrain(session.hostId, 'its agent removed everything it made');
+      this.events.emit('applied');
+      return;
+    }
     const revision = Math.min(message.revision, session.sentRevision);
     const screened = screenAck(message.statuses, (key) => session.standing(key), session.sent.size + session.retired.size);
     session.acked(revision);
@@ -243,6 +293,11 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
       throw new NetloomError(ErrorCode.RealizationFailed, `committed at revision ${toRevision}, but ${detail}`);
     }
   }
+}
+
+function refOf(key: string): ResourceRef {
+  const [kind, id] = key.split('/');
+  return { kind, id };
 }
 
 function sameMap(a: Map<string, string> | undefined, b: Map<string, string>): boolean {
