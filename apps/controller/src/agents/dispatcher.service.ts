@@ -233,16 +233,15 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
    * revision no newer than the last one sent; what was dropped is counted and logged once.
    */
   async ack(session: AgentSession, message: AckMessage): Promise<void> {
+    const revision = Math.min(Math.trunc(message.revision), session.sentRevision);
     const drain = this.draining.get(session.hostId);
     if (drain?.session === session) {
       // A deleted host: nothing stored; its ack of the empty state ends the drain.
-      const revision = Math.min(message.revision, session.sentRevision);
       this.applied.set(session.hostId, Math.max(this.applied.get(session.hostId) ?? 0, revision));
       if (drain.revision !== undefined && revision >= drain.revision) this.endDrain(session.hostId, 'its agent removed everything it made');
       this.events.emit('applied');
       return;
     }
-    const revision = Math.min(message.revision, session.sentRevision);
     const screened = screenAck(message.statuses, (key) => session.standing(key), session.sent.size + session.retired.size);
     session.acked(revision);
     if (screened.droppedTotal) {
