@@ -828,6 +828,10 @@ describe('address ranges and list sizes', () => {
     await expectRefused(c, CREATE_PORT, { input: { name: uniqueName('port'), networkId, hostId, fixedIps } }, 'BAD_USER_INPUT', 'input.fixedIps');
     const allocationPools = Array.from({ length: 1001 }, (_, i) => ({ start: `10.61.${i >> 6}.${(i & 63) * 4 + 2}`, end: `10.61.${i >> 6}.${(i & 63) * 4 + 3}` }));
     await expectRefused(c, CREATE_SUBNET, { input: { name: uniqueName('subnet'), networkId, cidr: '10.61.0.0/16', allocationPools } }, 'BAD_USER_INPUT', 'input.allocationPools');
+    // A filter takes at most 64 labels, on core and plugin kinds alike.
+    for (const kind of ['hosts', 'ports', 'firewallPolicies', 'taps']) {
+      await expectRefused(c, `query($labels: [LabelInput!]) { ${kind}(filter: { labels: $labels }) { totalCount } }`, { labels }, 'BAD_USER_INPUT', 'filter.labels');
+    }
     // 1000 are taken: the cap is a bound, not a lookup that fails.
     expect((await c.gql(CREATE_POLICY, { input: { name: uniqueName('fw'), selector: { portIds: ids.slice(0, 1000) } } })).errors?.[0].extensions?.field).toBe('input.selector.portIds.0');
   });

@@ -42,7 +42,7 @@ export const tap = definePlugin<TapSpec>({
       fields: {
         hostId: t.ref('Host'),
         networkId: t.ref('Network'),
-        address: t.ip({ description: "An address in one of the network's subnets, held by the tap (not the gateway, not one a port or another resource holds)." }),
+        address: t.ip({ description: "An address in one of the network's subnets, held by the tap in IPAM." }),
       },
     },
   },
