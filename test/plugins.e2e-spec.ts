@@ -203,6 +203,11 @@ describe('plugin kinds in the API', () => {
     expect(await codeOf(CREATE, { i: { ...base, hostId: '01900000-0000-7000-8000-000000000000' } })).toBe('BAD_USER_INPUT');
     expect(await codeOf(CREATE, { i: { ...base, networks: ['missing'] } })).toBe('BAD_USER_INPUT');
     expect(await codeOf(CREATE, { i: { ...base, name: 'r1' } })).toBe('CONFLICT');
+    // A t.ip() is a unicast address; a t.cidr() may be any network.
+    for (const [address, via, field] of [['224.0.0.1', '10.0.0.1', 'input.address'], ['10.0.0.1', '127.0.0.1', 'input.routes.0.via'], ['fe80::1', '10.0.0.1', 'input.address']]) {
+      const body = await call(admin, CREATE, { i: { ...base, address, routes: [{ dst: '224.0.0.0/4', via }] } });
+      expect(body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field }, message: expect.stringMatching(/range .*: it must be a unicast address$/) });
+    }
     expect(await count()).toBe(before);
   });
 
