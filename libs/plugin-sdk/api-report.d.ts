@@ -733,7 +733,8 @@ export declare function inMemoryIntent(intent?: InMemoryIntent): IntentView;
  * checks: `validate` (its errors are thrown as they are), `reserve`, then `place`. The resource
  * itself is left out of `intent.resources()`. A reservation without `ipAddress` gets the lowest
  * free host address of its subnet, as the core's IPAM would (neither the network, gateway nor
- * broadcast address, nor one a port, this resource or another resource of the plugin holds),
+ * broadcast address, nor one a port, this resource or another resource of the plugin holds or
+ * announces as an endpoint),
  * written into the spec field `assignTo`: `reservations` are as `reserve` returned them, `spec`
  * is the spec with the picked addresses (the one `place` sees, and the API would show).
  */

@@ -99,6 +99,21 @@ describe('controller test kit', () => {
       expect(again.spec).toEqual(spec);
     });
 
+    it('skips addresses other resources only announce as endpoints, as the core holds those too', async () => {
+      const announcer = definePlugin<VipSpec>({
+        id: 'acme.announcer',
+        version: '1.0.0',
+        sdk: 1,
+        kinds: { Vip: { fields: { subnetId: t.ref('Subnet'), vipAddress: t.ip({ required: false }) } } },
+        controller: {
+          place: (r) => [{ hostId: 'h1', spec: {}, endpoints: r.spec.vipAddress ? [{ networkId: 'n1', mac: '02:00:00:00:00:01', ips: [r.spec.vipAddress] }] : [] }],
+          reserve: (r) => (r.spec.vipAddress ? [] : [{ subnetId: r.spec.subnetId, assignTo: 'vipAddress', field: 'input.vipAddress' }]),
+        },
+      });
+      const intent = vipIntent('10.0.0.0/24', '10.0.0.1', [{ subnetId: 's1', vipAddress: '10.0.0.3' }]);
+      expect((await runController(announcer, 'Vip', { spec: { subnetId: 's1', vipAddress: null } }, intent)).spec.vipAddress).toBe('10.0.0.4');
+    });
+
     it('picks IPv6 addresses too, and skips the IPv4 broadcast address; a full subnet is a CONFLICT', async () => {
       const v6 = await runController(vip(), 'Vip', { spec: { subnetId: 's1', vipAddress: null } }, vipIntent('2001:db8::/64', '2001:db8::1'));
       expect(v6.spec.vipAddress).toBe('2001:db8::2');

@@ -51,7 +51,8 @@ export function inMemoryIntent(intent: InMemoryIntent = {}): IntentView {
  * checks: `validate` (its errors are thrown as they are), `reserve`, then `place`. The resource
  * itself is left out of `intent.resources()`. A reservation without `ipAddress` gets the lowest
  * free host address of its subnet, as the core's IPAM would (neither the network, gateway nor
- * broadcast address, nor one a port, this resource or another resource of the plugin holds),
+ * broadcast address, nor one a port, this resource or another resource of the plugin holds or
+ * announces as an endpoint),
  * written into the spec field `assignTo`: `reservations` are as `reserve` returned them, `spec`
  * is the spec with the picked addresses (the one `place` sees, and the API would show).
  */
@@ -90,18 +91,24 @@ export async function runController<S>(
 
 const canonical = (ip: string): string => ipaddr.parse(ip).toString();
 
-/** Addresses IPAM must skip: ports' addresses, and what this resource and the plugin's other resources reserve by address. */
+/**
+ * Addresses IPAM must skip: ports' addresses, what this resource and the plugin's other resources
+ * reserve by address, and what the other resources' placements announce as endpoints.
+ */
 async function heldAddresses<S>(
   controller: NonNullable<PluginDefinition<S>['controller']>,
   plugin: PluginDefinition<S>,
   view: IntentView,
   own: AddressReservation[],
 ): Promise<Set<string>> {
-  const reserved = [...own];
+  const addresses = [...(await view.ports()).flatMap((p) => p.fixedIps.map((f) => f.ipAddress)), ...own.flatMap((r) => (r.ipAddress ? [r.ipAddress] : []))];
   for (const kind of Object.keys(plugin.kinds)) {
-    for (const other of await view.resources<S>(kind)) reserved.push(...((await controller.reserve?.(other, view)) ?? []));
+    for (const other of await view.resources<S>(kind)) {
+      addresses.push(...((await controller.reserve?.(other, view)) ?? []).flatMap((r) => (r.ipAddress ? [r.ipAddress] : [])));
+      const placements = await Promise.resolve(controller.place(other, view)).catch(() => []);
+      addresses.push(...placements.flatMap((p) => (p.endpoints ?? []).flatMap((e) => e.ips)));
+    }
   }
-  const addresses = [...(await view.ports()).flatMap((p) => p.fixedIps.map((f) => f.ipAddress)), ...reserved.flatMap((r) => (r.ipAddress ? [r.ipAddress] : []))];
   return new Set(addresses.map(canonical));
 }
 
