@@ -223,8 +223,9 @@ export class PluginResourcesService {
       await hold(subnet, ipAddress, r.field);
     }
     if (picks.length) await em.update(PluginResource, resource.id, { spec: resource.spec } as QueryDeepPartialEntity<PluginResource>);
-    const subnets = await em.find(Subnet);
-    for (const { networkId, ip } of await this.announced(em, loaded, resource)) {
+    const announced = await this.announced(em, loaded, resource);
+    const subnets = announced.length ? await em.find(Subnet) : [];
+    for (const { networkId, ip } of announced) {
       const subnet = subnets.find((s) => s.networkId === networkId && s.ipVersion === ip.version && contains(parseCidr(s.cidr), ip.value));
       if (subnet) await hold(subnet, ip.text, specFieldHolding(resource.spec, ip.text));
     }
