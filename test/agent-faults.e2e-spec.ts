@@ -7,14 +7,15 @@
  * everything goes in afterAll, even on failure.
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { run, waitFor } from './support/agent';
+import { spawn } from 'node:child_process';
+import { netnsExec, ping, run, waitFor } from './support/agent';
 import { attr, Lab, runPrefix, shutdownLab, STATUS_FIELDS, type StatusView } from './support/plugin-e2e';
 
 const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
 jest.setTimeout(90_000);
 
-/** This run's prefix: 'f' + 3 random [a-z0-9]. */
-const P = runPrefix('f');
+/** This run's prefix: 'j' + 3 random [a-z0-9]. */
+const P = runPrefix('j');
 
 let lab: Lab | undefined;
 const theLab = (): Lab => {
@@ -73,7 +74,7 @@ describeRoot(`agent and data-plane faults: 1 simulated host, a real agent (prefi
 
   it('a port whose namespace file is left with nothing mounted on it (as after an agent in another mount namespace) is made again and talks', async () => {
     const l = theLab();
-    const net = await l.makeNetwork('deadnet', '10.93.2.0/24');
+    const net = await l.makeNetwork('deadnet', '10.94.2.0/24');
     const a = await l.makePort(net, 0);
     const b = await l.makePort(net, 0);
     await l.pingFrom(a.ns, b.ip, 'port b, before');
@@ -105,9 +106,57 @@ describeRoot(`agent and data-plane faults: 1 simulated host, a real agent (prefi
     await l.pingFrom(b.ns, a.ip, 'port a, after');
   });
 
+  it('a firewall table deleted by hand inside a port namespace is back within 2 s, and drops again', async () => {
+    const l = theLab();
+    const net = await l.makeNetwork('fwnet', '10.94.3.0/24');
+    const a = await l.makePort(net, 0);
+    const b = await l.makePort(net, 0);
+    await l.pingFrom(b.ns, a.ip, 'port a, before the policy');
+    const policy = await l.write<{ id: string; status: StatusView[] }>(
+      'FirewallPolicy',
+      'create',
+      // Ingress to a: ICMP dropped, the rest by the default (DROP too).
+      { name: l.name('fw'), selector: { portIds: [a.id] }, ingressDefault: 'DROP', rules: [{ priority: 10, direction: 'INGRESS', protocol: 'ICMP', ports: [], remoteCidrs: [], remoteGroupIds: [], action: 'DROP' }] },
+      `id status { ${STATUS_FIELDS} }`,
+    );
+    expect(policy.status).toEqual([expect.objectContaining({ state: 'APPLIED' })]);
+    expect(await ping(b.ns, a.ip)).toBe(false);
+    const tables = async (): Promise<string[]> => {
+      const listed = JSON.parse((await netnsExec(a.ns, ['nft', '-j', 'list', 'tables'])).stdout || '{}') as { nftables?: { table?: { family: string; name: string } }[] };
+      return (listed.nftables ?? []).flatMap((i) => (i.table?.family === 'inet' ? [i.table.name] : []));
+    };
+    const [table] = await tables();
+    expect(table).toMatch(new RegExp(`^${P}_[0-9a-f]{3}$`));
+
+    // Deleted by hand, by a process whose pid we know (`ip netns exec` becomes nft).
+    const mark = l.cluster.agents[0].lines.length;
+    const started = Date.now();
+    const deleter = spawn('ip', ['netns', 'exec', a.ns, 'nft', 'delete', 'table', 'inet', table], { stdio: 'ignore' });
+    const code = await new Promise<number | null>((done) => deleter.once('exit', done));
+    expect(code).toBe(0);
+    // The agent heard exactly that process, and put the table back.
+    await l.cluster.agents[0].waitForLog(new RegExp(`nft table ${table} in ${a.ns} changed by process ${deleter.pid} \\(nft\\)`), 2_000, mark);
+    await l.withAgentLogs(waitFor(async () => (await tables()).includes(table), 2_000 - (Date.now() - started), 20, `table ${table} back in ${a.ns}`));
+    const repairedMs = Date.now() - started;
+    l.notes.push(`nft table deleted by hand: back ${repairedMs} ms later`);
+    expect(repairedMs).toBeLessThanOrEqual(2_000);
+    expect(await ping(b.ns, a.ip)).toBe(false);
+    const after = await l.read<{ status: StatusView[] }>('FirewallPolicy', policy.id, `status { ${STATUS_FIELDS} }`);
+    expect(after.status).toEqual([expect.objectContaining({ state: 'APPLIED', reason: null })]);
+
+    // What the watch costs: one `nft monitor` per namespace holding a table of the agent's.
+    const monitors = (await descendants(l.cluster.agents[0].pid)).filter((p) => p.cmdline.endsWith('nft monitor'));
+    const kb = async (pid: number, field: string): Promise<number> =>
+      Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(await readFile(`/proc/${pid}/${field === 'Pss' ? 'smaps_rollup' : 'status'}`, 'utf8').catch(() => ''))?.[1] ?? 0);
+    const rss = await Promise.all(monitors.map((m) => kb(m.pid, 'VmRSS')));
+    const pss = await Promise.all(monitors.map((m) => kb(m.pid, 'Pss')));
+    l.notes.push(`nft watch: ${monitors.length} nft monitor process(es); RSS ${rss.join(', ')} kB; PSS ${pss.join(', ')} kB`);
+    expect(monitors.length).toBeGreaterThanOrEqual(1);
+  });
+
   it('kill -9 of the agent takes every process it started with it (ip monitor, health probe helpers)', async () => {
     const l = theLab();
-    const net = await l.makeNetwork('lbnet', '10.93.1.0/24');
+    const net = await l.makeNetwork('lbnet', '10.94.1.0/24');
     const member = await l.makePort(net, 0);
     const lb = await l.write<{ id: string; status: StatusView[] }>(
       'LoadBalancer',

@@ -375,6 +375,32 @@ export declare function subnetContaining(ip: string, cidrs: readonly string[]): 
 /** A stable, locally administered unicast MAC derived from a seed (e.g. a resource id and a role). */
 export declare function deriveMac(seed: string): string;
 
+// ---- nft-watch.ts
+import { type Linux } from '@netloom/linux';
+/**
+ * Watches one nft table (`inet NAME`) in the namespaces where it is kept: one `nft monitor` per
+ * namespace ('' = the host's), telling our own writes (by the pid that commits them) from
+ * anyone else's. A change made by someone else, or a watch that ended, is reported through
+ * `onDrift`, so the table's owner stops trusting what it knows of it.
+ */
+export declare class NftWatch {
+    private readonly linux;
+    private readonly table;
+    private readonly onDrift;
+    private readonly watches;
+    constructor(linux: Linux, table: string, onDrift: (netns: string, why: string, changed: boolean) => void);
+    /** Namespaces watched now ('' = the host's). */
+    get namespaces(): string[];
+    /** Starts watching `netns` unless it is watched already. */
+    watch(netns: string): void;
+    /** The pid of one of our writes in `netns`, known before it commits. */
+    ours(netns: string, pid: number): void;
+    /** Stops watching these namespaces (SIGTERM to exactly those children) and waits: a watch holds its namespace alive. */
+    end(namespaces: Iterable<string>): Promise<void>;
+    close(): Promise<void>;
+    private heard;
+}
+
 // ---- nft.ts
 /** The hook of a base chain, as nft names it. */
 export interface ChainHook {

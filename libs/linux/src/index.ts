@@ -33,7 +33,7 @@ export {
   LinuxInputError,
   sysctlPath,
 } from './names';
-export { parseLinkEvent } from './parse';
+export { parseLinkEvent, parseNftMonitorLine } from './parse';
 export {
   COMMAND_TIMEOUT_MS,
   CommandRunner,

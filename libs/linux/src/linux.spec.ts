@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Linux, NETNS_DIR } from './linux';
 import { LinuxCommandError } from './runner';
-import type { BatchResult, LinkEvent } from './types';
+import type { BatchResult, LinkEvent, NftTransaction } from './types';
 
 jest.setTimeout(30_000);
 const execFileAsync = promisify(execFile);
@@ -276,6 +276,29 @@ describeKernel('Linux (kernel)', () => {
     expect(monitor.pid).toEqual(expect.any(Number));
     await waitFor(() => !isAlive(monitor.pid!), 5000, 'the monitor child to exit');
     expect(exited).toBe(false);
+  });
+
+  it('streams committed nft transactions of a namespace with the pid that made them, ours told by onSpawn', async () => {
+    const seen: NftTransaction[] = [];
+    const monitor = linux.monitorNft((t) => seen.push(t), P2);
+    try {
+      let ours = 0;
+      // The child subscribes some time after spawning: write until a transaction is heard.
+      await waitFor(async () => {
+        await linux.nftApply('table inet nl_mon {\n  chain c {\n  }\n}\n', P2, (pid) => (ours = pid));
+        return seen.some((t) => t.pid === ours);
+      }, 10_000, 'the nft monitor to start');
+      const mine = seen.find((t) => t.pid === ours)!;
+      expect(mine).toMatchObject({ comm: 'nft', tables: [{ family: 'inet', table: 'nl_mon' }] });
+      // Another process's change (not through this Linux): its own pid.
+      await linux.runner.run('ip', ['netns', 'exec', P2, 'nft', 'delete', 'table', 'inet', 'nl_mon'], { mutating: true });
+      await waitFor(() => seen.some((t) => t.generation > mine.generation && t.pid !== ours), 5000, 'the delete');
+      expect(seen.at(-1)).toMatchObject({ comm: 'nft', tables: [{ family: 'inet', table: 'nl_mon' }] });
+    } finally {
+      monitor.stop();
+    }
+    await monitor.exited;
+    expect(isAlive(monitor.pid!)).toBe(false);
   });
 
   it('reports a monitor that ends by itself', async () => {

@@ -2,11 +2,11 @@ import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './batch-result';
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
-import { monitorLinks, type LinkMonitor } from './monitor';
+import { monitorLinks, monitorNft, type LinkMonitor } from './monitor';
 import { assertIfName, assertNetnsName, assertNftName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
 import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toNeighEntry, toNftCounters, toRouteInfo } from './parse';
 import { CommandRunner, LinuxCommandError, type LinuxCommand, type StreamHandle } from './runner';
-import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, NeighEntry, NftCounter, NftFamily, RouteInfo } from './types';
+import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, NeighEntry, NftCounter, NftFamily, NftTransaction, RouteInfo } from './types';
 
 /** Where `ip netns add` keeps its namespaces. */
 export const NETNS_DIR = '/run/netns';
@@ -159,9 +159,10 @@ export class Linux {
   /**
    * Applies an nftables script atomically: `nft -f -` (in a namespace: `ip netns exec NS nft -f -`).
    * Throws {@link LinuxCommandError} carrying nft's stderr; on failure nothing of the script applies.
+   * `onSpawn` hears the pid that commits it (`ip netns exec` becomes nft), as `nft monitor` names it.
    */
-  async nftApply(script: string, netns?: string): Promise<void> {
-    await this.runner.run(...nftCommand(netns, ['-f', '-']), { input: script, mutating: true });
+  async nftApply(script: string, netns?: string, onSpawn?: (pid: number) => void): Promise<void> {
+    await this.runner.run(...nftCommand(netns, ['-f', '-']), { input: script, mutating: true, onSpawn });
   }
 
   /** The whole ruleset as nft's JSON: `nft -j list ruleset` (in a namespace via `ip netns exec`). */
@@ -228,6 +229,14 @@ export class Linux {
     onExit?: (error: LinuxCommandError) => void,
   ): LinkMonitor {
     return monitorLinks(this.runner, onEvent, netns, onExit);
+  }
+
+  /**
+   * Streams committed nftables transactions of a namespace (see {@link monitorNft}): `nft monitor`,
+   * in a namespace through `ip netns exec`. The child holds that namespace alive while it runs.
+   */
+  monitorNft(onTransaction: (t: NftTransaction) => void, netns?: string, onExit?: (error: LinuxCommandError) => void): StreamHandle {
+    return monitorNft(this.runner, onTransaction, netns, onExit);
   }
 
   private read(command: LinuxCommand, args: string[]) {

@@ -1,4 +1,4 @@
-import { parseJsonArray, parseLinkEvent, toAddrInfo, toFdbEntry, toLinkInfo, toNftCounters, toRouteInfo } from './parse';
+import { parseJsonArray, parseLinkEvent, parseNftMonitorLine, toAddrInfo, toFdbEntry, toLinkInfo, toNftCounters, toRouteInfo } from './parse';
 
 describe('parse', () => {
   it('links: kind, master, flags, alias, peer namespace', () => {
@@ -83,5 +83,16 @@ describe('parse', () => {
     expect(parseLinkEvent('Deleted 5: dm1p@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default'))
       .toMatchObject({ ifname: 'dm1p', ifindex: 5, deleted: true });
     expect(parseLinkEvent('garbage')).toEqual({ deleted: false, raw: 'garbage' });
+  });
+
+  it('nft monitor lines: the table an object line changes, a transaction end with its process', () => {
+    // As nftables 1.0.6 prints them (text: its JSON output has no transaction ends).
+    expect(parseNftMonitorLine('add table inet t1')).toEqual({ type: 'object', family: 'inet', table: 't1' });
+    expect(parseNftMonitorLine('add chain inet nl_a1 c { type filter hook input priority filter; policy accept; }')).toEqual({ type: 'object', family: 'inet', table: 'nl_a1' });
+    expect(parseNftMonitorLine('delete rule inet t1 c handle 4')).toEqual({ type: 'object', family: 'inet', table: 't1' });
+    expect(parseNftMonitorLine('add element ip6 t2 s { 10.0.0.0/24 }')).toEqual({ type: 'object', family: 'ip6', table: 't2' });
+    expect(parseNftMonitorLine('# new generation 5 by process 6543 (nft)')).toEqual({ type: 'generation', generation: 5, pid: 6543, comm: 'nft' });
+    expect(parseNftMonitorLine('# new generation 6 by process 12 (my tool)')).toEqual({ type: 'generation', generation: 6, pid: 12, comm: 'my tool' });
+    for (const line of ['', 'garbage', 'add table foo t1', '# something else']) expect(parseNftMonitorLine(line)).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkEvent, LinkInfo, NftCounter, RouteInfo, NeighEntry } from './types';
+import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkEvent, LinkInfo, NftCounter, NftMonitorLine, RouteInfo, NeighEntry } from './types';
 
 /**
  * Pure mappings from `ip -json` / `bridge -json` output and `ip -o monitor` lines to the typed
@@ -126,4 +126,20 @@ export function parseLinkEvent(raw: string): LinkEvent {
   const m = MONITOR_LINE.exec(raw);
   if (!m) return { deleted: raw.startsWith('Deleted '), raw };
   return { ifname: m[3], ifindex: Number(m[2]), deleted: m[1] !== undefined, raw };
+}
+
+// `add rule inet t c …`, `delete table inet t`: verb, object, family, table.
+const NFT_OBJECT_LINE = /^[a-z]+ [a-z]+ (ip|ip6|inet|arp|bridge|netdev) ([A-Za-z0-9_.-]+)(?:\s|$)/;
+const NFT_GENERATION_LINE = /^# new generation (\d+) by process (\d+) \((.*)\)$/;
+
+/**
+ * Parses one line of `nft monitor` (text: JSON output has no transaction ends): the table an
+ * object line changes, or a transaction's end with the process that committed it; undefined for
+ * anything else.
+ */
+export function parseNftMonitorLine(line: string): NftMonitorLine | undefined {
+  const generation = NFT_GENERATION_LINE.exec(line);
+  if (generation) return { type: 'generation', generation: Number(generation[1]), pid: Number(generation[2]), comm: generation[3] };
+  const object = NFT_OBJECT_LINE.exec(line);
+  return object ? { type: 'object', family: object[1], table: object[2] } : undefined;
 }

@@ -31,6 +31,8 @@ export interface RunOptions {
   mutating: boolean;
   /** Throw {@link LinuxCommandError} on a non-zero exit (default true). */
   reject?: boolean;
+  /** Called with the child's pid as soon as it is spawned (e.g. to tell its changes from others' in `nft monitor`). */
+  onSpawn?: (pid: number) => void;
 }
 
 /** A long-running child started by {@link CommandRunner.stream}. */
@@ -114,7 +116,7 @@ export class CommandRunner {
    */
   async run(command: LinuxCommand, args: string[], opts: RunOptions): Promise<CommandResult> {
     const started = performance.now();
-    const result = await execa(command, args, {
+    const child = execa(command, args, {
       input: opts.input ?? '',
       reject: false,
       timeout: COMMAND_TIMEOUT_MS,
@@ -122,6 +124,8 @@ export class CommandRunner {
       env: { LC_ALL: 'C' },
       stripFinalNewline: false,
     });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+    const result = await child;
     const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
     this.record({ command, args: [...args], mutating: opts.mutating, ms: performance.now() - started, exitCode });
     const stdout = typeof result.stdout === 'string' ? result.stdout : '';

@@ -106,6 +106,21 @@ export interface LinkEvent {
   raw: string;
 }
 
+/** One line of `nft monitor` (text): an object of a table changed, or the end of a transaction. */
+export type NftMonitorLine =
+  | { type: 'object'; family: string; table: string }
+  | { type: 'generation'; generation: number; pid: number; comm: string };
+
+/** One committed nftables transaction, as `nft monitor` reports it. */
+export interface NftTransaction {
+  generation: number;
+  /** The process that committed it, and its name (as the kernel reports them). */
+  pid: number;
+  comm: string;
+  /** The tables it touched (each once). */
+  tables: { family: string; table: string }[];
+}
+
 /** A named nftables counter, from `nft -j list counters`. */
 export interface NftCounter {
   name: string;

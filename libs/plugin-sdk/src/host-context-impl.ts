@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { assertNetnsName, assertNftName, IpBatch, type BatchResult, type LinkInfo, Linux, wholeBatchFailed } from '@netloom/linux';
 import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView } from './host-context';
+import { NftWatch } from './nft-watch';
 import { ProbeHelpers } from './probe-helper';
 import { scopeFor, type PluginScope } from './scoping';
 import { TRUST_MS } from './trust';
@@ -69,8 +70,19 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
   const probes = new ProbeHelpers(linux, log);
   /** The plugin's table per namespace ('' = the host's) as last written or read: see {@link HostContextOptions.nftTrustMs}. */
   const tables = new Map<string, KnownTable>();
+  // Someone else changed the table (or the watch ended): forget it, and have it looked at again now.
+  const watch = new NftWatch(linux, scope.nftTable, (ns, why, changed) => {
+    tables.delete(ns);
+    const where = ns === '' ? 'the host namespace' : ns;
+    if (changed) {
+      log(`nft table ${scope.nftTable} in ${where} ${why}; asking for a reconcile`);
+      opts.requestReconcile?.(`nft table ${scope.nftTable} in ${where} ${why}`);
+    } else log(`nft table ${scope.nftTable} in ${where}: ${why}`);
+  });
   const made = (netns: readonly string[]): void => {
     for (const ns of netns) tables.set(ns, EMPTY_TABLE());
+    // A watch there watched the namespace that had this name before.
+    void watch.end(netns);
   };
 
   const ownedNs = (netns: string, what: string): string => {
@@ -122,7 +134,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       const changes = new Changes(scope, opts.pluginId, hostNetns, bridges(), ownedNs);
       build(changes);
       // Nothing may keep a namespace on its way out alive.
-      await probes.end(changes.deletedNetns);
+      await Promise.all([probes.end(changes.deletedNetns), watch.end(changes.deletedNetns)]);
       for (const ns of changes.deletedNetns) tables.delete(ns);
       made(changes.addedNetns);
       try {
@@ -180,13 +192,16 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
         script = `${lines.join('\n')}\n`;
         next = { exists: true, mark, chains: [mark, ...declared.chains], sets: new Map([...declared.sets].map((n) => [n, sets.get(n) ?? []])), maps: declared.maps, counters: [...counters], at: Date.now() };
       }
+      // Watched before writing, so our own write is told apart by its pid.
+      if (next.exists) watch.watch(ns ?? '');
       try {
-        if (script !== '') await linux.nftApply(script, ns);
+        if (script !== '') await linux.nftApply(script, ns, (pid) => watch.ours(ns ?? '', pid));
       } catch (error) {
         tables.delete(ns ?? '');
         throw error;
       }
       tables.set(ns ?? '', next);
+      if (!next.exists) await watch.end([ns ?? '']);
     },
 
     async nftCounters(netns) {
@@ -220,9 +235,18 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
 
     log,
 
-    close: () => probes.close(),
+    close: async () => {
+      await Promise.all([probes.close(), watch.close()]);
+    },
 
-    madeNow: made,
+    madeNow(netns) {
+      made(netns);
+      // Port namespaces no longer on this host: their watch would keep them alive.
+      const portNs = new Set([...ports.values()].map((p) => p.netns));
+      const gone = watch.namespaces.filter((ns) => ns !== '' && !scope.ownsNetns(ns) && !portNs.has(ns));
+      for (const ns of gone) tables.delete(ns);
+      void watch.end(gone);
+    },
   };
 }
 

@@ -230,19 +230,29 @@ describeKernel('HostContext on the real kernel (test kit)', () => {
     await kit.host.nftTable('');
   });
 
-  it('trusts what it wrote for a while (no listing), repairs drift after, and never trusts a namespace made again', async () => {
+  it('trusts what it wrote (no listing) until someone else changes it: then asks for a reconcile and repairs; never trusts a namespace made again', async () => {
     const body = 'chain t {\n  counter\n}';
     await kit.host.nftTable(body);
     const reads = kit.runner.readCount;
     await kit.host.nftTable(body);
     expect(kit.runner.readCount).toBe(reads);
-    // Removed by hand: within the trust window nothing notices…
-    await kit.exec(kit.hostNetns, ['nft', 'delete', 'table', 'inet', `${kit.prefix}_${scopeFor(kit.prefix, kit.host.hostId, legs.id).tag}`]);
+    // Its own rewrites are not drift…
+    const asked = kit.reconcileRequests.length;
+    await kit.host.nftTable('chain u {\n  counter\n}');
     await kit.host.nftTable(body);
+    // …a table removed by hand is: the watch hears it (after the rewrites, in order) and asks for a pass.
+    const table = `${kit.prefix}_${scopeFor(kit.prefix, kit.host.hostId, legs.id).tag}`;
+    await kit.exec(kit.hostNetns, ['nft', 'delete', 'table', 'inet', table]);
+    await waitUntil(() => kit.reconcileRequests.length > asked, 2_000, 'a reconcile request');
+    expect(kit.reconcileRequests.slice(asked)).toEqual([expect.stringMatching(new RegExp(`^nft table ${table} in ${kit.hostNetns} changed by process \\d+ \\(nft\\)$`))]);
     expect(await kit.host.nftList()).toBeNull();
-    // …a context that trusts nothing lists and repairs it.
+    await kit.host.nftTable(body);
+    expect(JSON.stringify(await kit.host.nftList())).toContain('"name":"t"');
+    // A context that trusts nothing lists every time, and repairs too.
+    await kit.exec(kit.hostNetns, ['nft', 'delete', 'table', 'inet', table]);
     const strict = createHostContext({ linux: new Linux(kit.runner), pluginId: legs.id, agentPrefix: kit.prefix, hostId: kit.host.hostId, hostNetns: kit.hostNetns, networkBridges: new Map(), nftTrustMs: 0 });
     await strict.nftTable(body);
+    await strict.close();
     expect(JSON.stringify(await kit.host.nftList())).toContain('"name":"t"');
     await kit.host.nftTable('');
     // A namespace deleted and made again under its name is a new one: its table is written.
@@ -266,6 +276,15 @@ describe('probe helper program', () => {
     expect(await exit).toBe(0);
   });
 });
+
+/** Resolves when `check()` holds, polling every 20 ms; throws after `timeoutMs`. */
+async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /** Helper processes this test process started (children whose program is the probe helper) inside `netns`. */
 async function helperPids(netns: string): Promise<number[]> {
@@ -348,12 +367,15 @@ describeKernel('HostContext counters, probes and reconcile requests on the real 
   it('replaces in place without reading counters: chains, maps and counters no longer declared go, a map comes back empty', async () => {
     const withMap = `map m {\n  type ipv4_addr : ipv4_addr; flags dynamic,timeout; timeout 60s;\n}\n${ICMP('ip protocol icmp counter name "icmp_in"')}`;
     await kit.host.nftTable(withMap, ns, { counters: ['icmp_in', 'spare'] });
+    const asked = kit.reconcileRequests.length;
     await kit.exec(ns, ['nft', 'add', 'element', 'inet', tableOf(await kit.host.nftList(ns)), 'm', '{ 1.1.1.1 : 2.2.2.2 }']);
+    // An element added by hand is a change someone else made: heard, the table is no longer trusted.
+    await waitUntil(() => kit.reconcileRequests.length > asked, 2_000, 'the element added by hand to be heard');
     const counted = (await kit.host.nftCounters(ns)).icmp_in;
     const reads = kit.runner.readCount;
     await kit.host.nftTable(`${withMap}\nchain extra {\n}`, ns, { counters: ['icmp_in'] });
-    // Trusted: neither the ruleset nor the counters were listed to replace it.
-    expect(kit.runner.readCount).toBe(reads);
+    // The ruleset is listed once to replace it; the counters are not read.
+    expect(kit.runner.readCount).toBe(reads + 1);
     const listed = JSON.stringify(await kit.host.nftList(ns));
     expect(listed).toContain('"name":"extra"');
     expect(listed).not.toContain('"name":"spare"');
@@ -457,8 +479,9 @@ describeKernel('HostContext counters, probes and reconcile requests on the real 
   });
 
   it('records reconcile requests', () => {
+    const before = kit.reconcileRequests.length;
     kit.host.requestReconcile('member 10.0.0.2 went down');
-    expect(kit.reconcileRequests).toEqual(['member 10.0.0.2 went down']);
+    expect(kit.reconcileRequests.slice(before)).toEqual(['member 10.0.0.2 went down']);
   });
 });
 
