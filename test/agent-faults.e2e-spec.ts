@@ -144,6 +144,23 @@ describeRoot(`agent and data-plane faults: 1 simulated host, a real agent (prefi
     const after = await l.read<{ status: StatusView[] }>('FirewallPolicy', policy.id, `status { ${STATUS_FIELDS} }`);
     expect(after.status).toEqual([expect.objectContaining({ state: 'APPLIED', reason: null })]);
 
+    // The namespace itself deleted by hand: the watch inside holds it (and the veth) alive, so no
+    // link event comes; the agent hears the name go and makes it again, filtered, within 2 s.
+    const mounted = async (): Promise<boolean> => (await readFile('/proc/self/mountinfo', 'utf8')).includes(` /run/netns/${a.ns} `);
+    const deleted = Date.now();
+    expect(await run('ip', ['netns', 'del', a.ns])).toMatchObject({ code: 0 });
+    await l.withAgentLogs(
+      waitFor(
+        async () => (await mounted()) && (await tables()).includes(table) && (await run('ip', ['-n', a.ns, 'link', 'show', 'eth0'])).code === 0,
+        2_000,
+        20,
+        `namespace ${a.ns} made again with its table`,
+      ),
+    );
+    l.notes.push(`port namespace deleted by hand (held by the nft watch): made again with its table ${Date.now() - deleted} ms later`);
+    expect(await ping(b.ns, a.ip)).toBe(false);
+    await l.withAgentLogs(waitFor(async () => (await l.read<{ status: StatusView[] }>('Port', a.id, `status { ${STATUS_FIELDS} }`)).status[0]?.state === 'APPLIED', 5_000, 100, 'port a APPLIED'));
+
     // What the watch costs: one `nft monitor` per namespace holding a table of the agent's.
     const monitors = (await descendants(l.cluster.agents[0].pid)).filter((p) => p.cmdline.endsWith('nft monitor'));
     const kb = async (pid: number, field: string): Promise<number> =>

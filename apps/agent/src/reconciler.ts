@@ -59,6 +59,7 @@ export class Reconciler {
   private debounce: NodeJS.Timeout | undefined;
   private resync: NodeJS.Timeout | undefined;
   private monitor: { stop(): void } | undefined;
+  private netnsWatch: Promise<{ close(): void } | undefined> | undefined;
   private stopped = false;
   /** An observe waits for its turn or runs: a second one is not queued. */
   private observing = false;
@@ -102,6 +103,17 @@ export class Reconciler {
   /** Kernel link events mark links to re-read and trigger a pass; a dead monitor is restarted. */
   private watch(): void {
     if (this.stopped) return;
+    // A namespace of ours removed by hand may live on (held by a process inside), its veth too: no link event.
+    if (!this.netnsWatch) {
+      this.netnsWatch = this.linux
+        .watchNetns((name) => {
+          if (name === undefined || this.names.ownsNetns(name)) this.kick(this.options.debounceMs);
+        })
+        .catch((error: unknown) => {
+          this.options.log(`cannot watch the namespaces directory (${error instanceof Error ? error.message : String(error)}); the resync catches what it misses`);
+          return undefined;
+        });
+    }
     this.monitor = this.linux.monitorLinks(
       (event) => {
         if (event.ifname !== undefined && !this.names.ownsLink(event.ifname) && !this.names.ownsPluginLink(event.ifname)) return;
@@ -120,6 +132,7 @@ export class Reconciler {
   stop(): void {
     this.stopped = true;
     this.monitor?.stop();
+    void this.netnsWatch?.then((w) => w?.close());
     clearInterval(this.resync);
     clearTimeout(this.timer);
     clearTimeout(this.debounce);

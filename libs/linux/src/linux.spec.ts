@@ -83,6 +83,23 @@ describeKernel('Linux (kernel)', () => {
     expect((await linux.netnsMounted()).has(D)).toBe(true);
   });
 
+  it('hears namespaces made and removed in /run/netns, without a process', async () => {
+    const W = fx.name('watched');
+    const heard: (string | undefined)[] = [];
+    linux.runner.resetLog();
+    const watch = await linux.watchNetns((name) => heard.push(name));
+    try {
+      expect(linux.runner.log).toEqual([]);
+      await linux.applyIpBatch(new IpBatch().netnsAdd(W));
+      await waitFor(() => heard.includes(W), 5000, 'the namespace made');
+      const made = heard.length;
+      await linux.applyIpBatch(new IpBatch().netnsDel(W));
+      await waitFor(() => heard.slice(made).includes(W), 5000, 'the namespace removed');
+    } finally {
+      watch.close();
+    }
+  });
+
   it('reads links, addresses and routes, one read-only process each', async () => {
     linux.runner.resetLog();
     const host = await linux.links(H);

@@ -1,4 +1,5 @@
-import { access, readdir, readFile, writeFile } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { access, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './batch-result';
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
@@ -89,6 +90,19 @@ export class Linux {
       }
     }
     return names;
+  }
+
+  /**
+   * Calls `onChange` with the name of each entry of /run/netns made or removed (inotify through
+   * `fs.watch`, no process; the directory is made if missing). Names are hints: read the
+   * directory to know. `close()` ends the watch.
+   */
+  async watchNetns(onChange: (name: string | undefined) => void): Promise<{ close(): void }> {
+    await mkdir(NETNS_DIR, { recursive: true });
+    const watcher = watch(NETNS_DIR, { persistent: false }, (_event, name) => onChange(typeof name === 'string' ? name : undefined));
+    // An error (e.g. the directory went) ends the watch; the periodic resync still catches drift.
+    watcher.on('error', () => watcher.close());
+    return { close: () => watcher.close() };
   }
 
   /** Whether /run/netns/NAME exists. No process. */
