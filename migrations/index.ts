@@ -6,6 +6,7 @@ import { PluginAddressReservations1764500000000 } from './1764500000000-PluginAd
 import { StatusObserved1764600000000 } from './1764600000000-StatusObserved';
 import { HostAgentDroppedStatuses1764710000000 } from './1764710000000-HostAgentDroppedStatuses';
 import { JoinRetryAndStateError1764720000000 } from './1764720000000-JoinRetryAndStateError';
+import { PortSecurity1764750000000 } from './1764750000000-PortSecurity';
 
 /** Every migration, oldest first. Listed by hand so the build and jest load the same classes. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   StatusObserved1764600000000,
   HostAgentDroppedStatuses1764710000000,
   JoinRetryAndStateError1764720000000,
+  PortSecurity1764750000000,
 ];

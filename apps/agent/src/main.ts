@@ -88,7 +88,8 @@ async function main(): Promise<void> {
     needFull = false;
   };
   reconciler.start();
-  const observing = pluginHost.observes ? setInterval(() => void reconciler?.observeNow(), config.observeMs) : undefined;
+  // Plugins' observed state and ports' dropped-frame counters (nothing runs when neither is there).
+  const observing = setInterval(() => void reconciler?.observeNow(), config.observeMs);
   // Keep the data plane as it was left: the stored desired state, until the controller answers.
   const stored = channel.stored;
   if (stored) reconciler.setDesired(stored.revision, stored.resources);

@@ -28,6 +28,8 @@ export class Names {
   readonly hostTag: string;
   private readonly link: RegExp;
   private readonly pluginLink: RegExp;
+  /** This agent's bridge-family table of port security (one per host namespace and prefix). */
+  readonly portSecurityTable: string;
 
   constructor(
     readonly prefix: string,
@@ -37,6 +39,7 @@ export class Names {
     this.hostTag = hex(hostId, 6);
     this.link = new RegExp(`^${prefix}[bvx][0-9a-f]{8}$`);
     this.pluginLink = new RegExp(`^${prefix}q[0-9a-f]{3,}$`);
+    this.portSecurityTable = `${prefix}_portsec`;
   }
 
   bridge(networkId: string): string {
@@ -56,6 +59,15 @@ export class Names {
   /** The port's interface inside its namespace: eth0 in one we own, a unique name in a shared one. */
   portInterface(portId: string, sharedNetns: boolean): string {
     return sharedNetns ? `${this.prefix}p${hex(portId, 8)}` : 'eth0';
+  }
+
+  /** A port's counter of dropped (spoofed) frames in the port-security table. */
+  portCounter(portId: string): string {
+    return `d_${hex(portId, 8)}`;
+  }
+
+  ownsPortCounter(name: string): boolean {
+    return /^d_[0-9a-f]{8}$/.test(name);
   }
 
   portNetns(portId: string): string {

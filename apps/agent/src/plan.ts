@@ -65,8 +65,10 @@ const hashes = new WeakMap<DesiredResource, string>();
 export function specHash(r: DesiredResource): string {
   let hash = hashes.get(r);
   if (hash === undefined) {
-    // A port's guards decide when its host end comes up, not what is configured: they stay out.
-    const spec = r.kind === ResourceKind.Port ? { ...(r.spec as PortSpec), guardedBy: undefined } : r.spec;
+    // A port's guards decide when its host end comes up, not what is configured: they stay out;
+    // so does its port security (the host's nft table, which keeps its own digest per port).
+    const spec =
+      r.kind === ResourceKind.Port ? { ...(r.spec as PortSpec), guardedBy: undefined, portSecurity: undefined, allowedAddressPairs: undefined } : r.spec;
     hash = createHash('sha1').update(JSON.stringify(spec)).digest('base64');
     hashes.set(r, hash);
   }

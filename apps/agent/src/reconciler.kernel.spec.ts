@@ -7,7 +7,7 @@ import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind 
 import { definePlugin, type DesiredPluginResource, type PluginStatus, SDK_VERSION } from '@netloom/plugin-sdk';
 import { Names } from './naming';
 import { PluginHost } from './plugin-host';
-import { ReconcileReport, Reconciler } from './reconciler';
+import { DROPPED, ReconcileReport, Reconciler } from './reconciler';
 import { StateStore } from './state-store';
 
 // The reconciler against the real kernel, in the agent's own (here: the root) namespace, with a
@@ -20,6 +20,7 @@ async function removeOurs(linux: Linux, prefix: string): Promise<void> {
   for (const ns of netns) await execa('ip', ['netns', 'del', ns], { reject: false });
   const links = (await linux.links()).filter((l) => l.ifname.startsWith(prefix)).map((l) => l.ifname);
   for (const link of links) await execa('ip', ['link', 'del', link], { reject: false });
+  await execa('nft', ['delete', 'table', 'bridge', `${prefix}_portsec`], { reject: false });
 }
 
 const network: DesiredResource<NetworkSpec> = { kind: ResourceKind.Network, id: 'net-1', generation: 1, spec: { vni: 100, mtu: 1450, vxlan: null } };
@@ -85,6 +86,25 @@ describeKernel('Reconciler on the real kernel', () => {
     expect(report.mutatingCommands).toBe(0);
     expect(runner.mutatingCount).toBe(before);
     expect(report.statuses.every((s) => s.state === RealizationState.APPLIED)).toBe(true);
+  });
+
+  it("filters a new port's host end before it exists, and reports what each port dropped", async () => {
+    const logged = runner.log.length;
+    const added = port('port-d', '10.232.0.5');
+    let report = await pass([network, ...ports, added], 3);
+    const mutating = runner.log.slice(logged).filter((c) => c.mutating);
+    // One nft transaction for the new port's chain, before the batch that makes its veth.
+    expect(mutating.map((c) => `${c.command} ${c.args.join(' ')}`)).toEqual(['nft -f -', 'ip -force -batch -', `ip -n ${names.portNetns('port-d')} -force -batch -`]);
+    expect(report.statuses.find((s) => s.id === 'port-d')!.attributes).toMatchObject({ [DROPPED]: '0' });
+    // port-d claims another MAC: nobody hears it, and its drops show on the next observe.
+    await execa('ip', ['-n', names.portNetns('port-d'), 'link', 'set', 'eth0', 'address', '02:00:00:00:00:99']);
+    expect((await ping('port-d', '10.232.0.2')).exitCode).not.toBe(0);
+    await reconciler.observeNow();
+    report = reports[reports.length - 1];
+    expect(report.observeOnly).toBe(true);
+    expect(Number(report.statuses.find((s) => s.id === 'port-d')!.attributes![DROPPED])).toBeGreaterThan(0);
+    expect(report.statuses.find((s) => s.id === 'port-a')!.attributes).toMatchObject({ [DROPPED]: '0' });
+    await pass([network, ...ports], 3);
   });
 
   it('repairs a veth deleted by hand within 2 s, on the kernel event alone', async () => {

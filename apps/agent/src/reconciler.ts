@@ -1,10 +1,11 @@
-import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, wholeBatchFailed } from '@netloom/linux';
+import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, NftTableView, wholeBatchFailed } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
 import { heldPorts, release } from './guards';
 import { Names } from './naming';
 import type { PluginHost } from './plugin-host';
 import { LinkCache } from './link-cache';
 import { FLOOD_MAC, networksToInspect, Observed, plan, PlanFailure, portsToInspect, specHash } from './plan';
+import { droppedByPort, planPortSecurity } from './port-security';
 import { StateStore } from './state-store';
 
 export interface ReconcilerOptions {
@@ -162,15 +163,18 @@ export class Reconciler {
    */
   async observeNow(): Promise<void> {
     const plugins = this.options.plugins;
-    if (!plugins || this.observing) return;
+    if (this.observing) return;
     this.observing = true;
     try {
       while (this.running) await this.running;
       const last = this.last;
-      if (this.stopped || !last || !plugins.wantsObserve) return;
+      const secured = this.desired?.some(isSecuredPort) ?? false;
+      if (this.stopped || !last || (!plugins?.wantsObserve && !secured)) return;
       await this.exclusive(async () => {
         const started = Date.now();
-        const statuses = await plugins.observe(last.statuses);
+        let statuses = last.statuses;
+        if (secured) statuses = withDrops(statuses, droppedByPort(this.desired ?? [], await this.readPortSecurity(), this.names));
+        if (plugins?.wantsObserve) statuses = await plugins.observe(statuses);
         this.last = { ...last, statuses };
         this.onReport({ revision: last.revision, statuses, mutatingCommands: 0, ms: Date.now() - started, observeOnly: true });
       });
@@ -217,11 +221,21 @@ export class Reconciler {
     return running;
   }
 
-  private async observe(desired: DesiredResource[]): Promise<Observed> {
-    const [links, files, mounted] = await Promise.all([this.linkCache.read(), this.linux.netnsList(), this.linux.netnsMounted()]);
+  /** This host's port-security table, as nft lists it (null: not there). */
+  private readPortSecurity(): Promise<NftTableView | null> {
+    return this.linux.nftTable('bridge', this.names.portSecurityTable);
+  }
+
+  private async observe(desired: DesiredResource[]): Promise<Observed & { portSecurity: NftTableView | null }> {
+    const [links, files, mounted, portSecurity] = await Promise.all([
+      this.linkCache.read(),
+      this.linux.netnsList(),
+      this.linux.netnsMounted(),
+      this.readPortSecurity(),
+    ]);
     const netns = new Set(files.filter((ns) => mounted.has(ns)));
     const deadNetns = new Set(files.filter((ns) => !mounted.has(ns)));
-    const observed: Observed = { links, netns, deadNetns, portAddresses: new Map(), overlay: new Map() };
+    const observed = { links, netns, deadNetns, portAddresses: new Map(), overlay: new Map(), portSecurity };
     await Promise.all(
       networksToInspect({ desired, observed, applied: this.applied, names: this.names }).map(async (networkId) => {
         const device = this.names.vxlan(networkId);
@@ -278,7 +292,17 @@ export class Reconciler {
       for (const r of desired) failures.set(resourceKey(r), { key: resourceKey(r), reason: 'invalid desired state', terminal: true });
     } else {
       for (const f of p.failures) failures.set(f.key, f);
-      collect(await this.apply([p.root]), failures);
+      // Port filters first: a port's host end never comes up before its chain is in place (by
+      // name, so it can precede the link), and a port whose chain failed is not made this time.
+      const security = planPortSecurity(desired, observed.portSecurity, this.names, skip);
+      for (const { key, reason } of security.invalid) failures.set(key, { key, reason, terminal: true });
+      if (security.script) {
+        await this.linux.nftApply(security.script).catch((error: unknown) => {
+          const reason = `port security: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
+          for (const key of security.written) failures.set(key, { key, reason, terminal: false });
+        });
+      }
+      collect(await this.apply([filterBatch(p.root, failures)]), failures);
       if (p.fdb.length) collect([await this.linux.applyBridgeBatch(p.fdb).catch((e: unknown) => wholeBatchFailed(p.fdb.lines, e))], failures);
       // A port whose root-side objects failed is not configured inside its namespace this time.
       const inNetns = p.inNetns
@@ -308,6 +332,7 @@ export class Reconciler {
     const { up, holds } = release(desired, p?.heldDown ?? new Set(), pluginStatuses, failures, this.names);
     collect(await this.apply([up]), failures);
 
+    const drops = droppedByPort(desired, observed.portSecurity, this.names);
     const statuses: ResourceStatusReport[] = desired.map((r) => {
       const key = resourceKey(r);
       const failure = failures.get(key);
@@ -323,7 +348,7 @@ export class Reconciler {
         generation: r.generation,
         state: reason ? RealizationState.FAILED : RealizationState.APPLIED,
         ...(reason ? { reason } : {}),
-        attributes: p?.attributes.get(key) ?? {},
+        attributes: { ...(p?.attributes.get(key) ?? {}), ...(isSecuredPort(r) ? { [DROPPED]: String(drops.get(r.id) ?? 0) } : {}) },
       };
     });
     statuses.push(...pluginStatuses);
@@ -396,6 +421,19 @@ export class Reconciler {
 }
 
 const specHashOf = (r: DesiredResource): string => `${r.generation}:${specHash(r)}`;
+
+/** The status attribute with a port's dropped (spoofed) frames, as counted on its host end. */
+export const DROPPED = 'droppedSpoofedPackets';
+
+const isSecuredPort = (r: DesiredResource): boolean => r.kind === ResourceKind.Port && (r.spec as PortSpec).portSecurity !== false;
+
+/** The statuses with each secured port's dropped count as read now. */
+function withDrops(statuses: ResourceStatusReport[], drops: ReadonlyMap<string, number>): ResourceStatusReport[] {
+  return statuses.map((s) => {
+    const packets = s.kind === ResourceKind.Port ? drops.get(s.id) : undefined;
+    return packets === undefined ? s : { ...s, attributes: { ...s.attributes, [DROPPED]: String(packets) } };
+  });
+}
 
 function collect(results: BatchResult[], failures: Map<string, PlanFailure>): void {
   for (const result of results) {

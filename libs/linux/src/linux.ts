@@ -5,9 +5,9 @@ import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
 import { monitorLinks, monitorNft, type LinkMonitor } from './monitor';
 import { assertIfName, assertNetnsName, assertNftName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
-import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toNeighEntry, toNftCounters, toRouteInfo } from './parse';
+import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toNeighEntry, toNftCounters, toNftTable, toRouteInfo } from './parse';
 import { CommandRunner, LinuxCommandError, type LinuxCommand, type StreamHandle } from './runner';
-import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, NeighEntry, NftCounter, NftFamily, NftTransaction, RouteInfo } from './types';
+import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo } from './types';
 
 /** Where `ip netns add` keeps its namespaces. */
 export const NETNS_DIR = '/run/netns';
@@ -190,10 +190,24 @@ export class Linux {
    * `ip netns exec`); null when the table does not exist.
    */
   async nftCounters(family: NftFamily, table: string, netns?: string): Promise<NftCounter[] | null> {
+    const stdout = await this.nftListTable(['counters', 'table'], family, table, netns);
+    return stdout === null ? null : toNftCounters(stdout, family, table);
+  }
+
+  /**
+   * One table's chains, rules (with comments), verdict maps and named counters: `nft -j list
+   * table FAMILY NAME` (in a namespace via `ip netns exec`); null when the table does not exist.
+   */
+  async nftTable(family: NftFamily, table: string, netns?: string): Promise<NftTableView | null> {
+    const stdout = await this.nftListTable(['table'], family, table, netns);
+    return stdout === null ? null : toNftTable(stdout, family, table);
+  }
+
+  private async nftListTable(what: string[], family: NftFamily, table: string, netns?: string): Promise<string | null> {
     if (!NFT_FAMILIES.includes(family)) throw new LinuxInputError(`invalid nft family ${JSON.stringify(family)}`, 'nft family');
-    const [command, args] = nftCommand(netns, ['-j', 'list', 'counters', 'table', family, assertNftName(table)]);
+    const [command, args] = nftCommand(netns, ['-j', 'list', ...what, family, assertNftName(table)]);
     const { stdout, stderr, exitCode } = await this.runner.run(command, args, { mutating: false, reject: false });
-    if (exitCode === 0) return toNftCounters(stdout, family, table);
+    if (exitCode === 0) return stdout;
     // nft's own error for a missing table (a missing namespace fails in `ip netns exec`, worded otherwise).
     if (/^Error: No such file or directory/m.test(stderr)) return null;
     throw new LinuxCommandError(command, args, exitCode, stderr);

@@ -1,4 +1,4 @@
-import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkEvent, LinkInfo, NftCounter, NftMonitorLine, RouteInfo, NeighEntry } from './types';
+import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkEvent, LinkInfo, NftCounter, NftMonitorLine, NftSetView, NftTableView, RouteInfo, NeighEntry } from './types';
 
 /**
  * Pure mappings from `ip -json` / `bridge -json` output and `ip -o monitor` lines to the typed
@@ -116,6 +116,42 @@ export function toNftCounters(stdout: string, family: string, table: string): Nf
     counters.push({ name, packets: num(c.packets) ?? 0, bytes: num(c.bytes) ?? 0 });
   }
   return counters;
+}
+
+/** One table from `nft -j list table FAMILY NAME` output (other tables' items are ignored). */
+export function toNftTable(stdout: string, family: string, table: string): NftTableView {
+  const items = obj(JSON.parse(stdout))?.nftables;
+  const view: NftTableView = { chains: [], rules: [], sets: [], counters: toNftCounters(stdout, family, table) };
+  for (const item of Array.isArray(items) ? items : []) {
+    const [type, body] = Object.entries(obj(item) ?? {})[0] ?? [];
+    const b = obj(body);
+    const name = str(b?.name);
+    if (!b || b.family !== family || b.table !== table) continue;
+    if (type === 'chain' && name !== undefined) view.chains.push(compact({ name, hook: str(b.hook) }));
+    else if (type === 'rule' && str(b.chain) !== undefined) view.rules.push(compact({ chain: str(b.chain)!, handle: num(b.handle) ?? 0, comment: str(b.comment) }));
+    else if ((type === 'set' || type === 'map') && name !== undefined) {
+      view.sets.push({ name, elements: (Array.isArray(b.elem) ? b.elem : []).map(toNftElement) });
+    }
+  }
+  return view;
+}
+
+/** One element of a set or map: `key`, `{concat: [...]}`, `{elem: {val, comment}}`, or `[key, value]` in a map. */
+function toNftElement(e: unknown): NftSetView['elements'][number] {
+  if (Array.isArray(e)) return compact({ ...toNftElement(e[0]), value: nftPart(e[1]) });
+  const elem = obj(obj(e)?.elem);
+  if (elem) return compact({ ...toNftElement(elem.val), comment: str(elem.comment) });
+  const concat = obj(e)?.concat;
+  return { parts: (Array.isArray(concat) ? concat : [e]).map(nftPart) };
+}
+
+/** One part of an element as nft writes it: a value, `addr/len` (prefix) or `a-b` (range). */
+function nftPart(p: unknown): string {
+  const prefix = obj(obj(p)?.prefix);
+  if (prefix) return `${nftPart(prefix.addr)}/${nftPart(prefix.len)}`;
+  const range = obj(p)?.range;
+  if (Array.isArray(range)) return `${nftPart(range[0])}-${nftPart(range[1])}`;
+  return typeof p === 'string' || typeof p === 'number' ? String(p) : JSON.stringify(p);
 }
 
 // `6: dm1@dm1p: <BROADCAST,...> mtu 1500 ...`, optionally preceded by `Deleted `.

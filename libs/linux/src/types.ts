@@ -128,5 +128,23 @@ export interface NftCounter {
   bytes: number;
 }
 
+/** What one table holds, from `nft -j list table`: enough to diff it, plus its named counters. */
+export interface NftTableView {
+  /** Chains by name; `hook` for base chains. */
+  chains: { name: string; hook?: string }[];
+  /** Rules in order, per chain, with their comment. */
+  rules: { chain: string; handle: number; comment?: string }[];
+  /** Named sets and maps with their elements. */
+  sets: NftSetView[];
+  counters: NftCounter[];
+}
+
+/** A named set or map, from `nft -j list table`. */
+export interface NftSetView {
+  name: string;
+  /** Each element's key parts as nft writes them (`addr/len` for a prefix, `a-b` for a range), its comment, and a map's value. */
+  elements: { parts: string[]; comment?: string; value?: string }[];
+}
+
 /** An nftables address family. */
 export type NftFamily = 'inet' | 'ip' | 'ip6' | 'arp' | 'bridge' | 'netdev';

@@ -72,6 +72,20 @@ export interface PortSpec {
    * already up is not taken down). Absent when none, so an unguarded port's spec is unchanged.
    */
   guardedBy?: string[];
+  /** `false`: no anti-spoofing on this port. Absent when on (the default), so such a port's spec is unchanged. */
+  portSecurity?: false;
+  /**
+   * What the port may send besides its own MAC and addresses (VRRP, appliances): each pair's
+   * address or CIDR from its MAC (the port's own when none was given). Absent when none.
+   */
+  allowedAddressPairs?: AddressPair[];
+}
+
+/** One allowed address pair, as the agent enforces it. */
+export interface AddressPair {
+  /** An address or a CIDR (host bits clear). */
+  ip: string;
+  mac: string;
 }
 
 /** What an agent reports for one resource. */

@@ -209,7 +209,9 @@ export class AgentsService {
     const em = this.dataSource.manager;
     const [hosts, ports, networks, subnets, allocations] = await Promise.all([
       em.find(Host, { select: { id: true, vtepAddress: true, underlayMtu: true } }),
-      em.find(Port, { select: { id: true, networkId: true, hostId: true, generation: true, macAddress: true, netns: true } }),
+      em.find(Port, {
+        select: { id: true, networkId: true, hostId: true, generation: true, macAddress: true, netns: true, portSecurity: true, allowedAddressPairs: true },
+      }),
       em.find(Network, { select: { id: true, generation: true, vni: true, mtu: true } }),
       em.find(Subnet, { select: { id: true, networkId: true, ipVersion: true, cidr: true, gatewayIp: true } }),
       em.find(IpAllocation, { select: { portId: true, subnetId: true, ipAddress: true } }),

@@ -73,6 +73,40 @@ describe('compileHosts', () => {
     expect(spec<PortSpec>(out.get('h1'), 'p1').routes).toEqual([{ dst: 'default', via: '10.0.0.1', family: 4 }]);
   });
 
+  it('leaves port security out of the spec when it is the default, and names every pair with its MAC', () => {
+    const out = compileHosts({
+      hosts: [host('h1', '192.0.2.1'), host('h2', '192.0.2.2')],
+      networks: [network('n1')],
+      subnets: [subnet('s4', 'n1', '10.0.0.0/24', '10.0.0.1')],
+      ports: [
+        port('plain', 'n1', 'h1', '02:00:00:00:00:01', { portSecurity: true, allowedAddressPairs: [] }),
+        port('open', 'n1', 'h1', '02:00:00:00:00:02', { portSecurity: false, allowedAddressPairs: [] }),
+        port('vrrp', 'n1', 'h2', '02:00:00:00:00:03', {
+          portSecurity: true,
+          allowedAddressPairs: [
+            { ipAddress: '10.0.0.100', macAddress: null },
+            { ipAddress: '10.0.0.101', macAddress: '00:00:5e:00:01:07' },
+            { ipAddress: '10.9.0.0/16', macAddress: null },
+          ],
+        }),
+      ],
+      allocations: [alloc('vrrp', 's4', '10.0.0.3')],
+    });
+    const plain = spec<PortSpec>(out.get('h1'), 'plain');
+    expect('portSecurity' in plain || 'allowedAddressPairs' in plain).toBe(false);
+    expect(spec<PortSpec>(out.get('h1'), 'open').portSecurity).toBe(false);
+    expect(spec<PortSpec>(out.get('h2'), 'vrrp').allowedAddressPairs).toEqual([
+      { ip: '10.0.0.100', mac: '02:00:00:00:00:03' },
+      { ip: '10.0.0.101', mac: '00:00:5e:00:01:07' },
+      { ip: '10.9.0.0/16', mac: '02:00:00:00:00:03' },
+    ]);
+    // The other host answers ARP for the pair's single addresses (not for a CIDR).
+    expect(spec<NetworkSpec>(out.get('h1'), 'n1').vxlan!.remotes).toEqual([
+      { mac: '00:00:5e:00:01:07', ips: ['10.0.0.101'], vtep: '192.0.2.2' },
+      { mac: '02:00:00:00:00:03', ips: ['10.0.0.3', '10.0.0.100'], vtep: '192.0.2.2' },
+    ]);
+  });
+
   describe('across hosts', () => {
     const intent: Intent = {
       hosts: [host('h1', '192.0.2.1'), host('h2', '192.0.2.2', 9000), host('h3', '192.0.2.3')],

@@ -32,7 +32,8 @@ export interface PluginPlacement {
 /** The intent compiling needs: every host, port, network, subnet and address (only used columns). */
 export interface Intent {
   hosts: Pick<Host, 'id' | 'vtepAddress' | 'underlayMtu'>[];
-  ports: Pick<Port, 'id' | 'networkId' | 'hostId' | 'generation' | 'macAddress' | 'netns'>[];
+  ports: (Pick<Port, 'id' | 'networkId' | 'hostId' | 'generation' | 'macAddress' | 'netns'> &
+    Partial<Pick<Port, 'portSecurity' | 'allowedAddressPairs'>>)[];
   networks: Pick<Network, 'id' | 'generation' | 'vni' | 'mtu'>[];
   subnets: Pick<Subnet, 'id' | 'networkId' | 'ipVersion' | 'cidr' | 'gatewayIp'>[];
   allocations: Pick<IpAllocation, 'portId' | 'subnetId' | 'ipAddress'>[];
@@ -109,7 +110,7 @@ export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean
       const host = hosts.get(hostId)!;
       const others = span.filter((h) => h !== hostId && inSpan(h)).sort();
       const remotes: RemotePort[] = others.flatMap((h) => [
-        ...byHost.get(h)!.map((p) => ({ mac: p.macAddress, ips: (addressesOf.get(p.id) ?? []).map((a) => a.ip), vtep: hosts.get(h)!.vtepAddress })),
+        ...byHost.get(h)!.flatMap((p) => remoteEntries(p, (addressesOf.get(p.id) ?? []).map((a) => a.ip), hosts.get(h)!.vtepAddress)),
         ...(endpoints.get(network.id)?.get(h) ?? []).map((e) => ({ mac: e.mac, ips: e.ips, vtep: hosts.get(h)!.vtepAddress })),
       ]);
       remotes.sort((a, b) => a.mac.localeCompare(b.mac));
@@ -144,6 +145,24 @@ function guards(ports: readonly PortRow[], placements: readonly PluginPlacement[
   return out;
 }
 
+/**
+ * A port as the other hosts of its network see it: its MAC and addresses, plus the single
+ * addresses of its allowed pairs (a pair's CIDR is not announced), so their ARP/ND is answered
+ * there too; a pair with another MAC is an entry of its own.
+ */
+function remoteEntries(port: PortRow, ips: string[], vtep: string): RemotePort[] {
+  const byMac = new Map<string, string[]>([[port.macAddress, [...ips]]]);
+  for (const pair of port.portSecurity === false ? [] : (port.allowedAddressPairs ?? [])) {
+    const [ip, prefix] = pair.ipAddress.split('/');
+    if (prefix !== undefined && prefix !== (ip.includes(':') ? '128' : '32')) continue;
+    const mac = pair.macAddress ?? port.macAddress;
+    const list = byMac.get(mac) ?? [];
+    if (!list.includes(ip)) list.push(ip);
+    byMac.set(mac, list);
+  }
+  return [...byMac].map(([mac, list]) => ({ mac, ips: list, vtep }));
+}
+
 /** A port: its addresses, and one default route per IP family via its first subnet's gateway. */
 function portResource(port: PortRow, mtu: number, addresses: { ip: string; subnet: SubnetRow }[], guardedBy?: string[]): DesiredResource<PortSpec> {
   const routes: PortRoute[] = [];
@@ -164,6 +183,11 @@ function portResource(port: PortRow, mtu: number, addresses: { ip: string; subne
       netns: port.netns,
       // Absent when unguarded: the spec (and its hash) of such a port stays what it always was.
       ...(guardedBy ? { guardedBy } : {}),
+      // Likewise absent in the default case (security on, no pairs).
+      ...(port.portSecurity === false ? { portSecurity: false as const } : {}),
+      ...(port.portSecurity !== false && port.allowedAddressPairs?.length
+        ? { allowedAddressPairs: port.allowedAddressPairs.map((p) => ({ ip: p.ipAddress, mac: p.macAddress ?? port.macAddress })) }
+        : {}),
     },
   };
 }

@@ -8,6 +8,7 @@ import { Network } from '../networks/network.entity';
 import { checkMtuFits } from '../networks/networks.service';
 import { Subnet } from '../subnets/subnet.entity';
 import { CreatePortInput, FixedIpInput } from './dto/port.inputs';
+import { portSecuritySettings } from './address-pairs';
 import { IpAllocation } from './ip-allocation.entity';
 import { Port } from './port.entity';
 
@@ -66,6 +67,7 @@ export class PortBatch {
     }
     port.netns = input.netns ?? null;
     if (input.fixedIps) checkListSize(input.fixedIps, `${field}.fixedIps`);
+    Object.assign(port, portSecuritySettings({ portSecurity: true, allowedAddressPairs: [] }, input, field));
     const requests = input.fixedIps ?? (await this.defaultRequests(network.id));
     for (const [i, request] of requests.entries()) {
       const subnet = await this.subnetFor(network, request, `${field}.fixedIps.${i}`);

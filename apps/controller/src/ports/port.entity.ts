@@ -1,6 +1,13 @@
 import { Field, ID, ObjectType } from '@nestjs/graphql';
 import { Column, Entity } from 'typeorm';
+import { jsonColumn } from '../common/columns';
 import { ResourceEntity } from '../common/resource.entity';
+
+@ObjectType({ description: 'An address a port may send from besides its own (VRRP, appliances).' })
+export class AllowedAddressPair {
+  @Field({ description: 'An address, or a CIDR with host bits clear.' }) ipAddress!: string;
+  @Field(() => String, { nullable: true, description: "The MAC it is sent from; null: the port's own." }) macAddress!: string | null;
+}
 
 @ObjectType({ description: 'An endpoint on a host: a veth into a network namespace, with a MAC and fixed IPs.' })
 @Entity('ports')
@@ -23,4 +30,12 @@ export class Port extends ResourceEntity {
   })
   @Column({ type: 'varchar', length: 64, nullable: true })
   netns!: string | null;
+
+  @Field({ description: 'Anti-spoofing: the port may send only from its MAC, its fixed IPs and its allowed address pairs.' })
+  @Column({ name: 'port_security', type: 'boolean', default: true })
+  portSecurity!: boolean;
+
+  @Field(() => [AllowedAddressPair])
+  @Column({ name: 'allowed_address_pairs', type: 'text', default: '[]', transformer: jsonColumn })
+  allowedAddressPairs!: AllowedAddressPair[];
 }

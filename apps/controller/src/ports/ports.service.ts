@@ -16,6 +16,7 @@ import {
   saveUpdate,
 } from '../common/resource-ops';
 import { CreatePortInput, PortFilter, UpdatePortInput } from './dto/port.inputs';
+import { portSecuritySettings } from './address-pairs';
 import { IpAllocation } from './ip-allocation.entity';
 import { PortBatch } from './port-batch';
 import { Port } from './port.entity';
@@ -72,6 +73,7 @@ export class PortsService {
       const port = await findOrFail(tx.em, Port, input.id);
       checkGeneration(port, input.generation);
       applyCommonUpdate(port, input);
+      Object.assign(port, portSecuritySettings(port, input, 'input'));
       await ensureNameFree(tx.em, Port, port.name, { networkId: port.networkId }, port.id);
       return saveUpdate(tx, Port, port);
     });

@@ -7,6 +7,12 @@ export class FixedIpInput {
   @Field({ nullable: true }) ipAddress?: string;
 }
 
+@InputType({ description: 'An address (or CIDR) the port may also send from, from its own MAC unless another is given.' })
+export class AllowedAddressPairInput {
+  @Field({ description: 'An address, or a CIDR with host bits clear (any, as in Neutron).' }) ipAddress!: string;
+  @Field(() => String, { nullable: true, description: "A unicast MAC; omitted: the port's own." }) macAddress?: string | null;
+}
+
 @InputType()
 export class CreatePortInput extends CreateResourceInput {
   @Field(() => ID) networkId!: string;
@@ -19,10 +25,18 @@ export class CreatePortInput extends CreateResourceInput {
   fixedIps?: FixedIpInput[];
   @Field({ nullable: true, description: 'Put the port in this existing namespace instead of one the agent creates.' })
   netns?: string;
+  @Field(() => Boolean, { nullable: true, description: 'Anti-spoofing (default true): false lets the port send from any MAC and address.' })
+  portSecurity?: boolean | null;
+  @Field(() => [AllowedAddressPairInput], { nullable: true, description: 'At most 10; needs portSecurity.' })
+  allowedAddressPairs?: AllowedAddressPairInput[] | null;
 }
 
 @InputType()
-export class UpdatePortInput extends UpdateResourceInput {}
+export class UpdatePortInput extends UpdateResourceInput {
+  @Field(() => Boolean, { nullable: true }) portSecurity?: boolean | null;
+  @Field(() => [AllowedAddressPairInput], { nullable: true, description: 'Replaces them all.' })
+  allowedAddressPairs?: AllowedAddressPairInput[] | null;
+}
 
 @InputType()
 export class PortFilter extends ResourceFilter {

@@ -1,0 +1,235 @@
+import ipaddr from 'ipaddr.js';
+import { assertCidrAddr, assertIp, assertMac, LinuxInputError, NftTableView } from '@netloom/linux';
+import { DesiredResource, PortSpec, ResourceKind, resourceKey } from '@netloom/model';
+import { Names } from './naming';
+
+/**
+ * Port security (anti-spoofing) for every port of the host in one bridge-family table, with the
+ * same rules for all ports and the ports' addresses in named sets keyed by the host end's name:
+ * a port's change is a few set elements, whatever the number of ports.
+ */
+const FAMILY = 'bridge';
+/** Host ends of the ports with port security on. */
+const PORTS = 's_ports';
+/** The map from a host end to its counter of dropped frames. */
+const DROPS = 'm_drop';
+
+/** The sets of (host end, MAC, address) bindings, and what each holds. */
+const SETS = {
+  /** host end . MAC it may send from */
+  s_mac: 'type ifname . ether_addr;',
+  /** host end . MAC . ARP sender MAC (the same) . ARP sender address */
+  s_arp: 'type ifname . ether_addr . ether_addr . ipv4_addr; flags interval;',
+  s_ip4: 'type ifname . ether_addr . ipv4_addr; flags interval;',
+  s_ip6: 'type ifname . ether_addr . ipv6_addr; flags interval;',
+  /** host end . IPv6 ND target it may announce or probe (raw: this nft has no `icmpv6 taddr`) */
+  s_nd: 'typeof iifname . @th,64,128; flags interval;',
+} as const;
+type SetName = keyof typeof SETS;
+
+const DROP = `counter name iifname map @${DROPS} drop`;
+/** The rules of the `check` chain, the same for every port (a frame from a secured port's host end). */
+export const CHECK_RULES = [
+  `iifname . ether saddr != @s_mac ${DROP}`,
+  'arp htype 1 arp ptype ip arp hlen 6 arp plen 4 iifname . ether saddr . arp saddr ether . arp saddr ip @s_arp accept',
+  'iifname . ether saddr . ip saddr @s_ip4 accept',
+  `icmpv6 type { nd-router-advert, nd-redirect } ${DROP}`,
+  // DAD and MLD go out from `::` before an address is usable.
+  'ip6 saddr :: ip6 daddr ff02::/16 icmpv6 type nd-neighbor-solicit iifname . @th,64,128 @s_nd accept',
+  'ip6 saddr :: ip6 daddr ff02::/16 icmpv6 type { mld-listener-report, mld2-listener-report } accept',
+  `icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @s_nd ${DROP}`,
+  'iifname . ether saddr . ip6 saddr @s_ip6 accept',
+  // Anything else: other ethertypes (VLAN tags included), wrong addresses.
+  DROP,
+];
+
+/** An address or CIDR as an inclusive range, to drop elements another covers (interval sets refuse overlaps). */
+interface Span {
+  text: string;
+  first: bigint;
+  last: bigint;
+}
+
+function span(ipOrCidr: string): Span {
+  const [ip, prefix] = ipOrCidr.split('/');
+  const bytes = ipaddr.parse(ip).toByteArray();
+  const bits = bytes.length * 8;
+  const first = bytes.reduce((n, b) => (n << 8n) | BigInt(b), 0n);
+  const len = prefix === undefined ? bits : Number(prefix);
+  const hostMask = (1n << BigInt(bits - len)) - 1n;
+  // As nft lists them: a single address plain, a network as address/length.
+  const text = len === bits ? ipaddr.fromByteArray(bytes).toString() : `${ipaddr.fromByteArray(bytes).toString()}/${len}`;
+  return { text, first: first & ~hostMask, last: first | hostMask };
+}
+
+/** The spans none of the others covers, in their given order. */
+function outermost(spans: Span[]): Span[] {
+  return spans.filter((s, i) => !spans.some((o, j) => (o.first < s.first || o.last > s.last || (o.first === s.first && o.last === s.last && j < i)) && o.first <= s.first && o.last >= s.last));
+}
+
+/** A 128-bit value as nft lists it. */
+const hex128 = (n: bigint): string => `0x${n.toString(16).padStart(32, '0')}`;
+
+/** The EUI-64 link-local address of a MAC (what an IPv6 stack derives; Neutron allows it too). */
+export function linkLocal(mac: string): string {
+  const b = mac.split(':').map((x) => parseInt(x, 16));
+  return ipaddr.fromByteArray([0xfe, 0x80, 0, 0, 0, 0, 0, 0, b[0] ^ 2, b[1], b[2], 0xff, 0xfe, b[3], b[4], b[5]]).toString();
+}
+
+/**
+ * The set elements of one port (pure), as nft lists them: its MACs, and each MAC bound to its
+ * addresses (fixed IPs, the link-local of its own MAC, allowed pairs), addresses another one of
+ * the same MAC covers left out. Throws LinuxInputError on a value that is no MAC or address, so
+ * nothing of it reaches nft.
+ */
+export function portElements(veth: string, spec: PortSpec): Record<SetName, string[]> {
+  const own = assertMac(spec.mac);
+  const bindings = [
+    ...spec.addresses.map((a) => ({ mac: own, ip: assertCidrAddr(a.cidr).split('/')[0] })),
+    { mac: own, ip: linkLocal(own) },
+    ...(spec.allowedAddressPairs ?? []).map((p) => ({ mac: assertMac(p.mac), ip: p.ip.includes('/') ? assertCidrAddr(p.ip) : assertIp(p.ip) })),
+  ];
+  const key = `"${veth}"`;
+  const out: Record<SetName, string[]> = { s_mac: [], s_arp: [], s_ip4: [], s_ip6: [], s_nd: [] };
+  const macs = [...new Set(bindings.map((b) => b.mac))];
+  out.s_mac = macs.map((mac) => `${key} . ${mac}`);
+  for (const mac of macs) {
+    const spans = outermost(bindings.filter((b) => b.mac === mac).map((b) => span(b.ip)));
+    for (const s of spans) {
+      if (s.text.includes(':')) {
+        out.s_ip6.push(`${key} . ${mac} . ${s.text}`);
+      } else {
+        out.s_arp.push(`${key} . ${mac} . ${mac} . ${s.text}`);
+        out.s_ip4.push(`${key} . ${mac} . ${s.text}`);
+      }
+    }
+  }
+  const targets = outermost(bindings.map((b) => span(b.ip)).filter((s) => s.text.includes(':')));
+  out.s_nd = targets.map((t) => `${key} . ${t.first === t.last ? hex128(t.first) : `${hex128(t.first)}-${hex128(t.last)}`}`);
+  return out;
+}
+
+const memo = new WeakMap<DesiredResource, Record<SetName, string[]>>();
+/** A port's elements, computed once per resource object (they are replaced, not edited). */
+function elementsOf(port: DesiredResource<PortSpec>, veth: string): Record<SetName, string[]> {
+  let elements = memo.get(port);
+  if (!elements) memo.set(port, (elements = portElements(veth, port.spec)));
+  return elements;
+}
+
+/** An element as listed, in the form {@link portElements} writes (host end quoted, 128-bit values padded). */
+function listed(parts: string[]): string {
+  const pad = (v: string): string => (/^(0x[0-9a-f]+|\d+)$/.test(v) ? hex128(BigInt(v)) : v);
+  return [`"${parts[0]}"`, ...parts.slice(1).map((p) => p.split('-').map(pad).join('-'))].join(' . ');
+}
+
+export interface PortSecurityPlan {
+  /** One `nft -f` transaction for the host's table; empty when it already matches. */
+  script: string;
+  /** Keys of the ports whose elements this script adds or removes. */
+  written: string[];
+  /** Ports whose spec holds a value that is no address or MAC: nothing of theirs is written. */
+  invalid: { key: string; reason: string }[];
+}
+
+/**
+ * The changes that make this host's port-security table match the desired ports (pure),
+ * level-triggered per set element: what is listed but not desired goes, what is desired but not
+ * listed is added. Ports in `skip` keep what they have. A table whose chains or sets are not as
+ * built is replaced whole, in the same transaction. No table is made for a host without a
+ * secured port. Nothing that matches gets a line.
+ */
+export function planPortSecurity(desired: readonly DesiredResource[], table: NftTableView | null, names: Names, skip: ReadonlySet<string> = new Set()): PortSecurityPlan {
+  const ports = desired.filter((r): r is DesiredResource<PortSpec> => r.kind === ResourceKind.Port);
+  const secured = ports.filter((p) => p.spec.portSecurity !== false);
+  if (!table && !secured.length) return { script: '', written: [], invalid: [] };
+  const t = `${FAMILY} ${names.portSecurityTable}`;
+  const lines: string[] = [];
+  const intact = !!table && isIntact(table);
+  if (!intact) {
+    if (table) lines.push(`delete table ${t}`);
+    lines.push(`add table ${t}`, `add set ${t} ${PORTS} { type ifname; }`, `add map ${t} ${DROPS} { type ifname : counter; }`);
+    for (const [name, type] of Object.entries(SETS)) lines.push(`add set ${t} ${name} { ${type} }`);
+    lines.push(
+      `add chain ${t} pre { type filter hook prerouting priority -200; policy accept; }`,
+      `add chain ${t} check`,
+      `add rule ${t} pre iifname @${PORTS} jump check`,
+      ...CHECK_RULES.map((rule) => `add rule ${t} check ${rule}`),
+    );
+  }
+  const have = intact ? table : { chains: [], rules: [], sets: [], counters: [] };
+  const listedIn = (set: string): NftTableView['sets'][number]['elements'] => have.sets.find((s) => s.name === set)?.elements ?? [];
+
+  // Host end → port key; skipped ports keep whatever they have.
+  const portOf = new Map(ports.map((p) => [names.veth(p.id), resourceKey(p)]));
+  const kept = new Set(ports.filter((p) => skip.has(resourceKey(p))).map((p) => names.veth(p.id)));
+  const invalid: PortSecurityPlan['invalid'] = [];
+  const want = new Map<string, Map<string, string>>([PORTS, DROPS, ...Object.keys(SETS)].map((s) => [s, new Map()]));
+  for (const port of secured) {
+    const key = resourceKey(port);
+    const veth = names.veth(port.id);
+    if (kept.has(veth)) continue;
+    try {
+      const elements = elementsOf(port, veth);
+      for (const [set, list] of Object.entries(elements)) for (const e of list) want.get(set)!.set(e, veth);
+    } catch (error) {
+      if (!(error instanceof LinuxInputError)) throw error;
+      invalid.push({ key, reason: `port security: ${error.message}` });
+      // An invalid port sends nothing: it stays listed as secured, with no binding.
+    }
+    want.get(PORTS)!.set(`"${veth}"`, veth);
+    want.get(DROPS)!.set(`"${veth}" : "${names.portCounter(port.id)}"`, veth);
+  }
+
+  const touched = new Set<string>();
+  const dels: string[] = [];
+  const adds: string[] = [];
+  for (const [set, wanted] of want) {
+    const seen = new Set<string>();
+    for (const e of listedIn(set)) {
+      const veth = e.parts[0];
+      const text = set === DROPS ? `"${veth}" : "${e.value ?? ''}"` : listed(e.parts);
+      seen.add(text);
+      if (wanted.has(text) || kept.has(veth)) continue;
+      // A map element goes by its key.
+      dels.push(`delete element ${t} ${set} { ${set === DROPS ? `"${veth}"` : text} }`);
+      touched.add(veth);
+    }
+    const missing = [...wanted].filter(([text]) => !seen.has(text));
+    if (missing.length) adds.push(`add element ${t} ${set} { ${missing.map(([text]) => text).join(', ')} }`);
+    for (const [, veth] of missing) touched.add(veth);
+  }
+  const counters = new Set(have.counters.map((c) => c.name));
+  const wantCounters = new Set(ports.filter((p) => p.spec.portSecurity !== false || kept.has(names.veth(p.id))).map((p) => names.portCounter(p.id)));
+  const counterDels = [...counters].filter((c) => names.ownsPortCounter(c) && !wantCounters.has(c)).sort();
+  const counterAdds = [...wantCounters].filter((c) => !counters.has(c)).sort();
+  // Elements out, then counters nothing refers to any more; new counters before the map names them.
+  lines.push(...dels, ...counterDels.map((c) => `delete counter ${t} ${c}`), ...counterAdds.map((c) => `add counter ${t} ${c}`), ...adds);
+  const written = [...touched].map((veth) => portOf.get(veth)).filter((k): k is string => k !== undefined && !invalid.some((i) => i.key === k));
+  return { script: lines.length ? `${lines.join('\n')}\n` : '', written: [...new Set(written)].sort(), invalid };
+}
+
+/** Whether the table has the chains, rules and sets this module builds (drift by hand: it is replaced). */
+function isIntact(table: NftTableView): boolean {
+  const rules = (chain: string): number => table.rules.filter((r) => r.chain === chain).length;
+  const sets = new Set(table.sets.map((s) => s.name));
+  return (
+    table.chains.find((c) => c.name === 'pre')?.hook === 'prerouting' &&
+    table.chains.some((c) => c.name === 'check') &&
+    rules('pre') === 1 &&
+    rules('check') === CHECK_RULES.length &&
+    [PORTS, DROPS, ...Object.keys(SETS)].every((s) => sets.has(s))
+  );
+}
+
+/** Packets dropped from each secured port, by port id, from the table's named counters. */
+export function droppedByPort(desired: readonly DesiredResource[], table: NftTableView | null, names: Names): Map<string, number> {
+  const byCounter = new Map((table?.counters ?? []).map((c) => [c.name, c.packets]));
+  const out = new Map<string, number>();
+  for (const r of desired) {
+    if (r.kind !== ResourceKind.Port || (r.spec as PortSpec).portSecurity === false) continue;
+    const packets = byCounter.get(names.portCounter(r.id));
+    if (packets !== undefined) out.set(r.id, packets);
+  }
+  return out;
+}
