@@ -231,8 +231,11 @@ export class Lab {
     return { networkId: createNetwork.id, subnetId: createSubnet.id, cidr: createSubnet.cidr, gatewayIp: createSubnet.gatewayIp };
   }
 
-  /** A port on host `host` (at `ip`, with `labels` and `macAddress` when given), created with wait: true; throws unless it is APPLIED there (and only there). */
-  async makePort(net: Net, host: number, ip?: string, opts: { labels?: Record<string, string>; macAddress?: string } = {}): Promise<PortView> {
+  /**
+   * A port on host `host` (at `ip`, with `labels`, `macAddress` and other `input` fields when
+   * given), created with wait: true; throws unless it is APPLIED there (and only there).
+   */
+  async makePort(net: Net, host: number, ip?: string, opts: { labels?: Record<string, string>; macAddress?: string; input?: Record<string, unknown> } = {}): Promise<PortView> {
     const labels = Object.entries(opts.labels ?? {}).map(([key, value]) => ({ key, value }));
     const name = this.name('port');
     const { createPort } = await this.withAgentLogs(
@@ -246,6 +249,7 @@ export class Lab {
             ...(ip ? { fixedIps: [{ subnetId: net.subnetId, ipAddress: ip }] } : {}),
             ...(labels.length ? { labels } : {}),
             ...(opts.macAddress ? { macAddress: opts.macAddress } : {}),
+            ...opts.input,
           },
         },
       ),

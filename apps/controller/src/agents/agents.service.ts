@@ -132,8 +132,8 @@ export class AgentsService {
 
   /**
    * Stores what an agent reported (screened: only resources sent to that host), and adds what was
-   * dropped to its count. Returns the statuses that changed (state, generation, reason or observed
-   * state), for subscribers. With `listed` (a full ack: every resource it named), statuses of
+   * dropped to its count. Returns the statuses that changed (state, generation, reason, attributes or
+   * observed state), for subscribers. With `listed` (a full ack: every resource it named), statuses of
    * resources it no longer names are dropped. A report without `observed` keeps the stored one;
    * null clears it.
    */
@@ -150,7 +150,9 @@ export class AgentsService {
         const observed = r.observed === undefined ? (before?.observed ?? null) : this.sanitizeObserved(hostId, r);
         // Sanitized values are canonical (declared fields, in declaration order), so their JSON compares.
         const sameObserved = JSON.stringify(before?.observed ?? null) === JSON.stringify(observed);
-        if (before && before.state === r.state && before.generation === r.generation && before.reason === reason && sameObserved) continue;
+        // Attributes move too (a port's dropped-frame count): compared with keys in order.
+        const sameAttributes = canonicalJson(before?.attributes ?? {}) === canonicalJson(r.attributes ?? {});
+        if (before && before.state === r.state && before.generation === r.generation && before.reason === reason && sameObserved && sameAttributes) continue;
         changed.push(
           em.create(ResourceStatus, {
             hostId,
@@ -256,3 +258,5 @@ export class AgentsService {
     });
   }
 }
+
+const canonicalJson = (o: Record<string, string>): string => JSON.stringify(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
