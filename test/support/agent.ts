@@ -221,8 +221,8 @@ export async function links(): Promise<Link[]> {
 export const ownedLinkPattern = (prefix: string): RegExp => new RegExp(`^${prefix}[bv][0-9a-f]{8}$`);
 
 /**
- * Removes what an agent with `prefix` may have made: namespaces named `<prefix>-…` and links
- * matching {@link ownedLinkPattern}, each by exact name. Returns the names removed. Stop the
+ * Removes what an agent with `prefix` may have made: namespaces named `<prefix>-…`, links
+ * matching {@link ownedLinkPattern} and its port-security table, each by exact name. Returns the names removed. Stop the
  * agent first, or it will put them back.
  */
 export async function cleanupKernel(prefix: string): Promise<string[]> {
@@ -239,15 +239,20 @@ export async function cleanupKernel(prefix: string): Promise<string[]> {
   for (const link of owned) {
     if ((await run('ip', ['link', 'delete', 'dev', link.ifname])).code === 0) removed.push(link.ifname);
   }
+  if ((await run('nft', ['delete', 'table', 'bridge', portSecurityTable(prefix)])).code === 0) removed.push(`nft table ${portSecurityTable(prefix)}`);
   return removed;
 }
 
-/** What is left of an agent's names: namespaces and links with `prefix`. */
+/** The port-security table an agent with `prefix` keeps in its namespace. */
+const portSecurityTable = (prefix: string): string => `${prefix}_portsec`;
+
+/** What is left of an agent's names: namespaces and links with `prefix`, and its port-security table. */
 export async function leftovers(prefix: string): Promise<string[]> {
   const pattern = ownedLinkPattern(prefix);
   const ns = (await netnsList()).filter((n) => n.startsWith(`${prefix}-`));
   const ls = (await links()).filter((l) => pattern.test(l.ifname)).map((l) => l.ifname);
-  return [...ns, ...ls];
+  const table = (await run('nft', ['list', 'table', 'bridge', portSecurityTable(prefix)])).code === 0 ? [`nft table ${portSecurityTable(prefix)}`] : [];
+  return [...ns, ...ls, ...table];
 }
 
 /** Runs a command inside a namespace: `ip netns exec NS ARGS…`. */

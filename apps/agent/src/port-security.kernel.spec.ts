@@ -178,11 +178,14 @@ describeKernel('port security on the real kernel', () => {
     await reconcile([port('a'), port('b'), port('c')]);
     await ping('c', IP.b, ['-I', '10.77.0.60']);
     expect(await seen('b', 'from_c_spoofed')).toBe(before);
-    // All gone: only the empty table stays, and nothing is left to do.
-    await reconcile([]);
+    // One port left: the others' elements and counters go.
+    await reconcile([port('b')]);
     const table = await linux.nftTable('bridge', names.portSecurityTable, host);
-    expect(table?.sets.every((set) => set.elements.length === 0)).toBe(true);
-    expect(table?.counters).toEqual([]);
+    expect(table?.sets.every((set) => set.elements.every((e) => e.parts[0] === names.veth('port-b')))).toBe(true);
+    expect(table?.counters.map((c) => c.name)).toEqual([names.portCounter('port-b')]);
+    // None: the table goes, and nothing is left to do.
+    await reconcile([]);
+    expect(await linux.nftTable('bridge', names.portSecurityTable, host)).toBeNull();
     expect(await reconcile([])).toBe('');
   });
 });

@@ -96,8 +96,11 @@ describe('portElements', () => {
 });
 
 describe('planPortSecurity', () => {
-  it('makes nothing on a host without a secured port', () => {
+  it('makes no table on a host without a secured port, and removes it with the last one', () => {
     expect(planPortSecurity([port('a', { portSecurity: false })], null, names)).toEqual({ script: '', written: [], invalid: [] });
+    const table = after(null, planPortSecurity([port('a')], null, names).script);
+    expect(planPortSecurity([port('a', { portSecurity: false })], table, names).script).toBe(`delete table ${T}\n`);
+    expect(planPortSecurity([], table, names).script).toBe(`delete table ${T}\n`);
   });
 
   it('builds the table once, its rules the same for every port, and each secured port in the sets, in one script', () => {

@@ -136,14 +136,17 @@ export interface PortSecurityPlan {
  * The changes that make this host's port-security table match the desired ports (pure),
  * level-triggered per set element: what is listed but not desired goes, what is desired but not
  * listed is added. Ports in `skip` keep what they have. A table whose chains or sets are not as
- * built is replaced whole, in the same transaction. No table is made for a host without a
- * secured port. Nothing that matches gets a line.
+ * built is replaced whole, in the same transaction. A host without a secured port has no table.
+ * Nothing that matches gets a line.
  */
 export function planPortSecurity(desired: readonly DesiredResource[], table: NftTableView | null, names: Names, skip: ReadonlySet<string> = new Set()): PortSecurityPlan {
   const ports = desired.filter((r): r is DesiredResource<PortSpec> => r.kind === ResourceKind.Port);
   const secured = ports.filter((p) => p.spec.portSecurity !== false);
-  if (!table && !secured.length) return { script: '', written: [], invalid: [] };
   const t = `${FAMILY} ${names.portSecurityTable}`;
+  // A host without a secured port has no table (the last one takes it along).
+  if (!secured.length && !ports.some((p) => skip.has(resourceKey(p)))) {
+    return { script: table ? `delete table ${t}\n` : '', written: [], invalid: [] };
+  }
   const lines: string[] = [];
   const intact = !!table && isIntact(table);
   if (!intact) {

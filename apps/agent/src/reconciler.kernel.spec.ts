@@ -147,6 +147,7 @@ describeKernel('Reconciler on the real kernel', () => {
     await pass([], 6);
     expect((await linux.links()).map((l) => l.ifname).filter((n) => n.startsWith(prefix))).toEqual([]);
     expect((await linux.netnsList()).filter((n) => n.startsWith(`${prefix}-`))).toEqual([]);
+    expect(await linux.nftTable('bridge', names.portSecurityTable)).toBeNull();
   });
 
   it('reports a port in a missing user namespace as FAILED and retries it', async () => {
