@@ -299,6 +299,8 @@ export class Reconciler {
       if (security.script) {
         await this.linux.nftApply(security.script).catch((error: unknown) => {
           const reason = `port security: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
+          // Retried next pass (the table is listed again); its ports fail meanwhile.
+          this.options.log(reason);
           for (const key of security.written) failures.set(key, { key, reason, terminal: false });
         });
       }
