@@ -32,6 +32,8 @@ async function removeByPrefix(p: string): Promise<void> {
   const links = new IpBatch();
   for (const l of await linux.links()) if (new RegExp(`^${p}[bv][0-9a-f]{8}$`).test(l.ifname)) links.linkDel(l.ifname);
   await linux.applyIpBatch(links);
+  // The agent's port-security table, when it was stopped with ports still there.
+  if (await linux.nftTable('bridge', `${p}_portsec`)) await linux.nftApply(`delete table bridge ${p}_portsec\n`);
 }
 
 /** The same objects as 500 ports, made directly: the floor the agent is compared to. */
