@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -274,5 +274,47 @@ describeKernel('Reconciler with guarded ports on the real kernel', () => {
     while (!(await hostEndUp('port-a')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(await hostEndUp('port-a')).toBe(true);
     expect((await ping('port-b', '10.232.0.2')).exitCode).toBe(0);
+  });
+});
+
+describeKernel('Reconciler when nft fails', () => {
+  const prefix = `n${Math.random().toString(36).slice(2, 5)}`;
+  const names = new Names(prefix, 'host-under-test');
+  const stateDir = mkdtempSync(join(tmpdir(), 'netloom-nftfail-'));
+  // An `nft` that always fails, first on PATH while the fault lasts (this worker's commands only).
+  const fakeBin = mkdtempSync(join(tmpdir(), 'netloom-fake-nft-'));
+  writeFileSync(join(fakeBin, 'nft'), '#!/bin/sh\necho "Error: injected failure" >&2\nexit 1\n', { mode: 0o755 });
+  const path = process.env.PATH;
+  const linux = new Linux(new CommandRunner());
+  const reports: ReconcileReport[] = [];
+  const reconciler = new Reconciler(linux, names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined });
+  reconciler.onReport = (r) => reports.push(r);
+
+  afterAll(async () => {
+    process.env.PATH = path;
+    reconciler.stop();
+    await removeOurs(linux, prefix);
+    rmSync(stateDir, { recursive: true, force: true });
+    rmSync(fakeBin, { recursive: true, force: true });
+  });
+
+  it('makes no secured port while its filter cannot be listed or written, and makes it once nft works', async () => {
+    process.env.PATH = `${fakeBin}:${path}`;
+    reconciler.setDesired(1, [network, port('port-a', '10.232.0.2')]);
+    await reconciler.reconcileNow();
+    const status = reports[reports.length - 1].statuses.find((s) => s.id === 'port-a')!;
+    expect(status).toMatchObject({ state: RealizationState.FAILED, reason: expect.stringContaining('port security') as string });
+    expect(await linux.link(names.veth('port-a'))).toBeNull();
+    // The fault ends: the retry after its backoff makes the port, filtered.
+    process.env.PATH = path;
+    const deadline = Date.now() + 5_000;
+    while (reports[reports.length - 1].statuses.some((s) => s.state !== RealizationState.APPLIED)) {
+      if (Date.now() > deadline) throw new Error(`not APPLIED after the fault: ${JSON.stringify(reports[reports.length - 1].statuses)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await linux.link(names.veth('port-a')))?.up).toBe(true);
+    await linux.nftTable('bridge', names.portSecurityTable).then((t) => expect(t).not.toBeNull());
+    reconciler.setDesired(3, []);
+    await reconciler.reconcileNow();
   });
 });

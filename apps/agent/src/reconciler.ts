@@ -226,12 +226,13 @@ export class Reconciler {
     return this.linux.nftTable('bridge', this.names.portSecurityTable);
   }
 
-  private async observe(desired: DesiredResource[]): Promise<Observed & { portSecurity: NftTableView | null }> {
+  /** What the kernel holds; `portSecurity` is an Error when the table could not be listed. */
+  private async observe(desired: DesiredResource[]): Promise<Observed & { portSecurity: NftTableView | null | Error }> {
     const [links, files, mounted, portSecurity] = await Promise.all([
       this.linkCache.read(),
       this.linux.netnsList(),
       this.linux.netnsMounted(),
-      this.readPortSecurity(),
+      this.readPortSecurity().catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
     ]);
     const netns = new Set(files.filter((ns) => mounted.has(ns)));
     const deadNetns = new Set(files.filter((ns) => !mounted.has(ns)));
@@ -292,17 +293,21 @@ export class Reconciler {
       for (const r of desired) failures.set(resourceKey(r), { key: resourceKey(r), reason: 'invalid desired state', terminal: true });
     } else {
       for (const f of p.failures) failures.set(f.key, f);
-      // Port filters first: a port's host end never comes up before its chain is in place (by
-      // name, so it can precede the link), and a port whose chain failed is not made this time.
-      const security = planPortSecurity(desired, observed.portSecurity, this.names, skip);
-      for (const { key, reason } of security.invalid) failures.set(key, { key, reason, terminal: true });
-      if (security.script) {
-        await this.linux.nftApply(security.script).catch((error: unknown) => {
-          const reason = `port security: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
-          // Retried next pass (the table is listed again); its ports fail meanwhile.
-          this.options.log(reason);
-          for (const key of security.written) failures.set(key, { key, reason, terminal: false });
-        });
+      // Port filters first: a port's host end never comes up before its elements are in place
+      // (by name, so they can precede the link), and a port whose elements failed is not made
+      // this time (nor is any secured port while the table cannot even be listed).
+      const failSecured = (error: unknown, keys: string[]): void => {
+        const reason = `port security: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
+        // Retried next pass (the table is listed again); its ports fail meanwhile.
+        this.options.log(reason);
+        for (const key of keys) failures.set(key, { key, reason, terminal: false });
+      };
+      if (observed.portSecurity instanceof Error) {
+        failSecured(observed.portSecurity, desired.filter(isSecuredPort).map(resourceKey));
+      } else {
+        const security = planPortSecurity(desired, observed.portSecurity, this.names, skip);
+        for (const { key, reason } of security.invalid) failures.set(key, { key, reason, terminal: true });
+        if (security.script) await this.linux.nftApply(security.script).catch((error: unknown) => failSecured(error, security.written));
       }
       collect(await this.apply([filterBatch(p.root, failures)]), failures);
       if (p.fdb.length) collect([await this.linux.applyBridgeBatch(p.fdb).catch((e: unknown) => wholeBatchFailed(p.fdb.lines, e))], failures);
@@ -334,7 +339,7 @@ export class Reconciler {
     const { up, holds } = release(desired, p?.heldDown ?? new Set(), pluginStatuses, failures, this.names);
     collect(await this.apply([up]), failures);
 
-    const drops = droppedByPort(desired, observed.portSecurity, this.names);
+    const drops = droppedByPort(desired, observed.portSecurity instanceof Error ? null : observed.portSecurity, this.names);
     const statuses: ResourceStatusReport[] = desired.map((r) => {
       const key = resourceKey(r);
       const failure = failures.get(key);
