@@ -210,6 +210,7 @@ describe('lookups, filters and nested fields', () => {
   });
 
   it('resolves nested fields: network { subnets ports { fixedIps host } }, host { ports }, subnet { network }', async () => {
+    const nodes = (connection: { edges: { node: any }[] }) => connection.edges.map((edge) => edge.node);
     const c = ctl();
     const { host } = await createHost(c);
     const network = await createNetwork(c);
@@ -221,18 +222,20 @@ describe('lookups, filters and nested fields', () => {
     const data = await c.ok(
       `query($id: ID) { network(id: $id) {
         id
-        subnets { id cidr }
-        ports { id name fixedIps { ipAddress subnetId subnet { cidr } } host { name } network { id } }
+        subnets { totalCount edges { node { id cidr } } }
+        ports { totalCount edges { node { id name fixedIps { ipAddress subnetId subnet { cidr } } host { name } network { id } } } }
       } }`,
       { id: network.id },
     );
     const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
     expect(data.network.id).toBe(network.id);
-    expect([...data.network.subnets].sort(byId)).toEqual([
+    expect(data.network.subnets.totalCount).toBe(2);
+    expect(data.network.ports.totalCount).toBe(2);
+    expect(nodes(data.network.subnets).sort(byId)).toEqual([
       { id: v4.id, cidr: '10.30.0.0/24' },
       { id: v6.id, cidr: 'fd00:30::/64' },
     ]);
-    const ports = [...data.network.ports].sort(byId);
+    const ports = nodes(data.network.ports).sort(byId);
     const sortIps = (ips: { ipAddress: string }[]) => [...ips].sort((a, b) => a.ipAddress.localeCompare(b.ipAddress));
     expect(ports.map((p: any) => ({ ...p, fixedIps: sortIps(p.fixedIps) }))).toEqual([
       {
@@ -254,9 +257,9 @@ describe('lookups, filters and nested fields', () => {
       },
     ]);
 
-    const hostData = await c.ok(`query($id: ID) { host(id: $id) { name ports { id network { name } } } }`, { id: host.id });
+    const hostData = await c.ok(`query($id: ID) { host(id: $id) { name ports { edges { node { id network { name } } } } } }`, { id: host.id });
     expect(hostData.host.name).toBe(host.name);
-    expect([...hostData.host.ports].sort(byId)).toEqual([
+    expect(nodes(hostData.host.ports).sort(byId)).toEqual([
       { id: p1.id, network: { name: network.name } },
       { id: p2.id, network: { name: network.name } },
     ]);
@@ -266,12 +269,12 @@ describe('lookups, filters and nested fields', () => {
 
     // The same nesting through a connection.
     const list = await c.ok(
-      `query($f: NetworkFilter) { networks(filter: $f) { edges { node { id subnets { id } ports { id host { id } } } } } }`,
+      `query($f: NetworkFilter) { networks(filter: $f, first: 1) { edges { node { id subnets { edges { node { id } } } ports { edges { node { id host { id } } } } } } } }`,
       { f: { name: network.name } },
     );
     expect(list.networks.edges).toHaveLength(1);
-    expect(list.networks.edges[0].node.subnets).toHaveLength(2);
-    expect(list.networks.edges[0].node.ports.map((p: any) => p.host.id)).toEqual([host.id, host.id]);
+    expect(list.networks.edges[0].node.subnets.edges).toHaveLength(2);
+    expect(nodes(list.networks.edges[0].node.ports).map((p: any) => p.host.id)).toEqual([host.id, host.id]);
   });
 });
 
@@ -1057,8 +1060,8 @@ describe('restart on the same data folder', () => {
     const port = await createPort(c, network.id, host.id);
     const QUERY = `query($n: ID) { network(id: $n) {
       id name vni mtu generation labels { key value } createdAt updatedAt
-      subnets { id cidr gatewayIp dnsServers allocationPools { start end } }
-      ports { id name macAddress generation host { id name vtepAddress } fixedIps { ipAddress subnetId } }
+      subnets { edges { node { id cidr gatewayIp dnsServers allocationPools { start end } } } }
+      ports { edges { node { id name macAddress generation host { id name vtepAddress } fixedIps { ipAddress subnetId } } } }
     } }`;
     const before = await c.ok(QUERY, { n: network.id });
     const lastRevision = await revision(c);
@@ -1072,7 +1075,7 @@ describe('restart on the same data folder', () => {
     const me = await c.ok('{ me { name role revokedAt } }');
     expect(me.me).toEqual({ name: 'bootstrap-admin', role: 'ADMIN', revokedAt: null });
     expect(await c.ok(QUERY, { n: network.id })).toEqual(before);
-    expect(before.network.ports).toEqual([
+    expect(before.network.ports.edges.map((e: any) => e.node)).toEqual([
       {
         id: port.id,
         name: port.name,

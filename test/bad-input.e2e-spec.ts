@@ -845,10 +845,12 @@ describe('address ranges and list sizes', () => {
 describe('query limits and malformed requests', () => {
   const ctl = useController();
 
-  /** `network(id) { ports { network { ports { … id } } } }` nested to `depth` fields. */
+  /** `network(id) { ports { edges { node { network { … } } } } }` nested to `depth` fields. */
   function deepQuery(depth: number, root = 'network(name: "none")'): string {
-    let body = 'id';
-    for (let level = depth - 1; level > 1; level--) body = `${level % 2 === 0 ? 'ports' : 'network'} { ${body} }`;
+    const cycle = ['ports', 'edges', 'node', 'network'];
+    const leaf: Record<string, string> = { ports: 'totalCount', edges: 'cursor', node: 'id', network: 'id' };
+    let body = leaf[cycle[(depth - 3) % 4]];
+    for (let level = depth - 1; level > 1; level--) body = `${cycle[(level - 2) % 4]} { ${body} }`;
     return `{ ${root} { ${body} } }`;
   }
 
@@ -874,8 +876,8 @@ describe('query limits and malformed requests', () => {
     const c = ctl();
     const query = `
       query { networks { edges { node { ...A } } } }
-      fragment A on Network { ports { ...B } }
-      fragment B on Port { network { ports { network { ports { ... on Port { network { ports { network { ports { id } } } } } } } } } }`;
+      fragment A on Network { ports { edges { ...B } } }
+      fragment B on PortEdge { node { network { ports { edges { node { ... on Port { network { ports { edges { node { id } } } } } } } } } } }`;
     const result = await expectRefused(c, query, {}, 'GRAPHQL_VALIDATION_FAILED', null);
     expect(result.errors![0].message).toMatch(/depth 1[3-9]/);
   });
@@ -884,7 +886,7 @@ describe('query limits and malformed requests', () => {
     const c = ctl();
     const name = uniqueName('deep');
     let selection = 'id';
-    for (let i = 0; i < 6; i++) selection = `ports { network { ${selection} } }`;
+    for (let i = 0; i < 3; i++) selection = `ports { edges { node { network { ${selection} } } } }`;
     const result = await expectRefused(c, `mutation { createNetwork(input: { name: "${name}" }) { ${selection} } }`, {}, 'GRAPHQL_VALIDATION_FAILED', null);
     expect(result.errors![0].message).toContain('depth 14');
     expect((await c.ok(`query($name: String!) { network(name: $name) { id } }`, { name })).network).toBeNull();
@@ -892,14 +894,14 @@ describe('query limits and malformed requests', () => {
 
   it('refuses a query over the cost limit with GRAPHQL_VALIDATION_FAILED (400)', async () => {
     const c = ctl();
-    const costly = '{ networks(first: 1000) { edges { node { ports { fixedIps { subnet { network { id } } } } } } } }';
+    const costly = '{ networks(first: 1000) { edges { node { ports { edges { node { fixedIps { subnet { network { id } } } } } } } } } }';
     const result = await expectRefused(c, costly, {}, 'GRAPHQL_VALIDATION_FAILED', null);
     expect(result.errors![0].message).toMatch(/cost \d+ exceeds the limit of 50000/);
     expect(result.status).toBe(400);
     // The page size may come from a variable, and many cheap aliases add up too.
     await expectRefused(
       c,
-      'query($n: Int) { networks(first: $n) { edges { node { ports { fixedIps { subnet { id } } } } } } }',
+      'query($n: Int) { networks(first: $n) { edges { node { ports(first: 5) { edges { node { fixedIps { subnet { id } } } } } } } } }',
       { n: 1000 },
       'GRAPHQL_VALIDATION_FAILED',
       null,
@@ -915,7 +917,7 @@ describe('query limits and malformed requests', () => {
     const name = uniqueName('costly');
     await expectRefused(
       c,
-      `mutation { createNetwork(input: { name: "${name}" }) { ports { fixedIps { subnet { network { ports { fixedIps { subnet { id } } } } } } } } }`,
+      `mutation { createNetwork(input: { name: "${name}" }) { ports(first: 1000) { edges { node { network { ports(first: 1000) { edges { node { id } } } } } } } } }`,
       {},
       'GRAPHQL_VALIDATION_FAILED',
       null,

@@ -4,9 +4,11 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
+import { GraphQLSchemaHost } from '@nestjs/graphql';
 import { BetterSqlite3QueryRunner } from 'typeorm/driver/better-sqlite3/BetterSqlite3QueryRunner';
 import { bootstrapAdminToken, createController } from '../apps/controller/src/bootstrap';
 import { loadConfig } from '../apps/controller/src/config';
+import { unboundedLists } from '../apps/controller/src/common/query-limits';
 
 // A controller starts in ~1 s on a quiet machine; a loaded one (CI, parallel work) needs more.
 jest.setTimeout(60_000);
@@ -45,7 +47,7 @@ describe('nested fields without N+1 queries', () => {
       const ports = [0, 1, 2].map((p) => ({ name: `p${p}`, networkId: createNetwork.id, hostId: createHost.host.id }));
       await gql('mutation($p: [CreatePortInput!]!) { createPorts(inputs: $p) { id } }', { p: ports });
     }
-  });
+  }, 30_000);
 
   afterAll(async () => {
     await app?.close();
@@ -53,8 +55,10 @@ describe('nested fields without N+1 queries', () => {
   });
 
   const NESTED = `query($first: Int) { networks(first: $first) { edges { node {
-    name subnets { cidr network { name } }
-    ports { name host { name ports { name } } fixedIps { ipAddress subnet { cidr } } }
+    name subnets { totalCount edges { node { cidr network { name } } } }
+    ports(first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { node {
+      name host { name ports(first: 5) { totalCount edges { node { name } } } } fixedIps { ipAddress subnet { cidr } }
+    } } }
   } } } }`;
 
   async function countQueries(first: number): Promise<number> {
@@ -62,12 +66,37 @@ describe('nested fields without N+1 queries', () => {
     try {
       const data = await gql(NESTED, { first });
       expect(data.networks.edges).toHaveLength(first);
-      expect(data.networks.edges[0].node.ports[0].fixedIps[0].subnet.cidr).toMatch(/\/24$/);
+      for (const { node } of data.networks.edges) {
+        // Each network gets its own page of its own ports, counted whole.
+        expect(node.ports.totalCount).toBe(3);
+        expect(node.ports.edges.map((e: any) => e.node.name)).toEqual(['p0', 'p1']);
+        expect(node.ports.pageInfo.hasNextPage).toBe(true);
+        expect(node.subnets).toMatchObject({ totalCount: 1, edges: [{ node: { network: { name: node.name } } }] });
+        expect(node.ports.edges[0].node.fixedIps[0].subnet.cidr).toBe(node.subnets.edges[0].node.cidr);
+        expect(node.ports.edges[0].node.host.ports).toMatchObject({ totalCount: 60 });
+        expect(node.ports.edges[0].node.host.ports.edges).toHaveLength(5);
+      }
       return spy.mock.calls.length;
     } finally {
       spy.mockRestore();
     }
   }
+
+  it('gives the next page of nested ports from a cursor, per parent', async () => {
+    const first = await gql(NESTED, { first: 20 });
+    const network = first.networks.edges[7].node;
+    const next = await gql(`query($name: String, $after: String) { network(name: $name) { ports(first: 2, after: $after) {
+      totalCount pageInfo { hasNextPage hasPreviousPage } edges { node { name } } } } }`, { name: network.name, after: network.ports.pageInfo.endCursor });
+    expect(next.network.ports).toEqual({ totalCount: 3, pageInfo: { hasNextPage: false, hasPreviousPage: true }, edges: [{ node: { name: 'p2' } }] });
+    const last = await gql(`query($name: String) { network(name: $name) { ports(last: 2) { edges { node { name } } } } }`, { name: network.name });
+    expect(last.network.ports.edges.map((e: any) => e.node.name)).toEqual(['p1', 'p2']);
+  });
+
+  it('bounds every list of objects in the schema: a page, a cap, the hosts or one stored row', () => {
+    const { schema } = app.get(GraphQLSchemaHost);
+    // apiTokens: admin-only and not paged yet; counted as a full page.
+    expect(unboundedLists(schema)).toEqual(['Query.apiTokens']);
+  });
 
   it('runs as many queries for 20 networks as for 1', async () => {
     const one = await countQueries(1);

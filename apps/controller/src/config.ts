@@ -13,6 +13,10 @@ export interface ControllerConfig {
   bodyLimit: number;
   maxQueryDepth: number;
   maxQueryCost: number;
+  /** How long a query (or one subscription event) may run before QUERY_TIMEOUT; mutations are not cut. */
+  queryTimeoutMs: number;
+  /** Live subscriptions per graphql-ws socket; their costs together stay within maxQueryCost. */
+  maxSubscriptions: number;
   /** How long a mutation with `wait: true` waits for the hosts before REALIZATION_TIMEOUT. */
   waitTimeoutMs: number;
   /** How long a host's agent may stay away before the other hosts stop peering with it. */
@@ -39,6 +43,8 @@ const FLAGS: Record<string, keyof ControllerConfig> = {
   '--host': 'listenHost',
   '--port': 'port',
   '--body-limit': 'bodyLimit',
+  '--query-timeout-ms': 'queryTimeoutMs',
+  '--max-subscriptions': 'maxSubscriptions',
   '--host-grace-ms': 'hostGraceMs',
   '--join-retry-ms': 'joinRetryMs',
   '--agent-socket': 'agentSocket',
@@ -59,6 +65,8 @@ const ENV: Record<string, keyof ControllerConfig> = {
   NETLOOM_BODY_LIMIT: 'bodyLimit',
   NETLOOM_MAX_QUERY_DEPTH: 'maxQueryDepth',
   NETLOOM_MAX_QUERY_COST: 'maxQueryCost',
+  NETLOOM_QUERY_TIMEOUT_MS: 'queryTimeoutMs',
+  NETLOOM_MAX_SUBSCRIPTIONS: 'maxSubscriptions',
   NETLOOM_WAIT_TIMEOUT_MS: 'waitTimeoutMs',
   NETLOOM_HOST_GRACE_MS: 'hostGraceMs',
   NETLOOM_JOIN_RETRY_MS: 'joinRetryMs',
@@ -69,7 +77,17 @@ const ENV: Record<string, keyof ControllerConfig> = {
   NETLOOM_ALLOW_INSECURE_HTTP: 'allowInsecureHttp',
 };
 
-const NUMERIC = new Set<keyof ControllerConfig>(['port', 'bodyLimit', 'maxQueryDepth', 'maxQueryCost', 'waitTimeoutMs', 'hostGraceMs', 'joinRetryMs']);
+const NUMERIC = new Set<keyof ControllerConfig>([
+  'port',
+  'bodyLimit',
+  'maxQueryDepth',
+  'maxQueryCost',
+  'queryTimeoutMs',
+  'maxSubscriptions',
+  'waitTimeoutMs',
+  'hostGraceMs',
+  'joinRetryMs',
+]);
 
 /** Configuration from flags (`--port 8080`), then environment (`NETLOOM_PORT`), then defaults. */
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): ControllerConfig {
@@ -114,6 +132,8 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     bodyLimit: number('bodyLimit', 2 * 1024 * 1024),
     maxQueryDepth: number('maxQueryDepth', 12),
     maxQueryCost: number('maxQueryCost', 50_000),
+    queryTimeoutMs: number('queryTimeoutMs', 10_000),
+    maxSubscriptions: number('maxSubscriptions', 20),
     waitTimeoutMs: number('waitTimeoutMs', 30_000),
     hostGraceMs: number('hostGraceMs', 60_000),
     joinRetryMs: number('joinRetryMs', 600_000),

@@ -2,6 +2,7 @@ import { ApolloDriverConfig } from '@nestjs/apollo';
 import type { Request } from 'express';
 import { DocumentNode, GraphQLError, GraphQLSchema, parse } from 'graphql';
 import type { Context as WsContext } from 'graphql-ws';
+import { ErrorCode } from '@netloom/model';
 import { DataSource } from 'typeorm';
 import type WebSocket from 'ws';
 import { AuthService, TOKEN_REVOKED } from './auth/auth.service';
@@ -9,10 +10,12 @@ import { Principal, RequestContext } from './auth/principal';
 import { ControllerConfig } from './config';
 import { formatError } from './common/graphql-errors';
 import { closeSocket } from './common/live-sessions';
-import { checkQueryLimits, queryLimitsPlugin } from './common/query-limits';
+import { Deadline, deadlinePlugin, timeoutAnswer, withDeadline } from './common/query-deadline';
+import { checkQueryLimits, QueryBounds, queryLimitsPlugin } from './common/query-limits';
+import { Host } from './hosts/host.entity';
 import { Loaders } from './loaders/loaders';
 
-export interface GraphQLContext extends RequestContext {
+export interface GraphQLContext extends RequestContext, Deadline {
   loaders: Loaders;
 }
 
@@ -22,7 +25,11 @@ interface WsExtra {
   principal?: Principal;
   /** The authorization the socket connected with, checked again for every operation. */
   authorization?: unknown;
+  /** The cost of each live subscription of the socket, by operation id. */
+  costs?: Map<string, number>;
 }
+
+const refusedOnSocket = (message: string, code: string): GraphQLError[] => [new GraphQLError(message, { extensions: { code } })];
 
 const unauthenticated = (): GraphQLError =>
   new GraphQLError('a valid bearer token is required (Authorization: Bearer <token>)', {
@@ -43,6 +50,7 @@ export function graphqlOptions(
   extend: (schema: GraphQLSchema) => GraphQLSchema = (built) => built,
 ): ApolloDriverConfig {
   const limits = { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost };
+  const bounds = async (): Promise<QueryBounds> => ({ hosts: await dataSource.getRepository(Host).count() });
   let schema: GraphQLSchema | undefined;
   return {
     path: '/graphql',
@@ -52,10 +60,10 @@ export function graphqlOptions(
     introspection: true,
     includeStacktraceInErrorResponses: false,
     formatError,
-    plugins: [queryLimitsPlugin(limits)],
+    plugins: [queryLimitsPlugin(limits, bounds), deadlinePlugin(config.queryTimeoutMs)],
     // Plugin kinds join the schema here; kept for the websocket transport's limit check (it runs
     // operations outside Apollo's plugins).
-    transformSchema: (built: GraphQLSchema) => (schema = extend(built)),
+    transformSchema: (built: GraphQLSchema) => (schema = withDeadline(extend(built), config.queryTimeoutMs)),
     subscriptions: {
       'graphql-ws': {
         path: '/graphql',
@@ -73,11 +81,11 @@ export function graphqlOptions(
           return true;
         },
         // The token again (revoked since the socket opened: refused, and the socket closed), then
-        // the same depth and cost limits as over HTTP, before anything runs.
-        onSubscribe: async (ctx, _id, payload) => {
-          const extra = ctx.extra as WsExtra;
-          if (!(await auth.authenticate(extra.authorization))) {
-            closeSocket(extra.socket, TOKEN_REVOKED.code, TOKEN_REVOKED.reason);
+        // the same depth and cost limits as over HTTP, before anything runs; then at most
+        // maxSubscriptions live operations per socket, costing at most maxQueryCost together.
+        onSubscribe: async (ctx, id, payload) => {
+          if (!(await auth.authenticate((ctx.extra as WsExtra).authorization))) {
+            closeSocket((ctx.extra as WsExtra).socket, TOKEN_REVOKED.code, TOKEN_REVOKED.reason);
             return [new GraphQLError('the token of this connection is no longer valid', { extensions: { code: 'UNAUTHENTICATED' } })];
           }
           let document: DocumentNode;
@@ -86,26 +94,41 @@ export function graphqlOptions(
           } catch {
             return undefined; // graphql-ws reports the syntax error itself
           }
+          let cost = 0;
           try {
-            if (schema) checkQueryLimits(limits, schema, document, payload.operationName, payload.variables);
+            if (schema) cost = checkQueryLimits(limits, await bounds(), schema, document, payload.operationName, payload.variables);
           } catch (error) {
             if (!(error instanceof GraphQLError)) throw error;
-            return [new GraphQLError(error.message, { extensions: { code: error.extensions.code } })];
+            return refusedOnSocket(error.message, String(error.extensions.code));
           }
+          const extra = ctx.extra as WsExtra;
+          const costs = (extra.costs ??= new Map<string, number>());
+          for (const live of costs.keys()) if (!(live in ctx.subscriptions)) costs.delete(live);
+          if (costs.size >= config.maxSubscriptions) {
+            return refusedOnSocket(`this socket already runs ${costs.size} operations, the most allowed`, ErrorCode.SubscriptionLimit);
+          }
+          const total = [...costs.values()].reduce((sum, c) => sum + c, cost);
+          if (total > limits.maxCost) {
+            return refusedOnSocket(`the operations of this socket would cost ${total}, over the limit of ${limits.maxCost}`, ErrorCode.SubscriptionLimit);
+          }
+          costs.set(id, cost);
           return undefined;
         },
-        // Errors reach websocket clients through the same mapping as over HTTP.
-        onNext: (_ctx, _id, _payload, _args, result) =>
-          result.errors && {
-            ...result,
-            errors: result.errors.map((error) => (error.originalError ? formatError(error.toJSON(), error) : error.toJSON())),
-          },
+        // Errors reach websocket clients through the same mapping as over HTTP; an event that ran
+        // out of time gets one QUERY_TIMEOUT error, as over HTTP.
+        onNext: (_ctx, _id, _payload, args, result) =>
+          (args.contextValue as Deadline | undefined)?.timedOut
+            ? { errors: [timeoutAnswer(config.queryTimeoutMs)] }
+            : result.errors && {
+                ...result,
+                errors: result.errors.map((error) => (error.originalError ? formatError(error.toJSON(), error) : error.toJSON())),
+              },
       },
     },
     context: async (arg: { req?: Request; extra?: WsExtra }): Promise<GraphQLContext> => {
       const principal = arg.extra ? arg.extra.principal : await auth.authenticate(arg.req?.headers.authorization);
       if (!principal) throw unauthenticated();
-      return { principal, loaders: new Loaders(dataSource) };
+      return { principal, loaders: new Loaders(dataSource), deadline: Date.now() + config.queryTimeoutMs };
     },
   };
 }

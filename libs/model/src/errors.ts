@@ -15,6 +15,10 @@ export enum ErrorCode {
   RealizationTimeout = 'REALIZATION_TIMEOUT',
   /** The store could not take the change (disk full, busy, I/O error): nothing was written; retry later. */
   Unavailable = 'UNAVAILABLE',
+  /** A query (or one subscription event) ran longer than the controller's request time limit. */
+  QueryTimeout = 'QUERY_TIMEOUT',
+  /** A websocket already carries as many subscriptions, or as much subscription cost, as allowed. */
+  SubscriptionLimit = 'SUBSCRIPTION_LIMIT',
 }
 
 /** A failure the caller can act on: bad input, a missing object, a conflict, missing rights. */

@@ -1,5 +1,6 @@
-import { Args, Context, ID, Mutation, Parent, registerEnumType, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, Context, Extensions, ID, Mutation, Parent, registerEnumType, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { Label } from '../common/label';
+import { listBound } from '../common/query-limits';
 import { CreateHostPayload } from '../hosts/dto/host.inputs';
 import { Host } from '../hosts/host.entity';
 import { Loaders } from '../loaders/loaders';
@@ -60,6 +61,7 @@ export class ResourceStatusResolver {
   }
 
   @ResolveField(() => [Label], { description: 'What the agent realized, e.g. the namespace and interface of a port.' })
+  @Extensions(listBound({ document: true }))
   attributes(@Parent() status: ResourceStatus): Label[] {
     return attributeList(status);
   }

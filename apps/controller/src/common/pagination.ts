@@ -1,6 +1,6 @@
 import { Type } from '@nestjs/common';
 import { ArgsType, Field, Int, ObjectType } from '@nestjs/graphql';
-import { SelectQueryBuilder } from 'typeorm';
+import { ObjectLiteral, Repository, SelectQueryBuilder } from 'typeorm';
 import { badInput, isId } from '@netloom/model';
 
 export const DEFAULT_PAGE = 100;
@@ -64,25 +64,39 @@ function pageSize(value: number | undefined, field: string): number | undefined 
   return value;
 }
 
-/** Relay cursor pagination over any query whose alias has an `id` column. */
-export async function paginate<T extends { id: string }>(
-  qb: SelectQueryBuilder<T>,
-  alias: string,
-  args: ConnectionArgs,
-): Promise<Connection<T>> {
+/** What a page asks for, checked: ids after/before, how many, which way. */
+interface PageWindow {
+  args: ConnectionArgs;
+  after?: string;
+  before?: string;
+  size: number;
+  backwards: boolean;
+}
+
+function pageWindow(args: ConnectionArgs): PageWindow {
   const first = pageSize(args.first, 'first');
   const last = pageSize(args.last, 'last');
   if (first !== undefined && last !== undefined) throw badInput('give either first or last, not both', 'last');
-  const totalCount = await qb.clone().getCount();
-  const page = qb.clone();
-  if (args.after) page.andWhere(`${alias}.id > :after`, { after: decodeCursor(args.after, 'after') });
-  if (args.before) page.andWhere(`${alias}.id < :before`, { before: decodeCursor(args.before, 'before') });
   const backwards = last !== undefined;
-  const size = backwards ? last : (first ?? DEFAULT_PAGE);
-  const rows = await page
-    .orderBy(`${alias}.id`, backwards ? 'DESC' : 'ASC')
-    .limit(size + 1)
-    .getMany();
+  return {
+    args,
+    after: args.after ? decodeCursor(args.after, 'after') : undefined,
+    before: args.before ? decodeCursor(args.before, 'before') : undefined,
+    size: backwards ? last : (first ?? DEFAULT_PAGE),
+    backwards,
+  };
+}
+
+/** Restricts a query to a window's ids, in its order (the caller limits it to `size + 1` rows). */
+function applyWindow<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, alias: string, window: PageWindow): SelectQueryBuilder<T> {
+  if (window.after) qb.andWhere(`${alias}.id > :after`, { after: window.after });
+  if (window.before) qb.andWhere(`${alias}.id < :before`, { before: window.before });
+  return qb;
+}
+
+/** A connection from up to `size + 1` rows fetched in the window's order. */
+function toConnection<T extends { id: string }>(rows: T[], window: PageWindow, totalCount: number): Connection<T> {
+  const { args, size, backwards } = window;
   const more = rows.length > size;
   const nodes = rows.slice(0, size);
   if (backwards) nodes.reverse();
@@ -97,4 +111,65 @@ export async function paginate<T extends { id: string }>(
       endCursor: edges[edges.length - 1]?.cursor ?? null,
     },
   };
+}
+
+/** Relay cursor pagination over any query whose alias has an `id` column. */
+export async function paginate<T extends { id: string }>(
+  qb: SelectQueryBuilder<T>,
+  alias: string,
+  args: ConnectionArgs,
+): Promise<Connection<T>> {
+  const window = pageWindow(args);
+  const totalCount = await qb.clone().getCount();
+  const rows = await applyWindow(qb.clone(), alias, window)
+    .orderBy(`${alias}.id`, window.backwards ? 'DESC' : 'ASC')
+    .limit(window.size + 1)
+    .getMany();
+  return toConnection(rows, window, totalCount);
+}
+
+/**
+ * The same page of the children of many parents (`key` is the child's parent column), in two
+ * statements whatever the number of parents: the rows, ranked per parent with a window function
+ * (SQLite 3.25+, PostgreSQL), and the counts.
+ */
+export async function paginateByParent<T extends ObjectLiteral & { id: string }>(
+  repository: Repository<T>,
+  key: keyof T & string,
+  parentIds: readonly string[],
+  args: ConnectionArgs,
+): Promise<Connection<T>[]> {
+  const window = pageWindow(args);
+  const direction = window.backwards ? 'DESC' : 'ASC';
+  const parents = [...parentIds];
+  const rows = await repository
+    .createQueryBuilder('c')
+    .innerJoin(
+      (sub) =>
+        applyWindow(
+          sub
+            .select('r.id', 'id')
+            .addSelect(`ROW_NUMBER() OVER (PARTITION BY r.${key} ORDER BY r.id ${direction})`, 'rn')
+            .from(repository.target, 'r')
+            .where(`r.${key} IN (:...parents)`, { parents }),
+          'r',
+          window,
+        ),
+      'ranked',
+      'ranked.id = c.id',
+    )
+    .where('ranked.rn <= :take', { take: window.size + 1 })
+    .orderBy('c.id', direction)
+    .getMany();
+  const counts = await repository
+    .createQueryBuilder('c')
+    .select(`c.${key}`, 'parent')
+    .addSelect('COUNT(*)', 'count')
+    .where(`c.${key} IN (:...parents)`, { parents })
+    .groupBy(`c.${key}`)
+    .getRawMany<{ parent: string; count: number | string }>();
+  const totals = new Map(counts.map((c) => [c.parent, Number(c.count)]));
+  const groups = new Map<string, T[]>(parents.map((id) => [id, []]));
+  for (const row of rows) groups.get(row[key])?.push(row);
+  return parents.map((id) => toConnection(groups.get(id) ?? [], window, totals.get(id) ?? 0));
 }

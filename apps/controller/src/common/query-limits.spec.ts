@@ -1,5 +1,6 @@
-import { GraphQLList, GraphQLObjectType, GraphQLSchema, GraphQLString, parse } from 'graphql';
-import { checkQueryLimits, EMBEDDED, queryDepth } from './query-limits';
+import { GraphQLInt, GraphQLList, GraphQLObjectType, GraphQLSchema, GraphQLString, parse } from 'graphql';
+import { DEFAULT_PAGE, MAX_PAGE } from './pagination';
+import { checkQueryLimits, EMBEDDED, ListBound, listBound, queryDepth, unboundedLists } from './query-limits';
 
 describe('queryDepth', () => {
   it('counts the deepest field path', () => {
@@ -27,28 +28,52 @@ describe('queryDepth', () => {
 });
 
 describe('checkQueryLimits: cost', () => {
-  const item = (embedded: boolean) =>
-    new GraphQLObjectType({
-      name: embedded ? 'Part' : 'Row',
-      fields: { a: { type: GraphQLString }, b: { type: GraphQLString } },
-      ...(embedded ? { extensions: { [EMBEDDED]: true } } : {}),
-    });
+  const item = (name: string, extensions = {}) =>
+    new GraphQLObjectType({ name, fields: { a: { type: GraphQLString }, b: { type: GraphQLString } }, extensions });
+  const row = item('Row');
+  const list = (type: GraphQLObjectType, bound?: ListBound) => ({ type: new GraphQLList(type), ...(bound ? { extensions: listBound(bound) } : {}) });
   const schema = new GraphQLSchema({
     query: new GraphQLObjectType({
       name: 'Query',
-      fields: { rows: { type: new GraphQLList(item(false)) }, parts: { type: new GraphQLList(item(true)) } },
+      fields: {
+        rows: list(row),
+        page: { ...list(row), args: { first: { type: GraphQLInt }, last: { type: GraphQLInt } } },
+        capped: list(row, { items: 7 }),
+        statuses: list(row, { perHost: true }),
+        pick: { ...list(row, { argument: 'ids' }), args: { ids: { type: new GraphQLList(GraphQLString) } } },
+        stored: list(row, { document: true }),
+        parts: list(item('Part', { [EMBEDDED]: true })),
+        names: { type: new GraphQLList(GraphQLString) },
+      },
     }),
   });
-  const cost = (query: string, maxCost: number) => () => checkQueryLimits({ maxDepth: 10, maxCost }, schema, parse(query));
+  const cost = (query: string, variables: Record<string, unknown> = {}, hosts = 3) =>
+    checkQueryLimits({ maxDepth: 10, maxCost: 1e9 }, { hosts }, schema, parse(query), undefined, variables);
 
-  it('multiplies a list of rows by its guessed size', () => {
-    // 1 + (1 + 1) × 20 = 41
-    expect(cost('{ rows { a b } }', 41)).not.toThrow();
-    expect(cost('{ rows { a b } }', 40)).toThrow(/query cost 41 exceeds the limit of 40/);
+  it('multiplies a page by its size, given or default', () => {
+    expect(cost('{ page(first: 5) { a b } }')).toBe(1 + 2 * 5);
+    expect(cost('query($n: Int) { page(last: $n) { a } }', { n: 9 })).toBe(1 + 9);
+    expect(cost('{ page { a } }')).toBe(1 + DEFAULT_PAGE);
   });
 
-  it('does not multiply the lists of one stored document', () => {
-    expect(cost('{ parts { a b } }', 3)).not.toThrow();
-    expect(cost('{ parts { a b } }', 2)).toThrow(/query cost 3/);
+  it('multiplies a bounded list by its bound: a cap, the hosts, the length of an argument', () => {
+    expect(cost('{ capped { a b } }')).toBe(1 + 2 * 7);
+    expect(cost('{ statuses { a } }', {}, 40)).toBe(1 + 40);
+    expect(cost('{ pick(ids: ["x", "y"]) { a b } }')).toBe(1 + 2 * 2);
+  });
+
+  it('counts the parts of one stored row once, and scalar lists as one field', () => {
+    expect(cost('{ parts { a b } stored { a b } names }')).toBe(3 + 3 + 1);
+  });
+
+  it('multiplies a list nothing bounds by a full page, and says which lists those are', () => {
+    expect(cost('{ rows { a b } }')).toBe(1 + 2 * MAX_PAGE);
+    expect(unboundedLists(schema)).toEqual(['Query.rows']);
+  });
+
+  it('refuses over the limit, naming the cost', () => {
+    expect(() => checkQueryLimits({ maxDepth: 10, maxCost: 10 }, { hosts: 1 }, schema, parse('{ page(first: 5) { a b } }'))).toThrow(
+      /query cost 11 exceeds the limit of 10/,
+    );
   });
 });

@@ -1,7 +1,9 @@
-import { Field, ID, Int, ObjectType } from '@nestjs/graphql';
+import { Extensions, Field, ID, Int, ObjectType } from '@nestjs/graphql';
+import { MAX_LABELS } from '@netloom/model';
 import { Column, PrimaryColumn } from 'typeorm';
 import { isoDateColumn } from './columns';
 import { Label, labelsColumn } from './label';
+import { listBound } from './query-limits';
 
 /** What every intent resource has: a time-ordered id, a name, labels, generation, timestamps. */
 @ObjectType({ isAbstract: true })
@@ -15,6 +17,7 @@ export abstract class ResourceEntity {
   name!: string;
 
   @Field(() => [Label])
+  @Extensions(listBound({ items: MAX_LABELS }))
   @Column({ type: 'text', transformer: labelsColumn })
   labels!: Label[];
 

@@ -2,9 +2,10 @@ import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } fr
 import { WAIT_ARG } from '../agents/wait.interceptor';
 import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
 import { lookup } from '../common/resource-ops';
-import { ConnectionArgs, ConnectionType } from '../common/pagination';
+import { Connection, ConnectionArgs, ConnectionType } from '../common/pagination';
 import { Loaders } from '../loaders/loaders';
 import { Port } from '../ports/port.entity';
+import { PortConnection } from '../ports/ports.resolver';
 import { CreateHostInput, CreateHostPayload, HostFilter, UpdateHostInput } from './dto/host.inputs';
 import { Host } from './host.entity';
 import { HostsService } from './hosts.service';
@@ -43,8 +44,8 @@ export class HostsResolver {
     return this.service.delete(input);
   }
 
-  @ResolveField(() => [Port])
-  ports(@Parent() host: Host, @Context('loaders') loaders: Loaders): Promise<Port[]> {
-    return loaders.portsByHost.load(host.id);
+  @ResolveField(() => PortConnection, { description: 'The ports placed on this host, a page at a time.' })
+  ports(@Parent() host: Host, @Args() args: ConnectionArgs, @Context('loaders') loaders: Loaders): Promise<Connection<Port>> {
+    return loaders.portsOfHost(host.id, args);
   }
 }

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import { DataSource, In, ObjectLiteral } from 'typeorm';
+import { Connection, ConnectionArgs, paginateByParent } from '../common/pagination';
 import { HostAgent } from '../agents/host-agent.entity';
 import { ResourceStatus } from '../agents/resource-status.entity';
 import { Host } from '../hosts/host.entity';
@@ -33,14 +34,30 @@ function groupedBy<T extends ObjectLiteral>(
   }, BATCH);
 }
 
+/** One page of each parent's children; parents asking for the same page share two statements. */
+export type PageLoader<T> = (parentId: string, args: ConnectionArgs) => Promise<Connection<T>>;
+
+function pagedBy<T extends ObjectLiteral & { id: string }>(ds: DataSource, entity: new () => T, key: keyof T & string): PageLoader<T> {
+  const bySignature = new Map<string, DataLoader<string, Connection<T>>>();
+  return (parentId, args) => {
+    const signature = JSON.stringify([args.first, args.after, args.last, args.before]);
+    let loader = bySignature.get(signature);
+    if (!loader) {
+      loader = new DataLoader((ids) => paginateByParent(ds.getRepository(entity), key, ids, args), BATCH);
+      bySignature.set(signature, loader);
+    }
+    return loader.load(parentId);
+  };
+}
+
 /** Per-request batching of nested fields, so `networks { subnets ports }` costs a few queries, not N. */
 export class Loaders {
   readonly host: DataLoader<string, Host | null>;
   readonly network: DataLoader<string, Network | null>;
   readonly subnet: DataLoader<string, Subnet | null>;
-  readonly subnetsByNetwork: DataLoader<string, Subnet[]>;
-  readonly portsByNetwork: DataLoader<string, Port[]>;
-  readonly portsByHost: DataLoader<string, Port[]>;
+  readonly subnetsOfNetwork: PageLoader<Subnet>;
+  readonly portsOfNetwork: PageLoader<Port>;
+  readonly portsOfHost: PageLoader<Port>;
   readonly fixedIpsByPort: DataLoader<string, IpAllocation[]>;
   readonly hostAgent: DataLoader<string, HostAgent | null>;
   /** Statuses of one resource on every host, by resource id. */
@@ -50,9 +67,9 @@ export class Loaders {
     this.host = byId(ds, Host);
     this.network = byId(ds, Network);
     this.subnet = byId(ds, Subnet);
-    this.subnetsByNetwork = groupedBy(ds, Subnet, 'networkId', 'id');
-    this.portsByNetwork = groupedBy(ds, Port, 'networkId', 'id');
-    this.portsByHost = groupedBy(ds, Port, 'hostId', 'id');
+    this.subnetsOfNetwork = pagedBy(ds, Subnet, 'networkId');
+    this.portsOfNetwork = pagedBy(ds, Port, 'networkId');
+    this.portsOfHost = pagedBy(ds, Port, 'hostId');
     this.fixedIpsByPort = groupedBy(ds, IpAllocation, 'portId', 'subnetId');
     this.hostAgent = new DataLoader(async (ids) => {
       const rows = await ds.getRepository(HostAgent).findBy({ hostId: In([...ids]) });

@@ -1,12 +1,15 @@
-import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { Args, Context, Extensions, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { WAIT_ARG } from '../agents/wait.interceptor';
 import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
-import { ConnectionArgs, ConnectionType } from '../common/pagination';
+import { Connection, ConnectionArgs, ConnectionType } from '../common/pagination';
+import { listBound } from '../common/query-limits';
 import { lookup } from '../common/resource-ops';
 import { ResourceStatus } from '../agents/resource-status.entity';
 import { Loaders } from '../loaders/loaders';
 import { Port } from '../ports/port.entity';
+import { PortConnection } from '../ports/ports.resolver';
 import { Subnet } from '../subnets/subnet.entity';
+import { SubnetConnection } from '../subnets/subnets.resolver';
 import { CreateNetworkInput, NetworkFilter, UpdateNetworkInput } from './dto/network.inputs';
 import { Network } from './network.entity';
 import { NetworksService } from './networks.service';
@@ -46,17 +49,18 @@ export class NetworksResolver {
   }
 
   @ResolveField(() => [ResourceStatus], { description: 'Realization on each host it is placed on.' })
+  @Extensions(listBound({ perHost: true }))
   status(@Parent() network: Network, @Context('loaders') loaders: Loaders): Promise<ResourceStatus[]> {
     return loaders.statusesByResource.load(network.id);
   }
 
-  @ResolveField(() => [Subnet])
-  subnets(@Parent() network: Network, @Context('loaders') loaders: Loaders): Promise<Subnet[]> {
-    return loaders.subnetsByNetwork.load(network.id);
+  @ResolveField(() => SubnetConnection, { description: 'The subnets of this network, a page at a time.' })
+  subnets(@Parent() network: Network, @Args() args: ConnectionArgs, @Context('loaders') loaders: Loaders): Promise<Connection<Subnet>> {
+    return loaders.subnetsOfNetwork(network.id, args);
   }
 
-  @ResolveField(() => [Port])
-  ports(@Parent() network: Network, @Context('loaders') loaders: Loaders): Promise<Port[]> {
-    return loaders.portsByNetwork.load(network.id);
+  @ResolveField(() => PortConnection, { description: 'The ports on this network, a page at a time.' })
+  ports(@Parent() network: Network, @Args() args: ConnectionArgs, @Context('loaders') loaders: Loaders): Promise<Connection<Port>> {
+    return loaders.portsOfNetwork(network.id, args);
   }
 }

@@ -21,7 +21,8 @@ import {
 } from 'graphql';
 import { appendObjectFields } from '@graphql-tools/utils';
 import { FieldType } from '@netloom/plugin-sdk';
-import { EMBEDDED } from '../common/query-limits';
+import { MAX_LABELS } from '@netloom/model';
+import { EMBEDDED, listBound } from '../common/query-limits';
 import type { ResourceStatus } from '../agents/resource-status.entity';
 import { LoadedKind } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
@@ -192,7 +193,7 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
         fields: () => ({
           id: { type: nonNull(GraphQLID) },
           name: { type: nonNull(GraphQLString) },
-          labels: { type: nonNull(new GraphQLList(nonNull(core.label))) },
+          labels: { type: nonNull(new GraphQLList(nonNull(core.label))), extensions: listBound({ items: MAX_LABELS }) },
           generation: { type: nonNull(GraphQLInt), description: 'Bumped on every change; pass it back to update or delete safely.' },
           createdAt: { type: nonNull(core.dateTime) },
           updatedAt: { type: nonNull(core.dateTime) },
@@ -205,6 +206,7 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
           status: {
             type: nonNull(new GraphQLList(nonNull(core.status))),
             description: 'Realization on each host it is placed on.',
+            extensions: listBound({ perHost: true }),
             resolve: (r: PluginResource, _args: unknown, context: unknown) => handlers.status(r, context),
           },
         }),

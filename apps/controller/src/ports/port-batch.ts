@@ -18,6 +18,9 @@ import { Port } from './port.entity';
  */
 export const MAX_PORTS_PER_NETWORK_PER_HOST = 1020;
 
+/** Addresses one port may hold (Neutron's old `max_fixed_ips_per_port` was 5); bounds `Port.fixedIps`. */
+export const MAX_FIXED_IPS = 16;
+
 /** Names of namespaces a user may place a port in. Never passed through a shell; still kept plain. */
 const NETNS = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -69,6 +72,7 @@ export class PortBatch {
     if (input.fixedIps) checkListSize(input.fixedIps, `${field}.fixedIps`);
     Object.assign(port, portSecuritySettings({ portSecurity: true, allowedAddressPairs: [] }, input, field));
     const requests = input.fixedIps ?? (await this.defaultRequests(network.id));
+    if (requests.length > MAX_FIXED_IPS) throw badInput(`a port holds at most ${MAX_FIXED_IPS} fixed IPs, got ${requests.length}`, `${field}.fixedIps`);
     for (const [i, request] of requests.entries()) {
       const subnet = await this.subnetFor(network, request, `${field}.fixedIps.${i}`);
       const allocator = await this.allocator(subnet);

@@ -1,7 +1,8 @@
-import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { Args, Context, Extensions, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { WAIT_ARG } from '../agents/wait.interceptor';
 import { DeleteInput, DeletePayload } from '../common/inputs';
 import { ConnectionArgs, ConnectionType } from '../common/pagination';
+import { listBound } from '../common/query-limits';
 import { Host } from '../hosts/host.entity';
 import { ResourceStatus } from '../agents/resource-status.entity';
 import { Loaders } from '../loaders/loaders';
@@ -10,9 +11,10 @@ import { Subnet } from '../subnets/subnet.entity';
 import { CreatePortInput, PortFilter, UpdatePortInput } from './dto/port.inputs';
 import { IpAllocation } from './ip-allocation.entity';
 import { Port } from './port.entity';
+import { MAX_FIXED_IPS } from './port-batch';
 import { PortsService } from './ports.service';
 
-const PortConnection = ConnectionType(Port, 'Port');
+export const PortConnection = ConnectionType(Port, 'Port');
 
 @Resolver(() => Port)
 export class PortsResolver {
@@ -34,6 +36,7 @@ export class PortsResolver {
   }
 
   @Mutation(() => [Port], { description: 'Creates many ports in one transaction: all of them, or none.' })
+  @Extensions(listBound({ argument: 'inputs' }))
   createPorts(@Args('inputs', { type: () => [CreatePortInput] }) inputs: CreatePortInput[], @Args('wait', WAIT_ARG) _wait: boolean): Promise<Port[]> {
     return this.service.createMany(inputs);
   }
@@ -49,6 +52,7 @@ export class PortsResolver {
   }
 
   @ResolveField(() => [ResourceStatus], { description: 'Realization on each host it is placed on.' })
+  @Extensions(listBound({ perHost: true }))
   status(@Parent() port: Port, @Context('loaders') loaders: Loaders): Promise<ResourceStatus[]> {
     return loaders.statusesByResource.load(port.id);
   }
@@ -64,6 +68,7 @@ export class PortsResolver {
   }
 
   @ResolveField(() => [IpAllocation])
+  @Extensions(listBound({ items: MAX_FIXED_IPS }))
   fixedIps(@Parent() port: Port, @Context('loaders') loaders: Loaders): Promise<IpAllocation[]> {
     return loaders.fixedIpsByPort.load(port.id);
   }

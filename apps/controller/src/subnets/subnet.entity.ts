@@ -1,9 +1,12 @@
-import { Field, ID, Int, ObjectType } from '@nestjs/graphql';
+import { Extensions, Field, ID, Int, ObjectType } from '@nestjs/graphql';
 import { Column, Entity } from 'typeorm';
 import { jsonColumn } from '../common/columns';
+import { EMBEDDED } from '../common/query-limits';
 import { ResourceEntity } from '../common/resource.entity';
 
+// Part of the subnet's row: the cost limit counts a subnet's pools once.
 @ObjectType()
+@Extensions({ [EMBEDDED]: true })
 export class AllocationPool {
   @Field() start!: string;
   @Field() end!: string;

@@ -8,7 +8,7 @@ import { CreateSubnetInput, SubnetFilter, UpdateSubnetInput } from './dto/subnet
 import { Subnet } from './subnet.entity';
 import { SubnetsService } from './subnets.service';
 
-const SubnetConnection = ConnectionType(Subnet, 'Subnet');
+export const SubnetConnection = ConnectionType(Subnet, 'Subnet');
 
 @Resolver(() => Subnet)
 export class SubnetsResolver {
