@@ -479,6 +479,9 @@ async function leakedKernelObjects(cluster: Cluster): Promise<string[]> {
     for (const host of cluster.sim.hosts) {
       const links = JSON.parse((await execa('ip', ['-n', host.name, '-json', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
       for (const link of links) if (!['lo', 'ul0'].includes(link.ifname)) leaks.push(`${host.name}/${link.ifname}`);
+      // nft tables the agent keeps in the host namespace (port security) carry its prefix.
+      const tables = (await execa('ip', ['netns', 'exec', host.name, 'nft', 'list', 'tables'])).stdout.split('\n');
+      for (const table of tables) if (table.includes(` ${prefix}`)) leaks.push(`${host.name}/${table.trim()}`);
     }
     if (!leaks.length) break;
     await sleep(250);
