@@ -1,10 +1,9 @@
 import { badInput } from '@netloom/model';
 import { normalizeMac, parseCidr, parseIp } from '../ipam/ipam';
 import { AllowedAddressPairInput } from './dto/port.inputs';
-import { AllowedAddressPair } from './port.entity';
+import { AllowedAddressPair, MAX_ADDRESS_PAIRS } from './port.entity';
 
-/** As Neutron's default `max_allowed_address_pair`. */
-export const MAX_ADDRESS_PAIRS = 10;
+export { MAX_ADDRESS_PAIRS };
 
 /**
  * The port-security settings a create or update leaves on a port (pure). Pairs take any address

@@ -1,7 +1,11 @@
-import { Field, ID, ObjectType } from '@nestjs/graphql';
+import { Extensions, Field, ID, ObjectType } from '@nestjs/graphql';
 import { Column, Entity } from 'typeorm';
 import { jsonColumn } from '../common/columns';
+import { listBound } from '../common/query-limits';
 import { ResourceEntity } from '../common/resource.entity';
+
+/** As Neutron's default `max_allowed_address_pair`. */
+export const MAX_ADDRESS_PAIRS = 10;
 
 @ObjectType({ description: 'An address a port may send from besides its own (VRRP, appliances).' })
 export class AllowedAddressPair {
@@ -36,6 +40,7 @@ export class Port extends ResourceEntity {
   portSecurity!: boolean;
 
   @Field(() => [AllowedAddressPair])
+  @Extensions(listBound({ items: MAX_ADDRESS_PAIRS }))
   @Column({ name: 'allowed_address_pairs', type: 'text', default: '[]', transformer: jsonColumn })
   allowedAddressPairs!: AllowedAddressPair[];
 }
