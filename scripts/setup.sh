@@ -3,9 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Kernel tooling for the agent and the tests (iproute2, nftables, setpriv, ping, conntrack, capture/traffic tools).
+# Kernel tooling for the agent and the tests (iproute2, nftables, setpriv, ping, conntrack, capture/traffic tools; openssl makes the TLS test CA).
 need=()
-for pair in ip:iproute2 nft:nftables setpriv:util-linux umount:mount ping:iputils-ping conntrack:conntrack tcpdump:tcpdump socat:socat iperf3:iperf3; do
+for pair in ip:iproute2 nft:nftables setpriv:util-linux umount:mount openssl:openssl ping:iputils-ping conntrack:conntrack tcpdump:tcpdump socat:socat iperf3:iperf3; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
