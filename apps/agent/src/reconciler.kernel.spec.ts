@@ -121,6 +121,25 @@ describeKernel('Reconciler on the real kernel', () => {
     expect((await ping('port-a', '10.232.0.3')).exitCode).toBe(0);
   });
 
+  it('puts the port-security table back within 2 s when it is deleted by hand, on the nft event alone', async () => {
+    await execa('nft', ['delete', 'table', 'bridge', names.portSecurityTable]);
+    const deadline = Date.now() + 2_000;
+    while (!(await linux.nftTable('bridge', names.portSecurityTable))) {
+      if (Date.now() > deadline) throw new Error('port-security table not back within 2 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await reconciler.reconcileNow();
+    // Whole again: nothing more to write, and port-c claiming another MAC reaches nobody.
+    expect((await pass([network, ...ports], 3)).mutatingCommands).toBe(0);
+    await execa('ip', ['-n', names.portNetns('port-c'), 'link', 'set', 'eth0', 'address', '02:00:00:00:00:98']);
+    try {
+      expect((await ping('port-c', '10.232.0.2')).exitCode).not.toBe(0);
+    } finally {
+      await execa('ip', ['-n', names.portNetns('port-c'), 'link', 'set', 'eth0', 'address', '02:00:00:00:00:04']);
+    }
+    expect((await ping('port-c', '10.232.0.2')).exitCode).toBe(0);
+  });
+
   it('moves an address when the spec changes, dropping the old one', async () => {
     const moved = port('port-c', '10.232.0.4');
     moved.spec.addresses = [{ cidr: '10.232.0.40/24', family: 4 }];

@@ -60,6 +60,9 @@ export class Reconciler {
   private debounce: NodeJS.Timeout | undefined;
   private resync: NodeJS.Timeout | undefined;
   private monitor: { stop(): void } | undefined;
+  private nftMonitor: { stop(): void } | undefined;
+  /** Pids of our own `nft -f` writes of the port-security table whose transaction is not heard yet. */
+  private readonly ownNftWrites = new Set<number>();
   private netnsWatch: Promise<{ close(): void } | undefined> | undefined;
   private stopped = false;
   /** An observe waits for its turn or runs: a second one is not queued. */
@@ -94,6 +97,7 @@ export class Reconciler {
   /** Starts watching the kernel and the resync timer. Nothing is touched before a desired state is set. */
   start(): void {
     this.watch();
+    this.watchNft();
     this.resync = setInterval(() => {
       this.linkCache.invalidate();
       this.kick(0);
@@ -130,9 +134,39 @@ export class Reconciler {
     );
   }
 
+  private ownWrite(pid: number): void {
+    // A write that failed is never heard: forget old pids rather than keep them all.
+    if (this.ownNftWrites.size >= 64) this.ownNftWrites.clear();
+    this.ownNftWrites.add(pid);
+  }
+
+  /**
+   * The port-security table changed by anyone but this agent (a hand edit, a flush) triggers a
+   * pass at once, which lists the table and puts back what differs: ports are not left unfiltered
+   * until the next resync. One `nft monitor` in the host namespace; a dead one is restarted.
+   */
+  private watchNft(): void {
+    if (this.stopped) return;
+    this.nftMonitor = this.linux.monitorNft(
+      (t) => {
+        if (!t.tables.some((x) => x.family === 'bridge' && x.table === this.names.portSecurityTable)) return;
+        if (this.ownNftWrites.delete(t.pid)) return;
+        this.options.log(`port-security table changed by process ${t.pid} (${t.comm}): putting it back`);
+        this.kick(0);
+      },
+      undefined,
+      (error) => {
+        if (this.stopped) return;
+        this.options.log(`nft monitor ended (${error.message}); restarting`);
+        setTimeout(() => this.watchNft(), 1_000).unref();
+      },
+    );
+  }
+
   stop(): void {
     this.stopped = true;
     this.monitor?.stop();
+    this.nftMonitor?.stop();
     void this.netnsWatch?.then((w) => w?.close());
     clearInterval(this.resync);
     clearTimeout(this.timer);
@@ -307,7 +341,11 @@ export class Reconciler {
       } else {
         const security = planPortSecurity(desired, observed.portSecurity, this.names, skip);
         for (const { key, reason } of security.invalid) failures.set(key, { key, reason, terminal: true });
-        if (security.script) await this.linux.nftApply(security.script).catch((error: unknown) => failSecured(error, security.written));
+        if (security.script) {
+          await this.linux
+            .nftApply(security.script, undefined, (pid) => this.ownWrite(pid))
+            .catch((error: unknown) => failSecured(error, security.written));
+        }
       }
       collect(await this.apply([filterBatch(p.root, failures)]), failures);
       if (p.fdb.length) collect([await this.linux.applyBridgeBatch(p.fdb).catch((e: unknown) => wholeBatchFailed(p.fdb.lines, e))], failures);

@@ -48,12 +48,14 @@ const STOP_GRACE_MS = 5_000;
  */
 export function spawnAgent(simPrefix: string, host: SimHost, prefix: string, o: StartAgentOptions): AgentHandle {
   const args = ['--controller', o.controller, '--state-dir', o.stateDir, '--prefix', prefix];
-  if (o.joinToken !== undefined) args.push('--join-token', o.joinToken);
+  // The join token in the environment, as operators are told to: never on a command line `ps` shows.
+  const env = markedEnv(simPrefix);
+  if (o.joinToken !== undefined) env.NETLOOM_JOIN_TOKEN = o.joinToken;
   if (o.resyncMs !== undefined) args.push('--resync-ms', String(o.resyncMs));
   if (o.observeMs !== undefined) args.push('--observe-ms', String(o.observeMs));
   const child = spawn('nsenter', [`--net=${NETNS_DIR}/${host.name}`, '--', process.execPath, o.agentMain, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: markedEnv(simPrefix),
+    env,
     // Its own process group, so a crash can take the agent's children (`ip monitor`) with it.
     detached: true,
   });
