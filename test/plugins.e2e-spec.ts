@@ -8,8 +8,8 @@ import { Client, createClient } from 'graphql-ws';
 import { DataSource } from 'typeorm';
 import WebSocket from 'ws';
 import { RealizationState, ResourceStatusReport } from '@netloom/model';
-import { AgentsService } from '../apps/controller/src/agents/agents.service';
-import { compileHosts } from '../apps/controller/src/agents/compile';
+import { DispatcherService } from '../apps/controller/src/realization/dispatcher.service';
+import { compileHosts } from '../apps/controller/src/realization/compile';
 import { bootstrapAdminToken, createController } from '../apps/controller/src/bootstrap';
 import { loadConfig } from '../apps/controller/src/config';
 import { sleep, waitFor } from './support/agent';
@@ -247,7 +247,7 @@ describe('plugin kinds in the API', () => {
 
   it("compiles placed resources into their host's desired state, with the networks they need", async () => {
     await gql(CREATE, { i: { name: 'explode', hostId: hosts[2], mode: 'NAT' } });
-    const compiled = compileHosts(await app.get(AgentsService).loadIntent());
+    const compiled = compileHosts(await app.get(DispatcherService).loadIntent());
     const onFirst = compiled.get(hosts[0])!;
     expect(onFirst.find((r) => r.kind === 'Gateway')).toEqual({
       kind: 'Gateway',

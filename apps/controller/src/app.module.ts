@@ -18,6 +18,7 @@ import { NetworksModule } from './networks/networks.module';
 import { PluginGraphqlService } from './plugin-kinds/plugin-graphql.service';
 import { PluginsApiModule, PluginsModule } from './plugin-kinds/plugins.module';
 import { PortsModule } from './ports/ports.module';
+import { RealizationModule } from './realization/realization.module';
 import { SubnetsModule } from './subnets/subnets.module';
 
 @Global()
@@ -48,6 +49,7 @@ export class AppModule {
         SubnetsModule,
         PortsModule,
         PluginsModule,
+        RealizationModule,
         AgentsModule,
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,

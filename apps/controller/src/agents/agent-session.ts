@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import WebSocket from 'ws';
 import { ControllerMessage, HEARTBEAT_MS, HelloMessage } from '@netloom/protocol';
 import { closeSocket } from '../common/live-sessions';
-import { KeyStanding } from './status-screen';
+import { KeyStanding } from '../realization/status-screen';
 
 /** Deleted keys remembered per host at most (the oldest go first). */
 const MAX_RETIRED = 10_000;

@@ -6,7 +6,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { AGENT_PATH, AgentCloseCode, parseAgentMessage, PROTOCOL_VERSION } from '@netloom/protocol';
 import { AgentSession } from './agent-session';
 import { AgentsService } from './agents.service';
-import { DispatcherService } from './dispatcher.service';
+import { DispatcherService } from '../realization/dispatcher.service';
 
 const BEARER = /^Bearer\s+(\S+)$/i;
 

@@ -5,10 +5,11 @@ import { CreateHostPayload } from '../hosts/dto/host.inputs';
 import { Host } from '../hosts/host.entity';
 import { Loaders } from '../loaders/loaders';
 import { HostAgent } from './host-agent.entity';
-import { AgentsService, RESOURCE_STATUS_CHANGES } from './agents.service';
+import { AgentsService } from './agents.service';
+import { RESOURCE_STATUS_CHANGES } from '../realization/status.service';
 import { ChangesService } from '../changes/changes.service';
-import { DispatcherService } from './dispatcher.service';
-import { attributeList, ResourceStatus } from './resource-status.entity';
+import { DispatcherService } from '../realization/dispatcher.service';
+import { attributeList, ResourceStatus } from '../realization/resource-status.entity';
 
 export enum AgentState {
   CONNECTED = 'CONNECTED',

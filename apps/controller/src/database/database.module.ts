@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { HostAgent } from '../agents/host-agent.entity';
-import { ResourceStatus } from '../agents/resource-status.entity';
+import { ResourceStatus } from '../realization/resource-status.entity';
 import { ApiToken } from '../auth/api-token.entity';
 import { Change } from '../changes/change.entity';
 import { ControllerConfig } from '../config';

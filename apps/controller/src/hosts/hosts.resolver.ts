@@ -1,5 +1,5 @@
 import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
-import { WAIT_ARG } from '../agents/wait.interceptor';
+import { WAIT_ARG } from '../realization/wait.interceptor';
 import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
 import { lookup } from '../common/resource-ops';
 import { Connection, ConnectionArgs, ConnectionType } from '../common/pagination';

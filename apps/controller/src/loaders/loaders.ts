@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import { DataSource, In, ObjectLiteral } from 'typeorm';
 import { Connection, ConnectionArgs, paginateByParent } from '../common/pagination';
 import { HostAgent } from '../agents/host-agent.entity';
-import { ResourceStatus } from '../agents/resource-status.entity';
+import { ResourceStatus } from '../realization/resource-status.entity';
 import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
 import { IpAllocation } from '../ports/ip-allocation.entity';

@@ -1,10 +1,10 @@
 import { Args, Context, Extensions, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
-import { WAIT_ARG } from '../agents/wait.interceptor';
+import { WAIT_ARG } from '../realization/wait.interceptor';
 import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
 import { Connection, ConnectionArgs, ConnectionType } from '../common/pagination';
 import { listBound } from '../common/query-limits';
 import { lookup } from '../common/resource-ops';
-import { ResourceStatus } from '../agents/resource-status.entity';
+import { ResourceStatus } from '../realization/resource-status.entity';
 import { Loaders } from '../loaders/loaders';
 import { Port } from '../ports/port.entity';
 import { PortConnection } from '../ports/ports.resolver';

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { GraphQLSchema } from 'graphql';
 import { ErrorCode, NetloomError } from '@netloom/model';
-import { DispatcherService } from '../agents/dispatcher.service';
+import { DispatcherService } from '../realization/dispatcher.service';
 import { Role } from '../auth/api-token.entity';
 import { ChangesService } from '../changes/changes.service';
 import { DeleteInput } from '../common/inputs';

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In } from 'typeorm';
 import { IntentView, PluginDefinition } from '@netloom/plugin-sdk';
-import { PluginPlacement } from '../agents/compile';
+import { PluginPlacement } from '../realization/compile';
 import { databaseIntentView, toSdkResource } from './intent-view';
 import { PluginRegistry } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';

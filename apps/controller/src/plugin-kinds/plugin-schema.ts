@@ -23,7 +23,7 @@ import { appendObjectFields } from '@graphql-tools/utils';
 import { FieldType } from '@netloom/plugin-sdk';
 import { MAX_LABELS } from '@netloom/model';
 import { EMBEDDED, listBound } from '../common/query-limits';
-import type { ResourceStatus } from '../agents/resource-status.entity';
+import type { ResourceStatus } from '../realization/resource-status.entity';
 import { LoadedKind } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
 

@@ -1,5 +1,4 @@
 import { Global, Module } from '@nestjs/common';
-import { AgentsModule } from '../agents/agents.module';
 import { ControllerConfig } from '../config';
 import { CONTROLLER_CONFIG } from '../database/tokens';
 import { PluginGraphqlService } from './plugin-graphql.service';
@@ -24,7 +23,6 @@ export class PluginsModule {}
 
 /** The generated GraphQL API of plugin kinds, for the GraphQL module's schema hook. */
 @Module({
-  imports: [AgentsModule],
   providers: [PluginGraphqlService],
   exports: [PluginGraphqlService],
 })

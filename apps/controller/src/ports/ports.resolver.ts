@@ -1,10 +1,10 @@
 import { Args, Context, Extensions, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
-import { WAIT_ARG } from '../agents/wait.interceptor';
+import { WAIT_ARG } from '../realization/wait.interceptor';
 import { DeleteInput, DeletePayload } from '../common/inputs';
 import { ConnectionArgs, ConnectionType } from '../common/pagination';
 import { listBound } from '../common/query-limits';
 import { Host } from '../hosts/host.entity';
-import { ResourceStatus } from '../agents/resource-status.entity';
+import { ResourceStatus } from '../realization/resource-status.entity';
 import { Loaders } from '../loaders/loaders';
 import { Network } from '../networks/network.entity';
 import { Subnet } from '../subnets/subnet.entity';

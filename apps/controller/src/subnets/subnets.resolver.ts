@@ -1,5 +1,5 @@
 import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
-import { WAIT_ARG } from '../agents/wait.interceptor';
+import { WAIT_ARG } from '../realization/wait.interceptor';
 import { DeleteInput, DeletePayload } from '../common/inputs';
 import { ConnectionArgs, ConnectionType } from '../common/pagination';
 import { Loaders } from '../loaders/loaders';

@@ -6,9 +6,17 @@ import { AckMessage, AgentCloseCode } from '@netloom/protocol';
 import { ChangesService } from '../changes/changes.service';
 import { ControllerConfig } from '../config';
 import { CONTROLLER_CONFIG } from '../database/tokens';
-import { AgentSession } from './agent-session';
-import { AgentsService, RESOURCE_STATUS_CHANGES } from './agents.service';
-import { compileHosts } from './compile';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AgentSession } from '../agents/agent-session';
+import { Host } from '../hosts/host.entity';
+import { Network } from '../networks/network.entity';
+import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
+import { IpAllocation } from '../ports/ip-allocation.entity';
+import { Port } from '../ports/port.entity';
+import { Subnet } from '../subnets/subnet.entity';
+import { compileHosts, Intent } from './compile';
+import { RESOURCE_STATUS_CHANGES, StatusService } from './status.service';
 import { describeDropped, screenAck } from './status-screen';
 
 const hashOf = (r: DesiredResource): string => createHash('sha1').update(JSON.stringify([r.generation, r.spec])).digest('base64');
@@ -51,7 +59,9 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   private readonly draining = new Map<string, { session: AgentSession; revision?: number; timer?: NodeJS.Timeout }>();
 
   constructor(
-    private readonly agents: AgentsService,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly status: StatusService,
+    private readonly plugins: PluginPlacementService,
     private readonly changes: ChangesService,
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
   ) {
@@ -59,7 +69,6 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.agents.markAllDisconnected();
     this.changes.onCommit((changes) => {
       // At once, before any dispatch: from now on a deleted host's acks touch no stored row.
       for (const change of changes) {
@@ -119,7 +128,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
 
   private async dispatch(): Promise<void> {
     const revision = this.changes.lastRevision;
-    const compiled = compileHosts(await this.agents.loadIntent(), (h) => this.inSpan(h));
+    const compiled = compileHosts(await this.loadIntent(), (h) => this.inSpan(h));
     const changedHosts = new Set<string>();
     for (const hostId of this.desired.keys()) {
       if (compiled.has(hostId)) continue;
@@ -139,6 +148,22 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
       if (this.affected.length > 1000) this.affected.shift();
     }
     this.flushedRevision = revision;
+  }
+
+  /** Everything compiling needs, in five queries, only the columns it uses, and where plugins place their resources. */
+  async loadIntent(): Promise<Intent> {
+    const em = this.dataSource.manager;
+    const [hosts, ports, networks, subnets, allocations] = await Promise.all([
+      em.find(Host, { select: { id: true, vtepAddress: true, underlayMtu: true } }),
+      em.find(Port, {
+        select: { id: true, networkId: true, hostId: true, generation: true, macAddress: true, netns: true, portSecurity: true, allowedAddressPairs: true },
+      }),
+      em.find(Network, { select: { id: true, generation: true, vni: true, mtu: true } }),
+      em.find(Subnet, { select: { id: true, networkId: true, ipVersion: true, cidr: true, gatewayIp: true } }),
+      em.find(IpAllocation, { select: { portId: true, subnetId: true, ipAddress: true } }),
+    ]);
+    const placements = await this.plugins.placeAll();
+    return { hosts, ports, networks, subnets, allocations, placements };
   }
 
   /**
@@ -181,7 +206,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
     session.sentRevision = revision;
     session.retire(deletes.map(resourceKey), revision);
-    await this.agents.forget(session.hostId, deletes);
+    await this.status.forget(session.hostId, deletes);
   }
 
   /** A session that said hello: a delta when it has what this controller last sent it, else a snapshot. */
@@ -196,7 +221,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     this.away.delete(session.hostId);
     // A host back from beyond the grace period rejoins the other hosts' spans.
     if (wasLost) await this.flush();
-    const resources = compileHosts(await this.agents.loadIntent(), (h) => this.inSpan(h)).get(session.hostId) ?? [];
+    const resources = compileHosts(await this.loadIntent(), (h) => this.inSpan(h)).get(session.hostId) ?? [];
     const revision = this.changes.lastRevision;
     const previous = this.lastSent.get(session.hostId);
     session.retired = new Map(previous?.retired);
@@ -247,7 +272,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     if (screened.droppedTotal) {
       this.logger.warn(`host ${session.hostId}, ack of revision ${message.revision}: ${describeDropped(screened, message.statuses.length)}`);
     }
-    const changed = await this.agents.recordAck(session.hostId, revision, screened.accepted, message.full === true ? screened.listed : null, screened.droppedTotal);
+    const changed = await this.status.recordAck(session.hostId, revision, screened.accepted, message.full === true ? screened.listed : null, screened.droppedTotal);
     this.applied.set(session.hostId, Math.max(this.applied.get(session.hostId) ?? 0, revision));
     for (const status of changed) await this.changes.pubSub.publish(RESOURCE_STATUS_CHANGES, status);
     this.events.emit('applied');
@@ -286,7 +311,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
         this.events.once('applied', done);
       });
     }
-    const failures = await this.agents.failures([...hosts], changed);
+    const failures = await this.status.failures([...hosts], changed);
     if (failures.length) {
       const detail = failures.map((f) => `${f.kind} ${f.resourceId} on host ${f.hostId}: ${f.reason ?? 'failed'}`).join('; ');
       throw new NetloomError(ErrorCode.RealizationFailed, `committed at revision ${toRevision}, but ${detail}`);

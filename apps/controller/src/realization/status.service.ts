@@ -1,0 +1,122 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
+import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { RealizationState, ResourceRef, ResourceStatusReport } from '@netloom/model';
+import { HostAgent } from '../agents/host-agent.entity';
+import { ChangesService } from '../changes/changes.service';
+import { sanitizeObserved } from '../plugin-kinds/observed';
+import { PluginRegistry } from '../plugin-kinds/plugin-registry';
+import { PLUGIN_REGISTRY } from '../plugin-kinds/tokens';
+import { ResourceStatus } from './resource-status.entity';
+
+export const RESOURCE_STATUS_CHANGES = 'resourceStatusChanges';
+const CHUNK = 200;
+const MAX_INT32 = 2 ** 31 - 1;
+
+/** What agents reported of the resources they were sent, stored per host and resource. */
+@Injectable()
+export class StatusService {
+  private readonly logger = new Logger('Status');
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly changes: ChangesService,
+    @Inject(PLUGIN_REGISTRY) private readonly registry: PluginRegistry,
+  ) {}
+
+  /**
+   * Stores what an agent reported (screened: only resources sent to that host), and adds what was
+   * dropped to its count. Returns the statuses that changed (state, generation, reason, attributes or
+   * observed state), for subscribers. With `listed` (a full ack: every resource it named), statuses of
+   * resources it no longer names are dropped. A report without `observed` keeps the stored one;
+   * null clears it.
+   */
+  recordAck(hostId: string, revision: number, reports: ResourceStatusReport[], listed: ReadonlySet<string> | null, dropped: number): Promise<ResourceStatus[]> {
+    return this.changes.transact(async ({ em }) => {
+      // A delta ack compares only what it reports; a full one also drops what it does not list.
+      const rows = listed ? await em.findBy(ResourceStatus, { hostId }) : await this.statusesOf(em, hostId, reports.map((r) => r.id));
+      const existing = new Map(rows.map((s) => [`${s.kind}/${s.resourceId}`, s]));
+      const now = new Date();
+      const changed: ResourceStatus[] = [];
+      for (const r of reports) {
+        const before = existing.get(`${r.kind}/${r.id}`);
+        const reason = r.reason ?? null;
+        const observed = r.observed === undefined ? (before?.observed ?? null) : this.sanitizeObserved(hostId, r);
+        // Sanitized values are canonical (declared fields, in declaration order), so their JSON compares.
+        const sameObserved = JSON.stringify(before?.observed ?? null) === JSON.stringify(observed);
+        // Attributes move too (a port's dropped-frame count): compared with keys in order.
+        const sameAttributes = canonicalJson(before?.attributes ?? {}) === canonicalJson(r.attributes ?? {});
+        if (before && before.state === r.state && before.generation === r.generation && before.reason === reason && sameObserved && sameAttributes) continue;
+        changed.push(
+          em.create(ResourceStatus, {
+            hostId,
+            kind: r.kind,
+            resourceId: r.id,
+            state: r.state,
+            generation: r.generation,
+            reason,
+            attributes: r.attributes ?? {},
+            observed,
+            updatedAt: now,
+          }),
+        );
+      }
+      for (let i = 0; i < changed.length; i += CHUNK) {
+        await em.upsert(ResourceStatus, changed.slice(i, i + CHUNK) as QueryDeepPartialEntity<ResourceStatus>[], ['hostId', 'kind', 'resourceId']);
+      }
+      if (listed) {
+        const gone = [...existing.entries()].filter(([key]) => !listed.has(key)).map(([, s]) => s);
+        await this.deleteStatuses(em, hostId, gone.map((s) => ({ kind: s.kind, id: s.resourceId })));
+      }
+      await em
+        .createQueryBuilder()
+        .update(HostAgent)
+        .set({ appliedRevision: revision, lastSeen: now })
+        .where('host_id = :hostId AND applied_revision < :revision', { hostId, revision })
+        .execute();
+      if (dropped > 0) {
+        const agent = await em.findOne(HostAgent, { where: { hostId }, select: { hostId: true, droppedStatuses: true } });
+        // A counter shown as a GraphQL Int: it stops at the largest one.
+        if (agent) await em.update(HostAgent, hostId, { droppedStatuses: Math.min(MAX_INT32, agent.droppedStatuses + dropped) });
+      }
+      return changed;
+    });
+  }
+
+  /** Forgets the status of resources a host no longer has. */
+  async forget(hostId: string, refs: ResourceRef[]): Promise<void> {
+    if (refs.length) await this.changes.transact(({ em }) => this.deleteStatuses(em, hostId, refs));
+  }
+
+  async failures(hostIds: string[], refs: ResourceRef[]): Promise<ResourceStatus[]> {
+    if (!hostIds.length || !refs.length) return [];
+    const rows = await this.dataSource
+      .getRepository(ResourceStatus)
+      .findBy({ hostId: In(hostIds), resourceId: In(refs.map((r) => r.id)), state: RealizationState.FAILED });
+    return rows;
+  }
+
+  /** What is kept of a reported observed state: only what the kind declares (nothing for core kinds). */
+  private sanitizeObserved(hostId: string, report: ResourceStatusReport): Record<string, unknown> | null {
+    const { observed, problems } = sanitizeObserved(this.registry.kind(report.kind)?.definition.observed, report.observed);
+    if (problems.length) {
+      const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
+      this.logger.warn(`host ${hostId}, ${report.kind} ${report.id}: ${problems.slice(0, 3).join('; ')}${more}`);
+    }
+    return observed;
+  }
+
+  private async statusesOf(em: EntityManager, hostId: string, ids: string[]): Promise<ResourceStatus[]> {
+    const out: ResourceStatus[] = [];
+    for (let i = 0; i < ids.length; i += 500) out.push(...(await em.findBy(ResourceStatus, { hostId, resourceId: In(ids.slice(i, i + 500)) })));
+    return out;
+  }
+
+  private async deleteStatuses(em: EntityManager, hostId: string, refs: ResourceRef[]): Promise<void> {
+    for (const ref of refs) await em.delete(ResourceStatus, { hostId, kind: ref.kind, resourceId: ref.id });
+  }
+
+}
+
+const canonicalJson = (o: Record<string, string>): string => JSON.stringify(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
