@@ -9,7 +9,6 @@ import { DataSource } from 'typeorm';
 import WebSocket from 'ws';
 import { RealizationState, ResourceStatusReport } from '@netloom/model';
 import { DispatcherService } from '../apps/controller/src/realization/dispatcher.service';
-import { compileHosts } from '../apps/controller/src/realization/compile';
 import { bootstrapAdminToken, createController } from '../apps/controller/src/bootstrap';
 import { loadConfig } from '../apps/controller/src/config';
 import { sleep, waitFor } from './support/agent';
@@ -247,7 +246,8 @@ describe('plugin kinds in the API', () => {
 
   it("compiles placed resources into their host's desired state, with the networks they need", async () => {
     await gql(CREATE, { i: { name: 'explode', hostId: hosts[2], mode: 'NAT' } });
-    const compiled = compileHosts(await app.get(DispatcherService).loadIntent());
+    const dispatcher = app.get(DispatcherService);
+    const compiled = new Map(await Promise.all(hosts.map(async (h) => [h, await dispatcher.desiredOf(h)] as const)));
     const onFirst = compiled.get(hosts[0])!;
     expect(onFirst.find((r) => r.kind === 'Gateway')).toEqual({
       kind: 'Gateway',

@@ -5,6 +5,7 @@
  */
 export { badInput, conflict, ErrorCode, NetloomError, notFound, RealizationState } from '@netloom/model';
 export { type FieldType, t } from './fields';
+export { type FilterableRow, type IntentFilter, matchesFilter } from './intent-filter';
 export { deriveMac, subnetContaining } from './net';
 export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, ProbeCheck, ProbeResult } from './host-context';
 export { createHostContext, type HostContextOptions, type ManagedHostContext } from './host-context-impl';

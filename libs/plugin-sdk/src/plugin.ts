@@ -1,6 +1,7 @@
 import type { RealizationState } from '@netloom/model';
 import type { FieldType } from './fields';
 import type { HostContext } from './host-context';
+import type { IntentFilter } from './intent-filter';
 
 /** The SDK's major version. A plugin names the one it targets; a mismatch is refused at load. */
 export const SDK_VERSION = 1;
@@ -28,16 +29,22 @@ export interface KindDefinition {
   observed?: Record<string, FieldType>;
 }
 
-/** Read access to the core intent, for the controller half. */
+/**
+ * Read access to the core intent, for the controller half. Every read takes an optional
+ * {@link IntentFilter}; rows come ordered by id. After a change, the controller calls `place()`
+ * again only for resources that read a row the change touched (or that changed themselves): read
+ * what you need, narrowly (`ports({ ids })` rather than `ports()` and a search), and a site of
+ * 50 000 ports costs your plugin nothing when one unrelated port changes.
+ */
 export interface IntentView {
-  hosts(): Promise<{ id: string; name: string; vtepAddress: string; labels: Record<string, string> }[]>;
-  networks(): Promise<{ id: string; name: string; vni: number; mtu: number | null }[]>;
-  subnets(): Promise<{ id: string; networkId: string; name: string; cidr: string; gatewayIp: string; ipVersion: 4 | 6 }[]>;
-  ports(): Promise<
+  hosts(filter?: IntentFilter): Promise<{ id: string; name: string; vtepAddress: string; labels: Record<string, string> }[]>;
+  networks(filter?: IntentFilter): Promise<{ id: string; name: string; vni: number; mtu: number | null }[]>;
+  subnets(filter?: IntentFilter): Promise<{ id: string; networkId: string; name: string; cidr: string; gatewayIp: string; ipVersion: 4 | 6 }[]>;
+  ports(filter?: IntentFilter): Promise<
     { id: string; name: string; networkId: string; hostId: string; macAddress: string; fixedIps: { subnetId: string; ipAddress: string }[]; labels: Record<string, string> }[]
   >;
   /** The stored resources of a kind of this plugin (the one being changed excluded). */
-  resources<S = Record<string, unknown>>(kind: string): Promise<PluginResource<S>[]>;
+  resources<S = Record<string, unknown>>(kind: string, filter?: IntentFilter): Promise<PluginResource<S>[]>;
 }
 
 /** What one host receives for one resource. */

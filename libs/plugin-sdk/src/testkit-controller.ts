@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { badInput, conflict } from '@netloom/model';
+import { type FilterableRow, type IntentFilter, matchesFilter } from './intent-filter';
 import type { AddressReservation, IntentView, Placement, PluginDefinition, PluginResource } from './plugin';
 
 type HostRow = Awaited<ReturnType<IntentView['hosts']>>[number];
@@ -37,12 +38,14 @@ export function inMemoryIntent(intent: InMemoryIntent = {}): IntentView {
     ...p,
   }));
   const resources: PluginResource[] = (intent.resources ?? []).map((r) => ({ name: r.id, generation: 1, labels: {}, ...r }));
+  const read = <T extends FilterableRow>(rows: T[], filter?: IntentFilter): Promise<T[]> =>
+    Promise.resolve(rows.filter((r) => matchesFilter(r, filter)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
   return {
-    hosts: () => Promise.resolve(hosts),
-    networks: () => Promise.resolve(networks),
-    subnets: () => Promise.resolve(subnets),
-    ports: () => Promise.resolve(ports),
-    resources: <S>(kind: string) => Promise.resolve(resources.filter((r) => r.kind === kind) as PluginResource<S>[]),
+    hosts: (filter) => read(hosts, filter),
+    networks: (filter) => read(networks, filter),
+    subnets: (filter) => read(subnets, filter),
+    ports: (filter) => read(ports, filter),
+    resources: <S>(kind: string, filter?: IntentFilter) => read(resources.filter((r) => r.kind === kind) as PluginResource<S>[], filter),
   };
 }
 
@@ -68,7 +71,7 @@ export async function runController<S>(
   const full: PluginResource<S> = { id: 'r1', name: 'r1', generation: 1, labels: {}, ...resource, kind };
   const view: IntentView = {
     ...intent,
-    resources: async <T>(k: string) => (await intent.resources<T>(k)).filter((r) => r.id !== full.id),
+    resources: async <T>(k: string, filter?: IntentFilter) => (await intent.resources<T>(k, filter)).filter((r) => r.id !== full.id),
   };
   await controller.validate?.(full, view);
   const reservations = (await controller.reserve?.(full, view)) ?? [];

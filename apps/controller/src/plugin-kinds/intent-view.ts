@@ -1,6 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { ErrorCode, NetloomError } from '@netloom/model';
-import { IntentView, PluginDefinition, PluginResource as SdkResource } from '@netloom/plugin-sdk';
+import { IntentFilter, IntentView, matchesFilter, PluginDefinition, PluginResource as SdkResource } from '@netloom/plugin-sdk';
 import { Host } from '../hosts/host.entity';
 import { Network } from '../networks/network.entity';
 import { IpAllocation } from '../ports/ip-allocation.entity';
@@ -23,23 +23,24 @@ export const toSdkResource = (r: PluginResource): SdkResource => ({
 
 /**
  * The intent as a plugin reads it, through one entity manager (the change's transaction, or the
- * dispatcher's reads). Each table is read at most once per view.
+ * dispatcher's reads). Each table is read at most once per view, and filtered in memory: this
+ * view serves `validate` and `reserve` inside a write, where one plugin resource changes.
  */
 export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, exceptId?: string): IntentView {
   const cache = new Map<string, Promise<unknown>>();
-  const once = <T>(key: string, load: () => Promise<T>): Promise<T> => {
+  const once = async <T extends { id: string }>(key: string, filter: IntentFilter | undefined, load: () => Promise<T[]>): Promise<T[]> => {
     if (!cache.has(key)) cache.set(key, load());
-    return cache.get(key) as Promise<T>;
+    return ((await cache.get(key)) as T[]).filter((row) => matchesFilter(row, filter));
   };
   return {
-    hosts: () =>
-      once('hosts', async () =>
+    hosts: (filter) =>
+      once('hosts', filter, async () =>
         (await em.find(Host, { order: { id: 'ASC' } })).map((h) => ({ id: h.id, name: h.name, vtepAddress: h.vtepAddress, labels: labelRecord(h.labels) })),
       ),
-    networks: () =>
-      once('networks', async () => (await em.find(Network, { order: { id: 'ASC' } })).map((n) => ({ id: n.id, name: n.name, vni: n.vni, mtu: n.mtu }))),
-    subnets: () =>
-      once('subnets', async () =>
+    networks: (filter) =>
+      once('networks', filter, async () => (await em.find(Network, { order: { id: 'ASC' } })).map((n) => ({ id: n.id, name: n.name, vni: n.vni, mtu: n.mtu }))),
+    subnets: (filter) =>
+      once('subnets', filter, async () =>
         (await em.find(Subnet, { order: { id: 'ASC' } })).map((s) => ({
           id: s.id,
           networkId: s.networkId,
@@ -49,8 +50,8 @@ export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, 
           ipVersion: s.ipVersion === 6 ? (6 as const) : (4 as const),
         })),
       ),
-    ports: () =>
-      once('ports', async () => {
+    ports: (filter) =>
+      once('ports', filter, async () => {
         const [ports, allocations] = await Promise.all([em.find(Port, { order: { id: 'ASC' } }), em.find(IpAllocation)]);
         const byPort = new Map<string, { subnetId: string; ipAddress: string }[]>();
         for (const a of allocations) {
@@ -66,9 +67,9 @@ export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, 
           labels: labelRecord(p.labels),
         }));
       }),
-    resources: <S>(kind: string) => {
+    resources: <S>(kind: string, filter?: IntentFilter) => {
       if (!(kind in plugin.kinds)) throw new Error(`plugin ${plugin.id} asked for resources of ${kind}, not one of its kinds`);
-      return once(`resources:${kind}`, async () =>
+      return once(`resources:${kind}`, filter, async () =>
         (await em.find(PluginResource, { where: { kind }, order: { id: 'ASC' } })).filter((r) => r.id !== exceptId).map(toSdkResource),
       ) as Promise<SdkResource<S>[]>;
     },

@@ -3,7 +3,7 @@ import { compileHosts, Intent } from './compile';
 
 const host = (id: string, vtepAddress: string, underlayMtu = 1500) => ({ id, vtepAddress, underlayMtu });
 const network = (id: string, extra: Partial<Intent['networks'][number]> = {}) => ({ id, generation: 1, vni: 100, mtu: null, ...extra });
-const subnet = (id: string, networkId: string, cidr: string, gatewayIp: string) => ({ id, networkId, cidr, gatewayIp, ipVersion: cidr.includes(':') ? 6 : 4 });
+const subnet = (id: string, networkId: string, cidr: string, gatewayIp: string) => ({ id, networkId, cidr, gatewayIp, ipVersion: cidr.includes(':') ? (6 as const) : (4 as const) });
 const port = (id: string, networkId: string, hostId: string, macAddress: string, extra: Partial<Intent['ports'][number]> = {}) => ({
   id,
   networkId,

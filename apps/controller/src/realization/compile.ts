@@ -1,19 +1,5 @@
-import {
-  DEFAULT_UNDERLAY_MTU,
-  DesiredResource,
-  NetworkSpec,
-  PortRoute,
-  PortSpec,
-  RemotePort,
-  ResourceKind,
-  resourceKey,
-  VXLAN_OVERHEAD,
-} from '@netloom/model';
-import { Host } from '../hosts/host.entity';
-import { Network } from '../networks/network.entity';
-import { IpAllocation } from '../ports/ip-allocation.entity';
-import { Port } from '../ports/port.entity';
-import { Subnet } from '../subnets/subnet.entity';
+import { DEFAULT_UNDERLAY_MTU, DesiredResource, NetworkSpec, PortRoute, PortSpec, RemotePort, ResourceKind, resourceKey, VXLAN_OVERHEAD } from '@netloom/model';
+import type { HostRow as StoredHost, NetworkRow as StoredNetwork, PortRow as StoredPort, SubnetRow as StoredSubnet } from './intent-store';
 
 /** Where a plugin resource goes: what one host receives, and the core networks it needs there. */
 export interface PluginPlacement {
@@ -31,40 +17,87 @@ export interface PluginPlacement {
 
 /** The intent compiling needs: every host, port, network, subnet and address (only used columns). */
 export interface Intent {
-  hosts: Pick<Host, 'id' | 'vtepAddress' | 'underlayMtu'>[];
-  ports: (Pick<Port, 'id' | 'networkId' | 'hostId' | 'generation' | 'macAddress' | 'netns'> &
-    Partial<Pick<Port, 'portSecurity' | 'allowedAddressPairs'>>)[];
-  networks: Pick<Network, 'id' | 'generation' | 'vni' | 'mtu'>[];
-  subnets: Pick<Subnet, 'id' | 'networkId' | 'ipVersion' | 'cidr' | 'gatewayIp'>[];
-  allocations: Pick<IpAllocation, 'portId' | 'subnetId' | 'ipAddress'>[];
+  hosts: Pick<StoredHost, 'id' | 'vtepAddress' | 'underlayMtu'>[];
+  ports: (Pick<StoredPort, 'id' | 'networkId' | 'hostId' | 'generation' | 'macAddress' | 'netns'> &
+    Partial<Pick<StoredPort, 'portSecurity' | 'allowedAddressPairs'>>)[];
+  networks: Pick<StoredNetwork, 'id' | 'generation' | 'vni' | 'mtu'>[];
+  subnets: Pick<StoredSubnet, 'id' | 'networkId' | 'ipVersion' | 'cidr' | 'gatewayIp'>[];
+  allocations: { portId: string | null; subnetId: string; ipAddress: string }[];
   /** Plugin resources, as their plugins placed them. */
   placements?: PluginPlacement[];
 }
 
+type HostRow = Intent['hosts'][number];
+type NetworkRow = Intent['networks'][number];
 type PortRow = Intent['ports'][number];
 type SubnetRow = Intent['subnets'][number];
+/** One address of a port, with its subnet. */
+export type PortAddress = { ip: string; subnet: SubnetRow };
+
+/** One host's entries on a network as the other hosts see them: its ports' and its plugin endpoints'. */
+export type RemoteEntries = Omit<RemotePort, 'vtep'>[];
+
+/** A network's MTU: its own, or the smallest underlay MTU of the hosts it spans minus the VXLAN overhead. */
+export function networkMtu(network: Pick<NetworkRow, 'mtu'>, span: Iterable<Pick<HostRow, 'underlayMtu'> | undefined>): number {
+  if (network.mtu !== null && network.mtu !== undefined) return network.mtu;
+  let smallest = Infinity;
+  for (const h of span) smallest = Math.min(smallest, h?.underlayMtu ?? DEFAULT_UNDERLAY_MTU);
+  return smallest - VXLAN_OVERHEAD;
+}
+
+/** A total order of remote entries (MAC, then VTEP, then addresses): the same whatever order they came in. */
+export function compareRemotes(a: RemotePort, b: RemotePort): number {
+  const x = `${a.mac} ${a.vtep} ${a.ips.join(',')}`;
+  const y = `${b.mac} ${b.vtep} ${b.ips.join(',')}`;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
 
 /**
- * Compiles the intent into every host's desired resources (pure). A network is present on a
- * host when one of its ports is there; its span is the hosts where it is present. Hosts for
- * which `inSpan` is false (deleted, or disconnected past the grace period) still get their own
- * state, but no other host peers with them. MTU: the network's, or the smallest underlay MTU of
- * its span minus the VXLAN overhead. A plugin placement puts its resource on its host, and makes
- * each network it names present there, as a port would; each port of that host it guards gets
- * the resource's key in `guardedBy`.
+ * The network resource of one host: peers are the other hosts of its span that take part
+ * (`others`, each with its VTEP and the entries it has there).
+ */
+export function networkResource(
+  network: Pick<NetworkRow, 'id' | 'generation' | 'vni'>,
+  mtu: number,
+  local: Pick<HostRow, 'vtepAddress'>,
+  others: { vtep: string; entries: RemoteEntries }[],
+): DesiredResource<NetworkSpec> {
+  const remotes: RemotePort[] = others.flatMap((o) => o.entries.map((e) => ({ mac: e.mac, ips: e.ips, vtep: o.vtep })));
+  remotes.sort(compareRemotes);
+  const spec: NetworkSpec = {
+    vni: network.vni,
+    mtu,
+    vxlan: others.length ? { local: local.vtepAddress, peers: [...new Set(others.map((o) => o.vtep))].sort(), remotes } : null,
+  };
+  return { kind: ResourceKind.Network, id: network.id, generation: network.generation, spec };
+}
+
+/** A port's addresses with their subnets, ordered by family, subnet id and address (unknown subnets left out). */
+export function portAddresses(fixedIps: readonly { subnetId: string; ipAddress: string }[], subnets: ReadonlyMap<string, SubnetRow>): PortAddress[] {
+  const out: PortAddress[] = [];
+  for (const a of fixedIps) {
+    const subnet = subnets.get(a.subnetId);
+    if (subnet) out.push({ ip: a.ipAddress, subnet });
+  }
+  return out.sort((x, y) => x.subnet.ipVersion - y.subnet.ipVersion || x.subnet.id.localeCompare(y.subnet.id) || x.ip.localeCompare(y.ip));
+}
+
+/**
+ * Compiles the intent into every host's desired resources (pure): the reference that incremental
+ * realization (`realizer.ts`) is tested against. A network is present on a host when one of its
+ * ports is there; its span is the hosts where it is present. Hosts for which `inSpan` is false
+ * (deleted, or disconnected past the grace period) still get their own state, but no other host
+ * peers with them. MTU: see {@link networkMtu}. A plugin placement puts its resource on its host,
+ * and makes each network it names present there, as a port would; each port of that host it
+ * guards gets the resource's key in `guardedBy`.
  */
 export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean = () => true): Map<string, DesiredResource[]> {
   const hosts = new Map(intent.hosts.map((h) => [h.id, h]));
   const subnets = new Map(intent.subnets.map((s) => [s.id, s]));
-  const addressesOf = new Map<string, { ip: string; subnet: SubnetRow }[]>();
-  for (const a of intent.allocations) {
-    const subnet = subnets.get(a.subnetId);
-    // Addresses plugin resources hold reach hosts through their placements, not here.
-    if (subnet && a.portId) addressesOf.set(a.portId, [...(addressesOf.get(a.portId) ?? []), { ip: a.ipAddress, subnet }]);
-  }
-  for (const list of addressesOf.values()) {
-    list.sort((x, y) => x.subnet.ipVersion - y.subnet.ipVersion || x.subnet.id.localeCompare(y.subnet.id) || x.ip.localeCompare(y.ip));
-  }
+  const ipsOf = new Map<string, { subnetId: string; ipAddress: string }[]>();
+  // Addresses plugin resources hold reach hosts through their placements, not here.
+  for (const a of intent.allocations) if (a.portId) ipsOf.set(a.portId, [...(ipsOf.get(a.portId) ?? []), a]);
+  const addressesOf = (portId: string): PortAddress[] => portAddresses(ipsOf.get(portId) ?? [], subnets);
   // network id → host id → its ports there
   const placement = new Map<string, Map<string, PortRow[]>>();
   for (const port of intent.ports) {
@@ -74,18 +107,11 @@ export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean
     placement.set(port.networkId, byHost);
   }
   const placements = (intent.placements ?? []).filter((p) => hosts.has(p.hostId));
-  // One resource per host: a plugin that places it twice on a host gets the first.
-  const placed = new Set<string>();
-  const firstPlacements = placements.filter((p) => {
-    const key = `${p.hostId}/${resourceKey(p)}`;
-    if (placed.has(key)) return false;
-    placed.add(key);
-    return true;
-  });
+  const firstPlacements = firstPerHost(placements);
   const guardedBy = guards(intent.ports, firstPlacements);
   const networkIds = new Set(intent.networks.map((n) => n.id));
   // network id → host id → plugin endpoints there (a router's legs, a tap…)
-  const endpoints = new Map<string, Map<string, { mac: string; ips: string[] }[]>>();
+  const endpoints = new Map<string, Map<string, RemoteEntries>>();
   for (const p of placements) {
     for (const networkId of p.networks ?? []) {
       if (!networkIds.has(networkId)) continue;
@@ -94,7 +120,7 @@ export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean
       placement.set(networkId, byHost);
     }
     for (const e of p.endpoints ?? []) {
-      const byHost = endpoints.get(e.networkId) ?? new Map<string, { mac: string; ips: string[] }[]>();
+      const byHost = endpoints.get(e.networkId) ?? new Map<string, RemoteEntries>();
       byHost.set(p.hostId, [...(byHost.get(p.hostId) ?? []), { mac: e.mac, ips: e.ips }]);
       endpoints.set(e.networkId, byHost);
     }
@@ -105,31 +131,36 @@ export function compileHosts(intent: Intent, inSpan: (hostId: string) => boolean
     const byHost = placement.get(network.id);
     if (!byHost) continue;
     const span = [...byHost.keys()];
-    const mtu = network.mtu ?? Math.min(...span.map((h) => hosts.get(h)!.underlayMtu ?? DEFAULT_UNDERLAY_MTU)) - VXLAN_OVERHEAD;
+    const mtu = networkMtu(network, span.map((h) => hosts.get(h)));
+    const entriesOf = (h: string): RemoteEntries => [
+      ...byHost.get(h)!.flatMap((p) => remoteEntries(p, addressesOf(p.id).map((a) => a.ip))),
+      ...(endpoints.get(network.id)?.get(h) ?? []),
+    ];
     for (const [hostId, ports] of byHost) {
-      const host = hosts.get(hostId)!;
       const others = span.filter((h) => h !== hostId && inSpan(h)).sort();
-      const remotes: RemotePort[] = others.flatMap((h) => [
-        ...byHost.get(h)!.flatMap((p) => remoteEntries(p, (addressesOf.get(p.id) ?? []).map((a) => a.ip), hosts.get(h)!.vtepAddress)),
-        ...(endpoints.get(network.id)?.get(h) ?? []).map((e) => ({ mac: e.mac, ips: e.ips, vtep: hosts.get(h)!.vtepAddress })),
-      ]);
-      remotes.sort((a, b) => a.mac.localeCompare(b.mac));
-      const spec: NetworkSpec = {
-        vni: network.vni,
-        mtu,
-        vxlan: others.length
-          ? { local: host.vtepAddress, peers: [...new Set(others.map((h) => hosts.get(h)!.vtepAddress))].sort(), remotes }
-          : null,
-      };
       const resources = out.get(hostId)!;
-      resources.push({ kind: ResourceKind.Network, id: network.id, generation: network.generation, spec });
-      for (const port of ports) resources.push(portResource(port, mtu, addressesOf.get(port.id) ?? [], guardedBy.get(port.id)));
+      resources.push(networkResource(network, mtu, hosts.get(hostId)!, others.map((h) => ({ vtep: hosts.get(h)!.vtepAddress, entries: entriesOf(h) }))));
+      for (const port of ports) resources.push(portResource(port, mtu, addressesOf(port.id), guardedBy.get(port.id)));
     }
   }
-  for (const p of firstPlacements) out.get(p.hostId)!.push({ kind: p.kind, id: p.id, generation: p.generation, spec: p.spec });
+  for (const p of firstPlacements) out.get(p.hostId)!.push(pluginResource(p));
   for (const resources of out.values()) resources.sort((a, b) => resourceKey(a).localeCompare(resourceKey(b)));
   return out;
 }
+
+/** One resource per host: a plugin that places it twice on a host gets the first. */
+export function firstPerHost(placements: readonly PluginPlacement[]): PluginPlacement[] {
+  const placed = new Set<string>();
+  return placements.filter((p) => {
+    const key = `${p.hostId}/${resourceKey(p)}`;
+    if (placed.has(key)) return false;
+    placed.add(key);
+    return true;
+  });
+}
+
+/** The desired resource of a placement on its host. */
+export const pluginResource = (p: PluginPlacement): DesiredResource => ({ kind: p.kind, id: p.id, generation: p.generation, spec: p.spec });
 
 /** Port id → the sorted keys of the resources guarding it: only string ids of ports on the placement's own host count. */
 function guards(ports: readonly PortRow[], placements: readonly PluginPlacement[]): Map<string, string[]> {
@@ -150,7 +181,7 @@ function guards(ports: readonly PortRow[], placements: readonly PluginPlacement[
  * addresses of its allowed pairs (a pair's CIDR is not announced), so their ARP/ND is answered
  * there too; a pair with another MAC is an entry of its own.
  */
-function remoteEntries(port: PortRow, ips: string[], vtep: string): RemotePort[] {
+export function remoteEntries(port: Pick<PortRow, 'macAddress' | 'portSecurity' | 'allowedAddressPairs'>, ips: string[]): RemoteEntries {
   const byMac = new Map<string, string[]>([[port.macAddress, [...ips]]]);
   for (const pair of port.portSecurity === false ? [] : (port.allowedAddressPairs ?? [])) {
     const [ip, prefix] = pair.ipAddress.split('/');
@@ -160,11 +191,11 @@ function remoteEntries(port: PortRow, ips: string[], vtep: string): RemotePort[]
     if (!list.includes(ip)) list.push(ip);
     byMac.set(mac, list);
   }
-  return [...byMac].map(([mac, list]) => ({ mac, ips: list, vtep }));
+  return [...byMac].map(([mac, list]) => ({ mac, ips: list }));
 }
 
 /** A port: its addresses, and one default route per IP family via its first subnet's gateway. */
-function portResource(port: PortRow, mtu: number, addresses: { ip: string; subnet: SubnetRow }[], guardedBy?: string[]): DesiredResource<PortSpec> {
+export function portResource(port: PortRow, mtu: number, addresses: PortAddress[], guardedBy?: readonly string[]): DesiredResource<PortSpec> {
   const routes: PortRoute[] = [];
   for (const family of [4, 6] as const) {
     const first = addresses.find((x) => x.subnet.ipVersion === family);
@@ -182,7 +213,7 @@ function portResource(port: PortRow, mtu: number, addresses: { ip: string; subne
       routes,
       netns: port.netns,
       // Absent when unguarded: the spec (and its hash) of such a port stays what it always was.
-      ...(guardedBy ? { guardedBy } : {}),
+      ...(guardedBy?.length ? { guardedBy: [...guardedBy] } : {}),
       // Likewise absent in the default case (security on, no pairs).
       ...(port.portSecurity === false ? { portSecurity: false as const } : {}),
       ...(port.portSecurity !== false && port.allowedAddressPairs?.length

@@ -1,5 +1,4 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ChangeOperation, DesiredResource, ErrorCode, NetloomError, ResourceKind, ResourceRef, resourceKey } from '@netloom/model';
 import { AckMessage, AgentCloseCode } from '@netloom/protocol';
@@ -9,17 +8,11 @@ import { CONTROLLER_CONFIG } from '../database/tokens';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AgentSession } from '../agents/agent-session';
-import { Host } from '../hosts/host.entity';
-import { Network } from '../networks/network.entity';
 import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
-import { IpAllocation } from '../ports/ip-allocation.entity';
-import { Port } from '../ports/port.entity';
-import { Subnet } from '../subnets/subnet.entity';
-import { compileHosts, Intent } from './compile';
+import { IntentStore } from './intent-store';
+import { HostDelta, hashOf, Realizer } from './realizer';
 import { RESOURCE_STATUS_CHANGES, StatusService } from './status.service';
 import { describeDropped, screenAck } from './status-screen';
-
-const hashOf = (r: DesiredResource): string => createHash('sha1').update(JSON.stringify([r.generation, r.spec])).digest('base64');
 
 interface Affected {
   revision: number;
@@ -27,22 +20,28 @@ interface Affected {
 }
 
 /**
- * Keeps every agent's desired state current. After each commit (coalesced), it recompiles the
- * hosts, and sends each connected agent only what changed for it; every agent also learns the
- * new revision, so its applied revision means "up to date through". It remembers which hosts a
- * revision changed, for `wait`.
+ * Keeps every agent's desired state current. After each commit (coalesced), the intent store
+ * re-reads the rows the change feed named, the realizer recomputes what they touch, and each
+ * connected agent is sent only what changed for it; every agent also learns the new revision, so
+ * its applied revision means "up to date through". It remembers which hosts a revision changed,
+ * for `wait`. Everything that reads or changes the realized state runs one task at a time.
  */
 @Injectable()
 export class DispatcherService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Dispatcher');
   private readonly sessions = new Map<string, AgentSession>();
+  /** Sessions sent their first snapshot or delta: only those get updates. */
+  private readonly attached = new WeakSet<AgentSession>();
   /** What each host's agent was last sent, kept across its reconnects. */
   private readonly lastSent = new Map<string, { sent: Map<string, string>; revision: number; retired: Map<string, number> }>();
-  /** Each host's compiled desired state, as hashes by resource key. */
-  private readonly desired = new Map<string, Map<string, string>>();
+  private readonly store = new IntentStore();
+  private readonly realizer: Realizer;
+  /** Change-feed entries committed but not yet realized, by kind and id. */
+  private readonly pending = new Map<string, { kind: string; id: string }>();
   private readonly applied = new Map<string, number>();
   private readonly affected: Affected[] = [];
   private readonly events = new EventEmitter();
+  private queue: Promise<void> = Promise.resolve();
   private flushing: Promise<void> = Promise.resolve();
   private flushQueued = false;
   private flushedRevision = 0;
@@ -66,16 +65,25 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
   ) {
     this.events.setMaxListeners(0);
+    this.realizer = new Realizer(this.store, (kind) => this.plugins.placerOf(kind), (hostId) => this.inSpan(hostId));
   }
 
   async onApplicationBootstrap(): Promise<void> {
     this.changes.onCommit((changes) => {
-      // At once, before any dispatch: from now on a deleted host's acks touch no stored row.
       for (const change of changes) {
+        this.pending.set(`${change.kind}/${change.id}`, { kind: change.kind, id: change.id });
+        // At once, before any dispatch: from now on a deleted host's acks touch no stored row.
         const session = this.sessions.get(change.id);
         if (change.kind === ResourceKind.Host && change.operation === ChangeOperation.DELETE && session) this.draining.set(change.id, { session });
       }
       void this.flush();
+    });
+    // Commits from here on are pending, and re-read after this load: nothing falls between.
+    const revision = this.changes.lastRevision;
+    await this.run(async () => {
+      await this.store.loadAll(this.dataSource.manager);
+      await this.realizer.rebuild();
+      this.flushedRevision = revision;
     });
     await this.flush();
     // Hosts whose agents never come back leave the spans once the grace period is over.
@@ -88,7 +96,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     for (const drain of this.draining.values()) clearTimeout(drain.timer);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    await this.flushing;
+    await this.queue;
   }
 
   private flushLater(ms: number): void {
@@ -111,11 +119,21 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     return this.inSpan(hostId) ? 'DISCONNECTED' : 'LOST';
   }
 
-  /** Recomputes and pushes desired state; resolves once everything committed so far is dispatched. */
+  /** Runs one task on the realized state after the ones before it (a failed one does not stop the next). */
+  private run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(task);
+    this.queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /** Realizes and pushes what was committed; resolves once everything committed so far is dispatched. */
   flush(): Promise<void> {
     if (this.closed || this.flushQueued) return this.flushing;
     this.flushQueued = true;
-    this.flushing = this.flushing.then(async () => {
+    this.flushing = this.run(async () => {
       this.flushQueued = false;
       try {
         await this.dispatch();
@@ -128,20 +146,29 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
 
   private async dispatch(): Promise<void> {
     const revision = this.changes.lastRevision;
-    const compiled = compileHosts(await this.loadIntent(), (h) => this.inSpan(h));
+    const named = [...this.pending.values()];
+    this.pending.clear();
+    let deltas: Map<string, HostDelta | null>;
+    try {
+      deltas = await this.realizer.apply(await this.store.refresh(this.dataSource.manager, named));
+    } catch (error) {
+      // Not read (the database went away): read again on the next flush.
+      for (const n of named) if (!this.pending.has(`${n.kind}/${n.id}`)) this.pending.set(`${n.kind}/${n.id}`, n);
+      this.flushLater(1000);
+      throw error;
+    }
     const changedHosts = new Set<string>();
-    for (const hostId of this.desired.keys()) {
-      if (compiled.has(hostId)) continue;
-      this.desired.delete(hostId);
+    for (const [hostId, delta] of deltas) {
+      if (delta) {
+        if (delta.upserts.length || delta.deletes.length) changedHosts.add(hostId);
+        continue;
+      }
       this.lastSent.delete(hostId);
       if (this.drain(hostId, revision)) changedHosts.add(hostId);
     }
-    for (const [hostId, resources] of compiled) {
-      const hashes = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
-      if (!sameMap(this.desired.get(hostId), hashes)) changedHosts.add(hostId);
-      this.desired.set(hostId, hashes);
-      const session = this.sessions.get(hostId);
-      if (session?.hello) await this.sendDelta(session, resources, revision);
+    for (const session of this.sessions.values()) {
+      if (!this.attached.has(session) || this.draining.get(session.hostId)?.session === session) continue;
+      await this.sendDelta(session, deltas.get(session.hostId) ?? { upserts: [], deletes: [] }, revision);
     }
     if (changedHosts.size) {
       this.affected.push({ revision, hosts: changedHosts });
@@ -150,20 +177,10 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     this.flushedRevision = revision;
   }
 
-  /** Everything compiling needs, in five queries, only the columns it uses, and where plugins place their resources. */
-  async loadIntent(): Promise<Intent> {
-    const em = this.dataSource.manager;
-    const [hosts, ports, networks, subnets, allocations] = await Promise.all([
-      em.find(Host, { select: { id: true, vtepAddress: true, underlayMtu: true } }),
-      em.find(Port, {
-        select: { id: true, networkId: true, hostId: true, generation: true, macAddress: true, netns: true, portSecurity: true, allowedAddressPairs: true },
-      }),
-      em.find(Network, { select: { id: true, generation: true, vni: true, mtu: true } }),
-      em.find(Subnet, { select: { id: true, networkId: true, ipVersion: true, cidr: true, gatewayIp: true } }),
-      em.find(IpAllocation, { select: { portId: true, subnetId: true, ipAddress: true } }),
-    ]);
-    const placements = await this.plugins.placeAll();
-    return { hosts, ports, networks, subnets, allocations, placements };
+  /** One host's desired resources as realized so far (after a flush: through the last commit). */
+  async desiredOf(hostId: string): Promise<DesiredResource[]> {
+    await this.flush();
+    return this.run(() => Promise.resolve(this.realizer.resourcesOf(hostId)));
   }
 
   /**
@@ -196,22 +213,21 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     drain.session.close(AgentCloseCode.HostDeleted, 'host deleted');
   }
 
-  /** Sends one agent what it lacks: upserts of changed resources, deletes of gone ones. */
-  private async sendDelta(session: AgentSession, resources: DesiredResource[], revision: number): Promise<void> {
-    const upserts = resources.filter((r) => session.sent.get(resourceKey(r)) !== hashOf(r));
-    const keep = new Set(resources.map(resourceKey));
-    const deletes: ResourceRef[] = [...session.sent.keys()].filter((key) => !keep.has(key)).map(refOf);
+  /** Sends one agent what a pass changed for it (what it lacks of it); an empty update moves its revision. */
+  private async sendDelta(session: AgentSession, delta: HostDelta, revision: number): Promise<void> {
+    const upserts = delta.upserts.filter((r) => session.sent.get(resourceKey(r)) !== hashOf(r));
+    const deletes = delta.deletes.filter((key) => session.sent.has(key));
     if (!upserts.length && !deletes.length && revision === session.sentRevision) return;
-    session.send({ type: 'update', revision, upserts, deletes });
-    session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
+    session.send({ type: 'update', revision, upserts, deletes: deletes.map(refOf) });
+    for (const r of upserts) session.sent.set(resourceKey(r), hashOf(r));
+    for (const key of deletes) session.sent.delete(key);
     session.sentRevision = revision;
-    session.retire(deletes.map(resourceKey), revision);
-    await this.status.forget(session.hostId, deletes);
+    session.retire(deletes, revision);
+    await this.status.forget(session.hostId, deletes.map(refOf));
   }
 
   /** A session that said hello: a delta when it has what this controller last sent it, else a snapshot. */
   async attach(session: AgentSession, lastRevision: number): Promise<void> {
-    const wasLost = !this.inSpan(session.hostId);
     const replaced = this.sessions.get(session.hostId);
     if (replaced && replaced !== session) {
       this.detach(replaced);
@@ -219,29 +235,34 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     }
     this.sessions.set(session.hostId, session);
     this.away.delete(session.hostId);
-    // A host back from beyond the grace period rejoins the other hosts' spans.
-    if (wasLost) await this.flush();
-    const resources = compileHosts(await this.loadIntent(), (h) => this.inSpan(h)).get(session.hostId) ?? [];
-    const revision = this.changes.lastRevision;
-    const previous = this.lastSent.get(session.hostId);
-    session.retired = new Map(previous?.retired);
-    if (previous && lastRevision > 0 && previous.revision === lastRevision) {
-      session.sent = previous.sent;
-      session.sentRevision = previous.revision;
-      await this.sendDelta(session, resources, revision);
-      return;
-    }
-    session.send({ type: 'snapshot', revision, resources });
-    session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
-    session.sentRevision = revision;
-    session.retire(previous?.sent.keys() ?? [], revision);
+    // A host back from beyond the grace period rejoins the other hosts' spans in this flush.
+    await this.flush();
+    await this.run(async () => {
+      if (this.sessions.get(session.hostId) !== session || !session.open) return;
+      const resources = this.realizer.resourcesOf(session.hostId);
+      const revision = this.flushedRevision;
+      const previous = this.lastSent.get(session.hostId);
+      session.retired = new Map(previous?.retired);
+      this.attached.add(session);
+      if (previous && lastRevision > 0 && previous.revision === lastRevision) {
+        session.sent = previous.sent;
+        session.sentRevision = previous.revision;
+        const keep = new Set(resources.map(resourceKey));
+        await this.sendDelta(session, { upserts: resources, deletes: [...session.sent.keys()].filter((key) => !keep.has(key)) }, revision);
+        return;
+      }
+      session.send({ type: 'snapshot', revision, resources });
+      session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
+      session.sentRevision = revision;
+      session.retire(previous?.sent.keys() ?? [], revision);
+    });
   }
 
   detach(session: AgentSession): boolean {
     if (this.sessions.get(session.hostId) !== session) return false;
     this.sessions.delete(session.hostId);
     // A deleted host's session is not remembered.
-    if (this.desired.has(session.hostId)) this.lastSent.set(session.hostId, { sent: session.sent, revision: session.sentRevision, retired: session.retired });
+    if (this.store.hosts.has(session.hostId)) this.lastSent.set(session.hostId, { sent: session.sent, revision: session.sentRevision, retired: session.retired });
     this.away.set(session.hostId, Date.now());
     // Past the grace period the host leaves the others' spans (if it has not come back).
     this.flushLater(this.config.hostGraceMs + 10);
@@ -322,10 +343,4 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
 function refOf(key: string): ResourceRef {
   const [kind, id] = key.split('/');
   return { kind, id };
-}
-
-function sameMap(a: Map<string, string> | undefined, b: Map<string, string>): boolean {
-  if (!a || a.size !== b.size) return false;
-  for (const [k, v] of b) if (a.get(k) !== v) return false;
-  return true;
 }
