@@ -54,17 +54,35 @@ export function groupAddresses(group: AddressGroupSpec, ports: Port[]): string[]
   return [...addresses].sort();
 }
 
+/**
+ * The ports a selector picks, read narrowly (the ports it lists, and those on its networks or
+ * with its labels), so the policy is placed again only when one of those changes.
+ */
+export async function readSelected(s: SelectorSpec | null | undefined, intent: IntentView): Promise<Port[]> {
+  if (!selectsSomething(s)) return [];
+  const listed = s!.portIds.length ? await intent.ports({ ids: s!.portIds }) : [];
+  const byRule =
+    s!.networkIds.length || s!.labels.length
+      ? await intent.ports({
+          ...(s!.networkIds.length ? { networkIds: s!.networkIds } : {}),
+          ...(s!.labels.length ? { labels: Object.fromEntries(s!.labels.map((l) => [l.key, l.value])) } : {}),
+        })
+      : [];
+  const seen = new Set<string>();
+  const candidates = [...listed, ...byRule].filter((p) => !seen.has(p.id) && seen.add(p.id)).sort((a, b) => (a.id < b.id ? -1 : 1));
+  return selectPorts(s, candidates);
+}
+
 /** One placement per host with covered ports: the rules, those ports (guarded: they stay down until it applies), and its groups. */
 export async function placePolicy(policy: PluginResource<FirewallPolicySpec>, intent: IntentView): Promise<Placement<PolicyPlacement>[]> {
   const spec = policy.spec;
-  const ports = await intent.ports();
-  const covered = selectPorts(spec.selector, ports);
+  const covered = await readSelected(spec.selector, intent);
   if (!covered.length) return [];
   const groupIds = new Set((spec.rules ?? []).flatMap((r) => r.remoteGroupIds));
   const groups: Record<string, string[]> = {};
   if (groupIds.size) {
-    for (const g of await intent.resources<AddressGroupSpec>('AddressGroup')) {
-      if (groupIds.has(g.id)) groups[g.id] = groupAddresses(g.spec, ports);
+    for (const g of await intent.resources<AddressGroupSpec>('AddressGroup', { ids: [...groupIds] })) {
+      groups[g.id] = groupAddresses(g.spec, await readSelected(g.spec.selector, intent));
     }
   }
   // A group deleted since: it holds nothing, so its rules match nothing.

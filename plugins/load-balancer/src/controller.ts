@@ -124,8 +124,7 @@ export function reserveLoadBalancer(lb: PluginResource<LoadBalancerSpec>): Addre
 
 export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, intent: IntentView): Promise<Placement<LbPlacement>[]> {
   const spec = lb.spec;
-  const subnets = await intent.subnets();
-  const subnet = subnets.find((s) => s.id === spec.subnetId);
+  const [subnet] = await intent.subnets({ ids: [spec.subnetId] });
   if (!subnet || !spec.vipAddress) return [];
   let hostId = spec.hostId ?? undefined;
   if (!hostId) {
@@ -133,9 +132,10 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
     hostId = spreadOverHosts(all.map((r) => ({ id: r.id, hostId: r.spec.hostId })), (await intent.hosts()).map((h) => h.id)).get(lb.id);
   }
   if (!hostId) return [];
-  const network = (await intent.networks()).find((n) => n.id === subnet.networkId);
-  const vipSubnets = subnets.filter((s) => s.networkId === subnet.networkId);
-  const ports = await intent.ports();
+  const [network] = await intent.networks({ ids: [subnet.networkId] });
+  const vipSubnets = await intent.subnets({ networkIds: [subnet.networkId] });
+  const memberPorts = (spec.listeners ?? []).flatMap((l) => (l.pool.members ?? []).flatMap((m) => (m.portId ? [m.portId] : [])));
+  const ports = memberPorts.length ? await intent.ports({ ids: memberPorts }) : [];
   const listeners: PlacedListener[] = (spec.listeners ?? []).map((l) => {
     const hm = l.pool.healthMonitor;
     // Placement follows the stored intent: a member whose port went away is left out.

@@ -186,8 +186,10 @@ async function reserveRouter(router: PluginResource<RouterSpec>, intent: IntentV
 
 async function placeRouter(router: PluginResource<RouterSpec>, intent: IntentView) {
   const spec = router.spec;
-  const subnets = await intent.subnets();
-  const mtus = new Map((await intent.networks()).map((n) => [n.id, n.mtu ?? DEFAULT_MTU]));
+  const subnets = await intent.subnets({ ids: (spec.interfaces ?? []).map((i) => i.subnetId) });
+  const externalSubnets = spec.externalNetworkId ? await intent.subnets({ networkIds: [spec.externalNetworkId] }) : [];
+  const networkIds = [...new Set([...subnets, ...externalSubnets].map((s) => s.networkId))];
+  const mtus = new Map((await intent.networks({ ids: networkIds })).map((n) => [n.id, n.mtu ?? DEFAULT_MTU]));
   let hostId = spec.hostId ?? undefined;
   if (!hostId) {
     const hosts = (await intent.hosts()).map((h) => h.id);
@@ -220,10 +222,10 @@ async function placeRouter(router: PluginResource<RouterSpec>, intent: IntentVie
 
   const externalSubnet =
     spec.externalNetworkId && spec.externalAddress
-      ? subnets.find((s) => s.networkId === spec.externalNetworkId && subnetContaining(spec.externalAddress!, [s.cidr]))
+      ? externalSubnets.find((s) => subnetContaining(spec.externalAddress!, [s.cidr]))
       : undefined;
   if (externalSubnet && spec.externalAddress) {
-    const ports = await intent.ports();
+    const ports = await intent.ports({ ids: (spec.floatingIps ?? []).map((f) => f.portId) });
     const floatingIps: RouterPlacement['floatingIps'] = [];
     for (const f of spec.floatingIps ?? []) {
       const fixed = ports.find((p) => p.id === f.portId)?.fixedIps.find((ip) => inside.some((l) => l.subnet.id === ip.subnetId));

@@ -49,7 +49,7 @@ export const tap = definePlugin<TapSpec>({
 
   controller: {
     async validate(tap, intent) {
-      const subnets = (await intent.subnets()).filter((s) => s.networkId === tap.spec.networkId);
+      const subnets = await intent.subnets({ networkIds: [tap.spec.networkId] });
       const cidr = subnetContaining(tap.spec.address, subnets.map((s) => s.cidr));
       if (!cidr) throw badInput(`${tap.spec.address} is in no subnet of the network`, 'input.address');
       const subnet = subnets.find((s) => s.cidr === cidr)!;
@@ -57,13 +57,13 @@ export const tap = definePlugin<TapSpec>({
     },
     /** The tap holds its address: IPAM never gives it to a port, and one a port holds is refused (CONFLICT). */
     async reserve(tap, intent) {
-      const subnets = (await intent.subnets()).filter((s) => s.networkId === tap.spec.networkId);
+      const subnets = await intent.subnets({ networkIds: [tap.spec.networkId] });
       const cidr = subnetContaining(tap.spec.address, subnets.map((s) => s.cidr));
       const subnet = subnets.find((s) => s.cidr === cidr);
       return subnet ? [{ subnetId: subnet.id, ipAddress: tap.spec.address, field: 'input.address' }] : [];
     },
     async place(tap, intent) {
-      const subnets = (await intent.subnets()).filter((s) => s.networkId === tap.spec.networkId);
+      const subnets = await intent.subnets({ networkIds: [tap.spec.networkId] });
       const cidr = subnetContaining(tap.spec.address, subnets.map((s) => s.cidr))!;
       const placement: TapPlacement = {
         networkId: tap.spec.networkId,
