@@ -1,4 +1,4 @@
-import { EntityManager } from 'typeorm';
+import { EntityManager, In } from 'typeorm';
 import { badInput, checkListSize, conflict } from '@netloom/model';
 import { Tx } from '../changes/changes.service';
 import { findOrFail, newResource } from '../common/resource-ops';
@@ -35,7 +35,8 @@ export class PortBatch {
   private readonly subnets = new Map<string, Subnet[]>();
   private readonly allocators = new Map<string, SubnetAllocator>();
   private readonly names = new Map<string, Set<string>>();
-  private macs: Set<string> | undefined;
+  /** MACs this batch claimed: the port, and the field it was asked for in (generated: none). */
+  private readonly macs = new Map<string, { port: Port; field: string | null }>();
   /** Ports per network and host (`networkId/hostId`), counting this batch. */
   private readonly perBridge = new Map<string, number>();
   readonly ports: Port[] = [];
@@ -64,7 +65,7 @@ export class PortBatch {
       );
     }
     this.perBridge.set(bridgeKey, onBridge + 1);
-    port.macAddress = await this.claimMac(input.macAddress, `${field}.macAddress`);
+    port.macAddress = this.claimMac(port, input.macAddress, `${field}.macAddress`);
     if (input.netns !== undefined && input.netns !== null && !NETNS.test(input.netns)) {
       throw badInput(`invalid namespace name ${JSON.stringify(input.netns.slice(0, 80))}`, `${field}.netns`);
     }
@@ -95,12 +96,37 @@ export class PortBatch {
     return value;
   }
 
-  private async claimMac(requested: string | undefined | null, field: string): Promise<string> {
-    this.macs ??= new Set(await columnOf(this.tx.em, Port, 'macAddress'));
-    const mac = requested !== undefined && requested !== null ? normalizeMac(requested, field) : generateMac(this.macs);
+  /** A MAC unique within the batch; {@link checkMacs} checks it against the stored ports. */
+  private claimMac(port: Port, requested: string | undefined | null, field: string): string {
+    const given = requested !== undefined && requested !== null;
+    const mac = given ? normalizeMac(requested, field) : generateMac(new Set(this.macs.keys()));
     if (this.macs.has(mac)) throw conflict(`MAC address ${mac} is already in use`, field);
-    this.macs.add(mac);
+    this.macs.set(mac, { port, field: given ? field : null });
     return mac;
+  }
+
+  /**
+   * Checks the batch's MACs against the stored ports by the unique index (not by reading every
+   * MAC of the site): a requested one in use is a CONFLICT; a generated one is drawn again.
+   */
+  async checkMacs(): Promise<void> {
+    let pending = [...this.macs.keys()];
+    while (pending.length) {
+      const used: string[] = [];
+      for (let i = 0; i < pending.length; i += 500) {
+        used.push(...(await this.tx.em.find(Port, { where: { macAddress: In(pending.slice(i, i + 500)) }, select: { macAddress: true } })).map((p) => p.macAddress));
+      }
+      pending = [];
+      for (const mac of used) {
+        const claim = this.macs.get(mac)!;
+        if (claim.field !== null) throw conflict(`MAC address ${mac} is already in use`, claim.field);
+        this.macs.delete(mac);
+        const taken = new Set([...this.macs.keys(), ...used]);
+        claim.port.macAddress = generateMac(taken);
+        this.macs.set(claim.port.macAddress, claim);
+        pending.push(claim.port.macAddress);
+      }
+    }
   }
 
   private subnetsOf(networkId: string): Promise<Subnet[]> {

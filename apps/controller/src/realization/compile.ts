@@ -45,12 +45,8 @@ export function networkMtu(network: Pick<NetworkRow, 'mtu'>, span: Iterable<Pick
   return smallest - VXLAN_OVERHEAD;
 }
 
-/** A total order of remote entries (MAC, then VTEP, then addresses): the same whatever order they came in. */
-export function compareRemotes(a: RemotePort, b: RemotePort): number {
-  const x = `${a.mac} ${a.vtep} ${a.ips.join(',')}`;
-  const y = `${b.mac} ${b.vtep} ${b.ips.join(',')}`;
-  return x < y ? -1 : x > y ? 1 : 0;
-}
+/** The key remote entries are ordered by (MAC, then VTEP, then addresses): the same whatever order they came in. */
+const remoteOrder = (r: RemotePort): string => `${r.mac} ${r.vtep} ${r.ips.join(',')}`;
 
 /**
  * The network resource of one host: peers are the other hosts of its span that take part
@@ -62,8 +58,9 @@ export function networkResource(
   local: Pick<HostRow, 'vtepAddress'>,
   others: { vtep: string; entries: RemoteEntries }[],
 ): DesiredResource<NetworkSpec> {
-  const remotes: RemotePort[] = others.flatMap((o) => o.entries.map((e) => ({ mac: e.mac, ips: e.ips, vtep: o.vtep })));
-  remotes.sort(compareRemotes);
+  const keyed = others.flatMap((o) => o.entries.map((e) => ({ mac: e.mac, ips: e.ips, vtep: o.vtep }))).map((r) => [remoteOrder(r), r] as const);
+  keyed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const remotes: RemotePort[] = keyed.map(([, r]) => r);
   const spec: NetworkSpec = {
     vni: network.vni,
     mtu,
