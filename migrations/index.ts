@@ -7,6 +7,7 @@ import { StatusObserved1764600000000 } from './1764600000000-StatusObserved';
 import { HostAgentDroppedStatuses1764710000000 } from './1764710000000-HostAgentDroppedStatuses';
 import { JoinRetryAndStateError1764720000000 } from './1764720000000-JoinRetryAndStateError';
 import { PortSecurity1764750000000 } from './1764750000000-PortSecurity';
+import { PostgresAllocationPortKey1764790000000 } from './1764790000000-PostgresAllocationPortKey';
 
 /** Every migration, oldest first. Listed by hand so the build and jest load the same classes. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   HostAgentDroppedStatuses1764710000000,
   JoinRetryAndStateError1764720000000,
   PortSecurity1764750000000,
+  PostgresAllocationPortKey1764790000000,
 ];
