@@ -1,7 +1,7 @@
 import { ApolloDriverConfig } from '@nestjs/apollo';
 import type { Request } from 'express';
 import { DocumentNode, GraphQLError, GraphQLSchema, parse } from 'graphql';
-import type { Context as WsContext } from 'graphql-ws';
+import type { SubscribePayload, Context as WsContext } from 'graphql-ws';
 import { ErrorCode } from '@netloom/model';
 import { DataSource } from 'typeorm';
 import type WebSocket from 'ws';
@@ -27,6 +27,8 @@ interface WsExtra {
   authorization?: unknown;
   /** The cost of each live subscription of the socket, by operation id. */
   costs?: Map<string, number>;
+  /** The admission of the socket's last operation: each waits for the one before it. */
+  admitting?: Promise<unknown>;
 }
 
 const refusedOnSocket = (message: string, code: string): GraphQLError[] => [new GraphQLError(message, { extensions: { code } })];
@@ -52,6 +54,40 @@ export function graphqlOptions(
   const limits = { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost };
   const bounds = async (): Promise<QueryBounds> => ({ hosts: await dataSource.getRepository(Host).count() });
   let schema: GraphQLSchema | undefined;
+  // The token again (revoked since the socket opened: refused, and the socket closed), then the
+  // same depth and cost limits as over HTTP, before anything runs; then at most maxSubscriptions
+  // live operations per socket, costing at most maxQueryCost together.
+  const admit = async (ctx: WsContext, id: string, payload: SubscribePayload): Promise<readonly GraphQLError[] | undefined> => {
+    if (!(await auth.authenticate((ctx.extra as WsExtra).authorization))) {
+      closeSocket((ctx.extra as WsExtra).socket, TOKEN_REVOKED.code, TOKEN_REVOKED.reason);
+      return [new GraphQLError('the token of this connection is no longer valid', { extensions: { code: 'UNAUTHENTICATED' } })];
+    }
+    let document: DocumentNode;
+    try {
+      document = parse(payload.query);
+    } catch {
+      return undefined; // graphql-ws reports the syntax error itself
+    }
+    let cost = 0;
+    try {
+      if (schema) cost = checkQueryLimits(limits, await bounds(), schema, document, payload.operationName, payload.variables);
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) throw error;
+      return refusedOnSocket(error.message, String(error.extensions.code));
+    }
+    const extra = ctx.extra as WsExtra;
+    const costs = (extra.costs ??= new Map<string, number>());
+    for (const live of costs.keys()) if (!(live in ctx.subscriptions)) costs.delete(live);
+    if (costs.size >= config.maxSubscriptions) {
+      return refusedOnSocket(`this socket already runs ${costs.size} operations, the most allowed`, ErrorCode.SubscriptionLimit);
+    }
+    const total = [...costs.values()].reduce((sum, c) => sum + c, cost);
+    if (total > limits.maxCost) {
+      return refusedOnSocket(`the operations of this socket would cost ${total}, over the limit of ${limits.maxCost}`, ErrorCode.SubscriptionLimit);
+    }
+    costs.set(id, cost);
+    return undefined;
+  };
   return {
     path: '/graphql',
     autoSchemaFile: true,
@@ -80,39 +116,13 @@ export function graphqlOptions(
           else extra.socket.once('close', forget);
           return true;
         },
-        // The token again (revoked since the socket opened: refused, and the socket closed), then
-        // the same depth and cost limits as over HTTP, before anything runs; then at most
-        // maxSubscriptions live operations per socket, costing at most maxQueryCost together.
-        onSubscribe: async (ctx, id, payload) => {
-          if (!(await auth.authenticate((ctx.extra as WsExtra).authorization))) {
-            closeSocket((ctx.extra as WsExtra).socket, TOKEN_REVOKED.code, TOKEN_REVOKED.reason);
-            return [new GraphQLError('the token of this connection is no longer valid', { extensions: { code: 'UNAUTHENTICATED' } })];
-          }
-          let document: DocumentNode;
-          try {
-            document = parse(payload.query);
-          } catch {
-            return undefined; // graphql-ws reports the syntax error itself
-          }
-          let cost = 0;
-          try {
-            if (schema) cost = checkQueryLimits(limits, await bounds(), schema, document, payload.operationName, payload.variables);
-          } catch (error) {
-            if (!(error instanceof GraphQLError)) throw error;
-            return refusedOnSocket(error.message, String(error.extensions.code));
-          }
+        // One socket's operations are admitted one at a time, in the order they came, so the one
+        // over the limit is the last sent (on PostgreSQL, several token checks finish in any order).
+        onSubscribe: (ctx, id, payload) => {
           const extra = ctx.extra as WsExtra;
-          const costs = (extra.costs ??= new Map<string, number>());
-          for (const live of costs.keys()) if (!(live in ctx.subscriptions)) costs.delete(live);
-          if (costs.size >= config.maxSubscriptions) {
-            return refusedOnSocket(`this socket already runs ${costs.size} operations, the most allowed`, ErrorCode.SubscriptionLimit);
-          }
-          const total = [...costs.values()].reduce((sum, c) => sum + c, cost);
-          if (total > limits.maxCost) {
-            return refusedOnSocket(`the operations of this socket would cost ${total}, over the limit of ${limits.maxCost}`, ErrorCode.SubscriptionLimit);
-          }
-          costs.set(id, cost);
-          return undefined;
+          const admitted = (extra.admitting ?? Promise.resolve()).then(() => admit(ctx, id, payload));
+          extra.admitting = admitted.catch(() => undefined);
+          return admitted;
         },
         // Errors reach websocket clients through the same mapping as over HTTP; an event that ran
         // out of time gets one QUERY_TIMEOUT error, as over HTTP.
