@@ -8,6 +8,8 @@ need=()
 for pair in ip:iproute2 nft:nftables setpriv:util-linux umount:mount openssl:openssl ping:iputils-ping conntrack:conntrack tcpdump:tcpdump socat:socat iperf3:iperf3; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
+# PostgreSQL's binaries (initdb, postgres): the tests run throwaway clusters of their own, not the system's service.
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing OS packages (${need[*]}); run as root or install them yourself" >&2

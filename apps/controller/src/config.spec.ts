@@ -1,17 +1,17 @@
 import { resolve } from 'node:path';
 import { ErrorCode } from '@netloom/model';
-import { loadConfig } from './config';
+import { describeDatabase, loadConfig } from './config';
 
 describe('loadConfig', () => {
   it('has embedded defaults', () => {
     const config = loadConfig([], {});
     expect(config).toMatchObject({ listenHost: '127.0.0.1', port: 8080, bodyLimit: 2 * 1024 * 1024, maxQueryDepth: 12 });
-    expect(config.databaseFile).toBe(`${config.dataDir}/netloom.sqlite`);
+    expect(config.database).toEqual({ kind: 'sqlite', file: `${config.dataDir}/netloom.sqlite` });
   });
 
   it('takes flags over environment', () => {
     const config = loadConfig(['--port', '9000', '--data-dir=/tmp/x'], { NETLOOM_PORT: '7000', NETLOOM_HOST: '::1' });
-    expect(config).toMatchObject({ port: 9000, dataDir: '/tmp/x', databaseFile: '/tmp/x/netloom.sqlite', listenHost: '::1' });
+    expect(config).toMatchObject({ port: 9000, dataDir: '/tmp/x', database: { kind: 'sqlite', file: '/tmp/x/netloom.sqlite' }, listenHost: '::1' });
   });
 
   it('serves plain HTTP only on loopback unless TLS is given or insecure HTTP allowed', () => {
@@ -32,6 +32,28 @@ describe('loadConfig', () => {
     expect(loadConfig([], {}).agentSocket).toBeUndefined();
     expect(loadConfig(['--agent-socket', 'run/agents.sock'], {}).agentSocket).toBe(resolve('run/agents.sock'));
     expect(loadConfig([], { NETLOOM_AGENT_SOCKET: '/run/netloom.sock' }).agentSocket).toBe('/run/netloom.sock');
+  });
+
+  it('takes a postgres:// or postgresql:// URL as PostgreSQL, anything else as an SQLite file', () => {
+    const url = 'postgresql://netloom@/netloom?host=/run/postgresql';
+    expect(loadConfig(['--database', url], {}).database).toEqual({ kind: 'postgres', url });
+    expect(loadConfig([`--database=${url}`], {}).database).toEqual({ kind: 'postgres', url });
+    expect(loadConfig([], { NETLOOM_DATABASE: 'postgres://db.example:5433/nl' }).database).toEqual({ kind: 'postgres', url: 'postgres://db.example:5433/nl' });
+    expect(loadConfig(['--database', 'state/nl.sqlite'], {}).database).toEqual({ kind: 'sqlite', file: resolve('state/nl.sqlite') });
+    // A file that happens to be named like a scheme is still a file.
+    expect(loadConfig(['--database', 'postgres.sqlite'], {}).database).toEqual({ kind: 'sqlite', file: resolve('postgres.sqlite') });
+  });
+
+  it('warns about a password on the command line, not in the environment, and never logs it', () => {
+    const withPassword = 'postgres://netloom:s3cret@db.example/netloom';
+    const flagged = loadConfig(['--database', withPassword], {});
+    expect(flagged.warnings).toEqual([expect.stringContaining('NETLOOM_DATABASE')]);
+    expect(loadConfig([], { NETLOOM_DATABASE: withPassword }).warnings).toEqual([]);
+    expect(describeDatabase(flagged.database)).toBe('postgres://netloom:***@db.example/netloom');
+    const inParameter = loadConfig(['--database', 'postgresql://netloom@/nl?host=/run/pg&password=s3cret&sslmode=disable'], {});
+    expect(inParameter.warnings).toHaveLength(1);
+    expect(describeDatabase(inParameter.database)).toBe('postgresql://netloom@/nl?host=/run/pg&password=***&sslmode=disable');
+    expect(loadConfig(['--database', 'postgres://netloom@db.example/netloom'], {}).warnings).toEqual([]);
   });
 
   it.each([

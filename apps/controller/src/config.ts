@@ -1,11 +1,14 @@
 import { resolve } from 'node:path';
 import { badInput, isLoopbackHost } from '@netloom/model';
 
+/** The embedded SQLite file (the default), or a PostgreSQL server several controllers may share. */
+export type DatabaseConfig = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+
 export interface ControllerConfig {
   /** Where the embedded database (and later, other state) lives. */
   dataDir: string;
-  /** SQLite file; defaults to `<dataDir>/netloom.sqlite`. */
-  databaseFile: string;
+  /** `--database`: a `postgres://` or `postgresql://` URL, else an SQLite file (default `<dataDir>/netloom.sqlite`). */
+  database: DatabaseConfig;
   listenHost: string;
   /** 0 picks a free port; the chosen one is printed. */
   port: number;
@@ -35,11 +38,13 @@ export interface ControllerConfig {
   tlsKey: string | undefined;
   /** Serve plain HTTP on an address other machines reach (refused otherwise). */
   allowInsecureHttp: boolean;
+  /** What the operator should hear about the configuration (logged at start). */
+  warnings: string[];
 }
 
 const FLAGS: Record<string, keyof ControllerConfig> = {
   '--data-dir': 'dataDir',
-  '--database': 'databaseFile',
+  '--database': 'database',
   '--host': 'listenHost',
   '--port': 'port',
   '--body-limit': 'bodyLimit',
@@ -59,7 +64,7 @@ const SWITCHES = new Set<keyof ControllerConfig>(['allowInsecureHttp']);
 
 const ENV: Record<string, keyof ControllerConfig> = {
   NETLOOM_DATA_DIR: 'dataDir',
-  NETLOOM_DATABASE: 'databaseFile',
+  NETLOOM_DATABASE: 'database',
   NETLOOM_HOST: 'listenHost',
   NETLOOM_PORT: 'port',
   NETLOOM_BODY_LIMIT: 'bodyLimit',
@@ -95,13 +100,16 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   for (const [name, key] of Object.entries(ENV)) {
     if (env[name] !== undefined && env[name] !== '') given[key] = env[name];
   }
+  const fromFlags = new Set<keyof ControllerConfig>();
   for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split('=', 2);
+    const at = argv[i].indexOf('=');
+    const [flag, inline] = at < 0 ? [argv[i], undefined] : [argv[i].slice(0, at), argv[i].slice(at + 1)];
     const key = FLAGS[flag];
     if (!key) throw badInput(`unknown option ${flag}; known: ${Object.keys(FLAGS).join(', ')}`);
     const value = inline ?? (SWITCHES.has(key) ? 'true' : argv[++i]);
     if (value === undefined) throw badInput(`${flag} needs a value`);
     given[key] = value;
+    fromFlags.add(key);
   }
   const number = (key: keyof ControllerConfig, fallback: number): number => {
     const text = given[key];
@@ -124,9 +132,14 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
         'give --tls-cert and --tls-key, or pass --allow-insecure-http',
     );
   }
+  const database = databaseConfig(given.database, dataDir);
+  const warnings: string[] = [];
+  if (database.kind === 'postgres' && fromFlags.has('database') && describeDatabase(database) !== database.url) {
+    warnings.push('--database holds a password, which ps shows to every user of this machine: give the URL in NETLOOM_DATABASE, or the password in PGPASSWORD or ~/.pgpass');
+  }
   return {
     dataDir,
-    databaseFile: resolve(given.databaseFile ?? `${dataDir}/netloom.sqlite`),
+    database,
     listenHost,
     port: number('port', 8080),
     bodyLimit: number('bodyLimit', 2 * 1024 * 1024),
@@ -145,6 +158,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     tlsCert,
     tlsKey,
     allowInsecureHttp,
+    warnings,
   };
 }
 
@@ -156,4 +170,19 @@ function socketPath(text: string): string {
   const path = resolve(text);
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw badInput(`agent socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes`);
   return path;
+}
+
+const POSTGRES_URL = /^postgres(ql)?:\/\//i;
+// user:password@ in the authority, or a password= parameter (node-postgres reads both).
+const URL_PASSWORD = /^(postgres(?:ql)?:\/\/[^@/?#:]*:)[^@/?#]*(@)|([?&]password=)[^&#]*/gi;
+
+function databaseConfig(text: string | undefined, dataDir: string): DatabaseConfig {
+  if (text !== undefined && POSTGRES_URL.test(text)) return { kind: 'postgres', url: text };
+  return { kind: 'sqlite', file: resolve(text ?? `${dataDir}/netloom.sqlite`) };
+}
+
+/** The database as a log line may show it: a PostgreSQL URL without its password. */
+export function describeDatabase(database: DatabaseConfig): string {
+  if (database.kind === 'sqlite') return database.file;
+  return database.url.replace(URL_PASSWORD, (_all, user?: string, at?: string, param?: string) => (param ? `${param}***` : `${user}***${at}`));
 }

@@ -4,11 +4,12 @@ import { Logger } from '@nestjs/common';
 import { NetloomError } from '@netloom/model';
 import { AgentSocketService } from './agents/agent-socket.service';
 import { bootstrapAdminToken, createController } from './bootstrap';
-import { loadConfig } from './config';
-import { StoreRefused } from './database/embedded-store';
+import { describeDatabase, loadConfig } from './config';
+import { StoreRefused } from './database/store';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  for (const warning of config.warnings) Logger.warn(warning, 'Config');
   const app = await createController(config);
   await app.listen(config.port, config.listenHost);
   const address = (app.getHttpServer() as Server).address() as { port: number };
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
     process.stdout.write('This admin token is shown once; only its hash is stored. Keep it.\n');
   }
   const socket = config.agentSocket ? ` and ${config.agentSocket}` : '';
-  Logger.log(`NetLoom controller listening on ${url}${socket} (database ${config.databaseFile})`, 'Controller');
+  Logger.log(`NetLoom controller listening on ${url}${socket} (database ${describeDatabase(config.database)})`, 'Controller');
 }
 
 main().catch((error: unknown) => {

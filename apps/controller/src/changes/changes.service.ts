@@ -1,13 +1,17 @@
-import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { PubSub } from 'graphql-subscriptions';
 import { DataSource, EntityManager } from 'typeorm';
 import { ChangeOperation } from '@netloom/model';
-import { EmbeddedStore } from '../database/embedded-store';
+import { storeUnavailable } from '../common/graphql-errors';
+import { Store } from '../database/store';
 import { Change } from './change.entity';
+import { ChangeFeed, ChangeListener } from './change-feed';
 
 export const RESOURCE_CHANGES = 'resourceChanges';
 const INSERT_CHUNK = 200;
+/** How often the feed reads other controllers' changes when no NOTIFY woke it (a shared store only). */
+export const FEED_POLL_MS = 2_000;
 
 /** A write transaction: the entity manager plus the change feed entries it will commit. */
 export class Tx {
@@ -41,33 +45,54 @@ export class Tx {
 /**
  * The one door for writes. Every mutation runs in `transact`: one database transaction,
  * serialized with all other writes in this process (SQLite has one writer, and TypeORM shares
- * one better-sqlite3 connection, so overlapping transactions would mix). Change-feed entries get
- * consecutive revisions inside it and are published only after the commit.
+ * one better-sqlite3 connection, so overlapping transactions would mix) and, on a shared store,
+ * with every other controller's (the store's `beginWrite` lock, held to COMMIT). Change-feed
+ * entries get consecutive revisions inside it (`MAX+1`, read under that lock, so revisions are
+ * gap-free and in commit order) and reach listeners and subscribers only after the commit,
+ * through the feed, which also brings other controllers' changes.
  */
 @Injectable()
-export class ChangesService implements OnApplicationBootstrap {
+export class ChangesService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Changes');
   private tail: Promise<unknown> = Promise.resolve();
-  private readonly listeners: ((changes: Change[]) => void)[] = [];
-  private committedRevision = 0;
   readonly pubSub = new PubSub();
+  private readonly feed = new ChangeFeed(
+    (after, limit) => this.list(after, limit),
+    (change) => this.pubSub.publish(RESOURCE_CHANGES, change),
+  );
+  private poller: NodeJS.Timeout | undefined;
+  private unwatch: (() => Promise<void>) | undefined;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly store: EmbeddedStore,
+    private readonly store: Store,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.committedRevision = await this.currentRevision();
+    this.feed.startAfter(await this.currentRevision());
+    if (!this.store.shared) return;
+    this.unwatch = this.store.watch(() => void this.feed.pull());
+    // The safety net: a NOTIFY lost with a connection is found by revision.
+    this.poller = setInterval(() => void this.feed.pull(), FEED_POLL_MS);
+    this.poller.unref();
   }
 
-  /** The newest committed revision (kept in memory; read once at start). */
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.poller);
+    await this.unwatch?.();
+  }
+
+  /** The newest revision delivered to this process's listeners (every revision up to it was). */
   get lastRevision(): number {
-    return this.committedRevision;
+    return this.feed.revision;
   }
 
-  /** Calls `listener` after every commit that changed resources, with those changes. */
-  onCommit(listener: (changes: Change[]) => void): void {
-    this.listeners.push(listener);
+  /**
+   * Calls `listener` with every committed change, this process's and other controllers', in
+   * revision order, each once (the contract: `ChangeListener`).
+   */
+  onCommit(listener: ChangeListener): void {
+    this.feed.onCommit(listener);
   }
 
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
@@ -76,24 +101,23 @@ export class ChangesService implements OnApplicationBootstrap {
       let result: T;
       try {
         result = await this.dataSource.transaction(async (em) => {
+          await this.store.beginWrite(em);
           tx = new Tx(em);
           const value = await work(tx);
           await tx.insertMany(Change, tx.changes);
+          if (tx.changes.length) await this.store.announce(em, tx.changes[tx.changes.length - 1].revision);
           return value;
         });
       } catch (error) {
         // Whatever failed (a check, a constraint, a full disk at COMMIT), the next write starts clean.
         this.store.recover(this.dataSource);
-        throw error;
+        const unavailable = storeUnavailable(error);
+        if (!unavailable) throw error;
+        // One line for the operator instead of a stack per refused write.
+        this.logger.warn(`a write was not taken: ${(error as Error).message}`);
+        throw unavailable;
       }
-      const changes = tx?.changes ?? [];
-      if (changes.length) {
-        this.committedRevision = Math.max(this.committedRevision, changes[changes.length - 1].revision);
-        for (const listener of this.listeners) listener(changes);
-      }
-      for (const change of changes) {
-        await this.pubSub.publish(RESOURCE_CHANGES, change);
-      }
+      await this.feed.committed(tx?.changes ?? []);
       return result;
     });
     this.tail = run.catch(() => undefined);

@@ -2,9 +2,10 @@ import { ArgumentsHost, Catch, Logger } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import { GqlContextType } from '@nestjs/graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, GraphQLFormattedError } from 'graphql';
 import { QueryFailedError } from 'typeorm';
 import { ErrorCode, NetloomError } from '@netloom/model';
+import { unreachable } from '../database/unreachable';
 
 const logger = new Logger('GraphQL');
 
@@ -57,8 +58,18 @@ const STORE_UNAVAILABLE: Record<string, string> = {
   SQLITE_READONLY: 'database is read-only: the change was not saved; check the controller\'s data dir',
 };
 
-/** A store failure (disk full, busy, I/O) as UNAVAILABLE; the change was rolled back whole. */
+const UNREACHABLE = {
+  refused: 'database unavailable: PostgreSQL cannot be reached; nothing was saved; retry once it is back',
+  lost: 'database unavailable: the connection to PostgreSQL was lost; a change in flight may not have been saved: reload, then retry',
+};
+
+/**
+ * A store failure as UNAVAILABLE: disk full, busy or I/O (the change was rolled back whole), or a
+ * PostgreSQL server out of reach (for a write whose COMMIT was under way, the outcome is unknown).
+ */
 export function storeUnavailable(error: unknown): NetloomError | undefined {
+  const away = unreachable(error);
+  if (away) return new NetloomError(ErrorCode.Unavailable, UNREACHABLE[away]);
   const source: unknown = error instanceof QueryFailedError ? error.driverError : error;
   const raw = (source as { code?: unknown } | undefined)?.code;
   const code = typeof raw === 'string' ? raw : '';
@@ -69,7 +80,10 @@ export function storeUnavailable(error: unknown): NetloomError | undefined {
 
 /** The one mapping from errors to what a GraphQL client sees (CONVENTIONS §4). */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
-  const original = unwrapResolverError(error);
+  const unwrapped = unwrapResolverError(error);
+  // A failure while the request's context was built (the token check reads the store) comes
+  // wrapped without a path.
+  const original = unwrapped instanceof GraphQLError && !unwrapped.path && unwrapped.originalError ? unwrapped.originalError : unwrapped;
   const known = original instanceof NetloomError ? original : (constraintViolation(original) ?? storeUnavailable(original));
   const { locations, path } = formatted;
   if (known) {

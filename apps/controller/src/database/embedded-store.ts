@@ -1,32 +1,24 @@
 import { chmodSync, existsSync, mkdirSync, openSync, readSync, closeSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import Database from 'better-sqlite3';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import type { AbstractSqliteDriver } from 'typeorm/driver/sqlite-abstract/AbstractSqliteDriver';
-import { MIGRATIONS } from '@netloom/migrations';
+import { checkOwnership, MIGRATIONS_TABLE, Store, StoreRefused } from './store';
 
 const SQLITE_HEADER = 'SQLite format 3\0';
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
-/** TypeORM's own bookkeeping table. */
-const MIGRATIONS_TABLE = 'migrations';
-
-/** The embedded store cannot be used as it is: the message says why and what to do. */
-export class StoreRefused extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreRefused';
-  }
-}
 
 /**
  * The embedded SQLite store of one controller process. `open()` runs before TypeORM touches the
  * file: it takes a lock held for the process's lifetime (a second controller on the same file is
  * refused), creates a database only where none exists, refuses an empty, foreign, newer or damaged
- * file, and keeps the data dir 0700 and the files 0600.
+ * file, and keeps the data dir 0700 and the files 0600. Writes need no lock of their own: this
+ * process is the only writer, and `ChangesService` serializes its transactions.
  */
-export class EmbeddedStore implements OnApplicationShutdown {
+export class EmbeddedStore extends Store {
+  readonly shared = false;
   private readonly logger = new Logger('Store');
   private lock: Database.Database | undefined;
 
@@ -34,9 +26,20 @@ export class EmbeddedStore implements OnApplicationShutdown {
     /** Tightened to 0700: it is the controller's own. */
     private readonly dataDir: string,
     readonly file: string,
-  ) {}
+  ) {
+    super();
+  }
 
-  open(): void {
+  get description(): string {
+    return this.file;
+  }
+
+  open(): Promise<void> {
+    this.openSync();
+    return Promise.resolve();
+  }
+
+  private openSync(): void {
     mkdirSync(this.dataDir, { recursive: true, mode: DIR_MODE });
     chmodSync(this.dataDir, DIR_MODE);
     // A --database outside the data dir: its folder is created private, an existing one left alone.
@@ -55,14 +58,10 @@ export class EmbeddedStore implements OnApplicationShutdown {
   }
 
   /** TypeORM's options for this file (open() first). */
-  options(entities: DataSourceOptions['entities']): DataSourceOptions {
+  options(): DataSourceOptions {
     return {
       type: 'better-sqlite3',
       database: this.file,
-      entities,
-      migrations: MIGRATIONS,
-      migrationsRun: true,
-      synchronize: false,
       prepareDatabase: (db: Database.Database) => {
         db.pragma('journal_mode = WAL');
         db.pragma('foreign_keys = ON');
@@ -90,8 +89,25 @@ export class EmbeddedStore implements OnApplicationShutdown {
     }
   }
 
-  onApplicationShutdown(): void {
+  async migrate(dataSource: DataSource): Promise<void> {
+    await dataSource.runMigrations();
+  }
+
+  beginWrite(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  announce(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  watch(): () => Promise<void> {
+    return () => Promise.resolve();
+  }
+
+  close(): Promise<void> {
     this.release();
+    return Promise.resolve();
   }
 
   private release(): void {
@@ -172,18 +188,10 @@ function checkExisting(file: string): void {
     const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map(
       (r) => r.name,
     );
-    // An SQLite file with nothing in it (a first start stopped before its migrations) has nothing to lose.
-    if (tables.length === 0) return;
-    if (!tables.includes(MIGRATIONS_TABLE)) {
-      const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ', …' : '');
-      throw new StoreRefused(`${file} is an SQLite database of something else (tables: ${shown}), not NetLoom's; refusing to start on it`);
-    }
-    const known = new Set(MIGRATIONS.map((m) => m.name));
-    const applied = (db.prepare(`SELECT name FROM ${MIGRATIONS_TABLE}`).all() as { name: string }[]).map((r) => r.name);
-    const unknown = applied.filter((name) => !known.has(name));
-    if (unknown.length) {
-      throw new StoreRefused(`${file} was written by a newer NetLoom (migrations ${unknown.join(', ')} unknown here); start that version`);
-    }
+    const applied = tables.includes(MIGRATIONS_TABLE)
+      ? (db.prepare(`SELECT name FROM ${MIGRATIONS_TABLE}`).all() as { name: string }[]).map((r) => r.name)
+      : [];
+    checkOwnership(file, 'an SQLite database', tables, applied);
   } catch (error) {
     if (error instanceof StoreRefused) throw error;
     const code = (error as { code?: string }).code ?? '';
