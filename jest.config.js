@@ -44,5 +44,12 @@ module.exports = {
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
     },
+    {
+      // The controller-only suites again, on PostgreSQL (a throwaway cluster per file).
+      ...common,
+      displayName: 'e2e-postgres',
+      testMatch: ['<rootDir>/test/{api,bad-input,auth,dataloader,query-cost}.e2e-spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/support/postgres-suite.ts'],
+    },
   ],
 };

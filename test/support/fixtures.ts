@@ -1,10 +1,28 @@
-import { ControllerProcess } from './controller';
+import { ControllerOptions, ControllerProcess } from './controller';
+
+let makeDatabase: (() => Promise<string>) | undefined;
+
+/**
+ * From now on, every controller `useController` starts gets a database of its own from `make`
+ * (a PostgreSQL URL): the e2e-postgres project's setup (`postgres-suite.ts`) calls it.
+ */
+export function useTestDatabases(make: () => Promise<string>): void {
+  makeDatabase = make;
+}
+
+/** The store this run's controllers use. */
+export const testStore = (): 'sqlite' | 'postgres' => (makeDatabase ? 'postgres' : 'sqlite');
+
+/** Options for a new controller of this run: a fresh PostgreSQL database in the e2e-postgres project, else none (SQLite). */
+export async function controllerOptions(): Promise<ControllerOptions> {
+  return makeDatabase ? { database: await makeDatabase() } : {};
+}
 
 /** One controller per describe block, always destroyed afterwards; call the result inside tests. */
 export function useController(): () => ControllerProcess {
   let c: ControllerProcess | undefined;
   beforeAll(async () => {
-    c = await ControllerProcess.start();
+    c = await ControllerProcess.start(await controllerOptions());
   });
   afterAll(async () => {
     await c?.destroy();

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { dist } from './paths';
+import { endChild } from './processes';
 
 const MAIN = dist('apps/controller/src/main.js');
 
@@ -16,7 +17,16 @@ export interface GqlResult<T = any> {
   errors?: { message: string; extensions?: { code?: string; field?: string } }[];
 }
 
-/** A real controller process on a temporary SQLite file, with helpers to talk to it (tests, benchmarks, the demo). */
+/** Where a ControllerProcess keeps its data besides its data folder. */
+export interface ControllerOptions {
+  /**
+   * A PostgreSQL URL (given in NETLOOM_DATABASE, so a password in it never shows in `ps`);
+   * undefined: the embedded SQLite file in the data folder.
+   */
+  database?: string;
+}
+
+/** A real controller process on a temporary SQLite file or a given PostgreSQL database, with helpers to talk to it (tests, benchmarks, the demo). */
 export class ControllerProcess {
   url = '';
   adminToken = '';
@@ -25,19 +35,26 @@ export class ControllerProcess {
   private child: ChildProcess | undefined;
   readonly output: string[] = [];
 
-  constructor(readonly dataDir: string) {}
+  constructor(
+    readonly dataDir: string,
+    readonly options: ControllerOptions = {},
+  ) {}
 
-  /** Starts a controller on a fresh temporary data folder. */
-  static async start(): Promise<ControllerProcess> {
-    const controller = new ControllerProcess(mkdtempSync(join(tmpdir(), 'netloom-e2e-')));
+  /** Starts a controller on a fresh temporary data folder (and `options.database`, when given). */
+  static async start(options: ControllerOptions = {}): Promise<ControllerProcess> {
+    const controller = new ControllerProcess(mkdtempSync(join(tmpdir(), 'netloom-e2e-')), options);
     await controller.launch();
     return controller;
   }
 
-  /** (Re)starts the process on the same data folder. */
+  /** (Re)starts the process on the same data folder and database. */
   async launch(extraArgs: string[] = []): Promise<void> {
+    const env = { ...process.env };
+    delete env.NETLOOM_DATABASE;
+    if (this.options.database) env.NETLOOM_DATABASE = this.options.database;
     const child = spawn(process.execPath, [MAIN, '--data-dir', this.dataDir, '--port', '0', ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env,
     });
     this.child = child;
     child.stderr.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
@@ -84,12 +101,7 @@ export class ControllerProcess {
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((done) => child.once('exit', done));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
+    await endChild(child, signal);
   }
 
   /** Stops the process and removes its data folder. */

@@ -4,9 +4,9 @@
  */
 export { type AgentHandle, type StartAgentOptions } from './agent-handle';
 export { DEFAULT_UNDERLAY_CIDR, DEFAULT_UNDERLAY_MTU, type SimHost, UNDERLAY_BRIDGE, UNDERLAY_IF } from './layout';
-export { MARKER } from './processes';
+export { endChild, MARKER } from './processes';
 export { type ExecResult, SimulatedHosts, type SimHostsOptions, type StaleReport } from './simulated-hosts';
-export { ControllerProcess, errorCode, type GqlResult } from './controller-process';
+export { ControllerProcess, type ControllerOptions, errorCode, type GqlResult } from './controller-process';
 export { dist, REPO_ROOT } from './paths';
 export { Cluster, type ClusterOptions } from './cluster';
 export { OutputLines } from './output-lines';

@@ -1,6 +1,7 @@
 // Processes of a simulated-hosts run, found through /proc. Everything this library starts (agents,
 // and through them their `ip` children; commands run with exec) carries MARKER=<prefix> in its
 // environment, so a later run can find exactly those after a crash, and nothing else.
+import type { ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 
 export const MARKER = 'NETLOOM_SIMHOSTS';
@@ -68,4 +69,14 @@ export async function waitGone(pids: readonly number[], timeoutMs = 5_000): Prom
     if (Date.now() > deadline) throw new Error(`processes ${left.join(', ')} still run ${timeoutMs} ms after SIGKILL`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Sends `sig` to a child we spawned and waits for its exit; SIGKILL follows after `killAfterMs`. Nothing when it already ended. */
+export async function endChild(child: ChildProcess | undefined, sig: NodeJS.Signals, killAfterMs = 5_000): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((done) => child.once('exit', done));
+  child.kill(sig);
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  await exited;
+  clearTimeout(timer);
 }
