@@ -181,7 +181,12 @@ describe('PostgreSQL out of reach', () => {
   });
 
   it('stopped mid-stream of writes: UNAVAILABLE errors, the controller stays up, recovers without restart, keeps every acknowledged write', async () => {
-    const c = await controllerOn(await cluster.createDatabase());
+    const database = await cluster.createDatabase();
+    const c = await controllerOn(database);
+    // Another controller on the same database, whose subscriber must see every change of c's, before and after.
+    const watcher = await controllerOn(database);
+    watcher.adminToken = c.adminToken;
+    const watching = subscribeNetworks(watcher);
     const acked: string[] = [];
     const notSaved: string[] = [];
     const unknown: string[] = [];
@@ -203,7 +208,7 @@ describe('PostgreSQL out of reach', () => {
     const writers = [0, 1].map(async () => {
       while (writing) await write();
     });
-    await until('some writes', () => acked.length >= 20);
+    await until('some writes, seen by the watcher', () => acked.length >= 20 && watching.events.length > 0);
     await cluster.crash();
     restartAfter = true;
     await until('UNAVAILABLE answers while PostgreSQL is down', () => notSaved.length >= 5);
@@ -231,6 +236,14 @@ describe('PostgreSQL out of reach', () => {
     const changes = await allChanges(c);
     expect(gapFree(changes.map((ch) => ch.revision))).toBe(true);
     expect(changes.length).toBe(stored.length);
+    // The other controller's feed came back by itself: its subscriber got every change from its
+    // first on, once and in order, the ones after the outage included.
+    const last = changes[changes.length - 1].revision;
+    await until('the watcher to see the last change', () => watching.events.at(-1)?.revision === last);
+    await watching.close();
+    expect(watching.events).toEqual(changes.filter((ch) => ch.revision >= watching.events[0].revision));
+    expect(watcher.output.join('')).toContain('change feed: lost the LISTEN connection to PostgreSQL');
+    await until('the watcher to LISTEN again', () => watcher.output.join('').includes('change feed: listening to PostgreSQL again'));
     // And a restart finds the same.
     await c.stop();
     await c.launch();
