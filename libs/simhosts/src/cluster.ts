@@ -17,6 +17,8 @@ export interface ClusterOptions {
   controllerArgs?: string[];
   /** Where the controller keeps its database; a temporary folder by default. */
   dataDir?: string;
+  /** A PostgreSQL URL for the controller (ControllerOptions.database); the SQLite file in dataDir by default. */
+  database?: string;
 }
 
 /** A running controller and K simulated hosts whose agents joined it: the whole product on one machine. */
@@ -36,7 +38,7 @@ export class Cluster {
   /** Starts the controller (with an agent socket), the hosts, one agent each, and waits until all are connected. */
   static async start(opts: ClusterOptions): Promise<Cluster> {
     const tempDir = mkdtempSync(join(tmpdir(), `netloom-cluster-${opts.prefix}-`));
-    const controller = new ControllerProcess(opts.dataDir ?? join(tempDir, 'controller'));
+    const controller = new ControllerProcess(opts.dataDir ?? join(tempDir, 'controller'), { database: opts.database });
     let sim: SimulatedHosts | undefined;
     const controllerArgs = ['--agent-socket', join(tempDir, 'agents.sock'), ...(opts.controllerArgs ?? [])];
     try {
