@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { DataSource, Table } from 'typeorm';
 import { MIGRATIONS } from '@netloom/migrations';
+import WebSocket from 'ws';
+import { AGENT_PATH, JOIN_PATH } from '@netloom/protocol';
 import { REVISION_LOCK } from '../apps/controller/src/database/postgres-store';
 import { ControllerProcess, errorCode, GqlResult } from './support/controller';
 import { APP_ROLE, PostgresCluster } from './support/postgres';
@@ -248,6 +250,36 @@ describe('PostgreSQL out of reach', () => {
     await c.stop();
     await c.launch();
     expect(await networkNames(c)).toEqual(stored);
+  });
+
+  it('agents are told 503 while PostgreSQL is away, not that their credential or token is refused', async () => {
+    const c = await controllerOn(await cluster.createDatabase());
+    const base = c.url.replace(/\/graphql$/, '');
+    const { createHost } = await c.ok('mutation { createHost(input: { name: "h503", vtepAddress: "192.0.2.50" }) { joinToken } }');
+    const join = () =>
+      fetch(`${base}${JOIN_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ joinToken: createHost.joinToken, credential: 'nlh_0123456789abcdef0123456789abcdef0123456789a' }),
+      });
+    const upgrade = () =>
+      new Promise<number>((done, fail) => {
+        const ws = new WebSocket(`${base.replace(/^http/, 'ws')}${AGENT_PATH}`, { headers: { authorization: 'Bearer nlh_unknown' } });
+        ws.once('unexpected-response', (_request, response) => {
+          done(response.statusCode ?? 0);
+          ws.terminate();
+        });
+        ws.once('open', () => fail(new Error('the channel opened')));
+        ws.once('error', () => undefined);
+      });
+    await cluster.crash();
+    restartAfter = true;
+    expect((await join()).status).toBe(503);
+    expect(await upgrade()).toBe(503);
+    await cluster.start();
+    // Back: an unknown credential is refused as such, and the join token still works (nothing was used up).
+    expect(await upgrade()).toBe(401);
+    expect((await join()).status).toBe(200);
   });
 
   it('a writer lock held elsewhere: UNAVAILABLE "database busy" after the lock timeout, then writes go on', async () => {

@@ -46,7 +46,15 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
   private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const credential = BEARER.exec(request.headers.authorization ?? '')?.[1];
     const ticket = this.agents.channelTicket();
-    const hostId = await this.agents.authenticate(credential).catch(() => null);
+    let hostId: string | null;
+    try {
+      hostId = await this.agents.authenticate(credential);
+    } catch (error) {
+      // The store could not be read (PostgreSQL away): not a refused credential; the agent retries.
+      this.logger.warn(`agent channel not opened for now: ${(error as Error).message}`);
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
     if (!hostId) {
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       return;

@@ -1,4 +1,4 @@
-import { BadRequestException, Body, Controller, HttpCode, Post, UnauthorizedException } from '@nestjs/common';
+import { BadRequestException, Body, Controller, HttpCode, Post, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
 import { ErrorCode, NetloomError } from '@netloom/model';
 import { JOIN_PATH, JoinRequest, JoinResponse } from '@netloom/protocol';
 import { AgentsService } from './agents.service';
@@ -15,6 +15,8 @@ export class JoinController {
       return await this.agents.join(body);
     } catch (error) {
       if (error instanceof NetloomError && error.code === ErrorCode.BadUserInput) throw new BadRequestException(error.message);
+      // The store is away (PostgreSQL down, a full disk): the agent asks again later with the same credential.
+      if (error instanceof NetloomError && error.code === ErrorCode.Unavailable) throw new ServiceUnavailableException(error.message);
       if (error instanceof NetloomError) throw new UnauthorizedException(error.message);
       throw error;
     }
