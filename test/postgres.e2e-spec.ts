@@ -301,12 +301,14 @@ describe('PostgreSQL out of reach', () => {
 });
 
 describe('two controllers writing to one PostgreSQL', () => {
-  it('assign gap-free, strictly ordered revisions, refuse a name taken by the other, and each feed delivers every change once, in order', async () => {
-    const database = await cluster.createDatabase();
-    const [a, b] = [await controllerOn(database), await controllerOn(database)];
-    // The first start made the admin token; the second controller finds it in the shared database.
-    expect(b.adminToken).toBe('');
+  it('start together, assign gap-free, strictly ordered revisions, refuse a name taken by the other, and each feed delivers every change once, in order', async () => {
+    // Both start at once on an empty database: migrations run once (under a lock), one admin token is made.
+    const database = await cluster.createDatabase('netloom_pair');
+    const started = await Promise.all([controllerOn(database), controllerOn(database)]);
+    expect(started.filter((c) => c.adminToken).length).toBe(1);
+    const [a, b] = started.sort((x, y) => (y.adminToken ? 1 : 0) - (x.adminToken ? 1 : 0));
     b.adminToken = a.adminToken;
+    expect(await cluster.admin('SELECT name FROM api_tokens', [], 'netloom_pair')).toEqual([{ name: 'bootstrap-admin' }]);
     const subscriptions = [subscribeNetworks(a), subscribeNetworks(b)];
     try {
       await untilSubscribed(a, subscriptions, 'warm-up');

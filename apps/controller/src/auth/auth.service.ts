@@ -45,14 +45,27 @@ export class AuthService {
     return this.sockets.track(tokenId, ticket, end);
   }
 
-  /** On first start with an empty database: the admin token, returned once to be printed. */
+  /**
+   * On first start with an empty database: the admin token, returned once to be printed. Checked
+   * inside the write, so of controllers starting together on one PostgreSQL only one makes it.
+   */
   async bootstrap(): Promise<string | null> {
-    if ((await this.tokens.count()) > 0) return null;
-    const { secret } = await this.create('bootstrap-admin', Role.ADMIN);
-    return secret;
+    const { token, secret } = this.newToken('bootstrap-admin', Role.ADMIN);
+    const made = await this.changes.transact(async (tx) => {
+      if ((await tx.em.count(ApiToken)) > 0) return false;
+      await tx.em.insert(ApiToken, token);
+      return true;
+    });
+    return made ? secret : null;
   }
 
   async create(name: string, role: Role): Promise<{ token: ApiToken; secret: string }> {
+    const made = this.newToken(name, role);
+    await this.changes.transact((tx) => tx.em.insert(ApiToken, made.token));
+    return made;
+  }
+
+  private newToken(name: string, role: Role): { token: ApiToken; secret: string } {
     const secret = newSecret('nlt');
     const token = this.tokens.create({
       id: newId(),
@@ -62,7 +75,6 @@ export class AuthService {
       createdAt: new Date(),
       revokedAt: null,
     });
-    await this.changes.transact((tx) => tx.em.insert(ApiToken, token));
     return { token, secret };
   }
 
