@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { ChangeOperation, DesiredResource, ErrorCode, NetloomError, ResourceKind, ResourceRef, resourceKey } from '@netloom/model';
 import { AckMessage, AgentCloseCode } from '@netloom/protocol';
 import { ChangesService } from '../changes/changes.service';
+import { storeUnavailable } from '../common/graphql-errors';
 import { ControllerConfig } from '../config';
 import { CONTROLLER_CONFIG } from '../database/tokens';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -138,7 +139,10 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
       try {
         await this.dispatch();
       } catch (error) {
-        this.logger.error(`dispatch failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        // The store away is expected (the pass is retried): one line, not a stack.
+        const away = storeUnavailable(error);
+        if (away) this.logger.warn(`dispatch postponed: ${away.message}`);
+        else this.logger.error(`dispatch failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       }
     });
     return this.flushing;
