@@ -107,12 +107,13 @@ describeKernel('Reconciler on the real kernel', () => {
     await pass([network, ...ports], 3);
   });
 
-  it('repairs a veth deleted by hand within 2 s, on the kernel event alone', async () => {
+  it('repairs a veth deleted by hand on the kernel event alone (the resync is an hour away)', async () => {
     const first = reports.length;
     await execa('ip', ['link', 'del', names.veth('port-b')]);
-    const deadline = Date.now() + 2_000;
+    // Bounded well below the hour-long resync, loosely: a loaded machine is slow, not wrong.
+    const deadline = Date.now() + 20_000;
     while (!(await linux.link(names.veth('port-b')))?.up) {
-      if (Date.now() > deadline) throw new Error('veth not repaired within 2 s');
+      if (Date.now() > deadline) throw new Error('veth not repaired within 20 s');
       await new Promise((r) => setTimeout(r, 20));
     }
     await reconciler.reconcileNow();
@@ -121,11 +122,11 @@ describeKernel('Reconciler on the real kernel', () => {
     expect((await ping('port-a', '10.232.0.3')).exitCode).toBe(0);
   });
 
-  it('puts the port-security table back within 2 s when it is deleted by hand, on the nft event alone', async () => {
+  it('puts the port-security table back when it is deleted by hand, on the nft event alone (the resync is an hour away)', async () => {
     await execa('nft', ['delete', 'table', 'bridge', names.portSecurityTable]);
-    const deadline = Date.now() + 2_000;
+    const deadline = Date.now() + 20_000;
     while (!(await linux.nftTable('bridge', names.portSecurityTable))) {
-      if (Date.now() > deadline) throw new Error('port-security table not back within 2 s');
+      if (Date.now() > deadline) throw new Error('port-security table not back within 20 s');
       await new Promise((r) => setTimeout(r, 20));
     }
     await reconciler.reconcileNow();
