@@ -12,13 +12,17 @@ import {
   JoinResponse,
   parseControllerMessage,
 } from '@netloom/protocol';
+import { ControllerRotation } from './rotation';
 import { StateStore } from './state-store';
 import { ControllerTransport, controllerTransport, TransportOptions } from './transport';
 
 export interface ChannelOptions {
-  /** An http(s) base URL or `unix:/path/to.sock` (see {@link controllerTransport}). */
-  controller: string;
-  /** How the controller is verified (CA) and whether plain http off this machine is allowed. */
+  /**
+   * The controllers' addresses, each an http(s) base URL or `unix:/path/to.sock` (see
+   * {@link controllerTransport}): replicas of one controller, any of which serves the agent.
+   */
+  controllers: readonly string[];
+  /** How every controller is verified (CA) and whether plain http off this machine is allowed. */
   tls?: TransportOptions;
   joinToken: string | undefined;
   hello: () => Omit<HelloMessage, 'type' | 'lastRevision'>;
@@ -31,35 +35,39 @@ export interface ChannelOptions {
   /** Why the state dir cannot be written, or null: sent with every heartbeat. */
   stateError: () => string | null;
   log: (line: string) => void;
+  /** Heartbeat period (the protocol's 5 s unless a test says otherwise); a controller silent for three is left. */
+  heartbeatMs?: number;
 }
-
-const MAX_RECONNECT_MS = 5_000;
 
 /**
  * The agent's end of the channel: joins once (binds a credential it made and stored to its host
  * with the join token; a lost answer is asked again with the same credential), dials the
  * controller's websocket, says hello, applies snapshots and updates to the desired state, and
- * reconnects with backoff for as long as it runs. The data plane never waits for it.
+ * reconnects with backoff for as long as it runs. With several controller addresses, a channel
+ * that goes away (or a join without an answer) moves on to the next one (`ControllerRotation`),
+ * keeping the credential and the desired state; the hello names the applied revision, so the
+ * controller there resumes from it. The data plane never waits for it.
  */
 export class ControllerChannel {
   private socket: WebSocket | undefined;
   private resources = new Map<string, DesiredResource>();
   private revision = 0;
   private stopped = false;
-  private attempt = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastHeard = 0;
   /** The credential was refused once already (the hint is logged once). */
   private refusedBefore = false;
-  private readonly transport: ControllerTransport;
+  private readonly transports: ReadonlyMap<string, ControllerTransport>;
+  private readonly rotation: ControllerRotation;
   hostId: string | undefined;
 
   constructor(
     private readonly store: StateStore,
     private readonly options: ChannelOptions,
   ) {
-    this.transport = controllerTransport(options.controller, options.tls);
+    this.transports = new Map(options.controllers.map((address) => [address, controllerTransport(address, options.tls)]));
+    this.rotation = new ControllerRotation(options.controllers, store.readController()?.address);
     const desired = store.readDesired();
     if (desired) {
       this.revision = desired.revision;
@@ -70,6 +78,23 @@ export class ControllerChannel {
   /** The stored desired state, to reconcile before the controller answers. */
   get stored(): { revision: number; resources: DesiredResource[] } | null {
     return this.store.readDesired();
+  }
+
+  /**
+   * {@link ensureCredential} until it succeeds: each failure is logged and retried after the
+   * usual backoff, with the next controller address (any replica answers a join alike).
+   */
+  async ensureCredentialRetrying(): Promise<string> {
+    for (;;) {
+      try {
+        return await this.ensureCredential();
+      } catch (error) {
+        const delay = this.rotation.failed();
+        const next = this.options.controllers.length > 1 ? ` at ${this.rotation.current}` : '';
+        this.options.log(`${error instanceof Error ? error.message : String(error)}; retrying in ${delay} ms${next}`);
+        await new Promise((done) => setTimeout(done, delay));
+      }
+    }
   }
 
   /**
@@ -90,7 +115,8 @@ export class ControllerChannel {
       this.store.writeCredentialNow({ credential, forToken });
     }
     const request: JoinRequest = { joinToken: this.options.joinToken, credential };
-    const { status, text } = await this.transport.postJson(JOIN_PATH, request).catch((error: Error & { cause?: { message?: string } }) => {
+    const address = this.rotation.current;
+    const { status, text } = await this.transportOf(address).postJson(JOIN_PATH, request).catch((error: Error & { cause?: { message?: string } }) => {
       throw new Error(`join: no answer (${[error.message, error.cause?.message].filter(Boolean).join(': ')}); the same credential is sent again`);
     });
     if (status < 200 || status > 299) throw new Error(`join refused: HTTP ${status} ${text}`);
@@ -98,6 +124,7 @@ export class ControllerChannel {
     // A controller older than agent-made credentials answers with one of its own.
     this.store.writeCredential({ hostId: joined.hostId, credential: joined.credential });
     this.options.log(`joined as host ${joined.hostName} (${joined.hostId})`);
+    this.answered(address);
     return (this.hostId = joined.hostId);
   }
 
@@ -128,23 +155,27 @@ export class ControllerChannel {
   private connect(): void {
     if (this.stopped) return;
     const credential = this.store.readCredential()?.credential;
-    const socket = new WebSocket(this.transport.websocketUrl, { ...this.transport.websocketOptions, headers: { authorization: `Bearer ${credential ?? ''}` }, handshakeTimeout: 5_000 });
+    const address = this.rotation.current;
+    const transport = this.transportOf(address);
+    const socket = new WebSocket(transport.websocketUrl, { ...transport.websocketOptions, headers: { authorization: `Bearer ${credential ?? ''}` }, handshakeTimeout: 5_000 });
     this.socket = socket;
     socket.on('open', () => {
-      this.attempt = 0;
+      this.answered(address);
+      if (this.several) this.options.log(`connected to controller ${address}`);
       this.lastHeard = Date.now();
       this.send({ type: 'hello', ...this.options.hello(), lastRevision: this.options.lastRevision() });
       // What the controller knows of the state dir may be from before.
       this.heartbeatNow();
       clearInterval(this.heartbeat);
+      const heartbeatMs = this.options.heartbeatMs ?? HEARTBEAT_MS;
       this.heartbeat = setInterval(() => {
-        if (Date.now() - this.lastHeard > 3 * HEARTBEAT_MS) {
+        if (Date.now() - this.lastHeard > 3 * heartbeatMs) {
           this.options.log('controller silent: reconnecting');
           socket.terminate();
           return;
         }
         this.heartbeatNow();
-      }, HEARTBEAT_MS);
+      }, heartbeatMs);
       this.options.onConnected();
     });
     socket.on('message', (data: WebSocket.RawData) => {
@@ -163,7 +194,7 @@ export class ControllerChannel {
       this.options.log(`controller refused the connection: HTTP ${response.statusCode}${hint}`);
       socket.terminate();
     });
-    socket.on('error', (error) => this.options.log(`channel: ${error.message}`));
+    socket.on('error', (error) => this.options.log(`channel: ${error.message}${this.several ? ` (${address})` : ''}`));
     socket.on('close', (code, reason) => {
       clearInterval(this.heartbeat);
       if (this.socket !== socket || this.stopped) return;
@@ -173,9 +204,24 @@ export class ControllerChannel {
         return;
       }
       if (code === AgentCloseCode.Unauthorized) this.options.log(`controller: ${reason.toString() || 'unauthorized'}`);
-      const delay = Math.min(MAX_RECONNECT_MS, 250 * 2 ** this.attempt++);
+      const delay = this.rotation.failed();
+      if (this.several) this.options.log(`channel to ${address} closed (${code}); dialling ${this.rotation.current} in ${delay} ms`);
       this.reconnectTimer = setTimeout(() => this.connect(), delay);
     });
+  }
+
+  private get several(): boolean {
+    return this.options.controllers.length > 1;
+  }
+
+  private transportOf(address: string): ControllerTransport {
+    return this.transports.get(address)!;
+  }
+
+  /** A controller answered (a join, or the channel opened): the backoff starts over and it is dialled first next time. */
+  private answered(address: string): void {
+    this.rotation.worked();
+    if (this.store.readController()?.address !== address) this.store.writeController({ address });
   }
 
   private receive(message: ControllerMessage): void {

@@ -33,6 +33,31 @@ describe('loadAgentConfig', () => {
     expect(loadAgentConfig(['--join-token', 'nlj_flag'], {}).warnings).toEqual([expect.stringMatching(/ps/)]);
   });
 
+  it('takes one controller address as before, and the default', () => {
+    expect(loadAgentConfig(['--controller', 'http://127.0.0.1:9000/'], {}).controllers).toEqual(['http://127.0.0.1:9000']);
+    expect(loadAgentConfig([], { NETLOOM_CONTROLLER: 'unix:/run/c.sock' }).controllers).toEqual(['unix:/run/c.sock']);
+    expect(loadAgentConfig([], {}).controllers).toEqual(['http://127.0.0.1:8080']);
+  });
+
+  it('takes several controllers: the flag repeated or comma-separated, the environment comma-separated; flags replace the environment', () => {
+    const env = { NETLOOM_CONTROLLER: 'http://127.0.0.1:1, unix:/run/b.sock' };
+    expect(loadAgentConfig([], env).controllers).toEqual(['http://127.0.0.1:1', 'unix:/run/b.sock']);
+    expect(loadAgentConfig(['--controller', 'unix:/run/a.sock', '--controller=http://localhost:2,http://[::1]:3/'], env).controllers).toEqual([
+      'unix:/run/a.sock',
+      'http://localhost:2',
+      'http://[::1]:3',
+    ]);
+  });
+
+  it('checks every controller address: form, plain http off this machine (unless allowed), duplicates, empty entries', () => {
+    expect(() => loadAgentConfig(['--controller', 'unix:/run/a.sock', '--controller', 'ftp://x'], {})).toThrow(/http\(s\) URL or unix/);
+    expect(() => loadAgentConfig(['--controller', 'https://c1.example,http://c2.example'], {})).toThrow(/refusing plain http to c2\.example/);
+    expect(loadAgentConfig(['--controller', 'https://c1.example,http://c2.example', '--allow-insecure-http'], {}).controllers).toHaveLength(2);
+    expect(() => loadAgentConfig(['--controller', 'unix:/run/a.sock', '--controller', 'unix:/run/a.sock/'], {})).toThrow(/unix:\/run\/a\.sock is given twice/);
+    expect(() => loadAgentConfig(['--controller', 'unix:/run/a.sock,,unix:/run/b.sock'], {})).toThrow(/empty address/);
+    expect(() => loadAgentConfig([], { NETLOOM_CONTROLLER: 'unix:/run/a.sock,' })).toThrow(/empty address/);
+  });
+
   it('refuses two forms of the token at once, a missing file, and a file that holds more than a token', () => {
     const file = join(dir, 'token3');
     writeFileSync(file, 'nlj_a nlj_b');

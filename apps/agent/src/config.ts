@@ -5,10 +5,13 @@ import { controllerTransport } from './transport';
 
 export interface AgentConfig {
   /**
-   * Controller base URL, e.g. http://127.0.0.1:8080 (the agent uses /agent/join and /agent), or
-   * `unix:/path/to.sock`: the controller's agent socket (`--agent-socket`).
+   * Controller addresses, each a base URL, e.g. http://127.0.0.1:8080 (the agent uses /agent/join
+   * and /agent), or `unix:/path/to.sock`: the controller's agent socket (`--agent-socket`).
+   * Several are replicas of one controller (on one PostgreSQL): the agent is served by one at a
+   * time and moves to the next when it goes away. `--controller` repeated or comma-separated,
+   * `NETLOOM_CONTROLLER` comma-separated; TLS options apply to all of them.
    */
-  controller: string;
+  controllers: string[];
   /**
    * The one-time join token from createHost; needed until a credential is stored. Read from
    * `--join-token-file PATH` or `NETLOOM_JOIN_TOKEN` so it never shows in `ps`; `--join-token`
@@ -40,7 +43,7 @@ export interface AgentConfig {
 }
 
 const FLAGS: Record<string, keyof AgentConfig> = {
-  '--controller': 'controller',
+  '--controller': 'controllers',
   '--join-token': 'joinToken',
   '--join-token-file': 'joinTokenFile',
   '--state-dir': 'stateDir',
@@ -56,9 +59,11 @@ const FLAGS: Record<string, keyof AgentConfig> = {
 
 /** Flags that take no value. */
 const SWITCHES = new Set<keyof AgentConfig>(['allowInsecureHttp', 'cleanup']);
+/** Flags that may be given more than once: their values are joined with commas. */
+const REPEATABLE = new Set<keyof AgentConfig>(['controllers']);
 
 const ENV: Record<string, keyof AgentConfig> = {
-  NETLOOM_CONTROLLER: 'controller',
+  NETLOOM_CONTROLLER: 'controllers',
   NETLOOM_JOIN_TOKEN: 'joinToken',
   NETLOOM_JOIN_TOKEN_FILE: 'joinTokenFile',
   NETLOOM_STATE_DIR: 'stateDir',
@@ -73,7 +78,7 @@ const ENV: Record<string, keyof AgentConfig> = {
 
 /**
  * Configuration from flags (`--controller URL`), then environment (`NETLOOM_CONTROLLER`), then
- * defaults. Everything is checked here, before the agent spends its join token.
+ * defaults: a flag given replaces the environment's value (all of a repeated flag's values). Everything is checked here, before the agent spends its join token.
  */
 export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const fromEnv: Partial<Record<keyof AgentConfig, string>> = {};
@@ -85,7 +90,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     if (!key) throw new Error(`unknown option ${flag}; known: ${Object.keys(FLAGS).join(', ')}`);
     const value = inline ?? (SWITCHES.has(key) ? 'true' : argv[++i]);
     if (value === undefined) throw new Error(`${flag} needs a value`);
-    fromFlags[key] = value;
+    fromFlags[key] = REPEATABLE.has(key) && fromFlags[key] !== undefined ? `${fromFlags[key]},${value}` : value;
   }
   // The join token in one form: a flag's replaces the environment's.
   for (const layer of [fromEnv, fromFlags]) {
@@ -100,12 +105,12 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
   if (!Number.isInteger(resyncMs) || resyncMs < 100) throw new Error(`resync-ms must be a whole number ≥ 100`);
   const observeMs = Number(given.observeMs ?? 2_000);
   if (!Number.isInteger(observeMs) || observeMs < 100) throw new Error(`observe-ms must be a whole number ≥ 100`);
-  const controller = (given.controller ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const controllers = controllerList(given.controllers ?? 'http://127.0.0.1:8080');
   const allowInsecureHttp = flagValue('allow-insecure-http', given.allowInsecureHttp);
   const ca = given.ca === undefined ? undefined : readCa(given.ca);
-  controllerTransport(controller, { ca, allowInsecureHttp }); // throws on an address the agent cannot dial
+  for (const controller of controllers) controllerTransport(controller, { ca, allowInsecureHttp }); // throws on an address the agent cannot dial
   return {
-    controller,
+    controllers,
     joinToken: given.joinTokenFile === undefined ? given.joinToken : readJoinToken(given.joinTokenFile),
     joinTokenFile: given.joinTokenFile,
     stateDir: given.stateDir ?? '/var/lib/netloom-agent',
@@ -122,6 +127,15 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     cleanup: flagValue('cleanup', given.cleanup),
     warnings: fromFlags.joinToken === undefined ? [] : ['--join-token shows the token to everyone who can run ps: prefer --join-token-file or NETLOOM_JOIN_TOKEN'],
   };
+}
+
+/** Comma-separated controller addresses, each once, without trailing slashes. */
+function controllerList(text: string): string[] {
+  const list = text.split(',').map((address) => address.trim().replace(/\/+$/, ''));
+  if (list.some((address) => address === '')) throw new Error(`controller: an empty address in ${JSON.stringify(text)}`);
+  const twice = list.find((address, i) => list.indexOf(address) !== i);
+  if (twice !== undefined) throw new Error(`controller: ${twice} is given twice`);
+  return list;
 }
 
 function flagValue(name: string, text: string | undefined): boolean {

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const sent = new Map<string, string>();
 
   const channel = new ControllerChannel(store, {
-    controller: config.controller,
+    controllers: config.controllers,
     tls: { ca: config.ca, allowInsecureHttp: config.allowInsecureHttp },
     joinToken: config.joinToken,
     log,
@@ -55,16 +55,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  // The credential needs the controller once; keep trying while it is away.
-  let hostId: string | undefined;
-  for (let delay = 250; !hostId; delay = Math.min(delay * 2, 5_000)) {
-    try {
-      hostId = await channel.ensureCredential();
-    } catch (error) {
-      log(`${error instanceof Error ? error.message : String(error)}; retrying in ${delay} ms`);
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
+  // The credential needs a controller once; keep trying while they are away.
+  const hostId = await channel.ensureCredentialRetrying();
 
   const linux = new Linux();
   const pluginHost = new PluginHost({ linux, agentPrefix: config.prefix, hostId, plugins, log, requestReconcile: () => reconciler?.requestPass() });

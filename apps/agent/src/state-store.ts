@@ -29,14 +29,19 @@ export interface StateStoreOptions {
   retryMs?: number;
 }
 
-const FILES = ['credential.json', 'desired.json', 'applied.json'];
-const TEMP = /^(credential|desired|applied)\.json\.\d+\.tmp$/;
+/** The controller address the channel last got an answer from (several may be configured). */
+export interface ControllerFile {
+  address: string;
+}
+
+const FILES = ['credential.json', 'desired.json', 'applied.json', 'controller.json'];
+const TEMP = /^(credential|desired|applied|controller)\.json\.\d+\.tmp$/;
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
  * The agent's state directory (mode 0700, files 0600): its host credential, the last desired
- * state it received (so a restart keeps the data plane when the controller is away) and what it
- * applied. Files are replaced atomically (write, then rename). A write that fails (disk full,
+ * state it received (so a restart keeps the data plane when the controller is away), what it
+ * applied, and which controller answered last. Files are replaced atomically (write, then rename). A write that fails (disk full,
  * read-only) never stops the agent: the value is kept in memory, read back from there, and
  * written again every `retryMs` until it lands; `problem` says why meanwhile.
  */
@@ -91,6 +96,14 @@ export class StateStore {
 
   writeApplied(value: AppliedFile): void {
     this.write('applied.json', value);
+  }
+
+  readController(): ControllerFile | null {
+    return this.read('controller.json');
+  }
+
+  writeController(value: ControllerFile): void {
+    this.write('controller.json', value);
   }
 
   /** Forgets everything: the credential, the desired and applied state (a deleted host's agent). */
