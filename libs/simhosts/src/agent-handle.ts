@@ -6,8 +6,11 @@ import type { SimHost } from './layout';
 import { OutputLines } from './output-lines';
 
 export interface StartAgentOptions {
-  /** What the agent dials: `unix:/path/to.sock` (the controller's `--agent-socket`) or an http(s) URL. */
-  controller: string;
+  /**
+   * What the agent dials: `unix:/path/to.sock` (the controller's `--agent-socket`) or an http(s)
+   * URL; several for controller replicas (one `--controller` flag each).
+   */
+  controller: string | readonly string[];
   joinToken?: string;
   /** The agent's state folder (a temporary folder per agent). */
   stateDir: string;
@@ -47,7 +50,8 @@ const STOP_GRACE_MS = 5_000;
  * creates (bind mounts under /run/netns) stay invisible to everyone else and vanish with it.
  */
 export function spawnAgent(simPrefix: string, host: SimHost, prefix: string, o: StartAgentOptions): AgentHandle {
-  const args = ['--controller', o.controller, '--state-dir', o.stateDir, '--prefix', prefix];
+  const controllers = typeof o.controller === 'string' ? [o.controller] : o.controller;
+  const args = [...controllers.flatMap((c) => ['--controller', c]), '--state-dir', o.stateDir, '--prefix', prefix];
   // The join token in the environment, as operators are told to: never on a command line `ps` shows.
   const env = markedEnv(simPrefix);
   if (o.joinToken !== undefined) env.NETLOOM_JOIN_TOKEN = o.joinToken;
