@@ -101,6 +101,10 @@ export class EmbeddedStore extends Store {
     return Promise.resolve();
   }
 
+  announceAck(): Promise<void> {
+    return Promise.resolve();
+  }
+
   watch(): () => Promise<void> {
     return () => Promise.resolve();
   }

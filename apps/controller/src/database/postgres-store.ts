@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { Client, ClientConfig } from 'pg';
 import { DataSource, DataSourceOptions, EntityManager } from 'typeorm';
-import { checkOwnership, MIGRATIONS_TABLE, Store, StoreRefused } from './store';
+import { checkOwnership, MIGRATIONS_TABLE, Store, StoreRefused, WatchTopic } from './store';
 import { unreachable } from './unreachable';
 
 /** pg_advisory_xact_lock key every write transaction takes first: revisions are assigned in commit order. */
@@ -11,6 +11,12 @@ export const REVISION_LOCK = 0x6e6c7276; // 'nlrv'
 const MIGRATION_LOCK = 0x6e6c6d67; // 'nlmg'
 /** NOTIFY channel: `<process tag>:<revision>` at the COMMIT of every write that recorded changes. */
 export const CHANGES_CHANNEL = 'netloom_changes';
+/** NOTIFY channel: `<process tag>` at the COMMIT of every stored agent ack (other replicas learn applied revisions and statuses). */
+export const ACKS_CHANNEL = 'netloom_acks';
+const CHANNELS: Record<WatchTopic, { channel: string; what: string }> = {
+  changes: { channel: CHANGES_CHANNEL, what: 'change feed' },
+  acks: { channel: ACKS_CHANNEL, what: 'replica sync' },
+};
 const RETRY_MS = 2_000;
 /** While waiting, the same reason is logged again after this long. */
 const REPEAT_LOG_MS = 30_000;
@@ -117,12 +123,17 @@ export class PostgresStore extends Store {
     await em.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, `${this.tag}:${revision}`]);
   }
 
+  async announceAck(em: EntityManager): Promise<void> {
+    await em.query('SELECT pg_notify($1, $2)', [ACKS_CHANNEL, this.tag]);
+  }
+
   recover(): void {
     // A failed transaction's connection goes back to the pool rolled back, or is dropped from it.
   }
 
   /** LISTEN on a connection of its own, made again (with backoff) whenever it is lost. */
-  watch(wake: () => void): () => Promise<void> {
+  watch(wake: () => void, topic: WatchTopic = 'changes'): () => Promise<void> {
+    const { channel, what } = CHANNELS[topic];
     let client: Client | undefined;
     let stopped = false;
     let failures = 0;
@@ -135,7 +146,7 @@ export class PostgresStore extends Store {
       const onLost = (error?: Error): void => {
         if (lost || stopped) return;
         lost = true;
-        if (failures === 0) this.logger.warn(`change feed: lost the LISTEN connection to PostgreSQL${error ? ` (${describe(error)})` : ''}; polling until it is back`);
+        if (failures === 0) this.logger.warn(`${what}: lost the LISTEN connection to PostgreSQL${error ? ` (${describe(error)})` : ''}; polling until it is back`);
         failures++;
         void next.end().catch(() => undefined);
         timer = setTimeout(() => void connect(), WATCH_BACKOFF_MS[Math.min(failures, WATCH_BACKOFF_MS.length) - 1]);
@@ -149,7 +160,7 @@ export class PostgresStore extends Store {
       });
       try {
         await next.connect();
-        await next.query(`LISTEN ${CHANGES_CHANNEL}`);
+        await next.query(`LISTEN ${channel}`);
       } catch (error) {
         onLost(error as Error);
         return;
@@ -158,7 +169,7 @@ export class PostgresStore extends Store {
         await next.end().catch(() => undefined);
         return;
       }
-      if (failures > 0) this.logger.warn('change feed: listening to PostgreSQL again');
+      if (failures > 0) this.logger.warn(`${what}: listening to PostgreSQL again`);
       failures = 0;
       // Whatever was committed while nobody listened.
       wake();

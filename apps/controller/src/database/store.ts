@@ -5,6 +5,9 @@ import { MIGRATIONS } from '@netloom/migrations';
 /** TypeORM's own bookkeeping table. */
 export const MIGRATIONS_TABLE = 'migrations';
 
+/** What `watch` hears of other processes: committed changes (the change feed), or agents' acks stored (the replica sync). */
+export type WatchTopic = 'changes' | 'acks';
+
 /** The store cannot be used as it is: the message says why and what to do. */
 export class StoreRefused extends Error {
   constructor(message: string) {
@@ -39,15 +42,18 @@ export abstract class Store implements OnApplicationShutdown {
   /** The last statement of a write transaction that recorded changes up to `revision`: tells other processes at COMMIT. */
   abstract announce(em: EntityManager, revision: number): Promise<void>;
 
+  /** The last statement of a write transaction that stored an agent's ack: tells other processes at COMMIT. */
+  abstract announceAck(em: EntityManager): Promise<void>;
+
   /** After a failed write transaction: leaves nothing open for the next one. */
   abstract recover(dataSource: DataSource): void;
 
   /**
-   * Calls `wake` whenever another process may have committed changes (and once whenever a lost
-   * watch is back, since it may have missed some). Returns what stops watching. Never calls
-   * `wake` when the store is not `shared`.
+   * Calls `wake` whenever another process may have committed changes (`topic` 'acks': stored an
+   * agent's ack), and once whenever a lost watch is back, since it may have missed some. Returns
+   * what stops watching. Never calls `wake` when the store is not `shared`.
    */
-  abstract watch(wake: () => void): () => Promise<void>;
+  abstract watch(wake: () => void, topic?: WatchTopic): () => Promise<void>;
 
   /** Releases what `open()` took; called once at shutdown. */
   abstract close(): Promise<void>;
