@@ -55,6 +55,7 @@ describe('store: one controller per embedded database', () => {
     try {
       const refused = await expectRefusal(first.dataDir);
       expect(refused.output).toContain('in use by another NetLoom controller');
+      expect(refused.output).toContain('several controllers sharing one database need PostgreSQL: --database postgres://');
       expect(refused.output).toContain(`pid ${first.pid}`);
       expect(refused.ms).toBeLessThan(10_000);
       // The first one was not disturbed.

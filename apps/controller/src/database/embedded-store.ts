@@ -139,8 +139,8 @@ function takeLock(path: string, file: string): Database.Database {
     if ((error as { code?: string }).code === 'SQLITE_BUSY') {
       const pid = lockHolder(path);
       throw new StoreRefused(
-        `${file} is in use by another NetLoom controller${pid ? ` (pid ${pid})` : ''}: one controller per embedded database; ` +
-          'stop that one, or start this one with another --data-dir',
+        `${file} is in use by another NetLoom controller${pid ? ` (pid ${pid})` : ''}: one controller per embedded database ` +
+          '(several controllers sharing one database need PostgreSQL: --database postgres://…); stop that one, or start this one with another --data-dir',
       );
     }
     throw error;
