@@ -8,6 +8,7 @@ import { HostAgentDroppedStatuses1764710000000 } from './1764710000000-HostAgent
 import { JoinRetryAndStateError1764720000000 } from './1764720000000-JoinRetryAndStateError';
 import { PortSecurity1764750000000 } from './1764750000000-PortSecurity';
 import { PostgresAllocationPortKey1764790000000 } from './1764790000000-PostgresAllocationPortKey';
+import { ReplicaPresence1764800000000 } from './1764800000000-ReplicaPresence';
 
 /** Every migration, oldest first. Listed by hand so the build and jest load the same classes. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   JoinRetryAndStateError1764720000000,
   PortSecurity1764750000000,
   PostgresAllocationPortKey1764790000000,
+  ReplicaPresence1764800000000,
 ];

@@ -98,8 +98,9 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
           return;
         }
         session.hello = message;
-        await this.agents.connected(session.hostId, message);
-        await this.dispatcher.attach(session, message.lastRevision);
+        // Back from another replica, what this one remembers sending it is stale: a snapshot.
+        if (await this.agents.connected(session.hostId, message)) await this.dispatcher.attach(session, message.lastRevision);
+        else await this.dispatcher.attach(session, 0);
         return;
       case 'ack':
         if (!session.hello) return;

@@ -1,5 +1,6 @@
 import { Args, Context, Extensions, ID, Mutation, Parent, registerEnumType, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { Label } from '../common/label';
+import { REPLICA_ID } from '../common/replica';
 import { listBound } from '../common/query-limits';
 import { CreateHostPayload } from '../hosts/dto/host.inputs';
 import { Host } from '../hosts/host.entity';
@@ -75,5 +76,19 @@ export class AgentStateResolver {
   @ResolveField(() => AgentState)
   state(@Parent() agent: HostAgent): AgentState {
     return AgentState[this.dispatcher.hostState(agent.hostId)];
+  }
+
+  @ResolveField(() => Boolean, { description: 'Whether the agent has a channel open to a controller replica (this one or another).' })
+  connected(@Parent() agent: HostAgent): boolean {
+    return this.dispatcher.hostState(agent.hostId) === 'CONNECTED';
+  }
+
+  @ResolveField(() => String, {
+    nullable: true,
+    description: 'The controller replica (host:pid) serving the agent while it is connected; null otherwise.',
+  })
+  controller(@Parent() agent: HostAgent): string | null {
+    if (this.dispatcher.isConnected(agent.hostId)) return REPLICA_ID;
+    return this.dispatcher.hostState(agent.hostId) === 'CONNECTED' ? agent.controllerId : null;
   }
 }

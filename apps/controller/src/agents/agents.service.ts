@@ -6,10 +6,13 @@ import { AgentCloseCode, HelloMessage, HOST_CREDENTIAL, JoinRequest, JoinRespons
 import { hashSecret, newSecret } from '../auth/secrets';
 import { ChangesService } from '../changes/changes.service';
 import { EndSession, LiveSessions } from '../common/live-sessions';
+import { REPLICA_ID } from '../common/replica';
 import { findOrFail } from '../common/resource-ops';
 import { ControllerConfig } from '../config';
+import { Store } from '../database/store';
 import { CONTROLLER_CONFIG } from '../database/tokens';
 import { Host } from '../hosts/host.entity';
+import { ReplicaSyncService } from '../realization/replica-sync.service';
 import { HostAgent } from './host-agent.entity';
 import { joinVerdict } from './join-window';
 
@@ -23,7 +26,12 @@ export class AgentsService implements OnApplicationBootstrap {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly changes: ChangesService,
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
-  ) {}
+    private readonly store: Store,
+    replicas: ReplicaSyncService,
+  ) {
+    // A join token reset through another replica voids the credential there: the channel held here ends too.
+    replicas.onRevoked((hostId) => this.channels.end(hostId, AgentCloseCode.Unauthorized, 'credential revoked'));
+  }
 
   /** Take before authenticating an agent channel; pass to {@link trackChannel}. */
   channelTicket(): number {
@@ -89,21 +97,30 @@ export class AgentsService implements OnApplicationBootstrap {
     return agent?.hostId ?? null;
   }
 
-  async connected(hostId: string, hello: HelloMessage): Promise<void> {
-    await this.changes.transact(({ em }) =>
-      em.update(HostAgent, hostId, {
+  /**
+   * The agent said hello on this replica: it holds the channel from now on. Returns whether this
+   * replica also held it last (so what it remembers sending the agent is still what the agent
+   * has); after a stay on another replica the agent gets a snapshot.
+   */
+  async connected(hostId: string, hello: HelloMessage): Promise<boolean> {
+    return this.changes.transact(async ({ em }) => {
+      const before = await em.findOne(HostAgent, { where: { hostId }, select: { hostId: true, controllerId: true } });
+      await em.update(HostAgent, hostId, {
         connected: true,
+        controllerId: REPLICA_ID,
         lastSeen: new Date(),
         agentVersion: String(hello.agentVersion).slice(0, 64),
         kernel: String(hello.kernel ?? '').slice(0, 128),
         capabilities: (hello.capabilities ?? []).map(String).slice(0, 64),
         plugins: (hello.plugins ?? []).map((p) => `${p.id}@${p.version}`).slice(0, 64),
-      }),
-    );
+      });
+      return before?.controllerId === REPLICA_ID;
+    });
   }
 
+  /** The channel this replica held closed; one the agent opened on another replica since is left as it is. */
   async disconnected(hostId: string): Promise<void> {
-    await this.changes.transact(({ em }) => em.update(HostAgent, hostId, { connected: false, lastSeen: new Date() }));
+    await this.changes.transact(({ em }) => em.update(HostAgent, { hostId, controllerId: REPLICA_ID }, { connected: false, lastSeen: new Date() }));
   }
 
   /** A heartbeat: the agent is alive, and (when it says) whether it can write its state dir. */
@@ -112,8 +129,13 @@ export class AgentsService implements OnApplicationBootstrap {
     await this.changes.transact(({ em }) => em.update(HostAgent, hostId, { lastSeen: new Date(), ...trouble }));
   }
 
-  /** No agent is connected to a controller that just started. */
+  /**
+   * No agent is connected to a controller that just started, when it is the only one (SQLite).
+   * Replicas on PostgreSQL leave the rows alone (the others' agents are connected): a row left
+   * connected by a replica that died is stale once its agent's heartbeats stop (`presence.ts`).
+   */
   async onApplicationBootstrap(): Promise<void> {
+    if (this.store.shared) return;
     await this.changes.transact(({ em }) => em.update(HostAgent, { connected: true }, { connected: false }));
   }
 
@@ -122,6 +144,7 @@ export class AgentsService implements OnApplicationBootstrap {
       hostId,
       credentialHash: null,
       connected: false,
+      controllerId: null,
       lastSeen: null,
       appliedRevision: 0,
       agentVersion: null,

@@ -12,9 +12,13 @@ export class HostAgent {
   @Column({ name: 'credential_hash', type: 'varchar', length: 64, nullable: true })
   credentialHash!: string | null;
 
-  @Field()
+  /** Written by the replica holding the channel; GraphQL shows it as that replica or a fresh row says (`AgentStateResolver`). */
   @Column({ type: 'boolean', default: false })
   connected!: boolean;
+
+  /** The controller replica (`REPLICA_ID`) that holds, or last held, the agent's channel. */
+  @Column({ name: 'controller_id', type: 'varchar', length: 80, nullable: true })
+  controllerId!: string | null;
 
   @Field(() => Date, { nullable: true })
   @Column({ name: 'last_seen', type: 'varchar', length: 32, nullable: true, transformer: isoDateColumn })

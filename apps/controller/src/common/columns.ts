@@ -12,3 +12,9 @@ export const jsonColumn: ValueTransformer = {
   to: (value: unknown) => JSON.stringify(value ?? null),
   from: (text: string | null): unknown => (text ? JSON.parse(text) : null),
 };
+
+/** A bigint column as a number (PostgreSQL's driver returns text; counters here stay below 2^53). */
+export const bigintColumn: ValueTransformer = {
+  to: (value: number | undefined) => value,
+  from: (value: string | number | null) => (value === null ? null : Number(value)),
+};

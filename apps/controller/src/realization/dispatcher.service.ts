@@ -12,6 +12,7 @@ import { AgentSession } from '../agents/agent-session';
 import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
 import { IntentStore } from './intent-store';
 import { HostDelta, hashOf, Realizer } from './realizer';
+import { ReplicaSyncService } from './replica-sync.service';
 import { RESOURCE_STATUS_CHANGES, StatusService } from './status.service';
 import { describeDropped, screenAck } from './status-screen';
 
@@ -64,9 +65,13 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     private readonly plugins: PluginPlacementService,
     private readonly changes: ChangesService,
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
+    private readonly replicas: ReplicaSyncService,
   ) {
     this.events.setMaxListeners(0);
     this.realizer = new Realizer(this.store, (kind) => this.plugins.placerOf(kind), (hostId) => this.inSpan(hostId));
+    // Other replicas' agents (a shared store): their acks wake `wait`, their comings and goings change spans.
+    this.replicas.onApplied(() => this.events.emit('applied'));
+    this.replicas.onPresence(() => void this.flush());
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -112,11 +117,11 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   /** A host takes part in other hosts' overlays unless it is gone past the grace period. */
   inSpan(hostId: string): boolean {
     if (this.sessions.get(hostId)?.hello) return true;
-    return Date.now() - (this.away.get(hostId) ?? this.startedAt) < this.config.hostGraceMs;
+    return Date.now() - (this.away.get(hostId) ?? this.startedAt) < this.config.hostGraceMs || this.replicas.inSpanElsewhere(hostId);
   }
 
   hostState(hostId: string): 'CONNECTED' | 'DISCONNECTED' | 'LOST' {
-    if (this.isConnected(hostId)) return 'CONNECTED';
+    if (this.isConnected(hostId) || this.replicas.connectedElsewhere(hostId)) return 'CONNECTED';
     return this.inSpan(hostId) ? 'DISCONNECTED' : 'LOST';
   }
 
@@ -314,13 +319,13 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     for (const a of this.affected) {
       if (a.revision > fromRevision && a.revision <= Math.max(toRevision, this.flushedRevision)) a.hosts.forEach((h) => hosts.add(h));
     }
-    const pending = (): string[] => [...hosts].filter((h) => (this.applied.get(h) ?? 0) < toRevision);
+    const pending = (): string[] => [...hosts].filter((h) => Math.max(this.applied.get(h) ?? 0, this.replicas.applied(h)) < toRevision);
     const deadline = Date.now() + timeoutMs;
     while (pending().length) {
       const left = deadline - Date.now();
       if (left <= 0) {
         const detail = pending()
-          .map((h) => `${h} (${this.isConnected(h) ? 'connected' : 'not connected'})`)
+          .map((h) => `${h} (${this.hostState(h) === 'CONNECTED' ? 'connected' : 'not connected'})`)
           .join(', ');
         throw new NetloomError(
           ErrorCode.RealizationTimeout,

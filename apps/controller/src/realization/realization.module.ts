@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { DispatcherService } from './dispatcher.service';
+import { ReplicaSyncService } from './replica-sync.service';
 import { StatusService } from './status.service';
 import { WaitInterceptor } from './wait.interceptor';
 
@@ -11,7 +12,7 @@ import { WaitInterceptor } from './wait.interceptor';
  */
 @Global()
 @Module({
-  providers: [DispatcherService, StatusService, { provide: APP_INTERCEPTOR, useClass: WaitInterceptor }],
-  exports: [DispatcherService, StatusService],
+  providers: [DispatcherService, StatusService, ReplicaSyncService, { provide: APP_INTERCEPTOR, useClass: WaitInterceptor }],
+  exports: [DispatcherService, StatusService, ReplicaSyncService],
 })
 export class RealizationModule {}

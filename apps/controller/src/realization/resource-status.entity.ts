@@ -1,7 +1,7 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { RealizationState } from '@netloom/model';
-import { isoDateColumn, jsonColumn } from '../common/columns';
+import { bigintColumn, isoDateColumn, jsonColumn } from '../common/columns';
 import { Label } from '../common/label';
 
 registerEnumType(RealizationState, { name: 'RealizationState' });
@@ -44,6 +44,10 @@ export class ResourceStatus {
   @Field()
   @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoDateColumn })
   updatedAt!: Date;
+
+  /** Store order: consecutive numbers assigned under the write lock, so other replicas read statuses in commit order. */
+  @Column({ type: 'bigint', default: 0, transformer: bigintColumn })
+  seq!: number;
 }
 
 /** For GraphQL: attributes as a sorted key/value list. */

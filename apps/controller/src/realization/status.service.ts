@@ -1,13 +1,15 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager, In } from 'typeorm';
+import { DataSource, EntityManager, In, MoreThan } from 'typeorm';
 import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { RealizationState, ResourceRef, ResourceStatusReport } from '@netloom/model';
 import { HostAgent } from '../agents/host-agent.entity';
 import { ChangesService } from '../changes/changes.service';
+import { Store } from '../database/store';
 import { sanitizeObserved } from '../plugin-kinds/observed';
 import { PluginRegistry } from '../plugin-kinds/plugin-registry';
 import { PLUGIN_REGISTRY } from '../plugin-kinds/tokens';
+import { OwnRanges } from './presence';
 import { ResourceStatus } from './resource-status.entity';
 
 export const RESOURCE_STATUS_CHANGES = 'resourceStatusChanges';
@@ -18,11 +20,14 @@ const MAX_INT32 = 2 ** 31 - 1;
 @Injectable()
 export class StatusService {
   private readonly logger = new Logger('Status');
+  /** Set by the replica sync on a shared store: the sequence numbers this process stores. */
+  ownSeqs: OwnRanges | undefined;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly changes: ChangesService,
     @Inject(PLUGIN_REGISTRY) private readonly registry: PluginRegistry,
+    private readonly store: Store,
   ) {}
 
   /**
@@ -32,7 +37,27 @@ export class StatusService {
    * resources it no longer names are dropped. A report without `observed` keeps the stored one;
    * null clears it.
    */
-  recordAck(hostId: string, revision: number, reports: ResourceStatusReport[], listed: ReadonlySet<string> | null, dropped: number): Promise<ResourceStatus[]> {
+  async recordAck(hostId: string, revision: number, reports: ResourceStatusReport[], listed: ReadonlySet<string> | null, dropped: number): Promise<ResourceStatus[]> {
+    let own: [number, number] | undefined;
+    try {
+      return await this.storeAck(hostId, revision, reports, listed, dropped, (first, last) => {
+        own = [first, last];
+        this.ownSeqs?.add(first, last);
+      });
+    } catch (error) {
+      if (own) this.ownSeqs?.drop(...own);
+      throw error;
+    }
+  }
+
+  private storeAck(
+    hostId: string,
+    revision: number,
+    reports: ResourceStatusReport[],
+    listed: ReadonlySet<string> | null,
+    dropped: number,
+    numbered: (first: number, last: number) => void,
+  ): Promise<ResourceStatus[]> {
     return this.changes.transact(async ({ em }) => {
       // A delta ack compares only what it reports; a full one also drops what it does not list.
       const rows = listed ? await em.findBy(ResourceStatus, { hostId }) : await this.statusesOf(em, hostId, reports.map((r) => r.id));
@@ -62,6 +87,12 @@ export class StatusService {
           }),
         );
       }
+      if (changed.length) {
+        // Under the write lock: numbers in commit order, which other replicas read statuses by.
+        const first = (await this.maxSeq(em)) + 1;
+        changed.forEach((status, i) => (status.seq = first + i));
+        numbered(first, first + changed.length - 1);
+      }
       for (let i = 0; i < changed.length; i += CHUNK) {
         await em.upsert(ResourceStatus, changed.slice(i, i + CHUNK) as QueryDeepPartialEntity<ResourceStatus>[], ['hostId', 'kind', 'resourceId']);
       }
@@ -80,8 +111,21 @@ export class StatusService {
         // A counter shown as a GraphQL Int: it stops at the largest one.
         if (agent) await em.update(HostAgent, hostId, { droppedStatuses: Math.min(MAX_INT32, agent.droppedStatuses + dropped) });
       }
+      // Other replicas learn the applied revision and the statuses at COMMIT (PostgreSQL).
+      await this.store.announceAck(em);
       return changed;
     });
+  }
+
+  /** The newest status sequence number stored (0: none). */
+  async maxSeq(em: EntityManager = this.dataSource.manager): Promise<number> {
+    const row = await em.createQueryBuilder(ResourceStatus, 's').select('MAX(s.seq)', 'max').getRawOne<{ max: string | number | null }>();
+    return Number(row?.max ?? 0);
+  }
+
+  /** Statuses stored after `seq` (by any replica), in store order, at most `limit`. */
+  storedAfter(seq: number, limit: number): Promise<ResourceStatus[]> {
+    return this.dataSource.getRepository(ResourceStatus).find({ where: { seq: MoreThan(seq) }, order: { seq: 'ASC' }, take: limit });
   }
 
   /** Forgets the status of resources a host no longer has. */
