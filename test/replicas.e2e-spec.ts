@@ -286,4 +286,23 @@ describe('two controller replicas on one PostgreSQL', () => {
     expect(changes.events.filter((e) => e.revision > from).map((e) => e.revision)).toEqual(last.map((c) => c.revision));
     expect(changes.errors).toEqual([]);
   });
+
+  it('a replica started again finds the agents on the other (not marked away); a join token reset through it closes the channel the other holds', async () => {
+    const [a, b] = replicas;
+    await a.launch(['--agent-socket', sockets[0]]);
+    const bId = replicaId(b);
+    // Rows the other replica keeps fresh are believed at once.
+    expect(await servedBy(a)).toEqual([bId, bId, bId]);
+
+    const agent = hosts().agent(1)!;
+    const mark = agent.lines.length;
+    const revokedAt = Date.now();
+    await a.ok('mutation($id: ID!) { resetHostJoinToken(id: $id) { joinToken } }', { id: hostIds[1] });
+    await withAgentLogs(agent.waitForLog(/controller: credential revoked/, 5_000, mark));
+    notes.push(`a join token reset through one replica closed the channel on the other after ${Date.now() - revokedAt} ms`);
+    // Neither replica takes the old credential any more.
+    await withAgentLogs(agent.waitForLog(/refused the connection: HTTP 401/, 10_000, mark));
+    await waitFor(async () => (await agents(a))[1].agent?.state === 'DISCONNECTED', 20_000, 200, 'host 1 disconnected, seen from the restarted replica');
+    expect((await agents(b))[1].agent?.connected).toBe(false);
+  });
 });
