@@ -7,6 +7,7 @@ export { DEFAULT_UNDERLAY_CIDR, DEFAULT_UNDERLAY_MTU, type SimHost, UNDERLAY_BRI
 export { endChild, MARKER } from './processes';
 export { type ExecResult, SimulatedHosts, type SimHostsOptions, type StaleReport } from './simulated-hosts';
 export { ControllerProcess, type ControllerOptions, errorCode, type GqlResult } from './controller-process';
+export { FakeAgent } from './fake-agent';
 export { dist, REPO_ROOT } from './paths';
 export { Cluster, type ClusterOptions } from './cluster';
 export { OutputLines } from './output-lines';

@@ -43,14 +43,16 @@ const widgets: Placer = {
     const spec = resource.spec as unknown as WidgetSpec;
     const ports = await view.ports({ labels: { team: spec.team } });
     const networks = spec.net ? await view.networks({ ids: [spec.net] }) : [];
-    const hosts = spec.readHosts ? (await view.hosts()).map((h) => h.id) : [];
+    const read = spec.readHosts ? await view.hosts() : [];
+    const hosts = read.map((h) => h.id);
+    const racks = read.map((h) => `${h.id}:${h.labels.rack ?? ''}`);
     if (spec.explode) throw new Error('boom');
     const base = { kind: resource.kind, id: resource.id, generation: resource.generation };
     const mac = `02:aa:00:00:00:0${resource.id.slice(1)}`;
     const on = (hostId: string, n: number): PluginPlacement => ({
       ...base,
       hostId,
-      spec: { n, ports: ports.map((p) => [p.id, p.hostId, p.fixedIps.map((f) => f.ipAddress)]), mtus: networks.map((x) => x.mtu), hosts },
+      spec: { n, ports: ports.map((p) => [p.id, p.hostId, p.fixedIps.map((f) => f.ipAddress)]), mtus: networks.map((x) => x.mtu), racks },
       networks: spec.announceOnly ? [] : networks.map((x) => x.id),
       endpoints: networks.map((x) => ({ networkId: x.id, mac, ips: [`192.0.2.${resource.id.slice(1)}`] })),
       guards: ports.filter((p) => p.hostId === hostId).map((p) => p.id),
@@ -64,7 +66,7 @@ const widgets: Placer = {
 };
 
 type Op =
-  | { op: 'host'; i: number; vtep: number; mtu: number | null }
+  | { op: 'host'; i: number; vtep: number; mtu: number | null; rack: number }
   | { op: 'deleteHost'; i: number }
   | { op: 'network'; i: number; mtu: number | null; vni: number }
   | { op: 'deleteNetwork'; i: number }
@@ -79,7 +81,7 @@ type Op =
 const idx = (n: number): fc.Arbitrary<number> => fc.integer({ min: 0, max: n - 1 });
 const hostName = fc.constantFrom(...HOSTS, 'h9');
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ op: fc.constant('host' as const), i: idx(HOSTS.length), vtep: idx(3), mtu: fc.constantFrom(null, 1500, 9000) }),
+  fc.record({ op: fc.constant('host' as const), i: idx(HOSTS.length), vtep: idx(3), mtu: fc.constantFrom(null, 1500, 9000), rack: idx(2) }),
   fc.record({ op: fc.constant('deleteHost' as const), i: idx(HOSTS.length) }),
   fc.record({ op: fc.constant('network' as const), i: idx(NETWORKS.length), mtu: fc.constantFrom(null, null, 1400), vni: idx(2) }),
   fc.record({ op: fc.constant('deleteNetwork' as const), i: idx(NETWORKS.length) }),
@@ -125,7 +127,7 @@ function changesOf(store: IntentStore, op: Op, generation: () => number): RowCha
   switch (op.op) {
     case 'host': {
       const id = HOSTS[op.i];
-      return [{ kind: 'Host', id, after: { id, name: id, vtepAddress: `192.0.2.${op.vtep + 1}`, underlayMtu: op.mtu, labels: {} } }];
+      return [{ kind: 'Host', id, after: { id, name: id, vtepAddress: `192.0.2.${op.vtep + 1}`, underlayMtu: op.mtu, labels: { rack: String(op.rack) } } }];
     }
     case 'deleteHost': {
       const id = HOSTS[op.i];
@@ -246,7 +248,7 @@ describe('Realizer (incremental) against compileHosts (full)', () => {
         const generation = (): number => ++gen;
         // Start from every host, network and subnet (later steps delete and remake them).
         const start: Op[] = [
-          ...HOSTS.map((_, i): Op => ({ op: 'host', i, vtep: i % 3, mtu: null })),
+          ...HOSTS.map((_, i): Op => ({ op: 'host', i, vtep: i % 3, mtu: null, rack: 0 })),
           ...NETWORKS.map((_, i): Op => ({ op: 'network', i, mtu: null, vni: 0 })),
           ...SUBNETS.map((_, i): Op => ({ op: 'subnet', i, gateway: 0 })),
         ];

@@ -160,10 +160,16 @@ export class Realizer {
   /** What one change makes dirty. */
   private derive(change: RowChange, dirty: Dirty): void {
     switch (change.kind) {
-      case 'Host':
-        for (const networkId of this.networksOn(change.id)) dirty.networks.add(networkId);
-        for (const id of this.placedOn.get(change.id) ?? []) dirty.resources.add(id);
+      case 'Host': {
+        // Its VTEP and underlay MTU are in its networks' resources; its name and labels in none.
+        const { before, after } = change;
+        if (!before || !after || before.vtepAddress !== after.vtepAddress || before.underlayMtu !== after.underlayMtu) {
+          for (const networkId of this.networksOn(change.id)) dirty.networks.add(networkId);
+        }
+        // Placements on a host that comes or goes count, or stop counting.
+        if (!before || !after) for (const id of this.placedOn.get(change.id) ?? []) dirty.resources.add(id);
         break;
+      }
       case 'Network':
         dirty.networks.add(change.id);
         break;
