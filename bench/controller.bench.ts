@@ -1,6 +1,8 @@
 /**
  * Issue 12 figures, the controller at scale (prints them; never fails on timing). No root needed:
- * `npm run bench:controller -- [--ports 10000,50000] [--runs 20] [--database <url or file>]`.
+ * `npm run bench:controller -- [--ports 10000,50000] [--runs 20] [--database <url or file> | --postgres]`.
+ * `--postgres` (root) starts a throwaway PostgreSQL cluster as the tests do (fsync off: optimistic)
+ * and removes it after.
  *
  * A built controller on a fresh temporary data dir (SQLite unless `--database` says otherwise;
  * the value is passed to the controller as it is). 10 hosts; networks of 100 ports each, one
@@ -20,12 +22,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControllerProcess, FakeAgent } from '@netloom/simhosts';
+import { PostgresCluster } from '../test/support/postgres';
 
 const { values: flags } = parseArgs({
   options: {
     ports: { type: 'string', default: '10000,50000' },
     runs: { type: 'string', default: '20' },
     database: { type: 'string' },
+    postgres: { type: 'boolean', default: false },
   },
 });
 const SIZES = flags.ports
@@ -189,6 +193,19 @@ async function measure(ctx: Ctx, agents: boolean): Promise<Map<Kind, number[]>> 
 const baseUrl = (c: ControllerProcess): string => c.url.replace(/\/graphql$/, '');
 
 async function main(): Promise<void> {
+  if (flags.postgres) {
+    const cluster = await PostgresCluster.create();
+    try {
+      flags.database = await cluster.createDatabase();
+      return await bench();
+    } finally {
+      await cluster.destroy();
+    }
+  }
+  return bench();
+}
+
+async function bench(): Promise<void> {
   const began = Date.now();
   // The database URL goes in the environment (NETLOOM_DATABASE), never on a command line.
   const c = new ControllerProcess(mkdtempSync(join(tmpdir(), 'netloom-bench-controller-')), { database: flags.database });
