@@ -156,13 +156,19 @@ describeKernel('load balancer: agent half on the real kernel', () => {
 
   it('balances UDP too: each datagram is answered by a member, through the translation', async () => {
     for (const name of ['a', 'b', 'c'] as const) kit.spawn(ns[name], ['socat', 'UDP-RECVFROM:5353,fork', `SYSTEM:echo ${name}`]);
+    // Each member answers straight first (UDP has no listen to wait for), so none is counted before it is up.
+    const ask = async (address: string, port: number): Promise<string> =>
+      (await kit.exec(ns.client, ['sh', '-c', `echo q | socat -T5 - UDP:${address}:${port}`])).stdout.trim();
+    for (const name of ['a', 'b', 'c'] as const) {
+      const address = member(name, 1).address;
+      for (let tries = 0; (await ask(address, 5353)) !== name; tries++) if (tries > 20) throw new Error(`member ${name} never answered on UDP 5353`);
+    }
     const p = placement([listener({ protocol: 'UDP', port: 53, members: [member('a', 1, { port: 5353 }), member('b', 1, { port: 5353 }), member('c', 1, { port: 5353 })] })]);
     await agent.reconcile(desired(p), kit.host);
     const answers: string[] = [];
     for (let i = 0; i < 6; i++) {
       // A new source port each time: a new flow, so round robin moves on.
-      const r = await kit.exec(ns.client, ['sh', '-c', 'echo q | socat -T1 - UDP:10.94.0.10:53']);
-      answers.push(r.stdout.trim());
+      answers.push(await ask('10.94.0.10', 53));
     }
     expect(answers.sort()).toEqual(['a', 'a', 'b', 'b', 'c', 'c']);
   });
