@@ -94,7 +94,7 @@ describeKernel('Reconciler on the real kernel', () => {
     let report = await pass([network, ...ports, added], 3);
     const mutating = runner.log.slice(logged).filter((c) => c.mutating);
     // One nft transaction for the new port's chain, before the batch that makes its veth.
-    expect(mutating.map((c) => `${c.command} ${c.args.join(' ')}`)).toEqual(['nft -f -', 'ip -force -batch -', `ip -n ${names.portNetns('port-d')} -force -batch -`]);
+    expect(mutating.map((c) => `${c.command} ${c.args.join(' ')}`)).toEqual(['nft -f -', 'ip -force -batch -', `nsenter --net=/run/netns/${names.portNetns('port-d')} -- ip -force -batch -`]);
     expect(report.statuses.find((s) => s.id === 'port-d')!.attributes).toMatchObject({ [DROPPED]: '0' });
     // port-d claims another MAC: nobody hears it, and its drops show on the next observe.
     await execa('ip', ['-n', names.portNetns('port-d'), 'link', 'set', 'eth0', 'address', '02:00:00:00:00:99']);

@@ -1,5 +1,5 @@
-import { watch } from 'node:fs';
-import { access, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFileSync, watch } from 'node:fs';
+import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './batch-result';
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
@@ -78,18 +78,20 @@ export class Linux {
    * mount namespace, or was unmounted), `ip -n NAME` fails, and `ip netns add NAME` too until
    * `ip netns del NAME` removes the file.
    */
-  async netnsMounted(): Promise<Set<string>> {
-    const names = new Set<string>();
-    for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
-      // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL…] - FSTYPE SOURCE SUPEROPTIONS
-      const fields = line.split(' ');
-      const fstype = fields[fields.indexOf('-') + 1];
-      const mountPoint = unescapeMountinfo(fields[4] ?? '');
-      if (fstype === 'nsfs' && mountPoint.startsWith(`${NETNS_DIR}/`) && !mountPoint.slice(NETNS_DIR.length + 1).includes('/')) {
-        names.add(mountPoint.slice(NETNS_DIR.length + 1));
+  netnsMounted(): Promise<Set<string>> {
+    // Read at once (the kernel makes it in a millisecond or two; read in chunks through the
+    // thread pool it took 6–9 ms of a busy agent's pass), then one pattern over the whole text:
+    // a host with 1000 namespaces has as many lines, read on every pass. A failed read rejects.
+    return new Promise((resolve) => {
+      const names = new Set<string>();
+      for (const [, field] of readFileSync('/proc/self/mountinfo', 'utf8').matchAll(NSFS_MOUNT)) {
+        const mountPoint = unescapeMountinfo(field);
+        if (mountPoint.startsWith(`${NETNS_DIR}/`) && !mountPoint.slice(NETNS_DIR.length + 1).includes('/')) {
+          names.add(mountPoint.slice(NETNS_DIR.length + 1));
+        }
       }
-    }
-    return names;
+      resolve(names);
+    });
   }
 
   /**
@@ -271,9 +273,13 @@ export class Linux {
     return this.runner.run(command, args, { mutating: false });
   }
 
-  private async applyBatch(command: 'ip' | 'bridge', batch: IpBatch | BridgeBatch): Promise<BatchResult> {
+  private async applyBatch(tool: 'ip' | 'bridge', batch: IpBatch | BridgeBatch): Promise<BatchResult> {
     if (batch.length === 0) return { ok: true, failed: [] };
-    const args = [...nsArgs(batch.netns), '-force', '-batch', '-'];
+    // In a namespace through `nsenter --net` rather than `ip -n`: the latter also makes a mount
+    // namespace (copying every mount: one per network namespace) to remount /sys, which a batch
+    // of netlink requests never reads (10–21 ms against 6.5–7 ms with 640 namespaces here).
+    const [command, args]: [LinuxCommand, string[]] =
+      batch.netns === undefined ? [tool, ['-force', '-batch', '-']] : ['nsenter', [`--net=${NETNS_DIR}/${assertNetnsName(batch.netns)}`, '--', tool, '-force', '-batch', '-']];
     const { stderr, exitCode } = await this.runner.run(command, args, { input: batch.toString(), mutating: true, reject: false });
     const { failed, trailing } = parseBatchErrors(stderr, batch.lines);
     if (exitCode !== 0 && (trailing !== '' || failed.length === 0)) {
@@ -290,6 +296,9 @@ function nsArgs(netns: string | undefined): string[] {
 function nftCommand(netns: string | undefined, args: string[]): [LinuxCommand, string[]] {
   return netns === undefined ? ['nft', args] : ['ip', ['netns', 'exec', assertNetnsName(netns), 'nft', ...args]];
 }
+
+/** A mountinfo line of an nsfs mount, its mount point captured: `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL…] - nsfs …`. */
+const NSFS_MOUNT = /^\S+ \S+ \S+ \S+ (\S+) [^\n]*? - nsfs /gm;
 
 /** mountinfo writes space, tab, newline and backslash in paths as octal escapes (`\\040`). */
 function unescapeMountinfo(path: string): string {

@@ -85,6 +85,18 @@ describe('parse', () => {
     expect(parseLinkEvent('garbage')).toEqual({ deleted: false, raw: 'garbage' });
   });
 
+  it('monitor lines: the state a link is in (admin up, MTU, master, MAC), as the line prints it', () => {
+    // From `ip -o monitor link` on iproute2 6.1: a veth with its peer elsewhere, its bridge-port echo, a bridge.
+    const veth = '4690: hzsdv12577821@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master hzsdbafd1ef81 state UP group default \\    link/ether a2:ba:f0:ed:de:eb brd ff:ff:ff:ff:ff:ff link-netnsid 0';
+    expect(parseLinkEvent(veth)).toMatchObject({ ifname: 'hzsdv12577821', ifindex: 4690, state: { up: true, mtu: 1450, master: 'hzsdbafd1ef81', address: 'a2:ba:f0:ed:de:eb' } });
+    const port = '4690: hzsdv12577821@ifb0: <NO-CARRIER,BROADCAST,MULTICAST,UP,M-DOWN> mtu 1450 master hzsdbafd1ef81 state DOWN \\    link/ether a2:ba:f0:ed:de:eb';
+    expect(parseLinkEvent(port).state).toEqual({ up: true, mtu: 1450, master: 'hzsdbafd1ef81', address: 'a2:ba:f0:ed:de:eb' });
+    const bridge = '4688: hzsdbafd1ef81: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default \\    link/ether 56:50:64:2f:77:e7 brd ff:ff:ff:ff:ff:ff';
+    expect(parseLinkEvent(bridge).state).toEqual({ up: false, mtu: 1500, address: '56:50:64:2f:77:e7' });
+    // A line cut short says nothing of the state.
+    expect(parseLinkEvent('7: x1: <BROADCAST').state).toBeUndefined();
+  });
+
   it('nft monitor lines: the table an object line changes, a transaction end with its process', () => {
     // As nftables 1.0.6 prints them (text: its JSON output has no transaction ends).
     expect(parseNftMonitorLine('add table inet t1')).toEqual({ type: 'object', family: 'inet', table: 't1' });

@@ -161,7 +161,15 @@ const MONITOR_LINE = /^(Deleted )?(\d+): ([^\s:@]+)(?:@[^\s:]*)?:/;
 export function parseLinkEvent(raw: string): LinkEvent {
   const m = MONITOR_LINE.exec(raw);
   if (!m) return { deleted: raw.startsWith('Deleted '), raw };
-  return { ifname: m[3], ifindex: Number(m[2]), deleted: m[1] !== undefined, raw };
+  const event: LinkEvent = { ifname: m[3], ifindex: Number(m[2]), deleted: m[1] !== undefined, raw };
+  // `<FLAGS> mtu N … [master M] … link/ether MAC`: what the link is now (flags as in `ip link`).
+  const flags = /: <([A-Z0-9_,-]*)> mtu (\d+) /.exec(raw.slice(m[0].length - 1));
+  if (flags) {
+    const master = / master (\S+) /.exec(raw)?.[1];
+    const address = / link\/ether ([0-9a-f]{2}(?::[0-9a-f]{2}){5})(?: |$)/.exec(raw)?.[1];
+    event.state = compact({ up: flags[1].split(',').includes('UP'), mtu: Number(flags[2]), master, address });
+  }
+  return event;
 }
 
 // `add rule inet t c …`, `delete table inet t`: verb, object, family, table.

@@ -1,8 +1,9 @@
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
+import { spawner } from './spawner';
 
-/** The only programs this library runs. */
-export type LinuxCommand = 'ip' | 'bridge' | 'nft' | 'sysctl';
+/** The only programs this library runs (`nsenter --net` only to run `ip` or `bridge` in a namespace). */
+export type LinuxCommand = 'ip' | 'bridge' | 'nft' | 'sysctl' | 'nsenter';
 
 /** What a command printed and how it ended. */
 export interface CommandResult {
@@ -71,8 +72,10 @@ export interface RunnerOptions {
 }
 
 /**
- * Runs `ip`, `bridge`, `nft` and `sysctl` with execa: argument arrays, no shell, stdin from a
- * string, 30 s timeout, a C locale so messages can be parsed. Keeps a log of every command.
+ * Runs `ip`, `bridge`, `nft`, `sysctl` (and `nsenter` for batches in a namespace): argument arrays, no shell, stdin from a string, 30 s
+ * timeout, a C locale so messages can be parsed. Short commands start through one small helper
+ * process (see {@link Spawner}: forking a big process is slow), long-running ones with execa.
+ * Keeps a log of every command.
  */
 export class CommandRunner {
   /** Every command run (the most recent `logLimit`); tests read it to prove e.g. "no mutating command". */
@@ -116,23 +119,14 @@ export class CommandRunner {
    */
   async run(command: LinuxCommand, args: string[], opts: RunOptions): Promise<CommandResult> {
     const started = performance.now();
-    const child = execa(command, args, {
-      input: opts.input ?? '',
-      reject: false,
-      timeout: COMMAND_TIMEOUT_MS,
-      shell: false,
-      env: { LC_ALL: 'C' },
-      stripFinalNewline: false,
-    });
-    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
-    const result = await child;
-    const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
+    // The environment as it is now (a caller may change PATH between commands), in the C locale.
+    const result = await spawner.run(command, args, opts.input ?? '', { ...process.env, LC_ALL: 'C' }, COMMAND_TIMEOUT_MS, opts.onSpawn);
+    const exitCode = result.error === undefined && typeof result.exitCode === 'number' ? result.exitCode : -1;
     this.record({ command, args: [...args], mutating: opts.mutating, ms: performance.now() - started, exitCode });
-    const stdout = typeof result.stdout === 'string' ? result.stdout : '';
-    const stderr = typeof result.stderr === 'string' ? result.stderr : '';
+    const { stdout, stderr } = result;
     if (exitCode === -1) {
       // Never started (ENOENT), timed out or killed: nothing the caller could parse.
-      throw new LinuxCommandError(command, [...args], -1, stderr, `${command} ${args.join(' ')}: ${result.shortMessage ?? 'did not exit normally'}`);
+      throw new LinuxCommandError(command, [...args], -1, stderr, `${command} ${args.join(' ')}: ${result.error ?? 'did not exit normally'}`);
     }
     if (exitCode !== 0 && opts.reject !== false) {
       throw new LinuxCommandError(command, [...args], exitCode, stderr);

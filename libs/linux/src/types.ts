@@ -103,6 +103,8 @@ export interface LinkEvent {
   ifindex?: number;
   /** The line starts with `Deleted`. */
   deleted: boolean;
+  /** What the line says of the link now, when it could be read (as {@link LinkInfo} has it). */
+  state?: Pick<LinkInfo, 'up' | 'mtu' | 'master' | 'address'>;
   raw: string;
 }
 
