@@ -5,11 +5,12 @@
  * is voided or its host deleted (a real agent, in the root namespace with a per-run prefix).
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client } from 'graphql-ws';
+import { readStoredDesired } from '../apps/agent/src/state-store';
 import { AgentProcess, baseUrl, cleanupKernel, leftovers, sleep, waitFor } from './support/agent';
 import { FakeAgent, fakeAgent } from './support/fake-agent';
 import { createHost, createNetwork, createPort, revision, uniqueName, useController } from './support/fixtures';
@@ -200,8 +201,8 @@ describe(`agent channel access (prefix ${P})`, () => {
     const afterUpdate = agent.mark();
     await agent.waitForLog(/refused the connection: HTTP 401/, 15_000, afterUpdate);
     expect(agent.running).toBe(true);
-    const desired = JSON.parse(readFileSync(join(stateDir, 'desired.json'), 'utf8')) as { resources: { id: string }[] };
-    const ids = desired.resources.map((r) => r.id);
+    // What the agent stored (its snapshot and the changes logged since).
+    const ids = readStoredDesired(stateDir)!.value.resources.map((r) => r.id);
     expect(ids).toContain(first.createPort.id);
     expect(ids).not.toContain(second.id);
     expect(await portStatus(second.id)).toEqual([]);

@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { MARKER, SimulatedHosts } from '@netloom/simhosts';
 import { ControllerProcess } from './support/controller';
 import { createHost } from './support/fixtures';
-import { netnsExec, netnsList, ping, run, sleep, waitFor, waitForDist } from './support/agent';
+import { netnsExec, netnsList, ping, run, runOk, sleep, waitFor, waitForDist } from './support/agent';
 import { dist } from './support/paths';
 
 jest.setTimeout(60_000);
@@ -467,6 +467,21 @@ describe(`multi-host overlay: 3 simulated hosts, real agents (prefix ${P})`, () 
     notes.push(`test 3: tcpdump on h2 (uninvolved), second ping once quiet (${Date.now() - quietSince} ms later): ${tally(quiet)}`);
     expect(quiet.lines.filter((l) => /ARP/.test(l))).toEqual([]);
     expect(quiet.captured).toBe(0);
+  });
+
+  it('3b. an overlay entry removed by hand comes back at the next resync (the agent trusts what it programmed until then)', async () => {
+    const net = await makeNetwork('drift', '10.57.0.0/24');
+    const p = await makePorts(net, [0, 1]);
+    const vx = await vxlanOn(net, 0);
+    const mac = p[1].macAddress.toLowerCase();
+    expect(await fdb(0, vx)).toContainEqual({ mac, dst: vtep(1) });
+    await runOk('bridge', ['-n', hostNs(0), 'fdb', 'del', mac, 'dev', vx, 'dst', vtep(1)]);
+    await runOk('ip', ['-n', hostNs(0), 'neigh', 'del', ipOf(p[1]), 'dev', vx]);
+    expect(await fdb(0, vx)).not.toContainEqual({ mac, dst: vtep(1) });
+    // The agents here resync every 2 s.
+    await waitFor(async () => (await fdb(0, vx)).some((e) => e.mac === mac && e.dst === vtep(1)), 6_000, 100, 'the FDB entry back');
+    await waitFor(async () => (await neighbours(0, vx)).some((n) => n.dst === ipOf(p[1]) && n.lladdr?.toLowerCase() === mac), 6_000, 100, 'the neighbour back');
+    await reach(nsOf(p[0]), ipOf(p[1]), 'drift: h0 → h1 after the repair');
   });
 
   it('4. the last port of a network leaving a host takes its bridge and VXLAN device, and its VTEP from the peers', async () => {

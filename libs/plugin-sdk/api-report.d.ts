@@ -154,6 +154,14 @@ export interface HostContextOptions {
         read(): Promise<LinkInfo[]>;
         changed(names: readonly string[]): void;
     };
+    /**
+     * The live namespaces of the host (a file in /run/netns with a namespace mounted on it), as the
+     * agent read them for the pass that is running, read instead of listing them again for each
+     * plugin; what the plugin changes itself since is its own. Absent: read now (the test kit).
+     */
+    liveNetns?: {
+        read(): Promise<readonly string[]>;
+    };
     /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
     requestReconcile?: (reason: string) => void;
 }

@@ -11,6 +11,7 @@ import {
   JoinRequest,
   JoinResponse,
   parseControllerMessage,
+  trace,
 } from '@netloom/protocol';
 import { ControllerRotation } from './rotation';
 import { StateStore } from './state-store';
@@ -150,6 +151,7 @@ export class ControllerChannel {
 
   ack(revision: number, statuses: ResourceStatusReport[], full: boolean): void {
     this.send({ type: 'ack', revision, statuses, full });
+    trace('agent.ack.sent', revision, `${statuses.length} statuses`);
   }
 
   private connect(): void {
@@ -225,6 +227,7 @@ export class ControllerChannel {
   }
 
   private receive(message: ControllerMessage): void {
+    if (message.type !== 'heartbeat') trace('agent.update.received', message.revision);
     switch (message.type) {
       case 'heartbeat':
         return;
@@ -238,7 +241,13 @@ export class ControllerChannel {
     }
     this.revision = message.revision;
     const resources = [...this.resources.values()];
-    this.store.writeDesired({ revision: this.revision, resources });
+    // The pass starts first: until its first await it only starts reads, and the file is written
+    // before any of them returns, so before the pass changes anything or acks.
     this.options.onDesired(this.revision, resources, message.type === 'snapshot');
+    const started = performance.now();
+    // An update's change is logged, a snapshot written whole.
+    if (message.type === 'update') this.store.changeDesired({ revision: message.revision, upserts: message.upserts, deletes: message.deletes }, { revision: this.revision, resources });
+    else this.store.writeDesired({ revision: this.revision, resources });
+    trace('agent.desired.stored', this.revision, (performance.now() - started).toFixed(2));
   }
 }

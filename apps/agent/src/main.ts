@@ -1,6 +1,5 @@
 import { release } from 'node:os';
 import { Linux } from '@netloom/linux';
-import { ResourceStatusReport, resourceKey } from '@netloom/model';
 import { PROTOCOL_VERSION } from '@netloom/protocol';
 import { detectCapabilities } from './capabilities';
 import { ControllerChannel } from './channel';
@@ -9,6 +8,7 @@ import { Names } from './naming';
 import { PluginHost } from './plugin-host';
 import { loadPlugins } from './plugins-loader';
 import { Reconciler } from './reconciler';
+import { SentStatuses } from './sent-statuses';
 import { StateStore } from './state-store';
 
 export const AGENT_VERSION = '0.1.0';
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const pluginVersions = plugins.map((p) => ({ id: p.id, version: p.version }));
   let reconciler: Reconciler | undefined = undefined;
   let needFull = true;
-  const sent = new Map<string, string>();
+  const sent = new SentStatuses();
 
   const channel = new ControllerChannel(store, {
     controllers: config.controllers,
@@ -62,15 +62,8 @@ async function main(): Promise<void> {
   const pluginHost = new PluginHost({ linux, agentPrefix: config.prefix, hostId, plugins, log, requestReconcile: () => reconciler?.requestPass() });
   reconciler = new Reconciler(linux, new Names(config.prefix, hostId), store, { resyncMs: config.resyncMs, debounceMs: 50, log, plugins: pluginHost });
   reconciler.onReport = ({ revision, statuses, mutatingCommands, ms, observeOnly }) => {
-    const changed: ResourceStatusReport[] = [];
-    for (const s of statuses) {
-      // The whole status, `observed` included.
-      const text = JSON.stringify(s);
-      if (needFull || sent.get(resourceKey(s)) !== text) changed.push(s);
-      sent.set(resourceKey(s), text);
-    }
-    const keys = new Set(statuses.map(resourceKey));
-    for (const key of sent.keys()) if (!keys.has(key)) sent.delete(key);
+    // The whole status, `observed` included.
+    const changed = sent.changes(statuses, needFull);
     // Observing between passes only reports changes (counters move often: no log line for them).
     if (observeOnly && !changed.length && !needFull) return;
     if (!observeOnly && (mutatingCommands > 0 || changed.length)) {

@@ -46,6 +46,12 @@ export interface Plan {
   attributes: Map<string, Record<string, string>>;
   /** Guarded ports (by id) whose host end this plan leaves down: created down, or held and found down. */
   heldDown: Set<string>;
+  /** The entries each VXLAN device this plan programs holds once its lines applied, by network id. */
+  overlay: Map<string, OverlayEntries>;
+  /** Keys of the networks whose links (bridge, VXLAN device) this plan makes or sets: the others' links are as they were. */
+  linksTouched: Set<string>;
+  /** `fdb` names a VXLAN device `root` makes: it must wait for it (otherwise the two can run at once). */
+  fdbAfterRoot: boolean;
 }
 
 export interface PlanInput {
@@ -77,11 +83,14 @@ export function specHash(r: DesiredResource): string {
 
 type InspectInput = Omit<PlanInput, 'observed'> & { observed: Pick<Observed, 'links'> };
 
-/** Networks whose VXLAN entries must be read before planning: the device exists but the spec is not known applied. */
-export function networksToInspect(input: InspectInput): string[] {
+/**
+ * Networks whose VXLAN entries must be known before planning: the device exists but the spec is
+ * not known applied (`all`: every one with a device, to look for drift).
+ */
+export function networksToInspect(input: InspectInput, all = false): string[] {
   return input.desired
     .filter((r) => r.kind === ResourceKind.Network && (r.spec as NetworkSpec).vxlan && input.observed.links.has(input.names.vxlan(r.id)))
-    .filter((r) => input.applied.get(r.id) !== specHash(r))
+    .filter((r) => all || input.applied.get(r.id) !== specHash(r))
     .map((r) => r.id);
 }
 
@@ -111,6 +120,9 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
   const failures: PlanFailure[] = [];
   const attributes = new Map<string, Record<string, string>>();
   const heldDown = new Set<string>();
+  const overlay = new Map<string, OverlayEntries>();
+  const linksTouched = new Set<string>();
+  let fdbAfterRoot = false;
   const nsBatch = (ns: string): IpBatch => {
     let batch = nsBatches.get(ns);
     if (!batch) nsBatches.set(ns, (batch = new IpBatch(ns)));
@@ -154,6 +166,7 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
     attributes.set(key, network.spec.vxlan ? { bridge, vxlan: names.vxlan(network.id) } : { bridge });
     if (skip.has(key)) continue;
     const found = observed.links.get(bridge);
+    const linkLines = creates.length;
     if (!found) {
       creates.bridgeAdd(bridge, { mcastSnooping: false }, key);
       creates.linkSet(bridge, { addrgenmode: 'none', mtu: network.spec.mtu, alias: Names.alias('network', network.id) }, key);
@@ -166,7 +179,9 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
     if (network.spec.vxlan) {
       const vxlan = names.vxlan(network.id);
       let device = observed.links.get(vxlan);
-      let program = applied.get(network.id) !== specHash(network);
+      const specChanged = applied.get(network.id) !== specHash(network);
+      // Programmed when its spec is not known applied, or when what the device holds was looked at.
+      let program = specChanged || observed.overlay.has(network.id);
       const { local } = network.spec.vxlan;
       if (device?.vxlan && (device.vxlan.id !== network.spec.vni || device.vxlan.local !== local || device.vxlan.port !== VXLAN_PORT || device.vxlan.proxy === false)) {
         // A VXLAN device's VNI, VTEP and port are fixed at creation: a changed one is re-made.
@@ -187,10 +202,14 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
         changed.set(key, specHash(network));
       }
       if (program) {
-        programOverlay(network.spec.vxlan, vxlan, device ? observed.overlay.get(network.id) : undefined, { fdb, neighbours }, key);
-        changed.set(key, specHash(network));
+        const lines = fdb.length + neighbours.length;
+        const fdbLines = fdb.length;
+        overlay.set(network.id, programOverlay(network.spec.vxlan, vxlan, device ? observed.overlay.get(network.id) : undefined, { fdb, neighbours }, key));
+        if (specChanged || fdb.length + neighbours.length > lines) changed.set(key, specHash(network));
+        if (!device && fdb.length > fdbLines) fdbAfterRoot = true;
       }
     }
+    if (creates.length > linkLines) linksTouched.add(key);
   }
 
   for (const port of ports) {
@@ -256,13 +275,14 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
   }
 
   root.lines.push(...creates.lines, ...neighbours.lines);
-  return { root, fdb, inNetns: [...nsBatches.values()], changed, failures, attributes, heldDown };
+  return { root, fdb, inNetns: [...nsBatches.values()], changed, failures, attributes, heldDown, overlay, linksTouched, fdbAfterRoot };
 }
 
 /**
  * The difference between a VXLAN device's entries and its spec (as Neutron's l2population): a
  * flood entry per peer VTEP (head-end replication), a static FDB entry per remote MAC, a static
  * neighbour per remote IP so the device answers ARP/ND itself (`proxy`) and nothing floods.
+ * Returns the entries the device holds once the lines applied.
  */
 function programOverlay(
   spec: VxlanSpec,
@@ -270,7 +290,7 @@ function programOverlay(
   seen: OverlayEntries | undefined,
   out: { fdb: BridgeBatch; neighbours: IpBatch },
   key: string,
-): void {
+): OverlayEntries {
   const fdbKey = (mac: string, dst: string): string => `${mac}|${dst}`;
   const wantFdb = new Map<string, { mac: string; dst: string }>();
   for (const peer of spec.peers) wantFdb.set(fdbKey(FLOOD_MAC, peer), { mac: FLOOD_MAC, dst: peer });
@@ -286,4 +306,5 @@ function programOverlay(
   const haveNeigh = new Map((seen?.neigh ?? []).map((n) => [n.ip, n.mac]));
   for (const [ip, mac] of haveNeigh) if (wantNeigh.get(ip) !== mac) out.neighbours.neighDel(ip, device, key);
   for (const [ip, mac] of wantNeigh) if (haveNeigh.get(ip) !== mac) out.neighbours.neighReplace(ip, mac, device, key);
+  return { fdb: [...wantFdb.values()], neigh: [...wantNeigh].map(([ip, mac]) => ({ ip, mac })) };
 }

@@ -50,6 +50,8 @@ export class PluginHost {
   private readonly timeoutMs: number;
   /** The agent's link cache, once the reconciler gives it (see {@link useHostLinks}). */
   private hostLinks: HostLinks | undefined;
+  /** The live namespaces the running pass read, while {@link reconcile} runs. */
+  private netnsNow: readonly string[] | undefined;
 
   constructor(private readonly options: PluginHostOptions) {
     this.timeoutMs = options.timeoutMs ?? PLUGIN_TIMEOUT_MS;
@@ -67,6 +69,7 @@ export class PluginHost {
           read: () => (this.hostLinks ? this.hostLinks.read() : options.linux.links()),
           changed: (names) => this.hostLinks?.changed(names),
         },
+        liveNetns: { read: () => (this.netnsNow ? Promise.resolve(this.netnsNow) : liveNetns(options.linux)) },
       });
       const loaded: Loaded = { plugin, host, desired: [] };
       this.loaded.push(loaded);
@@ -107,13 +110,29 @@ export class PluginHost {
    * `networkBridges` are the bridges of the networks desired on this host, the only links a
    * plugin may use as masters; `ports` where the core ports desired here live (a plugin may keep
    * its nft table in their namespaces); `madeAgain` the port namespaces this pass created (empty,
-   * whatever a context knew of one of that name).
+   * whatever a context knew of one of that name); `liveNetns` the live namespaces the pass read
+   * (plugins look for theirs there instead of reading them again; absent: they read).
    */
   async reconcile(
     desired: readonly DesiredResource[],
     networkBridges: ReadonlyMap<string, string>,
     ports: ReadonlyMap<string, PortPlace> = new Map(),
     madeAgain: readonly string[] = [],
+    liveNetns?: readonly string[],
+  ): Promise<ResourceStatusReport[]> {
+    this.netnsNow = liveNetns;
+    try {
+      return await this.reconcileAll(desired, networkBridges, ports, madeAgain);
+    } finally {
+      this.netnsNow = undefined;
+    }
+  }
+
+  private async reconcileAll(
+    desired: readonly DesiredResource[],
+    networkBridges: ReadonlyMap<string, string>,
+    ports: ReadonlyMap<string, PortPlace>,
+    madeAgain: readonly string[],
   ): Promise<ResourceStatusReport[]> {
     refill(this.bridges, networkBridges);
     refill(this.ports, ports);
@@ -234,6 +253,12 @@ export class PluginHost {
       clearTimeout(timer);
     }
   }
+}
+
+/** The live namespaces now: files in /run/netns with a namespace mounted. */
+async function liveNetns(linux: Linux): Promise<string[]> {
+  const [files, mounted] = await Promise.all([linux.netnsList(), linux.netnsMounted()]);
+  return files.filter((ns) => mounted.has(ns));
 }
 
 /** Makes `target` hold exactly what `source` holds (it is shared by reference, so it is not replaced). */

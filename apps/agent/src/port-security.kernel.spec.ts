@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { CommandRunner, Linux } from '@netloom/linux';
 import { DesiredResource, PortSpec, ResourceKind } from '@netloom/model';
 import { Names } from './naming';
-import { planPortSecurity } from './port-security';
+import { planPortSecurity, portSecurityState } from './port-security';
 
 // The port-security table on the real kernel: a "host" namespace with a bridge, three port
 // namespaces on it, and packets that must or must not arrive. Receivers count what reaches
@@ -52,10 +52,15 @@ describeKernel('port security on the real kernel', () => {
     const counters = (await linux.nftCounters('bridge', names.portSecurityTable, host)) ?? [];
     return counters.find((c) => c.name === names.portCounter(id))?.packets ?? 0;
   };
-  /** Apply what the planner says for the table as nft lists it now. */
+  const listed = async () => portSecurityState(await linux.nftTable('bridge', names.portSecurityTable, host));
+  /**
+   * Apply what the planner says for the table as nft lists it now; what the plan says the table
+   * then holds must be what nft lists (the agent trusts it instead of listing every pass).
+   */
   const reconcile = async (resources: DesiredResource[]): Promise<string> => {
-    const { script } = planPortSecurity(resources, await linux.nftTable('bridge', names.portSecurityTable, host), names);
+    const { script, after } = planPortSecurity(resources, await listed(), names);
     if (script) await linux.nftApply(script, host);
+    expect(after).toEqual(await listed());
     return script;
   };
   /** What reached a receiver, counted at its interface's ingress (ARP and ND included). */

@@ -1,7 +1,7 @@
 import { NftTableView } from '@netloom/linux';
 import { DesiredResource, PortSpec, ResourceKind } from '@netloom/model';
 import { Names } from './naming';
-import { CHECK_RULES, droppedByPort, linkLocal, planPortSecurity, portElements } from './port-security';
+import { CHECK_RULES, droppedByPort, linkLocal, planPortSecurity as planFromState, portElements, portSecurityState } from './port-security';
 
 const names = new Names('nl', 'host-1');
 const T = 'bridge nl_portsec';
@@ -55,6 +55,10 @@ function after(before: NftTableView | null, script: string): NftTableView | null
   return view;
 }
 
+/** The planner on a table as nft lists it. */
+const planPortSecurity = (desired: DesiredResource[], view: NftTableView | null, n: Names, skip?: ReadonlySet<string>) =>
+  planFromState(desired, portSecurityState(view), n, skip);
+
 const elementsOf = (view: NftTableView | null, set: string): string[] => view!.sets.find((s) => s.name === set)!.elements.map((e) => e.parts.join(' . '));
 
 describe('portElements', () => {
@@ -97,7 +101,7 @@ describe('portElements', () => {
 
 describe('planPortSecurity', () => {
   it('makes no table on a host without a secured port, and removes it with the last one', () => {
-    expect(planPortSecurity([port('a', { portSecurity: false })], null, names)).toEqual({ script: '', written: [], invalid: [] });
+    expect(planPortSecurity([port('a', { portSecurity: false })], null, names)).toEqual({ script: '', written: [], invalid: [], after: null });
     const table = after(null, planPortSecurity([port('a')], null, names).script);
     expect(planPortSecurity([port('a', { portSecurity: false })], table, names).script).toBe(`delete table ${T}\n`);
     expect(planPortSecurity([], table, names).script).toBe(`delete table ${T}\n`);
@@ -118,7 +122,7 @@ describe('planPortSecurity', () => {
   it('runs nothing when the table already matches (as nft lists it back)', () => {
     const desired = [port('a'), port('c', { allowedAddressPairs: [{ ip: 'fd00:9::/48', mac: '02:00:00:00:00:01' }, { ip: '10.0.0.9', mac: '02:00:00:00:00:09' }] })];
     const table = after(null, planPortSecurity(desired, null, names).script);
-    expect(planPortSecurity(desired, table, names)).toEqual({ script: '', written: [], invalid: [] });
+    expect(planPortSecurity(desired, table, names)).toMatchObject({ script: '', written: [], invalid: [] });
   });
 
   it('changes only the elements of the port whose pairs changed', () => {
@@ -184,9 +188,41 @@ describe('planPortSecurity', () => {
   });
 });
 
+describe('the state a plan leaves', () => {
+  it('is what nft lists after its script, step after step, so a pass need not list the table again', () => {
+    const steps: DesiredResource<PortSpec>[][] = [
+      [port('a'), port('b')],
+      [port('a'), port('b'), port('c', { allowedAddressPairs: [{ ip: 'fd00:9::/48', mac: '02:00:00:00:00:01' }, { ip: '10.0.0.9', mac: '02:00:00:00:00:09' }] })],
+      [port('a'), port('c', { allowedAddressPairs: [{ ip: '10.0.0.0/24', mac: '02:00:00:00:00:01' }] })],
+      [port('a', { portSecurity: false }), port('c'), port('d', { mac: 'zz' })],
+      [port('c', { addresses: [] }), port('e')],
+      [port('e', { portSecurity: false })],
+      [port('f')],
+    ];
+    let view: NftTableView | null = null;
+    let state = portSecurityState(view);
+    for (const desired of steps) {
+      const plan = planFromState(desired, state, names);
+      view = after(view, plan.script);
+      // What the plan says the table holds is what nft would list.
+      expect(plan.after).toEqual(portSecurityState(view));
+      // And from there (listed or not) nothing is left to do.
+      expect(planFromState(desired, plan.after, names).script).toBe('');
+      state = plan.after;
+    }
+  });
+
+  it('keeps what a port backing off has, in the state too', () => {
+    const first = planFromState([port('a'), port('b')], null, names);
+    const kept = planFromState([port('a', { allowedAddressPairs: [{ ip: '10.0.0.9', mac: '02:00:00:00:00:01' }] })], first.after, names, new Set(['Port/a']));
+    expect(kept.after?.byVeth.get(A)).toEqual(first.after?.byVeth.get(A));
+    expect(kept.after).toEqual(portSecurityState(after(after(null, first.script), kept.script)));
+  });
+});
+
 describe('droppedByPort', () => {
   it("reads each secured port's counter", () => {
-    const table: NftTableView = { chains: [], rules: [], sets: [], counters: [{ name: names.portCounter('a'), packets: 7, bytes: 420 }] };
-    expect(droppedByPort([port('a'), port('b'), port('c', { portSecurity: false })], table, names)).toEqual(new Map([['a', 7]]));
+    const counters = new Map([[names.portCounter('a'), 7], [names.portCounter('c'), 3]]);
+    expect(droppedByPort([port('a'), port('b'), port('c', { portSecurity: false })], counters, names)).toEqual(new Map([['a', 7]]));
   });
 });

@@ -109,18 +109,73 @@ export function portElements(veth: string, spec: PortSpec): Record<SetName, stri
   return out;
 }
 
-const memo = new WeakMap<DesiredResource, Record<SetName, string[]>>();
-/** A port's elements, computed once per resource object (they are replaced, not edited). */
-function elementsOf(port: DesiredResource<PortSpec>, veth: string): Record<SetName, string[]> {
-  let elements = memo.get(port);
-  if (!elements) memo.set(port, (elements = portElements(veth, port.spec)));
-  return elements;
+/** The sets and maps of the table, in the order a script writes them. */
+const SET_ORDER: readonly string[] = [PORTS, DROPS, ...Object.keys(SETS)];
+
+/**
+ * What this host's table holds, in the form the planner compares: from a listing
+ * ({@link portSecurityState}), or what a script of the planner left ({@link PortSecurityPlan.after}),
+ * so a pass need not list the table again while nobody else writes it.
+ */
+export interface PortSecurityState {
+  /** Its chains, rules and sets are the ones this module builds (otherwise it is replaced whole). */
+  intact: boolean;
+  /** Each host end's elements, as `<set> <element as nft lists it>`. */
+  byVeth: ReadonlyMap<string, ReadonlySet<string>>;
+  /** The named counters in the table. */
+  counters: ReadonlySet<string>;
 }
 
 /** An element as listed, in the form {@link portElements} writes (host end quoted, 128-bit values padded). */
 function listed(parts: string[]): string {
   const pad = (v: string): string => (/^(0x[0-9a-f]+|\d+)$/.test(v) ? hex128(BigInt(v)) : v);
   return [`"${parts[0]}"`, ...parts.slice(1).map((p) => p.split('-').map(pad).join('-'))].join(' . ');
+}
+
+/** The table as listed by nft, in the planner's form; null when there is no table. */
+export function portSecurityState(table: NftTableView | null): PortSecurityState | null {
+  if (!table) return null;
+  const byVeth = new Map<string, Set<string>>();
+  for (const set of table.sets) {
+    if (!SET_ORDER.includes(set.name)) continue;
+    for (const e of set.elements) {
+      const veth = e.parts[0];
+      const text = set.name === DROPS ? `"${veth}" : "${e.value ?? ''}"` : listed(e.parts);
+      let mine = byVeth.get(veth);
+      if (!mine) byVeth.set(veth, (mine = new Set()));
+      mine.add(`${set.name} ${text}`);
+    }
+  }
+  return { intact: isIntact(table), byVeth, counters: new Set(table.counters.map((c) => c.name)) };
+}
+
+interface Wanted {
+  veth: string;
+  /** `<set> <element>` of the port, as {@link PortSecurityState.byVeth} holds them. */
+  elements: ReadonlySet<string>;
+  /** Why its addresses could not be written (it is then listed as secured, with nothing allowed). */
+  invalid?: string;
+}
+
+const memo = new WeakMap<DesiredResource, Wanted>();
+/** A secured port's elements, computed once per resource object (they are replaced, not edited). */
+function wantedOf(port: DesiredResource<PortSpec>, veth: string, counter: string): Wanted {
+  let wanted = memo.get(port);
+  if (wanted?.veth === veth) return wanted;
+  const elements = new Set<string>();
+  let invalid: string | undefined;
+  try {
+    for (const [set, list] of Object.entries(portElements(veth, port.spec))) for (const e of list) elements.add(`${set} ${e}`);
+  } catch (error) {
+    if (!(error instanceof LinuxInputError)) throw error;
+    invalid = `port security: ${error.message}`;
+    // An invalid port sends nothing: it stays listed as secured, with no binding.
+    elements.clear();
+  }
+  elements.add(`${PORTS} "${veth}"`);
+  elements.add(`${DROPS} "${veth}" : "${counter}"`);
+  memo.set(port, (wanted = { veth, elements, ...(invalid ? { invalid } : {}) }));
+  return wanted;
 }
 
 export interface PortSecurityPlan {
@@ -130,25 +185,44 @@ export interface PortSecurityPlan {
   written: string[];
   /** Ports whose spec holds a value that is no address or MAC: nothing of theirs is written. */
   invalid: { key: string; reason: string }[];
+  /** What the table holds once the script is applied (null: no table). */
+  after: PortSecurityState | null;
 }
+
+const EMPTY: PortSecurityState = { intact: false, byVeth: new Map(), counters: new Set() };
+const sameSet = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const x of b) if (!a.has(x)) return false;
+  return true;
+};
+const NONE: ReadonlySet<string> = new Set();
 
 /**
  * The changes that make this host's port-security table match the desired ports (pure),
- * level-triggered per set element: what is listed but not desired goes, what is desired but not
- * listed is added. Ports in `skip` keep what they have. A table whose chains or sets are not as
- * built is replaced whole, in the same transaction. A host without a secured port has no table.
- * Nothing that matches gets a line.
+ * level-triggered per set element: what the table holds but is not desired goes, what is desired
+ * but not there is added. `table` is what the table holds (a listing through
+ * {@link portSecurityState}, or the last plan's `after`). Ports in `skip` keep what they have. A
+ * table whose chains or sets are not as built is replaced whole, in the same transaction. A host
+ * without a secured port has no table. Nothing that matches gets a line; a port whose elements
+ * are all there costs a comparison of its few elements, so a pass of one changed port among many
+ * is cheap.
  */
-export function planPortSecurity(desired: readonly DesiredResource[], table: NftTableView | null, names: Names, skip: ReadonlySet<string> = new Set()): PortSecurityPlan {
+export function planPortSecurity(
+  desired: readonly DesiredResource[],
+  table: PortSecurityState | null,
+  names: Names,
+  skip: ReadonlySet<string> = new Set(),
+): PortSecurityPlan {
   const ports = desired.filter((r): r is DesiredResource<PortSpec> => r.kind === ResourceKind.Port);
   const secured = ports.filter((p) => p.spec.portSecurity !== false);
   const t = `${FAMILY} ${names.portSecurityTable}`;
   // A host without a secured port has no table (the last one takes it along).
   if (!secured.length && !ports.some((p) => skip.has(resourceKey(p)))) {
-    return { script: table ? `delete table ${t}\n` : '', written: [], invalid: [] };
+    return { script: table ? `delete table ${t}\n` : '', written: [], invalid: [], after: null };
   }
   const lines: string[] = [];
-  const intact = !!table && isIntact(table);
+  const intact = !!table?.intact;
   if (!intact) {
     if (table) lines.push(`delete table ${t}`);
     lines.push(`add table ${t}`, `add set ${t} ${PORTS} { type ifname; }`, `add map ${t} ${DROPS} { type ifname : counter; }`);
@@ -160,56 +234,64 @@ export function planPortSecurity(desired: readonly DesiredResource[], table: Nft
       ...CHECK_RULES.map((rule) => `add rule ${t} check ${rule}`),
     );
   }
-  const have = intact ? table : { chains: [], rules: [], sets: [], counters: [] };
-  const listedIn = (set: string): NftTableView['sets'][number]['elements'] => have.sets.find((s) => s.name === set)?.elements ?? [];
+  const have = intact ? table : EMPTY;
 
-  // Host end → port key; skipped ports keep whatever they have.
-  const portOf = new Map(ports.map((p) => [names.veth(p.id), resourceKey(p)]));
-  const kept = new Set(ports.filter((p) => skip.has(resourceKey(p))).map((p) => names.veth(p.id)));
+  // Skipped ports keep whatever they have. (A pass compares every port: no copy of the table is
+  // made unless something differs.)
+  const kept = skip.size ? new Set(ports.filter((p) => skip.has(resourceKey(p))).map((p) => names.veth(p.id))) : NONE;
   const invalid: PortSecurityPlan['invalid'] = [];
-  const want = new Map<string, Map<string, string>>([PORTS, DROPS, ...Object.keys(SETS)].map((s) => [s, new Map()]));
-  for (const port of secured) {
-    const key = resourceKey(port);
+  let after: Map<string, ReadonlySet<string>> | undefined;
+  const dels = new Map<string, string[]>(SET_ORDER.map((set) => [set, []]));
+  const adds = new Map<string, string[]>(SET_ORDER.map((set) => [set, []]));
+  const touched = new Set<string>();
+  /** Files the difference between what a host end has and what it should have. */
+  const diff = (veth: string, want: ReadonlySet<string>): void => {
+    const has = have.byVeth.get(veth) ?? NONE;
+    if (sameSet(has, want)) return;
+    for (const e of has) if (!want.has(e)) dels.get(e.slice(0, e.indexOf(' ')))?.push(e.slice(e.indexOf(' ') + 1));
+    for (const e of want) if (!has.has(e)) adds.get(e.slice(0, e.indexOf(' ')))?.push(e.slice(e.indexOf(' ') + 1));
+    after ??= new Map(have.byVeth);
+    if (want.size) after.set(veth, want);
+    else after.delete(veth);
+    touched.add(veth);
+  };
+  const wanted = new Set<string>();
+  const wantCounters = new Set<string>();
+  /** Host ends the table holds that are wanted or kept: when all it holds, none is left to remove. */
+  let held = 0;
+  for (const port of ports) {
     const veth = names.veth(port.id);
-    if (kept.has(veth)) continue;
-    try {
-      const elements = elementsOf(port, veth);
-      for (const [set, list] of Object.entries(elements)) for (const e of list) want.get(set)!.set(e, veth);
-    } catch (error) {
-      if (!(error instanceof LinuxInputError)) throw error;
-      invalid.push({ key, reason: `port security: ${error.message}` });
-      // An invalid port sends nothing: it stays listed as secured, with no binding.
-    }
-    want.get(PORTS)!.set(`"${veth}"`, veth);
-    want.get(DROPS)!.set(`"${veth}" : "${names.portCounter(port.id)}"`, veth);
+    const secure = port.spec.portSecurity !== false;
+    if (secure || kept.has(veth)) wantCounters.add(names.portCounter(port.id));
+    if ((secure || kept.has(veth)) && have.byVeth.has(veth)) held++;
+    if (!secure || kept.has(veth)) continue;
+    const w = wantedOf(port, veth, names.portCounter(port.id));
+    if (w.invalid) invalid.push({ key: resourceKey(port), reason: w.invalid });
+    wanted.add(veth);
+    diff(veth, w.elements);
+  }
+  if (have.byVeth.size > held) {
+    for (const veth of have.byVeth.keys()) if (!wanted.has(veth) && !kept.has(veth)) diff(veth, NONE);
   }
 
-  const touched = new Set<string>();
-  const dels: string[] = [];
-  const adds: string[] = [];
-  for (const [set, wanted] of want) {
-    const seen = new Set<string>();
-    for (const e of listedIn(set)) {
-      const veth = e.parts[0];
-      const text = set === DROPS ? `"${veth}" : "${e.value ?? ''}"` : listed(e.parts);
-      seen.add(text);
-      if (wanted.has(text) || kept.has(veth)) continue;
-      // A map element goes by its key.
-      dels.push(`delete element ${t} ${set} { ${set === DROPS ? `"${veth}"` : text} }`);
-      touched.add(veth);
-    }
-    const missing = [...wanted].filter(([text]) => !seen.has(text));
-    if (missing.length) adds.push(`add element ${t} ${set} { ${missing.map(([text]) => text).join(', ')} }`);
-    for (const [, veth] of missing) touched.add(veth);
-  }
-  const counters = new Set(have.counters.map((c) => c.name));
-  const wantCounters = new Set(ports.filter((p) => p.spec.portSecurity !== false || kept.has(names.veth(p.id))).map((p) => names.portCounter(p.id)));
-  const counterDels = [...counters].filter((c) => names.ownsPortCounter(c) && !wantCounters.has(c)).sort();
-  const counterAdds = [...wantCounters].filter((c) => !counters.has(c)).sort();
+  const counterAdds = [...wantCounters].filter((c) => !have.counters.has(c)).sort();
+  // Some to remove only when the table holds more than the wanted ones it has.
+  const counterDels = have.counters.size > wantCounters.size - counterAdds.length ? [...have.counters].filter((c) => names.ownsPortCounter(c) && !wantCounters.has(c)).sort() : [];
+  // A map element goes by its key.
+  const byKey = (set: string, e: string): string => (set === DROPS ? e.slice(0, e.indexOf(' : ')) : e);
   // Elements out, then counters nothing refers to any more; new counters before the map names them.
-  lines.push(...dels, ...counterDels.map((c) => `delete counter ${t} ${c}`), ...counterAdds.map((c) => `add counter ${t} ${c}`), ...adds);
-  const written = [...touched].map((veth) => portOf.get(veth)).filter((k): k is string => k !== undefined && !invalid.some((i) => i.key === k));
-  return { script: lines.length ? `${lines.join('\n')}\n` : '', written: [...new Set(written)].sort(), invalid };
+  for (const [set, list] of dels) for (const e of list) lines.push(`delete element ${t} ${set} { ${byKey(set, e)} }`);
+  lines.push(...counterDels.map((c) => `delete counter ${t} ${c}`), ...counterAdds.map((c) => `add counter ${t} ${c}`));
+  for (const [set, list] of adds) if (list.length) lines.push(`add element ${t} ${set} { ${list.join(', ')} }`);
+  if (!lines.length) return { script: '', written: [], invalid, after: table };
+  const invalidKeys = new Set(invalid.map((i) => i.key));
+  // Host end → port key, for the ports whose elements change.
+  const portOf = new Map(ports.filter((p) => touched.has(names.veth(p.id))).map((p) => [names.veth(p.id), resourceKey(p)]));
+  const written = [...touched].map((veth) => portOf.get(veth)).filter((k): k is string => k !== undefined && !invalidKeys.has(k));
+  const counters = new Set(have.counters);
+  for (const c of counterDels) counters.delete(c);
+  for (const c of counterAdds) counters.add(c);
+  return { script: `${lines.join('\n')}\n`, written: [...new Set(written)].sort(), invalid, after: { intact: true, byVeth: after ?? have.byVeth, counters } };
 }
 
 /** Whether the table has the chains, rules and sets this module builds (drift by hand: it is replaced). */
@@ -225,13 +307,12 @@ function isIntact(table: NftTableView): boolean {
   );
 }
 
-/** Packets dropped from each secured port, by port id, from the table's named counters. */
-export function droppedByPort(desired: readonly DesiredResource[], table: NftTableView | null, names: Names): Map<string, number> {
-  const byCounter = new Map((table?.counters ?? []).map((c) => [c.name, c.packets]));
+/** Packets dropped from each secured port, by port id, from the table's named counters (by name). */
+export function droppedByPort(desired: readonly DesiredResource[], counters: ReadonlyMap<string, number>, names: Names): Map<string, number> {
   const out = new Map<string, number>();
   for (const r of desired) {
     if (r.kind !== ResourceKind.Port || (r.spec as PortSpec).portSecurity === false) continue;
-    const packets = byCounter.get(names.portCounter(r.id));
+    const packets = counters.get(names.portCounter(r.id));
     if (packets !== undefined) out.set(r.id, packets);
   }
   return out;

@@ -1,3 +1,4 @@
+import { execSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +59,14 @@ describeKernel('Reconciler on the real kernel', () => {
     return { ...passes[passes.length - 1], mutatingCommands: passes.reduce((sum, r) => sum + r.mutatingCommands, 0) };
   }
   const ping = (from: string, ip: string) => execa('ip', ['netns', 'exec', names.portNetns(from), 'ping', '-c1', '-W1', ip], { reject: false });
+  /** Waits (2 s at most) until `done` holds. */
+  async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
+    const deadline = Date.now() + 2_000;
+    while (!(await done())) {
+      if (Date.now() > deadline) throw new Error(`not within 2 s: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 
   beforeAll(() => {
     reconciler = new Reconciler(linux, names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined });
@@ -88,13 +97,16 @@ describeKernel('Reconciler on the real kernel', () => {
     expect(report.statuses.every((s) => s.state === RealizationState.APPLIED)).toBe(true);
   });
 
-  it("filters a new port's host end before it exists, and reports what each port dropped", async () => {
+  it("filters a new port before its inside comes up, reads nothing of the whole host for it, and reports what each port dropped", async () => {
     const logged = runner.log.length;
     const added = port('port-d', '10.232.0.5');
     let report = await pass([network, ...ports, added], 3);
-    const mutating = runner.log.slice(logged).filter((c) => c.mutating);
-    // One nft transaction for the new port's chain, before the batch that makes its veth.
-    expect(mutating.map((c) => `${c.command} ${c.args.join(' ')}`)).toEqual(['nft -f -', 'ip -force -batch -', `nsenter --net=/run/netns/${names.portNetns('port-d')} -- ip -force -batch -`]);
+    const commands = runner.log.slice(logged).map((c) => `${c.command} ${c.args.join(' ')}`);
+    // One nft transaction for the new port's elements beside the root batch that makes its veth,
+    // both before the batch that brings its inside up; the table is not listed again (this agent
+    // wrote it and nobody else did), nor every link: one read of the new veth, to verify it.
+    expect(commands.slice(0, 2).sort()).toEqual(['ip -force -batch -', 'nft -f -']);
+    expect(commands.slice(2).sort()).toEqual([`ip -json -details link show dev ${names.veth('port-d')}`, `nsenter --net=/run/netns/${names.portNetns('port-d')} -- ip -force -batch -`]);
     expect(report.statuses.find((s) => s.id === 'port-d')!.attributes).toMatchObject({ [DROPPED]: '0' });
     // port-d claims another MAC: nobody hears it, and its drops show on the next observe.
     await execa('ip', ['-n', names.portNetns('port-d'), 'link', 'set', 'eth0', 'address', '02:00:00:00:00:99']);
@@ -139,6 +151,32 @@ describeKernel('Reconciler on the real kernel', () => {
       await execa('ip', ['-n', names.portNetns('port-c'), 'link', 'set', 'eth0', 'address', '02:00:00:00:00:04']);
     }
     expect((await ping('port-c', '10.232.0.2')).exitCode).toBe(0);
+  });
+
+  it("runs no pass for the kernel's echoes of its own changes, nor for a port's carrier going down and up", async () => {
+    // Our own monitor, to prove the kernel did send the events the reconciler hears.
+    const heard: string[] = [];
+    const watcher = linux.monitorLinks((e) => e.ifname === names.veth('port-e') && heard.push(e.raw));
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      await pass([network, ...ports, port('port-e', '10.232.0.6')], 7);
+      const first = reports.length;
+      await until(() => heard.length > 0, 'the events of the new veth');
+      // The inside goes down and up: the host end loses and regains its carrier.
+      const seen = heard.length;
+      await execa('ip', ['-n', names.portNetns('port-e'), 'link', 'set', 'eth0', 'down']);
+      await execa('ip', ['-n', names.portNetns('port-e'), 'link', 'set', 'eth0', 'up']);
+      await until(() => heard.some((line, i) => i >= seen && line.includes('LOWER_UP')), 'the carrier events');
+      // Quiet (the reconciler waits 10 ms after events here), and then some.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(reports.length).toBe(first);
+    } finally {
+      watcher.stop();
+    }
+    // A change that matters still runs one: the host end taken down by hand comes back up.
+    await execa('ip', ['link', 'set', names.veth('port-e'), 'down']);
+    await until(async () => (await linux.link(names.veth('port-e')))?.up === true, 'the host end back up');
+    await pass([network, ...ports], 8);
   });
 
   it('moves an address when the spec changes, dropping the old one', async () => {
@@ -301,9 +339,13 @@ describeKernel('Reconciler when nft fails', () => {
   const prefix = `n${Math.random().toString(36).slice(2, 5)}`;
   const names = new Names(prefix, 'host-under-test');
   const stateDir = mkdtempSync(join(tmpdir(), 'netloom-nftfail-'));
-  // An `nft` that always fails, first on PATH while the fault lasts (this worker's commands only).
+  // An `nft` that always fails, first on PATH while the fault lasts (this worker's commands only);
+  // and one that lists but cannot write.
   const fakeBin = mkdtempSync(join(tmpdir(), 'netloom-fake-nft-'));
   writeFileSync(join(fakeBin, 'nft'), '#!/bin/sh\necho "Error: injected failure" >&2\nexit 1\n', { mode: 0o755 });
+  const readOnlyBin = mkdtempSync(join(tmpdir(), 'netloom-fake-nft-'));
+  const realNft = execSync('command -v nft').toString().trim();
+  writeFileSync(join(readOnlyBin, 'nft'), `#!/bin/sh\n[ "$1" = "-f" ] && { echo "Error: injected failure" >&2; exit 1; }\nexec ${realNft} "$@"\n`, { mode: 0o755 });
   const path = process.env.PATH;
   const linux = new Linux(new CommandRunner());
   const reports: ReconcileReport[] = [];
@@ -316,6 +358,7 @@ describeKernel('Reconciler when nft fails', () => {
     await removeOurs(linux, prefix);
     rmSync(stateDir, { recursive: true, force: true });
     rmSync(fakeBin, { recursive: true, force: true });
+    rmSync(readOnlyBin, { recursive: true, force: true });
   });
 
   it('makes no secured port while its filter cannot be listed or written, and makes it once nft works', async () => {
@@ -335,6 +378,29 @@ describeKernel('Reconciler when nft fails', () => {
     expect((await linux.link(names.veth('port-a')))?.up).toBe(true);
     await linux.nftTable('bridge', names.portSecurityTable).then((t) => expect(t).not.toBeNull());
     reconciler.setDesired(3, []);
+    await reconciler.reconcileNow();
+  });
+
+  it('leaves a secured port down inside while its filter cannot be written, and brings it up once nft works', async () => {
+    const eth0Up = async (): Promise<boolean> => (await linux.link('eth0', names.portNetns('port-b')))?.up === true;
+    process.env.PATH = `${readOnlyBin}:${path}`;
+    reconciler.setDesired(4, [network, port('port-b', '10.232.0.3')]);
+    await reconciler.reconcileNow();
+    const status = reports[reports.length - 1].statuses.find((s) => s.id === 'port-b')!;
+    expect(status).toMatchObject({ state: RealizationState.FAILED, reason: expect.stringContaining('injected failure') as string });
+    // Its veth went in beside the failed write; the inside, which alone can send, did not come up.
+    expect(await linux.link(names.veth('port-b'))).not.toBeNull();
+    expect(await eth0Up()).toBe(false);
+    process.env.PATH = path;
+    const deadline = Date.now() + 5_000;
+    while (reports[reports.length - 1].statuses.some((s) => s.state !== RealizationState.APPLIED)) {
+      if (Date.now() > deadline) throw new Error(`not APPLIED after the fault: ${JSON.stringify(reports[reports.length - 1].statuses)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await eth0Up()).toBe(true);
+    const table = await linux.nftTable('bridge', names.portSecurityTable);
+    expect(table?.sets.find((set) => set.name === 's_ports')?.elements.map((e) => e.parts[0])).toEqual([names.veth('port-b')]);
+    reconciler.setDesired(5, []);
     await reconciler.reconcileNow();
   });
 });

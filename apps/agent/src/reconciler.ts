@@ -1,11 +1,13 @@
-import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, NftTableView, wholeBatchFailed } from '@netloom/linux';
+import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, wholeBatchFailed } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
+import { trace, TRACE_ENABLED } from '@netloom/protocol';
 import { heldPorts, release } from './guards';
 import { Names } from './naming';
 import type { PluginHost } from './plugin-host';
 import { LinkCache } from './link-cache';
-import { FLOOD_MAC, networksToInspect, Observed, plan, PlanFailure, portsToInspect, specHash } from './plan';
-import { droppedByPort, planPortSecurity } from './port-security';
+import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, PlanFailure, portsToInspect, specHash } from './plan';
+import { droppedByPort, planPortSecurity, PortSecurityState } from './port-security';
+import { PortSecurityCache } from './port-security-cache';
 import { StateStore } from './state-store';
 
 export interface ReconcilerOptions {
@@ -58,11 +60,25 @@ export class Reconciler {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
+  /** Quiet time after kernel events, then a look at what they named (see {@link check}). */
+  private checkTimer: NodeJS.Timeout | undefined;
+  /** What events named is to be looked at once the running pass is done. */
+  private checkPending = false;
+  /** Namespaces of ours that /run/netns events named since the last look. */
+  private readonly netnsNamed = new Set<string>();
   private resync: NodeJS.Timeout | undefined;
   private monitor: { stop(): void } | undefined;
   private nftMonitor: { stop(): void } | undefined;
   /** Pids of our own `nft -f` writes of the port-security table whose transaction is not heard yet. */
   private readonly ownNftWrites = new Set<number>();
+  private readonly portSecurity: PortSecurityCache;
+  /**
+   * What each VXLAN device holds (by network id), as last read or programmed, with the device's
+   * ifindex then: a spec change is diffed against it instead of reading the device's tables.
+   */
+  private readonly overlays = new Map<string, { ifindex: number; entries: OverlayEntries }>();
+  /** The next pass reads every VXLAN device's tables (at start, and at each resync: drift is put back). */
+  private lookAtOverlays = true;
   private netnsWatch: Promise<{ close(): void } | undefined> | undefined;
   private stopped = false;
   /** An observe waits for its turn or runs: a second one is not queued. */
@@ -80,10 +96,12 @@ export class Reconciler {
     private readonly options: ReconcilerOptions,
   ) {
     this.applied = new Map(Object.entries(store.readApplied().ports));
+    this.portSecurity = new PortSecurityCache(() => linux.nftTable('bridge', names.portSecurityTable));
     // The plugins' links too: their contexts read them here instead of listing every link.
-    this.linkCache = new LinkCache(linux, (name) => names.ownsLink(name) || names.ownsPluginLink(name));
+    this.linkCache = new LinkCache(linux, (name) => names.ownsLink(name) || names.ownsPluginLink(name), (name) => names.ownsPluginLink(name));
     options.plugins?.useHostLinks({
-      read: async () => [...(await this.linkCache.read()).values()],
+      // Only the plugins' links: a core link an event named is no business of theirs.
+      read: async () => [...(await this.linkCache.read((name) => names.ownsPluginLink(name))).values()],
       changed: (changed) => {
         for (const name of changed) this.linkCache.touched(name);
       },
@@ -99,7 +117,7 @@ export class Reconciler {
     this.watch();
     this.watchNft();
     this.resync = setInterval(() => {
-      this.linkCache.invalidate();
+      this.invalidate();
       this.kick(0);
     }, this.options.resyncMs);
     this.resync.unref();
@@ -112,7 +130,11 @@ export class Reconciler {
     if (!this.netnsWatch) {
       this.netnsWatch = this.linux
         .watchNetns((name) => {
-          if (name === undefined || this.names.ownsNetns(name)) this.kick(this.options.debounceMs);
+          if (name === undefined) this.kick(this.options.debounceMs);
+          else if (this.names.ownsNetns(name)) {
+            this.netnsNamed.add(name);
+            this.check();
+          }
         })
         .catch((error: unknown) => {
           this.options.log(`cannot watch the namespaces directory (${error instanceof Error ? error.message : String(error)}); the resync catches what it misses`);
@@ -121,17 +143,52 @@ export class Reconciler {
     }
     this.monitor = this.linux.monitorLinks(
       (event) => {
-        if (event.ifname !== undefined && !this.names.ownsLink(event.ifname) && !this.names.ownsPluginLink(event.ifname)) return;
-        this.linkCache.touched(event.ifname);
-        this.kick(this.options.debounceMs);
+        if (this.linkCache.event(event)) this.check();
       },
       undefined,
       (error) => {
         this.options.log(`link monitor ended (${error.message}); restarting`);
         this.linkCache.invalidate();
-        setTimeout(() => this.watch(), 1_000).unref();
+        setTimeout(() => {
+          this.watch();
+          // What changed while nobody listened: a full read, and a pass if anything differs.
+          this.check();
+        }, 1_000).unref();
       },
     );
+  }
+
+  /**
+   * Once kernel events are quiet (and no pass runs), a look at what they named: a pass runs only
+   * if something is not as the last pass left it. A link is read again and compared (made, gone,
+   * or changed as a pass cares); a namespace is a change when it went and is wanted, or came and
+   * is not. The echoes of a pass's own changes (read back by its verify, or made and removed as
+   * planned) and carrier changes run none.
+   */
+  private check(): void {
+    clearTimeout(this.checkTimer);
+    this.checkTimer = setTimeout(() => {
+      if (this.running) {
+        this.checkPending = true;
+        return;
+      }
+      const named = [...this.netnsNamed];
+      this.netnsNamed.clear();
+      void Promise.all([this.linkCache.settle(), this.netnsChanged(named)]).then(
+        ([links, netns]) => (links || netns) && this.kick(0),
+        () => this.kick(0),
+      );
+    }, this.options.debounceMs);
+  }
+
+  /** Whether one of these namespaces of ours went while wanted, or is there unwanted. */
+  private async netnsChanged(named: string[]): Promise<boolean> {
+    if (!named.length) return false;
+    // Ports' namespaces as desired; a plugin's (`…p…`) are its own business: any change is.
+    const wanted = new Set((this.desired ?? []).filter((r) => r.kind === ResourceKind.Port && (r.spec as PortSpec).netns === null).map((r) => this.names.portNetns(r.id)));
+    const pluginOwned = (ns: string): boolean => ns.startsWith(`${this.names.netnsPrefix}p`);
+    const there = await Promise.all(named.map((ns) => this.linux.netnsExists(ns)));
+    return named.some((ns, i) => pluginOwned(ns) || there[i] !== wanted.has(ns));
   }
 
   private ownWrite(pid: number): void {
@@ -147,15 +204,20 @@ export class Reconciler {
    */
   private watchNft(): void {
     if (this.stopped) return;
+    this.portSecurity.watched = true;
     this.nftMonitor = this.linux.monitorNft(
       (t) => {
         if (!t.tables.some((x) => x.family === 'bridge' && x.table === this.names.portSecurityTable)) return;
         if (this.ownNftWrites.delete(t.pid)) return;
         this.options.log(`port-security table changed by process ${t.pid} (${t.comm}): putting it back`);
+        this.portSecurity.forget();
         this.kick(0);
       },
       undefined,
       (error) => {
+        // Nobody hears other writers now: what this agent wrote is no longer trusted.
+        this.portSecurity.watched = false;
+        this.portSecurity.forget();
         if (this.stopped) return;
         this.options.log(`nft monitor ended (${error.message}); restarting`);
         setTimeout(() => this.watchNft(), 1_000).unref();
@@ -171,6 +233,7 @@ export class Reconciler {
     clearInterval(this.resync);
     clearTimeout(this.timer);
     clearTimeout(this.debounce);
+    clearTimeout(this.checkTimer);
   }
 
   setDesired(revision: number, resources: DesiredResource[]): void {
@@ -181,8 +244,15 @@ export class Reconciler {
 
   /** A periodic resync's pass: everything re-read from the kernel, then reconciled. */
   async resyncNow(): Promise<void> {
-    this.linkCache.invalidate();
+    this.invalidate();
     await this.reconcileNow();
+  }
+
+  /** What is cached of the kernel is read again next pass. */
+  private invalidate(): void {
+    this.linkCache.invalidate();
+    this.portSecurity.forget();
+    this.lookAtOverlays = true;
   }
 
   /** A plugin asked for a pass: one runs soon (requests close together coalesce). */
@@ -200,14 +270,22 @@ export class Reconciler {
     if (this.observing) return;
     this.observing = true;
     try {
+      const started = Date.now();
+      const secured = this.desired?.some(isSecuredPort) ?? false;
+      // Beside a running pass, not after it: a read of counters (nft lists one generation whole) need not hold a pass up.
+      if (secured && !this.stopped) {
+        const counters = await this.linux.nftCounters('bridge', this.names.portSecurityTable).catch((error: unknown) => {
+          this.options.log(`reading the port-security counters: ${error instanceof Error ? error.message : String(error)}`);
+          return null;
+        });
+        if (counters) this.portSecurity.noteDrops(counters);
+      }
       while (this.running) await this.running;
       const last = this.last;
-      const secured = this.desired?.some(isSecuredPort) ?? false;
       if (this.stopped || !last || (!plugins?.wantsObserve && !secured)) return;
       await this.exclusive(async () => {
-        const started = Date.now();
         let statuses = last.statuses;
-        if (secured) statuses = withDrops(statuses, droppedByPort(this.desired ?? [], await this.readPortSecurity(), this.names));
+        if (secured) statuses = withDrops(statuses, droppedByPort(this.desired ?? [], this.portSecurity.drops, this.names));
         if (plugins?.wantsObserve) statuses = await plugins.observe(statuses);
         this.last = { ...last, statuses };
         this.onReport({ revision: last.revision, statuses, mutatingCommands: 0, ms: Date.now() - started, observeOnly: true });
@@ -249,36 +327,44 @@ export class Reconciler {
         if (this.again) {
           this.again = false;
           this.kick(0);
+        } else if (this.checkPending) {
+          this.checkPending = false;
+          this.check();
         }
       });
     this.running = running;
     return running;
   }
 
-  /** This host's port-security table, as nft lists it (null: not there). */
-  private readPortSecurity(): Promise<NftTableView | null> {
-    return this.linux.nftTable('bridge', this.names.portSecurityTable);
-  }
-
   /** What the kernel holds; `portSecurity` is an Error when the table could not be listed. */
-  private async observe(desired: DesiredResource[]): Promise<Observed & { portSecurity: NftTableView | null | Error }> {
+  private async observe(desired: DesiredResource[]): Promise<Observed & { portSecurity: PortSecurityState | null | Error }> {
     const [links, files, mounted, portSecurity] = await Promise.all([
       this.linkCache.read(),
       this.linux.netnsList(),
       this.linux.netnsMounted(),
-      this.readPortSecurity().catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
+      this.portSecurity.read().catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
     ]);
     const netns = new Set(files.filter((ns) => mounted.has(ns)));
     const deadNetns = new Set(files.filter((ns) => !mounted.has(ns)));
     const observed = { links, netns, deadNetns, portAddresses: new Map(), overlay: new Map(), portSecurity };
+    const look = this.lookAtOverlays;
+    this.lookAtOverlays = false;
     await Promise.all(
-      networksToInspect({ desired, observed, applied: this.applied, names: this.names }).map(async (networkId) => {
+      networksToInspect({ desired, observed, applied: this.applied, names: this.names }, look).map(async (networkId) => {
         const device = this.names.vxlan(networkId);
+        const ifindex = links.get(device)!.ifindex;
+        const known = this.overlays.get(networkId);
+        if (!look && known?.ifindex === ifindex) {
+          observed.overlay.set(networkId, known.entries);
+          return;
+        }
         const [fdb, neigh] = await Promise.all([this.linux.bridgeFdb(undefined, device), this.linux.neighbours(undefined, device)]);
-        observed.overlay.set(networkId, {
+        const entries = {
           fdb: fdb.filter((e) => e.dst !== undefined).map((e) => ({ mac: e.mac === FLOOD_MAC ? FLOOD_MAC : e.mac.toLowerCase(), dst: e.dst! })),
           neigh: neigh.filter((n) => n.lladdr && n.state.includes('PERMANENT')).map((n) => ({ ip: n.dst, mac: n.lladdr!.toLowerCase() })),
-        });
+        };
+        observed.overlay.set(networkId, entries);
+        this.overlays.set(networkId, { ifindex, entries });
       }),
     );
     const inspect = portsToInspect({ desired, observed, applied: this.applied, names: this.names });
@@ -301,6 +387,8 @@ export class Reconciler {
     const desired = plugins ? all.filter((r) => !plugins.handles(r.kind)) : all;
     const revision = this.revision;
     const mutatingBefore = this.linux.runner.mutatingCount;
+    const commandsBefore = mutatingBefore + this.linux.runner.readCount;
+    trace('agent.pass.start', revision);
     const now = Date.now();
     const skip = new Set<string>();
     const byKey = new Map(desired.map((r) => [resourceKey(r), r]));
@@ -311,6 +399,7 @@ export class Reconciler {
     }
 
     const observed = await this.observe(desired);
+    trace('agent.pass.observed', revision);
     const p = (() => {
       try {
         return plan({ desired, observed, applied: this.applied, names: this.names, skip, held: heldPorts(desired, this.last?.statuses ?? []) });
@@ -322,47 +411,76 @@ export class Reconciler {
         throw error;
       }
     })();
+    trace('agent.pass.planned', revision);
     const failures = new Map<string, PlanFailure>();
     if (!p) {
       for (const r of desired) failures.set(resourceKey(r), { key: resourceKey(r), reason: 'invalid desired state', terminal: true });
     } else {
       for (const f of p.failures) failures.set(f.key, f);
-      // Port filters first: a port's host end never comes up before its elements are in place
-      // (by name, so they can precede the link), and a port whose elements failed is not made
-      // this time (nor is any secured port while the table cannot even be listed).
       const failSecured = (error: unknown, keys: string[]): void => {
         const reason = `port security: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
         // Retried next pass (the table is listed again); its ports fail meanwhile.
         this.options.log(reason);
         for (const key of keys) failures.set(key, { key, reason, terminal: false });
       };
+      // Port filters go in beside the root batch: only a port's inside can send, and it comes up
+      // in the namespace batch, after both; a port whose elements failed is not configured inside
+      // this time (nor is any secured port while the table cannot even be listed). A port going
+      // into a user's namespace, where someone may already be, waits for its filter.
+      let filtered: Promise<void> = Promise.resolve();
       if (observed.portSecurity instanceof Error) {
         failSecured(observed.portSecurity, desired.filter(isSecuredPort).map(resourceKey));
       } else {
         const security = planPortSecurity(desired, observed.portSecurity, this.names, skip);
         for (const { key, reason } of security.invalid) failures.set(key, { key, reason, terminal: true });
         if (security.script) {
-          await this.linux
-            .nftApply(security.script, undefined, (pid) => this.ownWrite(pid))
-            .catch((error: unknown) => failSecured(error, security.written));
+          const written = this.portSecurity.writing();
+          filtered = this.linux.nftApply(security.script, undefined, (pid) => this.ownWrite(pid)).then(
+            // What the script left is what the table holds, unless someone else wrote it meanwhile.
+            () => written(security.after),
+            (error: unknown) => {
+              this.portSecurity.forget();
+              failSecured(error, security.written);
+            },
+          );
+          if (intoUserNetns(desired, p.root)) await filtered;
         }
       }
-      collect(await this.apply([filterBatch(p.root, failures)]), failures);
-      if (p.fdb.length) collect([await this.linux.applyBridgeBatch(p.fdb).catch((e: unknown) => wholeBatchFailed(p.fdb.lines, e))], failures);
+      trace('agent.pass.portsec', revision);
+      // The overlay's forwarding entries: beside the root batch unless it makes their device.
+      const forwarding = (): Promise<BatchResult | undefined> =>
+        p.fdb.length ? this.linux.applyBridgeBatch(p.fdb).catch((e: unknown) => wholeBatchFailed(p.fdb.lines, e)) : Promise.resolve(undefined);
+      const early = p.fdbAfterRoot ? undefined : forwarding();
+      const root = filterBatch(p.root, failures);
+      collect((await Promise.all([this.apply([root]), filtered]))[0], failures);
+      // What the collector removed is not read back: everything is, next pass (a veth goes with its namespace, unnamed).
+      if (root.lines.some((l) => l.key?.startsWith('gc/'))) this.linkCache.invalidate();
+      trace('agent.pass.root', revision);
       // A port whose root-side objects failed is not configured inside its namespace this time.
       const inNetns = p.inNetns
         .map((batch) => filterBatch(batch, failures))
         .filter((batch) => batch.length > 0);
-      collect(await this.apply(inNetns), failures);
-      await this.verify(desired.filter((r) => p.changed.has(resourceKey(r))), failures, p.heldDown);
+      // The overlay's entries, the insides and the check of the links touch different things: at once.
+      // A network whose links were not touched (only its overlay's entries) needs no check.
+      const touched = desired.filter((r) => p.changed.has(resourceKey(r)) && (r.kind !== ResourceKind.Network || p.linksTouched.has(resourceKey(r))));
+      const [fdb, inside] = await Promise.all([early ?? forwarding(), this.apply(inNetns), this.verify(touched, failures, p.heldDown)]);
+      collect([...(fdb ? [fdb] : []), ...inside], failures);
+      trace('agent.pass.netns', revision);
       for (const [key, hash] of p.changed) {
         const id = key.slice(key.indexOf('/') + 1);
         if (failures.has(key)) this.applied.delete(id);
         else this.applied.set(id, hash);
       }
+      // What the devices hold now, as programmed (read again after a failure, or when made again).
+      for (const [networkId, entries] of p.overlay) {
+        const device = this.linkCache.get(this.names.vxlan(networkId));
+        if (failures.has(resourceKey({ kind: ResourceKind.Network, id: networkId })) || !device) this.overlays.delete(networkId);
+        else this.overlays.set(networkId, { ifindex: device.ifindex, entries });
+      }
     }
     const desiredIds = new Set(desired.map((r) => r.id));
     for (const id of [...this.applied.keys()]) if (!desiredIds.has(id)) this.applied.delete(id);
+    for (const id of [...this.overlays.keys()]) if (!desiredIds.has(id)) this.overlays.delete(id);
 
     let pluginStatuses: ResourceStatusReport[] = [];
     if (plugins) {
@@ -371,13 +489,14 @@ export class Reconciler {
       const ports = new Map(desired.filter((r) => r.kind === ResourceKind.Port).map((r) => [r.id, this.names.portPlace(r.id, (r.spec as PortSpec).netns)]));
       // Port namespaces that were not there before this pass (made, or made again).
       const made = [...ports.values()].map((place) => place.netns).filter((ns) => !observed.netns.has(ns));
-      pluginStatuses = await plugins.reconcile(all.filter((r) => plugins.handles(r.kind)), bridges, ports, made);
+      pluginStatuses = await plugins.reconcile(all.filter((r) => plugins.handles(r.kind)), bridges, ports, made, [...observed.netns]);
     }
+    trace('agent.pass.plugins', revision);
     // Ports this pass left down whose guards are now in place come up, after them, in this same pass.
     const { up, holds } = release(desired, p?.heldDown ?? new Set(), pluginStatuses, failures, this.names);
     collect(await this.apply([up]), failures);
 
-    const drops = droppedByPort(desired, observed.portSecurity instanceof Error ? null : observed.portSecurity, this.names);
+    const drops = droppedByPort(desired, this.portSecurity.drops, this.names);
     const statuses: ResourceStatusReport[] = desired.map((r) => {
       const key = resourceKey(r);
       const failure = failures.get(key);
@@ -397,10 +516,22 @@ export class Reconciler {
       };
     });
     statuses.push(...pluginStatuses);
-    this.store.writeApplied({ revision, ports: Object.fromEntries(this.applied) });
+    trace('agent.pass.statuses', revision);
     this.scheduleRetry();
     this.last = { revision, statuses, mutatingCommands: this.linux.runner.mutatingCount - mutatingBefore, ms: Date.now() - started, observeOnly: false };
+    // The ack first: what is applied is written after it (a crash in between costs a pass that
+    // changes nothing). The desired state it was made from is written before the pass began.
     this.onReport(this.last);
+    const writing = performance.now();
+    this.store.writeApplied({ revision, ports: Object.fromEntries(this.applied) });
+    trace('agent.pass.stored', revision, (performance.now() - writing).toFixed(2));
+    if (TRACE_ENABLED) this.traceCommands(revision, this.linux.runner.mutatingCount + this.linux.runner.readCount - commandsBefore);
+  }
+
+  /** The pass's last `count` commands, one trace line each: wall time, then the command (no stdin). */
+  private traceCommands(revision: number, count: number): void {
+    const log = this.linux.runner.log;
+    for (const c of log.slice(Math.max(0, log.length - count))) trace('agent.command', revision, `${c.ms.toFixed(2)} ${c.mutating ? 'w' : 'r'} ${c.command} ${c.args.join(' ')}`);
   }
 
   private async apply(batches: IpBatch[]): Promise<BatchResult[]> {
@@ -471,6 +602,12 @@ const specHashOf = (r: DesiredResource): string => `${r.generation}:${specHash(r
 export const DROPPED = 'droppedSpoofedPackets';
 
 const isSecuredPort = (r: DesiredResource): boolean => r.kind === ResourceKind.Port && (r.spec as PortSpec).portSecurity !== false;
+
+/** Whether the root batch makes (or moves) the veth of a secured port whose namespace is a user's. */
+function intoUserNetns(desired: readonly DesiredResource[], root: IpBatch): boolean {
+  const keys = new Set(root.lines.map((l) => l.key));
+  return desired.some((r) => isSecuredPort(r) && (r.spec as PortSpec).netns !== null && keys.has(resourceKey(r)));
+}
 
 /** The statuses with each secured port's dropped count as read now. */
 function withDrops(statuses: ResourceStatusReport[], drops: ReadonlyMap<string, number>): ResourceStatusReport[] {

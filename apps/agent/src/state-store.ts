@@ -1,10 +1,18 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DesiredResource } from '@netloom/model';
+import { DesiredResource, resourceKey, ResourceRef } from '@netloom/model';
 
 export interface DesiredFile {
   revision: number;
   resources: DesiredResource[];
+}
+
+/** A change to the desired state, as an update brings it: deletes, then upserts. */
+export interface DesiredChange {
+  revision: number;
+  upserts: DesiredResource[];
+  deletes: ResourceRef[];
 }
 
 export interface AppliedFile {
@@ -34,22 +42,40 @@ export interface ControllerFile {
   address: string;
 }
 
-const FILES = ['credential.json', 'desired.json', 'applied.json', 'controller.json'];
+const FILES = ['credential.json', 'desired.json', 'desired.log', 'applied.json', 'controller.json'];
+/** Quiet time after the last change before the desired state is written whole again (and its log goes)… */
+const COMPACT_AFTER_MS = 1_000;
+/** …or at once when the log holds this many changes (changes that never pause). */
+const MAX_LOGGED = 500;
 const TEMP = /^(credential|desired|applied|controller)\.json\.\d+\.tmp$/;
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
  * The agent's state directory (mode 0700, files 0600): its host credential, the last desired
  * state it received (so a restart keeps the data plane when the controller is away), what it
- * applied, and which controller answered last. Files are replaced atomically (write, then rename). A write that fails (disk full,
- * read-only) never stops the agent: the value is kept in memory, read back from there, and
- * written again every `retryMs` until it lands; `problem` says why meanwhile.
+ * applied, and which controller answered last. Files are replaced atomically (write, then
+ * rename), never synced: a killed agent
+ * loses nothing written, and what a power cut takes is rebuilt (the kernel's objects went too).
+ * The desired state is a snapshot (`desired.json`) and the changes since (`desired.log`, one
+ * line each, appended: an update costs its own size, not the host's), folded into a new snapshot
+ * once changes are quiet for a second. A write that fails (disk full, read-only) never stops the
+ * agent: the value is kept in memory, read back from there, and written again (whole) every
+ * `retryMs` until it lands; `problem` says why meanwhile.
  */
 export class StateStore {
   /** The newest value of each file, written or not yet. */
   private readonly values = new Map<string, unknown>();
   private readonly unwritten = new Set<string>();
   private retry: NodeJS.Timeout | undefined;
+  private compaction: NodeJS.Timeout | undefined;
+  /**
+   * The id of `desired.json` as written: log lines carry it, and only lines of the snapshot
+   * there are replayed (a newer snapshot makes older lines void, even before they are removed).
+   * Undefined: no snapshot is known, a change is written whole.
+   */
+  private journal: string | undefined;
+  /** Changes logged since the snapshot. */
+  private logLines = 0;
   private readonly retryMs: number;
   private readonly log: (line: string) => void;
   /** Why the last write failed, or null once everything is written. */
@@ -82,12 +108,45 @@ export class StateStore {
     this.write('credential.json', value);
   }
 
+  /** The desired state: as last written or changed here, else the snapshot on disk with its logged changes. */
   readDesired(): DesiredFile | null {
-    return this.read('desired.json');
+    if (this.values.has('desired.json')) return this.values.get('desired.json') as DesiredFile;
+    const stored = readStoredDesired(this.dir);
+    if (!stored) return null;
+    this.journal = stored.journal;
+    this.logLines = stored.logged;
+    this.values.set('desired.json', stored.value);
+    return stored.value;
   }
 
+  /** A new desired state, written whole (a snapshot from the controller). */
   writeDesired(value: DesiredFile): void {
     this.write('desired.json', value);
+  }
+
+  /**
+   * A change to the desired state (`value`, the state it makes): only the change is appended to
+   * the log. Written whole instead when no snapshot is known or the last whole write failed.
+   */
+  changeDesired(change: DesiredChange, value: DesiredFile): void {
+    if (this.journal === undefined || this.unwritten.has('desired.json') || this.logLines >= MAX_LOGGED) {
+      this.write('desired.json', value);
+      return;
+    }
+    this.values.set('desired.json', value);
+    try {
+      appendFileSync(join(this.dir, 'desired.log'), `${JSON.stringify({ journal: this.journal, ...change })}\n`, { mode: 0o600 });
+      this.logLines++;
+    } catch {
+      // Written whole instead, now or on a retry (a line cut short at the end is skipped when read).
+      this.write('desired.json', value);
+      return;
+    }
+    clearTimeout(this.compaction);
+    this.compaction = setTimeout(() => {
+      if (!this.unwritten.has('desired.json')) this.write('desired.json', this.values.get('desired.json'));
+    }, COMPACT_AFTER_MS);
+    this.compaction.unref();
   }
 
   readApplied(): AppliedFile {
@@ -110,13 +169,16 @@ export class StateStore {
   forget(): void {
     this.values.clear();
     this.unwritten.clear();
+    this.journal = undefined;
     clearTimeout(this.retry);
+    clearTimeout(this.compaction);
     for (const name of FILES) rmSync(join(this.dir, name), { force: true });
   }
 
   /** Stops retrying (what is not written by now is lost with the process). */
   stop(): void {
     clearTimeout(this.retry);
+    clearTimeout(this.compaction);
   }
 
   /** The directory 0700, our files 0600, whatever an older agent or an operator left; stale temporary files go. */
@@ -181,13 +243,73 @@ export class StateStore {
   private writeFile(name: string, value: unknown): void {
     const target = join(this.dir, name);
     const temp = `${target}.${process.pid}.tmp`;
+    // The desired state whole: a new snapshot, whose id voids the lines logged so far.
+    const journal = name === 'desired.json' ? randomUUID() : undefined;
     try {
-      writeFileSync(temp, JSON.stringify(value), { mode: 0o600 });
+      writeFileSync(temp, JSON.stringify(journal ? { ...(value as DesiredFile), journal } : value), { mode: 0o600 });
       renameSync(temp, target);
     } catch (error) {
       // A partial file would hold on to the space that is short.
       rmSync(temp, { force: true });
       throw error;
     }
+    if (journal) {
+      this.journal = journal;
+      this.logLines = 0;
+      clearTimeout(this.compaction);
+      try {
+        rmSync(join(this.dir, 'desired.log'), { force: true });
+      } catch {
+        // Its lines are void already (another snapshot id); it goes with the next snapshot.
+      }
+    }
   }
+}
+
+/**
+ * The desired state stored in `dir` (the snapshot and the changes logged since; null: none),
+ * read without touching anything, with the snapshot's id and how many changes were replayed.
+ */
+export function readStoredDesired(dir: string): { value: DesiredFile; journal: string; logged: number } | null {
+  let snapshot: DesiredFile & { journal?: string };
+  try {
+    snapshot = JSON.parse(readFileSync(join(dir, 'desired.json'), 'utf8')) as typeof snapshot;
+  } catch {
+    return null;
+  }
+  const journal = snapshot.journal ?? '';
+  const changes = logged(dir, journal);
+  return { value: { revision: changes.at(-1)?.revision ?? snapshot.revision, resources: replay(snapshot.resources, changes) }, journal, logged: changes.length };
+}
+
+/** The logged changes of the snapshot `journal`, in order; a line cut short (the last) and what follows a bad one are skipped. */
+function logged(dir: string, journal: string): DesiredChange[] {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'desired.log'), 'utf8');
+  } catch {
+    return [];
+  }
+  const changes: DesiredChange[] = [];
+  for (const line of text.split('\n').slice(0, -1)) {
+    let entry: DesiredChange & { journal?: string };
+    try {
+      entry = JSON.parse(line) as DesiredChange & { journal?: string };
+    } catch {
+      break;
+    }
+    if (entry.journal === journal) changes.push({ revision: entry.revision, upserts: entry.upserts ?? [], deletes: entry.deletes ?? [] });
+  }
+  return changes;
+}
+
+/** `resources` with `changes` applied in order (deletes, then upserts, each), in the order a channel keeps them. */
+function replay(resources: DesiredResource[], changes: readonly DesiredChange[]): DesiredResource[] {
+  if (!changes.length) return resources;
+  const byKey = new Map(resources.map((r) => [resourceKey(r), r]));
+  for (const change of changes) {
+    for (const ref of change.deletes) byKey.delete(resourceKey(ref));
+    for (const r of change.upserts) byKey.set(resourceKey(r), r);
+  }
+  return [...byKey.values()];
 }

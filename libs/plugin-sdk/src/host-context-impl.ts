@@ -40,6 +40,12 @@ export interface HostContextOptions {
    * plugin's links an apply touched. Absent: `ip link` is asked (the test kit).
    */
   hostLinks?: { read(): Promise<LinkInfo[]>; changed(names: readonly string[]): void };
+  /**
+   * The live namespaces of the host (a file in /run/netns with a namespace mounted on it), as the
+   * agent read them for the pass that is running, read instead of listing them again for each
+   * plugin; what the plugin changes itself since is its own. Absent: read now (the test kit).
+   */
+  liveNetns?: { read(): Promise<readonly string[]> };
   /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
   requestReconcile?: (reason: string) => void;
 }
@@ -111,6 +117,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     portIds: () => [...ports.keys()],
 
     async ownedNetns() {
+      if (opts.liveNetns) return (await opts.liveNetns.read()).filter((ns) => scope.ownsNetns(ns));
       const [files, mounted] = await Promise.all([linux.netnsList(), linux.netnsMounted()]);
       return files.filter((ns) => scope.ownsNetns(ns) && mounted.has(ns));
     },

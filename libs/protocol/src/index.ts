@@ -179,3 +179,5 @@ export function parseControllerMessage(text: string): ControllerMessage | string
       return `unknown message type ${String(message.type).slice(0, 40)}`;
   }
 }
+
+export { parseTrace, trace, TRACE_ENABLED, traceNow, type TracePoint } from './trace';

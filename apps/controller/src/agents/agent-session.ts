@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import WebSocket from 'ws';
-import { ControllerMessage, HEARTBEAT_MS, HelloMessage } from '@netloom/protocol';
+import { ControllerMessage, HEARTBEAT_MS, HelloMessage, trace } from '@netloom/protocol';
 import { closeSocket } from '../common/live-sessions';
 import { KeyStanding } from '../realization/status-screen';
 
@@ -75,6 +75,7 @@ export class AgentSession {
 
   send(message: ControllerMessage): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
+    if (message.type !== 'heartbeat') trace('controller.update.sent', message.revision);
     this.socket.send(JSON.stringify(message), (error) => {
       if (error) this.logger.warn(`send to host ${this.hostId} failed: ${error.message}`);
     });

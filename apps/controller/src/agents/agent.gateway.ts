@@ -3,7 +3,7 @@ import { Duplex } from 'node:stream';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import WebSocket, { WebSocketServer } from 'ws';
-import { AGENT_PATH, AgentCloseCode, parseAgentMessage, PROTOCOL_VERSION } from '@netloom/protocol';
+import { AGENT_PATH, AgentCloseCode, parseAgentMessage, PROTOCOL_VERSION, trace } from '@netloom/protocol';
 import { AgentSession } from './agent-session';
 import { AgentsService } from './agents.service';
 import { DispatcherService } from '../realization/dispatcher.service';
@@ -104,7 +104,9 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
         return;
       case 'ack':
         if (!session.hello) return;
+        trace('controller.ack.received', message.revision);
         await this.dispatcher.ack(session, message);
+        trace('controller.ack.stored', message.revision);
         return;
       case 'heartbeat':
         await this.agents.seen(session.hostId, message.stateError);

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { PubSub } from 'graphql-subscriptions';
 import { DataSource, EntityManager } from 'typeorm';
 import { ChangeOperation } from '@netloom/model';
+import { trace } from '@netloom/protocol';
 import { storeUnavailable } from '../common/graphql-errors';
 import { Store } from '../database/store';
 import { Change } from './change.entity';
@@ -117,7 +118,9 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
         this.logger.warn(`a write was not taken: ${(error as Error).message}`);
         throw unavailable;
       }
-      await this.feed.committed(tx?.changes ?? []);
+      const committed = tx?.changes ?? [];
+      if (committed.length) trace('controller.commit', committed[committed.length - 1].revision);
+      await this.feed.committed(committed);
       return result;
     });
     this.tail = run.catch(() => undefined);

@@ -2,6 +2,7 @@ import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor } fr
 import { ArgsOptions, GqlContextType, GqlExecutionContext } from '@nestjs/graphql';
 import { GraphQLResolveInfo } from 'graphql';
 import { from, mergeMap, Observable } from 'rxjs';
+import { trace } from '@netloom/protocol';
 import { ChangesService } from '../changes/changes.service';
 import { ControllerConfig } from '../config';
 import { CONTROLLER_CONFIG } from '../database/tokens';
@@ -39,6 +40,7 @@ export class WaitInterceptor implements NestInterceptor {
             const after = this.changes.lastRevision;
             const changed = await this.changes.list(before, 100_000);
             await this.dispatcher.waitApplied(before, after, changed, this.config.waitTimeoutMs);
+            trace('controller.wait.done', after);
             return result;
           })(),
         ),
