@@ -5,6 +5,7 @@ import { heldPorts, release } from './guards';
 import { Names } from './naming';
 import type { PluginHost } from './plugin-host';
 import { LinkCache } from './link-cache';
+import { NetnsView } from './netns-view';
 import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, PlanFailure, portsToInspect, specHash } from './plan';
 import { droppedByPort, planPortSecurity, PortSecurityState } from './port-security';
 import { PortSecurityCache } from './port-security-cache';
@@ -72,6 +73,7 @@ export class Reconciler {
   /** Pids of our own `nft -f` writes of the port-security table whose transaction is not heard yet. */
   private readonly ownNftWrites = new Set<number>();
   private readonly portSecurity: PortSecurityCache;
+  private readonly netnsView: NetnsView;
   /**
    * What each VXLAN device holds (by network id), as last read or programmed, with the device's
    * ifindex then: a spec change is diffed against it instead of reading the device's tables.
@@ -97,6 +99,7 @@ export class Reconciler {
   ) {
     this.applied = new Map(Object.entries(store.readApplied().ports));
     this.portSecurity = new PortSecurityCache(() => linux.nftTable('bridge', names.portSecurityTable));
+    this.netnsView = new NetnsView(linux);
     // The plugins' links too: their contexts read them here instead of listing every link.
     this.linkCache = new LinkCache(linux, (name) => names.ownsLink(name) || names.ownsPluginLink(name), (name) => names.ownsPluginLink(name));
     options.plugins?.useHostLinks({
@@ -251,6 +254,7 @@ export class Reconciler {
   /** What is cached of the kernel is read again next pass. */
   private invalidate(): void {
     this.linkCache.invalidate();
+    this.netnsView.invalidate();
     this.portSecurity.forget();
     this.lookAtOverlays = true;
   }
@@ -338,10 +342,9 @@ export class Reconciler {
 
   /** What the kernel holds; `portSecurity` is an Error when the table could not be listed. */
   private async observe(desired: DesiredResource[]): Promise<Observed & { portSecurity: PortSecurityState | null | Error }> {
-    const [links, files, mounted, portSecurity] = await Promise.all([
+    const [links, { files, mounted }, portSecurity] = await Promise.all([
       this.linkCache.read(),
-      this.linux.netnsList(),
-      this.linux.netnsMounted(),
+      this.netnsView.read(),
       this.portSecurity.read().catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
     ]);
     const netns = new Set(files.filter((ns) => mounted.has(ns)));
@@ -447,12 +450,15 @@ export class Reconciler {
         }
       }
       trace('agent.pass.portsec', revision);
+      const failedBefore = failures.size;
       // The overlay's forwarding entries: beside the root batch unless it makes their device.
       const forwarding = (): Promise<BatchResult | undefined> =>
         p.fdb.length ? this.linux.applyBridgeBatch(p.fdb).catch((e: unknown) => wholeBatchFailed(p.fdb.lines, e)) : Promise.resolve(undefined);
       const early = p.fdbAfterRoot ? undefined : forwarding();
       const root = filterBatch(p.root, failures);
-      collect((await Promise.all([this.apply([root]), filtered]))[0], failures);
+      const [rooted] = await Promise.all([this.apply([root]), filtered]);
+      if (rooted[0]) this.netnsView.ran(root, rooted[0]);
+      collect(rooted, failures);
       // What the collector removed is not read back: everything is, next pass (a veth goes with its namespace, unnamed).
       if (root.lines.some((l) => l.key?.startsWith('gc/'))) this.linkCache.invalidate();
       trace('agent.pass.root', revision);
@@ -465,6 +471,8 @@ export class Reconciler {
       const touched = desired.filter((r) => p.changed.has(resourceKey(r)) && (r.kind !== ResourceKind.Network || p.linksTouched.has(resourceKey(r))));
       const [fdb, inside] = await Promise.all([early ?? forwarding(), this.apply(inNetns), this.verify(touched, failures, p.heldDown)]);
       collect([...(fdb ? [fdb] : []), ...inside], failures);
+      // Something the kernel refused: the next pass reads the namespaces whole (one may have died unseen).
+      if (failures.size > failedBefore) this.netnsView.invalidate();
       trace('agent.pass.netns', revision);
       for (const [key, hash] of p.changed) {
         const id = key.slice(key.indexOf('/') + 1);
