@@ -1,16 +1,11 @@
 import 'reflect-metadata';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
 import { BetterSqlite3QueryRunner } from 'typeorm/driver/better-sqlite3/BetterSqlite3QueryRunner';
 import { PostgresQueryRunner } from 'typeorm/driver/postgres/PostgresQueryRunner';
-import { bootstrapAdminToken, createController } from '../apps/controller/src/bootstrap';
-import { loadConfig } from '../apps/controller/src/config';
 import { unboundedLists } from '../apps/controller/src/common/query-limits';
-import { controllerOptions, testStore } from './support/fixtures';
+import { testStore } from './support/fixtures';
+import { InProcessController, inProcessController } from './support/in-process';
 
 // A controller starts in ~1 s on a quiet machine; a loaded one (CI, parallel work) needs more.
 jest.setTimeout(60_000);
@@ -18,29 +13,13 @@ jest.setTimeout(60_000);
 // In-process, so the SQL the nested resolvers run can be counted: it must not grow with the
 // number of networks (dataloaders batch it).
 describe('nested fields without N+1 queries', () => {
-  let dataDir: string;
+  let ctl: InProcessController;
   let app: INestApplication;
-  let url: string;
-  let token: string;
-
-  const gql = async (query: string, variables: Record<string, unknown> = {}) => {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query, variables }),
-    });
-    const body = (await response.json()) as { data?: any; errors?: unknown[] };
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data;
-  };
+  const gql = (query: string, variables: Record<string, unknown> = {}) => ctl.gql(query, variables);
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'netloom-loader-'));
-    const { database } = await controllerOptions();
-    app = await createController(loadConfig([], { NETLOOM_DATA_DIR: dataDir, ...(database ? { NETLOOM_DATABASE: database } : {}) }));
-    await app.listen(0, '127.0.0.1');
-    url = `http://127.0.0.1:${((app.getHttpServer() as Server).address() as { port: number }).port}/graphql`;
-    token = (await bootstrapAdminToken(app))!;
+    ctl = await inProcessController('loader');
+    app = ctl.app;
     const { createHost } = await gql('mutation { createHost(input: { name: "h", vtepAddress: "192.0.2.1" }) { host { id } } }');
     for (let i = 0; i < 20; i++) {
       const { createNetwork } = await gql(`mutation { createNetwork(input: { name: "n${i}" }) { id } }`);
@@ -53,8 +32,7 @@ describe('nested fields without N+1 queries', () => {
   }, 30_000);
 
   afterAll(async () => {
-    await app?.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await ctl?.close();
   });
 
   const NESTED = `query($first: Int) { networks(first: $first) { edges { node {

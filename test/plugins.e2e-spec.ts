@@ -8,6 +8,7 @@ import { Client, createClient } from 'graphql-ws';
 import { DataSource } from 'typeorm';
 import WebSocket from 'ws';
 import { RealizationState, ResourceStatusReport } from '@netloom/model';
+import { JOIN_PATH } from '@netloom/protocol';
 import { DispatcherService } from '../apps/controller/src/realization/dispatcher.service';
 import { bootstrapAdminToken, createController } from '../apps/controller/src/bootstrap';
 import { loadConfig } from '../apps/controller/src/config';
@@ -287,14 +288,22 @@ describe('plugin kinds in the API', () => {
     expect((await port('a7')).data.createPort.fixedIps).toEqual([{ ipAddress: '10.90.0.2' }]);
   });
 
-  it('waits for the hosts with wait: true', async () => {
-    const h = (await gql('mutation { createHost(input: { name: "h4", vtepAddress: "192.0.2.4" }) { host { id } } }')).createHost.host.id;
-    const body = await call(admin, 'mutation($i: CreateGatewayInput!) { createGateway(input: $i, wait: true) { id } }', {
-      i: { name: 'r4', hostId: h, mode: 'NAT' },
+  it('waits with wait: true for the hosts whose agent joined', async () => {
+    const { host, joinToken } = (await gql('mutation { createHost(input: { name: "h4", vtepAddress: "192.0.2.4" } , wait: true) { host { id } joinToken } }')).createHost;
+    // No agent ever joined for the host: nothing to wait for (it gets the gateway when it joins).
+    const unjoined = await call(admin, 'mutation($i: CreateGatewayInput!) { createGateway(input: $i, wait: true) { id status { state } } }', {
+      i: { name: 'r4', hostId: host.id, mode: 'NAT' },
     });
-    // No agent runs for the host, so the wait times out — after the commit.
-    expect(body.errors?.[0].extensions.code).toBe('REALIZATION_TIMEOUT');
-    expect((await gql('{ gateways(filter: { name: "r4" }) { totalCount } }')).gateways.totalCount).toBe(1);
+    expect(unjoined.errors).toBeUndefined();
+    expect(unjoined.data.createGateway.status).toEqual([]);
+    // Joined, but no agent connected: the wait times out — after the commit.
+    const joined = await fetch(new URL(JOIN_PATH, url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ joinToken }) });
+    expect(joined.status).toBe(200);
+    const body = await call(admin, 'mutation($i: UpdateGatewayInput!) { updateGateway(input: $i, wait: true) { id } }', {
+      i: { id: unjoined.data.createGateway.id, routes: [{ dst: '10.99.0.0/16', via: '10.90.0.1' }] },
+    });
+    expect(body.errors?.[0]).toMatchObject({ extensions: { code: 'REALIZATION_TIMEOUT' }, message: expect.stringContaining(`${host.id} (not connected)`) });
+    expect((await gql('{ gateways(filter: { name: "r4" }) { edges { node { routes { dst } } } } }')).gateways.edges[0].node.routes).toEqual([{ dst: '10.99.0.0/16' }]);
   });
   describe('observed state and addresses IPAM picks', () => {
     const VIP = 'id hostId subnetId vipAddress';

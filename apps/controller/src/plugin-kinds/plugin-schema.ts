@@ -26,6 +26,7 @@ import { EMBEDDED, listBound } from '../common/query-limits';
 import type { ResourceStatus } from '../realization/resource-status.entity';
 import { LoadedKind } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
+import { WAIT_DESCRIPTION } from '../realization/wait.interceptor';
 
 /** What the generated fields call; `kind` says which plugin kind, `context` is the request's. */
 export interface PluginFieldHandlers {
@@ -47,8 +48,6 @@ export function kindNames(kind: string): { singular: string; plural: string } {
       : `${singular}s`;
   return { singular, plural };
 }
-
-const WAIT_DESCRIPTION = 'Return only once every affected host has applied the change (like OVN --wait=hv).';
 
 type RootField = GraphQLFieldConfig<unknown, unknown, Record<string, unknown>>;
 

@@ -7,8 +7,9 @@ import { storeUnavailable } from '../common/graphql-errors';
 import { ControllerConfig } from '../config';
 import { CONTROLLER_CONFIG } from '../database/tokens';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import { AgentSession } from '../agents/agent-session';
+import { HostAgent } from '../agents/host-agent.entity';
 import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
 import { IntentStore } from './intent-store';
 import { HostDelta, hashOf, Realizer } from './realizer';
@@ -175,10 +176,12 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
       this.lastSent.delete(hostId);
       if (this.drain(hostId, revision)) changedHosts.add(hostId);
     }
+    const gone: { hostId: string; refs: ResourceRef[] }[] = [];
     for (const session of this.sessions.values()) {
       if (!this.attached.has(session) || this.draining.get(session.hostId)?.session === session) continue;
-      await this.sendDelta(session, deltas.get(session.hostId) ?? { upserts: [], deletes: [] }, revision);
+      gone.push({ hostId: session.hostId, refs: this.sendDelta(session, deltas.get(session.hostId) ?? { upserts: [], deletes: [] }, revision) });
     }
+    await this.status.forget(gone);
     if (changedHosts.size) {
       this.affected.push({ revision, hosts: changedHosts });
       if (this.affected.length > 1000) this.affected.shift();
@@ -222,17 +225,20 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     drain.session.close(AgentCloseCode.HostDeleted, 'host deleted');
   }
 
-  /** Sends one agent what a pass changed for it (what it lacks of it); an empty update moves its revision. */
-  private async sendDelta(session: AgentSession, delta: HostDelta, revision: number): Promise<void> {
+  /**
+   * Sends one agent what a pass changed for it (what it lacks of it); an empty update moves its
+   * revision. Returns what it was told to delete, whose statuses the caller forgets.
+   */
+  private sendDelta(session: AgentSession, delta: HostDelta, revision: number): ResourceRef[] {
     const upserts = delta.upserts.filter((r) => session.sent.get(resourceKey(r)) !== hashOf(r));
     const deletes = delta.deletes.filter((key) => session.sent.has(key));
-    if (!upserts.length && !deletes.length && revision === session.sentRevision) return;
+    if (!upserts.length && !deletes.length && revision === session.sentRevision) return [];
     session.send({ type: 'update', revision, upserts, deletes: deletes.map(refOf) });
     for (const r of upserts) session.sent.set(resourceKey(r), hashOf(r));
     for (const key of deletes) session.sent.delete(key);
     session.sentRevision = revision;
     session.retire(deletes, revision);
-    await this.status.forget(session.hostId, deletes.map(refOf));
+    return deletes.map(refOf);
   }
 
   /** A session that said hello: a delta when it has what this controller last sent it, else a snapshot. */
@@ -257,7 +263,8 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
         session.sent = previous.sent;
         session.sentRevision = previous.revision;
         const keep = new Set(resources.map(resourceKey));
-        await this.sendDelta(session, { upserts: resources, deletes: [...session.sent.keys()].filter((key) => !keep.has(key)) }, revision);
+        const refs = this.sendDelta(session, { upserts: resources, deletes: [...session.sent.keys()].filter((key) => !keep.has(key)) }, revision);
+        await this.status.forget([{ hostId: session.hostId, refs }]);
         return;
       }
       session.send({ type: 'snapshot', revision, resources });
@@ -308,9 +315,17 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     this.events.emit('applied');
   }
 
+  /** Of these hosts, those with an agent to wait for: connected (here or elsewhere), draining, or joined once. */
+  private async joined(hostIds: string[]): Promise<Set<string>> {
+    const known = (h: string): boolean => this.sessions.has(h) || this.draining.has(h) || this.replicas.connectedElsewhere(h);
+    const ask = hostIds.filter((h) => !known(h));
+    const rows = ask.length ? await this.dataSource.getRepository(HostAgent).find({ select: { hostId: true }, where: { hostId: In(ask) } }) : [];
+    return new Set([...hostIds.filter(known), ...rows.map((r) => r.hostId)]);
+  }
+
   /**
-   * Waits until every host whose desired state changed in (fromRevision, toRevision] has
-   * applied toRevision, then fails if any reported a failure for those changes.
+   * Waits until every host whose desired state changed in (fromRevision, toRevision], and whose
+   * agent joined, has applied toRevision, then fails if any reported a failure for those changes.
    */
   async waitApplied(fromRevision: number, toRevision: number, changed: ResourceRef[], timeoutMs: number): Promise<void> {
     if (toRevision <= fromRevision) return;
@@ -319,7 +334,10 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     for (const a of this.affected) {
       if (a.revision > fromRevision && a.revision <= Math.max(toRevision, this.flushedRevision)) a.hosts.forEach((h) => hosts.add(h));
     }
-    const pending = (): string[] => [...hosts].filter((h) => Math.max(this.applied.get(h) ?? 0, this.replicas.applied(h)) < toRevision);
+    // A host whose agent never joined has nothing to apply it with (it gets it when it joins), as
+    // OVN's --wait=hv waits only for chassis that exist: createHost(wait) returns the join token.
+    const joined = await this.joined([...hosts]);
+    const pending = (): string[] => [...joined].filter((h) => Math.max(this.applied.get(h) ?? 0, this.replicas.applied(h)) < toRevision);
     const deadline = Date.now() + timeoutMs;
     while (pending().length) {
       const left = deadline - Date.now();

@@ -8,12 +8,11 @@ import { ControllerConfig } from '../config';
 import { CONTROLLER_CONFIG } from '../database/tokens';
 import { DispatcherService } from './dispatcher.service';
 
-/** The `wait` argument every mutation of an intent resource takes. */
-export const WAIT_ARG: ArgsOptions = {
-  type: () => Boolean,
-  defaultValue: false,
-  description: 'Return only once every affected host has applied the change (like OVN --wait=hv).',
-};
+export const WAIT_DESCRIPTION =
+  'Return only once every affected host has applied the change (like OVN --wait=hv). A host whose agent never joined is not waited for: it gets the change when it joins.';
+
+/** The `wait` argument every mutation of an intent resource takes (core and plugin kinds). */
+export const WAIT_ARG: ArgsOptions = { type: () => Boolean, defaultValue: false, description: WAIT_DESCRIPTION };
 
 /**
  * Implements `wait: true` for every mutation: after the change commits, hold the response until
