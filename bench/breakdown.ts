@@ -14,7 +14,9 @@ export interface TracedRun {
 /** The points along the path, in order, each with the phase that ends there. */
 const PATH: [point: string, phase: string][] = [
   ['controller.commit', 'request → commit (HTTP, GraphQL, the write)'],
-  ['controller.update.sent', 'commit → update sent (dispatcher: load, compile, diff)'],
+  ['controller.dispatch.refreshed', 'commit → changed rows read again (dispatcher)'],
+  ['controller.dispatch.realized', 'dispatcher: recompute what they touch'],
+  ['controller.update.sent', 'dispatcher: first update sent'],
   ['agent.update.received', 'update on the wire'],
   ['agent.pass.start', 'agent: waiting for its pass'],
   ['agent.pass.observed', 'agent: observe (links, namespaces, nft table)'],

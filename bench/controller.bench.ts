@@ -21,7 +21,9 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseTrace, TRACE_ENABLED, traceNow } from '@netloom/protocol';
 import { ControllerProcess, FakeAgent } from '@netloom/simhosts';
+import { breakdownLines, TracedRun } from './breakdown';
 import { PostgresCluster } from '../test/support/postgres';
 
 const { values: flags } = parseArgs({
@@ -140,13 +142,15 @@ const NOTES: Record<Kind, string> = {
  * wait would hold the join token back from the agent it waits for), so its time there is
  * createHost + that host's fake agent joining and acking its snapshot.
  */
-async function runOnce(ctx: Ctx, agents: boolean, times: Map<Kind, number[]>): Promise<void> {
+async function runOnce(ctx: Ctx, agents: boolean, times: Map<Kind, number[]>, traced: Map<Kind, TracedRun[]>): Promise<void> {
   const wait = agents ? 'wait: true, ' : '';
   const k = ctx.serial++;
   const step = async <T>(kind: Kind, query: string, variables: Record<string, unknown>): Promise<T> => {
     await settle(ctx.pid);
+    const from = traceNow();
     const { ms, data } = await timed<T>(ctx, query, variables);
     times.get(kind)!.push(ms);
+    traced.get(kind)!.push({ from, to: traceNow() });
     return data;
   };
   const { createNetwork } = await step<any>('createNetwork', `mutation($name: String!) { createNetwork(${wait}input: { name: $name }) { id } }`, { name: `run-${k}` });
@@ -184,10 +188,11 @@ async function runOnce(ctx: Ctx, agents: boolean, times: Map<Kind, number[]>): P
   await ctx.c.ok('mutation($id: ID!) { deleteHost(input: { id: $id }) { deletedIds } }', { id: newHost });
 }
 
-async function measure(ctx: Ctx, agents: boolean): Promise<Map<Kind, number[]>> {
+async function measure(ctx: Ctx, agents: boolean): Promise<{ times: Map<Kind, number[]>; traced: Map<Kind, TracedRun[]> }> {
   const times = new Map<Kind, number[]>(KINDS.map((kind) => [kind, []]));
-  for (let i = 0; i < RUNS; i++) await runOnce(ctx, agents, times);
-  return times;
+  const traced = new Map<Kind, TracedRun[]>(KINDS.map((kind) => [kind, []]));
+  for (let i = 0; i < RUNS; i++) await runOnce(ctx, agents, times, traced);
+  return { times, traced };
 }
 
 const baseUrl = (c: ControllerProcess): string => c.url.replace(/\/graphql$/, '');
@@ -237,7 +242,7 @@ async function bench(): Promise<void> {
       }
       await settle(pid, 500);
       const filled = await rss(pid);
-      const plain = await measure(ctx, false);
+      const plain = (await measure(ctx, false)).times;
       await settle(pid, 500);
       const afterPlain = await rss(pid);
 
@@ -247,7 +252,7 @@ async function bench(): Promise<void> {
       const connectMs = performance.now() - start;
       await settle(pid);
       start = performance.now();
-      const withAgents = await measure(ctx, true);
+      const { times: withAgents, traced } = await measure(ctx, true);
       const agentsMs = performance.now() - start;
       await settle(pid, 500);
       const afterAgents = await rss(pid);
@@ -268,6 +273,14 @@ async function bench(): Promise<void> {
       say(`  controller RSS: filled ${showRss(filled)}; after the plain runs ${showRss(afterPlain)}; after the runs with agents ${showRss(afterAgents)}`);
       const drops = agents.flatMap((a) => a.drops.splice(0));
       if (drops.length) say(`  the controller dropped agent channels ${drops.length} times (they dialed again): ${[...new Set(drops)].join('; ')}`);
+      if (TRACE_ENABLED) {
+        // The controller's own trace points (the fake agents write none): along its first ack.
+        const trace = parseTrace(c.output.join(''));
+        for (const kind of ['createPort', 'updatePort', 'deletePort'] as const) {
+          say(`  ${kind} with wait:`);
+          for (const line of breakdownLines(traced.get(kind)!, trace, []).filter((l) => !l.includes('kernel commands'))) say(line);
+        }
+      }
       summary.push(`${size} ports: RSS ${afterPlain.rss.toFixed(0)} MB`);
     }
     say('');

@@ -48,6 +48,13 @@ export function networkMtu(network: Pick<NetworkRow, 'mtu'>, span: Iterable<Pick
 /** The key remote entries are ordered by (MAC, then VTEP, then addresses): the same whatever order they came in. */
 const remoteOrder = (r: RemotePort): string => `${r.mac} ${r.vtep} ${r.ips.join(',')}`;
 
+/** A span's hosts' entries as remote ports (each with its host's VTEP), in the order network resources list them. */
+export function spanRemotes(members: { hostId: string; vtep: string; entries: RemoteEntries }[]): { hostId: string; remote: RemotePort }[] {
+  const keyed = members.flatMap((m) => m.entries.map((e) => ({ hostId: m.hostId, remote: { mac: e.mac, ips: e.ips, vtep: m.vtep }, order: remoteOrder({ mac: e.mac, ips: e.ips, vtep: m.vtep }) })));
+  keyed.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+  return keyed.map(({ hostId, remote }) => ({ hostId, remote }));
+}
+
 /**
  * The network resource of one host: peers are the other hosts of its span that take part
  * (`others`, each with its VTEP and the entries it has there).
@@ -58,13 +65,25 @@ export function networkResource(
   local: Pick<HostRow, 'vtepAddress'>,
   others: { vtep: string; entries: RemoteEntries }[],
 ): DesiredResource<NetworkSpec> {
-  const keyed = others.flatMap((o) => o.entries.map((e) => ({ mac: e.mac, ips: e.ips, vtep: o.vtep }))).map((r) => [remoteOrder(r), r] as const);
-  keyed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const remotes: RemotePort[] = keyed.map(([, r]) => r);
+  const remotes = spanRemotes(others.map((o) => ({ hostId: '', ...o }))).map((r) => r.remote);
+  return networkResourceFrom(network, mtu, local, others.map((o) => o.vtep), remotes);
+}
+
+/**
+ * The same from the other hosts' VTEPs and remote ports already in order (a subset of one
+ * `spanRemotes`: the realizer sorts a span once and leaves out each host's own entries).
+ */
+export function networkResourceFrom(
+  network: Pick<NetworkRow, 'id' | 'generation' | 'vni'>,
+  mtu: number,
+  local: Pick<HostRow, 'vtepAddress'>,
+  peers: string[],
+  remotes: RemotePort[],
+): DesiredResource<NetworkSpec> {
   const spec: NetworkSpec = {
     vni: network.vni,
     mtu,
-    vxlan: others.length ? { local: local.vtepAddress, peers: [...new Set(others.map((o) => o.vtep))].sort(), remotes } : null,
+    vxlan: peers.length ? { local: local.vtepAddress, peers: [...new Set(peers)].sort(), remotes } : null,
   };
   return { kind: ResourceKind.Network, id: network.id, generation: network.generation, spec };
 }

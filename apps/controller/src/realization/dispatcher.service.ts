@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
 import { ChangeOperation, DesiredResource, ErrorCode, NetloomError, ResourceKind, ResourceRef, resourceKey } from '@netloom/model';
-import { AckMessage, AgentCloseCode } from '@netloom/protocol';
+import { AckMessage, AgentCloseCode, trace } from '@netloom/protocol';
 import { ChangesService } from '../changes/changes.service';
 import { storeUnavailable } from '../common/graphql-errors';
 import { ControllerConfig } from '../config';
@@ -160,7 +160,10 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     this.pending.clear();
     let deltas: Map<string, HostDelta | null>;
     try {
-      deltas = await this.realizer.apply(await this.store.refresh(this.dataSource.manager, named));
+      const refreshed = await this.store.refresh(this.dataSource.manager, named);
+      trace('controller.dispatch.refreshed', revision);
+      deltas = await this.realizer.apply(refreshed);
+      trace('controller.dispatch.realized', revision);
     } catch (error) {
       // Not read (the database went away): read again on the next flush.
       for (const n of named) if (!this.pending.has(`${n.kind}/${n.id}`)) this.pending.set(`${n.kind}/${n.id}`, n);

@@ -1,11 +1,22 @@
 import { createHash } from 'node:crypto';
 import { DesiredResource, ResourceKind, resourceKey } from '@netloom/model';
 import { IntentView } from '@netloom/plugin-sdk';
-import { networkMtu, networkResource, PluginPlacement, pluginResource, portAddresses, portResource, RemoteEntries, remoteEntries } from './compile';
+import { networkMtu, networkResourceFrom, PluginPlacement, pluginResource, portAddresses, portResource, RemoteEntries, remoteEntries, spanRemotes } from './compile';
 import { IntentStore, Read, ResourceRow, RowChange, RowKind, touches } from './intent-store';
 
 /** The hash a desired resource is compared by (what an agent was sent against what it should have). */
-export const hashOf = (r: DesiredResource): string => createHash('sha1').update(JSON.stringify([r.generation, r.spec])).digest('base64');
+/** Hashes by resource object: a desired resource is not changed once made, and is hashed once. */
+const hashes = new WeakMap<DesiredResource, string>();
+
+export function hashOf(r: DesiredResource): string {
+  let hash = hashes.get(r);
+  if (hash === undefined) {
+    hash = createHash('sha1').update(JSON.stringify([r.generation, r.spec])).digest('base64');
+    hashes.set(r, hash);
+  }
+  return hash;
+}
+
 
 /** The plugin that places resources of a kind. */
 export interface Placer {
@@ -295,9 +306,12 @@ export class Realizer {
       return list;
     };
     const members = [...span].filter((h) => this.inSpan(h)).sort();
+    // Sorted once for the span; each host's resource leaves out its own entries (shared objects).
+    const remotes = spanRemotes(members.map((h) => ({ hostId: h, vtep: this.store.hosts.get(h)!.vtepAddress, entries: entriesOf(h) })));
     for (const hostId of span) {
-      const others = members.filter((h) => h !== hostId).map((h) => ({ vtep: this.store.hosts.get(h)!.vtepAddress, entries: entriesOf(h) }));
-      this.setItem(hostId, networkResource(network, mtu, this.store.hosts.get(hostId)!, others));
+      const peers = members.filter((h) => h !== hostId).map((h) => this.store.hosts.get(h)!.vtepAddress);
+      const own = remotes.filter((r) => r.hostId !== hostId).map((r) => r.remote);
+      this.setItem(hostId, networkResourceFrom(network, mtu, this.store.hosts.get(hostId)!, peers, own));
     }
   }
 

@@ -49,14 +49,16 @@ export class StatusService {
    * resources it no longer names are dropped. A report without `observed` keeps the stored one;
    * null clears it.
    *
-   * Acks are committed in groups: those that arrive while a write waits for its turn share one
-   * transaction (one commit, one lock on a shared store), as a database's group commit does. When
+   * Acks are committed in groups: those read in the same turn of the event loop, or that arrive
+   * while a write waits for its turn, share one transaction (one commit, one lock on a shared store), as a database's group commit does. When
    * a group's transaction fails, each of its acks is tried alone, so one bad ack fails only itself.
    */
   recordAck(hostId: string, revision: number, reports: ResourceStatusReport[], listed: ReadonlySet<string> | null, dropped: number): Promise<ResourceStatus[]> {
     return new Promise((resolve, reject) => {
       this.acks.push({ hostId, revision, reports, listed, dropped, resolve, reject });
-      if (this.acks.length === 1) void this.commitAcks();
+      // After the acks read in this turn of the event loop: an embedded store's transaction runs
+      // without yielding (its driver is synchronous), so without this each ack would be alone.
+      if (this.acks.length === 1) setImmediate(() => void this.commitAcks());
     });
   }
 
@@ -81,61 +83,30 @@ export class StatusService {
 
   /** One transaction for the acks `take` hands over once the write's turn has come. */
   private async storeAcks(take: () => PendingAck[]): Promise<ResourceStatus[][]> {
-    const own: [number, number][] = [];
+    let own: [number, number] | undefined;
     try {
       return await this.changes.transact(async ({ em }) => {
-        const results: ResourceStatus[][] = [];
-        for (const ack of take()) {
-          results.push(
-            await this.storeAck(em, ack, (first, last) => {
-              own.push([first, last]);
-              this.ownSeqs?.add(first, last);
-            }),
-          );
-        }
+        const results = await this.storeGroup(em, take(), (first, last) => {
+          own = [first, last];
+          this.ownSeqs?.add(first, last);
+        });
         // Other replicas learn the applied revisions and the statuses at COMMIT (PostgreSQL).
         await this.store.announceAck(em);
         return results;
       });
     } catch (error) {
-      for (const range of own) this.ownSeqs?.drop(...range);
+      if (own) this.ownSeqs?.drop(...own);
       throw error;
     }
   }
 
-  private async storeAck(
-    em: EntityManager,
-    { hostId, revision, reports, listed, dropped }: PendingAck,
-    numbered: (first: number, last: number) => void,
-  ): Promise<ResourceStatus[]> {
-    // A delta ack compares only what it reports; a full one also drops what it does not list.
-    const rows = listed ? await em.findBy(ResourceStatus, { hostId }) : await this.statusesOf(em, hostId, reports.map((r) => r.id));
-    const existing = new Map(rows.map((s) => [`${s.kind}/${s.resourceId}`, s]));
+  /** Stores a group of acks with a few statements for them all; returns what changed, per ack. */
+  private async storeGroup(em: EntityManager, acks: PendingAck[], numbered: (first: number, last: number) => void): Promise<ResourceStatus[][]> {
+    const existing = await this.storedOf(em, acks);
     const now = new Date();
-    const changed: ResourceStatus[] = [];
-    for (const r of reports) {
-      const before = existing.get(`${r.kind}/${r.id}`);
-      const reason = r.reason ?? null;
-      const observed = r.observed === undefined ? (before?.observed ?? null) : this.sanitizeObserved(hostId, r);
-      // Sanitized values are canonical (declared fields, in declaration order), so their JSON compares.
-      const sameObserved = JSON.stringify(before?.observed ?? null) === JSON.stringify(observed);
-      // Attributes move too (a port's dropped-frame count): compared with keys in order.
-      const sameAttributes = canonicalJson(before?.attributes ?? {}) === canonicalJson(r.attributes ?? {});
-      if (before && before.state === r.state && before.generation === r.generation && before.reason === reason && sameObserved && sameAttributes) continue;
-      changed.push(
-        em.create(ResourceStatus, {
-          hostId,
-          kind: r.kind,
-          resourceId: r.id,
-          state: r.state,
-          generation: r.generation,
-          reason,
-          attributes: r.attributes ?? {},
-          observed,
-          updatedAt: now,
-        }),
-      );
-    }
+    const results = acks.map((ack) => this.changedBy(em, ack, existing, now));
+    // One row per status: should a host ack twice in a group (its channel replaced meanwhile), the later report is kept.
+    const changed = [...new Map(results.flat().map((st) => [`${st.hostId}/${st.kind}/${st.resourceId}`, st])).values()];
     if (changed.length) {
       // Under the write lock: numbers in commit order, which other replicas read statuses by.
       const first = (await this.maxSeq(em)) + 1;
@@ -145,20 +116,75 @@ export class StatusService {
     for (let i = 0; i < changed.length; i += CHUNK) {
       await em.upsert(ResourceStatus, changed.slice(i, i + CHUNK) as QueryDeepPartialEntity<ResourceStatus>[], ['hostId', 'kind', 'resourceId']);
     }
-    if (listed) {
-      const gone = [...existing.entries()].filter(([key]) => !listed.has(key)).map(([, s]) => s);
+    for (const { hostId, listed } of acks) {
+      // A full ack drops the statuses of what it does not list.
+      if (!listed) continue;
+      const gone = [...existing.values()].filter((s) => s.hostId === hostId && !listed.has(`${s.kind}/${s.resourceId}`));
       await this.deleteStatuses(em, hostId, gone.map((s) => ({ kind: s.kind, id: s.resourceId })));
     }
-    await em
-      .createQueryBuilder()
-      .update(HostAgent)
-      .set({ appliedRevision: revision, lastSeen: now })
-      .where('host_id = :hostId AND applied_revision < :revision', { hostId, revision })
-      .execute();
-    if (dropped > 0) {
+    const byRevision = new Map<number, string[]>();
+    for (const { hostId, revision } of acks) byRevision.set(revision, (byRevision.get(revision) ?? []).concat(hostId));
+    for (const [revision, hostIds] of byRevision) {
+      await em
+        .createQueryBuilder()
+        .update(HostAgent)
+        .set({ appliedRevision: revision, lastSeen: now })
+        .where('host_id IN (:...hostIds) AND applied_revision < :revision', { hostIds, revision })
+        .execute();
+    }
+    for (const { hostId, dropped } of acks) {
+      if (dropped <= 0) continue;
       const agent = await em.findOne(HostAgent, { where: { hostId }, select: { hostId: true, droppedStatuses: true } });
       // A counter shown as a GraphQL Int: it stops at the largest one.
       if (agent) await em.update(HostAgent, hostId, { droppedStatuses: Math.min(MAX_INT32, agent.droppedStatuses + dropped) });
+    }
+    return results;
+  }
+
+  /**
+   * The stored statuses the acks compare with, keyed host/kind/id: a full ack's whole host, a
+   * delta ack's reported resources only (one query for the delta acks of the group).
+   */
+  private async storedOf(em: EntityManager, acks: PendingAck[]): Promise<Map<string, ResourceStatus>> {
+    const rows: ResourceStatus[] = [];
+    const full = new Set(acks.filter((a) => a.listed).map((a) => a.hostId));
+    for (const hostId of full) rows.push(...(await em.findBy(ResourceStatus, { hostId })));
+    const delta = acks.filter((a) => !full.has(a.hostId));
+    const hostIds = [...new Set(delta.map((a) => a.hostId))];
+    const ids = [...new Set(delta.flatMap((a) => a.reports.map((r) => r.id)))];
+    for (let i = 0; i < ids.length && hostIds.length; i += 500) {
+      rows.push(...(await em.findBy(ResourceStatus, { hostId: In(hostIds), resourceId: In(ids.slice(i, i + 500)) })));
+    }
+    return new Map(rows.map((s) => [`${s.hostId}/${s.kind}/${s.resourceId}`, s]));
+  }
+
+  /** The statuses an ack changes (state, generation, reason, attributes or observed state), updating `existing`. */
+  private changedBy(em: EntityManager, { hostId, reports }: PendingAck, existing: Map<string, ResourceStatus>, now: Date): ResourceStatus[] {
+    const changed: ResourceStatus[] = [];
+    for (const r of reports) {
+      const key = `${hostId}/${r.kind}/${r.id}`;
+      const before = existing.get(key);
+      const reason = r.reason ?? null;
+      const observed = r.observed === undefined ? (before?.observed ?? null) : this.sanitizeObserved(hostId, r);
+      // Sanitized values are canonical (declared fields, in declaration order), so their JSON compares.
+      const sameObserved = JSON.stringify(before?.observed ?? null) === JSON.stringify(observed);
+      // Attributes move too (a port's dropped-frame count): compared with keys in order.
+      const sameAttributes = canonicalJson(before?.attributes ?? {}) === canonicalJson(r.attributes ?? {});
+      if (before && before.state === r.state && before.generation === r.generation && before.reason === reason && sameObserved && sameAttributes) continue;
+      const status = em.create(ResourceStatus, {
+        hostId,
+        kind: r.kind,
+        resourceId: r.id,
+        state: r.state,
+        generation: r.generation,
+        reason,
+        attributes: r.attributes ?? {},
+        observed,
+        updatedAt: now,
+      });
+      // A later ack of the group (the same host again) compares with this one.
+      existing.set(key, status);
+      changed.push(status);
     }
     return changed;
   }
@@ -199,12 +225,6 @@ export class StatusService {
       this.logger.warn(`host ${hostId}, ${report.kind} ${report.id}: ${problems.slice(0, 3).join('; ')}${more}`);
     }
     return observed;
-  }
-
-  private async statusesOf(em: EntityManager, hostId: string, ids: string[]): Promise<ResourceStatus[]> {
-    const out: ResourceStatus[] = [];
-    for (let i = 0; i < ids.length; i += 500) out.push(...(await em.findBy(ResourceStatus, { hostId, resourceId: In(ids.slice(i, i + 500)) })));
-    return out;
   }
 
   private async deleteStatuses(em: EntityManager, hostId: string, refs: ResourceRef[]): Promise<void> {
