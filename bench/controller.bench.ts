@@ -138,9 +138,9 @@ const NOTES: Record<Kind, string> = {
 };
 
 /**
- * One run of each kind, timed. With `agents`, mutations take `wait: true`; createHost cannot (its
- * wait would hold the join token back from the agent it waits for), so its time there is
- * createHost + that host's fake agent joining and acking its snapshot.
+ * One run of each kind, timed. With `agents`, mutations take `wait: true`; for createHost that
+ * waits for nothing (no agent of the new host has joined yet), so its time there is createHost +
+ * that host's fake agent joining and acking its snapshot.
  */
 async function runOnce(ctx: Ctx, agents: boolean, times: Map<Kind, number[]>, traced: Map<Kind, TracedRun[]>): Promise<void> {
   const wait = agents ? 'wait: true, ' : '';

@@ -1,3 +1,4 @@
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloDriverConfig } from '@nestjs/apollo';
 import type { Request } from 'express';
 import { DocumentNode, GraphQLError, GraphQLSchema, parse } from 'graphql';
@@ -96,7 +97,8 @@ export function graphqlOptions(
     introspection: true,
     includeStacktraceInErrorResponses: false,
     formatError,
-    plugins: [queryLimitsPlugin(limits, bounds), deadlinePlugin(config.queryTimeoutMs)],
+    // Inline tracing only ever runs in a federated subgraph, which this is not: not loading it saves its protobuf code.
+    plugins: [queryLimitsPlugin(limits, bounds), deadlinePlugin(config.queryTimeoutMs), ApolloServerPluginInlineTraceDisabled()],
     // Plugin kinds join the schema here; kept for the websocket transport's limit check (it runs
     // operations outside Apollo's plugins).
     transformSchema: (built: GraphQLSchema) => (schema = withDeadline(extend(built), config.queryTimeoutMs)),

@@ -14,7 +14,6 @@ import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
 import { EmbeddedStore } from './embedded-store';
-import { PostgresStore } from './postgres-store';
 import { Store } from './store';
 import { CONTROLLER_CONFIG } from './tokens';
 
@@ -29,8 +28,11 @@ export const ENTITIES = [ApiToken, Change, Host, Network, Subnet, Port, IpAlloca
       inject: [CONTROLLER_CONFIG],
       useFactory: async (config: ControllerConfig): Promise<Store> => {
         const { database } = config;
+        // PostgreSQL's module (and its driver, pg) is loaded only when it is used.
         const store =
-          database.kind === 'postgres' ? new PostgresStore(database.url, describeDatabase(database)) : new EmbeddedStore(config.dataDir, database.file);
+          database.kind === 'postgres'
+            ? new (await import('./postgres-store')).PostgresStore(database.url, describeDatabase(database))
+            : new EmbeddedStore(config.dataDir, database.file);
         await store.open();
         return store;
       },

@@ -152,8 +152,11 @@ export class StatusService {
     const delta = acks.filter((a) => !full.has(a.hostId));
     const hostIds = [...new Set(delta.map((a) => a.hostId))];
     const ids = [...new Set(delta.flatMap((a) => a.reports.map((r) => r.id)))];
+    // The kinds too: with them the (kind, resource_id) index finds the rows; with the host ids
+    // alone the primary key would read every status of those hosts.
+    const kinds = [...new Set(delta.flatMap((a) => a.reports.map((r) => r.kind)))];
     for (let i = 0; i < ids.length && hostIds.length; i += 500) {
-      rows.push(...(await em.findBy(ResourceStatus, { hostId: In(hostIds), resourceId: In(ids.slice(i, i + 500)) })));
+      rows.push(...(await em.findBy(ResourceStatus, { kind: In(kinds), resourceId: In(ids.slice(i, i + 500)), hostId: In(hostIds) })));
     }
     return new Map(rows.map((s) => [`${s.hostId}/${s.kind}/${s.resourceId}`, s]));
   }
@@ -213,7 +216,7 @@ export class StatusService {
     if (!hostIds.length || !refs.length) return [];
     const rows = await this.dataSource
       .getRepository(ResourceStatus)
-      .findBy({ hostId: In(hostIds), resourceId: In(refs.map((r) => r.id)), state: RealizationState.FAILED });
+      .findBy({ kind: In([...new Set(refs.map((r) => r.kind))]), resourceId: In(refs.map((r) => r.id)), hostId: In(hostIds), state: RealizationState.FAILED });
     return rows;
   }
 
