@@ -66,6 +66,7 @@ export class EmbeddedStore extends Store {
         db.pragma('journal_mode = WAL');
         db.pragma('foreign_keys = ON');
         db.pragma('busy_timeout = 5000');
+        db.pragma('cache_size = -32768');
       },
     };
   }

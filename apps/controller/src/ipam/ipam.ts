@@ -305,7 +305,7 @@ export function normalizeMac(mac: string, field?: string): string {
 
 /** A random locally administered unicast MAC not in `taken` (normalized, lowercase colon form). */
 export function generateMac(
-  taken: ReadonlySet<string>,
+  taken: { has(mac: string): boolean },
   randomBytes: (n: number) => Uint8Array = (n) => cryptoRandomBytes(n),
 ): string {
   for (let attempt = 0; attempt < MAC_ATTEMPTS; attempt++) {

@@ -99,7 +99,7 @@ export class PortBatch {
   /** A MAC unique within the batch; {@link checkMacs} checks it against the stored ports. */
   private claimMac(port: Port, requested: string | undefined | null, field: string): string {
     const given = requested !== undefined && requested !== null;
-    const mac = given ? normalizeMac(requested, field) : generateMac(new Set(this.macs.keys()));
+    const mac = given ? normalizeMac(requested, field) : generateMac(this.macs);
     if (this.macs.has(mac)) throw conflict(`MAC address ${mac} is already in use`, field);
     this.macs.set(mac, { port, field: given ? field : null });
     return mac;
