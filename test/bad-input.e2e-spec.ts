@@ -456,6 +456,13 @@ describe('ports', () => {
     await expectRefused(ctl(), CREATE_PORT, port({ fixedIps: [{ ipAddress }] }), 'BAD_USER_INPUT', 'input.fixedIps.0.ipAddress');
   });
 
+  it('refuses a port name already used on the network with CONFLICT, not on another network', async () => {
+    const c = ctl();
+    const { name } = (await c.ok(CREATE_PORT, port({}))).createPort;
+    await expectRefused(c, CREATE_PORT, port({ name }), 'CONFLICT', 'input.name');
+    expect((await c.ok(CREATE_PORT, { input: { name, networkId: m, hostId } })).createPort.name).toBe(name);
+  });
+
   it('refuses an address already taken with CONFLICT', async () => {
     const c = ctl();
     await expectRefused(c, CREATE_PORT, port({ fixedIps: [{ ipAddress: '10.40.0.10' }] }), 'CONFLICT', 'input.fixedIps.0.ipAddress');

@@ -34,7 +34,8 @@ export class PortBatch {
   private readonly hosts = new Map<string, Host>();
   private readonly subnets = new Map<string, Subnet[]>();
   private readonly allocators = new Map<string, SubnetAllocator>();
-  private readonly names = new Map<string, Set<string>>();
+  /** Names this batch gives, per network: the field each was asked for in. */
+  private readonly names = new Map<string, Map<string, string>>();
   /** MACs this batch claimed: the port, and the field it was asked for in (generated: none). */
   private readonly macs = new Map<string, { port: Port; field: string | null }>();
   /** Ports per network and host (`networkId/hostId`), counting this batch. */
@@ -53,9 +54,11 @@ export class PortBatch {
     port.networkId = network.id;
     port.hostId = host.id;
     checkMtuFits(network.mtu, host, `${field}.hostId`);
-    const names = await this.cached(this.names, network.id, async () => new Set(await columnOf(this.tx.em, Port, 'name', { networkId: network.id })));
+    // Unique within the batch here; against the stored ports in checkStored (by the index, not by reading every name).
+    const names = this.names.get(network.id) ?? new Map<string, string>();
+    this.names.set(network.id, names);
     if (names.has(port.name)) throw conflict(`a port named ${port.name} already exists on network ${network.name}`, `${field}.name`);
-    names.add(port.name);
+    names.set(port.name, field);
     const bridgeKey = `${network.id}/${host.id}`;
     const onBridge = await this.cached(this.perBridge, bridgeKey, () => this.tx.em.countBy(Port, { networkId: network.id, hostId: host.id }));
     if (onBridge >= MAX_PORTS_PER_NETWORK_PER_HOST) {
@@ -96,7 +99,7 @@ export class PortBatch {
     return value;
   }
 
-  /** A MAC unique within the batch; {@link checkMacs} checks it against the stored ports. */
+  /** A MAC unique within the batch; {@link checkStored} checks it against the stored ports. */
   private claimMac(port: Port, requested: string | undefined | null, field: string): string {
     const given = requested !== undefined && requested !== null;
     const mac = given ? normalizeMac(requested, field) : generateMac(this.macs);
@@ -106,10 +109,25 @@ export class PortBatch {
   }
 
   /**
-   * Checks the batch's MACs against the stored ports by the unique index (not by reading every
-   * MAC of the site): a requested one in use is a CONFLICT; a generated one is drawn again.
+   * Checks the batch against the stored ports by their unique indexes, reading only the rows that
+   * clash: a name taken on its network is a CONFLICT; a requested MAC in use is a CONFLICT, a
+   * generated one is drawn again.
    */
-  async checkMacs(): Promise<void> {
+  async checkStored(): Promise<void> {
+    for (const [networkId, names] of this.names) {
+      const given = [...names.keys()];
+      for (let i = 0; i < given.length; i += 500) {
+        const taken = await this.tx.em.find(Port, { where: { networkId, name: In(given.slice(i, i + 500)) }, select: { name: true } });
+        if (taken.length) {
+          const name = taken[0].name;
+          throw conflict(`a port named ${name} already exists on network ${this.networks.get(networkId)!.name}`, `${names.get(name)!}.name`);
+        }
+      }
+    }
+    await this.checkMacs();
+  }
+
+  private async checkMacs(): Promise<void> {
     let pending = [...this.macs.keys()];
     while (pending.length) {
       const used: string[] = [];

@@ -61,7 +61,7 @@ export class PortsService {
       for (const [i, input] of inputs.entries()) {
         await batch.add(input, inputs.length === 1 && field === 'input' ? field : `${field}.${i}`);
       }
-      await batch.checkMacs();
+      await batch.checkStored();
       await tx.insertMany(Port, batch.ports);
       await tx.insertMany(IpAllocation, batch.allocations);
       for (const port of batch.ports) await recordCreate(tx, Port.name, port);
