@@ -114,7 +114,15 @@ export class StatusService {
       numbered(first, first + changed.length - 1);
     }
     for (let i = 0; i < changed.length; i += CHUNK) {
-      await em.upsert(ResourceStatus, changed.slice(i, i + CHUNK) as QueryDeepPartialEntity<ResourceStatus>[], ['hostId', 'kind', 'resourceId']);
+      // Nothing read back: the rows carry every value (TypeORM re-selects each chunk on SQLite otherwise).
+      await em
+        .createQueryBuilder()
+        .insert()
+        .into(ResourceStatus)
+        .values(changed.slice(i, i + CHUNK) as QueryDeepPartialEntity<ResourceStatus>[])
+        .orUpdate(['state', 'generation', 'reason', 'attributes', 'observed', 'updated_at', 'seq'], ['host_id', 'kind', 'resource_id'])
+        .updateEntity(false)
+        .execute();
     }
     for (const { hostId, listed } of acks) {
       // A full ack drops the statuses of what it does not list.
