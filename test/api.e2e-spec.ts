@@ -39,6 +39,14 @@ async function getNetwork(c: ControllerProcess, id: string) {
 describe('lookups, filters and nested fields', () => {
   const ctl = useController();
 
+  it('answers the probes /healthz and /readyz without a token', async () => {
+    const base = ctl().url.replace(/\/graphql$/, '');
+    for (const [path, body] of [['/healthz', { status: 'ok' }], ['/readyz', { status: 'ready' }]] as const) {
+      const response = await fetch(`${base}${path}`);
+      expect({ path, status: response.status, body: await response.json() }).toEqual({ path, status: 200, body });
+    }
+  });
+
   it('creates and looks up a host by id and by name', async () => {
     const c = ctl();
     const name = uniqueName('host');

@@ -218,10 +218,20 @@ describe('PostgreSQL out of reach', () => {
     expect(errorCode(read)).toBe('UNAVAILABLE');
     expect(read.errors?.[0].message).toMatch(/^database unavailable: PostgreSQL cannot be reached/);
     expect(c.running).toBe(true);
+    // The probes: alive, not ready, and why (no password in it).
+    const probe = async (path: string) => {
+      const response = await fetch(`${c.url.replace(/\/graphql$/, '')}${path}`);
+      return { status: response.status, body: (await response.json()) as { status: string; reason?: string } };
+    };
+    expect(await probe('/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
+    const notReady = await probe('/readyz');
+    expect(notReady).toMatchObject({ status: 503, body: { status: 'unavailable', reason: expect.stringMatching(/^database postgresql:\/\/netloom:\*\*\*@/) } });
+    expect(notReady.body.reason).not.toContain(database.replace(/^.*:\/\/[^:]*:([^@]*)@.*$/, '$1'));
 
     await cluster.start();
     const ackedBefore = acked.length;
     await until('writes acknowledged again, without restarting the controller', () => acked.length >= ackedBefore + 20);
+    expect(await probe('/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
     writing = false;
     await Promise.all(writers);
     expect(c.running).toBe(true);

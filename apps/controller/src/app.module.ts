@@ -15,6 +15,8 @@ import { CONTROLLER_CONFIG } from './database/tokens';
 import { graphqlOptions } from './graphql.config';
 import { HostsModule } from './hosts/hosts.module';
 import { NetworksModule } from './networks/networks.module';
+import { MetricsService } from './observability/metrics.service';
+import { ObservabilityModule } from './observability/observability.module';
 import { PluginGraphqlService } from './plugin-kinds/plugin-graphql.service';
 import { PluginsApiModule, PluginsModule } from './plugin-kinds/plugins.module';
 import { PortsModule } from './ports/ports.module';
@@ -41,6 +43,7 @@ export class AppModule {
       providers: [{ provide: APP_FILTER, useClass: NetloomErrorFilter }],
       imports: [
         ConfigModule.forRoot(config),
+        ObservabilityModule,
         DatabaseModule,
         ChangesModule,
         AuthModule,
@@ -54,9 +57,9 @@ export class AppModule {
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,
           imports: [AuthModule, PluginsApiModule],
-          inject: [AuthService, getDataSourceToken(), PluginGraphqlService],
-          useFactory: (auth: AuthService, dataSource: DataSource, plugins: PluginGraphqlService) =>
-            graphqlOptions(config, auth, dataSource, (schema) => plugins.extendSchema(schema)),
+          inject: [AuthService, getDataSourceToken(), PluginGraphqlService, MetricsService],
+          useFactory: (auth: AuthService, dataSource: DataSource, plugins: PluginGraphqlService, metrics: MetricsService) =>
+            graphqlOptions(config, auth, dataSource, (schema) => plugins.extendSchema(schema), metrics),
         }),
       ],
     };

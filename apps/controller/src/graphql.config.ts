@@ -15,6 +15,8 @@ import { Deadline, deadlinePlugin, timeoutAnswer, withDeadline } from './common/
 import { checkQueryLimits, QueryBounds, queryLimitsPlugin } from './common/query-limits';
 import { Host } from './hosts/host.entity';
 import { Loaders } from './loaders/loaders';
+import { metricsPlugin } from './observability/metrics-plugin';
+import { MetricsService } from './observability/metrics.service';
 
 export interface GraphQLContext extends RequestContext, Deadline {
   loaders: Loaders;
@@ -51,6 +53,7 @@ export function graphqlOptions(
   dataSource: DataSource,
   /** Adds what plugins declare to the schema Nest built (plugin-kinds/plugin-schema.ts). */
   extend: (schema: GraphQLSchema) => GraphQLSchema = (built) => built,
+  metrics?: MetricsService,
 ): ApolloDriverConfig {
   const limits = { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost };
   const bounds = async (): Promise<QueryBounds> => ({ hosts: await dataSource.getRepository(Host).count() });
@@ -98,7 +101,12 @@ export function graphqlOptions(
     includeStacktraceInErrorResponses: false,
     formatError,
     // Inline tracing only ever runs in a federated subgraph, which this is not: not loading it saves its protobuf code.
-    plugins: [queryLimitsPlugin(limits, bounds), deadlinePlugin(config.queryTimeoutMs), ApolloServerPluginInlineTraceDisabled()],
+    plugins: [
+      queryLimitsPlugin(limits, bounds),
+      deadlinePlugin(config.queryTimeoutMs),
+      ApolloServerPluginInlineTraceDisabled(),
+      ...(metrics ? [metricsPlugin(metrics)] : []),
+    ],
     // Plugin kinds join the schema here; kept for the websocket transport's limit check (it runs
     // operations outside Apollo's plugins).
     transformSchema: (built: GraphQLSchema) => (schema = withDeadline(extend(built), config.queryTimeoutMs)),

@@ -6,6 +6,7 @@ import { ChangeOperation } from '@netloom/model';
 import { trace } from '@netloom/protocol';
 import { storeUnavailable } from '../common/graphql-errors';
 import { Store } from '../database/store';
+import { MetricsService } from '../observability/metrics.service';
 import { Change } from './change.entity';
 import { ChangeFeed, ChangeListener } from './change-feed';
 
@@ -76,6 +77,7 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly store: Store,
+    private readonly metrics: MetricsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -109,6 +111,7 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
     const run = this.tail.then(async () => {
       let tx: Tx | undefined;
       let result: T;
+      const timer = this.metrics.commitSeconds.startTimer();
       try {
         result = await this.dataSource.transaction(async (em) => {
           await this.store.beginWrite(em);
@@ -127,6 +130,7 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
         this.logger.warn(`a write was not taken: ${(error as Error).message}`);
         throw unavailable;
       }
+      timer();
       const committed = tx?.changes ?? [];
       if (committed.length) trace('controller.commit', committed[committed.length - 1].revision);
       await this.feed.committed(committed);

@@ -10,6 +10,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In } from 'typeorm';
 import { AgentSession } from '../agents/agent-session';
 import { HostAgent } from '../agents/host-agent.entity';
+import { MetricsService } from '../observability/metrics.service';
 import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
 import { IntentStore } from './intent-store';
 import { HostDelta, hashOf, Realizer } from './realizer';
@@ -67,6 +68,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     private readonly changes: ChangesService,
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
     private readonly replicas: ReplicaSyncService,
+    private readonly metrics: MetricsService,
   ) {
     this.events.setMaxListeners(0);
     this.realizer = new Realizer(this.store, (kind) => this.plugins.placerOf(kind), (hostId) => this.inSpan(hostId));
@@ -121,6 +123,15 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     return Date.now() - (this.away.get(hostId) ?? this.startedAt) < this.config.hostGraceMs || this.replicas.inSpanElsewhere(hostId);
   }
 
+  /** Every host, with its agent's state and the newest revision it is known to have applied (0: none since start). */
+  hosts(): { hostId: string; state: 'CONNECTED' | 'DISCONNECTED' | 'LOST'; applied: number }[] {
+    return [...this.store.hosts.keys()].map((hostId) => ({
+      hostId,
+      state: this.hostState(hostId),
+      applied: Math.max(this.applied.get(hostId) ?? 0, this.replicas.applied(hostId)),
+    }));
+  }
+
   hostState(hostId: string): 'CONNECTED' | 'DISCONNECTED' | 'LOST' {
     if (this.isConnected(hostId) || this.replicas.connectedElsewhere(hostId)) return 'CONNECTED';
     return this.inSpan(hostId) ? 'DISCONNECTED' : 'LOST';
@@ -142,6 +153,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     this.flushQueued = true;
     this.flushing = this.run(async () => {
       this.flushQueued = false;
+      const timer = this.metrics.dispatchSeconds.startTimer();
       try {
         await this.dispatch();
       } catch (error) {
@@ -149,6 +161,8 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
         const away = storeUnavailable(error);
         if (away) this.logger.warn(`dispatch postponed: ${away.message}`);
         else this.logger.error(`dispatch failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      } finally {
+        timer();
       }
     });
     return this.flushing;
