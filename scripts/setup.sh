@@ -3,9 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Kernel tooling for the agent and the tests (iproute2, nftables, setpriv, ping, conntrack, capture/traffic tools; openssl makes the TLS test CA).
+# Kernel tooling for the agent and the tests (iproute2, nftables, setpriv, ping, conntrack, capture/traffic tools; openssl makes the TLS test CA);
+# Chromium drives the browser tests of the web pages (headless); systemd-analyze verifies the units.
 need=()
-for pair in ip:iproute2 nft:nftables setpriv:util-linux umount:mount openssl:openssl ping:iputils-ping conntrack:conntrack tcpdump:tcpdump socat:socat iperf3:iperf3; do
+for pair in ip:iproute2 nft:nftables setpriv:util-linux umount:mount openssl:openssl ping:iputils-ping conntrack:conntrack tcpdump:tcpdump socat:socat iperf3:iperf3 chromium:chromium systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # PostgreSQL's binaries (initdb, postgres): the tests run throwaway clusters of their own, not the system's service.
