@@ -76,6 +76,11 @@ export class ControllerChannel {
     }
   }
 
+  /** Whether the channel to a controller is open now. */
+  get connected(): boolean {
+    return this.socket?.readyState === WebSocket.OPEN;
+  }
+
   /** The stored desired state, to reconcile before the controller answers. */
   get stored(): { revision: number; resources: DesiredResource[] } | null {
     return this.store.readDesired();

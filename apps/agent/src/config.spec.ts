@@ -67,4 +67,12 @@ describe('loadAgentConfig', () => {
     writeFileSync(file, '\n');
     expect(() => loadAgentConfig(['--join-token-file', file], {})).toThrow(/token alone/);
   });
+
+  it('takes the probes and metrics address from a flag or the environment, checked; off by default', () => {
+    expect(loadAgentConfig([], {}).metricsAddress).toBeUndefined();
+    expect(loadAgentConfig(['--metrics-address', '127.0.0.1:0'], {}).metricsAddress).toBe('127.0.0.1:0');
+    expect(loadAgentConfig(['--metrics-address=[::1]:9464'], { NETLOOM_METRICS_ADDRESS: '0.0.0.0:1' }).metricsAddress).toBe('[::1]:9464');
+    expect(loadAgentConfig([], { NETLOOM_METRICS_ADDRESS: '0.0.0.0:9464' }).metricsAddress).toBe('0.0.0.0:9464');
+    expect(() => loadAgentConfig(['--metrics-address', '9464'], {})).toThrow(/metrics-address: expected HOST:PORT/);
+  });
 });

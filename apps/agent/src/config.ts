@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { checkPrefix } from './naming';
+import { parseListenAddress } from './observability';
 import { controllerTransport } from './transport';
 
 export interface AgentConfig {
@@ -38,6 +39,8 @@ export interface AgentConfig {
    * the credential and desired state in the state dir, and exit (`--cleanup`); no controller needed.
    */
   cleanup: boolean;
+  /** Where the probes and metrics listen (`--metrics-address HOST:PORT`, checked); off when absent. */
+  metricsAddress: string | undefined;
   /** What the operator should know about this configuration, to log at start. */
   warnings: string[];
 }
@@ -55,6 +58,7 @@ const FLAGS: Record<string, keyof AgentConfig> = {
   '--ca': 'ca',
   '--allow-insecure-http': 'allowInsecureHttp',
   '--cleanup': 'cleanup',
+  '--metrics-address': 'metricsAddress',
 };
 
 /** Flags that take no value. */
@@ -74,6 +78,7 @@ const ENV: Record<string, keyof AgentConfig> = {
   NETLOOM_PLUGINS: 'plugins',
   NETLOOM_CA: 'ca',
   NETLOOM_ALLOW_INSECURE_HTTP: 'allowInsecureHttp',
+  NETLOOM_METRICS_ADDRESS: 'metricsAddress',
 };
 
 /**
@@ -109,6 +114,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
   const allowInsecureHttp = flagValue('allow-insecure-http', given.allowInsecureHttp);
   const ca = given.ca === undefined ? undefined : readCa(given.ca);
   for (const controller of controllers) controllerTransport(controller, { ca, allowInsecureHttp }); // throws on an address the agent cannot dial
+  if (given.metricsAddress !== undefined) parseListenAddress(given.metricsAddress);
   return {
     controllers,
     joinToken: given.joinTokenFile === undefined ? given.joinToken : readJoinToken(given.joinTokenFile),
@@ -125,6 +131,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     ca,
     allowInsecureHttp,
     cleanup: flagValue('cleanup', given.cleanup),
+    metricsAddress: given.metricsAddress,
     warnings: fromFlags.joinToken === undefined ? [] : ['--join-token shows the token to everyone who can run ps: prefer --join-token-file or NETLOOM_JOIN_TOKEN'],
   };
 }

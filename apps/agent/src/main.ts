@@ -1,10 +1,12 @@
 import { release } from 'node:os';
-import { Linux } from '@netloom/linux';
+import { CommandRunner, Linux } from '@netloom/linux';
 import { PROTOCOL_VERSION } from '@netloom/protocol';
 import { detectCapabilities } from './capabilities';
 import { ControllerChannel } from './channel';
 import { loadAgentConfig } from './config';
+import { AgentMetrics } from './metrics';
 import { Names } from './naming';
+import { parseListenAddress, readiness, startProbeServer } from './observability';
 import { PluginHost } from './plugin-host';
 import { loadPlugins } from './plugins-loader';
 import { Reconciler } from './reconciler';
@@ -44,6 +46,20 @@ async function main(): Promise<void> {
   });
   store.onProblem = () => channel.heartbeatNow();
 
+  // Probes and metrics, when asked for: up before the join, which may wait long for a controller.
+  const metricsAddress = config.cleanup ? undefined : config.metricsAddress;
+  const metrics = metricsAddress === undefined ? undefined : new AgentMetrics({ connected: () => channel.connected, appliedRevision: () => store.readApplied().revision });
+  /** The revision of this process's last pass: the data plane is kept while the controller is away. */
+  let keptRevision: number | undefined = undefined;
+  if (metrics && metricsAddress !== undefined) {
+    const { url } = await startProbeServer({
+      address: parseListenAddress(metricsAddress),
+      registry: metrics.registry,
+      readiness: () => readiness(channel.connected, keptRevision),
+    });
+    log(`probes and metrics on ${url} (/healthz, /readyz, /metrics)`);
+  }
+
   if (config.cleanup) {
     const hostId = store.readCredential()?.hostId;
     if (!hostId) throw new Error(`nothing to clean up: no host credential in ${config.stateDir} (this agent never joined)`);
@@ -58,10 +74,26 @@ async function main(): Promise<void> {
   // The credential needs a controller once; keep trying while they are away.
   const hostId = await channel.ensureCredentialRetrying();
 
-  const linux = new Linux();
-  const pluginHost = new PluginHost({ linux, agentPrefix: config.prefix, hostId, plugins, log, requestReconcile: () => reconciler?.requestPass() });
-  reconciler = new Reconciler(linux, new Names(config.prefix, hostId), store, { resyncMs: config.resyncMs, debounceMs: 50, log, plugins: pluginHost });
+  const linux = new Linux(new CommandRunner({ onCommand: metrics && ((entry) => metrics.commandRan(entry)) }));
+  const pluginHost = new PluginHost({
+    linux,
+    agentPrefix: config.prefix,
+    hostId,
+    plugins,
+    log,
+    requestReconcile: () => reconciler?.requestPass(),
+    onReconciled: metrics && ((plugin, seconds) => metrics.pluginReconciled(plugin, seconds)),
+  });
+  reconciler = new Reconciler(linux, new Names(config.prefix, hostId), store, {
+    resyncMs: config.resyncMs,
+    debounceMs: 50,
+    log,
+    plugins: pluginHost,
+    onPass: metrics && ((result, seconds) => metrics.passEnded(result, seconds)),
+  });
   reconciler.onReport = ({ revision, statuses, mutatingCommands, ms, observeOnly }) => {
+    if (!observeOnly) keptRevision = revision;
+    metrics?.reported(statuses);
     // The whole status, `observed` included.
     const changed = sent.changes(statuses, needFull);
     // Observing between passes only reports changes (counters move often: no log line for them).

@@ -16,6 +16,8 @@ export interface PluginHostOptions {
   timeoutMs?: number;
   /** A plugin asked for a pass (`host.requestReconcile`); the context has logged why. */
   requestReconcile?: (reason: string) => void;
+  /** Called after each plugin's reconcile in a pass with how long it took (a timed-out one: its timeout). */
+  onReconciled?: (pluginId: string, seconds: number) => void;
 }
 
 interface Loaded {
@@ -191,7 +193,9 @@ export class PluginHost {
       resources.map((r) => ({ kind: r.kind, id: r.id, generation: r.generation, state: RealizationState.FAILED, reason }));
     const agent = plugin.agent;
     if (!agent) return failAll(`plugin ${plugin.id} has no agent half`);
+    const started = performance.now();
     const outcome = await this.call(loaded, 'reconcile', () => agent.reconcile(resources, loaded.host));
+    this.options.onReconciled?.(plugin.id, (performance.now() - started) / 1_000);
     if ('error' in outcome) return failAll(outcome.error);
     const byId = new Map(Array.isArray(outcome.value) ? outcome.value.map((s) => [s.id, s]) : []);
     return resources.map((r) => {

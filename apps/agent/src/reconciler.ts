@@ -19,7 +19,12 @@ export interface ReconcilerOptions {
   log: (line: string) => void;
   /** The loaded plugins: their kinds go to them, after the core apply, instead of the core planner. */
   plugins?: PluginHost;
+  /** Called after every pass (not an observe) with how it ended and how long it took. */
+  onPass?: (result: PassResult, seconds: number) => void;
 }
+
+/** How a pass ended: every resource applied, some failed, or the pass itself threw (logged). */
+export type PassResult = 'applied' | 'failed' | 'error';
 
 export interface ReconcileReport {
   revision: number;
@@ -316,7 +321,19 @@ export class Reconciler {
       this.again = true;
       return;
     }
-    void this.exclusive(() => this.pass());
+    void this.exclusive(() => this.timedPass());
+  }
+
+  /** A pass, told to `onPass` however it ends. */
+  private async timedPass(): Promise<void> {
+    const started = performance.now();
+    let result: PassResult = 'error';
+    try {
+      await this.pass();
+      result = this.last?.statuses.every((s) => s.state === RealizationState.APPLIED) ? 'applied' : 'failed';
+    } finally {
+      this.options.onPass?.(result, (performance.now() - started) / 1_000);
+    }
   }
 
   /**

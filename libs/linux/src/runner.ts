@@ -69,6 +69,8 @@ export const COMMAND_TIMEOUT_MS = 30_000;
 export interface RunnerOptions {
   /** How many entries {@link CommandRunner.log} keeps (oldest dropped first). Default 10 000. */
   logLimit?: number;
+  /** Called with every entry as it is logged (e.g. to count commands by program); must not throw. */
+  onCommand?: (entry: CommandLog) => void;
 }
 
 /**
@@ -81,11 +83,13 @@ export class CommandRunner {
   /** Every command run (the most recent `logLimit`); tests read it to prove e.g. "no mutating command". */
   readonly log: CommandLog[] = [];
   private readonly logLimit: number;
+  private readonly onCommand: ((entry: CommandLog) => void) | undefined;
   private mutations = 0;
   private reads = 0;
 
   constructor(options: RunnerOptions = {}) {
     this.logLimit = options.logLimit ?? 10_000;
+    this.onCommand = options.onCommand;
   }
 
   /** Mutating commands run since construction (or the last {@link resetLog}). */
@@ -111,6 +115,7 @@ export class CommandRunner {
     else this.reads++;
     this.log.push(entry);
     if (this.log.length > this.logLimit) this.log.splice(0, this.log.length - this.logLimit);
+    this.onCommand?.(entry);
   }
 
   /**
