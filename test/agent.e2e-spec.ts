@@ -24,6 +24,7 @@ import {
   sleep,
   waitFor,
   waitForDist,
+  withAgentOutput,
 } from './support/agent';
 
 jest.setTimeout(60_000);
@@ -80,14 +81,7 @@ async function hostAgent(): Promise<{ connected: boolean; appliedRevision: numbe
 }
 
 /** Adds the agent's last output lines to a failure. */
-async function withAgentLog<T>(promise: Promise<T>): Promise<T> {
-  try {
-    return await promise;
-  } catch (error) {
-    if (error instanceof Error && agent) error.message += `\nagent output (last lines):\n${agent.tail()}`;
-    throw error;
-  }
-}
+const withAgentLog = <T>(promise: Promise<T>): Promise<T> => withAgentOutput(agent, promise);
 
 const waitConnected = (timeoutMs = 15_000) =>
   withAgentLog(waitFor(async () => (await hostAgent())?.connected === true, timeoutMs, 200, 'agent connected'));

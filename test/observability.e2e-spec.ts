@@ -1,35 +1,9 @@
 import { baseUrl, waitFor } from './support/agent';
 import { FakeAgent, fakeAgent } from './support/fake-agent';
 import { createHost, createNetwork, createPort, uniqueName, useController } from './support/fixtures';
+import { scrapeMetrics, valueOf, type Sample } from './support/prometheus';
 
 jest.setTimeout(60_000);
-
-/** One sample of Prometheus' text format: its name, labels and value. */
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** The samples of a scrape (comments and blank lines left out). */
-function parse(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) throw new Error(`not a sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value;
-    out.push({ name: match[1], labels, value: Number(match[3]) });
-  }
-  return out;
-}
-
-/** The value of the sample with this name and (at least) these labels; 0 when absent. */
-function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  const found = samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-  return found?.value ?? 0;
-}
 
 describe('the controller’s /metrics, scraped as Prometheus does', () => {
   const ctl = useController();
@@ -39,12 +13,7 @@ describe('the controller’s /metrics, scraped as Prometheus does', () => {
     for (const agent of agents) agent.ws.terminate();
   });
 
-  const scrape = async (): Promise<Sample[]> => {
-    const response = await fetch(`${baseUrl(ctl().url)}/metrics`);
-    expect(response.status).toBe(200);
-    expect(response.headers.get('content-type')).toMatch(/^text\/plain;.*version=0\.0\.4/);
-    return parse(await response.text());
-  };
+  const scrape = (): Promise<Sample[]> => scrapeMetrics(baseUrl(ctl().url));
 
   it('counts operations by root field and outcome, times commits and dispatches, and shows the revision', async () => {
     const c = ctl();

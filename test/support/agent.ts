@@ -194,6 +194,16 @@ export class AgentProcess {
   }
 }
 
+/** `promise`, with the agent's last output lines added to its failure. */
+export async function withAgentOutput<T>(agent: AgentProcess | undefined, promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    if (error instanceof Error && agent) error.message += `\nagent output (last lines):\n${agent.tail()}`;
+    throw error;
+  }
+}
+
 /** Names of the network namespaces (`ip netns list`). */
 export async function netnsList(): Promise<string[]> {
   const out = await runOk('ip', ['netns', 'list']);
