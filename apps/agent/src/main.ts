@@ -56,6 +56,7 @@ async function main(): Promise<void> {
       address: parseListenAddress(metricsAddress),
       registry: metrics.registry,
       readiness: () => readiness(channel.connected, keptRevision),
+      log,
     });
     log(`probes and metrics on ${url} (/healthz, /readyz, /metrics)`);
   }

@@ -37,7 +37,7 @@ describe('startProbeServer', () => {
   const counter = new Counter({ name: 'netloom_agent_test_total', help: 'A test counter.', registers: [registry] });
 
   beforeAll(async () => {
-    ({ server, url } = await startProbeServer({ address: { host: '127.0.0.1', port: 0 }, registry, readiness: () => health }));
+    ({ server, url } = await startProbeServer({ address: { host: '127.0.0.1', port: 0 }, registry, readiness: () => health, log: () => undefined }));
   });
   afterAll(() => new Promise<void>((done) => (server ? server.close(() => done()) : done())));
 
@@ -78,6 +78,6 @@ describe('startProbeServer', () => {
 
   it('refuses to start on an address in use', async () => {
     const port = Number(new URL(url).port);
-    await expect(startProbeServer({ address: { host: '127.0.0.1', port }, registry, readiness: () => health })).rejects.toThrow(/EADDRINUSE/);
+    await expect(startProbeServer({ address: { host: '127.0.0.1', port }, registry, readiness: () => health, log: () => undefined })).rejects.toThrow(/EADDRINUSE/);
   });
 });

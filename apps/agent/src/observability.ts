@@ -42,6 +42,8 @@ export interface ProbeServerOptions {
   address: ListenAddress;
   registry: Registry;
   readiness: () => Health;
+  /** Where an error of the listening server goes (it keeps the agent running). */
+  log: (line: string) => void;
 }
 
 /**
@@ -55,6 +57,7 @@ export async function startProbeServer(options: ProbeServerOptions): Promise<{ s
     server.once('error', fail);
     server.listen(options.address.port, options.address.host, () => {
       server.off('error', fail);
+      server.on('error', (error) => options.log(`probes and metrics listener: ${error.message}`));
       done();
     });
   });
