@@ -1,9 +1,11 @@
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { dist } from './paths';
-import { OutputLines } from '@netloom/simhosts';
+import { OutputLines, run, waitFor } from '@netloom/simhosts';
+
+export { type ExecResult, netnsExec, ping, run, sleep, type Truthy, waitFor } from '@netloom/simhosts';
 
 const MAIN = dist('apps/agent/src/main.js');
 const CONTROLLER_MAIN = dist('apps/controller/src/main.js');
@@ -22,59 +24,14 @@ export interface AgentStartOptions {
   extraArgs?: string[];
 }
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The controller base URL (what the agent dials) from the GraphQL URL the controller prints. */
 export const baseUrl = (graphqlUrl: string): string => graphqlUrl.replace(/\/graphql\/?$/, '');
-
-export const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
-
-/** Runs a command with an argument array (no shell); never throws on a non-zero exit. */
-export function run(file: string, args: string[], timeoutMs = 15_000): Promise<ExecResult> {
-  return new Promise((done) => {
-    execFile(file, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      done({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
 
 /** Like run, but throws with the command's output on a non-zero exit. */
 export async function runOk(file: string, args: string[]): Promise<string> {
   const result = await run(file, args);
   if (result.code !== 0) throw new Error(`${file} ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
   return result.stdout;
-}
-
-/**
- * Polls `predicate` until it returns a truthy value (returned) or `timeoutMs` passes (throws,
- * naming the last value or error). A throwing predicate counts as "not yet".
- */
-export type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
-
-export async function waitFor<T>(
-  predicate: () => T | Promise<T>,
-  timeoutMs: number,
-  intervalMs = 100,
-  what = 'condition',
-): Promise<Truthy<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await predicate();
-      if (value) return value as Truthy<T>;
-      last = value;
-    } catch (error) {
-      last = error instanceof Error ? error.message : error;
-    }
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
-    await sleep(intervalMs);
-  }
 }
 
 /** A TCP port that was free a moment ago (bind to 0, read it, close). */
@@ -263,14 +220,4 @@ export async function leftovers(prefix: string): Promise<string[]> {
   const ls = (await links()).filter((l) => pattern.test(l.ifname)).map((l) => l.ifname);
   const table = (await run('nft', ['list', 'table', 'bridge', portSecurityTable(prefix)])).code === 0 ? [`nft table ${portSecurityTable(prefix)}`] : [];
   return [...ns, ...ls, ...table];
-}
-
-/** Runs a command inside a namespace: `ip netns exec NS ARGS…`. */
-export function netnsExec(ns: string, args: string[], timeoutMs = 15_000): Promise<ExecResult> {
-  return run('ip', ['netns', 'exec', ns, ...args], timeoutMs);
-}
-
-/** One ICMP echo from namespace `ns` to `ip` (1 s timeout). */
-export async function ping(ns: string, ip: string): Promise<boolean> {
-  return (await netnsExec(ns, ['ping', '-c1', '-W1', ip])).code === 0;
 }

@@ -105,8 +105,11 @@ export class Cluster {
 
   /** Stops the agents, removes every namespace the run made, stops the controller, removes temporary files. */
   async destroy(): Promise<void> {
-    await this.sim.destroy();
-    await this.controller.destroy();
+    // Every step, even after one failed: a namespace that would not go must not leave the controller running.
+    const errors: unknown[] = [];
+    await this.sim.destroy().catch((error: unknown) => errors.push(error));
+    await this.controller.destroy().catch((error: unknown) => errors.push(error));
     rmSync(this.tempDir, { recursive: true, force: true });
+    if (errors.length) throw new AggregateError(errors, `cluster destroy: ${errors.map(String).join('; ')}`);
   }
 }

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
 import { BatchResult, IpBatch, Linux, LinuxInputError, assertNetnsName } from '@netloom/linux';
 import { AgentHandle, spawnAgent, StartAgentOptions } from './agent-handle';
+import { ExecResult, run } from './commands';
 import { assertPrefix, buildBatches, layout, ownedNetns, SimHost, SimLayout } from './layout';
 import { markedEnv, markedProcesses, signal, waitGone } from './processes';
 
@@ -12,12 +12,6 @@ export interface SimHostsOptions {
   underlayCidr?: string;
   /** Default 1500. */
   underlayMtu?: number;
-}
-
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
 }
 
 /** What {@link SimulatedHosts.removeStale} removed. */
@@ -105,18 +99,7 @@ export class SimulatedHosts {
    * own, so a namespace it adds is not seen outside it.
    */
   exec(i: number, args: string[], timeoutMs = EXEC_TIMEOUT_MS): Promise<ExecResult> {
-    const host = this.host(i);
-    return new Promise((resolve) => {
-      execFile(
-        'ip',
-        ['netns', 'exec', host.name, ...args],
-        { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: markedEnv(this.l.prefix) },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-          resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-        },
-      );
-    });
+    return run('ip', ['netns', 'exec', this.host(i).name, ...args], timeoutMs, markedEnv(this.l.prefix));
   }
 
   /**
