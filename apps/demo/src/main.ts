@@ -1,89 +1,146 @@
+import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { execa } from 'execa';
-import { Cluster, SimulatedHosts } from '@netloom/simhosts';
+import { Cluster, Lab, SimulatedHosts } from '@netloom/simhosts';
+import { Output } from './output';
+import { acrossHosts, balanced, firewalled, floatingIp, isolation, makeFirewall, makeLoadBalancer, makeRouter, type Outcome, snat } from './proofs';
+import { buildWorld, OUTSIDE_CIDR, portLines, TENANT_CIDR, type World } from './world';
 
 /**
  * `npm start`: the whole product on this machine. The controller (SQLite under ./data/demo) and
  * three simulated hosts, each a network namespace with a real agent, joined by an underlay
- * bridge. Two networks with the same addressing span the hosts over VXLAN; the demo proves it
- * with a ping across hosts, and a ping that must not cross from one network to the other. The API
- * stays up; Ctrl-C removes everything (hosts, agents, namespaces, demo data).
+ * bridge. Two networks with the same addressing span the hosts over VXLAN, and a third stands for
+ * the outside world. Each part is proved with packets: a ping across hosts, isolation between the
+ * networks, a router's SNAT and floating IP, a load balancer over members on two hosts, a
+ * firewall policy. The API stays up; Ctrl-C removes everything (servers, agents, namespaces, the
+ * controller, demo data), also when stdout is a pipe that has closed.
+ *
+ * NETLOOM_PORT (8080), NETLOOM_DEMO_DIR (data/demo) and NETLOOM_DEMO_PREFIX (dmo: the prefix of
+ * every namespace it makes) let a test run it beside a real demo.
  */
-const PREFIX = 'dmo';
+const PREFIX = process.env.NETLOOM_DEMO_PREFIX ?? 'dmo';
 const DATA = resolve(process.env.NETLOOM_DEMO_DIR ?? 'data/demo');
 const PORT = process.env.NETLOOM_PORT ?? '8080';
-const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const HOSTS = 3;
 
-interface DemoPort {
-  name: string;
-  fixedIps: { ipAddress: string }[];
-  status: { attributes: { key: string; value: string }[] }[];
-}
-const netnsOf = (p: DemoPort): string => p.status[0].attributes.find((a) => a.key === 'netns')!.value;
-const ipOf = (p: DemoPort): string => p.fixedIps[0].ipAddress;
-
-let cluster: Cluster | undefined;
+const out = new Output();
+/** The start of the cluster, once under way: a stop waits for it, then takes it down. */
+let starting: Promise<Cluster> | undefined;
+let lab: Lab | undefined;
 let stopping = false;
+let failed = 0;
+/** Thrown by a step or proof asked to run once a stop has begun. */
+const STOPPED = new Error('stopping');
 
-async function stop(code: number): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  say('\nStopping: agents, simulated hosts, their namespaces, the controller and the demo data…');
-  await cluster?.destroy();
-  say('Done: nothing of the demo is left.');
-  process.exit(code);
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+const took = (since: number): string => {
+  const ms = Date.now() - since;
+  return ms < 1_000 ? `${ms} ms` : `${(ms / 1_000).toFixed(1)} s`;
+};
+
+/** Runs a step that builds something; prints what it built and how long it took. */
+async function step(work: () => Promise<string>): Promise<void> {
+  if (stopping) throw STOPPED;
+  const started = Date.now();
+  const line = await work();
+  out.say(`${line} (${took(started)})`);
 }
 
-async function ping(from: DemoPort, ip: string): Promise<boolean> {
-  const result = await execa('ip', ['netns', 'exec', netnsOf(from), 'ping', '-c', '2', '-W', '1', ip], { reject: false });
-  return result.exitCode === 0;
+/** Runs proof `n`; prints what it saw, OK or FAILED, how long it took, and the retries it needed. */
+async function proof(n: number, title: string, run: () => Promise<Outcome>): Promise<void> {
+  if (stopping) throw STOPPED;
+  const started = Date.now();
+  const outcome = await run().catch((error: unknown): Outcome => {
+    out.warn(`proof ${n} (${title}): ${message(error)}`);
+    return { ok: false, detail: message(error).split('\n')[0] };
+  });
+  if (stopping) throw STOPPED;
+  if (!outcome.ok) failed++;
+  out.say(`Proof ${n}, ${title}: ${outcome.detail}: ${outcome.ok ? 'OK' : 'FAILED'} (${took(started)})`);
+  for (const note of lab?.notes.splice(0) ?? []) out.say(`  (${note})`);
+}
+
+async function startCluster(): Promise<Cluster> {
+  const started = Date.now();
+  starting = Cluster.start({ prefix: PREFIX, hosts: HOSTS, controllerArgs: ['--port', PORT], dataDir: DATA });
+  const cluster = await starting;
+  const { controller, sim } = cluster;
+  out.say(`NetLoom controller: ${controller.url}`);
+  out.say(`Admin token (shown once): ${controller.adminToken}`);
+  out.say(`Simulated hosts: ${sim.hosts.map((h) => `${h.name} (VTEP ${h.vtep})`).join(', ')}: agents connected (${took(started)}).`);
+  return cluster;
+}
+
+async function buildNetworks(l: Lab): Promise<World> {
+  const started = Date.now();
+  const world = await buildWorld(l);
+  out.say(`\nNetworks blue and red (both ${TENANT_CIDR}) and outside (${OUTSIDE_CIDR}) span the hosts; ports applied (${took(started)}):`);
+  for (const line of portLines(world)) out.say(line);
+  return world;
+}
+
+async function proveAll(w: World): Promise<void> {
+  out.say('\nOverlay networks:');
+  await proof(1, 'across hosts', () => acrossHosts(w));
+  await proof(2, 'isolation', () => isolation(w));
+  out.say('\nRouter:');
+  await step(() => makeRouter(w));
+  await proof(3, 'SNAT', () => snat(w));
+  await proof(4, 'floating IP', () => floatingIp(w));
+  out.say('\nLoad balancer:');
+  await step(() => makeLoadBalancer(w));
+  await proof(5, 'load balancer', () => balanced(w));
+  out.say('\nFirewall:');
+  await step(() => makeFirewall(w));
+  await proof(6, 'firewall', () => firewalled(w));
+}
+
+function printWhereToLook(cluster: Cluster): void {
+  const { url, adminToken } = cluster.controller;
+  const base = url.replace(/\/graphql$/, '');
+  out.say(failed ? `\n${failed} proof(s) FAILED (details on stderr).` : '\nAll proofs OK.');
+  out.say(`The API stays up at ${url} (admin token above):`);
+  out.say(`  GraphQL IDE, in a browser (enter the token once): ${url}`);
+  out.say(`  Topology page, in a browser:                     ${base}/ui`);
+  out.say(`  From a shell: curl -s ${url} -H 'content-type: application/json' -H 'authorization: Bearer ${adminToken}' \\`);
+  out.say(`    -d '{"query":"{ hosts { edges { node { name agent { state appliedRevision } } } } }"}'`);
+  out.say('Press Ctrl-C to stop and remove everything.');
+}
+
+/** Every part, even after one failed: servers and agents by pid, namespaces, the controller, temporary files. */
+async function cleanUp(): Promise<string[]> {
+  const problems: string[] = [];
+  const cluster = await starting?.catch(() => undefined);
+  problems.push(...(lab?.killChildren() ?? []));
+  await cluster?.destroy().catch((error: unknown) => problems.push(message(error)));
+  // Whatever a failed step above, or a start that failed half-way, left of the run.
+  await SimulatedHosts.removeStale(PREFIX).catch((error: unknown) => problems.push(message(error)));
+  return problems;
+}
+
+/** Cleans up once, however many signals come (npm forwards Ctrl-C to a child that got it already). */
+async function stop(code: number): Promise<void> {
+  if (stopping) return out.say('Still cleaning up…');
+  stopping = true;
+  out.say('\nStopping: servers, agents, simulated hosts, their namespaces, the controller and the demo data…');
+  const problems = await cleanUp();
+  for (const problem of problems) out.warn(`cleanup: ${problem}`);
+  out.say(problems.length ? 'Cleanup incomplete: see above.' : 'Done: nothing of the demo is left.');
+  process.exit(problems.length ? 1 : code);
 }
 
 async function main(): Promise<void> {
-  process.once('SIGINT', () => void stop(0));
-  process.once('SIGTERM', () => void stop(0));
-  // A demo killed hard last time leaves hosts behind: remove them by their prefix first.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
+  // A demo killed hard last time leaves hosts and data behind: remove them first.
   await SimulatedHosts.removeStale(PREFIX);
-  cluster = await Cluster.start({ prefix: PREFIX, hosts: 3, controllerArgs: ['--port', PORT], dataDir: DATA });
-  const { controller, hostIds, sim } = cluster;
-  say(`NetLoom controller: ${controller.url}`);
-  say(`Admin token (shown once): ${controller.adminToken}`);
-  say(`Simulated hosts: ${sim.hosts.map((h) => `${h.name} (VTEP ${h.vtep})`).join(', ')} — agents connected.`);
-
-  const fields = 'name fixedIps { ipAddress } status { attributes { key value } }';
-  const network = async (name: string): Promise<string> => {
-    const { createNetwork } = await controller.ok<{ createNetwork: { id: string } }>('mutation($n: String!) { createNetwork(input: { name: $n }) { id } }', { n: name });
-    await controller.ok('mutation($n: ID!) { createSubnet(input: { name: "v4", networkId: $n, cidr: "10.60.0.0/24" }) { id } }', { n: createNetwork.id });
-    return createNetwork.id;
-  };
-  const blue = await network('blue');
-  const red = await network('red');
-  const started = Date.now();
-  const { createPorts } = await controller.ok<{ createPorts: DemoPort[] }>(
-    `mutation($p: [CreatePortInput!]!) { createPorts(wait: true, inputs: $p) { ${fields} } }`,
-    {
-      p: [
-        ...hostIds.map((hostId, i) => ({ name: `blue-${i}`, networkId: blue, hostId })),
-        ...hostIds.slice(0, 2).map((hostId, i) => ({ name: `red-${i}`, networkId: red, hostId, fixedIps: [{ ipAddress: `10.60.0.${12 + i}` }] })),
-      ],
-    },
-  );
-  say(`Networks blue and red, both 10.60.0.0/24, spanning the hosts; all ports applied in ${Date.now() - started} ms:`);
-  for (const p of createPorts) say(`  ${p.name.padEnd(7)} ${ipOf(p).padEnd(11)} namespace ${netnsOf(p)}`);
-
-  const [blue0, , blue2, red0, red1] = createPorts;
-  const across = await ping(blue0, ipOf(blue2));
-  say(`\nProof 1, across hosts: blue-0 (host 0) pings blue-2 (host 2, ${ipOf(blue2)}) over VXLAN: ${across ? 'OK' : 'FAILED'}`);
-  const redToRed = await ping(red0, ipOf(red1));
-  const isolated = !(await ping(blue0, ipOf(red1)));
-  say(`Proof 2, isolation: red-0 reaches red-1 (${ipOf(red1)}): ${redToRed ? 'yes' : 'NO'}; blue-0 reaches it: ${isolated ? 'no, as it must not' : 'YES — BROKEN'}`);
-  say(`\nThe API stays up at ${controller.url} (token above); try:`);
-  say(`  curl -s ${controller.url} -H 'content-type: application/json' -H 'authorization: Bearer ${controller.adminToken}' \\`);
-  say(`    -d '{"query":"{ hosts { edges { node { name agent { state appliedRevision } } } } }"}'`);
-  say('Press Ctrl-C to stop and remove everything.');
+  rmSync(DATA, { recursive: true, force: true });
+  const cluster = await startCluster();
+  lab = new Lab(cluster, PREFIX);
+  await proveAll(await buildNetworks(lab));
+  printWhereToLook(cluster);
 }
 
 main().catch((error: unknown) => {
-  say(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
+  if (error === STOPPED || stopping) return;
+  out.warn(`demo failed: ${message(error)}`);
   void stop(1);
 });
