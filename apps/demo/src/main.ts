@@ -119,7 +119,7 @@ async function cleanUp(): Promise<string[]> {
 
 /** Cleans up once, however many signals come (npm forwards Ctrl-C to a child that got it already). */
 async function stop(code: number): Promise<void> {
-  if (stopping) return out.say('Still cleaning up…');
+  if (stopping) return out.warn('Still cleaning up…');
   stopping = true;
   out.say('\nStopping: servers, agents, simulated hosts, their namespaces, the controller and the demo data…');
   const problems = await cleanUp();
