@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: controller + agent on this machine, a network with two ports, a ping between them,
-# the API left up; Ctrl-C removes everything. Needs root (it creates namespaces and bridges).
+# The demo: a controller and three simulated hosts with agents on this machine; networks, a router,
+# a load balancer and a firewall policy, each proved with packets; the API left up; Ctrl-C removes
+# everything. Needs root (it creates namespaces and bridges).
 # `npm run start:controller -- [flags]` starts only the controller instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
