@@ -22,6 +22,7 @@ import { PluginsApiModule, PluginsModule } from './plugin-kinds/plugins.module';
 import { PortsModule } from './ports/ports.module';
 import { RealizationModule } from './realization/realization.module';
 import { SubnetsModule } from './subnets/subnets.module';
+import { WebModule } from './web/web.module';
 
 @Global()
 @Module({})
@@ -54,6 +55,7 @@ export class AppModule {
         PluginsModule,
         RealizationModule,
         AgentsModule,
+        WebModule,
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,
           imports: [AuthModule, PluginsApiModule],
