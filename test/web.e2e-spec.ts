@@ -6,8 +6,9 @@
 import { get } from 'node:http';
 import type { Browser, Page } from 'puppeteer-core';
 import { baseUrl, waitFor } from './support/agent';
+import { FakeAgent } from '@netloom/simhosts';
 import { closeBrowser, launchBrowser, screenshot } from './support/browser';
-import { createHost, createNetwork, useController } from './support/fixtures';
+import { createHost, createNetwork, createPort, createSubnet, uniqueName, useController } from './support/fixtures';
 
 jest.setTimeout(90_000);
 
@@ -18,6 +19,7 @@ describe('the web pages', () => {
   let browser: Browser | undefined;
   let viewerToken = '';
   const pageErrors: string[] = [];
+  const agents: FakeAgent[] = [];
 
   beforeAll(async () => {
     browser = await launchBrowser();
@@ -29,6 +31,7 @@ describe('the web pages', () => {
 
   afterAll(async () => {
     await closeBrowser(browser);
+    for (const agent of agents) await agent.close();
   });
 
   afterEach(() => {
@@ -123,4 +126,120 @@ describe('the web pages', () => {
     await page.browserContext().close();
   });
 
+  /** What the page's graph says of one element (read through cytoscape, not from pixels). */
+  interface NodeView {
+    exists: boolean;
+    kind?: string;
+    state?: string;
+    parent?: string | null;
+    borderColor?: string;
+    pFailed?: number;
+  }
+  const nodeView = (page: Page, id: string): Promise<NodeView> =>
+    page.evaluate((nodeId) => {
+      const node = (globalThis as any).netloomTopology.cy.getElementById(nodeId);
+      if (node.empty()) return { exists: false };
+      return { exists: true, kind: node.data('kind'), state: node.data('state'), parent: node.data('parent') ?? null, borderColor: node.style('border-color'), pFailed: node.data('pFailed') };
+    }, id);
+  const edgeExists = (page: Page, source: string, target: string): Promise<boolean> =>
+    page.evaluate((s, t) => (globalThis as any).netloomTopology.cy.edges().some((e: any) => e.source().id() === s && e.target().id() === t), source, target);
+
+  it('the topology page shows the network with a viewer token, then a new port and a failure without reload', async () => {
+    const c = ctl();
+    const base = baseUrl(c.url);
+    const hostA = await createHost(c);
+    const hostB = await createHost(c);
+    for (const host of [hostA, hostB]) {
+      const agent = await FakeAgent.join(base, host.joinToken);
+      agents.push(agent);
+      await agent.connect();
+    }
+    const network = await createNetwork(c);
+    const subnet = await createSubnet(c, network.id, '10.80.0.0/24');
+    const outside = await createNetwork(c);
+    await createSubnet(c, outside.id, '203.0.113.0/24');
+    const portA = await createPort(c, network.id, hostA.host.id);
+    const portB = await createPort(c, network.id, hostB.host.id);
+    const router = (
+      await c.ok<{ createRouter: { id: string } }>('mutation($input: CreateRouterInput!) { createRouter(input: $input, wait: true) { id } }', {
+        input: { name: uniqueName('router'), hostId: hostA.host.id, interfaces: [{ subnetId: subnet.id }] },
+      })
+    ).createRouter;
+    const lb = (
+      await c.ok<{ createLoadBalancer: { id: string } }>('mutation($input: CreateLoadBalancerInput!) { createLoadBalancer(input: $input, wait: true) { id } }', {
+        input: {
+          name: uniqueName('lb'),
+          hostId: hostB.host.id,
+          subnetId: subnet.id,
+          listeners: [{ protocol: 'TCP', port: 80, pool: { algorithm: 'ROUND_ROBIN', members: [{ portId: portA.id, port: 8080 }, { portId: portB.id, port: 8080 }] } }],
+        },
+      })
+    ).createLoadBalancer;
+    const policy = (
+      await c.ok<{ createFirewallPolicy: { id: string } }>('mutation($input: CreateFirewallPolicyInput!) { createFirewallPolicy(input: $input, wait: true) { id } }', {
+        input: {
+          name: uniqueName('fw'),
+          selector: { portIds: [portA.id] },
+          rules: [{ priority: 10, direction: 'INGRESS', action: 'ALLOW', protocol: 'TCP', ports: [{ from: 8080 }] }],
+        },
+      })
+    ).createFirewallPolicy;
+    // Both agents have acked everything so far: every placed resource shows APPLIED.
+    await c.ok('mutation($input: UpdatePortInput!) { updatePort(input: $input, wait: true) { id } }', { input: { id: portB.id, name: uniqueName('port') } });
+
+    const page = await openWithToken('/ui', viewerToken);
+    await waitFor(async () => (await nodeView(page, policy.id)).exists, 15_000, 100, 'the objects on the page');
+    for (const [id, kind, parent] of [
+      [hostA.host.id, 'Host', null],
+      [network.id, 'Network', null],
+      [outside.id, 'Network', null],
+      [portA.id, 'Port', hostA.host.id],
+      [portB.id, 'Port', hostB.host.id],
+      [router.id, 'Router', hostA.host.id],
+      [lb.id, 'LoadBalancer', hostB.host.id],
+      [policy.id, 'FirewallPolicy', null],
+    ] as const) {
+      expect({ id, ...(await nodeView(page, id)) }).toMatchObject({ id, exists: true, kind, parent });
+    }
+    await waitFor(async () => (await nodeView(page, portA.id)).state === 'APPLIED', 10_000, 100, 'port A shown APPLIED');
+    expect((await nodeView(page, network.id)).state).toBe('APPLIED');
+    expect(await edgeExists(page, portA.id, network.id)).toBe(true);
+    expect(await edgeExists(page, router.id, network.id)).toBe(true);
+    expect(await edgeExists(page, lb.id, portB.id)).toBe(true);
+    expect(await edgeExists(page, policy.id, portA.id)).toBe(true);
+    await screenshot(page, 'web-topology');
+
+    // A port created through the API appears without a reload (the same document: a marker set now stays).
+    await page.evaluate(() => ((globalThis as any).sameDocument = true));
+    const portC = await createPort(c, network.id, hostB.host.id);
+    await waitFor(async () => (await nodeView(page, portC.id)).exists, 10_000, 100, 'the new port on the page');
+    expect(await nodeView(page, portC.id)).toMatchObject({ kind: 'Port', parent: hostB.host.id });
+    await waitFor(async () => (await nodeView(page, portC.id)).state === 'APPLIED', 10_000, 100, 'the new port APPLIED');
+    expect(await edgeExists(page, portC.id, network.id)).toBe(true);
+    expect(await page.evaluate(() => (globalThis as any).sameDocument)).toBe(true);
+    await screenshot(page, 'web-topology-new-port');
+
+    // Its agent reports it FAILED: it turns red, and its panel gives the reason.
+    const before = await nodeView(page, portC.id);
+    expect(before.borderColor).not.toBe('rgb(220,38,38)');
+    agents[1].fail({ kind: 'Port', id: portC.id }, 'RTNETLINK answers: File exists (simulated)');
+    await waitFor(async () => (await nodeView(page, portC.id)).state === 'FAILED', 10_000, 100, 'the port shown FAILED');
+    expect(await nodeView(page, portC.id)).toMatchObject({ state: 'FAILED', borderColor: 'rgb(220,38,38)', pFailed: 100 });
+    expect((await nodeView(page, portA.id)).state).toBe('APPLIED');
+    await page.evaluate((id) => (globalThis as any).netloomTopology.cy.getElementById(id).emit('tap'), portC.id);
+    const panel = await page.$eval('#details', (box) => (box as any).innerText as string);
+    expect(panel).toContain(portC.name);
+    expect(panel).toContain(hostB.host.name);
+    expect(panel).toContain('FAILED');
+    expect(panel).toContain('RTNETLINK answers: File exists (simulated)');
+    expect(await page.evaluate(() => (globalThis as any).sameDocument)).toBe(true);
+    await screenshot(page, 'web-topology-failed');
+
+    // Deleted through the API: gone from the graph, and the panel says so.
+    await c.ok('mutation($input: DeleteInput!) { deletePort(input: $input) { deletedIds } }', { input: { id: portC.id } });
+    await waitFor(async () => !(await nodeView(page, portC.id)).exists, 10_000, 100, 'the deleted port gone from the page');
+    expect(await page.$eval('#details', (box) => (box as any).innerText as string)).toContain('deleted');
+    expect((await nodeView(page, portB.id)).exists).toBe(true);
+    await page.browserContext().close();
+  });
 });

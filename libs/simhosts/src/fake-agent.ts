@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { DesiredResource, RealizationState, resourceKey, ResourceStatusReport } from '@netloom/model';
+import { DesiredResource, RealizationState, resourceKey, ResourceRef, ResourceStatusReport } from '@netloom/model';
 import {
   AGENT_PATH,
   AgentMessage,
@@ -15,7 +15,8 @@ import {
 
 /**
  * An agent that touches no kernel: it joins with a host's join token, holds the desired state it
- * is sent, and acks every snapshot and update at once with APPLIED for each resource it was sent.
+ * is sent, and acks every snapshot and update at once with APPLIED for each resource it was sent
+ * (or FAILED, for those a test told it to {@link fail}).
  * Speaks only the public agent protocol, so benchmarks measure the controller's part of
  * realization (commit, compile, dispatch, ack) without any host work.
  */
@@ -23,6 +24,8 @@ export class FakeAgent {
   private socket: WebSocket | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly resources = new Map<string, DesiredResource>();
+  /** The reason of each resource it reports FAILED, by key. */
+  private readonly failing = new Map<string, string>();
   /** The last revision received (and acked). */
   revision = 0;
   /** Messages received from the controller (snapshots and updates). */
@@ -120,6 +123,23 @@ export class FakeAgent {
     await closed;
   }
 
+  /**
+   * From now on reports `ref` FAILED with `reason`, as an agent whose kernel refused it would: at
+   * once when it holds it (an ack of its current revision), and in every later ack of it.
+   */
+  fail(ref: ResourceRef, reason: string): void {
+    const key = resourceKey(ref);
+    this.failing.set(key, reason);
+    const held = this.resources.get(key);
+    if (held) this.send({ type: 'ack', revision: this.revision, statuses: [this.statusOf(held)], full: false });
+  }
+
+  private statusOf(r: DesiredResource): ResourceStatusReport {
+    const reason = this.failing.get(resourceKey(r));
+    const status = { kind: r.kind, id: r.id, generation: r.generation };
+    return reason === undefined ? { ...status, state: RealizationState.APPLIED } : { ...status, state: RealizationState.FAILED, reason };
+  }
+
   private send(message: AgentMessage): void {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
@@ -138,7 +158,7 @@ export class FakeAgent {
       applied = message.upserts;
     }
     this.revision = message.revision;
-    const statuses: ResourceStatusReport[] = applied.map((r) => ({ kind: r.kind, id: r.id, generation: r.generation, state: RealizationState.APPLIED }));
+    const statuses = applied.map((r) => this.statusOf(r));
     this.send({ type: 'ack', revision: message.revision, statuses, full: message.type === 'snapshot' });
     const waiters = this.waiters;
     this.waiters = [];

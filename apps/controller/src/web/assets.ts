@@ -15,13 +15,16 @@ const ASSETS: Record<string, { from: string; file: string } | { own: string }> =
   'react.production.min.js': { from: 'react/package.json', file: 'umd/react.production.min.js' },
   'react-dom.production.min.js': { from: 'react-dom/package.json', file: 'umd/react-dom.production.min.js' },
   'graphql-ws.min.js': { from: 'graphql-ws/package.json', file: 'umd/graphql-ws.min.js' },
+  // cytoscape exports no package.json, but its browser build by name.
+  'cytoscape.min.js': { from: 'cytoscape/dist/cytoscape.min.js', file: 'cytoscape.min.js' },
   'token.js': { own: 'token.js' },
   'web.css': { own: 'web.css' },
   'graphiql-page.js': { own: 'graphiql-page.js' },
+  'topology.js': { own: 'topology.js' },
 };
 
 /** The pages, by route. */
-export const PAGES = { graphiql: join(PUBLIC_DIR, 'graphiql.html') } as const;
+export const PAGES = { graphiql: join(PUBLIC_DIR, 'graphiql.html'), topology: join(PUBLIC_DIR, 'topology.html') } as const;
 
 /** The absolute path of each asset; throws (at start-up) when one is missing, e.g. a package not installed. */
 export function resolveAssets(resolve: (specifier: string) => string = require.resolve): Map<string, string> {

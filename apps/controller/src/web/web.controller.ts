@@ -1,6 +1,6 @@
 import { Controller, Get, NotFoundException, Param, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { resolveAssets } from './assets';
+import { PAGES, resolveAssets } from './assets';
 import { sendWebFile } from './send-file';
 
 /**
@@ -11,6 +11,11 @@ import { sendWebFile } from './send-file';
 @Controller('ui')
 export class WebController {
   private readonly assets = resolveAssets();
+
+  @Get()
+  topology(@Res() res: Response): void {
+    sendWebFile(res, PAGES.topology, true);
+  }
 
   @Get('assets/:name')
   asset(@Param('name') name: string, @Res() res: Response): void {

@@ -14,7 +14,8 @@
   let wsClient;
 
   function render() {
-    if (wsClient) void wsClient.dispose();
+    // (dispose rejects when the socket it was opening was refused: nothing to do then.)
+    if (wsClient) Promise.resolve(wsClient.dispose()).catch(() => undefined);
     const authorization = NetloomToken.authorization();
     // connectionParams is read on each (re)connect; the API checks it in onConnect.
     wsClient = graphqlWs.createClient({ url: wsUrl, lazy: true, connectionParams: () => ({ authorization: NetloomToken.authorization() }) });
