@@ -93,9 +93,9 @@ describe('the web pages', () => {
     await page.waitForSelector('.graphiql-query-editor .CodeMirror');
     const run = async (query: string): Promise<void> => {
       await page.$eval('.graphiql-query-editor .CodeMirror', (editor, text) => (editor as any).CodeMirror.setValue(text), query);
-      // GraphiQL parses the editor's text on its next update (whether it is a subscription
-      // decides the transport): give it that moment, as a person typing would.
-      await new Promise((done) => setTimeout(done, 1_000));
+      // GraphiQL takes in the editor's text on a debounced update (whether it is a subscription
+      // decides the transport); that update also stores the text: run once it is stored.
+      await page.waitForFunction((text) => localStorage.getItem('graphiql:query') === text, { timeout: 15_000 }, query);
       await page.click('.graphiql-execute-button');
     };
     const response = (): Promise<string> => page.$eval('.graphiql-response .CodeMirror', (editor) => (editor as any).CodeMirror.getValue() as string);
