@@ -2,9 +2,8 @@
 // plain HTTP where other machines could listen is refused. The CA, the controller's certificate
 // and a stranger CA are made by the test with openssl, in a temporary folder.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
@@ -12,48 +11,12 @@ import WebSocket from 'ws';
 import { ControllerProcess } from './support/controller';
 import { AgentProcess, baseUrl, waitFor } from './support/agent';
 import { uniqueName } from './support/fixtures';
+import { httpsGql, makeCa, makeServerCert } from './support/tls';
 
 jest.setTimeout(90_000);
 
 const dir = mkdtempSync(join(tmpdir(), 'netloom-e2e-tls-'));
 const path = (name: string): string => join(dir, name);
-
-function openssl(args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore' });
-}
-
-/** A CA (key + self-signed certificate) named `name` in the test's folder. */
-function makeCa(name: string): void {
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-keyout', path(`${name}.key`), '-out', path(`${name}.crt`), '-subj', `/CN=${name}`]);
-}
-
-/** A server certificate for 127.0.0.1 and localhost, signed by the CA `ca`. */
-function makeServerCert(ca: string): void {
-  writeFileSync(path('san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', path('server.key'), '-out', path('server.csr'), '-subj', '/CN=127.0.0.1']);
-  openssl(['x509', '-req', '-in', path('server.csr'), '-CA', path(`${ca}.crt`), '-CAkey', path(`${ca}.key`), '-CAcreateserial',
-    '-days', '1', '-extfile', path('san.cnf'), '-out', path('server.crt')]);
-}
-
-/** One GraphQL POST over HTTPS, verifying the server against `ca` (PEM) or the system's CAs. */
-function httpsGql(url: string, token: string, query: string, variables: Record<string, unknown> = {}, ca?: string): Promise<{ data?: Record<string, unknown>; errors?: unknown[] }> {
-  const body = JSON.stringify({ query, variables });
-  return new Promise((done, fail) => {
-    const req = httpsRequest(
-      url,
-      { method: 'POST', ca, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        res.on('end', () => done(JSON.parse(text) as { data?: Record<string, unknown> }));
-      },
-    );
-    req.on('error', fail);
-    req.end(body);
-  });
-}
 
 describe('TLS', () => {
   let c: ControllerProcess;
@@ -61,9 +24,9 @@ describe('TLS', () => {
   const agents: AgentProcess[] = [];
 
   beforeAll(async () => {
-    makeCa('netloom-test-ca');
-    makeCa('stranger-ca');
-    makeServerCert('netloom-test-ca');
+    makeCa(dir, 'netloom-test-ca');
+    makeCa(dir, 'stranger-ca');
+    makeServerCert(dir, 'netloom-test-ca');
     ca = execFileSync('cat', [path('netloom-test-ca.crt')]).toString();
     c = new ControllerProcess(path('data'));
     await c.launch(['--tls-cert', path('server.crt'), '--tls-key', path('server.key')]);
