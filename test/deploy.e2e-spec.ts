@@ -3,8 +3,8 @@
 // (and the Containerfiles) set or show is one the binaries read; and each unit's command line,
 // environment, user and capability bound (setpriv standing in for systemd, which is not PID 1
 // here) start a real controller serving HTTPS as nobody with no capabilities, and a real agent
-// holding only the capabilities its unit keeps, which joins with its token file, applies ports
-// and a firewall policy proved by packets, and removes everything with --cleanup.
+// holding only the capabilities its unit keeps, which joins with its token file, applies ports,
+// a router and a firewall policy proved by packets, and removes everything with --cleanup.
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -200,7 +200,7 @@ describeRoot(`the units' commands run as systemd would run them (agent prefix ${
     expect(ready).toBe(200);
   });
 
-  it('the agent unit, bounded to its capabilities, joins with its token file, applies ports and a firewall, and --cleanup removes them', async () => {
+  it('the agent unit, bounded to its capabilities, joins with its token file, applies ports, a router and a firewall, and --cleanup removes them', async () => {
     expect(url).not.toBe('');
     const unit = unitOf('netloom-agent');
     const host = await gql<{ createHost: { host: { id: string }; joinToken: string } }>(
@@ -226,7 +226,10 @@ describeRoot(`the units' commands run as systemd would run them (agent prefix ${
 
     const network = await gql<{ createNetwork: { id: string } }>('mutation($input: CreateNetworkInput!) { createNetwork(input: $input, wait: true) { id } }', { input: { name: `${P}-net` } });
     const networkId = network.createNetwork.id;
-    await gql('mutation($input: CreateSubnetInput!) { createSubnet(input: $input, wait: true) { id } }', { input: { name: `${P}-v4`, networkId, cidr: '10.233.0.0/24' } });
+    const subnet = await gql<{ createSubnet: { id: string; gatewayIp: string } }>(
+      'mutation($input: CreateSubnetInput!) { createSubnet(input: $input, wait: true) { id gatewayIp } }',
+      { input: { name: `${P}-v4`, networkId, cidr: '10.233.0.0/24' } },
+    );
     type PortView = { id: string; fixedIps: { ipAddress: string }[]; status: { state: string; reason: string | null; attributes: { key: string; value: string }[] }[] };
     const port = async (name: string): Promise<PortView & { ns: string; ip: string }> => {
       const made = await gql<{ createPort: PortView }>(
@@ -240,6 +243,14 @@ describeRoot(`the units' commands run as systemd would run them (agent prefix ${
     const a = await port('a');
     const b = await port('b');
     expect(await ping(a.ns, b.ip)).toBe(true);
+
+    // A plugin's namespace with a sysctl written inside (forwarding) and its nftables table: a router holding the gateway.
+    const router = await gql<{ createRouter: { status: { state: string; reason: string | null }[] } }>(
+      'mutation($input: CreateRouterInput!) { createRouter(input: $input, wait: true) { status { state reason } } }',
+      { input: { name: `${P}-router`, hostId: host.createHost.host.id, interfaces: [{ subnetId: subnet.createSubnet.id }] } },
+    );
+    expect(router.createRouter.status).toEqual([{ state: 'APPLIED', reason: null }]);
+    expect(await ping(a.ns, subnet.createSubnet.gatewayIp)).toBe(true);
 
     // A plugin's table inside a port's namespace (nft through `ip netns exec`): ICMP to b dropped.
     const policy = await gql<{ createFirewallPolicy: { status: { state: string }[] } }>(
