@@ -181,7 +181,20 @@ describeRoot(`the units' commands run as systemd would run them (agent prefix ${
     const envFile = join(UNITS, basename(values(unit, 'Service', 'EnvironmentFile')[0]));
     expect(environmentFile(readFileSync(envFile, 'utf8'))).toMatchObject({ NETLOOM_HOST: '0.0.0.0', NETLOOM_PORT: expect.any(String) });
     const port = await freePort();
-    const controller = new Service('the controller', serviceRun(unit, { specifiers: { d: credentials, S: state }, envFile, overrides: { NETLOOM_PORT: String(port) }, rewrite, user: nobody }));
+    // The checkout may sit where nobody cannot reach it (/root): the controller sees it at an
+    // install path of its own, bound in a mount namespace of its own (as systemd's ProtectSystem
+    // gives it one anyway).
+    const install = join(dir, 'opt-netloom');
+    mkdirSync(install);
+    const run = serviceRun(unit, {
+      specifiers: { d: credentials, S: state },
+      envFile,
+      overrides: { NETLOOM_PORT: String(port) },
+      rewrite: (word) => word.replace(NODE, process.execPath).replace(INSTALL, install),
+      user: nobody,
+    });
+    const bound = ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', REPO_ROOT, install];
+    const controller = new Service('the controller', { ...run, argv: [...bound, ...run.argv] });
     services.push(controller);
     // It listens on 0.0.0.0, which it refuses in plain HTTP: so TLS came from the credentials.
     expect(await controller.waitFor(/^\[stdout\] NETLOOM_URL=/)).toBe(`[stdout] NETLOOM_URL=https://0.0.0.0:${port}/graphql`);
