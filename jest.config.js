@@ -9,6 +9,7 @@ const moduleNameMapper = {
   '^@netloom/plugin-sdk$': '<rootDir>/libs/plugin-sdk/src',
   '^@netloom/linux$': '<rootDir>/libs/linux/src',
   '^@netloom/simhosts$': '<rootDir>/libs/simhosts/src',
+  '^@netloom/cli$': '<rootDir>/libs/cli/src',
   // unicorn-magic's `exports` has only an `import` condition; jest resolves `require`.
   '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js',
 };

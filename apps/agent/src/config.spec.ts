@@ -58,6 +58,14 @@ describe('loadAgentConfig', () => {
     expect(() => loadAgentConfig([], { NETLOOM_CONTROLLER: 'unix:/run/a.sock,' })).toThrow(/empty address/);
   });
 
+  it('takes a metrics address (off by default) and a log level', () => {
+    expect(loadAgentConfig([], {})).toMatchObject({ metricsAddress: undefined, logLevel: 'info' });
+    expect(loadAgentConfig(['--metrics-address', '127.0.0.1:0', '--log-level=debug'], {})).toMatchObject({ metricsAddress: '127.0.0.1:0', logLevel: 'debug' });
+    expect(loadAgentConfig([], { NETLOOM_METRICS_ADDRESS: '[::1]:9101', NETLOOM_LOG_LEVEL: 'warn' })).toMatchObject({ metricsAddress: '[::1]:9101', logLevel: 'warn' });
+    expect(() => loadAgentConfig(['--metrics-address', '9101'], {})).toThrow(/^--metrics-address: must be HOST:PORT/);
+    expect(() => loadAgentConfig(['--metrics-address', 'localhost:70000'], {})).toThrow(/^--metrics-address: must be HOST:PORT/);
+  });
+
   it('refuses two forms of the token at once, a missing file, and a file that holds more than a token', () => {
     const file = join(dir, 'token3');
     writeFileSync(file, 'nlj_a nlj_b');

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { z } from 'zod';
+import { checkedBy, type CliSpec, ConfigError, hostPort, list, logLevel, type LogLevel, onOff, option, parseOptions, text, wholeNumber } from '@netloom/cli';
 import { checkPrefix } from './naming';
-import { parseListenAddress } from './observability';
 import { controllerTransport } from './transport';
+
+export const AGENT_VERSION = '0.1.0';
 
 export interface AgentConfig {
   /**
@@ -39,116 +42,85 @@ export interface AgentConfig {
    * the credential and desired state in the state dir, and exit (`--cleanup`); no controller needed.
    */
   cleanup: boolean;
-  /** Where the probes and metrics listen (`--metrics-address HOST:PORT`, checked); off when absent. */
+  /** `HOST:PORT` of the agent's local HTTP listener (probes, metrics); undefined: none. */
   metricsAddress: string | undefined;
+  logLevel: LogLevel;
   /** What the operator should know about this configuration, to log at start. */
   warnings: string[];
 }
 
-const FLAGS: Record<string, keyof AgentConfig> = {
-  '--controller': 'controllers',
-  '--join-token': 'joinToken',
-  '--join-token-file': 'joinTokenFile',
-  '--state-dir': 'stateDir',
-  '--prefix': 'prefix',
-  '--resync-ms': 'resyncMs',
-  '--observe-ms': 'observeMs',
-  '--name': 'name',
-  '--plugins': 'plugins',
-  '--ca': 'ca',
-  '--allow-insecure-http': 'allowInsecureHttp',
-  '--cleanup': 'cleanup',
-  '--metrics-address': 'metricsAddress',
-};
+/** Comma-separated controller addresses, each once, without trailing slashes. */
+function controllerList(list: string[]): string[] {
+  const addresses = list.map((address) => address.replace(/\/+$/, ''));
+  if (addresses.some((address) => address === '')) throw new Error(`an empty address in ${JSON.stringify(list.join(','))}`);
+  const twice = addresses.find((address, i) => addresses.indexOf(address) !== i);
+  if (twice !== undefined) throw new Error(`${twice} is given twice`);
+  return addresses;
+}
 
-/** Flags that take no value. */
-const SWITCHES = new Set<keyof AgentConfig>(['allowInsecureHttp', 'cleanup']);
-/** Flags that may be given more than once: their values are joined with commas. */
-const REPEATABLE = new Set<keyof AgentConfig>(['controllers']);
+/** The agent's options: flags, `NETLOOM_*` variables, `--config` keys and `--help` all come from here. */
+export const AGENT_OPTIONS = z.object({
+  controller: option(list().default(['http://127.0.0.1:8080']).transform(checkedBy(controllerList)), {
+    description: 'controller address: http(s)://HOST:PORT, or unix:/path/to.sock (its --agent-socket); several are replicas of one controller',
+    value: 'URL',
+    defaultText: 'http://127.0.0.1:8080',
+  }),
+  joinToken: option(text().optional(), { description: 'the one-time join token from createHost (ps shows it: prefer --join-token-file or the environment)', value: 'TOKEN', secret: true }),
+  joinTokenFile: option(text().optional(), { description: 'a file holding the join token', value: 'FILE' }),
+  stateDir: option(text().default('/var/lib/netloom-agent'), { description: 'folder of the credential and the desired state', value: 'DIR' }),
+  prefix: option(z.string().default('nl').transform(checkedBy(checkPrefix)), { description: 'first letters of every Linux name this agent creates (1-4 of [a-z0-9], a letter first)', value: 'P', defaultText: 'nl' }),
+  resyncMs: option(wholeNumber(100).default(30_000), { description: 'full reconcile pass at least this often', value: 'MS' }),
+  observeMs: option(wholeNumber(100).default(2_000), { description: 'how often plugins and port counters are observed between passes', value: 'MS' }),
+  name: option(text().optional(), { description: 'this host’s name, shown at join', value: 'NAME', env: 'NETLOOM_HOST_NAME', defaultText: 'the machine’s hostname' }),
+  plugins: option(list().default([]), { description: 'npm packages of extra plugins to load', value: 'NAMES', defaultText: 'none' }),
+  ca: option(text().optional(), { description: 'PEM file of the CA an https controller is verified against', value: 'FILE', defaultText: 'the system’s CAs' }),
+  allowInsecureHttp: option(onOff().default(false), { description: 'dial plain http to a controller that is not on this machine' }),
+  cleanup: option(onOff().default(false), { description: 'remove everything this agent made, forget its credential, and exit (no controller needed)' }),
+  metricsAddress: option(hostPort().optional(), { description: 'HOST:PORT of a local HTTP listener for probes and metrics (port 0: any free one)', value: 'HOST:PORT', defaultText: 'none (off)' }),
+  logLevel: option(logLevel().default('info'), { description: 'least level logged: trace, debug, info, warn or error', value: 'LEVEL' }),
+});
 
-const ENV: Record<string, keyof AgentConfig> = {
-  NETLOOM_CONTROLLER: 'controllers',
-  NETLOOM_JOIN_TOKEN: 'joinToken',
-  NETLOOM_JOIN_TOKEN_FILE: 'joinTokenFile',
-  NETLOOM_STATE_DIR: 'stateDir',
-  NETLOOM_PREFIX: 'prefix',
-  NETLOOM_RESYNC_MS: 'resyncMs',
-  NETLOOM_OBSERVE_MS: 'observeMs',
-  NETLOOM_HOST_NAME: 'name',
-  NETLOOM_PLUGINS: 'plugins',
-  NETLOOM_CA: 'ca',
-  NETLOOM_ALLOW_INSECURE_HTTP: 'allowInsecureHttp',
-  NETLOOM_METRICS_ADDRESS: 'metricsAddress',
+export const AGENT_CLI: CliSpec<typeof AGENT_OPTIONS> = {
+  name: 'netloom-agent',
+  version: AGENT_VERSION,
+  description: 'NetLoom agent: joins the controller and turns its host’s desired state into kernel objects.',
+  schema: AGENT_OPTIONS,
+  alternatives: [['joinToken', 'joinTokenFile']],
 };
 
 /**
- * Configuration from flags (`--controller URL`), then environment (`NETLOOM_CONTROLLER`), then
- * defaults: a flag given replaces the environment's value (all of a repeated flag's values). Everything is checked here, before the agent spends its join token.
+ * Configuration from flags (`--controller URL`), then environment (`NETLOOM_CONTROLLER`), then the
+ * `--config` file, then defaults: a flag given replaces the environment's value (all of a
+ * repeated flag's values). Everything is checked here, before the agent spends its join token.
+ * Throws ConfigError naming the option, or CliExit for `--help`.
  */
 export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): AgentConfig {
-  const fromEnv: Partial<Record<keyof AgentConfig, string>> = {};
-  const fromFlags: Partial<Record<keyof AgentConfig, string>> = {};
-  for (const [name, key] of Object.entries(ENV)) if (env[name]) fromEnv[key] = env[name];
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split('=', 2);
-    const key = FLAGS[flag];
-    if (!key) throw new Error(`unknown option ${flag}; known: ${Object.keys(FLAGS).join(', ')}`);
-    const value = inline ?? (SWITCHES.has(key) ? 'true' : argv[++i]);
-    if (value === undefined) throw new Error(`${flag} needs a value`);
-    fromFlags[key] = REPEATABLE.has(key) && fromFlags[key] !== undefined ? `${fromFlags[key]},${value}` : value;
+  const { values: o, sources } = parseOptions(AGENT_CLI, argv, env);
+  const ca = o.ca === undefined ? undefined : readCa(o.ca);
+  for (const controller of o.controller) {
+    try {
+      controllerTransport(controller, { ca, allowInsecureHttp: o.allowInsecureHttp });
+    } catch (error) {
+      throw new ConfigError(`--controller: ${(error as Error).message}`);
+    }
   }
-  // The join token in one form: a flag's replaces the environment's.
-  for (const layer of [fromEnv, fromFlags]) {
-    if (layer.joinToken !== undefined && layer.joinTokenFile !== undefined) throw new Error('give the join token once: --join-token-file or --join-token');
-  }
-  if (fromFlags.joinToken !== undefined || fromFlags.joinTokenFile !== undefined) {
-    delete fromEnv.joinToken;
-    delete fromEnv.joinTokenFile;
-  }
-  const given = { ...fromEnv, ...fromFlags };
-  const resyncMs = Number(given.resyncMs ?? 30_000);
-  if (!Number.isInteger(resyncMs) || resyncMs < 100) throw new Error(`resync-ms must be a whole number ≥ 100`);
-  const observeMs = Number(given.observeMs ?? 2_000);
-  if (!Number.isInteger(observeMs) || observeMs < 100) throw new Error(`observe-ms must be a whole number ≥ 100`);
-  const controllers = controllerList(given.controllers ?? 'http://127.0.0.1:8080');
-  const allowInsecureHttp = flagValue('allow-insecure-http', given.allowInsecureHttp);
-  const ca = given.ca === undefined ? undefined : readCa(given.ca);
-  for (const controller of controllers) controllerTransport(controller, { ca, allowInsecureHttp }); // throws on an address the agent cannot dial
-  if (given.metricsAddress !== undefined) parseListenAddress(given.metricsAddress);
   return {
-    controllers,
-    joinToken: given.joinTokenFile === undefined ? given.joinToken : readJoinToken(given.joinTokenFile),
-    joinTokenFile: given.joinTokenFile,
-    stateDir: given.stateDir ?? '/var/lib/netloom-agent',
-    prefix: checkPrefix(given.prefix ?? 'nl'),
-    resyncMs,
-    observeMs,
-    name: given.name ?? hostname(),
-    plugins: (given.plugins ?? '')
-      .split(',')
-      .map((p) => p.trim())
-      .filter((p) => p !== ''),
+    controllers: o.controller,
+    joinToken: o.joinTokenFile === undefined ? o.joinToken : readJoinToken(o.joinTokenFile),
+    joinTokenFile: o.joinTokenFile,
+    stateDir: o.stateDir,
+    prefix: o.prefix,
+    resyncMs: o.resyncMs,
+    observeMs: o.observeMs,
+    name: o.name ?? hostname(),
+    plugins: o.plugins.filter(Boolean),
     ca,
-    allowInsecureHttp,
-    cleanup: flagValue('cleanup', given.cleanup),
-    metricsAddress: given.metricsAddress,
-    warnings: fromFlags.joinToken === undefined ? [] : ['--join-token shows the token to everyone who can run ps: prefer --join-token-file or NETLOOM_JOIN_TOKEN'],
+    allowInsecureHttp: o.allowInsecureHttp,
+    cleanup: o.cleanup,
+    metricsAddress: o.metricsAddress,
+    logLevel: o.logLevel,
+    warnings: sources.joinToken === 'flag' ? ['--join-token shows the token to everyone who can run ps: prefer --join-token-file or NETLOOM_JOIN_TOKEN'] : [],
   };
-}
-
-/** Comma-separated controller addresses, each once, without trailing slashes. */
-function controllerList(text: string): string[] {
-  const list = text.split(',').map((address) => address.trim().replace(/\/+$/, ''));
-  if (list.some((address) => address === '')) throw new Error(`controller: an empty address in ${JSON.stringify(text)}`);
-  const twice = list.find((address, i) => list.indexOf(address) !== i);
-  if (twice !== undefined) throw new Error(`controller: ${twice} is given twice`);
-  return list;
-}
-
-function flagValue(name: string, text: string | undefined): boolean {
-  if (text === undefined || text === 'false' || text === '0') return false;
-  if (text === 'true' || text === '1') return true;
-  throw new Error(`${name} is true or false, got ${text}`);
 }
 
 function readCa(path: string): string {
@@ -156,9 +128,9 @@ function readCa(path: string): string {
   try {
     pem = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read the CA file ${path}: ${(error as Error).message}`);
+    throw new ConfigError(`--ca: cannot read the CA file ${path}: ${(error as Error).message}`);
   }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`the CA file ${path} holds no PEM certificate`);
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`--ca: the CA file ${path} holds no PEM certificate`);
   return pem;
 }
 
@@ -167,9 +139,9 @@ function readJoinToken(path: string): string {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read the join token file: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError(`--join-token-file: cannot read the join token file: ${error instanceof Error ? error.message : String(error)}`);
   }
   const token = text.trim();
-  if (!/^\S+$/.test(token)) throw new Error(`the join token file ${path} must hold the token alone`);
+  if (!/^\S+$/.test(token)) throw new ConfigError(`--join-token-file: the join token file ${path} must hold the token alone`);
   return token;
 }

@@ -1,9 +1,10 @@
 import { release } from 'node:os';
+import { ConfigError, exitOnStartError } from '@netloom/cli';
 import { CommandRunner, Linux } from '@netloom/linux';
 import { PROTOCOL_VERSION } from '@netloom/protocol';
 import { detectCapabilities } from './capabilities';
 import { ControllerChannel } from './channel';
-import { loadAgentConfig } from './config';
+import { AGENT_VERSION, loadAgentConfig } from './config';
 import { AgentMetrics } from './metrics';
 import { Names } from './naming';
 import { parseListenAddress, readiness, startProbeServer } from './observability';
@@ -12,8 +13,6 @@ import { loadPlugins } from './plugins-loader';
 import { Reconciler } from './reconciler';
 import { SentStatuses } from './sent-statuses';
 import { StateStore } from './state-store';
-
-export const AGENT_VERSION = '0.1.0';
 
 const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString()} netloom-agent: ${line}\n`);
@@ -63,7 +62,7 @@ async function main(): Promise<void> {
 
   if (config.cleanup) {
     const hostId = store.readCredential()?.hostId;
-    if (!hostId) throw new Error(`nothing to clean up: no host credential in ${config.stateDir} (this agent never joined)`);
+    if (!hostId) throw new ConfigError(`--cleanup: nothing to clean up: no host credential in ${config.stateDir} (this agent never joined)`);
     const linux = new Linux();
     const pluginHost = new PluginHost({ linux, agentPrefix: config.prefix, hostId, plugins, log, requestReconcile: () => undefined });
     const cleaner = new Reconciler(linux, new Names(config.prefix, hostId), store, { resyncMs: config.resyncMs, debounceMs: 50, log, plugins: pluginHost });
@@ -146,7 +145,4 @@ async function removeEverything(reconciler: Reconciler, store: StateStore, plugi
   store.stop();
 }
 
-main().catch((error: unknown) => {
-  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exit(1);
-});
+main().catch((error: unknown) => exitOnStartError('netloom-agent', error, (e) => e instanceof ConfigError));

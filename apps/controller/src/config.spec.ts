@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { ErrorCode } from '@netloom/model';
 import { describeDatabase, loadConfig } from './config';
 
@@ -12,6 +14,25 @@ describe('loadConfig', () => {
   it('takes flags over environment', () => {
     const config = loadConfig(['--port', '9000', '--data-dir=/tmp/x'], { NETLOOM_PORT: '7000', NETLOOM_HOST: '::1' });
     expect(config).toMatchObject({ port: 9000, dataDir: '/tmp/x', database: { kind: 'sqlite', file: '/tmp/x/netloom.sqlite' }, listenHost: '::1' });
+  });
+
+  it('reads a --config file below flags and the environment; every option has a flag', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netloom-config-'));
+    try {
+      const file = join(dir, 'controller.yaml');
+      writeFileSync(file, 'port: 9100\nmaxQueryDepth: 5\nhost: 0.0.0.0\nallowInsecureHttp: true\nplugins: [a, b]\nlogLevel: debug\n');
+      expect(loadConfig(['--config', file], {})).toMatchObject({ port: 9100, maxQueryDepth: 5, listenHost: '0.0.0.0', allowInsecureHttp: true, plugins: ['a', 'b'], logLevel: 'debug' });
+      expect(loadConfig(['--config', file, '--port', '9200', '--allow-insecure-http=false', '--host', '::1'], { NETLOOM_MAX_QUERY_DEPTH: '6' })).toMatchObject({
+        port: 9200,
+        maxQueryDepth: 6,
+        listenHost: '::1',
+        allowInsecureHttp: false,
+      });
+      expect(loadConfig(['--max-query-cost', '10', '--wait-timeout-ms=20', '--log-level', 'warn'], {})).toMatchObject({ maxQueryCost: 10, waitTimeoutMs: 20, logLevel: 'warn' });
+      expect(() => loadConfig(['--config', file, '--allow-insecure-http=false'], {})).toThrow(/refusing to serve plain HTTP on 0\.0\.0\.0/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('serves plain HTTP only on loopback unless TLS is given or insecure HTTP allowed', () => {
@@ -66,6 +87,8 @@ describe('loadConfig', () => {
     [['--agent-socket', `/${'s'.repeat(107)}`]],
     [['--tls-cert', 'c.pem']],
     [['--tls-key', 'k.pem']],
+    [['--log-level', 'verbose']],
+    [['--config', '/nonexistent/netloom.yaml']],
   ])('refuses %j', (argv) => {
     expect(() => loadConfig(argv, {})).toThrow(expect.objectContaining({ code: ErrorCode.BadUserInput }));
   });

@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { z } from 'zod';
+import { checkedBy, type CliSpec, ConfigError, list, logLevel, type LogLevel, onOff, option, parseOptions, text, wholeNumber } from '@netloom/cli';
 import { badInput, isLoopbackHost } from '@netloom/model';
 
 /** The embedded SQLite file (the default), or a PostgreSQL server several controllers may share. */
@@ -38,138 +40,103 @@ export interface ControllerConfig {
   tlsKey: string | undefined;
   /** Serve plain HTTP on an address other machines reach (refused otherwise). */
   allowInsecureHttp: boolean;
+  logLevel: LogLevel;
   /** What the operator should hear about the configuration (logged at start). */
   warnings: string[];
-}
-
-const FLAGS: Record<string, keyof ControllerConfig> = {
-  '--data-dir': 'dataDir',
-  '--database': 'database',
-  '--host': 'listenHost',
-  '--port': 'port',
-  '--body-limit': 'bodyLimit',
-  '--query-timeout-ms': 'queryTimeoutMs',
-  '--max-subscriptions': 'maxSubscriptions',
-  '--host-grace-ms': 'hostGraceMs',
-  '--join-retry-ms': 'joinRetryMs',
-  '--agent-socket': 'agentSocket',
-  '--plugins': 'plugins',
-  '--tls-cert': 'tlsCert',
-  '--tls-key': 'tlsKey',
-  '--allow-insecure-http': 'allowInsecureHttp',
-};
-
-/** Flags that take no value. */
-const SWITCHES = new Set<keyof ControllerConfig>(['allowInsecureHttp']);
-
-const ENV: Record<string, keyof ControllerConfig> = {
-  NETLOOM_DATA_DIR: 'dataDir',
-  NETLOOM_DATABASE: 'database',
-  NETLOOM_HOST: 'listenHost',
-  NETLOOM_PORT: 'port',
-  NETLOOM_BODY_LIMIT: 'bodyLimit',
-  NETLOOM_MAX_QUERY_DEPTH: 'maxQueryDepth',
-  NETLOOM_MAX_QUERY_COST: 'maxQueryCost',
-  NETLOOM_QUERY_TIMEOUT_MS: 'queryTimeoutMs',
-  NETLOOM_MAX_SUBSCRIPTIONS: 'maxSubscriptions',
-  NETLOOM_WAIT_TIMEOUT_MS: 'waitTimeoutMs',
-  NETLOOM_HOST_GRACE_MS: 'hostGraceMs',
-  NETLOOM_JOIN_RETRY_MS: 'joinRetryMs',
-  NETLOOM_AGENT_SOCKET: 'agentSocket',
-  NETLOOM_PLUGINS: 'plugins',
-  NETLOOM_TLS_CERT: 'tlsCert',
-  NETLOOM_TLS_KEY: 'tlsKey',
-  NETLOOM_ALLOW_INSECURE_HTTP: 'allowInsecureHttp',
-};
-
-const NUMERIC = new Set<keyof ControllerConfig>([
-  'port',
-  'bodyLimit',
-  'maxQueryDepth',
-  'maxQueryCost',
-  'queryTimeoutMs',
-  'maxSubscriptions',
-  'waitTimeoutMs',
-  'hostGraceMs',
-  'joinRetryMs',
-]);
-
-/** Configuration from flags (`--port 8080`), then environment (`NETLOOM_PORT`), then defaults. */
-export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): ControllerConfig {
-  const given: Partial<Record<keyof ControllerConfig, string>> = {};
-  for (const [name, key] of Object.entries(ENV)) {
-    if (env[name] !== undefined && env[name] !== '') given[key] = env[name];
-  }
-  const fromFlags = new Set<keyof ControllerConfig>();
-  for (let i = 0; i < argv.length; i++) {
-    const at = argv[i].indexOf('=');
-    const [flag, inline] = at < 0 ? [argv[i], undefined] : [argv[i].slice(0, at), argv[i].slice(at + 1)];
-    const key = FLAGS[flag];
-    if (!key) throw badInput(`unknown option ${flag}; known: ${Object.keys(FLAGS).join(', ')}`);
-    const value = inline ?? (SWITCHES.has(key) ? 'true' : argv[++i]);
-    if (value === undefined) throw badInput(`${flag} needs a value`);
-    given[key] = value;
-    fromFlags.add(key);
-  }
-  const number = (key: keyof ControllerConfig, fallback: number): number => {
-    const text = given[key];
-    if (text === undefined) return fallback;
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < 0) throw badInput(`${key} must be a whole number, got ${text}`);
-    return value;
-  };
-  for (const key of Object.keys(given) as (keyof ControllerConfig)[]) {
-    if (NUMERIC.has(key)) number(key, 0);
-  }
-  const dataDir = resolve(given.dataDir ?? 'data');
-  const listenHost = given.listenHost ?? '127.0.0.1';
-  const [tlsCert, tlsKey] = [given.tlsCert, given.tlsKey].map((path) => (path ? resolve(path) : undefined));
-  if (Boolean(tlsCert) !== Boolean(tlsKey)) throw badInput('--tls-cert and --tls-key go together: give both or neither');
-  const allowInsecureHttp = ['true', '1'].includes(given.allowInsecureHttp ?? '');
-  if (!tlsCert && !allowInsecureHttp && !isLoopbackHost(listenHost)) {
-    throw badInput(
-      `refusing to serve plain HTTP on ${listenHost}, which other machines reach: tokens and host credentials would cross the network in clear; ` +
-        'give --tls-cert and --tls-key, or pass --allow-insecure-http',
-    );
-  }
-  const database = databaseConfig(given.database, dataDir);
-  const warnings: string[] = [];
-  if (database.kind === 'postgres' && fromFlags.has('database') && describeDatabase(database) !== database.url) {
-    warnings.push('--database holds a password, which ps shows to every user of this machine: give the URL in NETLOOM_DATABASE, or the password in PGPASSWORD or ~/.pgpass');
-  }
-  return {
-    dataDir,
-    database,
-    listenHost,
-    port: number('port', 8080),
-    bodyLimit: number('bodyLimit', 2 * 1024 * 1024),
-    maxQueryDepth: number('maxQueryDepth', 12),
-    maxQueryCost: number('maxQueryCost', 50_000),
-    queryTimeoutMs: number('queryTimeoutMs', 10_000),
-    maxSubscriptions: number('maxSubscriptions', 20),
-    waitTimeoutMs: number('waitTimeoutMs', 30_000),
-    hostGraceMs: number('hostGraceMs', 60_000),
-    joinRetryMs: number('joinRetryMs', 600_000),
-    agentSocket: given.agentSocket === undefined ? undefined : socketPath(given.agentSocket),
-    plugins: (given.plugins ?? '')
-      .split(',')
-      .map((name) => name.trim())
-      .filter(Boolean),
-    tlsCert,
-    tlsKey,
-    allowInsecureHttp,
-    warnings,
-  };
 }
 
 // sun_path holds 108 bytes, the terminating NUL included.
 const MAX_SOCKET_PATH = 107;
 
 function socketPath(text: string): string {
-  if (text === '') throw badInput('agent socket path is empty');
   const path = resolve(text);
-  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw badInput(`agent socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes`);
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw new Error(`agent socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes`);
   return path;
+}
+
+const path = () => text().transform((value) => resolve(value));
+
+/** The controller's options: flags, `NETLOOM_*` variables, `--config` keys and `--help` all come from here. */
+export const CONTROLLER_OPTIONS = z.object({
+  dataDir: option(text().default('data').transform((dir) => resolve(dir)), { description: 'folder of the embedded database', value: 'DIR', defaultText: './data' }),
+  database: option(text().optional(), {
+    description: 'a postgres:// or postgresql:// URL (PostgreSQL, several controllers may share it), else an SQLite file; a password belongs in the environment, PGPASSWORD or ~/.pgpass, not on the command line',
+    value: 'URL|FILE',
+    defaultText: 'DIR/netloom.sqlite',
+    secret: true,
+  }),
+  host: option(text().default('127.0.0.1'), { description: 'address to listen on; plain HTTP only on loopback unless TLS or --allow-insecure-http', value: 'ADDRESS' }),
+  port: option(wholeNumber().default(8080), { description: 'TCP port; 0 picks a free one (printed in NETLOOM_URL)', value: 'PORT' }),
+  bodyLimit: option(wholeNumber().default(2 * 1024 * 1024), { description: 'largest request body, in bytes', value: 'BYTES' }),
+  maxQueryDepth: option(wholeNumber().default(12), { description: 'deepest GraphQL query accepted', value: 'N' }),
+  maxQueryCost: option(wholeNumber().default(50_000), { description: 'costliest GraphQL operation accepted (also all of one socket’s subscriptions together)', value: 'N' }),
+  queryTimeoutMs: option(wholeNumber().default(10_000), { description: 'how long a query runs before QUERY_TIMEOUT', value: 'MS' }),
+  maxSubscriptions: option(wholeNumber().default(20), { description: 'live subscriptions per graphql-ws socket', value: 'N' }),
+  waitTimeoutMs: option(wholeNumber().default(30_000), { description: 'how long a mutation with wait: true waits for the hosts', value: 'MS' }),
+  hostGraceMs: option(wholeNumber().default(60_000), { description: 'how long a host’s agent may stay away before the other hosts stop peering with it', value: 'MS' }),
+  joinRetryMs: option(wholeNumber().default(600_000), { description: 'how long a join may be asked again with the same token (a lost answer)', value: 'MS' }),
+  agentSocket: option(text().transform(checkedBy(socketPath)).optional(), { description: 'a Unix socket also serving the HTTP app, for agents in other network namespaces', value: 'PATH', defaultText: 'none' }),
+  plugins: option(list().default([]), { description: 'extra plugins to load: npm package names or absolute module paths', value: 'NAMES', defaultText: 'none' }),
+  tlsCert: option(path().optional(), { description: 'PEM certificate (chain) to serve HTTPS and WSS with; needs --tls-key', value: 'FILE' }),
+  tlsKey: option(path().optional(), { description: 'PEM key of --tls-cert', value: 'FILE' }),
+  allowInsecureHttp: option(onOff().default(false), { description: 'serve plain HTTP on an address other machines reach' }),
+  logLevel: option(logLevel().default('info'), { description: 'least level logged: trace, debug, info, warn or error', value: 'LEVEL' }),
+});
+
+export const CONTROLLER_CLI: CliSpec<typeof CONTROLLER_OPTIONS> = {
+  name: 'netloom-controller',
+  version: '0.1.0',
+  description: 'NetLoom controller: the GraphQL API, the intent store and the agents’ channel.',
+  schema: CONTROLLER_OPTIONS,
+};
+
+/**
+ * Configuration from flags (`--port 8080`), then environment (`NETLOOM_PORT`), then the
+ * `--config` file, then defaults. Throws BAD_USER_INPUT naming the option, or CliExit for `--help`.
+ */
+export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): ControllerConfig {
+  try {
+    return checked(argv, env);
+  } catch (error) {
+    throw error instanceof ConfigError ? badInput(error.message) : error;
+  }
+}
+
+function checked(argv: string[], env: NodeJS.ProcessEnv): ControllerConfig {
+  const { values: o, sources } = parseOptions(CONTROLLER_CLI, argv, env);
+  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new ConfigError('--tls-cert and --tls-key go together: give both or neither');
+  if (!o.tlsCert && !o.allowInsecureHttp && !isLoopbackHost(o.host)) {
+    throw new ConfigError(
+      `refusing to serve plain HTTP on ${o.host}, which other machines reach: tokens and host credentials would cross the network in clear; ` +
+        'give --tls-cert and --tls-key, or pass --allow-insecure-http',
+    );
+  }
+  const database = databaseConfig(o.database, o.dataDir);
+  const warnings: string[] = [];
+  if (database.kind === 'postgres' && sources.database === 'flag' && describeDatabase(database) !== database.url) {
+    warnings.push('--database holds a password, which ps shows to every user of this machine: give the URL in NETLOOM_DATABASE, or the password in PGPASSWORD or ~/.pgpass');
+  }
+  return {
+    dataDir: o.dataDir,
+    database,
+    listenHost: o.host,
+    port: o.port,
+    bodyLimit: o.bodyLimit,
+    maxQueryDepth: o.maxQueryDepth,
+    maxQueryCost: o.maxQueryCost,
+    queryTimeoutMs: o.queryTimeoutMs,
+    maxSubscriptions: o.maxSubscriptions,
+    waitTimeoutMs: o.waitTimeoutMs,
+    hostGraceMs: o.hostGraceMs,
+    joinRetryMs: o.joinRetryMs,
+    agentSocket: o.agentSocket,
+    plugins: o.plugins.filter(Boolean),
+    tlsCert: o.tlsCert,
+    tlsKey: o.tlsKey,
+    allowInsecureHttp: o.allowInsecureHttp,
+    logLevel: o.logLevel,
+    warnings,
+  };
 }
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;

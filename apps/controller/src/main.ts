@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
+import { exitOnStartError } from '@netloom/cli';
 import { NetloomError } from '@netloom/model';
 import { AgentSocketService } from './agents/agent-socket.service';
 import { bootstrapAdminToken, createController } from './bootstrap';
@@ -28,8 +29,4 @@ async function main(): Promise<void> {
   Logger.log(`NetLoom controller listening on ${url}${socket} (database ${describeDatabase(config.database)})`, 'Controller');
 }
 
-main().catch((error: unknown) => {
-  const message = error instanceof NetloomError || error instanceof StoreRefused ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.stderr.write(`netloom-controller: ${message}\n`);
-  process.exit(1);
-});
+main().catch((error: unknown) => exitOnStartError('netloom-controller', error, (e) => e instanceof NetloomError || e instanceof StoreRefused));
