@@ -82,6 +82,9 @@ function itSurvives(ctl: () => ControllerProcess): void {
     const log = c.output.join('\n').replace(/\x1b\[[0-9;]*m/g, '');
     expect(log).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
     expect(log).not.toMatch(/\bERROR\b/);
+    // The JSON log: no line at error level, no stack inside a line.
+    expect(log).not.toMatch(/"level":"(error|fatal)"/);
+    expect(log).not.toMatch(/\\n\s+at /);
     expect(log).not.toMatch(/Unhandled|uncaught/i);
   });
 }

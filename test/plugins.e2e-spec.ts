@@ -116,7 +116,7 @@ describe('plugin kinds in the API', () => {
     const vipFile = join(dataDir, 'test-vip.js');
     writeFileSync(vipFile, VIP_PLUGIN);
     app = await createController(
-      loadConfig([], { NETLOOM_DATA_DIR: dataDir, NETLOOM_PLUGINS: `${pluginFile},${vipFile}`, NETLOOM_WAIT_TIMEOUT_MS: '300' }),
+      loadConfig([], { NETLOOM_DATA_DIR: dataDir, NETLOOM_PLUGINS: `${pluginFile},${vipFile}`, NETLOOM_WAIT_TIMEOUT_MS: '300', NETLOOM_LOG_LEVEL: 'warn' }),
     );
     await app.listen(0, '127.0.0.1');
     url = `http://127.0.0.1:${((app.getHttpServer() as Server).address() as { port: number }).port}/graphql`;

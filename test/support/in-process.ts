@@ -22,7 +22,9 @@ export interface InProcessController {
 export async function inProcessController(name: string, env: Record<string, string> = {}): Promise<InProcessController> {
   const dataDir = mkdtempSync(join(tmpdir(), `netloom-${name}-`));
   const { database } = await controllerOptions();
-  const app = await createController(loadConfig([], { NETLOOM_DATA_DIR: dataDir, ...(database ? { NETLOOM_DATABASE: database } : {}), ...env }));
+  // Warnings and errors only: request lines would flood the test's output.
+  const config = loadConfig([], { NETLOOM_DATA_DIR: dataDir, NETLOOM_LOG_LEVEL: 'warn', ...(database ? { NETLOOM_DATABASE: database } : {}), ...env });
+  const app = await createController(config);
   await app.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${((app.getHttpServer() as Server).address() as { port: number }).port}`;
   const token = (await bootstrapAdminToken(app))!;

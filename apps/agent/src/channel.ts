@@ -16,6 +16,7 @@ import {
 import { ControllerRotation } from './rotation';
 import { StateStore } from './state-store';
 import { ControllerTransport, controllerTransport, TransportOptions } from './transport';
+import type { Log } from './log';
 
 export interface ChannelOptions {
   /**
@@ -35,7 +36,7 @@ export interface ChannelOptions {
   onHostDeleted: () => void;
   /** Why the state dir cannot be written, or null: sent with every heartbeat. */
   stateError: () => string | null;
-  log: (line: string) => void;
+  log: Log;
   /** Heartbeat period (the protocol's 5 s unless a test says otherwise); a controller silent for three is left. */
   heartbeatMs?: number;
 }
@@ -97,7 +98,7 @@ export class ControllerChannel {
       } catch (error) {
         const delay = this.rotation.failed();
         const next = this.options.controllers.length > 1 ? ` at ${this.rotation.current}` : '';
-        this.options.log(`${error instanceof Error ? error.message : String(error)}; retrying in ${delay} ms${next}`);
+        this.options.log(`${error instanceof Error ? error.message : String(error)}; retrying in ${delay} ms${next}`, { level: 'warn' });
         await new Promise((done) => setTimeout(done, delay));
       }
     }
@@ -129,7 +130,7 @@ export class ControllerChannel {
     const joined = JSON.parse(text) as JoinResponse;
     // A controller older than agent-made credentials answers with one of its own.
     this.store.writeCredential({ hostId: joined.hostId, credential: joined.credential });
-    this.options.log(`joined as host ${joined.hostName} (${joined.hostId})`);
+    this.options.log(`joined as host ${joined.hostName} (${joined.hostId})`, { hostId: joined.hostId });
     this.answered(address);
     return (this.hostId = joined.hostId);
   }
@@ -189,7 +190,7 @@ export class ControllerChannel {
       this.lastHeard = Date.now();
       const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
       const message = parseControllerMessage(text);
-      if (typeof message === 'string') this.options.log(`bad message from controller: ${message}`);
+      if (typeof message === 'string') this.options.log(`bad message from controller: ${message}`, { level: 'warn' });
       else this.receive(message);
     });
     socket.on('unexpected-response', (_request, response) => {
@@ -198,10 +199,10 @@ export class ControllerChannel {
           ? ' (its host was deleted, or its join token reset: `--cleanup` removes everything this agent made; a new join token joins again)'
           : '';
       if (response.statusCode === 401) this.refusedBefore = true;
-      this.options.log(`controller refused the connection: HTTP ${response.statusCode}${hint}`);
+      this.options.log(`controller refused the connection: HTTP ${response.statusCode}${hint}`, { level: 'warn', controller: address });
       socket.terminate();
     });
-    socket.on('error', (error) => this.options.log(`channel: ${error.message}${this.several ? ` (${address})` : ''}`));
+    socket.on('error', (error) => this.options.log(`channel: ${error.message}${this.several ? ` (${address})` : ''}`, { level: 'warn', controller: address }));
     socket.on('close', (code, reason) => {
       clearInterval(this.heartbeat);
       if (this.socket !== socket || this.stopped) return;
@@ -210,7 +211,7 @@ export class ControllerChannel {
         this.options.onHostDeleted();
         return;
       }
-      if (code === AgentCloseCode.Unauthorized) this.options.log(`controller: ${reason.toString() || 'unauthorized'}`);
+      if (code === AgentCloseCode.Unauthorized) this.options.log(`controller: ${reason.toString() || 'unauthorized'}`, { level: 'warn', controller: address });
       const delay = this.rotation.failed();
       if (this.several) this.options.log(`channel to ${address} closed (${code}); dialling ${this.rotation.current} in ${delay} ms`);
       this.reconnectTimer = setTimeout(() => this.connect(), delay);

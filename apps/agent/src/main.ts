@@ -1,10 +1,11 @@
 import { release } from 'node:os';
-import { ConfigError, exitOnStartError } from '@netloom/cli';
+import { ConfigError, createLogger, exitOnStartError } from '@netloom/cli';
 import { CommandRunner, Linux } from '@netloom/linux';
 import { PROTOCOL_VERSION } from '@netloom/protocol';
 import { detectCapabilities } from './capabilities';
 import { ControllerChannel } from './channel';
 import { AGENT_VERSION, loadAgentConfig } from './config';
+import { type Log, pinoLog } from './log';
 import { AgentMetrics } from './metrics';
 import { Names } from './naming';
 import { parseListenAddress, readiness, startProbeServer } from './observability';
@@ -14,13 +15,11 @@ import { Reconciler } from './reconciler';
 import { SentStatuses } from './sent-statuses';
 import { StateStore } from './state-store';
 
-const log = (line: string): void => {
-  process.stderr.write(`${new Date().toISOString()} netloom-agent: ${line}\n`);
-};
-
 async function main(): Promise<void> {
   const config = loadAgentConfig();
-  for (const warning of config.warnings) log(warning);
+  let logger = createLogger({ name: 'netloom-agent', level: config.logLevel });
+  const log = pinoLog(() => logger);
+  for (const warning of config.warnings) log(warning, { level: 'warn' });
   const store = new StateStore(config.stateDir, { log });
   const capabilities = await detectCapabilities();
   const plugins = loadPlugins({ packages: config.plugins, log });
@@ -63,16 +62,18 @@ async function main(): Promise<void> {
   if (config.cleanup) {
     const hostId = store.readCredential()?.hostId;
     if (!hostId) throw new ConfigError(`--cleanup: nothing to clean up: no host credential in ${config.stateDir} (this agent never joined)`);
+    logger = logger.child({ hostId });
     const linux = new Linux();
     const pluginHost = new PluginHost({ linux, agentPrefix: config.prefix, hostId, plugins, log, requestReconcile: () => undefined });
     const cleaner = new Reconciler(linux, new Names(config.prefix, hostId), store, { resyncMs: config.resyncMs, debounceMs: 50, log, plugins: pluginHost });
-    await removeEverything(cleaner, store, pluginHost);
+    await removeEverything(cleaner, store, pluginHost, log);
     log(`removed everything this agent made for host ${hostId} and forgot its credential`);
     return;
   }
 
   // The credential needs a controller once; keep trying while they are away.
   const hostId = await channel.ensureCredentialRetrying();
+  logger = logger.child({ hostId });
 
   const linux = new Linux(new CommandRunner({ onCommand: metrics && ((entry) => metrics.commandRan(entry)) }));
   const pluginHost = new PluginHost({
@@ -99,7 +100,16 @@ async function main(): Promise<void> {
     // Observing between passes only reports changes (counters move often: no log line for them).
     if (observeOnly && !changed.length && !needFull) return;
     if (!observeOnly && (mutatingCommands > 0 || changed.length)) {
-      log(`reconciled revision ${revision} in ${ms} ms: ${mutatingCommands} mutating command(s), ${changed.length} status change(s)`);
+      log(`reconciled revision ${revision} in ${ms} ms: ${mutatingCommands} mutating command(s), ${changed.length} status change(s)`, {
+        revision,
+        ms,
+        mutatingCommands,
+        statusChanges: changed.length,
+      });
+    }
+    for (const s of changed) {
+      if (s.state === 'FAILED') log(`${s.kind} ${s.id} failed: ${s.reason ?? 'no reason given'}`, { level: 'warn', revision, kind: s.kind, resourceId: s.id });
+      else log(`${s.kind} ${s.id} ${s.state}`, { level: 'debug', revision, kind: s.kind, resourceId: s.id });
     }
     channel.ack(revision, changed, needFull);
     needFull = false;
@@ -116,7 +126,7 @@ async function main(): Promise<void> {
   const hostDeleted = async (): Promise<void> => {
     log('the controller deleted this host: removing everything this agent made');
     clearInterval(observing);
-    if (reconciler) await removeEverything(reconciler, store, pluginHost);
+    if (reconciler) await removeEverything(reconciler, store, pluginHost, log);
     log('removed everything; the credential is forgotten: stopping');
     process.exit(0);
   };
@@ -128,7 +138,7 @@ async function main(): Promise<void> {
     reconciler?.stop();
     store.stop();
     // The plugins' own timers, and the helpers their contexts started.
-    await pluginHost.stop().catch((error: unknown) => log(`stopping plugins: ${error instanceof Error ? error.message : String(error)}`));
+    await pluginHost.stop().catch((error: unknown) => log(`stopping plugins: ${error instanceof Error ? error.message : String(error)}`, { level: 'warn' }));
     process.exit(0);
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
@@ -136,11 +146,11 @@ async function main(): Promise<void> {
 }
 
 /** One pass with nothing desired (the core and every plugin collect what they made), then the state dir forgets. */
-async function removeEverything(reconciler: Reconciler, store: StateStore, pluginHost: PluginHost): Promise<void> {
+async function removeEverything(reconciler: Reconciler, store: StateStore, pluginHost: PluginHost, log: Log): Promise<void> {
   reconciler.setDesired(reconciler.appliedRevision, []);
   await reconciler.reconcileNow();
   reconciler.stop();
-  await pluginHost.stop().catch((error: unknown) => log(`stopping plugins: ${error instanceof Error ? error.message : String(error)}`));
+  await pluginHost.stop().catch((error: unknown) => log(`stopping plugins: ${error instanceof Error ? error.message : String(error)}`, { level: 'warn' }));
   store.forget();
   store.stop();
 }

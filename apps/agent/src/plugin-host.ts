@@ -1,6 +1,7 @@
 import { Linux } from '@netloom/linux';
 import { DesiredResource, RealizationState, resourceKey, ResourceStatusReport } from '@netloom/model';
 import { createHostContext, type DesiredPluginResource, type HostContext, type HostContextOptions, type ManagedHostContext, type PluginDefinition } from '@netloom/plugin-sdk';
+import type { Log } from './log';
 
 /** How long one plugin's reconcile (or observe) may take before it counts as failed. */
 export const PLUGIN_TIMEOUT_MS = 30_000;
@@ -12,7 +13,7 @@ export interface PluginHostOptions {
   agentPrefix: string;
   hostId: string;
   plugins: readonly PluginDefinition<unknown>[];
-  log: (line: string) => void;
+  log: Log;
   timeoutMs?: number;
   /** A plugin asked for a pass (`host.requestReconcile`); the context has logged why. */
   requestReconcile?: (reason: string) => void;
@@ -245,13 +246,13 @@ export class PluginHost {
       if (outcome === TIMEOUT) {
         loaded.running = what;
         void call.catch(() => undefined).finally(() => (loaded.running = undefined));
-        this.options.log(`plugin ${plugin.id}: ${what} took more than ${timeoutMs} ms`);
+        this.options.log(`plugin ${plugin.id}: ${what} took more than ${timeoutMs} ms`, { level: 'warn', plugin: plugin.id });
         return { error: `plugin ${plugin.id} did not finish its ${what} within ${timeoutMs} ms` };
       }
       return { value: outcome };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      this.options.log(`plugin ${plugin.id}: ${what} threw: ${message}`);
+      this.options.log(`plugin ${plugin.id}: ${what} threw: ${message}`, { level: 'warn', plugin: plugin.id });
       return { error: `plugin ${plugin.id}: ${message}`.slice(0, 500) };
     } finally {
       clearTimeout(timer);

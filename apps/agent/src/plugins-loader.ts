@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { checkPlugin, type PluginDefinition } from '@netloom/plugin-sdk';
+import type { Log } from './log';
 
 /** Where built-in plugins are, compiled: `dist/plugins/<name>/src/index.js` (this file is `dist/apps/agent/src/…`). */
 export const BUILTIN_PLUGINS_DIR = resolve(__dirname, '../../../plugins');
@@ -29,7 +30,7 @@ function pluginOf(mod: unknown): PluginDefinition<unknown> | undefined {
  */
 export function loadPlugins(opts: {
   packages: readonly string[];
-  log: (line: string) => void;
+  log: Log;
   builtinDir?: string;
   /** How a module is loaded (tests pass their own). */
   load?: (specifier: string) => unknown;
@@ -56,7 +57,7 @@ export function loadPlugins(opts: {
       refused = `${specifier} is not a plugin definition (${error instanceof Error ? error.message : String(error)})`;
     }
     if (refused) {
-      opts.log(`plugin refused: ${refused}`);
+      opts.log(`plugin refused: ${refused}`, { level: 'warn' });
       continue;
     }
     if (loaded.some((p) => p.id === plugin.id)) {

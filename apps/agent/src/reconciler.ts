@@ -10,13 +10,14 @@ import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, PlanFailu
 import { droppedByPort, planPortSecurity, PortSecurityState } from './port-security';
 import { PortSecurityCache } from './port-security-cache';
 import { StateStore } from './state-store';
+import type { Log } from './log';
 
 export interface ReconcilerOptions {
   /** Periodic resync, catching what events missed. */
   resyncMs: number;
   /** Quiet time after a kernel event before reconciling. */
   debounceMs: number;
-  log: (line: string) => void;
+  log: Log;
   /** The loaded plugins: their kinds go to them, after the core apply, instead of the core planner. */
   plugins?: PluginHost;
   /** Called after every pass (not an observe) with how it ended and how long it took. */
@@ -342,7 +343,7 @@ export class Reconciler {
    */
   private exclusive(task: () => Promise<void>): Promise<void> {
     const running = task()
-      .catch((error: unknown) => this.options.log(`reconcile failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`))
+      .catch((error: unknown) => this.options.log(`reconcile failed: ${error instanceof Error ? error.message : String(error)}`, { level: 'error', err: error }))
       .finally(() => {
         this.running = undefined;
         if (this.again) {
@@ -440,7 +441,7 @@ export class Reconciler {
       const failSecured = (error: unknown, keys: string[]): void => {
         const reason = `port security: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
         // Retried next pass (the table is listed again); its ports fail meanwhile.
-        this.options.log(reason);
+        this.options.log(reason, { level: 'warn', revision, resources: keys });
         for (const key of keys) failures.set(key, { key, reason, terminal: false });
       };
       // Port filters go in beside the root batch: only a port's inside can send, and it comes up

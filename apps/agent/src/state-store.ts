@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DesiredResource, resourceKey, ResourceRef } from '@netloom/model';
+import type { Log } from './log';
 
 export interface DesiredFile {
   revision: number;
@@ -32,7 +33,7 @@ export interface CredentialFile {
 
 export interface StateStoreOptions {
   /** Where trouble is told (default: stderr). */
-  log?: (line: string) => void;
+  log?: Log;
   /** How long to wait before writing again what could not be written. */
   retryMs?: number;
 }
@@ -77,7 +78,7 @@ export class StateStore {
   /** Changes logged since the snapshot. */
   private logLines = 0;
   private readonly retryMs: number;
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
   /** Why the last write failed, or null once everything is written. */
   problem: string | null = null;
   /** Called when `problem` changes. */
@@ -230,7 +231,7 @@ export class StateStore {
       }
     }
     if (problem !== this.problem) {
-      this.log(problem ? `${problem}; still applying, retrying every ${this.retryMs} ms` : `state dir ${this.dir}: written again`);
+      this.log(problem ? `${problem}; still applying, retrying every ${this.retryMs} ms` : `state dir ${this.dir}: written again`, { level: problem ? 'warn' : 'info' });
       this.problem = problem;
       this.onProblem(problem);
     }

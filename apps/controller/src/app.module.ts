@@ -3,6 +3,7 @@ import { DynamicModule, Global, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import { getDataSourceToken } from '@nestjs/typeorm';
+import { LoggerModule, type Params as LoggingParams } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import { AgentsModule } from './agents/agents.module';
 import { AuthModule } from './auth/auth.module';
@@ -38,11 +39,12 @@ class ConfigModule {
 
 @Module({})
 export class AppModule {
-  static forRoot(config: ControllerConfig): DynamicModule {
+  static forRoot(config: ControllerConfig, logging: LoggingParams): DynamicModule {
     return {
       module: AppModule,
       providers: [{ provide: APP_FILTER, useClass: NetloomErrorFilter }],
       imports: [
+        LoggerModule.forRoot(logging),
         ConfigModule.forRoot(config),
         ObservabilityModule,
         DatabaseModule,

@@ -5,16 +5,23 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
 import type { NextFunction, Request, Response } from 'express';
 import { lexicographicSortSchema, printSchema } from 'graphql';
+import type { Logger } from 'pino';
+import { createLogger } from '@netloom/cli';
 import { AppModule } from './app.module';
 import { badInput } from '@netloom/model';
 import { AuthService } from './auth/auth.service';
 import { ControllerConfig } from './config';
+import { loggingParams, NestLogger } from './observability/logging';
 
-/** Creates the controller application (not yet listening). */
-export async function createController(config: ControllerConfig): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+/** Creates the controller application (not yet listening), logging to `logger` (default: a new one at the configured level). */
+export async function createController(
+  config: ControllerConfig,
+  logger: Logger = createLogger({ name: 'netloom-controller', level: config.logLevel }),
+): Promise<INestApplication> {
+  const logging = loggingParams(logger);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logging), {
     bodyParser: false,
-    logger: ['error', 'warn'],
+    logger: new NestLogger(logging),
     // Throw start-up errors to the caller (main() reports and exits; tests clean up) instead of process.exit.
     abortOnError: false,
     httpsOptions: config.tlsCert && config.tlsKey ? { cert: readPem(config.tlsCert, 'certificate'), key: readPem(config.tlsKey, 'key') } : undefined,

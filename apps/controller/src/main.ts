@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
-import { Logger } from '@nestjs/common';
-import { exitOnStartError } from '@netloom/cli';
+import { createLogger, exitOnStartError } from '@netloom/cli';
 import { NetloomError } from '@netloom/model';
 import { AgentSocketService } from './agents/agent-socket.service';
 import { bootstrapAdminToken, createController } from './bootstrap';
@@ -10,8 +9,9 @@ import { StoreRefused } from './database/store';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  for (const warning of config.warnings) Logger.warn(warning, 'Config');
-  const app = await createController(config);
+  const logger = createLogger({ name: 'netloom-controller', level: config.logLevel });
+  for (const warning of config.warnings) logger.warn(warning);
+  const app = await createController(config, logger);
   await app.listen(config.port, config.listenHost);
   const address = (app.getHttpServer() as Server).address() as { port: number };
   const host = config.listenHost.includes(':') ? `[${config.listenHost}]` : config.listenHost;
@@ -26,7 +26,8 @@ async function main(): Promise<void> {
     process.stdout.write('This admin token is shown once; only its hash is stored. Keep it.\n');
   }
   const socket = config.agentSocket ? ` and ${config.agentSocket}` : '';
-  Logger.log(`NetLoom controller listening on ${url}${socket} (database ${describeDatabase(config.database)})`, 'Controller');
+  const database = describeDatabase(config.database);
+  logger.info({ url, agentSocket: config.agentSocket, database }, `NetLoom controller listening on ${url}${socket} (database ${database})`);
 }
 
 main().catch((error: unknown) => exitOnStartError('netloom-controller', error, (e) => e instanceof NetloomError || e instanceof StoreRefused));

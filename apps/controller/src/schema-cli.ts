@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   const target = resolve(__dirname, '../../../../schema.graphql');
   const dataDir = mkdtempSync(join(tmpdir(), 'netloom-schema-'));
   try {
-    const app = await createController(loadConfig([], { NETLOOM_DATA_DIR: dataDir }));
+    const app = await createController(loadConfig([], { NETLOOM_DATA_DIR: dataDir, NETLOOM_LOG_LEVEL: 'warn' }));
     const sdl = await printControllerSchema(app);
     await app.close();
     if (!check) {

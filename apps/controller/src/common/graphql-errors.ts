@@ -86,7 +86,9 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   const original = unwrapped instanceof GraphQLError && !unwrapped.path && unwrapped.originalError ? unwrapped.originalError : unwrapped;
   const known = original instanceof NetloomError ? original : (constraintViolation(original) ?? storeUnavailable(original));
   const { locations, path } = formatted;
+  const where = path?.join('.');
   if (known) {
+    logged(known.code, known.message, where);
     return {
       message: known.message,
       locations,
@@ -96,8 +98,16 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   }
   const code = formatted.extensions?.code;
   if (typeof code === 'string' && PROTOCOL_CODES.has(code)) {
+    logged(code, formatted.message, where);
     return { message: formatted.message, locations, path, extensions: { code } };
   }
-  logger.error(original instanceof Error ? (original.stack ?? original.message) : String(original));
+  logger.error({ msg: 'GraphQL internal error', code: 'INTERNAL_SERVER_ERROR', path: where, err: original });
   return { message: 'internal error', locations, path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+}
+
+/** One line per error a client is answered with, its code included (the request's id comes with the context). */
+function logged(code: string, message: string, path: string | undefined): void {
+  const line = { msg: `GraphQL ${code}: ${message}`, code, path };
+  if (code === ErrorCode.Unavailable) logger.warn(line);
+  else logger.log(line);
 }
