@@ -95,7 +95,7 @@ describe('the web pages', () => {
       await page.$eval('.graphiql-query-editor .CodeMirror', (editor, text) => (editor as any).CodeMirror.setValue(text), query);
       // GraphiQL takes in the editor's text on a debounced update (whether it is a subscription
       // decides the transport); that update also stores the text: run once it is stored.
-      await page.waitForFunction((text) => localStorage.getItem('graphiql:query') === text, { timeout: 15_000 }, query);
+      await page.waitForFunction((text) => (globalThis as unknown as { localStorage: { getItem(key: string): string | null } }).localStorage.getItem('graphiql:query') === text, { timeout: 15_000 }, query);
       await page.click('.graphiql-execute-button');
     };
     const response = (): Promise<string> => page.$eval('.graphiql-response .CodeMirror', (editor) => (editor as any).CodeMirror.getValue() as string);
