@@ -205,6 +205,6 @@ describe(`the agent's probes and metrics (prefix ${P})`, () => {
     // A bad address stops the agent before it does anything.
     const refused = await run(process.execPath, [dist('apps/agent/src/main.js'), '--metrics-address', '127.0.0.1', '--prefix', Q, '--state-dir', tempDir(`agent-${Q}`)]);
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/metrics-address: expected HOST:PORT/);
+    expect(refused.stderr).toMatch(/--metrics-address: expected HOST:PORT/);
   });
 });

@@ -80,7 +80,7 @@ afterAll(async () => {
 describe('--help and --version', () => {
   it.each([
     ['controller', CONTROLLER, ['--port <PORT>', 'NETLOOM_PORT', '--data-dir <DIR>', '--tls-cert <FILE>', '--max-query-depth <N>', '--log-level <LEVEL>']],
-    ['agent', AGENT, ['--controller <URL>', 'NETLOOM_CONTROLLER', '--join-token-file <FILE>', 'NETLOOM_HOST_NAME', '--metrics-address <HOST:PORT>', 'NETLOOM_METRICS_ADDRESS']],
+    ['agent', AGENT, ['--controller <URL>', 'NETLOOM_CONTROLLER', '--join-token-file <FILE>', 'NETLOOM_PREFIX', '--metrics-address <HOST:PORT>', 'NETLOOM_METRICS_ADDRESS']],
   ])('the %s lists its options with their variables and defaults, and exits 0', async (_name, main, expected) => {
     const help = await runNode([main, '--help']);
     expect(help).toMatchObject({ code: 0, stderr: '' });

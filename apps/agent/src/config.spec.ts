@@ -58,12 +58,13 @@ describe('loadAgentConfig', () => {
     expect(() => loadAgentConfig([], { NETLOOM_CONTROLLER: 'unix:/run/a.sock,' })).toThrow(/empty address/);
   });
 
-  it('takes a metrics address (off by default) and a log level', () => {
+  it('takes a metrics address (off by default, checked) and a log level', () => {
     expect(loadAgentConfig([], {})).toMatchObject({ metricsAddress: undefined, logLevel: 'info' });
-    expect(loadAgentConfig(['--metrics-address', '127.0.0.1:0', '--log-level=debug'], {})).toMatchObject({ metricsAddress: '127.0.0.1:0', logLevel: 'debug' });
-    expect(loadAgentConfig([], { NETLOOM_METRICS_ADDRESS: '[::1]:9101', NETLOOM_LOG_LEVEL: 'warn' })).toMatchObject({ metricsAddress: '[::1]:9101', logLevel: 'warn' });
-    expect(() => loadAgentConfig(['--metrics-address', '9101'], {})).toThrow(/^--metrics-address: must be HOST:PORT/);
-    expect(() => loadAgentConfig(['--metrics-address', 'localhost:70000'], {})).toThrow(/^--metrics-address: must be HOST:PORT/);
+    expect(loadAgentConfig(['--metrics-address', '127.0.0.1:0', '--log-level=debug'], {})).toMatchObject({ metricsAddress: { host: '127.0.0.1', port: 0 }, logLevel: 'debug' });
+    expect(loadAgentConfig([], { NETLOOM_METRICS_ADDRESS: '[::1]:9101', NETLOOM_LOG_LEVEL: 'warn' })).toMatchObject({ metricsAddress: { host: '::1', port: 9101 }, logLevel: 'warn' });
+    expect(loadAgentConfig(['--metrics-address=[::1]:9464'], { NETLOOM_METRICS_ADDRESS: '0.0.0.0:1' }).metricsAddress).toEqual({ host: '::1', port: 9464 });
+    expect(() => loadAgentConfig(['--metrics-address', '9101'], {})).toThrow(/^--metrics-address: expected HOST:PORT/);
+    expect(() => loadAgentConfig(['--metrics-address', 'localhost:70000'], {})).toThrow(/^--metrics-address: expected HOST:PORT/);
   });
 
   it('refuses two forms of the token at once, a missing file, and a file that holds more than a token', () => {
@@ -74,13 +75,5 @@ describe('loadAgentConfig', () => {
     expect(() => loadAgentConfig(['--join-token-file', file], {})).toThrow(/token alone/);
     writeFileSync(file, '\n');
     expect(() => loadAgentConfig(['--join-token-file', file], {})).toThrow(/token alone/);
-  });
-
-  it('takes the probes and metrics address from a flag or the environment, checked; off by default', () => {
-    expect(loadAgentConfig([], {}).metricsAddress).toBeUndefined();
-    expect(loadAgentConfig(['--metrics-address', '127.0.0.1:0'], {}).metricsAddress).toBe('127.0.0.1:0');
-    expect(loadAgentConfig(['--metrics-address=[::1]:9464'], { NETLOOM_METRICS_ADDRESS: '0.0.0.0:1' }).metricsAddress).toBe('[::1]:9464');
-    expect(loadAgentConfig([], { NETLOOM_METRICS_ADDRESS: '0.0.0.0:9464' }).metricsAddress).toBe('0.0.0.0:9464');
-    expect(() => loadAgentConfig(['--metrics-address', '9464'], {})).toThrow(/metrics-address: expected HOST:PORT/);
   });
 });

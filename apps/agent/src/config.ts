@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { z } from 'zod';
-import { checkedBy, type CliSpec, ConfigError, hostPort, list, logLevel, type LogLevel, onOff, option, parseOptions, text, wholeNumber } from '@netloom/cli';
+import { checkedBy, type CliSpec, ConfigError, list, logLevel, type LogLevel, onOff, option, parseOptions, text, wholeNumber } from '@netloom/cli';
 import { checkPrefix } from './naming';
+import { type ListenAddress, parseListenAddress } from './observability';
 import { controllerTransport } from './transport';
 
 export const AGENT_VERSION = '0.1.0';
@@ -30,7 +30,6 @@ export interface AgentConfig {
   resyncMs: number;
   /** How often plugins are asked what they observe (health, counters) between passes (`--observe-ms`). */
   observeMs: number;
-  name: string;
   /** npm packages of third-party plugins to load, besides the built-in ones (`--plugins a,b`). */
   plugins: string[];
   /** PEM certificates (read from `--ca FILE`) an https controller is verified against; else the system's CAs. */
@@ -42,8 +41,8 @@ export interface AgentConfig {
    * the credential and desired state in the state dir, and exit (`--cleanup`); no controller needed.
    */
   cleanup: boolean;
-  /** `HOST:PORT` of the agent's local HTTP listener (probes, metrics); undefined: none. */
-  metricsAddress: string | undefined;
+  /** The agent's local HTTP listener (probes, metrics), from `HOST:PORT`; undefined: none. */
+  metricsAddress: ListenAddress | undefined;
   logLevel: LogLevel;
   /** What the operator should know about this configuration, to log at start. */
   warnings: string[];
@@ -71,12 +70,11 @@ export const AGENT_OPTIONS = z.object({
   prefix: option(z.string().default('nl').transform(checkedBy(checkPrefix)), { description: 'first letters of every Linux name this agent creates (1-4 of [a-z0-9], a letter first)', value: 'P', defaultText: 'nl' }),
   resyncMs: option(wholeNumber(100).default(30_000), { description: 'full reconcile pass at least this often', value: 'MS' }),
   observeMs: option(wholeNumber(100).default(2_000), { description: 'how often plugins and port counters are observed between passes', value: 'MS' }),
-  name: option(text().optional(), { description: 'this host’s name, shown at join', value: 'NAME', env: 'NETLOOM_HOST_NAME', defaultText: 'the machine’s hostname' }),
   plugins: option(list().default([]), { description: 'npm packages of extra plugins to load', value: 'NAMES', defaultText: 'none' }),
   ca: option(text().optional(), { description: 'PEM file of the CA an https controller is verified against', value: 'FILE', defaultText: 'the system’s CAs' }),
   allowInsecureHttp: option(onOff().default(false), { description: 'dial plain http to a controller that is not on this machine' }),
   cleanup: option(onOff().default(false), { description: 'remove everything this agent made, forget its credential, and exit (no controller needed)' }),
-  metricsAddress: option(hostPort().optional(), { description: 'HOST:PORT of a local HTTP listener for probes and metrics (port 0: any free one)', value: 'HOST:PORT', defaultText: 'none (off)' }),
+  metricsAddress: option(text().transform(checkedBy(parseListenAddress)).optional(), { description: 'HOST:PORT of a local HTTP listener for probes and metrics (port 0: any free one)', value: 'HOST:PORT', defaultText: 'none (off)' }),
   logLevel: option(logLevel().default('info'), { description: 'least level logged: trace, debug, info, warn or error', value: 'LEVEL' }),
 });
 
@@ -112,7 +110,6 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     prefix: o.prefix,
     resyncMs: o.resyncMs,
     observeMs: o.observeMs,
-    name: o.name ?? hostname(),
     plugins: o.plugins.filter(Boolean),
     ca,
     allowInsecureHttp: o.allowInsecureHttp,

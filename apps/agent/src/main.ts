@@ -8,7 +8,7 @@ import { AGENT_VERSION, loadAgentConfig } from './config';
 import { type Log, pinoLog } from './log';
 import { AgentMetrics } from './metrics';
 import { Names } from './naming';
-import { parseListenAddress, readiness, startProbeServer } from './observability';
+import { readiness, startProbeServer } from './observability';
 import { PluginHost } from './plugin-host';
 import { loadPlugins } from './plugins-loader';
 import { Reconciler } from './reconciler';
@@ -51,10 +51,10 @@ async function main(): Promise<void> {
   let keptRevision: number | undefined = undefined;
   if (metrics && metricsAddress !== undefined) {
     const { url } = await startProbeServer({
-      address: parseListenAddress(metricsAddress),
+      address: metricsAddress,
       registry: metrics.registry,
       readiness: () => readiness(channel.connected, keptRevision),
-      log,
+      log: (line) => log(line, { level: 'error' }),
     });
     log(`probes and metrics on ${url} (/healthz, /readyz, /metrics)`);
   }

@@ -14,7 +14,7 @@ describe('parseListenAddress', () => {
   it.each(['9464', ':9464', '127.0.0.1', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:99999', '::1:9464', '[127.0.0.1]:9464', '[nope]:1', 'a b:1', 'host_x:1', '-x:1', ' 127.0.0.1:9464', ''])(
     'refuses %p with the form it expects',
     (text) => {
-      expect(() => parseListenAddress(text)).toThrow(/metrics-address: expected HOST:PORT/);
+      expect(() => parseListenAddress(text)).toThrow(/^expected HOST:PORT/);
     },
   );
 });

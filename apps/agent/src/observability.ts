@@ -23,7 +23,7 @@ export function parseListenAddress(text: string): ListenAddress {
   const port = Number(match?.[3]);
   const hostOk = match?.[1] !== undefined ? isIP(match[1]) === 6 : host !== undefined && (isIP(host) === 4 || HOST_NAME.test(host));
   if (!match || !host || !hostOk || port > 65_535) {
-    throw new Error(`metrics-address: expected HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464 (port 0: any free one), got ${JSON.stringify(text)}`);
+    throw new Error(`expected HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464 (port 0: any free one), got ${JSON.stringify(text)}`);
   }
   return { host, port };
 }

@@ -43,14 +43,3 @@ export function checkedBy<I, O>(fn: (value: I) => O): (value: I, ctx: z.core.$Re
     }
   };
 }
-
-/** `HOST:PORT` to listen on: a name, an IPv4 address or a bracketed IPv6 one, and a port 0-65535 (0: any free one). */
-export function hostPort() {
-  return text().refine(
-    (value) => {
-      const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
-      return match !== null && Number(match[2]) <= 65535;
-    },
-    { error: 'must be HOST:PORT (a name, an IPv4 address or [IPv6], and a port 0-65535)' },
-  );
-}

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { hostPort, list, onOff, text, wholeNumber } from './fields';
+import { list, onOff, text, wholeNumber } from './fields';
 import { logLevel } from './logger';
 import { CliExit, type CliSpec, ConfigError, helpText, option, parseOptions } from './options';
 
@@ -14,7 +14,6 @@ const SCHEMA = z.object({
   verbose: option(onOff().default(false), { description: 'say more' }),
   token: option(text().optional(), { description: 'a secret', value: 'TOKEN', secret: true }),
   tokenFile: option(text().optional(), { description: 'a file of the secret', value: 'FILE' }),
-  listen: option(hostPort().optional(), { description: 'probes', value: 'HOST:PORT' }),
   logLevel: option(logLevel().default('info'), { description: 'level', value: 'LEVEL' }),
 });
 const SPEC: CliSpec<typeof SCHEMA> = { name: 'netloom-test', version: '9.8.7', description: 'a test binary', schema: SCHEMA, alternatives: [['token', 'tokenFile']] };
@@ -82,11 +81,6 @@ describe('parseOptions', () => {
     expect(refusal(['--bogus'])).toBe("unknown option '--bogus' (see --help)");
     expect(refusal(['--port'])).toBe("option '--port <PORT>' argument missing (see --help)");
     expect(refusal(['stray'])).toMatch(/too many arguments/);
-  });
-
-  it('checks HOST:PORT addresses', () => {
-    for (const good of ['127.0.0.1:9100', '[::1]:0', 'localhost:65535', '0.0.0.0:80']) expect(parse(['--listen', good]).values.listen).toBe(good);
-    for (const bad of ['127.0.0.1', ':9100', '127.0.0.1:65536', '::1:9100', 'host:port', 'a b:1']) expect(refusal(['--listen', bad])).toMatch(/^--listen: must be HOST:PORT/);
   });
 
   it('refuses a config file it cannot use, saying why', () => {
