@@ -94,7 +94,7 @@ describe('a bad option', () => {
     ['controller', ['--port', 'eighty'], 'netloom-controller: --port: must be a whole number (0 or more), got "eighty"'],
     ['controller', ['--bogus'], "netloom-controller: unknown option '--bogus' (see --help)"],
     ['controller', ['--host', '0.0.0.0'], 'netloom-controller: refusing to serve plain HTTP on 0.0.0.0'],
-    ['agent', ['--metrics-address', 'nowhere'], 'netloom-agent: --metrics-address: must be HOST:PORT'],
+    ['agent', ['--metrics-address', 'nowhere'], 'netloom-agent: --metrics-address: expected HOST:PORT'],
     ['agent', ['--resync-ms', '5'], 'netloom-agent: --resync-ms: must be a whole number ≥ 100, got "5"'],
     ['agent', ['--prefix', 'BAD'], 'netloom-agent: --prefix: invalid prefix "BAD"'],
   ])('the %s given %j exits 1 with one line naming it', async (name, args, line) => {
@@ -129,6 +129,8 @@ describe('a controller started with --config', () => {
 
     const listening = await waitFor(() => c.logLines().find((line) => /listening/.test(String(line.msg))), 10_000, 50, 'the listening line');
     expect(listening).toMatchObject({ level: 'info', name: 'netloom-controller', url, msg: expect.stringContaining(`NetLoom controller listening on ${url}`) });
+    const browser = await waitFor(() => c.logLines().find((line) => /In a browser/.test(String(line.msg))), 5_000, 50, 'the browser URLs line');
+    expect(browser).toMatchObject({ level: 'info', ide: url, ui: `http://127.0.0.1:${port}/ui` });
 
     const gql = async (query: string, requestId?: string) => {
       const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${token}` };

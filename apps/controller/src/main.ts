@@ -28,6 +28,8 @@ async function main(): Promise<void> {
   const socket = config.agentSocket ? ` and ${config.agentSocket}` : '';
   const database = describeDatabase(config.database);
   logger.info({ url, agentSocket: config.agentSocket, database }, `NetLoom controller listening on ${url}${socket} (database ${database})`);
+  const ui = url.replace(/\/graphql$/, '/ui');
+  logger.info({ ide: url, ui }, `In a browser: the GraphQL IDE at ${url}, the topology page at ${ui}`);
 }
 
 main().catch((error: unknown) => exitOnStartError('netloom-controller', error, (e) => e instanceof NetloomError || e instanceof StoreRefused));
