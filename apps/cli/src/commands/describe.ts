@@ -6,9 +6,13 @@ import { connect, print } from './connect';
 /** Aligned `Field:  value` lines, then each section's title and its indented lines. */
 export function formatDescription(d: Description): string {
   const width = Math.max(...d.fields.map(([label]) => label.length)) + 2;
-  const lines = d.fields.map(([label, value]) => `${`${label}:`.padEnd(width)}${value}`.trimEnd());
+  const lines = d.fields.map(([label, value]) => `${`${label}:`.padEnd(width)}${value}`);
   for (const section of d.sections) lines.push(`${section.title}:`, ...section.lines.map((l) => `  ${l}`));
-  return lines.join('\n');
+  return lines
+    .join('\n')
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n');
 }
 
 export function describeCommand(): Command {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { ApiClient } from '../api/client';
 import { configPath, readConfig, withContext, writeConfig } from '../config/contexts';
@@ -35,7 +36,7 @@ export function loginCommand(): Command {
       const name = options.context ?? url.host;
       const me = (await new ApiClient({ url: url.href, token, ca: options.ca }).request(MeDocument, {})).me;
       const path = configPath();
-      writeConfig(path, withContext(readConfig(path), { name, url: url.href, token, ...(options.ca ? { ca: options.ca } : {}) }));
+      writeConfig(path, withContext(readConfig(path), { name, url: url.href, token, ...(options.ca ? { ca: resolve(options.ca) } : {}) }));
       print(`Logged in to ${url.href} as ${me.name} (${me.role}); context "${name}" is current (${path})`);
     });
 }

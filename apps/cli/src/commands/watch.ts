@@ -9,8 +9,7 @@ import {
   type ResourceChangesSubscription,
   type ResourceStatusChangesSubscription,
 } from '../generated/graphql';
-import { allKinds, fetchSchema } from '../kinds/registry';
-import { normalizeKind } from '../kinds/kind';
+import { allKinds, fetchSchema, kindOf } from '../kinds/registry';
 import { connect, print } from './connect';
 
 type Change = ResourceChangesSubscription['resourceChanges'];
@@ -57,10 +56,7 @@ export function watchCommand(): Command {
       const schema = await fetchSchema(client);
       let kinds: string[] | undefined;
       if (word !== undefined) {
-        const all = allKinds(schema);
-        const kind = all.find((k) => [k.typeName, k.listField].some((n) => normalizeKind(n) === normalizeKind(word)));
-        if (!kind) throw new CliError(`unknown kind "${word}"; the API offers: ${all.map((k) => k.listField).join(', ')}`);
-        kinds = [kind.typeName];
+        kinds = [kindOf(allKinds(schema), word).typeName];
       }
       const names = new Names(client, schema);
       const ws = client.subscriptions(() => process.stderr.write(`Watching ${kinds?.[0] ?? 'every kind'} on ${client.target.url} (Ctrl-C to stop)\n`));

@@ -35,9 +35,16 @@ export function statusSection(statuses: readonly StatusWithAttributes[], generat
   return { title: 'Status', lines };
 }
 
-/** A value as YAML lines (without the trailing newline). */
+/** The value without its null fields (what was left unset), recursively. */
+export function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null).map(([k, v]) => [k, withoutNulls(v)]));
+}
+
+/** A value as YAML lines (without the trailing newline), unset fields left out. */
 export function yamlOf(value: unknown): string[] {
-  return stringify(value).trimEnd().split('\n');
+  return stringify(withoutNulls(value)).trimEnd().split('\n');
 }
 
 export const indent = (lines: string[], spaces: number): string[] => lines.map((l) => ' '.repeat(spaces) + l);

@@ -75,3 +75,12 @@ export const header = (field: string): string => field.replace(/([a-z0-9])([A-Z]
 
 /** The same word however it is spelt: Load-Balancers, load_balancers, loadbalancers. */
 export const normalizeKind = (word: string): string => word.toLowerCase().replace(/[-_\s]/g, '');
+
+/** loadBalancers → load-balancers, as a user types it. */
+export const kebab = (word: string): string => word.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+
+/** LoadBalancer → lb, FirewallPolicy → fp (kubectl-like short names); none for a one-word type. */
+export const initials = (typeName: string): string | undefined => {
+  const capitals = typeName.replace(/[^A-Z]/g, '').toLowerCase();
+  return capitals.length > 1 ? capitals : undefined;
+};

@@ -2,7 +2,7 @@ import { buildClientSchema, getIntrospectionQuery, type GraphQLSchema, type Intr
 import type { ApiClient } from '../api/client';
 import { CliError } from '../errors';
 import { coreKinds } from './core';
-import { normalizeKind, type KindHandler } from './kind';
+import { initials, kebab, normalizeKind, type KindHandler } from './kind';
 import { PluginKind } from './plugin';
 
 /** Other words for the core kinds, besides their type and list names. */
@@ -20,16 +20,26 @@ export function allKinds(schema: GraphQLSchema): KindHandler[] {
 
 const matches = (kind: KindHandler, word: string): boolean => {
   const w = normalizeKind(word);
-  return w === normalizeKind(kind.typeName) || w === normalizeKind(kind.listField) || ALIASES[w] === kind.typeName;
+  return w === normalizeKind(kind.typeName) || w === normalizeKind(kind.listField) || ALIASES[w] === kind.typeName || w === initials(kind.typeName);
 };
+
+/** The kinds as a user would type them, for messages. */
+export const kindList = (kinds: KindHandler[]): string => kinds.map((k) => kebab(k.listField)).join(', ');
+
+/** The kind a word names among `kinds`, if any. */
+export const findKind = (kinds: KindHandler[], word: string): KindHandler | undefined => kinds.find((k) => matches(k, word));
 
 /** The kind a word names (host, hosts, load-balancers, FirewallPolicy…); unknown: an error listing them. */
 export async function resolveKind(client: ApiClient, word: string): Promise<KindHandler> {
-  const core = coreKinds.find((k) => matches(k, word));
+  const core = findKind(coreKinds, word);
   if (core) return core;
-  const kinds = allKinds(await fetchSchema(client));
-  const found = kinds.find((k) => matches(k, word));
-  if (!found) throw new CliError(`unknown kind "${word}"; the API offers: ${kinds.map((k) => k.listField).join(', ')}`);
+  return kindOf(allKinds(await fetchSchema(client)), word);
+}
+
+/** The kind a word names among `kinds`; unknown: an error listing them. */
+export function kindOf(kinds: KindHandler[], word: string): KindHandler {
+  const found = findKind(kinds, word);
+  if (!found) throw new CliError(`unknown kind "${word}"; the API offers: ${kindList(kinds)}`);
   return found;
 }
 
