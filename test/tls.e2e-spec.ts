@@ -10,6 +10,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { ControllerProcess } from './support/controller';
 import { AgentProcess, baseUrl, waitFor } from './support/agent';
+import { runCli, startWatch, untilShown } from './support/cli';
 import { uniqueName } from './support/fixtures';
 import { httpsGql, makeCa, makeServerCert } from './support/tls';
 
@@ -111,6 +112,27 @@ describe('TLS', () => {
       },
       30_000, 200, 'the agent connected over WSS and up to date',
     );
+  });
+
+  it('the netloom CLI trusts the CA given at login, over HTTPS and WSS, and refuses the server without it', async () => {
+    const config = path('cli-config.yaml');
+    const refused = await runCli(config, ['--context', 'tls', 'login', '--url', c.url, '--token', c.adminToken]);
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringMatching(/^error: cannot reach .*(self[- ]signed|unable to verify|certificate)/i)]);
+    const login = await runCli(config, ['--context', 'tls', 'login', '--url', c.url, '--token', c.adminToken, '--ca', path('netloom-test-ca.crt')]);
+    expect([login.code, login.stderr]).toEqual([0, '']);
+    const hosts = await runCli(config, ['get', 'hosts', '-o', 'json']);
+    expect([hosts.code, Array.isArray(JSON.parse(hosts.stdout))]).toEqual([0, true]);
+    const watch = await startWatch(config, ['networks']);
+    try {
+      const made = async (): Promise<string> => {
+        const name = uniqueName('cli-tls');
+        await httpsGql(c.url, c.adminToken, 'mutation($name: String!) { createNetwork(input: { name: $name }) { id } }', { name }, ca);
+        return name;
+      };
+      expect(await untilShown(made, watch.stdout)).toMatch(/^cli-tls-/);
+    } finally {
+      expect(await watch.stop()).toBe(0);
+    }
   });
 });
 
