@@ -205,7 +205,7 @@ describe('the netloom CLI', () => {
     expect(asViewer.stderr).toContain('(FORBIDDEN)');
     const elsewhere = await cli(['get', 'hosts'], { NETLOOM_URL: 'http://127.0.0.1:1/graphql' });
     expect([elsewhere.code, elsewhere.stderr]).toEqual([1, expect.stringContaining('cannot reach http://127.0.0.1:1/graphql')]);
-    const alone = await cli(['get', 'hosts'], { NETLOOM_CONFIG: join(dir, 'none.yaml'), NETLOOM_URL: ctl().url, NETLOOM_TOKEN: viewerToken });
+    const alone = await cli(['get', 'hosts'], { NETLOOM_CONTEXTS: join(dir, 'none.yaml'), NETLOOM_URL: ctl().url, NETLOOM_TOKEN: viewerToken });
     expect(row(alone.stdout, names.h2)).toBeDefined();
   });
 

@@ -13,7 +13,7 @@ export interface CliRun {
 
 /** The environment of a CLI run: this contexts file, and NETLOOM_URL/TOKEN only when `env` gives them. */
 function cliEnv(config: string, env: Record<string, string>): NodeJS.ProcessEnv {
-  const base: NodeJS.ProcessEnv = { ...process.env, NETLOOM_CONFIG: config };
+  const base: NodeJS.ProcessEnv = { ...process.env, NETLOOM_CONTEXTS: config };
   delete base.NETLOOM_URL;
   delete base.NETLOOM_TOKEN;
   return { ...base, ...env };

@@ -16,7 +16,7 @@ export function buildProgram(version: string): Command {
     .showHelpAfterError()
     .addHelpText(
       'after',
-      '\nEnvironment: NETLOOM_CONFIG (the contexts file), NETLOOM_URL and NETLOOM_TOKEN (override the context).',
+      '\nEnvironment: NETLOOM_CONTEXTS (the contexts file), NETLOOM_URL and NETLOOM_TOKEN (override the context).',
     );
   for (const command of [loginCommand(), configCommand(), getCommand(), describeCommand(), deleteCommand(), watchCommand(), completionCommand(program)]) {
     program.addCommand(command);

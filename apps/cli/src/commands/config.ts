@@ -4,7 +4,7 @@ import { formatTable } from '../output/table';
 import { print } from './connect';
 
 export function configCommand(): Command {
-  const config = new Command('config').description('the contexts stored by login ($NETLOOM_CONFIG or ~/.config/netloom/config.yaml)');
+  const config = new Command('config').description('the contexts stored by login ($NETLOOM_CONTEXTS or ~/.config/netloom/config.yaml)');
   config
     .command('get-contexts')
     .description('list the stored contexts; * marks the current one')

@@ -14,8 +14,8 @@ describe('the contexts file', () => {
   const prod = { name: 'prod', url: 'https://ctl.example:8080/graphql', token: 'nlt_prod', ca: '/etc/ca.pem' };
   const lab = { name: 'lab', url: 'http://127.0.0.1:8080/graphql', token: 'nlt_lab' };
 
-  it('is $NETLOOM_CONFIG, else config.yaml under XDG_CONFIG_HOME or ~/.config', () => {
-    expect(configPath({ NETLOOM_CONFIG: '/x/c.yaml' })).toBe('/x/c.yaml');
+  it('is $NETLOOM_CONTEXTS, else config.yaml under XDG_CONFIG_HOME or ~/.config', () => {
+    expect(configPath({ NETLOOM_CONTEXTS: '/x/c.yaml' })).toBe('/x/c.yaml');
     expect(configPath({ XDG_CONFIG_HOME: '/xdg' })).toBe('/xdg/netloom/config.yaml');
     expect(configPath({})).toMatch(/\/\.config\/netloom\/config\.yaml$/);
   });

@@ -21,9 +21,9 @@ const configSchema = z.object({
 });
 export type CliConfig = z.infer<typeof configSchema>;
 
-/** `$NETLOOM_CONFIG`, else `~/.config/netloom/config.yaml`. */
+/** `$NETLOOM_CONTEXTS`, else `~/.config/netloom/config.yaml`. */
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.NETLOOM_CONFIG || join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'netloom', 'config.yaml');
+  return env.NETLOOM_CONTEXTS || join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'netloom', 'config.yaml');
 }
 
 /** The file's contexts; none when it does not exist. A malformed file is an error naming it. */
