@@ -9,6 +9,7 @@ import { JoinRetryAndStateError1764720000000 } from './1764720000000-JoinRetryAn
 import { PortSecurity1764750000000 } from './1764750000000-PortSecurity';
 import { PostgresAllocationPortKey1764790000000 } from './1764790000000-PostgresAllocationPortKey';
 import { ReplicaPresence1764800000000 } from './1764800000000-ReplicaPresence';
+import { AuditLog1764900000000 } from './1764900000000-AuditLog';
 
 /** Every migration, oldest first. Listed by hand so the build and jest load the same classes. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   PortSecurity1764750000000,
   PostgresAllocationPortKey1764790000000,
   ReplicaPresence1764800000000,
+  AuditLog1764900000000,
 ];

@@ -6,6 +6,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { LoggerModule, type Params as LoggingParams } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import { AgentsModule } from './agents/agents.module';
+import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AuthService } from './auth/auth.service';
 import { ChangesModule } from './changes/changes.module';
@@ -50,6 +51,7 @@ export class AppModule {
         DatabaseModule,
         ChangesModule,
         AuthModule,
+        AuditModule,
         HostsModule,
         NetworksModule,
         SubnetsModule,

@@ -49,6 +49,12 @@ describe('loadConfig', () => {
     });
   });
 
+  it('keeps audit entries 30 days unless told otherwise (0: for ever)', () => {
+    expect(loadConfig([], {}).auditRetentionDays).toBe(30);
+    expect(loadConfig(['--audit-retention-days', '7'], { NETLOOM_AUDIT_RETENTION_DAYS: '90' }).auditRetentionDays).toBe(7);
+    expect(loadConfig([], { NETLOOM_AUDIT_RETENTION_DAYS: '0' }).auditRetentionDays).toBe(0);
+  });
+
   it('takes an agent socket as an absolute path, none by default', () => {
     expect(loadConfig([], {}).agentSocket).toBeUndefined();
     expect(loadConfig(['--agent-socket', 'run/agents.sock'], {}).agentSocket).toBe(resolve('run/agents.sock'));
@@ -82,6 +88,8 @@ describe('loadConfig', () => {
     [['--port']],
     [['--port', 'eighty']],
     [['--port', '-1']],
+    [['--audit-retention-days', '1.5']],
+    [['--audit-retention-days', '-3']],
     [['--agent-socket', '']],
     // sun_path: 107 bytes at most.
     [['--agent-socket', `/${'s'.repeat(107)}`]],

@@ -26,6 +26,8 @@ export interface ControllerConfig {
   waitTimeoutMs: number;
   /** How long a host's agent may stay away before the other hosts stop peering with it. */
   hostGraceMs: number;
+  /** Days audit entries are kept (pruned periodically); 0 keeps them for ever. */
+  auditRetentionDays: number;
   /** How long after a join the same join token and agent-made credential get the same answer again (a lost answer). */
   joinRetryMs: number;
   /**
@@ -73,6 +75,7 @@ export const CONTROLLER_OPTIONS = z.object({
   queryTimeoutMs: option(wholeNumber().default(10_000), { description: 'how long a query runs before QUERY_TIMEOUT', value: 'MS' }),
   maxSubscriptions: option(wholeNumber().default(20), { description: 'live subscriptions per graphql-ws socket', value: 'N' }),
   waitTimeoutMs: option(wholeNumber().default(30_000), { description: 'how long a mutation with wait: true waits for the hosts', value: 'MS' }),
+  auditRetentionDays: option(wholeNumber().default(30), { description: 'days audit entries are kept (0: for ever)', value: 'DAYS' }),
   hostGraceMs: option(wholeNumber().default(60_000), { description: 'how long a host’s agent may stay away before the other hosts stop peering with it', value: 'MS' }),
   joinRetryMs: option(wholeNumber().default(600_000), { description: 'how long a join may be asked again with the same token (a lost answer)', value: 'MS' }),
   agentSocket: option(text().transform(checkedBy(socketPath)).optional(), { description: 'a Unix socket also serving the HTTP app, for agents in other network namespaces', value: 'PATH', defaultText: 'none' }),
@@ -127,6 +130,7 @@ function checked(argv: string[], env: NodeJS.ProcessEnv): ControllerConfig {
     queryTimeoutMs: o.queryTimeoutMs,
     maxSubscriptions: o.maxSubscriptions,
     waitTimeoutMs: o.waitTimeoutMs,
+    auditRetentionDays: o.auditRetentionDays,
     hostGraceMs: o.hostGraceMs,
     joinRetryMs: o.joinRetryMs,
     agentSocket: o.agentSocket,

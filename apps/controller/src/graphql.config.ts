@@ -6,6 +6,7 @@ import type { SubscribePayload, Context as WsContext } from 'graphql-ws';
 import { ErrorCode } from '@netloom/model';
 import { DataSource } from 'typeorm';
 import type WebSocket from 'ws';
+import { withAuditContext } from './audit/audit-context';
 import { AuthService, TOKEN_REVOKED } from './auth/auth.service';
 import { Principal, RequestContext } from './auth/principal';
 import { ControllerConfig } from './config';
@@ -109,7 +110,7 @@ export function graphqlOptions(
     ],
     // Plugin kinds join the schema here; kept for the websocket transport's limit check (it runs
     // operations outside Apollo's plugins).
-    transformSchema: (built: GraphQLSchema) => (schema = withDeadline(extend(built), config.queryTimeoutMs)),
+    transformSchema: (built: GraphQLSchema) => (schema = withDeadline(withAuditContext(extend(built)), config.queryTimeoutMs)),
     subscriptions: {
       'graphql-ws': {
         path: '/graphql',

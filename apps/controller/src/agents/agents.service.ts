@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { badInput, ErrorCode, NetloomError } from '@netloom/model';
+import { badInput, ChangeOperation, ErrorCode, NetloomError } from '@netloom/model';
 import { AgentCloseCode, HelloMessage, HOST_CREDENTIAL, JoinRequest, JoinResponse } from '@netloom/protocol';
 import { hashSecret, newSecret } from '../auth/secrets';
 import { ChangesService } from '../changes/changes.service';
@@ -77,13 +77,16 @@ export class AgentsService implements OnApplicationBootstrap {
    * working, and once that is committed the agent's open channel is closed.
    */
   async resetJoinToken(hostId: string): Promise<{ host: Host; joinToken: string }> {
-    const reset = await this.changes.transact(async ({ em }) => {
+    const reset = await this.changes.transact(async (tx) => {
+      const { em } = tx;
       const host = await findOrFail(em, Host, hostId, 'id');
+      const before = tx.state(host);
       const joinToken = newSecret('nlj');
       host.joinTokenHash = hashSecret(joinToken);
       host.joinTokenUsedAt = null;
       await em.update(Host, host.id, { joinTokenHash: host.joinTokenHash, joinTokenUsedAt: null });
       await em.update(HostAgent, { hostId: host.id }, { credentialHash: null });
+      tx.audited(Host.name, host.id, ChangeOperation.UPDATE, before, tx.state(host));
       return { host, joinToken };
     });
     this.channels.end(reset.host.id, AgentCloseCode.Unauthorized, 'credential revoked');

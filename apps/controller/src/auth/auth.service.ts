@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, IsNull } from 'typeorm';
-import { conflict, newId, notFound, validateName } from '@netloom/model';
+import { ChangeOperation, conflict, newId, notFound, validateName } from '@netloom/model';
 import { ChangesService } from '../changes/changes.service';
 import { EndSession, LiveSessions } from '../common/live-sessions';
 import { ApiToken, Role } from './api-token.entity';
@@ -61,7 +61,10 @@ export class AuthService {
 
   async create(name: string, role: Role): Promise<{ token: ApiToken; secret: string }> {
     const made = this.newToken(name, role);
-    await this.changes.transact((tx) => tx.em.insert(ApiToken, made.token));
+    await this.changes.transact(async (tx) => {
+      await tx.em.insert(ApiToken, made.token);
+      tx.audited(ApiToken.name, made.token.id, ChangeOperation.CREATE, null, tx.state(made.token));
+    });
     return made;
   }
 
@@ -80,7 +83,8 @@ export class AuthService {
 
   /** Revokes a token; once that is committed, its open websockets are closed. */
   async revoke(id: string): Promise<ApiToken> {
-    const revoked = await this.changes.transact(async ({ em }) => {
+    const revoked = await this.changes.transact(async (tx) => {
+      const { em } = tx;
       const token = await em.findOneBy(ApiToken, { id });
       if (!token) throw notFound(`API token ${id} not found`, 'id');
       if (token.revokedAt) return token;
@@ -88,8 +92,10 @@ export class AuthService {
         const admins = await em.countBy(ApiToken, { role: Role.ADMIN, revokedAt: IsNull() });
         if (admins <= 1) throw conflict('refusing to revoke the last admin token: create another admin token first', 'id');
       }
+      const before = tx.state(token);
       token.revokedAt = new Date();
       await em.save(token);
+      tx.audited(ApiToken.name, token.id, ChangeOperation.UPDATE, before, tx.state(token));
       return token;
     });
     this.sockets.end(revoked.id, TOKEN_REVOKED.code, TOKEN_REVOKED.reason);

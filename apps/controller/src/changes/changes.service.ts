@@ -2,8 +2,10 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { InjectDataSource } from '@nestjs/typeorm';
 import { PubSub } from 'graphql-subscriptions';
 import { DataSource, EntityManager } from 'typeorm';
-import { ChangeOperation } from '@netloom/model';
+import { ChangeOperation, newId } from '@netloom/model';
 import { trace } from '@netloom/protocol';
+import { AuditEntry } from '../audit/audit-entry.entity';
+import { AuditContext, auditContext, AuditState, auditState } from '../audit/audit-context';
 import { storeUnavailable } from '../common/graphql-errors';
 import { Store } from '../database/store';
 import { MetricsService } from '../observability/metrics.service';
@@ -15,15 +17,44 @@ const INSERT_CHUNK = 200;
 /** How often the feed reads other controllers' changes when no NOTIFY woke it (a shared store only). */
 export const FEED_POLL_MS = 2_000;
 
-/** A write transaction: the entity manager plus the change feed entries it will commit. */
+/** A write transaction: the entity manager plus the change feed and audit entries it will commit. */
 export class Tx {
   private nextRevision: number | undefined;
   readonly changes: Change[] = [];
+  readonly audit: AuditEntry[] = [];
 
-  constructor(readonly em: EntityManager) {}
+  /** `mutation`: the audit context of the mutation this write runs for; none, nothing is audited. */
+  constructor(
+    readonly em: EntityManager,
+    private readonly mutation?: AuditContext,
+  ) {}
 
-  /** Records that a resource changed; the entry commits (or rolls back) with the transaction. */
-  async record(kind: string, id: string, operation: ChangeOperation, generation: number): Promise<number> {
+  /** Whether this write is a mutation's, whose changes are audited. */
+  get auditing(): boolean {
+    return this.mutation !== undefined;
+  }
+
+  /**
+   * An object's state for the audit log, taken now (so later changes to the object do not show);
+   * null when this write is not a mutation's (nothing will be audited).
+   */
+  state(entity: (object & { name: string }) | null): AuditState | null {
+    return this.mutation && entity ? auditState(this.em, entity) : null;
+  }
+
+  /**
+   * Records that a resource changed, with its state before (null: created) and after (null:
+   * deleted); the feed entry, and the audit entry when a mutation runs, commit (or roll back)
+   * with the transaction.
+   */
+  async record(
+    kind: string,
+    id: string,
+    operation: ChangeOperation,
+    generation: number,
+    before: AuditState | null,
+    after: AuditState | null,
+  ): Promise<number> {
     if (this.nextRevision === undefined) {
       const row = await this.em
         .createQueryBuilder(Change, 'c')
@@ -33,7 +64,33 @@ export class Tx {
     }
     const change = this.em.create(Change, { revision: this.nextRevision++, kind, id, operation, generation, createdAt: new Date() });
     this.changes.push(change);
+    this.audited(kind, id, operation, before, after, change.revision);
     return change.revision;
+  }
+
+  /** Adds the audit entry of a change made by the running mutation (nothing outside one). */
+  audited(kind: string, id: string, operation: ChangeOperation, before: AuditState | null, after: AuditState | null, revision: number | null = null): void {
+    const mutation = this.mutation;
+    if (!mutation) return;
+    const { principal } = mutation;
+    this.audit.push(
+      this.em.create(AuditEntry, {
+        id: newId(),
+        at: new Date(),
+        requestId: mutation.requestId,
+        tokenId: principal.tokenId,
+        tokenName: principal.name,
+        tokenRole: principal.role,
+        mutation: mutation.mutation,
+        operation,
+        kind,
+        objectId: id,
+        objectName: (after ?? before)?.name ?? '',
+        revision,
+        before: before?.row ?? null,
+        after: after?.row ?? null,
+      }),
+    );
   }
 
   /**
@@ -108,6 +165,7 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
   }
 
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const mutation = auditContext();
     const run = this.tail.then(async () => {
       let tx: Tx | undefined;
       let result: T;
@@ -115,9 +173,10 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
       try {
         result = await this.dataSource.transaction(async (em) => {
           await this.store.beginWrite(em);
-          tx = new Tx(em);
+          tx = new Tx(em, mutation);
           const value = await work(tx);
           await tx.insertMany(Change, tx.changes);
+          await tx.insertMany(AuditEntry, tx.audit);
           if (tx.changes.length) await this.store.announce(em, tx.changes[tx.changes.length - 1].revision);
           return value;
         });

@@ -71,9 +71,11 @@ interface PageWindow {
   before?: string;
   size: number;
   backwards: boolean;
+  /** The connection lists newest first (greatest id first), as a log does. */
+  newestFirst: boolean;
 }
 
-function pageWindow(args: ConnectionArgs): PageWindow {
+function pageWindow(args: ConnectionArgs, newestFirst = false): PageWindow {
   const first = pageSize(args.first, 'first');
   const last = pageSize(args.last, 'last');
   if (first !== undefined && last !== undefined) throw badInput('give either first or last, not both', 'last');
@@ -84,13 +86,18 @@ function pageWindow(args: ConnectionArgs): PageWindow {
     before: args.before ? decodeCursor(args.before, 'before') : undefined,
     size: backwards ? last : (first ?? DEFAULT_PAGE),
     backwards,
+    newestFirst,
   };
 }
 
+/** The order rows are fetched in: the connection's, or its reverse when paging backwards. */
+const fetchOrder = (window: PageWindow): 'ASC' | 'DESC' => (window.backwards === window.newestFirst ? 'ASC' : 'DESC');
+
 /** Restricts a query to a window's ids, in its order (the caller limits it to `size + 1` rows). */
 function applyWindow<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, alias: string, window: PageWindow): SelectQueryBuilder<T> {
-  if (window.after) qb.andWhere(`${alias}.id > :after`, { after: window.after });
-  if (window.before) qb.andWhere(`${alias}.id < :before`, { before: window.before });
+  const [afterIt, beforeIt] = window.newestFirst ? ['<', '>'] : ['>', '<'];
+  if (window.after) qb.andWhere(`${alias}.id ${afterIt} :after`, { after: window.after });
+  if (window.before) qb.andWhere(`${alias}.id ${beforeIt} :before`, { before: window.before });
   return qb;
 }
 
@@ -113,16 +120,17 @@ function toConnection<T extends { id: string }>(rows: T[], window: PageWindow, t
   };
 }
 
-/** Relay cursor pagination over any query whose alias has an `id` column. */
+/** Relay cursor pagination over any query whose alias has an `id` column, oldest first unless `newestFirst`. */
 export async function paginate<T extends { id: string }>(
   qb: SelectQueryBuilder<T>,
   alias: string,
   args: ConnectionArgs,
+  newestFirst = false,
 ): Promise<Connection<T>> {
-  const window = pageWindow(args);
+  const window = pageWindow(args, newestFirst);
   const totalCount = await qb.clone().getCount();
   const rows = await applyWindow(qb.clone(), alias, window)
-    .orderBy(`${alias}.id`, window.backwards ? 'DESC' : 'ASC')
+    .orderBy(`${alias}.id`, fetchOrder(window))
     .limit(window.size + 1)
     .getMany();
   return toConnection(rows, window, totalCount);
@@ -140,7 +148,7 @@ export async function paginateByParent<T extends ObjectLiteral & { id: string }>
   args: ConnectionArgs,
 ): Promise<Connection<T>[]> {
   const window = pageWindow(args);
-  const direction = window.backwards ? 'DESC' : 'ASC';
+  const direction = fetchOrder(window);
   const parents = [...parentIds];
   const rows = await repository
     .createQueryBuilder('c')

@@ -72,15 +72,17 @@ export function applyCommonUpdate(resource: ResourceEntity, input: { name?: stri
 
 /** Saves an updated resource under a new generation and records the change. */
 export async function saveUpdate<T extends ResourceEntity>(tx: Tx, entity: ResourceClass<T>, resource: T): Promise<T> {
+  // The stored row, read before it is overwritten: `resource` already holds the new values.
+  const before = tx.auditing ? tx.state(await tx.em.findOneBy(entity, { id: resource.id } as FindOptionsWhere<T>)) : null;
   resource.generation += 1;
   resource.updatedAt = new Date();
   await tx.em.save(entity, resource);
-  await tx.record(entity.name, resource.id, ChangeOperation.UPDATE, resource.generation);
+  await tx.record(entity.name, resource.id, ChangeOperation.UPDATE, resource.generation, before, tx.state(resource));
   return resource;
 }
 
 export async function recordCreate(tx: Tx, kind: string, resource: ResourceEntity): Promise<void> {
-  await tx.record(kind, resource.id, ChangeOperation.CREATE, resource.generation);
+  await tx.record(kind, resource.id, ChangeOperation.CREATE, resource.generation, null, tx.state(resource));
 }
 
 /** Deletes resources of one kind and records each deletion. */
@@ -90,7 +92,7 @@ export async function deleteAll<T extends ResourceEntity>(tx: Tx, entity: Resour
   for (let i = 0; i < ids.length; i += 500) {
     await tx.em.delete(entity, ids.slice(i, i + 500));
   }
-  for (const r of resources) await tx.record(entity.name, r.id, ChangeOperation.DELETE, r.generation + 1);
+  for (const r of resources) await tx.record(entity.name, r.id, ChangeOperation.DELETE, r.generation + 1, tx.state(r), null);
 }
 
 /** A single-object lookup takes exactly one of id and name. */

@@ -5,6 +5,7 @@ import { MIGRATIONS } from '@netloom/migrations';
 import { HostAgent } from '../agents/host-agent.entity';
 import { ResourceStatus } from '../realization/resource-status.entity';
 import { ApiToken } from '../auth/api-token.entity';
+import { AuditEntry } from '../audit/audit-entry.entity';
 import { Change } from '../changes/change.entity';
 import { ControllerConfig, describeDatabase } from '../config';
 import { Host } from '../hosts/host.entity';
@@ -17,7 +18,7 @@ import { EmbeddedStore } from './embedded-store';
 import { Store } from './store';
 import { CONTROLLER_CONFIG } from './tokens';
 
-export const ENTITIES = [ApiToken, Change, Host, Network, Subnet, Port, IpAllocation, HostAgent, ResourceStatus, PluginResource];
+export const ENTITIES = [ApiToken, Change, Host, Network, Subnet, Port, IpAllocation, HostAgent, ResourceStatus, PluginResource, AuditEntry];
 
 /** The configured store, opened (SQLite: locked and checked; PostgreSQL: answering and checked) before TypeORM connects. */
 @Global()

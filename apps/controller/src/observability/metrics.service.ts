@@ -43,6 +43,20 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly auditPrunePasses = new Counter({
+    name: 'netloom_audit_prune_passes_total',
+    help: 'Passes of the audit log retention prune (each removes what is past the retention, in bounded batches).',
+    registers: [this.registry],
+  });
+
+  /** Its count is the prune's transactions that removed something, its sum the entries removed. */
+  readonly auditPruneBatches = new Histogram({
+    name: 'netloom_audit_prune_batch_entries',
+    help: 'Audit entries past the retention removed per prune transaction (bounded by the batch size).',
+    buckets: [1, 10, 100, 250, 500],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -88,7 +88,7 @@ export class PluginResourcesService {
       await this.validateWithPlugin(tx.em, loaded, resource);
       await tx.em.insert(PluginResource, resource as QueryDeepPartialEntity<PluginResource>);
       await this.reserveAddresses(tx.em, loaded, resource);
-      await tx.record(kind, resource.id, ChangeOperation.CREATE, resource.generation);
+      await tx.record(kind, resource.id, ChangeOperation.CREATE, resource.generation, null, tx.state(resource));
       return resource;
     });
   }
@@ -99,6 +99,7 @@ export class PluginResourcesService {
     return this.changes.transact(async (tx) => {
       const resource = await this.findOrFail(tx.em, kind, input.id);
       this.checkGeneration(resource, input.generation);
+      const before = tx.state(resource);
       applyCommonUpdate(resource, input);
       const given = Object.fromEntries(Object.entries(input).filter(([key]) => !COMMON_INPUTS.has(key)));
       resource.spec = await this.checkSpec(tx.em, loaded, { ...resource.spec, ...given });
@@ -108,7 +109,7 @@ export class PluginResourcesService {
       resource.updatedAt = new Date();
       await tx.em.save(PluginResource, resource);
       await this.reserveAddresses(tx.em, loaded, resource);
-      await tx.record(kind, resource.id, ChangeOperation.UPDATE, resource.generation);
+      await tx.record(kind, resource.id, ChangeOperation.UPDATE, resource.generation, before, tx.state(resource));
       return resource;
     });
   }
@@ -119,7 +120,7 @@ export class PluginResourcesService {
       const resource = await this.findOrFail(tx.em, kind, input.id);
       this.checkGeneration(resource, input.generation);
       await tx.em.delete(PluginResource, resource.id);
-      const revision = await tx.record(kind, resource.id, ChangeOperation.DELETE, resource.generation + 1);
+      const revision = await tx.record(kind, resource.id, ChangeOperation.DELETE, resource.generation + 1, tx.state(resource), null);
       return { deletedIds: [resource.id], revision };
     });
   }
