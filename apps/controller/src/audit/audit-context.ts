@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { MapperKind, mapSchema } from '@graphql-tools/utils';
 import { defaultFieldResolver, GraphQLSchema } from 'graphql';
 import { EntityManager } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { newId } from '@netloom/model';
 import type { RequestContext } from '../auth/principal';
 import { Principal } from '../auth/principal';
@@ -53,13 +54,18 @@ export interface AuditState {
   row: string;
 }
 
+// The columns an audit state keeps, per entity class (read from the metadata once).
+const keptColumns = new WeakMap<object, ColumnMetadata[]>();
+
 /** The state of an entity (as loaded or about to be stored) for the audit log. */
 export function auditState(em: EntityManager, entity: object & { name: string }): AuditState {
-  const metadata = em.connection.getMetadata(entity.constructor);
-  const row: Record<string, unknown> = {};
-  for (const column of metadata.columns) {
-    if (SECRET_COLUMNS.has(`${metadata.tableName}.${column.databaseName}`)) continue;
-    row[column.propertyName] = column.getEntityValue(entity) as unknown;
+  let columns = keptColumns.get(entity.constructor);
+  if (!columns) {
+    const metadata = em.connection.getMetadata(entity.constructor);
+    columns = metadata.columns.filter((column) => !SECRET_COLUMNS.has(`${metadata.tableName}.${column.databaseName}`));
+    keptColumns.set(entity.constructor, columns);
   }
+  const row: Record<string, unknown> = {};
+  for (const column of columns) row[column.propertyName] = column.getEntityValue(entity) as unknown;
   return { name: entity.name, row: JSON.stringify(row) };
 }
