@@ -7,10 +7,13 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
+import { BetterSqlite3QueryRunner } from 'typeorm/driver/better-sqlite3/BetterSqlite3QueryRunner';
+import { PostgresQueryRunner } from 'typeorm/driver/postgres/PostgresQueryRunner';
 import { ControllerProcess, errorCode } from './support/controller';
 import { createHost, createNetwork, createSubnet, testStore, uniqueName, useController } from './support/fixtures';
 import { scrapeMetrics, valueOf } from './support/prometheus';
 import { waitFor } from './support/agent';
+import { inProcessController } from './support/in-process';
 
 jest.setTimeout(120_000);
 
@@ -285,4 +288,34 @@ describe('audit across a crash and retention', () => {
     // The ports themselves stay: only their audit entries went.
     expect((await c.ok('query($id: ID!) { port(id: $id) { id } }', { id: createPorts[999].id })).port).not.toBeNull();
   });
+});
+
+// In-process, so the SQL of one createPorts(1000) can be read: its audit rows go in bulk.
+it('writes the 1000 audit entries of createPorts(1000) in two multi-row INSERTs, in its transaction', async () => {
+  const ctl = await inProcessController('audit-bulk');
+  const runner = testStore() === 'postgres' ? PostgresQueryRunner : BetterSqlite3QueryRunner;
+  try {
+    const { createHost } = await ctl.gql('mutation { createHost(input: { name: "h", vtepAddress: "192.0.2.1" }) { host { id } } }');
+    const { createNetwork } = await ctl.gql('mutation { createNetwork(input: { name: "n" }) { id } }');
+    await ctl.gql('mutation($n: ID!) { createSubnet(input: { name: "s", networkId: $n, cidr: "10.64.0.0/22" }) { id } }', { n: createNetwork.id });
+    const spy = jest.spyOn(runner.prototype, 'query');
+    try {
+      await ctl.gql('mutation($inputs: [CreatePortInput!]!) { createPorts(inputs: $inputs) { id } }', {
+        inputs: Array.from({ length: 1000 }, (_, i) => ({ name: `p${i}`, networkId: createNetwork.id, hostId: createHost.host.id })),
+      });
+      const sql = spy.mock.calls.map(([text]) => String(text));
+      const audit = sql.flatMap((text, i) => (/^INSERT INTO "audit_entries"/.test(text) ? [i] : []));
+      expect(audit).toHaveLength(2);
+      // Inside the transaction: after the change rows, before COMMIT.
+      const commit = sql.findIndex((text, i) => i > audit[1] && /^COMMIT/.test(text));
+      const changes = sql.findIndex((text) => /^INSERT INTO "changes"/.test(text));
+      expect(changes >= 0 && changes < audit[0] && commit > audit[1]).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+    const { auditEntries } = await ctl.gql('{ auditEntries(filter: { kind: "Port" }, first: 1) { totalCount } }');
+    expect(auditEntries.totalCount).toBe(1000);
+  } finally {
+    await ctl.close();
+  }
 });

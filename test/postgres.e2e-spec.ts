@@ -133,7 +133,14 @@ describe('migrations on PostgreSQL', () => {
           options.type === 'postgres'
             ? ((await runner.query('SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()')) as { table_name: string }[]).map((r) => r.table_name)
             : undefined;
-        return shape(await runner.getTables(names));
+        const tables = await runner.getTables(names);
+        if (options.type === 'postgres') {
+          // TypeORM lists an index's columns in table order; the key order is in its definition.
+          const definitions = (await runner.query('SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()')) as { indexname: string; indexdef: string }[];
+          const keys = new Map(definitions.map((d) => [d.indexname, /\(([^()]*)\)\s*$/.exec(d.indexdef)![1].split(',').map((c) => c.trim().replace(/"/g, ''))]));
+          for (const index of tables.flatMap((t) => t.indices)) index.columnNames = keys.get(index.name!) ?? index.columnNames;
+        }
+        return shape(tables);
       } finally {
         await runner.release();
       }
