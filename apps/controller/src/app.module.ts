@@ -17,6 +17,7 @@ import { CONTROLLER_CONFIG } from './database/tokens';
 import { graphqlOptions } from './graphql.config';
 import { HostsModule } from './hosts/hosts.module';
 import { NetworksModule } from './networks/networks.module';
+import { NodesModule } from './nodes/nodes.module';
 import { MetricsService } from './observability/metrics.service';
 import { ObservabilityModule } from './observability/observability.module';
 import { PluginGraphqlService } from './plugin-kinds/plugin-graphql.service';
@@ -56,6 +57,7 @@ export class AppModule {
         NetworksModule,
         SubnetsModule,
         PortsModule,
+        NodesModule,
         PluginsModule,
         RealizationModule,
         AgentsModule,

@@ -3,9 +3,10 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { ChangeOperation } from '@netloom/model';
 import { Role } from '../auth/api-token.entity';
 import { isoDateColumn } from '../common/columns';
+import { Node } from '../common/node';
 
 /** One object changed by one mutation: who, when, what, and the object's stored row before and after. */
-@ObjectType({ description: 'One object changed by a mutation. Read by admins only; kept for the controller\'s audit retention.' })
+@ObjectType({ description: 'One object changed by a mutation. Read by admins only; kept for the controller\'s audit retention.', implements: () => [Node] })
 @Entity('audit_entries')
 export class AuditEntry {
   @Field(() => ID, { description: 'Time-ordered: newer entries have greater ids.' })

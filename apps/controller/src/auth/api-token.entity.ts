@@ -1,6 +1,7 @@
 import { Field, ID, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { isoDateColumn } from '../common/columns';
+import { Node } from '../common/node';
 
 export enum Role {
   ADMIN = 'admin',
@@ -8,7 +9,7 @@ export enum Role {
 }
 registerEnumType(Role, { name: 'Role', description: 'admin may read and write; viewer may only read.' });
 
-@ObjectType({ description: 'A bearer token for the API. The secret itself is shown only when created.' })
+@ObjectType({ description: 'A bearer token for the API. The secret itself is shown only when created.', implements: () => [Node] })
 @Entity('api_tokens')
 export class ApiToken {
   @Field(() => ID)

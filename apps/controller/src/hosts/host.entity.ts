@@ -2,8 +2,9 @@ import { Field, Int, ObjectType } from '@nestjs/graphql';
 import { Column, Entity } from 'typeorm';
 import { isoDateColumn } from '../common/columns';
 import { ResourceEntity } from '../common/resource.entity';
+import { Node } from '../common/node';
 
-@ObjectType({ description: 'A machine running a NetLoom agent.' })
+@ObjectType({ description: 'A machine running a NetLoom agent.', implements: () => [Node] })
 @Entity('hosts')
 export class Host extends ResourceEntity {
   @Field({ description: 'Underlay address this host terminates VXLAN on.' })

@@ -1,8 +1,9 @@
 import { Field, Int, ObjectType } from '@nestjs/graphql';
 import { Column, Entity } from 'typeorm';
 import { ResourceEntity } from '../common/resource.entity';
+import { Node } from '../common/node';
 
-@ObjectType({ description: 'An L2 segment, carried between hosts as one VXLAN VNI.' })
+@ObjectType({ description: 'An L2 segment, carried between hosts as one VXLAN VNI.', implements: () => [Node] })
 @Entity('networks')
 export class Network extends ResourceEntity {
   @Field(() => Int)

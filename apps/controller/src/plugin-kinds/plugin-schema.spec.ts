@@ -9,7 +9,8 @@ const CORE = buildSchema(`
   input LabelInput { key: String! value: String! }
   type PageInfo { hasNextPage: Boolean! }
   type ResourceStatus { hostId: ID! kind: String! }
-  type Port { id: ID! status: [ResourceStatus!]! }
+  interface Node { id: ID! }
+  type Port implements Node { id: ID! status: [ResourceStatus!]! }
   input DeleteInput { id: ID! generation: Int }
   type DeletePayload { deletedIds: [ID!]! }
   type Query { networks: Int ports: [Port!]! }
@@ -60,7 +61,7 @@ describe('extendSchemaWithPlugins', () => {
 
   it('maps counters to Float, in types and inputs', () => {
     const sdl = printSchema(extendSchemaWithPlugins(CORE, [kind('Meter', { limit: t.counter(), burst: t.counter({ required: false }) })], handlers));
-    expect(sdl).toMatch(/type Meter \{[^}]*limit: Float!\n {2}burst: Float\n/);
+    expect(sdl).toMatch(/type Meter implements Node \{[^}]*limit: Float!\n {2}burst: Float\n/);
     expect(sdl).toMatch(/input CreateMeterInput \{[^}]*limit: Float!\n/);
   });
 

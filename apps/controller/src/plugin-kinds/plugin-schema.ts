@@ -9,6 +9,7 @@ import {
   GraphQLInputObjectType,
   GraphQLInputType,
   GraphQLInt,
+  GraphQLInterfaceType,
   GraphQLList,
   GraphQLNamedType,
   GraphQLNonNull,
@@ -92,6 +93,7 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
     status: existing('ResourceStatus') as GraphQLObjectType,
     deleteInput: existing('DeleteInput') as GraphQLInputObjectType,
     deletePayload: existing('DeletePayload') as GraphQLObjectType,
+    node: existing('Node') as GraphQLInterfaceType,
   };
   const added = new Map<string, GraphQLNamedType>();
   const shapes = new Map<string, string>();
@@ -189,8 +191,9 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
       new GraphQLObjectType<PluginResource>({
         name: kind,
         description: definition.description ?? `A ${kind} (plugin ${plugin.id}).`,
+        interfaces: [core.node],
         fields: () => ({
-          id: { type: nonNull(GraphQLID) },
+          id: { type: nonNull(GraphQLID), description: core.node.getFields().id.description },
           name: { type: nonNull(GraphQLString) },
           labels: { type: nonNull(new GraphQLList(nonNull(core.label))), extensions: listBound({ items: MAX_LABELS }) },
           generation: { type: nonNull(GraphQLInt), description: 'Bumped on every change; pass it back to update or delete safely.' },

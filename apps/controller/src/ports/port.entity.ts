@@ -3,6 +3,7 @@ import { Column, Entity } from 'typeorm';
 import { jsonColumn } from '../common/columns';
 import { listBound } from '../common/query-limits';
 import { ResourceEntity } from '../common/resource.entity';
+import { Node } from '../common/node';
 
 /** As Neutron's default `max_allowed_address_pair`. */
 export const MAX_ADDRESS_PAIRS = 10;
@@ -13,7 +14,7 @@ export class AllowedAddressPair {
   @Field(() => String, { nullable: true, description: "The MAC it is sent from; null: the port's own." }) macAddress!: string | null;
 }
 
-@ObjectType({ description: 'An endpoint on a host: a veth into a network namespace, with a MAC and fixed IPs.' })
+@ObjectType({ description: 'An endpoint on a host: a veth into a network namespace, with a MAC and fixed IPs.', implements: () => [Node] })
 @Entity('ports')
 export class Port extends ResourceEntity {
   @Field(() => ID)

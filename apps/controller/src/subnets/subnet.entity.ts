@@ -3,6 +3,7 @@ import { Column, Entity } from 'typeorm';
 import { jsonColumn } from '../common/columns';
 import { EMBEDDED } from '../common/query-limits';
 import { ResourceEntity } from '../common/resource.entity';
+import { Node } from '../common/node';
 
 // Part of the subnet's row: the cost limit counts a subnet's pools once.
 @ObjectType()
@@ -12,7 +13,7 @@ export class AllocationPool {
   @Field() end!: string;
 }
 
-@ObjectType({ description: 'An IP range on a network, with its gateway and the pools IPAM allocates from.' })
+@ObjectType({ description: 'An IP range on a network, with its gateway and the pools IPAM allocates from.', implements: () => [Node] })
 @Entity('subnets')
 export class Subnet extends ResourceEntity {
   @Field(() => ID)
