@@ -1,11 +1,13 @@
 // Lint is part of `npm test`: no floating promises, exhaustive switches, no deep imports across
 // apps, libs and plugins (CONVENTIONS.md §11).
+import graphql from '@graphql-eslint/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '**/*.mjs', '**/api-report.d.ts'] },
-  ...tseslint.configs.recommendedTypeChecked,
+  ...tseslint.configs.recommendedTypeChecked.map((config) => ({ ...config, files: ['**/*.ts', '**/*.mts', '**/*.cts'] })),
   {
+    files: ['**/*.ts', '**/*.mts', '**/*.cts'],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
@@ -58,5 +60,61 @@ export default tseslint.config(
     // End-to-end tests may reach into every package (DESIGN.md, folder table).
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },
+  },
+  {
+    // The served schema, as generic GraphQL clients read it: naming, descriptions, Relay's
+    // connection and object-identification conventions (README "raw GraphQL", DESIGN.md).
+    files: ['schema.graphql'],
+    languageOptions: { parser: graphql.parser, parserOptions: { graphQLConfig: { schema: 'schema.graphql' } } },
+    plugins: { '@graphql-eslint': graphql },
+    rules: {
+      ...graphql.configs['flat/schema-recommended'].rules,
+      ...graphql.configs['flat/schema-relay'].rules,
+      // The root types are described by their fields. (rootField checks nothing in v4.4: it joins
+      // the root type names with "," in its regex, so no field of Query, Mutation or Subscription
+      // matches; kept so that it does once fixed.)
+      '@graphql-eslint/require-description': [
+        'error',
+        { types: true, rootField: true, ignoredSelectors: ['ObjectTypeDefinition[name.value=/^(Query|Mutation|Subscription)$/]'] },
+      ],
+      // Lists that are not pages are deliberate: each has a small declared bound (labels 64, a
+      // port's fixed IPs 16, status one per host, the parts of one stored row), which the cost
+      // limit counts (DESIGN.md, Limits). Every list of objects that can grow is a connection.
+      '@graphql-eslint/relay-edge-types': ['error', { listTypeCanWrapOnlyEdgeType: false }],
+      // Objects with an identity have `id: ID!` (and are Nodes); these are values with none:
+      // pages and their parts, mutation payloads, the parts of one stored row (labels, pools, a
+      // plugin spec's nested objects, observed state), and per-host state keyed by its parent.
+      // A new value type must be added here on purpose.
+      '@graphql-eslint/strict-id-in-types': [
+        'error',
+        {
+          exceptions: {
+            suffixes: ['Connection', 'Edge', 'Payload', 'Observed', 'Label'],
+            types: [
+              'PageInfo',
+              'AllocationPool',
+              'AllowedAddressPair',
+              'FixedIp',
+              'HostAgent',
+              'ResourceStatus',
+              'AddressGroupSelector',
+              'FirewallPolicyPortRange',
+              'FirewallPolicyRule',
+              'FirewallPolicySelector',
+              'LoadBalancerHealthMonitor',
+              'LoadBalancerListener',
+              'LoadBalancerMember',
+              'LoadBalancerPool',
+              'RouterFloatingIp',
+              'RouterInterface',
+              'RouterRoute',
+            ],
+          },
+        },
+      ],
+      // Its one hit is Port.portSecurity, Neutron's name for it and part of the released API; the
+      // rule takes no per-field exception and schema.graphql is generated (no inline comments).
+      '@graphql-eslint/no-typename-prefix': 'off',
+    },
   },
 );

@@ -17,6 +17,7 @@ export type CascadeDeleteInput = {
   id: string | number;
 };
 
+/** What a change did to its object. */
 export type ChangeOperation =
   | 'CREATE'
   | 'DELETE'
@@ -28,6 +29,7 @@ export type DeleteInput = {
   id: string | number;
 };
 
+/** Which hosts to list: all of these must hold. */
 export type HostFilter = {
   /** Every one of these labels must match. */
   labels?: Array<LabelInput> | null | undefined;
@@ -35,11 +37,13 @@ export type HostFilter = {
   name?: string | null | undefined;
 };
 
+/** A key and value an object is tagged with; filters select by them. */
 export type LabelInput = {
   key: string;
   value: string;
 };
 
+/** Which networks to list: all of these must hold. */
 export type NetworkFilter = {
   /** Every one of these labels must match. */
   labels?: Array<LabelInput> | null | undefined;
@@ -48,6 +52,7 @@ export type NetworkFilter = {
   vni?: number | null | undefined;
 };
 
+/** Which ports to list: all of these must hold. */
 export type PortFilter = {
   hostId?: string | number | null | undefined;
   /** Every one of these labels must match. */
@@ -57,6 +62,7 @@ export type PortFilter = {
   networkId?: string | number | null | undefined;
 };
 
+/** PENDING: not yet applied on the host; APPLIED: as asked; FAILED: the host could not apply it (see error). */
 export type RealizationState =
   | 'APPLIED'
   | 'FAILED'
@@ -67,6 +73,7 @@ export type Role =
   | 'ADMIN'
   | 'VIEWER';
 
+/** Which subnets to list: all of these must hold. */
 export type SubnetFilter = {
   /** Every one of these labels must match. */
   labels?: Array<LabelInput> | null | undefined;

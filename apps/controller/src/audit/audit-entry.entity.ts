@@ -66,7 +66,7 @@ export class AuditEntry {
   after!: string | null;
 }
 
-@InputType()
+@InputType({ description: 'Which audit entries to list: all of these must hold.' })
 export class AuditFilter {
   @Field({ nullable: true }) kind?: string;
   @Field(() => ID, { nullable: true }) objectId?: string;

@@ -5,13 +5,13 @@ import { AuthService } from './auth.service';
 import { RequestContext } from './principal';
 import { AdminOnly } from './roles.guard';
 
-@InputType()
+@InputType({ description: 'A new API token.' })
 export class CreateApiTokenInput {
   @Field() name!: string;
   @Field(() => Role) role!: Role;
 }
 
-@ObjectType()
+@ObjectType({ description: 'The new token, and its secret (shown only here).' })
 export class CreateApiTokenPayload {
   @Field(() => ApiToken) token!: ApiToken;
   @Field({ description: 'The bearer secret. Shown only here: only its hash is stored.' })

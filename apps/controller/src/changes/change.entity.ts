@@ -3,10 +3,10 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { ChangeOperation } from '@netloom/model';
 import { isoDateColumn } from '../common/columns';
 
-registerEnumType(ChangeOperation, { name: 'ChangeOperation' });
+registerEnumType(ChangeOperation, { name: 'ChangeOperation', description: 'What a change did to its object.' });
 
 /** One entry of the global change feed. `revision` only grows, across restarts too. */
-@ObjectType('ResourceChange')
+@ObjectType('ResourceChange', { description: 'One entry of the change feed: an object created, updated or deleted at a revision.' })
 @Entity('changes')
 export class Change {
   @Field(() => Int)

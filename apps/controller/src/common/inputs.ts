@@ -34,7 +34,7 @@ export abstract class ResourceFilter {
   labels?: LabelInput[];
 }
 
-@ObjectType()
+@ObjectType({ description: 'What a delete removed.' })
 export class DeletePayload {
   @Field(() => [ID], { description: 'Every resource deleted, the one asked for first.' }) deletedIds!: string[];
   @Field(() => Int, { description: 'The change-feed revision of the deletion.' }) revision!: number;

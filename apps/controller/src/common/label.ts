@@ -2,13 +2,13 @@ import { Field, InputType, ObjectType } from '@nestjs/graphql';
 import { Brackets, SelectQueryBuilder, ValueTransformer } from 'typeorm';
 import { Labels, validateLabels } from '@netloom/model';
 
-@ObjectType()
+@ObjectType({ description: 'A key and value an object is tagged with; filters select by them.' })
 export class Label {
   @Field() key!: string;
   @Field() value!: string;
 }
 
-@InputType()
+@InputType({ description: 'A key and value an object is tagged with; filters select by them.' })
 export class LabelInput {
   @Field() key!: string;
   @Field() value!: string;

@@ -18,7 +18,7 @@ export class ConnectionArgs {
   before?: string;
 }
 
-@ObjectType()
+@ObjectType({ description: 'Where a page lies in the whole list: the cursors to ask for the pages around it.' })
 export class PageInfo {
   @Field() hasNextPage!: boolean;
   @Field() hasPreviousPage!: boolean;
@@ -32,14 +32,21 @@ export interface Connection<T> {
   totalCount: number;
 }
 
+/** The descriptions of a `<Name>Connection` and its `<Name>Edge`, core and plugin kinds alike. */
+export const connectionDescriptions = (name: string) => ({
+  connection: `A page of ${name} objects (a Relay connection).`,
+  edge: `One ${name} in a page, with its cursor.`,
+});
+
 /** Builds the `<Name>Connection` and `<Name>Edge` GraphQL types for a node type. */
 export function ConnectionType<T>(node: Type<T>, name: string): Type<Connection<T>> {
-  @ObjectType(`${name}Edge`)
+  const descriptions = connectionDescriptions(name);
+  @ObjectType(`${name}Edge`, { description: descriptions.edge })
   class Edge {
     @Field() cursor!: string;
     @Field(() => node) node!: T;
   }
-  @ObjectType(`${name}Connection`)
+  @ObjectType(`${name}Connection`, { description: descriptions.connection })
   class ConnectionClass {
     @Field(() => [Edge]) edges!: Edge[];
     @Field(() => PageInfo) pageInfo!: PageInfo;

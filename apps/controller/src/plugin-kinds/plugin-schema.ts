@@ -23,6 +23,7 @@ import {
 import { appendObjectFields } from '@graphql-tools/utils';
 import { FieldType } from '@netloom/plugin-sdk';
 import { MAX_LABELS } from '@netloom/model';
+import { connectionDescriptions } from '../common/pagination';
 import { EMBEDDED, listBound } from '../common/query-limits';
 import type { ResourceStatus } from '../realization/resource-status.entity';
 import { LoadedKind } from './plugin-registry';
@@ -112,12 +113,14 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
   };
 
   const scalarOf = (f: Scalar) => SCALARS[f.type];
+  // A list's items: their type, if it is named, takes the list's description when it has none.
+  const itemOf = (f: Extract<FieldType, { type: 'list' }>): FieldType => ({ ...f.of, required: false, description: f.of.description ?? f.description });
 
   const enumOf = (kind: string, f: Extract<FieldType, { type: 'enum' }>): GraphQLEnumType =>
     claim(`${kind}${f.name}`, JSON.stringify(f.values), () =>
       new GraphQLEnumType({
         name: `${kind}${f.name}`,
-        description: f.description,
+        description: f.description ?? `A value of a ${kind} field.`,
         values: Object.fromEntries(f.values.map((v) => [v, { value: v }])),
       }),
     );
@@ -131,13 +134,13 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
           return claim(`${kind}${f.name}`, JSON.stringify(f.fields), () =>
             new GraphQLObjectType({
               name: `${kind}${f.name}`,
-              description: f.description,
+              description: f.description ?? `Part of a ${kind}.`,
               fields: () => outputFields(kind, f.fields),
               extensions: { [EMBEDDED]: true },
             }),
           );
         case 'list':
-          return nonNull(new GraphQLList(nonNull(outputOf(kind, { ...f.of, required: false }))));
+          return nonNull(new GraphQLList(nonNull(outputOf(kind, itemOf(f)))));
         default:
           return scalarOf(f);
       }
@@ -161,12 +164,12 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
           return claim(`${kind}${f.name}Input`, JSON.stringify(f.fields), () =>
             new GraphQLInputObjectType({
               name: `${kind}${f.name}Input`,
-              description: f.description,
+              description: f.description ?? `Part of a ${kind}.`,
               fields: () => inputFields(kind, f.fields, true),
             }),
           );
         case 'list':
-          return new GraphQLList(nonNull(inputOf(kind, { ...f.of, required: false }, true)));
+          return new GraphQLList(nonNull(inputOf(kind, itemOf(f), true)));
         default:
           return scalarOf(f);
       }
@@ -226,12 +229,14 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
         ),
       );
     }
+    const descriptions = connectionDescriptions(kind);
     const edge = claim(`${kind}Edge`, kind, () =>
-      new GraphQLObjectType({ name: `${kind}Edge`, fields: { cursor: { type: nonNull(GraphQLString) }, node: { type: nonNull(node) } } }),
+      new GraphQLObjectType({ name: `${kind}Edge`, description: descriptions.edge, fields: { cursor: { type: nonNull(GraphQLString) }, node: { type: nonNull(node) } } }),
     );
     const connection = claim(`${kind}Connection`, kind, () =>
       new GraphQLObjectType({
         name: `${kind}Connection`,
+        description: descriptions.connection,
         fields: {
           edges: { type: nonNull(new GraphQLList(nonNull(edge))) },
           pageInfo: { type: nonNull(core.pageInfo) },
@@ -242,6 +247,7 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
     const filter = claim(`${kind}Filter`, kind, () =>
       new GraphQLInputObjectType({
         name: `${kind}Filter`,
+        description: `Which ${kindNames(kind).plural} to list: all of these must hold.`,
         fields: {
           name: { type: GraphQLString, description: 'Exact name.' },
           labels: { ...labelInputs, description: 'Every one of these labels must match.' },
@@ -251,6 +257,7 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
     const createInput = claim(`Create${kind}Input`, kind, () =>
       new GraphQLInputObjectType({
         name: `Create${kind}Input`,
+        description: `A new ${kind}.`,
         fields: () => ({ name: { type: nonNull(GraphQLString) }, labels: labelInputs, ...inputFields(kind, definition.fields, true) }),
       }),
     );

@@ -5,7 +5,7 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
  * One address of a subnet, held by a port or by a plugin resource (a router's leg, a floating
  * IP). The primary key makes a double allocation impossible.
  */
-@ObjectType('FixedIp')
+@ObjectType('FixedIp', { description: 'An address of a port, allocated from one of its network\'s subnets.' })
 @Entity('ip_allocations')
 export class IpAllocation {
   @Field(() => ID)

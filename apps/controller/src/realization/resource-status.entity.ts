@@ -4,7 +4,10 @@ import { RealizationState } from '@netloom/model';
 import { bigintColumn, isoDateColumn, jsonColumn } from '../common/columns';
 import { Label } from '../common/label';
 
-registerEnumType(RealizationState, { name: 'RealizationState' });
+registerEnumType(RealizationState, {
+  name: 'RealizationState',
+  description: 'PENDING: not yet applied on the host; APPLIED: as asked; FAILED: the host could not apply it (see error).',
+});
 
 @ObjectType('ResourceStatus', { description: 'How far one host got in realizing one resource.' })
 @Entity('resource_statuses')

@@ -6,7 +6,7 @@ import { ResourceEntity } from '../common/resource.entity';
 import { Node } from '../common/node';
 
 // Part of the subnet's row: the cost limit counts a subnet's pools once.
-@ObjectType()
+@ObjectType({ description: 'A range of addresses IPAM allocates from, both ends included.' })
 @Extensions({ [EMBEDDED]: true })
 export class AllocationPool {
   @Field() start!: string;

@@ -1,7 +1,7 @@
 import { Field, InputType, Int } from '@nestjs/graphql';
 import { CreateResourceInput, ResourceFilter, UpdateResourceInput } from '../../common/inputs';
 
-@InputType()
+@InputType({ description: 'A new network.' })
 export class CreateNetworkInput extends CreateResourceInput {
   @Field(() => Int, { nullable: true, description: 'VXLAN network identifier (1-16777215); allocated when omitted.' })
   vni?: number;
@@ -9,12 +9,12 @@ export class CreateNetworkInput extends CreateResourceInput {
   mtu?: number;
 }
 
-@InputType()
+@InputType({ description: 'Fields left out keep their value.' })
 export class UpdateNetworkInput extends UpdateResourceInput {
   @Field(() => Int, { nullable: true }) mtu?: number;
 }
 
-@InputType()
+@InputType({ description: 'Which networks to list: all of these must hold.' })
 export class NetworkFilter extends ResourceFilter {
   @Field(() => Int, { nullable: true }) vni?: number;
 }

@@ -13,7 +13,7 @@ export class AllowedAddressPairInput {
   @Field(() => String, { nullable: true, description: "A unicast MAC; omitted: the port's own." }) macAddress?: string | null;
 }
 
-@InputType()
+@InputType({ description: 'A new port on a network and a host.' })
 export class CreatePortInput extends CreateResourceInput {
   @Field(() => ID) networkId!: string;
   @Field(() => ID) hostId!: string;
@@ -31,14 +31,14 @@ export class CreatePortInput extends CreateResourceInput {
   allowedAddressPairs?: AllowedAddressPairInput[] | null;
 }
 
-@InputType()
+@InputType({ description: 'Fields left out keep their value.' })
 export class UpdatePortInput extends UpdateResourceInput {
   @Field(() => Boolean, { nullable: true }) portSecurity?: boolean | null;
   @Field(() => [AllowedAddressPairInput], { nullable: true, description: 'Replaces them all.' })
   allowedAddressPairs?: AllowedAddressPairInput[] | null;
 }
 
-@InputType()
+@InputType({ description: 'Which ports to list: all of these must hold.' })
 export class PortFilter extends ResourceFilter {
   @Field(() => ID, { nullable: true }) networkId?: string;
   @Field(() => ID, { nullable: true }) hostId?: string;

@@ -1,13 +1,13 @@
 import { Field, ID, InputType } from '@nestjs/graphql';
 import { CreateResourceInput, ResourceFilter, UpdateResourceInput } from '../../common/inputs';
 
-@InputType()
+@InputType({ description: 'A range of addresses IPAM allocates from, both ends included.' })
 export class AllocationPoolInput {
   @Field() start!: string;
   @Field() end!: string;
 }
 
-@InputType()
+@InputType({ description: 'A new subnet on a network.' })
 export class CreateSubnetInput extends CreateResourceInput {
   @Field(() => ID) networkId!: string;
   @Field({ description: 'The network address and prefix, e.g. 10.0.0.0/24 or fd00::/64.' }) cidr!: string;
@@ -18,14 +18,14 @@ export class CreateSubnetInput extends CreateResourceInput {
   @Field(() => [String], { nullable: true }) dnsServers?: string[];
 }
 
-@InputType()
+@InputType({ description: 'Fields left out keep their value.' })
 export class UpdateSubnetInput extends UpdateResourceInput {
   @Field({ nullable: true }) gatewayIp?: string;
   @Field(() => [AllocationPoolInput], { nullable: true }) allocationPools?: AllocationPoolInput[];
   @Field(() => [String], { nullable: true }) dnsServers?: string[];
 }
 
-@InputType()
+@InputType({ description: 'Which subnets to list: all of these must hold.' })
 export class SubnetFilter extends ResourceFilter {
   @Field(() => ID, { nullable: true }) networkId?: string;
 }
