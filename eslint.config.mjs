@@ -70,12 +70,19 @@ export default tseslint.config(
     rules: {
       ...graphql.configs['flat/schema-recommended'].rules,
       ...graphql.configs['flat/schema-relay'].rules,
-      // The root types are described by their fields. (rootField checks nothing in v4.4: it joins
-      // the root type names with "," in its regex, so no field of Query, Mutation or Subscription
-      // matches; kept so that it does once fixed.)
+      // Every type and every root field has a description; the root types are described by their
+      // fields. (The rule's own rootField option checks nothing in v4.4: its regex joins the root
+      // names with ",". So: every field, but those outside the root types.)
       '@graphql-eslint/require-description': [
         'error',
-        { types: true, rootField: true, ignoredSelectors: ['ObjectTypeDefinition[name.value=/^(Query|Mutation|Subscription)$/]'] },
+        {
+          types: true,
+          FieldDefinition: true,
+          ignoredSelectors: [
+            'ObjectTypeDefinition[name.value=/^(Query|Mutation|Subscription)$/]',
+            ':not(ObjectTypeDefinition[name.value=/^(Query|Mutation|Subscription)$/]) > FieldDefinition',
+          ],
+        },
       ],
       // Lists that are not pages are deliberate: each has a small declared bound (labels 64, a
       // port's fixed IPs 16, status one per host, the parts of one stored row), which the cost

@@ -28,12 +28,12 @@ export class AuthResolver {
   }
 
   @AdminOnly()
-  @Query(() => [ApiToken])
+  @Query(() => [ApiToken], { description: 'Every API token, revoked ones included (admins only).' })
   apiTokens(): Promise<ApiToken[]> {
     return this.auth.list();
   }
 
-  @Mutation(() => CreateApiTokenPayload)
+  @Mutation(() => CreateApiTokenPayload, { description: 'Creates a token; its secret is in the answer only.' })
   createApiToken(@Args('input') input: CreateApiTokenInput): Promise<CreateApiTokenPayload> {
     return this.auth.create(input.name, input.role);
   }

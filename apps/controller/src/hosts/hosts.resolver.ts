@@ -16,7 +16,7 @@ const HostConnection = ConnectionType(Host, 'Host');
 export class HostsResolver {
   constructor(private readonly service: HostsService) {}
 
-  @Query(() => HostConnection)
+  @Query(() => HostConnection, { description: 'A page of hosts, filtered.' })
   hosts(@Args() args: ConnectionArgs, @Args('filter', { nullable: true }) filter?: HostFilter) {
     return this.service.list(filter, args);
   }
@@ -29,17 +29,17 @@ export class HostsResolver {
     return this.service.find(lookup(id, name));
   }
 
-  @Mutation(() => CreateHostPayload)
+  @Mutation(() => CreateHostPayload, { description: 'Creates a host, with the one-time token its agent joins with.' })
   createHost(@Args('input') input: CreateHostInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<CreateHostPayload> {
     return this.service.create(input);
   }
 
-  @Mutation(() => Host)
+  @Mutation(() => Host, { description: 'Updates a host; fields left out keep their value.' })
   updateHost(@Args('input') input: UpdateHostInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Host> {
     return this.service.update(input);
   }
 
-  @Mutation(() => DeletePayload)
+  @Mutation(() => DeletePayload, { description: 'Deletes a host; cascade: true deletes what depends on it too.' })
   deleteHost(@Args('input') input: CascadeDeleteInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<DeletePayload> {
     return this.service.delete(input);
   }

@@ -20,7 +20,7 @@ const NetworkConnection = ConnectionType(Network, 'Network');
 export class NetworksResolver {
   constructor(private readonly service: NetworksService) {}
 
-  @Query(() => NetworkConnection)
+  @Query(() => NetworkConnection, { description: 'A page of networks, filtered.' })
   networks(@Args() args: ConnectionArgs, @Args('filter', { nullable: true }) filter?: NetworkFilter) {
     return this.service.list(filter, args);
   }
@@ -33,17 +33,17 @@ export class NetworksResolver {
     return this.service.find(lookup(id, name));
   }
 
-  @Mutation(() => Network)
+  @Mutation(() => Network, { description: 'Creates a network; its VNI is allocated.' })
   createNetwork(@Args('input') input: CreateNetworkInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Network> {
     return this.service.create(input);
   }
 
-  @Mutation(() => Network)
+  @Mutation(() => Network, { description: 'Updates a network; fields left out keep their value.' })
   updateNetwork(@Args('input') input: UpdateNetworkInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Network> {
     return this.service.update(input);
   }
 
-  @Mutation(() => DeletePayload)
+  @Mutation(() => DeletePayload, { description: 'Deletes a network; cascade: true deletes what depends on it too.' })
   deleteNetwork(@Args('input') input: CascadeDeleteInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<DeletePayload> {
     return this.service.delete(input);
   }

@@ -286,6 +286,7 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
     };
     addField(queryFields, plural, {
       type: nonNull(connection),
+      description: `A page of ${plural}, filtered.`,
       args: {
         first: { type: GraphQLInt },
         after: { type: GraphQLString },
@@ -303,16 +304,19 @@ export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind
     });
     addField(mutationFields, `create${kind}`, {
       type: nonNull(node),
+      description: `Creates a ${kind}.`,
       args: { input: { type: nonNull(createInput) }, wait: waitArg },
       resolve: (_root, args, context) => handlers.create(kind, args, context),
     });
     addField(mutationFields, `update${kind}`, {
       type: nonNull(node),
+      description: `Updates a ${kind}; fields left out keep their value.`,
       args: { input: { type: nonNull(updateInput) }, wait: waitArg },
       resolve: (_root, args, context) => handlers.update(kind, args, context),
     });
     addField(mutationFields, `delete${kind}`, {
       type: nonNull(core.deletePayload),
+      description: `Deletes a ${kind}.`,
       args: { input: { type: nonNull(core.deleteInput) }, wait: waitArg },
       resolve: (_root, args, context) => handlers.delete(kind, args, context),
     });

@@ -20,17 +20,17 @@ export const PortConnection = ConnectionType(Port, 'Port');
 export class PortsResolver {
   constructor(private readonly service: PortsService) {}
 
-  @Query(() => PortConnection)
+  @Query(() => PortConnection, { description: 'A page of ports, filtered.' })
   ports(@Args() args: ConnectionArgs, @Args('filter', { nullable: true }) filter?: PortFilter) {
     return this.service.list(filter, args);
   }
 
-  @Query(() => Port, { nullable: true })
+  @Query(() => Port, { nullable: true, description: 'One port by id.' })
   port(@Args('id', { type: () => ID }) id: string): Promise<Port | null> {
     return this.service.find(id);
   }
 
-  @Mutation(() => Port)
+  @Mutation(() => Port, { description: 'Creates a port; IPAM picks its addresses unless given.' })
   createPort(@Args('input') input: CreatePortInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Port> {
     return this.service.create(input);
   }
@@ -41,12 +41,12 @@ export class PortsResolver {
     return this.service.createMany(inputs);
   }
 
-  @Mutation(() => Port)
+  @Mutation(() => Port, { description: 'Updates a port; fields left out keep their value.' })
   updatePort(@Args('input') input: UpdatePortInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Port> {
     return this.service.update(input);
   }
 
-  @Mutation(() => DeletePayload)
+  @Mutation(() => DeletePayload, { description: 'Deletes a port.' })
   deletePort(@Args('input') input: DeleteInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<DeletePayload> {
     return this.service.delete(input);
   }

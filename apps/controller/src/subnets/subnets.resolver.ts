@@ -14,27 +14,27 @@ export const SubnetConnection = ConnectionType(Subnet, 'Subnet');
 export class SubnetsResolver {
   constructor(private readonly service: SubnetsService) {}
 
-  @Query(() => SubnetConnection)
+  @Query(() => SubnetConnection, { description: 'A page of subnets, filtered.' })
   subnets(@Args() args: ConnectionArgs, @Args('filter', { nullable: true }) filter?: SubnetFilter) {
     return this.service.list(filter, args);
   }
 
-  @Query(() => Subnet, { nullable: true })
+  @Query(() => Subnet, { nullable: true, description: 'One subnet by id.' })
   subnet(@Args('id', { type: () => ID }) id: string): Promise<Subnet | null> {
     return this.service.find(id);
   }
 
-  @Mutation(() => Subnet)
+  @Mutation(() => Subnet, { description: 'Creates a subnet on a network.' })
   createSubnet(@Args('input') input: CreateSubnetInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Subnet> {
     return this.service.create(input);
   }
 
-  @Mutation(() => Subnet)
+  @Mutation(() => Subnet, { description: 'Updates a subnet; fields left out keep their value.' })
   updateSubnet(@Args('input') input: UpdateSubnetInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<Subnet> {
     return this.service.update(input);
   }
 
-  @Mutation(() => DeletePayload)
+  @Mutation(() => DeletePayload, { description: 'Deletes a subnet.' })
   deleteSubnet(@Args('input') input: DeleteInput, @Args('wait', WAIT_ARG) _wait: boolean): Promise<DeletePayload> {
     return this.service.delete(input);
   }
