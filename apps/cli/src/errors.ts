@@ -1,6 +1,9 @@
-/** A failure to report as one line on stderr, with exit code 1 (no stack). */
+/** A failure to report on stderr, with exit code 1 unless told (no stack). */
 export class CliError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'CliError';
   }

@@ -11,7 +11,8 @@ async function main(): Promise<void> {
   const program = buildProgram(version).exitOverride();
   try {
     await program.parseAsync(process.argv);
-    process.exitCode = 0;
+    // A command may have set its own (diff: 1 when something differs).
+    process.exitCode ??= 0;
   } catch (error) {
     // Commander already printed help, a version or a usage error.
     if (error instanceof CommanderError) {
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
       return;
     }
     process.stderr.write(`error: ${error instanceof CliError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = 1;
+    process.exitCode = error instanceof CliError ? error.exitCode : 1;
   }
 }
 

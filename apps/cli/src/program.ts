@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { applyCommand, diffCommand } from './commands/apply';
 import { completionCommand } from './commands/completion';
 import { configCommand } from './commands/config';
 import { deleteCommand } from './commands/delete';
@@ -18,7 +19,7 @@ export function buildProgram(version: string): Command {
       'after',
       '\nEnvironment: NETLOOM_CONTEXTS (the contexts file), NETLOOM_URL and NETLOOM_TOKEN (override the context).',
     );
-  for (const command of [loginCommand(), configCommand(), getCommand(), describeCommand(), deleteCommand(), watchCommand(), completionCommand(program)]) {
+  for (const command of [loginCommand(), configCommand(), getCommand(), describeCommand(), deleteCommand(), watchCommand(), diffCommand(), applyCommand(), completionCommand(program)]) {
     program.addCommand(command);
   }
   return program;
