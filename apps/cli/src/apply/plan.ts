@@ -81,10 +81,10 @@ export function covers(desired: unknown, live: unknown, type: GraphQLInputType, 
   return desired === live;
 }
 
-/** The file object's fields with the owner label added to its labels. */
+/** The file object's fields with the owner label added to its labels (sorted by key, as the API lists them). */
 export const withOwner = (o: FileObject, owner: string): Record<string, unknown> => ({
   ...o.fields,
-  labels: { ...((o.fields.labels) ?? {}), [OWNER_LABEL]: owner },
+  labels: Object.fromEntries(Object.entries({ ...(o.fields.labels ?? {}), [OWNER_LABEL]: owner }).sort(([a], [b]) => (a < b ? -1 : 1))),
 });
 
 const ownerOf = (live: LiveObject): string | undefined => live.labels.find((l) => l.key === OWNER_LABEL)?.value;
