@@ -84,6 +84,14 @@ firewall-policies:
     ]);
   });
 
+  it("reads the README's example file", () => {
+    const readme = readFileSync(join(__dirname, '../../../../README.md'), 'utf8');
+    const example = /```yaml\n(owner: lab[\s\S]*?)```/.exec(readme)![1];
+    const t = parseTopology(example, 'README.md', kinds);
+    expect(t.objects.map((o) => o.kind)).toEqual(['Host', 'Network', 'Subnet', 'Port', 'AddressGroup', 'FirewallPolicy']);
+    expect(t.references.map((r) => `${r.kind}/${r.name}`).sort()).toEqual(['AddressGroup/office', 'Host/h1', 'Network/blue', 'Network/blue', 'Port/web', 'Subnet/blue-v4']);
+  });
+
   it('refuses objects without a name and names given twice', () => {
     expect(problems('networks:\n  - mtu: 1400\n')).toEqual(['topo.yaml:2:5: a Network needs a name']);
     expect(problems('networks:\n  - name: a\n  - name: a\n')).toEqual(['topo.yaml:3:5: Network "a" is already described at topo.yaml:2:5']);
