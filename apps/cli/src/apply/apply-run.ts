@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { getNamedType, isInputObjectType, isLeafType, isObjectType, type GraphQLSchema } from 'graphql';
+import { getNamedType, isLeafType, isObjectType, type GraphQLSchema } from 'graphql';
 import type { ApiClient } from '../api/client';
 import { ApiError, CliError } from '../errors';
 import { allPages, PAGE } from '../kinds/kind';
 import { allKinds, fetchSchema } from '../kinds/registry';
 import { statusLines, type HostStatus } from '../output/status';
-import { applyKinds, isKeyValueList, liveSelection, nestedFields, type ApplyKind, type FileField } from './kinds';
+import { applyKinds, liveSelection, type ApplyKind } from './kinds';
 import { planChanges, type Change, type LiveObject, type Plan } from './plan';
 import { parseTopology, TopologyError, type Topology } from './topology-file';
+import { toInput } from './values';
 
 const LABEL_VALUE = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 const STATUS = 'status { hostId host { name } state reason generation }';
@@ -76,26 +77,6 @@ async function listLive(client: ApiClient, schema: GraphQLSchema, kind: ApplyKin
   }`;
   type Page = { page: { edges: { node: LiveObject }[]; pageInfo: { hasNextPage: boolean; endCursor?: string | null } } };
   return allPages(async (after) => (await client.query<Page>(query, { first: PAGE, after })).page);
-}
-
-/** A file value as the API takes it: names resolved to ids, label maps as lists, file keys as input names. */
-export function toInputValue(value: unknown, field: FileField, kinds: readonly string[], idOf: (kind: string, name: string) => string): unknown {
-  if (value === null || value === undefined) return value;
-  if (field.ref) return Array.isArray(value) ? value.map((n: string) => idOf(field.ref!, n)) : idOf(field.ref, value as string);
-  if (isKeyValueList(field.type)) return Object.entries(value as Record<string, string>).map(([key, v]) => ({ key, value: v }));
-  const named = getNamedType(field.type);
-  if (Array.isArray(value)) return value.map((v) => toInputValue(v, field, kinds, idOf));
-  if (isInputObjectType(named)) return toInput(value as Record<string, unknown>, nestedFields(named, kinds), kinds, idOf);
-  return value;
-}
-
-export function toInput(
-  values: Record<string, unknown>,
-  fields: Map<string, FileField>,
-  kinds: readonly string[],
-  idOf: (kind: string, name: string) => string,
-): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(values).map(([key, v]) => [fields.get(key)!.input, toInputValue(v, fields.get(key)!, kinds, idOf)]));
 }
 
 interface Applied {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSchema } from 'graphql';
 import { allKinds } from '../kinds/registry';
-import { applyKinds, liveSelection, orderKinds, refKind } from './kinds';
+import { toFileObject, toInput } from './values';
+import { applyKinds, liveSelection, nestedFields, orderKinds, refKind } from './kinds';
 
 const schema = buildSchema(readFileSync(join(__dirname, '../../../../schema.graphql'), 'utf8'));
 const kinds = applyKinds(schema, allKinds(schema));
@@ -23,6 +24,31 @@ describe('the kinds a topology file may describe, read from the schema', () => {
     // Create-only fields are known as such: update cannot change them.
     expect(kind('Port').updatable.has('networkId')).toBe(false);
     expect(kind('Port').updatable.has('portSecurity')).toBe(true);
+  });
+
+  it("name a load balancer member's port portName, beside its port number", () => {
+    const member = nestedFields(schema.getType('LoadBalancerMemberInput') as never, kinds.map((k) => k.typeName));
+    expect(member.get('portName')).toMatchObject({ input: 'portId', ref: 'Port' });
+    expect(member.get('port')).toMatchObject({ input: 'port' });
+  });
+
+  it('turn file values into inputs (names to ids, label maps to lists) and live values back', () => {
+    const names = kinds.map((k) => k.typeName);
+    const ids: Record<string, string> = { 'Port/web': 'p1', 'AddressGroup/office': 'g1', 'Network/blue': 'n1' };
+    const idOf = (kind: string, name: string) => ids[`${kind}/${name}`];
+    const nameOf = (kind: string, id: string) => Object.keys(ids).find((k) => k.startsWith(`${kind}/`) && ids[k] === id)?.split('/')[1];
+    const file = {
+      selector: { ports: ['web'], networks: ['blue'], labels: { tier: 'web' } },
+      rules: [{ priority: 1, direction: 'INGRESS', action: 'ALLOW', remoteGroups: ['office'] }],
+      labels: { a: 'b' },
+    };
+    const input = toInput(file, kind('FirewallPolicy').fields, names, idOf);
+    expect(input).toEqual({
+      selector: { portIds: ['p1'], networkIds: ['n1'], labels: [{ key: 'tier', value: 'web' }] },
+      rules: [{ priority: 1, direction: 'INGRESS', action: 'ALLOW', remoteGroupIds: ['g1'] }],
+      labels: [{ key: 'a', value: 'b' }],
+    });
+    expect(toFileObject(input, kind('FirewallPolicy').fields, names, nameOf)).toEqual(file);
   });
 
   it('select of a live object what its inputs can set, nested objects alike', () => {

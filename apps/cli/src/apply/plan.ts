@@ -1,7 +1,8 @@
 import { getNamedType, isInputObjectType, isNonNullType, type GraphQLInputType } from 'graphql';
 import { stringify } from 'yaml';
-import { isKeyValueList, isList, nestedFields, type ApplyKind, type FileField } from './kinds';
+import { isKeyValueList, isList, nestedFields, type ApplyKind } from './kinds';
 import type { FileObject, Topology } from './topology-file';
+import { isRecord, itemType, toFileObject, type NameOf } from './values';
 
 /** The label marking what a file's owner created; --prune deletes only objects carrying it. */
 export const OWNER_LABEL = 'netloom.io/applied-by';
@@ -29,32 +30,6 @@ export interface Plan {
   changes: Change[];
   /** What cannot be applied (a field update cannot change, an object another file owns…). */
   problems: string[];
-}
-
-type NameOf = (kind: string, id: string) => string | undefined;
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const unwrap = (type: GraphQLInputType): GraphQLInputType => (isNonNullType(type) ? type.ofType : type);
-const itemType = (type: GraphQLInputType): GraphQLInputType => {
-  const t = unwrap(type);
-  return 'ofType' in t ? (t.ofType) : t;
-};
-
-/** A value the API gave, in the file's form: references by name (the id when unknown), labels as a map. */
-export function toFileValue(value: unknown, field: FileField, kinds: readonly string[], nameOf: NameOf): unknown {
-  if (value === null || value === undefined) return value;
-  if (field.ref) return Array.isArray(value) ? value.map((id: string) => nameOf(field.ref!, id) ?? id) : (nameOf(field.ref, value as string) ?? value);
-  if (isKeyValueList(field.type)) return Object.fromEntries((value as { key: string; value: string }[]).map((l) => [l.key, l.value]));
-  if (Array.isArray(value)) return value.map((v) => toFileValue(v, { ...field, type: itemType(field.type) }, kinds, nameOf));
-  const named = getNamedType(field.type);
-  if (isInputObjectType(named) && isRecord(value)) return toFileObject(value, nestedFields(named, kinds), kinds, nameOf);
-  return value;
-}
-
-export function toFileObject(live: Record<string, unknown>, fields: Map<string, FileField>, kinds: readonly string[], nameOf: NameOf): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const f of fields.values()) if (f.input in live) out[f.key] = toFileValue(live[f.input], f, kinds, nameOf);
-  return out;
 }
 
 /**
