@@ -84,20 +84,23 @@ const placedRule = (r: Partial<PlacedRule>): PlacedRule => ({ priority: 10, dire
 describe('firewall table', () => {
   it('writes a rule with its protocol, ports, remotes, counter and verdict', () => {
     const c = ruleCounter('pol', 10);
+    const allow = 'comment "netloom fw pol 10 ALLOW"';
+    const drop = 'comment "netloom fw pol 10 DROP"';
+    const reject = 'comment "netloom fw pol 10 REJECT"';
     expect(ruleLines('pol', placedRule({ protocol: 'TCP', ports: [[80, 80], [8000, 8080]], remoteCidrs: ['10.0.0.0/8', 'fd00::/8'] }))).toEqual([
-      `tcp dport { 80, 8000-8080 } ip saddr 10.0.0.0/8 counter name "${c}" accept`,
-      `tcp dport { 80, 8000-8080 } ip6 saddr fd00::/8 counter name "${c}" accept`,
+      `tcp dport { 80, 8000-8080 } ip saddr 10.0.0.0/8 counter name "${c}" accept ${allow}`,
+      `tcp dport { 80, 8000-8080 } ip6 saddr fd00::/8 counter name "${c}" accept ${allow}`,
     ]);
     expect(ruleLines('pol', placedRule({ protocol: 'UDP', ports: [[53, 53]], remoteCidrs: ['10.0.0.0/8', '192.0.2.0/24'] }))).toEqual([
-      `udp dport 53 ip saddr { 10.0.0.0/8, 192.0.2.0/24 } counter name "${c}" accept`,
+      `udp dport 53 ip saddr { 10.0.0.0/8, 192.0.2.0/24 } counter name "${c}" accept ${allow}`,
     ]);
     expect(ruleLines('pol', placedRule({ direction: 'EGRESS', protocol: 'UDP', remoteGroupIds: ['g'], action: 'DROP' }))).toEqual([
-      `meta l4proto udp ip daddr @${groupSets('g').v4} counter name "${c}" drop`,
-      `meta l4proto udp ip6 daddr @${groupSets('g').v6} counter name "${c}" drop`,
+      `meta l4proto udp ip daddr @${groupSets('g').v4} counter name "${c}" drop ${drop}`,
+      `meta l4proto udp ip6 daddr @${groupSets('g').v6} counter name "${c}" drop ${drop}`,
     ]);
     expect(ruleLines('pol', placedRule({ action: 'REJECT', log: true }))).toEqual([
-      `meta l4proto tcp counter name "${c}" log prefix "nlfw pol 10 REJECT " reject with tcp reset`,
-      `counter name "${c}" log prefix "nlfw pol 10 REJECT " reject with icmpx type admin-prohibited`,
+      `meta l4proto tcp counter name "${c}" log prefix "nlfw pol 10 REJECT " reject with tcp reset ${reject}`,
+      `counter name "${c}" log prefix "nlfw pol 10 REJECT " reject with icmpx type admin-prohibited ${reject}`,
     ]);
     // ICMP with only IPv6 remotes would match nothing (refused by validation anyway).
     expect(ruleLines('pol', placedRule({ protocol: 'ICMP', remoteCidrs: ['fd00::/8'] }))).toEqual([]);

@@ -8,6 +8,14 @@ const digest = (text: string, length = 12): string => createHash('sha256').updat
 export const ruleCounter = (policyId: string, priority: number): string => `r_${digest(`${policyId}/${priority}`)}`;
 /** The counter of a policy's default for a direction (counted where that default decides). */
 export const defaultCounter = (policyId: string, direction: Direction): string => `d_${digest(`${policyId}/${direction}`)}`;
+/**
+ * The comment on each line of a rule (or of a default): names the policy, the rule's priority (or
+ * `default-<direction>`) and the action, so a reader of the ruleset (the trace) can tell whose
+ * counter moved without knowing this table's layout.
+ */
+export const ruleComment = (policyId: string, rule: number | Direction, action: Action): string =>
+  `comment "netloom fw ${policyId} ${typeof rule === 'number' ? rule : `default-${rule}`} ${action}"`;
+
 /** The named sets of an address group, one per family. */
 export const groupSets = (groupId: string): { v4: string; v6: string } => {
   const h = digest(groupId);
@@ -92,10 +100,11 @@ export function ruleLines(policyId: string, rule: PlacedRule): string[] {
   }
   const log = rule.log ? ` log prefix "nlfw ${policyId.slice(-8)} ${rule.priority} ${rule.action} "` : '';
   const counter = `counter name "${ruleCounter(policyId, rule.priority)}"`;
+  const comment = ruleComment(policyId, rule.priority, rule.action);
   const lines: string[] = [];
   for (const remote of remotes) {
     for (const v of verdicts(rule.action, rule.protocol)) {
-      lines.push([proto, remote, v.match, counter].filter(Boolean).join(' ') + `${log} ${v.verdict}`);
+      lines.push([proto, remote, v.match, counter].filter(Boolean).join(' ') + `${log} ${v.verdict} ${comment}`);
     }
   }
   return lines;
@@ -140,7 +149,8 @@ export function firewallTable(ports: FilteredPort[]): { body: string; counters: 
       const fallback = portDefault(port.policies, direction);
       const counter = defaultCounter(fallback.policyId, direction);
       counters.add(counter);
-      lines.push(...verdicts(fallback.action, 'ANY').map((v) => [v.match, `counter name "${counter}"`, v.verdict].filter(Boolean).join(' ')));
+      const comment = ruleComment(fallback.policyId, direction, fallback.action);
+      lines.push(...verdicts(fallback.action, 'ANY').map((v) => [v.match, `counter name "${counter}"`, v.verdict, comment].filter(Boolean).join(' ')));
       chains.push([`chain ${direction === 'INGRESS' ? 'in' : 'out'}_${i} {`, ...lines, '}'].join('\n'));
     }
     input.push(`iifname "${port.ifname}" jump in_${i}`);

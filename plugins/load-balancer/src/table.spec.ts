@@ -39,7 +39,7 @@ describe('load balancer table', () => {
     expect(counters).toHaveLength(6);
     const b = counterNames(memberKey(tcp(), members[1]));
     expect(counters).toEqual(expect.arrayContaining([b.connections, b.traffic]));
-    expect(body).toContain(`ct reply ip saddr 10.0.0.6 ct reply proto-src 8080 ct state new counter name "${b.connections}"`);
+    expect(body).toContain(`ct reply ip saddr 10.0.0.6 ct reply proto-src 8080 ct state new counter name "${b.connections}" comment "netloom lb TCP/80>10.0.0.6:8080"`);
   });
 
   it('drops the DNAT rule when no member is left, so the VIP port refuses', () => {

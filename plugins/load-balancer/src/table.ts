@@ -57,7 +57,8 @@ export function lbTable(p: LbPlacement, takes: (l: PlacedListener, m: PlacedMemb
       const names = counterNames(memberKey(l, m));
       counters.push(names.connections, names.traffic);
       const member = `${original} ct reply ip saddr ${m.address} ct reply proto-src ${m.port}`;
-      forward.push(`${member} ct state new counter name "${names.connections}"`, `${member} counter name "${names.traffic}"`);
+      // The comment names the member for a reader of the ruleset (the trace).
+      forward.push(`${member} ct state new counter name "${names.connections}" comment "netloom lb ${memberKey(l, m)}"`, `${member} counter name "${names.traffic}"`);
     }
   }
   if (!pre.length && !counters.length) return { body: '', counters: [] };
