@@ -37,7 +37,10 @@ export async function fakeAgent(baseUrl: string, joinToken: string): Promise<Fak
   const hello: HelloMessage = { type: 'hello', protocol: PROTOCOL_VERSION, agentVersion: 'fake', lastRevision: 0, capabilities: [], plugins: [], kernel: 'fake' };
   ws.send(JSON.stringify(hello));
   await waitFor(() => messages.some((m) => m.type === 'snapshot'), 5_000, 20, 'the snapshot');
-  const revision = (): number => messages[messages.length - 1].revision;
+  const revision = (): number => {
+    const last = messages[messages.length - 1];
+    return 'revision' in last ? last.revision : 0;
+  };
   return {
     ws,
     hostId,

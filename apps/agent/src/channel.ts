@@ -11,6 +11,8 @@ import {
   JoinRequest,
   JoinResponse,
   parseControllerMessage,
+  type ProbeMessage,
+  type ProbeResultMessage,
   trace,
 } from '@netloom/protocol';
 import { ControllerRotation } from './rotation';
@@ -34,6 +36,8 @@ export interface ChannelOptions {
   onConnected: () => void;
   /** The controller deleted this host (after sending it an empty desired state): no reconnecting. */
   onHostDeleted: () => void;
+  /** Answers a trace's probe (see {@link ProbeMessage}); the answer goes back on the channel it came by. */
+  onProbe?: (message: ProbeMessage) => Promise<ProbeResultMessage>;
   /** Why the state dir cannot be written, or null: sent with every heartbeat. */
   stateError: () => string | null;
   log: Log;
@@ -191,6 +195,7 @@ export class ControllerChannel {
       const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
       const message = parseControllerMessage(text);
       if (typeof message === 'string') this.options.log(`bad message from controller: ${message}`, { level: 'warn' });
+      else if (message.type === 'probe') this.probe(socket, message);
       else this.receive(message);
     });
     socket.on('unexpected-response', (_request, response) => {
@@ -232,7 +237,16 @@ export class ControllerChannel {
     if (this.store.readController()?.address !== address) this.store.writeController({ address });
   }
 
-  private receive(message: ControllerMessage): void {
+  private probe(socket: WebSocket, message: ProbeMessage): void {
+    const answer = this.options.onProbe?.(message) ?? Promise.resolve<ProbeResultMessage>({ type: 'probe-result', id: message.id, counters: [], error: 'this agent does not probe' });
+    void answer
+      .catch((error: unknown): ProbeResultMessage => ({ type: 'probe-result', id: message.id, counters: [], error: error instanceof Error ? error.message : String(error) }))
+      .then((result) => {
+        if (socket === this.socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(result));
+      });
+  }
+
+  private receive(message: Exclude<ControllerMessage, ProbeMessage>): void {
     if (message.type !== 'heartbeat') trace('agent.update.received', message.revision);
     switch (message.type) {
       case 'heartbeat':

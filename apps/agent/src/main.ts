@@ -1,7 +1,7 @@
 import { release } from 'node:os';
 import { ConfigError, createLogger, exitOnStartError } from '@netloom/cli';
 import { CommandRunner, Linux } from '@netloom/linux';
-import { PROTOCOL_VERSION } from '@netloom/protocol';
+import { PROBE_CAPABILITY, PROTOCOL_VERSION } from '@netloom/protocol';
 import { detectCapabilities } from './capabilities';
 import { ControllerChannel } from './channel';
 import { AGENT_VERSION, loadAgentConfig } from './config';
@@ -11,6 +11,7 @@ import { Names } from './naming';
 import { readiness, startProbeServer } from './observability';
 import { PluginHost } from './plugin-host';
 import { loadPlugins } from './plugins-loader';
+import { ProbeAnswerer } from './probe';
 import { Reconciler } from './reconciler';
 import { SentStatuses } from './sent-statuses';
 import { StateStore } from './state-store';
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   const plugins = loadPlugins({ packages: config.plugins, log });
   const pluginVersions = plugins.map((p) => ({ id: p.id, version: p.version }));
   let reconciler: Reconciler | undefined = undefined;
+  let prober: ProbeAnswerer | undefined = undefined;
   let needFull = true;
   const sent = new SentStatuses();
 
@@ -33,13 +35,14 @@ async function main(): Promise<void> {
     tls: { ca: config.ca, allowInsecureHttp: config.allowInsecureHttp },
     joinToken: config.joinToken,
     log,
-    hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities, plugins: pluginVersions, kernel: release() }),
+    hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities: [...capabilities, PROBE_CAPABILITY], plugins: pluginVersions, kernel: release() }),
     lastRevision: () => reconciler?.appliedRevision ?? 0,
     onDesired: (revision, resources) => reconciler?.setDesired(revision, resources),
     onConnected: () => {
       needFull = true;
     },
     onHostDeleted: () => void hostDeleted(),
+    onProbe: (message) => (prober ? prober.answer(message) : Promise.reject(new Error('the agent is starting'))),
     stateError: () => store.problem,
   });
   store.onProblem = () => channel.heartbeatNow();
@@ -85,6 +88,11 @@ async function main(): Promise<void> {
     requestReconcile: () => reconciler?.requestPass(),
     onReconciled: metrics && ((plugin, seconds) => metrics.pluginReconciled(plugin, seconds)),
   });
+  prober = new ProbeAnswerer(
+    linux,
+    { portNetns: (portId) => pluginHost.portPlace(portId)?.netns, applianceNetns: (pluginId, resourceId) => pluginHost.applianceNetns(pluginId, resourceId) },
+    (line) => log(line, { level: 'warn' }),
+  );
   reconciler = new Reconciler(linux, new Names(config.prefix, hostId), store, {
     resyncMs: config.resyncMs,
     debounceMs: 50,
@@ -137,6 +145,7 @@ async function main(): Promise<void> {
     channel.stop();
     reconciler?.stop();
     store.stop();
+    await prober?.close();
     // The plugins' own timers, and the helpers their contexts started.
     await pluginHost.stop().catch((error: unknown) => log(`stopping plugins: ${error instanceof Error ? error.message : String(error)}`, { level: 'warn' }));
     process.exit(0);

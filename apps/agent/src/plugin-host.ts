@@ -93,6 +93,16 @@ export class PluginHost {
     return this.loaded.map(({ plugin }) => ({ id: plugin.id, version: plugin.version }));
   }
 
+  /** Where a core port desired here lives, as of the last pass. */
+  portPlace(portId: string): PortPlace | undefined {
+    return this.ports.get(portId);
+  }
+
+  /** The namespace a loaded plugin would give its appliance `resourceId` (undefined: no such plugin here). */
+  applianceNetns(pluginId: string, resourceId: string): string | undefined {
+    return this.loaded.find((l) => l.plugin.id === pluginId)?.host.netnsName(resourceId);
+  }
+
   /** Whether a loaded plugin declares this kind (its resources never reach the core planner). */
   handles(kind: string): boolean {
     return this.byKind.has(kind);

@@ -6,6 +6,7 @@ import { deleteCommand } from './commands/delete';
 import { describeCommand } from './commands/describe';
 import { getCommand } from './commands/get';
 import { loginCommand } from './commands/login';
+import { traceCommand } from './commands/trace';
 import { watchCommand } from './commands/watch';
 
 /** The command tree: one module per command, so new ones (apply, diff, trace, audit) slot in. */
@@ -19,7 +20,7 @@ export function buildProgram(version: string): Command {
       'after',
       '\nEnvironment: NETLOOM_CONTEXTS (the contexts file), NETLOOM_URL and NETLOOM_TOKEN (override the context).',
     );
-  for (const command of [loginCommand(), configCommand(), getCommand(), describeCommand(), deleteCommand(), watchCommand(), diffCommand(), applyCommand(), completionCommand(program)]) {
+  for (const command of [loginCommand(), configCommand(), getCommand(), describeCommand(), deleteCommand(), watchCommand(), diffCommand(), applyCommand(), traceCommand(), completionCommand(program)]) {
     program.addCommand(command);
   }
   return program;

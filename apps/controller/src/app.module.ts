@@ -25,6 +25,7 @@ import { PluginsApiModule, PluginsModule } from './plugin-kinds/plugins.module';
 import { PortsModule } from './ports/ports.module';
 import { RealizationModule } from './realization/realization.module';
 import { SubnetsModule } from './subnets/subnets.module';
+import { TraceModule } from './trace/trace.module';
 import { WebModule } from './web/web.module';
 
 @Global()
@@ -61,6 +62,7 @@ export class AppModule {
         PluginsModule,
         RealizationModule,
         AgentsModule,
+        TraceModule,
         WebModule,
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,

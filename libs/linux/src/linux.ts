@@ -4,7 +4,7 @@ import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './ba
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
 import { monitorLinks, monitorNft, type LinkMonitor } from './monitor';
-import { assertIfName, assertNetnsName, assertNftName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
+import { assertIfName, assertIp, assertNetnsName, assertNftName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
 import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toNeighEntry, toNftCounters, toNftTable, toRouteInfo } from './parse';
 import { CommandRunner, LinuxCommandError, type LinuxCommand, type StreamHandle } from './runner';
 import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo } from './types';
@@ -213,6 +213,24 @@ export class Linux {
     // nft's own error for a missing table (a missing namespace fails in `ip netns exec`, worded otherwise).
     if (/^Error: No such file or directory/m.test(stderr)) return null;
     throw new LinuxCommandError(command, args, exitCode, stderr);
+  }
+
+  /**
+   * One echo request from a namespace: `ip netns exec NS ping -n -c 1 -W SECONDS ADDRESS`. Resolves
+   * whether a reply came, with ping's last line (its summary) as the detail.
+   */
+  async ping(netns: string, address: string, timeoutSeconds: number): Promise<{ ok: boolean; detail: string; ms: number }> {
+    assertIp(address);
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 10) throw new LinuxInputError(`invalid ping timeout ${timeoutSeconds}: 1-10 s`, 'ping timeout');
+    const started = performance.now();
+    const { stdout, stderr, exitCode } = await this.runner.run(
+      'ip',
+      ['netns', 'exec', assertNetnsName(netns), 'ping', '-n', '-c', '1', '-W', String(timeoutSeconds), address],
+      { mutating: false, reject: false },
+    );
+    const lines = `${stdout}\n${stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
+    const summary = lines.find((l) => /packets transmitted/.test(l)) ?? lines.at(-1) ?? `exit ${exitCode}`;
+    return { ok: exitCode === 0, detail: summary, ms: Math.round(performance.now() - started) };
   }
 
   /**

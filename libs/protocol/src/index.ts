@@ -12,6 +12,8 @@
  * 4. agent → `ack` once it has reconciled a revision, with per-resource status (FAILED entries
  *    are the NACKs); `ack.full` when the statuses list every resource it holds;
  * 5. both → `heartbeat` every {@link HEARTBEAT_MS}; a peer silent for 3 intervals is gone.
+ * 6. controller → `probe` (only to an agent whose hello lists {@link PROBE_CAPABILITY}); the agent
+ *    answers `probe-result` with the same id. A peer ignores (logs) a message type it does not know.
  */
 import type { DesiredResource, ResourceRef, ResourceStatusReport } from '@netloom/model';
 
@@ -110,8 +112,52 @@ export interface UpdateMessage {
   deletes: ResourceRef[];
 }
 
-export type AgentMessage = HelloMessage | AckMessage | HeartbeatMessage;
-export type ControllerMessage = SnapshotMessage | UpdateMessage | HeartbeatMessage;
+/** In `hello.capabilities`: the agent answers {@link ProbeMessage}. */
+export const PROBE_CAPABILITY = 'probe';
+/** A comment on an nft rule starting with this names what the rule's counter counts (see {@link ProbeResultMessage}). */
+export const COUNTED_RULE_PREFIX = 'netloom ';
+
+/** Where to read counters: a port's namespace, or the namespace of a plugin's appliance (its resource id). */
+export type ProbeScope = { portId: string } | { pluginId: string; resourceId: string };
+
+/** A probe sent from a port's namespace: an echo request (ICMP) or a TCP connection. */
+export interface ProbeSend {
+  portId: string;
+  protocol: 'icmp' | 'tcp';
+  /** An IPv4 or IPv6 address. */
+  address: string;
+  /** For TCP: 1-65535. */
+  port?: number;
+  /** 100-10000. */
+  timeoutMs: number;
+}
+
+/** Controller → agent: read rule counters in `read`, then send `send` (if any). */
+export interface ProbeMessage {
+  type: 'probe';
+  id: string;
+  read: ProbeScope[];
+  send?: ProbeSend;
+}
+
+/** Agent → controller: the answer to the {@link ProbeMessage} of the same id. */
+export interface ProbeResultMessage {
+  type: 'probe-result';
+  id: string;
+  /**
+   * Per scope of `read`, in order: packets per rule comment starting with
+   * {@link COUNTED_RULE_PREFIX} (summed over the rules carrying it, in every table of the
+   * namespace), or why they could not be read.
+   */
+  counters: ({ packets: Record<string, number> } | { error: string })[];
+  /** The probe's outcome, when one was asked: answered or not, what happened, how long it took. */
+  sent?: { ok: boolean; detail: string; ms: number };
+  /** The request as a whole was refused (an unknown port, a bad address). */
+  error?: string;
+}
+
+export type AgentMessage = HelloMessage | AckMessage | HeartbeatMessage | ProbeResultMessage;
+export type ControllerMessage = SnapshotMessage | UpdateMessage | HeartbeatMessage | ProbeMessage;
 
 /** What a host credential looks like: `nlh_` and 256 random bits in base64url. */
 export const HOST_CREDENTIAL = /^nlh_[A-Za-z0-9_-]{43}$/;
@@ -159,6 +205,8 @@ export function parseAgentMessage(text: string): AgentMessage | string {
       return typeof message.revision === 'number' && Array.isArray(message.statuses) ? (message as AckMessage) : 'bad ack';
     case 'heartbeat':
       return typeof message.revision === 'number' ? (message as HeartbeatMessage) : 'bad heartbeat';
+    case 'probe-result':
+      return typeof message.id === 'string' && Array.isArray(message.counters) ? (message as ProbeResultMessage) : 'bad probe-result';
     default:
       return `unknown message type ${String(message.type).slice(0, 40)}`;
   }
@@ -175,6 +223,8 @@ export function parseControllerMessage(text: string): ControllerMessage | string
       return Array.isArray(message.upserts) && Array.isArray(message.deletes) ? (message as UpdateMessage) : 'bad update';
     case 'heartbeat':
       return message as HeartbeatMessage;
+    case 'probe':
+      return typeof message.id === 'string' && Array.isArray(message.read) ? (message as ProbeMessage) : 'bad probe';
     default:
       return `unknown message type ${String(message.type).slice(0, 40)}`;
   }

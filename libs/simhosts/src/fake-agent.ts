@@ -145,7 +145,8 @@ export class FakeAgent {
   }
 
   private receive(message: ControllerMessage): void {
-    if (message.type === 'heartbeat') return;
+    // A fake agent does not probe (its hello does not say it can).
+    if (message.type === 'heartbeat' || message.type === 'probe') return;
     this.received++;
     let applied: DesiredResource[];
     if (message.type === 'snapshot') {

@@ -75,7 +75,7 @@ export class AgentSession {
 
   send(message: ControllerMessage): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
-    if (message.type !== 'heartbeat') trace('controller.update.sent', message.revision);
+    if (message.type === 'snapshot' || message.type === 'update') trace('controller.update.sent', message.revision);
     this.socket.send(JSON.stringify(message), (error) => {
       if (error) this.logger.warn(`send to host ${this.hostId} failed: ${error.message}`);
     });

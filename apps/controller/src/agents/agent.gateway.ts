@@ -4,6 +4,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { HttpAdapterHost } from '@nestjs/core';
 import WebSocket, { WebSocketServer } from 'ws';
 import { AGENT_PATH, AgentCloseCode, parseAgentMessage, PROTOCOL_VERSION, trace } from '@netloom/protocol';
+import { AgentProbesService } from './agent-probes.service';
 import { AgentSession } from './agent-session';
 import { AgentsService } from './agents.service';
 import { DispatcherService } from '../realization/dispatcher.service';
@@ -24,6 +25,7 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly adapterHost: HttpAdapterHost,
     private readonly agents: AgentsService,
     private readonly dispatcher: DispatcherService,
+    private readonly probes: AgentProbesService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -110,6 +112,9 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
         return;
       case 'heartbeat':
         await this.agents.seen(session.hostId, message.stateError);
+        return;
+      case 'probe-result':
+        this.probes.answered(session.hostId, message);
         return;
     }
   }

@@ -307,6 +307,17 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     return this.sessions.get(hostId)?.hello !== undefined;
   }
 
+  /** The host's agent session on this replica, once it said hello. */
+  sessionOf(hostId: string): AgentSession | undefined {
+    const session = this.sessions.get(hostId);
+    return session?.hello ? session : undefined;
+  }
+
+  /** Whether the host's agent is connected to another replica. */
+  connectedElsewhere(hostId: string): boolean {
+    return this.replicas.connectedElsewhere(hostId);
+  }
+
   /**
    * Stores an ack: only statuses of resources this host was sent (see `screenAck`), and a
    * revision no newer than the last one sent; what was dropped is counted and logged once.
