@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, IncomingMessage, Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { DesiredResource } from '@netloom/model';
-import { HOST_CREDENTIAL, JoinRequest, parseAgentMessage } from '@netloom/protocol';
+import { AgentMessage, HOST_CREDENTIAL, JoinRequest, parseAgentMessage, ProbeMessage, ProbeResultMessage } from '@netloom/protocol';
 import { ControllerChannel } from './channel';
 import { StateStore } from './state-store';
 
@@ -19,6 +19,10 @@ class FakeController {
   /** Accept channels but never send anything (a controller hung, or the network between cut). */
   silent = false;
   revision = 1;
+  /** Every message the agents sent after hello. */
+  readonly received: AgentMessage[] = [];
+  /** The open channels, to send on. */
+  readonly sockets: WebSocket[] = [];
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
 
@@ -46,8 +50,10 @@ class FakeController {
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
+        this.sockets.push(ws);
         ws.on('message', (data: Buffer) => {
           const message = parseAgentMessage(data.toString());
+          if (typeof message !== 'string' && message.type !== 'hello') this.received.push(message);
           if (typeof message === 'string' || message.type !== 'hello' || this.silent) return;
           this.hellos.push({ lastRevision: message.lastRevision, authorization: req.headers.authorization });
           const resources: DesiredResource[] = [{ kind: 'Network', id: 'n1', generation: this.revision, spec: {} }];
@@ -98,7 +104,7 @@ describe('ControllerChannel with several controllers', () => {
   }
 
   /** A channel whose "reconciler" applies every desired state at once. */
-  function channel(store: StateStore, addresses: string[], heartbeatMs?: number) {
+  function channel(store: StateStore, addresses: string[], heartbeatMs?: number, onProbe?: (m: ProbeMessage) => Promise<ProbeResultMessage>) {
     const lines: string[] = [];
     const desired: { revision: number; snapshot: boolean }[] = [];
     let applied = store.readDesired()?.revision ?? 0;
@@ -116,6 +122,7 @@ describe('ControllerChannel with several controllers', () => {
       stateError: () => null,
       log: (line) => lines.push(line),
       heartbeatMs,
+      onProbe,
     });
     channels.push(made);
     return { channel: made, lines, desired };
@@ -218,5 +225,30 @@ describe('ControllerChannel with several controllers', () => {
     await until('the snapshot after the restart', () => desired.length === 2);
     expect(a.hellos.map((h) => h.lastRevision)).toEqual([0, 1]);
     expect(lines.filter((l) => /dialling|connected to/.test(l))).toEqual([]);
+  });
+
+  it('answers a probe on the channel it came by; a message type it does not know is logged and the session goes on', async () => {
+    const c = controller('c');
+    await c.start();
+    const store = new StateStore(join(dir, 'state'), { log: () => undefined });
+    const asked: ProbeMessage[] = [];
+    const { channel: ch, lines, desired } = channel(store, [c.address], undefined, (m) => {
+      asked.push(m);
+      return Promise.resolve({ type: 'probe-result', id: m.id, counters: [{ packets: { 'netloom fw p 1 ALLOW': 3 } }] });
+    });
+    await ch.ensureCredentialRetrying();
+    ch.start();
+    await until('the snapshot', () => desired.length === 1);
+    const [ws] = c.sockets;
+    ws.send(JSON.stringify({ type: 'something-newer', id: 'x' }));
+    ws.send(JSON.stringify({ type: 'probe', id: 'q1', read: [{ portId: 'p1' }] }));
+    await until('the probe result', () => c.received.some((m) => m.type === 'probe-result'));
+    expect(asked).toEqual([{ type: 'probe', id: 'q1', read: [{ portId: 'p1' }] }]);
+    expect(c.received.filter((m) => m.type === 'probe-result')).toEqual([{ type: 'probe-result', id: 'q1', counters: [{ packets: { 'netloom fw p 1 ALLOW': 3 } }] }]);
+    expect(lines).toContainEqual('bad message from controller: unknown message type something-newer');
+    // Still the same session: an update after both is applied.
+    ws.send(JSON.stringify({ type: 'update', revision: 2, upserts: [], deletes: [] }));
+    await until('the update', () => desired.length === 2);
+    expect(c.dials).toBe(1);
   });
 });

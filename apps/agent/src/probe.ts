@@ -54,6 +54,8 @@ export interface ProbePlaces {
  */
 export class ProbeAnswerer {
   private readonly helpers: ProbeHelpers;
+  /** TCP probes running per namespace: its helper ends when the last one is done. */
+  private readonly running = new Map<string, number>();
 
   constructor(
     private readonly linux: Linux,
@@ -91,11 +93,17 @@ export class ProbeAnswerer {
 
   private async send(netns: string, send: ProbeSend): Promise<NonNullable<ProbeResultMessage['sent']>> {
     if (send.protocol === 'icmp') return this.linux.ping(netns, send.address, Math.max(1, Math.round(send.timeoutMs / 1000)));
+    this.running.set(netns, (this.running.get(netns) ?? 0) + 1);
     try {
       return await this.helpers.probe(netns, { type: 'tcp', address: send.address, port: send.port!, timeoutMs: send.timeoutMs });
     } finally {
-      // One trace, one helper: none is left running in the port's namespace.
-      await this.helpers.end([netns]);
+      // No helper is left running in the port's namespace once its traces are done.
+      const left = this.running.get(netns)! - 1;
+      if (left) this.running.set(netns, left);
+      else {
+        this.running.delete(netns);
+        await this.helpers.end([netns]);
+      }
     }
   }
 }

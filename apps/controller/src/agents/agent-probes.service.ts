@@ -30,7 +30,7 @@ export class AgentProbesService implements OnApplicationShutdown {
     if (!session.hello?.capabilities.includes(PROBE_CAPABILITY)) throw new NetloomError(ErrorCode.Unavailable, `the agent of host ${hostName} is too old to probe`);
   }
 
-  ask(hostId: string, hostName: string, request: Omit<ProbeMessage, 'type' | 'id'>, timeoutMs: number): Promise<ProbeResultMessage> {
+  async ask(hostId: string, hostName: string, request: Omit<ProbeMessage, 'type' | 'id'>, timeoutMs: number): Promise<ProbeResultMessage> {
     this.check(hostId, hostName);
     const id = randomUUID();
     return new Promise((resolve, reject) => {
