@@ -133,6 +133,7 @@ describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix $
     expect(text.stdout).toContain(`OVERLAY       ${A_NAME}: VXLAN VNI`);
     expect(text.stdout).toContain(`firewall: policy ${world.policyName} rule 10 ALLOW`);
     expect(text.stdout).toContain('verdict: DELIVERED');
+    theLab().notes.push(`netloom trace ${ca.name} ${s.name} --proto tcp --port 80:\n${text.stdout}`);
   });
 
   it('2. a firewall drop: DROPPED, naming the policy and the rule (exit 1); the default named for what no rule matches', async () => {
@@ -168,6 +169,7 @@ describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix $
     expect(routed.trace.hops.map((h) => h.kind)).toEqual(['PORT', 'BRIDGE', 'ROUTER', 'NAT', 'OVERLAY', 'PORT']);
     expect(routed.trace.hops[2]).toMatchObject({ name: routerName, host: h1, detail: `routes from network ${A_NAME} to network ${E_NAME} (its external network)` });
     expect(routed.trace.hops[3]).toMatchObject({ kind: 'NAT', detail: `SNAT: ${ca.ip} leaves as 10.94.9.10` });
+    theLab().notes.push(`netloom trace ${ca.name} ${x.name}:\n${(await cli(['trace', ca.name, x.name])).stdout}`);
   });
 
   it('4. through a VIP: the load balancer and the member chosen, named from its counter (round robin: two traces, both members)', async () => {
