@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { countedRules } from '../apps/agent/src/probe';
-import { runOk } from './support/agent';
+import { runOk, waitFor } from './support/agent';
 import { runCli, type CliRun } from './support/cli';
 import { Lab, type Net, PEER_ADDRESS, type PortView, runPrefix, shutdownLab } from './support/plugin-e2e';
 
@@ -234,5 +234,29 @@ describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix $
     // The same trace with good input does move it: the counter would have shown a probe.
     expect((await trace([ca.name, s.name, '--proto', 'tcp', '--port', '80'])).code).toBe(0);
     expect(await allowed()).toBeGreaterThan(before);
+  });
+
+  it('6. an agent killed (kill -9): a trace from its host is refused (exit 2); a trace to it still probes and says which counters were not read', async () => {
+    const l = theLab();
+    const [s, ca, [h0]] = [need('s'), need('ca'), need('hostNames')];
+    await l.cluster.agents[0].kill9();
+    await waitFor(
+      async () => {
+        const { host } = await l.api.ok<{ host: { agent: { state: string } | null } }>('query($id: ID) { host(id: $id) { agent { state } } }', { id: l.hostId(0) });
+        return host.agent?.state !== 'CONNECTED';
+      },
+      15_000,
+      100,
+      "the controller to see host 0's agent gone",
+    );
+    const from = await cli(['trace', s.name, ca.name]);
+    expect(from).toMatchObject({ code: 2, stdout: '' });
+    expect(from.stderr).toContain(`the agent of host ${h0} is not connected (UNAVAILABLE)`);
+
+    const to = await trace([ca.name, s.name, '--proto', 'tcp', '--port', '80']);
+    expect(to.code).toBe(0);
+    expect(to.trace.verdict).toBe('DELIVERED');
+    expect(to.trace.rules).toEqual([]);
+    expect(to.trace.summary).toContain(`counters not read: ${s.name} on host ${h0}: the agent of host ${h0} is not connected`);
   });
 });

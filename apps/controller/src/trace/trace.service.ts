@@ -81,10 +81,11 @@ export class TraceService {
     const from = world.ports.find((p) => p.id === input.fromPortId)!;
     const hostName = (id: string): string => world.hosts.find((h) => h.id === id)?.name ?? id;
     const portName = (id: string): string | null => world.ports.find((p) => p.id === id)?.name ?? null;
-    // Every agent asked must be able to answer before anything is sent.
+    // The source's agent sends the probe: it must be there. Another host's agent away only leaves
+    // its counters unread (the data plane goes on without it), which the answer says.
+    this.probes.check(from.hostId, hostName(from.hostId));
     const byHost = new Map<string, CounterScope[]>();
     for (const scope of plan.scopes) byHost.set(scope.hostId, [...(byHost.get(scope.hostId) ?? []), scope]);
-    for (const hostId of new Set([from.hostId, ...byHost.keys()])) this.probes.check(hostId, hostName(hostId));
 
     const read = async (): Promise<Map<CounterScope, ProbeResultMessage['counters'][number]>> => {
       const out = new Map<CounterScope, ProbeResultMessage['counters'][number]>();
