@@ -51,7 +51,7 @@ const dir = mkdtempSync(join(tmpdir(), 'netloom-trace-e2e-'));
 const config = join(dir, 'config.yaml');
 const cli = (args: string[]): Promise<CliRun> => runCli(config, args);
 
-const world: { a?: Net; e?: Net; s?: PortView; ca?: PortView; x?: PortView; hostNames?: string[]; policyName?: string; m1?: PortView; m2?: PortView; lbName?: string } = {};
+const world: { a?: Net; e?: Net; s?: PortView; ca?: PortView; x?: PortView; hostNames?: string[]; policyName?: string; m1?: PortView; m2?: PortView; lbName?: string; routerId?: string } = {};
 function need<K extends keyof typeof world>(key: K): NonNullable<(typeof world)[K]> {
   const value = world[key];
   if (!value) throw new Error(`${key} was not made: an earlier test failed`);
@@ -60,7 +60,10 @@ function need<K extends keyof typeof world>(key: K): NonNullable<(typeof world)[
 
 /** `netloom trace … -o json`, its exit code and the parsed trace. */
 async function trace(args: string[]): Promise<{ code: number; trace: TraceJson }> {
+  const started = Date.now();
   const run = await cli(['trace', ...args, '-o', 'json']);
+  // Measured, not asserted: the CLI process, the API, three rounds to the agents and the probe.
+  theLab().notes.push(`trace ${args.join(' ')}: exit ${run.code} in ${Date.now() - started} ms`);
   if (!run.stdout.trim()) throw new Error(`trace ${args.join(' ')}: exit ${run.code}, no output: ${run.stderr}`);
   return { code: run.code, trace: JSON.parse(run.stdout) as TraceJson };
 }
@@ -156,7 +159,7 @@ describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix $
     world.x = await l.makePort(world.e, 0, '10.94.9.100');
     const x = world.x;
     const routerName = l.name('r');
-    await l.write('Router', 'create', { name: routerName, hostId: l.hostId(1), interfaces: [{ subnetId: a.subnetId }], externalNetworkId: world.e.networkId, externalAddress: '10.94.9.10' }, 'id');
+    world.routerId = (await l.write<{ id: string }>('Router', 'create', { name: routerName, hostId: l.hostId(1), interfaces: [{ subnetId: a.subnetId }], externalNetworkId: world.e.networkId, externalAddress: '10.94.9.10' }, 'id')).id;
     const seen = await l.answerServer(x.ns, 80, PEER_ADDRESS);
     try {
       expect(await l.answerFrom(ca.ns, x.ip, 80, 'X from CA through R')).toBe('10.94.9.10');
@@ -170,6 +173,26 @@ describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix $
     expect(routed.trace.hops[2]).toMatchObject({ name: routerName, host: h1, detail: `routes from network ${A_NAME} to network ${E_NAME} (its external network)` });
     expect(routed.trace.hops[3]).toMatchObject({ kind: 'NAT', detail: `SNAT: ${ca.ip} leaves as 10.94.9.10` });
     theLab().notes.push(`netloom trace ${ca.name} ${x.name}:\n${(await cli(['trace', ca.name, x.name])).stdout}`);
+  });
+
+  it('3b. a floating IP: leaving, the port is seen as it (named, and seen so by the server); towards it from outside, DNAT to the port', async () => {
+    const l = theLab();
+    const [ca, x, routerId] = [need('ca'), need('x'), need('routerId')];
+    await l.write('Router', 'update', { id: routerId, floatingIps: [{ portId: ca.id, address: '10.94.9.50' }] }, 'id');
+    const seen = await l.answerServer(x.ns, 80, PEER_ADDRESS);
+    try {
+      expect(await l.answerFrom(ca.ns, x.ip, 80, 'X from CA with a floating IP')).toBe('10.94.9.50');
+    } finally {
+      await seen.stop();
+    }
+    const out = await trace([ca.name, x.name]);
+    expect(out.code).toBe(0);
+    expect(out.trace.hops.find((h) => h.kind === 'NAT')?.detail).toBe(`floating IP: ${ca.ip} is seen as 10.94.9.50 (1:1 NAT)`);
+    const inward = await trace([x.name, '10.94.9.50']);
+    expect(inward.code).toBe(0);
+    expect(inward.trace).toMatchObject({ verdict: 'DELIVERED', target: `floating IP of port ${ca.name}` });
+    expect(inward.trace.hops.map((h) => h.kind)).toEqual(['PORT', 'OVERLAY', 'ROUTER', 'NAT', 'BRIDGE', 'PORT']);
+    expect(inward.trace.hops[3].detail).toBe(`DNAT: floating IP 10.94.9.50 to ${ca.name} (${ca.ip})`);
   });
 
   it('4. through a VIP: the load balancer and the member chosen, named from its counter (round robin: two traces, both members)', async () => {
