@@ -68,6 +68,16 @@ async function trace(args: string[]): Promise<{ code: number; trace: TraceJson }
   return { code: run.code, trace: JSON.parse(run.stdout) as TraceJson };
 }
 
+/** The source address `server` sees when `client` connects to it on TCP 80 (what NAT really did). */
+async function sourceSeen(server: PortView, client: PortView): Promise<string> {
+  const seen = await theLab().answerServer(server.ns, 80, PEER_ADDRESS);
+  try {
+    return await theLab().answerFrom(client.ns, server.ip, 80, `${server.name} from ${client.name}`);
+  } finally {
+    await seen.stop();
+  }
+}
+
 /** Packets of the counted rules in a namespace, as the agent reads them. */
 async function counters(ns: string): Promise<Record<string, number>> {
   return countedRules(JSON.parse(await runOk('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'ruleset'])));
@@ -160,12 +170,7 @@ describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix $
     const x = world.x;
     const routerName = l.name('r');
     world.routerId = (await l.write<{ id: string }>('Router', 'create', { name: routerName, hostId: l.hostId(1), interfaces: [{ subnetId: a.subnetId }], externalNetworkId: world.e.networkId, externalAddress: '10.94.9.10' }, 'id')).id;
-    const seen = await l.answerServer(x.ns, 80, PEER_ADDRESS);
-    try {
-      expect(await l.answerFrom(ca.ns, x.ip, 80, 'X from CA through R')).toBe('10.94.9.10');
-    } finally {
-      await seen.stop();
-    }
+    expect(await sourceSeen(x, ca)).toBe('10.94.9.10');
     const routed = await trace([ca.name, x.name]);
     expect(routed.code).toBe(0);
     expect(routed.trace.verdict).toBe('DELIVERED');
@@ -179,12 +184,7 @@ describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix $
     const l = theLab();
     const [ca, x, routerId] = [need('ca'), need('x'), need('routerId')];
     await l.write('Router', 'update', { id: routerId, floatingIps: [{ portId: ca.id, address: '10.94.9.50' }] }, 'id');
-    const seen = await l.answerServer(x.ns, 80, PEER_ADDRESS);
-    try {
-      expect(await l.answerFrom(ca.ns, x.ip, 80, 'X from CA with a floating IP')).toBe('10.94.9.50');
-    } finally {
-      await seen.stop();
-    }
+    expect(await sourceSeen(x, ca)).toBe('10.94.9.50');
     const out = await trace([ca.name, x.name]);
     expect(out.code).toBe(0);
     expect(out.trace.hops.find((h) => h.kind === 'NAT')?.detail).toBe(`floating IP: ${ca.ip} is seen as 10.94.9.50 (1:1 NAT)`);
