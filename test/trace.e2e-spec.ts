@@ -224,7 +224,7 @@ describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix $
     }
   });
 
-  it('5. bad input: exit 2 with the reason, a GraphQL code, and no probe sent (the rule counter moves only for a good trace)', async () => {
+  it('5. bad input: exit 2 with the reason, a GraphQL code, and no probe sent, nor for a viewer (the rule counter moves only for a good trace)', async () => {
     const [s, ca] = [need('s'), need('ca')];
     const allowCounter = `netloom fw`;
     const allowed = async (): Promise<number> =>
@@ -253,6 +253,10 @@ describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix $
       ['NOT_FOUND', 'input.toPortId'],
       ['BAD_USER_INPUT', 'input'],
     ]);
+    // A viewer may not send probes.
+    const viewer = (await theLab().api.ok<{ createApiToken: { secret: string } }>(`mutation { createApiToken(input: { name: "${P}-viewer", role: VIEWER }) { secret } }`)).createApiToken.secret;
+    const asViewer = await theLab().api.gql('mutation($input: TraceInput!) { trace(input: $input) { verdict } }', { input: { fromPortId: ca.id, toPortId: s.id, protocol: 'TCP', port: 80 } }, viewer);
+    expect(asViewer.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(await allowed()).toBe(before);
     // The same trace with good input does move it: the counter would have shown a probe.
     expect((await trace([ca.name, s.name, '--proto', 'tcp', '--port', '80'])).code).toBe(0);
