@@ -1,7 +1,7 @@
 /**
  * The audit log, end to end on a built controller: every mutation's objects with who, when, what,
- * before and after; nothing for a refused mutation; filters and newest-first pages; admins only;
- * no secrets; entries past the retention pruned (rows aged while the controller is stopped).
+ * before and after; nothing for a refused mutation; filters (time too) and newest-first pages;
+ * admins only; no secrets; entries past the retention pruned (rows aged while the controller is stopped).
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -210,6 +210,26 @@ describe('audit log', () => {
     const back = await auditPage(c, { tokenName }, { last: 2, before: third.pageInfo.startCursor });
     expect(back.edges.map((e) => e.node.objectId)).toEqual(second.edges.map((e) => e.node.objectId));
     expect(first.totalCount).toBe(5);
+  });
+
+  it('filters by time with since: the entries made at or after it, with the other filters too', async () => {
+    const c = ctl();
+    const early = await createNetwork(c);
+    const [earlyEntry] = await entriesOf(c, { objectId: early.id });
+    await new Promise((done) => setTimeout(done, 20));
+    const since = new Date().toISOString();
+    const later = [await createNetwork(c), await createNetwork(c)];
+    const host = await createHost(c);
+    const recent = await entriesOf(c, { since });
+    expect(recent.map((e) => e.objectId)).toEqual([host.host.id, later[1].id, later[0].id]);
+    expect(Date.parse(earlyEntry.at) < Date.parse(since)).toBe(true);
+    expect((await entriesOf(c, { since, kind: 'Network' })).map((e) => e.objectId)).toEqual([later[1].id, later[0].id]);
+    // At its own time an entry is in; a millisecond later it is not.
+    const [first] = await entriesOf(c, { objectId: later[0].id });
+    expect((await entriesOf(c, { since: first.at, objectId: later[0].id })).map((e) => e.id)).toEqual([first.id]);
+    expect(await entriesOf(c, { since: new Date(Date.parse(first.at) + 1).toISOString(), objectId: later[0].id })).toEqual([]);
+    expect((await auditPage(c, { since }, { first: 1 })).totalCount).toBe(3);
+    expect(errorCode(await c.gql(AUDIT, { filter: { since: 'yesterday' }, first: 1 }))).toBe('BAD_USER_INPUT');
   });
 
   it('is for admins only: a viewer token is refused with FORBIDDEN', async () => {

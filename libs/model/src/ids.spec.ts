@@ -1,4 +1,4 @@
-import { isId, newId } from './ids';
+import { idFloor, isId, newId } from './ids';
 
 describe('newId', () => {
   it('makes RFC 9562 version 7 UUIDs', () => {
@@ -22,5 +22,14 @@ describe('newId', () => {
   it('rejects what is not a UUID', () => {
     expect(isId('not-an-id')).toBe(false);
     expect(isId(newId().toUpperCase())).toBe(false);
+  });
+
+  it('bounds ids by time: ids of that millisecond or later are not less, earlier ones are', () => {
+    const at = 1_750_000_000_123;
+    const floor = idFloor(at);
+    expect(isId(floor)).toBe(true);
+    expect(Number.parseInt(floor.slice(0, 8) + floor.slice(9, 13), 16)).toBe(at);
+    expect(`${idFloor(at - 1).slice(0, 14)}ffff-ffff-ffffffffffff` < floor).toBe(true);
+    expect(newId(at) >= floor && idFloor(at + 1) > floor).toBe(true);
   });
 });

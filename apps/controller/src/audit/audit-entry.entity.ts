@@ -71,4 +71,5 @@ export class AuditFilter {
   @Field({ nullable: true }) kind?: string;
   @Field(() => ID, { nullable: true }) objectId?: string;
   @Field({ nullable: true }) tokenName?: string;
+  @Field({ nullable: true, description: 'Only entries made at or after this time.' }) since?: Date;
 }

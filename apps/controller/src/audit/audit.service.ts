@@ -1,6 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { badInput, idFloor } from '@netloom/model';
 import { ChangesService } from '../changes/changes.service';
 import { Connection, ConnectionArgs, paginate } from '../common/pagination';
 import { ControllerConfig } from '../config';
@@ -13,6 +14,11 @@ export const AUDIT_PRUNE_INTERVAL_MS = 10 * 60_000;
 /** Rows one prune transaction removes: writes queue behind it for no longer than that takes. */
 export const AUDIT_PRUNE_BATCH = 500;
 const DAY_MS = 86_400_000;
+/**
+ * How much earlier than `since` the id bound of that filter starts: an entry's id and its time are
+ * read from one clock a moment apart (the id first), so its id's time is never much earlier.
+ */
+const SINCE_ID_SLACK_MS = 1_000;
 
 /** Reads the audit log, and keeps it within the retention. The entries are written by `ChangesService.transact`. */
 @Injectable()
@@ -35,6 +41,13 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
     if (filter?.kind) qb.andWhere('a.kind = :kind', { kind: filter.kind });
     if (filter?.objectId) qb.andWhere('a.objectId = :objectId', { objectId: filter.objectId });
     if (filter?.tokenName) qb.andWhere('a.tokenName = :tokenName', { tokenName: filter.tokenName });
+    if (filter?.since) {
+      // The DateTime scalar turns any text into a Date, an invalid one included.
+      if (Number.isNaN(filter.since.getTime())) throw badInput('since must be an ISO 8601 date and time, e.g. 2026-12-03T10:00:00Z', 'since');
+      // The id bound keeps the walk on the same (filter, id) index range; the time makes it exact.
+      qb.andWhere('a.id >= :floor', { floor: idFloor(filter.since.getTime() - SINCE_ID_SLACK_MS) });
+      qb.andWhere('a.at >= :since', { since: filter.since.toISOString() });
+    }
     return paginate(qb, 'a', args, true);
   }
 
