@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { applyCommand, diffCommand } from './commands/apply';
+import { auditCommand } from './commands/audit';
 import { completionCommand } from './commands/completion';
 import { configCommand } from './commands/config';
 import { deleteCommand } from './commands/delete';
@@ -20,7 +21,7 @@ export function buildProgram(version: string): Command {
       'after',
       '\nEnvironment: NETLOOM_CONTEXTS (the contexts file), NETLOOM_URL and NETLOOM_TOKEN (override the context).',
     );
-  for (const command of [loginCommand(), configCommand(), getCommand(), describeCommand(), deleteCommand(), watchCommand(), diffCommand(), applyCommand(), traceCommand(), completionCommand(program)]) {
+  for (const command of [loginCommand(), configCommand(), getCommand(), describeCommand(), deleteCommand(), watchCommand(), diffCommand(), applyCommand(), traceCommand(), auditCommand(), completionCommand(program)]) {
     program.addCommand(command);
   }
   return program;
