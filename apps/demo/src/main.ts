@@ -95,14 +95,14 @@ async function proveAll(w: World): Promise<void> {
 }
 
 function printWhereToLook(cluster: Cluster): void {
-  const { url, adminToken } = cluster.controller;
+  const { url } = cluster.controller;
   const base = url.replace(/\/graphql$/, '');
   out.say(failed ? `\n${failed} proof(s) FAILED (details on stderr).` : '\nAll proofs OK.');
   out.say(`The API stays up at ${url} (admin token above):`);
   out.say(`  GraphQL IDE, in a browser (enter the token once): ${url}`);
   out.say(`  Topology page, in a browser:                     ${base}/ui`);
-  out.say(`  From a shell: curl -s ${url} -H 'content-type: application/json' -H 'authorization: Bearer ${adminToken}' \\`);
-  out.say(`    -d '{"query":"{ hosts { edges { node { name agent { state appliedRevision } } } } }"}'`);
+  out.say(`  From a shell, the CLI (README: "A walk-through with the CLI"), the token in a file:`);
+  out.say(`    netloom login --url ${url} --token-file FILE && netloom apply -f examples/topology.yaml`);
   out.say('Press Ctrl-C to stop and remove everything.');
 }
 

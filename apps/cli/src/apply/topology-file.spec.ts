@@ -92,6 +92,30 @@ firewall-policies:
     expect(t.references.map((r) => `${r.kind}/${r.name}`).sort()).toEqual(['AddressGroup/office', 'Host/h1', 'Network/blue', 'Network/blue', 'Port/web', 'Subnet/blue-v4']);
   });
 
+  it("reads the walk-through's file, examples/topology.yaml (applied by test/cli-walkthrough.e2e-spec.ts)", () => {
+    const file = join(__dirname, '../../../../examples/topology.yaml');
+    const t = parseTopology(readFileSync(file, 'utf8'), file, kinds);
+    expect(t.owner).toBe('walkthrough');
+    expect(t.objects.map((o) => `${o.kind}/${o.name}`)).toEqual([
+      'Network/green',
+      'Subnet/green-v4',
+      'Port/app-0',
+      'Port/app-1',
+      'Port/client',
+      'Router/green-gw',
+      'LoadBalancer/app',
+      'FirewallPolicy/app-in',
+    ]);
+    // The demo's hosts and its "outside" network are named, not described.
+    expect(t.references.filter((r) => !t.objects.some((o) => o.kind === r.kind && o.name === r.name)).map((r) => `${r.kind}/${r.name}`).sort()).toEqual([
+      'Host/dmo-h0',
+      'Host/dmo-h0',
+      'Host/dmo-h1',
+      'Host/dmo-h2',
+      'Network/outside',
+    ]);
+  });
+
   it('refuses objects without a name and names given twice', () => {
     expect(problems('networks:\n  - mtu: 1400\n')).toEqual(['topo.yaml:2:5: a Network needs a name']);
     expect(problems('networks:\n  - name: a\n  - name: a\n')).toEqual(['topo.yaml:3:5: Network "a" is already described at topo.yaml:2:5']);
