@@ -1,5 +1,6 @@
 /**
- * The demo (`npm start`) as a user runs it, from dist/: every proof it prints says OK, and Ctrl-C
+ * The demo (`npm start`) as a user runs it, from dist/: every proof it prints says OK, its topology
+ * file (examples/demo.yaml) diffs clean and takes an edit through the CLI, and Ctrl-C
  * cleans up even when its stdout is a pipe that has closed (`npm start | tee log`, then Ctrl-C
  * ends tee first). The test reads the demo's stdout up to the "Press Ctrl-C" line, closes its end
  * of the pipe, sends SIGINT twice to the demo by pid (npm forwards Ctrl-C to a child that got it
@@ -10,12 +11,13 @@
  * NETLOOM_DEMO_DIR), so it never meets a real demo; whatever is left goes in afterAll.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { dist, OutputLines, SimulatedHosts } from '@netloom/simhosts';
 import { freePort, links, netnsList, waitForDist } from './support/agent';
+import { runCli } from './support/cli';
 import { runPrefix } from './support/plugin-e2e';
 
 const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
@@ -79,7 +81,7 @@ describeRoot(`the demo from dist/ (prefix ${P})`, () => {
     if (demo?.pid !== undefined && demo.exitCode === null && demo.signalCode === null) process.kill(demo.pid, 'SIGKILL');
     for (const pid of stillRunning(started)) process.kill(pid, 'SIGKILL');
     await SimulatedHosts.removeStale(P);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (dataDir) rmSync(dirname(dataDir), { recursive: true, force: true });
   });
 
   it('proves each part with packets, then Ctrl-C removes everything although its stdout pipe has closed', async () => {
@@ -106,6 +108,20 @@ describeRoot(`the demo from dist/ (prefix ${P})`, () => {
     expect(stdout.lines).toContain(`  GraphQL IDE, in a browser (enter the token once): http://127.0.0.1:${port}/graphql`);
     expect(stdout.lines).toContain(`  Topology page, in a browser:                     http://127.0.0.1:${port}/ui`);
     process.stderr.write(`demo output:\n${stdout.lines.join('\n')}\n`);
+
+    // The topology is the file examples/demo.yaml, which the user edits and applies again with the
+    // CLI (here a copy naming this run's hosts): first nothing to do, then an edit diffed and applied.
+    const token = /^Admin token \(shown once\): (\S+)$/.exec(stdout.lines.find((l) => l.startsWith('Admin token')) ?? '')![1];
+    const file = join(dirname(dataDir), 'demo.yaml');
+    writeFileSync(file, readFileSync(resolve(__dirname, '../examples/demo.yaml'), 'utf8').replace(/\bdmo-h(\d)\b/g, `${P}-h$1`));
+    const env = { NETLOOM_URL: `http://127.0.0.1:${port}/graphql`, NETLOOM_TOKEN: token };
+    const config = join(dirname(dataDir), 'contexts.yaml');
+    expect(await runCli(config, ['diff', '-f', file], env)).toEqual({ code: 0, stdout: 'No changes: the API already matches the file.\n', stderr: '' });
+    writeFileSync(file, readFileSync(file, 'utf8').replace('algorithm: ROUND_ROBIN', 'algorithm: SOURCE_IP'));
+    const diff = await runCli(config, ['diff', '-f', file], env);
+    expect([diff.code, diff.stdout]).toEqual([1, expect.stringMatching(/^~ LoadBalancer web\n {4}listeners: .*ROUND_ROBIN.* → .*SOURCE_IP.*\n0 to create, 1 to change, 0 to delete\.\n$/)]);
+    const applied = await runCli(config, ['apply', '-f', file, '--wait'], env);
+    expect([applied.code, applied.stderr, applied.stdout]).toEqual([0, '', expect.stringMatching(/^LoadBalancer web changed \(listeners\)\n[\s\S]*Applied: 0 created, 1 changed, 0 deleted\.\n$/)]);
 
     // What the demo made: its namespaces, and the processes it started (controller, agents, servers).
     expect((await netnsList()).filter((n) => n.startsWith(`${P}-`)).length).toBeGreaterThanOrEqual(4 + 6);

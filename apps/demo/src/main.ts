@@ -1,15 +1,16 @@
-import { rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Cluster, Lab, SimulatedHosts } from '@netloom/simhosts';
 import { Output } from './output';
 import { acrossHosts, balanced, firewalled, floatingIp, isolation, makeFirewall, makeLoadBalancer, makeRouter, type Outcome, snat } from './proofs';
-import { buildWorld, OUTSIDE_CIDR, portLines, TENANT_CIDR, type World } from './world';
+import { applyStage, portLines, readWorld, TOPOLOGY_FILE, type World } from './world';
 
 /**
  * `npm start`: the whole product on this machine. The controller (SQLite under ./data/demo) and
  * three simulated hosts, each a network namespace with a real agent, joined by an underlay
- * bridge. Two networks with the same addressing span the hosts over VXLAN, and a third stands for
- * the outside world. Each part is proved with packets: a ping across hosts, isolation between the
+ * bridge. The topology is examples/demo.yaml, applied part by part with the built `netloom` CLI
+ * (the user edits it and applies it again): two networks with the same addressing span the hosts
+ * over VXLAN, and a third stands for the outside world. Each part is proved with packets: a ping across hosts, isolation between the
  * networks, a router's SNAT and floating IP, a load balancer over members on two hosts, a
  * firewall policy. The API stays up; Ctrl-C removes everything (servers, agents, namespaces, the
  * controller, demo data), also when stdout is a pipe that has closed.
@@ -72,8 +73,11 @@ async function startCluster(): Promise<Cluster> {
 
 async function buildNetworks(l: Lab): Promise<World> {
   const started = Date.now();
-  const world = await buildWorld(l);
-  out.say(`\nNetworks blue and red (both ${TENANT_CIDR}) and outside (${OUTSIDE_CIDR}) span the hosts; ports applied (${took(started)}):`);
+  const dir = join(DATA, 'topology');
+  mkdirSync(dir, { recursive: true });
+  await applyStage(l, 0, dir);
+  const world = await readWorld(l, dir);
+  out.say(`\nFrom ${TOPOLOGY_FILE}, with netloom apply: networks blue and red (both 10.60.0.0/24) and outside (203.0.113.0/24) span the hosts; ports applied (${took(started)}):`);
   for (const line of portLines(world)) out.say(line);
   return world;
 }
@@ -102,7 +106,7 @@ function printWhereToLook(cluster: Cluster): void {
   out.say(`  GraphQL IDE, in a browser (enter the token once): ${url}`);
   out.say(`  Topology page, in a browser:                     ${base}/ui`);
   out.say(`  From a shell, the CLI (README: "A walk-through with the CLI"), the token in a file:`);
-  out.say(`    netloom login --url ${url} --token-file FILE && netloom apply -f examples/topology.yaml`);
+  out.say(`    netloom login --url ${url} --token-file FILE, then edit ${TOPOLOGY_FILE} and netloom apply -f it`);
   out.say('Press Ctrl-C to stop and remove everything.');
 }
 

@@ -5,7 +5,7 @@
  * stay up until Ctrl-C; clients connect from other ports' namespaces.
  */
 import { askMany, netnsExec, PEER_ADDRESS, STATUS_FIELDS, type StatusView } from '@netloom/simhosts';
-import { hostIndex, type World } from './world';
+import { applyStage, hostIndex, type World } from './world';
 
 /** What a proof saw, and whether that is what it had to see. */
 export interface Outcome {
@@ -29,11 +29,19 @@ const LB_CONNECTIONS = 6;
 const WEB_PORT = 80;
 const DROP_WAIT_MS = 1_500;
 
-/** Creates a plugin resource with wait: true; throws unless it is APPLIED on a host, which it returns (by index). */
-async function create(w: World, kind: string, input: Record<string, unknown>): Promise<number> {
-  const made = await w.lab.write<Applied>(kind, 'create', input, `id status { ${STATUS_FIELDS} }`);
-  const applied = made.status.filter((s) => s.state === 'APPLIED' && s.reason === null);
-  if (!applied.length) throw new Error(`${kind} ${String(input.name)} was not applied: ${JSON.stringify(made.status)}`);
+/**
+ * Applies the file up to `stage` (`netloom apply -f --wait`); throws unless the `listField` object
+ * `name` is APPLIED on a host, which it returns (by index).
+ */
+async function applyUpTo(w: World, stage: number, listField: string, name: string): Promise<number> {
+  await applyStage(w.lab, stage, w.dir);
+  const data = await w.lab.api.ok<Record<string, { edges: { node: Applied }[] }>>(
+    `query($name: String) { ${listField}(filter: { name: $name }) { edges { node { id status { ${STATUS_FIELDS} } } } } }`,
+    { name },
+  );
+  const status = data[listField].edges[0]?.node.status ?? [];
+  const applied = status.filter((s) => s.state === 'APPLIED' && s.reason === null);
+  if (!applied.length) throw new Error(`${name} was not applied: ${JSON.stringify(status)}`);
   return hostIndex(w, applied[0].hostId);
 }
 
@@ -55,15 +63,7 @@ export async function isolation(w: World): Promise<Outcome> {
 
 /** A router on host 0: blue's gateway, SNAT to its external address on `outside`, a floating IP for blue-1. */
 export async function makeRouter(w: World): Promise<string> {
-  const host = await create(w, 'Router', {
-    name: 'router',
-    hostId: w.lab.hostId(0),
-    interfaces: [{ subnetId: w.nets.blue.subnetId }],
-    externalNetworkId: w.nets.outside.networkId,
-    externalAddress: ROUTER_EXTERNAL,
-    snat: true,
-    floatingIps: [{ portId: w.ports['blue-1'].id, address: FLOATING_IP }],
-  });
+  const host = await applyUpTo(w, 1, 'routers', 'router');
   return `Router on host ${host}: blue's gateway, SNAT to ${ROUTER_EXTERNAL} on outside, floating IP ${FLOATING_IP} for blue-1`;
 }
 
@@ -91,13 +91,7 @@ export async function floatingIp(w: World): Promise<Outcome> {
 /** Servers on the members answering their own name, then a round-robin load balancer over them. */
 export async function makeLoadBalancer(w: World): Promise<string> {
   for (const name of MEMBERS) await w.lab.answerServer(w.ports[name].ns, MEMBER_PORT, name);
-  const members = MEMBERS.map((name) => ({ name, portId: w.ports[name].id, port: MEMBER_PORT }));
-  const host = await create(w, 'LoadBalancer', {
-    name: 'web',
-    subnetId: w.nets.blue.subnetId,
-    vipAddress: VIP,
-    listeners: [{ protocol: 'TCP', port: VIP_PORT, pool: { algorithm: 'ROUND_ROBIN', members } }],
-  });
+  const host = await applyUpTo(w, 2, 'loadBalancers', 'web');
   return `Load balancer on host ${host}: VIP ${VIP}:${VIP_PORT} on blue, round robin over blue-0 (host 0) and blue-1 (host 1), port ${MEMBER_PORT}`;
 }
 
@@ -119,12 +113,7 @@ export async function makeFirewall(w: World): Promise<string> {
   await w.lab.answerServer(server.ns, WEB_PORT, 'blue-2');
   await w.lab.answerFrom(allowed.ns, server.ip, WEB_PORT, 'blue-2:80 from blue-0, before the policy');
   await w.lab.answerFrom(other.ns, server.ip, WEB_PORT, 'blue-2:80 from blue-1, before the policy');
-  await create(w, 'FirewallPolicy', {
-    name: 'web-in',
-    selector: { portIds: [server.id] },
-    ingressDefault: 'DROP',
-    rules: [{ priority: 10, direction: 'INGRESS', protocol: 'TCP', ports: [{ from: WEB_PORT }], remoteCidrs: [`${allowed.ip}/32`], remoteGroupIds: [], action: 'ALLOW' }],
-  });
+  await applyUpTo(w, 3, 'firewallPolicies', 'web-in');
   return `Firewall policy on blue-2: TCP ${WEB_PORT} in from blue-0 (${allowed.ip}) only, the rest dropped (before it, blue-0 and blue-1 both reached blue-2:${WEB_PORT})`;
 }
 
