@@ -1,6 +1,7 @@
 /**
  * The demo (`npm start`) as a user runs it, from dist/: every proof it prints says OK, its topology
- * file (examples/demo.yaml) diffs clean and takes an edit through the CLI, and Ctrl-C
+ * file (examples/demo.yaml) diffs clean and takes an edit through the CLI, the README's walk-through
+ * file applies beside it (real agents), and Ctrl-C
  * cleans up even when its stdout is a pipe that has closed (`npm start | tee log`, then Ctrl-C
  * ends tee first). The test reads the demo's stdout up to the "Press Ctrl-C" line, closes its end
  * of the pipe, sends SIGINT twice to the demo by pid (npm forwards Ctrl-C to a child that got it
@@ -122,6 +123,12 @@ describeRoot(`the demo from dist/ (prefix ${P})`, () => {
     expect([diff.code, diff.stdout]).toEqual([1, expect.stringMatching(/^~ LoadBalancer web\n {4}listeners: .*ROUND_ROBIN.* → .*SOURCE_IP.*\n0 to create, 1 to change, 0 to delete\.\n$/)]);
     const applied = await runCli(config, ['apply', '-f', file, '--wait'], env);
     expect([applied.code, applied.stderr, applied.stdout]).toEqual([0, '', expect.stringMatching(/^LoadBalancer web changed \(listeners\)\n[\s\S]*Applied: 0 created, 1 changed, 0 deleted\.\n$/)]);
+    // The README's walk-through file goes beside it, on the same hosts with their real agents.
+    const walkthrough = join(dirname(dataDir), 'lab.yaml');
+    writeFileSync(walkthrough, readFileSync(resolve(__dirname, '../examples/topology.yaml'), 'utf8').replace(/\bdmo-h(\d)\b/g, `${P}-h$1`));
+    const lab = await runCli(config, ['apply', '-f', walkthrough, '--wait'], env);
+    expect([lab.code, lab.stderr, lab.stdout.split('\n').filter((l) => /^\s/.test(l) && !/\s(APPLIED|joinToken)/.test(l))]).toEqual([0, '', []]);
+    expect(lab.stdout).toContain('Applied: 8 created, 0 changed, 0 deleted.');
 
     // What the demo made: its namespaces, and the processes it started (controller, agents, servers).
     expect((await netnsList()).filter((n) => n.startsWith(`${P}-`)).length).toBeGreaterThanOrEqual(4 + 6);
