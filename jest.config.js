@@ -10,6 +10,7 @@ const moduleNameMapper = {
   '^@netloom/linux$': '<rootDir>/libs/linux/src',
   '^@netloom/simhosts$': '<rootDir>/libs/simhosts/src',
   '^@netloom/cli$': '<rootDir>/libs/cli/src',
+  '^@netloom/planner$': '<rootDir>/libs/planner/src',
   // unicorn-magic's `exports` has only an `import` condition; jest resolves `require`.
   '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js',
 };

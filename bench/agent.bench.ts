@@ -12,7 +12,7 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandRunner, IpBatch, Linux } from '@netloom/linux';
-import { Names } from '../apps/agent/src/naming';
+import { Names } from '@netloom/planner';
 import { Reconciler } from '../apps/agent/src/reconciler';
 import { StateStore } from '../apps/agent/src/state-store';
 import { parseTrace, traceNow } from '@netloom/protocol';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { checkedBy, type CliSpec, ConfigError, list, logLevel, type LogLevel, onOff, option, parseOptions, text, wholeNumber } from '@netloom/cli';
-import { checkPrefix } from './naming';
+import { checkPrefix } from '@netloom/planner';
 import { type ListenAddress, parseListenAddress } from './observability';
 import { controllerTransport } from './transport';
 

@@ -1,6 +1,6 @@
 import { DesiredResource, PortSpec, RealizationState, ResourceKind, ResourceStatusReport } from '@netloom/model';
 import { heldPorts, release } from './guards';
-import { Names } from './naming';
+import { Names } from '@netloom/planner';
 
 const names = new Names('nl', 'host-a');
 const port = (id: string, guardedBy?: string[]): DesiredResource<Partial<PortSpec>> => ({

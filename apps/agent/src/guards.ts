@@ -1,6 +1,6 @@
 import { IpBatch } from '@netloom/linux';
 import { DesiredResource, PortSpec, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
-import { Names } from './naming';
+import { Names } from '@netloom/planner';
 
 const guardsOf = (r: DesiredResource): string[] => (r.kind === ResourceKind.Port ? ((r.spec as PortSpec).guardedBy ?? []) : []);
 

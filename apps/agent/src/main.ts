@@ -7,7 +7,7 @@ import { ControllerChannel } from './channel';
 import { AGENT_VERSION, loadAgentConfig } from './config';
 import { type Log, pinoLog } from './log';
 import { AgentMetrics } from './metrics';
-import { Names } from './naming';
+import { Names } from '@netloom/planner';
 import { readiness, startProbeServer } from './observability';
 import { PluginHost } from './plugin-host';
 import { loadPlugins } from './plugins-loader';

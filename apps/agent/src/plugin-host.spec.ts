@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { CommandRunner, Linux } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, RealizationState, ResourceKind } from '@netloom/model';
 import { definePlugin, type DesiredPluginResource, type PluginDefinition, SDK_VERSION } from '@netloom/plugin-sdk';
-import { Names } from './naming';
+import { Names } from '@netloom/planner';
 import { PluginHost } from './plugin-host';
 import { loadPlugins } from './plugins-loader';
 import { ReconcileReport, Reconciler } from './reconciler';

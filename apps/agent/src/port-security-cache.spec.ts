@@ -1,6 +1,6 @@
 import { NftTableView } from '@netloom/linux';
 import { PortSecurityCache } from './port-security-cache';
-import { PortSecurityState } from './port-security';
+import { PortSecurityState } from '@netloom/planner';
 
 const table = (counter: number): NftTableView => ({ chains: [], rules: [], sets: [], counters: [{ name: 'd_00000001', packets: counter, bytes: 0 }] });
 const written: PortSecurityState = { intact: true, byVeth: new Map([['nlv00000001', new Set(['s_ports "nlv00000001"'])]]), counters: new Set(['d_00000001']) };

@@ -1,5 +1,5 @@
 import { NftCounter, NftTableView } from '@netloom/linux';
-import { PortSecurityState, portSecurityState } from './port-security';
+import { PortSecurityState, portSecurityState } from '@netloom/planner';
 
 /**
  * This host's port-security table as the agent last listed or wrote it, so a pass need not list

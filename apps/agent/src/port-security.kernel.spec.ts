@@ -1,8 +1,8 @@
 import { execa } from 'execa';
 import { CommandRunner, Linux } from '@netloom/linux';
 import { DesiredResource, PortSpec, ResourceKind } from '@netloom/model';
-import { Names } from './naming';
-import { planPortSecurity, portSecurityState } from './port-security';
+import { Names } from '@netloom/planner';
+import { planPortSecurity, portSecurityState } from '@netloom/planner';
 
 // The port-security table on the real kernel: a "host" namespace with a bridge, three port
 // namespaces on it, and packets that must or must not arrive. Receivers count what reaches

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { CommandRunner, Linux } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind } from '@netloom/model';
 import { definePlugin, type DesiredPluginResource, type PluginStatus, SDK_VERSION } from '@netloom/plugin-sdk';
-import { Names } from './naming';
+import { Names } from '@netloom/planner';
 import { PluginHost } from './plugin-host';
 import { DROPPED, ReconcileReport, Reconciler } from './reconciler';
 import { StateStore } from './state-store';

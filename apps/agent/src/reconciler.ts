@@ -2,12 +2,12 @@ import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, wholeBatchFaile
 import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
 import { trace, TRACE_ENABLED } from '@netloom/protocol';
 import { heldPorts, release } from './guards';
-import { Names } from './naming';
+import { Names } from '@netloom/planner';
 import type { PluginHost } from './plugin-host';
 import { LinkCache } from './link-cache';
 import { NetnsView } from './netns-view';
-import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, PlanFailure, portsToInspect, specHash } from './plan';
-import { droppedByPort, planPortSecurity, PortSecurityState } from './port-security';
+import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, PlanFailure, portsToInspect, specHash } from '@netloom/planner';
+import { droppedByPort, planPortSecurity, PortSecurityState } from '@netloom/planner';
 import { PortSecurityCache } from './port-security-cache';
 import { StateStore } from './state-store';
 import type { Log } from './log';

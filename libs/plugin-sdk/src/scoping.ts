@@ -10,7 +10,7 @@ export function hex(text: string, length: number): string {
 
 /**
  * The names one plugin owns on one host, and the tests for them. Like the agent's own names
- * (apps/agent/src/naming.ts) they derive from ids only and carry the agent prefix and host tag;
+ * (libs/planner/src/naming.ts) they derive from ids only and carry the agent prefix and host tag;
  * a `p<tag>` (namespaces) or `q<tag>` (links) mark, where core names have hex, keeps plugin
  * objects apart from the core's and from other plugins'.
  */
