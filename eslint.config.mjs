@@ -119,6 +119,12 @@ export default tseslint.config(
               'TraceMember',
               'TraceProbe',
               'TraceRuleHit',
+              // A plan (computed for one query, never stored) and its parts.
+              'Plan',
+              'HostPlan',
+              'PlanCommand',
+              'PlanFieldChange',
+              'PlanStepResult',
             ],
           },
         },

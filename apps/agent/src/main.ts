@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     tls: { ca: config.ca, allowInsecureHttp: config.allowInsecureHttp },
     joinToken: config.joinToken,
     log,
-    hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities: [...capabilities, PROBE_CAPABILITY], plugins: pluginVersions, kernel: release() }),
+    hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities: [...capabilities, PROBE_CAPABILITY], plugins: pluginVersions, kernel: release(), prefix: config.prefix }),
     lastRevision: () => reconciler?.appliedRevision ?? 0,
     onDesired: (revision, resources) => reconciler?.setDesired(revision, resources),
     onConnected: () => {

@@ -20,6 +20,7 @@ import { NetworksModule } from './networks/networks.module';
 import { NodesModule } from './nodes/nodes.module';
 import { MetricsService } from './observability/metrics.service';
 import { ObservabilityModule } from './observability/observability.module';
+import { PlanModule } from './plan/plan.module';
 import { PluginGraphqlService } from './plugin-kinds/plugin-graphql.service';
 import { PluginsApiModule, PluginsModule } from './plugin-kinds/plugins.module';
 import { PortsModule } from './ports/ports.module';
@@ -63,6 +64,7 @@ export class AppModule {
         RealizationModule,
         AgentsModule,
         TraceModule,
+        PlanModule,
         WebModule,
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,

@@ -67,6 +67,11 @@ export interface HelloMessage {
   capabilities: string[];
   plugins: PluginVersion[];
   kernel: string;
+  /**
+   * The first letters of every Linux name the agent makes (its `--prefix`), so the controller can
+   * name them in a plan. Added in protocol 1 without a version bump: older agents leave it out.
+   */
+  prefix?: string;
 }
 
 export interface AckMessage {

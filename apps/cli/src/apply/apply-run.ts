@@ -9,7 +9,7 @@ import { statusLines, type HostStatus } from '../output/status';
 import { applyKinds, liveSelection, type ApplyKind } from './kinds';
 import { planChanges, type Change, type LiveObject, type Plan } from './plan';
 import { parseTopology, TopologyError, type Topology } from './topology-file';
-import { toInput } from './values';
+import { toInput, type IdOf } from './values';
 
 const LABEL_VALUE = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 const STATUS = 'status { hostId host { name } state reason generation }';
@@ -138,6 +138,23 @@ export async function applyPlan(client: ApiClient, prepared: Prepared, options: 
   );
 }
 
+/** The mutation a change runs and its input (references by `idOf`). */
+export function changeCall(change: Change, kinds: readonly string[], idOf: IdOf): { mutation: string; input: Record<string, unknown> } {
+  const kind = change.kind;
+  switch (change.op) {
+    case 'create':
+      return { mutation: kind.create, input: { name: change.object.name, ...toInput(change.fields, kind.fields, kinds, idOf) } };
+    case 'update': {
+      if (!kind.update) throw new CliError(`the API has no update${kind.typeName} mutation`);
+      const changed = Object.fromEntries(change.changes.map((c) => [c.key, change.fields[c.key]]));
+      return { mutation: kind.update, input: { id: change.live.id, generation: change.object.generation ?? change.live.generation, ...toInput(changed, kind.fields, kinds, idOf) } };
+    }
+    case 'delete':
+      if (!kind.delete) throw new CliError(`the API has no delete${kind.typeName} mutation`);
+      return { mutation: kind.delete, input: { id: change.live.id, generation: change.live.generation } };
+  }
+}
+
 async function applyOne(
   client: ApiClient,
   schema: GraphQLSchema,
@@ -148,7 +165,8 @@ async function applyOne(
   options: ApplyOptions,
 ): Promise<void> {
   const kind = change.kind;
-  const call = async (mutation: string, input: Record<string, unknown>, selection: string): Promise<Record<string, unknown>> => {
+  const { mutation, input } = changeCall(change, kinds, idOf);
+  const call = async (selection: string): Promise<Record<string, unknown>> => {
     const arg = schema.getMutationType()!.getFields()[mutation].args.find((a) => a.name === 'input')!;
     const result = await client.query<{ r: Record<string, unknown> }>(`mutation ($input: ${String(arg.type)}, $wait: Boolean!) { r: ${mutation}(input: $input, wait: $wait) { ${selection} } }`, {
       input,
@@ -162,8 +180,8 @@ async function applyOne(
   };
   switch (change.op) {
     case 'create': {
-      const { selection, objectField } = resultSelection(schema, kind.create, kind);
-      const r = await call(kind.create, { name: change.object.name, ...toInput(change.fields, kind.fields, kinds, idOf) }, selection);
+      const { selection, objectField } = resultSelection(schema, mutation, kind);
+      const r = await call(selection);
       const applied = (objectField ? r[objectField] : r) as Applied;
       names.add(kind.typeName, applied.name, applied.id);
       const extras = Object.entries(r).filter(([k]) => k !== objectField && objectField);
@@ -171,20 +189,28 @@ async function applyOne(
       return;
     }
     case 'update': {
-      if (!kind.update) throw new CliError(`the API has no update${kind.typeName} mutation`);
-      const changed = Object.fromEntries(change.changes.map((c) => [c.key, change.fields[c.key]]));
-      const input = { id: change.live.id, generation: change.object.generation ?? change.live.generation, ...toInput(changed, kind.fields, kinds, idOf) };
-      const r = (await call(kind.update, input, `id name generation${kind.hasStatus ? ` ${STATUS}` : ''}`)) as unknown as Applied;
+      const r = (await call(`id name generation${kind.hasStatus ? ` ${STATUS}` : ''}`)) as unknown as Applied;
       report('changed', r, ` (${change.changes.map((c) => c.key).join(', ')})`);
       return;
     }
-    case 'delete': {
-      if (!kind.delete) throw new CliError(`the API has no delete${kind.typeName} mutation`);
-      await call(kind.delete, { id: change.live.id, generation: change.live.generation }, 'deletedIds');
+    case 'delete':
+      await call('deletedIds');
       options.print(`${kind.typeName} ${change.live.name} deleted`);
       return;
-    }
   }
+}
+
+/**
+ * The plan's changes as the `plan` query's steps: a create is named `<Kind>/<name>`, and a
+ * reference to an object the file creates is a `$ref` to that step.
+ */
+export function planSteps(prepared: Prepared): { name?: string; mutation: string; arguments: string }[] {
+  const kinds = prepared.kinds.map((k) => k.typeName);
+  const idOf: IdOf = (kind, name) => prepared.names.id(kind, name) ?? { $ref: `${kind}/${name}` };
+  return prepared.plan.changes.map((change) => {
+    const { mutation, input } = changeCall(change, kinds, idOf);
+    return { ...(change.op === 'create' ? { name: `${change.kind.typeName}/${change.object.name}` } : {}), mutation, arguments: JSON.stringify({ input }) };
+  });
 }
 
 /** An object's status per host, read by name. */

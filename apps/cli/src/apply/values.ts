@@ -4,6 +4,8 @@ import { isKeyValueList, nestedFields, type FileField } from './kinds';
 // Values between the file's form (names, label maps, file keys) and the API's (ids, label lists, input names).
 
 export type NameOf = (kind: string, id: string) => string | undefined;
+/** A reference by name as the API takes it: an id, or (in a plan's steps) a reference to the step creating it. */
+export type IdOf = (kind: string, name: string) => string | { $ref: string };
 
 export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const unwrap = (type: GraphQLInputType): GraphQLInputType => (isNonNullType(type) ? type.ofType : type);
@@ -30,7 +32,7 @@ export function toFileObject(live: Record<string, unknown>, fields: Map<string, 
 }
 
 /** A file value as the API takes it: names resolved to ids, label maps as lists, file keys as input names. */
-export function toInputValue(value: unknown, field: FileField, kinds: readonly string[], idOf: (kind: string, name: string) => string): unknown {
+export function toInputValue(value: unknown, field: FileField, kinds: readonly string[], idOf: IdOf): unknown {
   if (value === null || value === undefined) return value;
   if (field.ref) return Array.isArray(value) ? value.map((n: string) => idOf(field.ref!, n)) : idOf(field.ref, value as string);
   if (isKeyValueList(field.type)) return Object.entries(value as Record<string, string>).map(([key, v]) => ({ key, value: v }));
@@ -44,7 +46,7 @@ export function toInput(
   values: Record<string, unknown>,
   fields: Map<string, FileField>,
   kinds: readonly string[],
-  idOf: (kind: string, name: string) => string,
+  idOf: IdOf,
 ): Record<string, unknown> {
   return Object.fromEntries(Object.entries(values).map(([key, v]) => [fields.get(key)!.input, toInputValue(v, fields.get(key)!, kinds, idOf)]));
 }

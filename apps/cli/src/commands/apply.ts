@@ -1,7 +1,9 @@
 import { Command } from 'commander';
-import { applyPlan, prepare } from '../apply/apply-run';
+import { applyPlan, planSteps, prepare } from '../apply/apply-run';
+import { formatHostPlans } from '../apply/host-plan';
 import { formatPlan } from '../apply/plan';
 import { CliError } from '../errors';
+import { PlanDocument } from '../generated/graphql';
 import { connect, print } from './connect';
 
 interface FileOptions {
@@ -19,11 +21,14 @@ const fileCommand = (name: string, description: string): Command =>
 
 export function diffCommand(): Command {
   return fileCommand('diff', 'show what apply would create, change (field by field) and delete; exit 0: nothing differs, 1: differences, 2: error')
+    .option('--hosts', "then show what each affected host's agent would run (the controller's plan query: the changes run in a transaction rolled back, through the agents' planner)", false)
     .addHelpText('after', '\nExit codes as diff(1): 0 when the API matches the file, 1 when it differs, 2 on an error (a bad file, a name not found…).')
-    .action(async (options: FileOptions, command: Command) => {
+    .action(async (options: FileOptions & { hosts: boolean }, command: Command) => {
       try {
-        const prepared = await prepare(connect(command), options.file, options);
+        const client = connect(command);
+        const prepared = await prepare(client, options.file, options);
         print(formatPlan(prepared.plan));
+        if (options.hosts && prepared.plan.changes.length) print(formatHostPlans((await client.request(PlanDocument, { steps: planSteps(prepared) })).plan));
         if (prepared.plan.changes.length) process.exitCode = 1;
       } catch (error) {
         throw new CliError(error instanceof Error ? error.message : String(error), 2);

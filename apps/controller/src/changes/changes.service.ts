@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { PubSub } from 'graphql-subscriptions';
@@ -134,6 +135,11 @@ export class Tx {
   }
 }
 
+// The transaction of the dry run under way in this async context: writes join it.
+const dryRunning = new AsyncLocalStorage<Tx>();
+/** Thrown out of a dry run's transaction so that it rolls back. */
+class Rollback extends Error {}
+
 /**
  * The one door for writes. Every mutation runs in `transact`: one database transaction,
  * serialized with all other writes in this process (SQLite has one writer, and TypeORM shares
@@ -189,6 +195,9 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
   }
 
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    // Inside a dry run, a write joins its transaction (queued behind it, it would wait forever).
+    const dry = dryRunning.getStore();
+    if (dry) return work(dry);
     const mutation = auditContext();
     const run = this.tail.then(async () => {
       let tx: Tx | undefined;
@@ -218,6 +227,31 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
       if (committed.length) trace('controller.commit', committed[committed.length - 1].revision);
       await this.feed.committed(committed);
       return result;
+    });
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Runs `work` in a write transaction (serialized as `transact`'s) that is then rolled back
+   * whatever happens: every `transact` called from inside `work` joins it, nothing is published,
+   * audited or kept (IPAM allocations included). For the `plan` query.
+   */
+  dryRun<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const run = this.tail.then(async () => {
+      let result: { value: T } | undefined;
+      try {
+        await this.dataSource.transaction(async (em) => {
+          await this.store.beginWrite(em);
+          const tx = new Tx(em);
+          result = { value: await dryRunning.run(tx, () => work(tx)) };
+          throw new Rollback('dry run');
+        });
+      } catch (error) {
+        this.store.recover(this.dataSource);
+        if (!(error instanceof Rollback)) throw storeUnavailable(error) ?? error;
+      }
+      return result!.value;
     });
     this.tail = run.catch(() => undefined);
     return run;

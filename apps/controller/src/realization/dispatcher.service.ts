@@ -117,6 +117,11 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     this.timers.add(timer);
   }
 
+  /** The name prefix the host's agent said in hello, when it is connected here and said one (protocol 1 agents may not). */
+  agentPrefix(hostId: string): string | undefined {
+    return this.sessions.get(hostId)?.hello?.prefix;
+  }
+
   /** A host takes part in other hosts' overlays unless it is gone past the grace period. */
   inSpan(hostId: string): boolean {
     if (this.sessions.get(hostId)?.hello) return true;

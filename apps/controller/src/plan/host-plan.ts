@@ -1,0 +1,152 @@
+import type { BatchLine, LinkInfo } from '@netloom/linux';
+import { DesiredResource, NetworkSpec, PortSpec, ResourceKind, resourceKey, VXLAN_PORT } from '@netloom/model';
+import { FLOOD_MAC, Names, Observed, plan, planPortSecurity, specHash } from '@netloom/planner';
+
+/** One command an agent would run: a line of an `ip`/`bridge` batch (in a namespace, or the host's) or of the `nft` script. */
+export interface PlannedCommand {
+  tool: 'ip' | 'bridge' | 'nft';
+  /** The namespace an `ip` batch runs in; null: the host's own. */
+  netns: string | null;
+  line: string;
+}
+
+export type ResourceChange = 'CREATED' | 'CHANGED' | 'DELETED';
+
+/** A top-level field of a resource's spec that differs, as JSON text (null: absent). */
+export interface FieldChange {
+  field: string;
+  before: string | null;
+  after: string | null;
+}
+
+export interface PlannedResource {
+  kind: string;
+  id: string;
+  change: ResourceChange;
+  /** What the core agent would run for it (none for a plugin kind: its agent half decides). */
+  commands: PlannedCommand[];
+  fields: FieldChange[];
+  /** Whether the kernel side is decided by the plugin of the kind on the host (not planned here). */
+  byPlugin: boolean;
+  /** Why the agent could not plan it (e.g. its network is not on the host). */
+  problems: string[];
+}
+
+export interface HostPlan {
+  resources: PlannedResource[];
+  /** The `nft -f` script of the host's port-security table (empty: unchanged). */
+  portSecurity: PlannedCommand[];
+}
+
+const CORE = new Set<string>([ResourceKind.Network, ResourceKind.Port]);
+const isCore = (r: DesiredResource): boolean => CORE.has(r.kind);
+
+/**
+ * The kernel of a host that applied `before` and nothing else, as the agent would observe it:
+ * every bridge, VXLAN device and veth up with its spec's MTU, every namespace there (the user's
+ * namespaces `after` names too), every address and overlay entry in place.
+ */
+export function kernelAt(before: readonly DesiredResource[], after: readonly DesiredResource[], names: Names): Observed {
+  const observed: Observed = { links: new Map(), netns: new Set(), portAddresses: new Map(), overlay: new Map() };
+  const link = (info: Omit<LinkInfo, 'ifindex' | 'up'>): void => void observed.links.set(info.ifname, { ifindex: observed.links.size + 1, up: true, ...info });
+  for (const r of before) {
+    if (r.kind === ResourceKind.Network) {
+      const spec = r.spec as NetworkSpec;
+      const bridge = names.bridge(r.id);
+      link({ ifname: bridge, kind: 'bridge', mtu: spec.mtu });
+      if (!spec.vxlan) continue;
+      link({ ifname: names.vxlan(r.id), kind: 'vxlan', master: bridge, mtu: spec.mtu, vxlan: { id: spec.vni, local: spec.vxlan.local, port: VXLAN_PORT, learning: false, proxy: true } });
+      observed.overlay.set(r.id, {
+        fdb: [...spec.vxlan.peers.map((dst) => ({ mac: FLOOD_MAC, dst })), ...spec.vxlan.remotes.map((x) => ({ mac: x.mac, dst: x.vtep }))],
+        neigh: spec.vxlan.remotes.flatMap((x) => x.ips.map((ip) => ({ ip, mac: x.mac }))),
+      });
+    } else if (r.kind === ResourceKind.Port) {
+      const spec = r.spec as PortSpec;
+      link({ ifname: names.veth(r.id), kind: 'veth', master: names.bridge(spec.networkId), mtu: spec.mtu });
+      observed.netns.add(names.portPlace(r.id, spec.netns).netns);
+      observed.portAddresses.set(r.id, spec.addresses.map((a) => a.cidr));
+    }
+  }
+  for (const r of after) if (r.kind === ResourceKind.Port && (r.spec as PortSpec).netns) observed.netns.add((r.spec as PortSpec).netns!);
+  return observed;
+}
+
+/** The top-level spec fields that differ between two resources (absent ones count as null). */
+export function fieldChanges(before: DesiredResource | undefined, after: DesiredResource | undefined): FieldChange[] {
+  const b = (before?.spec ?? {}) as Record<string, unknown>;
+  const a = (after?.spec ?? {}) as Record<string, unknown>;
+  const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+  return [...new Set([...Object.keys(b), ...Object.keys(a)])]
+    .sort()
+    .map((field) => ({ field, before: json(b[field]), after: json(a[field]) }))
+    .filter((f) => f.before !== f.after);
+}
+
+/**
+ * What one host's agent would change to go from the desired state `before` to `after` (pure):
+ * the core planner (`plan`, `planPortSecurity`) run with `before` standing in for the kernel, so
+ * each line is one the agent would run on a host at its applied revision. Garbage lines are
+ * charged to the deleted resource whose link or namespace they remove. Plugin kinds are shown by
+ * their spec fields: their agent halves decide the kernel lines on the host.
+ */
+export function planHost(before: readonly DesiredResource[], after: readonly DesiredResource[], names: Names): HostPlan {
+  const was = new Map(before.map((r) => [resourceKey(r), r]));
+  const will = new Map(after.map((r) => [resourceKey(r), r]));
+  const core = after.filter(isCore);
+  const applied = new Map(before.filter(isCore).map((r) => [r.id, specHash(r)]));
+  const planned = plan({ desired: core, observed: kernelAt(before, after, names), applied, names });
+
+  // What garbage collection names (a link, a namespace) → the resource that had it.
+  const owner = new Map<string, string>();
+  for (const r of before) {
+    const key = resourceKey(r);
+    if (r.kind === ResourceKind.Network) {
+      owner.set(`gc/link/${names.bridge(r.id)}`, key);
+      owner.set(`gc/link/${names.vxlan(r.id)}`, key);
+    } else if (r.kind === ResourceKind.Port) {
+      owner.set(`gc/link/${names.veth(r.id)}`, key);
+      owner.set(`gc/netns/${names.portNetns(r.id)}`, key);
+    }
+  }
+  const commands = new Map<string, PlannedCommand[]>();
+  const charge = (tool: PlannedCommand['tool'], netns: string | null, lines: readonly BatchLine[]): void => {
+    for (const { text, key } of lines) {
+      const k = key === undefined ? '' : (owner.get(key) ?? key);
+      commands.set(k, [...(commands.get(k) ?? []), { tool, netns, line: text }]);
+    }
+  };
+  charge('ip', null, planned.root.lines);
+  charge('bridge', null, planned.fdb.lines);
+  for (const batch of planned.inNetns) charge('ip', batch.netns ?? null, batch.lines);
+
+  const problems = new Map<string, string[]>();
+  for (const f of planned.failures) problems.set(f.key, [...(problems.get(f.key) ?? []), f.reason]);
+  const secured = planPortSecurity(core, planPortSecurity(before.filter(isCore), null, names).after, names);
+  const portSecurity = secured.script
+    .split('\n')
+    .filter((line) => line)
+    .map((line): PlannedCommand => ({ tool: 'nft', netns: null, line }));
+
+  const keys = [...new Set([...was.keys(), ...will.keys(), ...commands.keys()])].filter((k) => k !== '').sort();
+  const resources: PlannedResource[] = [];
+  for (const key of keys) {
+    const b = was.get(key);
+    const a = will.get(key);
+    const fields = fieldChanges(b, a);
+    const lines = commands.get(key) ?? [];
+    if (b && a && !fields.length && !lines.length && !problems.has(key)) continue;
+    // A garbage line of something no resource had (left over): not this change's.
+    const r = a ?? b;
+    if (!r) continue;
+    resources.push({
+      kind: r.kind,
+      id: r.id,
+      change: !b ? 'CREATED' : !a ? 'DELETED' : 'CHANGED',
+      commands: lines,
+      fields,
+      byPlugin: !isCore(r),
+      problems: problems.get(key) ?? [],
+    });
+  }
+  return { resources, portSecurity };
+}
