@@ -48,7 +48,7 @@ describe(`plan per host (real agent prefix ${P})`, () => {
   const config = join(dir, 'config.yaml');
   const file = join(dir, 'topo.yaml');
   const owner = uniqueName('plan');
-  const n = { a: uniqueName(`${P}-a`), b: uniqueName(`${P}-b`), blue: uniqueName('blue'), v4: uniqueName('v4'), web: uniqueName('web'), db: uniqueName('db'), old: uniqueName('old'), api: uniqueName('api') };
+  const n = { a: uniqueName(`${P}-a`), b: uniqueName(`${P}-b`), blue: uniqueName('blue'), v4: uniqueName('v4'), web: uniqueName('web'), db: uniqueName('db'), old: uniqueName('old'), api: uniqueName('api'), fw: uniqueName('fw') };
   let agent: AgentProcess | undefined;
   let fake: FakeAgent | undefined;
   let hostA = '';
@@ -66,7 +66,7 @@ describe(`plan per host (real agent prefix ${P})`, () => {
       `query($name: String) { ${kind}(filter: { name: $name }) { edges { node { id ${kind === 'ports' ? 'macAddress fixedIps { ipAddress }' : ''} } } } }`,
       { name },
     ))[kind].edges[0]?.node;
-  const topology = (o: { mtu: number; ports: { name: string; host: string }[] }): string =>
+  const topology = (o: { mtu: number; ports: { name: string; host: string }[]; policy?: boolean }): string =>
     stringify({
       owner,
       hosts: [
@@ -76,10 +76,21 @@ describe(`plan per host (real agent prefix ${P})`, () => {
       networks: [{ name: n.blue, mtu: o.mtu }],
       subnets: [{ name: n.v4, network: n.blue, cidr: '10.94.0.0/24' }],
       ports: o.ports.map((p) => ({ name: p.name, network: n.blue, host: p.host, fixedIps: [{ subnet: n.v4 }] })),
+      ...(o.policy
+        ? {
+            'firewall-policies': [
+              {
+                name: n.fw,
+                selector: { ports: [n.db] },
+                rules: [{ priority: 10, direction: 'INGRESS', action: 'ALLOW', protocol: 'TCP', ports: [{ from: 80 }], remoteCidrs: ['198.51.100.0/24'] }],
+              },
+            ],
+          }
+        : {}),
     });
   const first = topology({ mtu: 1400, ports: [{ name: n.web, host: n.a }, { name: n.old, host: n.a }, { name: n.db, host: n.b }] });
-  // A new port on the network spanning both hosts, a changed MTU, a port gone (--prune).
-  const second = topology({ mtu: 1300, ports: [{ name: n.web, host: n.a }, { name: n.api, host: n.a }, { name: n.db, host: n.b }] });
+  // A new port on the network spanning both hosts, a changed MTU, a port gone (--prune), a plugin kind placed on B.
+  const second = topology({ mtu: 1300, ports: [{ name: n.web, host: n.a }, { name: n.api, host: n.a }, { name: n.db, host: n.b }], policy: true });
   const agentApplied = async (): Promise<void> => {
     const target = await revision();
     await waitFor(
@@ -172,6 +183,10 @@ describe(`plan per host (real agent prefix ${P})`, () => {
     expect(onB).toContain(`ip link set dev ${b.bridge(blue.id)} mtu 1300\n      ip link set dev ${b.bridge(blue.id)} up`);
     expect(onB).toMatch(new RegExp(`bridge fdb replace [0-9a-f:]{17} dev ${b.vxlan(blue.id)} dst 192\\.0\\.2\\.91`));
     expect(onB).toMatch(new RegExp(`ip neigh del ${old.fixedIps![0].ipAddress.replace(/\./g, '\\.')} dev ${b.vxlan(blue.id)}`));
+    // The firewall policy, placed by its plugin's controller half on B only (db's host): its spec, no commands.
+    expect(onB).toContain(`+ FirewallPolicy ${n.fw} (commands decided by its plugin on the host)\n      egressDefault: <unset> → "ALLOW"`);
+    expect(onB).toContain('      rules: <unset> → [{"priority":10,"direction":"INGRESS","protocol":"TCP","ports":[[80,80]],"remoteCidrs":["198.51.100.0/24"]');
+    expect(onA).not.toContain('FirewallPolicy');
     // The port security of A's host table: the new port's elements in, the old one's out.
     expect(onA).toContain('~ port security (nft -f)');
     expect(onA).toContain(`delete element bridge ${P}_portsec s_ports { "${a.veth(old.id)}" }`);
