@@ -54,7 +54,7 @@ module.exports = {
       // The controller-only suites again, on PostgreSQL (a throwaway cluster per file).
       ...common,
       displayName: 'e2e-postgres',
-      testMatch: ['<rootDir>/test/{api,bad-input,auth,dataloader,query-cost,acks,audit,node}.e2e-spec.ts'],
+      testMatch: ['<rootDir>/test/{api,bad-input,auth,dataloader,query-cost,acks,audit,node,plan}.e2e-spec.ts'],
       setupFilesAfterEnv: ['<rootDir>/test/support/postgres-suite.ts'],
     },
   ],
