@@ -13,6 +13,8 @@
  *    `wait: true` while every host has a fake agent (GraphQL and the agent protocol only: it acks
  *    every update at once, APPLIED), so commit, compile, dispatch and ack are all inside.
  * 3. The controller's RSS (VmRSS): idle right after start, and at each size.
+ * 4. The `plan` query of one createPort on a full network (issue 15), no agents: it rebuilds the
+ *    whole realized state inside a rolled-back transaction, so it grows with the site.
  * The controller is let go idle (no CPU used for 100 ms) before each timed request, so one
  * request's background dispatch does not land in the next one's time.
  */
@@ -197,6 +199,20 @@ async function measure(ctx: Ctx, agents: boolean): Promise<{ times: Map<Kind, nu
 
 const baseUrl = (c: ControllerProcess): string => c.url.replace(/\/graphql$/, '');
 
+/** `--runs` plans of one port on the first network, timed (nothing is kept). */
+async function planTimes(ctx: Ctx): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const input = { name: `planned-${++ctx.serial}`, networkId: ctx.networks[0], hostId: ctx.hosts[0].id };
+    await settle(ctx.pid);
+    const { ms } = await timed(ctx, 'query($s: [PlanStepInput!]!) { plan(steps: $s) { hosts { hostId resources { commands { line } } } } }', {
+      s: [{ mutation: 'createPort', arguments: JSON.stringify({ input }) }],
+    });
+    times.push(ms);
+  }
+  return times;
+}
+
 async function main(): Promise<void> {
   if (flags.postgres) {
     const cluster = await PostgresCluster.create();
@@ -257,6 +273,10 @@ async function bench(): Promise<void> {
       await settle(pid, 500);
       const afterAgents = await rss(pid);
       await Promise.all(agents.map((a) => a.close()));
+      // Last, so its memory does not show in the figures above.
+      const planned = await planTimes(ctx);
+      await settle(pid, 500);
+      const afterPlans = await rss(pid);
 
       say('');
       say(`At ${size} ports (${ctx.networks.length} networks), ${RUNS} runs each, ms:`);
@@ -269,8 +289,9 @@ async function bench(): Promise<void> {
           `  ${kind.padEnd(16)} ${fmt(pct(a, 50)).padStart(9)} ${fmt(pct(a, 95)).padStart(6)} │ ${fmt(pct(b, 50)).padStart(20)} ${fmt(pct(b, 95)).padStart(6)}   ${note}`,
         );
       }
+      say(`  plan(createPort) ${fmt(pct(planned, 50)).padStart(9)} ${fmt(pct(planned, 95)).padStart(6)} │ (run last, agents gone)   the lines of the hosts of a full network`);
       say(`  ${HOSTS} fake agents connected (snapshots of ${agents.reduce((n, a) => n + a.size, 0)} resources acked) in ${fmt(connectMs)} ms; the wait runs took ${(agentsMs / 1000).toFixed(1)} s`);
-      say(`  controller RSS: filled ${showRss(filled)}; after the plain runs ${showRss(afterPlain)}; after the runs with agents ${showRss(afterAgents)}`);
+      say(`  controller RSS: filled ${showRss(filled)}; after the plain runs ${showRss(afterPlain)}; after the runs with agents ${showRss(afterAgents)}; after the plans ${showRss(afterPlans)}`);
       const drops = agents.flatMap((a) => a.drops.splice(0));
       if (drops.length) say(`  the controller dropped agent channels ${drops.length} times (they dialed again): ${[...new Set(drops)].join('; ')}`);
       if (TRACE_ENABLED) {

@@ -69,6 +69,18 @@ describe('planHost', () => {
     expect(resources[1]).toMatchObject({ kind: 'Router', change: 'CHANGED', byPlugin: true, fields: [{ field: 'routes', before: '[]', after: '[{"dst":"0.0.0.0/0"}]' }] });
   });
 
+  it('leaves out what did not change (the same objects), and keeps the port-security table of the ports left', () => {
+    const net = network(1400);
+    const kept = [port('p-1', 1400, '10.0.0.2'), port('p-2', 1400, '10.0.0.3')];
+    const before = [net, ...kept, port('p-3', 1400, '10.0.0.4')];
+    const after = [net, ...kept, port('p-3', 1400, '10.0.0.4', { portSecurity: false })];
+    const { resources, portSecurity } = planHost(before, after, names);
+    expect(resources.map((r) => [r.id, r.change, r.commands.length])).toEqual([['p-3', 'CHANGED', 0]]);
+    const script = portSecurity.map((c) => c.line);
+    expect(script).toContain(`delete element bridge nl_portsec s_ports { "${names.veth('p-3')}" }`);
+    expect(script.filter((l) => !l.includes(names.veth('p-3')) && !l.includes(names.portCounter('p-3')))).toEqual([]);
+  });
+
   it('deletes everything of a host that goes', () => {
     const { resources, portSecurity } = planHost([network(1400), port('p-1', 1400, '10.0.0.2')], [], names);
     expect(resources.map((r) => [r.id, r.change, r.commands.length > 0])).toEqual([

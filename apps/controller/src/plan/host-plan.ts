@@ -92,13 +92,23 @@ export function fieldChanges(before: DesiredResource | undefined, after: Desired
 export function planHost(before: readonly DesiredResource[], after: readonly DesiredResource[], names: Names): HostPlan {
   const was = new Map(before.map((r) => [resourceKey(r), r]));
   const will = new Map(after.map((r) => [resourceKey(r), r]));
-  const core = after.filter(isCore);
-  const applied = new Map(before.filter(isCore).map((r) => [r.id, specHash(r)]));
-  const planned = plan({ desired: core, observed: kernelAt(before, after, names), applied, names });
+  // The realizer keeps the object of a resource that did not change: such a port gets no line and
+  // is left out of the planning (a host of 1000 ports costs ~200 ms planned whole). Networks stay
+  // (ports need theirs), their overlay unread when they did not change; one unchanged secured
+  // port stays on both sides so that the port-security table is not taken for empty.
+  const same = (r: DesiredResource): boolean => was.get(resourceKey(r)) === r;
+  const anchor = after.find((r) => r.kind === ResourceKind.Port && same(r) && (r.spec as PortSpec).portSecurity !== false);
+  const toPlan = (list: readonly DesiredResource[]): DesiredResource[] => list.filter((r) => r.kind === ResourceKind.Network || (isCore(r) && (!will.has(resourceKey(r)) || !same(will.get(resourceKey(r))!) || r === anchor)));
+  const core = toPlan(after);
+  const coreBefore = toPlan(before);
+  const applied = new Map(coreBefore.map((r) => [r.id, specHash(r)]));
+  const observed = kernelAt(coreBefore, core, names);
+  for (const r of core) if (r.kind === ResourceKind.Network && same(r)) observed.overlay.delete(r.id);
+  const result = plan({ desired: core, observed, applied, names });
 
   // What garbage collection names (a link, a namespace) → the resource that had it.
   const owner = new Map<string, string>();
-  for (const r of before) {
+  for (const r of coreBefore) {
     const key = resourceKey(r);
     if (r.kind === ResourceKind.Network) {
       owner.set(`gc/link/${names.bridge(r.id)}`, key);
@@ -115,13 +125,13 @@ export function planHost(before: readonly DesiredResource[], after: readonly Des
       commands.set(k, [...(commands.get(k) ?? []), { tool, netns, line: text }]);
     }
   };
-  charge('ip', null, planned.root.lines);
-  charge('bridge', null, planned.fdb.lines);
-  for (const batch of planned.inNetns) charge('ip', batch.netns ?? null, batch.lines);
+  charge('ip', null, result.root.lines);
+  charge('bridge', null, result.fdb.lines);
+  for (const batch of result.inNetns) charge('ip', batch.netns ?? null, batch.lines);
 
   const problems = new Map<string, string[]>();
-  for (const f of planned.failures) problems.set(f.key, [...(problems.get(f.key) ?? []), f.reason]);
-  const secured = planPortSecurity(core, planPortSecurity(before.filter(isCore), null, names).after, names);
+  for (const f of result.failures) problems.set(f.key, [...(problems.get(f.key) ?? []), f.reason]);
+  const secured = planPortSecurity(core, planPortSecurity(coreBefore, null, names).after, names);
   const portSecurity = secured.script
     .split('\n')
     .filter((line) => line)
@@ -132,6 +142,7 @@ export function planHost(before: readonly DesiredResource[], after: readonly Des
   for (const key of keys) {
     const b = was.get(key);
     const a = will.get(key);
+    if (b && b === a && !commands.has(key) && !problems.has(key)) continue;
     const fields = fieldChanges(b, a);
     const lines = commands.get(key) ?? [];
     if (b && a && !fields.length && !lines.length && !problems.has(key)) continue;
