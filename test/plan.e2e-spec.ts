@@ -223,6 +223,9 @@ describe(`plan per host (real agent prefix ${P})`, () => {
   });
 
   it('plans steps that refer to earlier ones, and refuses a bad step with its code, keeping nothing', async () => {
+    const viewer = await gql<{ createApiToken: { secret: string } }>('mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { secret } }', {
+      input: { name: uniqueName('viewer'), role: 'VIEWER' },
+    });
     const before = { revision: await revision(), counts: await counts() };
     const net = uniqueName('planned');
     const steps = (cidr: string) => [
@@ -249,12 +252,25 @@ describe(`plan per host (real agent prefix ${P})`, () => {
     await refused([{ mutation: 'createSubnet', arguments: JSON.stringify({ input: { name: 'x', networkId: { $ref: 'later' }, cidr: '10.96.0.0/24' } }) }, { name: 'later', mutation: 'createNetwork', arguments: '{"input": {"name": "y"}}' }], 'BAD_USER_INPUT', /names no earlier step/);
     await refused([{ mutation: 'deletePort', arguments: JSON.stringify({ input: { id: hostA } }) }], 'NOT_FOUND', /^step 0: /);
 
-    // Nothing of any of them was kept, and writes still go through (no transaction left open).
+    // A viewer may not plan: it runs mutations.
+    const asViewer = await ctl().gql(PLAN, { steps: steps('10.95.0.0/24') }, viewer.createApiToken.secret);
+    expect(errorCode(asViewer)).toBe('FORBIDDEN');
+
+    // Nothing of any of them was kept.
+    const networkCount = async (name: string): Promise<number> =>
+      (await gql<{ networks: { totalCount: number } }>('query($name: String) { networks(filter: { name: $name }) { totalCount } }', { name })).networks.totalCount;
     expect(await revision()).toBe(before.revision);
     expect(await counts()).toEqual(before.counts);
-    expect(await gql<{ networks: { totalCount: number } }>('query($name: String) { networks(filter: { name: $name }) { totalCount } }', { name: net })).toEqual({ networks: { totalCount: 0 } });
-    const made = await gql<{ createNetwork: { id: string } }>('mutation($input: CreateNetworkInput!) { createNetwork(input: $input) { id } }', { input: { name: uniqueName('after') } });
+    expect(await networkCount(net)).toBe(0);
+    // A write sent while a plan runs waits for it and is kept; the plan's are not (no transaction left open, none mixed).
+    const written = uniqueName('during');
+    const [during, made] = await Promise.all([
+      gql<{ plan: { steps: { ids: string[] }[] } }>(PLAN, { steps: steps('10.95.0.0/24') }),
+      gql<{ createNetwork: { id: string } }>('mutation($input: CreateNetworkInput!) { createNetwork(input: $input) { id } }', { input: { name: written } }),
+    ]);
+    expect(during.plan.steps).toHaveLength(3);
     expect(made.createNetwork.id).toBeTruthy();
     expect(await revision()).toBe(before.revision + 1);
+    expect([await networkCount(written), await networkCount(net)]).toEqual([1, 0]);
   });
 });
