@@ -48,7 +48,7 @@ describe(`plan per host (real agent prefix ${P})`, () => {
   const config = join(dir, 'config.yaml');
   const file = join(dir, 'topo.yaml');
   const owner = uniqueName('plan');
-  const n = { a: uniqueName(`${P}-a`), b: uniqueName(`${P}-b`), blue: uniqueName('blue'), v4: uniqueName('v4'), web: uniqueName('web'), db: uniqueName('db'), old: uniqueName('old'), api: uniqueName('api'), fw: uniqueName('fw') };
+  const n = { a: uniqueName(`${P}-a`), b: uniqueName(`${P}-b`), blue: uniqueName('blue'), v4: uniqueName('v4'), web: uniqueName('web'), db: uniqueName('db'), old: uniqueName('old'), api: uniqueName('api'), fw: uniqueName('fw'), green: uniqueName('green'), g4: uniqueName('g4'), gp: uniqueName('gp') };
   let agent: AgentProcess | undefined;
   let fake: FakeAgent | undefined;
   let hostA = '';
@@ -66,16 +66,19 @@ describe(`plan per host (real agent prefix ${P})`, () => {
       `query($name: String) { ${kind}(filter: { name: $name }) { edges { node { id ${kind === 'ports' ? 'macAddress fixedIps { ipAddress }' : ''} } } } }`,
       { name },
     ))[kind].edges[0]?.node;
-  const topology = (o: { mtu: number; ports: { name: string; host: string }[]; policy?: boolean }): string =>
+  const topology = (o: { mtu: number; ports: { name: string; host: string }[]; policy?: boolean; green?: boolean }): string =>
     stringify({
       owner,
       hosts: [
         { name: n.a, vtepAddress: '192.0.2.91' },
         { name: n.b, vtepAddress: '192.0.2.92' },
       ],
-      networks: [{ name: n.blue, mtu: o.mtu }],
-      subnets: [{ name: n.v4, network: n.blue, cidr: '10.94.0.0/24' }],
-      ports: o.ports.map((p) => ({ name: p.name, network: n.blue, host: p.host, fixedIps: [{ subnet: n.v4 }] })),
+      networks: [{ name: n.blue, mtu: o.mtu }, ...(o.green ? [{ name: n.green }] : [])],
+      subnets: [{ name: n.v4, network: n.blue, cidr: '10.94.0.0/24' }, ...(o.green ? [{ name: n.g4, network: n.green, cidr: '10.98.0.0/24' }] : [])],
+      ports: [
+        ...o.ports.map((p) => ({ name: p.name, network: n.blue, host: p.host, fixedIps: [{ subnet: n.v4 }] })),
+        ...(o.green ? [{ name: n.gp, network: n.green, host: n.a, fixedIps: [{ subnet: n.g4 }] }] : []),
+      ],
       ...(o.policy
         ? {
             'firewall-policies': [
@@ -89,8 +92,9 @@ describe(`plan per host (real agent prefix ${P})`, () => {
         : {}),
     });
   const first = topology({ mtu: 1400, ports: [{ name: n.web, host: n.a }, { name: n.old, host: n.a }, { name: n.db, host: n.b }] });
-  // A new port on the network spanning both hosts, a changed MTU, a port gone (--prune), a plugin kind placed on B.
-  const second = topology({ mtu: 1300, ports: [{ name: n.web, host: n.a }, { name: n.api, host: n.a }, { name: n.db, host: n.b }], policy: true });
+  // A new port on the network spanning both hosts, a changed MTU, a port gone (--prune), a plugin kind placed on B,
+  // and a new network with its subnet and a port (steps referring to the steps that create them).
+  const second = topology({ mtu: 1300, ports: [{ name: n.web, host: n.a }, { name: n.api, host: n.a }, { name: n.db, host: n.b }], policy: true, green: true });
   const agentApplied = async (): Promise<void> => {
     const target = await revision();
     await waitFor(
@@ -187,6 +191,9 @@ describe(`plan per host (real agent prefix ${P})`, () => {
     expect(onB).toContain(`+ FirewallPolicy ${n.fw} (commands decided by its plugin on the host)\n      egressDefault: <unset> → "ALLOW"`);
     expect(onB).toContain('      rules: <unset> → [{"priority":10,"direction":"INGRESS","protocol":"TCP","ports":[[80,80]],"remoteCidrs":["198.51.100.0/24"]');
     expect(onA).not.toContain('FirewallPolicy');
+    expect(onA).toMatch(new RegExp(`\\+ Network ${n.green}\\n {6}ip link add name ${P}b[0-9a-f]{8} type bridge mcast_snooping 0\\n`));
+    expect(onA).toMatch(new RegExp(`\\+ Port ${n.gp}\\n(?: {6}.*\\n)*? {6}ip -n ${P}-${a.hostTag}-[0-9a-f]{10} addr replace 10\\.98\\.0\\.2/24 dev eth0`));
+    expect(onB).not.toContain(n.green);
     // The port security of A's host table: the new port's elements in, the old one's out.
     expect(onA).toContain('~ port security (nft -f)');
     expect(onA).toContain(`delete element bridge ${P}_portsec s_ports { "${a.veth(old.id)}" }`);
@@ -211,6 +218,8 @@ describe(`plan per host (real agent prefix ${P})`, () => {
     expect(kernel.get(a.veth(web.id))).toMatchObject({ mtu: 1300, master: a.bridge(blue.id) });
     expect(kernel.get(a.veth(api.id))).toMatchObject({ mtu: 1300, master: a.bridge(blue.id) });
     expect(kernel.has(a.veth(old.id))).toBe(false);
+    const green = await byName('networks', n.green);
+    expect(kernel.get(a.bridge(green.id))).toMatchObject({ mtu: 1450 });
     const namespaces = await netnsList();
     expect(namespaces).toContain(a.portNetns(api.id));
     expect(namespaces).not.toContain(a.portNetns(old.id));
