@@ -257,6 +257,19 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
     return run;
   }
 
+  /**
+   * Runs `read` between writes when the store has one connection (SQLite): a read there sees the
+   * rows of a transaction still open on it, and a dry run's are never committed. The dispatcher
+   * reads through this, so what a `plan` made for a moment never reaches an agent. On a shared
+   * store every transaction has its own connection and `read` runs at once.
+   */
+  betweenWrites<T>(read: () => Promise<T>): Promise<T> {
+    if (this.store.shared) return read();
+    const run = this.tail.then(read);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
   async currentRevision(): Promise<number> {
     const row = await this.dataSource
       .getRepository(Change)

@@ -90,7 +90,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     // Commits from here on are pending, and re-read after this load: nothing falls between.
     const revision = this.changes.lastRevision;
     await this.run(async () => {
-      await this.store.loadAll(this.dataSource.manager);
+      await this.changes.betweenWrites(() => this.store.loadAll(this.dataSource.manager));
       await this.realizer.rebuild();
       this.flushedRevision = revision;
     });
@@ -179,7 +179,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     this.pending.clear();
     let deltas: Map<string, HostDelta | null>;
     try {
-      const refreshed = await this.store.refresh(this.dataSource.manager, named);
+      const refreshed = await this.changes.betweenWrites(() => this.store.refresh(this.dataSource.manager, named));
       trace('controller.dispatch.refreshed', revision);
       deltas = await this.realizer.apply(refreshed);
       trace('controller.dispatch.realized', revision);
