@@ -184,8 +184,8 @@ export async function links(): Promise<Link[]> {
   return JSON.parse((await runOk('ip', ['-json', '-details', 'link', 'show'])) || '[]') as Link[];
 }
 
-/** The links an agent with `prefix` owns, by name: bridges `<P>b<8hex>` and veths `<P>v<8hex>`. */
-export const ownedLinkPattern = (prefix: string): RegExp => new RegExp(`^${prefix}[bv][0-9a-f]{8}$`);
+/** The links an agent with `prefix` owns, by name: bridges `<P>b<8hex>`, VXLAN devices `<P>x<8hex>` and veths `<P>v<8hex>`. */
+export const ownedLinkPattern = (prefix: string): RegExp => new RegExp(`^${prefix}[bvx][0-9a-f]{8}$`);
 
 /**
  * Removes what an agent with `prefix` may have made: namespaces named `<prefix>-…`, links
@@ -200,7 +200,7 @@ export async function cleanupKernel(prefix: string): Promise<string[]> {
     if ((await run('ip', ['netns', 'delete', ns])).code === 0) removed.push(ns);
   }
   const pattern = ownedLinkPattern(prefix);
-  // Veths before bridges; a veth may already be gone with its namespace.
+  // Veths and VXLAN devices before bridges; a veth may already be gone with its namespace.
   const owned = (await links()).filter((l) => pattern.test(l.ifname));
   owned.sort((a, b) => Number(a.linkinfo?.info_kind === 'bridge') - Number(b.linkinfo?.info_kind === 'bridge'));
   for (const link of owned) {
