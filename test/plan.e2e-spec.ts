@@ -23,6 +23,12 @@ jest.setTimeout(180_000);
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 /** This run's prefix: 'p' + 3 random [a-z0-9]. */
 const P = `p${Array.from({ length: 3 }, () => ALPHABET[randomInt(ALPHABET.length)]).join('')}`;
+/**
+ * The network's VNI, per run: this file's real agent makes VXLAN devices in the root namespace,
+ * where two devices with one VNI cannot coexist (the SQLite and PostgreSQL runs of this file may
+ * run at once, each controller numbering from the same start).
+ */
+const VNI = randomInt(100_000, 16_000_000);
 
 interface PlanCommand {
   tool: string;
@@ -73,7 +79,7 @@ describe(`plan per host (real agent prefix ${P})`, () => {
         { name: n.a, vtepAddress: '192.0.2.91' },
         { name: n.b, vtepAddress: '192.0.2.92' },
       ],
-      networks: [{ name: n.blue, mtu: o.mtu }, ...(o.green ? [{ name: n.green }] : [])],
+      networks: [{ name: n.blue, mtu: o.mtu, vni: VNI }, ...(o.green ? [{ name: n.green }] : [])],
       subnets: [{ name: n.v4, network: n.blue, cidr: '10.94.0.0/24' }, ...(o.green ? [{ name: n.g4, network: n.green, cidr: '10.98.0.0/24' }] : [])],
       ports: [
         ...o.ports.map((p) => ({ name: p.name, network: n.blue, host: p.host, fixedIps: [{ subnet: n.v4 }] })),

@@ -1,4 +1,8 @@
-import { Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { Extensions, Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { listBound } from '../../common/query-limits';
+
+/** A trace's lists are parts of one computed answer (a path has a few hops; the rules are those whose counters moved). */
+const PART = listBound({ document: true });
 
 export enum TraceProtocol {
   ICMP = 'ICMP',
@@ -84,8 +88,10 @@ export class TracePayload {
   @Field({ description: 'What the address is.' }) target!: string;
   @Field(() => TraceProtocol) protocol!: TraceProtocol;
   @Field(() => Int, { nullable: true }) port!: number | null;
+  @Extensions(PART)
   @Field(() => [TraceHop]) hops!: TraceHop[];
   @Field(() => TraceProbe) probe!: TraceProbe;
+  @Extensions(PART)
   @Field(() => [TraceRuleHit]) rules!: TraceRuleHit[];
   @Field(() => TraceMember, { nullable: true }) member!: TraceMember | null;
   @Field({ description: 'How rules and members are attributed (counter deltas: concurrent traffic can move them too).' }) attribution!: string;
