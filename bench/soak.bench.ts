@@ -9,6 +9,8 @@
  * status APPLIED, ports reach each other, and once everything is deleted no kernel object of the
  * run is left in any host; no process died that the soak did not kill.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { Cluster, ControllerProcess, GqlResult } from '@netloom/simhosts';
@@ -148,10 +150,23 @@ async function main(): Promise<void> {
 
     clean = converged.ok && !lost.length && !unreachable.length && !leaks.length && !crashes && !counts.internal;
     say(clean ? 'result: CLEAN' : 'result: NOT CLEAN');
+    if (!clean) say(`logs: ${keepLogs(cluster)}`);
   } finally {
     await cluster.destroy();
   }
   if (!clean) process.exitCode = 1;
+}
+
+/**
+ * A run that is not clean keeps what the processes said (the controller across its restarts, each
+ * agent's current run) in test-output/soak-<prefix>/, to find out why; returns the folder.
+ */
+function keepLogs(cluster: Cluster): string {
+  const dir = resolve('test-output', `soak-${prefix}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'controller.log'), cluster.controller.output.join(''));
+  for (const agent of cluster.agents) writeFileSync(join(dir, `agent-${agent.host.name}.log`), `${agent.lines.join('\n')}\n`);
+  return dir;
 }
 
 /** Process exits nobody asked for: an agent of the current set, or the controller, not running. */
@@ -395,7 +410,7 @@ async function converge(c: ControllerProcess, hostIds: string[], timeoutMs: numb
             for (const s of item.status) {
               if (s.state !== 'APPLIED' || s.generation !== item.generation) problems.push(`${kind} ${item.name} on ${s.hostId}: ${s.state} g${s.generation}/${item.generation} ${s.reason ?? ''}`);
             }
-            if (kind === 'Port' && !item.status.some((s) => s.hostId === item.hostId && s.state === 'APPLIED')) problems.push(`Port ${item.name}: no APPLIED status on its host`);
+            if (kind === 'Port' && !item.status.some((s) => s.hostId === item.hostId && s.state === 'APPLIED')) problems.push(`Port ${item.name} (${item.id}): no APPLIED status on its host ${item.hostId}`);
           }
         }
         why = problems.slice(0, 3).join('; ');
