@@ -475,9 +475,10 @@ describe(`multi-host overlay: 3 simulated hosts, real agents (prefix ${P})`, () 
     const vx = await vxlanOn(net, 0);
     const mac = p[1].macAddress.toLowerCase();
     expect(await fdb(0, vx)).toContainEqual({ mac, dst: vtep(1) });
+    // Both deletions exit 0 only when the entry was there and is gone. No read-back here: the next
+    // resync (every 2 s) may already have put them back, which is what the test waits for.
     await runOk('bridge', ['-n', hostNs(0), 'fdb', 'del', mac, 'dev', vx, 'dst', vtep(1)]);
     await runOk('ip', ['-n', hostNs(0), 'neigh', 'del', ipOf(p[1]), 'dev', vx]);
-    expect(await fdb(0, vx)).not.toContainEqual({ mac, dst: vtep(1) });
     // The agents here resync every 2 s.
     await waitFor(async () => (await fdb(0, vx)).some((e) => e.mac === mac && e.dst === vtep(1)), 6_000, 100, 'the FDB entry back');
     await waitFor(async () => (await neighbours(0, vx)).some((n) => n.dst === ipOf(p[1]) && n.lladdr?.toLowerCase() === mac), 6_000, 100, 'the neighbour back');
