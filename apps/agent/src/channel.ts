@@ -5,6 +5,7 @@ import {
   AgentCloseCode,
   AgentMessage,
   ControllerMessage,
+  type CountersRequestMessage,
   HEARTBEAT_MS,
   HelloMessage,
   JOIN_PATH,
@@ -38,6 +39,8 @@ export interface ChannelOptions {
   onHostDeleted: () => void;
   /** Answers a trace's probe (see {@link ProbeMessage}); the answer goes back on the channel it came by. */
   onProbe?: (message: ProbeMessage) => Promise<ProbeResultMessage>;
+  /** The controller on the open channel asked for port counters (`counters-request`). */
+  onCountersRequest?: () => void;
   /** Why the state dir cannot be written, or null: sent with every heartbeat. */
   stateError: () => string | null;
   log: Log;
@@ -155,8 +158,11 @@ export class ControllerChannel {
     this.socket?.terminate();
   }
 
-  send(message: AgentMessage): void {
-    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  /** Sends when the channel is open; says whether it was. */
+  send(message: AgentMessage): boolean {
+    if (this.socket?.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
   }
 
   ack(revision: number, statuses: ResourceStatusReport[], full: boolean): void {
@@ -196,6 +202,7 @@ export class ControllerChannel {
       const message = parseControllerMessage(text);
       if (typeof message === 'string') this.options.log(`bad message from controller: ${message}`, { level: 'warn' });
       else if (message.type === 'probe') this.probe(socket, message);
+      else if (message.type === 'counters-request') this.options.onCountersRequest?.();
       else this.receive(message);
     });
     socket.on('unexpected-response', (_request, response) => {
@@ -246,7 +253,7 @@ export class ControllerChannel {
       });
   }
 
-  private receive(message: Exclude<ControllerMessage, ProbeMessage>): void {
+  private receive(message: Exclude<ControllerMessage, ProbeMessage | CountersRequestMessage>): void {
     if (message.type !== 'heartbeat') trace('agent.update.received', message.revision);
     switch (message.type) {
       case 'heartbeat':

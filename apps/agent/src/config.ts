@@ -30,6 +30,8 @@ export interface AgentConfig {
   resyncMs: number;
   /** How often plugins are asked what they observe (health, counters) between passes (`--observe-ms`). */
   observeMs: number;
+  /** How often port counters are read (one dump of the host namespace) and sent, while the controller wants them (`--counters-ms`). */
+  countersMs: number;
   /** npm packages of third-party plugins to load, besides the built-in ones (`--plugins a,b`). */
   plugins: string[];
   /** PEM certificates (read from `--ca FILE`) an https controller is verified against; else the system's CAs. */
@@ -70,6 +72,7 @@ export const AGENT_OPTIONS = z.object({
   prefix: option(z.string().default('nl').transform(checkedBy(checkPrefix)), { description: 'first letters of every Linux name this agent creates (1-4 of [a-z0-9], a letter first)', value: 'P', defaultText: 'nl' }),
   resyncMs: option(wholeNumber(100).default(30_000), { description: 'full reconcile pass at least this often', value: 'MS' }),
   observeMs: option(wholeNumber(100).default(2_000), { description: 'how often plugins and port counters are observed between passes', value: 'MS' }),
+  countersMs: option(wholeNumber(100).default(5_000), { description: 'how often port counters are read (one dump of every port’s host end) and sent to the controller', value: 'MS' }),
   plugins: option(list().default([]), { description: 'npm packages of extra plugins to load', value: 'NAMES', defaultText: 'none' }),
   ca: option(text().optional(), { description: 'PEM file of the CA an https controller is verified against', value: 'FILE', defaultText: 'the system’s CAs' }),
   allowInsecureHttp: option(onOff().default(false), { description: 'dial plain http to a controller that is not on this machine' }),
@@ -110,6 +113,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     prefix: o.prefix,
     resyncMs: o.resyncMs,
     observeMs: o.observeMs,
+    countersMs: o.countersMs,
     plugins: o.plugins.filter(Boolean),
     ca,
     allowInsecureHttp: o.allowInsecureHttp,

@@ -1,7 +1,7 @@
 import { release } from 'node:os';
 import { ConfigError, createLogger, exitOnStartError } from '@netloom/cli';
 import { CommandRunner, Linux } from '@netloom/linux';
-import { PROBE_CAPABILITY, PROTOCOL_VERSION } from '@netloom/protocol';
+import { COUNTERS_CAPABILITY, PROBE_CAPABILITY, PROTOCOL_VERSION } from '@netloom/protocol';
 import { detectCapabilities } from './capabilities';
 import { ControllerChannel } from './channel';
 import { AGENT_VERSION, loadAgentConfig } from './config';
@@ -10,6 +10,7 @@ import { AgentMetrics } from './metrics';
 import { Names } from '@netloom/planner';
 import { readiness, startProbeServer } from './observability';
 import { PluginHost } from './plugin-host';
+import { CountersReporter } from './port-counters';
 import { loadPlugins } from './plugins-loader';
 import { ProbeAnswerer } from './probe';
 import { Reconciler } from './reconciler';
@@ -35,17 +36,27 @@ async function main(): Promise<void> {
     tls: { ca: config.ca, allowInsecureHttp: config.allowInsecureHttp },
     joinToken: config.joinToken,
     log,
-    hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities: [...capabilities, PROBE_CAPABILITY], plugins: pluginVersions, kernel: release(), prefix: config.prefix }),
+    hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities: [...capabilities, PROBE_CAPABILITY, COUNTERS_CAPABILITY], plugins: pluginVersions, kernel: release(), prefix: config.prefix }),
     lastRevision: () => reconciler?.appliedRevision ?? 0,
     onDesired: (revision, resources) => reconciler?.setDesired(revision, resources),
     onConnected: () => {
       needFull = true;
+      // The controller on the new channel asks for counters if it takes them.
+      counters.stop();
     },
+    onCountersRequest: () => counters.requested(),
     onHostDeleted: () => void hostDeleted(),
     onProbe: (message) => (prober ? prober.answer(message) : Promise.reject(new Error('the agent is starting'))),
     stateError: () => store.problem,
   });
   store.onProblem = () => channel.heartbeatNow();
+  const counters = new CountersReporter({
+    everyMs: config.countersMs,
+    read: () => reconciler?.readPortCounters() ?? Promise.resolve(undefined),
+    send: (message) => channel.send(message),
+    log,
+    onRead: (seconds) => metrics?.countersRead(seconds),
+  });
 
   // Probes and metrics, when asked for: up before the join, which may wait long for a controller.
   const metricsAddress = config.cleanup ? undefined : config.metricsAddress;
@@ -134,6 +145,7 @@ async function main(): Promise<void> {
   const hostDeleted = async (): Promise<void> => {
     log('the controller deleted this host: removing everything this agent made');
     clearInterval(observing);
+    counters.stop();
     if (reconciler) await removeEverything(reconciler, store, pluginHost, log);
     log('removed everything; the credential is forgotten: stopping');
     process.exit(0);
@@ -142,6 +154,7 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string): Promise<void> => {
     log(`${signal}: stopping (the data plane stays as it is)`);
     clearInterval(observing);
+    counters.stop();
     channel.stop();
     reconciler?.stop();
     store.stop();

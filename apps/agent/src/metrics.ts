@@ -47,7 +47,9 @@ export function portDrops(statuses: readonly ResourceStatusReport[]): Map<string
  * The agent's Prometheus metrics, in a registry of their own. The reconciler, the plugin host and
  * the kernel door (libs/linux's command runner) report through hooks; the gauges read the last
  * statuses and the channel when scraped. Labels stay few: results, programs, kinds, states and
- * plugin ids; ports only in the dropped-frames counter, whose series go with their port.
+ * plugin ids; ports only in the dropped-frames counter, whose series go with their port. Ports'
+ * packets and bytes are not series here (8 per port): GraphQL shows them, and node_exporter's
+ * netdev collector already exports every host end by device name.
  */
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -87,6 +89,13 @@ export class AgentMetrics {
     help: "A plugin's reconcile within a pass, by plugin id.",
     labelNames: ['plugin'] as const,
     buckets: PASS_BUCKETS,
+    registers: [this.registry],
+  });
+
+  private readonly countersSeconds = new Histogram({
+    name: 'netloom_agent_port_counters_read_duration_seconds',
+    help: "One read of every port's counters (one dump of the host namespace's links).",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
 
@@ -155,6 +164,11 @@ export class AgentMetrics {
   /** A plugin's reconcile ended (see `PluginHostOptions.onReconciled`). */
   pluginReconciled(pluginId: string, seconds: number): void {
     this.pluginSeconds.observe({ plugin: pluginId }, seconds);
+  }
+
+  /** Port counters were read (see `CountersReporterOptions.onRead`). */
+  countersRead(seconds: number): void {
+    this.countersSeconds.observe(seconds);
   }
 
   /** What the agent reports after a pass or an observe: every resource's status. */

@@ -1,6 +1,6 @@
 import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, wholeBatchFailed } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
-import { trace, TRACE_ENABLED } from '@netloom/protocol';
+import { type PortCountersEntry, trace, TRACE_ENABLED } from '@netloom/protocol';
 import { heldPorts, release } from './guards';
 import { Names } from '@netloom/planner';
 import type { PluginHost } from './plugin-host';
@@ -8,6 +8,7 @@ import { LinkCache } from './link-cache';
 import { NetnsView } from './netns-view';
 import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, PlanFailure, portsToInspect, specHash } from '@netloom/planner';
 import { droppedByPort, planPortSecurity, PortSecurityState } from '@netloom/planner';
+import { portCounters } from './port-counters';
 import { PortSecurityCache } from './port-security-cache';
 import { StateStore } from './state-store';
 import type { Log } from './log';
@@ -303,6 +304,19 @@ export class Reconciler {
     } finally {
       this.observing = false;
     }
+  }
+
+  /**
+   * Every desired port's counters from one dump of this namespace's links (the host ends of all
+   * ports are here), with the spoofed frames as the last observe read them; undefined before a
+   * desired state is known. Beside any pass: it only reads.
+   */
+  async readPortCounters(): Promise<PortCountersEntry[] | undefined> {
+    const desired = this.desired;
+    if (!desired) return undefined;
+    const stats = await this.linux.linkStats();
+    const ports = desired.filter((r) => r.kind === ResourceKind.Port).map((r) => r.id);
+    return portCounters(ports, stats, (id) => this.names.veth(id), droppedByPort(desired, this.portSecurity.drops, this.names));
   }
 
   /** Runs a pass now (or right after the running one) and resolves when it is done. */

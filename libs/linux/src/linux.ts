@@ -5,9 +5,9 @@ import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
 import { monitorLinks, monitorNft, type LinkMonitor } from './monitor';
 import { assertIfName, assertIp, assertNetnsName, assertNftName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
-import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toNeighEntry, toNftCounters, toNftTable, toRouteInfo } from './parse';
+import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNeighEntry, toNftCounters, toNftTable, toRouteInfo } from './parse';
 import { CommandRunner, LinuxCommandError, type LinuxCommand, type StreamHandle } from './runner';
-import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo } from './types';
+import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, LinkStats, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo } from './types';
 
 /** Where `ip netns add` keeps its namespaces. */
 export const NETNS_DIR = '/run/netns';
@@ -33,6 +33,15 @@ export class Linux {
   async links(netns?: string): Promise<LinkInfo[]> {
     const { stdout } = await this.read('ip', [...nsArgs(netns), '-json', '-details', 'link', 'show']);
     return parseJsonArray(stdout, 'ip link').map(toLinkInfo);
+  }
+
+  /**
+   * Every link's counters in one netlink dump: `ip [-n NS] -s -json link show` (links without
+   * counters are left out).
+   */
+  async linkStats(netns?: string): Promise<LinkStats[]> {
+    const { stdout } = await this.read('ip', [...nsArgs(netns), '-s', '-json', 'link', 'show']);
+    return parseJsonArray(stdout, 'ip -s link').flatMap((e) => toLinkStats(e) ?? []);
   }
 
   /** One link, or null when it does not exist: `ip [-n NS] -json -details link show dev NAME`. */

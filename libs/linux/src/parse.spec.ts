@@ -1,4 +1,4 @@
-import { parseJsonArray, parseLinkEvent, parseNftMonitorLine, toAddrInfo, toFdbEntry, toLinkInfo, toNftCounters, toRouteInfo } from './parse';
+import { parseJsonArray, parseLinkEvent, parseNftMonitorLine, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNftCounters, toRouteInfo } from './parse';
 
 describe('parse', () => {
   it('links: kind, master, flags, alias, peer namespace', () => {
@@ -17,6 +17,26 @@ describe('parse', () => {
         ifname: 'v1', ifindex: 3, kind: 'veth', master: 'br0', mtu: 1400, address: 'ce:47:42:97:30:7f', up: true,
         operstate: 'UP', alias: 'hello', linkNetnsId: 0, linkIndex: 2,
       },
+    ]);
+  });
+
+  it('link counters: stats64 (or the 32-bit stats), a missing count 0, a link without counters left out', () => {
+    // Trimmed from `ip -s -json link show` on iproute2 6.1.
+    const out = JSON.stringify([
+      {
+        ifindex: 7, ifname: 'nlv0a1b2c3d', flags: ['UP'], mtu: 1450,
+        stats64: {
+          rx: { bytes: 9_007_199_254_740_000, packets: 12, errors: 1, dropped: 2, over_errors: 0, multicast: 0 },
+          tx: { bytes: 2048, packets: 30, errors: 0, dropped: 4, carrier_errors: 0, collisions: 0 },
+        },
+      },
+      { ifindex: 8, ifname: 'old', stats: { rx: { bytes: 5, packets: 1 }, tx: {} } },
+      { ifindex: 9, ifname: 'none' },
+    ]);
+    expect(parseJsonArray(out, 'x').map(toLinkStats)).toEqual([
+      { ifname: 'nlv0a1b2c3d', rx: { packets: 12, bytes: 9_007_199_254_740_000, dropped: 2, errors: 1 }, tx: { packets: 30, bytes: 2048, dropped: 4, errors: 0 } },
+      { ifname: 'old', rx: { packets: 1, bytes: 5, dropped: 0, errors: 0 }, tx: { packets: 0, bytes: 0, dropped: 0, errors: 0 } },
+      null,
     ]);
   });
 

@@ -1,4 +1,4 @@
-import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkEvent, LinkInfo, NftCounter, NftMonitorLine, NftSetView, NftTableView, RouteInfo, NeighEntry } from './types';
+import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkDirectionStats, LinkEvent, LinkInfo, LinkStats, NftCounter, NftMonitorLine, NftSetView, NftTableView, RouteInfo, NeighEntry } from './types';
 
 /**
  * Pure mappings from `ip -json` / `bridge -json` output and `ip -o monitor` lines to the typed
@@ -56,6 +56,20 @@ export function toLinkInfo(e: Json): LinkInfo {
     linkIndex: num(e.link_index),
     addrGenMode: str(e.inet6_addr_gen_mode),
   });
+}
+
+/** One direction of `stats64` (or of the 32-bit `stats` an older `ip` prints); a missing count is 0. */
+function directionStats(v: unknown): LinkDirectionStats {
+  const d = obj(v);
+  return { packets: num(d?.packets) ?? 0, bytes: num(d?.bytes) ?? 0, dropped: num(d?.dropped) ?? 0, errors: num(d?.errors) ?? 0 };
+}
+
+/** One element of `ip -s -json link show`: its name and counters; null when it carries no counters. */
+export function toLinkStats(e: Json): LinkStats | null {
+  const stats = obj(e.stats64) ?? obj(e.stats);
+  const ifname = str(e.ifname);
+  if (!stats || !ifname) return null;
+  return { ifname, rx: directionStats(stats.rx), tx: directionStats(stats.tx) };
 }
 
 /** One element of `ip -json addr show`; non-IP families are skipped. */

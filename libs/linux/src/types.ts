@@ -29,6 +29,22 @@ export interface LinkInfo {
   vxlan?: { id: number; local?: string; port?: number; learning?: boolean; proxy?: boolean };
 }
 
+/** One direction of a link's traffic, as the kernel counts it (`stats64.rx` or `.tx`). */
+export interface LinkDirectionStats {
+  packets: number;
+  bytes: number;
+  /** Frames dropped (no buffer, a filter on the device, …). */
+  dropped: number;
+  errors: number;
+}
+
+/** A link's counters from `ip -s -json link show`, as seen from that link (its rx is what it received). */
+export interface LinkStats {
+  ifname: string;
+  rx: LinkDirectionStats;
+  tx: LinkDirectionStats;
+}
+
 /** One address of an interface. */
 export interface AddrEntry {
   family: Family;

@@ -14,6 +14,8 @@
  * 5. both → `heartbeat` every {@link HEARTBEAT_MS}; a peer silent for 3 intervals is gone.
  * 6. controller → `probe` (only to an agent whose hello lists {@link PROBE_CAPABILITY}); the agent
  *    answers `probe-result` with the same id. A peer ignores (logs) a message type it does not know.
+ * 7. controller → `counters-request` (only to an agent whose hello lists {@link COUNTERS_CAPABILITY});
+ *    from then on that agent sends `port-counters` on this channel every few seconds.
  */
 import type { DesiredResource, ResourceRef, ResourceStatusReport } from '@netloom/model';
 
@@ -161,8 +163,54 @@ export interface ProbeResultMessage {
   error?: string;
 }
 
-export type AgentMessage = HelloMessage | AckMessage | HeartbeatMessage | ProbeResultMessage;
-export type ControllerMessage = SnapshotMessage | UpdateMessage | HeartbeatMessage | ProbeMessage;
+/** In `hello.capabilities`: the agent sends {@link PortCountersMessage} once asked by {@link CountersRequestMessage}. */
+export const COUNTERS_CAPABILITY = 'port-counters';
+
+/**
+ * Controller → agent: send port counters on this channel from now on, the first message full. Sent
+ * only to an agent listing {@link COUNTERS_CAPABILITY}, so an agent or a controller from before
+ * counters never sees a message it does not know.
+ */
+export interface CountersRequestMessage {
+  type: 'counters-request';
+}
+
+/**
+ * One port's counters, from the PORT's point of view: `rx` is what the port received (what its
+ * host end on the bridge sent), `tx` what the port sent (what its host end received). Each a
+ * kernel counter since the veth was made (it restarts at 0 when the veth is made again).
+ */
+export interface PortCountersEntry {
+  portId: string;
+  rxPackets: number;
+  rxBytes: number;
+  rxDropped: number;
+  rxErrors: number;
+  txPackets: number;
+  txBytes: number;
+  txDropped: number;
+  txErrors: number;
+  /** Frames port security dropped (a source MAC or address not the port's); absent for a port without port security. */
+  droppedSpoofedPackets?: number;
+}
+
+/**
+ * Agent → controller: port counters read in one dump at `readAt`. `full`: `ports` lists every
+ * port of the host (the controller forgets the others); else only ports whose counters changed
+ * since the last message on this channel, and `removed` the ports no longer on the host. A port
+ * of the host left out of a message that is not full still had the counters last sent at `readAt`.
+ */
+export interface PortCountersMessage {
+  type: 'port-counters';
+  /** When the kernel was read (ISO 8601). */
+  readAt: string;
+  full: boolean;
+  ports: PortCountersEntry[];
+  removed: string[];
+}
+
+export type AgentMessage = HelloMessage | AckMessage | HeartbeatMessage | ProbeResultMessage | PortCountersMessage;
+export type ControllerMessage = SnapshotMessage | UpdateMessage | HeartbeatMessage | ProbeMessage | CountersRequestMessage;
 
 /** What a host credential looks like: `nlh_` and 256 random bits in base64url. */
 export const HOST_CREDENTIAL = /^nlh_[A-Za-z0-9_-]{43}$/;
@@ -212,6 +260,10 @@ export function parseAgentMessage(text: string): AgentMessage | string {
       return typeof message.revision === 'number' ? (message as HeartbeatMessage) : 'bad heartbeat';
     case 'probe-result':
       return typeof message.id === 'string' && Array.isArray(message.counters) ? (message as ProbeResultMessage) : 'bad probe-result';
+    case 'port-counters':
+      return typeof message.readAt === 'string' && Array.isArray(message.ports) && Array.isArray(message.removed)
+        ? (message as PortCountersMessage)
+        : 'bad port-counters';
     default:
       return `unknown message type ${String(message.type).slice(0, 40)}`;
   }
@@ -230,6 +282,8 @@ export function parseControllerMessage(text: string): ControllerMessage | string
       return message as HeartbeatMessage;
     case 'probe':
       return typeof message.id === 'string' && Array.isArray(message.read) ? (message as ProbeMessage) : 'bad probe';
+    case 'counters-request':
+      return message as CountersRequestMessage;
     default:
       return `unknown message type ${String(message.type).slice(0, 40)}`;
   }

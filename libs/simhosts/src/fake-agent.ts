@@ -145,8 +145,8 @@ export class FakeAgent {
   }
 
   private receive(message: ControllerMessage): void {
-    // A fake agent does not probe (its hello does not say it can).
-    if (message.type === 'heartbeat' || message.type === 'probe') return;
+    // A fake agent does not probe nor count (its hello does not say it can).
+    if (message.type === 'heartbeat' || message.type === 'probe' || message.type === 'counters-request') return;
     this.received++;
     let applied: DesiredResource[];
     if (message.type === 'snapshot') {
