@@ -104,6 +104,7 @@ export default tseslint.config(
               'FixedIp',
               'HostAgent',
               'ResourceStatus',
+              'PortCounters',
               'AddressGroupSelector',
               'FirewallPolicyPortRange',
               'FirewallPolicyRule',

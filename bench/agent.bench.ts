@@ -5,6 +5,8 @@
  * 2. One port → APPLIED with 1000 ports present: p50 / p99 over 50 runs, and where the time goes
  *    (the controller's and the agent's trace lines, `NETLOOM_TRACE=1`, which this benchmark sets).
  * 3. A no-op resync with 1000 ports: time and count of mutating commands.
+ * 4. One read of every port's counters with those ports present (issue 14): median and p99 of
+ *    20 reads, the commands one read runs, and the size of a full `port-counters` message.
  * Everything is named with a per-run prefix and removed at the end, also on failure.
  */
 import { ChildProcess, spawn } from 'node:child_process';
@@ -13,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandRunner, IpBatch, Linux } from '@netloom/linux';
 import { Names } from '@netloom/planner';
+import { SentCounters } from '../apps/agent/src/port-counters';
 import { Reconciler } from '../apps/agent/src/reconciler';
 import { StateStore } from '../apps/agent/src/state-store';
 import { parseTrace, traceNow } from '@netloom/protocol';
@@ -156,9 +159,26 @@ async function main(): Promise<void> {
       reconciler.setDesired(desired.revision, desired.resources);
       await reconciler.resyncNow();
     }
-    reconciler.stop();
     const portCount = desired.resources.filter((r) => r.kind === 'Port').length;
     say(`3. no-op resync with ${portCount} ports: median ${pct(times, 50).toFixed(0)} ms over ${times.length} passes, ${mutating} mutating commands (target < 300 ms, 0)`);
+
+    const reads: number[] = [];
+    let counted = 0;
+    let full = '';
+    runner.resetLog();
+    for (let i = 0; i < 20; i++) {
+      start = process.hrtime.bigint();
+      const entries = (await reconciler.readPortCounters()) ?? [];
+      reads.push(ms(start));
+      counted = entries.length;
+      full = JSON.stringify(new SentCounters().message(entries, true));
+    }
+    const perRead = runner.log.length / reads.length;
+    reconciler.stop();
+    say(
+      `4. one read of every port's counters with ${portCount} ports: median ${pct(reads, 50).toFixed(1)} ms, p99 ${pct(reads, 99).toFixed(1)} ms over ${reads.length} reads ` +
+        `(${counted} ports counted, ${perRead} command(s) per read; a full message ${(full.length / 1024).toFixed(0)} KiB)`,
+    );
   } finally {
     if (agent) {
       const exited = new Promise((r) => agent!.once('exit', r));

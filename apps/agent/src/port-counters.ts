@@ -53,13 +53,13 @@ const sameCounters = (a: PortCountersEntry, b: PortCountersEntry): boolean =>
 export class SentCounters {
   private sent = new Map<string, PortCountersEntry>();
 
-  /** The message for `entries` read at `readAt`; `full` sends every port (the controller forgets the rest). */
-  message(entries: readonly PortCountersEntry[], readAt: Date, full: boolean): PortCountersMessage {
+  /** The message for `entries`; `full` sends every port (the controller forgets the rest). */
+  message(entries: readonly PortCountersEntry[], full: boolean): PortCountersMessage {
     const next = new Map(entries.map((e) => [e.portId, e]));
     const ports = full ? [...entries] : entries.filter((e) => !this.sent.has(e.portId) || !sameCounters(this.sent.get(e.portId)!, e));
     const removed = full ? [] : [...this.sent.keys()].filter((id) => !next.has(id));
     this.sent = next;
-    return { type: 'port-counters', readAt: readAt.toISOString(), full, ports, removed };
+    return { type: 'port-counters', full, ports, removed };
   }
 }
 
@@ -116,8 +116,8 @@ export class CountersReporter {
       if (this.failing) this.options.log('reading port counters works again');
       this.failing = false;
       if (!entries || !this.wanted) return;
-      const message = this.sent.message(entries, new Date(), this.full);
-      // Sent even when nothing moved: `readAt` says the counters are current. Not sent: the next one is full.
+      const message = this.sent.message(entries, this.full);
+      // Sent even when nothing moved: its arrival says the counters are current. Not sent: the next one is full.
       this.full = !this.options.send(message);
     } catch (error) {
       if (!this.failing) this.options.log(`reading port counters: ${error instanceof Error ? error.message : String(error)}`, { level: 'warn' });

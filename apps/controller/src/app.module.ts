@@ -12,6 +12,7 @@ import { AuthService } from './auth/auth.service';
 import { ChangesModule } from './changes/changes.module';
 import { NetloomErrorFilter } from './common/graphql-errors';
 import { ControllerConfig } from './config';
+import { CountersModule } from './counters/counters.module';
 import { DatabaseModule } from './database/database.module';
 import { CONTROLLER_CONFIG } from './database/tokens';
 import { graphqlOptions } from './graphql.config';
@@ -63,6 +64,7 @@ export class AppModule {
         PluginsModule,
         RealizationModule,
         AgentsModule,
+        CountersModule,
         TraceModule,
         PlanModule,
         WebModule,

@@ -190,20 +190,18 @@ export interface PortCountersEntry {
   txBytes: number;
   txDropped: number;
   txErrors: number;
-  /** Frames port security dropped (a source MAC or address not the port's); absent for a port without port security. */
+  /** Frames port security dropped (a source MAC or address not the port's); absent for a port without port security, or not read yet. */
   droppedSpoofedPackets?: number;
 }
 
 /**
- * Agent → controller: port counters read in one dump at `readAt`. `full`: `ports` lists every
- * port of the host (the controller forgets the others); else only ports whose counters changed
- * since the last message on this channel, and `removed` the ports no longer on the host. A port
- * of the host left out of a message that is not full still had the counters last sent at `readAt`.
+ * Agent → controller: port counters read in one dump just before it was sent (sent every few
+ * seconds, even when nothing moved, so its arrival dates every port's counters). `full`: `ports`
+ * lists every port of the host (the controller forgets the others); else only ports whose counters
+ * changed since the last message on this channel, and `removed` the ports no longer on the host.
  */
 export interface PortCountersMessage {
   type: 'port-counters';
-  /** When the kernel was read (ISO 8601). */
-  readAt: string;
   full: boolean;
   ports: PortCountersEntry[];
   removed: string[];
@@ -261,7 +259,7 @@ export function parseAgentMessage(text: string): AgentMessage | string {
     case 'probe-result':
       return typeof message.id === 'string' && Array.isArray(message.counters) ? (message as ProbeResultMessage) : 'bad probe-result';
     case 'port-counters':
-      return typeof message.readAt === 'string' && Array.isArray(message.ports) && Array.isArray(message.removed)
+      return typeof message.full === 'boolean' && Array.isArray(message.ports) && Array.isArray(message.removed)
         ? (message as PortCountersMessage)
         : 'bad port-counters';
     default:

@@ -21,6 +21,8 @@ export interface StartAgentOptions {
   resyncMs?: number;
   /** How often the agent asks its plugins what they observe (`--observe-ms`; the agent's default otherwise). */
   observeMs?: number;
+  /** How often the agent reads and sends port counters (`--counters-ms`; the agent's default otherwise). */
+  countersMs?: number;
 }
 
 /** A real agent process running inside one simulated host. */
@@ -57,6 +59,7 @@ export function spawnAgent(simPrefix: string, host: SimHost, prefix: string, o: 
   if (o.joinToken !== undefined) env.NETLOOM_JOIN_TOKEN = o.joinToken;
   if (o.resyncMs !== undefined) args.push('--resync-ms', String(o.resyncMs));
   if (o.observeMs !== undefined) args.push('--observe-ms', String(o.observeMs));
+  if (o.countersMs !== undefined) args.push('--counters-ms', String(o.countersMs));
   const child = spawn('nsenter', [`--net=${NETNS_DIR}/${host.name}`, '--', process.execPath, o.agentMain, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,

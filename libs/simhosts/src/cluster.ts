@@ -13,6 +13,8 @@ export interface ClusterOptions {
   resyncMs?: number;
   /** The agents' `--observe-ms` (e.g. 500 for tests that wait for health or counters). */
   observeMs?: number;
+  /** The agents' `--counters-ms`. */
+  countersMs?: number;
   /** Extra controller flags (e.g. `--port 8080`). */
   controllerArgs?: string[];
   /** Where the controller keeps its database; a temporary folder by default. */
@@ -60,6 +62,7 @@ export class Cluster {
           agentMain: dist('apps/agent/src/main.js'),
           resyncMs: opts.resyncMs,
           observeMs: opts.observeMs,
+          countersMs: opts.countersMs,
         };
         agentOptions.push(options);
         agents.push(sim.startAgent(host.index, options));

@@ -7,6 +7,7 @@ import { AGENT_PATH, AgentCloseCode, parseAgentMessage, PROTOCOL_VERSION, trace 
 import { AgentProbesService } from './agent-probes.service';
 import { AgentSession } from './agent-session';
 import { AgentsService } from './agents.service';
+import { PortCountersService } from '../counters/port-counters.service';
 import { DispatcherService } from '../realization/dispatcher.service';
 
 const BEARER = /^Bearer\s+(\S+)$/i;
@@ -26,6 +27,7 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly agents: AgentsService,
     private readonly dispatcher: DispatcherService,
     private readonly probes: AgentProbesService,
+    private readonly counters: PortCountersService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -80,6 +82,7 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
     ws.on('close', () => {
       forget();
       session.stopTimers();
+      this.counters.closed(session);
       if (this.dispatcher.detach(session)) void this.agents.disconnected(hostId).catch(() => undefined);
     });
     ws.on('error', (error) => this.logger.warn(`host ${hostId}: ${error.message}`));
@@ -103,6 +106,8 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
         // Back from another replica, what this one remembers sending it is stale: a snapshot.
         if (await this.agents.connected(session.hostId, message)) await this.dispatcher.attach(session, message.lastRevision);
         else await this.dispatcher.attach(session, 0);
+        // After the snapshot or delta: counters name ports the agent was sent.
+        if (session.open) this.counters.attached(session);
         return;
       case 'ack':
         if (!session.hello) return;
@@ -115,6 +120,9 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
         return;
       case 'probe-result':
         this.probes.answered(session.hostId, message);
+        return;
+      case 'port-counters':
+        this.counters.received(session, message);
         return;
     }
   }
