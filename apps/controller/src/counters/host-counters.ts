@@ -1,6 +1,7 @@
 import type { PortCountersEntry, PortCountersMessage } from '@netloom/protocol';
 
-const FIELDS = ['rxPackets', 'rxBytes', 'rxDropped', 'rxErrors', 'txPackets', 'txBytes', 'txDropped', 'txErrors'] as const;
+/** The counts of an entry, each a safe non-negative integer. */
+export const COUNT_FIELDS = ['rxPackets', 'rxBytes', 'rxDropped', 'rxErrors', 'txPackets', 'txBytes', 'txDropped', 'txErrors'] as const;
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
@@ -8,10 +9,10 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
 export function cleanEntry(value: unknown): PortCountersEntry | null {
   if (value === null || typeof value !== 'object') return null;
   const e = value as Record<string, unknown>;
-  if (typeof e.portId !== 'string' || !FIELDS.every((f) => isCount(e[f]))) return null;
+  if (typeof e.portId !== 'string' || !COUNT_FIELDS.every((f) => isCount(e[f]))) return null;
   if (e.droppedSpoofedPackets !== undefined && !isCount(e.droppedSpoofedPackets)) return null;
   const out = { portId: e.portId } as PortCountersEntry;
-  for (const f of FIELDS) out[f] = e[f] as number;
+  for (const f of COUNT_FIELDS) out[f] = e[f] as number;
   if (e.droppedSpoofedPackets !== undefined) out.droppedSpoofedPackets = e.droppedSpoofedPackets;
   return out;
 }

@@ -1,6 +1,7 @@
 import type { HelloMessage, PortCountersEntry } from '@netloom/protocol';
 import { COUNTERS_CAPABILITY, PROTOCOL_VERSION } from '@netloom/protocol';
 import type { AgentSession } from '../agents/agent-session';
+import { COUNT_FIELDS } from './host-counters';
 import { PortCountersService } from './port-counters.service';
 
 const hello = (capabilities: string[]): HelloMessage => ({ type: 'hello', protocol: PROTOCOL_VERSION, agentVersion: 't', lastRevision: 0, capabilities, plugins: [], kernel: 't' });
@@ -16,17 +17,8 @@ function session(hostId: string, capabilities: string[], ports: string[]): Agent
   }) as unknown as AgentSession & { send: jest.Mock };
 }
 
-const entry = (portId: string, packets: number): PortCountersEntry => ({
-  portId,
-  rxPackets: packets,
-  rxBytes: packets,
-  rxDropped: 0,
-  rxErrors: 0,
-  txPackets: packets,
-  txBytes: packets,
-  txDropped: 0,
-  txErrors: 0,
-});
+/** Every count of the port at `n`. */
+const entry = (portId: string, n: number): PortCountersEntry => ({ portId, ...Object.fromEntries(COUNT_FIELDS.map((f) => [f, n])) }) as PortCountersEntry;
 
 describe('PortCountersService', () => {
   it('asks only an agent that can send counters, and keeps nothing from one it did not ask', () => {
