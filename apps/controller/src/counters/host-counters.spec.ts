@@ -1,4 +1,5 @@
 import type { PortCountersEntry } from '@netloom/protocol';
+import type { KeyStanding } from '../realization/status-screen';
 import { cleanEntry, HostCounters } from './host-counters';
 
 const entry = (portId: string, packets: number, extra: Partial<PortCountersEntry> = {}): PortCountersEntry => ({
@@ -25,7 +26,7 @@ describe('cleanEntry', () => {
 });
 
 describe('HostCounters', () => {
-  const ours = (id: string): boolean => ['a', 'b', 'c'].includes(id);
+  const ours = (id: string): KeyStanding => (['a', 'b', 'c'].includes(id) ? 'sent' : id === 'deleted' ? 'retired' : undefined);
 
   it('replaces on a full message, merges deltas, forgets removed ports, dates everything by the last arrival', () => {
     const host = new HostCounters();
@@ -40,9 +41,10 @@ describe('HostCounters', () => {
     expect([host.get('a'), host.get('c'), host.size]).toEqual([undefined, entry('c', 2), 1]);
   });
 
-  it("drops, and counts, entries that are not well formed or not this host's ports", () => {
+  it("drops, and counts, entries that are not well formed or not this host's ports; ignores a port just deleted from it", () => {
     const host = new HostCounters();
-    const dropped = host.apply({ type: 'port-counters', full: true, ports: [entry('a', 1), entry('elsewhere', 1), { portId: 'b' } as PortCountersEntry], removed: [] }, ours);
+    const ports = [entry('a', 1), entry('elsewhere', 1), { portId: 'b' } as PortCountersEntry, entry('deleted', 1)];
+    const dropped = host.apply({ type: 'port-counters', full: true, ports, removed: [] }, ours);
     expect([dropped, host.size, host.get('a')]).toEqual([2, 1, entry('a', 1)]);
   });
 });

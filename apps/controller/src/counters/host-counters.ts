@@ -1,4 +1,5 @@
 import type { PortCountersEntry, PortCountersMessage } from '@netloom/protocol';
+import type { KeyStanding } from '../realization/status-screen';
 
 /** The counts of an entry, each a safe non-negative integer. */
 export const COUNT_FIELDS = ['rxPackets', 'rxBytes', 'rxDropped', 'rxErrors', 'txPackets', 'txBytes', 'txDropped', 'txErrors'] as const;
@@ -27,17 +28,20 @@ export class HostCounters {
   private readonly ports = new Map<string, PortCountersEntry>();
 
   /**
-   * Takes a message: only well-formed entries of ports this host was sent (`isHostPort`) are kept,
-   * so what an agent can make the controller hold is bounded by its ports. Returns how many were not.
+   * Takes a message: only well-formed entries of ports this host was sent (`standing` 'sent') are
+   * kept, so what an agent can make the controller hold is bounded by its ports. A port deleted
+   * from the host that the agent may not know of yet ('retired') is ignored; the rest is dropped,
+   * and the count of those returned.
    */
-  apply(message: PortCountersMessage, isHostPort: (portId: string) => boolean, now = new Date()): number {
+  apply(message: PortCountersMessage, standing: (portId: string) => KeyStanding, now = new Date()): number {
     if (message.full) this.ports.clear();
     for (const id of message.removed) if (typeof id === 'string') this.ports.delete(id);
     let dropped = 0;
     for (const value of message.ports) {
       const entry = cleanEntry(value);
-      if (entry && isHostPort(entry.portId)) this.ports.set(entry.portId, entry);
-      else dropped++;
+      const of = entry ? standing(entry.portId) : undefined;
+      if (entry && of === 'sent') this.ports.set(entry.portId, entry);
+      else if (of !== 'retired') dropped++;
     }
     this.updatedAt = now;
     return dropped;

@@ -27,7 +27,7 @@ export class PortCountersService {
   received(session: AgentSession, message: PortCountersMessage): void {
     const counters = this.hosts.get(session);
     if (!counters) return;
-    const dropped = counters.apply(message, (portId) => session.standing(resourceKey({ kind: ResourceKind.Port, id: portId })) === 'sent');
+    const dropped = counters.apply(message, (portId) => session.standing(resourceKey({ kind: ResourceKind.Port, id: portId })));
     if (dropped) this.logger.warn(`host ${session.hostId}: ${dropped} port counter entries dropped (not well formed, or not a port of this host)`);
   }
 
