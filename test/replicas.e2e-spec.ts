@@ -96,6 +96,11 @@ async function getPort(c: ControllerProcess, id: string): Promise<PortView | nul
   return (await c.ok<{ port: PortView | null }>(`query($id: ID!) { port(id: $id) { ${PORT_FIELDS} } }`, { id })).port;
 }
 
+/** A port's traffic counters as replica `c` answers them (null: not held there). */
+async function countersOf(c: ControllerProcess, id: string): Promise<{ txPackets: number; hostId: string } | null> {
+  return (await c.ok<{ port: { counters: { txPackets: number; hostId: string } | null } }>('query($id: ID!) { port(id: $id) { counters { txPackets hostId } } }', { id })).port.counters;
+}
+
 const netnsOf = (p: PortView): string => p.status.find((s) => s.hostId === p.hostId)!.attributes.find((a) => a.key === 'netns')!.value;
 const ipOf = (p: PortView): string => p.fixedIps[0].ipAddress;
 
@@ -163,6 +168,7 @@ beforeAll(async () => {
       stateDir: mkdtempSync(join(dir, `agent-${i}-`)),
       agentMain: dist('apps/agent/src/main.js'),
       resyncMs: 2_000,
+      countersMs: 500,
     });
   }
   const expected = [replicaId(replicas[0]), replicaId(replicas[1]), replicaId(replicas[0])];
@@ -208,6 +214,18 @@ describe('two controller replicas on one PostgreSQL', () => {
     for (const i of HOSTS) {
       const to = ports[(i + 1) % HOSTS.length];
       await withAgentLogs(waitFor(() => ping(netnsOf(ports[i]), ipOf(to)), 5_000, 100, `ping from host ${i} to host ${(i + 1) % HOSTS.length}`));
+    }
+    // Port counters live in the memory of the replica holding the host's agent (a: hosts 0 and 2,
+    // b: host 1): it shows the pings sent; the other replica has none for that host.
+    for (const [i, p] of ports.entries()) {
+      const [serving, other] = i === 1 ? [b, a] : [a, b];
+      const shown = async (): Promise<{ txPackets: number; hostId: string } | null> => {
+        const counters = await countersOf(serving, p.id);
+        return counters && counters.txPackets > 0 ? counters : null;
+      };
+      const counters = await withAgentLogs(waitFor(shown, 10_000, 100, `counters of the port on host ${i}`));
+      expect(counters).toMatchObject({ hostId: hostIds[i] });
+      expect(await countersOf(other, p.id)).toBeNull();
     }
   });
 
@@ -268,6 +286,8 @@ describe('two controller replicas on one PostgreSQL', () => {
     // The pings span the kill and the move: each is answered again 10 times after the writes.
     const afterWrites = pings.map((p) => p.replies());
     await waitFor(() => pings.every((p, i) => p.replies() >= afterWrites[i] + 10), 10_000, 100, 'pings answered after the move');
+    // Host 0's agent, on b now, sends b its counters: the pinging port's show there.
+    await waitFor(async () => ((await countersOf(b, ports[0].id))?.txPackets ?? 0) > 0, 10_000, 100, "host 0's port counters on b after the move");
     const results = await Promise.all(pings.map((p) => p.stop()));
     for (const [i, r] of results.entries()) {
       notes.push(`ping ${i}: ${r.sent} sent, ${r.received} received across the kill`);
