@@ -102,7 +102,7 @@ describe(`the agent's probes and metrics (prefix ${P})`, () => {
         joinToken: created.joinToken,
         prefix: P,
         stateDir: tempDir(`agent-${P}`),
-        extraArgs: ['--metrics-address', '127.0.0.1:0', '--observe-ms', '300'],
+        extraArgs: ['--metrics-address', '127.0.0.1:0', '--observe-ms', '300', '--counters-ms', '300'],
       });
       url = LISTENING.exec(await agent.waitForLog(LISTENING, 15_000))![1];
       await agent.waitForLog(/joined as host/, 15_000);
@@ -150,6 +150,9 @@ describe(`the agent's probes and metrics (prefix ${P})`, () => {
     expect(moved('netloom_agent_plugin_reconcile_duration_seconds_count', { plugin: 'netloom.router' })).toBeGreaterThan(0);
     expect(valueOf(after, 'process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024);
     for (const port of [a, b]) expect(findSample(after, 'netloom_agent_port_dropped_spoofed_packets_total', { port_id: port.id })?.value).toBe(0);
+    // Port counters are read (one dump each) every --counters-ms once the controller asked for them.
+    const reads = valueOf(after, 'netloom_agent_port_counters_read_duration_seconds_count');
+    await withAgentLog(waitFor(async () => valueOf(await scrape(), 'netloom_agent_port_counters_read_duration_seconds_count') >= reads + 2, 10_000, 100, 'two more counter reads'));
     expect(await probe('/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
     expect(await probe('/readyz')).toEqual({ status: 200, body: { status: 'ready', reason: 'connected to the controller' } });
 
