@@ -103,6 +103,7 @@ export default tseslint.config(
               'AllowedAddressPair',
               'FixedIp',
               'HostAgent',
+              'ProviderMapping',
               'ResourceStatus',
               'PortCounters',
               'AddressGroupSelector',

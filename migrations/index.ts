@@ -10,6 +10,7 @@ import { PortSecurity1764750000000 } from './1764750000000-PortSecurity';
 import { PostgresAllocationPortKey1764790000000 } from './1764790000000-PostgresAllocationPortKey';
 import { ReplicaPresence1764800000000 } from './1764800000000-ReplicaPresence';
 import { AuditLog1764900000000 } from './1764900000000-AuditLog';
+import { ProviderNetworks1764950000000 } from './1764950000000-ProviderNetworks';
 
 /** Every migration, oldest first. Listed by hand so the build and jest load the same classes. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   PostgresAllocationPortKey1764790000000,
   ReplicaPresence1764800000000,
   AuditLog1764900000000,
+  ProviderNetworks1764950000000,
 ];

@@ -296,6 +296,80 @@ describe('hosts and networks', () => {
   itSurvives(ctl);
 });
 
+describe('provider networks', () => {
+  const ctl = useController();
+  const CREATE_PROVIDER = 'mutation($input: CreateNetworkInput!) { createNetwork(input: $input) { id generation providerInterface vlanId mtu } }';
+  const UPDATE_PROVIDER = 'mutation($input: UpdateNetworkInput!) { updateNetwork(input: $input) { id generation providerInterface vlanId } }';
+
+  it.each([
+    ['empty', ''],
+    ['a space', 'phys net'],
+    ['a shell word', '$(reboot)'],
+    ['a semicolon', 'eth1;reboot'],
+    ['a leading digit', '1physnet'],
+    ['a leading -', '-physnet'],
+    ['33 characters', 'p'.repeat(33)],
+    ['a newline', 'phys\nnet'],
+  ])('refuses a physical network with %s with BAD_USER_INPUT', async (_what, providerInterface) => {
+    await expectRefused(ctl(), CREATE_PROVIDER, { input: { name: uniqueName('net'), providerInterface } }, 'BAD_USER_INPUT', 'input.providerInterface');
+  });
+
+  it.each([0, -1, 4095, 65_536])('refuses VLAN id %d with BAD_USER_INPUT', async (vlanId) => {
+    await expectRefused(ctl(), CREATE_PROVIDER, { input: { name: uniqueName('net'), providerInterface: uniqueName('pn'), vlanId } }, 'BAD_USER_INPUT', 'input.vlanId');
+  });
+
+  it('refuses a VLAN id without a physical network, on create and on an overlay update', async () => {
+    const c = ctl();
+    await expectRefused(c, CREATE_PROVIDER, { input: { name: uniqueName('net'), vlanId: 10 } }, 'BAD_USER_INPUT', 'input.vlanId');
+    const overlay = await createNetwork(c);
+    await expectRefused(c, UPDATE_PROVIDER, { input: { id: overlay.id, generation: 1, vlanId: 10 } }, 'BAD_USER_INPUT', 'input.vlanId');
+  });
+
+  it('accepts the edges of the VLAN range, and refuses a second network on one VLAN or one flat physical network with CONFLICT', async () => {
+    const c = ctl();
+    const physnet = uniqueName('pn');
+    for (const vlanId of [1, 4094]) {
+      expect((await c.ok(CREATE_PROVIDER, { input: { name: uniqueName('net'), providerInterface: physnet, vlanId } })).createNetwork).toMatchObject({
+        providerInterface: physnet,
+        vlanId,
+        mtu: null,
+      });
+      await expectRefused(c, CREATE_PROVIDER, { input: { name: uniqueName('net'), providerInterface: physnet, vlanId } }, 'CONFLICT', 'input.vlanId');
+    }
+    expect((await c.ok(CREATE_PROVIDER, { input: { name: uniqueName('net'), providerInterface: physnet } })).createNetwork.vlanId).toBeNull();
+    await expectRefused(c, CREATE_PROVIDER, { input: { name: uniqueName('net'), providerInterface: physnet } }, 'CONFLICT', 'input.providerInterface');
+    // The same VLAN on another physical network is another wire.
+    expect((await c.ok(CREATE_PROVIDER, { input: { name: uniqueName('net'), providerInterface: uniqueName('pn'), vlanId: 1 } })).createNetwork.vlanId).toBe(1);
+  });
+
+  it('turns an overlay into a provider network, moves its VLAN, and back; refuses a move onto a VLAN in use with CONFLICT', async () => {
+    const c = ctl();
+    const physnet = uniqueName('pn');
+    const taken = (await c.ok(CREATE_PROVIDER, { input: { name: uniqueName('net'), providerInterface: physnet, vlanId: 300 } })).createNetwork;
+    const net = await createNetwork(c);
+    let updated = (await c.ok(UPDATE_PROVIDER, { input: { id: net.id, generation: 1, providerInterface: physnet, vlanId: 200 } })).updateNetwork;
+    expect(updated).toMatchObject({ generation: 2, providerInterface: physnet, vlanId: 200 });
+    await expectRefused(c, UPDATE_PROVIDER, { input: { id: net.id, generation: 2, vlanId: 300 } }, 'CONFLICT', 'input.vlanId');
+    updated = (await c.ok(UPDATE_PROVIDER, { input: { id: net.id, generation: 2, vlanId: 201 } })).updateNetwork;
+    expect(updated).toMatchObject({ generation: 3, providerInterface: physnet, vlanId: 201 });
+    updated = (await c.ok(UPDATE_PROVIDER, { input: { id: net.id, generation: 3, vlanId: null } })).updateNetwork;
+    expect(updated).toMatchObject({ generation: 4, providerInterface: physnet, vlanId: null });
+    updated = (await c.ok(UPDATE_PROVIDER, { input: { id: net.id, generation: 4, providerInterface: null } })).updateNetwork;
+    expect(updated).toMatchObject({ generation: 5, providerInterface: null, vlanId: null });
+    expect(taken.vlanId).toBe(300);
+  });
+
+  it('lets a provider network take an MTU the hosts underlay could not carry over VXLAN, and refuses turning it back into an overlay then', async () => {
+    const c = ctl();
+    const host = await createHost(c);
+    const net = (await c.ok(CREATE_PROVIDER, { input: { name: uniqueName('net'), providerInterface: uniqueName('pn'), mtu: 1500 } })).createNetwork;
+    await createPort(c, net.id, host.host.id);
+    await expectRefused(c, UPDATE_PROVIDER, { input: { id: net.id, generation: 1, providerInterface: null } }, 'BAD_USER_INPUT', 'input.providerInterface');
+  });
+
+  itSurvives(ctl);
+});
+
 describe('subnets', () => {
   const ctl = useController();
   let a: string;

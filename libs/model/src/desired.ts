@@ -24,8 +24,18 @@ export interface NetworkSpec {
   vni: number;
   /** MTU of the bridge and its ports. */
   mtu: number;
-  /** The overlay, when the network is present on other hosts too; null on one host only. */
+  /** The overlay, when the network is present on other hosts too; null on one host only, and always for a provider network. */
   vxlan: VxlanSpec | null;
+  /** A provider network: bound to a physical network instead of VXLAN. Absent for an overlay (whose spec is unchanged). */
+  provider?: ProviderSpec;
+}
+
+/** Where a provider network leaves the host: the interface the host maps its physical network to, tagged or not. */
+export interface ProviderSpec {
+  /** The physical network's name; each agent maps it to an interface of its own (`--provider-mapping`). */
+  physicalNetwork: string;
+  /** 802.1Q tag; absent: flat (untagged). */
+  vlanId?: number;
 }
 
 export interface VxlanSpec {

@@ -6,3 +6,4 @@ export * from './desired';
 export * from './overlay';
 export * from './loopback';
 export * from './limits';
+export * from './provider';

@@ -17,7 +17,7 @@
  * 7. controller → `counters-request` (only to an agent whose hello lists {@link COUNTERS_CAPABILITY});
  *    from then on that agent sends `port-counters` on this channel every few seconds.
  */
-import type { DesiredResource, ResourceRef, ResourceStatusReport } from '@netloom/model';
+import type { DesiredResource, ProviderMapping, ResourceRef, ResourceStatusReport } from '@netloom/model';
 
 export const PROTOCOL_VERSION = 1;
 export const AGENT_PATH = '/agent';
@@ -74,6 +74,12 @@ export interface HelloMessage {
    * name them in a plan. Added in protocol 1 without a version bump: older agents leave it out.
    */
   prefix?: string;
+  /**
+   * The physical networks this host carries provider networks on, each with its interface (the
+   * agent's `--provider-mapping`), host-local as Neutron's bridge_mappings. Added in protocol 1
+   * without a version bump: older agents leave it out (no mappings).
+   */
+  providerMappings?: ProviderMapping[];
 }
 
 export interface AckMessage {

@@ -77,7 +77,7 @@ firewall-policies:
 `),
     ).toEqual([
       'topo.yaml:1:1: unknown kind "widgets" (kinds: hosts, networks, subnets, ports, address-groups, firewall-policies, load-balancers, routers, taps)',
-      'topo.yaml:5:5: unknown field "mtuu" in Network "blue" (fields: generation, labels, mtu, name, vni)',
+      'topo.yaml:5:5: unknown field "mtuu" in Network "blue" (fields: generation, labels, mtu, name, providerInterface, vlanId, vni)',
       'topo.yaml:6:10: Network "blue".vni: "ten" is not an integer',
       'topo.yaml:9:29: unknown field "color" in Port "p".fixedIps[0] (fields: ipAddress, subnet)',
       'topo.yaml:13:39: FirewallPolicy "f".rules[0].direction: "UP" is not one of EGRESS, INGRESS',

@@ -78,7 +78,18 @@ export const networkKind: KindHandler<NetworkFieldsFragment> = {
   }),
   describe: (_client, n) =>
     Promise.resolve({
-      fields: [...commonFields('Network', n), ['VNI', String(n.vni)], ['MTU', n.mtu === null ? '<underlay MTU - 50>' : String(n.mtu)]],
+      fields: [
+        ...commonFields('Network', n),
+        ...(n.providerInterface
+          ? ([
+              ['Provider', `${n.providerInterface}${n.vlanId === null ? ' (flat)' : ` VLAN ${n.vlanId}`}`],
+              ['MTU', n.mtu === null ? '1500' : String(n.mtu)],
+            ] as [string, string][])
+          : ([
+              ['VNI', String(n.vni)],
+              ['MTU', n.mtu === null ? '<underlay MTU - 50>' : String(n.mtu)],
+            ] as [string, string][])),
+      ],
       sections: [
         statusSection(n.status, n.generation),
         {

@@ -1,4 +1,5 @@
-import { Args, Context, Extensions, ID, Mutation, Parent, registerEnumType, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, Context, Extensions, Field, ID, Mutation, ObjectType, Parent, registerEnumType, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { MAX_PROVIDER_MAPPINGS } from '@netloom/model';
 import { Label } from '../common/label';
 import { REPLICA_ID } from '../common/replica';
 import { listBound } from '../common/query-limits';
@@ -22,6 +23,14 @@ registerEnumType(AgentState, {
   description: 'LOST: away longer than the grace period; the other hosts no longer peer with it.',
 });
 
+@ObjectType('ProviderMapping', { description: 'A physical network and the interface that carries it on one host.' })
+export class ProviderMappingType {
+  @Field({ description: 'The physical network, e.g. physnet1 (what Network.providerInterface names).' })
+  physicalNetwork!: string;
+  @Field({ description: "The host's interface it is on, e.g. eth1." })
+  interface!: string;
+}
+
 interface StatusFilter {
   kinds?: string[] | null;
 }
@@ -36,6 +45,14 @@ export class HostAgentResolver {
   @ResolveField(() => HostAgent, { nullable: true, description: "The host's agent; null until it has joined." })
   agent(@Parent() host: Host, @Context('loaders') loaders: Loaders): Promise<HostAgent | null> {
     return loaders.hostAgent.load(host.id);
+  }
+
+  @ResolveField(() => [ProviderMappingType], {
+    description: "Physical networks this host carries provider networks on, as its agent reported them (`--provider-mapping`); empty until it connects.",
+  })
+  @Extensions(listBound({ items: MAX_PROVIDER_MAPPINGS }))
+  async providerMappings(@Parent() host: Host, @Context('loaders') loaders: Loaders): Promise<ProviderMappingType[]> {
+    return (await loaders.hostAgent.load(host.id))?.providerMappings ?? [];
   }
 
   @Mutation(() => CreateHostPayload, {

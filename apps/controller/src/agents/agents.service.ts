@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { badInput, ChangeOperation, ErrorCode, NetloomError } from '@netloom/model';
+import { badInput, ChangeOperation, ErrorCode, NetloomError, providerMappingsOf } from '@netloom/model';
 import { AgentCloseCode, HelloMessage, HOST_CREDENTIAL, JoinRequest, JoinResponse } from '@netloom/protocol';
 import { hashSecret, newSecret } from '../auth/secrets';
 import { ChangesService } from '../changes/changes.service';
@@ -116,6 +116,7 @@ export class AgentsService implements OnApplicationBootstrap {
         kernel: String(hello.kernel ?? '').slice(0, 128),
         capabilities: (hello.capabilities ?? []).map(String).slice(0, 64),
         plugins: (hello.plugins ?? []).map((p) => `${p.id}@${p.version}`).slice(0, 64),
+        providerMappings: providerMappingsOf(hello.providerMappings),
       });
       return before?.controllerId === REPLICA_ID;
     });
@@ -154,8 +155,10 @@ export class AgentsService implements OnApplicationBootstrap {
       kernel: null,
       capabilities: [],
       plugins: [],
+      providerMappings: [],
       stateError: null,
       droppedStatuses: 0,
     });
   }
 }
+

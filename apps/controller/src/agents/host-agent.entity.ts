@@ -1,4 +1,5 @@
 import { Field, Int, ObjectType } from '@nestjs/graphql';
+import type { ProviderMapping } from '@netloom/model';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { isoDateColumn, jsonColumn } from '../common/columns';
 
@@ -50,6 +51,10 @@ export class HostAgent {
   @Field(() => [String], { description: 'Plugins the agent runs, as id@version.' })
   @Column({ type: 'text', transformer: jsonColumn })
   plugins!: string[];
+
+  /** The physical networks the agent maps to its interfaces, as its last hello said (shown as Host.providerMappings). */
+  @Column({ name: 'provider_mappings', type: 'text', transformer: jsonColumn })
+  providerMappings!: ProviderMapping[];
 
   @Field(() => String, {
     nullable: true,

@@ -80,7 +80,7 @@ export class HostsService {
           .innerJoin(Port, 'p', 'p.networkId = n.id AND p.hostId = :id', { id: host.id })
           .distinct(true)
           .getMany();
-        for (const network of networks) checkMtuFits(network.mtu, host, 'input.underlayMtu');
+        for (const network of networks) checkMtuFits(network, host, 'input.underlayMtu');
       }
       return saveUpdate(tx, Host, host);
     });

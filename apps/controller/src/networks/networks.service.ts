@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, IsNull } from 'typeorm';
-import { badInput, conflict, VXLAN_OVERHEAD } from '@netloom/model';
+import { badInput, conflict, validatePhysicalNetwork, validateVlanId, VXLAN_OVERHEAD } from '@netloom/model';
 import { ChangesService, Tx } from '../changes/changes.service';
 import { CascadeDeleteInput, DeletePayload } from '../common/inputs';
 import { whereLabels } from '../common/label';
@@ -41,11 +41,15 @@ export function validateUnderlayMtu(mtu: number | undefined | null, field: strin
   return mtu;
 }
 
-/** Refuses a network MTU that a host's underlay cannot carry with the VXLAN header. */
-export function checkMtuFits(networkMtu: number | null, host: { name: string; underlayMtu: number }, field: string): void {
-  if (networkMtu !== null && networkMtu > host.underlayMtu - VXLAN_OVERHEAD) {
+/**
+ * Refuses a network MTU that a host's underlay cannot carry with the VXLAN header. A provider
+ * network does not cross the underlay: its MTU is the physical network's business.
+ */
+export function checkMtuFits(network: Pick<Network, 'mtu' | 'providerInterface'>, host: { name: string; underlayMtu: number }, field: string): void {
+  if (network.providerInterface) return;
+  if (network.mtu !== null && network.mtu > host.underlayMtu - VXLAN_OVERHEAD) {
     throw badInput(
-      `MTU ${networkMtu} does not fit host ${host.name}: its underlay MTU ${host.underlayMtu} leaves ${host.underlayMtu - VXLAN_OVERHEAD} after VXLAN`,
+      `MTU ${network.mtu} does not fit host ${host.name}: its underlay MTU ${host.underlayMtu} leaves ${host.underlayMtu - VXLAN_OVERHEAD} after VXLAN`,
       field,
     );
   }
@@ -81,8 +85,9 @@ export class NetworksService {
 
   create(input: CreateNetworkInput): Promise<Network> {
     return this.changes.transact(async (tx) => {
-      const network = tx.em.create(Network, { ...newResource(input), mtu: validateMtu(input.mtu) });
+      const network = tx.em.create(Network, { ...newResource(input), mtu: validateMtu(input.mtu), providerInterface: null, vlanId: null });
       await ensureNameFree(tx.em, Network, network.name);
+      await this.bindProvider(tx, network, input);
       network.vni = await this.chooseVni(tx, input.vni);
       await tx.em.insert(Network, network);
       await recordCreate(tx, Network.name, network);
@@ -96,14 +101,17 @@ export class NetworksService {
       checkGeneration(network, input.generation);
       applyCommonUpdate(network, input);
       await ensureNameFree(tx.em, Network, network.name, {}, network.id);
-      if (input.mtu !== undefined && input.mtu !== null) {
-        network.mtu = validateMtu(input.mtu);
+      const wasOverlay = !network.providerInterface;
+      await this.bindProvider(tx, network, input);
+      if (input.mtu !== undefined && input.mtu !== null) network.mtu = validateMtu(input.mtu);
+      // A new MTU, or a provider network becoming an overlay again: its ports' hosts must carry it over VXLAN.
+      if ((input.mtu !== undefined && input.mtu !== null) || (!wasOverlay && !network.providerInterface)) {
         const hosts = await tx.em
           .createQueryBuilder(Host, 'h')
           .innerJoin(Port, 'p', 'p.hostId = h.id AND p.networkId = :id', { id: network.id })
           .distinct(true)
           .getMany();
-        for (const host of hosts) checkMtuFits(network.mtu, host, 'input.mtu');
+        for (const host of hosts) checkMtuFits(network, host, input.mtu !== undefined && input.mtu !== null ? 'input.mtu' : 'input.providerInterface');
       }
       return saveUpdate(tx, Network, network);
     });
@@ -141,6 +149,33 @@ export class NetworksService {
         revision: tx.changes[tx.changes.length - 1].revision,
       };
     });
+  }
+
+  /**
+   * Applies `providerInterface` / `vlanId` of an input (absent: kept; null: cleared) and refuses
+   * what would share a wire: one flat network per physical network, one network per VLAN of it
+   * (as Neutron: CONFLICT). A VLAN needs a physical network.
+   */
+  private async bindProvider(tx: Tx, network: Network, input: { providerInterface?: string | null; vlanId?: number | null }): Promise<void> {
+    if (input.providerInterface === null) {
+      network.providerInterface = null;
+      network.vlanId = null;
+    } else if (input.providerInterface !== undefined) {
+      network.providerInterface = validatePhysicalNetwork(input.providerInterface, 'input.providerInterface');
+    }
+    if (input.vlanId !== undefined) network.vlanId = input.vlanId === null ? null : validateVlanId(input.vlanId, 'input.vlanId');
+    if (network.vlanId !== null && !network.providerInterface) {
+      throw badInput('a VLAN id needs a physical network: give providerInterface too', 'input.vlanId');
+    }
+    if (!network.providerInterface) return;
+    const other = await tx.em.findOneBy(Network, { providerInterface: network.providerInterface, vlanId: network.vlanId ?? IsNull() });
+    if (other && other.id !== network.id) {
+      const what = network.vlanId === null ? 'flat network' : `network on VLAN ${network.vlanId}`;
+      throw conflict(
+        `physical network ${network.providerInterface} already has a ${what}: ${other.name} (two networks on one wire would be one segment)`,
+        network.vlanId === null ? 'input.providerInterface' : 'input.vlanId',
+      );
+    }
   }
 
   private async chooseVni(tx: Tx, requested: number | undefined | null): Promise<number> {

@@ -53,7 +53,7 @@ export class PortBatch {
     const host = await this.cached(this.hosts, input.hostId, () => findOrFail(this.tx.em, Host, input.hostId, `${field}.hostId`));
     port.networkId = network.id;
     port.hostId = host.id;
-    checkMtuFits(network.mtu, host, `${field}.hostId`);
+    checkMtuFits(network, host, `${field}.hostId`);
     // Unique within the batch here; against the stored ports in checkStored (by the index, not by reading every name).
     const names = this.names.get(network.id) ?? new Map<string, string>();
     this.names.set(network.id, names);

@@ -49,6 +49,30 @@ describe('compileHosts', () => {
     ]);
   });
 
+  it('gives a provider network no VXLAN nor FDB entries across hosts, its physical network and VLAN, and 1500 by default', () => {
+    const intent: Intent = {
+      hosts: [host('h1', '192.0.2.1', 9000), host('h2', '192.0.2.2', 9000)],
+      networks: [network('vlan', { providerInterface: 'physnet1', vlanId: 100 }), network('flat', { vni: 101, providerInterface: 'physnet1', vlanId: null })],
+      subnets: [],
+      ports: [
+        port('p1', 'vlan', 'h1', '02:00:00:00:00:01'),
+        port('p2', 'vlan', 'h2', '02:00:00:00:00:02'),
+        port('p3', 'flat', 'h1', '02:00:00:00:00:03'),
+        port('p4', 'flat', 'h2', '02:00:00:00:00:04'),
+      ],
+      allocations: [],
+    };
+    const out = compileHosts(intent);
+    for (const h of ['h1', 'h2']) {
+      expect(spec<NetworkSpec>(out.get(h), 'vlan')).toEqual({ vni: 100, mtu: 1500, vxlan: null, provider: { physicalNetwork: 'physnet1', vlanId: 100 } });
+      expect(spec<NetworkSpec>(out.get(h), 'flat')).toEqual({ vni: 101, mtu: 1500, vxlan: null, provider: { physicalNetwork: 'physnet1' } });
+    }
+    expect(spec<PortSpec>(out.get('h1'), 'p1').mtu).toBe(1500);
+    // The same network as an overlay: VXLAN between the two hosts, the underlay's MTU minus 50.
+    const overlay = compileHosts({ ...intent, networks: [network('vlan'), network('flat', { vni: 101 })] });
+    expect(spec<NetworkSpec>(overlay.get('h1'), 'vlan')).toMatchObject({ mtu: 8950, vxlan: { peers: ['192.0.2.2'] } });
+  });
+
   it('uses the network MTU when set, and keeps a user namespace', () => {
     const out = compileHosts({
       hosts: [host('h1', '192.0.2.1')],

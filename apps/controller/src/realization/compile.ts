@@ -20,7 +20,7 @@ export interface Intent {
   hosts: Pick<StoredHost, 'id' | 'vtepAddress' | 'underlayMtu'>[];
   ports: (Pick<StoredPort, 'id' | 'networkId' | 'hostId' | 'generation' | 'macAddress' | 'netns'> &
     Partial<Pick<StoredPort, 'portSecurity' | 'allowedAddressPairs'>>)[];
-  networks: Pick<StoredNetwork, 'id' | 'generation' | 'vni' | 'mtu'>[];
+  networks: (Pick<StoredNetwork, 'id' | 'generation' | 'vni' | 'mtu'> & Partial<Pick<StoredNetwork, 'providerInterface' | 'vlanId'>>)[];
   subnets: Pick<StoredSubnet, 'id' | 'networkId' | 'ipVersion' | 'cidr' | 'gatewayIp'>[];
   allocations: { portId: string | null; subnetId: string; ipAddress: string }[];
   /** Plugin resources, as their plugins placed them. */
@@ -37,9 +37,13 @@ export type PortAddress = { ip: string; subnet: SubnetRow };
 /** One host's entries on a network as the other hosts see them: its ports' and its plugin endpoints'. */
 export type RemoteEntries = Omit<RemotePort, 'vtep'>[];
 
-/** A network's MTU: its own, or the smallest underlay MTU of the hosts it spans minus the VXLAN overhead. */
-export function networkMtu(network: Pick<NetworkRow, 'mtu'>, span: Iterable<Pick<HostRow, 'underlayMtu'> | undefined>): number {
+/**
+ * A network's MTU: its own, or the smallest underlay MTU of the hosts it spans minus the VXLAN
+ * overhead; a provider network's default is Ethernet's 1500 (it does not cross the underlay).
+ */
+export function networkMtu(network: Pick<NetworkRow, 'mtu' | 'providerInterface'>, span: Iterable<Pick<HostRow, 'underlayMtu'> | undefined>): number {
   if (network.mtu !== null && network.mtu !== undefined) return network.mtu;
+  if (network.providerInterface) return DEFAULT_UNDERLAY_MTU;
   let smallest = Infinity;
   for (const h of span) smallest = Math.min(smallest, h?.underlayMtu ?? DEFAULT_UNDERLAY_MTU);
   return smallest - VXLAN_OVERHEAD;
@@ -60,7 +64,7 @@ export function spanRemotes(members: { hostId: string; vtep: string; entries: Re
  * (`others`, each with its VTEP and the entries it has there).
  */
 export function networkResource(
-  network: Pick<NetworkRow, 'id' | 'generation' | 'vni'>,
+  network: Pick<NetworkRow, 'id' | 'generation' | 'vni' | 'providerInterface' | 'vlanId'>,
   mtu: number,
   local: Pick<HostRow, 'vtepAddress'>,
   others: { vtep: string; entries: RemoteEntries }[],
@@ -71,20 +75,24 @@ export function networkResource(
 
 /**
  * The same from the other hosts' VTEPs and remote ports already in order (a subset of one
- * `spanRemotes`: the realizer sorts a span once and leaves out each host's own entries).
+ * `spanRemotes`: the realizer sorts a span once and leaves out each host's own entries). A
+ * provider network gets no VXLAN (nor FDB entries): its hosts meet on the physical network.
  */
 export function networkResourceFrom(
-  network: Pick<NetworkRow, 'id' | 'generation' | 'vni'>,
+  network: Pick<NetworkRow, 'id' | 'generation' | 'vni' | 'providerInterface' | 'vlanId'>,
   mtu: number,
   local: Pick<HostRow, 'vtepAddress'>,
   peers: string[],
   remotes: RemotePort[],
 ): DesiredResource<NetworkSpec> {
-  const spec: NetworkSpec = {
-    vni: network.vni,
-    mtu,
-    vxlan: peers.length ? { local: local.vtepAddress, peers: [...new Set(peers)].sort(), remotes } : null,
-  };
+  const spec: NetworkSpec = network.providerInterface
+    ? {
+        vni: network.vni,
+        mtu,
+        vxlan: null,
+        provider: { physicalNetwork: network.providerInterface, ...(network.vlanId ? { vlanId: network.vlanId } : {}) },
+      }
+    : { vni: network.vni, mtu, vxlan: peers.length ? { local: local.vtepAddress, peers: [...new Set(peers)].sort(), remotes } : null };
   return { kind: ResourceKind.Network, id: network.id, generation: network.generation, spec };
 }
 

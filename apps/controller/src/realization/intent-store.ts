@@ -26,6 +26,9 @@ export interface NetworkRow {
   generation: number;
   vni: number;
   mtu: number | null;
+  /** The physical network of a provider network; null (or absent): an overlay. */
+  providerInterface?: string | null;
+  vlanId?: number | null;
 }
 export interface SubnetRow {
   id: string;
@@ -271,7 +274,15 @@ function fixedIpsByPort(allocations: Pick<IpAllocation, 'portId' | 'subnetId' | 
 }
 
 const hostRow = (h: Host): HostRow => ({ id: h.id, name: h.name, vtepAddress: h.vtepAddress, underlayMtu: h.underlayMtu ?? null, labels: labelRecord(h.labels) });
-const networkRow = (n: Network): NetworkRow => ({ id: n.id, name: n.name, generation: n.generation, vni: n.vni, mtu: n.mtu ?? null });
+const networkRow = (n: Network): NetworkRow => ({
+  id: n.id,
+  name: n.name,
+  generation: n.generation,
+  vni: n.vni,
+  mtu: n.mtu ?? null,
+  providerInterface: n.providerInterface ?? null,
+  vlanId: n.vlanId ?? null,
+});
 const subnetRow = (s: Subnet): SubnetRow => ({
   id: s.id,
   networkId: s.networkId,

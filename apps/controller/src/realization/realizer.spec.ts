@@ -68,7 +68,7 @@ const widgets: Placer = {
 type Op =
   | { op: 'host'; i: number; vtep: number; mtu: number | null; rack: number }
   | { op: 'deleteHost'; i: number }
-  | { op: 'network'; i: number; mtu: number | null; vni: number }
+  | { op: 'network'; i: number; mtu: number | null; vni: number; provider: { physnet: string; vlanId: number | null } | null }
   | { op: 'deleteNetwork'; i: number }
   | { op: 'subnet'; i: number; gateway: number }
   | { op: 'deleteSubnet'; i: number }
@@ -83,7 +83,14 @@ const hostName = fc.constantFrom(...HOSTS, 'h9');
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('host' as const), i: idx(HOSTS.length), vtep: idx(3), mtu: fc.constantFrom(null, 1500, 9000), rack: idx(2) }),
   fc.record({ op: fc.constant('deleteHost' as const), i: idx(HOSTS.length) }),
-  fc.record({ op: fc.constant('network' as const), i: idx(NETWORKS.length), mtu: fc.constantFrom(null, null, 1400), vni: idx(2) }),
+  fc.record({
+    op: fc.constant('network' as const),
+    i: idx(NETWORKS.length),
+    mtu: fc.constantFrom(null, null, 1400),
+    vni: idx(2),
+    // Overlay or provider (flat or a VLAN): a network may turn from one into the other.
+    provider: fc.constantFrom(null, null, { physnet: 'physnet1', vlanId: null }, { physnet: 'physnet1', vlanId: 100 }),
+  }),
   fc.record({ op: fc.constant('deleteNetwork' as const), i: idx(NETWORKS.length) }),
   fc.record({ op: fc.constant('subnet' as const), i: idx(SUBNETS.length), gateway: idx(2) }),
   fc.record({ op: fc.constant('deleteSubnet' as const), i: idx(SUBNETS.length) }),
@@ -137,7 +144,8 @@ function changesOf(store: IntentStore, op: Op, generation: () => number): RowCha
     }
     case 'network': {
       const id = NETWORKS[op.i];
-      return [{ kind: 'Network', id, after: { id, name: id, generation: generation(), vni: 100 + op.i + op.vni * 10, mtu: op.mtu } }];
+      const provider = { providerInterface: op.provider?.physnet ?? null, vlanId: op.provider?.vlanId ?? null };
+      return [{ kind: 'Network', id, after: { id, name: id, generation: generation(), vni: 100 + op.i + op.vni * 10, mtu: op.mtu, ...provider } }];
     }
     case 'deleteNetwork': {
       const id = NETWORKS[op.i];
@@ -249,7 +257,7 @@ describe('Realizer (incremental) against compileHosts (full)', () => {
         // Start from every host, network and subnet (later steps delete and remake them).
         const start: Op[] = [
           ...HOSTS.map((_, i): Op => ({ op: 'host', i, vtep: i % 3, mtu: null, rack: 0 })),
-          ...NETWORKS.map((_, i): Op => ({ op: 'network', i, mtu: null, vni: 0 })),
+          ...NETWORKS.map((_, i): Op => ({ op: 'network', i, mtu: null, vni: 0, provider: null })),
           ...SUBNETS.map((_, i): Op => ({ op: 'subnet', i, gateway: 0 })),
         ];
         for (const op of start) for (const c of changesOf(store, op, generation)) store.put(c);
