@@ -184,8 +184,8 @@ export async function links(): Promise<Link[]> {
   return JSON.parse((await runOk('ip', ['-json', '-details', 'link', 'show'])) || '[]') as Link[];
 }
 
-/** The links an agent with `prefix` owns, by name: bridges `<P>b<8hex>`, VXLAN devices `<P>x<8hex>` and veths `<P>v<8hex>`. */
-export const ownedLinkPattern = (prefix: string): RegExp => new RegExp(`^${prefix}[bvx][0-9a-f]{8}$`);
+/** The links an agent with `prefix` owns, by name: bridges `<P>b<8hex>`, VXLAN devices `<P>x<8hex>`, VLAN subinterfaces `<P>u<8hex>` and veths `<P>v<8hex>`. */
+export const ownedLinkPattern = (prefix: string): RegExp => new RegExp(`^${prefix}[bvxu][0-9a-f]{8}$`);
 
 /**
  * Removes what an agent with `prefix` may have made: namespaces named `<prefix>-…`, links

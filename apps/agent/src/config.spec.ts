@@ -14,6 +14,22 @@ describe('loadAgentConfig', () => {
     expect(() => loadAgentConfig(['--prefix', prefix, '--join-token', 'nlj_x'], {})).toThrow(/invalid prefix|needs a value/);
   });
 
+  it('takes provider mappings from repeated flags, commas or the environment', () => {
+    const eth = { physicalNetwork: 'physnet1', interface: 'eth1' };
+    const bond = { physicalNetwork: 'physnet2', interface: 'bond0.7' };
+    expect(loadAgentConfig(['--provider-mapping', 'physnet2:bond0.7', '--provider-mapping', 'physnet1:eth1'], {}).providerMappings).toEqual([eth, bond]);
+    expect(loadAgentConfig(['--provider-mapping', 'physnet1:eth1,physnet2:bond0.7'], {}).providerMappings).toEqual([eth, bond]);
+    expect(loadAgentConfig([], { NETLOOM_PROVIDER_MAPPING: 'physnet1:eth1' }).providerMappings).toEqual([eth]);
+    expect(loadAgentConfig([], {}).providerMappings).toEqual([]);
+  });
+
+  it.each([['physnet1'], ['physnet1:eth1;reboot'], ['physnet1:$(x)'], ['physnet1:an-interface-too-long'], ['physnet1:eth1,physnet1:eth2'], ['p1:eth1,p2:eth1']])(
+    'refuses the provider mapping %p, naming the option',
+    (value) => {
+      expect(() => loadAgentConfig(['--provider-mapping', value], {})).toThrow(/--provider-mapping/);
+    },
+  );
+
   it('reads the join token from a file, trimmed', () => {
     const file = join(dir, 'token');
     writeFileSync(file, 'nlj_fromfile\n');

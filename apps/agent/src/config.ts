@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { checkedBy, type CliSpec, ConfigError, list, logLevel, type LogLevel, onOff, option, parseOptions, text, wholeNumber } from '@netloom/cli';
+import { parseProviderMappings, type ProviderMapping } from '@netloom/model';
 import { checkPrefix } from '@netloom/planner';
 import { type ListenAddress, parseListenAddress } from './observability';
 import { controllerTransport } from './transport';
@@ -43,6 +44,12 @@ export interface AgentConfig {
    * the credential and desired state in the state dir, and exit (`--cleanup`); no controller needed.
    */
   cleanup: boolean;
+  /**
+   * Physical networks this host carries provider networks on, each with its interface
+   * (`--provider-mapping physnet1:eth1`, repeated or comma-separated), as Neutron's
+   * bridge_mappings: host-local, reported to the controller in the hello.
+   */
+  providerMappings: ProviderMapping[];
   /** The agent's local HTTP listener (probes, metrics), from `HOST:PORT`; undefined: none. */
   metricsAddress: ListenAddress | undefined;
   logLevel: LogLevel;
@@ -77,6 +84,11 @@ export const AGENT_OPTIONS = z.object({
   ca: option(text().optional(), { description: 'PEM file of the CA an https controller is verified against', value: 'FILE', defaultText: 'the system’s CAs' }),
   allowInsecureHttp: option(onOff().default(false), { description: 'dial plain http to a controller that is not on this machine' }),
   cleanup: option(onOff().default(false), { description: 'remove everything this agent made, forget its credential, and exit (no controller needed)' }),
+  providerMapping: option(list().default([]).transform(checkedBy(parseProviderMappings)), {
+    description: 'a physical network and the interface that carries it here, PHYSNET:INTERFACE (e.g. physnet1:eth1); provider networks on PHYSNET use it',
+    value: 'PHYSNET:IFACE',
+    defaultText: 'none',
+  }),
   metricsAddress: option(text().transform(checkedBy(parseListenAddress)).optional(), { description: 'HOST:PORT of a local HTTP listener for probes and metrics (port 0: any free one)', value: 'HOST:PORT', defaultText: 'none (off)' }),
   logLevel: option(logLevel().default('info'), { description: 'least level logged: trace, debug, info, warn or error', value: 'LEVEL' }),
 });
@@ -118,6 +130,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     ca,
     allowInsecureHttp: o.allowInsecureHttp,
     cleanup: o.cleanup,
+    providerMappings: o.providerMapping,
     metricsAddress: o.metricsAddress,
     logLevel: o.logLevel,
     warnings: sources.joinToken === 'flag' ? ['--join-token shows the token to everyone who can run ps: prefer --join-token-file or NETLOOM_JOIN_TOKEN'] : [],

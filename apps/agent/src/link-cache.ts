@@ -46,7 +46,8 @@ export class LinkCache {
         a.mtu === b.mtu &&
         a.master === b.master &&
         (a.address === b.address || !this.addressMatters(a.ifname)) &&
-        JSON.stringify(a.vxlan) === JSON.stringify(b.vxlan))
+        JSON.stringify(a.vxlan) === JSON.stringify(b.vxlan) &&
+        JSON.stringify(a.vlan) === JSON.stringify(b.vlan))
     );
   }
 

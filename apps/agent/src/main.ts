@@ -36,7 +36,15 @@ async function main(): Promise<void> {
     tls: { ca: config.ca, allowInsecureHttp: config.allowInsecureHttp },
     joinToken: config.joinToken,
     log,
-    hello: () => ({ protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, capabilities: [...capabilities, PROBE_CAPABILITY, COUNTERS_CAPABILITY], plugins: pluginVersions, kernel: release(), prefix: config.prefix }),
+    hello: () => ({
+      protocol: PROTOCOL_VERSION,
+      agentVersion: AGENT_VERSION,
+      capabilities: [...capabilities, PROBE_CAPABILITY, COUNTERS_CAPABILITY],
+      plugins: pluginVersions,
+      kernel: release(),
+      prefix: config.prefix,
+      providerMappings: config.providerMappings,
+    }),
     lastRevision: () => reconciler?.appliedRevision ?? 0,
     onDesired: (revision, resources) => reconciler?.setDesired(revision, resources),
     onConnected: () => {
@@ -110,6 +118,8 @@ async function main(): Promise<void> {
     log,
     plugins: pluginHost,
     onPass: metrics && ((result, seconds) => metrics.passEnded(result, seconds)),
+    providerMappings: new Map(config.providerMappings.map((m) => [m.physicalNetwork, m.interface])),
+    vlanSupported: capabilities.includes('vlan'),
   });
   reconciler.onReport = ({ revision, statuses, mutatingCommands, ms, observeOnly }) => {
     if (!observeOnly) keptRevision = revision;

@@ -1,5 +1,5 @@
 import { execSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -22,6 +22,15 @@ async function removeOurs(linux: Linux, prefix: string): Promise<void> {
   const links = (await linux.links()).filter((l) => l.ifname.startsWith(prefix)).map((l) => l.ifname);
   for (const link of links) await execa('ip', ['link', 'del', link], { reject: false });
   await execa('nft', ['delete', 'table', 'bridge', `${prefix}_portsec`], { reject: false });
+}
+
+/** Sets a desired state and waits for the passes it causes; their mutations summed, the last statuses. */
+async function passOf(reconciler: Reconciler, reports: ReconcileReport[], desired: DesiredResource[], revision: number): Promise<ReconcileReport> {
+  const first = reports.length;
+  reconciler.setDesired(revision, desired);
+  await reconciler.reconcileNow();
+  const passes = reports.slice(first);
+  return { ...passes[passes.length - 1], mutatingCommands: passes.reduce((sum, r) => sum + r.mutatingCommands, 0) };
 }
 
 const network: DesiredResource<NetworkSpec> = { kind: ResourceKind.Network, id: 'net-1', generation: 1, spec: { vni: 100, mtu: 1450, vxlan: null } };
@@ -50,14 +59,7 @@ describeKernel('Reconciler on the real kernel', () => {
   const reports: ReconcileReport[] = [];
   const ports = [port('port-a', '10.232.0.2'), port('port-b', '10.232.0.3'), port('port-c', '10.232.0.4')];
 
-  /** Sets a desired state and waits for the passes it causes; their mutations summed, the last statuses. */
-  async function pass(desired: DesiredResource[], revision: number): Promise<ReconcileReport> {
-    const first = reports.length;
-    reconciler.setDesired(revision, desired);
-    await reconciler.reconcileNow();
-    const passes = reports.slice(first);
-    return { ...passes[passes.length - 1], mutatingCommands: passes.reduce((sum, r) => sum + r.mutatingCommands, 0) };
-  }
+  const pass = (desired: DesiredResource[], revision: number) => passOf(reconciler, reports, desired, revision);
   const ping = (from: string, ip: string) => execa('ip', ['netns', 'exec', names.portNetns(from), 'ping', '-c1', '-W1', ip], { reject: false });
   /** Waits (2 s at most) until `done` holds. */
   async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
@@ -402,5 +404,97 @@ describeKernel('Reconciler when nft fails', () => {
     expect(table?.sets.find((set) => set.name === 's_ports')?.elements.map((e) => e.parts[0])).toEqual([names.veth('port-b')]);
     reconciler.setDesired(5, []);
     await reconciler.reconcileNow();
+  });
+});
+
+describeKernel('Reconciler on the real kernel: a provider network', () => {
+  // The "physical" interface is a veth whose peer sits in an outside namespace: the LAN.
+  const prefix = `q${Math.random().toString(36).slice(2, 5)}`;
+  const names = new Names(prefix, 'host-under-test');
+  const lan = `${prefix}lan`;
+  const outside = `${prefix}-outside`;
+  const stateDir = mkdtempSync(join(tmpdir(), 'netloom-reconciler-'));
+  const runner = new CommandRunner();
+  const linux = new Linux(runner);
+  const vlanSupported = existsSync('/proc/net/vlan') || existsSync('/sys/module/8021q');
+  let reconciler: Reconciler;
+  const reports: ReconcileReport[] = [];
+  const net = (vlanId?: number): DesiredResource<NetworkSpec> => ({
+    kind: ResourceKind.Network,
+    id: 'net-p',
+    generation: vlanId ?? 1,
+    spec: { vni: 100, mtu: 1500, vxlan: null, provider: { physicalNetwork: 'physnet1', ...(vlanId ? { vlanId } : {}) } },
+  });
+  const lanPort: DesiredResource<PortSpec> = {
+    kind: ResourceKind.Port,
+    id: 'port-p',
+    generation: 1,
+    spec: { networkId: 'net-p', mac: '02:00:00:00:01:02', mtu: 1500, addresses: [{ cidr: '10.233.0.2/24', family: 4 }], routes: [], netns: null },
+  };
+  const pass = (desired: DesiredResource[], revision: number) => passOf(reconciler, reports, desired, revision);
+  const ip = (...args: string[]) => execa('ip', args);
+
+  beforeAll(async () => {
+    await ip('link', 'add', lan, 'type', 'veth', 'peer', 'name', `${prefix}out`);
+    await ip('netns', 'add', outside);
+    await ip('link', 'set', `${prefix}out`, 'netns', outside);
+    await ip('-n', outside, 'addr', 'add', '10.233.0.100/24', 'dev', `${prefix}out`);
+    await ip('-n', outside, 'link', 'set', `${prefix}out`, 'up');
+    const options = { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined, providerMappings: new Map([['physnet1', lan]]), vlanSupported };
+    reconciler = Object.assign(new Reconciler(linux, names, new StateStore(stateDir), options), { onReport: (r: ReconcileReport) => reports.push(r) });
+    reconciler.start();
+  });
+
+  // The reconciler stops first, or it would put back what is removed.
+  afterAll(() => Promise.resolve(reconciler.stop()).then(() => removeOurs(linux, prefix)).then(() => rmSync(stateDir, { recursive: true, force: true })));
+
+  it('enslaves the mapped interface to the bridge (no VXLAN), and the port reaches the LAN through it', async () => {
+    const report = await pass([net(), lanPort], 1);
+    expect(report.statuses.map((s) => [s.id, s.state])).toEqual([
+      ['net-p', RealizationState.APPLIED],
+      ['port-p', RealizationState.APPLIED],
+    ]);
+    expect(report.statuses[0].attributes).toEqual({ bridge: names.bridge('net-p'), uplink: lan });
+    expect((await linux.link(lan))?.master).toBe(names.bridge('net-p'));
+    expect((await linux.links()).filter((l) => l.ifname.startsWith(prefix) && l.kind === 'vxlan')).toEqual([]);
+    const ping = await execa('ip', ['netns', 'exec', names.portNetns('port-p'), 'ping', '-c1', '-W2', '10.233.0.100'], { reject: false });
+    expect(ping.exitCode).toBe(0);
+  });
+
+  it('runs no mutating command the second time', async () => {
+    const before = runner.mutatingCount;
+    const report = await pass([net(), lanPort], 2);
+    expect(report.mutatingCommands).toBe(0);
+    expect(runner.mutatingCount).toBe(before);
+  });
+
+  it('moves to a VLAN: the interface leaves the bridge; the subinterface is made, or the network FAILED where the kernel has no 802.1Q', async () => {
+    const report = await pass([net(100), lanPort], 3);
+    const status = report.statuses.find((s) => s.id === 'net-p')!;
+    expect((await linux.link(lan))?.master).toBeUndefined();
+    if (vlanSupported) {
+      expect(status.state).toBe(RealizationState.APPLIED);
+      expect(await linux.link(names.vlan('net-p'))).toMatchObject({ master: names.bridge('net-p'), vlan: { id: 100, link: lan } });
+    } else {
+      expect(status).toMatchObject({ state: RealizationState.FAILED, reason: expect.stringContaining('no 802.1Q VLAN support') });
+      expect(report.statuses.find((s) => s.id === 'port-p')).toMatchObject({ state: RealizationState.FAILED, reason: expect.stringContaining('no 802.1Q VLAN support') });
+    }
+  });
+
+  it('back to flat, then deleted: the bridge goes, the mapped interface stays, on no bridge', async () => {
+    const report = await pass([net(), lanPort], 4);
+    // A port that failed with its network is retried after its backoff (250 ms after one failure).
+    const deadline = Date.now() + 5_000;
+    while (!reports[reports.length - 1].statuses.every((s) => s.state === RealizationState.APPLIED) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(report.statuses.find((s) => s.id === 'net-p')?.state).toBe(RealizationState.APPLIED);
+    expect(reports[reports.length - 1].statuses.map((s) => s.state)).toEqual([RealizationState.APPLIED, RealizationState.APPLIED]);
+    expect((await linux.link(lan))?.master).toBe(names.bridge('net-p'));
+    await pass([], 5);
+    expect(await linux.link(names.bridge('net-p'))).toBeNull();
+    const kept = await linux.link(lan);
+    expect(kept?.ifname).toBe(lan);
+    expect(kept?.master).toBeUndefined();
   });
 });

@@ -23,6 +23,10 @@ export interface ReconcilerOptions {
   plugins?: PluginHost;
   /** Called after every pass (not an observe) with how it ended and how long it took. */
   onPass?: (result: PassResult, seconds: number) => void;
+  /** Physical network → this host's interface for it (`--provider-mapping`): provider networks' uplinks. */
+  providerMappings?: ReadonlyMap<string, string>;
+  /** Whether the kernel can make 802.1Q subinterfaces (the `vlan` capability; default true). */
+  vlanSupported?: boolean;
 }
 
 /** How a pass ended: every resource applied, some failed, or the pass itself threw (logged). */
@@ -108,7 +112,13 @@ export class Reconciler {
     this.portSecurity = new PortSecurityCache(() => linux.nftTable('bridge', names.portSecurityTable));
     this.netnsView = new NetnsView(linux);
     // The plugins' links too: their contexts read them here instead of listing every link.
-    this.linkCache = new LinkCache(linux, (name) => names.ownsLink(name) || names.ownsPluginLink(name), (name) => names.ownsPluginLink(name));
+    // And the mapped interfaces, which flat provider networks' bridges enslave (never made nor deleted here).
+    const mapped = new Set(options.providerMappings?.values() ?? []);
+    this.linkCache = new LinkCache(
+      linux,
+      (name) => names.ownsLink(name) || names.ownsPluginLink(name) || mapped.has(name),
+      (name) => names.ownsPluginLink(name),
+    );
     options.plugins?.useHostLinks({
       // Only the plugins' links: a core link an event named is no business of theirs.
       read: async () => [...(await this.linkCache.read((name) => names.ownsPluginLink(name))).values()],
@@ -437,7 +447,16 @@ export class Reconciler {
     trace('agent.pass.observed', revision);
     const p = (() => {
       try {
-        return plan({ desired, observed, applied: this.applied, names: this.names, skip, held: heldPorts(desired, this.last?.statuses ?? []) });
+        return plan({
+          desired,
+          observed,
+          applied: this.applied,
+          names: this.names,
+          skip,
+          held: heldPorts(desired, this.last?.statuses ?? []),
+          providerMappings: this.options.providerMappings,
+          vlanSupported: this.options.vlanSupported,
+        });
       } catch (error) {
         // An unsafe name or value reached the kernel door: nothing runs, every resource waits.
         if (error instanceof LinuxInputError) {
@@ -586,10 +605,15 @@ export class Reconciler {
    */
   private async verify(touched: DesiredResource[], failures: Map<string, PlanFailure>, heldDown: ReadonlySet<string>): Promise<void> {
     if (!touched.length) return;
+    const uplinkOf = (r: DesiredResource): string | undefined => {
+      const provider = (r.spec as NetworkSpec).provider;
+      const parent = provider && this.options.providerMappings?.get(provider.physicalNetwork);
+      return parent && (provider.vlanId === undefined ? parent : this.names.vlan(r.id));
+    };
     const links = await this.readLinks(
       touched.flatMap((r) =>
         r.kind === ResourceKind.Network
-          ? [this.names.bridge(r.id), ...((r.spec as NetworkSpec).vxlan ? [this.names.vxlan(r.id)] : [])]
+          ? [this.names.bridge(r.id), ...((r.spec as NetworkSpec).vxlan ? [this.names.vxlan(r.id)] : []), ...(uplinkOf(r) ? [uplinkOf(r)!] : [])]
           : [this.names.veth(r.id)],
       ),
     );
@@ -599,9 +623,12 @@ export class Reconciler {
       if (r.kind === ResourceKind.Network) {
         const bridge = links.get(this.names.bridge(r.id));
         const vxlan = (r.spec as NetworkSpec).vxlan ? links.get(this.names.vxlan(r.id)) : undefined;
+        const uplink = uplinkOf(r);
         if (!bridge?.up) failures.set(key, { key, reason: 'bridge missing or down after apply', terminal: false });
         else if ((r.spec as NetworkSpec).vxlan && (!vxlan?.up || vxlan.master !== bridge.ifname)) {
           failures.set(key, { key, reason: 'VXLAN device missing, down or off its bridge after apply', terminal: false });
+        } else if (uplink && (!links.get(uplink)?.up || links.get(uplink)?.master !== bridge.ifname)) {
+          failures.set(key, { key, reason: `uplink ${uplink} missing, down or off its bridge after apply`, terminal: false });
         }
       } else if (r.kind === ResourceKind.Port) {
         const veth = links.get(this.names.veth(r.id));

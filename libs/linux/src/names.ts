@@ -108,6 +108,12 @@ export function assertVni(vni: number): number {
   return vni;
 }
 
+/** An 802.1Q VLAN id: an integer 1–4094. */
+export function assertVlanId(id: number): number {
+  if (!Number.isInteger(id) || id < 1 || id > 4094) reject('vlan', id, 'expected an integer 1-4094');
+  return id;
+}
+
 /** A UDP port: an integer 1–65535. */
 export function assertPort(port: number): number {
   if (!Number.isInteger(port) || port < 1 || port > 65535) reject('port', port, 'expected an integer 1-65535');

@@ -40,6 +40,14 @@ describe('parse', () => {
     ]);
   });
 
+  it('links: a VLAN subinterface with its tag and parent (as iproute2 6.1 writes it)', () => {
+    const e = {
+      ifindex: 7, link: 'eth1', ifname: 'nlu01234567', flags: ['BROADCAST', 'MULTICAST', 'UP'], mtu: 1500, master: 'nlb01234567',
+      linkinfo: { info_kind: 'vlan', info_data: { protocol: '802.1Q', id: 100, flags: ['REORDER_HDR'] }, info_slave_kind: 'bridge' },
+    };
+    expect(toLinkInfo(e)).toEqual({ ifname: 'nlu01234567', ifindex: 7, kind: 'vlan', master: 'nlb01234567', mtu: 1500, up: true, vlan: { id: 100, link: 'eth1' } });
+  });
+
   it('addresses: inet and inet6 only', () => {
     const e = {
       ifname: 'eth0',

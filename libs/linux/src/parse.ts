@@ -39,10 +39,19 @@ function vxlanInfo(linkinfo: Json | undefined): LinkInfo['vxlan'] {
   });
 }
 
+/** The tag and parent of a VLAN subinterface. */
+function vlanInfo(e: Json): LinkInfo['vlan'] {
+  const linkinfo = obj(e.linkinfo);
+  const data = obj(linkinfo?.info_data);
+  if (str(linkinfo?.info_kind) !== 'vlan' || !data) return undefined;
+  return compact<NonNullable<LinkInfo['vlan']>>({ id: num(data.id) ?? 0, link: str(e.link) });
+}
+
 export function toLinkInfo(e: Json): LinkInfo {
   const flags = Array.isArray(e.flags) ? e.flags : [];
   return compact<LinkInfo>({
     vxlan: vxlanInfo(obj(e.linkinfo)),
+    vlan: vlanInfo(e),
     ifname: str(e.ifname) ?? '',
     ifindex: num(e.ifindex) ?? 0,
     kind: str(obj(e.linkinfo)?.info_kind),

@@ -27,6 +27,8 @@ export interface LinkInfo {
   addrGenMode?: string;
   /** For a VXLAN device: its settings (`linkinfo.info_data`). */
   vxlan?: { id: number; local?: string; port?: number; learning?: boolean; proxy?: boolean };
+  /** For an 802.1Q subinterface: its tag (`linkinfo.info_data.id`) and parent (`link`). */
+  vlan?: { id: number; link?: string };
 }
 
 /** One direction of a link's traffic, as the kernel counts it (`stats64.rx` or `.tx`). */

@@ -37,7 +37,7 @@ describe('Names', () => {
   it.each(['n', 'nl', 'ab12', 'z9'])('link names fit in 15 bytes and are valid for ip (prefix %p)', (prefix) => {
     const n = new Names(prefix, 'host-a');
     for (const id of ids) {
-      for (const name of [n.bridge(id), n.veth(id), n.portInterface(id, true), n.portInterface(id, false)]) {
+      for (const name of [n.bridge(id), n.vlan(id), n.veth(id), n.portInterface(id, true), n.portInterface(id, false)]) {
         expect(Buffer.byteLength(name)).toBeLessThanOrEqual(15);
         expect(assertIfName(name)).toBe(name);
       }
@@ -45,6 +45,7 @@ describe('Names', () => {
       expect(assertNetnsName(n.portNetns(id))).toBe(n.portNetns(id));
       expect(n.ownsLink(n.bridge(id))).toBe(true);
       expect(n.ownsLink(n.veth(id))).toBe(true);
+      expect(n.ownsLink(n.vlan(id))).toBe(true);
       expect(n.ownsNetns(n.portNetns(id))).toBe(true);
     }
   });

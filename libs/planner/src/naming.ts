@@ -37,7 +37,7 @@ export class Names {
   ) {
     checkPrefix(prefix);
     this.hostTag = hex(hostId, 6);
-    this.link = new RegExp(`^${prefix}[bvx][0-9a-f]{8}$`);
+    this.link = new RegExp(`^${prefix}[bvxu][0-9a-f]{8}$`);
     this.pluginLink = new RegExp(`^${prefix}q[0-9a-f]{3,}$`);
     this.portSecurityTable = `${prefix}_portsec`;
   }
@@ -49,6 +49,11 @@ export class Names {
   /** A network's VXLAN device (on its bridge) when the network spans other hosts. */
   vxlan(networkId: string): string {
     return `${this.prefix}x${hex(networkId, 8)}`;
+  }
+
+  /** A provider network's VLAN subinterface (of the interface its physical network maps to), on its bridge. */
+  vlan(networkId: string): string {
+    return `${this.prefix}u${hex(networkId, 8)}`;
   }
 
   /** The host end of a port's veth pair. */
@@ -83,7 +88,7 @@ export class Names {
     return `${this.prefix}-${this.hostTag}-`;
   }
 
-  /** A bridge, VXLAN device or veth this agent made (by name). */
+  /** A bridge, VXLAN device, VLAN subinterface or veth this agent made (by name). */
   ownsLink(name: string): boolean {
     return this.link.test(name);
   }

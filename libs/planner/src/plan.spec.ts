@@ -1217,3 +1217,116 @@ describe('overlay', () => {
     });
   });
 });
+
+describe('provider networks', () => {
+  // net-1 on physnet1, which this host maps to eth1; its VLAN subinterface is named from its id.
+  const UP = names.vlan('net-1');
+  const mappings = new Map([['physnet1', 'eth1']]);
+  const flat = network('net-1', { provider: { physicalNetwork: 'physnet1' } });
+  const tagged = (vlanId = 100) => network('net-1', { provider: { physicalNetwork: 'physnet1', vlanId } });
+  const eth1 = (over: Partial<LinkInfo> = {}): LinkInfo => ({ ...device('eth1'), ...over });
+  const vlanLink = (over: Partial<LinkInfo> = {}): LinkInfo => ({
+    ifname: UP,
+    ifindex: ifindex++,
+    kind: 'vlan',
+    mtu: 1450,
+    up: true,
+    master: BR,
+    vlan: { id: 100, link: 'eth1' },
+    ...over,
+  });
+  const vlanCreate = (id = 100) => [
+    `link add link eth1 name ${UP} mtu 1450 type vlan id ${id}`,
+    `link set dev ${UP} master ${BR} alias netloom:network:net-1 addrgenmode none`,
+    `link set dev ${UP} up`,
+  ];
+  const runMapped = (desired: DesiredResource[], observed: Observed, rest: Partial<Omit<PlanInput, 'desired' | 'observed'>> = {}) =>
+    run(desired, observed, { providerMappings: mappings, ...rest });
+
+  it('flat: the bridge enslaves the mapped interface; no VXLAN device; nothing the second time', () => {
+    const p = runMapped([flat], observedOf({ links: [eth1()] }));
+    expect(root(p)).toEqual([...bridgeCreate, `link set dev eth1 master ${BR}`, 'link set dev eth1 up']);
+    expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR, uplink: 'eth1' });
+    expect(p.failures).toEqual([]);
+    expect(p.fdb.length).toBe(0);
+    const again = runMapped([flat], observedOf({ links: [bridgeLink(BR), eth1({ master: BR })] }), { applied: new Map([['net-1', specHash(flat)]]) });
+    expect(root(again)).toEqual([]);
+    expect(again.changed.size).toBe(0);
+  });
+
+  it('VLAN: the bridge holds a subinterface named from the network id, re-made when the tag changes; nothing the second time', () => {
+    const p = runMapped([tagged()], observedOf({ links: [eth1()] }));
+    expect(root(p)).toEqual([...bridgeCreate, ...vlanCreate()]);
+    expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR, uplink: UP });
+    expect(UP).toMatch(/^nlu[0-9a-f]{8}$/);
+    const converged = observedOf({ links: [bridgeLink(BR), eth1(), vlanLink()] });
+    expect(root(runMapped([tagged()], converged, { applied: new Map([['net-1', specHash(tagged())]]) }))).toEqual([]);
+    // Another tag: the subinterface's tag is fixed at creation.
+    expect(root(runMapped([tagged(200)], converged))).toEqual([`link del dev ${UP}`, ...vlanCreate(200)]);
+    // The parent is brought up when it is down; a subinterface off its bridge is put back.
+    expect(root(runMapped([tagged()], observedOf({ links: [bridgeLink(BR), eth1({ up: false }), vlanLink({ master: undefined })] })))).toEqual([
+      'link set dev eth1 up',
+      `link set dev ${UP} mtu 1450 master ${BR}`,
+      `link set dev ${UP} up`,
+    ]);
+  });
+
+  it('moves between flat, VLAN and overlay: what the old form left is removed, the mapped interface let go, never deleted', () => {
+    // Flat → VLAN: eth1 leaves the bridge, the subinterface comes.
+    const wasFlat = observedOf({ links: [bridgeLink(BR), eth1({ master: BR })] });
+    expect(root(runMapped([tagged()], wasFlat))).toEqual([`link set dev eth1 nomaster`, ...vlanCreate()]);
+    // VLAN → flat: the subinterface is collected, eth1 joins.
+    const wasTagged = observedOf({ links: [bridgeLink(BR), eth1(), vlanLink()] });
+    expect(root(runMapped([flat], wasTagged))).toEqual([`link del dev ${UP}`, `link set dev eth1 master ${BR}`, 'link set dev eth1 up']);
+    // Flat → overlay (one host: no VXLAN device yet): eth1 let go.
+    expect(root(runMapped([network()], wasFlat))).toEqual(['link set dev eth1 nomaster']);
+    // Overlay → provider: the VXLAN device is collected.
+    const VX = names.vxlan('net-1');
+    const wasOverlay = observedOf({ links: [bridgeLink(BR), eth1(), { ...device(VX, 'vxlan'), master: BR }] });
+    expect(root(runMapped([flat], wasOverlay))).toEqual([`link del dev ${VX}`, `link set dev eth1 master ${BR}`, 'link set dev eth1 up']);
+    // The network deleted: its bridge goes (which lets eth1 go); eth1 itself is never deleted.
+    expect(root(runMapped([], wasFlat))).toEqual([`link del dev ${BR}`]);
+    // What else sits on our bridges (a plugin's leg, an unmapped interface) is not ours to let go.
+    const others = observedOf({ links: [bridgeLink(BR), eth1(), vethLink('nlq1a2b3c4d', BR), { ...device('eth2'), master: BR }] });
+    expect(root(runMapped([tagged()], others, { applied: new Map([['net-1', specHash(tagged())]]) }))).toEqual(vlanCreate());
+  });
+
+  it('fails a network whose physical network this host does not map, and its ports with it, making nothing', () => {
+    const p = run([tagged(), port('port-1')], observedOf({ links: [eth1()] }));
+    expect(root(p)).toEqual([]);
+    expect(p.inNetns).toEqual([]);
+    const reason = 'physical network physnet1 is not mapped on this host (agent option --provider-mapping physnet1:INTERFACE)';
+    expect(p.failures).toEqual([
+      { key: 'Network/net-1', reason, terminal: true },
+      { key: 'Port/port-1', reason: `its network cannot be realized here: ${reason}`, terminal: false },
+    ]);
+    expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR });
+  });
+
+  it('fails a VLAN network on a kernel without 802.1Q support, saying so', () => {
+    const p = runMapped([tagged(), port('port-1')], observedOf({ links: [eth1()] }), { vlanSupported: false });
+    expect(root(p)).toEqual([]);
+    expect(p.failures.map((f) => [f.key, f.terminal])).toEqual([
+      ['Network/net-1', true],
+      ['Port/port-1', false],
+    ]);
+    expect(p.failures[0].reason).toBe('this kernel has no 802.1Q VLAN support (8021q): VLAN 100 of physical network physnet1 cannot be realized here');
+    expect(runMapped([flat], observedOf({ links: [eth1()] }), { vlanSupported: false }).failures).toEqual([]);
+  });
+
+  it('retries a network whose mapped interface is missing, or held by a bridge that is not ours', () => {
+    const missing = runMapped([flat, port('port-1')], observedOf({ links: [] }));
+    expect(missing.failures).toEqual([
+      { key: 'Network/net-1', reason: 'interface eth1 of physical network physnet1 does not exist on this host', terminal: false },
+      { key: 'Port/port-1', reason: 'its network cannot be realized here: interface eth1 of physical network physnet1 does not exist on this host', terminal: false },
+    ]);
+    expect(root(missing)).toEqual([]);
+    const taken = runMapped([flat], observedOf({ links: [eth1({ master: 'br-lan' })] }));
+    expect(taken.failures).toEqual([
+      { key: 'Network/net-1', reason: 'interface eth1 of physical network physnet1 is already on br-lan, which this agent does not own', terminal: false },
+    ]);
+    expect(root(taken)).toEqual([]);
+    // A VLAN on it is fine: the subinterface is ours.
+    expect(runMapped([tagged()], observedOf({ links: [eth1({ master: 'br-lan' })] })).failures).toEqual([]);
+  });
+});

@@ -64,6 +64,13 @@ export interface PlanInput {
   skip?: ReadonlySet<string>;
   /** Guarded ports (by id) some of whose guards were not APPLIED in the last plugin pass: their host end is not brought up. */
   held?: ReadonlySet<string>;
+  /**
+   * Physical network → this host's interface for it (the agent's `--provider-mapping`). `observed`
+   * must hold these interfaces too: a flat provider network's bridge enslaves one.
+   */
+  providerMappings?: ReadonlyMap<string, string>;
+  /** Whether this kernel can make 802.1Q subinterfaces (default true): without, VLAN provider networks fail. */
+  vlanSupported?: boolean;
 }
 
 const hashes = new WeakMap<DesiredResource, string>();
@@ -110,7 +117,7 @@ export function portsToInspect(input: InspectInput): string[] {
  * created down (no plugin pass has seen the port yet) and is not brought up while `held`; one
  * already up is never taken down.
  */
-export function plan({ desired, observed, applied, names, skip = new Set(), held = new Set() }: PlanInput): Plan {
+export function plan({ desired, observed, applied, names, skip = new Set(), held = new Set(), providerMappings = new Map(), vlanSupported = true }: PlanInput): Plan {
   const root = new IpBatch();
   const creates = new IpBatch();
   const neighbours = new IpBatch();
@@ -143,6 +150,7 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
   for (const n of networks.values()) {
     wantedLinks.add(names.bridge(n.id));
     if (n.spec.vxlan) wantedLinks.add(names.vxlan(n.id));
+    if (n.spec.provider?.vlanId !== undefined) wantedLinks.add(names.vlan(n.id));
   }
   for (const p of ports) {
     wantedLinks.add(names.veth(p.id));
@@ -158,13 +166,45 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
   // Veths before bridges, so a bridge is empty when it goes.
   orphanLinks.sort((a, b) => Number(a.kind === 'bridge') - Number(b.kind === 'bridge') || a.ifname.localeCompare(b.ifname));
   for (const link of orphanLinks) root.linkDel(link.ifname, `gc/link/${link.ifname}`);
+  // A mapped interface one of our bridges holds that no flat provider network wants there is let go.
+  const uplinks = providerUplinks(networks.values(), providerMappings, names);
+  for (const iface of new Set(providerMappings.values())) {
+    // Only mapped interfaces: plugins' links sit on our bridges too, and are theirs.
+    const master = observed.links.get(iface)?.master;
+    if (master === undefined || !names.ownsLink(master) || !master.startsWith(`${names.prefix}b`)) continue;
+    // A bridge being deleted lets go of its ports by itself.
+    if (orphanLinks.some((l) => l.ifname === master)) continue;
+    if (!uplinks.has(iface)) root.linkSet(iface, { nomaster: true }, `gc/uplink/${iface}`);
+  }
+  // Networks that cannot be realized on this host, and why: their ports fail with them.
+  const unusable = new Map<string, PlanFailure>();
 
   for (const network of networks.values()) {
     const key = resourceKey(network);
     const bridge = names.bridge(network.id);
-    // Reported even when skipped, as for ports: the VXLAN device is named too.
-    attributes.set(key, network.spec.vxlan ? { bridge, vxlan: names.vxlan(network.id) } : { bridge });
+    const provider = network.spec.provider;
+    // Reported even when skipped, as for ports: the VXLAN device (or the uplink) is named too.
+    const uplink = provider ? uplinkOf(network, providerMappings, names) : undefined;
+    attributes.set(key, network.spec.vxlan ? { bridge, vxlan: names.vxlan(network.id) } : uplink ? { bridge, uplink } : { bridge });
     if (skip.has(key)) continue;
+    const parent = provider && providerMappings.get(provider.physicalNetwork);
+    const parentLink = parent ? observed.links.get(parent) : undefined;
+    if (provider) {
+      const failure = provider.vlanId !== undefined && !vlanSupported
+        ? { reason: `this kernel has no 802.1Q VLAN support (8021q): VLAN ${provider.vlanId} of physical network ${provider.physicalNetwork} cannot be realized here`, terminal: true }
+        : !parent
+        ? { reason: `physical network ${provider.physicalNetwork} is not mapped on this host (agent option --provider-mapping ${provider.physicalNetwork}:INTERFACE)`, terminal: true }
+        : !parentLink
+          ? { reason: `interface ${parent} of physical network ${provider.physicalNetwork} does not exist on this host`, terminal: false }
+          : !provider.vlanId && parentLink.master !== undefined && parentLink.master !== bridge && !names.ownsLink(parentLink.master)
+            ? { reason: `interface ${parent} of physical network ${provider.physicalNetwork} is already on ${parentLink.master}, which this agent does not own`, terminal: false }
+            : undefined;
+      if (failure) {
+        failures.push({ key, ...failure });
+        unusable.set(network.id, { key, ...failure });
+        continue;
+      }
+    }
     const found = observed.links.get(bridge);
     const linkLines = creates.length;
     if (!found) {
@@ -209,6 +249,29 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
         if (!device && fdb.length > fdbLines) fdbAfterRoot = true;
       }
     }
+    if (provider && parent && parentLink && uplink) {
+      if (provider.vlanId === undefined) {
+        // Flat: the bridge holds the interface itself.
+        if (parentLink.master !== bridge || !parentLink.up) creates.linkSet(parent, { master: bridge, up: true }, key);
+      } else {
+        // A VLAN: the bridge holds a subinterface of it, named from the network's id.
+        if (!parentLink.up) creates.linkSet(parent, { up: true }, key);
+        let device = observed.links.get(uplink);
+        if (device && (device.kind !== 'vlan' || device.vlan?.id !== provider.vlanId || device.vlan.link !== parent)) {
+          // A subinterface's tag and parent are fixed at creation: a changed one is re-made.
+          creates.linkDel(uplink, key);
+          device = undefined;
+        }
+        if (!device) {
+          creates.vlanAdd(uplink, { link: parent, id: provider.vlanId, mtu: network.spec.mtu }, key);
+          creates.linkSet(uplink, { master: bridge, addrgenmode: 'none', alias: Names.alias('network', network.id) }, key);
+          creates.linkSet(uplink, { up: true }, key);
+        } else if (device.master !== bridge || device.mtu !== network.spec.mtu || !device.up) {
+          creates.linkSet(uplink, { master: bridge, mtu: network.spec.mtu, up: true }, key);
+        }
+      }
+      if (creates.length > linkLines) changed.set(key, specHash(network));
+    }
     if (creates.length > linkLines) linksTouched.add(key);
   }
 
@@ -226,6 +289,12 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
     }
     if (skip.has(resourceKey(network))) {
       failures.push({ key, reason: 'its network bridge failed; waiting for it', terminal: false });
+      continue;
+    }
+    const cannot = unusable.get(network.id);
+    if (cannot) {
+      // Retried (a terminal failure waits for the port's own spec to change): the network may change under it.
+      failures.push({ key, reason: `its network cannot be realized here: ${cannot.reason}`, terminal: false });
       continue;
     }
     if (shared && !observed.netns.has(ns)) {
@@ -276,6 +345,24 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
 
   root.lines.push(...creates.lines, ...neighbours.lines);
   return { root, fdb, inNetns: [...nsBatches.values()], changed, failures, attributes, heldDown, overlay, linksTouched, fdbAfterRoot };
+}
+
+/** The link that carries a provider network off the host: the mapped interface (flat) or our VLAN subinterface of it. */
+function uplinkOf(network: DesiredResource<NetworkSpec>, mappings: ReadonlyMap<string, string>, names: Names): string | undefined {
+  const provider = network.spec.provider;
+  const parent = provider && mappings.get(provider.physicalNetwork);
+  if (!provider || !parent) return undefined;
+  return provider.vlanId === undefined ? parent : names.vlan(network.id);
+}
+
+/** Interface → bridge, for the mapped interfaces flat provider networks enslave. */
+function providerUplinks(networks: Iterable<DesiredResource<NetworkSpec>>, mappings: ReadonlyMap<string, string>, names: Names): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const n of networks) {
+    const parent = n.spec.provider && n.spec.provider.vlanId === undefined ? mappings.get(n.spec.provider.physicalNetwork) : undefined;
+    if (parent) out.set(parent, names.bridge(n.id));
+  }
+  return out;
 }
 
 /**
