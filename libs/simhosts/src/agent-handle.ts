@@ -23,6 +23,8 @@ export interface StartAgentOptions {
   observeMs?: number;
   /** How often the agent reads and sends port counters (`--counters-ms`; the agent's default otherwise). */
   countersMs?: number;
+  /** The agent's `--provider-mapping` values (`PHYSNET:IFACE`), one flag each. */
+  providerMappings?: readonly string[];
 }
 
 /** A real agent process running inside one simulated host. */
@@ -60,6 +62,7 @@ export function spawnAgent(simPrefix: string, host: SimHost, prefix: string, o: 
   if (o.resyncMs !== undefined) args.push('--resync-ms', String(o.resyncMs));
   if (o.observeMs !== undefined) args.push('--observe-ms', String(o.observeMs));
   if (o.countersMs !== undefined) args.push('--counters-ms', String(o.countersMs));
+  for (const mapping of o.providerMappings ?? []) args.push('--provider-mapping', mapping);
   const child = spawn('nsenter', [`--net=${NETNS_DIR}/${host.name}`, '--', process.execPath, o.agentMain, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,

@@ -21,6 +21,8 @@ export interface ClusterOptions {
   dataDir?: string;
   /** A PostgreSQL URL for the controller (ControllerOptions.database); the SQLite file in dataDir by default. */
   database?: string;
+  /** Every agent's `--provider-mapping` values (`PHYSNET:IFACE`). */
+  providerMappings?: readonly string[];
 }
 
 /** A running controller and K simulated hosts whose agents joined it: the whole product on one machine. */
@@ -63,6 +65,7 @@ export class Cluster {
           resyncMs: opts.resyncMs,
           observeMs: opts.observeMs,
           countersMs: opts.countersMs,
+          providerMappings: opts.providerMappings,
         };
         agentOptions.push(options);
         agents.push(sim.startAgent(host.index, options));

@@ -128,11 +128,11 @@ export class Lab {
     }
   }
 
-  /** A network named `name` with one subnet `cidr` (named `${name}-subnet`), both created with wait: true. */
-  async makeNetwork(label: string, cidr: string, name = this.name(label)): Promise<Net> {
+  /** A network named `name` with one subnet `cidr` (named `${name}-subnet`), both created with wait: true; `network`: more of its input (e.g. providerInterface). */
+  async makeNetwork(label: string, cidr: string, name = this.name(label), network: Record<string, unknown> = {}): Promise<Net> {
     const { createNetwork } = await this.api.ok<{ createNetwork: { id: string } }>(
       'mutation($input: CreateNetworkInput!) { createNetwork(input: $input, wait: true) { id } }',
-      { input: { name } },
+      { input: { ...network, name } },
     );
     const { createSubnet } = await this.api.ok<{ createSubnet: { id: string; cidr: string; gatewayIp: string | null } }>(
       'mutation($input: CreateSubnetInput!) { createSubnet(input: $input, wait: true) { id cidr gatewayIp } }',
