@@ -22,6 +22,38 @@ describe('kernelAt', () => {
   });
 });
 
+describe('planHost: provider networks', () => {
+  const mappings = new Map([['physnet1', 'eth1']]);
+  const provider = (vlanId?: number): DesiredResource<NetworkSpec> => ({
+    ...network(1500),
+    spec: { vni: 100, mtu: 1500, vxlan: null, provider: { physicalNetwork: 'physnet1', ...(vlanId ? { vlanId } : {}) } },
+  });
+
+  it('is a kernel the planner finds nothing to do on, flat or on a VLAN', () => {
+    for (const net of [provider(), provider(100)]) {
+      const state = [net, port('p-1', 1500, '10.0.0.2')];
+      const applied = new Map(state.map((r) => [r.id, specHash(r)]));
+      const p = plan({ desired: state, observed: kernelAt(state, state, names, mappings), applied, names, providerMappings: mappings });
+      expect([p.root.lines, p.failures]).toEqual([[], []]);
+    }
+  });
+
+  it("shows the uplink lines with the host's mappings, and the agent's refusal without them", () => {
+    const overlay = [network(1500), port('p-1', 1500, '10.0.0.2')];
+    const flat = [provider(), port('p-1', 1500, '10.0.0.2')];
+    const [net] = planHost(overlay, flat, names, mappings).resources;
+    expect(net.commands.map((c) => c.line)).toEqual([`link set dev eth1 master ${names.bridge('net-1')}`, 'link set dev eth1 up']);
+    const tagged = planHost(flat, [provider(100), port('p-1', 1500, '10.0.0.2')], names, mappings).resources[0];
+    expect(tagged.commands.map((c) => c.line)).toEqual([
+      'link set dev eth1 nomaster',
+      `link add link eth1 name ${names.vlan('net-1')} mtu 1500 type vlan id 100`,
+      `link set dev ${names.vlan('net-1')} master ${names.bridge('net-1')} alias netloom:network:net-1 addrgenmode none`,
+      `link set dev ${names.vlan('net-1')} up`,
+    ]);
+    expect(planHost(overlay, flat, names).resources[0].problems).toEqual([expect.stringContaining('physical network physnet1 is not mapped on this host')]);
+  });
+});
+
 describe('planHost', () => {
   it('finds nothing when the desired state is the same', () => {
     const state = [network(1400), port('p-1', 1400, '10.0.0.2'), router({ a: 1 })];

@@ -46,14 +46,26 @@ const isCore = (r: DesiredResource): boolean => CORE.has(r.kind);
  * every bridge, VXLAN device and veth up with its spec's MTU, every namespace there (the user's
  * namespaces `after` names too), every address and overlay entry in place.
  */
-export function kernelAt(before: readonly DesiredResource[], after: readonly DesiredResource[], names: Names): Observed {
+export function kernelAt(
+  before: readonly DesiredResource[],
+  after: readonly DesiredResource[],
+  names: Names,
+  mappings: ReadonlyMap<string, string> = new Map(),
+): Observed {
   const observed: Observed = { links: new Map(), netns: new Set(), portAddresses: new Map(), overlay: new Map() };
   const link = (info: Omit<LinkInfo, 'ifindex' | 'up'>): void => void observed.links.set(info.ifname, { ifindex: observed.links.size + 1, up: true, ...info });
+  // The mapped interfaces are there (the agent checks that; the plan assumes it), on no bridge unless `before` puts them on one.
+  for (const iface of new Set(mappings.values())) link({ ifname: iface, mtu: 1500 });
   for (const r of before) {
     if (r.kind === ResourceKind.Network) {
       const spec = r.spec as NetworkSpec;
       const bridge = names.bridge(r.id);
       link({ ifname: bridge, kind: 'bridge', mtu: spec.mtu });
+      const parent = spec.provider && mappings.get(spec.provider.physicalNetwork);
+      if (parent && spec.provider?.vlanId === undefined) link({ ifname: parent, mtu: 1500, master: bridge });
+      if (parent && spec.provider?.vlanId !== undefined) {
+        link({ ifname: names.vlan(r.id), kind: 'vlan', master: bridge, mtu: spec.mtu, vlan: { id: spec.provider.vlanId, link: parent } });
+      }
       if (!spec.vxlan) continue;
       link({ ifname: names.vxlan(r.id), kind: 'vxlan', master: bridge, mtu: spec.mtu, vxlan: { id: spec.vni, local: spec.vxlan.local, port: VXLAN_PORT, learning: false, proxy: true } });
       observed.overlay.set(r.id, {
@@ -89,7 +101,13 @@ export function fieldChanges(before: DesiredResource | undefined, after: Desired
  * charged to the deleted resource whose link or namespace they remove. Plugin kinds are shown by
  * their spec fields: their agent halves decide the kernel lines on the host.
  */
-export function planHost(before: readonly DesiredResource[], after: readonly DesiredResource[], names: Names): HostPlan {
+export function planHost(
+  before: readonly DesiredResource[],
+  after: readonly DesiredResource[],
+  names: Names,
+  /** The host's provider mappings as its agent reported them (physical network → interface). */
+  providerMappings: ReadonlyMap<string, string> = new Map(),
+): HostPlan {
   const was = new Map(before.map((r) => [resourceKey(r), r]));
   const will = new Map(after.map((r) => [resourceKey(r), r]));
   // The realizer keeps the object of a resource that did not change: such a port gets no line and
@@ -102,9 +120,9 @@ export function planHost(before: readonly DesiredResource[], after: readonly Des
   const core = toPlan(after);
   const coreBefore = toPlan(before);
   const applied = new Map(coreBefore.map((r) => [r.id, specHash(r)]));
-  const observed = kernelAt(coreBefore, core, names);
+  const observed = kernelAt(coreBefore, core, names, providerMappings);
   for (const r of core) if (r.kind === ResourceKind.Network && same(r)) observed.overlay.delete(r.id);
-  const result = plan({ desired: core, observed, applied, names });
+  const result = plan({ desired: core, observed, applied, names, providerMappings });
 
   // What garbage collection names (a link, a namespace) → the resource that had it.
   const owner = new Map<string, string>();
@@ -113,6 +131,10 @@ export function planHost(before: readonly DesiredResource[], after: readonly Des
     if (r.kind === ResourceKind.Network) {
       owner.set(`gc/link/${names.bridge(r.id)}`, key);
       owner.set(`gc/link/${names.vxlan(r.id)}`, key);
+      owner.set(`gc/link/${names.vlan(r.id)}`, key);
+      const provider = (r.spec as NetworkSpec).provider;
+      const parent = provider && provider.vlanId === undefined ? providerMappings.get(provider.physicalNetwork) : undefined;
+      if (parent) owner.set(`gc/uplink/${parent}`, key);
     } else if (r.kind === ResourceKind.Port) {
       owner.set(`gc/link/${names.veth(r.id)}`, key);
       owner.set(`gc/netns/${names.portNetns(r.id)}`, key);

@@ -65,7 +65,8 @@ export class PlanService {
         const after: DesiredResource[] = delta ? realizer.resourcesOf(hostId) : [];
         const reported = this.reportedPrefix(hostId);
         const prefix = reported ?? DEFAULT_PREFIX;
-        const { resources, portSecurity } = planHost(before.get(hostId) ?? [], after, new Names(prefix, hostId));
+        const mappings = this.dispatcher.agentProviderMappings(hostId);
+        const { resources, portSecurity } = planHost(before.get(hostId) ?? [], after, new Names(prefix, hostId), mappings);
         if (!resources.length && !portSecurity.length) continue;
         hosts.push({
           hostId,

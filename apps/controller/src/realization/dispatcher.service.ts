@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
-import { ChangeOperation, DesiredResource, ErrorCode, NetloomError, ResourceKind, ResourceRef, resourceKey } from '@netloom/model';
+import { ChangeOperation, DesiredResource, ErrorCode, NetloomError, providerMappingsOf, resourceKey, ResourceKind, ResourceRef } from '@netloom/model';
 import { AckMessage, AgentCloseCode, trace } from '@netloom/protocol';
 import { ChangesService } from '../changes/changes.service';
 import { storeUnavailable } from '../common/graphql-errors';
@@ -120,6 +120,11 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   /** The name prefix the host's agent said in hello, when it is connected here and said one (protocol 1 agents may not). */
   agentPrefix(hostId: string): string | undefined {
     return this.sessions.get(hostId)?.hello?.prefix;
+  }
+
+  /** The provider mappings the host's agent said in hello (well-formed ones), when it is connected here; none otherwise. */
+  agentProviderMappings(hostId: string): ReadonlyMap<string, string> {
+    return new Map(providerMappingsOf(this.sessions.get(hostId)?.hello?.providerMappings).map((m) => [m.physicalNetwork, m.interface]));
   }
 
   /** A host takes part in other hosts' overlays unless it is gone past the grace period. */
