@@ -201,6 +201,10 @@ describeRoot(`provider networks end to end: 2 simulated hosts on a LAN, real age
     );
     expect(router.status).toMatchObject([{ state: 'APPLIED' }]);
     world.routerId = router.id;
+    // Its external leg has the LAN's 1500: a full-size frame from the outside reaches it unfragmented.
+    const ext0 = JSON.parse((await run('ip', ['-n', attr(router.status, 'netns'), '-j', 'link', 'show', 'ext0'])).stdout) as { mtu: number }[];
+    expect(ext0[0].mtu).toBe(1500);
+    expect((await netnsExec(OUT, ['ping', '-c1', '-W2', '-M', 'do', '-s', '1472', '203.0.113.5'])).code).toBe(0);
     await reach(pa.ns, '203.0.113.1', 'inside → outside through the router');
     const server = await theLab().answerServer(OUT, ECHO_PORT, PEER_ADDRESS);
     try {

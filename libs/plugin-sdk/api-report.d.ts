@@ -500,11 +500,17 @@ export interface IntentView {
         vtepAddress: string;
         labels: Record<string, string>;
     }[]>;
+    /**
+     * `providerInterface`: the physical network of a provider network (no VXLAN; its MTU, when
+     * null, is 1500), null for an overlay (MTU null: the underlay's minus 50); absent from hosts
+     * of SDK 1 controllers before provider networks.
+     */
     networks(filter?: IntentFilter): Promise<{
         id: string;
         name: string;
         vni: number;
         mtu: number | null;
+        providerInterface?: string | null;
     }[]>;
     subnets(filter?: IntentFilter): Promise<{
         id: string;

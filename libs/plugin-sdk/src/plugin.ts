@@ -38,7 +38,12 @@ export interface KindDefinition {
  */
 export interface IntentView {
   hosts(filter?: IntentFilter): Promise<{ id: string; name: string; vtepAddress: string; labels: Record<string, string> }[]>;
-  networks(filter?: IntentFilter): Promise<{ id: string; name: string; vni: number; mtu: number | null }[]>;
+  /**
+   * `providerInterface`: the physical network of a provider network (no VXLAN; its MTU, when
+   * null, is 1500), null for an overlay (MTU null: the underlay's minus 50); absent from hosts
+   * of SDK 1 controllers before provider networks.
+   */
+  networks(filter?: IntentFilter): Promise<{ id: string; name: string; vni: number; mtu: number | null; providerInterface?: string | null }[]>;
   subnets(filter?: IntentFilter): Promise<{ id: string; networkId: string; name: string; cidr: string; gatewayIp: string; ipVersion: 4 | 6 }[]>;
   ports(filter?: IntentFilter): Promise<
     { id: string; name: string; networkId: string; hostId: string; macAddress: string; fixedIps: { subnetId: string; ipAddress: string }[]; labels: Record<string, string> }[]

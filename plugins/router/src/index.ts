@@ -63,6 +63,7 @@ function overlaps(a: string, b: string): boolean {
 
 /** A network's MTU when it has none of its own: the default underlay MTU (1500) less VXLAN's 50. */
 const DEFAULT_MTU = 1450;
+const PROVIDER_MTU = 1500;
 
 const prefixOf = (cidr: string): string => cidr.split('/')[1];
 const familyOf = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
@@ -189,7 +190,8 @@ async function placeRouter(router: PluginResource<RouterSpec>, intent: IntentVie
   const subnets = await intent.subnets({ ids: (spec.interfaces ?? []).map((i) => i.subnetId) });
   const externalSubnets = spec.externalNetworkId ? await intent.subnets({ networkIds: [spec.externalNetworkId] }) : [];
   const networkIds = [...new Set([...subnets, ...externalSubnets].map((s) => s.networkId))];
-  const mtus = new Map((await intent.networks({ ids: networkIds })).map((n) => [n.id, n.mtu ?? DEFAULT_MTU]));
+  // A network's own MTU, else what the core gives its ports: 1500 on a provider network, the overlay's default otherwise.
+  const mtus = new Map((await intent.networks({ ids: networkIds })).map((n) => [n.id, n.mtu ?? (n.providerInterface ? PROVIDER_MTU : DEFAULT_MTU)]));
   let hostId = spec.hostId ?? undefined;
   if (!hostId) {
     const hosts = (await intent.hosts()).map((h) => h.id);

@@ -6,10 +6,11 @@ import { natTable, router, RouterPlacement, RouterSpec } from './index';
 // The controller half against an in-memory intent; the agent half against the kernel in a
 // throwaway host, with "port" namespaces of the test's own on each network bridge.
 
-const intent = (extra: { id: string; spec: Partial<RouterSpec> & { hostId?: string | null } }[] = []) =>
+const NETWORKS = [{ id: 'n1' }, { id: 'n2', mtu: 9000 }, { id: 'n4' }, { id: 'next' }];
+const intent = (extra: { id: string; spec: Partial<RouterSpec> & { hostId?: string | null } }[] = [], networks: { id: string; mtu?: number; providerInterface?: string }[] = NETWORKS) =>
   inMemoryIntent({
     hosts: [{ id: 'h1' }, { id: 'h2' }],
-    networks: [{ id: 'n1' }, { id: 'n2', mtu: 9000 }, { id: 'n4' }, { id: 'next' }],
+    networks,
     subnets: [
       { id: 's1', networkId: 'n1', cidr: '10.10.1.0/24', gatewayIp: '10.10.1.1' },
       { id: 's2', networkId: 'n2', cidr: '10.10.2.0/24', gatewayIp: '10.10.2.1' },
@@ -69,6 +70,15 @@ describe('router: controller half', () => {
       { subnetId: 'sx', ipAddress: '203.0.113.5', field: 'input.externalAddress' },
       { subnetId: 'sx', ipAddress: '203.0.113.30', field: 'input.floatingIps.0.address' },
     ]);
+  });
+
+  it('gives its leg on a provider network (external) the 1500 its ports get there, unless the network sets an MTU', async () => {
+    const provider = NETWORKS.map((n) => (n.id === 'next' ? { ...n, providerInterface: 'physnet1' } : n));
+    const { placements } = await run({ interfaces: [{ subnetId: 's1' }], ...ext }, intent([], provider));
+    expect((placements[0].spec as RouterPlacement).external?.mtu).toBe(1500);
+    expect((placements[0].spec as RouterPlacement).legs[0].mtu).toBe(1450);
+    const set = provider.map((n) => (n.id === 'next' ? { ...n, mtu: 1400 } : n));
+    expect(((await run({ interfaces: [{ subnetId: 's1' }], ...ext }, intent([], set))).placements[0].spec as RouterPlacement).external?.mtu).toBe(1400);
   });
 
   it('places a router with legs, an external leg, routes, SNAT and floating IPs', async () => {

@@ -38,7 +38,7 @@ export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, 
         (await em.find(Host, { order: { id: 'ASC' } })).map((h) => ({ id: h.id, name: h.name, vtepAddress: h.vtepAddress, labels: labelRecord(h.labels) })),
       ),
     networks: (filter) =>
-      once('networks', filter, async () => (await em.find(Network, { order: { id: 'ASC' } })).map((n) => ({ id: n.id, name: n.name, vni: n.vni, mtu: n.mtu }))),
+      once('networks', filter, async () => (await em.find(Network, { order: { id: 'ASC' } })).map((n) => ({ id: n.id, name: n.name, vni: n.vni, mtu: n.mtu, providerInterface: n.providerInterface }))),
     subnets: (filter) =>
       once('subnets', filter, async () =>
         (await em.find(Subnet, { order: { id: 'ASC' } })).map((s) => ({

@@ -305,7 +305,7 @@ const portRow = (p: Port, fixedIps: { subnetId: string; ipAddress: string }[]): 
   fixedIps,
 });
 const sdkHost = (h: HostRow) => ({ id: h.id, name: h.name, vtepAddress: h.vtepAddress, labels: h.labels });
-const sdkNetwork = (n: NetworkRow) => ({ id: n.id, name: n.name, vni: n.vni, mtu: n.mtu });
+const sdkNetwork = (n: NetworkRow) => ({ id: n.id, name: n.name, vni: n.vni, mtu: n.mtu, providerInterface: n.providerInterface ?? null });
 const sdkPort = (p: PortRow) => ({
   id: p.id,
   name: p.name,
