@@ -156,6 +156,14 @@ describeRoot(`provider networks end to end: 2 simulated hosts on a LAN, real age
     // Host to host over the LAN: seen on host 1's wire, and no VXLAN device anywhere.
     const seen = await lanCapture('h1', ['icmp', 'and', 'src', 'host', '203.0.113.10'], () => reach(p0.ns, p1.ip, 'host 0 → host 1'));
     expect(seen).toContain('203.0.113.10 > 203.0.113.11');
+    // `trace` explains the way as the physical network, and the probe it sends is answered.
+    const { trace } = await theLab().api.ok<{ trace: { verdict: string; hops: { kind: string; detail: string }[] } }>(
+      'mutation($input: TraceInput!) { trace(input: $input) { verdict hops { kind detail } } }',
+      { input: { fromPortId: p0.id, toPortId: p1.id, protocol: 'ICMP' } },
+    );
+    expect(trace.verdict).toBe('DELIVERED');
+    expect(trace.hops.map((h) => h.kind)).toEqual(['PORT', 'PHYSICAL', 'PORT']);
+    expect(trace.hops[1].detail).toMatch(/^physical network physnet1 \(flat\) from host /);
     for (const host of theLab().cluster.sim.hosts) {
       const links = JSON.parse((await run('ip', ['-n', host.name, '-j', '-d', 'link', 'show'])).stdout) as { linkinfo?: { info_kind?: string } }[];
       expect(links.filter((l) => l.linkinfo?.info_kind === 'vxlan')).toEqual([]);

@@ -107,7 +107,7 @@ export type SubnetFilter = {
   networkId?: string | number | null | undefined;
 };
 
-/** What a hop of a trace crosses. */
+/** What a hop of a trace crosses. OVERLAY: a network's VXLAN between two hosts; PHYSICAL: a provider network's physical network between two hosts. */
 export type TraceHopKind =
   | 'BRIDGE'
   | 'EXTERNAL'
@@ -115,6 +115,7 @@ export type TraceHopKind =
   | 'NAT'
   | 'NO_ROUTE'
   | 'OVERLAY'
+  | 'PHYSICAL'
   | 'PORT'
   | 'ROUTER';
 

@@ -72,6 +72,19 @@ describe('explainPath', () => {
     expect(plan.hops[1].detail).toBe('VXLAN VNI 101 from host one to host two');
   });
 
+  it('same provider network across hosts: its physical network (and VLAN), not VXLAN', () => {
+    for (const [vlanId, detail] of [
+      [100, 'physical network physnet1 VLAN 100 from host one to host two'],
+      [null, 'physical network physnet1 (flat) from host one to host two'],
+    ] as const) {
+      const w = world();
+      w.networks = w.networks.map((n) => (n.id === 'na' ? { ...n, providerInterface: 'physnet1', vlanId } : n));
+      const plan = explainPath(w, 'pa', { portId: 'pa3' }, ICMP);
+      expect(kinds(plan)).toEqual(['PORT', 'PHYSICAL', 'PORT']);
+      expect(plan.hops[1].detail).toBe(detail);
+    }
+  });
+
   it('another network: to the router over the overlay, the router hop, then on to the port', () => {
     const plan = explainPath(world(), 'pa', { portId: 'pb' }, ICMP);
     expect(kinds(plan)).toEqual(['PORT', 'OVERLAY', 'ROUTER', 'OVERLAY', 'PORT']);

@@ -3,7 +3,7 @@ import { subnetContaining } from '@netloom/plugin-sdk';
 /** What the explainer reads of the intent (plain rows: no database, no agents). */
 export interface TraceWorld {
   hosts: { id: string; name: string }[];
-  networks: { id: string; name: string; vni: number }[];
+  networks: { id: string; name: string; vni: number; providerInterface?: string | null; vlanId?: number | null }[];
   subnets: { id: string; networkId: string; cidr: string; gatewayIp: string }[];
   ports: { id: string; name: string; networkId: string; hostId: string; ips: string[] }[];
   routers: {
@@ -27,7 +27,7 @@ export interface TraceWorld {
   }[];
 }
 
-export type TraceHopKind = 'PORT' | 'BRIDGE' | 'OVERLAY' | 'ROUTER' | 'NAT' | 'LOAD_BALANCER' | 'EXTERNAL' | 'NO_ROUTE';
+export type TraceHopKind = 'PORT' | 'BRIDGE' | 'OVERLAY' | 'PHYSICAL' | 'ROUTER' | 'NAT' | 'LOAD_BALANCER' | 'EXTERNAL' | 'NO_ROUTE';
 
 export interface TraceHop {
   kind: TraceHopKind;
@@ -86,7 +86,7 @@ const v4 = (ip: string): boolean => !ip.includes(':');
 
 /**
  * The path a probe from `fromPortId` to `target` takes, from the intent: the hosts and how the
- * networks join them (one host's bridge, or the network's VXLAN overlay between two hosts), the
+ * networks join them (one host's bridge, the network's VXLAN overlay or physical network between two hosts), the
  * router that joins two networks (with SNAT or a floating IP when it leaves by its external
  * network, DNAT when the address is a floating IP), the load balancer of a VIP and its members'
  * hosts; and where the counters that can tell the verdict are (the ports' namespaces and the
@@ -108,7 +108,14 @@ export function explainPath(world: TraceWorld, fromPortId: string, target: Trace
     hops.push(
       fromHost === toHost
         ? { kind: 'BRIDGE', name: networkName(networkId), host: host(fromHost), detail: `the network's bridge on host ${host(fromHost)}` }
-        : { kind: 'OVERLAY', name: networkName(networkId), host: null, detail: `VXLAN VNI ${n?.vni ?? '?'} from host ${host(fromHost)} to host ${host(toHost)}` },
+        : n?.providerInterface
+          ? {
+              kind: 'PHYSICAL',
+              name: networkName(networkId),
+              host: null,
+              detail: `physical network ${n.providerInterface}${n.vlanId ? ` VLAN ${n.vlanId}` : ' (flat)'} from host ${host(fromHost)} to host ${host(toHost)}`,
+            }
+          : { kind: 'OVERLAY', name: networkName(networkId), host: null, detail: `VXLAN VNI ${n?.vni ?? '?'} from host ${host(fromHost)} to host ${host(toHost)}` },
     );
   };
   const networkOf = (address: string): string | undefined => world.subnets.find((s) => subnetContaining(address, [s.cidr]) !== undefined)?.networkId;

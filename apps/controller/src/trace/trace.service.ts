@@ -143,7 +143,7 @@ export class TraceService {
     const em = this.dataSource.manager;
     const [hosts, networks, subnets, ports, allocations, resources] = await Promise.all([
       em.find(Host, { select: { id: true, name: true } }),
-      em.find(Network, { select: { id: true, name: true, vni: true } }),
+      em.find(Network, { select: { id: true, name: true, vni: true, providerInterface: true, vlanId: true } }),
       em.find(Subnet),
       em.find(Port, { select: { id: true, name: true, networkId: true, hostId: true } }),
       em.find(IpAllocation, { select: { portId: true, ipAddress: true } }),
@@ -155,7 +155,7 @@ export class TraceService {
     for (const a of allocations) if (a.portId) ips.set(a.portId, [...(ips.get(a.portId) ?? []), a.ipAddress].sort());
     return {
       hosts: hosts.map((h) => ({ id: h.id, name: h.name })),
-      networks: networks.map((n) => ({ id: n.id, name: n.name, vni: n.vni })),
+      networks: networks.map((n) => ({ id: n.id, name: n.name, vni: n.vni, providerInterface: n.providerInterface, vlanId: n.vlanId })),
       subnets: subnets.map((s) => ({ id: s.id, networkId: s.networkId, cidr: s.cidr, gatewayIp: s.gatewayIp })),
       ports: ports.map((p) => ({ id: p.id, name: p.name, networkId: p.networkId, hostId: p.hostId, ips: ips.get(p.id) ?? [] })),
       routers: resources

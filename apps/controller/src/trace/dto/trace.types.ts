@@ -24,13 +24,17 @@ export enum TraceHopKind {
   PORT = 'PORT',
   BRIDGE = 'BRIDGE',
   OVERLAY = 'OVERLAY',
+  PHYSICAL = 'PHYSICAL',
   ROUTER = 'ROUTER',
   NAT = 'NAT',
   LOAD_BALANCER = 'LOAD_BALANCER',
   EXTERNAL = 'EXTERNAL',
   NO_ROUTE = 'NO_ROUTE',
 }
-registerEnumType(TraceHopKind, { name: 'TraceHopKind', description: 'What a hop of a trace crosses.' });
+registerEnumType(TraceHopKind, {
+  name: 'TraceHopKind',
+  description: "What a hop of a trace crosses. OVERLAY: a network's VXLAN between two hosts; PHYSICAL: a provider network's physical network between two hosts.",
+});
 
 @InputType({ description: 'A probe from a port to one destination: a port, an IPv4 address, or a load balancer (its VIP).' })
 export class TraceInput {
