@@ -14,6 +14,7 @@
  * afterAll (the LAN and outside namespaces carry the prefix too), even on failure.
  */
 import { existsSync } from 'node:fs';
+import { release } from 'node:os';
 import { netnsExec, ping, run, waitFor } from './support/agent';
 import { attr, Lab, type Net, PEER_ADDRESS, type PortView, runPrefix, shutdownLab, STATUS_FIELDS, type StatusView } from './support/plugin-e2e';
 
@@ -26,7 +27,7 @@ const OUT = `${P}-out`;
 const OUT_UNTAGGED = `${P}-out2`;
 const ECHO_PORT = 7000;
 /** Whether this kernel has 802.1Q (the agents report `vlan` then; without it nothing here can tag). */
-const VLANS = existsSync('/proc/net/vlan') || existsSync('/sys/module/8021q');
+const VLANS = existsSync('/proc/net/vlan') || existsSync('/sys/module/8021q') || existsSync(`/lib/modules/${release()}/kernel/net/8021q`);
 const ROUTER_FIELDS = `id generation externalAddress floatingIps { portId address } status { ${STATUS_FIELDS} }`;
 
 let lab: Lab | undefined;
