@@ -9,6 +9,8 @@ need=()
 for pair in ip:iproute2 nft:nftables setpriv:util-linux umount:mount openssl:openssl ping:iputils-ping conntrack:conntrack tcpdump:tcpdump socat:socat iperf3:iperf3 chromium:chromium systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
+# The agent's netlink helper: Debian's Python with pyroute2 (batches in namespaces without a process each).
+/usr/bin/python3 -c 'import pyroute2' >/dev/null 2>&1 || need+=(python3-pyroute2)
 # PostgreSQL's binaries (initdb, postgres): the tests run throwaway clusters of their own, not the system's service.
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

@@ -53,6 +53,12 @@ export interface AgentConfig {
   /** The agent's local HTTP listener (probes, metrics), from `HOST:PORT`; undefined: none. */
   metricsAddress: ListenAddress | undefined;
   logLevel: LogLevel;
+  /**
+   * How batches of netlink requests reach the kernel (`--netlink`): `auto` through the long-lived
+   * netlink helper (Python with pyroute2) where it starts, else `ip -batch`; `on` the helper or no
+   * start; `off` always `ip -batch` (one process per batch).
+   */
+  netlink: 'auto' | 'on' | 'off';
   /** What the operator should know about this configuration, to log at start. */
   warnings: string[];
 }
@@ -90,6 +96,10 @@ export const AGENT_OPTIONS = z.object({
     defaultText: 'none',
   }),
   metricsAddress: option(text().transform(checkedBy(parseListenAddress)).optional(), { description: 'HOST:PORT of a local HTTP listener for probes and metrics (port 0: any free one)', value: 'HOST:PORT', defaultText: 'none (off)' }),
+  netlink: option(z.enum(['auto', 'on', 'off'], { error: 'must be auto, on or off' }).default('auto'), {
+    description: 'batches in namespaces through the netlink helper (python3-pyroute2; auto: where it starts) or ip -batch (off)',
+    value: 'auto|on|off',
+  }),
   logLevel: option(logLevel().default('info'), { description: 'least level logged: trace, debug, info, warn or error', value: 'LEVEL' }),
 });
 
@@ -133,6 +143,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     providerMappings: o.providerMapping,
     metricsAddress: o.metricsAddress,
     logLevel: o.logLevel,
+    netlink: o.netlink,
     warnings: sources.joinToken === 'flag' ? ['--join-token shows the token to everyone who can run ps: prefer --join-token-file or NETLOOM_JOIN_TOKEN'] : [],
   };
 }

@@ -1,6 +1,6 @@
 import { release } from 'node:os';
 import { ConfigError, createLogger, exitOnStartError } from '@netloom/cli';
-import { CommandRunner, Linux } from '@netloom/linux';
+import { CommandRunner, Linux, netlinkHelper, type NetlinkHelper } from '@netloom/linux';
 import { COUNTERS_CAPABILITY, PROBE_CAPABILITY, PROTOCOL_VERSION } from '@netloom/protocol';
 import { detectCapabilities } from './capabilities';
 import { ControllerChannel } from './channel';
@@ -24,6 +24,8 @@ async function main(): Promise<void> {
   for (const warning of config.warnings) log(warning, { level: 'warn' });
   const store = new StateStore(config.stateDir, { log });
   const capabilities = await detectCapabilities();
+  const netlink = await kernelDoor(config.netlink, log);
+  if (netlink) capabilities.push(NETLINK_CAPABILITY);
   const plugins = loadPlugins({ packages: config.plugins, log });
   const pluginVersions = plugins.map((p) => ({ id: p.id, version: p.version }));
   let reconciler: Reconciler | undefined = undefined;
@@ -97,7 +99,7 @@ async function main(): Promise<void> {
   const hostId = await channel.ensureCredentialRetrying();
   logger = logger.child({ hostId });
 
-  const linux = new Linux(new CommandRunner({ onCommand: metrics && ((entry) => metrics.commandRan(entry)) }));
+  const linux = new Linux(new CommandRunner({ onCommand: metrics && ((entry) => metrics.commandRan(entry)) }), { netlink });
   const pluginHost = new PluginHost({
     linux,
     agentPrefix: config.prefix,
@@ -175,6 +177,25 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/** The capability an agent announces when its batches go through the netlink helper. */
+const NETLINK_CAPABILITY = 'netlink-helper';
+
+/** The netlink helper, started, unless `--netlink off` or it cannot run here (then `ip -batch`); the choice is logged. */
+async function kernelDoor(mode: 'auto' | 'on' | 'off', log: Log): Promise<NetlinkHelper | undefined> {
+  if (mode === 'off') {
+    log('kernel batches: ip -batch, one process per batch (--netlink off)');
+    return undefined;
+  }
+  const opened = await netlinkHelper.open();
+  if ('version' in opened) {
+    log(`kernel batches: the netlink helper (pyroute2 ${opened.version}), ip -batch for what it does not send`);
+    return netlinkHelper;
+  }
+  if (mode === 'on') throw new ConfigError(`--netlink on: the netlink helper cannot run: ${opened.reason} (install python3-pyroute2)`);
+  log(`kernel batches: ip -batch, one process per batch (the netlink helper cannot run: ${opened.reason}; install python3-pyroute2)`, { level: 'warn' });
+  return undefined;
 }
 
 /** One pass with nothing desired (the core and every plugin collect what they made), then the state dir forgets. */

@@ -4,7 +4,31 @@ import { assertNetnsName } from './names';
 export interface BatchLine {
   text: string;
   key?: string;
+  /** The same request as data, for the netlink helper (see `netlink.ts`); absent where only `ip` can do it. */
+  op?: NetlinkOp;
 }
+
+/**
+ * One `ip -batch` line as the request it makes, with the values `ip` would send: validated
+ * already, run by the netlink helper exactly as `ip` would (one netlink request, or two for a name).
+ */
+export type NetlinkOp =
+  | {
+      op: 'link';
+      dev: string;
+      up?: boolean;
+      down?: boolean;
+      mtu?: number;
+      address?: string;
+      master?: string;
+      nomaster?: boolean;
+      alias?: string;
+      addrgenmode?: 'none' | 'eui64';
+    }
+  | { op: 'linkDel'; dev: string }
+  | { op: 'addr'; cmd: 'replace' | 'del'; address: string; prefixlen: number; family: 4 | 6; dev: string }
+  | { op: 'route'; cmd: 'replace' | 'del'; dst: string | null; dstLen: number; via?: string; dev?: string; family: 4 | 6 }
+  | { op: 'neigh'; cmd: 'replace' | 'del'; ip: string; mac?: string; family: 4 | 6; dev: string };
 
 /** What every `-batch` builder shares: validated lines, in order, for one namespace. */
 export abstract class Batch {
@@ -26,8 +50,11 @@ export abstract class Batch {
     return this.lines.map((l) => `${l.text}\n`).join('');
   }
 
-  protected push(text: string, key?: string): this {
-    this.lines.push(key === undefined ? { text } : { text, key });
+  protected push(text: string, key?: string, op?: NetlinkOp): this {
+    const line: BatchLine = key === undefined ? { text } : { text, key };
+    // Not enumerable: the lines stay what they were to whoever compares or prints them.
+    if (op) Object.defineProperty(line, 'op', { value: op, enumerable: false });
+    this.lines.push(line);
     return this;
   }
 }

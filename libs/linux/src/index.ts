@@ -7,6 +7,7 @@ export { BridgeBatch } from './bridge-batch';
 export {
   IpBatch,
   type BatchLine,
+  type NetlinkOp,
   type LinkSetOptions,
   type RouteDelSpec,
   type RouteSpec,
@@ -15,6 +16,7 @@ export {
 } from './ip-batch';
 export { DEFAULT_BATCH_CONCURRENCY, Linux, NETNS_DIR } from './linux';
 export type { LinkMonitor } from './monitor';
+export { NETLINK_PYTHON, NetlinkHelper, netlinkHelper, type NetlinkAnswer } from './netlink';
 export {
   assertAlias,
   assertCidrAddr,

@@ -1,5 +1,5 @@
-import { Batch } from './batch';
-export type { BatchLine } from './batch';
+import { Batch, type NetlinkOp } from './batch';
+export type { BatchLine, NetlinkOp } from './batch';
 import {
   assertAlias,
   assertCidrAddr,
@@ -179,24 +179,25 @@ export class IpBatch extends Batch {
       }
       words.push('addrgenmode', opts.addrgenmode);
     }
-    if (words.length > 0) this.push(`link set dev ${name} ${words.join(' ')}`, key);
-    if (opts.up) this.push(`link set dev ${name} up`, key);
+    // `up` is a line of its own (undefined leaves the request).
+    if (words.length > 0) this.push(`link set dev ${name} ${words.join(' ')}`, key, { op: 'link', dev: name, ...opts, up: undefined });
+    if (opts.up) this.push(`link set dev ${name} up`, key, { op: 'link', dev: name, up: true });
     return this;
   }
 
   /** `link del dev NAME` (deleting one end of a veth removes both). */
   linkDel(name: string, key?: string): this {
-    return this.push(`link del dev ${assertIfName(name)}`, key);
+    return this.push(`link del dev ${assertIfName(name)}`, key, { op: 'linkDel', dev: name });
   }
 
   /** `addr replace ADDR/LEN dev DEV` (idempotent). */
   addrReplace(cidrAddr: string, dev: string, key?: string): this {
-    return this.push(`addr replace ${assertCidrAddr(cidrAddr)} dev ${assertIfName(dev)}`, key);
+    return this.push(`addr replace ${assertCidrAddr(cidrAddr)} dev ${assertIfName(dev)}`, key, addrOp('replace', cidrAddr, dev));
   }
 
   /** `addr del ADDR/LEN dev DEV`. */
   addrDel(cidrAddr: string, dev: string, key?: string): this {
-    return this.push(`addr del ${assertCidrAddr(cidrAddr)} dev ${assertIfName(dev)}`, key);
+    return this.push(`addr del ${assertCidrAddr(cidrAddr)} dev ${assertIfName(dev)}`, key, addrOp('del', cidrAddr, dev));
   }
 
   /**
@@ -204,22 +205,22 @@ export class IpBatch extends Batch {
    * (a batch line cannot carry `-6`, and `default` alone means IPv4 without a `via`).
    */
   routeReplace(opts: RouteSpec, key?: string): this {
-    return this.push(`route replace ${routeWords({ ...opts, dev: assertIfName(opts.dev) })}`, key);
+    return this.push(`route replace ${routeWords({ ...opts, dev: assertIfName(opts.dev) })}`, key, routeOp('replace', opts));
   }
 
   /** `route del DST [via GW] [dev DEV]`, written like {@link routeReplace}. */
   routeDel(opts: RouteDelSpec, key?: string): this {
-    return this.push(`route del ${routeWords(opts)}`, key);
+    return this.push(`route del ${routeWords(opts)}`, key, routeOp('del', opts));
   }
 
   /** `neigh replace IP lladdr MAC dev DEV nud permanent`: a static neighbour (ARP/ND) entry. */
   neighReplace(ip: string, mac: string, dev: string, key?: string): this {
-    return this.push(`neigh replace ${assertIp(ip)} lladdr ${assertMac(mac)} dev ${assertIfName(dev)} nud permanent`, key);
+    return this.push(`neigh replace ${assertIp(ip)} lladdr ${assertMac(mac)} dev ${assertIfName(dev)} nud permanent`, key, { op: 'neigh', cmd: 'replace', ip, mac, family: ipFamily(ip), dev });
   }
 
   /** `neigh del IP dev DEV`. */
   neighDel(ip: string, dev: string, key?: string): this {
-    return this.push(`neigh del ${assertIp(ip)} dev ${assertIfName(dev)}`, key);
+    return this.push(`neigh del ${assertIp(ip)} dev ${assertIfName(dev)}`, key, { op: 'neigh', cmd: 'del', ip, family: ipFamily(ip), dev });
   }
 
   private rootOnly(method: string): void {
@@ -230,7 +231,21 @@ export class IpBatch extends Batch {
 
 }
 
-function routeWords(opts: RouteDelSpec): string {
+/** An address line as data (already validated by the line's text). */
+function addrOp(cmd: 'replace' | 'del', cidrAddr: string, dev: string): NetlinkOp {
+  const [address, len] = cidrAddr.split('/');
+  return { op: 'addr', cmd, address, prefixlen: Number(len), family: ipFamily(address), dev };
+}
+
+/** A route line as data, the same family rules as {@link routeWords} (which validated it). */
+function routeOp(cmd: 'replace' | 'del', opts: RouteDelSpec): NetlinkOp {
+  const family = routeFamily(opts);
+  const [dst, len] = opts.dst === 'default' ? [null, 0] : [opts.dst.split('/')[0], Number(opts.dst.split('/')[1])];
+  // `::/0` and `0.0.0.0/0` are the default route: no destination attribute, as `ip` sends it.
+  return { op: 'route', cmd, dst: len === 0 ? null : dst, dstLen: len, family, ...(opts.via !== undefined ? { via: opts.via } : {}), ...(opts.dev !== undefined ? { dev: opts.dev } : {}) };
+}
+
+function routeFamily(opts: RouteDelSpec): Family {
   const dstFamily = opts.dst === 'default' ? undefined : cidrFamily(opts.dst);
   const viaFamily = opts.via === undefined ? undefined : ipFamily(opts.via);
   const families = [opts.family, dstFamily, viaFamily].filter((f): f is Family => f !== undefined);
@@ -240,7 +255,11 @@ function routeWords(opts: RouteDelSpec): string {
   if (families.some((f) => f !== families[0])) {
     throw new LinuxInputError(`route: mixed address families in ${JSON.stringify(opts)}`, 'route');
   }
-  const family = families[0] ?? 4;
+  return families[0] ?? 4;
+}
+
+function routeWords(opts: RouteDelSpec): string {
+  const family = routeFamily(opts);
   const words = [opts.dst === 'default' ? (family === 6 ? '::/0' : 'default') : opts.dst];
   if (opts.via !== undefined) words.push('via', opts.via);
   if (opts.dev !== undefined) words.push('dev', assertIfName(opts.dev));

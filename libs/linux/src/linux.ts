@@ -4,6 +4,7 @@ import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './ba
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
 import { monitorLinks, monitorNft, type LinkMonitor } from './monitor';
+import { NetlinkHelper } from './netlink';
 import { assertIfName, assertIp, assertNetnsName, assertNftName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
 import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNeighEntry, toNftCounters, toNftTable, toRouteInfo } from './parse';
 import { CommandRunner, LinuxCommandError, type LinuxCommand, type StreamHandle } from './runner';
@@ -24,9 +25,13 @@ export const DEFAULT_BATCH_CONCURRENCY = 8;
 export class Linux {
   /** Runs (and logs) every command of this instance. */
   readonly runner: CommandRunner;
+  /** Runs `ip` batches whose every line it can send (see {@link applyIpBatch}); none: `ip -batch` only. */
+  readonly netlink: NetlinkHelper | undefined;
 
-  constructor(runner?: CommandRunner) {
+  /** @param options.netlink a helper already {@link NetlinkHelper.open | opened} and able to run. */
+  constructor(runner?: CommandRunner, options: { netlink?: NetlinkHelper } = {}) {
     this.runner = runner ?? new CommandRunner();
+    this.netlink = options.netlink;
   }
 
   /** All links: `ip [-n NS] -json -details link show`. */
@@ -131,9 +136,26 @@ export class Linux {
    * Runs one batch with `ip [-n NS] -force -batch -` (stdin). With `-force` ip runs every line;
    * each failure is mapped to its line number and key. An empty batch runs nothing. Throws
    * {@link LinuxBatchAbortedError} if ip stopped early (unparsable line, missing namespace).
+   * With a netlink helper, a batch whose every line it can send goes to it instead: the same
+   * requests, results and errors, no process (logged as `netlink [-n NS] -batch`).
    */
   async applyIpBatch(batch: IpBatch): Promise<BatchResult> {
+    if (this.netlink && batch.length > 0 && NetlinkHelper.accepts(batch.lines)) return this.applyNetlink(this.netlink, batch);
     return this.applyBatch('ip', batch);
+  }
+
+  private async applyNetlink(helper: NetlinkHelper, batch: IpBatch): Promise<BatchResult> {
+    const args = [...(batch.netns === undefined ? [] : ['-n', assertNetnsName(batch.netns)]), '-batch'];
+    const started = performance.now();
+    const answer = await helper.apply(batch.netns, batch.lines.map((l) => l.op!));
+    const exitCode = 'abort' in answer ? -1 : answer.failed.length ? 1 : 0;
+    this.runner.record({ command: 'netlink', args, mutating: true, ms: performance.now() - started, exitCode });
+    if ('abort' in answer) throw new LinuxBatchAbortedError('netlink', args, exitCode, answer.abort, []);
+    const failed = answer.failed.map(({ line, error }) => {
+      const source = batch.lines[line - 1];
+      return { line, text: source?.text ?? '', ...(source?.key !== undefined ? { key: source.key } : {}), error };
+    });
+    return { ok: failed.length === 0, failed };
   }
 
   /**

@@ -57,7 +57,28 @@ interface Pending {
   onSpawn?: (pid: number) => void;
 }
 
-type Helper = ReturnType<typeof execa> & { stdin: Writable; stdout: Readable };
+/** A long-lived child spoken to by lines on its stdin and stdout. */
+export type LineHelper = ReturnType<typeof execa> & { stdin: Writable; stdout: Readable };
+type Helper = LineHelper;
+
+/** Starts `command args` through `setpriv --pdeathsig KILL` (it dies with this process), stdin and stdout piped, stderr dropped. */
+export function startLineHelper(command: string, args: string[], env?: NodeJS.ProcessEnv): LineHelper {
+  return execa('setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'ignore',
+    buffer: false,
+    reject: false,
+    shell: false,
+    ...(env ? { env, extendEnv: false } : {}),
+  });
+}
+
+/** While requests are out, a helper keeps this process alive (an awaited answer must come); idle, it does not. */
+export function holdHelper(helper: LineHelper, busy: boolean): void {
+  const handles = [helper, helper.stdout, helper.stdin] as unknown as { ref?: () => void; unref?: () => void }[];
+  for (const h of handles) (busy ? h.ref : h.unref)?.call(h);
+}
 
 /**
  * Starts short commands through one long-lived helper process per process (shared by every
@@ -84,14 +105,7 @@ export class Spawner {
   }
 
   private start(): Helper {
-    const helper = execa('setpriv', ['--pdeathsig', 'KILL', '--', process.execPath, '-e', PROGRAM], {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'ignore',
-      buffer: false,
-      reject: false,
-      shell: false,
-    }) as Helper;
+    const helper = startLineHelper(process.execPath, ['-e', PROGRAM]);
     this.helper = helper;
     helper.stdin.on('error', () => undefined);
     createInterface({ input: helper.stdout, crlfDelay: Infinity }).on('line', (line) => this.answer(line));
@@ -125,10 +139,8 @@ export class Spawner {
     p.resolve({ stdout: m.stdout ?? '', stderr: m.stderr ?? '', exitCode: m.exitCode ?? null, ...(m.error ? { error: m.error } : {}) });
   }
 
-  /** While commands are out, the helper keeps this process alive (an awaited command must finish); idle, it does not. */
   private hold(helper: Helper, busy: boolean): void {
-    const handles = [helper, helper.stdout, helper.stdin] as unknown as { ref?: () => void; unref?: () => void }[];
-    for (const h of handles) (busy ? h.ref : h.unref)?.call(h);
+    holdHelper(helper, busy);
   }
 }
 

@@ -1,0 +1,123 @@
+// Real kernel, as root, only inside namespaces this file creates: the netlink helper must leave
+// exactly what `ip -batch` leaves, and fail on the same lines.
+import { LinuxBatchAbortedError } from './batch-result';
+import { IpBatch } from './ip-batch';
+import { describeKernel, NetnsFixture } from './kernel-fixture';
+import { Linux } from './linux';
+import { NetlinkHelper } from './netlink';
+import { CommandRunner } from './runner';
+
+jest.setTimeout(30_000);
+
+describeKernel('NetlinkHelper (kernel)', () => {
+  const fx = new NetnsFixture('n');
+  const IP = fx.name('i');
+  const NL = fx.name('n');
+  const helper = new NetlinkHelper();
+  const plain = new Linux();
+  const linux = new Linux(new CommandRunner(), { netlink: helper });
+
+  /** Links to configure, made by `ip` (a veth pair and a bridge: no op the helper sends). */
+  const made = (ns: string) => new IpBatch(ns).bridgeAdd('br0', { up: true }).vethAdd('v0', { peer: 'v1' });
+  /** Every kind of line the helper sends, as a port's namespace and a router's use them. */
+  const configure = (ns: string) =>
+    new IpBatch(ns)
+      .linkSet('lo', { up: true })
+      .linkSet('v1', { address: '02:aa:00:00:00:02', up: true })
+      .linkSet('v0', { addrgenmode: 'none', mtu: 1400, address: '02:aa:00:00:00:01', alias: 'port-a', master: 'br0', up: true }, 'port:a')
+      .addrReplace('10.1.0.2/24', 'v0', 'port:a')
+      .addrReplace('fd00:1::2/64', 'v0', 'port:a')
+      .routeReplace({ dst: 'default', via: '10.1.0.1', dev: 'v0' }, 'route:a')
+      .routeReplace({ dst: '10.9.0.0/16', dev: 'v0' }, 'route:b')
+      .routeReplace({ dst: 'default', via: 'fd00:1::1', dev: 'v0', family: 6 }, 'route:c')
+      .neighReplace('10.1.0.7', '02:aa:00:00:00:07', 'v0', 'neigh:a')
+      .neighReplace('fd00:1::7', '02:aa:00:00:00:07', 'v0', 'neigh:b');
+  /** Half of it undone, then undone again (fails), and a device that is not there. */
+  const undo = (ns: string) =>
+    new IpBatch(ns)
+      .routeDel({ dst: '10.9.0.0/16', dev: 'v0' }, 'route:b')
+      .routeDel({ dst: '10.9.0.0/16', dev: 'v0' }, 'route:b')
+      .addrDel('fd00:1::2/64', 'v0', 'port:a')
+      .neighDel('10.1.0.7', 'v0', 'neigh:a')
+      .linkSet('v0', { nomaster: true }, 'port:a')
+      .linkSet('nosuch', { up: true }, 'port:x')
+      .addrReplace('10.1.0.3/24', 'nosuch', 'port:x');
+
+  /** What the kernel holds in a namespace, as the agent reads it (ifindexes and the bridge's own MAC left out). */
+  const state = async (ns: string) => ({
+    links: (await plain.links(ns)).filter((l) => l.ifname !== 'br0').map(({ ifindex: _i, linkIndex: _l, ...l }) => l),
+    addresses: (await plain.addresses(ns)).filter((a) => a.ifname !== 'br0'),
+    routes4: await plain.routes(ns, 4),
+    routes6: (await plain.routes(ns, 6)).filter((r) => r.protocol !== 'kernel'),
+    neighbours: (await plain.neighbours(ns)).filter((n) => n.state.includes('PERMANENT')),
+  });
+
+  beforeAll(async () => {
+    await fx.cleanup();
+    await plain.applyIpBatch(new IpBatch().netnsAdd(IP).netnsAdd(NL));
+    await plain.applyIpBatches([made(IP), made(NL)]);
+  });
+
+  afterAll(async () => {
+    await fx.cleanup();
+    expect(await fx.leftovers()).toEqual([]);
+  });
+
+  it('starts where python3-pyroute2 is installed', async () => {
+    expect(await helper.open()).toEqual({ version: expect.any(String) });
+  });
+
+  it('leaves what ip -batch leaves, and fails on the same lines', async () => {
+    linux.runner.resetLog();
+    expect(await plain.applyIpBatch(configure(IP))).toEqual({ ok: true, failed: [] });
+    expect(await linux.applyIpBatch(configure(NL))).toEqual({ ok: true, failed: [] });
+    expect(linux.runner.log).toEqual([expect.objectContaining({ command: 'netlink', args: ['-n', NL, '-batch'], mutating: true, exitCode: 0 })]);
+    const configured = await state(IP);
+    expect(configured.links.find((l) => l.ifname === 'v0')).toMatchObject({ mtu: 1400, address: '02:aa:00:00:00:01', alias: 'port-a', master: 'br0', up: true, addrGenMode: 'none' });
+    expect(configured.routes4.map((r) => r.dst)).toEqual(['default', '10.1.0.0/24', '10.9.0.0/16']);
+    expect(await state(NL)).toEqual(configured);
+
+    // Again: replace is idempotent either way.
+    expect(await linux.applyIpBatch(configure(NL))).toEqual({ ok: true, failed: [] });
+    expect(await state(NL)).toEqual(configured);
+
+    const viaIp = await plain.applyIpBatch(undo(IP));
+    const viaNetlink = await linux.applyIpBatch(undo(NL));
+    const lines = (r: typeof viaIp) => r.failed.map(({ line, key }) => ({ line, key }));
+    expect(lines(viaNetlink)).toEqual([
+      { line: 2, key: 'route:b' },
+      { line: 6, key: 'port:x' },
+      { line: 7, key: 'port:x' },
+    ]);
+    expect(lines(viaIp)).toEqual(lines(viaNetlink));
+    // A missing device reads as ip words it.
+    expect(viaNetlink.failed[1].error).toBe('Cannot find device "nosuch"');
+    expect(viaIp.failed[1].error).toBe('Cannot find device "nosuch"');
+    expect(viaNetlink.failed[0].error).toMatch(/^RTNETLINK answers: /);
+    expect(await state(NL)).toEqual(await state(IP));
+  });
+
+  it('aborts a batch whose namespace is missing, as ip does', async () => {
+    const error = await linux.applyIpBatch(new IpBatch(fx.name('none')).linkSet('lo', { up: true })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LinuxBatchAbortedError);
+    expect(error).toMatchObject({ command: 'netlink', failed: [] });
+    expect((error as LinuxBatchAbortedError).stderr).toMatch(/cannot open .*No such file or directory/);
+  });
+
+  it('leaves to ip a batch with a line it does not send (making links, namespaces)', async () => {
+    linux.runner.resetLog();
+    expect(await linux.applyIpBatch(new IpBatch(NL).bridgeAdd('br1', {}).linkSet('br1', { up: true }))).toEqual({ ok: true, failed: [] });
+    expect(linux.runner.log.map((l) => l.command)).toEqual(['nsenter']);
+  });
+
+  it('starts again after it was killed', async () => {
+    const child = (helper as unknown as { child?: Promise<unknown> & { pid?: number } }).child;
+    expect(child?.pid).toBeDefined();
+    // setpriv execs python3: the pid is the helper's.
+    process.kill(child!.pid!, 'SIGKILL');
+    await child;
+    expect(await linux.applyIpBatch(new IpBatch(NL).linkSet('br1', { down: true }))).toEqual({ ok: true, failed: [] });
+    expect((await plain.link('br1', NL))?.up).toBe(false);
+    expect(linux.runner.log.at(-1)).toMatchObject({ command: 'netlink', exitCode: 0 });
+  });
+});

@@ -1,0 +1,241 @@
+import { createInterface } from 'node:readline';
+import type { BatchLine, NetlinkOp } from './batch';
+import { COMMAND_TIMEOUT_MS } from './runner';
+import { holdHelper as hold, type LineHelper as Child, startLineHelper } from './spawner';
+
+/** The interpreter the helper runs on: Debian's, where `python3-pyroute2` installs (not a pyenv's). */
+export const NETLINK_PYTHON = '/usr/bin/python3';
+
+/**
+ * The helper: Python with pyroute2 (a maintained netlink library, Debian's `python3-pyroute2`).
+ * One request per stdin line: `{id, netns, ops}`. For a namespace it enters it (`setns`), opens a
+ * netlink socket there (a socket stays in the namespace it was made in) and comes back, then sends
+ * each op as the one request `ip` would send for that batch line, with the same attributes (route
+ * protocol `boot`, scope `link` without a gateway, …). Like `ip -force -batch`, every op runs and
+ * each failure is reported by line number with `ip`'s wording. A namespace that cannot be entered
+ * aborts the request. First line out: `{ready, version}` or `{unavailable}`.
+ */
+const PROGRAM = String.raw`
+import json, os, sys, ctypes
+try:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+except Exception as e:
+    print(json.dumps({'unavailable': 'pyroute2: ' + str(e)}), flush=True)
+    sys.exit(0)
+import socket
+from socket import AF_INET, AF_INET6
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+home = os.open('/proc/self/ns/net', os.O_RDONLY)
+root = IPRoute()
+
+def setns(fd):
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+class Missing(Exception):
+    pass
+
+def family(f):
+    return AF_INET6 if f == 6 else AF_INET
+
+def run(ipr, ops):
+    index = {}
+    def dev(name):
+        # By ioctl in the namespace this thread is in (the batch's): cheaper than a netlink get.
+        if name not in index:
+            try:
+                index[name] = socket.if_nametoindex(name)
+            except OSError:
+                raise Missing('Cannot find device "%s"' % name)
+        return index[name]
+    failed = []
+    for n, o in enumerate(ops, 1):
+        try:
+            kind = o['op']
+            if kind == 'link':
+                kw = {}
+                if o.get('down'): kw['state'] = 'down'
+                if o.get('up'): kw['state'] = 'up'
+                if 'mtu' in o: kw['mtu'] = o['mtu']
+                if 'address' in o: kw['address'] = o['address']
+                if 'master' in o: kw['master'] = dev(o['master'])
+                if o.get('nomaster'): kw['master'] = 0
+                if 'alias' in o: kw['ifalias'] = o['alias']
+                if 'addrgenmode' in o:
+                    mode = 1 if o['addrgenmode'] == 'none' else 0
+                    kw['IFLA_AF_SPEC'] = {'attrs': [('AF_INET6', {'attrs': [('IFLA_INET6_ADDR_GEN_MODE', mode)]})]}
+                ipr.link('set', index=dev(o['dev']), **kw)
+            elif kind == 'linkDel':
+                ipr.link('del', index=dev(o['dev']))
+                index.pop(o['dev'], None)
+            elif kind == 'addr':
+                ipr.addr(o['cmd'], index=dev(o['dev']), address=o['address'], prefixlen=o['prefixlen'], family=family(o['family']))
+            elif kind == 'route':
+                kw = {'family': family(o['family']), 'dst_len': o['dstLen'], 'table': 254}
+                if o['dst'] is not None: kw['dst'] = o['dst']
+                if 'via' in o: kw['gateway'] = o['via']
+                if 'dev' in o: kw['oif'] = dev(o['dev'])
+                if o['cmd'] == 'replace':
+                    # As ip sends it: protocol boot, unicast, scope link unless there is a gateway.
+                    kw.update(proto=3, type=1, scope=0 if 'via' in o else 253)
+                else:
+                    kw.update(proto=0, type=0, scope=255)
+                ipr.route(o['cmd'], **kw)
+            elif kind == 'neigh':
+                kw = {'dst': o['ip'], 'ifindex': dev(o['dev']), 'family': family(o['family'])}
+                if o['cmd'] == 'replace':
+                    kw.update(lladdr=o['mac'], state=0x80)
+                ipr.neigh(o['cmd'], **kw)
+            else:
+                raise Missing('unknown op %r' % kind)
+        except Missing as e:
+            failed.append({'line': n, 'error': str(e)})
+        except NetlinkError as e:
+            failed.append({'line': n, 'error': 'RTNETLINK answers: ' + os.strerror(e.code)})
+        except Exception as e:
+            failed.append({'line': n, 'error': '%s: %s' % (type(e).__name__, e)})
+    return failed
+
+try:
+    from importlib.metadata import version
+    found = version('pyroute2')
+except Exception:
+    found = 'unknown'
+print(json.dumps({'ready': True, 'version': found}), flush=True)
+for line in sys.stdin:
+    r = json.loads(line)
+    if r['netns'] is None:
+        failed = run(root, r['ops'])
+    else:
+        try:
+            fd = os.open('/run/netns/' + r['netns'], os.O_RDONLY)
+        except OSError as e:
+            print(json.dumps({'id': r['id'], 'abort': 'cannot open /run/netns/%s: %s' % (r['netns'], e.strerror)}), flush=True)
+            continue
+        # In the batch's namespace for the whole batch: its socket and its names are there.
+        try:
+            setns(fd)
+        except OSError as e:
+            os.close(fd)
+            print(json.dumps({'id': r['id'], 'abort': 'cannot enter /run/netns/%s: %s' % (r['netns'], e.strerror)}), flush=True)
+            continue
+        try:
+            ipr = IPRoute()
+            try:
+                failed = run(ipr, r['ops'])
+            finally:
+                ipr.close()
+        finally:
+            setns(home)
+            os.close(fd)
+    print(json.dumps({'id': r['id'], 'failed': failed}), flush=True)
+`;
+
+/** What the helper did with one batch: the lines that failed (1-based), or why it could not run at all. */
+export type NetlinkAnswer = { failed: { line: number; error: string }[] } | { abort: string };
+
+interface Pending {
+  resolve: (answer: NetlinkAnswer) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One long-lived netlink helper per process (see {@link PROGRAM}): a batch in a namespace costs a
+ * `setns` and a socket in it instead of a process. Started by {@link open}, which says whether it
+ * can run here (Python and pyroute2 present); started again on the next request after it ended.
+ * It dies with this process (`setpriv --pdeathsig KILL`) and keeps nothing alive while idle.
+ */
+export class NetlinkHelper {
+  private child: Child | undefined;
+  private ready: Promise<{ version: string } | { reason: string }> | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  /** Starts the helper (once) and resolves with pyroute2's version, or why it cannot run. */
+  open(): Promise<{ version: string } | { reason: string }> {
+    this.ready ??= this.start();
+    return this.ready;
+  }
+
+  /** Whether a batch can go through the helper: every line has its request as data. */
+  static accepts(lines: readonly BatchLine[]): boolean {
+    return lines.every((l) => l.op !== undefined);
+  }
+
+  /** Runs one batch's ops in `netns` (undefined: this process's namespace). Never rejects. */
+  async apply(netns: string | undefined, ops: NetlinkOp[]): Promise<NetlinkAnswer> {
+    const opened = await this.open();
+    if ('reason' in opened) return { abort: `the netlink helper cannot run: ${opened.reason}` };
+    const child = this.child!;
+    const id = this.nextId++;
+    return new Promise<NetlinkAnswer>((resolve) => {
+      if (!this.pending.size) hold(child, true);
+      // A helper stuck this long is killed: its requests (this one included) fail as aborted.
+      const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS);
+      this.pending.set(id, { resolve, timer });
+      child.stdin.write(`${JSON.stringify({ id, netns: netns ?? null, ops })}\n`);
+    });
+  }
+
+  private start(): Promise<{ version: string } | { reason: string }> {
+    const child = startLineHelper(NETLINK_PYTHON, ['-c', PROGRAM], { LC_ALL: 'C' });
+    this.child = child;
+    child.stdin.on('error', () => undefined);
+    let first: ((v: { version: string } | { reason: string }) => void) | undefined;
+    let worked = false;
+    const ready = new Promise<{ version: string } | { reason: string }>((resolve) => (first = resolve));
+    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+      if (first) {
+        // Started: idle again (held while it starts, as whoever awaits `open` needs the answer).
+        if (!this.pending.size) hold(child, false);
+        const hello = parse<{ ready?: boolean; version?: string; unavailable?: string }>(line);
+        worked = hello?.ready === true;
+        first(hello?.ready ? { version: hello.version ?? 'unknown' } : { reason: hello?.unavailable ?? `unexpected first line from the helper` });
+        first = undefined;
+        return;
+      }
+      this.answer(line);
+    });
+    void child.then((result) => {
+      const why = `the netlink helper ended (${result.shortMessage ?? `exit ${String(result.exitCode)}`})`;
+      first?.({ reason: why });
+      first = undefined;
+      // Next time, a new one (only if this one had worked: a missing Python stays missing).
+      if (this.child === child) {
+        this.child = undefined;
+        if (worked) this.ready = undefined;
+      }
+      for (const [id, p] of this.pending) {
+        this.pending.delete(id);
+        clearTimeout(p.timer);
+        p.resolve({ abort: why });
+      }
+    });
+    hold(child, true);
+    return ready;
+  }
+
+  private answer(line: string): void {
+    const m = parse<{ id: number } & Partial<{ failed: { line: number; error: string }[]; abort: string }>>(line);
+    const p = m && this.pending.get(m.id);
+    if (!m || !p) return;
+    this.pending.delete(m.id);
+    clearTimeout(p.timer);
+    if (!this.pending.size && this.child) hold(this.child, false);
+    p.resolve(m.abort !== undefined ? { abort: m.abort } : { failed: m.failed ?? [] });
+  }
+}
+
+function parse<T>(line: string): T | undefined {
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The one helper of this process. */
+export const netlinkHelper = new NetlinkHelper();
