@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CommandRunner, Linux } from '@netloom/linux';
+import { CommandRunner, Linux, netlinkHelper } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind } from '@netloom/model';
 import { definePlugin, type DesiredPluginResource, type PluginStatus, SDK_VERSION } from '@netloom/plugin-sdk';
 import { Names } from '@netloom/planner';
@@ -49,12 +49,13 @@ const port = (id: string, ip: string, guardedBy?: string[]): DesiredResource<Por
   },
 });
 
-describeKernel('Reconciler on the real kernel', () => {
+// Both kernel doors: batches in namespaces by `ip -batch` (one process each) and by the netlink helper.
+describeKernel.each([['ip -batch', false], ['the netlink helper', true]])('Reconciler on the real kernel (%s)', (_door, netlink) => {
   const prefix = `r${Math.random().toString(36).slice(2, 5)}`;
   const names = new Names(prefix, 'host-under-test');
   const stateDir = mkdtempSync(join(tmpdir(), 'netloom-reconciler-'));
   const runner = new CommandRunner();
-  const linux = new Linux(runner);
+  const linux = new Linux(runner, netlink ? { netlink: netlinkHelper } : {});
   let reconciler: Reconciler;
   const reports: ReconcileReport[] = [];
   const ports = [port('port-a', '10.232.0.2'), port('port-b', '10.232.0.3'), port('port-c', '10.232.0.4')];
@@ -70,7 +71,8 @@ describeKernel('Reconciler on the real kernel', () => {
     }
   }
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    if (netlink) expect(await netlinkHelper.open()).toEqual({ version: expect.any(String) });
     reconciler = new Reconciler(linux, names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined });
     reconciler.onReport = (r) => reports.push(r);
     // Watching kernel events, as the agent does (the resync timer is an hour: out of the way).
@@ -108,7 +110,8 @@ describeKernel('Reconciler on the real kernel', () => {
     // both before the batch that brings its inside up; the table is not listed again (this agent
     // wrote it and nobody else did), nor every link: one read of the new veth, to verify it.
     expect(commands.slice(0, 2).sort()).toEqual(['ip -force -batch -', 'nft -f -']);
-    expect(commands.slice(2).sort()).toEqual([`ip -json -details link show dev ${names.veth('port-d')}`, `nsenter --net=/run/netns/${names.portNetns('port-d')} -- ip -force -batch -`]);
+    const inside = netlink ? `netlink -n ${names.portNetns('port-d')} -batch` : `nsenter --net=/run/netns/${names.portNetns('port-d')} -- ip -force -batch -`;
+    expect(commands.slice(2).sort()).toEqual([`ip -json -details link show dev ${names.veth('port-d')}`, inside].sort());
     expect(report.statuses.find((s) => s.id === 'port-d')!.attributes).toMatchObject({ [DROPPED]: '0' });
     // port-d claims another MAC: nobody hears it, and its drops show on the next observe.
     await execa('ip', ['-n', names.portNetns('port-d'), 'link', 'set', 'eth0', 'address', '02:00:00:00:00:99']);
