@@ -2,7 +2,7 @@
 // exactly what `ip -batch` leaves, and fail on the same lines.
 import { LinuxBatchAbortedError } from './batch-result';
 import { IpBatch } from './ip-batch';
-import { describeKernel, NetnsFixture } from './kernel-fixture';
+import { describeKernel, NetnsFixture, waitFor } from './kernel-fixture';
 import { Linux } from './linux';
 import { NetlinkHelper } from './netlink';
 import { CommandRunner } from './runner';
@@ -13,7 +13,7 @@ describeKernel('NetlinkHelper (kernel)', () => {
   const fx = new NetnsFixture('n');
   const IP = fx.name('i');
   const NL = fx.name('n');
-  const helper = new NetlinkHelper();
+  const helper = new NetlinkHelper(2);
   const plain = new Linux();
   const linux = new Linux(new CommandRunner(), { netlink: helper });
 
@@ -104,6 +104,16 @@ describeKernel('NetlinkHelper (kernel)', () => {
     expect((error as LinuxBatchAbortedError).stderr).toMatch(/cannot open .*No such file or directory/);
   });
 
+  it('spreads batches over its processes', async () => {
+    linux.runner.resetLog();
+    const served = helper.served;
+    const results = await linux.applyIpBatches([IP, NL].flatMap((ns) => [new IpBatch(ns).linkSet('lo', { up: true }), new IpBatch(ns).linkSet('v1', { up: true })]));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(linux.runner.log.map((l) => l.command)).toEqual(['netlink', 'netlink', 'netlink', 'netlink']);
+    // Sent at once (applyIpBatches runs 8 at a time): two to each.
+    expect(helper.served.map((n, i) => n - served[i])).toEqual([2, 2]);
+  });
+
   it('leaves to ip a batch with a line it does not send (making links, namespaces)', async () => {
     linux.runner.resetLog();
     expect(await linux.applyIpBatch(new IpBatch(NL).bridgeAdd('br1', {}).linkSet('br1', { up: true }))).toEqual({ ok: true, failed: [] });
@@ -111,13 +121,15 @@ describeKernel('NetlinkHelper (kernel)', () => {
   });
 
   it('starts again after it was killed', async () => {
-    const child = (helper as unknown as { child?: Promise<unknown> & { pid?: number } }).child;
-    expect(child?.pid).toBeDefined();
-    // setpriv execs python3: the pid is the helper's.
-    process.kill(child!.pid!, 'SIGKILL');
-    await child;
+    const before = helper.pids;
+    expect(before).toHaveLength(2);
+    // setpriv execs python3: the pids are the helpers'.
+    for (const pid of before) process.kill(pid, 'SIGKILL');
+    await waitFor(() => helper.pids.length === 0, 5000, 'the helpers to end');
     expect(await linux.applyIpBatch(new IpBatch(NL).linkSet('br1', { down: true }))).toEqual({ ok: true, failed: [] });
     expect((await plain.link('br1', NL))?.up).toBe(false);
     expect(linux.runner.log.at(-1)).toMatchObject({ command: 'netlink', exitCode: 0 });
+    expect(helper.pids).toHaveLength(1);
+    expect(before).not.toContain(helper.pids[0]);
   });
 });

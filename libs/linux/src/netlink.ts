@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { BatchLine, NetlinkOp } from './batch';
 import { COMMAND_TIMEOUT_MS } from './runner';
@@ -142,21 +143,27 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+type Opened = { version: string } | { reason: string };
+
 /**
- * One long-lived netlink helper per process (see {@link PROGRAM}): a batch in a namespace costs a
- * `setns` and a socket in it instead of a process. Started by {@link open}, which says whether it
- * can run here (Python and pyroute2 present); started again on the next request after it ended.
- * It dies with this process (`setpriv --pdeathsig KILL`) and keeps nothing alive while idle.
+ * The long-lived netlink helpers of this process (see {@link PROGRAM}): a batch in a namespace
+ * costs a `setns` and a socket in it instead of a process. One Python process runs one batch at a
+ * time, so there are `size` of them (default: one per core, at most 4), each batch going to the
+ * least busy. Started by {@link open}, which says whether they can run here (Python and pyroute2
+ * present); one that ended is started again on its next request. They die with this process
+ * (`setpriv --pdeathsig KILL`) and keep nothing alive while idle.
  */
 export class NetlinkHelper {
-  private child: Child | undefined;
-  private ready: Promise<{ version: string } | { reason: string }> | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  private readonly processes: NetlinkProcess[];
+  private ready: Promise<Opened> | undefined;
 
-  /** Starts the helper (once) and resolves with pyroute2's version, or why it cannot run. */
-  open(): Promise<{ version: string } | { reason: string }> {
-    this.ready ??= this.start();
+  constructor(size = Math.min(4, Math.max(1, availableParallelism()))) {
+    this.processes = Array.from({ length: size }, () => new NetlinkProcess());
+  }
+
+  /** Starts the helpers (once) and resolves with pyroute2's version, or why they cannot run. */
+  open(): Promise<Opened> {
+    this.ready ??= Promise.all(this.processes.map((p) => p.open())).then((all) => all.find((o) => 'reason' in o) ?? all[0]);
     return this.ready;
   }
 
@@ -165,12 +172,66 @@ export class NetlinkHelper {
     return lines.every((l) => l.op !== undefined);
   }
 
-  /** Runs one batch's ops in `netns` (undefined: this process's namespace). Never rejects. */
+  /** Runs one batch's ops in `netns` (undefined: this process's namespace), on the least busy helper. Never rejects. */
   async apply(netns: string | undefined, ops: NetlinkOp[]): Promise<NetlinkAnswer> {
     const opened = await this.open();
     if ('reason' in opened) return { abort: `the netlink helper cannot run: ${opened.reason}` };
-    const child = this.child!;
+    const idle = this.processes.reduce((a, b) => (b.load < a.load ? b : a));
+    return idle.apply(netns, ops);
+  }
+
+  /** Batches each helper process was sent so far. */
+  get served(): number[] {
+    return this.processes.map((p) => p.served);
+  }
+
+  /** The helpers' pids (those running). */
+  get pids(): number[] {
+    return this.processes.map((p) => p.pid).filter((pid): pid is number => pid !== undefined);
+  }
+}
+
+/** One helper process. */
+class NetlinkProcess {
+  private child: Child | undefined;
+  private ready: Promise<Opened> | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  served = 0;
+
+  /** Batches given to it and not answered yet (counted at once, so batches given together spread). */
+  get load(): number {
+    return this.outstanding;
+  }
+
+  private outstanding = 0;
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts the process (once; again after it ended, if it had worked). */
+  open(): Promise<Opened> {
+    this.ready ??= this.start();
+    return this.ready;
+  }
+
+  async apply(netns: string | undefined, ops: NetlinkOp[]): Promise<NetlinkAnswer> {
+    this.outstanding++;
+    try {
+      return await this.send(netns, ops);
+    } finally {
+      this.outstanding--;
+    }
+  }
+
+  private async send(netns: string | undefined, ops: NetlinkOp[]): Promise<NetlinkAnswer> {
+    const opened = await this.open();
+    const child = this.child;
+    if ('reason' in opened || !child) return { abort: `the netlink helper cannot run: ${'reason' in opened ? opened.reason : 'not started'}` };
     const id = this.nextId++;
+    this.served++;
     return new Promise<NetlinkAnswer>((resolve) => {
       if (!this.pending.size) hold(child, true);
       // A helper stuck this long is killed: its requests (this one included) fail as aborted.
@@ -180,13 +241,13 @@ export class NetlinkHelper {
     });
   }
 
-  private start(): Promise<{ version: string } | { reason: string }> {
+  private start(): Promise<Opened> {
     const child = startLineHelper(NETLINK_PYTHON, ['-c', PROGRAM], { LC_ALL: 'C' });
     this.child = child;
     child.stdin.on('error', () => undefined);
-    let first: ((v: { version: string } | { reason: string }) => void) | undefined;
+    let first: ((v: Opened) => void) | undefined;
     let worked = false;
-    const ready = new Promise<{ version: string } | { reason: string }>((resolve) => (first = resolve));
+    const ready = new Promise<Opened>((resolve) => (first = resolve));
     createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
       if (first) {
         // Started: idle again (held while it starts, as whoever awaits `open` needs the answer).
