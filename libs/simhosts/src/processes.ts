@@ -15,8 +15,8 @@ export interface MarkedProcess {
 /** The environment for a child of the run with `prefix`: ours minus NETLOOM_* settings, plus the marker. */
 export function markedEnv(prefix: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  // The run's own settings stay out, but a trace asked for the whole run goes to every process.
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('NETLOOM_') || key === 'NETLOOM_TRACE') env[key] = value;
+  // The run's own settings stay out, but a trace or a kernel door (`--netlink`) asked for the whole run goes to every process.
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('NETLOOM_') || key === 'NETLOOM_TRACE' || key === 'NETLOOM_NETLINK') env[key] = value;
   env[MARKER] = prefix;
   return env;
 }
