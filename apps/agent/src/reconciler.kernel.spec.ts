@@ -110,8 +110,10 @@ describeKernel.each([['ip -batch', false], ['the netlink helper', true]])('Recon
     // both before the batch that brings its inside up; the table is not listed again (this agent
     // wrote it and nobody else did), nor every link: one read of the new veth, to verify it.
     expect(commands.slice(0, 2).sort()).toEqual(['ip -force -batch -', 'nft -f -']);
-    const inside = netlink ? `netlink -n ${names.portNetns('port-d')} -batch` : `nsenter --net=/run/netns/${names.portNetns('port-d')} -- ip -force -batch -`;
-    expect(commands.slice(2).sort()).toEqual([`ip -json -details link show dev ${names.veth('port-d')}`, inside].sort());
+    const [inside, verify] = netlink
+      ? [`netlink -n ${names.portNetns('port-d')} -batch`, `netlink link show dev ${names.veth('port-d')}`]
+      : [`nsenter --net=/run/netns/${names.portNetns('port-d')} -- ip -force -batch -`, `ip -json -details link show dev ${names.veth('port-d')}`];
+    expect(commands.slice(2).sort()).toEqual([verify, inside].sort());
     expect(report.statuses.find((s) => s.id === 'port-d')!.attributes).toMatchObject({ [DROPPED]: '0' });
     // port-d claims another MAC: nobody hears it, and its drops show on the next observe.
     await execa('ip', ['-n', names.portNetns('port-d'), 'link', 'set', 'eth0', 'address', '02:00:00:00:00:99']);

@@ -16,7 +16,7 @@ export {
 } from './ip-batch';
 export { DEFAULT_BATCH_CONCURRENCY, Linux, NETNS_DIR } from './linux';
 export type { LinkMonitor } from './monitor';
-export { NETLINK_PYTHON, NetlinkHelper, netlinkHelper, type NetlinkAnswer } from './netlink';
+export { NETLINK_PYTHON, NetlinkHelper, netlinkHelper, type NetlinkAnswer, type NetlinkLinkAnswer } from './netlink';
 export {
   assertAlias,
   assertCidrAddr,

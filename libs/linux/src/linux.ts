@@ -49,8 +49,19 @@ export class Linux {
     return parseJsonArray(stdout, 'ip -s link').flatMap((e) => toLinkStats(e) ?? []);
   }
 
-  /** One link, or null when it does not exist: `ip [-n NS] -json -details link show dev NAME`. */
+  /**
+   * One link, or null when it does not exist: `ip [-n NS] -json -details link show dev NAME`;
+   * with a netlink helper, its one request instead (logged as `netlink [-n NS] link show dev
+   * NAME`), and `ip` when the helper cannot answer.
+   */
   async link(name: string, netns?: string): Promise<LinkInfo | null> {
+    if (this.netlink) {
+      const args = [...nsArgs(netns), 'link', 'show', 'dev', assertIfName(name)];
+      const started = performance.now();
+      const answer = await this.netlink.readLink(netns, name);
+      this.runner.record({ command: 'netlink', args, mutating: false, ms: performance.now() - started, exitCode: 'abort' in answer ? -1 : 0 });
+      if (!('abort' in answer)) return answer.link === null ? null : toLinkInfo(answer.link);
+    }
     const { stdout, exitCode } = await this.runner.run('ip', [...nsArgs(netns), '-json', '-details', 'link', 'show', 'dev', assertIfName(name)], {
       mutating: false,
       reject: false,

@@ -97,6 +97,22 @@ describeKernel('NetlinkHelper (kernel)', () => {
     expect(await state(NL)).toEqual(await state(IP));
   });
 
+  it('reads a link as ip -json -details does', async () => {
+    await plain.applyIpBatch(new IpBatch(NL).linkSet('v1', { mtu: 1400 }).linkSet('v0', { master: 'br0' }));
+    await plain.runner.run('ip', ['-n', NL, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '42', 'local', '10.1.0.2', 'dstport', '4789', 'nolearning', 'proxy'], { mutating: true });
+    linux.runner.resetLog();
+    for (const name of ['lo', 'br0', 'v0', 'v1', 'vx0', 'nosuch']) expect(await linux.link(name, NL)).toEqual(await plain.link(name, NL));
+    // Each read by the helper (none left to ip).
+    expect(linux.runner.log.map((l) => `${l.command} ${l.exitCode}`)).toEqual(Array(6).fill('netlink 0'));
+    expect(await linux.link('v0', NL)).toMatchObject({ master: 'br0', addrGenMode: 'none', alias: 'port-a' });
+    expect(await linux.link('vx0', NL)).toMatchObject({ vxlan: { id: 42, local: '10.1.0.2', port: 4789, learning: false, proxy: true } });
+    // A veth whose peer is in another namespace: the peer's namespace id and index.
+    const [host] = (await plain.links()).filter((l) => l.linkNetnsId !== undefined && l.kind === 'veth').slice(0, 1);
+    if (host) expect(await linux.link(host.ifname)).toEqual(await plain.link(host.ifname));
+    expect(await linux.link('lo')).toEqual(await plain.link('lo'));
+    expect(linux.runner.log.at(-1)).toMatchObject({ command: 'netlink', mutating: false, exitCode: 0 });
+  });
+
   it('aborts a batch whose namespace is missing, as ip does', async () => {
     const error = await linux.applyIpBatch(new IpBatch(fx.name('none')).linkSet('lo', { up: true })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LinuxBatchAbortedError);

@@ -106,40 +106,91 @@ try:
 except Exception:
     found = 'unknown'
 print(json.dumps({'ready': True, 'version': found}), flush=True)
+OPERSTATES = ['UNKNOWN', 'NOTPRESENT', 'DOWN', 'LOWERLAYERDOWN', 'TESTING', 'DORMANT', 'UP']
+GEN_MODES = ['eui64', 'none', 'stable_secret', 'random']
+
+def link_info(ipr, name):
+    # One link as 'ip -json -details link show dev NAME' has it, in the fields parse.ts reads.
+    try:
+        m = ipr.link('get', ifname=name)[0]
+    except NetlinkError as e:
+        if e.code == 19: return None
+        raise
+    a = m.get_attr
+    out = {'ifname': a('IFLA_IFNAME'), 'ifindex': m['index'], 'mtu': a('IFLA_MTU'), 'flags': ['UP'] if m['flags'] & 1 else []}
+    if a('IFLA_ADDRESS') is not None: out['address'] = a('IFLA_ADDRESS')
+    if a('IFLA_MASTER'): out['master'] = socket.if_indextoname(a('IFLA_MASTER'))
+    state = a('IFLA_OPERSTATE')
+    if isinstance(state, int): state = OPERSTATES[state] if state < len(OPERSTATES) else 'UNKNOWN'
+    if state is not None: out['operstate'] = state
+    if a('IFLA_IFALIAS'): out['ifalias'] = a('IFLA_IFALIAS')
+    if a('IFLA_LINK_NETNSID') is not None:
+        out['link_netnsid'] = a('IFLA_LINK_NETNSID')
+        if a('IFLA_LINK'): out['link_index'] = a('IFLA_LINK')
+    spec = a('IFLA_AF_SPEC')
+    inet6 = spec.get_attr('AF_INET6') if spec is not None else None
+    mode = inet6.get_attr('IFLA_INET6_ADDR_GEN_MODE') if inet6 is not None else None
+    if mode is not None and mode < len(GEN_MODES): out['inet6_addr_gen_mode'] = GEN_MODES[mode]
+    info = a('IFLA_LINKINFO')
+    kind = info.get_attr('IFLA_INFO_KIND') if info is not None else None
+    if kind:
+        out['linkinfo'] = {'info_kind': kind}
+        data = info.get_attr('IFLA_INFO_DATA')
+        if kind == 'vxlan' and data is not None:
+            d = data.get_attr
+            vx = {'id': d('IFLA_VXLAN_ID'), 'port': d('IFLA_VXLAN_PORT'), 'learning': bool(d('IFLA_VXLAN_LEARNING')), 'proxy': bool(d('IFLA_VXLAN_PROXY'))}
+            if d('IFLA_VXLAN_LOCAL'): vx['local'] = d('IFLA_VXLAN_LOCAL')
+            out['linkinfo']['info_data'] = vx
+    return out
+
+def serve(r, ipr):
+    if 'read' in r:
+        return {'id': r['id'], 'link': link_info(ipr, r['dev'])}
+    return {'id': r['id'], 'failed': run(ipr, r['ops'])}
+
 for line in sys.stdin:
     r = json.loads(line)
-    if r['netns'] is None:
-        failed = run(root, r['ops'])
-    else:
-        try:
-            fd = os.open('/run/netns/' + r['netns'], os.O_RDONLY)
-        except OSError as e:
-            print(json.dumps({'id': r['id'], 'abort': 'cannot open /run/netns/%s: %s' % (r['netns'], e.strerror)}), flush=True)
-            continue
-        # In the batch's namespace for the whole batch: its socket and its names are there.
-        try:
-            setns(fd)
-        except OSError as e:
-            os.close(fd)
-            print(json.dumps({'id': r['id'], 'abort': 'cannot enter /run/netns/%s: %s' % (r['netns'], e.strerror)}), flush=True)
-            continue
-        try:
-            ipr = IPRoute()
+    try:
+        if r['netns'] is None:
+            answer = serve(r, root)
+        else:
             try:
-                failed = run(ipr, r['ops'])
+                fd = os.open('/run/netns/' + r['netns'], os.O_RDONLY)
+            except OSError as e:
+                print(json.dumps({'id': r['id'], 'abort': 'cannot open /run/netns/%s: %s' % (r['netns'], e.strerror)}), flush=True)
+                continue
+            # In the request's namespace for the whole request: its socket and its names are there.
+            try:
+                setns(fd)
+            except OSError as e:
+                os.close(fd)
+                print(json.dumps({'id': r['id'], 'abort': 'cannot enter /run/netns/%s: %s' % (r['netns'], e.strerror)}), flush=True)
+                continue
+            try:
+                ipr = IPRoute()
+                try:
+                    answer = serve(r, ipr)
+                finally:
+                    ipr.close()
             finally:
-                ipr.close()
-        finally:
-            setns(home)
-            os.close(fd)
-    print(json.dumps({'id': r['id'], 'failed': failed}), flush=True)
+                setns(home)
+                os.close(fd)
+    except Exception as e:
+        answer = {'id': r['id'], 'abort': '%s: %s' % (type(e).__name__, e)}
+    print(json.dumps(answer), flush=True)
 `;
 
 /** What the helper did with one batch: the lines that failed (1-based), or why it could not run at all. */
 export type NetlinkAnswer = { failed: { line: number; error: string }[] } | { abort: string };
 
+/** One link as `ip -json -details link show` prints it (the fields `parse.ts` reads), null when missing, or why it could not be read. */
+export type NetlinkLinkAnswer = { link: Record<string, unknown> | null } | { abort: string };
+
+type Request = { ops: NetlinkOp[] } | { read: 'link'; dev: string };
+type Answer = NetlinkAnswer | NetlinkLinkAnswer;
+
 interface Pending {
-  resolve: (answer: NetlinkAnswer) => void;
+  resolve: (answer: Answer) => void;
   timer: NodeJS.Timeout;
 }
 
@@ -173,11 +224,20 @@ export class NetlinkHelper {
   }
 
   /** Runs one batch's ops in `netns` (undefined: this process's namespace), on the least busy helper. Never rejects. */
-  async apply(netns: string | undefined, ops: NetlinkOp[]): Promise<NetlinkAnswer> {
+  apply(netns: string | undefined, ops: NetlinkOp[]): Promise<NetlinkAnswer> {
+    return this.request(netns, { ops }) as Promise<NetlinkAnswer>;
+  }
+
+  /** Reads one link in `netns` (one RTM_GETLINK), as `ip -json -details link show dev NAME` has it. Never rejects. */
+  readLink(netns: string | undefined, dev: string): Promise<NetlinkLinkAnswer> {
+    return this.request(netns, { read: 'link', dev }) as Promise<NetlinkLinkAnswer>;
+  }
+
+  private async request(netns: string | undefined, request: Request): Promise<Answer> {
     const opened = await this.open();
     if ('reason' in opened) return { abort: `the netlink helper cannot run: ${opened.reason}` };
     const idle = this.processes.reduce((a, b) => (b.load < a.load ? b : a));
-    return idle.apply(netns, ops);
+    return idle.apply(netns, request);
   }
 
   /** Batches each helper process was sent so far. */
@@ -217,27 +277,27 @@ class NetlinkProcess {
     return this.ready;
   }
 
-  async apply(netns: string | undefined, ops: NetlinkOp[]): Promise<NetlinkAnswer> {
+  async apply(netns: string | undefined, request: Request): Promise<Answer> {
     this.outstanding++;
     try {
-      return await this.send(netns, ops);
+      return await this.send(netns, request);
     } finally {
       this.outstanding--;
     }
   }
 
-  private async send(netns: string | undefined, ops: NetlinkOp[]): Promise<NetlinkAnswer> {
+  private async send(netns: string | undefined, request: Request): Promise<Answer> {
     const opened = await this.open();
     const child = this.child;
     if ('reason' in opened || !child) return { abort: `the netlink helper cannot run: ${'reason' in opened ? opened.reason : 'not started'}` };
     const id = this.nextId++;
     this.served++;
-    return new Promise<NetlinkAnswer>((resolve) => {
+    return new Promise<Answer>((resolve) => {
       if (!this.pending.size) hold(child, true);
       // A helper stuck this long is killed: its requests (this one included) fail as aborted.
       const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS);
       this.pending.set(id, { resolve, timer });
-      child.stdin.write(`${JSON.stringify({ id, netns: netns ?? null, ops })}\n`);
+      child.stdin.write(`${JSON.stringify({ id, netns: netns ?? null, ...request })}\n`);
     });
   }
 
@@ -280,13 +340,13 @@ class NetlinkProcess {
   }
 
   private answer(line: string): void {
-    const m = parse<{ id: number } & Partial<{ failed: { line: number; error: string }[]; abort: string }>>(line);
+    const m = parse<{ id: number } & Partial<{ failed: { line: number; error: string }[]; abort: string; link: Record<string, unknown> | null }>>(line);
     const p = m && this.pending.get(m.id);
     if (!m || !p) return;
     this.pending.delete(m.id);
     clearTimeout(p.timer);
     if (!this.pending.size && this.child) hold(this.child, false);
-    p.resolve(m.abort !== undefined ? { abort: m.abort } : { failed: m.failed ?? [] });
+    p.resolve(m.abort !== undefined ? { abort: m.abort } : m.link !== undefined ? { link: m.link } : { failed: m.failed ?? [] });
   }
 }
 
