@@ -253,10 +253,26 @@ export interface HostContext {
      * with a new body, the table is replaced and filled in the same transaction. Elements must not
      * overlap (an interval set refuses overlapping ones, or merges them with `auto-merge`, which
      * then makes every call rewrite the set).
+     *
+     * `maps` gives the elements of named maps the body declares (e.g. `map ports { type ifname .
+     * ipv4_addr : verdict; }`), each a key and a value ({@link NftMapElement}), checked like set
+     * elements; with the same body only the maps whose elements differ are rewritten.
+     *
+     * `incremental`: for a table that changes often and is large (one per host holding many
+     * resources' rules). The body must then be only `chain`, `set` and `map` declarations. Once the
+     * context has written the table, a new body touches only what differs, in one transaction:
+     * chains whose text changed are flushed and filled again (a base chain whose hook changed, and
+     * a chain no longer declared, are deleted), set and map elements are deleted and added one by
+     * one, new counters declared and unused ones deleted; chains, sets and maps that did not change
+     * keep their handles, and every counter its value. A set's or map's declaration that changed, a
+     * table the context has not written since it started (or that someone else changed), or a body
+     * with anything else at its top, is replaced whole as above.
      */
     nftTable(body: string, netns?: string, opts?: {
         counters?: readonly string[];
         sets?: Readonly<Record<string, readonly string[]>>;
+        maps?: Readonly<Record<string, readonly NftMapElement[]>>;
+        incremental?: boolean;
     }): Promise<void>;
     /** This plugin's table as `nft -j` lists it (in one of its namespaces, a core port's, or the host's), or null when there is none. */
     nftList(netns?: string): Promise<unknown>;
@@ -279,6 +295,16 @@ export interface HostContext {
      */
     requestReconcile(reason: string): void;
     log(line: string): void;
+}
+/** One element of a map given to {@link HostContext.nftTable}. */
+export interface NftMapElement {
+    /**
+     * The key's parts, in the order of the map's type (`ifname . ipv4_addr`): each a canonical IP
+     * address or CIDR, a non-negative integer, or an interface name.
+     */
+    key: readonly string[];
+    /** A verdict (`accept`, `drop`, `continue`, `return`, `jump <chain>`, `goto <chain>`) or a non-negative integer. */
+    value: string;
 }
 /** One check of {@link HostContext.probe}. */
 export interface ProbeCheck {
@@ -368,7 +394,7 @@ export { badInput, conflict, ErrorCode, NetloomError, notFound, RealizationState
 export { type FieldType, t } from './fields';
 export { type FilterableRow, type IntentFilter, matchesFilter } from './intent-filter';
 export { deriveMac, subnetContaining } from './net';
-export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, ProbeCheck, ProbeResult } from './host-context';
+export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, NftMapElement, ProbeCheck, ProbeResult } from './host-context';
 export { ProbeHelpers } from './probe-helper';
 export { createHostContext, type HostContextOptions, type ManagedHostContext } from './host-context-impl';
 export { spreadOverHosts } from './scheduling';
@@ -412,6 +438,57 @@ export declare function matchesFilter(row: FilterableRow, filter: IntentFilter |
 export declare function subnetContaining(ip: string, cidrs: readonly string[]): string | undefined;
 /** A stable, locally administered unicast MAC derived from a seed (e.g. a resource id and a role). */
 export declare function deriveMac(seed: string): string;
+
+// ---- nft-parts.ts
+/**
+ * Pure helpers of {@link HostContext.nftTable}'s incremental mode: a body split into its top-level
+ * declarations, map elements checked and written as nft lists them, and the one transaction that
+ * turns what a table holds into what is wanted by touching only what differs.
+ */
+/** A top-level declaration of a table body: `chain x { … }`, `set x { … }`, `map x { … }`. */
+export interface Part {
+    kind: 'chain' | 'set' | 'map';
+    name: string;
+    text: string;
+}
+/**
+ * The top-level declarations of a body, by `kind name`; undefined when the body holds anything
+ * else at the top (it can then only be replaced whole). Quoted text (comments, log prefixes) may
+ * hold braces.
+ */
+export declare function splitBody(body: string): Map<string, Part> | undefined;
+/** A base chain's `type … hook …` statement (undefined for a regular chain): a change of it needs the chain made again. */
+export declare function hookOf(chainText: string): string | undefined;
+/**
+ * The text of one map element as the context compares and writes it (`"br0" . 10.0.0.5 : jump
+ * c`), or why it is refused: key parts are canonical IPs or CIDRs, non-negative integers or
+ * interface names; values are verdicts or non-negative integers. Nothing else reaches nft.
+ */
+export declare function mapElementText(element: unknown): {
+    text: string;
+} | {
+    error: string;
+};
+/** One `[key, value]` of an `nft -j` map listing, as {@link mapElementText} writes it. */
+export declare function listedMapElement(element: unknown): string;
+/** The key of an element's text (before ` : `), to tell a changed value from a new key. */
+export declare const elementKeyOf: (text: string) => string;
+/** What a table holds, as the incremental diff needs it. */
+export interface HeldParts {
+    parts: Map<string, Part>;
+    sets: Map<string, string[]>;
+    maps: Map<string, string[]>;
+    counters: string[];
+    mark: string;
+}
+/**
+ * The nft lines that turn `held` into `wanted` in one transaction, touching only what differs:
+ * changed or removed chains are flushed (and removed ones deleted), set and map elements are
+ * deleted and added one by one, new counters declared and unused ones deleted, and the changed
+ * and new declarations written again. Undefined when a set's or map's declaration changed (the
+ * table must then be replaced whole).
+ */
+export declare function partsDiff(table: string, held: HeldParts, wanted: HeldParts): string | undefined;
 
 // ---- nft-watch.ts
 import { type Linux } from '@netloom/linux';

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { assertNetnsName, assertNftName, IpBatch, type BatchResult, type LinkInfo, Linux, wholeBatchFailed } from '@netloom/linux';
-import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView } from './host-context';
+import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, NftMapElement } from './host-context';
+import { elementKeyOf, type HeldParts, listedMapElement, mapElementText, type Part, partsDiff, splitBody } from './nft-parts';
 import { NftWatch } from './nft-watch';
 import { ProbeHelpers } from './probe-helper';
 import { scopeFor, type PluginScope } from './scoping';
@@ -161,48 +162,80 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       const ns = nftNs(netns);
       const counters = nftNames(nftOpts?.counters, 'counter', opts.pluginId);
       const sets = setElements(nftOpts?.sets, opts.pluginId);
+      const maps = mapElements(nftOpts?.maps, opts.pluginId);
       const table = `inet ${scope.nftTable}`;
       // The mark covers the body and the counter names, never their values nor set elements (a body alone hashes as it always did).
       const marked = counters.length ? `${body}\u0000${counters.join(',')}` : body;
       const mark = body.trim() === '' ? undefined : `netloom_${createHash('sha256').update(marked).digest('hex').slice(0, 16)}`;
       // What this context last wrote or read there, while recent (a namespace made again is known empty).
       const known = tables.get(ns ?? '');
-      const current = known && Date.now() - known.at < (opts.nftTrustMs ?? TRUST_MS) ? known : readTable(await linux.nftRuleset(ns), scope.nftTable);
+      let current: KnownTable;
+      if (known && Date.now() - known.at < (opts.nftTrustMs ?? TRUST_MS)) current = known;
+      else {
+        current = readTable(await linux.nftRuleset(ns), scope.nftTable);
+        // Still the table this context wrote: what it knows of its parts holds.
+        if (known?.parts && current.mark === known.mark) current.parts = known.parts;
+      }
       const fill = (name: string, elements: string[]): string => (elements.length ? `add element ${table} ${name} { ${elements.join(', ')} }\n` : '');
-      let script: string;
+      const parts = nftOpts?.incremental && mark !== undefined ? splitBody(body) : undefined;
+      const keyed = (m: Map<string, string[]>): Map<string, string[]> => new Map([...m].map(([n, e]) => [n, e.map(elementKey)]));
+      let script: string | undefined;
       let next: KnownTable;
       if (mark !== undefined && current.mark === mark) {
-        // The same body: only the sets whose elements differ are rewritten, rules and counters stay.
-        const stale = [...sets].filter(([name, elements]) => !sameElements(current.sets.get(name), elements));
-        script = stale.map(([name, elements]) => `flush set ${table} ${name}\n${fill(name, elements)}`).join('');
-        next = { ...current, sets: new Map([...current.sets, ...sets]) };
+        // The same body: only the sets and maps whose elements differ are rewritten, rules and counters stay.
+        if (current.parts) {
+          script = partsDiff(table, heldParts(current), { parts: current.parts, sets: keyed(sets), maps, counters, mark });
+        } else {
+          const stale = [...sets].filter(([name, elements]) => !sameElements(current.sets.get(name), elements));
+          const staleMaps = [...maps].filter(([name, elements]) => current.mapElems.get(name)?.join('\n') !== elements.join('\n'));
+          script = [...stale, ...staleMaps].map(([name, elements]) => `flush ${sets.has(name) ? 'set' : 'map'} ${table} ${name}\n${fill(name, elements)}`).join('');
+        }
+        next = { ...current, sets: new Map([...current.sets, ...sets]), mapElems: new Map([...current.mapElems, ...maps]) };
         // Still as of when it was last read or replaced.
       } else if (mark === undefined) {
         // Declaring the table first makes the delete safe when it does not exist.
         script = current.exists ? `table ${table} {}\ndelete table ${table}\n` : '';
         next = EMPTY_TABLE();
       } else {
-        // Replaced in place, in one transaction: rules, chains and the body's own sets and maps go;
-        // named counters stay (values kept: declaring one that exists changes nothing), and the
-        // sets given are emptied and filled again.
         const declared = declaredNames(body);
-        const lines = current.exists ? [`table ${table} {}`, `flush table ${table}`] : [];
-        for (const chain of current.chains) lines.push(`delete chain ${table} ${chain}`);
-        for (const name of current.sets.keys()) if (!sets.has(name)) lines.push(`delete set ${table} ${name}`);
-        for (const name of current.maps) lines.push(`delete map ${table} ${name}`);
-        lines.push(`table ${table} {`, ...counters.map((c) => `counter ${c} {}`), `chain ${mark} {`, '}', body, '}');
-        for (const name of current.counters) if (!counters.includes(name)) lines.push(`delete counter ${table} ${name}`);
-        for (const [name, elements] of sets) {
-          if (current.sets.has(name)) lines.push(`flush set ${table} ${name}`);
-          if (elements.length) lines.push(fill(name, elements).trimEnd());
+        next = {
+          exists: true,
+          mark,
+          chains: [mark, ...declared.chains],
+          sets: new Map([...declared.sets].map((n) => [n, sets.get(n) ?? []])),
+          maps: declared.maps,
+          mapElems: new Map([...declared.maps].map((n) => [n, maps.get(n) ?? []])),
+          counters: [...counters],
+          ...(parts ? { parts } : {}),
+          at: Date.now(),
+        };
+        // Incremental: only the declarations and elements that differ from what the table holds.
+        if (parts && current.exists && current.mark && current.parts) {
+          script = partsDiff(table, heldParts(current), { parts, sets: keyed(sets), maps, counters, mark });
         }
-        script = `${lines.join('\n')}\n`;
-        next = { exists: true, mark, chains: [mark, ...declared.chains], sets: new Map([...declared.sets].map((n) => [n, sets.get(n) ?? []])), maps: declared.maps, counters: [...counters], at: Date.now() };
+        if (script === undefined) {
+          // Replaced in place, in one transaction: rules, chains and the body's own sets and maps go;
+          // named counters stay (values kept: declaring one that exists changes nothing), and the
+          // sets given are emptied and filled again.
+          const lines = current.exists ? [`table ${table} {}`, `flush table ${table}`] : [];
+          // Maps first: their elements may jump to the chains.
+          for (const name of current.maps) lines.push(`delete map ${table} ${name}`);
+          for (const chain of current.chains) lines.push(`delete chain ${table} ${chain}`);
+          for (const name of current.sets.keys()) if (!sets.has(name)) lines.push(`delete set ${table} ${name}`);
+          lines.push(`table ${table} {`, ...counters.map((c) => `counter ${c} {}`), `chain ${mark} {`, '}', body, '}');
+          for (const name of current.counters) if (!counters.includes(name)) lines.push(`delete counter ${table} ${name}`);
+          for (const [name, elements] of sets) {
+            if (current.sets.has(name)) lines.push(`flush set ${table} ${name}`);
+            if (elements.length) lines.push(fill(name, elements).trimEnd());
+          }
+          for (const [name, elements] of maps) if (elements.length) lines.push(fill(name, elements).trimEnd());
+          script = `${lines.join('\n')}\n`;
+        }
       }
       // Watched before writing, so our own write is told apart by its pid.
       if (next.exists) watch.watch(ns ?? '');
       try {
-        if (script !== '') await linux.nftApply(script, ns, (pid) => watch.ours(ns ?? '', pid));
+        if (script) await linux.nftApply(script, ns, (pid) => watch.ours(ns ?? '', pid));
       } catch (error) {
         tables.delete(ns ?? '');
         throw error;
@@ -264,7 +297,7 @@ async function deadNetns(linux: Linux): Promise<Set<string>> {
 }
 
 /** Names of counters or sets of an nft table, unique and sorted; each must be an nft identifier. */
-function nftNames(names: readonly string[] | undefined, what: 'counter' | 'set', pluginId: string): string[] {
+function nftNames(names: readonly string[] | undefined, what: 'counter' | 'set' | 'map', pluginId: string): string[] {
   const list: unknown = names ?? [];
   if (!Array.isArray(list)) throw new Error(`plugin ${pluginId}: nftTable ${what}s must be a list of names`);
   for (const name of list as unknown[]) {
@@ -343,12 +376,46 @@ interface KnownTable {
   /** Sets with their elements. */
   sets: Map<string, string[]>;
   maps: string[];
+  /** Maps with their elements (as {@link listedMapElement} writes them). */
+  mapElems: Map<string, string[]>;
   counters: string[];
+  /** The body's declarations as last written by an incremental call (unknown after a read from the kernel). */
+  parts?: Map<string, Part>;
   /** When it was last read or replaced. */
   at: number;
 }
 
-const EMPTY_TABLE = (): KnownTable => ({ exists: false, mark: undefined, chains: [], sets: new Map(), maps: [], counters: [], at: Date.now() });
+const EMPTY_TABLE = (): KnownTable => ({ exists: false, mark: undefined, chains: [], sets: new Map(), maps: [], mapElems: new Map(), counters: [], at: Date.now() });
+
+/** A known table with its parts, as {@link partsDiff} compares it. */
+const heldParts = (t: KnownTable): HeldParts => ({
+  parts: t.parts ?? new Map<string, Part>(),
+  sets: new Map([...t.sets].map(([n, e]) => [n, e.map(elementKey)])),
+  maps: t.mapElems,
+  counters: t.counters,
+  mark: t.mark ?? '',
+});
+
+/** Map name → its elements' texts (checked, unique, sorted); anything else throws before anything runs. */
+function mapElements(maps: Readonly<Record<string, readonly NftMapElement[]>> | undefined, pluginId: string): Map<string, string[]> {
+  if (maps === undefined) return new Map();
+  if (maps === null || typeof maps !== 'object' || Array.isArray(maps)) throw new Error(`plugin ${pluginId}: nftTable maps must map map names to lists of elements`);
+  const out = new Map<string, string[]>();
+  for (const name of nftNames(Object.keys(maps), 'map', pluginId)) {
+    const list: unknown = maps[name];
+    if (!Array.isArray(list)) throw new Error(`plugin ${pluginId}: map ${name}: elements must be a list of { key, value }`);
+    const byKey = new Map<string, string>();
+    for (const element of list as unknown[]) {
+      const checked = mapElementText(element);
+      if ('error' in checked) throw new Error(`plugin ${pluginId}: map ${name}: ${checked.error}`);
+      const key = elementKeyOf(checked.text);
+      if (byKey.has(key) && byKey.get(key) !== checked.text) throw new Error(`plugin ${pluginId}: map ${name}: key ${key} is given twice`);
+      byKey.set(key, checked.text);
+    }
+    out.set(name, [...byKey.values()].sort());
+  }
+  return out;
+}
 
 /** The names of the chains, sets and maps a table body declares. */
 function declaredNames(body: string): { chains: string[]; sets: string[]; maps: string[] } {
@@ -369,7 +436,10 @@ function readTable(ruleset: unknown, name: string): KnownTable {
       if (item.chain.name!.startsWith('netloom_')) known.mark = item.chain.name;
     }
     if (mine(item.set)) known.sets.set(item.set.name!, (item.set.elem ?? []).map(listedElement));
-    if (mine(item.map)) known.maps.push(item.map.name!);
+    if (mine(item.map)) {
+      known.maps.push(item.map.name!);
+      known.mapElems.set(item.map.name!, (item.map.elem ?? []).map(listedMapElement).sort());
+    }
     if (mine(item.counter)) known.counters.push(item.counter.name!);
   }
   return known;

@@ -596,3 +596,94 @@ describeKernel("HostContext nft tables in core ports' namespaces, with sets (tes
     expect(kit.runner.mutatingCount).toBe(before);
   });
 });
+
+describeKernel('HostContext incremental nft tables with maps in the host namespace (test kit)', () => {
+  let kit: AgentTestHost;
+  let bridge: string;
+  let a: string;
+  const chainA = (rule: string) => `chain c_a {\n  ${rule}\n}`;
+  const BASE = 'chain fw {\n  type filter hook forward priority 0; policy accept;\n  iifname . ip saddr vmap @m\n}';
+  const MAP = 'map m { type ifname . ipv4_addr : verdict; }';
+  const body = (...chains: string[]) => [MAP, ...chains, BASE].join('\n');
+  type Item = Record<string, { handle?: number; name?: string; elem?: unknown[]; packets?: number }>;
+  const items = async (): Promise<Item[]> => ((await kit.host.nftList()) as { nftables: Item[] }).nftables.filter((i) => !('metainfo' in i));
+  /** Handles of the chains, sets and maps (rules come and go). */
+  const handles = async () =>
+    (await items())
+      .filter((i) => 'chain' in i || 'map' in i)
+      .map((i) => Object.entries(i).map(([type, v]) => `${type}:${v.name ?? ''}:${v.handle}`)[0])
+      .filter((h) => !h.includes(':netloom_'));
+  const counters = async () => kit.host.nftCounters();
+  const ping = async () => (await kit.exec(a, ['ping', '-c', '2', '-i', '0.01', '-W', '1', '10.82.0.3'])).code === 0;
+  const elements = async () => JSON.stringify((await items()).find((i) => i.map?.name === 'm')?.map.elem ?? []);
+  const opts = (elements: { key: string[]; value: string }[], extra: string[] = []) => ({ incremental: true, counters: ['n_a', ...extra], maps: { m: elements } });
+
+  beforeAll(async () => {
+    kit = await agentTestHost({ pluginId: 'example.fw' });
+    bridge = await kit.addNetworkBridge('n1');
+    a = await kit.addTestNamespace('a', 'n1', '10.82.0.2/24');
+    await kit.addTestNamespace('b', 'n1', '10.82.0.3/24');
+  });
+  afterAll(async () => {
+    await kit?.destroy();
+  });
+
+  it('writes the table with its map elements in one transaction; bridged traffic jumps by (bridge, address)', async () => {
+    const before = kit.runner.mutatingCount;
+    await kit.host.nftTable(body(chainA('counter name n_a accept')), undefined, opts([{ key: [bridge, '10.82.0.2'], value: 'jump c_a' }]));
+    expect(kit.runner.mutatingCount).toBe(before + 1);
+    expect(await ping()).toBe(true);
+    expect((await counters()).n_a.packets).toBe(2);
+    expect(await elements()).toContain('"target":"c_a"');
+    // The same again: nothing runs.
+    await kit.host.nftTable(body(chainA('counter name n_a accept')), undefined, opts([{ key: [bridge, '10.82.0.2'], value: 'jump c_a' }]));
+    expect(kit.runner.mutatingCount).toBe(before + 1);
+  });
+
+  it('rewrites only the chain that changed: chains and map keep their handles, counters their values', async () => {
+    const was = await handles();
+    const before = kit.runner.mutatingCount;
+    const b2 = 'chain c_b {\n  counter name n_b drop\n}';
+    await kit.host.nftTable(body(chainA('counter name n_a drop'), b2), undefined, opts([{ key: [bridge, '10.82.0.2'], value: 'jump c_a' }], ['n_b']));
+    expect(kit.runner.mutatingCount).toBe(before + 1);
+    expect(await ping()).toBe(false);
+    expect((await counters()).n_a.packets).toBe(4);
+    const now = await handles();
+    expect(now.filter((h) => !h.startsWith('chain:c_b:'))).toEqual(was);
+    // A map element whose value changes, one added: elements only.
+    await kit.host.nftTable(body(chainA('counter name n_a drop'), b2), undefined, opts([{ key: [bridge, '10.82.0.2'], value: 'accept' }, { key: [bridge, '10.82.0.3'], value: 'jump c_b' }], ['n_b']));
+    expect(kit.runner.mutatingCount).toBe(before + 2);
+    expect(await handles()).toEqual(now);
+    expect(await ping()).toBe(false); // the reply from b is dropped by c_b
+    expect((await counters()).n_b.packets).toBeGreaterThan(0);
+    // The chain goes with the element jumping to it, and its counter.
+    await kit.host.nftTable(body(chainA('counter name n_a drop')), undefined, opts([{ key: [bridge, '10.82.0.2'], value: 'jump c_a' }]));
+    expect(kit.runner.mutatingCount).toBe(before + 3);
+    expect(await handles()).toEqual(was);
+    expect(Object.keys(await counters()).sort()).toEqual(['n_a']);
+    expect(await elements()).not.toContain('10.82.0.3');
+  });
+
+  it('makes a base chain again when its hook changes, and replaces the table whole when a map is declared otherwise', async () => {
+    const moved = body(chainA('counter name n_a accept')).replace('priority 0;', 'priority 10;');
+    await kit.host.nftTable(moved, undefined, opts([{ key: [bridge, '10.82.0.2'], value: 'jump c_a' }]));
+    expect(JSON.stringify(await kit.host.nftList())).toContain('"prio":10');
+    expect(await ping()).toBe(true);
+    const remapped = moved.replace(MAP, 'map m { type ifname . ipv4_addr : verdict; flags interval; }');
+    await kit.host.nftTable(remapped, undefined, opts([{ key: [bridge, '10.82.0.0/24'], value: 'jump c_a' }]));
+    expect(await elements()).toContain('"len":24');
+    expect(await ping()).toBe(true);
+  });
+
+  it('refuses map elements that are not keys and verdicts, before anything runs', async () => {
+    const before = kit.runner.mutatingCount;
+    const refuse = (m: unknown, message: RegExp) =>
+      expect(kit.host.nftTable(body(chainA('accept')), undefined, { incremental: true, maps: m as Record<string, { key: string[]; value: string }[]> })).rejects.toThrow(message);
+    await refuse({ m: [{ key: [bridge, '10.82.0.2/24'], value: 'accept' }] }, /is not a canonical IP address or CIDR/);
+    await refuse({ m: [{ key: ['br0 } ; flush ruleset'], value: 'accept' }] }, /neither an IP address/);
+    await refuse({ m: [{ key: [bridge], value: 'jump x; flush ruleset' }] }, /is neither a verdict/);
+    await refuse({ m: [{ key: [bridge], value: 'accept' }, { key: [bridge], value: 'drop' }] }, /given twice/);
+    await refuse({ m: 'x' }, /elements must be a list/);
+    expect(kit.runner.mutatingCount).toBe(before);
+  });
+});

@@ -62,8 +62,31 @@ export interface HostContext {
    * with a new body, the table is replaced and filled in the same transaction. Elements must not
    * overlap (an interval set refuses overlapping ones, or merges them with `auto-merge`, which
    * then makes every call rewrite the set).
+   *
+   * `maps` gives the elements of named maps the body declares (e.g. `map ports { type ifname .
+   * ipv4_addr : verdict; }`), each a key and a value ({@link NftMapElement}), checked like set
+   * elements; with the same body only the maps whose elements differ are rewritten.
+   *
+   * `incremental`: for a table that changes often and is large (one per host holding many
+   * resources' rules). The body must then be only `chain`, `set` and `map` declarations. Once the
+   * context has written the table, a new body touches only what differs, in one transaction:
+   * chains whose text changed are flushed and filled again (a base chain whose hook changed, and
+   * a chain no longer declared, are deleted), set and map elements are deleted and added one by
+   * one, new counters declared and unused ones deleted; chains, sets and maps that did not change
+   * keep their handles, and every counter its value. A set's or map's declaration that changed, a
+   * table the context has not written since it started (or that someone else changed), or a body
+   * with anything else at its top, is replaced whole as above.
    */
-  nftTable(body: string, netns?: string, opts?: { counters?: readonly string[]; sets?: Readonly<Record<string, readonly string[]>> }): Promise<void>;
+  nftTable(
+    body: string,
+    netns?: string,
+    opts?: {
+      counters?: readonly string[];
+      sets?: Readonly<Record<string, readonly string[]>>;
+      maps?: Readonly<Record<string, readonly NftMapElement[]>>;
+      incremental?: boolean;
+    },
+  ): Promise<void>;
   /** This plugin's table as `nft -j` lists it (in one of its namespaces, a core port's, or the host's), or null when there is none. */
   nftList(netns?: string): Promise<unknown>;
   /** The named counters of this plugin's table: name → packets and bytes ({} when there is no table). */
@@ -85,6 +108,17 @@ export interface HostContext {
   requestReconcile(reason: string): void;
 
   log(line: string): void;
+}
+
+/** One element of a map given to {@link HostContext.nftTable}. */
+export interface NftMapElement {
+  /**
+   * The key's parts, in the order of the map's type (`ifname . ipv4_addr`): each a canonical IP
+   * address or CIDR, a non-negative integer, or an interface name.
+   */
+  key: readonly string[];
+  /** A verdict (`accept`, `drop`, `continue`, `return`, `jump <chain>`, `goto <chain>`) or a non-negative integer. */
+  value: string;
 }
 
 /** One check of {@link HostContext.probe}. */
