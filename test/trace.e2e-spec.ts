@@ -78,9 +78,12 @@ async function sourceSeen(server: PortView, client: PortView): Promise<string> {
   }
 }
 
-/** Packets of the counted rules in a namespace, as the agent reads them. */
-async function counters(ns: string): Promise<Record<string, number>> {
-  return countedRules(JSON.parse(await runOk('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'ruleset'])));
+/** Packets of the counted rules in a port's namespace and in its host's (the firewall's table is there), as the agent reads them. */
+async function counters(ns: string, host: number): Promise<Record<string, number>> {
+  const read = async (where: string) => countedRules(JSON.parse(await runOk('ip', ['netns', 'exec', where, 'nft', '-j', 'list', 'ruleset'])));
+  const out = await read(ns);
+  for (const [comment, n] of Object.entries(await read(theLab().cluster.sim.hosts[host].name))) out[comment] = (out[comment] ?? 0) + n;
+  return out;
 }
 
 describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix ${P})`, () => {
@@ -228,7 +231,7 @@ describeRoot(`netloom trace end to end: 2 simulated hosts, real agents (prefix $
     const [s, ca] = [need('s'), need('ca')];
     const allowCounter = `netloom fw`;
     const allowed = async (): Promise<number> =>
-      Object.entries(await counters(s.ns))
+      Object.entries(await counters(s.ns, 0))
         .filter(([comment]) => comment.startsWith(allowCounter) && comment.endsWith(' 10 ALLOW'))
         .reduce((sum, [, n]) => sum + n, 0);
     const before = await allowed();

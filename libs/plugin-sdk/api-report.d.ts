@@ -114,7 +114,7 @@ export {};
 
 // ---- host-context-impl.ts
 import { type LinkInfo, Linux } from '@netloom/linux';
-import type { HostContext } from './host-context';
+import type { HostContext, PortPlace } from './host-context';
 /** What {@link createHostContext} needs: the kernel door, who the plugin is, and where it acts. */
 export interface HostContextOptions {
     linux: Linux;
@@ -131,10 +131,7 @@ export interface HostContextOptions {
      * plugin may keep its nft table in those namespaces). Read on every call, so the owner may
      * refill it in place. Absent: no ports.
      */
-    ports?: ReadonlyMap<string, {
-        netns: string;
-        ifname: string;
-    }>;
+    ports?: ReadonlyMap<string, PortPlace>;
     log?: (line: string) => void;
     /**
      * How long nftTable trusts what it last wrote or read of a table instead of listing the ruleset
@@ -202,10 +199,7 @@ export interface HostContext {
      * {@link nftCounters} with `netns`), and do nothing else there. The namespace exists once the
      * core has applied the port, which happens before plugins run in the same pass.
      */
-    port(portId: string): {
-        netns: string;
-        ifname: string;
-    } | undefined;
+    port(portId: string): PortPlace | undefined;
     /** The ids of the core ports desired on this host (e.g. to clean up after ones a plugin no longer covers). */
     portIds(): string[];
     /** Namespaces this plugin owns on the host (live ones: a file in /run/netns with nothing mounted on it is none). */
@@ -295,6 +289,21 @@ export interface HostContext {
      */
     requestReconcile(reason: string): void;
     log(line: string): void;
+}
+/** Where a core port is on this host ({@link HostContext.port}). */
+export interface PortPlace {
+    /** The namespace it lives in. */
+    netns: string;
+    /** Its interface there. */
+    ifname: string;
+    /**
+     * The bridge its host end is attached to, in the host namespace (absent when the host does not
+     * say). A table of the plugin in the host namespace sees the port's bridged traffic in the inet
+     * `forward` hook with this bridge as `iifname`/`oifname`.
+     */
+    bridge?: string;
+    /** Its IP addresses (without prefix length; absent when the host does not say). */
+    addresses?: string[];
 }
 /** One element of a map given to {@link HostContext.nftTable}. */
 export interface NftMapElement {
@@ -394,7 +403,7 @@ export { badInput, conflict, ErrorCode, NetloomError, notFound, RealizationState
 export { type FieldType, t } from './fields';
 export { type FilterableRow, type IntentFilter, matchesFilter } from './intent-filter';
 export { deriveMac, subnetContaining } from './net';
-export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, NftMapElement, ProbeCheck, ProbeResult } from './host-context';
+export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, NftMapElement, PortPlace, ProbeCheck, ProbeResult } from './host-context';
 export { ProbeHelpers } from './probe-helper';
 export { createHostContext, type HostContextOptions, type ManagedHostContext } from './host-context-impl';
 export { spreadOverHosts } from './scheduling';

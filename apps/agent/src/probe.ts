@@ -72,7 +72,10 @@ export class ProbeAnswerer {
       const bad = from ? badSend(message.send) : `port ${message.send.portId} is not on this host`;
       if (bad) return { ...reply, error: bad };
     }
-    reply.counters = await Promise.all(message.read.map((scope) => this.read(scope)));
+    // A table in the host namespace (one per host, e.g. the firewall's) counts for every port of
+    // the host: its rules are added once, to the last port scope asked (the target when both ends are here).
+    const lastPort = message.read.map((scope) => 'portId' in scope).lastIndexOf(true);
+    reply.counters = await Promise.all(message.read.map((scope, i) => this.read(scope, i === lastPort)));
     if (message.send && from) reply.sent = await this.send(from, message.send);
     return reply;
   }
@@ -81,11 +84,14 @@ export class ProbeAnswerer {
     return this.helpers.close();
   }
 
-  private async read(scope: ProbeScope): Promise<ProbeResultMessage['counters'][number]> {
+  private async read(scope: ProbeScope, withHost = false): Promise<ProbeResultMessage['counters'][number]> {
     const netns = 'portId' in scope ? this.places.portNetns(scope.portId) : this.places.applianceNetns(scope.pluginId, scope.resourceId);
     if (!netns) return { error: 'not on this host' };
     try {
-      return { packets: countedRules(await this.linux.nftRuleset(netns)) };
+      const [inside, onHost] = await Promise.all([this.linux.nftRuleset(netns), withHost ? this.linux.nftRuleset() : undefined]);
+      const packets = countedRules(inside);
+      for (const [comment, n] of Object.entries(countedRules(onHost ?? null))) packets[comment] = (packets[comment] ?? 0) + n;
+      return { packets };
     } catch (error) {
       return { error: error instanceof Error ? error.message : String(error) };
     }

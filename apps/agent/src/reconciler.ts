@@ -545,7 +545,14 @@ export class Reconciler {
     if (plugins) {
       // After the core apply, so the bridges of this host's networks (and its ports) exist for the plugins.
       const bridges = new Map(desired.filter((r) => r.kind === ResourceKind.Network).map((r) => [r.id, this.names.bridge(r.id)]));
-      const ports = new Map(desired.filter((r) => r.kind === ResourceKind.Port).map((r) => [r.id, this.names.portPlace(r.id, (r.spec as PortSpec).netns)]));
+      const ports = new Map(
+        desired
+          .filter((r) => r.kind === ResourceKind.Port)
+          .map((r) => {
+            const spec = r.spec as PortSpec;
+            return [r.id, { ...this.names.portPlace(r.id, spec.netns), bridge: this.names.bridge(spec.networkId), addresses: spec.addresses.map((a) => a.cidr.split('/')[0]) }];
+          }),
+      );
       // Port namespaces that were not there before this pass (made, or made again).
       const made = [...ports.values()].map((place) => place.netns).filter((ns) => !observed.netns.has(ns));
       pluginStatuses = await plugins.reconcile(all.filter((r) => plugins.handles(r.kind)), bridges, ports, made, [...observed.netns]);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { assertNetnsName, assertNftName, IpBatch, type BatchResult, type LinkInfo, Linux, wholeBatchFailed } from '@netloom/linux';
-import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, NftMapElement } from './host-context';
+import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, NftMapElement, PortPlace } from './host-context';
 import { elementKeyOf, type HeldParts, listedMapElement, mapElementText, type Part, partsDiff, splitBody } from './nft-parts';
 import { NftWatch } from './nft-watch';
 import { ProbeHelpers } from './probe-helper';
@@ -24,7 +24,7 @@ export interface HostContextOptions {
    * plugin may keep its nft table in those namespaces). Read on every call, so the owner may
    * refill it in place. Absent: no ports.
    */
-  ports?: ReadonlyMap<string, { netns: string; ifname: string }>;
+  ports?: ReadonlyMap<string, PortPlace>;
   log?: (line: string) => void;
   /**
    * How long nftTable trusts what it last wrote or read of a table instead of listing the ruleset
@@ -70,7 +70,7 @@ export interface ManagedHostContext extends HostContext {
  */
 export function createHostContext(opts: HostContextOptions): ManagedHostContext {
   const { linux, hostNetns, networkBridges } = opts;
-  const ports = opts.ports ?? new Map<string, { netns: string; ifname: string }>();
+  const ports = opts.ports ?? new Map<string, PortPlace>();
   const scope = scopeFor(opts.agentPrefix, opts.hostId, opts.pluginId);
   const bridges = (): Set<string> => new Set(networkBridges.values());
   const log = (line: string): void => opts.log?.(`[${opts.pluginId}] ${line}`);
@@ -113,7 +113,14 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     networkBridge: (networkId) => networkBridges.get(networkId),
     port(portId) {
       const place = ports.get(portId);
-      return place && { netns: place.netns, ifname: place.ifname };
+      return (
+        place && {
+          netns: place.netns,
+          ifname: place.ifname,
+          ...(place.bridge !== undefined ? { bridge: place.bridge } : {}),
+          ...(place.addresses !== undefined ? { addresses: [...place.addresses] } : {}),
+        }
+      );
     },
     portIds: () => [...ports.keys()],
 

@@ -21,7 +21,7 @@ export interface HostContext {
    * {@link nftCounters} with `netns`), and do nothing else there. The namespace exists once the
    * core has applied the port, which happens before plugins run in the same pass.
    */
-  port(portId: string): { netns: string; ifname: string } | undefined;
+  port(portId: string): PortPlace | undefined;
   /** The ids of the core ports desired on this host (e.g. to clean up after ones a plugin no longer covers). */
   portIds(): string[];
 
@@ -108,6 +108,22 @@ export interface HostContext {
   requestReconcile(reason: string): void;
 
   log(line: string): void;
+}
+
+/** Where a core port is on this host ({@link HostContext.port}). */
+export interface PortPlace {
+  /** The namespace it lives in. */
+  netns: string;
+  /** Its interface there. */
+  ifname: string;
+  /**
+   * The bridge its host end is attached to, in the host namespace (absent when the host does not
+   * say). A table of the plugin in the host namespace sees the port's bridged traffic in the inet
+   * `forward` hook with this bridge as `iifname`/`oifname`.
+   */
+  bridge?: string;
+  /** Its IP addresses (without prefix length; absent when the host does not say). */
+  addresses?: string[];
 }
 
 /** One element of a map given to {@link HostContext.nftTable}. */

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { type BatchResult, CommandRunner, IpBatch, Linux } from '@netloom/linux';
 import { createHostContext, type ManagedHostContext } from './host-context-impl';
+import type { PortPlace } from './host-context';
 import { hex, scopeFor } from './scoping';
 
 // Connects to argv[1]:argv[2], prints what the server sends until it closes (nothing on failure), gives up after argv[3] ms.
@@ -61,7 +62,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
   const runner = new CommandRunner();
   const linux = new Linux(runner);
   const networkBridges = new Map<string, string>();
-  const ports = new Map<string, { netns: string; ifname: string }>();
+  const ports = new Map<string, PortPlace>();
   await linux.applyIpBatch(new IpBatch().netnsAdd(hostNetns));
   await linux.applyIpBatch(new IpBatch(hostNetns).linkSet('lo', { up: true }));
   const reconcileRequests: string[] = [];
@@ -107,7 +108,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
         await linux.applyIpBatch(new IpBatch(netns).linkSet('lo', { up: true }).linkSet('eth0', { addrgenmode: 'none', up: true }).addrReplace(cidr, 'eth0')),
         `eth0 in ${netns}`,
       );
-      if (nsOpts?.portId !== undefined) ports.set(nsOpts.portId, { netns, ifname: 'eth0' });
+      if (nsOpts?.portId !== undefined) ports.set(nsOpts.portId, { netns, ifname: 'eth0', bridge, addresses: [cidr.split('/')[0]] });
       return netns;
     },
     exec,

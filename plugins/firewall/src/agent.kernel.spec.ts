@@ -84,7 +84,7 @@ describeKernel('firewall: agent half on the real kernel', () => {
     await agent.reconcile(desired(grouped(['10.95.1.20', '10.95.2.20'])), kit.host);
     // One nft transaction that rewrote the set, not the table.
     expect(kit.runner.mutatingCount - before).toBe(1);
-    const listed = (await kit.exec(ns.web, ['nft', 'list', 'ruleset'])).stdout;
+    const listed = (await kit.exec(kit.hostNetns, ['nft', 'list', 'ruleset'])).stdout;
     expect(listed).toMatch(new RegExp(`set ${groupSets('g').v4} \\{[^}]*10\\.95\\.2\\.20`));
     expect(await web(ns.b)).toBe('web');
   });

@@ -1,4 +1,5 @@
 import { type AgentHalf, type DesiredPluginResource, type HostContext, inParallel, type PluginStatus, RealizationState } from '@netloom/plugin-sdk';
+import { type HostPort, hostTable } from './host-table';
 import type { PolicyPlacement } from './spec';
 import { defaultCounter, type FilteredPort, firewallTable, type HeldPolicy, portDefault, ruleCounter } from './table';
 
@@ -10,26 +11,43 @@ const written = new WeakMap<HostContext, Set<string>>();
 
 const held = (desired: DesiredPluginResource[]): HeldPolicy[] => desired.map((r) => ({ id: r.id, spec: r.spec as PolicyPlacement }));
 
-/** The namespaces of the covered ports on this host, with their ports and policies; policies whose port is not here fail. */
-function byNamespace(policies: HeldPolicy[], host: HostContext, failed: Map<string, string>): Map<string, FilteredPort[]> {
+/**
+ * A port needs its own table in its namespace when one of its policies may REJECT (the host
+ * namespace cannot answer for a bridged port: see DESIGN.md), or when the host does not say its
+ * bridge and addresses; every other port is filtered in the one table of the host.
+ */
+const ownTable = (policies: HeldPolicy[], place: { bridge?: string; addresses?: string[] }): boolean =>
+  !place.bridge ||
+  !place.addresses?.length ||
+  policies.some((p) => p.spec.ingressDefault === 'REJECT' || p.spec.egressDefault === 'REJECT' || p.spec.rules.some((r) => r.action === 'REJECT'));
+
+/** The covered ports on this host: those filtered in the host table, and the others by namespace; policies whose port is not here fail. */
+function placed(policies: HeldPolicy[], host: HostContext, failed: Map<string, string>): { hosted: HostPort[]; namespaces: Map<string, FilteredPort[]> } {
   const byPort = new Map<string, HeldPolicy[]>();
   for (const p of policies) for (const portId of p.spec.ports) byPort.set(portId, [...(byPort.get(portId) ?? []), p]);
-  const out = new Map<string, FilteredPort[]>();
+  const hosted: HostPort[] = [];
+  const namespaces = new Map<string, FilteredPort[]>();
   for (const [portId, covering] of byPort) {
     const port = host.port(portId);
     if (!port) {
       for (const p of covering) if (!failed.has(p.id)) failed.set(p.id, `port ${portId} is not on this host yet`);
       continue;
     }
-    out.set(port.netns, [...(out.get(port.netns) ?? []), { portId, ifname: port.ifname, policies: covering }]);
+    if (!ownTable(covering, port)) hosted.push({ portId, bridge: port.bridge!, addresses: port.addresses!, policies: covering });
+    else namespaces.set(port.netns, [...(namespaces.get(port.netns) ?? []), { portId, ifname: port.ifname, policies: covering }]);
   }
-  return out;
+  return { hosted, namespaces };
 }
+
+const failAll = (ports: { policies: HeldPolicy[] }[], error: unknown, failed: Map<string, string>): void => {
+  const reason = error instanceof Error ? error.message : String(error);
+  for (const port of ports) for (const p of port.policies) if (!failed.has(p.id)) failed.set(p.id, reason);
+};
 
 async function reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
   const policies = held(desired);
   const failed = new Map<string, string>();
-  const namespaces = byNamespace(policies, host, failed);
+  const { hosted, namespaces } = placed(policies, host, failed);
   let mine = written.get(host);
   if (!mine) {
     // First pass of this process: a table in any port's namespace may be left from before.
@@ -40,16 +58,21 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
     }
   }
   const mineNow = mine;
+  // The host's table: each rule once, a port joining or leaving is a few map elements.
+  const hostWrite = (async () => {
+    const { body, counters, sets, maps } = hostTable(hosted);
+    await host.nftTable(body, undefined, { counters, sets, maps, incremental: true }).catch((error: unknown) => failAll(hosted, error, failed));
+  })();
   await inParallel([...namespaces], async ([netns, ports]) => {
     const { body, counters, sets } = firewallTable(ports);
     try {
       await host.nftTable(body, netns, { counters, sets });
       mineNow.add(netns);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      for (const port of ports) for (const p of port.policies) if (!failed.has(p.id)) failed.set(p.id, reason);
+      failAll(ports, error, failed);
     }
   });
+  await hostWrite;
   // Ports no longer covered: their table goes (a namespace that went with its port needs nothing).
   const stale = [...mineNow].filter((netns) => !namespaces.has(netns));
   await inParallel(stale, async (netns) => {
@@ -77,7 +100,8 @@ export const OBSERVE_BUDGET = 16;
 /** Per policy on this host: ports filtered, and each rule's packets and bytes summed over their namespaces. */
 async function observe(desired: DesiredPluginResource[], host: HostContext): Promise<Record<string, Record<string, unknown>>> {
   const policies = held(desired);
-  const namespaces = byNamespace(policies, host, new Map());
+  const { hosted, namespaces } = placed(policies, host, new Map());
+  const hostCounts: Counts = hosted.length ? await host.nftCounters().catch(() => ({})) : {};
   let cache = counted.get(host);
   if (!cache) counted.set(host, (cache = new Map<string, { values: Counts; at: number }>()));
   for (const netns of [...cache.keys()]) if (!namespaces.has(netns)) cache.delete(netns);
@@ -88,7 +112,7 @@ async function observe(desired: DesiredPluginResource[], host: HostContext): Pro
     cached.set(netns, { values, at: Date.now() });
   });
   const totals = new Map<string, { packets: number; bytes: number }>();
-  for (const { values } of cached.values()) {
+  for (const { values } of [...cached.values(), { values: hostCounts }]) {
     for (const [name, v] of Object.entries(values)) {
       const t = totals.get(name) ?? { packets: 0, bytes: 0 };
       totals.set(name, { packets: t.packets + v.packets, bytes: t.bytes + v.bytes });
@@ -97,7 +121,7 @@ async function observe(desired: DesiredPluginResource[], host: HostContext): Pro
   const out: Record<string, Record<string, unknown>> = {};
   for (const p of policies) {
     const count = (name: string) => totals.get(name) ?? { packets: 0, bytes: 0 };
-    const ports = [...namespaces.values()].flat().filter((f) => f.policies.includes(p));
+    const ports = [...hosted, ...[...namespaces.values()].flat()].filter((f) => f.policies.includes(p));
     out[p.id] = {
       ports: ports.length,
       rules: p.spec.rules.map((r) => ({ priority: r.priority, direction: r.direction, action: r.action, ...count(ruleCounter(p.id, r.priority)) })),

@@ -63,7 +63,8 @@ export function portDefault(policies: HeldPolicy[], direction: Direction): { act
   return strict ? { action: pick(strict), policyId: strict.id } : { action: 'ALLOW', policyId: ordered[0].id };
 }
 
-function verdicts(action: Action, protocol: PlacedRule['protocol']): { match: string; verdict: string }[] {
+/** The verdict lines of an action (REJECT of ANY: a TCP reset for TCP, ICMP admin-prohibited otherwise). */
+export function verdicts(action: Action, protocol: PlacedRule['protocol']): { match: string; verdict: string }[] {
   if (action === 'ALLOW') return [{ match: '', verdict: 'accept' }];
   if (action === 'DROP') return [{ match: '', verdict: 'drop' }];
   if (protocol === 'TCP') return [{ match: '', verdict: 'reject with tcp reset' }];
@@ -110,8 +111,20 @@ export function ruleLines(policyId: string, rule: PlacedRule): string[] {
   return lines;
 }
 
+/** The lines of one rule of a policy, recording the counter and the address-group sets (with their elements) they use. */
+export function usedRule(p: HeldPolicy, rule: PlacedRule, counters: Set<string>, sets: Record<string, string[]>): string[] {
+  counters.add(ruleCounter(p.id, rule.priority));
+  for (const g of rule.remoteGroupIds) {
+    const names = groupSets(g);
+    const members = p.spec.groups[g] ?? [];
+    sets[names.v4] = setElements(members.filter((m) => !isV6(m)));
+    sets[names.v6] = setElements(members.filter(isV6));
+  }
+  return ruleLines(p.id, rule);
+}
+
 /** ND and router discovery must pass both ways, or IPv6 stops working. */
-const ALWAYS = [
+export const ALWAYS = [
   'ct state established,related accept',
   'ct state invalid drop',
   'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept',
@@ -136,14 +149,7 @@ export function firewallTable(ports: FilteredPort[]): { body: string; counters: 
       const lines = [...ALWAYS];
       for (const p of ordered) {
         for (const rule of p.spec.rules.filter((r) => r.direction === direction).sort((a, b) => a.priority - b.priority)) {
-          counters.add(ruleCounter(p.id, rule.priority));
-          for (const g of rule.remoteGroupIds) {
-            const names = groupSets(g);
-            const members = p.spec.groups[g] ?? [];
-            sets[names.v4] = setElements(members.filter((m) => !isV6(m)));
-            sets[names.v6] = setElements(members.filter(isV6));
-          }
-          lines.push(...ruleLines(p.id, rule));
+          lines.push(...usedRule(p, rule, counters, sets));
         }
       }
       const fallback = portDefault(port.policies, direction);

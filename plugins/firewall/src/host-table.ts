@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { NftMapElement } from '@netloom/plugin-sdk';
+import type { Direction } from './spec';
+import { ALWAYS, composeOrder, defaultCounter, type HeldPolicy, portDefault, ruleComment, usedRule, verdicts } from './table';
+
+const digest = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 12);
+
+/** Rules per chain of a policy: one rule changed rewrites one chain of at most this many. */
+export const RULES_PER_CHAIN = 64;
+
+/** A port filtered in the host table: its bridge, its addresses (the keys of its traffic there) and its policies. */
+export interface HostPort {
+  portId: string;
+  bridge: string;
+  addresses: string[];
+  policies: HeldPolicy[];
+}
+
+const isV6 = (address: string): boolean => address.includes(':');
+const dirTag = (direction: Direction): string => (direction === 'INGRESS' ? 'i' : 'e');
+
+/** The host table's maps: per direction and family, (bridge . the port's address) → its combination's chain. */
+const MAPS = { INGRESS: { 4: 'in4', 6: 'in6' }, EGRESS: { 4: 'out4', 6: 'out6' } } as const;
+
+/**
+ * The firewall's table in the host namespace, where the bridges are: each policy's rules once (in
+ * chains of {@link RULES_PER_CHAIN}), one chain per combination of policies (in composition order)
+ * and direction that holds the stateful prologue, jumps to its policies' rule chains (first match
+ * decides: every rule line ends in a verdict) and the default, and verdict maps from (bridge .
+ * address) to those chains. Bridged traffic passes the inet `forward` hook here (br_netfilter):
+ * the sender's egress in one base chain, then the receiver's ingress in another (an accept ends
+ * only its own base chain), so two ports on one bridge are both filtered. A port's addresses tell
+ * it apart (the hook sees the bridge, not the veth); port security makes them trustworthy.
+ */
+export function hostTable(ports: HostPort[]): { body: string; counters: string[]; sets: Record<string, string[]>; maps: Record<string, NftMapElement[]> } {
+  const counters = new Set<string>();
+  const sets: Record<string, string[]> = {};
+  const maps: Record<string, NftMapElement[]> = { in4: [], in6: [], out4: [], out6: [] };
+  const ruleChains = new Map<string, string>();
+  const combos = new Map<string, string>();
+  /** The rule chains of a policy in a direction (made once), in order. */
+  const policyChains = (p: HeldPolicy, direction: Direction): string[] => {
+    const rules = p.spec.rules.filter((r) => r.direction === direction).sort((a, b) => a.priority - b.priority);
+    const names: string[] = [];
+    for (let i = 0; i * RULES_PER_CHAIN < rules.length; i++) {
+      const name = `p_${digest(p.id)}_${dirTag(direction)}${i}`;
+      names.push(name);
+      if (ruleChains.has(name)) continue;
+      const lines = rules.slice(i * RULES_PER_CHAIN, (i + 1) * RULES_PER_CHAIN).flatMap((rule) => usedRule(p, rule, counters, sets));
+      ruleChains.set(name, [`chain ${name} {`, ...lines, '}'].join('\n'));
+    }
+    return names;
+  };
+  for (const port of [...ports].sort((a, b) => (a.portId < b.portId ? -1 : 1))) {
+    const ordered = composeOrder(port.policies);
+    for (const direction of ['INGRESS', 'EGRESS'] as const) {
+      const name = `k_${digest(ordered.map((p) => p.id).join(','))}_${dirTag(direction)}`;
+      if (!combos.has(name)) {
+        const jumps = ordered.flatMap((p) => policyChains(p, direction)).map((chain) => `jump ${chain}`);
+        const fallback = portDefault(port.policies, direction);
+        const counter = defaultCounter(fallback.policyId, direction);
+        counters.add(counter);
+        const comment = ruleComment(fallback.policyId, direction, fallback.action);
+        const last = verdicts(fallback.action, 'ANY').map((v) => [v.match, `counter name "${counter}"`, v.verdict, comment].filter(Boolean).join(' '));
+        combos.set(name, [`chain ${name} {`, ...ALWAYS, ...jumps, ...last, '}'].join('\n'));
+      }
+      for (const address of port.addresses) maps[MAPS[direction][isV6(address) ? 6 : 4]].push({ key: [port.bridge, address], value: `jump ${name}` });
+    }
+  }
+  if (!combos.size) return { body: '', counters: [], sets: {}, maps: {} };
+  const setDecls = Object.keys(sets)
+    .sort()
+    .map((name) => `set ${name} {\ntype ${name.startsWith('g4_') ? 'ipv4_addr' : 'ipv6_addr'}; flags interval;\n}`);
+  const mapDecls = Object.values(MAPS).flatMap((byFamily) =>
+    Object.entries(byFamily).map(([family, name]) => `map ${name} {\ntype ifname . ${family === '4' ? 'ipv4_addr' : 'ipv6_addr'} : verdict;\n}`),
+  );
+  const base = (name: string, hook: string, priority: number, lines: string[]): string =>
+    [`chain ${name} {`, `type filter hook ${hook} priority ${priority}; policy accept;`, ...lines, '}'].join('\n');
+  const egress = ['iifname . ip saddr vmap @out4', 'iifname . ip6 saddr vmap @out6'];
+  const ingress = ['oifname . ip daddr vmap @in4', 'oifname . ip6 daddr vmap @in6'];
+  const body = [
+    ...setDecls,
+    ...mapDecls,
+    ...[...ruleChains.keys()].sort().map((k) => ruleChains.get(k)!),
+    ...[...combos.keys()].sort().map((k) => combos.get(k)!),
+    // The sender's egress first, then the receiver's ingress.
+    base('egress', 'forward', -1, egress),
+    base('ingress', 'forward', 0, ingress),
+    // Traffic between a port and the host namespace itself.
+    base('from_ports', 'input', 0, egress),
+    base('to_ports', 'output', 0, ingress),
+  ].join('\n');
+  return { body, counters: [...counters].sort(), sets, maps };
+}
