@@ -101,6 +101,33 @@ describeKernel('firewall: agent half on the real kernel', () => {
     expect(ruleCounter('fw0', 1)).not.toBe(ruleCounter('fw1', 1));
   });
 
+  it('filters in the host table: the sender\u2019s egress and the receiver\u2019s ingress on one bridge; a port joining is one transaction, the rules stay once', async () => {
+    const hostRules = async () => {
+      const listed = (await kit.exec(kit.hostNetns, ['nft', 'list', 'ruleset'])).stdout;
+      return { rules: (listed.match(/counter name "r_/g) ?? []).length, listed };
+    };
+    const cli = await kit.addTestNamespace('tc', 'n1', '10.95.3.30/16', { portId: 'cli' });
+    const server = policy({ rules: [rule({ remoteCidrs: ['10.95.3.0/24'] })] });
+    await agent.reconcile(desired(server), kit.host);
+    expect(await web(cli)).toBe('web');
+    expect(await web(ns.a)).toBe('');
+    // The table is the host's; the port's namespace holds none.
+    expect((await hostRules()).listed).toContain('comment "netloom fw fw0 10 ALLOW"');
+    expect((await kit.exec(ns.web, ['nft', 'list', 'tables'])).stdout.trim()).toBe('');
+    // The client's own egress now refuses TCP 80: the server's ingress would let it in.
+    const client = policy({ ports: ['cli'], ingressDefault: 'ALLOW', rules: [rule({ priority: 5, direction: 'EGRESS', action: 'DROP', remoteCidrs: ['10.95.0.10/32'] })] });
+    await agent.reconcile(desired(server, client), kit.host);
+    expect(await web(cli)).toBe('');
+    const o = await observed([server, client]);
+    expect(o.fw1.rules[0].packets).toBeGreaterThan(0);
+    // The server's policy on a second port: one transaction (map elements), no rule line more.
+    const before = { runs: kit.runner.mutatingCount, rules: (await hostRules()).rules };
+    await agent.reconcile(desired({ ...server, ports: ['web', 'cli'] }, client), kit.host);
+    expect(kit.runner.mutatingCount - before.runs).toBe(1);
+    expect((await hostRules()).rules).toBe(before.rules);
+    expect((await observed([{ ...server, ports: ['web', 'cli'] }, client])).fw0.ports).toBe(2);
+  });
+
   it('fails a policy whose port is not on this host, and removes its table when nothing covers the port', async () => {
     const statuses = await agent.reconcile(desired(policy({ ports: ['elsewhere'] })), kit.host);
     expect(statuses[0]).toEqual({ id: 'fw0', state: RealizationState.FAILED, reason: 'port elsewhere is not on this host yet' });

@@ -1,0 +1,53 @@
+import { hostTable, RULES_PER_CHAIN } from './host-table';
+import type { PlacedRule, PolicyPlacement } from './spec';
+import { defaultCounter, type HeldPolicy, ruleCounter } from './table';
+
+const placedRule = (r: Partial<PlacedRule>): PlacedRule => ({ priority: 10, direction: 'INGRESS', protocol: 'TCP', ports: [[80, 80]], remoteCidrs: [], remoteGroupIds: [], action: 'ALLOW', log: false, ...r });
+const placed = (p: Partial<PolicyPlacement>): PolicyPlacement => ({ priority: 1000, ingressDefault: 'DROP', egressDefault: 'ALLOW', rules: [], ports: [], groups: {}, ...p });
+const policy = (id: string, p: Partial<PolicyPlacement>): HeldPolicy => ({ id, spec: placed(p) });
+const port = (portId: string, addresses: string[], policies: HeldPolicy[], bridge = 'br0') => ({ portId, bridge, addresses, policies });
+const ruleLinesOf = (body: string): number => (body.match(/counter name "r_/g) ?? []).length;
+
+describe('firewall: the host table', () => {
+  const web = policy('web', { rules: [placedRule({ priority: 10 }), placedRule({ priority: 20, direction: 'EGRESS', protocol: 'UDP', ports: [[53, 53]] })] });
+  const base = policy('base', { priority: 10, ingressDefault: 'ALLOW', rules: [placedRule({ priority: 1, action: 'DROP', remoteCidrs: ['10.9.0.0/16'] })] });
+
+  it('holds each rule once, whatever the number of ports: ports are map elements', () => {
+    const one = hostTable([port('p1', ['10.0.0.1'], [web])]);
+    const many = hostTable(Array.from({ length: 50 }, (_, i) => port(`p${i}`, [`10.0.0.${i + 1}`], [web])));
+    expect(many.body).toBe(one.body);
+    expect(ruleLinesOf(many.body)).toBe(2);
+    expect(many.maps.in4).toHaveLength(50);
+    expect(many.maps.out4).toHaveLength(50);
+    expect(many.counters).toEqual([defaultCounter('web', 'EGRESS'), defaultCounter('web', 'INGRESS'), ruleCounter('web', 10), ruleCounter('web', 20)].sort());
+  });
+
+  it('keys a port by (bridge . address) per family and direction, jumping to its combination of policies', () => {
+    const { maps, body } = hostTable([port('p1', ['10.0.0.1', 'fd00::1'], [web, base], 'br1'), port('p2', ['10.0.0.1'], [web], 'br2')]);
+    const [both] = maps.in4.filter((e) => e.key[0] === 'br1').map((e) => e.value);
+    const [alone] = maps.in4.filter((e) => e.key[0] === 'br2').map((e) => e.value);
+    expect(both).not.toBe(alone);
+    expect(maps.in6).toEqual([{ key: ['br1', 'fd00::1'], value: both }]);
+    expect(maps.out6[0].key).toEqual(['br1', 'fd00::1']);
+    // The combination: the prologue, base's rules (priority 10) before web's, then the first non-ALLOW default (web's DROP).
+    const chain = body.slice(body.indexOf(`chain ${both.replace('jump ', '')} {`)).split('\n}')[0].split('\n');
+    expect(chain[1]).toBe('ct state established,related accept');
+    expect(chain.filter((l) => l.startsWith('jump ')).length).toBe(2);
+    expect(chain.at(-1)).toContain('comment "netloom fw web default-INGRESS DROP"');
+    expect(body).toContain('chain egress {\ntype filter hook forward priority -1; policy accept;\niifname . ip saddr vmap @out4');
+    expect(body).toContain('chain ingress {\ntype filter hook forward priority 0; policy accept;\noifname . ip daddr vmap @in4');
+  });
+
+  it(`splits a policy's rules into chains of ${RULES_PER_CHAIN}: one rule changed changes one chain`, () => {
+    const rules = (changed: number) => Array.from({ length: 200 }, (_, i) => placedRule({ priority: i, ports: [[i === 7 ? changed : 1000 + i, i === 7 ? changed : 1000 + i]] }));
+    const before = hostTable([port('p1', ['10.0.0.1'], [policy('big', { rules: rules(1007) })])]).body.split('\nchain ');
+    const after = hostTable([port('p1', ['10.0.0.1'], [policy('big', { rules: rules(9) })])]).body.split('\nchain ');
+    expect(before).toHaveLength(after.length);
+    expect(before.filter((c, i) => c !== after[i])).toHaveLength(1);
+    expect(ruleLinesOf(after.join('\nchain '))).toBe(200);
+  });
+
+  it('is empty without ports', () => {
+    expect(hostTable([])).toEqual({ body: '', counters: [], sets: {}, maps: {} });
+  });
+});
