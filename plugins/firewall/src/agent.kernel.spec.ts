@@ -73,6 +73,14 @@ describeKernel('firewall: agent half on the real kernel', () => {
     expect(await web(ns.a)).toBe('');
     // A TCP reset, not a 1 s timeout.
     expect(Date.now() - started).toBeLessThan(900);
+    // Rejected from the port's own table (the host namespace cannot answer for a bridged port)...
+    const tablesIn = async (where: string) => (await kit.exec(where, ['nft', 'list', 'tables'])).stdout.trim();
+    expect(await tablesIn(ns.web)).not.toBe('');
+    // ...and back in the host's table when no policy of the port may reject: still filtered.
+    await agent.reconcile(desired(policy({})), kit.host);
+    expect(await tablesIn(ns.web)).toBe('');
+    expect(await tablesIn(kit.hostNetns)).not.toBe('');
+    expect(await web(ns.a)).toBe('');
   });
 
   it('follows an address group by updating its set only', async () => {

@@ -58,11 +58,6 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
     }
   }
   const mineNow = mine;
-  // The host's table: each rule once, a port joining or leaving is a few map elements.
-  const hostWrite = (async () => {
-    const { body, counters, sets, maps } = hostTable(hosted);
-    await host.nftTable(body, undefined, { counters, sets, maps, incremental: true }).catch((error: unknown) => failAll(hosted, error, failed));
-  })();
   await inParallel([...namespaces], async ([netns, ports]) => {
     const { body, counters, sets } = firewallTable(ports);
     try {
@@ -72,7 +67,10 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
       failAll(ports, error, failed);
     }
   });
-  await hostWrite;
+  // Then the host's table (a port moving to its own table is filtered there first): each rule
+  // once, a port joining or leaving is a few map elements.
+  const { body, counters, sets, maps } = hostTable(hosted);
+  await host.nftTable(body, undefined, { counters, sets, maps, incremental: true }).catch((error: unknown) => failAll(hosted, error, failed));
   // Ports no longer covered: their table goes (a namespace that went with its port needs nothing).
   const stale = [...mineNow].filter((netns) => !namespaces.has(netns));
   await inParallel(stale, async (netns) => {
