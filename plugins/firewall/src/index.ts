@@ -11,7 +11,7 @@ const isPolicy = (r: Resource): r is PluginResource<FirewallPolicySpec> => r.kin
 const isGroup = (r: Resource): r is PluginResource<AddressGroupSpec> => r.kind === 'AddressGroup';
 
 /**
- * `netloom.firewall`: stateful, ordered filtering of ports in their own namespaces (nftables,
+ * `netloom.firewall`: stateful, ordered filtering of ports in one table per host (nftables,
  * conntrack), policies picking ports by list, network and labels, address groups kept up to date
  * as ports come and go (nft sets), per-rule counters; a covered port stays down until its rules
  * are in place (placement guards).

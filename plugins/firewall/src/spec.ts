@@ -75,7 +75,7 @@ const action = (opts: { required?: boolean; description?: string } = {}) => t.en
 
 export const firewallPolicyKind: KindDefinition = {
   description:
-    'Stateful, ordered filtering of the ports a selector picks, in each port’s namespace: replies of allowed connections pass, invalid packets drop, the first matching rule decides, then the default of the direction.',
+    'Stateful, ordered filtering of the ports a selector picks, in one table per host (each rule once): replies of allowed connections pass, invalid packets drop, the first matching rule decides, then the default of the direction.',
   fields: {
     priority: t.int({ required: false, description: 'Order among the policies of a port: lower first (0-65535, default 1000; ties by id).' }),
     selector: selector('The ports it covers: those listed, plus those matching networkIds and labels (at least one of the three).'),
