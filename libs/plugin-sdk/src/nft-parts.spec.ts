@@ -40,6 +40,9 @@ describe('nft parts (incremental tables)', () => {
       'add element inet t m { "x" : jump b, "y" : accept }',
       '',
     ]);
+    // A chain and the map jumping to it both gone: the map first, or the chain would still be in use.
+    const gone = partsDiff('inet t', { ...held, parts: splitBody('chain a { accept }\nmap m { type ifname : verdict; }\nchain b { drop }')! }, { ...held, parts: splitBody('chain b { drop }')!, maps: new Map() })!;
+    expect(gone.split('\n').filter((l) => l.startsWith('delete '))).toEqual(['delete map inet t m', 'delete chain inet t a']);
     const remapped = splitBody('map m { type ifname : verdict; flags interval; }\nchain a { accept }\nchain b { drop }')!;
     expect(partsDiff('inet t', held, { ...held, parts: remapped })).toBeUndefined();
   });

@@ -146,13 +146,15 @@ export interface HeldParts {
  */
 export function partsDiff(table: string, held: HeldParts, wanted: HeldParts): string | undefined {
   const head: string[] = [];
+  // Sets and maps go before chains: a map's elements may jump to a chain on its way out.
+  const dropObjects: string[] = [];
   const drop: string[] = [];
   const write: string[] = [];
   const fill: string[] = [];
   for (const [key, old] of held.parts) {
     const next = wanted.parts.get(key);
     if (old.kind !== 'chain') {
-      if (next === undefined) drop.push(`delete ${old.kind} ${table} ${old.name}`);
+      if (next === undefined) dropObjects.push(`delete ${old.kind} ${table} ${old.name}`);
       else if (next.text !== old.text) return undefined;
       continue;
     }
@@ -179,9 +181,9 @@ export function partsDiff(table: string, held: HeldParts, wanted: HeldParts): st
   for (const [name, want] of wanted.maps) elements('map', name, held.maps.get(name) ?? [], want, !held.parts.has(`map ${name}`));
   const newCounters = wanted.counters.filter((c) => !held.counters.includes(c));
   const oldCounters = held.counters.filter((c) => !wanted.counters.includes(c));
-  if (!head.length && !drop.length && !write.length && !fill.length && !newCounters.length && !oldCounters.length && held.mark === wanted.mark) return '';
+  if (!head.length && !dropObjects.length && !drop.length && !write.length && !fill.length && !newCounters.length && !oldCounters.length && held.mark === wanted.mark) return '';
   if (held.mark !== wanted.mark) drop.push(`delete chain ${table} ${held.mark}`);
   for (const c of oldCounters) drop.push(`delete counter ${table} ${c}`);
   const block = [`table ${table} {`, ...newCounters.map((c) => `counter ${c} {}`), ...(held.mark !== wanted.mark ? [`chain ${wanted.mark} {`, '}'] : []), ...write, '}'];
-  return `${[...head, ...drop, ...block, ...fill].join('\n')}\n`;
+  return `${[...head, ...dropObjects, ...drop, ...block, ...fill].join('\n')}\n`;
 }
