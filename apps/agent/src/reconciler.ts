@@ -550,7 +550,9 @@ export class Reconciler {
           .filter((r) => r.kind === ResourceKind.Port)
           .map((r) => {
             const spec = r.spec as PortSpec;
-            return [r.id, { ...this.names.portPlace(r.id, spec.netns), bridge: this.names.bridge(spec.networkId), addresses: spec.addresses.map((a) => a.cidr.split('/')[0]) }];
+            // Addresses only where port security enforces them: they then tell the port's traffic apart.
+            const addresses = [...spec.addresses.map((a) => a.cidr.split('/')[0]), ...(spec.allowedAddressPairs ?? []).map((p) => p.ip)];
+            return [r.id, { ...this.names.portPlace(r.id, spec.netns), bridge: this.names.bridge(spec.networkId), ...(spec.portSecurity === false ? {} : { addresses }) }];
           }),
       );
       // Port namespaces that were not there before this pass (made, or made again).

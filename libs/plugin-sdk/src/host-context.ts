@@ -122,7 +122,11 @@ export interface PortPlace {
    * `forward` hook with this bridge as `iifname`/`oifname`.
    */
   bridge?: string;
-  /** Its IP addresses (without prefix length; absent when the host does not say). */
+  /**
+   * The addresses it may send from, as port security enforces them: its own (without prefix
+   * length) and those of its allowed address pairs (an address or a CIDR). Absent when the host
+   * does not say, or when port security is off on the port (its traffic may then carry any).
+   */
   addresses?: string[];
 }
 

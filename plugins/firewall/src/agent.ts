@@ -13,12 +13,15 @@ const held = (desired: DesiredPluginResource[]): HeldPolicy[] => desired.map((r)
 
 /**
  * A port needs its own table in its namespace when one of its policies may REJECT (the host
- * namespace cannot answer for a bridged port: see DESIGN.md), or when the host does not say its
- * bridge and addresses; every other port is filtered in the one table of the host.
+ * namespace cannot answer for a bridged port: see DESIGN.md), or when its addresses cannot tell
+ * its traffic apart: none given (port security off, or the host does not say), a CIDR among them
+ * (an allowed address pair), or one another port of its bridge has too (a shared VIP). Every
+ * other port is filtered in the one table of the host.
  */
-const ownTable = (policies: HeldPolicy[], place: { bridge?: string; addresses?: string[] }): boolean =>
+const ownTable = (policies: HeldPolicy[], place: { bridge?: string; addresses?: string[] }, shared: (key: string) => boolean): boolean =>
   !place.bridge ||
   !place.addresses?.length ||
+  place.addresses.some((a) => a.includes('/') || shared(`${place.bridge} ${a}`)) ||
   policies.some((p) => p.spec.ingressDefault === 'REJECT' || p.spec.egressDefault === 'REJECT' || p.spec.rules.some((r) => r.action === 'REJECT'));
 
 /** The covered ports on this host: those filtered in the host table, and the others by namespace; policies whose port is not here fail. */
@@ -27,13 +30,20 @@ function placed(policies: HeldPolicy[], host: HostContext, failed: Map<string, s
   for (const p of policies) for (const portId of p.spec.ports) byPort.set(portId, [...(byPort.get(portId) ?? []), p]);
   const hosted: HostPort[] = [];
   const namespaces = new Map<string, FilteredPort[]>();
+  // (bridge, address) of every port of the host, covered or not: an address two ports have keys neither.
+  const claims = new Map<string, number>();
+  for (const portId of host.portIds()) {
+    const place = host.port(portId);
+    for (const a of new Set(place?.addresses ?? [])) claims.set(`${place!.bridge} ${a}`, (claims.get(`${place!.bridge} ${a}`) ?? 0) + 1);
+  }
+  const shared = (key: string): boolean => (claims.get(key) ?? 0) > 1;
   for (const [portId, covering] of byPort) {
     const port = host.port(portId);
     if (!port) {
       for (const p of covering) if (!failed.has(p.id)) failed.set(p.id, `port ${portId} is not on this host yet`);
       continue;
     }
-    if (!ownTable(covering, port)) hosted.push({ portId, bridge: port.bridge!, addresses: port.addresses!, policies: covering });
+    if (!ownTable(covering, port, shared)) hosted.push({ portId, bridge: port.bridge!, addresses: port.addresses!, policies: covering });
     else namespaces.set(port.netns, [...(namespaces.get(port.netns) ?? []), { portId, ifname: port.ifname, policies: covering }]);
   }
   return { hosted, namespaces };

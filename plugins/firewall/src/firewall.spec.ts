@@ -144,6 +144,7 @@ describe('firewall: observe', () => {
     const ports = Array.from({ length: 20 }, (_, i) => `p${i}`);
     const host = {
       port: (id: string) => ({ netns: `ns-${id}`, ifname: 'eth0' }),
+      portIds: () => ports,
       nftCounters: (netns: string) => {
         reads.push(netns);
         return Promise.resolve({ [ruleCounter('fw', 1)]: { packets: 1, bytes: 10 } });
@@ -160,5 +161,40 @@ describe('firewall: observe', () => {
     // The 4 never read come first.
     expect(reads.slice(0, 4).sort()).toEqual(['ns-p16', 'ns-p17', 'ns-p18', 'ns-p19']);
     expect(second.rules[0].packets).toBe(20);
+  });
+});
+
+describe('firewall: which table filters a port', () => {
+  it('the host table, unless its addresses cannot tell its traffic apart or one of its policies may REJECT', async () => {
+    const places: Record<string, { netns: string; ifname: string; bridge?: string; addresses?: string[] }> = {
+      plain: { netns: 'ns-plain', ifname: 'eth0', bridge: 'br0', addresses: ['10.0.0.1', 'fd00::1'] },
+      pair: { netns: 'ns-pair', ifname: 'eth0', bridge: 'br0', addresses: ['10.0.0.2', '10.0.1.0/24'] },
+      vip1: { netns: 'ns-vip1', ifname: 'eth0', bridge: 'br0', addresses: ['10.0.0.3', '10.0.0.100'] },
+      vip2: { netns: 'ns-vip2', ifname: 'eth0', bridge: 'br0', addresses: ['10.0.0.4', '10.0.0.100'] },
+      open: { netns: 'ns-open', ifname: 'eth0', bridge: 'br0' },
+      other: { netns: 'ns-other', ifname: 'eth0', bridge: 'br1', addresses: ['10.0.0.3'] },
+      rejecting: { netns: 'ns-rejecting', ifname: 'eth0', bridge: 'br0', addresses: ['10.0.0.5'] },
+    };
+    const written = new Map<string, string>();
+    const mapped: string[] = [];
+    const host = {
+      port: (id: string) => places[id],
+      portIds: () => Object.keys(places),
+      nftTable: (body: string, netns: string | undefined, opts: { maps?: Record<string, { key: string[] }[]> }) => {
+        written.set(netns ?? 'host', body);
+        if (netns === undefined) for (const elements of Object.values(opts.maps ?? {})) for (const e of elements) mapped.push(e.key.join(' '));
+        return Promise.resolve();
+      },
+    } as unknown as HostContext;
+    const covering = ['plain', 'pair', 'vip1', 'vip2', 'open', 'other'];
+    const desired = [
+      { kind: 'FirewallPolicy', id: 'fw', generation: 1, spec: placed({ ports: covering, rules: [placedRule({ priority: 1 })] }) },
+      { kind: 'FirewallPolicy', id: 'rj', generation: 1, spec: placed({ ports: ['rejecting'], ingressDefault: 'REJECT' }) },
+    ];
+    const statuses = await firewall.agent!.reconcile(desired, host);
+    expect(statuses.map((st) => st.state)).toEqual(['APPLIED', 'APPLIED']);
+    // 10.0.0.3 is vip1's on br0 only: on br1 it keys the other port.
+    expect([...new Set(mapped)].sort()).toEqual(['br0 10.0.0.1', 'br0 fd00::1', 'br1 10.0.0.3']);
+    expect([...written.keys()].filter((k) => k !== 'host' && written.get(k) !== '').sort()).toEqual(['ns-open', 'ns-pair', 'ns-rejecting', 'ns-vip1', 'ns-vip2']);
   });
 });
