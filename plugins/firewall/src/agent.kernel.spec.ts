@@ -136,6 +136,25 @@ describeKernel('firewall: agent half on the real kernel', () => {
     expect((await observed([{ ...server, ports: ['web', 'cli'] }, client])).fw0.ports).toBe(2);
   });
 
+  it('keeps two networks with the same addresses apart: (bridge . address) keys, a conntrack zone per bridge', async () => {
+    await kit.addNetworkBridge('n2');
+    const twin = await kit.addTestNamespace('tt', 'n2', '10.95.0.10/16', { portId: 'twin' });
+    const twinClient = await kit.addTestNamespace('tu', 'n2', '10.95.1.20/16');
+    const server = kit.spawn(twin, ['socat', 'TCP-LISTEN:80,reuseaddr,fork', 'SYSTEM:echo twin']);
+    try {
+      await kit.waitListening(twin, 80);
+      // web (n1) drops everything; twin (n2, same address) is let in from 10.95.1.0/24 only.
+      const twinPolicy = policy({ ports: ['twin'], rules: [rule({ remoteCidrs: ['10.95.1.0/24'] })] });
+      await agent.reconcile(desired(policy({}), twinPolicy), kit.host);
+      expect(await web(ns.a)).toBe('');
+      expect(await kit.tcpAnswer(twinClient, '10.95.0.10', 80, 1_000)).toBe('twin');
+      const tracked = (await kit.exec(kit.hostNetns, ['conntrack', '-L'])).stdout;
+      expect(tracked).toMatch(/dst=10\.95\.0\.10 .*dport=80 .*zone=\d+/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('fails a policy whose port is not on this host, and removes its table when nothing covers the port', async () => {
     const statuses = await agent.reconcile(desired(policy({ ports: ['elsewhere'] })), kit.host);
     expect(statuses[0]).toEqual({ id: 'fw0', state: RealizationState.FAILED, reason: 'port elsewhere is not on this host yet' });

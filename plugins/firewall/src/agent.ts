@@ -54,6 +54,38 @@ const failAll = (ports: { policies: HeldPolicy[] }[], error: unknown, failed: Ma
   for (const port of ports) for (const p of port.policies) if (!failed.has(p.id)) failed.set(p.id, reason);
 };
 
+/** The conntrack zone of each bridge in the host table, per host context: kept while the bridge is there (read back from the table after a restart). */
+const zoneBook = new WeakMap<HostContext, Map<string, number>>();
+
+/** Zones of the bridges `ports` are on: those already given keep theirs, a new bridge gets the lowest free (1-65535). */
+async function bridgeZones(host: HostContext, ports: HostPort[]): Promise<Map<string, number>> {
+  let zones = zoneBook.get(host);
+  if (!zones) {
+    zones = new Map();
+    type Item = { map?: { name?: string; elem?: unknown[] } };
+    const listed = ((await host.nftList().catch(() => null)) as { nftables?: Item[] } | null)?.nftables ?? [];
+    for (const item of listed) {
+      if (item.map?.name !== 'zones') continue;
+      for (const e of item.map.elem ?? []) {
+        const [bridge, zone] = e as [unknown, unknown];
+        if (typeof bridge === 'string' && typeof zone === 'number') zones.set(bridge, zone);
+      }
+    }
+    zoneBook.set(host, zones);
+  }
+  const bridges = new Set(ports.map((p) => p.bridge));
+  for (const bridge of [...zones.keys()]) if (!bridges.has(bridge)) zones.delete(bridge);
+  const used = new Set(zones.values());
+  let next = 1;
+  for (const bridge of [...bridges].sort()) {
+    if (zones.has(bridge)) continue;
+    while (used.has(next)) next++;
+    zones.set(bridge, next);
+    used.add(next);
+  }
+  return zones;
+}
+
 async function reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
   const policies = held(desired);
   const failed = new Map<string, string>();
@@ -79,7 +111,7 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
   });
   // Then the host's table (a port moving to its own table is filtered there first): each rule
   // once, a port joining or leaving is a few map elements.
-  const { body, counters, sets, maps } = hostTable(hosted);
+  const { body, counters, sets, maps } = hostTable(hosted, await bridgeZones(host, hosted));
   await host.nftTable(body, undefined, { counters, sets, maps, incremental: true }).catch((error: unknown) => failAll(hosted, error, failed));
   // Ports no longer covered: their table goes (a namespace that went with its port needs nothing).
   const stale = [...mineNow].filter((netns) => !namespaces.has(netns));

@@ -165,7 +165,7 @@ describe('firewall: observe', () => {
 });
 
 describe('firewall: which table filters a port', () => {
-  it('the host table, unless its addresses cannot tell its traffic apart or one of its policies may REJECT', async () => {
+  it('the host table (a conntrack zone per bridge, kept from the table read back), unless its addresses cannot tell its traffic apart or one of its policies may REJECT', async () => {
     const places: Record<string, { netns: string; ifname: string; bridge?: string; addresses?: string[] }> = {
       plain: { netns: 'ns-plain', ifname: 'eth0', bridge: 'br0', addresses: ['10.0.0.1', 'fd00::1'] },
       pair: { netns: 'ns-pair', ifname: 'eth0', bridge: 'br0', addresses: ['10.0.0.2', '10.0.1.0/24'] },
@@ -180,9 +180,10 @@ describe('firewall: which table filters a port', () => {
     const host = {
       port: (id: string) => places[id],
       portIds: () => Object.keys(places),
+      nftList: () => Promise.resolve({ nftables: [{ map: { name: 'zones', elem: [['br1', 3]] } }] }),
       nftTable: (body: string, netns: string | undefined, opts: { maps?: Record<string, { key: string[] }[]> }) => {
         written.set(netns ?? 'host', body);
-        if (netns === undefined) for (const elements of Object.values(opts.maps ?? {})) for (const e of elements) mapped.push(e.key.join(' '));
+        if (netns === undefined) for (const [name, elements] of Object.entries(opts.maps ?? {})) for (const e of elements) mapped.push(name === 'zones' ? `zone ${e.key.join(' ')} ${(e as unknown as { value: string }).value}` : e.key.join(' '));
         return Promise.resolve();
       },
     } as unknown as HostContext;
@@ -194,7 +195,7 @@ describe('firewall: which table filters a port', () => {
     const statuses = await firewall.agent!.reconcile(desired, host);
     expect(statuses.map((st) => st.state)).toEqual(['APPLIED', 'APPLIED']);
     // 10.0.0.3 is vip1's on br0 only: on br1 it keys the other port.
-    expect([...new Set(mapped)].sort()).toEqual(['br0 10.0.0.1', 'br0 fd00::1', 'br1 10.0.0.3']);
+    expect([...new Set(mapped)].sort()).toEqual(['br0 10.0.0.1', 'br0 fd00::1', 'br1 10.0.0.3', 'zone br0 1', 'zone br1 3']);
     expect([...written.keys()].filter((k) => k !== 'host' && written.get(k) !== '').sort()).toEqual(['ns-open', 'ns-pair', 'ns-rejecting', 'ns-vip1', 'ns-vip2']);
   });
 });

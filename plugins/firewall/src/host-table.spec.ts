@@ -23,7 +23,8 @@ describe('firewall: the host table', () => {
   });
 
   it('keys a port by (bridge . address) per family and direction, jumping to its combination of policies', () => {
-    const { maps, body } = hostTable([port('p1', ['10.0.0.1', 'fd00::1'], [web, base], 'br1'), port('p2', ['10.0.0.1'], [web], 'br2')]);
+    const { maps, body } = hostTable([port('p1', ['10.0.0.1', 'fd00::1'], [web, base], 'br1'), port('p2', ['10.0.0.1'], [web], 'br2')], new Map([['br1', 4], ['br2', 9]]));
+    expect(maps.zones).toEqual([{ key: ['br1'], value: '4' }, { key: ['br2'], value: '9' }]);
     const [both] = maps.in4.filter((e) => e.key[0] === 'br1').map((e) => e.value);
     const [alone] = maps.in4.filter((e) => e.key[0] === 'br2').map((e) => e.value);
     expect(both).not.toBe(alone);
@@ -36,6 +37,7 @@ describe('firewall: the host table', () => {
     expect(chain.at(-1)).toContain('comment "netloom fw web default-INGRESS DROP"');
     expect(body).toContain('chain egress {\ntype filter hook forward priority -1; policy accept;\niifname . ip saddr vmap @out4');
     expect(body).toContain('chain ingress {\ntype filter hook forward priority 0; policy accept;\noifname . ip daddr vmap @in4');
+    expect(body).toContain('chain zone_in {\ntype filter hook prerouting priority raw; policy accept;\nct zone set iifname map @zones');
   });
 
   it(`splits a policy's rules into chains of ${RULES_PER_CHAIN}: one rule changed changes one chain`, () => {

@@ -31,11 +31,14 @@ const MAPS = { INGRESS: { 4: 'in4', 6: 'in6' }, EGRESS: { 4: 'out4', 6: 'out6' }
  * the sender's egress in one base chain, then the receiver's ingress in another (an accept ends
  * only its own base chain), so two ports on one bridge are both filtered. A port's addresses tell
  * it apart (the hook sees the bridge, not the veth); port security makes them trustworthy.
+ * Conntrack is kept apart per bridge (`zones`: bridge → zone, set before conntrack sees a
+ * packet), so two networks with the same addresses, or a flow crossing the host twice on two
+ * bridges, never share an entry.
  */
-export function hostTable(ports: HostPort[]): { body: string; counters: string[]; sets: Record<string, string[]>; maps: Record<string, NftMapElement[]> } {
+export function hostTable(ports: HostPort[], zones: ReadonlyMap<string, number> = new Map()): { body: string; counters: string[]; sets: Record<string, string[]>; maps: Record<string, NftMapElement[]> } {
   const counters = new Set<string>();
   const sets: Record<string, string[]> = {};
-  const maps: Record<string, NftMapElement[]> = { in4: [], in6: [], out4: [], out6: [] };
+  const maps: Record<string, NftMapElement[]> = { in4: [], in6: [], out4: [], out6: [], zones: [] };
   const ruleChains = new Map<string, string>();
   const combos = new Map<string, string>();
   /** The rule chains of a policy in a direction (made once), in order. */
@@ -74,13 +77,20 @@ export function hostTable(ports: HostPort[]): { body: string; counters: string[]
   const mapDecls = Object.values(MAPS).flatMap((byFamily) =>
     Object.entries(byFamily).map(([family, name]) => `map ${name} {\ntype ifname . ${family === '4' ? 'ipv4_addr' : 'ipv6_addr'} : verdict;\n}`),
   );
-  const base = (name: string, hook: string, priority: number, lines: string[]): string =>
+  const base = (name: string, hook: string, priority: number | string, lines: string[]): string =>
     [`chain ${name} {`, `type filter hook ${hook} priority ${priority}; policy accept;`, ...lines, '}'].join('\n');
+  for (const bridge of new Set(ports.map((p) => p.bridge))) {
+    const zone = zones.get(bridge);
+    if (zone !== undefined) maps.zones.push({ key: [bridge], value: String(zone) });
+  }
   const egress = ['iifname . ip saddr vmap @out4', 'iifname . ip6 saddr vmap @out6'];
   const ingress = ['oifname . ip daddr vmap @in4', 'oifname . ip6 daddr vmap @in6'];
   const body = [
     ...setDecls,
     ...mapDecls,
+    'map zones {\ntypeof iifname : ct zone;\n}',
+    base('zone_in', 'prerouting', 'raw', ['ct zone set iifname map @zones']),
+    base('zone_out', 'output', 'raw', ['ct zone set oifname map @zones']),
     ...[...ruleChains.keys()].sort().map((k) => ruleChains.get(k)!),
     ...[...combos.keys()].sort().map((k) => combos.get(k)!),
     // The sender's egress first, then the receiver's ingress.
