@@ -263,7 +263,7 @@ describeRoot(`the units' commands run as systemd would run them (agent prefix ${
     expect(router.createRouter.status).toEqual([{ state: 'APPLIED', reason: null }]);
     expect(await ping(a.ns, subnet.createSubnet.gatewayIp)).toBe(true);
 
-    // A plugin's table inside a port's namespace (nft through `ip netns exec`): ICMP to b dropped.
+    // The firewall's table in the agent's (host) namespace: ICMP to b dropped; --cleanup removes it (leftovers lists the agent's tables).
     const policy = await gql<{ createFirewallPolicy: { status: { state: string }[] } }>(
       'mutation($input: CreateFirewallPolicyInput!) { createFirewallPolicy(input: $input, wait: true) { status { state } } }',
       {

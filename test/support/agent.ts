@@ -189,7 +189,7 @@ export const ownedLinkPattern = (prefix: string): RegExp => new RegExp(`^${prefi
 
 /**
  * Removes what an agent with `prefix` may have made: namespaces named `<prefix>-…`, links
- * matching {@link ownedLinkPattern} and its port-security table, each by exact name. Returns the names removed. Stop the
+ * matching {@link ownedLinkPattern} and its nft tables (port security, plugins), each by exact name. Returns the names removed. Stop the
  * agent first, or it will put them back.
  */
 export async function cleanupKernel(prefix: string): Promise<string[]> {
@@ -206,18 +206,28 @@ export async function cleanupKernel(prefix: string): Promise<string[]> {
   for (const link of owned) {
     if ((await run('ip', ['link', 'delete', 'dev', link.ifname])).code === 0) removed.push(link.ifname);
   }
-  if ((await run('nft', ['delete', 'table', 'bridge', portSecurityTable(prefix)])).code === 0) removed.push(`nft table ${portSecurityTable(prefix)}`);
+  for (const table of await ownTables(prefix)) if ((await run('nft', ['delete', 'table', ...table.split(' ')])).code === 0) removed.push(`nft table ${table}`);
   return removed;
 }
 
-/** The port-security table an agent with `prefix` keeps in its namespace. */
-const portSecurityTable = (prefix: string): string => `${prefix}_portsec`;
+/**
+ * The nft tables of an agent with `prefix` in this namespace, as `family name`: its port-security
+ * table (`<P>_portsec`) and its plugins' (`<P>_<3 hex>`, e.g. the firewall's, one per host).
+ */
+async function ownTables(prefix: string): Promise<string[]> {
+  const listed = (await run('nft', ['list', 'tables'])).stdout.split('\n');
+  const name = new RegExp(`^table (inet|bridge) (${prefix}_(portsec|[0-9a-f]{3}))$`);
+  return listed.flatMap((line) => {
+    const m = name.exec(line.trim());
+    return m ? [`${m[1]} ${m[2]}`] : [];
+  });
+}
 
-/** What is left of an agent's names: namespaces and links with `prefix`, and its port-security table. */
+/** What is left of an agent's names: namespaces and links with `prefix`, and its nft tables (port security, plugins). */
 export async function leftovers(prefix: string): Promise<string[]> {
   const pattern = ownedLinkPattern(prefix);
   const ns = (await netnsList()).filter((n) => n.startsWith(`${prefix}-`));
   const ls = (await links()).filter((l) => pattern.test(l.ifname)).map((l) => l.ifname);
-  const table = (await run('nft', ['list', 'table', 'bridge', portSecurityTable(prefix)])).code === 0 ? [`nft table ${portSecurityTable(prefix)}`] : [];
-  return [...ns, ...ls, ...table];
+  const tables = (await ownTables(prefix)).map((t) => `nft table ${t}`);
+  return [...ns, ...ls, ...tables];
 }
