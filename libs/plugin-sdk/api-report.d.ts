@@ -304,7 +304,8 @@ export interface PortPlace {
     bridge?: string;
     /**
      * The addresses it may send from, as port security enforces them: its own (without prefix
-     * length) and those of its allowed address pairs (an address or a CIDR). Absent when the host
+     * length), the IPv6 link-local of its MAC (EUI-64), and those of its allowed address pairs (an
+     * address or a CIDR). Absent when the host
      * does not say, or when port security is off on the port (its traffic may then carry any).
      */
     addresses?: string[];

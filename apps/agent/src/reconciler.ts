@@ -7,7 +7,7 @@ import type { PluginHost } from './plugin-host';
 import { LinkCache } from './link-cache';
 import { NetnsView } from './netns-view';
 import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, PlanFailure, portsToInspect, specHash } from '@netloom/planner';
-import { droppedByPort, planPortSecurity, PortSecurityState } from '@netloom/planner';
+import { droppedByPort, linkLocal, planPortSecurity, PortSecurityState } from '@netloom/planner';
 import { portCounters } from './port-counters';
 import { PortSecurityCache } from './port-security-cache';
 import { StateStore } from './state-store';
@@ -550,8 +550,10 @@ export class Reconciler {
           .filter((r) => r.kind === ResourceKind.Port)
           .map((r) => {
             const spec = r.spec as PortSpec;
-            // Addresses only where port security enforces them: they then tell the port's traffic apart.
-            const addresses = [...spec.addresses.map((a) => a.cidr.split('/')[0]), ...(spec.allowedAddressPairs ?? []).map((p) => p.ip)];
+            // Addresses only where port security enforces them: they then tell the port's traffic
+            // apart. The link-local of its own MAC is one (port security allows it on every port).
+            const own = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(spec.mac) ? [linkLocal(spec.mac)] : [];
+            const addresses = [...spec.addresses.map((a) => a.cidr.split('/')[0]), ...own, ...(spec.allowedAddressPairs ?? []).map((p) => p.ip)];
             return [r.id, { ...this.names.portPlace(r.id, spec.netns), bridge: this.names.bridge(spec.networkId), ...(spec.portSecurity === false ? {} : { addresses }) }];
           }),
       );

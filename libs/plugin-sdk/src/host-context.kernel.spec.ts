@@ -515,7 +515,7 @@ describeKernel("HostContext nft tables in core ports' namespaces, with sets (tes
   });
 
   it("gives a core port's namespace and interface, and keeps the plugin's table there, and only there", async () => {
-    expect(kit.host.port('port-1')).toEqual({ netns: portNs, ifname: 'eth0', bridge: expect.any(String), addresses: ['10.79.0.2'] });
+    expect(kit.host.port('port-1')).toEqual({ netns: portNs, ifname: 'eth0', bridge: expect.any(String), addresses: ['10.79.0.2', expect.stringMatching(/^fe80::/)] });
     expect(kit.host.port('nope')).toBeUndefined();
     await kit.host.nftTable(COUNTING, portNs);
     expect(JSON.stringify(await kit.host.nftList(portNs))).toContain('"name":"input"');

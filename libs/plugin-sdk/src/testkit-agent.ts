@@ -2,6 +2,7 @@ import { spawn as spawnChild } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { type BatchResult, CommandRunner, IpBatch, Linux } from '@netloom/linux';
+import { linkLocal } from '@netloom/planner';
 import { createHostContext, type ManagedHostContext } from './host-context-impl';
 import type { PortPlace } from './host-context';
 import { hex, scopeFor } from './scoping';
@@ -108,7 +109,11 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
         await linux.applyIpBatch(new IpBatch(netns).linkSet('lo', { up: true }).linkSet('eth0', { addrgenmode: 'none', up: true }).addrReplace(cidr, 'eth0')),
         `eth0 in ${netns}`,
       );
-      if (nsOpts?.portId !== undefined) ports.set(nsOpts.portId, { netns, ifname: 'eth0', bridge, addresses: [cidr.split('/')[0]] });
+      if (nsOpts?.portId !== undefined) {
+        // As the agent says it: the port's address and the link-local of its MAC (port security allows both).
+        const mac = (await linux.links(netns)).find((l) => l.ifname === 'eth0')?.address;
+        ports.set(nsOpts.portId, { netns, ifname: 'eth0', bridge, addresses: [cidr.split('/')[0], ...(mac ? [linkLocal(mac)] : [])] });
+      }
       return netns;
     },
     exec,

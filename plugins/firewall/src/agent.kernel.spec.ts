@@ -1,4 +1,5 @@
 import { agentTestHost, type AgentTestHost, RealizationState } from '@netloom/plugin-sdk';
+import { HOST_COUNTERS_MS } from './agent';
 import { firewall } from './index';
 import type { PlacedRule, PolicyPlacement } from './spec';
 import { groupSets, ruleCounter } from './table';
@@ -153,6 +154,31 @@ describeKernel('firewall: agent half on the real kernel', () => {
     } finally {
       await server.stop();
     }
+  });
+
+  it('filters IPv6 link-local traffic to and from a port in the host table (its EUI-64 link-local is one of its keys)', async () => {
+    // The web port's link-local, as port security allows it (the kit gives it among its addresses).
+    const ll = kit.host.port('web')!.addresses!.find((a) => a.startsWith('fe80:'))!;
+    await kit.exec(ns.web, ['ip', 'addr', 'add', `${ll}/64`, 'dev', 'eth0', 'nodad']);
+    await kit.exec(ns.a, ['ip', 'addr', 'add', 'fe80::a:1/64', 'dev', 'eth0', 'nodad']);
+    const ping6 = async (from: string, to: string) => (await kit.exec(from, ['ping', '-6', '-c1', '-W1', `${to}%eth0`])).code === 0;
+    await agent.reconcile([], kit.host);
+    expect(await ping6(ns.a, ll)).toBe(true);
+    // Ingress DROP: link-local in is dropped (ND still passes), and counted on the default.
+    await agent.reconcile(desired(policy({})), kit.host);
+    expect(await ping6(ns.a, ll)).toBe(false);
+    expect((await observed([policy({})])).fw0.defaults.find((d) => d.direction === 'INGRESS')!.packets).toBeGreaterThan(0);
+    // A rule lets it in, and names itself in the counters.
+    const allowLl = policy({ rules: [rule({ protocol: 'ICMPV6', ports: [], remoteCidrs: ['fe80::/10'] })] });
+    await agent.reconcile(desired(allowLl), kit.host);
+    expect(await ping6(ns.a, ll)).toBe(true);
+    // The host's counters are read at most once per HOST_COUNTERS_MS.
+    await new Promise((resolve) => setTimeout(resolve, HOST_COUNTERS_MS));
+    expect((await observed([allowLl])).fw0.rules[0].packets).toBeGreaterThan(0);
+    // Egress: the port's own link-local traffic out is its egress's to decide.
+    await agent.reconcile(desired(policy({ ingressDefault: 'ALLOW', rules: [rule({ direction: 'EGRESS', protocol: 'ICMPV6', ports: [], action: 'DROP', remoteCidrs: ['fe80::/10'] })] })), kit.host);
+    expect(await ping6(ns.web, 'fe80::a:1')).toBe(false);
+    expect(await ping6(ns.a, ll)).toBe(true);
   });
 
   it('fails a policy whose port is not on this host, and removes its table when nothing covers the port', async () => {
