@@ -267,6 +267,13 @@ export interface HostContext {
         sets?: Readonly<Record<string, readonly string[]>>;
         maps?: Readonly<Record<string, readonly NftMapElement[]>>;
         incremental?: boolean;
+        /**
+         * The table's family (default `inet`). A `bridge` table (same name, same rules as above)
+         * holds what only the bridge family sees, such as the port a flooded frame leaves by
+         * (`oifname` in its `forward` hook is the host end of the port's veth, {@link
+         * PortPlace.hostIfname}); {@link nftList} and {@link nftCounters} read the inet table.
+         */
+        family?: 'inet' | 'bridge';
     }): Promise<void>;
     /** This plugin's table as `nft -j` lists it (in one of its namespaces, a core port's, or the host's), or null when there is none. */
     nftList(netns?: string): Promise<unknown>;
@@ -296,6 +303,8 @@ export interface PortPlace {
     netns: string;
     /** Its interface there. */
     ifname: string;
+    /** The host end of its veth pair, on {@link bridge} in the host namespace (absent when the host does not say). */
+    hostIfname?: string;
     /**
      * The bridge its host end is attached to, in the host namespace (absent when the host does not
      * say). A table of the plugin in the host namespace sees the port's bridged traffic in the inet
@@ -507,7 +516,7 @@ export declare function partsDiff(table: string, held: HeldParts, wanted: HeldPa
 // ---- nft-watch.ts
 import { type Linux } from '@netloom/linux';
 /**
- * Watches one nft table (`inet NAME`) in the namespaces where it is kept: one `nft monitor` per
+ * Watches one nft table (`inet NAME`, and `bridge NAME` alike) in the namespaces where it is kept: one `nft monitor` per
  * namespace ('' = the host's), telling our own writes (by the pid that commits them) from
  * anyone else's. A change made by someone else, or a watch that ended, is reported through
  * `onDrift`, so the table's owner stops trusting what it knows of it.

@@ -554,7 +554,7 @@ export class Reconciler {
             // apart. The link-local of its own MAC is one (port security allows it on every port).
             const own = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(spec.mac) ? [linkLocal(spec.mac)] : [];
             const addresses = [...spec.addresses.map((a) => a.cidr.split('/')[0]), ...own, ...(spec.allowedAddressPairs ?? []).map((p) => p.ip)];
-            return [r.id, { ...this.names.portPlace(r.id, spec.netns), bridge: this.names.bridge(spec.networkId), ...(spec.portSecurity === false ? {} : { addresses }) }];
+            return [r.id, { ...this.names.portPlace(r.id, spec.netns), hostIfname: this.names.veth(r.id), bridge: this.names.bridge(spec.networkId), ...(spec.portSecurity === false ? {} : { addresses }) }];
           }),
       );
       // Port namespaces that were not there before this pass (made, or made again).

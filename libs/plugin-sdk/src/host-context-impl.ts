@@ -77,9 +77,15 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
   const probes = new ProbeHelpers(linux, log);
   /** The plugin's table per namespace ('' = the host's) as last written or read: see {@link HostContextOptions.nftTrustMs}. */
   const tables = new Map<string, KnownTable>();
+  /** The key of {@link tables}: the namespace for the inet table, `bridge NS` for the bridge one. */
+  const tableKey = (ns: string, family: TableFamily): string => (family === 'inet' ? ns : `bridge ${ns}`);
+  const forget = (ns: string): void => {
+    tables.delete(ns);
+    tables.delete(tableKey(ns, 'bridge'));
+  };
   // Someone else changed the table (or the watch ended): forget it, and have it looked at again now.
   const watch = new NftWatch(linux, scope.nftTable, (ns, why, changed) => {
-    tables.delete(ns);
+    forget(ns);
     const where = ns === '' ? 'the host namespace' : ns;
     if (changed) {
       log(`nft table ${scope.nftTable} in ${where} ${why}; asking for a reconcile`);
@@ -87,7 +93,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     } else log(`nft table ${scope.nftTable} in ${where}: ${why}`);
   });
   const made = (netns: readonly string[]): void => {
-    for (const ns of netns) tables.set(ns, EMPTY_TABLE());
+    for (const ns of netns) for (const family of TABLE_FAMILIES) tables.set(tableKey(ns, family), EMPTY_TABLE());
     // A watch there watched the namespace that had this name before.
     void watch.end(netns);
   };
@@ -117,6 +123,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
         place && {
           netns: place.netns,
           ifname: place.ifname,
+          ...(place.hostIfname !== undefined ? { hostIfname: place.hostIfname } : {}),
           ...(place.bridge !== undefined ? { bridge: place.bridge } : {}),
           ...(place.addresses !== undefined ? { addresses: [...place.addresses] } : {}),
         }
@@ -150,7 +157,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       build(changes);
       // Nothing may keep a namespace on its way out alive.
       await Promise.all([probes.end(changes.deletedNetns), watch.end(changes.deletedNetns)]);
-      for (const ns of changes.deletedNetns) tables.delete(ns);
+      for (const ns of changes.deletedNetns) forget(ns);
       made(changes.addedNetns);
       try {
         // A name held by a dead file (nothing mounted on it) is free only once the file goes.
@@ -170,16 +177,19 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       const counters = nftNames(nftOpts?.counters, 'counter', opts.pluginId);
       const sets = setElements(nftOpts?.sets, opts.pluginId);
       const maps = mapElements(nftOpts?.maps, opts.pluginId);
-      const table = `inet ${scope.nftTable}`;
+      const family = nftOpts?.family ?? 'inet';
+      if (!TABLE_FAMILIES.includes(family)) throw new Error(`plugin ${opts.pluginId}: nftTable family must be inet or bridge`);
+      const key = tableKey(ns ?? '', family);
+      const table = `${family} ${scope.nftTable}`;
       // The mark covers the body and the counter names, never their values nor set elements (a body alone hashes as it always did).
       const marked = counters.length ? `${body}\u0000${counters.join(',')}` : body;
       const mark = body.trim() === '' ? undefined : `netloom_${createHash('sha256').update(marked).digest('hex').slice(0, 16)}`;
       // What this context last wrote or read there, while recent (a namespace made again is known empty).
-      const known = tables.get(ns ?? '');
+      const known = tables.get(key);
       let current: KnownTable;
       if (known && Date.now() - known.at < (opts.nftTrustMs ?? TRUST_MS)) current = known;
       else {
-        current = readTable(await linux.nftRuleset(ns), scope.nftTable);
+        current = readTable(await linux.nftRuleset(ns), scope.nftTable, family);
         // Still the table this context wrote: what it knows of its parts holds.
         if (known?.parts && current.mark === known.mark) current.parts = known.parts;
       }
@@ -244,11 +254,13 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       try {
         if (script) await linux.nftApply(script, ns, (pid) => watch.ours(ns ?? '', pid));
       } catch (error) {
-        tables.delete(ns ?? '');
+        tables.delete(key);
         throw error;
       }
-      tables.set(ns ?? '', next);
-      if (!next.exists) await watch.end([ns ?? '']);
+      tables.set(key, next);
+      // The watch stays while the other family's table is there (the watch sees both).
+      const other = tableKey(ns ?? '', family === 'inet' ? 'bridge' : 'inet');
+      if (!next.exists && !tables.get(other)?.exists) await watch.end([ns ?? '']);
     },
 
     async nftCounters(netns) {
@@ -291,7 +303,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       // Port namespaces no longer on this host: their watch would keep them alive.
       const portNs = new Set([...ports.values()].map((p) => p.netns));
       const gone = watch.namespaces.filter((ns) => ns !== '' && !scope.ownsNetns(ns) && !portNs.has(ns));
-      for (const ns of gone) tables.delete(ns);
+      for (const ns of gone) forget(ns);
       void watch.end(gone);
     },
   };
@@ -430,14 +442,18 @@ function declaredNames(body: string): { chains: string[]; sets: string[]; maps: 
   return { chains: names('chain'), sets: names('set'), maps: names('map') };
 }
 
-/** Table `inet NAME` in an `nft -j list ruleset`, as a {@link KnownTable}. */
-function readTable(ruleset: unknown, name: string): KnownTable {
+/** The families a plugin's table may have: inet, and bridge for what only bridged frames show (the port a flooded frame leaves by). */
+type TableFamily = 'inet' | 'bridge';
+const TABLE_FAMILIES: readonly TableFamily[] = ['inet', 'bridge'];
+
+/** Table `FAMILY NAME` in an `nft -j list ruleset`, as a {@link KnownTable}. */
+function readTable(ruleset: unknown, name: string, family: TableFamily = 'inet'): KnownTable {
   type Item = { family?: string; name?: string; table?: string; elem?: unknown[] };
   const items = (ruleset as { nftables?: Record<string, Item>[] } | null)?.nftables ?? [];
   const known = EMPTY_TABLE();
-  const mine = (x: Item | undefined): x is Item => x?.family === 'inet' && x.table === name && typeof x.name === 'string';
+  const mine = (x: Item | undefined): x is Item => x?.family === family && x.table === name && typeof x.name === 'string';
   for (const item of items) {
-    if (item.table?.family === 'inet' && item.table.name === name) known.exists = true;
+    if (item.table?.family === family && item.table.name === name) known.exists = true;
     if (mine(item.chain)) {
       known.chains.push(item.chain.name!);
       if (item.chain.name!.startsWith('netloom_')) known.mark = item.chain.name;

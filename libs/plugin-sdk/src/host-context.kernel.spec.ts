@@ -515,7 +515,7 @@ describeKernel("HostContext nft tables in core ports' namespaces, with sets (tes
   });
 
   it("gives a core port's namespace and interface, and keeps the plugin's table there, and only there", async () => {
-    expect(kit.host.port('port-1')).toEqual({ netns: portNs, ifname: 'eth0', bridge: expect.any(String), addresses: ['10.79.0.2', expect.stringMatching(/^fe80::/)] });
+    expect(kit.host.port('port-1')).toEqual({ netns: portNs, ifname: 'eth0', hostIfname: expect.any(String), bridge: expect.any(String), addresses: ['10.79.0.2', expect.stringMatching(/^fe80::/)] });
     expect(kit.host.port('nope')).toBeUndefined();
     await kit.host.nftTable(COUNTING, portNs);
     expect(JSON.stringify(await kit.host.nftList(portNs))).toContain('"name":"input"');
@@ -531,6 +531,23 @@ describeKernel("HostContext nft tables in core ports' namespaces, with sets (tes
     expect(kit.runner.mutatingCount).toBe(before);
     await kit.host.nftTable('', portNs);
     expect(await kit.host.nftList(portNs)).toBeNull();
+  });
+
+  it('keeps a bridge-family table of the same name beside the inet one: written, left alone when the same, removed alone', async () => {
+    const host = kit.hostNetns;
+    const tables = async () => (await kit.exec(host, ['nft', 'list', 'tables'])).stdout.trim().split('\n').filter(Boolean).sort();
+    const MARKS = 'map omark {\ntype ifname : mark;\n}\nchain marks {\ntype filter hook forward priority -200; policy accept;\nmeta mark set oifname map @omark\n}';
+    await kit.host.nftTable(COUNTING);
+    await kit.host.nftTable(MARKS, undefined, { family: 'bridge', maps: { omark: [{ key: [kit.host.port('port-1')!.hostIfname!], value: '7' }] } });
+    expect((await tables()).map((t) => t.split(' ')[1])).toEqual(['bridge', 'inet']);
+    expect((await kit.exec(host, ['nft', 'list', 'ruleset'])).stdout).toMatch(/"?\w+"? : 0x00000007/);
+    const before = kit.runner.mutatingCount;
+    await kit.host.nftTable(MARKS, undefined, { family: 'bridge', maps: { omark: [{ key: [kit.host.port('port-1')!.hostIfname!], value: '7' }] } });
+    expect(kit.runner.mutatingCount).toBe(before);
+    await kit.host.nftTable('', undefined, { family: 'bridge' });
+    expect((await tables()).map((t) => t.split(' ')[1])).toEqual(['inet']);
+    await kit.host.nftTable('');
+    expect(await tables()).toEqual([]);
   });
 
   it('fills the sets with the table, in one transaction', async () => {

@@ -85,6 +85,13 @@ export interface HostContext {
       sets?: Readonly<Record<string, readonly string[]>>;
       maps?: Readonly<Record<string, readonly NftMapElement[]>>;
       incremental?: boolean;
+      /**
+       * The table's family (default `inet`). A `bridge` table (same name, same rules as above)
+       * holds what only the bridge family sees, such as the port a flooded frame leaves by
+       * (`oifname` in its `forward` hook is the host end of the port's veth, {@link
+       * PortPlace.hostIfname}); {@link nftList} and {@link nftCounters} read the inet table.
+       */
+      family?: 'inet' | 'bridge';
     },
   ): Promise<void>;
   /** This plugin's table as `nft -j` lists it (in one of its namespaces, a core port's, or the host's), or null when there is none. */
@@ -116,6 +123,8 @@ export interface PortPlace {
   netns: string;
   /** Its interface there. */
   ifname: string;
+  /** The host end of its veth pair, on {@link bridge} in the host namespace (absent when the host does not say). */
+  hostIfname?: string;
   /**
    * The bridge its host end is attached to, in the host namespace (absent when the host does not
    * say). A table of the plugin in the host namespace sees the port's bridged traffic in the inet

@@ -10,7 +10,7 @@ interface Watch {
 }
 
 /**
- * Watches one nft table (`inet NAME`) in the namespaces where it is kept: one `nft monitor` per
+ * Watches one nft table (`inet NAME`, and `bridge NAME` alike) in the namespaces where it is kept: one `nft monitor` per
  * namespace ('' = the host's), telling our own writes (by the pid that commits them) from
  * anyone else's. A change made by someone else, or a watch that ended, is reported through
  * `onDrift`, so the table's owner stops trusting what it knows of it.
@@ -74,7 +74,7 @@ export class NftWatch {
     if (this.watches.get(netns) !== watch) return;
     const now = Date.now();
     for (const [pid, until] of watch.ours) if (until < now) watch.ours.delete(pid);
-    if (!t.tables.some((x) => x.family === 'inet' && x.table === this.table)) return;
+    if (!t.tables.some((x) => (x.family === 'inet' || x.family === 'bridge') && x.table === this.table)) return;
     if (watch.ours.delete(t.pid)) return;
     this.onDrift(netns, `changed by process ${t.pid} (${t.comm})`, true);
   }

@@ -112,7 +112,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
       if (nsOpts?.portId !== undefined) {
         // As the agent says it: the port's address and the link-local of its MAC (port security allows both).
         const mac = (await linux.links(netns)).find((l) => l.ifname === 'eth0')?.address;
-        ports.set(nsOpts.portId, { netns, ifname: 'eth0', bridge, addresses: [cidr.split('/')[0], ...(mac ? [linkLocal(mac)] : [])] });
+        ports.set(nsOpts.portId, { netns, ifname: 'eth0', hostIfname: `${prefix}t${tag}`, bridge, addresses: [cidr.split('/')[0], ...(mac ? [linkLocal(mac)] : [])] });
       }
       return netns;
     },

@@ -1,4 +1,7 @@
 import { agentTestHost, type AgentTestHost, RealizationState } from '@netloom/plugin-sdk';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { HOST_COUNTERS_MS } from './agent';
 import { firewall } from './index';
 import type { PlacedRule, PolicyPlacement } from './spec';
@@ -179,6 +182,44 @@ describeKernel('firewall: agent half on the real kernel', () => {
     await agent.reconcile(desired(policy({ ingressDefault: 'ALLOW', rules: [rule({ direction: 'EGRESS', protocol: 'ICMPV6', ports: [], action: 'DROP', remoteCidrs: ['fe80::/10'] })] })), kit.host);
     expect(await ping6(ns.web, 'fe80::a:1')).toBe(false);
     expect(await ping6(ns.a, ll)).toBe(true);
+  });
+
+  it('filters broadcast and multicast to a port by its ingress (the mark of its copy), ND passing; a rule lets them in and counts them', async () => {
+    await agent.reconcile([], kit.host);
+    const dir = mkdtempSync(join(tmpdir(), `${kit.prefix}-fw-`));
+    const got = { v4: join(dir, 'v4'), v6: join(dir, 'v6') };
+    const receivers = [
+      kit.spawn(ns.web, ['socat', '-u', 'UDP4-RECV:9999', `OPEN:${got.v4},creat,append`]),
+      kit.spawn(ns.web, ['socat', '-u', 'UDP6-RECV:9998', `OPEN:${got.v6},creat,append`]),
+    ];
+    try {
+      await kit.exec(ns.a, ['ip', 'addr', 'replace', 'fe80::a:1/64', 'dev', 'eth0', 'nodad']);
+      const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+      /** Sends a broadcast and an all-nodes multicast datagram from a, tagged; which of them web got. */
+      const flood = async (tag: string) => {
+        const send = (to: string) => kit.exec(ns.a, ['sh', '-c', `echo ${tag} | socat -u - ${to}`]);
+        await send('UDP4-DATAGRAM:10.95.255.255:9999,broadcast');
+        await send('UDP6-DATAGRAM:[ff02::1%eth0]:9998');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return { v4: read(got.v4).includes(tag), v6: read(got.v6).includes(tag) };
+      };
+      // Unfiltered, both arrive (once the receivers listen).
+      let open = { v4: false, v6: false };
+      for (let i = 0; i < 20 && !(open.v4 && open.v6); i++) open = await flood(`open${i}`);
+      expect(open).toEqual({ v4: true, v6: true });
+      // Ingress DROP: neither gets in.
+      await agent.reconcile(desired(policy({})), kit.host);
+      expect(await flood('closed')).toEqual({ v4: false, v6: false });
+      // A rule for UDP 9998-9999 lets both in, and its counter counts them.
+      const allowUdp = policy({ rules: [rule({ protocol: 'UDP', ports: [[9998, 9999]] })] });
+      await agent.reconcile(desired(allowUdp), kit.host);
+      expect(await flood('allowed')).toEqual({ v4: true, v6: true });
+      await new Promise((resolve) => setTimeout(resolve, HOST_COUNTERS_MS));
+      expect((await observed([allowUdp])).fw0.rules[0].packets).toBeGreaterThanOrEqual(2);
+    } finally {
+      await Promise.all(receivers.map((r) => r.stop()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails a policy whose port is not on this host, and removes its table when nothing covers the port', async () => {

@@ -1,5 +1,5 @@
 import { type AgentHalf, type DesiredPluginResource, type HostContext, inParallel, type PluginStatus, RealizationState } from '@netloom/plugin-sdk';
-import { type HostPort, hostTable } from './host-table';
+import { type HostPort, hostTable, PORT_MARKS } from './host-table';
 import type { PolicyPlacement } from './spec';
 import { defaultCounter, type FilteredPort, firewallTable, type HeldPolicy, portDefault, ruleCounter } from './table';
 
@@ -43,7 +43,7 @@ function placed(policies: HeldPolicy[], host: HostContext, failed: Map<string, s
       for (const p of covering) if (!failed.has(p.id)) failed.set(p.id, `port ${portId} is not on this host yet`);
       continue;
     }
-    if (!ownTable(covering, port, shared)) hosted.push({ portId, bridge: port.bridge!, addresses: port.addresses!, policies: covering });
+    if (!ownTable(covering, port, shared)) hosted.push({ portId, bridge: port.bridge!, addresses: port.addresses!, policies: covering, ...(port.hostIfname ? { hostIfname: port.hostIfname } : {}) });
     else namespaces.set(port.netns, [...(namespaces.get(port.netns) ?? []), { portId, ifname: port.ifname, policies: covering }]);
   }
   return { hosted, namespaces };
@@ -73,17 +73,35 @@ async function bridgeZones(host: HostContext, ports: HostPort[]): Promise<Map<st
     }
     zoneBook.set(host, zones);
   }
-  const bridges = new Set(ports.map((p) => p.bridge));
-  for (const bridge of [...zones.keys()]) if (!bridges.has(bridge)) zones.delete(bridge);
-  const used = new Set(zones.values());
+  allot(zones, ports.map((p) => p.bridge), 65_535);
+  return zones;
+}
+
+/** Numbers 1..`max` in `book` for `keys` only: those given keep theirs, a new key gets the lowest free (none once all are taken). */
+function allot(book: Map<string, number>, keys: string[], max: number): void {
+  const here = new Set(keys);
+  for (const key of [...book.keys()]) if (!here.has(key)) book.delete(key);
+  const used = new Set(book.values());
   let next = 1;
-  for (const bridge of [...bridges].sort()) {
-    if (zones.has(bridge)) continue;
+  for (const key of [...here].sort()) {
+    if (book.has(key)) continue;
     while (used.has(next)) next++;
-    zones.set(bridge, next);
+    if (next > max) return;
+    book.set(key, next);
     used.add(next);
   }
-  return zones;
+}
+
+/** The mark of each port in the host table, per host context: kept while the port is there, the lowest free for a new one. */
+const markBook = new WeakMap<HostContext, Map<string, number>>();
+
+/** `ports` with their marks ({@link PORT_MARKS}); ports beyond the range get none (their broadcast is not filtered). */
+function portMarks(host: HostContext, ports: HostPort[]): HostPort[] {
+  let marks = markBook.get(host);
+  if (!marks) markBook.set(host, (marks = new Map<string, number>()));
+  allot(marks, ports.map((p) => p.portId), PORT_MARKS.count);
+  const book = marks;
+  return ports.map((p) => (book.has(p.portId) ? { ...p, mark: PORT_MARKS.first + book.get(p.portId)! } : p));
 }
 
 async function reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
@@ -111,8 +129,10 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
   });
   // Then the host's table (a port moving to its own table is filtered there first): each rule
   // once, a port joining or leaving is a few map elements.
-  const { body, counters, sets, maps } = hostTable(hosted, await bridgeZones(host, hosted));
+  const { body, counters, sets, maps, bridge } = hostTable(portMarks(host, hosted), await bridgeZones(host, hosted));
   await host.nftTable(body, undefined, { counters, sets, maps, incremental: true }).catch((error: unknown) => failAll(hosted, error, failed));
+  // Then the marks of the ports' broadcast and multicast copies, which the host table reads.
+  await host.nftTable(bridge.body, undefined, { maps: bridge.maps, family: 'bridge' }).catch((error: unknown) => failAll(hosted, error, failed));
   // Ports no longer covered: their table goes (a namespace that went with its port needs nothing).
   const stale = [...mineNow].filter((netns) => !namespaces.has(netns));
   await inParallel(stale, async (netns) => {

@@ -1,4 +1,4 @@
-import { hostTable, RULES_PER_CHAIN } from './host-table';
+import { hostTable, PORT_MARKS, RULES_PER_CHAIN } from './host-table';
 import type { PlacedRule, PolicyPlacement } from './spec';
 import { defaultCounter, type HeldPolicy, ruleCounter } from './table';
 
@@ -50,6 +50,23 @@ describe('firewall: the host table', () => {
   });
 
   it('is empty without ports', () => {
-    expect(hostTable([])).toEqual({ body: '', counters: [], sets: {}, maps: {} });
+    expect(hostTable([])).toEqual({ body: '', counters: [], sets: {}, maps: {}, bridge: { body: '', maps: {} } });
+  });
+
+  it("sends a port's broadcast and multicast to its ingress by the mark of its copy: one element in each map", () => {
+    const marked = (portId: string, mark: number, hostIfname: string) => ({ ...port(portId, [`10.0.0.${mark - PORT_MARKS.first}`], [web]), mark, hostIfname });
+    const { maps, body, bridge } = hostTable([marked('p1', PORT_MARKS.first + 1, 'v1'), marked('p2', PORT_MARKS.first + 2, 'v2')]);
+    expect(maps.inmark).toEqual([
+      { key: [String(PORT_MARKS.first + 1)], value: maps.in4[0].value },
+      { key: [String(PORT_MARKS.first + 2)], value: maps.in4[1].value },
+    ]);
+    expect(bridge.maps.omark).toEqual([
+      { key: ['v1'], value: String(PORT_MARKS.first + 1) },
+      { key: ['v2'], value: String(PORT_MARKS.first + 2) },
+    ]);
+    expect(body).toContain('meta pkttype { broadcast, multicast } meta mark vmap @inmark');
+    expect(bridge.body).toContain('type filter hook forward priority -200; policy accept;\nmeta pkttype { broadcast, multicast } meta mark set oifname map @omark');
+    // Without a mark (not known), nothing in the bridge table.
+    expect(hostTable([port('p1', ['10.0.0.1'], [web])]).bridge).toEqual({ body: '', maps: {} });
   });
 });

@@ -14,7 +14,18 @@ export interface HostPort {
   bridge: string;
   addresses: string[];
   policies: HeldPolicy[];
+  /** The host end of its veth and its mark ({@link PORT_MARKS}): its broadcast and multicast ingress (absent: not known). */
+  hostIfname?: string;
+  mark?: number;
 }
+
+/**
+ * The skb marks that tell flooded broadcast and multicast apart by port: the bridge table sets
+ * `first + n` on a copy leaving by a filtered port's veth (n from 1, one per port, reused after),
+ * the host table's ingress reads it. No other part of NetLoom marks packets, and a mark set on a
+ * copy is gone once it crosses into the port's namespace.
+ */
+export const PORT_MARKS = { first: 0x4e4c0000, count: 0xffff } as const;
 
 const isV6 = (address: string): boolean => address.includes(':');
 const dirTag = (direction: Direction): string => (direction === 'INGRESS' ? 'i' : 'e');
@@ -35,10 +46,14 @@ const MAPS = { INGRESS: { 4: 'in4', 6: 'in6' }, EGRESS: { 4: 'out4', 6: 'out6' }
  * packet), so two networks with the same addresses, or a flow crossing the host twice on two
  * bridges, never share an entry.
  */
-export function hostTable(ports: HostPort[], zones: ReadonlyMap<string, number> = new Map()): { body: string; counters: string[]; sets: Record<string, string[]>; maps: Record<string, NftMapElement[]> } {
+export function hostTable(
+  ports: HostPort[],
+  zones: ReadonlyMap<string, number> = new Map(),
+): { body: string; counters: string[]; sets: Record<string, string[]>; maps: Record<string, NftMapElement[]>; bridge: { body: string; maps: Record<string, NftMapElement[]> } } {
   const counters = new Set<string>();
   const sets: Record<string, string[]> = {};
-  const maps: Record<string, NftMapElement[]> = { in4: [], in6: [], out4: [], out6: [], zones: [] };
+  const maps: Record<string, NftMapElement[]> = { in4: [], in6: [], out4: [], out6: [], zones: [], inmark: [] };
+  const omark: NftMapElement[] = [];
   const ruleChains = new Map<string, string>();
   const combos = new Map<string, string>();
   /** The rule chains of a policy in a direction (made once), in order. */
@@ -68,9 +83,13 @@ export function hostTable(ports: HostPort[], zones: ReadonlyMap<string, number> 
         combos.set(name, [`chain ${name} {`, ...ALWAYS, ...jumps, ...last, '}'].join('\n'));
       }
       for (const address of port.addresses) maps[MAPS[direction][isV6(address) ? 6 : 4]].push({ key: [port.bridge, address], value: `jump ${name}` });
+      if (direction === 'INGRESS' && port.mark !== undefined && port.hostIfname) {
+        maps.inmark.push({ key: [String(port.mark)], value: `jump ${name}` });
+        omark.push({ key: [port.hostIfname], value: String(port.mark) });
+      }
     }
   }
-  if (!combos.size) return { body: '', counters: [], sets: {}, maps: {} };
+  if (!combos.size) return { body: '', counters: [], sets: {}, maps: {}, bridge: { body: '', maps: {} } };
   const setDecls = Object.keys(sets)
     .sort()
     .map((name) => `set ${name} {\ntype ${name.startsWith('g4_') ? 'ipv4_addr' : 'ipv6_addr'}; flags interval;\n}`);
@@ -85,20 +104,27 @@ export function hostTable(ports: HostPort[], zones: ReadonlyMap<string, number> 
   }
   const egress = ['iifname . ip saddr vmap @out4', 'iifname . ip6 saddr vmap @out6'];
   const ingress = ['oifname . ip daddr vmap @in4', 'oifname . ip6 daddr vmap @in6'];
+  // Broadcast and multicast are no port's address: the mark the bridge table set on the copy for a port.
+  const flooded = 'meta pkttype { broadcast, multicast } meta mark vmap @inmark';
   const body = [
     ...setDecls,
     ...mapDecls,
     'map zones {\ntypeof iifname : ct zone;\n}',
+    'map inmark {\ntype mark : verdict;\n}',
     base('zone_in', 'prerouting', 'raw', ['ct zone set iifname map @zones']),
     base('zone_out', 'output', 'raw', ['ct zone set oifname map @zones']),
     ...[...ruleChains.keys()].sort().map((k) => ruleChains.get(k)!),
     ...[...combos.keys()].sort().map((k) => combos.get(k)!),
     // The sender's egress first, then the receiver's ingress.
     base('egress', 'forward', -1, egress),
-    base('ingress', 'forward', 0, ingress),
+    base('ingress', 'forward', 0, [...ingress, flooded]),
     // Traffic between a port and the host namespace itself.
     base('from_ports', 'input', 0, egress),
     base('to_ports', 'output', 0, ingress),
   ].join('\n');
-  return { body, counters: [...counters].sort(), sets, maps };
+  // The bridge family sees the port a flooded copy leaves by (the inet hook only its bridge).
+  const bridgeBody = omark.length
+    ? ['map omark {\ntype ifname : mark;\n}', base('port_marks', 'forward', -200, ['meta pkttype { broadcast, multicast } meta mark set oifname map @omark'])].join('\n')
+    : '';
+  return { body, counters: [...counters].sort(), sets, maps, bridge: { body: bridgeBody, maps: omark.length ? { omark } : {} } };
 }
