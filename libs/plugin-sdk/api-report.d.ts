@@ -230,6 +230,12 @@ export interface HostContext {
     /** Sets a sysctl inside one of this plugin's namespaces (e.g. `net.ipv4.ip_forward` = `1`). */
     sysctl(netns: string, key: string, value: string): Promise<void>;
     /**
+     * Reads a sysctl (e.g. `net.bridge.bridge-nf-call-iptables`) in the host namespace (no `netns`),
+     * one of this plugin's namespaces or a core port's: its value, or null where the kernel has no
+     * such key (a module not loaded).
+     */
+    sysctlValue(key: string, netns?: string): Promise<string | null>;
+    /**
      * Replaces this plugin's own nftables table (`table inet <plugin mark>`) in one of its
      * namespaces, a core port's namespace ({@link port}), or the host namespace, in one atomic
      * transaction: `body` is what goes inside the table's braces. An empty body removes the table.
@@ -845,6 +851,8 @@ export interface AgentTestHost {
     runner: CommandRunner;
     /** The reasons given to `host.requestReconcile`, in order (the test decides whether to run the plugin again). */
     reconcileRequests: string[];
+    /** The lines the plugin gave `host.log`, in order. */
+    logs: string[];
     /** Creates (up) the bridge of a core network in the host namespace and makes it available to the plugin. */
     addNetworkBridge(networkId: string): Promise<string>;
     /**

@@ -1,5 +1,5 @@
 import { readFileSync, watch } from 'node:fs';
-import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './batch-result';
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
@@ -283,6 +283,18 @@ export class Linux {
    */
   nodeProgram(netns: string, program: string, onLine: (line: string) => void, onExit?: (error: LinuxCommandError) => void): StreamHandle {
     return this.runner.stream('ip', ['netns', 'exec', assertNetnsName(netns), process.execPath, '-e', program], onLine, onExit, { stdin: true });
+  }
+
+  /**
+   * Reads a sysctl: its value trimmed, or null where the kernel has no such key (a module not
+   * loaded, e.g. `net.bridge.*` without br_netfilter). In the agent's namespace: reads
+   * /proc/sys/... directly; in a namespace: `ip netns exec NS sysctl -n key`.
+   */
+  async readSysctl(key: string, netns?: string): Promise<string | null> {
+    if (netns === undefined) return (await readFile(sysctlPath(key), 'utf8').catch(() => null))?.trim() ?? null;
+    assertSysctlKey(key);
+    const r = await this.runner.run('ip', ['netns', 'exec', assertNetnsName(netns), 'sysctl', '-n', key], { mutating: false, reject: false });
+    return r.exitCode === 0 ? r.stdout.trim() : null;
   }
 
   /**

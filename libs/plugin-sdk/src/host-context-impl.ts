@@ -105,10 +105,10 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     return netns;
   };
   // The namespace of the plugin's nft table: one of its own, a core port's, or the host's.
-  const nftNs = (netns: string | undefined): string | undefined => {
+  const nftNs = (netns: string | undefined, what = 'nft table in'): string | undefined => {
     if (netns === undefined) return hostNetns;
     if (typeof netns === 'string' && (scope.ownsNetns(netns) || [...ports.values()].some((p) => p.netns === netns))) return netns;
-    throw new Error(`plugin ${opts.pluginId}: nft table in ${JSON.stringify(netns)}: not one of its namespaces (${scope.netnsPrefix}…) nor a port's on this host`);
+    throw new Error(`plugin ${opts.pluginId}: ${what} ${JSON.stringify(netns)}: not one of its namespaces (${scope.netnsPrefix}…) nor a port's on this host`);
   };
 
   return {
@@ -170,6 +170,10 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
 
     async sysctl(netns, key, value) {
       await linux.sysctl(key, value, ownedNs(netns, 'sysctl in'));
+    },
+
+    async sysctlValue(key, netns) {
+      return linux.readSysctl(key, nftNs(netns, 'sysctl in'));
     },
 
     async nftTable(body, netns, nftOpts) {

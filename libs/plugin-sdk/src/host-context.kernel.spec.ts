@@ -533,6 +533,15 @@ describeKernel("HostContext nft tables in core ports' namespaces, with sets (tes
     expect(await kit.host.nftList(portNs)).toBeNull();
   });
 
+  it("reads sysctls in the host namespace and a port's (null for a key the kernel lacks), no one else's", async () => {
+    await kit.exec(kit.hostNetns, ['sysctl', '-qw', 'net.ipv4.conf.all.forwarding=1']);
+    expect(await kit.host.sysctlValue('net.ipv4.conf.all.forwarding')).toBe('1');
+    expect(await kit.host.sysctlValue('net.ipv4.conf.all.forwarding', portNs)).toBe('0');
+    expect(await kit.host.sysctlValue('net.ipv4.no_such_key')).toBeNull();
+    await expect(kit.host.sysctlValue('net.ipv4.conf.all.forwarding', client)).rejects.toThrow(/sysctl in .* nor a port's/);
+    await expect(kit.host.sysctlValue('../../etc/passwd')).rejects.toThrow(/sysctl key/);
+  });
+
   it('keeps a bridge-family table of the same name beside the inet one: written, left alone when the same, removed alone', async () => {
     const host = kit.hostNetns;
     const tables = async () => (await kit.exec(host, ['nft', 'list', 'tables'])).stdout.trim().split('\n').filter(Boolean).sort();

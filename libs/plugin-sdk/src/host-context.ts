@@ -43,6 +43,12 @@ export interface HostContext {
 
   /** Sets a sysctl inside one of this plugin's namespaces (e.g. `net.ipv4.ip_forward` = `1`). */
   sysctl(netns: string, key: string, value: string): Promise<void>;
+  /**
+   * Reads a sysctl (e.g. `net.bridge.bridge-nf-call-iptables`) in the host namespace (no `netns`),
+   * one of this plugin's namespaces or a core port's: its value, or null where the kernel has no
+   * such key (a module not loaded).
+   */
+  sysctlValue(key: string, netns?: string): Promise<string | null>;
 
   /**
    * Replaces this plugin's own nftables table (`table inet <plugin mark>`) in one of its

@@ -28,6 +28,8 @@ export interface AgentTestHost {
   runner: CommandRunner;
   /** The reasons given to `host.requestReconcile`, in order (the test decides whether to run the plugin again). */
   reconcileRequests: string[];
+  /** The lines the plugin gave `host.log`, in order. */
+  logs: string[];
   /** Creates (up) the bridge of a core network in the host namespace and makes it available to the plugin. */
   addNetworkBridge(networkId: string): Promise<string>;
   /**
@@ -67,6 +69,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
   await linux.applyIpBatch(new IpBatch().netnsAdd(hostNetns));
   await linux.applyIpBatch(new IpBatch(hostNetns).linkSet('lo', { up: true }));
   const reconcileRequests: string[] = [];
+  const logs: string[] = [];
   const spawned = new Set<{ stop(): Promise<void> }>();
   const must = (result: BatchResult, what: string): void => {
     if (!result.ok) throw new Error(`could not create ${what}: ${result.failed.map((f) => f.error).join('; ')}`);
@@ -84,6 +87,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
     networkBridges,
     ports,
     requestReconcile: (reason) => reconcileRequests.push(reason),
+    log: (line) => logs.push(line),
   });
   const scope = scopeFor(prefix, hostId, opts.pluginId);
   return {
@@ -92,6 +96,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
     prefix,
     runner,
     reconcileRequests,
+    logs,
     async addNetworkBridge(networkId) {
       const bridge = `${prefix}b${hex(networkId, 8)}`;
       must(await linux.applyIpBatch(new IpBatch(hostNetns).bridgeAdd(bridge, { up: true, mcastSnooping: false })), `bridge ${bridge}`);

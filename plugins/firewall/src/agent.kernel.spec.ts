@@ -140,6 +140,28 @@ describeKernel('firewall: agent half on the real kernel', () => {
     expect((await observed([{ ...server, ports: ['web', 'cli'] }, client])).fw0.ports).toBe(2);
   });
 
+  it('filters each port in its own namespace where bridged traffic skips the host\u2019s inet hooks (bridge-nf-call-iptables 0), and goes back to the host table when it passes them again', async () => {
+    const bridgeNf = (value: string) => kit.exec(kit.hostNetns, ['sysctl', '-qw', `net.bridge.bridge-nf-call-iptables=${value}`, `net.bridge.bridge-nf-call-ip6tables=${value}`]);
+    const portTables = async () => (await kit.exec(ns.web, ['nft', 'list', 'tables'])).stdout.trim();
+    const allowA = policy({ rules: [rule({ remoteCidrs: ['10.95.1.0/24'] })] });
+    try {
+      expect((await bridgeNf('0')).code).toBe(0);
+      const statuses = await agent.reconcile(desired(allowA), kit.host);
+      expect(statuses[0].state).toBe(RealizationState.APPLIED);
+      expect(kit.logs.join('\n')).toMatch(/bridge-nf-call-iptables 0.*every port is filtered by a table in its own namespace/);
+      expect(await portTables()).toMatch(/^table inet /);
+      expect(await web(ns.a)).toBe('web');
+      expect(await web(ns.b)).toBe('');
+    } finally {
+      await bridgeNf('1');
+    }
+    await agent.reconcile(desired(allowA), kit.host);
+    expect(kit.logs.at(-1)).toMatch(/ports go back to the host table/);
+    expect(await portTables()).toBe('');
+    expect(await web(ns.a)).toBe('web');
+    expect(await web(ns.b)).toBe('');
+  });
+
   it('keeps two networks with the same addresses apart: (bridge . address) keys, a conntrack zone per bridge', async () => {
     await kit.addNetworkBridge('n2');
     const twin = await kit.addTestNamespace('tt', 'n2', '10.95.0.10/16', { portId: 'twin' });

@@ -24,8 +24,33 @@ const ownTable = (policies: HeldPolicy[], place: { bridge?: string; addresses?: 
   place.addresses.some((a) => a.includes('/') || shared(`${place.bridge} ${a}`)) ||
   policies.some((p) => p.spec.ingressDefault === 'REJECT' || p.spec.egressDefault === 'REJECT' || p.spec.rules.some((r) => r.action === 'REJECT'));
 
-/** The covered ports on this host: those filtered in the host table, and the others by namespace; policies whose port is not here fail. */
-function placed(policies: HeldPolicy[], host: HostContext, failed: Map<string, string>): { hosted: HostPort[]; namespaces: Map<string, FilteredPort[]> } {
+/**
+ * Whether bridged IPv4 and IPv6 traffic passes the inet hooks of the host namespace
+ * (br_netfilter loaded, `bridge-nf-call-iptables` and `-ip6tables` 1), without which the host
+ * table sees none of the ports' traffic. Logged when it changes.
+ */
+const bridgedSeen = new WeakMap<HostContext, boolean>();
+async function bridgedTrafficFiltered(host: HostContext): Promise<boolean> {
+  const values = await Promise.all(['net.bridge.bridge-nf-call-iptables', 'net.bridge.bridge-nf-call-ip6tables'].map((key) => host.sysctlValue(key)));
+  const on = values.every((v) => v === '1');
+  if (bridgedSeen.get(host) !== on) {
+    if (!on || bridgedSeen.has(host)) {
+      host.log(
+        on
+          ? 'bridged traffic passes the host namespace’s inet hooks again: ports go back to the host table'
+          : `bridged traffic does not pass the host namespace’s inet hooks (bridge-nf-call-iptables ${values[0] ?? 'absent: br_netfilter not loaded'}, -ip6tables ${values[1] ?? 'absent'}): every port is filtered by a table in its own namespace`,
+      );
+    }
+    bridgedSeen.set(host, on);
+  }
+  return on;
+}
+
+/**
+ * The covered ports on this host: those filtered in the host table (only where `bridged`, see
+ * {@link bridgedTrafficFiltered}), and the others by namespace; policies whose port is not here fail.
+ */
+function placed(policies: HeldPolicy[], host: HostContext, bridged: boolean, failed: Map<string, string>): { hosted: HostPort[]; namespaces: Map<string, FilteredPort[]> } {
   const byPort = new Map<string, HeldPolicy[]>();
   for (const p of policies) for (const portId of p.spec.ports) byPort.set(portId, [...(byPort.get(portId) ?? []), p]);
   const hosted: HostPort[] = [];
@@ -43,7 +68,7 @@ function placed(policies: HeldPolicy[], host: HostContext, failed: Map<string, s
       for (const p of covering) if (!failed.has(p.id)) failed.set(p.id, `port ${portId} is not on this host yet`);
       continue;
     }
-    if (!ownTable(covering, port, shared)) hosted.push({ portId, bridge: port.bridge!, addresses: port.addresses!, policies: covering, ...(port.hostIfname ? { hostIfname: port.hostIfname } : {}) });
+    if (bridged && !ownTable(covering, port, shared)) hosted.push({ portId, bridge: port.bridge!, addresses: port.addresses!, policies: covering, ...(port.hostIfname ? { hostIfname: port.hostIfname } : {}) });
     else namespaces.set(port.netns, [...(namespaces.get(port.netns) ?? []), { portId, ifname: port.ifname, policies: covering }]);
   }
   return { hosted, namespaces };
@@ -107,7 +132,7 @@ function portMarks(host: HostContext, ports: HostPort[]): HostPort[] {
 async function reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
   const policies = held(desired);
   const failed = new Map<string, string>();
-  const { hosted, namespaces } = placed(policies, host, failed);
+  const { hosted, namespaces } = placed(policies, host, await bridgedTrafficFiltered(host), failed);
   let mine = written.get(host);
   if (!mine) {
     // First pass of this process: a table in any port's namespace may be left from before.
@@ -175,7 +200,8 @@ async function hostCounters(host: HostContext): Promise<Counts> {
 /** Per policy on this host: ports filtered, and each rule's packets and bytes summed over their namespaces. */
 async function observe(desired: DesiredPluginResource[], host: HostContext): Promise<Record<string, Record<string, unknown>>> {
   const policies = held(desired);
-  const { hosted, namespaces } = placed(policies, host, new Map());
+  // Where the last pass put the ports (observe follows a pass).
+  const { hosted, namespaces } = placed(policies, host, bridgedSeen.get(host) ?? true, new Map());
   const hostCounts: Counts = hosted.length ? await hostCounters(host) : {};
   let cache = counted.get(host);
   if (!cache) counted.set(host, (cache = new Map<string, { values: Counts; at: number }>()));

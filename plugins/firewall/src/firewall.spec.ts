@@ -180,6 +180,7 @@ describe('firewall: which table filters a port', () => {
     const host = {
       port: (id: string) => places[id],
       portIds: () => Object.keys(places),
+      sysctlValue: () => Promise.resolve('1'),
       nftList: () => Promise.resolve({ nftables: [{ map: { name: 'zones', elem: [['br1', 3]] } }] }),
       nftTable: (body: string, netns: string | undefined, opts: { maps?: Record<string, { key: string[] }[]> }) => {
         written.set(netns ?? 'host', body);
@@ -197,5 +198,15 @@ describe('firewall: which table filters a port', () => {
     // 10.0.0.3 is vip1's on br0 only: on br1 it keys the other port.
     expect([...new Set(mapped)].sort()).toEqual(['br0 10.0.0.1', 'br0 fd00::1', 'br1 10.0.0.3', 'zone br0 1', 'zone br1 3']);
     expect([...written.keys()].filter((k) => k !== 'host' && written.get(k) !== '').sort()).toEqual(['ns-open', 'ns-pair', 'ns-rejecting', 'ns-vip1', 'ns-vip2']);
+
+    // Without br_netfilter (no net.bridge keys) the host table would see nothing: every port keeps its own.
+    const logs: string[] = [];
+    const bare = Object.assign(Object.create(host) as HostContext, { sysctlValue: () => Promise.resolve(null), log: (line: string) => logs.push(line) });
+    written.clear();
+    mapped.length = 0;
+    await firewall.agent!.reconcile(desired, bare);
+    expect(mapped.filter((m) => !m.startsWith('zone'))).toEqual([]);
+    expect([...written.keys()].filter((k) => k !== 'host' && written.get(k) !== '').sort()).toEqual(['ns-open', 'ns-other', 'ns-pair', 'ns-plain', 'ns-rejecting', 'ns-vip1', 'ns-vip2']);
+    expect(logs).toEqual([expect.stringMatching(/bridge-nf-call-iptables absent: br_netfilter not loaded/)]);
   });
 });
