@@ -7,11 +7,14 @@
  *     wait: true, (b) 100 back to back without wait, then polled; 3 rounds each.
  * Then, with the 500 rules in place, one rule changed (updateFirewallPolicy, wait: true): the
  * median of 10. OVN's figure for 500 ACLs with --wait=hv on this kind of machine is printed beside,
- * with the goals, and the kernel rule lines of the firewall's table in host 0's namespace with 1
+ * with the goals, where a rule change's time goes (trace lines, `NETLOOM_TRACE=1`, which this
+ * benchmark sets), and the kernel rule lines of the firewall's table in host 0's namespace with 1
  * port covered and with all of its ports (the rules are once per host: the same count).
  * Everything lives in namespaces with a per-run prefix and is removed at the end.
  */
+import { parseTrace, traceNow } from '@netloom/protocol';
 import { runOk } from '../test/support/agent';
+import { breakdownLines, type TracedRun } from './breakdown';
 import { type Lab, msSince, runBench, runPrefix, STATUS_FIELDS, type StatusView } from '../test/support/plugin-e2e';
 
 const HOSTS = 3;
@@ -75,24 +78,31 @@ async function ruleLinesIn(netns: string): Promise<{ count: number; text: string
 }
 
 /** `CHANGES` updates of one policy, each moving rule `which` to another port, with wait: true; ms of each. */
-async function changeOneRule(lab: Lab, id: string, rules: (port?: number) => Record<string, unknown>[], hosts: number): Promise<{ times: number[]; agents: string }> {
+async function changeOneRule(lab: Lab, id: string, rules: (port?: number) => Record<string, unknown>[], hosts: number): Promise<{ times: number[]; agents: string; breakdown: string[] }> {
   const times: number[] = [];
   let agents = '';
+  const runs: TracedRun[] = [];
+  const controllerFrom = lab.cluster.controller.output.length;
+  const agentsFrom = lab.agentMarks();
   for (let k = 0; k < CHANGES; k++) {
     const marks = lab.agentMarks();
+    const tracedFrom = traceNow();
     const start = process.hrtime.bigint();
     mustBeApplied(await lab.write<PolicyOut>('FirewallPolicy', 'update', { id, rules: rules(20_000 + k) }, POLICY_OUT), hosts);
     times.push(msSince(start));
+    runs.push({ from: tracedFrom, to: traceNow() });
     if (k === 0) agents = agentsSince(lab, marks);
   }
-  return { times, agents };
+  const agentTraces = lab.cluster.agents.map((a, i) => parseTrace(a.lines.slice(agentsFrom[i]).join('\n')));
+  return { times, agents, breakdown: breakdownLines(runs, parseTrace(lab.cluster.controller.output.slice(controllerFrom).join('')), agentTraces) };
 }
 
 /** Prints the figures of {@link changeOneRule}, and whether the last change is in `netns`'s table. */
-async function sayChanges(changes: { times: number[]; agents: string }, netns: string): Promise<void> {
+async function sayChanges(changes: { times: number[]; agents: string; breakdown: string[] }, netns: string): Promise<void> {
   const landed = (await ruleLinesIn(netns)).text.includes(`dport ${20_000 + CHANGES - 1}`);
   say(`   one rule changed (updateFirewallPolicy, wait: true), ${RULES} in place: median ${median(changes.times).toFixed(0)} ms over ${CHANGES} (${list(changes.times)}); ${against(median(changes.times), GOAL.oneRule, true)}`);
   say(`      the agents during the first change: ${changes.agents}`);
+  for (const line of changes.breakdown) say(`   ${line}`);
   if (!landed) say('      the last change is NOT in the host\u2019s table!');
 }
 
@@ -178,6 +188,8 @@ async function manySmallPolicies(lab: Lab, portIds: string[], probeNs: string): 
   await Promise.all(ids.map((id) => lab.remove('FirewallPolicy', id)));
 }
 
+// The controller and the agents inherit it: one stderr line per phase of each change (the breakdown of a rule changed).
+process.env.NETLOOM_TRACE = '1';
 runBench({ prefix, hosts: HOSTS }, 'firewall bench', async (lab) => {
   say(`NetLoom firewall benchmark (${HOSTS} simulated hosts, ${PORTS} ports, ${RULES} rules, prefix ${prefix}, this machine)`);
   const net = await lab.makeNetwork('bench', '10.95.0.0/24');

@@ -1,5 +1,5 @@
 import { readFileSync, watch } from 'node:fs';
-import { access, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './batch-result';
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
@@ -291,7 +291,14 @@ export class Linux {
    * /proc/sys/... directly; in a namespace: `ip netns exec NS sysctl -n key`.
    */
   async readSysctl(key: string, netns?: string): Promise<string | null> {
-    if (netns === undefined) return (await readFile(sysctlPath(key), 'utf8').catch(() => null))?.trim() ?? null;
+    if (netns === undefined) {
+      // A /proc/sys file: read in place (microseconds), not through the thread pool.
+      try {
+        return readFileSync(sysctlPath(key), 'utf8').trim();
+      } catch {
+        return null;
+      }
+    }
     assertSysctlKey(key);
     const r = await this.runner.run('ip', ['netns', 'exec', assertNetnsName(netns), 'sysctl', '-n', key], { mutating: false, reject: false });
     return r.exitCode === 0 ? r.stdout.trim() : null;

@@ -60,8 +60,19 @@ export function hookOf(chainText: string): string | undefined {
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const VERDICT = /^(accept|drop|continue|return)$|^(jump|goto) ([A-Za-z][A-Za-z0-9_]{0,30})$/;
 
-/** How nft lists an IP or CIDR key part: a host prefix as the address alone. */
+/** {@link ipPart}'s answers (the same ports' addresses come on every pass), up to a bound. */
+const ipParts = new Map<string, string | undefined>();
+
+/** How nft lists an IP or CIDR key part: a host prefix as the address alone; undefined when not canonical. */
 function ipPart(value: string): string | undefined {
+  if (ipParts.has(value)) return ipParts.get(value);
+  if (ipParts.size >= 100_000) ipParts.clear();
+  const part = parseIpPart(value);
+  ipParts.set(value, part);
+  return part;
+}
+
+function parseIpPart(value: string): string | undefined {
   try {
     if (!value.includes('/')) return ipaddr.parse(value).toString() === value ? value : undefined;
     const [address, prefix] = ipaddr.parseCIDR(value);
@@ -179,8 +190,10 @@ export function partsDiff(table: string, held: HeldParts, wanted: HeldParts): st
   };
   for (const [name, want] of wanted.sets) elements('set', name, held.sets.get(name) ?? [], want, !held.parts.has(`set ${name}`));
   for (const [name, want] of wanted.maps) elements('map', name, held.maps.get(name) ?? [], want, !held.parts.has(`map ${name}`));
-  const newCounters = wanted.counters.filter((c) => !held.counters.includes(c));
-  const oldCounters = held.counters.filter((c) => !wanted.counters.includes(c));
+  const heldCounters = new Set(held.counters);
+  const wantedCounters = new Set(wanted.counters);
+  const newCounters = wanted.counters.filter((c) => !heldCounters.has(c));
+  const oldCounters = held.counters.filter((c) => !wantedCounters.has(c));
   if (!head.length && !dropObjects.length && !drop.length && !write.length && !fill.length && !newCounters.length && !oldCounters.length && held.mark === wanted.mark) return '';
   if (held.mark !== wanted.mark) drop.push(`delete chain ${table} ${held.mark}`);
   for (const c of oldCounters) drop.push(`delete counter ${table} ${c}`);

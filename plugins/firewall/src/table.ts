@@ -2,7 +2,18 @@ import { createHash } from 'node:crypto';
 import { nftBaseChain, subnetContaining } from '@netloom/plugin-sdk';
 import type { Action, Direction, PlacedRule, PolicyPlacement } from './spec';
 
-const digest = (text: string, length = 12): string => createHash('sha256').update(text).digest('hex').slice(0, length);
+/** Digests asked for again on every pass (each rule's counter name): kept, up to a bound. */
+const digests = new Map<string, string>();
+const digest = (text: string, length = 12): string => {
+  const key = `${length}:${text}`;
+  let hex = digests.get(key);
+  if (hex === undefined) {
+    if (digests.size >= 100_000) digests.clear();
+    hex = createHash('sha256').update(text).digest('hex').slice(0, length);
+    digests.set(key, hex);
+  }
+  return hex;
+};
 
 /** A rule's named counter: it belongs to the rule's policy and priority. */
 export const ruleCounter = (policyId: string, priority: number): string => `r_${digest(`${policyId}/${priority}`)}`;
