@@ -190,7 +190,9 @@ async function kernelDoor(mode: 'auto' | 'on' | 'off', log: Log): Promise<Netlin
   }
   const opened = await netlinkHelper.open();
   if ('version' in opened) {
-    log(`kernel batches: the netlink helper (pyroute2 ${opened.version}), ip -batch for what it does not send`);
+    log(
+      `kernel batches: the netlink helper (pyroute2 ${opened.version}), ip -batch for what it does not send; nft scripts and listings: ${opened.nft ? 'libnftables in the helper' : 'the nft program (libnftables not found)'}`,
+    );
     return netlinkHelper;
   }
   if (mode === 'on') throw new ConfigError(`--netlink on: the netlink helper cannot run: ${opened.reason} (install python3-pyroute2)`);

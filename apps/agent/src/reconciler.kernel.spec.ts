@@ -72,7 +72,7 @@ describeKernel.each([['ip -batch', false], ['the netlink helper', true]])('Recon
   }
 
   beforeAll(async () => {
-    if (netlink) expect(await netlinkHelper.open()).toEqual({ version: expect.any(String) });
+    if (netlink) expect(await netlinkHelper.open()).toEqual({ version: expect.any(String), nft: true });
     reconciler = new Reconciler(linux, names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined });
     reconciler.onReport = (r) => reports.push(r);
     // Watching kernel events, as the agent does (the resync timer is an hour: out of the way).

@@ -81,8 +81,8 @@ export class Reconciler {
   private resync: NodeJS.Timeout | undefined;
   private monitor: { stop(): void } | undefined;
   private nftMonitor: { stop(): void } | undefined;
-  /** Pids of our own `nft -f` writes of the port-security table whose transaction is not heard yet. */
-  private readonly ownNftWrites = new Set<number>();
+  /** Pids of this agent's own nft writes not heard yet, and how many each (the netlink helper commits several). */
+  private readonly ownNftWrites = new Map<number, number>();
   private readonly portSecurity: PortSecurityCache;
   private readonly netnsView: NetnsView;
   /**
@@ -214,7 +214,7 @@ export class Reconciler {
   private ownWrite(pid: number): void {
     // A write that failed is never heard: forget old pids rather than keep them all.
     if (this.ownNftWrites.size >= 64) this.ownNftWrites.clear();
-    this.ownNftWrites.add(pid);
+    this.ownNftWrites.set(pid, (this.ownNftWrites.get(pid) ?? 0) + 1);
   }
 
   /**
@@ -228,7 +228,13 @@ export class Reconciler {
     this.nftMonitor = this.linux.monitorNft(
       (t) => {
         if (!t.tables.some((x) => x.family === 'bridge' && x.table === this.names.portSecurityTable)) return;
-        if (this.ownNftWrites.delete(t.pid)) return;
+        const own = this.ownNftWrites.get(t.pid);
+        if (own !== undefined) {
+          // One of ours (a long-lived helper commits several).
+          if (own <= 1) this.ownNftWrites.delete(t.pid);
+          else this.ownNftWrites.set(t.pid, own - 1);
+          return;
+        }
         this.options.log(`port-security table changed by process ${t.pid} (${t.comm}): putting it back`);
         this.portSecurity.forget();
         this.kick(0);

@@ -220,13 +220,41 @@ export class Linux {
    * `onSpawn` hears the pid that commits it (`ip netns exec` becomes nft), as `nft monitor` names it.
    */
   async nftApply(script: string, netns?: string, onSpawn?: (pid: number) => void): Promise<void> {
+    if (this.netlink?.nftReady) {
+      await this.nftInProcess(netns, ['-f', '-'], script, true, onSpawn);
+      return;
+    }
     await this.runner.run(...nftCommand(netns, ['-f', '-']), { input: script, mutating: true, onSpawn });
   }
 
   /** The whole ruleset as nft's JSON: `nft -j list ruleset` (in a namespace via `ip netns exec`). */
   async nftRuleset(netns?: string): Promise<unknown> {
-    const { stdout } = await this.runner.run(...nftCommand(netns, ['-j', 'list', 'ruleset']), { mutating: false });
+    const args = ['-j', 'list', 'ruleset'];
+    const { stdout } = this.netlink?.nftReady ? await this.nftInProcess(netns, args, 'list ruleset', false) : await this.runner.run(...nftCommand(netns, args), { mutating: false });
     return JSON.parse(stdout) as unknown;
+  }
+
+  /**
+   * One nft command or script through the netlink helper's libnftables (what the nft program
+   * runs, in the namespace, without a process): logged as `nft [-n NS] ARGS` like the program, and
+   * throwing {@link LinuxCommandError} with nft's errors as the program would.
+   */
+  private async nftInProcess(
+    netns: string | undefined,
+    args: string[],
+    script: string,
+    mutating: boolean,
+    onPid?: (pid: number) => void,
+    reject = true,
+  ): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+    const logged = [...nsArgs(netns), ...args];
+    const started = performance.now();
+    const answer = await this.netlink!.nft(netns, script, args[0] === '-j', onPid);
+    const exitCode = 'abort' in answer ? -1 : answer.code;
+    this.runner.record({ command: 'nft', args: logged, mutating, ms: performance.now() - started, exitCode, inProcess: true });
+    if ('abort' in answer) throw new LinuxCommandError('nft', logged, exitCode, answer.abort);
+    if (answer.code !== 0 && reject) throw new LinuxCommandError('nft', logged, answer.code, answer.stderr);
+    return { stdout: answer.stdout, stderr: answer.stderr, exitCode };
   }
 
   /**
@@ -249,8 +277,11 @@ export class Linux {
 
   private async nftListTable(what: string[], family: NftFamily, table: string, netns?: string): Promise<string | null> {
     if (!NFT_FAMILIES.includes(family)) throw new LinuxInputError(`invalid nft family ${JSON.stringify(family)}`, 'nft family');
-    const [command, args] = nftCommand(netns, ['-j', 'list', ...what, family, assertNftName(table)]);
-    const { stdout, stderr, exitCode } = await this.runner.run(command, args, { mutating: false, reject: false });
+    const listArgs = ['-j', 'list', ...what, family, assertNftName(table)];
+    const [command, args] = nftCommand(netns, listArgs);
+    const { stdout, stderr, exitCode } = this.netlink?.nftReady
+      ? await this.nftInProcess(netns, listArgs, listArgs.slice(1).join(' '), false, undefined, false)
+      : await this.runner.run(command, args, { mutating: false, reject: false });
     if (exitCode === 0) return stdout;
     // nft's own error for a missing table (a missing namespace fails in `ip netns exec`, worded otherwise).
     if (/^Error: No such file or directory/m.test(stderr)) return null;

@@ -5,7 +5,7 @@ import { IpBatch } from './ip-batch';
 import { describeKernel, NetnsFixture, waitFor } from './kernel-fixture';
 import { Linux } from './linux';
 import { NetlinkHelper } from './netlink';
-import { CommandRunner } from './runner';
+import { CommandRunner, LinuxCommandError } from './runner';
 
 jest.setTimeout(30_000);
 
@@ -64,7 +64,35 @@ describeKernel('NetlinkHelper (kernel)', () => {
   });
 
   it('starts where python3-pyroute2 is installed', async () => {
-    expect(await helper.open()).toEqual({ version: expect.any(String) });
+    expect(await helper.open()).toEqual({ version: expect.any(String), nft: true });
+    expect(helper.nftReady).toBe(true);
+  });
+
+  it('runs nft scripts and lists tables through libnftables as the nft program does, no process, failing with its errors', async () => {
+    const table = fx.name('t').replace(/-/g, '_');
+    const script = (port: number) => `table inet ${table} {\ncounter hits {}\nchain input {\ntype filter hook input priority 0; policy accept;\ntcp dport ${port} counter name "hits" accept comment "x"\n}\n}\n`;
+    linux.runner.resetLog();
+    await linux.nftApply(script(80), NL);
+    await plain.nftApply(script(80), IP);
+    // The same table either way, read either way.
+    expect(await linux.nftTable('inet', table, NL)).toEqual(await plain.nftTable('inet', table, IP));
+    expect(await linux.nftCounters('inet', table, NL)).toEqual([{ name: 'hits', packets: 0, bytes: 0 }]);
+    expect(await linux.nftTable('inet', 'nosuch', NL)).toBeNull();
+    expect(JSON.stringify(await linux.nftRuleset(NL))).toContain(`"table":"${table}"`);
+    // Logged as the program (a mutating nft write), run by no process.
+    expect(linux.runner.log.map((l) => `${l.command} ${l.args.join(' ')} ${l.mutating} ${l.inProcess === true}`)[0]).toBe(`nft -n ${NL} -f - true true`);
+    expect(linux.runner.mutatingCount).toBe(1);
+    // A bad script: nothing of it applies, and the error is nft's.
+    const bad = await linux.nftApply(`${script(81)}add rule inet ${table} nosuch tcp dport 22 drop\n`, NL).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(LinuxCommandError);
+    expect((bad as LinuxCommandError).stderr).toMatch(/Error: (Could not process rule: )?No such file or directory/);
+    expect(JSON.stringify(await linux.nftTable('inet', table, NL))).not.toContain('81');
+    // Our own writes are named by the helper's pid (as nft monitor names the committer).
+    const pids: number[] = [];
+    await linux.nftApply(script(82), NL, (pid) => pids.push(pid));
+    expect(helper.pids).toContain(pids[0]);
+    await linux.nftApply(`delete table inet ${table}\n`, NL);
+    await plain.nftApply(`delete table inet ${table}\n`, IP);
   });
 
   it('leaves what ip -batch leaves, and fails on the same lines', async () => {

@@ -105,7 +105,37 @@ try:
     found = version('pyroute2')
 except Exception:
     found = 'unknown'
-print(json.dumps({'ready': True, 'version': found}), flush=True)
+# libnftables (the library nft itself is made of): a script in a namespace with no process.
+NFT_CTX_OUTPUT_JSON = 16
+try:
+    nftlib = ctypes.CDLL('libnftables.so.1')
+    nftlib.nft_ctx_new.restype = ctypes.c_void_p
+    nftlib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+    nftlib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+    nftlib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+    nftlib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+    nftlib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+    nftlib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    nftlib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+    nftlib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+    nftlib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+    nftlib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+except (OSError, AttributeError):
+    nftlib = None
+
+def nft_run(script, as_json):
+    # A context per script, as one nft process has: nothing cached from another namespace.
+    ctx = nftlib.nft_ctx_new(0)
+    try:
+        nftlib.nft_ctx_buffer_output(ctx)
+        nftlib.nft_ctx_buffer_error(ctx)
+        if as_json: nftlib.nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON)
+        rc = nftlib.nft_run_cmd_from_buffer(ctx, script.encode())
+        return {'code': 0 if rc == 0 else 1, 'stdout': (nftlib.nft_ctx_get_output_buffer(ctx) or b'').decode(), 'stderr': (nftlib.nft_ctx_get_error_buffer(ctx) or b'').decode()}
+    finally:
+        nftlib.nft_ctx_free(ctx)
+
+print(json.dumps({'ready': True, 'version': found, 'nft': nftlib is not None}), flush=True)
 OPERSTATES = ['UNKNOWN', 'NOTPRESENT', 'DOWN', 'LOWERLAYERDOWN', 'TESTING', 'DORMANT', 'UP']
 GEN_MODES = ['eui64', 'none', 'stable_secret', 'random']
 
@@ -144,6 +174,8 @@ def link_info(ipr, name):
     return out
 
 def serve(r, ipr):
+    if 'nft' in r:
+        return dict(nft_run(r['nft'], r.get('json', False)), id=r['id'])
     if 'read' in r:
         return {'id': r['id'], 'link': link_info(ipr, r['dev'])}
     return {'id': r['id'], 'failed': run(ipr, r['ops'])}
@@ -167,11 +199,14 @@ for line in sys.stdin:
                 print(json.dumps({'id': r['id'], 'abort': 'cannot enter /run/netns/%s: %s' % (r['netns'], e.strerror)}), flush=True)
                 continue
             try:
-                ipr = IPRoute()
-                try:
-                    answer = serve(r, ipr)
-                finally:
-                    ipr.close()
+                if 'nft' in r:
+                    answer = serve(r, None)
+                else:
+                    ipr = IPRoute()
+                    try:
+                        answer = serve(r, ipr)
+                    finally:
+                        ipr.close()
             finally:
                 setns(home)
                 os.close(fd)
@@ -186,15 +221,18 @@ export type NetlinkAnswer = { failed: { line: number; error: string }[] } | { ab
 /** One link as `ip -json -details link show` prints it (the fields `parse.ts` reads), null when missing, or why it could not be read. */
 export type NetlinkLinkAnswer = { link: Record<string, unknown> | null } | { abort: string };
 
-type Request = { ops: NetlinkOp[] } | { read: 'link'; dev: string };
-type Answer = NetlinkAnswer | NetlinkLinkAnswer;
+/** What libnftables said to one script, as the nft program would have (exit code 0 or 1, its output and errors), or why it could not run. */
+export type NftAnswer = { code: number; stdout: string; stderr: string } | { abort: string };
+
+type Request = { ops: NetlinkOp[] } | { read: 'link'; dev: string } | { nft: string; json: boolean };
+type Answer = NetlinkAnswer | NetlinkLinkAnswer | NftAnswer;
 
 interface Pending {
   resolve: (answer: Answer) => void;
   timer: NodeJS.Timeout;
 }
 
-type Opened = { version: string } | { reason: string };
+type Opened = { version: string; nft: boolean } | { reason: string };
 
 /**
  * The long-lived netlink helpers of this process (see {@link PROGRAM}): a batch in a namespace
@@ -212,9 +250,16 @@ export class NetlinkHelper {
     this.processes = Array.from({ length: size }, () => new NetlinkProcess());
   }
 
-  /** Starts the helpers (once) and resolves with pyroute2's version, or why they cannot run. */
+  /** Whether the helpers run nft scripts too (libnftables loaded): known once {@link open} resolved. */
+  nftReady = false;
+
+  /** Starts the helpers (once) and resolves with pyroute2's version and whether libnftables loaded, or why they cannot run. */
   open(): Promise<Opened> {
-    this.ready ??= Promise.all(this.processes.map((p) => p.open())).then((all) => all.find((o) => 'reason' in o) ?? all[0]);
+    this.ready ??= Promise.all(this.processes.map((p) => p.open())).then((all) => {
+      const opened = all.find((o) => 'reason' in o) ?? all[0];
+      this.nftReady = 'nft' in opened && opened.nft;
+      return opened;
+    });
     return this.ready;
   }
 
@@ -233,11 +278,20 @@ export class NetlinkHelper {
     return this.request(netns, { read: 'link', dev }) as Promise<NetlinkLinkAnswer>;
   }
 
-  private async request(netns: string | undefined, request: Request): Promise<Answer> {
+  /**
+   * Runs an nft script in `netns` through libnftables (what `nft -f -` runs, without a process;
+   * `json`: the output as `nft -j` prints it). `onPid` hears the pid of the helper that commits it
+   * before it is sent (`nft monitor` names that process). Only when {@link open} said `nft: true`. Never rejects.
+   */
+  nft(netns: string | undefined, script: string, json: boolean, onPid?: (pid: number) => void): Promise<NftAnswer> {
+    return this.request(netns, { nft: script, json }, onPid) as Promise<NftAnswer>;
+  }
+
+  private async request(netns: string | undefined, request: Request, onPid?: (pid: number) => void): Promise<Answer> {
     const opened = await this.open();
     if ('reason' in opened) return { abort: `the netlink helper cannot run: ${opened.reason}` };
     const idle = this.processes.reduce((a, b) => (b.load < a.load ? b : a));
-    return idle.apply(netns, request);
+    return idle.apply(netns, request, onPid);
   }
 
   /** Batches each helper process was sent so far. */
@@ -277,19 +331,20 @@ class NetlinkProcess {
     return this.ready;
   }
 
-  async apply(netns: string | undefined, request: Request): Promise<Answer> {
+  async apply(netns: string | undefined, request: Request, onPid?: (pid: number) => void): Promise<Answer> {
     this.outstanding++;
     try {
-      return await this.send(netns, request);
+      return await this.send(netns, request, onPid);
     } finally {
       this.outstanding--;
     }
   }
 
-  private async send(netns: string | undefined, request: Request): Promise<Answer> {
+  private async send(netns: string | undefined, request: Request, onPid?: (pid: number) => void): Promise<Answer> {
     const opened = await this.open();
     const child = this.child;
     if ('reason' in opened || !child) return { abort: `the netlink helper cannot run: ${'reason' in opened ? opened.reason : 'not started'}` };
+    if (child.pid !== undefined) onPid?.(child.pid);
     const id = this.nextId++;
     this.served++;
     return new Promise<Answer>((resolve) => {
@@ -312,9 +367,9 @@ class NetlinkProcess {
       if (first) {
         // Started: idle again (held while it starts, as whoever awaits `open` needs the answer).
         if (!this.pending.size) hold(child, false);
-        const hello = parse<{ ready?: boolean; version?: string; unavailable?: string }>(line);
+        const hello = parse<{ ready?: boolean; version?: string; nft?: boolean; unavailable?: string }>(line);
         worked = hello?.ready === true;
-        first(hello?.ready ? { version: hello.version ?? 'unknown' } : { reason: hello?.unavailable ?? `unexpected first line from the helper` });
+        first(hello?.ready ? { version: hello.version ?? 'unknown', nft: hello.nft === true } : { reason: hello?.unavailable ?? `unexpected first line from the helper` });
         first = undefined;
         return;
       }
@@ -340,13 +395,16 @@ class NetlinkProcess {
   }
 
   private answer(line: string): void {
-    const m = parse<{ id: number } & Partial<{ failed: { line: number; error: string }[]; abort: string; link: Record<string, unknown> | null }>>(line);
+    const m = parse<{ id: number } & Partial<{ failed: { line: number; error: string }[]; abort: string; link: Record<string, unknown> | null; code: number; stdout: string; stderr: string }>>(line);
     const p = m && this.pending.get(m.id);
     if (!m || !p) return;
     this.pending.delete(m.id);
     clearTimeout(p.timer);
     if (!this.pending.size && this.child) hold(this.child, false);
-    p.resolve(m.abort !== undefined ? { abort: m.abort } : m.link !== undefined ? { link: m.link } : { failed: m.failed ?? [] });
+    if (m.abort !== undefined) p.resolve({ abort: m.abort });
+    else if (m.link !== undefined) p.resolve({ link: m.link });
+    else if (m.code !== undefined) p.resolve({ code: m.code, stdout: m.stdout ?? '', stderr: m.stderr ?? '' });
+    else p.resolve({ failed: m.failed ?? [] });
   }
 }
 

@@ -5,8 +5,11 @@ const OURS_MS = COMMAND_TIMEOUT_MS + 5_000;
 
 interface Watch {
   handle: StreamHandle;
-  /** Pids of our own writes in this namespace whose transaction is not seen yet → until when they count. */
-  ours: Map<number, number>;
+  /**
+   * Pids of our own writes in this namespace whose transactions are not seen yet → how many, and
+   * until when they count (a long-lived helper commits several, even at once).
+   */
+  ours: Map<number, { writes: number; until: number }>;
 }
 
 /**
@@ -32,7 +35,7 @@ export class NftWatch {
   /** Starts watching `netns` unless it is watched already. */
   watch(netns: string): void {
     if (this.watches.has(netns)) return;
-    const ours = new Map<number, number>();
+    const ours = new Map<number, { writes: number; until: number }>();
     const watch: Watch = {
       ours,
       handle: this.linux.monitorNft(
@@ -50,7 +53,9 @@ export class NftWatch {
 
   /** The pid of one of our writes in `netns`, known before it commits. */
   ours(netns: string, pid: number): void {
-    this.watches.get(netns)?.ours.set(pid, Date.now() + OURS_MS);
+    const ours = this.watches.get(netns)?.ours;
+    if (!ours) return;
+    ours.set(pid, { writes: (ours.get(pid)?.writes ?? 0) + 1, until: Date.now() + OURS_MS });
   }
 
   /** Stops watching these namespaces (SIGTERM to exactly those children) and waits: a watch holds its namespace alive. */
@@ -73,9 +78,13 @@ export class NftWatch {
   private heard(netns: string, watch: Watch, t: NftTransaction): void {
     if (this.watches.get(netns) !== watch) return;
     const now = Date.now();
-    for (const [pid, until] of watch.ours) if (until < now) watch.ours.delete(pid);
+    for (const [pid, { until }] of watch.ours) if (until < now) watch.ours.delete(pid);
     if (!t.tables.some((x) => (x.family === 'inet' || x.family === 'bridge') && x.table === this.table)) return;
-    if (watch.ours.delete(t.pid)) return;
+    const own = watch.ours.get(t.pid);
+    if (own) {
+      if (--own.writes === 0) watch.ours.delete(t.pid);
+      return;
+    }
     this.onDrift(netns, `changed by process ${t.pid} (${t.comm})`, true);
   }
 }
