@@ -109,7 +109,7 @@ describeKernel.each([['ip -batch', false], ['the netlink helper', true]])('Recon
     // One nft transaction for the new port's elements beside the root batch that makes its veth,
     // both before the batch that brings its inside up; the table is not listed again (this agent
     // wrote it and nobody else did), nor every link: one read of the new veth, to verify it.
-    expect(commands.slice(0, 2).sort()).toEqual(['ip -force -batch -', 'nft -f -']);
+    expect(commands.slice(0, 2).sort()).toEqual([netlink ? 'netlink -batch' : 'ip -force -batch -', 'nft -f -']);
     const [inside, verify] = netlink
       ? [`netlink -n ${names.portNetns('port-d')} -batch`, `netlink link show dev ${names.veth('port-d')}`]
       : [`nsenter --net=/run/netns/${names.portNetns('port-d')} -- ip -force -batch -`, `ip -json -details link show dev ${names.veth('port-d')}`];

@@ -26,6 +26,9 @@ export type NetlinkOp =
       addrgenmode?: 'none' | 'eui64';
     }
   | { op: 'linkDel'; dev: string }
+  | { op: 'netnsAdd'; name: string }
+  | { op: 'netnsDel'; name: string }
+  | { op: 'vethAdd'; dev: string; peer: string; peerNetns?: string; master?: string; mtu?: number; up?: boolean }
   | { op: 'addr'; cmd: 'replace' | 'del'; address: string; prefixlen: number; family: 4 | 6; dev: string }
   | { op: 'route'; cmd: 'replace' | 'del'; dst: string | null; dstLen: number; via?: string; dev?: string; family: 4 | 6 }
   | { op: 'neigh'; cmd: 'replace' | 'del'; ip: string; mac?: string; family: 4 | 6; dev: string };

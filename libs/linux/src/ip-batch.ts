@@ -89,13 +89,13 @@ export class IpBatch extends Batch {
   /** `netns add NAME`. Root batches only (a namespace batch refuses it). */
   netnsAdd(name: string, key?: string): this {
     this.rootOnly('netnsAdd');
-    return this.push(`netns add ${assertNetnsName(name)}`, key);
+    return this.push(`netns add ${assertNetnsName(name)}`, key, { op: 'netnsAdd', name });
   }
 
   /** `netns del NAME` (the kernel removes it asynchronously). Root batches only. */
   netnsDel(name: string, key?: string): this {
     this.rootOnly('netnsDel');
-    return this.push(`netns del ${assertNetnsName(name)}`, key);
+    return this.push(`netns del ${assertNetnsName(name)}`, key, { op: 'netnsDel', name });
   }
 
   /** `link add name NAME [mtu M] [up] type bridge`: one line, so the bridge exists up or not at all. */
@@ -123,7 +123,12 @@ export class IpBatch extends Batch {
     words.push('type veth peer name', assertIfName(opts.peer));
     if (mtu) words.push('mtu', mtu);
     if (opts.peerNetns !== undefined) words.push('netns', assertNetnsName(opts.peerNetns));
-    return this.push(words.join(' '), key);
+    const op: NetlinkOp = { op: 'vethAdd', dev: hostEnd, peer: opts.peer };
+    if (opts.peerNetns !== undefined) op.peerNetns = opts.peerNetns;
+    if (opts.master !== undefined) op.master = opts.master;
+    if (opts.mtu !== undefined) op.mtu = opts.mtu;
+    if (opts.up) op.up = true;
+    return this.push(words.join(' '), key, op);
   }
 
   /**

@@ -158,7 +158,48 @@ describeKernel('NetlinkHelper (kernel)', () => {
     expect(helper.served.map((n, i) => n - served[i])).toEqual([2, 2]);
   });
 
-  it('leaves to ip a batch with a line it does not send (making links, namespaces)', async () => {
+  it('makes namespaces and veth pairs as ip does (netns add and del, a veth with its peer in a namespace), and fails on the same lines', async () => {
+    const [viaHelper, viaIp] = [fx.name('x1'), fx.name('x2')];
+    const pair = (ns: string, peerNetns: string) => new IpBatch(ns).vethAdd('hv0', { peer: 'eth0', peerNetns, mtu: 1400, master: 'br0', up: true }, 'port:v');
+    linux.runner.resetLog();
+    // Twice: the second add fails as ip's does.
+    const helperAdd = await linux.applyIpBatch(new IpBatch().netnsAdd(viaHelper, 'ns').netnsAdd(viaHelper, 'ns'));
+    const ipAdd = await plain.applyIpBatch(new IpBatch().netnsAdd(viaIp, 'ns').netnsAdd(viaIp, 'ns'));
+    expect(helperAdd.failed.map((f) => f.line)).toEqual(ipAdd.failed.map((f) => f.line));
+    expect(helperAdd.failed[0].error).toMatch(/Cannot create namespace file ".*": File exists/);
+    expect(await linux.applyIpBatch(pair(NL, viaHelper))).toEqual({ ok: true, failed: [] });
+    expect(await plain.applyIpBatch(pair(IP, viaIp))).toEqual({ ok: true, failed: [] });
+    expect(linux.runner.log.map((l) => l.command)).toEqual(['netlink', 'netlink']);
+    expect(await plain.netnsList()).toEqual(expect.arrayContaining([viaHelper, viaIp]));
+    const seen = async (ns: string, name: string) => {
+      const { ifindex: _i, linkIndex: _l, address: _a, linkNetnsId: _n, ...link } = (await plain.link(name, ns))!;
+      return link;
+    };
+    expect(await seen(NL, 'hv0')).toEqual(await seen(IP, 'hv0'));
+    expect(await seen(NL, 'hv0')).toMatchObject({ kind: 'veth', mtu: 1400, master: 'br0', up: true });
+    expect(await seen(viaHelper, 'eth0')).toEqual(await seen(viaIp, 'eth0'));
+    expect(await seen(viaHelper, 'eth0')).toMatchObject({ mtu: 1400, up: false });
+    // The same pair again: the same failure; into a namespace that is not there: the batch stops, as ip's does.
+    const again = await linux.applyIpBatch(pair(NL, viaHelper));
+    expect(again.failed.map((f) => f.error)).toEqual((await plain.applyIpBatch(pair(IP, viaIp))).failed.map((f) => f.error));
+    expect(again.failed).toHaveLength(1);
+    const nowhere = (ns: string) => new IpBatch(ns).vethAdd('hv1', { peer: 'eth0', peerNetns: fx.name('none') });
+    for (const [door, ns] of [[linux, NL], [plain, IP]] as const) {
+      const error = await door.applyIpBatch(nowhere(ns)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LinuxBatchAbortedError);
+      expect((error as LinuxBatchAbortedError).stderr).toMatch(/Invalid "netns" value/);
+    }
+    // Deleted, then deleted again (fails as ip's does).
+    const helperDel = await linux.applyIpBatch(new IpBatch().netnsDel(viaHelper).netnsDel(viaHelper));
+    const ipDel = await plain.applyIpBatch(new IpBatch().netnsDel(viaIp).netnsDel(viaIp));
+    expect(helperDel.failed.map((f) => f.line)).toEqual(ipDel.failed.map((f) => f.line));
+    expect(helperDel.failed[0].error).toMatch(/Cannot remove namespace file ".*": No such file or directory/);
+    expect(await plain.netnsList()).not.toContain(viaHelper);
+    // The peer's namespace gone, the host end goes with it (the kernel cleans up asynchronously).
+    await waitFor(async () => (await plain.link('hv0', NL)) === null, 5000, 'the host end to go with its peer');
+  });
+
+  it('leaves to ip a batch with a line it does not send (making bridges and other links)', async () => {
     linux.runner.resetLog();
     expect(await linux.applyIpBatch(new IpBatch(NL).bridgeAdd('br1', {}).linkSet('br1', { up: true }))).toEqual({ ok: true, failed: [] });
     expect(linux.runner.log.map((l) => l.command)).toEqual(['nsenter']);

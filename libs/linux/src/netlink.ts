@@ -39,6 +39,9 @@ def setns(fd):
 class Missing(Exception):
     pass
 
+class Abort(Exception):
+    pass
+
 def family(f):
     return AF_INET6 if f == 6 else AF_INET
 
@@ -85,6 +88,30 @@ def run(ipr, ops):
                 else:
                     kw.update(proto=0, type=0, scope=255)
                 ipr.route(o['cmd'], **kw)
+            elif kind == 'netnsAdd':
+                netns_add(o['name'])
+            elif kind == 'netnsDel':
+                netns_del(o['name'])
+            elif kind == 'vethAdd':
+                kw = {'ifname': o['dev'], 'kind': 'veth'}
+                peer = {'ifname': o['peer']}
+                if 'mtu' in o:
+                    kw['mtu'] = o['mtu']
+                    peer['mtu'] = o['mtu']
+                if 'master' in o: kw['master'] = dev(o['master'])
+                if o.get('up'): kw['state'] = 'up'
+                fd = None
+                if 'peerNetns' in o:
+                    try:
+                        fd = os.open(NETNS_RUN_DIR + '/' + o['peerNetns'], os.O_RDONLY)
+                    except OSError:
+                        # ip stops the whole batch on a namespace it cannot open (a parse error there).
+                        raise Abort('Error: argument "%s" is wrong: Invalid "netns" value' % o['peerNetns'])
+                    peer['net_ns_fd'] = fd
+                try:
+                    ipr.link('add', peer=peer, **kw)
+                finally:
+                    if fd is not None: os.close(fd)
             elif kind == 'neigh':
                 kw = {'dst': o['ip'], 'ifindex': dev(o['dev']), 'family': family(o['family'])}
                 if o['cmd'] == 'replace':
@@ -92,6 +119,8 @@ def run(ipr, ops):
                 ipr.neigh(o['cmd'], **kw)
             else:
                 raise Missing('unknown op %r' % kind)
+        except Abort:
+            raise
         except Missing as e:
             failed.append({'line': n, 'error': str(e)})
         except NetlinkError as e:
@@ -138,6 +167,53 @@ def nft_run(script, as_json):
 print(json.dumps({'ready': True, 'version': found, 'nft': nftlib is not None}), flush=True)
 OPERSTATES = ['UNKNOWN', 'NOTPRESENT', 'DOWN', 'LOWERLAYERDOWN', 'TESTING', 'DORMANT', 'UP']
 GEN_MODES = ['eui64', 'none', 'stable_secret', 'random']
+
+NETNS_RUN_DIR = '/run/netns'
+MS_BIND, MS_REC, MS_SHARED, MNT_DETACH = 4096, 16384, 1 << 20, 2
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+shared_run_dir = [False]
+
+def failure(what):
+    return Missing('%s: %s' % (what, os.strerror(ctypes.get_errno())))
+
+def netns_add(name):
+    # What 'ip netns add' does (iproute2 ipnetns.c), in this process: the run directory a shared
+    # mount (once), the file, a new namespace for this thread bound onto it, then back home.
+    path = NETNS_RUN_DIR + '/' + name
+    if not shared_run_dir[0]:
+        os.makedirs(NETNS_RUN_DIR, mode=0o755, exist_ok=True)
+        made = False
+        while libc.mount(b'', NETNS_RUN_DIR.encode(), b'none', MS_SHARED | MS_REC, None) != 0:
+            if ctypes.get_errno() != 22 or made:
+                raise failure('mount --make-shared %s failed' % NETNS_RUN_DIR)
+            if libc.mount(NETNS_RUN_DIR.encode(), NETNS_RUN_DIR.encode(), b'none', MS_BIND | MS_REC, None) != 0:
+                raise failure('mount --bind %s %s failed' % (NETNS_RUN_DIR, NETNS_RUN_DIR))
+            made = True
+        shared_run_dir[0] = True
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    except OSError as e:
+        raise Missing('Cannot create namespace file "%s": %s' % (path, e.strerror))
+    try:
+        if libc.unshare(CLONE_NEWNET) != 0:
+            raise failure('Failed to create a new network namespace "%s"' % name)
+        try:
+            if libc.mount(b'/proc/thread-self/ns/net', path.encode(), b'none', MS_BIND, None) != 0:
+                raise failure('Bind /proc/self/ns/net -> %s failed' % path)
+        finally:
+            setns(home)
+    except Exception:
+        os.unlink(path)
+        raise
+
+def netns_del(name):
+    path = NETNS_RUN_DIR + '/' + name
+    libc.umount2(path.encode(), MNT_DETACH)
+    try:
+        os.unlink(path)
+    except OSError as e:
+        raise Missing('Cannot remove namespace file "%s": %s' % (path, e.strerror))
 
 def link_info(ipr, name):
     # One link as 'ip -json -details link show dev NAME' has it, in the fields parse.ts reads.
@@ -210,6 +286,8 @@ for line in sys.stdin:
             finally:
                 setns(home)
                 os.close(fd)
+    except Abort as e:
+        answer = {'id': r['id'], 'abort': str(e)}
     except Exception as e:
         answer = {'id': r['id'], 'abort': '%s: %s' % (type(e).__name__, e)}
     print(json.dumps(answer), flush=True)

@@ -72,9 +72,17 @@ const hex128 = (n: bigint): string => `0x${n.toString(16).padStart(32, '0')}`;
 
 /** The EUI-64 link-local address of a MAC (what an IPv6 stack derives; Neutron allows it too). */
 export function linkLocal(mac: string): string {
-  const b = mac.split(':').map((x) => parseInt(x, 16));
-  return ipaddr.fromByteArray([0xfe, 0x80, 0, 0, 0, 0, 0, 0, b[0] ^ 2, b[1], b[2], 0xff, 0xfe, b[3], b[4], b[5]]).toString();
+  let address = linkLocals.get(mac);
+  if (address === undefined) {
+    const b = mac.split(':').map((x) => parseInt(x, 16));
+    address = ipaddr.fromByteArray([0xfe, 0x80, 0, 0, 0, 0, 0, 0, b[0] ^ 2, b[1], b[2], 0xff, 0xfe, b[3], b[4], b[5]]).toString();
+    // Asked for every port on every pass: kept (bounded; a MAC's link-local never changes).
+    if (linkLocals.size >= 100_000) linkLocals.clear();
+    linkLocals.set(mac, address);
+  }
+  return address;
 }
+const linkLocals = new Map<string, string>();
 
 /**
  * The set elements of one port (pure), as nft lists them: its MACs, and each MAC bound to its

@@ -55,6 +55,8 @@ function placed(policies: HeldPolicy[], host: HostContext, bridged: boolean, fai
   for (const p of policies) for (const portId of p.spec.ports) byPort.set(portId, [...(byPort.get(portId) ?? []), p]);
   const hosted: HostPort[] = [];
   const namespaces = new Map<string, FilteredPort[]>();
+  // Nothing covered here: no port of the host need be looked at (a host of many ports and no policy).
+  if (!byPort.size) return { hosted, namespaces };
   // (bridge, address) of every port of the host, covered or not: an address two ports have keys neither.
   const claims = new Map<string, number>();
   for (const portId of host.portIds()) {
