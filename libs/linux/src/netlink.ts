@@ -9,12 +9,16 @@ export const NETLINK_PYTHON = '/usr/bin/python3';
 
 /**
  * The helper: Python with pyroute2 (a maintained netlink library, Debian's `python3-pyroute2`).
- * One request per stdin line: `{id, netns, ops}`. For a namespace it enters it (`setns`), opens a
- * netlink socket there (a socket stays in the namespace it was made in) and comes back, then sends
- * each op as the one request `ip` would send for that batch line, with the same attributes (route
- * protocol `boot`, scope `link` without a gateway, …). Like `ip -force -batch`, every op runs and
- * each failure is reported by line number with `ip`'s wording. A namespace that cannot be entered
- * aborts the request. First line out: `{ready, version}` or `{unavailable}`.
+ * One request per stdin line: `{id, netns, ops}`, `{id, netns, read: 'link', dev}` or `{id, netns,
+ * nft, json}`. For a namespace it enters it (`setns`), opens a netlink socket there (a socket stays
+ * in the namespace it was made in) and comes back, then sends each op as the one request `ip`
+ * would send for that batch line, with the same attributes (route protocol `boot`, scope `link`
+ * without a gateway, …); `netns add`/`del` it does as iproute2 does them (unshare and a bind mount;
+ * a lazy unmount and unlink). Like `ip -force -batch`, every op runs and each failure is reported
+ * by line number with `ip`'s wording; a namespace that cannot be entered, or a veth peer's that
+ * cannot be opened, aborts the request as it stops `ip`. An nft script runs through libnftables
+ * (the nft program's library, by ctypes) with a fresh context. First line out: `{ready, version,
+ * nft}` or `{unavailable}`.
  */
 const PROGRAM = String.raw`
 import json, os, sys, ctypes
