@@ -333,26 +333,44 @@ function nftNames(names: readonly string[] | undefined, what: 'counter' | 'set' 
   return [...new Set(list as string[])].sort();
 }
 
-/** Set name → its elements (canonical IPs or CIDRs, unique, sorted); anything else throws before anything runs. */
-function setElements(sets: Readonly<Record<string, readonly string[]>> | undefined, pluginId: string): Map<string, string[]> {
-  if (sets === undefined) return new Map();
-  if (sets === null || typeof sets !== 'object' || Array.isArray(sets)) throw new Error(`plugin ${pluginId}: nftTable sets must map set names to lists of elements`);
+/**
+ * Name → its elements, for nftTable's `sets` or `maps`: names checked, each element turned into
+ * `[key, text]` by `element` (which throws on a bad one), unique by key, sorted; anything else
+ * throws before anything runs.
+ */
+function namedElements<E>(
+  given: Readonly<Record<string, readonly E[]>> | undefined,
+  kind: 'set' | 'map',
+  listOf: string,
+  pluginId: string,
+  element: (value: unknown, name: string, byKey: ReadonlyMap<string, string>) => [key: string, text: string],
+): Map<string, string[]> {
+  if (given === undefined) return new Map();
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new Error(`plugin ${pluginId}: nftTable ${kind}s must map ${kind} names to lists of elements`);
   const out = new Map<string, string[]>();
-  for (const name of nftNames(Object.keys(sets), 'set', pluginId)) {
-    const list: unknown = sets[name];
-    if (!Array.isArray(list)) throw new Error(`plugin ${pluginId}: set ${name}: elements must be a list of IP addresses or CIDRs`);
+  for (const name of nftNames(Object.keys(given), kind, pluginId)) {
+    const list: unknown = given[name];
+    if (!Array.isArray(list)) throw new Error(`plugin ${pluginId}: ${kind} ${name}: elements must be a list of ${listOf}`);
     const byKey = new Map<string, string>();
-    for (const element of list as unknown[]) {
-      const canonical = canonicalElement(element);
-      if (canonical === undefined || canonical !== element) {
-        const hint = canonical === undefined ? '' : ` (did you mean ${canonical}?)`;
-        throw new Error(`plugin ${pluginId}: set ${name}: element ${JSON.stringify(element)} is not a canonical IP address or CIDR${hint}`);
-      }
-      byKey.set(elementKey(canonical), canonical);
+    for (const value of list as unknown[]) {
+      const [key, text] = element(value, name, byKey);
+      byKey.set(key, text);
     }
     out.set(name, [...byKey.values()].sort());
   }
   return out;
+}
+
+/** Set name → its elements (canonical IPs or CIDRs, unique, sorted). */
+function setElements(sets: Readonly<Record<string, readonly string[]>> | undefined, pluginId: string): Map<string, string[]> {
+  return namedElements(sets, 'set', 'IP addresses or CIDRs', pluginId, (element, name) => {
+    const canonical = canonicalElement(element);
+    if (canonical === undefined || canonical !== element) {
+      const hint = canonical === undefined ? '' : ` (did you mean ${canonical}?)`;
+      throw new Error(`plugin ${pluginId}: set ${name}: element ${JSON.stringify(element)} is not a canonical IP address or CIDR${hint}`);
+    }
+    return [elementKey(canonical), canonical];
+  });
 }
 
 /** The canonical text of an IP address or a CIDR with host bits clear (e.g. `10.0.0.0/24`), or undefined when it is neither. */
@@ -419,25 +437,15 @@ const heldParts = (t: KnownTable): HeldParts => ({
   mark: t.mark ?? '',
 });
 
-/** Map name → its elements' texts (checked, unique, sorted); anything else throws before anything runs. */
+/** Map name → its elements' texts (checked, unique by key, sorted). */
 function mapElements(maps: Readonly<Record<string, readonly NftMapElement[]>> | undefined, pluginId: string): Map<string, string[]> {
-  if (maps === undefined) return new Map();
-  if (maps === null || typeof maps !== 'object' || Array.isArray(maps)) throw new Error(`plugin ${pluginId}: nftTable maps must map map names to lists of elements`);
-  const out = new Map<string, string[]>();
-  for (const name of nftNames(Object.keys(maps), 'map', pluginId)) {
-    const list: unknown = maps[name];
-    if (!Array.isArray(list)) throw new Error(`plugin ${pluginId}: map ${name}: elements must be a list of { key, value }`);
-    const byKey = new Map<string, string>();
-    for (const element of list as unknown[]) {
-      const checked = mapElementText(element);
-      if ('error' in checked) throw new Error(`plugin ${pluginId}: map ${name}: ${checked.error}`);
-      const key = elementKeyOf(checked.text);
-      if (byKey.has(key) && byKey.get(key) !== checked.text) throw new Error(`plugin ${pluginId}: map ${name}: key ${key} is given twice`);
-      byKey.set(key, checked.text);
-    }
-    out.set(name, [...byKey.values()].sort());
-  }
-  return out;
+  return namedElements(maps, 'map', '{ key, value }', pluginId, (element, name, byKey) => {
+    const checked = mapElementText(element);
+    if ('error' in checked) throw new Error(`plugin ${pluginId}: map ${name}: ${checked.error}`);
+    const key = elementKeyOf(checked.text);
+    if (byKey.has(key) && byKey.get(key) !== checked.text) throw new Error(`plugin ${pluginId}: map ${name}: key ${key} is given twice`);
+    return [key, checked.text];
+  });
 }
 
 /** The names of the chains, sets and maps a table body declares. */
