@@ -403,8 +403,9 @@ function listedElement(value: unknown): string {
 
 function sameElements(listed: string[] | undefined, wanted: string[]): boolean {
   if (listed === undefined) return false;
+  // Both sides as the kernel lists them: what the context wrote itself holds `/32` and `/128` CIDRs.
   const want = new Set(wanted.map(elementKey));
-  return listed.length === want.size && listed.every((e) => want.has(e));
+  return listed.length === want.size && listed.every((e) => want.has(elementKey(e)));
 }
 
 /** Table `inet NAME` in an `nft -j list ruleset`: its chain names and its sets' elements (as {@link listedElement} has them), or null when absent. */
