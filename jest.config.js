@@ -7,6 +7,8 @@ const moduleNameMapper = {
   '^@netloom/migrations$': '<rootDir>/migrations',
   '^@netloom/protocol$': '<rootDir>/libs/protocol/src',
   '^@netloom/plugin-sdk$': '<rootDir>/libs/plugin-sdk/src',
+  '^@netloom/plugin-sdk/testing$': '<rootDir>/libs/plugin-sdk/src/testing',
+  '^@netloom/plugin-host$': '<rootDir>/libs/plugin-host/src',
   '^@netloom/linux$': '<rootDir>/libs/linux/src',
   '^@netloom/simhosts$': '<rootDir>/libs/simhosts/src',
   '^@netloom/cli$': '<rootDir>/libs/cli/src',

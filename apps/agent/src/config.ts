@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { checkedBy, type CliSpec, ConfigError, list, logLevel, type LogLevel, onOff, option, parseOptions, text, wholeNumber } from '@netloom/cli';
 import { parseProviderMappings, type ProviderMapping } from '@netloom/model';
@@ -33,8 +34,10 @@ export interface AgentConfig {
   observeMs: number;
   /** How often port counters are read (one dump of the host namespace) and sent, while the controller wants them (`--counters-ms`). */
   countersMs: number;
-  /** npm packages of third-party plugins to load, besides the built-in ones (`--plugins a,b`). */
+  /** Third-party plugins to load besides the built-in ones (`--plugins a,b`): packages installed in `pluginDir`, or absolute module paths. */
   plugins: string[];
+  /** Where an operator `npm install`s plugin packages (`--plugin-dir`; default `<stateDir>/plugins`). */
+  pluginDir: string;
   /** PEM certificates (read from `--ca FILE`) an https controller is verified against; else the system's CAs. */
   ca: string | undefined;
   /** Allow plain http to a controller that is not on this machine (`--allow-insecure-http`). */
@@ -86,7 +89,8 @@ export const AGENT_OPTIONS = z.object({
   resyncMs: option(wholeNumber(100).default(30_000), { description: 'full reconcile pass at least this often', value: 'MS' }),
   observeMs: option(wholeNumber(100).default(2_000), { description: 'how often plugins and port counters are observed between passes', value: 'MS' }),
   countersMs: option(wholeNumber(100).default(5_000), { description: 'how often port counters are read (one dump of every port’s host end) and sent to the controller', value: 'MS' }),
-  plugins: option(list().default([]), { description: 'npm packages of extra plugins to load', value: 'NAMES', defaultText: 'none' }),
+  plugins: option(list().default([]), { description: 'extra plugins to load: packages installed in the plugin directory, or absolute module paths', value: 'NAMES', defaultText: 'none' }),
+  pluginDir: option(text().optional(), { description: 'folder where plugin packages are npm-installed', value: 'DIR', defaultText: '<state-dir>/plugins' }),
   ca: option(text().optional(), { description: 'PEM file of the CA an https controller is verified against', value: 'FILE', defaultText: 'the system’s CAs' }),
   allowInsecureHttp: option(onOff().default(false), { description: 'dial plain http to a controller that is not on this machine' }),
   cleanup: option(onOff().default(false), { description: 'remove everything this agent made, forget its credential, and exit (no controller needed)' }),
@@ -137,6 +141,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     observeMs: o.observeMs,
     countersMs: o.countersMs,
     plugins: o.plugins.filter(Boolean),
+    pluginDir: resolve(o.pluginDir ?? join(o.stateDir, 'plugins')),
     ca,
     allowInsecureHttp: o.allowInsecureHttp,
     cleanup: o.cleanup,

@@ -1,4 +1,5 @@
 import { release } from 'node:os';
+import { resolve } from 'node:path';
 import { ConfigError, createLogger, exitOnStartError } from '@netloom/cli';
 import { CommandRunner, Linux, netlinkHelper, type NetlinkHelper } from '@netloom/linux';
 import { COUNTERS_CAPABILITY, PROBE_CAPABILITY, PROTOCOL_VERSION } from '@netloom/protocol';
@@ -8,10 +9,10 @@ import { AGENT_VERSION, loadAgentConfig } from './config';
 import { type Log, pinoLog } from './log';
 import { AgentMetrics } from './metrics';
 import { Names } from '@netloom/planner';
+import { loadPlugins } from '@netloom/plugin-host';
 import { readiness, startProbeServer } from './observability';
 import { PluginHost } from './plugin-host';
 import { CountersReporter } from './port-counters';
-import { loadPlugins } from './plugins-loader';
 import { ProbeAnswerer } from './probe';
 import { Reconciler } from './reconciler';
 import { SentStatuses } from './sent-statuses';
@@ -26,7 +27,11 @@ async function main(): Promise<void> {
   const capabilities = await detectCapabilities();
   const netlink = await kernelDoor(config.netlink, log);
   if (netlink) capabilities.push(NETLINK_CAPABILITY);
-  const plugins = loadPlugins({ packages: config.plugins, log });
+  // Built-in plugins are compiled into dist/plugins/<name>/src/index.js (this file is dist/apps/agent/src/main.js).
+  const found = loadPlugins({ specifiers: config.plugins, pluginDir: config.pluginDir, builtinDir: resolve(__dirname, '../../../plugins') });
+  for (const { reason } of found.refused) log(reason, { level: 'warn' });
+  for (const { plugin, specifier } of found.loaded) log(`plugin ${plugin.id} ${plugin.version} loaded from ${specifier}`);
+  const plugins = found.loaded.map((p) => p.plugin);
   const pluginVersions = plugins.map((p) => ({ id: p.id, version: p.version }));
   let reconciler: Reconciler | undefined = undefined;
   let prober: ProbeAnswerer | undefined = undefined;

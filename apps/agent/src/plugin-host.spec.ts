@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -7,7 +7,6 @@ import { DesiredResource, NetworkSpec, RealizationState, ResourceKind } from '@n
 import { definePlugin, type DesiredPluginResource, type PluginDefinition, SDK_VERSION } from '@netloom/plugin-sdk';
 import { Names } from '@netloom/planner';
 import { PluginHost } from './plugin-host';
-import { loadPlugins } from './plugins-loader';
 import { ReconcileReport, Reconciler } from './reconciler';
 import { StateStore } from './state-store';
 
@@ -164,44 +163,6 @@ describe('PluginHost', () => {
       { id: 'test.throwing', version: '1.2.3' },
       { id: 'test.silent', version: '0.1.0' },
     ]);
-  });
-});
-
-describe('loadPlugins', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'netloom-plugins-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  it('loads built-ins from <dir>/<name>/src/index.js and named packages; refuses and skips bad ones', () => {
-    mkdirSync(join(dir, 'hello', 'src'), { recursive: true });
-    writeFileSync(join(dir, 'hello', 'src', 'index.js'), `exports.default = { id: 'netloom.hello', version: '0.0.1', sdk: ${SDK_VERSION}, kinds: {} };`);
-    mkdirSync(join(dir, 'empty'));
-    const log: string[] = [];
-    const modules: Record<string, unknown> = {
-      'acme-good': { plugin: silent },
-      'acme-old': { default: { ...silent, id: 'acme.old', sdk: 0 } },
-      'acme-none': {},
-      'acme-dup': { default: silent },
-    };
-    const plugins = loadPlugins({
-      packages: ['acme-good', 'acme-old', 'acme-missing', 'acme-none', 'acme-dup'],
-      builtinDir: dir,
-      log: (l) => log.push(l),
-      load: (s) => {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        if (s.endsWith('.js')) return require(s) as unknown;
-        if (!(s in modules)) throw new Error(`Cannot find module '${s}'`);
-        return modules[s];
-      },
-    });
-    expect(plugins.map((p) => p.id)).toEqual(['netloom.hello', 'test.silent']);
-    expect(log.join('\n')).toMatch(/targets SDK 0/);
-    expect(log.join('\n')).toMatch(/acme-missing: cannot be loaded/);
-    expect(log.join('\n')).toMatch(/acme-none exports no plugin/);
-    expect(log.join('\n')).toMatch(/test.silent from acme-dup: already loaded/);
-  });
-
-  it('finds no built-ins where there is no plugins directory', () => {
-    expect(loadPlugins({ packages: [], builtinDir: join(dir, 'nosuch'), log: () => undefined })).toEqual([]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { checkedBy, type CliSpec, ConfigError, list, logLevel, type LogLevel, onOff, option, parseOptions, text, wholeNumber } from '@netloom/cli';
 import { badInput, isLoopbackHost } from '@netloom/model';
@@ -35,8 +35,10 @@ export interface ControllerConfig {
    * included), for agents in other network namespaces of this machine; undefined = none.
    */
   agentSocket: string | undefined;
-  /** Extra plugins to load besides the built-in ones: npm package names or absolute module paths. */
+  /** Extra plugins to load besides the built-in ones: packages installed in `pluginDir`, or absolute module paths. */
   plugins: string[];
+  /** Where an operator `npm install`s plugin packages (`--plugin-dir`; default `<dataDir>/plugins`). */
+  pluginDir: string;
   /** PEM files of the certificate (chain) and key to serve HTTPS and WSS with; both or neither. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -79,7 +81,8 @@ export const CONTROLLER_OPTIONS = z.object({
   hostGraceMs: option(wholeNumber().default(60_000), { description: 'how long a host’s agent may stay away before the other hosts stop peering with it', value: 'MS' }),
   joinRetryMs: option(wholeNumber().default(600_000), { description: 'how long a join may be asked again with the same token (a lost answer)', value: 'MS' }),
   agentSocket: option(text().transform(checkedBy(socketPath)).optional(), { description: 'a Unix socket also serving the HTTP app, for agents in other network namespaces', value: 'PATH', defaultText: 'none' }),
-  plugins: option(list().default([]), { description: 'extra plugins to load: npm package names or absolute module paths', value: 'NAMES', defaultText: 'none' }),
+  plugins: option(list().default([]), { description: 'extra plugins to load: packages installed in the plugin directory, or absolute module paths', value: 'NAMES', defaultText: 'none' }),
+  pluginDir: option(text().optional(), { description: 'folder where plugin packages are npm-installed', value: 'DIR', defaultText: '<data-dir>/plugins' }),
   tlsCert: option(path().optional(), { description: 'PEM certificate (chain) to serve HTTPS and WSS with; needs --tls-key', value: 'FILE' }),
   tlsKey: option(path().optional(), { description: 'PEM key of --tls-cert', value: 'FILE' }),
   allowInsecureHttp: option(onOff().default(false), { description: 'serve plain HTTP on an address other machines reach' }),
@@ -135,6 +138,7 @@ function checked(argv: string[], env: NodeJS.ProcessEnv): ControllerConfig {
     joinRetryMs: o.joinRetryMs,
     agentSocket: o.agentSocket,
     plugins: o.plugins.filter(Boolean),
+    pluginDir: resolve(o.pluginDir ?? join(o.dataDir, 'plugins')),
     tlsCert: o.tlsCert,
     tlsKey: o.tlsKey,
     allowInsecureHttp: o.allowInsecureHttp,

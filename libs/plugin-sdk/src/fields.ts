@@ -9,7 +9,7 @@ export type FieldType =
   | { type: 'object'; name: string; fields: Record<string, FieldType>; required: boolean; description?: string }
   | { type: 'list'; of: FieldType; required: boolean; description?: string };
 
-interface FieldOptions {
+export interface FieldOptions {
   /** Default true; an optional field may be absent or null. */
   required?: boolean;
   description?: string;

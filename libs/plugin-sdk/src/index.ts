@@ -1,10 +1,12 @@
 /**
- * @netloom/plugin-sdk — the only module a NetLoom plugin imports. Version {@link SDK_VERSION};
- * its public surface is recorded in `libs/plugin-sdk/api-report.d.ts` (a test fails when the two
- * differ, so a change to it shows in review).
+ * @netloom/plugin-sdk — the only module a NetLoom plugin imports (its test kits:
+ * `@netloom/plugin-sdk/testing`). Version {@link SDK_SEMVER}; its public surface is recorded in
+ * `libs/plugin-sdk/api/*.api.md` by API Extractor (a test fails when the two differ, so a change
+ * to it shows in review).
  */
 export { badInput, conflict, ErrorCode, NetloomError, notFound, RealizationState } from '@netloom/model';
-export { type FieldType, t } from './fields';
+export { type FieldOptions, type FieldType, t } from './fields';
+export type { LinkInfo } from '@netloom/linux';
 export { type FilterableRow, type IntentFilter, matchesFilter } from './intent-filter';
 export { deriveMac, subnetContaining } from './net';
 export type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, NftMapElement, PortPlace, ProbeCheck, ProbeResult } from './host-context';
@@ -14,7 +16,6 @@ export { spreadOverHosts } from './scheduling';
 export { inParallel } from './parallel';
 export { type ChainHook, nftBaseChain } from './nft';
 export { type Appliance, type ApplianceLeg, type ApplianceOutcome, reconcileAppliances } from './appliance';
-export { agentTestHost, type AgentTestHost } from './testkit-agent';
 export {
   type AddressReservation,
   type AgentHalf,
@@ -28,6 +29,6 @@ export {
   type PluginDefinition,
   type PluginResource,
   type PluginStatus,
+  SDK_SEMVER,
   SDK_VERSION,
 } from './plugin';
-export { type InMemoryIntent, inMemoryIntent, runController } from './testkit-controller';

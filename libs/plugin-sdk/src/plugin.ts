@@ -3,7 +3,14 @@ import type { FieldType } from './fields';
 import type { HostContext } from './host-context';
 import type { IntentFilter } from './intent-filter';
 
-/** The SDK's major version. A plugin names the one it targets; a mismatch is refused at load. */
+/**
+ * This SDK's version (semver; the package's `version`). A plugin's package names the range it
+ * needs in its `@netloom/plugin-sdk` peer dependency: another major, or a newer minor than the
+ * host's, is refused at load with the version it needs.
+ */
+export const SDK_SEMVER = '1.0.0';
+
+/** The SDK's major version. A plugin names the one it targets (`sdk`); a mismatch is refused at load. */
 export const SDK_VERSION = 1;
 
 /** A plugin resource as stored: the common fields of every NetLoom resource, and its spec. */

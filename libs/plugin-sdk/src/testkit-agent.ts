@@ -3,8 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { type BatchResult, CommandRunner, IpBatch, Linux } from '@netloom/linux';
 import { linkLocal } from '@netloom/planner';
-import { createHostContext, type ManagedHostContext } from './host-context-impl';
-import type { PortPlace } from './host-context';
+import { createHostContext, type ManagedHostContext, type PortPlace } from '@netloom/plugin-sdk';
 import { hex, scopeFor } from './scoping';
 
 // Connects to argv[1]:argv[2], prints what the server sends until it closes (nothing on failure), gives up after argv[3] ms.

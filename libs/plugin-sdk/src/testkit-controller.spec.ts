@@ -1,7 +1,5 @@
-import { conflict, ErrorCode } from '@netloom/model';
-import { t } from './fields';
-import { definePlugin } from './plugin';
-import { inMemoryIntent, runController } from './testkit-controller';
+import { conflict, definePlugin, ErrorCode, t } from '@netloom/plugin-sdk';
+import { inMemoryIntent, runController } from '@netloom/plugin-sdk/testing';
 
 const plugin = definePlugin<{ hostId: string; networks: string[] }>({
   id: 'acme.router',

@@ -1,7 +1,16 @@
 import ipaddr from 'ipaddr.js';
-import { badInput, conflict } from '@netloom/model';
-import { type FilterableRow, type IntentFilter, matchesFilter } from './intent-filter';
-import type { AddressReservation, IntentView, Placement, PluginDefinition, PluginResource } from './plugin';
+import {
+  type AddressReservation,
+  badInput,
+  conflict,
+  type FilterableRow,
+  type IntentFilter,
+  type IntentView,
+  matchesFilter,
+  type Placement,
+  type PluginDefinition,
+  type PluginResource,
+} from '@netloom/plugin-sdk';
 
 type HostRow = Awaited<ReturnType<IntentView['hosts']>>[number];
 type NetworkRow = Awaited<ReturnType<IntentView['networks']>>[number];

@@ -25,6 +25,8 @@ export interface StartAgentOptions {
   countersMs?: number;
   /** The agent's `--provider-mapping` values (`PHYSNET:IFACE`), one flag each. */
   providerMappings?: readonly string[];
+  /** Extra agent flags (e.g. `--plugins`, `--plugin-dir`). */
+  extraArgs?: readonly string[];
 }
 
 /** A real agent process running inside one simulated host. */
@@ -63,6 +65,7 @@ export function spawnAgent(simPrefix: string, host: SimHost, prefix: string, o: 
   if (o.observeMs !== undefined) args.push('--observe-ms', String(o.observeMs));
   if (o.countersMs !== undefined) args.push('--counters-ms', String(o.countersMs));
   for (const mapping of o.providerMappings ?? []) args.push('--provider-mapping', mapping);
+  args.push(...(o.extraArgs ?? []));
   const child = spawn('nsenter', [`--net=${NETNS_DIR}/${host.name}`, '--', process.execPath, o.agentMain, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,

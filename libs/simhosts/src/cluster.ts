@@ -23,6 +23,8 @@ export interface ClusterOptions {
   database?: string;
   /** Every agent's `--provider-mapping` values (`PHYSNET:IFACE`). */
   providerMappings?: readonly string[];
+  /** Extra flags of every agent (e.g. `--plugins`, `--plugin-dir`). */
+  agentArgs?: readonly string[];
 }
 
 /** A running controller and K simulated hosts whose agents joined it: the whole product on one machine. */
@@ -66,6 +68,7 @@ export class Cluster {
           observeMs: opts.observeMs,
           countersMs: opts.countersMs,
           providerMappings: opts.providerMappings,
+          extraArgs: opts.agentArgs,
         };
         agentOptions.push(options);
         agents.push(sim.startAgent(host.index, options));

@@ -1,4 +1,5 @@
-import { agentTestHost, type AgentTestHost, RealizationState } from '@netloom/plugin-sdk';
+import { RealizationState } from '@netloom/plugin-sdk';
+import { agentTestHost, type AgentTestHost } from '@netloom/plugin-sdk/testing';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,4 +1,5 @@
-import { type HostContext, inMemoryIntent, runController } from '@netloom/plugin-sdk';
+import { type HostContext } from '@netloom/plugin-sdk';
+import { inMemoryIntent, runController } from '@netloom/plugin-sdk/testing';
 import { OBSERVE_BUDGET } from './agent';
 import { firewall, type FirewallPolicySpec } from './index';
 import { selectPorts } from './controller';

@@ -1,4 +1,5 @@
-import { agentTestHost, type AgentTestHost, deriveMac, RealizationState } from '@netloom/plugin-sdk';
+import { deriveMac, RealizationState } from '@netloom/plugin-sdk';
+import { agentTestHost, type AgentTestHost } from '@netloom/plugin-sdk/testing';
 import { loadBalancer } from './index';
 import type { LbPlacement, PlacedListener, PlacedMember } from './spec';
 

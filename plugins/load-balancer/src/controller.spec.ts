@@ -1,4 +1,5 @@
-import { deriveMac, inMemoryIntent, runController } from '@netloom/plugin-sdk';
+import { deriveMac } from '@netloom/plugin-sdk';
+import { inMemoryIntent, runController } from '@netloom/plugin-sdk/testing';
 import { loadBalancer, type LoadBalancerSpec } from './index';
 import { parseExpectedCodes } from './controller';
 import type { ListenerSpec, MemberSpec } from './spec';

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { agentTestHost, AgentTestHost, deriveMac, inMemoryIntent, RealizationState, runController } from '@netloom/plugin-sdk';
+import { deriveMac, RealizationState } from '@netloom/plugin-sdk';
+import { agentTestHost, AgentTestHost, inMemoryIntent, runController } from '@netloom/plugin-sdk/testing';
 import { natTable, router, RouterPlacement, RouterSpec } from './index';
 
 // The controller half against an in-memory intent; the agent half against the kernel in a

@@ -1,4 +1,5 @@
-import { agentTestHost, AgentTestHost, deriveMac, inMemoryIntent, RealizationState, runController } from '@netloom/plugin-sdk';
+import { deriveMac, RealizationState } from '@netloom/plugin-sdk';
+import { agentTestHost, AgentTestHost, inMemoryIntent, runController } from '@netloom/plugin-sdk/testing';
 import { tap, TapPlacement } from './index';
 
 // The SDK's worked example, tested the way its README tells a plugin author to: the controller

@@ -44,10 +44,13 @@ describe('PluginRegistry', () => {
       };
       write(join(builtin, 'router', 'src', 'index.js'), 'netloom.router', 'Router', 'default');
       write(join(dir, 'extra.js'), 'acme.qos', 'Qos', 'plugin');
-      const registry = PluginRegistry.load([join(dir, 'extra.js')], builtin);
+      const registry = PluginRegistry.load([join(dir, 'extra.js')], join(dir, 'plugins'), builtin);
       expect(registry.plugins.map((p) => p.id)).toEqual(['netloom.router', 'acme.qos']);
-      expect(PluginRegistry.load([], join(dir, 'none')).plugins).toEqual([]);
-      expect(() => PluginRegistry.load(['no-such-netloom-plugin'], join(dir, 'none'))).toThrow(/not found/);
+      expect(PluginRegistry.load([], join(dir, 'plugins'), join(dir, 'none')).plugins).toEqual([]);
+      // The controller serves the kinds of what it is told to load: one it cannot load stops it.
+      expect(() => PluginRegistry.load(['no-such-netloom-plugin'], join(dir, 'plugins'), join(dir, 'none'))).toThrow(
+        /plugin no-such-netloom-plugin refused: cannot be loaded: package no-such-netloom-plugin is not installed in the plugin directory/,
+      );
     });
   });
 });

@@ -1,6 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { badInput } from '@netloom/model';
+import { loadPlugins } from '@netloom/plugin-host';
 import { checkPlugin, FieldType, KindDefinition, PluginDefinition } from '@netloom/plugin-sdk';
 
 /** One kind of one loaded plugin. */
@@ -24,10 +24,16 @@ export class PluginRegistry {
     for (const plugin of plugins) this.add(plugin);
   }
 
-  /** Built-in plugins of this build, then the named modules (npm packages or absolute paths). */
-  static load(moduleNames: string[], builtinDir = defaultBuiltinDir()): PluginRegistry {
-    const modules = [...builtinModules(builtinDir), ...moduleNames.map(resolveModule)];
-    return new PluginRegistry(modules.map(importPlugin));
+  /**
+   * Built-in plugins of this build, then the named ones (packages installed in `pluginDir`, or
+   * absolute module paths). The controller serves their kinds' API, so one it cannot load stops
+   * it (BAD_USER_INPUT, every refusal named) rather than start without them.
+   */
+  static load(specifiers: readonly string[], pluginDir: string, builtinDir = resolve(__dirname, '../../../../plugins')): PluginRegistry {
+    // <root>/apps/controller/src/plugin-kinds → <root>/plugins (root is dist/ in a build, the repo in jest).
+    const { loaded, refused } = loadPlugins({ specifiers, pluginDir, builtinDir });
+    if (refused.length) throw badInput(refused.map((r) => r.reason).join('; '));
+    return new PluginRegistry(loaded.map((p) => p.plugin as PluginDefinition));
   }
 
   add(plugin: PluginDefinition): void {
@@ -81,39 +87,4 @@ function checkType(plugin: PluginDefinition, kind: string, field: string, type: 
     default:
       return;
   }
-}
-
-// <root>/apps/controller/src/plugins → <root>/plugins (root is dist/ in a build, the repo in jest).
-const defaultBuiltinDir = (): string => resolve(__dirname, '../../../../plugins');
-
-function builtinModules(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const found: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    for (const file of ['src/index.js', 'src/index.ts']) {
-      const path = join(dir, name, file);
-      if (existsSync(path)) {
-        found.push(path);
-        break;
-      }
-    }
-  }
-  return found;
-}
-
-function resolveModule(name: string): string {
-  if (isAbsolute(name)) return name;
-  try {
-    return require.resolve(name, { paths: [process.cwd(), __dirname] });
-  } catch {
-    throw badInput(`plugin module ${name} not found (give an installed package name or an absolute path)`);
-  }
-}
-
-function importPlugin(path: string): PluginDefinition {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const loaded = require(path) as { default?: PluginDefinition; plugin?: PluginDefinition };
-  const plugin = loaded.default ?? loaded.plugin;
-  if (!plugin || typeof plugin !== 'object') throw badInput(`plugin module ${path} exports neither default nor plugin`);
-  return plugin;
 }

@@ -12,7 +12,7 @@ import { PLUGIN_REGISTRY } from './tokens';
 @Global()
 @Module({
   providers: [
-    { provide: PLUGIN_REGISTRY, inject: [CONTROLLER_CONFIG], useFactory: (config: ControllerConfig) => PluginRegistry.load(config.plugins) },
+    { provide: PLUGIN_REGISTRY, inject: [CONTROLLER_CONFIG], useFactory: (config: ControllerConfig) => PluginRegistry.load(config.plugins, config.pluginDir) },
     PluginResourcesService,
     PluginPlacementService,
     PluginRefsService,
