@@ -4,9 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Kernel tooling for the agent and the tests (iproute2, nftables, setpriv, ping, conntrack, capture/traffic tools; openssl makes the TLS test CA);
-# Chromium drives the browser tests of the web pages (headless); systemd-analyze verifies the units.
+# Chromium drives the browser tests of the web pages (headless); systemd-analyze verifies the units;
+# dnsmasq and busybox (udhcpc) are the DHCP server and client of the plugin examples and their tests.
 need=()
-for pair in ip:iproute2 nft:nftables setpriv:util-linux umount:mount openssl:openssl ping:iputils-ping conntrack:conntrack tcpdump:tcpdump socat:socat iperf3:iperf3 chromium:chromium systemd-analyze:systemd; do
+for pair in ip:iproute2 nft:nftables setpriv:util-linux umount:mount openssl:openssl ping:iputils-ping conntrack:conntrack tcpdump:tcpdump socat:socat iperf3:iperf3 chromium:chromium systemd-analyze:systemd dnsmasq:dnsmasq-base busybox:busybox; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # The agent's netlink helper: Debian's Python with pyroute2 (batches in namespaces without a process each).

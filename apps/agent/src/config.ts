@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { checkedBy, type CliSpec, ConfigError, list, logLevel, type LogLevel, onOff, option, parseOptions, text, wholeNumber } from '@netloom/cli';
 import { parseProviderMappings, type ProviderMapping } from '@netloom/model';
@@ -38,6 +38,8 @@ export interface AgentConfig {
   plugins: string[];
   /** Where an operator `npm install`s plugin packages (`--plugin-dir`; default `<stateDir>/plugins`). */
   pluginDir: string;
+  /** Absolute paths of the programs plugins may run as daemons (`--daemon-allow`); none by default. */
+  daemonAllow: string[];
   /** PEM certificates (read from `--ca FILE`) an https controller is verified against; else the system's CAs. */
   ca: string | undefined;
   /** Allow plain http to a controller that is not on this machine (`--allow-insecure-http`). */
@@ -91,6 +93,11 @@ export const AGENT_OPTIONS = z.object({
   countersMs: option(wholeNumber(100).default(5_000), { description: 'how often port counters are read (one dump of every port’s host end) and sent to the controller', value: 'MS' }),
   plugins: option(list().default([]), { description: 'extra plugins to load: packages installed in the plugin directory, or absolute module paths', value: 'NAMES', defaultText: 'none' }),
   pluginDir: option(text().optional(), { description: 'folder where plugin packages are npm-installed', value: 'DIR', defaultText: '<state-dir>/plugins' }),
+  daemonAllow: option(list().default([]).transform(checkedBy(absolutePaths)), {
+    description: 'programs plugins may run as daemons (absolute paths, e.g. /usr/sbin/dnsmasq)',
+    value: 'PATHS',
+    defaultText: 'none',
+  }),
   ca: option(text().optional(), { description: 'PEM file of the CA an https controller is verified against', value: 'FILE', defaultText: 'the system’s CAs' }),
   allowInsecureHttp: option(onOff().default(false), { description: 'dial plain http to a controller that is not on this machine' }),
   cleanup: option(onOff().default(false), { description: 'remove everything this agent made, forget its credential, and exit (no controller needed)' }),
@@ -142,6 +149,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     countersMs: o.countersMs,
     plugins: o.plugins.filter(Boolean),
     pluginDir: resolve(o.pluginDir ?? join(o.stateDir, 'plugins')),
+    daemonAllow: o.daemonAllow,
     ca,
     allowInsecureHttp: o.allowInsecureHttp,
     cleanup: o.cleanup,
@@ -174,4 +182,14 @@ function readJoinToken(path: string): string {
   const token = text.trim();
   if (!/^\S+$/.test(token)) throw new ConfigError(`--join-token-file: the join token file ${path} must hold the token alone`);
   return token;
+}
+
+/** `--daemon-allow`: absolute paths of existing programs. */
+function absolutePaths(paths: string[]): string[] {
+  const out = paths.filter(Boolean);
+  for (const path of out) {
+    if (!isAbsolute(path)) throw new Error(`${JSON.stringify(path.slice(0, 80))} is not an absolute path`);
+    if (!existsSync(path)) throw new Error(`${path} does not exist`);
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import { release } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, createLogger, exitOnStartError } from '@netloom/cli';
 import { CommandRunner, Linux, netlinkHelper, type NetlinkHelper } from '@netloom/linux';
 import { COUNTERS_CAPABILITY, PROBE_CAPABILITY, PROTOCOL_VERSION } from '@netloom/protocol';
@@ -88,12 +88,15 @@ async function main(): Promise<void> {
     log(`probes and metrics on ${url} (/healthz, /readyz, /metrics)`);
   }
 
+  // What the plugins' host is given, whether the agent runs or cleans up.
+  const pluginHostBase = (hostId: string) => ({ agentPrefix: config.prefix, hostId, plugins, log, daemons: { allow: config.daemonAllow, dir: join(config.stateDir, 'daemons') } });
+
   if (config.cleanup) {
     const hostId = store.readCredential()?.hostId;
     if (!hostId) throw new ConfigError(`--cleanup: nothing to clean up: no host credential in ${config.stateDir} (this agent never joined)`);
     logger = logger.child({ hostId });
     const linux = new Linux();
-    const pluginHost = new PluginHost({ linux, agentPrefix: config.prefix, hostId, plugins, log, requestReconcile: () => undefined });
+    const pluginHost = new PluginHost({ ...pluginHostBase(hostId), linux, requestReconcile: () => undefined });
     const cleaner = new Reconciler(linux, new Names(config.prefix, hostId), store, { resyncMs: config.resyncMs, debounceMs: 50, log, plugins: pluginHost });
     await removeEverything(cleaner, store, pluginHost, log);
     log(`removed everything this agent made for host ${hostId} and forgot its credential`);
@@ -106,11 +109,8 @@ async function main(): Promise<void> {
 
   const linux = new Linux(new CommandRunner({ onCommand: metrics && ((entry) => metrics.commandRan(entry)) }), { netlink });
   const pluginHost = new PluginHost({
+    ...pluginHostBase(hostId),
     linux,
-    agentPrefix: config.prefix,
-    hostId,
-    plugins,
-    log,
     requestReconcile: () => reconciler?.requestPass(),
     onReconciled: metrics && ((plugin, seconds) => metrics.pluginReconciled(plugin, seconds)),
   });

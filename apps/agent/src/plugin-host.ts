@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Linux } from '@netloom/linux';
 import { DesiredResource, RealizationState, resourceKey, ResourceStatusReport } from '@netloom/model';
 import { createHostContext, type DesiredPluginResource, type HostContext, type HostContextOptions, type ManagedHostContext, type PluginDefinition } from '@netloom/plugin-sdk';
@@ -19,6 +20,8 @@ export interface PluginHostOptions {
   requestReconcile?: (reason: string) => void;
   /** Called after each plugin's reconcile in a pass with how long it took (a timed-out one: its timeout). */
   onReconciled?: (pluginId: string, seconds: number) => void;
+  /** Programs plugins may run as daemons (`--daemon-allow`), and the folder of their folders (one per plugin id). */
+  daemons?: { allow: readonly string[]; dir: string };
 }
 
 interface Loaded {
@@ -73,6 +76,7 @@ export class PluginHost {
           changed: (names) => this.hostLinks?.changed(names),
         },
         liveNetns: { read: () => (this.netnsNow ? Promise.resolve(this.netnsNow) : liveNetns(options.linux)) },
+        ...(options.daemons ? { daemons: { allow: options.daemons.allow, runDir: join(options.daemons.dir, plugin.id) } } : {}),
       });
       const loaded: Loaded = { plugin, host, desired: [] };
       this.loaded.push(loaded);

@@ -81,7 +81,7 @@ describeKernel('port security on the real kernel', () => {
       const rx = [
         'table netdev rx {',
         '  counter spoofed_ip {}', '  counter from_a {}', '  counter arp_reply_from_a {}', '  counter na_from_a {}', '  counter from_c_spoofed {}',
-        '  counter spoofed_ip6 {}',
+        '  counter spoofed_ip6 {}', '  counter dhcp_ask {}',
         '  chain in {',
         '    type filter hook ingress device eth0 priority 0; policy accept;',
         '    ip saddr 10.77.0.50 counter name spoofed_ip',
@@ -91,6 +91,7 @@ describeKernel('port security on the real kernel', () => {
         `    ether saddr ${MAC.a} icmpv6 type nd-neighbor-advert @th,64,128 0xfd770000000000000000000000000003 counter name na_from_a`,
         '    ip saddr 10.77.0.60 counter name from_c_spoofed',
         '    ip6 saddr fd77::50 counter name spoofed_ip6',
+        '    ip saddr 0.0.0.0 ip daddr 255.255.255.255 counter name dhcp_ask',
         '  }',
         '}',
       ].join('\n');
@@ -144,6 +145,20 @@ describeKernel('port security on the real kernel', () => {
     } finally {
       await sh(['-n', ns.a, 'addr', 'del', '10.77.0.50/24', 'dev', 'eth0']);
     }
+  });
+
+  it('lets a DHCP client ask from 0.0.0.0 (client port to server port only), with its own MAC', async () => {
+    // A broadcast from 0.0.0.0:SPORT to 255.255.255.255:DPORT, as a DHCP client sends it before it has an address (a raw frame from eth0).
+    const ask = (sport: number, dport: number) =>
+      execa('ip', ['netns', 'exec', ns.a, '/usr/bin/python3', '-c', RAW_UDP, MAC.a, String(sport), String(dport)]);
+    const before = await dropped('port-a');
+    await ask(68, 67);
+    expect(await seen('b', 'dhcp_ask')).toBe(1);
+    expect(await dropped('port-a')).toBe(before);
+    await ask(1068, 67);
+    await ask(68, 53);
+    expect(await seen('b', 'dhcp_ask')).toBe(1);
+    expect(await dropped('port-a')).toBe(before + 2);
   });
 
   // (VLAN-tagged frames are dropped too, by the last rule; this kernel cannot make VLAN devices to show it.)
@@ -208,3 +223,18 @@ describeKernel('port security on the real kernel', () => {
     expect(await reconcile([])).toBe('');
   });
 });
+
+/** python3 -c RAW_UDP MAC SPORT DPORT: one UDP broadcast frame from 0.0.0.0 out of eth0 (the kernel would put an address in an IP socket's). */
+const RAW_UDP = `
+import socket, struct, sys
+mac, sport, dport = bytes.fromhex(sys.argv[1].replace(':', '')), int(sys.argv[2]), int(sys.argv[3])
+payload = b'netloom'
+udp = struct.pack('!HHHH', sport, dport, 8 + len(payload), 0) + payload
+header = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes(4), b'\\xff' * 4)
+total = sum(struct.unpack('!10H', header))
+while total > 0xffff: total = (total & 0xffff) + (total >> 16)
+header = header[:10] + struct.pack('!H', ~total & 0xffff) + header[12:]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('eth0', 0))
+s.send(b'\\xff' * 6 + mac + b'\\x08\\x00' + header + udp)
+`;

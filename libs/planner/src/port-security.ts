@@ -33,6 +33,8 @@ export const CHECK_RULES = [
   `iifname . ether saddr != @s_mac ${DROP}`,
   'arp htype 1 arp ptype ip arp hlen 6 arp plen 4 iifname . ether saddr . arp saddr ether . arp saddr ip @s_arp accept',
   'iifname . ether saddr . ip saddr @s_ip4 accept',
+  // A DHCP client asks from 0.0.0.0 before it has an address (its MAC checked above).
+  'ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept',
   `icmpv6 type { nd-router-advert, nd-redirect } ${DROP}`,
   // DAD and MLD go out from `::` before an address is usable.
   'ip6 saddr :: ip6 daddr ff02::/16 icmpv6 type nd-neighbor-solicit iifname . @th,64,128 @s_nd accept',

@@ -4,6 +4,7 @@ import { assertNetnsName, assertNftName, IpBatch, type BatchResult, type LinkInf
 import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, NftMapElement, PortPlace } from './host-context';
 import { elementKeyOf, type HeldParts, listedMapElement, mapElementText, type Part, partsDiff, splitBody } from './nft-parts';
 import { NftWatch } from './nft-watch';
+import { Daemons } from './daemons';
 import { ProbeHelpers } from './probe-helper';
 import { scopeFor, type PluginScope } from './scoping';
 import { TRUST_MS } from './trust';
@@ -49,6 +50,11 @@ export interface HostContextOptions {
   liveNetns?: { read(): Promise<readonly string[]> };
   /** Where {@link HostContext.requestReconcile} goes (the agent kicks a pass); absent: ignored. */
   requestReconcile?: (reason: string) => void;
+  /**
+   * The programs the operator allows plugins to run as daemons (`--daemon-allow`) and this
+   * plugin's folder for them; absent: {@link HostContext.daemons} refuses every daemon.
+   */
+  daemons?: { allow: readonly string[]; runDir: string };
 }
 
 
@@ -75,6 +81,13 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
   const bridges = (): Set<string> => new Set(networkBridges.values());
   const log = (line: string): void => opts.log?.(`[${opts.pluginId}] ${line}`);
   const probes = new ProbeHelpers(linux, log);
+  // Without the agent's allow-list and folder, every daemon is refused (nothing allowed).
+  const daemons = new Daemons({
+    allow: opts.daemons?.allow ?? [],
+    runDir: opts.daemons?.runDir ?? '',
+    log,
+    exited: (name, how) => opts.requestReconcile?.(`daemon ${name} ${how}`),
+  });
   /** The plugin's table per namespace ('' = the host's) as last written or read: see {@link HostContextOptions.nftTrustMs}. */
   const tables = new Map<string, KnownTable>();
   /** The key of {@link tables}: the namespace for the inet table, `bridge NS` for the bridge one. */
@@ -156,7 +169,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       const changes = new Changes(scope, opts.pluginId, hostNetns, bridges(), ownedNs);
       build(changes);
       // Nothing may keep a namespace on its way out alive.
-      await Promise.all([probes.end(changes.deletedNetns), watch.end(changes.deletedNetns)]);
+      await Promise.all([probes.end(changes.deletedNetns), watch.end(changes.deletedNetns), daemons.endIn(changes.deletedNetns)]);
       for (const ns of changes.deletedNetns) forget(ns);
       made(changes.addedNetns);
       try {
@@ -291,6 +304,14 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       return probes.probe(ownedNs(netns, 'probe in'), check);
     },
 
+    async daemons(specs) {
+      return daemons.ensure(specs, (netns) => scope.ownsNetns(netns));
+    },
+
+    daemonFile(name, file) {
+      return Promise.resolve(daemons.read(name, file));
+    },
+
     requestReconcile(reason) {
       log(`asks for a reconcile: ${reason}`);
       opts.requestReconcile?.(reason);
@@ -299,7 +320,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     log,
 
     close: async () => {
-      await Promise.all([probes.close(), watch.close()]);
+      await Promise.all([probes.close(), watch.close(), daemons.close()]);
     },
 
     madeNow(netns) {

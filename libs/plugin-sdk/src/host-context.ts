@@ -115,12 +115,61 @@ export interface HostContext {
   probe(netns: string, check: ProbeCheck): Promise<ProbeResult>;
 
   /**
+   * The long-lived programs this plugin runs on this host (a DHCP, DNS, VPN or routing daemon),
+   * all of them, every pass (level-triggered, like {@link nftTable}): each runs inside one of the
+   * plugin's namespaces with its config and files written by the agent into a folder of its own,
+   * is started again with backoff when it exits (and the plugin asked to reconcile, so its status
+   * can say so), restarted when its program, arguments or config change (sent `reloadSignal`
+   * instead when only its files change and it names one), and stopped when no longer given, when
+   * its namespace is deleted through {@link apply}, or when the agent stops. Only programs the
+   * operator allows (the agent's `--daemon-allow`) run; others are refused with that reason.
+   * Returns each one's state, in the order given.
+   */
+  daemons(specs: readonly DaemonSpec[]): Promise<DaemonState[]>;
+  /** A file in a daemon's folder (e.g. the lease file a DHCP server writes there), or null when there is none. */
+  daemonFile(name: string, file: string): Promise<string | null>;
+
+  /**
    * Asks the agent to run this plugin's reconcile (then observe) again soon, e.g. because a health
    * state it tracks changed. Calls close together coalesce into one pass.
    */
   requestReconcile(reason: string): void;
 
   log(line: string): void;
+}
+
+/** One long-lived program of a plugin ({@link HostContext.daemons}). */
+export interface DaemonSpec {
+  /** Its name among this plugin's daemons on this host: 1-32 of [a-z0-9-], a letter first. */
+  name: string;
+  /** One of this plugin's namespaces, where it runs. */
+  netns: string;
+  /** The program's absolute path; the operator must allow it (`--daemon-allow`). */
+  program: string;
+  /**
+   * Its arguments, passed as they are (no shell): `{config}` stands for the path of its config
+   * file, `{dir}` for its folder (where it may write, e.g. a lease file).
+   */
+  args: readonly string[];
+  /** The content of its config file (`{config}`, mode 0600); a change restarts it. */
+  config?: string;
+  /** More files in its folder, by name ([A-Za-z0-9._-], not `config` nor `pid`); a change restarts it, or sends `reloadSignal`. */
+  files?: Readonly<Record<string, string>>;
+  /** The signal that makes it read its files again (e.g. `SIGHUP` for dnsmasq's hosts files). */
+  reloadSignal?: 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2';
+}
+
+/** How a daemon is doing. */
+export interface DaemonState {
+  name: string;
+  running: boolean;
+  pid?: number;
+  /** How many times it was started again (after an exit, or a change). */
+  restarts: number;
+  /** How it last ended by itself, e.g. `exited with 2: <its last lines>` or `killed by SIGSEGV`. */
+  lastExit?: string;
+  /** Its folder (`{dir}`). */
+  dir: string;
 }
 
 /** Where a core port is on this host ({@link HostContext.port}). */

@@ -1,5 +1,8 @@
 import { spawn as spawnChild } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { type BatchResult, CommandRunner, IpBatch, Linux } from '@netloom/linux';
 import { linkLocal } from '@netloom/planner';
@@ -48,7 +51,7 @@ export interface AgentTestHost {
   waitListening(netns: string, port: number, timeoutMs?: number): Promise<void>;
   /** Connects from inside `netns` and returns what the server sends before closing, trimmed ('' when nothing answers). */
   tcpAnswer(netns: string, address: string, port: number, timeoutMs?: number): Promise<string>;
-  /** Ends what it started (background programs, probe helpers), then removes the host namespace, the test's and the plugin's namespaces. */
+  /** Ends what it started (background programs, probe helpers, the plugin's daemons), then removes the host namespace, the test's and the plugin's namespaces. */
   destroy(): Promise<void>;
 }
 
@@ -57,7 +60,12 @@ export interface AgentTestHost {
  * in a throwaway namespace standing for the host, and in the plugin's own namespaces, all named
  * with a per-run prefix. Call `destroy()` in `afterAll`, even when a test failed.
  */
-export async function agentTestHost(opts: { pluginId: string; prefix?: string }): Promise<AgentTestHost> {
+export async function agentTestHost(opts: {
+  pluginId: string;
+  prefix?: string;
+  /** Programs the plugin may run as daemons (as the agent's `--daemon-allow`); none by default. */
+  daemonAllow?: readonly string[];
+}): Promise<AgentTestHost> {
   const prefix = opts.prefix ?? `t${randomBytes(2).toString('hex').slice(0, 3)}`;
   const hostId = `test-host-${randomBytes(4).toString('hex')}`;
   const hostNetns = `${prefix}-testhost-${hex(hostId, 6)}`;
@@ -65,6 +73,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
   const linux = new Linux(runner);
   const networkBridges = new Map<string, string>();
   const ports = new Map<string, PortPlace>();
+  const daemonDir = mkdtempSync(join(tmpdir(), `netloom-daemons-${prefix}-`));
   await linux.applyIpBatch(new IpBatch().netnsAdd(hostNetns));
   await linux.applyIpBatch(new IpBatch(hostNetns).linkSet('lo', { up: true }));
   const reconcileRequests: string[] = [];
@@ -87,6 +96,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
     ports,
     requestReconcile: (reason) => reconcileRequests.push(reason),
     log: (line) => logs.push(line),
+    daemons: { allow: opts.daemonAllow ?? [], runDir: daemonDir },
   });
   const scope = scopeFor(prefix, hostId, opts.pluginId);
   return {
@@ -155,6 +165,7 @@ export async function agentTestHost(opts: { pluginId: string; prefix?: string })
     async destroy() {
       await Promise.all([...spawned].map((p) => p.stop()));
       await host.close();
+      rmSync(daemonDir, { recursive: true, force: true });
       const doomed = (await linux.netnsList()).filter((ns) => ns === hostNetns || ns.startsWith(`${hostNetns}-`) || ns.startsWith(scope.netnsPrefix));
       if (doomed.length === 0) return;
       const batch = new IpBatch();
