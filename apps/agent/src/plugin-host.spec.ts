@@ -62,7 +62,7 @@ describe('PluginHost', () => {
   // No plugin here touches the host: a runner that ran anything would show it.
   const runner = new CommandRunner();
   let log: string[] = [];
-  const make = (plugins: PluginDefinition<unknown>[], timeoutMs?: number, requestReconcile?: (reason: string) => void) =>
+  const make = (plugins: PluginDefinition[], timeoutMs?: number, requestReconcile?: (reason: string) => void) =>
     new PluginHost({ linux: new Linux(runner), agentPrefix: 'zz', hostId: 'h1', plugins, log: (l) => log.push(l), timeoutMs, requestReconcile });
   beforeEach(() => (log = []));
 
@@ -170,7 +170,7 @@ describe('PluginHost', () => {
  * A reconciler with these plugins over the real kernel, made in `beforeAll` and stopped (its
  * state folder removed) in `afterAll`; plugins' reconcile requests reach it. Reports pile up.
  */
-function kernelReconciler(prefix: string, hostId: string, plugins: () => PluginDefinition<unknown>[]) {
+function kernelReconciler(prefix: string, hostId: string, plugins: () => PluginDefinition[]) {
   const stateDir = mkdtempSync(join(tmpdir(), 'netloom-plugin-host-'));
   const made = { linux: new Linux(new CommandRunner()), names: new Names(prefix, hostId), reports: [] as ReconcileReport[], reconciler: undefined as unknown as Reconciler };
   beforeAll(() => {
@@ -194,7 +194,7 @@ function kernelReconciler(prefix: string, hostId: string, plugins: () => PluginD
 
 describeKernel('Reconciler with plugins on the real kernel', () => {
   const prefix = `g${Math.random().toString(36).slice(2, 5)}`;
-  const k = kernelReconciler(prefix, 'plugin-host-under-test', () => [throwing, legs] as PluginDefinition<unknown>[]);
+  const k = kernelReconciler(prefix, 'plugin-host-under-test', () => [throwing, legs] as PluginDefinition[]);
   const { linux, names, reports } = k;
 
   // A namespace per resource with a leg onto its network's bridge: only what is missing is made.

@@ -13,7 +13,7 @@ export interface PluginHostOptions {
   linux: Linux;
   agentPrefix: string;
   hostId: string;
-  plugins: readonly PluginDefinition<unknown>[];
+  plugins: readonly PluginDefinition[];
   log: Log;
   timeoutMs?: number;
   /** A plugin asked for a pass (`host.requestReconcile`); the context has logged why. */
@@ -25,7 +25,7 @@ export interface PluginHostOptions {
 }
 
 interface Loaded {
-  plugin: PluginDefinition<unknown>;
+  plugin: PluginDefinition;
   host: ManagedHostContext;
   /** What call outlived its timeout (`reconcile`, `observe`): the plugin is not called again until it ends. */
   running?: string;

@@ -14,7 +14,7 @@ import { checkPlugin, type PluginDefinition, SDK_SEMVER } from '@netloom/plugin-
 
 /** A plugin that loaded, and where from. */
 export interface LoadedPlugin {
-  plugin: PluginDefinition<unknown>;
+  plugin: PluginDefinition;
   /** As named (`--plugins`), or the built-in module's path. */
   specifier: string;
   /** The module file it was loaded from. */
@@ -108,10 +108,10 @@ export function sdkRefusal(path: string, host: string = SDK_SEMVER): string | nu
 }
 
 /** The plugin a module exports, as `default` or `plugin`. */
-function pluginOf(mod: unknown): PluginDefinition<unknown> | undefined {
+function pluginOf(mod: unknown): PluginDefinition | undefined {
   const m = mod as { default?: unknown; plugin?: unknown } | null;
   const candidate = m?.default ?? m?.plugin;
-  return candidate && typeof candidate === 'object' ? (candidate as PluginDefinition<unknown>) : undefined;
+  return candidate && typeof candidate === 'object' ? (candidate as PluginDefinition) : undefined;
 }
 
 /**
@@ -136,7 +136,7 @@ export function loadPlugins(opts: {
   for (const { specifier, builtin } of [...builtinPluginModules(opts.builtinDir).map((path) => ({ specifier: path, builtin: true })), ...named]) {
     const refuse = (reason: string): void => void refused.push({ specifier, reason: `plugin ${specifier} refused: ${reason}` });
     let path: string;
-    let plugin: PluginDefinition<unknown> | undefined;
+    let plugin: PluginDefinition | undefined;
     try {
       path = builtin ? specifier : resolvePlugin(specifier, opts.pluginDir);
       const sdk = builtin ? null : sdkRefusal(path);

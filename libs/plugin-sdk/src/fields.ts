@@ -1,23 +1,107 @@
 /**
  * The schema language of plugin kinds: small on purpose, so the controller can generate GraphQL
  * types, input types and validation from it, and agents receive plain JSON.
+ *
+ * Each builder's return type records what the field holds (`t.int()` a number, `t.enum('P',
+ * ['TCP', 'UDP'])` `'TCP' | 'UDP'`, `{ required: false }` a value or null), so the TypeScript type
+ * of a spec is inferred from its schema ({@link Infer}); the values themselves are plain JSON.
  */
-export type FieldType =
-  | { type: 'string' | 'int' | 'boolean' | 'ip' | 'cidr' | 'counter'; required: boolean; description?: string }
-  | { type: 'ref'; kind: string; required: boolean; description?: string; blocksDelete?: boolean }
-  | { type: 'enum'; name: string; values: readonly string[]; required: boolean; description?: string }
-  | { type: 'object'; name: string; fields: Record<string, FieldType>; required: boolean; description?: string }
-  | { type: 'list'; of: FieldType; required: boolean; description?: string };
+export type FieldType = ScalarField | RefField | EnumField | ObjectField | ListField;
 
-export interface FieldOptions {
-  /** Default true; an optional field may be absent or null. */
-  required?: boolean;
+/** The fields of a kind, or of a nested object: name → type. */
+export type Fields = Record<string, FieldType>;
+
+/** The scalar field types and the TypeScript type of their values. */
+interface ScalarValues {
+  string: string;
+  int: number;
+  boolean: boolean;
+  ip: string;
+  cidr: string;
+  counter: number;
+}
+export type ScalarKind = keyof ScalarValues;
+
+/** `R`: whether the field is required (`true`), optional (`false`) or unknown (`boolean`, typed as optional). */
+export interface ScalarField<K extends ScalarKind = ScalarKind, R extends boolean = boolean> {
+  type: K;
+  required: R;
+  description?: string;
+}
+export interface RefField<R extends boolean = boolean> {
+  type: 'ref';
+  kind: string;
+  required: R;
+  description?: string;
+  blocksDelete?: boolean;
+}
+export interface EnumField<V extends readonly string[] = readonly string[], R extends boolean = boolean> {
+  type: 'enum';
+  name: string;
+  values: V;
+  required: R;
+  description?: string;
+}
+export interface ObjectField<F extends Fields = Fields, R extends boolean = boolean> {
+  type: 'object';
+  name: string;
+  fields: F;
+  required: R;
+  description?: string;
+}
+/** A list is never null: absent, it is stored as `[]` (its `required` is always false). */
+export interface ListField<O extends FieldType = FieldType> {
+  type: 'list';
+  of: O;
+  required: boolean;
   description?: string;
 }
 
+/** The value of a present field (a list's elements are never null either). */
+export type FieldValue<F extends FieldType> = F extends { type: 'list'; of: infer O extends FieldType }
+  ? FieldValue<O>[]
+  : F extends { type: 'object'; fields: infer O extends Fields }
+    ? InferFields<O>
+    : F extends { type: 'enum'; values: infer V extends readonly string[] }
+      ? V[number]
+      : F extends { type: 'ref' }
+        ? string
+        : F extends { type: infer K extends ScalarKind }
+          ? ScalarValues[K]
+          : never;
+
+/**
+ * The value of a field as the controller stores it and hands it to `validate`, `place` and
+ * `reserve`: a required field its value; an optional one its value or `null` (an absent optional
+ * field is stored as null, the key present); a list its elements, never null (absent: `[]`).
+ */
+export type InferField<F extends FieldType> = F extends { type: 'list' }
+  ? FieldValue<F>
+  : F extends { required: true }
+    ? FieldValue<F>
+    : FieldValue<F> | null;
+
+/** The stored value of a record of fields: every key present (see {@link InferField}). */
+export type InferFields<F extends Fields> = string extends keyof F ? Record<string, unknown> : { -readonly [K in keyof F]: InferField<F[K]> };
+
+/**
+ * The TypeScript type of a schema: of one field (`Infer<typeof field>`), or of a record of fields
+ * (`Infer<typeof kind.fields>`, what a spec is).
+ */
+export type Infer<T extends FieldType | Fields> = T extends FieldType ? InferField<T> : T extends Fields ? InferFields<T> : never;
+
+/** A field's options; `required` defaults to true. */
+export interface FieldOptions<R extends boolean = boolean> {
+  /** Default true; an optional field may be given as absent or null, and is stored as null then. */
+  required?: R;
+  description?: string;
+}
+
+// Each builder's `R` comes from its options alone (`NoInfer` in the return type): inside a
+// `KindDefinition`, the context would otherwise make every field's `required` a plain boolean.
 const scalar =
-  (type: 'string' | 'int' | 'boolean' | 'ip' | 'cidr' | 'counter') =>
-  (opts: FieldOptions = {}): FieldType => ({ type, required: opts.required ?? true, description: opts.description });
+  <K extends ScalarKind>(type: K) =>
+  <R extends boolean = true>(opts: FieldOptions<R> = {}): ScalarField<K, NoInfer<R>> => ({ type, required: (opts.required ?? true) as R, description: opts.description });
 
 /** Builders for kind schemas: `fields: { hostId: t.ref('Host'), routes: t.list(t.object('Route', {...})) }`. */
 export const t = {
@@ -35,28 +119,29 @@ export const t = {
    * With `blocksDelete`, deleting a core port it names is refused (CONFLICT) while this resource names it (a load
    * balancer's member, a floating IP's port); otherwise the resource keeps the id and its placement leaves it out.
    */
-  ref: (kind: string, opts: FieldOptions & { blocksDelete?: boolean } = {}): FieldType => ({
+  ref: <R extends boolean = true>(kind: string, opts: FieldOptions<R> & { blocksDelete?: boolean } = {}): RefField<NoInfer<R>> => ({
     type: 'ref',
     kind,
-    required: opts.required ?? true,
+    required: (opts.required ?? true) as R,
     description: opts.description,
     ...(opts.blocksDelete ? { blocksDelete: true } : {}),
   }),
-  enum: (name: string, values: readonly string[], opts: FieldOptions = {}): FieldType => ({
+  /** One of `values` (inferred as literals: `t.enum('Proto', ['TCP', 'UDP'])` holds `'TCP' | 'UDP'`). */
+  enum: <const V extends readonly string[], R extends boolean = true>(name: string, values: V, opts: FieldOptions<R> = {}): EnumField<V, NoInfer<R>> => ({
     type: 'enum',
     name,
     values,
-    required: opts.required ?? true,
+    required: (opts.required ?? true) as R,
     description: opts.description,
   }),
   /** A nested record; `name` becomes its GraphQL type name (prefixed with the kind). */
-  object: (name: string, fields: Record<string, FieldType>, opts: FieldOptions = {}): FieldType => ({
+  object: <F extends Fields, R extends boolean = true>(name: string, fields: F, opts: FieldOptions<R> = {}): ObjectField<F, NoInfer<R>> => ({
     type: 'object',
     name,
     fields,
-    required: opts.required ?? true,
+    required: (opts.required ?? true) as R,
     description: opts.description,
   }),
   /** A list (never null; empty by default when omitted) of at most 1000 entries. */
-  list: (of: FieldType, opts: Omit<FieldOptions, 'required'> = {}): FieldType => ({ type: 'list', of, required: false, description: opts.description }),
+  list: <O extends FieldType>(of: O, opts: Omit<FieldOptions, 'required'> = {}): ListField<O> => ({ type: 'list', of, required: false, description: opts.description }),
 };

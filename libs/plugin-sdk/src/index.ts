@@ -5,7 +5,22 @@
  * to it shows in review).
  */
 export { badInput, conflict, ErrorCode, NetloomError, notFound, RealizationState } from '@netloom/model';
-export { type FieldOptions, type FieldType, t } from './fields';
+export {
+  type EnumField,
+  type Fields,
+  type FieldOptions,
+  type FieldType,
+  type FieldValue,
+  type Infer,
+  type InferField,
+  type InferFields,
+  type ListField,
+  type ObjectField,
+  type RefField,
+  type ScalarField,
+  type ScalarKind,
+  t,
+} from './fields';
 export type { LinkInfo } from '@netloom/linux';
 export { type FilterableRow, type IntentFilter, matchesFilter } from './intent-filter';
 export { deriveMac, subnetContaining } from './net';
@@ -25,10 +40,15 @@ export {
   type DesiredPluginResource,
   type IntentView,
   type KindDefinition,
+  type Kinds,
+  type ObservedOf,
+  type ObservedOfKinds,
   type Placement,
   type PluginDefinition,
   type PluginResource,
   type PluginStatus,
+  type ResourceOf,
   SDK_SEMVER,
   SDK_VERSION,
+  type SpecOf,
 } from './plugin';

@@ -1,5 +1,5 @@
 import type { RealizationState } from '@netloom/model';
-import type { FieldType } from './fields';
+import type { Fields, Infer } from './fields';
 import type { HostContext } from './host-context';
 import type { IntentFilter } from './intent-filter';
 
@@ -13,9 +13,13 @@ export const SDK_SEMVER = '1.0.0';
 /** The SDK's major version. A plugin names the one it targets (`sdk`); a mismatch is refused at load. */
 export const SDK_VERSION = 1;
 
-/** A plugin resource as stored: the common fields of every NetLoom resource, and its spec. */
-export interface PluginResource<S = Record<string, unknown>> {
-  kind: string;
+/**
+ * A plugin resource as stored: the common fields of every NetLoom resource, and its spec. In a
+ * plugin's controller half, `S` is inferred from the kind's schema ({@link SpecOf}) and `K` is the
+ * kind's name, so the resources of a plugin with several kinds are a union told apart by `kind`.
+ */
+export interface PluginResource<S = Record<string, unknown>, K extends string = string> {
+  kind: K;
   id: string;
   name: string;
   generation: number;
@@ -24,17 +28,38 @@ export interface PluginResource<S = Record<string, unknown>> {
   spec: S;
 }
 
-/** One kind a plugin adds to the API: its schema, and what GraphQL calls it. */
-export interface KindDefinition {
+/**
+ * One kind a plugin adds to the API: its schema, and what GraphQL calls it. Declare one apart from
+ * `definePlugin` with `satisfies KindDefinition` (not `: KindDefinition`), so its field types, and
+ * with them {@link SpecOf}, stay known.
+ */
+export interface KindDefinition<F extends Fields = Fields, O extends Fields = Fields> {
   description?: string;
-  fields: Record<string, FieldType>;
+  fields: F;
   /**
    * What agents observe about a resource beyond its realization state (operating status, health,
    * counters), as returned by {@link AgentHalf.observe}. The API shows it per host as
    * `ResourceStatus.observed` (GraphQL type `<Kind>Observed`), also on `resourceStatusChanges`.
    */
-  observed?: Record<string, FieldType>;
+  observed?: O;
 }
+
+/** The kinds of a plugin, by name. */
+export type Kinds = Record<string, KindDefinition>;
+
+/** The spec of a resource of kind `K` as the controller stores it: `Infer<K['fields']>` (see `Infer` for null rules). */
+export type SpecOf<K extends KindDefinition> = Infer<K['fields']>;
+
+/** The value `observe` returns for a resource of kind `K` (its `observed` schema); never for a kind without one. */
+export type ObservedOf<K extends KindDefinition> = K extends { observed?: infer O } ? (NonNullable<O> extends Fields ? Infer<NonNullable<O>> : never) : never;
+
+/** The resources of a plugin's kinds: a union of {@link PluginResource}s told apart by `kind`. */
+export type ResourceOf<K extends Kinds> = { [N in keyof K & string]: PluginResource<SpecOf<K[N]>, N> }[keyof K & string];
+
+/** What `observe` returns per resource for a plugin's kinds: their `observed` values (any object when none declares one). */
+export type ObservedOfKinds<K extends Kinds> = [{ [N in keyof K]: ObservedOf<K[N]> }[keyof K]] extends [never]
+  ? Record<string, unknown>
+  : { [N in keyof K]: ObservedOf<K[N]> }[keyof K];
 
 /**
  * Read access to the core intent, for the controller half. Every read takes an optional
@@ -89,18 +114,18 @@ export interface Placement<D = unknown> {
  * transaction of the change (validate) or after it (place), and may throw the SDK's errors
  * (`badInput`, `conflict`, `notFound`), which reach the API user with their codes.
  */
-export interface ControllerHalf<S = Record<string, unknown>> {
+export interface ControllerHalf<R extends PluginResource<unknown> = PluginResource, D = unknown> {
   /** Checks beyond the schema (overlaps, conflicts with other resources). Nothing is written when it throws. */
-  validate?(resource: PluginResource<S>, intent: IntentView): void | Promise<void>;
-  /** Where the resource is realized and what each of those hosts receives. */
-  place(resource: PluginResource<S>, intent: IntentView): Placement[] | Promise<Placement[]>;
+  validate?(resource: R, intent: IntentView): void | Promise<void>;
+  /** Where the resource is realized and what each of those hosts receives (`D`: the agent half's desired spec). */
+  place(resource: R, intent: IntentView): Placement<D>[] | Promise<Placement<D>[]>;
   /**
    * Addresses of core subnets the resource holds (a router's legs, floating IPs). The core's IPAM
    * then never gives them to a port, and an address a port (or another resource) already holds
    * is refused with CONFLICT, nothing written. Called after `validate`, in the same transaction;
    * `place` is then called there too, and the addresses its `endpoints` announce are held as well.
    */
-  reserve?(resource: PluginResource<S>, intent: IntentView): AddressReservation[] | Promise<AddressReservation[]>;
+  reserve?(resource: R, intent: IntentView): AddressReservation[] | Promise<AddressReservation[]>;
 }
 
 /** One address of a core subnet held by a plugin resource. */
@@ -117,7 +142,7 @@ export interface AddressReservation {
   field?: string;
 }
 
-/** One desired resource of this plugin on this host. */
+/** One desired resource of this plugin on this host: `spec` is what its placement for this host gave. */
 export interface DesiredPluginResource<D = unknown> {
   kind: string;
   id: string;
@@ -140,21 +165,27 @@ export interface PluginStatus {
  * longer desired) and say how each went. It is called again on every change and periodically;
  * running it twice on the same input must change nothing. It works only through `host`.
  */
-export interface AgentHalf {
-  reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]>;
+export interface AgentHalf<D = unknown, O = Record<string, unknown>> {
+  reconcile(desired: DesiredPluginResource<D>[], host: HostContext): Promise<PluginStatus[]>;
   /**
    * What the plugin observes of each resource (resource id → a value of the kind's `observed`
    * schema): health, counters. Called after every reconcile and every few seconds (the agent's
    * `NETLOOM_OBSERVE_MS`), never at the same time as `reconcile`; keep it cheap (read counters,
    * return health already known). Only changes reach the controller.
    */
-  observe?(desired: DesiredPluginResource[], host: HostContext): Promise<Record<string, Record<string, unknown>>>;
+  observe?(desired: DesiredPluginResource<D>[], host: HostContext): Promise<Record<string, O>>;
   /** Called once when the agent stops: end the plugin's own timers (what `host` started, it ends itself). */
   stop?(): void | Promise<void>;
 }
 
-/** A plugin: one object, imported by the controller and by agents. */
-export interface PluginDefinition<S = Record<string, unknown>> {
+/**
+ * A plugin: one object, imported by the controller and by agents. `K`: its kinds, whose schemas
+ * type the controller half's resources; `D`: the spec its placements give hosts, which the agent
+ * half receives. Both are inferred by {@link definePlugin}; `PluginDefinition` alone is any plugin.
+ * (`R` and `O` follow from `K`, {@link ResourceOf} and {@link ObservedOfKinds}; they are parameters
+ * of their own so that any plugin is a `PluginDefinition`.)
+ */
+export interface PluginDefinition<K extends Kinds = Kinds, D = unknown, R extends PluginResource<unknown> = ResourceOf<K>, O = ObservedOfKinds<K>> {
   /** Lowercase, dot-separated, e.g. `netloom.router` or `acme.qos`. */
   id: string;
   /** The plugin's own semver version, reported by agents. */
@@ -162,13 +193,19 @@ export interface PluginDefinition<S = Record<string, unknown>> {
   /** The SDK major version it is written for ({@link SDK_VERSION}). */
   sdk: number;
   /** Kinds it adds, by PascalCase name (unique across all plugins), e.g. `Router`. */
-  kinds: Record<string, KindDefinition>;
-  controller?: ControllerHalf<S>;
-  agent?: AgentHalf;
+  kinds: K;
+  controller?: ControllerHalf<R, D>;
+  agent?: AgentHalf<D, O>;
 }
 
-/** Declares a plugin (an identity function that checks the shape at compile time). */
-export function definePlugin<S = Record<string, unknown>>(plugin: PluginDefinition<S>): PluginDefinition<S> {
+/**
+ * Declares a plugin (an identity function that checks the shape at compile time). The types come
+ * from the plugin itself: `place` receives `ResourceOf<kinds>` (each kind's spec inferred from its
+ * schema), and what its placements' `spec` is becomes the agent half's `DesiredPluginResource<D>`
+ * (write an agent half declared apart as `AgentHalf<D>`, and a mismatch with `place` is a
+ * compile error).
+ */
+export function definePlugin<K extends Kinds, D = unknown>(plugin: PluginDefinition<K, D>): PluginDefinition<K, D> {
   return plugin;
 }
 
@@ -177,7 +214,7 @@ const KIND = /^[A-Z][A-Za-z0-9]{1,40}$/;
 const CORE_KINDS = new Set(['Host', 'Network', 'Subnet', 'Port']);
 
 /** Why a plugin cannot be loaded, or null. Used by the controller and the agent alike. */
-export function checkPlugin(plugin: PluginDefinition<unknown>): string | null {
+export function checkPlugin(plugin: PluginDefinition): string | null {
   if (!PLUGIN_ID.test(plugin.id)) return `plugin id ${JSON.stringify(plugin.id)} is not lowercase dotted (e.g. acme.qos)`;
   if (plugin.sdk !== SDK_VERSION) return `plugin ${plugin.id} targets SDK ${plugin.sdk}; this build speaks SDK ${SDK_VERSION}`;
   if (!/^\d+\.\d+\.\d+/.test(plugin.version)) return `plugin ${plugin.id} has no semver version`;

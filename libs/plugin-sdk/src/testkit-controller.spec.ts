@@ -1,7 +1,7 @@
 import { conflict, definePlugin, ErrorCode, t } from '@netloom/plugin-sdk';
 import { inMemoryIntent, runController } from '@netloom/plugin-sdk/testing';
 
-const plugin = definePlugin<{ hostId: string; networks: string[] }>({
+const plugin = definePlugin({
   id: 'acme.router',
   version: '1.0.0',
   sdk: 1,
@@ -55,7 +55,7 @@ describe('controller test kit', () => {
   describe('reservations IPAM picks', () => {
     type VipSpec = { subnetId: string; vipAddress: string | null; extra?: string | null };
     const vip = (extra: Partial<Record<'assignTo', string>> = {}) =>
-      definePlugin<VipSpec>({
+      definePlugin({
         id: 'acme.vip',
         version: '1.0.0',
         sdk: 1,
@@ -98,7 +98,7 @@ describe('controller test kit', () => {
     });
 
     it('skips addresses other resources only announce as endpoints, as the core holds those too', async () => {
-      const announcer = definePlugin<VipSpec>({
+      const announcer = definePlugin({
         id: 'acme.announcer',
         version: '1.0.0',
         sdk: 1,
@@ -113,10 +113,10 @@ describe('controller test kit', () => {
     });
 
     it('picks IPv6 addresses too, and skips the IPv4 broadcast address; a full subnet is a CONFLICT', async () => {
-      const v6 = await runController(vip(), 'Vip', { spec: { subnetId: 's1', vipAddress: null } }, vipIntent('2001:db8::/64', '2001:db8::1'));
+      const v6 = await runController(vip(), 'Vip', { spec: { subnetId: 's1', vipAddress: null, extra: null } }, vipIntent('2001:db8::/64', '2001:db8::1'));
       expect(v6.spec.vipAddress).toBe('2001:db8::2');
       // 10.0.0.0/30: .1 gateway, .2 the port, .3 broadcast.
-      await expect(runController(vip(), 'Vip', { spec: { subnetId: 's1', vipAddress: null } }, vipIntent('10.0.0.0/30', '10.0.0.1'))).rejects.toMatchObject({
+      await expect(runController(vip(), 'Vip', { spec: { subnetId: 's1', vipAddress: null, extra: null } }, vipIntent('10.0.0.0/30', '10.0.0.1'))).rejects.toMatchObject({
         code: ErrorCode.Conflict,
         field: 'input.vipAddress',
       });
@@ -124,13 +124,15 @@ describe('controller test kit', () => {
 
     it('names the plugin when a reservation has neither address nor a top-level ip field to write it to', async () => {
       const intent = vipIntent('10.0.0.0/24', '10.0.0.1');
-      const run = (assignTo: string) => runController(vip({ assignTo }), 'Vip', { spec: { subnetId: 's1', vipAddress: null } }, intent);
+      const run = (assignTo: string) => runController(vip({ assignTo }), 'Vip', { spec: { subnetId: 's1', vipAddress: null, extra: null } }, intent);
       await expect(run('')).rejects.toThrow(/plugin acme\.vip: .*neither ipAddress nor assignTo/);
       await expect(run('extra')).rejects.toThrow(/plugin acme\.vip: .*extra, which is not a top-level ip field of Vip/);
     });
   });
 
   it('refuses a kind the plugin does not declare', async () => {
+    // Refused by the types too (a kind of the plugin is expected); at run time, with a message.
+    // @ts-expect-error: 'Nope' is not a kind of the plugin.
     await expect(runController(plugin, 'Nope', { spec: { hostId: 'h1', networks: [] } })).rejects.toThrow(/no kind Nope/);
   });
 });

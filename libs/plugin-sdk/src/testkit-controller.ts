@@ -3,13 +3,16 @@ import {
   type AddressReservation,
   badInput,
   conflict,
+  type ControllerHalf,
   type FilterableRow,
   type IntentFilter,
   type IntentView,
+  type Kinds,
   matchesFilter,
   type Placement,
   type PluginDefinition,
   type PluginResource,
+  type SpecOf,
 } from '@netloom/plugin-sdk';
 
 type HostRow = Awaited<ReturnType<IntentView['hosts']>>[number];
@@ -68,16 +71,16 @@ export function inMemoryIntent(intent: InMemoryIntent = {}): IntentView {
  * written into the spec field `assignTo`: `reservations` are as `reserve` returned them, `spec`
  * is the spec with the picked addresses (the one `place` sees, and the API would show).
  */
-export async function runController<S>(
-  plugin: PluginDefinition<S>,
-  kind: string,
-  resource: Pick<PluginResource<S>, 'spec'> & Partial<PluginResource<S>>,
+export async function runController<K extends Kinds, D, N extends keyof K & string>(
+  plugin: PluginDefinition<K, D>,
+  kind: N,
+  resource: Pick<PluginResource<SpecOf<K[N]>>, 'spec'> & Partial<PluginResource<SpecOf<K[N]>>>,
   intent: IntentView = inMemoryIntent(),
-): Promise<{ placements: Placement[]; reservations: AddressReservation[]; spec: S }> {
+): Promise<{ placements: Placement<D>[]; reservations: AddressReservation[]; spec: SpecOf<K[N]> }> {
   if (!(kind in plugin.kinds)) throw new Error(`plugin ${plugin.id} has no kind ${kind}`);
   const controller = plugin.controller;
   if (!controller) throw new Error(`plugin ${plugin.id} has no controller half`);
-  const full: PluginResource<S> = { id: 'r1', name: 'r1', generation: 1, labels: {}, ...resource, kind };
+  const full: PluginResource<SpecOf<K[N]>> = { id: 'r1', name: 'r1', generation: 1, labels: {}, ...resource, kind };
   const view: IntentView = {
     ...intent,
     resources: async <T>(k: string, filter?: IntentFilter) => (await intent.resources<T>(k, filter)).filter((r) => r.id !== full.id),
@@ -107,9 +110,9 @@ const canonical = (ip: string): string => ipaddr.parse(ip).toString();
  * Addresses IPAM must skip: ports' addresses, what this resource and the plugin's other resources
  * reserve by address, and what the other resources' placements announce as endpoints.
  */
-async function heldAddresses<S>(
-  controller: NonNullable<PluginDefinition<S>['controller']>,
-  plugin: PluginDefinition<S>,
+async function heldAddresses<S, D>(
+  controller: ControllerHalf<PluginResource<S>, D>,
+  plugin: PluginDefinition,
   view: IntentView,
   own: AddressReservation[],
 ): Promise<Set<string>> {

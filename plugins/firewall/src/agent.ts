@@ -1,6 +1,6 @@
-import { type AgentHalf, type DesiredPluginResource, type HostContext, inParallel, type PluginStatus, RealizationState } from '@netloom/plugin-sdk';
+import { type AgentHalf, type DesiredPluginResource, type HostContext, inParallel, type ObservedOf, type PluginStatus, RealizationState } from '@netloom/plugin-sdk';
 import { type HostPort, hostTable, PORT_MARKS } from './host-table';
-import type { PolicyPlacement } from './spec';
+import type { firewallPolicyKind, PolicyPlacement } from './spec';
 import { defaultCounter, type FilteredPort, firewallTable, type HeldPolicy, portDefault, ruleCounter } from './table';
 
 /**
@@ -9,7 +9,10 @@ import { defaultCounter, type FilteredPort, firewallTable, type HeldPolicy, port
  */
 const written = new WeakMap<HostContext, Set<string>>();
 
-const held = (desired: DesiredPluginResource[]): HeldPolicy[] => desired.map((r) => ({ id: r.id, spec: r.spec as PolicyPlacement }));
+/** What a policy's agent half reports per host (its kind's `observed` schema). */
+export type PolicyObserved = ObservedOf<typeof firewallPolicyKind>;
+
+const held = (desired: DesiredPluginResource<PolicyPlacement>[]): HeldPolicy[] => desired.map((r) => ({ id: r.id, spec: r.spec }));
 
 /**
  * A port needs its own table in its namespace when one of its policies may REJECT (the host
@@ -131,7 +134,7 @@ function portMarks(host: HostContext, ports: HostPort[]): HostPort[] {
   return ports.map((p) => (book.has(p.portId) ? { ...p, mark: PORT_MARKS.first + book.get(p.portId)! } : p));
 }
 
-async function reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
+async function reconcile(desired: DesiredPluginResource<PolicyPlacement>[], host: HostContext): Promise<PluginStatus[]> {
   const policies = held(desired);
   const failed = new Map<string, string>();
   const { hosted, namespaces } = placed(policies, host, await bridgedTrafficFiltered(host), failed);
@@ -200,7 +203,7 @@ async function hostCounters(host: HostContext): Promise<Counts> {
 }
 
 /** Per policy on this host: ports filtered, and each rule's packets and bytes summed over their namespaces. */
-async function observe(desired: DesiredPluginResource[], host: HostContext): Promise<Record<string, Record<string, unknown>>> {
+async function observe(desired: DesiredPluginResource<PolicyPlacement>[], host: HostContext): Promise<Record<string, PolicyObserved>> {
   const policies = held(desired);
   // Where the last pass put the ports (observe follows a pass).
   const { hosted, namespaces } = placed(policies, host, bridgedSeen.get(host) ?? true, new Map());
@@ -221,7 +224,7 @@ async function observe(desired: DesiredPluginResource[], host: HostContext): Pro
       totals.set(name, { packets: t.packets + v.packets, bytes: t.bytes + v.bytes });
     }
   }
-  const out: Record<string, Record<string, unknown>> = {};
+  const out: Record<string, PolicyObserved> = {};
   for (const p of policies) {
     const count = (name: string) => totals.get(name) ?? { packets: 0, bytes: 0 };
     const ports = [...hosted, ...[...namespaces.values()].flat()].filter((f) => f.policies.includes(p));
@@ -238,4 +241,4 @@ async function observe(desired: DesiredPluginResource[], host: HostContext): Pro
   return out;
 }
 
-export const firewallAgent: AgentHalf = { reconcile, observe };
+export const firewallAgent: AgentHalf<PolicyPlacement, PolicyObserved> = { reconcile, observe };

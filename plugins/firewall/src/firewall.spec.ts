@@ -23,7 +23,7 @@ const intent = () =>
     resources: [{ kind: 'AddressGroup', id: 'g1', spec: { cidrs: ['192.0.2.0/24'], selector: { portIds: [], networkIds: [], labels: [{ key: 'role', value: 'client' }] } } }],
   });
 
-const rule = (r: Partial<RuleSpec>): RuleSpec => ({ priority: 10, direction: 'INGRESS', protocol: 'TCP', ports: [], remoteCidrs: [], remoteGroupIds: [], action: 'ALLOW', ...r });
+const rule = (r: Partial<RuleSpec>): RuleSpec => ({ priority: 10, direction: 'INGRESS', protocol: 'TCP', ports: [], remoteCidrs: [], remoteGroupIds: [], action: 'ALLOW', log: null, ...r });
 const spec = (s: Partial<FirewallPolicySpec>): FirewallPolicySpec => ({
   priority: null,
   selector: { portIds: [], networkIds: [], labels: [{ key: 'role', value: 'web' }] },
@@ -36,12 +36,12 @@ const run = (s: Partial<FirewallPolicySpec>) => runController(firewall, 'Firewal
 
 describe('firewall: controller half', () => {
   it('places a policy on each host of the ports it selects, guarding them, with its groups resolved', async () => {
-    const { placements } = await run({ rules: [rule({ ports: [{ from: 80 }], remoteGroupIds: ['g1'] }), rule({ priority: 5, protocol: 'ICMP', ports: [] })] });
+    const { placements } = await run({ rules: [rule({ ports: [{ from: 80, to: null }], remoteGroupIds: ['g1'] }), rule({ priority: 5, protocol: 'ICMP', ports: [] })] });
     expect(placements.map((p) => [p.hostId, p.guards])).toEqual([
       ['h1', ['web1']],
       ['h2', ['web2']],
     ]);
-    const placed = placements[0].spec as PolicyPlacement;
+    const placed = placements[0].spec;
     expect(placed).toMatchObject({ priority: 1000, ingressDefault: 'DROP', egressDefault: 'ALLOW', ports: ['web1'], groups: { g1: ['10.30.1.30', '192.0.2.0/24'] } });
     // Rules in priority order, defaults filled in.
     expect(placed.rules.map((r) => [r.priority, r.protocol, r.ports, r.log])).toEqual([
@@ -69,9 +69,9 @@ describe('firewall: controller half', () => {
     ['an empty selector', { selector: { portIds: [], networkIds: [], labels: [] } }, 'input.selector', /picks no port/],
     ['duplicate rule priorities', { rules: [rule({}), rule({ action: 'DROP' })] }, 'input.rules.1.priority', /two rules have priority 10/],
     ['a port range out of order', { rules: [rule({ ports: [{ from: 90, to: 80 }] })] }, 'input.rules.0.ports.0.to', /out of order/],
-    ['a port of 0', { rules: [rule({ ports: [{ from: 0 }] })] }, 'input.rules.0.ports.0.from', /1-65535/],
+    ['a port of 0', { rules: [rule({ ports: [{ from: 0, to: null }] })] }, 'input.rules.0.ports.0.from', /1-65535/],
     ['a port above 65535', { rules: [rule({ ports: [{ from: 80, to: 70000 }] })] }, 'input.rules.0.ports.0.to', /1-65535/],
-    ['ports without TCP or UDP', { rules: [rule({ protocol: 'ICMP', ports: [{ from: 80 }] })] }, 'input.rules.0.ports', /TCP or UDP/],
+    ['ports without TCP or UDP', { rules: [rule({ protocol: 'ICMP', ports: [{ from: 80, to: null }] })] }, 'input.rules.0.ports', /TCP or UDP/],
     ['ICMP with an IPv6 remote', { rules: [rule({ protocol: 'ICMP', remoteCidrs: ['fd00::/8'] })] }, 'input.rules.0.remoteCidrs.0', /family/],
     ['a policy priority out of range', { priority: 70000 }, 'input.priority', /0-65535/],
   ])('refuses %s', async (_what, s, field, message) => {

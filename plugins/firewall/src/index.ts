@@ -1,14 +1,10 @@
-import { definePlugin, type PluginResource } from '@netloom/plugin-sdk';
+import { definePlugin } from '@netloom/plugin-sdk';
 import { firewallAgent } from './agent';
 import { placePolicy, validateGroup, validatePolicy } from './controller';
-import { addressGroupKind, type AddressGroupSpec, firewallPolicyKind, type FirewallPolicySpec } from './spec';
+import { addressGroupKind, firewallPolicyKind } from './spec';
 
 export type { AddressGroupSpec, FirewallPolicySpec, PolicyPlacement } from './spec';
 export { firewallTable } from './table';
-
-type Resource = PluginResource<FirewallPolicySpec | AddressGroupSpec>;
-const isPolicy = (r: Resource): r is PluginResource<FirewallPolicySpec> => r.kind === 'FirewallPolicy';
-const isGroup = (r: Resource): r is PluginResource<AddressGroupSpec> => r.kind === 'AddressGroup';
 
 /**
  * `netloom.firewall`: stateful, ordered filtering of ports in one table per host (nftables,
@@ -16,18 +12,18 @@ const isGroup = (r: Resource): r is PluginResource<AddressGroupSpec> => r.kind =
  * as ports come and go (nft sets), per-rule counters; a covered port stays down until its rules
  * are in place (placement guards).
  */
-export const firewall = definePlugin<FirewallPolicySpec | AddressGroupSpec>({
+export const firewall = definePlugin({
   id: 'netloom.firewall',
   version: '0.1.0',
   sdk: 1,
   kinds: { FirewallPolicy: firewallPolicyKind, AddressGroup: addressGroupKind },
   controller: {
     validate: (resource) => {
-      if (isPolicy(resource)) validatePolicy(resource);
-      else if (isGroup(resource)) validateGroup(resource);
+      if (resource.kind === 'FirewallPolicy') validatePolicy(resource);
+      else validateGroup(resource);
     },
     // An address group is data its policies read; only policies are placed.
-    place: (resource, intent) => (isPolicy(resource) ? placePolicy(resource, intent) : []),
+    place: (resource, intent) => (resource.kind === 'FirewallPolicy' ? placePolicy(resource, intent) : []),
   },
   agent: firewallAgent,
 });

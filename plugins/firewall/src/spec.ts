@@ -1,39 +1,14 @@
-import { type FieldType, type KindDefinition, t } from '@netloom/plugin-sdk';
+import { type KindDefinition, type SpecOf, t } from '@netloom/plugin-sdk';
 
-export type Action = 'ALLOW' | 'DROP' | 'REJECT';
-export type Direction = 'INGRESS' | 'EGRESS';
-export type Protocol = 'ANY' | 'TCP' | 'UDP' | 'ICMP' | 'ICMPV6';
-
-export interface SelectorSpec {
-  portIds: string[];
-  networkIds: string[];
-  labels: { key: string; value: string }[];
-}
-
-/** What the API stores for a FirewallPolicy (optional fields are null when absent). */
-export interface FirewallPolicySpec {
-  priority?: number | null;
-  selector: SelectorSpec;
-  ingressDefault?: Action | null;
-  egressDefault?: Action | null;
-  rules: RuleSpec[];
-}
-
-export interface RuleSpec {
-  priority: number;
-  direction: Direction;
-  protocol?: Protocol | null;
-  ports: { from: number; to?: number | null }[];
-  remoteCidrs: string[];
-  remoteGroupIds: string[];
-  action: Action;
-  log?: boolean | null;
-}
-
-export interface AddressGroupSpec {
-  cidrs: string[];
-  selector?: SelectorSpec | null;
-}
+/** What the API stores for a FirewallPolicy: inferred from its schema below (optional fields are null when absent). */
+export type FirewallPolicySpec = SpecOf<typeof firewallPolicyKind>;
+export type RuleSpec = FirewallPolicySpec['rules'][number];
+export type SelectorSpec = FirewallPolicySpec['selector'];
+/** What the API stores for an AddressGroup. */
+export type AddressGroupSpec = SpecOf<typeof addressGroupKind>;
+export type Action = FirewallPolicySpec['rules'][number]['action'];
+export type Direction = RuleSpec['direction'];
+export type Protocol = NonNullable<RuleSpec['protocol']>;
 
 /** What a host receives for one policy: its rules, the ports it covers there, its groups resolved. */
 export interface PolicyPlacement {
@@ -61,19 +36,15 @@ export interface PlacedRule {
 
 export const DEFAULTS = { policyPriority: 1000, ingress: 'DROP' as Action, egress: 'ALLOW' as Action };
 
-const selector = (description: string, required = true): FieldType =>
-  t.object(
-    'Selector',
-    {
-      portIds: t.list(t.ref('Port'), { description: 'These ports.' }),
-      networkIds: t.list(t.ref('Network'), { description: 'Ports on these networks (combined with labels: both must hold).' }),
-      labels: t.list(t.object('Label', { key: t.string(), value: t.string() }), { description: 'Ports carrying every one of these labels.' }),
-    },
-    { required, description },
-  );
-const action = (opts: { required?: boolean; description?: string } = {}) => t.enum('Action', ['ALLOW', 'DROP', 'REJECT'], opts);
+const selectorFields = () => ({
+  portIds: t.list(t.ref('Port'), { description: 'These ports.' }),
+  networkIds: t.list(t.ref('Network'), { description: 'Ports on these networks (combined with labels: both must hold).' }),
+  labels: t.list(t.object('Label', { key: t.string(), value: t.string() }), { description: 'Ports carrying every one of these labels.' }),
+});
+const selector = <R extends boolean = true>(description: string, required?: R) => t.object('Selector', selectorFields(), { required, description });
+const action = <R extends boolean = true>(opts: { required?: R; description?: string } = {}) => t.enum('Action', ['ALLOW', 'DROP', 'REJECT'], opts);
 
-export const firewallPolicyKind: KindDefinition = {
+export const firewallPolicyKind = {
   description:
     'Stateful, ordered filtering of the ports a selector picks, in one table per host (each rule once): replies of allowed connections pass, invalid packets drop, the first matching rule decides, then the default of the direction.',
   fields: {
@@ -116,12 +87,12 @@ export const firewallPolicyKind: KindDefinition = {
       }),
     ),
   },
-};
+} satisfies KindDefinition;
 
-export const addressGroupKind: KindDefinition = {
+export const addressGroupKind = {
   description: 'A named set of addresses for firewall rules: CIDRs, and the addresses of the ports a selector picks, kept up to date as ports come and go.',
   fields: {
     cidrs: t.list(t.cidr()),
     selector: selector('Ports whose addresses belong to the group (listed, or matching networkIds and labels).', false),
   },
-};
+} satisfies KindDefinition;

@@ -1,6 +1,6 @@
 import { type AgentHalf, type DesiredPluginResource, type HostContext, inParallel, type PluginStatus, RealizationState, reconcileAppliances } from '@netloom/plugin-sdk';
 import { HealthChecks, type MemberCheck } from './health';
-import type { LbPlacement, MemberOperatingStatus, PlacedListener, PlacedMember } from './spec';
+import type { LbPlacement, LoadBalancerObserved, MemberOperatingStatus, PlacedListener, PlacedMember } from './spec';
 import { counterNames, lbTable, memberKey, VIP_LEG } from './table';
 
 /** The health checks of each host context (one per agent; the test kit makes more). */
@@ -30,11 +30,11 @@ function memberStatus(host: HostContext, lbId: string, l: PlacedListener, m: Pla
 
 const takesConnections = (s: MemberOperatingStatus): boolean => s === 'ONLINE' || s === 'NO_MONITOR';
 
-async function reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
+async function reconcile(desired: DesiredPluginResource<LbPlacement>[], host: HostContext): Promise<PluginStatus[]> {
   const outcomes = await reconcileAppliances(
     host,
     desired.map((r) => {
-      const p = r.spec as LbPlacement;
+      const p = r.spec;
       return {
         id: r.id,
         legs: [{ name: VIP_LEG, networkId: p.networkId, mac: p.mac, mtu: p.mtu, addresses: [p.cidr] }],
@@ -47,7 +47,7 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
   const wanted: MemberCheck[] = [];
   for (const [i, outcome] of outcomes.entries()) {
     if (outcome.state !== RealizationState.APPLIED) continue;
-    for (const l of (desired[i].spec as LbPlacement).listeners) {
+    for (const l of desired[i].spec.listeners) {
       if (!l.healthMonitor) continue;
       for (const m of l.members) {
         if (m.adminUp) wanted.push({ key: healthKey(outcome.id, l, m), netns: outcome.netns, address: m.address, port: m.port, monitor: l.healthMonitor });
@@ -61,7 +61,7 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
     let reason = outcome.reason;
     if (outcome.state === RealizationState.APPLIED) {
       const written = new Map<string, MemberOperatingStatus>();
-      const { body, counters } = lbTable(desired[i].spec as LbPlacement, (l, m) => {
+      const { body, counters } = lbTable(desired[i].spec, (l, m) => {
         const { status } = memberStatus(host, outcome.id, l, m);
         written.set(healthKey(outcome.id, l, m), status);
         return takesConnections(status);
@@ -82,10 +82,10 @@ async function reconcile(desired: DesiredPluginResource[], host: HostContext): P
 }
 
 /** Members' operating status (from the health checks) and counters (from the table), per load balancer. */
-async function observe(desired: DesiredPluginResource[], host: HostContext): Promise<Record<string, Record<string, unknown>>> {
-  const out: Record<string, Record<string, unknown>> = {};
+async function observe(desired: DesiredPluginResource<LbPlacement>[], host: HostContext): Promise<Record<string, LoadBalancerObserved>> {
+  const out: Record<string, LoadBalancerObserved> = {};
   for (const r of desired) {
-    const p = r.spec as LbPlacement;
+    const p = r.spec;
     const values: Record<string, { packets: number; bytes: number }> = await host.nftCounters(host.netnsName(r.id)).catch(() => ({}));
     let down = 0;
     let deadListener = false;
@@ -118,7 +118,7 @@ async function observe(desired: DesiredPluginResource[], host: HostContext): Pro
   return out;
 }
 
-export const loadBalancerAgent: AgentHalf = {
+export const loadBalancerAgent: AgentHalf<LbPlacement, LoadBalancerObserved> = {
   reconcile,
   observe,
   stop() {

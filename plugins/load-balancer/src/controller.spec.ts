@@ -23,11 +23,11 @@ const intent = () =>
     resources: [{ kind: 'LoadBalancer', id: 'earlier', spec: { hostId: 'h1', subnetId: 's1', vipAddress: '10.20.1.99', listeners: [] } }],
   });
 
-const member = (m: Partial<MemberSpec>): MemberSpec => ({ port: 8080, ...m });
+const member = (m: Partial<MemberSpec>): MemberSpec => ({ name: null, portId: null, address: null, port: 8080, weight: null, adminUp: null, ...m });
 const listener = (l: Partial<ListenerSpec> & { members?: MemberSpec[] } = {}): ListenerSpec => ({
   protocol: 'TCP',
   port: 80,
-  pool: { algorithm: 'ROUND_ROBIN', ...l.pool, members: l.members ?? l.pool?.members ?? [member({ portId: 'p1' })] },
+  pool: { algorithm: 'ROUND_ROBIN', affinityTimeout: null, healthMonitor: null, ...l.pool, members: l.members ?? l.pool?.members ?? [member({ portId: 'p1' })] },
   ...(l.protocol ? { protocol: l.protocol } : {}),
   ...(l.port !== undefined ? { port: l.port } : {}),
 });
@@ -103,7 +103,7 @@ describe('load balancer: controller half', () => {
     for (const bad of ['', '20', '299-200', '600', '200;201', 'abc']) expect(parseExpectedCodes(bad)).toBeUndefined();
   });
 
-  const hm = (h: Record<string, unknown>) => ({ pool: { algorithm: 'ROUND_ROBIN' as const, members: [member({ portId: 'p1' })], healthMonitor: { type: 'TCP', intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 1, ...h } as never } });
+  const hm = (h: Record<string, unknown>) => ({ pool: { algorithm: 'ROUND_ROBIN' as const, affinityTimeout: null, members: [member({ portId: 'p1' })], healthMonitor: { type: 'TCP', intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 1, ...h } as never } });
   it.each<[string, Partial<LoadBalancerSpec>, string, RegExp]>([
     ['a VIP outside its subnet', { vipAddress: '10.20.2.50' }, 'input.vipAddress', /not in subnet/],
     ["the subnet's gateway as VIP", { vipAddress: '10.20.1.1' }, 'input.vipAddress', /gateway/],
@@ -120,7 +120,7 @@ describe('load balancer: controller half', () => {
     ['a member port of 0', { listeners: [listener({ members: [member({ portId: 'p1', port: 0 })] })] }, 'input.listeners.0.pool.members.0.port', /1-65535/],
     ['the same member twice', { listeners: [listener({ members: [member({ portId: 'p1' }), member({ address: '10.20.1.11' })] })] }, 'input.listeners.0.pool.members.1', /given twice/],
     ['the VIP as a member', { listeners: [listener({ members: [member({ address: '10.20.1.50' })] })] }, 'input.listeners.0.pool.members.0', /VIP itself/],
-    ['affinity without SOURCE_IP', { listeners: [listener({ pool: { algorithm: 'RANDOM', affinityTimeout: 5, members: [] } })] }, 'input.listeners.0.pool.affinityTimeout', /SOURCE_IP/],
+    ['affinity without SOURCE_IP', { listeners: [listener({ pool: { algorithm: 'RANDOM', affinityTimeout: 5, members: [], healthMonitor: null } })] }, 'input.listeners.0.pool.affinityTimeout', /SOURCE_IP/],
     ['a too short interval', { listeners: [listener(hm({ intervalMs: 10 }))] }, 'input.listeners.0.pool.healthMonitor.intervalMs', /200-/],
     ['a timeout above the interval', { listeners: [listener(hm({ timeoutMs: 2000 }))] }, 'input.listeners.0.pool.healthMonitor.timeoutMs', /up to intervalMs/],
     ['a fall of 0', { listeners: [listener(hm({ fall: 0 }))] }, 'input.listeners.0.pool.healthMonitor.fall', /1-10/],

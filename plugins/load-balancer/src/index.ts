@@ -1,7 +1,7 @@
 import { definePlugin } from '@netloom/plugin-sdk';
 import { loadBalancerAgent } from './agent';
 import { placeLoadBalancer, reserveLoadBalancer, validateLoadBalancer } from './controller';
-import { loadBalancerKind, type LoadBalancerSpec } from './spec';
+import { loadBalancerKind } from './spec';
 
 export type { LbPlacement, LoadBalancerSpec } from './spec';
 export { lbTable } from './table';
@@ -12,7 +12,7 @@ export { lbTable } from './table';
  * (weighted round robin, random, or source-IP hash with optional affinity), health checks from
  * that namespace, and per-member status and counters.
  */
-export const loadBalancer = definePlugin<LoadBalancerSpec>({
+export const loadBalancer = definePlugin({
   id: 'netloom.load-balancer',
   version: '0.1.0',
   sdk: 1,

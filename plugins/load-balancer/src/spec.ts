@@ -1,48 +1,16 @@
-import { type KindDefinition, t } from '@netloom/plugin-sdk';
+import { type KindDefinition, type ObservedOf, type SpecOf, t } from '@netloom/plugin-sdk';
 
-export type Protocol = 'TCP' | 'UDP';
-export type Algorithm = 'ROUND_ROBIN' | 'RANDOM' | 'SOURCE_IP';
-export type MemberOperatingStatus = 'ONLINE' | 'OFFLINE' | 'DISABLED' | 'NO_MONITOR';
-
-/** What the API stores for a LoadBalancer (optional fields are null when absent). */
-export interface LoadBalancerSpec {
-  hostId?: string | null;
-  subnetId: string;
-  vipAddress?: string | null;
-  listeners: ListenerSpec[];
-}
-
-export interface ListenerSpec {
-  protocol: Protocol;
-  port: number;
-  pool: PoolSpec;
-}
-
-export interface PoolSpec {
-  algorithm: Algorithm;
-  affinityTimeout?: number | null;
-  members: MemberSpec[];
-  healthMonitor?: HealthMonitorSpec | null;
-}
-
-export interface MemberSpec {
-  name?: string | null;
-  portId?: string | null;
-  address?: string | null;
-  port: number;
-  weight?: number | null;
-  adminUp?: boolean | null;
-}
-
-export interface HealthMonitorSpec {
-  type: 'TCP' | 'HTTP';
-  httpPath?: string | null;
-  expectedCodes?: string | null;
-  intervalMs: number;
-  timeoutMs: number;
-  rise: number;
-  fall: number;
-}
+/** What the API stores for a LoadBalancer: inferred from its schema below (optional fields are null when absent). */
+export type LoadBalancerSpec = SpecOf<typeof loadBalancerKind>;
+export type ListenerSpec = LoadBalancerSpec['listeners'][number];
+export type PoolSpec = ListenerSpec['pool'];
+export type MemberSpec = PoolSpec['members'][number];
+export type HealthMonitorSpec = NonNullable<PoolSpec['healthMonitor']>;
+export type Protocol = ListenerSpec['protocol'];
+export type Algorithm = PoolSpec['algorithm'];
+/** What the agent half reports per load balancer (its `observed` schema). */
+export type LoadBalancerObserved = ObservedOf<typeof loadBalancerKind>;
+export type MemberOperatingStatus = LoadBalancerObserved['listeners'][number]['members'][number]['operatingStatus'];
 
 /** What the load balancer's host receives: everything resolved to addresses. */
 export interface LbPlacement {
@@ -102,7 +70,7 @@ const memberStatus = () =>
     description: 'ONLINE/OFFLINE: by its health monitor; DISABLED: adminUp false; NO_MONITOR: no health monitor, always in the pool.',
   });
 
-export const loadBalancerKind: KindDefinition = {
+export const loadBalancerKind = {
   description:
     'A load balancer: a VIP on a subnet, in a namespace of its own on one host, that spreads connections to each listener over the healthy members of its pool by nftables DNAT (no proxy in the path; members see the VIP as the source).',
   fields: {
@@ -173,4 +141,4 @@ export const loadBalancerKind: KindDefinition = {
       }),
     ),
   },
-};
+} satisfies KindDefinition;

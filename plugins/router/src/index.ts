@@ -10,26 +10,43 @@ import {
   type HostContext,
   inParallel,
   type IntentView,
+  type KindDefinition,
   nftBaseChain,
   type PluginResource,
   type PluginStatus,
   RealizationState,
   reconcileAppliances,
+  type SpecOf,
   spreadOverHosts,
   subnetContaining,
   t,
 } from '@netloom/plugin-sdk';
 
-/** What the API stores for a Router (optional fields are null when absent). */
-export interface RouterSpec {
-  hostId?: string | null;
-  interfaces: { subnetId: string; ipAddress?: string | null }[];
-  routes: { destination: string; nexthop: string }[];
-  externalNetworkId?: string | null;
-  externalAddress?: string | null;
-  snat?: boolean | null;
-  floatingIps: { portId: string; address: string }[];
-}
+const routerKind = {
+  description: 'A router: a namespace on one host with a leg per attached subnet, static routes, and SNAT/floating IPs toward an external network.',
+  fields: {
+    hostId: t.ref('Host', { required: false, description: 'Where it runs; absent: the host with the fewest routers (ties: the lowest host id).' }),
+    interfaces: t.list(
+      t.object('Interface', {
+        subnetId: t.ref('Subnet'),
+        ipAddress: t.ip({ required: false, description: "The router's address on the subnet; default: the subnet's gateway." }),
+      }),
+    ),
+    routes: t.list(t.object('Route', { destination: t.cidr(), nexthop: t.ip({ description: "In one of the router's interface subnets." }) })),
+    externalNetworkId: t.ref('Network', { required: false, description: 'The network toward the outside: default route, SNAT, floating IPs.' }),
+    externalAddress: t.ip({ required: false, description: "The router's address on the external network (required with it)." }),
+    snat: t.boolean({ required: false, description: 'Source-NAT the inside subnets to externalAddress (default true with an external network).' }),
+    floatingIps: t.list(
+      t.object('FloatingIp', {
+        portId: t.ref('Port', { blocksDelete: true, description: 'A port on a network attached to the router; it cannot be deleted while it has the floating IP.' }),
+        address: t.ip({ description: 'An address of the external network, mapped one-to-one to the port.' }),
+      }),
+    ),
+  },
+} satisfies KindDefinition;
+
+/** What the API stores for a Router: inferred from its schema (optional fields are null when absent). */
+export type RouterSpec = SpecOf<typeof routerKind>;
 
 /** One leg of a router on an inside network. */
 export interface RouterLeg {
@@ -264,9 +281,9 @@ export function natTable(p: RouterPlacement): string {
   ].join('\n');
 }
 
-async function reconcileRouters(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
+async function reconcileRouters(desired: DesiredPluginResource<RouterPlacement>[], host: HostContext): Promise<PluginStatus[]> {
   const appliances: Appliance[] = desired.map((r) => {
-    const spec = r.spec as RouterPlacement;
+    const spec = r.spec;
     const legs: ApplianceLeg[] = spec.legs.map((leg, i) => ({ name: `r${i}`, networkId: leg.networkId, mac: leg.mac, mtu: leg.mtu, addresses: [leg.cidr] }));
     if (spec.external) {
       const prefix = spec.external.cidr.split('/')[1];
@@ -288,7 +305,7 @@ async function reconcileRouters(desired: DesiredPluginResource[], host: HostCont
     let reason = outcome.reason;
     if (outcome.state === RealizationState.APPLIED) {
       try {
-        await host.nftTable(natTable(desired[i].spec as RouterPlacement), outcome.netns);
+        await host.nftTable(natTable(desired[i].spec), outcome.netns);
       } catch (error) {
         reason = error instanceof Error ? error.message : String(error);
       }
@@ -303,34 +320,11 @@ async function reconcileRouters(desired: DesiredPluginResource[], host: HostCont
  * address by default), forwarding on, static routes, and toward an optional external network a
  * default route, SNAT of the inside subnets and floating IPs (DNAT/SNAT) in its own nftables table.
  */
-export const router = definePlugin<RouterSpec>({
+export const router = definePlugin({
   id: 'netloom.router',
   version: '0.1.0',
   sdk: 1,
-  kinds: {
-    Router: {
-      description: 'A router: a namespace on one host with a leg per attached subnet, static routes, and SNAT/floating IPs toward an external network.',
-      fields: {
-        hostId: t.ref('Host', { required: false, description: 'Where it runs; absent: the host with the fewest routers (ties: the lowest host id).' }),
-        interfaces: t.list(
-          t.object('Interface', {
-            subnetId: t.ref('Subnet'),
-            ipAddress: t.ip({ required: false, description: "The router's address on the subnet; default: the subnet's gateway." }),
-          }),
-        ),
-        routes: t.list(t.object('Route', { destination: t.cidr(), nexthop: t.ip({ description: "In one of the router's interface subnets." }) })),
-        externalNetworkId: t.ref('Network', { required: false, description: 'The network toward the outside: default route, SNAT, floating IPs.' }),
-        externalAddress: t.ip({ required: false, description: "The router's address on the external network (required with it)." }),
-        snat: t.boolean({ required: false, description: 'Source-NAT the inside subnets to externalAddress (default true with an external network).' }),
-        floatingIps: t.list(
-          t.object('FloatingIp', {
-            portId: t.ref('Port', { blocksDelete: true, description: 'A port on a network attached to the router; it cannot be deleted while it has the floating IP.' }),
-            address: t.ip({ description: 'An address of the external network, mapped one-to-one to the port.' }),
-          }),
-        ),
-      },
-    },
-  },
+  kinds: { Router: routerKind },
 
   controller: {
     validate: validateRouter,

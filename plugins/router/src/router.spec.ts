@@ -75,16 +75,16 @@ describe('router: controller half', () => {
 
   it('gives its leg on a provider network (external) the 1500 its ports get there, unless the network sets an MTU', async () => {
     const provider = NETWORKS.map((n) => (n.id === 'next' ? { ...n, providerInterface: 'physnet1' } : n));
-    const { placements } = await run({ interfaces: [{ subnetId: 's1' }], ...ext }, intent([], provider));
-    expect((placements[0].spec as RouterPlacement).external?.mtu).toBe(1500);
-    expect((placements[0].spec as RouterPlacement).legs[0].mtu).toBe(1450);
+    const { placements } = await run({ interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext }, intent([], provider));
+    expect((placements[0].spec).external?.mtu).toBe(1500);
+    expect((placements[0].spec).legs[0].mtu).toBe(1450);
     const set = provider.map((n) => (n.id === 'next' ? { ...n, mtu: 1400 } : n));
-    expect(((await run({ interfaces: [{ subnetId: 's1' }], ...ext }, intent([], set))).placements[0].spec as RouterPlacement).external?.mtu).toBe(1400);
+    expect(((await run({ interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext }, intent([], set))).placements[0].spec).external?.mtu).toBe(1400);
   });
 
   it('places a router with legs, an external leg, routes, SNAT and floating IPs', async () => {
     const { placements } = await run({
-      interfaces: [{ subnetId: 's1' }, { subnetId: 's2', ipAddress: '10.10.2.254' }],
+      interfaces: [{ subnetId: 's1', ipAddress: null }, { subnetId: 's2', ipAddress: '10.10.2.254' }],
       routes: [{ destination: '10.50.0.0/16', nexthop: '10.10.1.9' }],
       ...ext,
       floatingIps: [{ portId: 'p2', address: '203.0.113.30' }],
@@ -114,26 +114,26 @@ describe('router: controller half', () => {
   });
 
   it('leaves SNAT out when snat is false, and everything external without an external network', async () => {
-    const noSnat = (await run({ interfaces: [{ subnetId: 's1' }], ...ext, snat: false })).placements[0].spec as RouterPlacement;
+    const noSnat = (await run({ interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext, snat: false })).placements[0].spec;
     expect(noSnat.snatSources).toEqual([]);
     expect(noSnat.external?.cidr).toBe('203.0.113.5/24');
-    const inside = (await run({ interfaces: [{ subnetId: 's1' }] })).placements[0];
+    const inside = (await run({ interfaces: [{ subnetId: 's1', ipAddress: null }] })).placements[0];
     expect(inside.spec).toEqual({ legs: [expect.objectContaining({ cidr: '10.10.1.1/24' })], routes: [], snatSources: [], floatingIps: [] });
     expect(inside.networks).toEqual(['n1']);
   });
 
   it('schedules an unpinned router on the host with the fewest routers (ties: the lowest id)', async () => {
     // 'other' is pinned on h1.
-    expect((await run({ hostId: null, interfaces: [{ subnetId: 's1' }] })).placements[0].hostId).toBe('h2');
+    expect((await run({ hostId: null, interfaces: [{ subnetId: 's1', ipAddress: null }] })).placements[0].hostId).toBe('h2');
     // 'a' (earlier, pinned on h2) evens it out: a tie goes to h1.
     const tie = intent([{ id: 'a', spec: { hostId: 'h2' } }]);
-    expect((await run({ hostId: null, interfaces: [{ subnetId: 's1' }] }, tie)).placements[0].hostId).toBe('h1');
+    expect((await run({ hostId: null, interfaces: [{ subnetId: 's1', ipAddress: null }] }, tie)).placements[0].hostId).toBe('h1');
     // Unpinned earlier routers count where they were scheduled: 'a' → h2, 'b' → h1 (tie), r1 → h2.
     const chain = intent([{ id: 'a', spec: {} }, { id: 'b', spec: {} }]);
-    expect((await run({ hostId: null, interfaces: [{ subnetId: 's1' }] }, chain)).placements[0].hostId).toBe('h2');
+    expect((await run({ hostId: null, interfaces: [{ subnetId: 's1', ipAddress: null }] }, chain)).placements[0].hostId).toBe('h2');
     // Routers created later (greater ids) never move an existing one.
     const later = intent([{ id: 'z1', spec: { hostId: 'h2' } }, { id: 'z2', spec: { hostId: 'h2' } }]);
-    expect((await run({ hostId: null, interfaces: [{ subnetId: 's1' }] }, later)).placements[0].hostId).toBe('h2');
+    expect((await run({ hostId: null, interfaces: [{ subnetId: 's1', ipAddress: null }] }, later)).placements[0].hostId).toBe('h2');
   });
 
   it('refuses an unpinned router when there is no host', async () => {
@@ -144,10 +144,10 @@ describe('router: controller half', () => {
   });
 
   it.each<[string, Partial<RouterSpec>, string, string, RegExp]>([
-    ['two interfaces on overlapping subnets', { interfaces: [{ subnetId: 's1' }, { subnetId: 'sover' }] }, 'BAD_USER_INPUT', 'input.interfaces.1.subnetId', /overlaps/],
-    ['the same subnet twice', { interfaces: [{ subnetId: 's1' }, { subnetId: 's1', ipAddress: '10.10.1.2' }] }, 'BAD_USER_INPUT', 'input.interfaces.1.subnetId', /overlaps/],
+    ['two interfaces on overlapping subnets', { interfaces: [{ subnetId: 's1', ipAddress: null }, { subnetId: 'sover', ipAddress: null }] }, 'BAD_USER_INPUT', 'input.interfaces.1.subnetId', /overlaps/],
+    ['the same subnet twice', { interfaces: [{ subnetId: 's1', ipAddress: null }, { subnetId: 's1', ipAddress: '10.10.1.2' }] }, 'BAD_USER_INPUT', 'input.interfaces.1.subnetId', /overlaps/],
     ['an interface address outside its subnet', { interfaces: [{ subnetId: 's1', ipAddress: '10.10.2.5' }] }, 'BAD_USER_INPUT', 'input.interfaces.0.ipAddress', /not in subnet/],
-    ["a subnet whose gateway another router holds", { interfaces: [{ subnetId: 's1' }, { subnetId: 's4' }] }, 'CONFLICT', 'input.interfaces.1.subnetId', /already attached to router other/],
+    ["a subnet whose gateway another router holds", { interfaces: [{ subnetId: 's1', ipAddress: null }, { subnetId: 's4', ipAddress: null }] }, 'CONFLICT', 'input.interfaces.1.subnetId', /already attached to router other/],
     ['an interface address a port holds', { interfaces: [{ subnetId: 's1', ipAddress: '10.10.1.10' }] }, 'CONFLICT', 'input.interfaces.0.ipAddress', /port p1/],
     ['an external network without externalAddress', { externalNetworkId: 'next' }, 'BAD_USER_INPUT', 'input.externalAddress', /required/],
     ['an externalAddress without external network', { externalAddress: '203.0.113.5' }, 'BAD_USER_INPUT', 'input.externalAddress', /needs externalNetworkId/],
@@ -156,22 +156,22 @@ describe('router: controller half', () => {
     ['an externalAddress a port holds', { externalNetworkId: 'next', externalAddress: '203.0.113.50' }, 'CONFLICT', 'input.externalAddress', /port pext/],
     ["another router's externalAddress", { externalNetworkId: 'next', externalAddress: '203.0.113.2' }, 'CONFLICT', 'input.externalAddress', /router other/],
     ["another router's floating IP as externalAddress", { externalNetworkId: 'next', externalAddress: '203.0.113.20' }, 'CONFLICT', 'input.externalAddress', /router other/],
-    ['floating IPs without an external network', { interfaces: [{ subnetId: 's1' }], floatingIps: [{ portId: 'p1', address: '203.0.113.30' }] }, 'BAD_USER_INPUT', 'input.floatingIps', /external network/],
-    ['a floating IP outside the external network', { interfaces: [{ subnetId: 's1' }], ...ext, floatingIps: [{ portId: 'p1', address: '198.51.100.30' }] }, 'BAD_USER_INPUT', 'input.floatingIps.0.address', /no subnet/],
-    ["another router's floating IP", { interfaces: [{ subnetId: 's1' }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.20' }] }, 'CONFLICT', 'input.floatingIps.0.address', /router other/],
-    ["another router's externalAddress as a floating IP", { interfaces: [{ subnetId: 's1' }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.2' }] }, 'CONFLICT', 'input.floatingIps.0.address', /router other/],
-    ["a port's address as a floating IP", { interfaces: [{ subnetId: 's1' }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.50' }] }, 'CONFLICT', 'input.floatingIps.0.address', /port pext/],
-    ["the router's own externalAddress as a floating IP", { interfaces: [{ subnetId: 's1' }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.5' }] }, 'BAD_USER_INPUT', 'input.floatingIps.0.address', /external address/],
-    ['a floating IP for a port on no attached network', { interfaces: [{ subnetId: 's1' }], ...ext, floatingIps: [{ portId: 'p2', address: '203.0.113.30' }] }, 'BAD_USER_INPUT', 'input.floatingIps.0.portId', /no network attached/],
-    ['a floating IP for a port without an address on an attached subnet', { interfaces: [{ subnetId: 's2' }], ...ext, floatingIps: [{ portId: 'p3', address: '203.0.113.30' }] }, 'BAD_USER_INPUT', 'input.floatingIps.0.portId', /no address/],
+    ['floating IPs without an external network', { interfaces: [{ subnetId: 's1', ipAddress: null }], floatingIps: [{ portId: 'p1', address: '203.0.113.30' }] }, 'BAD_USER_INPUT', 'input.floatingIps', /external network/],
+    ['a floating IP outside the external network', { interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext, floatingIps: [{ portId: 'p1', address: '198.51.100.30' }] }, 'BAD_USER_INPUT', 'input.floatingIps.0.address', /no subnet/],
+    ["another router's floating IP", { interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.20' }] }, 'CONFLICT', 'input.floatingIps.0.address', /router other/],
+    ["another router's externalAddress as a floating IP", { interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.2' }] }, 'CONFLICT', 'input.floatingIps.0.address', /router other/],
+    ["a port's address as a floating IP", { interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.50' }] }, 'CONFLICT', 'input.floatingIps.0.address', /port pext/],
+    ["the router's own externalAddress as a floating IP", { interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.5' }] }, 'BAD_USER_INPUT', 'input.floatingIps.0.address', /external address/],
+    ['a floating IP for a port on no attached network', { interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext, floatingIps: [{ portId: 'p2', address: '203.0.113.30' }] }, 'BAD_USER_INPUT', 'input.floatingIps.0.portId', /no network attached/],
+    ['a floating IP for a port without an address on an attached subnet', { interfaces: [{ subnetId: 's2', ipAddress: null }], ...ext, floatingIps: [{ portId: 'p3', address: '203.0.113.30' }] }, 'BAD_USER_INPUT', 'input.floatingIps.0.portId', /no address/],
     [
       'two floating IPs for one port',
-      { interfaces: [{ subnetId: 's1' }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.30' }, { portId: 'p1', address: '203.0.113.31' }] },
+      { interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.30' }, { portId: 'p1', address: '203.0.113.31' }] },
       'BAD_USER_INPUT',
       'input.floatingIps.1.portId',
       /already has a floating IP/,
     ],
-    ['a route whose nexthop is in no interface subnet', { interfaces: [{ subnetId: 's1' }], routes: [{ destination: '10.50.0.0/16', nexthop: '10.10.2.9' }] }, 'BAD_USER_INPUT', 'input.routes.0.nexthop', /none of the router's interface subnets/],
+    ['a route whose nexthop is in no interface subnet', { interfaces: [{ subnetId: 's1', ipAddress: null }], routes: [{ destination: '10.50.0.0/16', nexthop: '10.10.2.9' }] }, 'BAD_USER_INPUT', 'input.routes.0.nexthop', /none of the router's interface subnets/],
     ['an interface on the external network', { interfaces: [{ subnetId: 'sx', ipAddress: '203.0.113.9' }], ...ext }, 'BAD_USER_INPUT', 'input.interfaces.0.subnetId', /external network/],
   ])('refuses %s', async (_what, s, code, field, message) => {
     await expect(run(s)).rejects.toMatchObject({ code, field, message: expect.stringMatching(message) as string });

@@ -3,20 +3,12 @@ import {
   deriveMac,
   type DesiredPluginResource,
   definePlugin,
-  type HostContext,
   type PluginStatus,
   RealizationState,
+  type SpecOf,
   subnetContaining,
   t,
 } from '@netloom/plugin-sdk';
-
-/** What the API stores for a Tap. */
-export interface TapSpec {
-  hostId: string;
-  networkId: string;
-  /** An address of one of the network's subnets. */
-  address: string;
-}
 
 /** What the Tap's host receives. */
 export interface TapPlacement {
@@ -32,7 +24,7 @@ export interface TapPlacement {
  * a probe point for troubleshooting. Small on purpose: it is the SDK's worked example
  * (libs/plugin-sdk/README.md).
  */
-export const tap = definePlugin<TapSpec>({
+export const tap = definePlugin({
   id: 'netloom.tap',
   version: '0.1.0',
   sdk: 1,
@@ -83,13 +75,12 @@ export const tap = definePlugin<TapSpec>({
 
   agent: {
     /** Level-triggered: make every desired tap exist as specified, remove the taps no longer desired. */
-    async reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
+    async reconcile(desired, host): Promise<PluginStatus[]> {
       const existing = new Set(await host.ownedNetns());
       const legs = new Set((await host.ownedLinks()).map((l) => l.ifname));
       const statuses: PluginStatus[] = [];
       const plans: { tap: DesiredPluginResource<TapPlacement>; netns: string; leg: string; bridge: string; rebuild: boolean; configure: boolean }[] = [];
-      for (const r of desired) {
-        const tap = r as DesiredPluginResource<TapPlacement>;
+      for (const tap of desired) {
         const netns = host.netnsName(tap.id);
         const leg = host.linkName(tap.id);
         const bridge = host.networkBridge(tap.spec.networkId);
@@ -140,5 +131,8 @@ export const tap = definePlugin<TapSpec>({
     },
   },
 });
+
+/** What the API stores for a Tap: inferred from its schema. */
+export type TapSpec = SpecOf<(typeof tap)['kinds']['Tap']>;
 
 export default tap;

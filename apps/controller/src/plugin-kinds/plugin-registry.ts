@@ -33,7 +33,7 @@ export class PluginRegistry {
     // <root>/apps/controller/src/plugin-kinds → <root>/plugins (root is dist/ in a build, the repo in jest).
     const { loaded, refused } = loadPlugins({ specifiers, pluginDir, builtinDir });
     if (refused.length) throw badInput(refused.map((r) => r.reason).join('; '));
-    return new PluginRegistry(loaded.map((p) => p.plugin as PluginDefinition));
+    return new PluginRegistry(loaded.map((p) => p.plugin));
   }
 
   add(plugin: PluginDefinition): void {
