@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-unused-vars -- most values here are declared for their types (`typeof`) only. */
-import { type AgentHalf, definePlugin, type KindDefinition, type ObservedOf, type PluginResource, type SpecOf } from './plugin';
+import { type AgentHalf, definePlugin, type KindDefinition, type ObservedOf, type Placement, type PluginResource, type SpecOf } from './plugin';
 import { type Infer, t } from './fields';
 
 // Type-level tests of the schema → TypeScript inference. jest only transpiles (jest.config.js:
@@ -118,6 +118,21 @@ definePlugin({
   },
   agent: otherAgent,
 });
+
+// …also when `place` is written apart, and the agent half expects more than it gives.
+const placeApart = (resource: PluginResource<WidgetSpec>): Placement<{ mode: 'A' | 'B' | null }>[] => [{ hostId: resource.spec.hostId, spec: { mode: resource.spec.mode } }];
+const wantsMore: AgentHalf<{ mode: 'A' | 'B' | null; legs: string[] }, ObservedOf<typeof widgetKind>> = { reconcile: () => Promise.resolve([]) };
+const wantsLess: AgentHalf<{ mode: string | null }, ObservedOf<typeof widgetKind>> = { reconcile: () => Promise.resolve([]) };
+definePlugin({
+  id: 'acme.more',
+  version: '1.0.0',
+  sdk: 1,
+  kinds: { Widget: widgetKind },
+  // @ts-expect-error: the agent half wants `legs` too, which no placement gives.
+  controller: { place: placeApart },
+  agent: wantsMore,
+});
+definePlugin({ id: 'acme.less', version: '1.0.0', sdk: 1, kinds: { Widget: widgetKind }, controller: { place: placeApart }, agent: wantsLess });
 
 definePlugin({
   id: 'acme.observed',

@@ -205,8 +205,18 @@ export interface PluginDefinition<K extends Kinds = Kinds, D = unknown, R extend
  * (write an agent half declared apart as `AgentHalf<D>`, and a mismatch with `place` is a
  * compile error).
  */
-export function definePlugin<K extends Kinds, D = unknown>(plugin: PluginDefinition<K, D>): PluginDefinition<K, D> {
+export function definePlugin<K extends Kinds, D = unknown>(plugin: PluginDefinition<K, D> & { agent?: CheckedAgentHalf<D, ObservedOfKinds<K>> }): PluginDefinition<K, D> {
   return plugin;
+}
+
+/**
+ * The agent half as {@link definePlugin} checks it: as function properties, whose parameters are
+ * compared strictly (an {@link AgentHalf}'s methods are compared both ways), so an agent half that
+ * expects more than `place` gives is refused too, not only one that expects something else.
+ */
+interface CheckedAgentHalf<D, O> {
+  reconcile: (desired: DesiredPluginResource<D>[], host: HostContext) => Promise<PluginStatus[]>;
+  observe?: (desired: DesiredPluginResource<D>[], host: HostContext) => Promise<Record<string, O>>;
 }
 
 const PLUGIN_ID = /^[a-z][a-z0-9]*(\.[a-z][a-z0-9-]*)+$/;
