@@ -20,7 +20,7 @@ export const firewall = definePlugin({
   controller: {
     validate: (resource) => {
       if (resource.kind === 'FirewallPolicy') validatePolicy(resource);
-      else validateGroup(resource);
+      else if (resource.kind === 'AddressGroup') validateGroup(resource);
     },
     // An address group is data its policies read; only policies are placed.
     place: (resource, intent) => (resource.kind === 'FirewallPolicy' ? placePolicy(resource, intent) : []),
