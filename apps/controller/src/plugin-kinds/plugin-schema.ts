@@ -71,6 +71,343 @@ type TaggedObserved = Record<string, unknown> & { [OBSERVED_KIND]: string };
 
 const nonNull = <T extends GraphQLOutputType | GraphQLInputType>(type: T) => new GraphQLNonNull(type);
 
+/** The core types plugin kinds use. */
+interface CoreTypes {
+  dateTime: GraphQLOutputType;
+  label: GraphQLObjectType;
+  labelInput: GraphQLInputObjectType;
+  pageInfo: GraphQLObjectType;
+  status: GraphQLObjectType;
+  deleteInput: GraphQLInputObjectType;
+  deletePayload: GraphQLObjectType;
+  node: GraphQLInterfaceType;
+}
+
+function coreTypes(schema: GraphQLSchema): CoreTypes {
+  const existing = (name: string): GraphQLNamedType => {
+    const type = schema.getType(name);
+    if (!type) throw new Error(`the core schema lacks ${name}, which plugin kinds use`);
+    return type;
+  };
+  return {
+    dateTime: existing('DateTime') as GraphQLOutputType,
+    label: existing('Label') as GraphQLObjectType,
+    labelInput: existing('LabelInput') as GraphQLInputObjectType,
+    pageInfo: existing('PageInfo') as GraphQLObjectType,
+    status: existing('ResourceStatus') as GraphQLObjectType,
+    deleteInput: existing('DeleteInput') as GraphQLInputObjectType,
+    deletePayload: existing('DeletePayload') as GraphQLObjectType,
+    node: existing('Node') as GraphQLInterfaceType,
+  };
+}
+
+/** What building the plugin types shares: the core schema and its types, the handlers, and the types added so far. */
+interface Build {
+  schema: GraphQLSchema;
+  core: CoreTypes;
+  handlers: PluginFieldHandlers;
+  added: Map<string, GraphQLNamedType>;
+  shapes: Map<string, string>;
+}
+
+/**
+ * A type name is claimed once; the same nested declaration reused within a kind shares it. A
+ * name of the core schema, or one declared twice differently (`shape`), is refused.
+ */
+function claim<T extends GraphQLNamedType>(b: Build, name: string, shape: string, make: () => T): T {
+  if (b.schema.getType(name)) throw new Error(`plugin type ${name} clashes with a type of the core schema`);
+  const known = b.added.get(name);
+  if (known) {
+    if (b.shapes.get(name) !== shape) throw new Error(`plugin type ${name} is declared twice, differently`);
+    return known as T;
+  }
+  const type = make();
+  b.added.set(name, type);
+  b.shapes.set(name, shape);
+  return type;
+}
+
+type ListField = Extract<FieldType, { type: 'list' }>;
+type EnumField = Extract<FieldType, { type: 'enum' }>;
+type ObjectField = Extract<FieldType, { type: 'object' }>;
+
+// A list's items: their type, if it is named, takes the list's description when it has none.
+const itemOf = (f: ListField): FieldType => ({ ...f.of, required: false, description: f.of.description ?? f.description });
+
+function enumType(b: Build, kind: string, f: EnumField): GraphQLEnumType {
+  return claim(b, `${kind}${f.name}`, JSON.stringify(f.values), () =>
+    new GraphQLEnumType({
+      name: `${kind}${f.name}`,
+      description: f.description ?? `A value of a ${kind} field.`,
+      values: Object.fromEntries(f.values.map((v) => [v, { value: v }])),
+    }),
+  );
+}
+
+function objectType(b: Build, kind: string, f: ObjectField): GraphQLObjectType {
+  return claim(b, `${kind}${f.name}`, JSON.stringify(f.fields), () =>
+    new GraphQLObjectType({
+      name: `${kind}${f.name}`,
+      description: f.description ?? `Part of a ${kind}.`,
+      fields: () => outputFields(b, kind, f.fields),
+      extensions: { [EMBEDDED]: true },
+    }),
+  );
+}
+
+/** The output type of a field: non-null when required; a list is never null, nor its items. */
+function outputType(b: Build, kind: string, f: FieldType): GraphQLOutputType {
+  const type = ((): GraphQLOutputType => {
+    switch (f.type) {
+      case 'enum':
+        return enumType(b, kind, f);
+      case 'object':
+        return objectType(b, kind, f);
+      case 'list':
+        return nonNull(new GraphQLList(nonNull(outputType(b, kind, itemOf(f)))));
+      default:
+        return SCALARS[f.type];
+    }
+  })();
+  return f.required && !(type instanceof GraphQLNonNull) ? nonNull(type) : type;
+}
+
+function outputFields(b: Build, kind: string, fields: Record<string, FieldType>): GraphQLFieldConfigMap<Record<string, unknown>, unknown> {
+  return Object.fromEntries(Object.entries(fields).map(([name, f]) => [name, { type: outputType(b, kind, f), description: f.description }]));
+}
+
+function inputObjectType(b: Build, kind: string, f: ObjectField): GraphQLInputObjectType {
+  // Nested objects are always given whole, so their own required fields stay required.
+  return claim(b, `${kind}${f.name}Input`, JSON.stringify(f.fields), () =>
+    new GraphQLInputObjectType({
+      name: `${kind}${f.name}Input`,
+      description: f.description ?? `Part of a ${kind}.`,
+      fields: () => inputFields(b, kind, f.fields, true),
+    }),
+  );
+}
+
+/** `strict`: required fields are non-null (create); otherwise everything may be left out (update). */
+function inputType(b: Build, kind: string, f: FieldType, strict: boolean): GraphQLInputType {
+  const type = ((): GraphQLInputType => {
+    switch (f.type) {
+      case 'enum':
+        return enumType(b, kind, f);
+      case 'object':
+        return inputObjectType(b, kind, f);
+      case 'list':
+        return new GraphQLList(nonNull(inputType(b, kind, itemOf(f), true)));
+      default:
+        return SCALARS[f.type];
+    }
+  })();
+  return strict && f.required && f.type !== 'list' ? nonNull(type) : type;
+}
+
+function inputFields(b: Build, kind: string, fields: Record<string, FieldType>, strict: boolean): GraphQLInputFieldConfigMap {
+  return Object.fromEntries(Object.entries(fields).map(([name, f]) => [name, { type: inputType(b, kind, f, strict), description: f.description }]));
+}
+
+const labelInputs = (b: Build) => ({ type: new GraphQLList(nonNull(b.core.labelInput)) });
+const WAIT_ARG = { type: nonNull(GraphQLBoolean), defaultValue: false, description: WAIT_DESCRIPTION };
+
+/** The object type of a kind: the common fields of every resource, its spec fields, its status. */
+function resourceType(b: Build, { name: kind, definition, plugin }: LoadedKind): GraphQLObjectType {
+  const { core, handlers } = b;
+  return claim(b, kind, kind, () =>
+    new GraphQLObjectType<PluginResource>({
+      name: kind,
+      description: definition.description ?? `A ${kind} (plugin ${plugin.id}).`,
+      interfaces: [core.node],
+      fields: () => ({
+        id: { type: nonNull(GraphQLID), description: core.node.getFields().id.description },
+        name: { type: nonNull(GraphQLString) },
+        labels: { type: nonNull(new GraphQLList(nonNull(core.label))), extensions: listBound({ items: MAX_LABELS }) },
+        generation: { type: nonNull(GraphQLInt), description: 'Bumped on every change; pass it back to update or delete safely.' },
+        createdAt: { type: nonNull(core.dateTime) },
+        updatedAt: { type: nonNull(core.dateTime) },
+        ...Object.fromEntries(
+          Object.entries(definition.fields).map(([field, f]) => [
+            field,
+            { type: outputType(b, kind, f), description: f.description, resolve: (r: PluginResource) => r.spec[field] },
+          ]),
+        ),
+        status: {
+          type: nonNull(new GraphQLList(nonNull(core.status))),
+          description: 'Realization on each host it is placed on.',
+          extensions: listBound({ perHost: true }),
+          resolve: (r: PluginResource, _args: unknown, context: unknown) => handlers.status(r, context),
+        },
+      }),
+    }),
+  );
+}
+
+/** `<Kind>Observed`, for a kind that declares observed state. */
+function observedType(b: Build, kind: string, observed: Record<string, FieldType>): GraphQLObjectType {
+  return claim(b, `${kind}Observed`, kind, () =>
+    new GraphQLObjectType({
+      name: `${kind}Observed`,
+      description: `What an agent observes of a ${kind} on its host.`,
+      fields: () => outputFields(b, kind, observed),
+    }),
+  );
+}
+
+/** `<Kind>Connection` and its `<Kind>Edge`: a Relay page of the kind. */
+function connectionType(b: Build, kind: string, node: GraphQLObjectType): GraphQLObjectType {
+  const descriptions = connectionDescriptions(kind);
+  const edge = claim(b, `${kind}Edge`, kind, () =>
+    new GraphQLObjectType({ name: `${kind}Edge`, description: descriptions.edge, fields: { cursor: { type: nonNull(GraphQLString) }, node: { type: nonNull(node) } } }),
+  );
+  return claim(b, `${kind}Connection`, kind, () =>
+    new GraphQLObjectType({
+      name: `${kind}Connection`,
+      description: descriptions.connection,
+      fields: {
+        edges: { type: nonNull(new GraphQLList(nonNull(edge))) },
+        pageInfo: { type: nonNull(b.core.pageInfo) },
+        totalCount: { type: nonNull(GraphQLInt) },
+      },
+    }),
+  );
+}
+
+function filterInput(b: Build, kind: string): GraphQLInputObjectType {
+  return claim(b, `${kind}Filter`, kind, () =>
+    new GraphQLInputObjectType({
+      name: `${kind}Filter`,
+      description: `Which ${kindNames(kind).plural} to list: all of these must hold.`,
+      fields: {
+        name: { type: GraphQLString, description: 'Exact name.' },
+        labels: { ...labelInputs(b), description: 'Every one of these labels must match.' },
+      },
+    }),
+  );
+}
+
+function createInput(b: Build, { name: kind, definition }: LoadedKind): GraphQLInputObjectType {
+  return claim(b, `Create${kind}Input`, kind, () =>
+    new GraphQLInputObjectType({
+      name: `Create${kind}Input`,
+      description: `A new ${kind}.`,
+      fields: () => ({ name: { type: nonNull(GraphQLString) }, labels: labelInputs(b), ...inputFields(b, kind, definition.fields, true) }),
+    }),
+  );
+}
+
+function updateInput(b: Build, { name: kind, definition }: LoadedKind): GraphQLInputObjectType {
+  return claim(b, `Update${kind}Input`, kind, () =>
+    new GraphQLInputObjectType({
+      name: `Update${kind}Input`,
+      description: 'Fields left out keep their value; null clears an optional field.',
+      fields: () => ({
+        id: { type: nonNull(GraphQLID) },
+        generation: { type: GraphQLInt, description: 'The generation you last saw; refused with CONFLICT if stale.' },
+        name: { type: GraphQLString },
+        labels: { ...labelInputs(b), description: 'Replaces all labels.' },
+        ...inputFields(b, kind, definition.fields, false),
+      }),
+    }),
+  );
+}
+
+/** The root fields generated so far; a name taken by the core or another kind is refused. */
+class RootFields {
+  readonly fields: Record<string, RootField> = {};
+
+  constructor(private readonly taken: Record<string, unknown> | undefined) {}
+
+  add(kind: string, name: string, config: RootField): void {
+    if (this.taken?.[name] || this.fields[name]) throw new Error(`plugin kind ${kind}: the field ${name} is already taken`);
+    this.fields[name] = config;
+  }
+}
+
+/** A kind's two queries (a page, one by id or name) and three mutations. */
+function addRootFields(b: Build, loaded: LoadedKind, node: GraphQLObjectType, query: RootFields, mutation: RootFields): void {
+  const { name: kind } = loaded;
+  const { handlers } = b;
+  const { singular, plural } = kindNames(kind);
+  query.add(kind, plural, {
+    type: nonNull(connectionType(b, kind, node)),
+    description: `A page of ${plural}, filtered.`,
+    args: {
+      first: { type: GraphQLInt },
+      after: { type: GraphQLString },
+      last: { type: GraphQLInt },
+      before: { type: GraphQLString },
+      filter: { type: filterInput(b, kind) },
+    },
+    resolve: (_root, args, context) => handlers.list(kind, args, context),
+  });
+  query.add(kind, singular, {
+    type: node,
+    description: `One ${kind} by id or name.`,
+    args: { id: { type: GraphQLID }, name: { type: GraphQLString } },
+    resolve: (_root, args, context) => handlers.get(kind, args, context),
+  });
+  mutation.add(kind, `create${kind}`, {
+    type: nonNull(node),
+    description: `Creates a ${kind}.`,
+    args: { input: { type: nonNull(createInput(b, loaded)) }, wait: WAIT_ARG },
+    resolve: (_root, args, context) => handlers.create(kind, args, context),
+  });
+  mutation.add(kind, `update${kind}`, {
+    type: nonNull(node),
+    description: `Updates a ${kind}; fields left out keep their value.`,
+    args: { input: { type: nonNull(updateInput(b, loaded)) }, wait: WAIT_ARG },
+    resolve: (_root, args, context) => handlers.update(kind, args, context),
+  });
+  mutation.add(kind, `delete${kind}`, {
+    type: nonNull(b.core.deletePayload),
+    description: `Deletes a ${kind}.`,
+    args: { input: { type: nonNull(b.core.deleteInput) }, wait: WAIT_ARG },
+    resolve: (_root, args, context) => handlers.delete(kind, args, context),
+  });
+}
+
+/** The schema with the generated root fields and types added. */
+function withRootFields(schema: GraphQLSchema, query: RootFields, mutation: RootFields, added: Iterable<GraphQLNamedType>): GraphQLSchema {
+  const config = schema.toConfig();
+  const queryType = schema.getQueryType()!;
+  const mutationType = schema.getMutationType()!;
+  const queryConfig = queryType.toConfig();
+  const mutationConfig = mutationType.toConfig();
+  return new GraphQLSchema({
+    ...config,
+    query: new GraphQLObjectType({ ...queryConfig, fields: { ...queryConfig.fields, ...query.fields } }),
+    mutation: new GraphQLObjectType({ ...mutationConfig, fields: { ...mutationConfig.fields, ...mutation.fields } }),
+    types: [...config.types.filter((t) => t !== queryType && t !== mutationType), ...added],
+  });
+}
+
+/** The union `PluginObserved` of the kinds' observed types. */
+function observedUnion(b: Build, observedTypes: GraphQLObjectType[]): GraphQLUnionType {
+  return claim(b, 'PluginObserved', 'PluginObserved', () =>
+    new GraphQLUnionType({
+      name: 'PluginObserved',
+      description: "What an agent observes of a plugin resource beyond its realization state, by the resource's kind.",
+      types: observedTypes,
+      resolveType: (value: TaggedObserved) => `${value[OBSERVED_KIND]}Observed`,
+    }),
+  );
+}
+
+/** `ResourceStatus.observed`: what the agent observed, shown as the kind's observed type. */
+function withObservedStatus(b: Build, schema: GraphQLSchema, kinds: LoadedKind[], union: GraphQLUnionType): GraphQLSchema {
+  // ResourceStatus is used by core types and the subscription: appendObjectFields rebuilds them all around the new one.
+  const withObserved = new Set(kinds.filter((k) => k.definition.observed).map((k) => k.name));
+  return appendObjectFields(schema, b.core.status.name, {
+    observed: {
+      type: union,
+      description: 'What the agent observes of a plugin resource (health, counters); null for kinds that declare none.',
+      resolve: (status: ResourceStatus): TaggedObserved | null =>
+        status.observed && withObserved.has(status.kind) ? { ...status.observed, [OBSERVED_KIND]: status.kind } : null,
+    },
+  });
+}
+
 /**
  * Adds every plugin kind to the schema Nest built from the core's classes: an object type with
  * the spec fields and status, create/update inputs, a filter, a Relay connection, two queries
@@ -81,278 +418,16 @@ const nonNull = <T extends GraphQLOutputType | GraphQLInputType>(type: T) => new
  */
 export function extendSchemaWithPlugins(schema: GraphQLSchema, kinds: LoadedKind[], handlers: PluginFieldHandlers): GraphQLSchema {
   if (!kinds.length) return schema;
-  const existing = (name: string): GraphQLNamedType => {
-    const type = schema.getType(name);
-    if (!type) throw new Error(`the core schema lacks ${name}, which plugin kinds use`);
-    return type;
-  };
-  const core = {
-    dateTime: existing('DateTime') as GraphQLOutputType,
-    label: existing('Label') as GraphQLObjectType,
-    labelInput: existing('LabelInput') as GraphQLInputObjectType,
-    pageInfo: existing('PageInfo') as GraphQLObjectType,
-    status: existing('ResourceStatus') as GraphQLObjectType,
-    deleteInput: existing('DeleteInput') as GraphQLInputObjectType,
-    deletePayload: existing('DeletePayload') as GraphQLObjectType,
-    node: existing('Node') as GraphQLInterfaceType,
-  };
-  const added = new Map<string, GraphQLNamedType>();
-  const shapes = new Map<string, string>();
-  // A type name is claimed once; the same nested declaration reused within a kind shares it.
-  const claim = <T extends GraphQLNamedType>(name: string, shape: string, make: () => T): T => {
-    if (schema.getType(name)) throw new Error(`plugin type ${name} clashes with a type of the core schema`);
-    const known = added.get(name);
-    if (known) {
-      if (shapes.get(name) !== shape) throw new Error(`plugin type ${name} is declared twice, differently`);
-      return known as T;
-    }
-    const type = make();
-    added.set(name, type);
-    shapes.set(name, shape);
-    return type;
-  };
-
-  const scalarOf = (f: Scalar) => SCALARS[f.type];
-  // A list's items: their type, if it is named, takes the list's description when it has none.
-  const itemOf = (f: Extract<FieldType, { type: 'list' }>): FieldType => ({ ...f.of, required: false, description: f.of.description ?? f.description });
-
-  const enumOf = (kind: string, f: Extract<FieldType, { type: 'enum' }>): GraphQLEnumType =>
-    claim(`${kind}${f.name}`, JSON.stringify(f.values), () =>
-      new GraphQLEnumType({
-        name: `${kind}${f.name}`,
-        description: f.description ?? `A value of a ${kind} field.`,
-        values: Object.fromEntries(f.values.map((v) => [v, { value: v }])),
-      }),
-    );
-
-  const outputOf = (kind: string, f: FieldType): GraphQLOutputType => {
-    const base = (): GraphQLOutputType => {
-      switch (f.type) {
-        case 'enum':
-          return enumOf(kind, f);
-        case 'object':
-          return claim(`${kind}${f.name}`, JSON.stringify(f.fields), () =>
-            new GraphQLObjectType({
-              name: `${kind}${f.name}`,
-              description: f.description ?? `Part of a ${kind}.`,
-              fields: () => outputFields(kind, f.fields),
-              extensions: { [EMBEDDED]: true },
-            }),
-          );
-        case 'list':
-          return nonNull(new GraphQLList(nonNull(outputOf(kind, itemOf(f)))));
-        default:
-          return scalarOf(f);
-      }
-    };
-    const type = base();
-    return f.required && !(type instanceof GraphQLNonNull) ? nonNull(type) : type;
-  };
-  const outputFields = (kind: string, fields: Record<string, FieldType>): GraphQLFieldConfigMap<Record<string, unknown>, unknown> =>
-    Object.fromEntries(
-      Object.entries(fields).map(([name, f]) => [name, { type: outputOf(kind, f), description: f.description }]),
-    );
-
-  /** `strict`: required fields are non-null (create); otherwise everything may be left out (update). */
-  const inputOf = (kind: string, f: FieldType, strict: boolean): GraphQLInputType => {
-    const base = (): GraphQLInputType => {
-      switch (f.type) {
-        case 'enum':
-          return enumOf(kind, f);
-        case 'object':
-          // Nested objects are always given whole, so their own required fields stay required.
-          return claim(`${kind}${f.name}Input`, JSON.stringify(f.fields), () =>
-            new GraphQLInputObjectType({
-              name: `${kind}${f.name}Input`,
-              description: f.description ?? `Part of a ${kind}.`,
-              fields: () => inputFields(kind, f.fields, true),
-            }),
-          );
-        case 'list':
-          return new GraphQLList(nonNull(inputOf(kind, itemOf(f), true)));
-        default:
-          return scalarOf(f);
-      }
-    };
-    const type = base();
-    return strict && f.required && f.type !== 'list' ? nonNull(type) : type;
-  };
-  const inputFields = (kind: string, fields: Record<string, FieldType>, strict: boolean): GraphQLInputFieldConfigMap =>
-    Object.fromEntries(
-      Object.entries(fields).map(([name, f]) => [name, { type: inputOf(kind, f, strict), description: f.description }]),
-    );
-
-  const queryFields: Record<string, RootField> = {};
-  const mutationFields: Record<string, RootField> = {};
+  const b: Build = { schema, core: coreTypes(schema), handlers, added: new Map(), shapes: new Map() };
+  const query = new RootFields(schema.getQueryType()?.getFields());
+  const mutation = new RootFields(schema.getMutationType()?.getFields());
   const observedTypes: GraphQLObjectType[] = [];
-  const labelInputs = { type: new GraphQLList(nonNull(core.labelInput)) };
-  const waitArg = { type: nonNull(GraphQLBoolean), defaultValue: false, description: WAIT_DESCRIPTION };
-
-  for (const { name: kind, definition, plugin } of kinds) {
-    const { singular, plural } = kindNames(kind);
-    const node: GraphQLObjectType = claim(kind, kind, () =>
-      new GraphQLObjectType<PluginResource>({
-        name: kind,
-        description: definition.description ?? `A ${kind} (plugin ${plugin.id}).`,
-        interfaces: [core.node],
-        fields: () => ({
-          id: { type: nonNull(GraphQLID), description: core.node.getFields().id.description },
-          name: { type: nonNull(GraphQLString) },
-          labels: { type: nonNull(new GraphQLList(nonNull(core.label))), extensions: listBound({ items: MAX_LABELS }) },
-          generation: { type: nonNull(GraphQLInt), description: 'Bumped on every change; pass it back to update or delete safely.' },
-          createdAt: { type: nonNull(core.dateTime) },
-          updatedAt: { type: nonNull(core.dateTime) },
-          ...Object.fromEntries(
-            Object.entries(definition.fields).map(([field, f]) => [
-              field,
-              { type: outputOf(kind, f), description: f.description, resolve: (r: PluginResource) => r.spec[field] },
-            ]),
-          ),
-          status: {
-            type: nonNull(new GraphQLList(nonNull(core.status))),
-            description: 'Realization on each host it is placed on.',
-            extensions: listBound({ perHost: true }),
-            resolve: (r: PluginResource, _args: unknown, context: unknown) => handlers.status(r, context),
-          },
-        }),
-      }),
-    );
-    const observed = definition.observed;
-    if (observed) {
-      observedTypes.push(
-        claim(`${kind}Observed`, kind, () =>
-          new GraphQLObjectType({
-            name: `${kind}Observed`,
-            description: `What an agent observes of a ${kind} on its host.`,
-            fields: () => outputFields(kind, observed),
-          }),
-        ),
-      );
-    }
-    const descriptions = connectionDescriptions(kind);
-    const edge = claim(`${kind}Edge`, kind, () =>
-      new GraphQLObjectType({ name: `${kind}Edge`, description: descriptions.edge, fields: { cursor: { type: nonNull(GraphQLString) }, node: { type: nonNull(node) } } }),
-    );
-    const connection = claim(`${kind}Connection`, kind, () =>
-      new GraphQLObjectType({
-        name: `${kind}Connection`,
-        description: descriptions.connection,
-        fields: {
-          edges: { type: nonNull(new GraphQLList(nonNull(edge))) },
-          pageInfo: { type: nonNull(core.pageInfo) },
-          totalCount: { type: nonNull(GraphQLInt) },
-        },
-      }),
-    );
-    const filter = claim(`${kind}Filter`, kind, () =>
-      new GraphQLInputObjectType({
-        name: `${kind}Filter`,
-        description: `Which ${kindNames(kind).plural} to list: all of these must hold.`,
-        fields: {
-          name: { type: GraphQLString, description: 'Exact name.' },
-          labels: { ...labelInputs, description: 'Every one of these labels must match.' },
-        },
-      }),
-    );
-    const createInput = claim(`Create${kind}Input`, kind, () =>
-      new GraphQLInputObjectType({
-        name: `Create${kind}Input`,
-        description: `A new ${kind}.`,
-        fields: () => ({ name: { type: nonNull(GraphQLString) }, labels: labelInputs, ...inputFields(kind, definition.fields, true) }),
-      }),
-    );
-    const updateInput = claim(`Update${kind}Input`, kind, () =>
-      new GraphQLInputObjectType({
-        name: `Update${kind}Input`,
-        description: 'Fields left out keep their value; null clears an optional field.',
-        fields: () => ({
-          id: { type: nonNull(GraphQLID) },
-          generation: { type: GraphQLInt, description: 'The generation you last saw; refused with CONFLICT if stale.' },
-          name: { type: GraphQLString },
-          labels: { ...labelInputs, description: 'Replaces all labels.' },
-          ...inputFields(kind, definition.fields, false),
-        }),
-      }),
-    );
-
-    const addField = (
-      target: Record<string, RootField>,
-      name: string,
-      config: RootField,
-    ) => {
-      const taken = target === queryFields ? schema.getQueryType()?.getFields() : schema.getMutationType()?.getFields();
-      if (taken?.[name] || target[name]) throw new Error(`plugin kind ${kind}: the field ${name} is already taken`);
-      target[name] = config;
-    };
-    addField(queryFields, plural, {
-      type: nonNull(connection),
-      description: `A page of ${plural}, filtered.`,
-      args: {
-        first: { type: GraphQLInt },
-        after: { type: GraphQLString },
-        last: { type: GraphQLInt },
-        before: { type: GraphQLString },
-        filter: { type: filter },
-      },
-      resolve: (_root, args, context) => handlers.list(kind, args, context),
-    });
-    addField(queryFields, singular, {
-      type: node,
-      description: `One ${kind} by id or name.`,
-      args: { id: { type: GraphQLID }, name: { type: GraphQLString } },
-      resolve: (_root, args, context) => handlers.get(kind, args, context),
-    });
-    addField(mutationFields, `create${kind}`, {
-      type: nonNull(node),
-      description: `Creates a ${kind}.`,
-      args: { input: { type: nonNull(createInput) }, wait: waitArg },
-      resolve: (_root, args, context) => handlers.create(kind, args, context),
-    });
-    addField(mutationFields, `update${kind}`, {
-      type: nonNull(node),
-      description: `Updates a ${kind}; fields left out keep their value.`,
-      args: { input: { type: nonNull(updateInput) }, wait: waitArg },
-      resolve: (_root, args, context) => handlers.update(kind, args, context),
-    });
-    addField(mutationFields, `delete${kind}`, {
-      type: nonNull(core.deletePayload),
-      description: `Deletes a ${kind}.`,
-      args: { input: { type: nonNull(core.deleteInput) }, wait: waitArg },
-      resolve: (_root, args, context) => handlers.delete(kind, args, context),
-    });
+  for (const loaded of kinds) {
+    const node = resourceType(b, loaded);
+    if (loaded.definition.observed) observedTypes.push(observedType(b, loaded.name, loaded.definition.observed));
+    addRootFields(b, loaded, node, query, mutation);
   }
-
-  const union = observedTypes.length
-    ? claim('PluginObserved', 'PluginObserved', () =>
-        new GraphQLUnionType({
-          name: 'PluginObserved',
-          description: "What an agent observes of a plugin resource beyond its realization state, by the resource's kind.",
-          types: observedTypes,
-          resolveType: (value: TaggedObserved) => `${value[OBSERVED_KIND]}Observed`,
-        }),
-      )
-    : undefined;
-
-  const config = schema.toConfig();
-  const query = schema.getQueryType()!;
-  const mutation = schema.getMutationType()!;
-  const queryConfig = query.toConfig();
-  const mutationConfig = mutation.toConfig();
-  const extended = new GraphQLSchema({
-    ...config,
-    query: new GraphQLObjectType({ ...queryConfig, fields: { ...queryConfig.fields, ...queryFields } }),
-    mutation: new GraphQLObjectType({ ...mutationConfig, fields: { ...mutationConfig.fields, ...mutationFields } }),
-    types: [...config.types.filter((t) => t !== query && t !== mutation), ...added.values()],
-  });
-  if (!union) return extended;
-  // ResourceStatus is used by core types and the subscription: appendObjectFields rebuilds them all around the new one.
-  const withObserved = new Set(kinds.filter((k) => k.definition.observed).map((k) => k.name));
-  return appendObjectFields(extended, core.status.name, {
-    observed: {
-      type: union,
-      description: 'What the agent observes of a plugin resource (health, counters); null for kinds that declare none.',
-      resolve: (status: ResourceStatus): TaggedObserved | null =>
-        status.observed && withObserved.has(status.kind) ? { ...status.observed, [OBSERVED_KIND]: status.kind } : null,
-    },
-  });
+  const union = observedTypes.length ? observedUnion(b, observedTypes) : undefined;
+  const extended = withRootFields(schema, query, mutation, b.added.values());
+  return union ? withObservedStatus(b, extended, kinds, union) : extended;
 }
