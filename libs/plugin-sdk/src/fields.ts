@@ -41,6 +41,7 @@ export interface EnumField<V extends readonly string[] = readonly string[], R ex
   values: V;
   required: R;
   description?: string;
+  typeDescription?: string;
 }
 export interface ObjectField<F extends Fields = Fields, R extends boolean = boolean> {
   type: 'object';
@@ -48,6 +49,7 @@ export interface ObjectField<F extends Fields = Fields, R extends boolean = bool
   fields: F;
   required: R;
   description?: string;
+  typeDescription?: string;
 }
 /** A list is never null: absent, it is stored as `[]` (its `required` is always false). */
 export interface ListField<O extends FieldType = FieldType> {
@@ -94,7 +96,18 @@ export type Infer<T extends FieldType | Fields> = T extends FieldType ? InferFie
 export interface FieldOptions<R extends boolean = boolean> {
   /** Default true; an optional field may be given as absent or null, and is stored as null then. */
   required?: R;
+  /** Describes this field: the GraphQL field (and input field) that holds the value, never a type. */
   description?: string;
+}
+
+/** Options of `t.enum` and `t.object`, which also declare a named GraphQL type. */
+export interface NamedTypeOptions<R extends boolean = boolean> extends FieldOptions<R> {
+  /**
+   * Describes the named type itself (`<Kind><name>`, `<Kind><name>Input`), wherever it is used; the
+   * fields holding it keep their own `description`. A type without one gets a generic one ("Part
+   * of a <Kind>."). Declarations reusing a name must agree on it, as on the rest of the declaration.
+   */
+  typeDescription?: string;
 }
 
 // Each builder's `R` comes from its options alone (`NoInfer` in the return type): inside a
@@ -126,20 +139,36 @@ export const t = {
     description: opts.description,
     ...(opts.blocksDelete ? { blocksDelete: true } : {}),
   }),
-  /** One of `values` (inferred as literals: `t.enum('Proto', ['TCP', 'UDP'])` holds `'TCP' | 'UDP'`). */
-  enum: <const V extends readonly string[], R extends boolean = true>(name: string, values: V, opts: FieldOptions<R> = {}): EnumField<V, NoInfer<R>> => ({
+  /** One of `values` (inferred as literals: `t.enum('Proto', ['TCP', 'UDP'])` holds `'TCP' | 'UDP'`); `name` becomes its GraphQL enum's name (prefixed with the kind). */
+  enum: <const V extends readonly string[], R extends boolean = true>(name: string, values: V, opts: NamedTypeOptions<R> = {}): EnumField<V, NoInfer<R>> => ({
     type: 'enum',
     name,
     values,
     required: (opts.required ?? true) as R,
     description: opts.description,
+    ...(opts.typeDescription ? { typeDescription: opts.typeDescription } : {}),
   }),
-  /** A nested record; `name` becomes its GraphQL type name (prefixed with the kind). */
-  object: <F extends Fields, R extends boolean = true>(name: string, fields: F, opts: FieldOptions<R> = {}): ObjectField<F, NoInfer<R>> => ({
+  /**
+   * A nested record; `name` becomes its GraphQL type name (prefixed with the kind). A record of
+   * exactly a required string `key` and a required string `value` is shown as the core `Label`
+   * (`LabelInput` in inputs) instead: see `t.labels`.
+   */
+  object: <F extends Fields, R extends boolean = true>(name: string, fields: F, opts: NamedTypeOptions<R> = {}): ObjectField<F, NoInfer<R>> => ({
     type: 'object',
     name,
     fields,
     required: (opts.required ?? true) as R,
+    description: opts.description,
+    ...(opts.typeDescription ? { typeDescription: opts.typeDescription } : {}),
+  }),
+  /**
+   * A list of labels, e.g. a selector's "ports carrying these labels": in GraphQL the core
+   * `[Label!]!` (`[LabelInput!]` in inputs), stored as a list of `{ key, value }`.
+   */
+  labels: (opts: Omit<FieldOptions, 'required'> = {}): ListField<ObjectField<{ key: ScalarField<'string', true>; value: ScalarField<'string', true> }, true>> => ({
+    type: 'list',
+    of: { type: 'object', name: 'Label', fields: { key: scalar('string')(), value: scalar('string')() }, required: true },
+    required: false,
     description: opts.description,
   }),
   /** A list (never null; empty by default when omitted) of at most 1000 entries. */

@@ -39,10 +39,12 @@ export const DEFAULTS = { policyPriority: 1000, ingress: 'DROP' as Action, egres
 const selectorFields = () => ({
   portIds: t.list(t.ref('Port'), { description: 'These ports.' }),
   networkIds: t.list(t.ref('Network'), { description: 'Ports on these networks (combined with labels: both must hold).' }),
-  labels: t.list(t.object('Label', { key: t.string(), value: t.string() }), { description: 'Ports carrying every one of these labels.' }),
+  labels: t.labels({ description: 'Ports carrying every one of these labels.' }),
 });
-const selector = <R extends boolean = true>(description: string, required?: R) => t.object('Selector', selectorFields(), { required, description });
+const selector = <R extends boolean = true>(description: string, required?: R) =>
+  t.object('Selector', selectorFields(), { required, description, typeDescription: 'Which ports: those listed, plus those matching networkIds and labels.' });
 const action = <R extends boolean = true>(opts: { required?: R; description?: string } = {}) => t.enum('Action', ['ALLOW', 'DROP', 'REJECT'], opts);
+const direction = (opts: { description?: string } = {}) => t.enum('Direction', ['INGRESS', 'EGRESS'], { ...opts, typeDescription: 'INGRESS: to the port; EGRESS: from it.' });
 
 export const firewallPolicyKind = {
   description:
@@ -55,7 +57,7 @@ export const firewallPolicyKind = {
     rules: t.list(
       t.object('Rule', {
         priority: t.int({ description: 'Order within the policy, lower first; unique in the policy (0-65535). The rule’s counters belong to it.' }),
-        direction: t.enum('Direction', ['INGRESS', 'EGRESS'], { description: 'INGRESS: to the port; EGRESS: from it.' }),
+        direction: direction(),
         protocol: t.enum('Protocol', ['ANY', 'TCP', 'UDP', 'ICMP', 'ICMPV6'], { required: false, description: 'Default ANY.' }),
         ports: t.list(t.object('PortRange', { from: t.int(), to: t.int({ required: false, description: 'Inclusive; default: from.' }) }), {
           description: 'Destination ports (TCP/UDP only); empty: all.',
@@ -72,7 +74,7 @@ export const firewallPolicyKind = {
     rules: t.list(
       t.object('RuleObserved', {
         priority: t.int(),
-        direction: t.enum('Direction', ['INGRESS', 'EGRESS']),
+        direction: direction(),
         action: action(),
         packets: t.counter({ description: 'Packets it decided, on this host (since the host made it).' }),
         bytes: t.counter(),
@@ -80,7 +82,7 @@ export const firewallPolicyKind = {
     ),
     defaults: t.list(
       t.object('DefaultObserved', {
-        direction: t.enum('Direction', ['INGRESS', 'EGRESS']),
+        direction: direction(),
         action: action(),
         packets: t.counter({ description: 'Packets it decided on this host (where this policy’s default is the one that applies; see the composition order).' }),
         bytes: t.counter(),

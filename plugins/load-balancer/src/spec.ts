@@ -67,7 +67,7 @@ export const LIMITS = {
 const protocol = () => t.enum('Protocol', ['TCP', 'UDP']);
 const memberStatus = () =>
   t.enum('MemberOperatingStatus', ['ONLINE', 'OFFLINE', 'DISABLED', 'NO_MONITOR'], {
-    description: 'ONLINE/OFFLINE: by its health monitor; DISABLED: adminUp false; NO_MONITOR: no health monitor, always in the pool.',
+    typeDescription: 'ONLINE/OFFLINE: by its health monitor; DISABLED: adminUp false; NO_MONITOR: no health monitor, always in the pool.',
   });
 
 export const loadBalancerKind = {
@@ -83,7 +83,7 @@ export const loadBalancerKind = {
         port: t.int({ description: 'The port on the VIP (1-65535); one listener per protocol and port.' }),
         pool: t.object('Pool', {
           algorithm: t.enum('Algorithm', ['ROUND_ROBIN', 'RANDOM', 'SOURCE_IP'], {
-            description: 'ROUND_ROBIN and RANDOM honour weights; SOURCE_IP hashes the client address over the weighted members.',
+            typeDescription: 'ROUND_ROBIN and RANDOM honour weights; SOURCE_IP hashes the client address over the weighted members.',
           }),
           affinityTimeout: t.int({
             required: false,
@@ -118,7 +118,7 @@ export const loadBalancerKind = {
   },
   observed: {
     operatingStatus: t.enum('OperatingStatus', ['ONLINE', 'DEGRADED', 'ERROR'], {
-      description: 'ONLINE: every enabled member is up; DEGRADED: some are down; ERROR: a listener has none up.',
+      typeDescription: 'ONLINE: every enabled member is up; DEGRADED: some are down; ERROR: a listener has none up.',
     }),
     listeners: t.list(
       t.object('ListenerObserved', {

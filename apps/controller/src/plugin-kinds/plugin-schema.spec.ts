@@ -1,4 +1,4 @@
-import { buildSchema, graphql, GraphQLObjectType, GraphQLSchema, printSchema } from 'graphql';
+import { buildSchema, graphql, GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema, printSchema } from 'graphql';
 import { definePlugin, FieldType, t } from '@netloom/plugin-sdk';
 import { LoadedKind } from './plugin-registry';
 import { extendSchemaWithPlugins, kindNames, PluginFieldHandlers } from './plugin-schema';
@@ -128,6 +128,81 @@ describe('extendSchemaWithPlugins', () => {
         { hostId: 'h4', observed: null },
         { hostId: 'h5', observed: null },
       ]);
+    });
+  });
+
+  describe('descriptions', () => {
+    const shared = () => t.object('Match', { cidr: t.cidr() }, { required: false, description: 'Where it comes from.', typeDescription: 'A set of addresses.' });
+    const kinds = [
+      kind('Policy', {
+        from: shared(),
+        to: { ...shared(), description: 'Where it goes.' },
+        rules: t.list(t.object('Rule', { note: t.string() }), { description: 'In order.' }),
+        mode: t.enum('Mode', ['A', 'B'], { description: 'How it runs.' }),
+      }),
+    ];
+    let schema: GraphQLSchema;
+    beforeAll(() => {
+      schema = extendSchemaWithPlugins(CORE, kinds, handlers);
+    });
+    const fieldsOf = (name: string) => (schema.getType(name) as GraphQLObjectType).getFields();
+
+    it("puts a field's description on the field, never on the type it holds", () => {
+      expect(fieldsOf('Policy').from.description).toBe('Where it comes from.');
+      expect(fieldsOf('Policy').to.description).toBe('Where it goes.');
+      expect(fieldsOf('Policy').rules.description).toBe('In order.');
+      expect(fieldsOf('Policy').mode.description).toBe('How it runs.');
+      expect(schema.getType('PolicyRule')!.description).toBe('Part of a Policy.');
+      expect(schema.getType('PolicyRuleInput')!.description).toBe('Part of a Policy.');
+      expect(schema.getType('PolicyMode')!.description).toBe('A value of a Policy field.');
+    });
+
+    it('describes a shared type by its own typeDescription, in output and input', () => {
+      expect(schema.getType('PolicyMatch')!.description).toBe('A set of addresses.');
+      expect(schema.getType('PolicyMatchInput')!.description).toBe('A set of addresses.');
+      const input = (schema.getType('CreatePolicyInput') as GraphQLInputObjectType).getFields();
+      expect(input.from.description).toBe('Where it comes from.');
+      expect(input.to.description).toBe('Where it goes.');
+    });
+
+    it('refuses one type name declared with two type descriptions', () => {
+      const other = t.object('Match', { cidr: t.cidr() }, { typeDescription: 'Something else.' });
+      expect(() => extendSchemaWithPlugins(CORE, [kind('Policy', { from: shared(), to: other })], handlers)).toThrow(/declared twice, differently/);
+    });
+  });
+
+  describe('labels', () => {
+    const kinds = [
+      kind('Policy', {
+        selector: t.object('Selector', {
+          labels: t.labels({ description: 'Ports carrying these.' }),
+          tags: t.list(t.object('Tag', { key: t.string(), value: t.string() })),
+        }),
+        pairs: t.list(t.object('Pair', { key: t.string(), value: t.string({ required: false }) })),
+      }),
+    ];
+    let schema: GraphQLSchema;
+    beforeAll(() => {
+      schema = extendSchemaWithPlugins(CORE, kinds, handlers);
+    });
+
+    it('shows t.labels() and any object of exactly key and value as the core Label and LabelInput', () => {
+      const selector = (schema.getType('PolicySelector') as GraphQLObjectType).getFields();
+      expect(String(selector.labels.type)).toBe('[Label!]!');
+      expect(selector.labels.description).toBe('Ports carrying these.');
+      expect(String(selector.tags.type)).toBe('[Label!]!');
+      const input = (schema.getType('PolicySelectorInput') as GraphQLInputObjectType).getFields();
+      expect(String(input.labels.type)).toBe('[LabelInput!]');
+      expect(String(input.tags.type)).toBe('[LabelInput!]');
+      expect(printSchema(schema)).not.toMatch(/PolicyLabel|PolicyTag/);
+    });
+
+    it('keeps its own type for an object that only looks alike (an optional value)', () => {
+      expect(printSchema(schema)).toContain('type PolicyPair {\n  key: String!\n  value: String\n}');
+    });
+
+    it('stores labels as a list of { key, value }, checked like any object', () => {
+      expect(t.labels()).toEqual(t.list(t.object('Label', { key: t.string(), value: t.string() })));
     });
   });
 

@@ -131,24 +131,40 @@ type ListField = Extract<FieldType, { type: 'list' }>;
 type EnumField = Extract<FieldType, { type: 'enum' }>;
 type ObjectField = Extract<FieldType, { type: 'object' }>;
 
-// A list's items: their type, if it is named, takes the list's description when it has none.
-const itemOf = (f: ListField): FieldType => ({ ...f.of, required: false, description: f.of.description ?? f.description });
+// A list's items: the list's field holds them (its description is the field's, not the items' type's).
+const itemOf = (f: ListField): FieldType => ({ ...f.of, required: false });
+
+/**
+ * What makes two declarations of a named type the same: the declaration without the description
+ * of the field holding it (a field's description describes that field, not the shared type).
+ */
+const shapeOf = (f: EnumField | ObjectField): string =>
+  JSON.stringify(f.type === 'enum' ? [f.values, f.typeDescription ?? null] : [f.fields, f.typeDescription ?? null]);
+
+/** An object of exactly a required string `key` and a required string `value`: shown as the core Label. */
+export function isLabelObject(f: FieldType): boolean {
+  if (f.type !== 'object') return false;
+  const fields: Record<string, FieldType> = f.fields;
+  const names = Object.keys(f.fields).sort();
+  return names.length === 2 && names[0] === 'key' && names[1] === 'value' && names.every((n) => fields[n].type === 'string' && fields[n].required);
+}
 
 function enumType(b: Build, kind: string, f: EnumField): GraphQLEnumType {
-  return claim(b, `${kind}${f.name}`, JSON.stringify(f.values), () =>
+  return claim(b, `${kind}${f.name}`, shapeOf(f), () =>
     new GraphQLEnumType({
       name: `${kind}${f.name}`,
-      description: f.description ?? `A value of a ${kind} field.`,
+      description: f.typeDescription ?? `A value of a ${kind} field.`,
       values: Object.fromEntries(f.values.map((v) => [v, { value: v }])),
     }),
   );
 }
 
 function objectType(b: Build, kind: string, f: ObjectField): GraphQLObjectType {
-  return claim(b, `${kind}${f.name}`, JSON.stringify(f.fields), () =>
+  if (isLabelObject(f)) return b.core.label;
+  return claim(b, `${kind}${f.name}`, shapeOf(f), () =>
     new GraphQLObjectType({
       name: `${kind}${f.name}`,
-      description: f.description ?? `Part of a ${kind}.`,
+      description: f.typeDescription ?? `Part of a ${kind}.`,
       fields: () => outputFields(b, kind, f.fields),
       extensions: { [EMBEDDED]: true },
     }),
@@ -177,11 +193,12 @@ function outputFields(b: Build, kind: string, fields: Record<string, FieldType>)
 }
 
 function inputObjectType(b: Build, kind: string, f: ObjectField): GraphQLInputObjectType {
+  if (isLabelObject(f)) return b.core.labelInput;
   // Nested objects are always given whole, so their own required fields stay required.
-  return claim(b, `${kind}${f.name}Input`, JSON.stringify(f.fields), () =>
+  return claim(b, `${kind}${f.name}Input`, shapeOf(f), () =>
     new GraphQLInputObjectType({
       name: `${kind}${f.name}Input`,
-      description: f.description ?? `Part of a ${kind}.`,
+      description: f.typeDescription ?? `Part of a ${kind}.`,
       fields: () => inputFields(b, kind, f.fields, true),
     }),
   );

@@ -25,6 +25,20 @@ const refused = (value: unknown, field: string): void => {
 };
 
 describe('validateSpec', () => {
+  it('stores t.labels() as given, a list of { key, value }; anything else is BAD_USER_INPUT on its field', () => {
+    const labelled = { labels: t.labels() };
+    expect(validateSpec(labelled, { labels: [{ key: 'tier', value: 'web' }] }).spec).toEqual({ labels: [{ key: 'tier', value: 'web' }] });
+    expect(validateSpec(labelled, {}).spec).toEqual({ labels: [] });
+    for (const [value, field] of [
+      [{ labels: [{ key: 'tier' }] }, 'input.labels.0.value'],
+      [{ labels: [{ key: 'tier', value: 3 }] }, 'input.labels.0.value'],
+      [{ labels: [{ key: 'tier', value: 'web', extra: 'x' }] }, 'input.labels.0.extra'],
+      [{ labels: ['tier=web'] }, 'input.labels.0'],
+    ] as const) {
+      expect(() => validateSpec(labelled, value)).toThrow(expect.objectContaining({ code: ErrorCode.BadUserInput, field }));
+    }
+  });
+
   it('canonicalizes addresses, fills optional fields and lists, and collects refs', () => {
     const { spec, refs } = validateSpec(fields, {
       hostId: 'h1',
