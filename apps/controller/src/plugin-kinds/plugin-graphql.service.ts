@@ -60,6 +60,25 @@ export class PluginGraphqlService implements PluginFieldHandlers {
     return (context as GraphQLContext).loaders.statusesByResource.load(resource.id);
   }
 
+  /** Through the request's dataloaders: a page of resources naming the same ports costs one statement per kind. */
+  async load(kind: string, id: string, context: unknown): Promise<unknown> {
+    const { loaders } = context as GraphQLContext;
+    switch (kind) {
+      case 'Host':
+        return loaders.host.load(id);
+      case 'Network':
+        return loaders.network.load(id);
+      case 'Subnet':
+        return loaders.subnet.load(id);
+      case 'Port':
+        return loaders.port.load(id);
+      default: {
+        const resource = await loaders.pluginResource.load(id);
+        return resource?.kind === kind ? resource : null;
+      }
+    }
+  }
+
   private async mutate<T>(context: unknown, field: string, wait: unknown, run: () => Promise<T>): Promise<T> {
     const { principal } = (context ?? {}) as Partial<GraphQLContext>;
     if (!principal) throw new NetloomError(ErrorCode.Unauthenticated, 'a bearer token is required');

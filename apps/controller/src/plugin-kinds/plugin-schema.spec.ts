@@ -1,7 +1,8 @@
 import { buildSchema, graphql, GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema, printSchema } from 'graphql';
 import { definePlugin, FieldType, t } from '@netloom/plugin-sdk';
+import { unboundedLists } from '../common/query-limits';
 import { LoadedKind } from './plugin-registry';
-import { extendSchemaWithPlugins, kindNames, PluginFieldHandlers } from './plugin-schema';
+import { extendSchemaWithPlugins, kindNames, PluginFieldHandlers, refObjectName } from './plugin-schema';
 
 const CORE = buildSchema(`
   scalar DateTime
@@ -197,12 +198,99 @@ describe('extendSchemaWithPlugins', () => {
       expect(printSchema(schema)).not.toMatch(/PolicyLabel|PolicyTag/);
     });
 
+    it('counts a list of labels as part of the stored row, like the kind\'s own nested types', () => {
+      expect(unboundedLists(schema).filter((f) => f.startsWith('Policy'))).toEqual([]);
+    });
+
     it('keeps its own type for an object that only looks alike (an optional value)', () => {
       expect(printSchema(schema)).toContain('type PolicyPair {\n  key: String!\n  value: String\n}');
     });
 
     it('stores labels as a list of { key, value }, checked like any object', () => {
       expect(t.labels()).toEqual(t.list(t.object('Label', { key: t.string(), value: t.string() })));
+    });
+  });
+
+  describe('refs', () => {
+    const kinds = [
+      kind('Policy', {
+        portId: t.ref('Port', { required: false }),
+        portIds: t.list(t.ref('Port')),
+        peerId: t.ref('Peer', { required: false }),
+        hostId: t.ref('Host'),
+        gateway: t.ref('Port', { required: false }),
+        members: t.list(t.object('Member', { portId: t.ref('Port'), port: t.int() })),
+        hops: t.list(t.object('Hop', { portId: t.ref('Port') })),
+      }),
+      kind('Peer', { note: t.string() }),
+    ];
+    const rows: Record<string, { kind: string; row: Record<string, unknown> }> = {
+      p1: { kind: 'Port', row: { id: 'p1', status: [] } },
+      p2: { kind: 'Port', row: { id: 'p2', status: [] } },
+      r1: { kind: 'Peer', row: { id: 'r1', name: 'peer-1', spec: { note: 'hi' } } },
+    };
+    const loads: string[] = [];
+    const refHandlers: PluginFieldHandlers = {
+      ...handlers,
+      get: () => ({
+        id: 'x',
+        name: 'x',
+        spec: { portId: 'gone', portIds: ['p2', 'gone', 'p1'], peerId: 'r1', hostId: 'h1', gateway: 'p1', members: [{ portId: 'p1', port: 80 }], hops: [{ portId: 'p2' }] },
+      }),
+      load: (refKind, id) => {
+        loads.push(`${refKind}/${id}`);
+        return Promise.resolve(rows[id]?.kind === refKind ? rows[id].row : null);
+      },
+    };
+    let schema: GraphQLSchema;
+    beforeAll(() => {
+      schema = extendSchemaWithPlugins(CORE, kinds, refHandlers);
+    });
+
+    it('adds the object next to a ref field, named without Id/Ids; only the id when that name is taken or cannot be made', () => {
+      const policy = (schema.getType('Policy') as GraphQLObjectType).getFields();
+      expect(String(policy.port.type)).toBe('Port');
+      expect(String(policy.ports.type)).toBe('[Port!]!');
+      expect(String(policy.peer.type)).toBe('Peer');
+      // No Id suffix to strip: the id only.
+      expect(String(policy.gateway.type)).toBe('ID');
+      // Host is not in this core schema: the id only.
+      expect(policy.host).toBeUndefined();
+      const member = (schema.getType('PolicyMember') as GraphQLObjectType).getFields();
+      expect(String(member.port.type)).toBe('Int!');
+      expect(String((schema.getType('PolicyHop') as GraphQLObjectType).getFields().port.type)).toBe('Port');
+      // Inputs take ids only.
+      expect(Object.keys((schema.getType('CreatePolicyInput') as GraphQLInputObjectType).getFields())).not.toContain('ports');
+    });
+
+    it('resolves the objects through the handler: null or left out when gone', async () => {
+      loads.length = 0;
+      const result = await graphql({
+        schema,
+        source: '{ policy(id: "x") { portId port { id } portIds ports { id } peer { id name note } members { portId port } hops { port { id } } } }',
+        contextValue: {},
+      });
+      expect(result.errors).toBeUndefined();
+      expect(result.data).toEqual({
+        policy: {
+          portId: 'gone',
+          port: null,
+          portIds: ['p2', 'gone', 'p1'],
+          ports: [{ id: 'p2' }, { id: 'p1' }],
+          peer: { id: 'r1', name: 'peer-1', note: 'hi' },
+          members: [{ portId: 'p1', port: 80 }],
+          hops: [{ port: { id: 'p2' } }],
+        },
+      });
+      expect(loads.sort()).toEqual(['Peer/r1', 'Port/gone', 'Port/gone', 'Port/p1', 'Port/p2', 'Port/p2']);
+    });
+
+    it('names lists of refs in the plural', () => {
+      expect(refObjectName('portIds')).toBe('ports');
+      expect(refObjectName('policyIds')).toBe('policies');
+      expect(refObjectName('externalNetworkId')).toBe('externalNetwork');
+      expect(refObjectName('gateway')).toBeUndefined();
+      expect(refObjectName('Id')).toBeUndefined();
     });
   });
 

@@ -22,7 +22,7 @@ import {
 } from 'graphql';
 import { appendObjectFields } from '@graphql-tools/utils';
 import { FieldType } from '@netloom/plugin-sdk';
-import { MAX_LABELS } from '@netloom/model';
+import { MAX_LABELS, MAX_LIST_ITEMS } from '@netloom/model';
 import { connectionDescriptions } from '../common/pagination';
 import { EMBEDDED, listBound } from '../common/query-limits';
 import type { ResourceStatus } from '../realization/resource-status.entity';
@@ -38,6 +38,8 @@ export interface PluginFieldHandlers {
   update(kind: string, args: Record<string, unknown>, context: unknown): unknown;
   delete(kind: string, args: Record<string, unknown>, context: unknown): unknown;
   status(resource: PluginResource, context: unknown): unknown;
+  /** The resource of `kind` (a core kind or a plugin kind) with this id, or null when there is none (any more). */
+  load(kind: string, id: string, context: unknown): Promise<unknown>;
 }
 
 /** The API names of a kind: `Router` → `router`, `routers`, `createRouter`… */
@@ -188,8 +190,69 @@ function outputType(b: Build, kind: string, f: FieldType): GraphQLOutputType {
   return f.required && !(type instanceof GraphQLNonNull) ? nonNull(type) : type;
 }
 
-function outputFields(b: Build, kind: string, fields: Record<string, FieldType>): GraphQLFieldConfigMap<Record<string, unknown>, unknown> {
-  return Object.fromEntries(Object.entries(fields).map(([name, f]) => [name, { type: outputType(b, kind, f), description: f.description }]));
+/** A list of core Labels in a spec is part of its stored row (its own types are EMBEDDED; Label is not). */
+const extensionsOf = (f: FieldType) => (f.type === 'list' && isLabelObject(f.of) ? listBound({ document: true }) : undefined);
+
+type OutputFields = GraphQLFieldConfigMap<Record<string, unknown>, unknown>;
+type ValueOf = (parent: Record<string, unknown>, field: string) => unknown;
+
+/** A nested object's fields (or an observed state's): its own, and the objects its refs name. */
+function outputFields(b: Build, kind: string, fields: Record<string, FieldType>): OutputFields {
+  const own = Object.fromEntries(
+    Object.entries(fields).map(([name, f]) => [name, { type: outputType(b, kind, f), description: f.description, extensions: extensionsOf(f) }]),
+  );
+  return { ...own, ...refObjectFields(b, fields, (parent, field) => parent[field], new Set(Object.keys(fields))) };
+}
+
+/**
+ * The object field next to a ref field: `portId` → `port`, `portIds` → `ports`; undefined for a
+ * name with no `Id`/`Ids` to strip (only the id is shown then).
+ */
+export function refObjectName(field: string): string | undefined {
+  const many = /^(.+)Ids$/.exec(field);
+  if (many) return kindNames(many[1]).plural;
+  return /^(.+)Id$/.exec(field)?.[1];
+}
+
+/** The GraphQL object type of a ref's kind: a core type, or a plugin kind's (known once every kind is claimed). */
+function refTarget(b: Build, refKind: string): GraphQLObjectType | undefined {
+  const type = b.schema.getType(refKind) ?? b.added.get(refKind);
+  return type instanceof GraphQLObjectType ? type : undefined;
+}
+
+/**
+ * For each ref field (or list of refs) whose name ends in `Id`/`Ids`, the object(s) it names,
+ * loaded through the request's dataloaders: null (or left out of the list) when it no longer
+ * exists. A name already `taken` by another field keeps only the id.
+ */
+function refObjectFields(b: Build, fields: Record<string, FieldType>, valueOf: ValueOf, taken: ReadonlySet<string>): OutputFields {
+  const out: OutputFields = {};
+  for (const [field, f] of Object.entries(fields)) {
+    const ref = f.type === 'ref' ? f : f.type === 'list' && f.of.type === 'ref' ? f.of : undefined;
+    const name = ref && refObjectName(field);
+    if (!ref || !name || taken.has(name) || out[name] || fields[name]) continue;
+    const target = refTarget(b, ref.kind);
+    if (!target) continue;
+    const load = (id: unknown, context: unknown): Promise<unknown> => (typeof id === 'string' ? b.handlers.load(ref.kind, id, context) : Promise.resolve(null));
+    out[name] =
+      f.type === 'list'
+        ? {
+            type: nonNull(new GraphQLList(nonNull(target))),
+            description: `The ${ref.kind} objects of ${field} that still exist, in its order.`,
+            extensions: listBound({ items: MAX_LIST_ITEMS }),
+            resolve: async (parent, _args, context) => {
+              const ids = valueOf(parent, field);
+              const found = await Promise.all((Array.isArray(ids) ? ids : []).map((id) => load(id, context)));
+              return found.filter((o) => o !== null && o !== undefined);
+            },
+          }
+        : {
+            type: target,
+            description: `The ${ref.kind} ${field} names; null when unset or when it no longer exists.`,
+            resolve: (parent, _args, context) => load(valueOf(parent, field), context),
+          };
+  }
+  return out;
 }
 
 function inputObjectType(b: Build, kind: string, f: ObjectField): GraphQLInputObjectType {
@@ -225,6 +288,9 @@ function inputFields(b: Build, kind: string, fields: Record<string, FieldType>, 
   return Object.fromEntries(Object.entries(fields).map(([name, f]) => [name, { type: inputType(b, kind, f, strict), description: f.description }]));
 }
 
+/** The fields every plugin resource type has besides its spec: a ref's object field never takes one of these names. */
+const COMMON_FIELDS: ReadonlySet<string> = new Set(['id', 'name', 'labels', 'generation', 'createdAt', 'updatedAt', 'status', 'placement', 'kind']);
+
 const labelInputs = (b: Build) => ({ type: new GraphQLList(nonNull(b.core.labelInput)) });
 const WAIT_ARG = { type: nonNull(GraphQLBoolean), defaultValue: false, description: WAIT_DESCRIPTION };
 
@@ -246,9 +312,10 @@ function resourceType(b: Build, { name: kind, definition, plugin }: LoadedKind):
         ...Object.fromEntries(
           Object.entries(definition.fields).map(([field, f]) => [
             field,
-            { type: outputType(b, kind, f), description: f.description, resolve: (r: PluginResource) => r.spec[field] },
+            { type: outputType(b, kind, f), description: f.description, extensions: extensionsOf(f), resolve: (r: PluginResource) => r.spec[field] },
           ]),
         ),
+        ...refObjectFields(b, definition.fields, (r, field) => (r as unknown as PluginResource).spec[field], COMMON_FIELDS),
         status: {
           type: nonNull(new GraphQLList(nonNull(core.status))),
           description: 'Realization on each host it is placed on.',

@@ -1,0 +1,60 @@
+/**
+ * The generated GraphQL of the built-in plugin kinds, through a controller in this process (no
+ * agents): a resource's refs resolve to the objects they name (null, or left out of a list, once
+ * gone), and the shared core types (Label) are used as such.
+ */
+import { InProcessController, inProcessController } from './support/in-process';
+
+jest.setTimeout(60_000);
+
+describe('plugin kinds in GraphQL', () => {
+  let ctl: InProcessController;
+  const gql = (query: string, variables: Record<string, unknown> = {}) => ctl.gql(query, variables);
+  const world: { hostId?: string; networkId?: string; subnetId?: string; portIds?: string[] } = {};
+
+  beforeAll(async () => {
+    ctl = await inProcessController('plugin-graphql');
+    const { createHost } = await gql('mutation { createHost(input: { name: "h1", vtepAddress: "192.0.2.1" }) { host { id } } }');
+    const { createNetwork } = await gql('mutation { createNetwork(input: { name: "n1" }) { id } }');
+    const { createSubnet } = await gql('mutation($n: ID!) { createSubnet(input: { name: "s1", networkId: $n, cidr: "10.70.0.0/24" }) { id } }', { n: createNetwork.id });
+    const ports = ['a', 'b'].map((name) => ({ name, networkId: createNetwork.id, hostId: createHost.host.id }));
+    const { createPorts } = await gql('mutation($p: [CreatePortInput!]!) { createPorts(inputs: $p) { id } }', { p: ports });
+    Object.assign(world, { hostId: createHost.host.id, networkId: createNetwork.id, subnetId: createSubnet.id, portIds: createPorts.map((p: { id: string }) => p.id) });
+  }, 30_000);
+
+  afterAll(async () => {
+    await ctl?.close();
+  });
+
+  it("resolves a firewall policy's selected ports and networks, and a load balancer's subnet and host, to their objects", async () => {
+    const { createFirewallPolicy } = await gql(
+      `mutation($input: CreateFirewallPolicyInput!) { createFirewallPolicy(input: $input) {
+        selector { portIds ports { id name } networkIds networks { id name } labels { key value } }
+      } }`,
+      { input: { name: 'fw1', selector: { portIds: world.portIds, networkIds: [world.networkId], labels: [{ key: 'tier', value: 'web' }] } } },
+    );
+    expect(createFirewallPolicy.selector).toEqual({
+      portIds: world.portIds,
+      ports: [
+        { id: world.portIds![0], name: 'a' },
+        { id: world.portIds![1], name: 'b' },
+      ],
+      networkIds: [world.networkId],
+      networks: [{ id: world.networkId, name: 'n1' }],
+      labels: [{ key: 'tier', value: 'web' }],
+    });
+    const { createLoadBalancer } = await gql(
+      `mutation($input: CreateLoadBalancerInput!) { createLoadBalancer(input: $input) {
+        hostId host { id name } subnetId subnet { id cidr network { name } } vipAddress
+      } }`,
+      { input: { name: 'lb1', hostId: world.hostId, subnetId: world.subnetId } },
+    );
+    expect(createLoadBalancer).toMatchObject({ hostId: world.hostId, host: { id: world.hostId, name: 'h1' }, subnet: { id: world.subnetId, cidr: '10.70.0.0/24', network: { name: 'n1' } } });
+  });
+
+  it('leaves a deleted port out of the list, keeping its id', async () => {
+    await gql('mutation($id: ID!) { deletePort(input: { id: $id }) { deletedIds } }', { id: world.portIds![1] });
+    const { firewallPolicy } = await gql('{ firewallPolicy(name: "fw1") { selector { portIds ports { id } } } }');
+    expect(firewallPolicy.selector).toEqual({ portIds: world.portIds, ports: [{ id: world.portIds![0] }] });
+  });
+});
