@@ -106,6 +106,8 @@ export default tseslint.config(
               'HostAgent',
               'ProviderMapping',
               'ResourceStatus',
+              // A plugin resource's placement: part of the resource, computed, never stored apart.
+              'ResourcePlacement',
               'PortCounters',
               'AddressGroupSelector',
               'FirewallPolicyPortRange',

@@ -1,7 +1,8 @@
 /**
  * The generated GraphQL of the built-in plugin kinds, through a controller in this process (no
  * agents): a resource's refs resolve to the objects they name (null, or left out of a list, once
- * gone), and the shared core types (Label) are used as such.
+ * gone), the shared core types (Label) are used as such, and `placement` tells a resource placed
+ * on no host from one not placed yet.
  */
 import { InProcessController, inProcessController } from './support/in-process';
 
@@ -56,5 +57,36 @@ describe('plugin kinds in GraphQL', () => {
     await gql('mutation($id: ID!) { deletePort(input: { id: $id }) { deletedIds } }', { id: world.portIds![1] });
     const { firewallPolicy } = await gql('{ firewallPolicy(name: "fw1") { selector { portIds ports { id } } } }');
     expect(firewallPolicy.selector).toEqual({ portIds: world.portIds, ports: [{ id: world.portIds![0] }] });
+  });
+
+  /** The placement once the controller has placed the resource's latest change (realization runs after the commit). */
+  async function settledPlacement(field: string, name: string): Promise<{ state: string; hosts: number; reason: string | null; statuses: number }> {
+    for (let i = 0; i < 100; i++) {
+      const data = await gql(`query($name: String) { ${field}(name: $name) { placement { state hosts reason } status { hostId } } }`, { name });
+      if (data[field].placement.state !== 'PENDING') return { ...data[field].placement, statuses: data[field].status.length };
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`${field} ${name} is still PENDING`);
+  }
+
+  it('says PLACED on how many hosts, or NONE with the reason, where status alone is an empty list either way', async () => {
+    expect(await settledPlacement('firewallPolicy', 'fw1')).toEqual({ state: 'PLACED', hosts: 1, reason: null, statuses: 0 });
+    expect(await settledPlacement('loadBalancer', 'lb1')).toEqual({ state: 'PLACED', hosts: 1, reason: null, statuses: 0 });
+    await gql('mutation($input: CreateFirewallPolicyInput!) { createFirewallPolicy(input: $input) { id } }', {
+      input: { name: 'fw-none', selector: { labels: [{ key: 'tier', value: 'nobody' }] } },
+    });
+    expect(await settledPlacement('firewallPolicy', 'fw-none')).toEqual({ state: 'NONE', hosts: 0, reason: 'its plugin placed it on no host', statuses: 0 });
+  });
+
+  it('refuses a label selector without a value with a coded error, nothing written', async () => {
+    const before = (await gql('{ firewallPolicies { totalCount } }')).firewallPolicies.totalCount;
+    const response = await fetch(`${ctl.base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ctl.token}` },
+      body: JSON.stringify({ query: 'mutation { createFirewallPolicy(input: { name: "bad", selector: { labels: [{ key: "tier" }] } }) { id } }' }),
+    });
+    const body = (await response.json()) as { errors?: { extensions?: { code?: string } }[] };
+    expect(body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect((await gql('{ firewallPolicies { totalCount } }')).firewallPolicies.totalCount).toBe(before);
   });
 });

@@ -13,7 +13,7 @@ import { PluginRegistry } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
 import { PluginResourceFilter, PluginResourceInput, PluginResourcesService } from './plugin-resources.service';
 import { PLUGIN_REGISTRY } from './tokens';
-import { extendSchemaWithPlugins, PluginFieldHandlers } from './plugin-schema';
+import { extendSchemaWithPlugins, PlacementView, placementView, PluginFieldHandlers } from './plugin-schema';
 
 /**
  * The generated plugin fields' resolvers. They run outside Nest's resolver pipeline, so they
@@ -58,6 +58,10 @@ export class PluginGraphqlService implements PluginFieldHandlers {
 
   status(resource: PluginResource, context: unknown): unknown {
     return (context as GraphQLContext).loaders.statusesByResource.load(resource.id);
+  }
+
+  placement(resource: PluginResource): PlacementView {
+    return placementView(resource.generation, this.dispatcher.placementOf(resource.id));
   }
 
   /** Through the request's dataloaders: a page of resources naming the same ports costs one statement per kind. */

@@ -28,10 +28,11 @@ export class PluginPlacementService {
           try {
             return checkPlacements(resource, await controller.place(resource, view));
           } catch (error) {
-            // A place() that fails skips its resource until it, or what it read, changes again.
+            // A place() that fails skips its resource until it, or what it read, changes again;
+            // the realizer places it nowhere and keeps the reason for its GraphQL `placement`.
             const reason = error instanceof Error ? error.message : String(error);
             this.logger.warn(`plugin ${plugin.id}: place(${resource.kind} ${resource.name}) failed, skipped: ${reason}`);
-            return [];
+            throw new Error(reason);
           }
         },
       };

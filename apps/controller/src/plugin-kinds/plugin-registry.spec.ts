@@ -23,6 +23,7 @@ describe('PluginRegistry', () => {
     );
     expect(() => new PluginRegistry([plugin('acme.a', {}), plugin('acme.a', {})])).toThrow(/loaded twice/);
     expect(() => new PluginRegistry([plugin('acme.a', { Qos: { fields: { name: t.string() } } })])).toThrow(/Qos.name/);
+    expect(() => new PluginRegistry([plugin('acme.a', { Qos: { fields: { placement: t.string() } } })])).toThrow(/Qos.placement/);
     expect(() => new PluginRegistry([plugin('acme.a', { Qos: { fields: { peer: t.ref('Router') } } })])).toThrow(/refers to Router/);
     expect(() => new PluginRegistry([plugin('acme.a', { Qos: { fields: { m: t.enum('M', ['a-b']) } } })])).toThrow(/enum M/);
     expect(() => new PluginRegistry([plugin('acme.a', { Qos: { fields: {}, observed: { 'bad-name': t.counter() } } })])).toThrow(/Qos.bad-name/);

@@ -12,7 +12,7 @@ export interface LoadedKind {
 
 const CORE_REFS = new Set(['Host', 'Network', 'Subnet', 'Port']);
 /** Fields every resource has; a spec field may not shadow them. */
-const RESERVED_FIELDS = new Set(['id', 'name', 'labels', 'generation', 'createdAt', 'updatedAt', 'status', 'kind']);
+const RESERVED_FIELDS = new Set(['id', 'name', 'labels', 'generation', 'createdAt', 'updatedAt', 'status', 'placement', 'kind']);
 const FIELD_NAME = /^[a-z][A-Za-z0-9]{0,62}$/;
 
 /** The plugins this controller serves, and their kinds by name (unique across plugins). */

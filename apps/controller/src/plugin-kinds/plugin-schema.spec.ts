@@ -2,7 +2,7 @@ import { buildSchema, graphql, GraphQLInputObjectType, GraphQLObjectType, GraphQ
 import { definePlugin, FieldType, t } from '@netloom/plugin-sdk';
 import { unboundedLists } from '../common/query-limits';
 import { LoadedKind } from './plugin-registry';
-import { extendSchemaWithPlugins, kindNames, PluginFieldHandlers, refObjectName } from './plugin-schema';
+import { extendSchemaWithPlugins, kindNames, placementView, PluginFieldHandlers, refObjectName } from './plugin-schema';
 
 const CORE = buildSchema(`
   scalar DateTime
@@ -291,6 +291,42 @@ describe('extendSchemaWithPlugins', () => {
       expect(refObjectName('externalNetworkId')).toBe('externalNetwork');
       expect(refObjectName('gateway')).toBeUndefined();
       expect(refObjectName('Id')).toBeUndefined();
+    });
+  });
+
+  describe('placement', () => {
+    it('gives every kind placement: ResourcePlacement!, resolved by the handler', async () => {
+      const seen: string[] = [];
+      const placed: PluginFieldHandlers = {
+        ...handlers,
+        get: () => ({ id: 'x', name: 'x', generation: 3, spec: { note: 'n' } }),
+        placement: (r) => {
+          seen.push((r as unknown as { id: string }).id);
+          return { state: 'NONE', hosts: 0, reason: 'its plugin placed it on no host' };
+        },
+      };
+      const schema = extendSchemaWithPlugins(CORE, [kind('Policy', { note: t.string() }), kind('Meter', { rate: t.int() })], placed);
+      const sdl = printSchema(schema);
+      expect(sdl).toMatch(/type Policy implements Node \{[^}]*placement: ResourcePlacement!\n/);
+      expect(sdl).toMatch(/type Meter implements Node \{[^}]*placement: ResourcePlacement!\n/);
+      expect(sdl).toMatch(/type ResourcePlacement \{\n(.*\n)* {2}state: PlacementState!\n(.*\n)* {2}hosts: Int!\n(.*\n)* {2}reason: String\n\}/);
+      expect(sdl).toMatch(/enum PlacementState \{\n(.*\n)* {2}PENDING\n(.*\n)* {2}PLACED\n(.*\n)* {2}NONE\n\}/);
+      const result = await graphql({ schema, source: '{ policy(id: "x") { placement { state hosts reason } } }' });
+      expect(result.errors).toBeUndefined();
+      expect(result.data).toEqual({ policy: { placement: { state: 'NONE', hosts: 0, reason: 'its plugin placed it on no host' } } });
+      expect(seen).toEqual(['x']);
+    });
+
+    it('is PENDING until the realizer placed this generation, then PLACED or NONE with its reason', () => {
+      expect(placementView(2, undefined)).toEqual({ state: 'PENDING', hosts: 0, reason: 'the controller has not placed this change yet' });
+      expect(placementView(2, { generation: 1, hosts: 3 })).toEqual({ state: 'PENDING', hosts: 3, reason: 'the controller has not placed this change yet' });
+      expect(placementView(2, { generation: 2, hosts: 3 })).toEqual({ state: 'PLACED', hosts: 3, reason: null });
+      expect(placementView(2, { generation: 2, hosts: 0, reason: 'its plugin failed to place it: boom' })).toEqual({
+        state: 'NONE',
+        hosts: 0,
+        reason: 'its plugin failed to place it: boom',
+      });
+      expect(placementView(2, { generation: 2, hosts: 0 })).toEqual({ state: 'NONE', hosts: 0, reason: 'placed on no host' });
     });
   });
 

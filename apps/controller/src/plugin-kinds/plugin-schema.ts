@@ -25,6 +25,7 @@ import { FieldType } from '@netloom/plugin-sdk';
 import { MAX_LABELS, MAX_LIST_ITEMS } from '@netloom/model';
 import { connectionDescriptions } from '../common/pagination';
 import { EMBEDDED, listBound } from '../common/query-limits';
+import type { PlacementOutcome } from '../realization/realizer';
 import type { ResourceStatus } from '../realization/resource-status.entity';
 import { LoadedKind } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
@@ -38,8 +39,29 @@ export interface PluginFieldHandlers {
   update(kind: string, args: Record<string, unknown>, context: unknown): unknown;
   delete(kind: string, args: Record<string, unknown>, context: unknown): unknown;
   status(resource: PluginResource, context: unknown): unknown;
+  /** Where the controller placed the resource (see {@link placementView}). */
+  placement(resource: PluginResource, context: unknown): PlacementView;
   /** The resource of `kind` (a core kind or a plugin kind) with this id, or null when there is none (any more). */
   load(kind: string, id: string, context: unknown): Promise<unknown>;
+}
+
+/** A plugin resource's `placement`, as GraphQL shows it. */
+export interface PlacementView {
+  state: 'PENDING' | 'PLACED' | 'NONE';
+  hosts: number;
+  reason: string | null;
+}
+
+/**
+ * The placement of a resource at `generation` from what the controller's realizer last made of
+ * it: PENDING until it has placed this generation (its earlier hosts still counted), then PLACED
+ * on its hosts or NONE with the reason.
+ */
+export function placementView(generation: number, outcome: PlacementOutcome | undefined): PlacementView {
+  if (!outcome || outcome.generation < generation) {
+    return { state: 'PENDING', hosts: outcome?.hosts ?? 0, reason: 'the controller has not placed this change yet' };
+  }
+  return outcome.hosts > 0 ? { state: 'PLACED', hosts: outcome.hosts, reason: null } : { state: 'NONE', hosts: 0, reason: outcome.reason ?? 'placed on no host' };
 }
 
 /** The API names of a kind: `Router` → `router`, `routers`, `createRouter`… */
@@ -318,11 +340,42 @@ function resourceType(b: Build, { name: kind, definition, plugin }: LoadedKind):
         ...refObjectFields(b, definition.fields, (r, field) => (r as unknown as PluginResource).spec[field], COMMON_FIELDS),
         status: {
           type: nonNull(new GraphQLList(nonNull(core.status))),
-          description: 'Realization on each host it is placed on.',
+          description: 'Realization on each host it is placed on: empty while placement is PENDING or NONE.',
           extensions: listBound({ perHost: true }),
           resolve: (r: PluginResource, _args: unknown, context: unknown) => handlers.status(r, context),
         },
+        placement: {
+          type: nonNull(placementType(b)),
+          description: 'Where the controller placed it: on how many hosts, or why on none (an empty status means one of these).',
+          resolve: (r: PluginResource, _args: unknown, context: unknown) => handlers.placement(r, context),
+        },
       }),
+    }),
+  );
+}
+
+/** `ResourcePlacement` and its `PlacementState`, shared by every plugin kind. */
+function placementType(b: Build): GraphQLObjectType {
+  const state = claim(b, 'PlacementState', 'PlacementState', () =>
+    new GraphQLEnumType({
+      name: 'PlacementState',
+      description: "Where a plugin resource stands in its plugin's placement.",
+      values: {
+        PENDING: { description: 'The controller has not placed its latest change yet.' },
+        PLACED: { description: 'On at least one host: see status for each.' },
+        NONE: { description: 'On no host, so nothing is realized anywhere: reason says why (e.g. it selects no port).' },
+      },
+    }),
+  );
+  return claim(b, 'ResourcePlacement', 'ResourcePlacement', () =>
+    new GraphQLObjectType({
+      name: 'ResourcePlacement',
+      description: "Where the controller placed a plugin resource, from its plugin's place(): what tells an empty status apart.",
+      fields: {
+        state: { type: nonNull(state) },
+        hosts: { type: nonNull(GraphQLInt), description: 'Hosts it is placed on (while PENDING: by the previous change).' },
+        reason: { type: GraphQLString, description: 'Why it is on no host (NONE) or not placed yet (PENDING); null when PLACED.' },
+      },
     }),
   );
 }

@@ -13,7 +13,7 @@ import { HostAgent } from '../agents/host-agent.entity';
 import { MetricsService } from '../observability/metrics.service';
 import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
 import { IntentStore } from './intent-store';
-import { HostDelta, hashOf, Realizer } from './realizer';
+import { HostDelta, hashOf, PlacementOutcome, Realizer } from './realizer';
 import { ReplicaSyncService } from './replica-sync.service';
 import { RESOURCE_STATUS_CHANGES, StatusService } from './status.service';
 import { describeDropped, screenAck } from './status-screen';
@@ -115,6 +115,11 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     }, ms);
     timer.unref();
     this.timers.add(timer);
+  }
+
+  /** What the last placement of a plugin resource came to here (each controller places the whole intent). */
+  placementOf(resourceId: string): PlacementOutcome | undefined {
+    return this.realizer.placementOf(resourceId);
   }
 
   /** The name prefix the host's agent said in hello, when it is connected here and said one (protocol 1 agents may not). */

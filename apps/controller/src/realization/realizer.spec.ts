@@ -303,3 +303,44 @@ describe('Realizer (incremental) against compileHosts (full)', () => {
     expect([...deltas.values()].every((d) => d!.deletes.length === 0)).toBe(true);
   });
 });
+
+describe('Realizer placement outcomes', () => {
+  const host = (id: string): RowChange => ({ kind: 'Host', id, after: { id, name: id, vtepAddress: `192.0.2.${id.slice(1)}`, underlayMtu: null, labels: {} } });
+  const resource = (id: string, kind: string, generation: number, spec: Record<string, unknown>): RowChange => ({
+    kind: 'Resource',
+    id,
+    after: { kind, id, name: id, generation, labels: {}, spec },
+  });
+  /** Places a Thing on the hosts its spec lists; `fail` makes place() throw. */
+  const things: Placer = {
+    pluginId: 'test.things',
+    kinds: new Set(['Thing']),
+    place(row: ResourceRow): Promise<PluginPlacement[]> {
+      const spec = row.spec as { hosts: string[]; fail?: string };
+      if (spec.fail) return Promise.reject(new Error(spec.fail));
+      return Promise.resolve(spec.hosts.map((hostId) => ({ kind: row.kind, id: row.id, generation: row.generation, hostId, spec: null })));
+    },
+  };
+
+  it('keeps, per resource, the generation placed and its hosts, or why it is on none', async () => {
+    const store = new IntentStore();
+    const realizer = new Realizer(store, (kind) => (kind === 'Thing' ? things : undefined), () => true);
+    for (const h of ['h1', 'h2']) store.put(host(h));
+    store.put(resource('r1', 'Thing', 1, { hosts: ['h1', 'h2', 'h2'] }));
+    store.put(resource('r2', 'Thing', 1, { hosts: [] }));
+    store.put(resource('r3', 'Thing', 1, { hosts: ['h9'] }));
+    store.put(resource('r4', 'Thing', 1, { hosts: ['h1'], fail: 'no subnet' }));
+    store.put(resource('r5', 'Gadget', 1, {}));
+    await realizer.rebuild();
+    expect(realizer.placementOf('r1')).toEqual({ generation: 1, hosts: 2 });
+    expect(realizer.placementOf('r2')).toEqual({ generation: 1, hosts: 0, reason: 'its plugin placed it on no host' });
+    expect(realizer.placementOf('r3')).toEqual({ generation: 1, hosts: 0, reason: 'its plugin placed it only on hosts that do not exist' });
+    expect(realizer.placementOf('r4')).toEqual({ generation: 1, hosts: 0, reason: 'its plugin failed to place it: no subnet' });
+    expect(realizer.placementOf('r5')).toEqual({ generation: 1, hosts: 0, reason: 'no loaded plugin places Gadget' });
+    expect(realizer.placementOf('nope')).toBeUndefined();
+
+    await realizer.apply([store.put(resource('r2', 'Thing', 2, { hosts: ['h2'] })), store.put({ kind: 'Resource', id: 'r1' })]);
+    expect(realizer.placementOf('r2')).toEqual({ generation: 2, hosts: 1 });
+    expect(realizer.placementOf('r1')).toBeUndefined();
+  });
+});

@@ -23,8 +23,21 @@ export interface Placer {
   pluginId: string;
   /** The plugin's kinds: the ones its controller half may read with `resources()`. */
   kinds: ReadonlySet<string>;
-  /** Its placements of one resource; a failure is the placer's to report: it returns none then. */
+  /**
+   * Its placements of one resource. A failure is the placer's to report (log), then to throw: the
+   * resource is placed nowhere, and the error's message kept as the reason.
+   */
   place(resource: ResourceRow, view: IntentView): Promise<PluginPlacement[]>;
+}
+
+/** What the last placement of a plugin resource came to: what its GraphQL `placement` shows. */
+export interface PlacementOutcome {
+  /** The generation of the resource that was placed. */
+  generation: number;
+  /** Hosts of the intent it was placed on (distinct). */
+  hosts: number;
+  /** Why it is on no host: its plugin placed it nowhere, or failed, or no loaded plugin places it; absent when placed. */
+  reason?: string;
 }
 
 /** What one host's desired state gained and lost in a pass: resources to send, keys to delete. */
@@ -53,6 +66,15 @@ interface Dirty {
   items: Map<string, Map<string, string>>;
 }
 
+/** A placement's outcome: the hosts of the intent it names, or why there is none. */
+function outcomeOf(generation: number, placements: PluginPlacement[], failure: string | undefined, hostExists: (id: string) => boolean): PlacementOutcome {
+  if (failure !== undefined) return { generation, hosts: 0, reason: failure };
+  const hosts = new Set(placements.map((p) => p.hostId).filter(hostExists)).size;
+  if (hosts) return { generation, hosts };
+  const reason = placements.length ? 'its plugin placed it only on hosts that do not exist' : 'its plugin placed it on no host';
+  return { generation, hosts: 0, reason };
+}
+
 const push = <K, V>(map: Map<K, Set<V>>, key: K, value: V): void => void map.set(key, (map.get(key) ?? new Set<V>()).add(value));
 
 /**
@@ -67,6 +89,8 @@ const push = <K, V>(map: Map<K, Set<V>>, key: K, value: V): void => void map.set
 export class Realizer {
   private readonly desired = new Map<string, Map<string, Item>>();
   private readonly placed = new Map<string, Placed>();
+  /** resource id → what its last placement came to. */
+  private readonly outcomes = new Map<string, PlacementOutcome>();
   /** row kind → ids of plugin resources whose placement read rows of that kind. */
   private readonly readers = new Map<RowKind, Set<string>>();
   /** host id → ids of plugin resources placed there. */
@@ -106,6 +130,11 @@ export class Realizer {
   /** One host's desired state as hashes by resource key. */
   hashesOf(hostId: string): Map<string, string> {
     return new Map([...(this.desired.get(hostId) ?? [])].map(([key, i]) => [key, i.hash]));
+  }
+
+  /** What the last placement of a plugin resource came to; undefined before its first (or once it is gone). */
+  placementOf(id: string): PlacementOutcome | undefined {
+    return this.outcomes.get(id);
   }
 
   /** Computes everything from the store (at start). */
@@ -214,17 +243,22 @@ export class Realizer {
     const placer = resource && this.placerOf(resource.kind);
     if (!resource || !placer) {
       this.placed.delete(id);
+      if (resource) this.outcomes.set(id, { generation: resource.generation, hosts: 0, reason: `no loaded plugin places ${resource.kind}` });
+      else this.outcomes.delete(id);
       return;
     }
     const reads: Read[] = [];
     let placements: PluginPlacement[] = [];
+    let failure: string | undefined;
     try {
       placements = await placer.place(resource, this.store.view(placer.kinds, placer.pluginId, reads));
-    } catch {
+    } catch (error) {
       placements = [];
+      failure = `its plugin failed to place it: ${error instanceof Error ? error.message : String(error)}`;
     }
     const after: Placed = { key: resourceKey(resource), placements, reads };
     this.placed.set(id, after);
+    this.outcomes.set(id, outcomeOf(resource.generation, placements, failure, (hostId) => this.store.hosts.has(hostId)));
     this.index(id, after, 1, dirty);
   }
 
