@@ -146,9 +146,13 @@ describe('plugin kinds in the API', () => {
     expect(gateway.description).toBe('A test gateway.');
     const fields = Object.fromEntries(gateway.fields.map((f: any) => [f.name, f.type]));
     expect(Object.keys(fields).sort()).toEqual(
-      ['address', 'createdAt', 'enabled', 'generation', 'hostId', 'id', 'labels', 'mode', 'name', 'networks', 'routes', 'status', 'updatedAt'].sort(),
+      ['address', 'createdAt', 'enabled', 'generation', 'host', 'hostId', 'id', 'labels', 'mode', 'name', 'networks', 'placement', 'routes', 'status', 'updatedAt'].sort(),
     );
     expect(fields.hostId).toMatchObject({ kind: 'NON_NULL', ofType: { name: 'ID' } });
+    // The object a ref names, next to it (nullable: it may be gone); `networks` has no Ids to strip: ids only.
+    expect(fields.host).toMatchObject({ kind: 'OBJECT', name: 'Host' });
+    expect(fields.networks).toMatchObject({ kind: 'NON_NULL', ofType: { kind: 'LIST', ofType: { kind: 'NON_NULL', ofType: { name: 'ID' } } } });
+    expect(fields.placement).toMatchObject({ kind: 'NON_NULL', ofType: { name: 'ResourcePlacement' } });
     expect(fields.address).toMatchObject({ kind: 'SCALAR', name: 'String' });
     expect(fields.routes).toMatchObject({ kind: 'NON_NULL', ofType: { kind: 'LIST', ofType: { kind: 'NON_NULL' } } });
     expect(fields.status.ofType.ofType.ofType.name).toBe('ResourceStatus');
@@ -260,6 +264,10 @@ describe('plugin kinds in the API', () => {
     expect(compiled.get(hosts[1])!.map((r) => r.kind)).toEqual(['Gateway']);
     // place() threw for "explode": it is skipped, the others are not.
     expect(compiled.get(hosts[2])).toEqual([]);
+    // Its placement says so, where its status is as empty as a pending one's.
+    const placement = async (name: string) => (await gql(`{ gateway(name: "${name}") { placement { state hosts reason } status { hostId } } }`)).gateway;
+    expect(await placement('explode')).toEqual({ placement: { state: 'NONE', hosts: 0, reason: 'its plugin failed to place it: boom' }, status: [] });
+    expect((await placement('r1')).placement).toEqual({ state: 'PLACED', hosts: 1, reason: null });
   });
 
   it('holds the addresses a placement announces in IPAM, though the plugin has no reserve()', async () => {
