@@ -30,7 +30,8 @@ const isReference = (type: GraphQLNamedType): boolean => isObjectType(type) && '
 
 /**
  * A selection of every field of `type` without arguments: leaves as they are, nested objects in
- * full (references to other objects by id and name), unions by member. Read from the schema, so a
+ * full (a reference to another object by id and name; a list of references not: ids are
+ * selected beside it), unions by member. Read from the schema, so a
  * plugin's new fields show with no CLI change.
  */
 export function selectionOf(type: GraphQLNamedType, depth = 0, path: string[] = []): string {
@@ -45,8 +46,10 @@ export function selectionOf(type: GraphQLNamedType, depth = 0, path: string[] = 
     const named = getNamedType(field.type);
     if (isLeafType(named)) {
       parts.push(field.name);
-    } else if (depth > 0 && isReference(named)) {
-      parts.push(`${field.name} { id name }`);
+    } else if (isReference(named)) {
+      // A list of references (a selector's ports) is left out: its ids are selected, and up to 1000
+      // objects per resource would cost a page more than the API accepts.
+      if (!listOf(field)) parts.push(`${field.name} { id name }`);
     } else if (depth < MAX_DEPTH && !path.includes(named.name)) {
       const inner = selectionOf(named, depth + 1, [...path, named.name]);
       if (inner) parts.push(`${field.name} { ${inner} }`);
