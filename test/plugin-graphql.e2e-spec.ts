@@ -4,6 +4,9 @@
  * gone), the shared core types (Label) are used as such, and `placement` tells a resource placed
  * on no host from one not placed yet.
  */
+import { BetterSqlite3QueryRunner } from 'typeorm/driver/better-sqlite3/BetterSqlite3QueryRunner';
+import { PostgresQueryRunner } from 'typeorm/driver/postgres/PostgresQueryRunner';
+import { testStore } from './support/fixtures';
 import { InProcessController, inProcessController } from './support/in-process';
 
 jest.setTimeout(60_000);
@@ -57,6 +60,34 @@ describe('plugin kinds in GraphQL', () => {
     await gql('mutation($id: ID!) { deletePort(input: { id: $id }) { deletedIds } }', { id: world.portIds![1] });
     const { firewallPolicy } = await gql('{ firewallPolicy(name: "fw1") { selector { portIds ports { id } } } }');
     expect(firewallPolicy.selector).toEqual({ portIds: world.portIds, ports: [{ id: world.portIds![0] }] });
+  });
+
+  it('loads the ref objects of a page of resources in a few statements, not one per resource', async () => {
+    // Each policy its own port, so the per-request cache alone would not hide one statement per row.
+    const ports = Array.from({ length: 8 }, (_, i) => ({ name: `many-${i}`, networkId: world.networkId, hostId: world.hostId }));
+    const { createPorts } = await gql('mutation($p: [CreatePortInput!]!) { createPorts(inputs: $p) { id } }', { p: ports });
+    for (const [i, port] of (createPorts as { id: string }[]).entries()) {
+      await gql('mutation($input: CreateFirewallPolicyInput!) { createFirewallPolicy(input: $input) { id } }', {
+        input: { name: `fw-many-${i}`, labels: [{ key: 'batch', value: 'many' }], selector: { portIds: [port.id], networkIds: [world.networkId] } },
+      });
+    }
+    const PAGE = `query($first: Int) { firewallPolicies(first: $first, filter: { labels: [{ key: "batch", value: "many" }] }) { edges { node {
+      name selector { ports { id name network { name } } networks { name } }
+    } } } }`;
+    const countQueries = async (first: number): Promise<number> => {
+      const runner = testStore() === 'postgres' ? PostgresQueryRunner : BetterSqlite3QueryRunner;
+      const spy = jest.spyOn(runner.prototype, 'query');
+      try {
+        const data = await gql(PAGE, { first });
+        expect(data.firewallPolicies.edges).toHaveLength(first);
+        return spy.mock.calls.filter(([sql]) => !/FROM "(changes|host_agents|resource_statuses)"/.test(sql)).length;
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const one = await countQueries(1);
+    expect(one).toBeGreaterThan(1);
+    expect(await countQueries(8)).toBe(one);
   });
 
   /** The placement once the controller has placed the resource's latest change (realization runs after the commit). */
