@@ -317,6 +317,11 @@ describe('extendSchemaWithPlugins', () => {
       expect(seen).toEqual(['x']);
     });
 
+    it('refuses a kind named like the placement types', () => {
+      expect(() => extendSchemaWithPlugins(CORE, [kind('ResourcePlacement', {})], handlers)).toThrow(/ResourcePlacement is declared twice/);
+      expect(() => extendSchemaWithPlugins(CORE, [kind('PlacementState', {})], handlers)).toThrow(/PlacementState is declared twice/);
+    });
+
     it('is PENDING until the realizer placed this generation, then PLACED or NONE with its reason', () => {
       expect(placementView(2, undefined)).toEqual({ state: 'PENDING', hosts: 0, reason: 'the controller has not placed this change yet' });
       expect(placementView(2, { generation: 1, hosts: 3 })).toEqual({ state: 'PENDING', hosts: 3, reason: 'the controller has not placed this change yet' });

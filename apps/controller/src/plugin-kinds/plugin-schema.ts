@@ -356,7 +356,8 @@ function resourceType(b: Build, { name: kind, definition, plugin }: LoadedKind):
 
 /** `ResourcePlacement` and its `PlacementState`, shared by every plugin kind. */
 function placementType(b: Build): GraphQLObjectType {
-  const state = claim(b, 'PlacementState', 'PlacementState', () =>
+  // Shapes no kind has (a kind's is its PascalCase name): a kind of the same name is refused, not taken for these.
+  const state = claim(b, 'PlacementState', 'placement state', () =>
     new GraphQLEnumType({
       name: 'PlacementState',
       description: "Where a plugin resource stands in its plugin's placement.",
@@ -367,7 +368,7 @@ function placementType(b: Build): GraphQLObjectType {
       },
     }),
   );
-  return claim(b, 'ResourcePlacement', 'ResourcePlacement', () =>
+  return claim(b, 'ResourcePlacement', 'placement', () =>
     new GraphQLObjectType({
       name: 'ResourcePlacement',
       description: "Where the controller placed a plugin resource, from its plugin's place(): what tells an empty status apart.",
