@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -13,12 +13,12 @@ import { REPO_ROOT } from './support/paths';
 // built agents, which load it by package name; then driven through GraphQL and checked on packets.
 const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
 const PLUGIN = 'netloom-plugin-port-block';
+const DHCP = 'netloom-plugin-dhcp';
 
 describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', () => {
   jest.setTimeout(240_000);
   const prefix = runPrefix('k');
   let dir: string;
-  let pluginTarball: string;
   let cluster: Cluster | undefined;
 
   const npm = (cwd: string, args: string[]) => execa('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], { cwd, env: { ...process.env, npm_config_loglevel: 'error' } });
@@ -26,26 +26,29 @@ describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', (
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), `netloom-outsider-${prefix}-`));
-    // The author's side: the packed SDK, and the example as a project of its own.
+    // The author's side: the packed SDK, and each example as a project of its own, built, tested and packed with its own scripts.
     await execa(process.execPath, [join(REPO_ROOT, 'dist/libs/plugin-sdk/pack-cli.js'), '--out', join(dir, 'sdk')], { cwd: REPO_ROOT });
-    const author = join(dir, 'author');
-    for (const part of ['package.json', 'tsconfig.json', 'src', 'test']) cpSync(join(REPO_ROOT, 'examples/plugin-port-block', part), join(author, part), { recursive: true });
-    await npm(author, ['install', '--save-dev', tarballIn(join(dir, 'sdk'))]);
-    await npm(author, ['test']);
-    mkdirSync(join(dir, 'packed'));
-    await npm(author, ['pack', '--pack-destination', join(dir, 'packed')]);
-    pluginTarball = tarballIn(join(dir, 'packed'));
-    // The operator's side: the plugin npm-installed where the controller (by default <data-dir>/plugins) and the agents (--plugin-dir) look.
-    await npm(dir, ['install', '--prefix', join(dir, 'controller', 'plugins'), pluginTarball]);
-    await npm(dir, ['install', '--prefix', join(dir, 'agent-plugins'), pluginTarball]);
+    const tarballs: string[] = [];
+    for (const example of ['plugin-port-block', 'plugin-dhcp']) {
+      const author = join(dir, example);
+      for (const part of ['package.json', 'tsconfig.json', 'src', 'test']) cpSync(join(REPO_ROOT, 'examples', example, part), join(author, part), { recursive: true });
+      await npm(author, ['install', '--save-dev', tarballIn(join(dir, 'sdk'))]);
+      await npm(author, ['test']);
+      mkdirSync(join(dir, 'packed', example), { recursive: true });
+      await npm(author, ['pack', '--pack-destination', join(dir, 'packed', example)]);
+      tarballs.push(tarballIn(join(dir, 'packed', example)));
+    }
+    // The operator's side: the plugins npm-installed where the controller (by default <data-dir>/plugins) and the agents (--plugin-dir) look.
+    await npm(dir, ['install', '--prefix', join(dir, 'controller', 'plugins'), ...tarballs]);
+    await npm(dir, ['install', '--prefix', join(dir, 'agent-plugins'), ...tarballs]);
     cluster = await Cluster.start({
       prefix,
       hosts: 2,
       resyncMs: 2_000,
       observeMs: 300,
       dataDir: join(dir, 'controller'),
-      controllerArgs: ['--plugins', PLUGIN],
-      agentArgs: ['--plugins', PLUGIN, '--plugin-dir', join(dir, 'agent-plugins')],
+      controllerArgs: ['--plugins', `${PLUGIN},${DHCP}`],
+      agentArgs: ['--plugins', `${PLUGIN},${DHCP}`, '--plugin-dir', join(dir, 'agent-plugins'), '--daemon-allow', '/usr/sbin/dnsmasq'],
     });
   });
   afterAll(async () => {
@@ -54,7 +57,7 @@ describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', (
   });
 
   it("installs no copy of the SDK in a plugin directory: the plugin gets the host's own", () => {
-    expect(readdirSync(join(dir, 'agent-plugins', 'node_modules')).filter((f) => !f.startsWith('.'))).toEqual([PLUGIN]);
+    expect(readdirSync(join(dir, 'agent-plugins', 'node_modules')).filter((f) => !f.startsWith('.')).sort()).toEqual([DHCP, PLUGIN]);
   });
 
   it('loads on the built controller and agents; its kind is in the API and drops what it should', async () => {
@@ -106,10 +109,64 @@ describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', (
     await c.ok('mutation($id: ID!) { deleteNetwork(wait: true, input: { id: $id, cascade: true }) { revision } }', { id: createNetwork.id });
   });
 
+  it('serves DHCP from a supervised dnsmasq on one host: a port on another host gets its IPAM address, and so does a port made later', async () => {
+    const c = cluster!.controller;
+    const [h0, h1] = cluster!.hostIds;
+    const { createNetwork } = await c.ok('mutation { createNetwork(input: { name: "dhcp" }) { id } }');
+    await c.ok('mutation($n: ID!) { createSubnet(input: { name: "s", networkId: $n, cidr: "10.88.0.0/24" }) { id } }', { n: createNetwork.id });
+    const port = async (name: string) =>
+      (
+        await c.ok('mutation($n: ID!, $h: ID!, $name: String!) { createPort(wait: true, input: { name: $name, networkId: $n, hostId: $h }) { id macAddress fixedIps { ipAddress } status { attributes { key value } } } }', {
+          n: createNetwork.id,
+          h: h0,
+          name,
+        })
+      ).createPort as { id: string; macAddress: string; fixedIps: { ipAddress: string }[]; status: { attributes: { key: string; value: string }[] }[] };
+    /** The port's namespace forgets its address and asks for one over DHCP: the address it was offered ('' for none). */
+    const ask = async (p: Awaited<ReturnType<typeof port>>): Promise<string> => {
+      const netns = p.status[0].attributes.find((x) => x.key === 'netns')!.value;
+      await execa('ip', ['-n', netns, 'addr', 'flush', 'dev', 'eth0']);
+      const r = await execa('ip', ['netns', 'exec', netns, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '4', '-T', '1', '-s', join(dir, 'bound.sh')], { reject: false });
+      return /^bound (\S+)/m.exec(r.stdout)?.[1] ?? '';
+    };
+    writeFileSync(join(dir, 'bound.sh'), '#!/bin/sh\n[ "$1" = bound ] && echo "bound $ip"\nexit 0\n', { mode: 0o755 });
+
+    const a = await port('a');
+    const { createDhcpServer } = await c.ok(
+      'mutation($n: ID!, $h: ID!) { createDhcpServer(wait: true, input: { name: "dhcp", networkId: $n, hostId: $h, address: "10.88.0.250" }) { id status { state hostId reason } } }',
+      { n: createNetwork.id, h: h1 },
+    );
+    expect(createDhcpServer.status).toEqual([{ state: 'APPLIED', hostId: h1, reason: null }]);
+    expect(await ask(a)).toBe(a.fixedIps[0].ipAddress);
+
+    // A port made later is in dnsmasq's hosts file at once (re-read on SIGHUP, no restart).
+    const b = await port('b');
+    expect(await ask(b)).toBe(b.fixedIps[0].ipAddress);
+    let observed: { running: boolean; restarts: number; leases: { mac: string; ip: string }[] } | null = null;
+    for (const deadline = Date.now() + 10_000; (observed?.leases.length ?? 0) < 2 && Date.now() < deadline; ) {
+      const { dhcpServer } = await c.ok('query($id: ID!) { dhcpServer(id: $id) { status { observed { ... on DhcpServerObserved { running restarts leases { mac ip } } } } } }', {
+        id: createDhcpServer.id,
+      });
+      observed = dhcpServer.status[0]?.observed ?? null;
+      if ((observed?.leases.length ?? 0) < 2) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(observed).toMatchObject({ running: true, restarts: 0 });
+    expect(observed!.leases.map((l) => [l.mac, l.ip]).sort()).toEqual(
+      [
+        [a.macAddress, a.fixedIps[0].ipAddress],
+        [b.macAddress, b.fixedIps[0].ipAddress],
+      ].sort(),
+    );
+
+    await c.ok('mutation($id: ID!) { deleteDhcpServer(wait: true, input: { id: $id }) { deletedIds } }', { id: createDhcpServer.id });
+    expect(await ask(a)).toBe('');
+    await c.ok('mutation($id: ID!) { deleteNetwork(wait: true, input: { id: $id, cascade: true }) { revision } }', { id: createNetwork.id });
+  });
+
   it('refuses to start a controller with a plugin built for another SDK major, saying which it needs', async () => {
     // The same plugin, released for SDK 2: its package says so in its peer dependency.
     const future = join(dir, 'future');
-    cpSync(join(dir, 'author'), future, { recursive: true, filter: (src) => !src.includes('node_modules') && !src.endsWith('.tgz') });
+    cpSync(join(dir, 'plugin-port-block'), future, { recursive: true, filter: (src) => !src.includes('node_modules') && !src.endsWith('.tgz') });
     await npm(future, ['pkg', 'set', 'name=netloom-plugin-future', 'peerDependencies.@netloom/plugin-sdk=^2.0.0']);
     mkdirSync(join(dir, 'future-packed'));
     await npm(future, ['pack', '--pack-destination', join(dir, 'future-packed')]);

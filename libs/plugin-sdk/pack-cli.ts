@@ -1,6 +1,5 @@
-import { rmSync } from 'node:fs';
 import { Command } from 'commander';
-import { compileSdk, extractApi, packSdk, sdkWorkDir } from './packaging';
+import { compileSdk, extractApi, inSdkWorkDir, packSdk } from './packaging';
 
 // `npm run sdk:pack` (the npm tarball of @netloom/plugin-sdk) and `npm run api-report` (its API reports rewritten).
 const program = new Command('sdk-pack')
@@ -10,8 +9,7 @@ const program = new Command('sdk-pack')
   .parse();
 const { out, writeReport } = program.opts<{ out: string; writeReport: boolean }>();
 
-const work = sdkWorkDir();
-try {
+void inSdkWorkDir((work) => {
   compileSdk(work);
   const changed = extractApi(work, writeReport ? 'write' : 'check');
   if (writeReport) {
@@ -22,6 +20,4 @@ try {
   } else {
     console.log(packSdk(work, out));
   }
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
+});

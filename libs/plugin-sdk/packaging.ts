@@ -153,10 +153,30 @@ export function packSdk(work: string, outDir: string): string {
   return join(resolve(outDir), out.trim().split('\n').pop()!);
 }
 
-/** A work folder inside the repository (so API Extractor finds the dependencies' types in its node_modules). */
-export function sdkWorkDir(): string {
-  const work = join(REPO, 'dist', `sdk-build-${process.pid}`);
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  return work;
+/**
+ * Runs `fn` in the work folder, inside the repository (so API Extractor finds the dependencies'
+ * types in its node_modules) and always the same one (the reports name files in it), one run at a
+ * time (a lock folder beside it; jest may run the report check and a packing test together).
+ */
+export async function inSdkWorkDir<T>(fn: (work: string) => T): Promise<Awaited<T>> {
+  const work = join(REPO, 'dist', 'sdk-build');
+  const lock = `${work}.lock`;
+  mkdirSync(dirname(work), { recursive: true });
+  for (const deadline = Date.now() + 300_000; ; ) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    rmSync(work, { recursive: true, force: true });
+    mkdirSync(work, { recursive: true });
+    return await fn(work);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(lock, { recursive: true, force: true });
+  }
 }

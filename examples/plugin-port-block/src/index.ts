@@ -1,19 +1,4 @@
-import {
-  badInput,
-  conflict,
-  definePlugin,
-  type DesiredPluginResource,
-  type HostContext,
-  type PluginStatus,
-  RealizationState,
-  t,
-} from '@netloom/plugin-sdk';
-
-/** What the API stores for a PortBlock. */
-export interface PortBlockSpec {
-  portId: string;
-  destinations: string[];
-}
+import { badInput, conflict, definePlugin, type PluginStatus, RealizationState, type SpecOf, t } from '@netloom/plugin-sdk';
 
 /** What the port's host receives. */
 export interface PortBlockPlacement {
@@ -26,7 +11,7 @@ export interface PortBlockPlacement {
  * them are dropped, inside the port's own namespace, and counted); it still answers them. Built outside NetLoom's repository, against the packed
  * SDK, the way a third party builds a plugin.
  */
-export const portBlock = definePlugin<PortBlockSpec>({
+export const portBlock = definePlugin({
   id: 'example.portblock',
   version: '1.0.0',
   sdk: 1,
@@ -60,11 +45,10 @@ export const portBlock = definePlugin<PortBlockSpec>({
 
   agent: {
     /** Level-triggered: every desired block's table in its port's namespace; the tables of blocks no longer desired removed. */
-    async reconcile(desired: DesiredPluginResource[], host: HostContext): Promise<PluginStatus[]> {
+    async reconcile(desired, host): Promise<PluginStatus[]> {
       const statuses: PluginStatus[] = [];
       const blocked = new Set<string>();
-      for (const r of desired) {
-        const block = r as DesiredPluginResource<PortBlockPlacement>;
+      for (const block of desired) {
         const place = host.port(block.spec.portId);
         if (!place) {
           statuses.push({ id: block.id, state: RealizationState.FAILED, reason: `port ${block.spec.portId} is not on this host yet` });
@@ -89,11 +73,11 @@ export const portBlock = definePlugin<PortBlockSpec>({
       return statuses;
     },
 
-    async observe(desired: DesiredPluginResource[], host: HostContext): Promise<Record<string, Record<string, unknown>>> {
-      const observed: Record<string, Record<string, unknown>> = {};
-      for (const r of desired) {
-        const place = host.port((r.spec as PortBlockPlacement).portId);
-        if (place) observed[r.id] = { dropped: (await host.nftCounters(place.netns)).dropped?.packets ?? 0 };
+    async observe(desired, host) {
+      const observed: Record<string, { dropped: number }> = {};
+      for (const block of desired) {
+        const place = host.port(block.spec.portId);
+        if (place) observed[block.id] = { dropped: (await host.nftCounters(place.netns)).dropped?.packets ?? 0 };
       }
       return observed;
     },
@@ -109,5 +93,8 @@ const TABLE_BODY = `
     ct state new ip6 daddr @v6 counter name "dropped" drop
   }
 `;
+
+/** What the API stores for a PortBlock: inferred from its schema. */
+export type PortBlockSpec = SpecOf<(typeof portBlock)['kinds']['PortBlock']>;
 
 export default portBlock;

@@ -15,6 +15,7 @@ export {
   type InferField,
   type InferFields,
   type ListField,
+  type NamedTypeOptions,
   type ObjectField,
   type RefField,
   type ScalarField,
@@ -34,6 +35,7 @@ export { type Appliance, type ApplianceLeg, type ApplianceOutcome, reconcileAppl
 export {
   type AddressReservation,
   type AgentHalf,
+  type CheckedAgentHalf,
   checkPlugin,
   type ControllerHalf,
   definePlugin,

@@ -214,7 +214,7 @@ export function definePlugin<K extends Kinds, D = unknown>(plugin: PluginDefinit
  * compared strictly (an {@link AgentHalf}'s methods are compared both ways), so an agent half that
  * expects more than `place` gives is refused too, not only one that expects something else.
  */
-interface CheckedAgentHalf<D, O> {
+export interface CheckedAgentHalf<D, O> {
   reconcile: (desired: DesiredPluginResource<D>[], host: HostContext) => Promise<PluginStatus[]>;
   observe?: (desired: DesiredPluginResource<D>[], host: HostContext) => Promise<Record<string, O>>;
 }
