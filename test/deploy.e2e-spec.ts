@@ -71,7 +71,7 @@ function effectiveCapabilities(pid: number): bigint {
 }
 
 // The numbers of the capabilities the agent's unit may keep (linux/capability.h).
-const CAPABILITY_BITS: Record<string, number> = { CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_SYS_ADMIN: 21 };
+const CAPABILITY_BITS: Record<string, number> = { CAP_KILL: 5, CAP_SETGID: 6, CAP_SETUID: 7, CAP_NET_BIND_SERVICE: 10, CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_SYS_ADMIN: 21 };
 
 /** `systemd-analyze verify` of one unit file: its exit status and everything it printed. */
 function verify(file: string): { status: number | null; output: string } {

@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -15,6 +15,34 @@ const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
 const PLUGIN = 'netloom-plugin-port-block';
 const DHCP = 'netloom-plugin-dhcp';
 
+// A plugin that tries to act on the host by itself, and one that dies: a loose module named by path.
+const ROGUE = `
+const { execFileSync } = require('node:child_process');
+const { writeFileSync } = require('node:fs');
+const { definePlugin, t, RealizationState } = require('@netloom/plugin-sdk');
+const attempt = (what, fn) => { try { fn(); return what + ': done'; } catch (error) { return what + ': ' + String(error.stderr || error.message).trim(); } };
+exports.default = definePlugin({
+  id: 'test.rogue',
+  version: '1.0.0',
+  sdk: 1,
+  kinds: { Rogue: { fields: { hostId: t.ref('Host'), mode: t.enum('Mode', ['ESCAPE', 'EXIT', 'OK']), link: t.string() } } },
+  controller: { place: (r) => [{ hostId: r.spec.hostId, spec: r.spec }] },
+  agent: {
+    async reconcile(desired) {
+      return desired.map((r) => {
+        if (r.spec.mode === 'EXIT') process.exit(7);
+        if (r.spec.mode === 'OK') return { id: r.id, state: RealizationState.APPLIED, attributes: { uid: String(process.getuid()) } };
+        const tried = [
+          attempt('ip link add', () => execFileSync('ip', ['link', 'add', r.spec.link, 'type', 'dummy'], { stdio: 'pipe' })),
+          attempt('write /proc/sys', () => writeFileSync('/proc/sys/net/ipv4/ip_forward', '1')),
+        ];
+        return { id: r.id, state: RealizationState.FAILED, reason: tried.join('; ') };
+      });
+    },
+  },
+});
+`;
+
 describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', () => {
   jest.setTimeout(240_000);
   const prefix = runPrefix('k');
@@ -26,6 +54,8 @@ describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', (
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), `netloom-outsider-${prefix}-`));
+    // The agents run these plugins in sandbox processes as nobody, who must be able to read them.
+    chmodSync(dir, 0o755);
     // The author's side: the packed SDK, and each example as a project of its own, built, tested and packed with its own scripts.
     await execa(process.execPath, [join(REPO_ROOT, 'dist/libs/plugin-sdk/pack-cli.js'), '--out', join(dir, 'sdk')], { cwd: REPO_ROOT });
     const tarballs: string[] = [];
@@ -41,14 +71,15 @@ describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', (
     // The operator's side: the plugins npm-installed where the controller (by default <data-dir>/plugins) and the agents (--plugin-dir) look.
     await npm(dir, ['install', '--prefix', join(dir, 'controller', 'plugins'), ...tarballs]);
     await npm(dir, ['install', '--prefix', join(dir, 'agent-plugins'), ...tarballs]);
+    writeFileSync(join(dir, 'rogue.js'), ROGUE, { mode: 0o644 });
     cluster = await Cluster.start({
       prefix,
       hosts: 2,
       resyncMs: 2_000,
       observeMs: 300,
       dataDir: join(dir, 'controller'),
-      controllerArgs: ['--plugins', `${PLUGIN},${DHCP}`],
-      agentArgs: ['--plugins', `${PLUGIN},${DHCP}`, '--plugin-dir', join(dir, 'agent-plugins'), '--daemon-allow', '/usr/sbin/dnsmasq'],
+      controllerArgs: ['--plugins', `${PLUGIN},${DHCP},${join(dir, 'rogue.js')}`],
+      agentArgs: ['--plugins', `${PLUGIN},${DHCP},${join(dir, 'rogue.js')}`, '--plugin-dir', join(dir, 'agent-plugins'), '--daemon-allow', '/usr/sbin/dnsmasq'],
     });
   });
   afterAll(async () => {
@@ -161,6 +192,48 @@ describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', (
     await c.ok('mutation($id: ID!) { deleteDhcpServer(wait: true, input: { id: $id }) { deletedIds } }', { id: createDhcpServer.id });
     expect(await ask(a)).toBe('');
     await c.ok('mutation($id: ID!) { deleteNetwork(wait: true, input: { id: $id, cascade: true }) { revision } }', { id: createNetwork.id });
+  });
+
+  it("runs each plugin's agent half in a process of its own as nobody: the kernel refuses what a plugin tries by itself", async () => {
+    const c = cluster!.controller;
+    const [h0] = cluster!.hostIds;
+    // Two agents, three plugins each, every one a sandbox process of nobody's.
+    const { stdout } = await execa('pgrep', ['-u', 'nobody', '-f', `sandbox-child.js ${dir}/`], { reject: false });
+    expect(stdout.trim().split('\n').filter(Boolean)).toHaveLength(6);
+
+    const link = `${prefix}esc`;
+    type Status = { state: string; reason: string | null; attributes: { key: string; value: string }[] };
+    /** The rogue's status once its agent has reported one that is not PENDING (or `want` when given). */
+    const settled = async (id: string, want?: string): Promise<Status> => {
+      for (const deadline = Date.now() + 20_000; ; ) {
+        const { rogue: now } = await c.ok('query($id: ID!) { rogue(id: $id) { status { state reason attributes { key value } } } }', { id });
+        const status = now.status[0] as Status | undefined;
+        if (status && (want ? status.state === want : status.state !== 'PENDING')) return status;
+        if (Date.now() > deadline) throw new Error(`rogue ${id}: still ${JSON.stringify(status)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    const rogue = async (mode: string): Promise<{ id: string; status: Status }> => {
+      const { createRogue } = await c.ok('mutation($h: ID!, $m: RogueMode!, $l: String!) { createRogue(input: { name: "r", hostId: $h, mode: $m, link: $l }) { id } }', { h: h0, m: mode, l: link });
+      return { id: createRogue.id, status: await settled(createRogue.id) };
+    };
+    const escape = await rogue('ESCAPE');
+    expect(escape.status.state).toBe('FAILED');
+    expect(escape.status.reason).toMatch(/ip link add: .*Operation not permitted/);
+    expect(escape.status.reason).toMatch(/write \/proc\/sys: EACCES: permission denied/);
+    const hostNs = cluster!.sim.hosts[0].name;
+    expect((await execa('ip', ['-n', hostNs, 'link', 'show', link], { reject: false })).exitCode).not.toBe(0);
+    await c.ok('mutation($id: ID!) { deleteRogue(wait: true, input: { id: $id }) { deletedIds } }', { id: escape.id });
+
+    // A plugin whose process dies fails its own resources with the reason; the next pass starts it again.
+    const dying = await rogue('EXIT');
+    expect(dying.status).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/plugin process exited with 7/) as string });
+    await c.ok('mutation($id: ID!) { updateRogue(input: { id: $id, mode: OK }) { id } }', { id: dying.id });
+    const ok = await settled(dying.id, 'APPLIED');
+    expect(ok.attributes.find((a) => a.key === 'uid')?.value).toBe((await execa('id', ['-u', 'nobody'])).stdout.trim());
+    // The other plugins carried on: the DHCP example's and port block's processes are still the first ones.
+    expect((await execa('pgrep', ['-u', 'nobody', '-f', `sandbox-child.js ${dir}/`])).stdout.trim().split('\n')).toHaveLength(6);
+    await c.ok('mutation($id: ID!) { deleteRogue(wait: true, input: { id: $id }) { deletedIds } }', { id: dying.id });
   });
 
   it('refuses to start a controller with a plugin built for another SDK major, saying which it needs', async () => {

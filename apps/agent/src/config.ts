@@ -40,6 +40,14 @@ export interface AgentConfig {
   pluginDir: string;
   /** Absolute paths of the programs plugins may run as daemons (`--daemon-allow`); none by default. */
   daemonAllow: string[];
+  /**
+   * Where the agent halves of `--plugins` run (`--plugin-isolation`): `process`, each in a process
+   * of its own as `pluginUser`, asking the agent for everything it does on the host; `none`, in
+   * the agent (as root). Built-in plugins run in the agent.
+   */
+  pluginIsolation: 'process' | 'none';
+  /** The user sandboxed plugins run as (`--plugin-user`, default `nobody`). */
+  pluginUser: string;
   /** PEM certificates (read from `--ca FILE`) an https controller is verified against; else the system's CAs. */
   ca: string | undefined;
   /** Allow plain http to a controller that is not on this machine (`--allow-insecure-http`). */
@@ -93,6 +101,11 @@ export const AGENT_OPTIONS = z.object({
   countersMs: option(wholeNumber(100).default(5_000), { description: 'how often port counters are read (one dump of every port’s host end) and sent to the controller', value: 'MS' }),
   plugins: option(list().default([]), { description: 'extra plugins to load: packages installed in the plugin directory, or absolute module paths', value: 'NAMES', defaultText: 'none' }),
   pluginDir: option(text().optional(), { description: 'folder where plugin packages are npm-installed', value: 'DIR', defaultText: '<state-dir>/plugins' }),
+  pluginIsolation: option(z.enum(['process', 'none'], { error: 'must be process or none' }).default('process'), {
+    description: 'where the agent halves of --plugins run: each in a process of its own as --plugin-user (process), or in the agent (none)',
+    value: 'process|none',
+  }),
+  pluginUser: option(text().default('nobody'), { description: 'the user sandboxed plugins run as (no capabilities)', value: 'USER' }),
   daemonAllow: option(list().default([]).transform(checkedBy(absolutePaths)), {
     description: 'programs plugins may run as daemons (absolute paths, e.g. /usr/sbin/dnsmasq)',
     value: 'PATHS',
@@ -150,6 +163,8 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     plugins: o.plugins.filter(Boolean),
     pluginDir: resolve(o.pluginDir ?? join(o.stateDir, 'plugins')),
     daemonAllow: o.daemonAllow,
+    pluginIsolation: o.pluginIsolation,
+    pluginUser: o.pluginUser,
     ca,
     allowInsecureHttp: o.allowInsecureHttp,
     cleanup: o.cleanup,

@@ -9,7 +9,7 @@ import { AGENT_VERSION, loadAgentConfig } from './config';
 import { type Log, pinoLog } from './log';
 import { AgentMetrics } from './metrics';
 import { Names } from '@netloom/planner';
-import { loadPlugins } from '@netloom/plugin-host';
+import { loadPlugins, loadSandboxedPlugins } from '@netloom/plugin-host';
 import { readiness, startProbeServer } from './observability';
 import { PluginHost } from './plugin-host';
 import { CountersReporter } from './port-counters';
@@ -28,10 +28,20 @@ async function main(): Promise<void> {
   const netlink = await kernelDoor(config.netlink, log);
   if (netlink) capabilities.push(NETLINK_CAPABILITY);
   // Built-in plugins are compiled into dist/plugins/<name>/src/index.js (this file is dist/apps/agent/src/main.js).
-  const found = loadPlugins({ specifiers: config.plugins, pluginDir: config.pluginDir, builtinDir: resolve(__dirname, '../../../plugins') });
-  for (const { reason } of found.refused) log(reason, { level: 'warn' });
+  const isolated = config.pluginIsolation === 'process';
+  const found = loadPlugins({ specifiers: isolated ? [] : config.plugins, pluginDir: config.pluginDir, builtinDir: resolve(__dirname, '../../../plugins') });
+  const sandboxed = isolated
+    ? await loadSandboxedPlugins({
+        specifiers: config.plugins,
+        pluginDir: config.pluginDir,
+        others: found.loaded.map((p) => p.plugin),
+        sandbox: { user: config.pluginUser, log: (line, level) => log(line, { level: level ?? 'info' }) },
+      })
+    : { loaded: [], refused: [] };
+  for (const { reason } of [...found.refused, ...sandboxed.refused]) log(reason, { level: 'warn' });
   for (const { plugin, specifier } of found.loaded) log(`plugin ${plugin.id} ${plugin.version} loaded from ${specifier}`);
-  const plugins = found.loaded.map((p) => p.plugin);
+  for (const p of sandboxed.loaded) log(`plugin ${p.plugin.id} ${p.plugin.version} loaded from ${p.specifier} in a sandbox process (pid ${p.pid ?? '?'}, user ${config.pluginUser})`);
+  const plugins = [...found.loaded, ...sandboxed.loaded].map((p) => p.plugin);
   const pluginVersions = plugins.map((p) => ({ id: p.id, version: p.version }));
   let reconciler: Reconciler | undefined = undefined;
   let prober: ProbeAnswerer | undefined = undefined;

@@ -1,8 +1,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import Module from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import semver from 'semver';
 import { checkPlugin, type PluginDefinition, SDK_SEMVER } from '@netloom/plugin-sdk';
+import { type SandboxOptions, startSandboxed } from './sandbox';
+import { shareHostSdk } from './sdk-share';
+
+export { shareHostSdk } from './sdk-share';
+export { type SandboxedPlugin, type SandboxOptions, startSandboxed, userIds } from './sandbox';
 
 /**
  * How the controller and the agent find and load plugins, one way for both: the built-in ones of
@@ -28,30 +32,6 @@ export interface RefusedPlugin {
 }
 
 const SDK = '@netloom/plugin-sdk';
-/** The host's own SDK entries: `src/index` and `src/testing` of libs/plugin-sdk (JavaScript in a build, TypeScript under jest). */
-const HOST_SDK: Record<string, string> = {
-  [SDK]: join(__dirname, '..', '..', 'plugin-sdk', 'src', 'index'),
-  [`${SDK}/testing`]: join(__dirname, '..', '..', 'plugin-sdk', 'src', 'testing'),
-};
-
-type ResolveFilename = (request: string, parent: unknown, isMain: boolean, options?: unknown) => string;
-let shared = false;
-
-/**
- * From now on, `require('@netloom/plugin-sdk')` anywhere in this process (a plugin in a plugin
- * directory above all, which has no copy of its own: the SDK is its peer dependency) gives the
- * host's own SDK: one instance, so its classes and constants are the host's. Idempotent.
- */
-export function shareHostSdk(): void {
-  if (shared) return;
-  shared = true;
-  const mod = Module as unknown as { _resolveFilename: ResolveFilename };
-  const original = mod._resolveFilename;
-  mod._resolveFilename = function (request, parent, isMain, options) {
-    const own = HOST_SDK[request];
-    return original.call(this, own ?? request, parent, isMain, own ? undefined : options);
-  };
-}
 
 /** The module paths of the built-in plugins in `dir`: `<dir>/<name>/src/index.js` (or `.ts` under jest), by name. */
 export function builtinPluginModules(dir: string): string[] {
@@ -165,6 +145,56 @@ export function loadPlugins(opts: {
       continue;
     }
     loaded.push({ plugin, specifier, path });
+  }
+  return { loaded, refused };
+}
+
+/**
+ * The agent's way for third-party plugins: each named one found and its SDK range checked as
+ * {@link loadPlugins} does, then loaded by a sandbox process of its own (see `sandbox.ts`), never
+ * in the agent; its definition as the sandbox reports it checked with `checkPlugin`, and against
+ * the ids of `others` (the built-ins already loaded). A refused one's process is ended.
+ */
+export async function loadSandboxedPlugins(opts: {
+  specifiers: readonly string[];
+  pluginDir: string;
+  others: readonly PluginDefinition[];
+  sandbox: Omit<SandboxOptions, 'pluginPath'>;
+}): Promise<{ loaded: (LoadedPlugin & { close(): Promise<void>; pid: number | undefined })[]; refused: RefusedPlugin[] }> {
+  const loaded: (LoadedPlugin & { close(): Promise<void>; pid: number | undefined })[] = [];
+  const refused: RefusedPlugin[] = [];
+  for (const specifier of opts.specifiers) {
+    const refuse = (reason: string): void => void refused.push({ specifier, reason: `plugin ${specifier} refused: ${reason}` });
+    let path: string;
+    try {
+      path = resolvePlugin(specifier, opts.pluginDir);
+    } catch (error) {
+      refuse(`cannot be loaded: ${error instanceof Error ? error.message : String(error)}`);
+      continue;
+    }
+    const sdk = sdkRefusal(path);
+    if (sdk) {
+      refuse(sdk);
+      continue;
+    }
+    let sandboxed;
+    try {
+      sandboxed = await startSandboxed({ ...opts.sandbox, pluginPath: path });
+    } catch (error) {
+      refuse(`cannot be loaded: ${error instanceof Error ? error.message : String(error)}`);
+      continue;
+    }
+    const plugin = sandboxed.definition;
+    const ids = [...opts.others.map((p) => p.id), ...loaded.map((p) => p.plugin.id)];
+    const problem = checkPlugin(plugin) ?? (ids.includes(plugin.id) ? `plugin ${plugin.id} is already loaded` : null);
+    if (problem) {
+      refuse(problem);
+      await sandboxed.close();
+      continue;
+    }
+    loaded.push({ plugin, specifier, path, close: () => sandboxed.close(), get pid() {
+      return sandboxed.pid;
+    } });
   }
   return { loaded, refused };
 }

@@ -65,6 +65,8 @@ export interface ManagedHostContext extends HostContext {
   close(): Promise<void>;
   /** Namespaces just made (a core port's, by the agent): they hold no table, whatever the context knew of one of that name. */
   madeNow(netns: readonly string[]): void;
+  /** What the synchronous parts answer from, as of now (for a plugin whose agent half runs in a sandbox process). */
+  snapshot(): { agentPrefix: string; hostId: string; ports: Record<string, PortPlace>; bridges: Record<string, string> };
 }
 
 
@@ -127,6 +129,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
   return {
     hostId: opts.hostId,
     pluginId: opts.pluginId,
+    names: { nftTable: scope.nftTable, netnsPrefix: scope.netnsPrefix, linkPrefix: scope.linkPrefix },
     netnsName: (id) => scope.netnsName(id),
     linkName: (id, role) => scope.linkName(id, role),
     networkBridge: (networkId) => networkBridges.get(networkId),
@@ -321,6 +324,10 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
 
     close: async () => {
       await Promise.all([probes.close(), watch.close(), daemons.close()]);
+    },
+
+    snapshot() {
+      return { agentPrefix: opts.agentPrefix, hostId: opts.hostId, ports: Object.fromEntries(ports), bridges: Object.fromEntries(networkBridges) };
     },
 
     madeNow(netns) {

@@ -7,6 +7,12 @@
 export interface HostContext {
   readonly hostId: string;
   readonly pluginId: string;
+  /**
+   * The names this plugin owns here, as the context derives them: its nftables table (the one
+   * {@link nftTable} writes, in the families it uses), and the prefixes of its namespaces
+   * ({@link netnsName}) and links ({@link linkName}). Read them; never build them yourself.
+   */
+  readonly names: { nftTable: string; netnsPrefix: string; linkPrefix: string };
 
   /** A namespace this plugin owns, derived from an id (stable, unique per host and plugin). */
   netnsName(id: string): string;
