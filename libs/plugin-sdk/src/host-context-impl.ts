@@ -185,7 +185,11 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     },
 
     async sysctl(netns, key, value) {
-      await linux.sysctl(key, value, ownedNs(netns, 'sysctl in'));
+      if (netns !== '') return linux.sysctl(key, value, ownedNs(netns, 'sysctl in'));
+      // The host namespace: a key of one of the plugin's own links only.
+      const link = /^net\.ipv[46]\.(?:conf|neigh)\.([^./]+)\.[a-z0-9_]+$/.exec(key)?.[1];
+      if (!link || !scope.ownsLink(link)) throw new Error(`plugin ${opts.pluginId}: sysctl ${key} in the host namespace: only a key of a link of its own`);
+      await linux.sysctl(key, value, hostNetns);
     },
 
     async sysctlValue(key, netns) {
@@ -632,10 +636,14 @@ class BatchChanges implements LinkChanges {
     return this;
   }
 
-  linkSet(name: string, opts: { up?: boolean; down?: boolean; mtu?: number; master?: string; nomaster?: boolean; address?: string }, key?: string): this {
+  linkSet(
+    name: string,
+    opts: { up?: boolean; down?: boolean; mtu?: number; master?: string; nomaster?: boolean; address?: string; addrgenmode?: 'none' | 'eui64' },
+    key?: string,
+  ): this {
     this.link(name, 'linkSet');
     if (opts.master !== undefined) this.master(opts.master);
-    this.batch.linkSet(name, { up: opts.up, down: opts.down, mtu: opts.mtu, master: opts.master, nomaster: opts.nomaster, address: opts.address }, key);
+    this.batch.linkSet(name, { up: opts.up, down: opts.down, mtu: opts.mtu, master: opts.master, nomaster: opts.nomaster, address: opts.address, addrgenmode: opts.addrgenmode }, key);
     return this;
   }
 

@@ -136,6 +136,27 @@ describeKernel('HostContext on the real kernel (test kit)', () => {
     await kit?.destroy();
   });
 
+  it("sets addrgenmode and per-link sysctls on its own links in the host namespace, and no one else's; tells its names", async () => {
+    const [a, b] = [kit.host.linkName('gen', 'a'), kit.host.linkName('gen', 'b')];
+    const result = await kit.host.apply((c) => c.host.vethAdd(a, { peer: b }).linkSet(a, { addrgenmode: 'none' }).linkSet(a, { up: true }).linkSet(b, { up: true }));
+    expect(result.ok).toBe(true);
+    try {
+      const v6 = async (dev: string) => (await kit.exec(kit.hostNetns, ['ip', '-6', 'addr', 'show', 'dev', dev])).stdout;
+      // The end left as the kernel makes it has a link-local address (the check can fail), the other none.
+      expect(await v6(b)).toContain('fe80');
+      expect(await v6(a)).not.toContain('fe80');
+      await kit.host.sysctl('', `net.ipv6.conf.${b}.disable_ipv6`, '1');
+      expect(await kit.host.sysctlValue(`net.ipv6.conf.${b}.disable_ipv6`)).toBe('1');
+      expect(await v6(b)).not.toContain('fe80');
+      await expect(kit.host.sysctl('', 'net.ipv6.conf.lo.disable_ipv6', '1')).rejects.toThrow(/only a key of a link of its own/);
+      await expect(kit.host.sysctl('', 'net.ipv4.ip_forward', '1')).rejects.toThrow(/only a key of a link of its own/);
+      expect(kit.host.names.nftTable).toMatch(new RegExp(`^${kit.prefix}_[0-9a-f]{3}$`));
+      expect(a.startsWith(kit.host.names.linkPrefix) && kit.host.netnsName('x').startsWith(kit.host.names.netnsPrefix)).toBe(true);
+    } finally {
+      await kit.host.apply((c) => c.host.linkDel(a));
+    }
+  });
+
   it('realizes legs that talk, with forwarding on and packets counted', async () => {
     const statuses = await legs.agent!.reconcile(desired, kit.host);
     expect(statuses.map((s) => [s.id, s.state, s.reason])).toEqual([

@@ -47,7 +47,11 @@ export interface HostContext {
    */
   apply(build: (changes: ChangeSet) => void): Promise<ApplyResult>;
 
-  /** Sets a sysctl inside one of this plugin's namespaces (e.g. `net.ipv4.ip_forward` = `1`). */
+  /**
+   * Sets a sysctl inside one of this plugin's namespaces (e.g. `net.ipv4.ip_forward` = `1`), or,
+   * with `netns` `''`, one of a link of its own in the host namespace (only
+   * `net.ipv4.conf.<link>.*`, `net.ipv6.conf.<link>.*` and `net.ipv4.neigh.<link>.*`/`net.ipv6.neigh.<link>.*`).
+   */
   sysctl(netns: string, key: string, value: string): Promise<void>;
   /**
    * Reads a sysctl (e.g. `net.bridge.bridge-nf-call-iptables`) in the host namespace (no `netns`),
@@ -245,7 +249,12 @@ export interface LinkView {
 export interface LinkChanges {
   /** A veth pair; the peer may be moved into one of this plugin's namespaces (bring it up from there). */
   vethAdd(name: string, opts: { peer: string; peerNetns?: string; master?: string; mtu?: number }, key?: string): this;
-  linkSet(name: string, opts: { up?: boolean; down?: boolean; mtu?: number; master?: string; nomaster?: boolean; address?: string }, key?: string): this;
+  /** `addrgenmode`: `none` keeps the kernel from giving the link an IPv6 link-local address (`eui64`, its default, does). */
+  linkSet(
+    name: string,
+    opts: { up?: boolean; down?: boolean; mtu?: number; master?: string; nomaster?: boolean; address?: string; addrgenmode?: 'none' | 'eui64' },
+    key?: string,
+  ): this;
   linkDel(name: string, key?: string): this;
   addrReplace(cidrAddr: string, dev: string, key?: string): this;
   addrDel(cidrAddr: string, dev: string, key?: string): this;
