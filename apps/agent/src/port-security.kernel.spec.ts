@@ -147,6 +147,22 @@ describeKernel('port security on the real kernel', () => {
     }
   });
 
+  it("delivers nothing a secured port sends to the host namespace's own addresses; an unsecured one still reaches them", async () => {
+    // The host namespace with an address on the bridge: without the rule, it answers ARP and pings through it.
+    await sh(['-n', host, 'addr', 'add', '10.77.0.254/24', 'dev', 'br0']);
+    try {
+      expect(await ping('a', '10.77.0.254')).toBe(false);
+      // c has no port security (the previous test's state): the check can fail.
+      expect(await reconcile([port('a'), port('b'), port('c', { portSecurity: false })])).not.toBe('');
+      expect(await ping('c', '10.77.0.254')).toBe(true);
+      // Ports still reach each other.
+      expect(await ping('a', IP.b)).toBe(true);
+    } finally {
+      await sh(['-n', host, 'addr', 'del', '10.77.0.254/24', 'dev', 'br0']);
+      await reconcile(desired);
+    }
+  });
+
   it('lets a DHCP client ask from 0.0.0.0 (client port to server port only), with its own MAC', async () => {
     // A broadcast from 0.0.0.0:SPORT to 255.255.255.255:DPORT, as a DHCP client sends it before it has an address (a raw frame from eth0).
     const ask = (sport: number, dport: number) =>

@@ -36,7 +36,7 @@ function after(before: NftTableView | null, script: string): NftTableView | null
     const body = /\{ (.*) \}$/.exec(line)?.[1] ?? '';
     if (what === 'table') view = verb === 'add' ? { chains: [], rules: [], sets: [], counters: [] } : null;
     else if (!view) throw new Error(`no table for: ${line}`);
-    else if (what === 'chain') view.chains.push({ name, ...(line.includes('hook prerouting') ? { hook: 'prerouting' } : {}) });
+    else if (what === 'chain') view.chains.push({ name, ...(/hook (\w+)/.exec(line) ? { hook: /hook (\w+)/.exec(line)![1] } : {}) });
     else if (what === 'rule') view.rules.push({ chain: name, handle: view.rules.length + 1 });
     else if (what === 'set' || what === 'map') view.sets.push({ name, elements: [] });
     else if (what === 'counter' && verb === 'add') view.counters.push({ name, packets: 0, bytes: 0 });

@@ -241,6 +241,11 @@ export function planPortSecurity(
       `add chain ${t} pre { type filter hook prerouting priority -200; policy accept; }`,
       `add chain ${t} check`,
       `add rule ${t} pre iifname @${PORTS} jump check`,
+      // The host itself is no port's peer: nothing a port sends is delivered to the host namespace
+      // (its addresses would otherwise answer ARP and take packets through the bridge). Not counted
+      // as the port's drops: broadcasts and multicasts reach this hook as well as the other ports.
+      `add chain ${t} in { type filter hook input priority -200; policy accept; }`,
+      `add rule ${t} in iifname @${PORTS} drop`,
       ...CHECK_RULES.map((rule) => `add rule ${t} check ${rule}`),
     );
   }
@@ -312,6 +317,8 @@ function isIntact(table: NftTableView): boolean {
     table.chains.find((c) => c.name === 'pre')?.hook === 'prerouting' &&
     table.chains.some((c) => c.name === 'check') &&
     rules('pre') === 1 &&
+    table.chains.find((c) => c.name === 'in')?.hook === 'input' &&
+    rules('in') === 1 &&
     rules('check') === CHECK_RULES.length &&
     [PORTS, DROPS, ...Object.keys(SETS)].every((s) => sets.has(s))
   );
