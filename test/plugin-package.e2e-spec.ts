@@ -25,10 +25,12 @@ exports.default = definePlugin({
   id: 'test.rogue',
   version: '1.0.0',
   sdk: 1,
-  kinds: { Rogue: { fields: { hostId: t.ref('Host'), mode: t.enum('Mode', ['ESCAPE', 'EXIT', 'OK']), link: t.string() } } },
+  kinds: { Rogue: { fields: { hostId: t.ref('Host'), mode: t.enum('Mode', ['ESCAPE', 'EXIT', 'HANG', 'LEAK', 'OK']), link: t.string() } } },
   controller: { place: (r) => [{ hostId: r.spec.hostId, spec: r.spec }] },
   agent: {
     async reconcile(desired) {
+      if (desired.some((r) => r.spec.mode === 'HANG')) await new Promise(() => undefined);
+      if (desired.some((r) => r.spec.mode === 'LEAK')) { const kept = []; for (;;) kept.push(new Array(1e6).fill(kept.length)); }
       return desired.map((r) => {
         if (r.spec.mode === 'EXIT') process.exit(7);
         if (r.spec.mode === 'OK') return { id: r.id, state: RealizationState.APPLIED, attributes: { uid: String(process.getuid()) } };
@@ -79,7 +81,7 @@ describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', (
       observeMs: 300,
       dataDir: join(dir, 'controller'),
       controllerArgs: ['--plugins', `${PLUGIN},${DHCP},${join(dir, 'rogue.js')}`],
-      agentArgs: ['--plugins', `${PLUGIN},${DHCP},${join(dir, 'rogue.js')}`, '--plugin-dir', join(dir, 'agent-plugins'), '--daemon-allow', '/usr/sbin/dnsmasq'],
+      agentArgs: ['--plugins', `${PLUGIN},${DHCP},${join(dir, 'rogue.js')}`, '--plugin-dir', join(dir, 'agent-plugins'), '--daemon-allow', '/usr/sbin/dnsmasq', '--plugin-timeout-ms', '4000'],
     });
   });
   afterAll(async () => {
@@ -231,6 +233,16 @@ describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', (
     await c.ok('mutation($id: ID!) { updateRogue(input: { id: $id, mode: OK }) { id } }', { id: dying.id });
     const ok = await settled(dying.id, 'APPLIED');
     expect(ok.attributes.find((a) => a.key === 'uid')?.value).toBe((await execa('id', ['-u', 'nobody'])).stdout.trim());
+    // One that hangs is killed at its deadline, one that leaks dies of its heap limit: each fails its own resources, says why, and comes back.
+    for (const [mode, why] of [
+      ['HANG', /plugin process did not answer reconcile within 3500 ms \(killed\)/],
+      ['LEAK', /plugin process killed by SIGABRT: .*heap/i],
+    ] as const) {
+      await c.ok('mutation($id: ID!, $m: RogueMode!) { updateRogue(input: { id: $id, mode: $m }) { id } }', { id: dying.id, m: mode });
+      expect((await settled(dying.id, 'FAILED')).reason).toMatch(why);
+      await c.ok('mutation($id: ID!) { updateRogue(input: { id: $id, mode: OK }) { id } }', { id: dying.id });
+      await settled(dying.id, 'APPLIED');
+    }
     // The other plugins carried on: the DHCP example's and port block's processes are still the first ones.
     expect((await execa('pgrep', ['-u', 'nobody', '-f', `sandbox-child.js ${dir}/`])).stdout.trim().split('\n')).toHaveLength(6);
     await c.ok('mutation($id: ID!) { deleteRogue(wait: true, input: { id: $id }) { deletedIds } }', { id: dying.id });

@@ -48,6 +48,8 @@ export interface AgentConfig {
   pluginIsolation: 'process' | 'none';
   /** The user sandboxed plugins run as (`--plugin-user`, default `nobody`). */
   pluginUser: string;
+  /** How long one call into a plugin (reconcile, observe) may take (`--plugin-timeout-ms`); a sandboxed one is then killed. */
+  pluginTimeoutMs: number;
   /** PEM certificates (read from `--ca FILE`) an https controller is verified against; else the system's CAs. */
   ca: string | undefined;
   /** Allow plain http to a controller that is not on this machine (`--allow-insecure-http`). */
@@ -106,6 +108,7 @@ export const AGENT_OPTIONS = z.object({
     value: 'process|none',
   }),
   pluginUser: option(text().default('nobody'), { description: 'the user sandboxed plugins run as (no capabilities)', value: 'USER' }),
+  pluginTimeoutMs: option(wholeNumber(1000).default(30_000), { description: 'how long one call into a plugin may take (a sandboxed one is then killed and started again)', value: 'MS' }),
   daemonAllow: option(list().default([]).transform(checkedBy(absolutePaths)), {
     description: 'programs plugins may run as daemons (absolute paths, e.g. /usr/sbin/dnsmasq)',
     value: 'PATHS',
@@ -165,6 +168,7 @@ export function loadAgentConfig(argv: string[] = process.argv.slice(2), env: Nod
     daemonAllow: o.daemonAllow,
     pluginIsolation: o.pluginIsolation,
     pluginUser: o.pluginUser,
+    pluginTimeoutMs: o.pluginTimeoutMs,
     ca,
     allowInsecureHttp: o.allowInsecureHttp,
     cleanup: o.cleanup,

@@ -35,7 +35,8 @@ async function main(): Promise<void> {
         specifiers: config.plugins,
         pluginDir: config.pluginDir,
         others: found.loaded.map((p) => p.plugin),
-        sandbox: { user: config.pluginUser, log: (line, level) => log(line, { level: level ?? 'info' }) },
+        // The sandbox's own deadline comes first, so the reason it gives reaches the status.
+        sandbox: { user: config.pluginUser, callTimeoutMs: Math.max(500, config.pluginTimeoutMs - 500), log: (line, level) => log(line, { level: level ?? 'info' }) },
       })
     : { loaded: [], refused: [] };
   for (const { reason } of [...found.refused, ...sandboxed.refused]) log(reason, { level: 'warn' });
@@ -99,7 +100,14 @@ async function main(): Promise<void> {
   }
 
   // What the plugins' host is given, whether the agent runs or cleans up.
-  const pluginHostBase = (hostId: string) => ({ agentPrefix: config.prefix, hostId, plugins, log, daemons: { allow: config.daemonAllow, dir: join(config.stateDir, 'daemons') } });
+  const pluginHostBase = (hostId: string) => ({
+    agentPrefix: config.prefix,
+    hostId,
+    plugins,
+    log,
+    timeoutMs: config.pluginTimeoutMs,
+    daemons: { allow: config.daemonAllow, dir: join(config.stateDir, 'daemons') },
+  });
 
   if (config.cleanup) {
     const hostId = store.readCredential()?.hostId;

@@ -71,6 +71,8 @@ export async function startSandboxed(opts: SandboxOptions): Promise<SandboxedPlu
   let ready: Promise<PluginMeta> | undefined;
   let failures = 0;
   let lastExit = '';
+  /** Why the agent killed the current process itself (a call past its deadline), said instead of the signal. */
+  let killedFor: string | undefined;
   let notBefore = 0;
   let host: HostContext | undefined;
   let nextCall = 1;
@@ -89,8 +91,12 @@ export async function startSandboxed(opts: SandboxOptions): Promise<SandboxedPlu
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     child = proc;
+    /** The last line that names an error (V8's "FATAL ERROR: … heap out of memory", an uncaught exception): it beats a stack's last lines. */
+    let named: string | undefined;
     const keep = (chunk: Buffer): void => {
-      tail.push(...chunk.toString().split('\n').filter(Boolean));
+      const lines = chunk.toString().split('\n').filter(Boolean);
+      named = lines.filter((l) => /^(FATAL ERROR|Uncaught|\w*Error\b)/.test(l.trim())).pop() ?? named;
+      tail.push(...lines);
       tail.splice(0, Math.max(0, tail.length - 5));
     };
     proc.stdout?.on('data', keep);
@@ -105,7 +111,9 @@ export async function startSandboxed(opts: SandboxOptions): Promise<SandboxedPlu
       });
       proc.once('exit', (code, signal) => {
         if (child === proc) child = undefined;
-        lastExit = `${signal ? `killed by ${signal}` : `exited with ${code}`}${tail.length ? `: ${tail.join(' | ')}` : ''}`;
+        const said = named ?? tail.join(' | ');
+        lastExit = killedFor ?? `${signal ? `killed by ${signal}` : `exited with ${code}`}${said ? `: ${said.trim()}` : ''}`;
+        killedFor = undefined;
         failures += 1;
         notBefore = Date.now() + Math.min(30_000, 1_000 * 2 ** (failures - 1));
         const error = new Error(`plugin process ${lastExit}`);
@@ -171,7 +179,8 @@ export async function startSandboxed(opts: SandboxOptions): Promise<SandboxedPlu
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         calls.delete(id);
-        reject(new Error(`plugin process did not answer ${what} within ${timeoutMs} ms: killed, started again on the next call`));
+        killedFor = `did not answer ${what} within ${timeoutMs} ms (killed)`;
+        reject(new Error(`plugin process ${killedFor}; started again on the next call`));
         proc.kill('SIGKILL');
       }, timeoutMs);
       calls.set(id, {
