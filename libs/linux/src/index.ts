@@ -15,6 +15,20 @@ export {
   type VxlanAddOptions,
 } from './ip-batch';
 export { DEFAULT_BATCH_CONCURRENCY, Linux, NETNS_DIR } from './linux';
+export {
+  assertTcHandle,
+  assertTcRate,
+  assertTcSize,
+  TcBatch,
+  type TcAction,
+  type TcClassSpec,
+  type TcFilterSpec,
+  type TcMatch,
+  type TcParent,
+  type TcQdiscKind,
+  type TcQdiscSpec,
+} from './tc-batch';
+export { parseTcClasses, parseTcQdiscs } from './tc-parse';
 export type { LinkMonitor } from './monitor';
 export { NETLINK_PYTHON, NetlinkHelper, netlinkHelper, type NetlinkAnswer, type NetlinkLinkAnswer } from './netlink';
 export {

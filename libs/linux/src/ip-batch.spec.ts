@@ -38,6 +38,11 @@ describe('IpBatch', () => {
     ]);
   });
 
+  it('ifbAdd: an ifb, up when asked', () => {
+    expect(texts(new IpBatch().ifbAdd('ifb0').ifbAdd('ifb1', { up: true }, 'k'))).toEqual(['link add name ifb0 type ifb', 'link add name ifb1 up type ifb']);
+    expect(() => new IpBatch().ifbAdd('ifb0 type veth')).toThrow(LinuxInputError);
+  });
+
   it('vxlanAdd', () => {
     expect(texts(new IpBatch('h').vxlanAdd('vx42', { vni: 42, dstport: 4789, local: '10.0.0.1', dev: 'eth0', mtu: 1450, master: 'br0', up: true })))
       .toEqual(['link add name vx42 mtu 1450 master br0 up type vxlan id 42 local 10.0.0.1 dev eth0 dstport 4789 nolearning']);

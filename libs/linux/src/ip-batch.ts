@@ -110,6 +110,14 @@ export class IpBatch extends Batch {
   }
 
   /**
+   * `link add name NAME [up] type ifb`: an intermediate functional block, the device a `tc`
+   * redirect hands a link's received packets to so they can be shaped on its egress.
+   */
+  ifbAdd(name: string, opts: { up?: boolean } = {}, key?: string): this {
+    return this.push(`link add name ${assertIfName(name)}${opts.up ? ' up' : ''} type ifb`, key);
+  }
+
+  /**
    * `link add name HOST [mtu M] [master BR] [up] type veth peer name PEER [mtu M] [netns NS]`,
    * the order `ip` 6.1 accepts. The peer is never brought up here (`peer ... netns NS up` fails with
    * ENOTCONN on this kernel): bring it up with a batch inside `NS`.

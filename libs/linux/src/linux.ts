@@ -3,12 +3,14 @@ import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './batch-result';
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
+import type { TcBatch } from './tc-batch';
+import { parseTcClasses, parseTcQdiscs } from './tc-parse';
 import { monitorLinks, monitorNft, type LinkMonitor } from './monitor';
 import { NetlinkHelper } from './netlink';
 import { assertIfName, assertIp, assertNetnsName, assertNftName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
 import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNeighEntry, toNftCounters, toNftTable, toRouteInfo } from './parse';
 import { CommandRunner, LinuxCommandError, type LinuxCommand, type StreamHandle } from './runner';
-import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, LinkStats, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo } from './types';
+import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, LinkStats, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo, TcClassView, TcQdiscView } from './types';
 
 /** Where `ip netns add` keeps its namespaces. */
 export const NETNS_DIR = '/run/netns';
@@ -200,6 +202,38 @@ export class Linux {
     return this.applyBatch('bridge', batch);
   }
 
+  /**
+   * Runs traffic-control lines with `tc -force -batch -` (in a namespace through `nsenter --net`),
+   * one process, logged as mutating; failures mapped to their lines and keys as in
+   * {@link applyIpBatch} (tc reports them the same way). An empty batch runs nothing.
+   */
+  async applyTcBatch(batch: TcBatch): Promise<BatchResult> {
+    return this.applyBatch('tc', batch);
+  }
+
+  /**
+   * The qdiscs of one device, or of every device when `dev` is undefined, with their counters:
+   * `tc [-n NS] -s -j qdisc show [dev D]` (throws if `dev` does not exist).
+   */
+  async tcQdiscs(netns?: string, dev?: string): Promise<TcQdiscView[]> {
+    const devArgs = dev === undefined ? [] : ['dev', assertIfName(dev)];
+    const { stdout } = await this.read('tc', [...nsArgs(netns), '-s', '-j', 'qdisc', 'show', ...devArgs]);
+    return parseTcQdiscs(stdout);
+  }
+
+  /**
+   * A device's qdiscs and classes with their counters (bytes, packets, drops, overlimits,
+   * backlog): `tc [-n NS] -s -j qdisc show dev D` and `tc [-n NS] -s -j class show dev D`.
+   */
+  async tcShow(netns: string | undefined, dev: string): Promise<{ qdiscs: TcQdiscView[]; classes: TcClassView[] }> {
+    const devArgs = ['dev', assertIfName(dev)];
+    const [qdiscs, classes] = await Promise.all([
+      this.tcQdiscs(netns, dev),
+      this.read('tc', [...nsArgs(netns), '-s', '-j', 'class', 'show', ...devArgs]).then(({ stdout }) => parseTcClasses(stdout)),
+    ]);
+    return { qdiscs, classes };
+  }
+
   /** Forwarding database: `bridge [-n NS] -json fdb show [dev D]`. */
   /** Neighbour (ARP/ND) entries: `ip [-n NS] -json neigh show [dev D]`. */
   async neighbours(netns?: string, dev?: string): Promise<NeighEntry[]> {
@@ -383,7 +417,7 @@ export class Linux {
     return this.runner.run(command, args, { mutating: false });
   }
 
-  private async applyBatch(tool: 'ip' | 'bridge', batch: IpBatch | BridgeBatch): Promise<BatchResult> {
+  private async applyBatch(tool: 'ip' | 'bridge' | 'tc', batch: IpBatch | BridgeBatch | TcBatch): Promise<BatchResult> {
     if (batch.length === 0) return { ok: true, failed: [] };
     // In a namespace through `nsenter --net` rather than `ip -n`: the latter also makes a mount
     // namespace (copying every mount: one per network namespace) to remount /sys, which a batch

@@ -3,10 +3,10 @@ import { execa } from 'execa';
 import { spawner } from './spawner';
 
 /**
- * The only programs this library runs (`nsenter --net` only to run `ip` or `bridge` in a
+ * The only programs this library runs (`nsenter --net` only to run `ip`, `bridge` or `tc` in a
  * namespace); `netlink` is a batch sent by the long-lived netlink helper (`netlink.ts`).
  */
-export type LinuxCommand = 'ip' | 'bridge' | 'nft' | 'sysctl' | 'nsenter' | 'netlink';
+export type LinuxCommand = 'ip' | 'bridge' | 'tc' | 'nft' | 'sysctl' | 'nsenter' | 'netlink';
 
 /** What a command printed and how it ended. */
 export interface CommandResult {

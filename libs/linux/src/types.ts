@@ -168,3 +168,33 @@ export interface NftSetView {
 
 /** An nftables address family. */
 export type NftFamily = 'inet' | 'ip' | 'ip6' | 'arp' | 'bridge' | 'netdev';
+
+/** The counters `tc -s` reports for a qdisc or a class. */
+export interface TcCounters {
+  bytes: number;
+  packets: number;
+  drops: number;
+  overlimits: number;
+  /** Bytes queued now. */
+  backlog: number;
+}
+
+/** One qdisc from `tc -s -j qdisc show`. */
+export interface TcQdiscView extends TcCounters {
+  dev?: string;
+  kind: string;
+  /** `1:`, `ffff:` (ingress, clsact), `0:` for a default one. */
+  handle: string;
+  /** `root`, or the class or hook it hangs on (`1:a`, `ffff:fff1`). */
+  parent: string;
+  /** Packets queued now. */
+  qlen: number;
+}
+
+/** One class from `tc -s class show`. */
+export interface TcClassView extends TcCounters {
+  kind: string;
+  classid: string;
+  /** `root`, or its parent class. */
+  parent: string;
+}
