@@ -30,7 +30,7 @@ const ask = (method: RemoteMethod, ...args: unknown[]): Promise<never> =>
 function recorder(ops: ChangeOp[]): ChangeSet {
   const links = (netns: string): LinkChanges => {
     const changes = {} as Record<string, (...args: unknown[]) => LinkChanges>;
-    for (const method of ['vethAdd', 'linkSet', 'linkDel', 'addrReplace', 'addrDel', 'routeReplace', 'routeDel']) {
+    for (const method of ['vethAdd', 'linkSet', 'linkDel', 'ifbAdd', 'addrReplace', 'addrDel', 'routeReplace', 'routeDel']) {
       changes[method] = (...args: unknown[]) => {
         ops.push({ netns, method, args });
         return changes as unknown as LinkChanges;
@@ -80,6 +80,8 @@ function context(pluginId: string): HostContext {
     probe: (netns, check) => ask('probe', netns, check),
     daemons: (specs) => ask('daemons', specs),
     daemonFile: (name, file) => ask('daemonFile', name, file),
+    tc: (devices) => ask('tc', devices),
+    tcStats: (dev, netns) => ask('tcStats', dev, netns),
     requestReconcile: (reason) => send({ t: 'requestReconcile', reason }),
     log: (line) => send({ t: 'log', line }),
   };

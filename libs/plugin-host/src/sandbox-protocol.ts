@@ -31,6 +31,8 @@ export const REMOTE_METHODS = [
   'probe',
   'daemons',
   'daemonFile',
+  'tc',
+  'tcStats',
 ] as const;
 export type RemoteMethod = (typeof REMOTE_METHODS)[number];
 

@@ -26,7 +26,7 @@ export interface SandboxedPlugin {
   readonly pid: number | undefined;
 }
 
-const LINK_METHODS = new Set(['vethAdd', 'linkSet', 'linkDel', 'addrReplace', 'addrDel', 'routeReplace', 'routeDel']);
+const LINK_METHODS = new Set(['vethAdd', 'linkSet', 'linkDel', 'ifbAdd', 'addrReplace', 'addrDel', 'routeReplace', 'routeDel']);
 const SET_METHODS = new Set(['netnsAdd', 'netnsDel']);
 const REMOTE = new Set<string>(REMOTE_METHODS);
 const CHILD_MAIN = join(__dirname, 'sandbox-child.js');

@@ -5,6 +5,7 @@ import type { ApplyResult, ChangeSet, HostContext, LinkChanges, LinkView, NftMap
 import { elementKeyOf, type HeldParts, listedMapElement, mapElementText, type Part, partsDiff, splitBody } from './nft-parts';
 import { NftWatch } from './nft-watch';
 import { Daemons } from './daemons';
+import { TrafficControl } from './tc';
 import { ProbeHelpers } from './probe-helper';
 import { scopeFor, type PluginScope } from './scoping';
 import { TRUST_MS } from './trust';
@@ -107,6 +108,24 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       opts.requestReconcile?.(`nft table ${scope.nftTable} in ${where} ${why}`);
     } else log(`nft table ${scope.nftTable} in ${where}: ${why}`);
   });
+  // Devices a plugin may shape: links in its namespaces, its links in the host namespace, a core port's host end.
+  const tc = new TrafficControl({
+    linux,
+    pluginId: opts.pluginId,
+    tag: scope.tag,
+    hostNetns,
+    trustMs: opts.nftTrustMs,
+    place(dev, netns, what) {
+      if (netns !== undefined) return ownedNs(netns, `${what} a device in`);
+      if (typeof dev === 'string' && (scope.ownsLink(dev) || [...ports.values()].some((p) => p.hostIfname === dev))) return hostNetns;
+      throw new Error(`plugin ${opts.pluginId}: ${what} ${JSON.stringify(dev)}: not one of its links (${scope.linkPrefix}…) nor the host end of a port on this host`);
+    },
+    ifb(name, netns) {
+      if (netns === undefined && (typeof name !== 'string' || !scope.ownsLink(name))) {
+        throw new Error(`plugin ${opts.pluginId}: redirectToIfb ${JSON.stringify(name)} is not one of its links (${scope.linkPrefix}…)`);
+      }
+    },
+  });
   const made = (netns: readonly string[]): void => {
     for (const ns of netns) for (const family of TABLE_FAMILIES) tables.set(tableKey(ns, family), EMPTY_TABLE());
     // A watch there watched the namespace that had this name before.
@@ -175,6 +194,8 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       await Promise.all([probes.end(changes.deletedNetns), watch.end(changes.deletedNetns), daemons.endIn(changes.deletedNetns)]);
       for (const ns of changes.deletedNetns) forget(ns);
       made(changes.addedNetns);
+      // Links made, changed or deleted hold what the kernel says, not what tc last applied.
+      tc.forget([...changes.deletedNetns, ...changes.addedNetns, ...changes.changedNetns], [...changes.hostLinks]);
       try {
         // A name held by a dead file (nothing mounted on it) is free only once the file goes.
         const dead = changes.addedNetns.length ? await deadNetns(linux) : new Set<string>();
@@ -319,6 +340,14 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       return Promise.resolve(daemons.read(name, file));
     },
 
+    tc(devices) {
+      return tc.ensure(devices);
+    },
+
+    tcStats(dev, netns) {
+      return tc.stats(dev, netns);
+    },
+
     requestReconcile(reason) {
       log(`asks for a reconcile: ${reason}`);
       opts.requestReconcile?.(reason);
@@ -336,6 +365,9 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
 
     madeNow(netns) {
       made(netns);
+      // A port's namespace made again: its veth too, host end included.
+      const remade = new Set(netns);
+      tc.forget([], [...ports.values()].filter((p) => remade.has(p.netns) && p.hostIfname !== undefined).map((p) => p.hostIfname!));
       // Port namespaces no longer on this host: their watch would keep them alive.
       const portNs = new Set([...ports.values()].map((p) => p.netns));
       const gone = watch.namespaces.filter((ns) => ns !== '' && !scope.ownsNetns(ns) && !portNs.has(ns));
@@ -559,6 +591,11 @@ class Changes implements ChangeSet {
     this.deletedNetns.push(name);
   }
 
+  /** The plugin's namespaces this change set changes links in. */
+  get changedNetns(): string[] {
+    return [...this.nsBatches.keys()];
+  }
+
   in(netns: string): LinkChanges {
     this.ownedNs(netns, 'changes in');
     let batch = this.nsBatches.get(netns);
@@ -649,6 +686,11 @@ class BatchChanges implements LinkChanges {
 
   linkDel(name: string, key?: string): this {
     this.batch.linkDel(this.link(name, 'linkDel'), key);
+    return this;
+  }
+
+  ifbAdd(name: string, key?: string): this {
+    this.batch.ifbAdd(this.link(name, 'ifbAdd'), {}, key);
     return this;
   }
 

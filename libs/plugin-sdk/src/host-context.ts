@@ -140,12 +140,113 @@ export interface HostContext {
   daemonFile(name: string, file: string): Promise<string | null>;
 
   /**
+   * Traffic control: the whole set of devices this plugin shapes on this host, every pass
+   * (level-triggered, like {@link daemons}). A device may be a link in one of the plugin's
+   * namespaces (`netns` given), one of its links in the host namespace ({@link linkName}, e.g. an
+   * ifb made with {@link LinkChanges.ifbAdd}), or the host end of a core port on this host
+   * ({@link PortPlace.hostIfname} of a port in {@link portIds}): "ports the plugin's resources
+   * select" is, for now, "ports on this host". Anything else is refused before anything runs.
+   *
+   * Each device gets what {@link TcDevice} describes and nothing else: a device whose description
+   * is unchanged runs nothing (what was applied is remembered by content hash and trusted for 30
+   * s, then checked with one read per namespace); a changed one has its root and ingress qdiscs
+   * deleted and everything added again, in one `tc -batch` per namespace (for the microseconds
+   * between the two, its traffic is not shaped); a device no longer given has its root and ingress
+   * qdiscs deleted. The context only deletes on devices it shaped (the root qdisc carries the
+   * plugin's mark as its handle); a core port's host end is meant to be shaped by one plugin.
+   * Failures come back per device, keyed by its `key` (default: its `dev`), and are tried again
+   * on the next call.
+   */
+  tc(devices: readonly TcDevice[]): Promise<ApplyResult>;
+  /** The qdiscs and classes of a device this plugin may shape ({@link tc}), with their counters. */
+  tcStats(dev: string, netns?: string): Promise<TcStats>;
+
+  /**
    * Asks the agent to run this plugin's reconcile (then observe) again soon, e.g. because a health
    * state it tracks changed. Calls close together coalesce into one pass.
    */
   requestReconcile(reason: string): void;
 
   log(line: string): void;
+}
+
+/**
+ * One device shaped by a plugin ({@link HostContext.tc}). Rates are an integer and `bit`, `kbit`,
+ * `mbit` or `gbit` (`10mbit`); sizes bytes, optionally `k` or `m` (`32k`). E.g. a port's egress
+ * at 10 Mbit/s and what it sends policed to 2 Mbit/s:
+ * `{ dev: place.hostIfname, root: { kind: 'tbf', rate: '10mbit' }, ingress: { police: { rate: '2mbit' } } }`
+ * (the host end of a port sends what the port receives, and receives what it sends).
+ */
+export interface TcDevice {
+  dev: string;
+  /** One of the plugin's namespaces; absent: the host namespace. */
+  netns?: string;
+  /** What leaves the device: one rate for all ({@link TcTbf}) or HTB classes ({@link TcHtb}). */
+  root?: TcTbf | TcHtb;
+  /**
+   * What the device receives: policed (dropped above the rate), and/or redirected to an ifb (to
+   * shape it there, as that ifb's `root`): in the host namespace one of the plugin's links. Both:
+   * policed first, what conforms redirected.
+   */
+  ingress?: { police?: { rate: string; burst?: string }; redirectToIfb?: string };
+  /** Maps failures back to a resource (default: `dev`). */
+  key?: string;
+}
+
+/** A token bucket: everything leaving the device at `rate` (`burst` default `32k`, queueing at most `latencyMs`, default 50). */
+export interface TcTbf {
+  kind: 'tbf';
+  rate: string;
+  burst?: string;
+  latencyMs?: number;
+}
+
+/** HTB: classes sharing the device, traffic put into them by their `match`es. */
+export interface TcHtb {
+  kind: 'htb';
+  classes: readonly TcHtbClass[];
+  /** The class of traffic no match selects (absent: it leaves unshaped). */
+  defaultClass?: number;
+  r2q?: number;
+}
+
+/** One HTB class. */
+export interface TcHtbClass {
+  /** 1-4095, unique on the device; {@link TcStats} classes carry it. */
+  id: number;
+  /** A class listed before it that it borrows from (absent: under the root). */
+  parent?: number;
+  rate: string;
+  /** What it may borrow up to (default: its rate). */
+  ceil?: string;
+  burst?: string;
+  /** 0-7, lower first when borrowing. */
+  prio?: number;
+  /** Its queue: `fq_codel` or `pfifo` (absent: the kernel's default). Only for a class no other names as parent. */
+  leaf?: { kind: 'fq_codel' | 'pfifo'; limit?: number };
+  /**
+   * What goes into it: each match one u32 filter on the root, in the order given (all the
+   * devices' classes' matches, class by class). A match names addresses (an address or a CIDR,
+   * one family) and/or an IP protocol; `family` says which when it names no address (default 4).
+   */
+  match?: readonly { src?: string; dst?: string; ipProto?: 'tcp' | 'udp' | 'icmp'; family?: 4 | 6 }[];
+}
+
+/** Counters of a device's qdiscs and classes ({@link HostContext.tcStats}). */
+export interface TcStats {
+  qdiscs: (TcCounters & { kind: string; handle: string; parent: string; qlen: number })[];
+  /** `id` is the {@link TcHtbClass.id} for a class this plugin made. */
+  classes: (TcCounters & { kind: string; classid: string; parent: string; id?: number })[];
+}
+
+/** What `tc -s` counts. */
+export interface TcCounters {
+  bytes: number;
+  packets: number;
+  drops: number;
+  overlimits: number;
+  /** Bytes queued now. */
+  backlog: number;
 }
 
 /** One long-lived program of a plugin ({@link HostContext.daemons}). */
@@ -256,6 +357,8 @@ export interface LinkChanges {
     key?: string,
   ): this;
   linkDel(name: string, key?: string): this;
+  /** An ifb (intermediate functional block): what a {@link TcDevice.ingress} redirects to it can be shaped as its egress. In the host namespace, one of the plugin's links. */
+  ifbAdd(name: string, key?: string): this;
   addrReplace(cidrAddr: string, dev: string, key?: string): this;
   addrDel(cidrAddr: string, dev: string, key?: string): this;
   routeReplace(route: { dst: string; via?: string; dev: string }, key?: string): this;

@@ -25,7 +25,25 @@ export {
 export type { LinkInfo } from '@netloom/linux';
 export { type FilterableRow, type IntentFilter, matchesFilter } from './intent-filter';
 export { deriveMac, subnetContaining } from './net';
-export type { ApplyResult, ChangeSet, DaemonSpec, DaemonState, HostContext, LinkChanges, LinkView, NftMapElement, PortPlace, ProbeCheck, ProbeResult } from './host-context';
+export type {
+  ApplyResult,
+  ChangeSet,
+  DaemonSpec,
+  DaemonState,
+  HostContext,
+  LinkChanges,
+  LinkView,
+  NftMapElement,
+  PortPlace,
+  ProbeCheck,
+  ProbeResult,
+  TcCounters,
+  TcDevice,
+  TcHtb,
+  TcHtbClass,
+  TcStats,
+  TcTbf,
+} from './host-context';
 export { ProbeHelpers } from './probe-helper';
 export { createHostContext, type HostContextOptions, type ManagedHostContext } from './host-context-impl';
 export { spreadOverHosts } from './scheduling';
