@@ -32,6 +32,7 @@ export interface HostContextOptions {
    * How long nftTable trusts what it last wrote or read of a table instead of listing the ruleset
    * again (listing a big table costs tens of milliseconds, and plugins call nftTable on every
    * pass), so drift made by hand is repaired within this time; default {@link TRUST_MS} (30 s).
+   * `tc` trusts what it applied to a device as long.
    * A namespace made again under the same name is another one, empty: the context knows when it makes one through
    * {@link HostContext.apply}, and the agent tells it ({@link ManagedHostContext.madeNow}) when it
    * makes a port's.

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { CommandRunner, Linux } from '@netloom/linux';
 import type { TcDevice, TcStats } from './host-context';
+import { createHostContext, type ManagedHostContext } from './host-context-impl';
 import { agentTestHost, type AgentTestHost } from './testkit-agent';
 
 // Traffic control of a plugin on the real kernel, as root: a port's host end shaped and its
@@ -171,5 +173,69 @@ const go = () => (n++ < 1000 ? s.send(b, 9, ${JSON.stringify(to)}, go) : s.close
     expect(byId.get(10)!.packets + byId.get(10)!.drops).toBeGreaterThanOrEqual(990);
     expect(byId.get(10)!.drops).toBeGreaterThan(500);
     expect(byId.get(20)!.packets).toBeLessThan(20);
+  });
+
+  it('after a restart takes over what it shaped; with no trust it checks every call and puts back what was deleted by hand', async () => {
+    expect(await kit.host.tc([shaped('1mbit')])).toEqual({ ok: true, failed: [] });
+    // Another context of the same plugin on the same host, as an agent started again has.
+    const restarted = (runner: CommandRunner): ManagedHostContext =>
+      createHostContext({
+        linux: new Linux(runner),
+        pluginId: 'test.tc',
+        agentPrefix: kit.prefix,
+        hostId: kit.host.hostId,
+        hostNetns: kit.hostNetns,
+        networkBridges: new Map(),
+        ports: new Map([['port-a', kit.host.port('port-a')!]]),
+        nftTrustMs: 0,
+      });
+    const runner = new CommandRunner();
+    const again = restarted(runner);
+    try {
+      // It knows no hash: the device is written once, then only read.
+      expect(await again.tc([shaped('1mbit')])).toEqual({ ok: true, failed: [] });
+      expect(runner.mutatingCount).toBe(1);
+      const reads = runner.readCount;
+      expect(await again.tc([shaped('1mbit')])).toEqual({ ok: true, failed: [] });
+      expect([runner.mutatingCount, runner.readCount]).toEqual([1, reads + 1]);
+      // Deleted by hand: put back on the next call.
+      expect((await kit.exec(kit.hostNetns, ['tc', 'qdisc', 'del', 'dev', hostEnd, 'root'])).code).toBe(0);
+      expect(qdisc(await again.tcStats(hostEnd), (q) => q.parent === 'root')!.kind).toBe('noqueue');
+      expect(await again.tc([shaped('1mbit')])).toEqual({ ok: true, failed: [] });
+      expect(runner.mutatingCount).toBe(2);
+      expect(qdisc(await again.tcStats(hostEnd), (q) => q.parent === 'root')!.kind).toBe('htb');
+    } finally {
+      await again.close();
+    }
+    // Started again and given nothing: what carries its mark goes.
+    const third = restarted(new CommandRunner());
+    try {
+      expect(await third.tc([])).toEqual({ ok: true, failed: [] });
+      expect((await third.tcStats(hostEnd)).qdiscs.map((q) => q.kind)).toEqual(['noqueue']);
+    } finally {
+      await third.close();
+    }
+  });
+
+  it('shapes a link in a namespace of its own, and forgets it once the namespace is deleted', async () => {
+    const ns = kit.host.netnsName('shaper');
+    const made = await kit.host.apply((c) => {
+      c.netnsAdd(ns);
+      c.in(ns).vethAdd('x0', { peer: 'x1' }).linkSet('x0', { up: true }).linkSet('x1', { up: true });
+    });
+    expect(made).toEqual({ ok: true, failed: [] });
+    const device: TcDevice = { dev: 'x0', netns: ns, root: { kind: 'tbf', rate: '5mbit' }, ingress: { police: { rate: '1mbit' } } };
+    // Police is the kernel's to refuse (built without act_police): then the device's line fails, keyed.
+    const result = await kit.host.tc([{ ...device, ingress: undefined }]);
+    expect(result).toEqual({ ok: true, failed: [] });
+    expect(qdisc(await kit.host.tcStats('x0', ns), (q) => q.parent === 'root')).toMatchObject({ kind: 'tbf' });
+    const policed = await kit.host.tc([device]);
+    if (kernelHas('CONFIG_NET_ACT_POLICE')) expect(policed).toEqual({ ok: true, failed: [] });
+    else expect(policed.failed).toEqual([expect.objectContaining({ key: 'x0', line: expect.stringMatching(/action police rate 1mbit burst 32k conform-exceed drop$/) as string })]);
+    expect(await kit.host.apply((c) => c.netnsDel(ns))).toEqual({ ok: true, failed: [] });
+    expect(await kit.host.tc([])).toEqual({ ok: true, failed: [] });
+    const mutating = kit.runner.mutatingCount;
+    expect(await kit.host.tc([])).toEqual({ ok: true, failed: [] });
+    expect(kit.runner.mutatingCount).toBe(mutating);
   });
 });

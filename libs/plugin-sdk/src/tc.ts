@@ -51,6 +51,8 @@ const INGRESS_PARENT = 'ffff:fff1';
 export class TrafficControl {
   private readonly shaped = new Map<string, Shaped>();
   private readonly rootHandle: string;
+  /** Whether the host namespace's devices with the plugin's mark were taken over (once, on the first call). */
+  private adopted = false;
 
   constructor(private readonly opts: TrafficControlOptions) {
     this.rootHandle = `1${opts.tag}:`;
@@ -90,6 +92,18 @@ export class TrafficControl {
       }
       return p;
     };
+    if (!this.adopted) {
+      // What an earlier agent shaped in the host namespace (a port's host end, the plugin's links)
+      // is the plugin's if its root carries the mark: rewritten if given, its qdiscs deleted if not.
+      const all = await listing(undefined);
+      for (const q of all ?? []) {
+        const id = idOf(undefined, q.dev ?? '');
+        if (q.dev === undefined || q.parent !== 'root' || q.handle !== this.rootHandle || this.shaped.has(id)) continue;
+        const ingress = all!.some((x) => x.dev === q.dev && x.parent === INGRESS_PARENT);
+        this.shaped.set(id, { netns: undefined, dev: q.dev, hash: '', root: true, ingress, at: 0 });
+      }
+      this.adopted = all !== null;
+    }
     const failed: ApplyResult['failed'] = [];
     const batches = new Map<string, { netns: string | undefined; batch: TcBatch; ids: Set<string> }>();
     const batchFor = (netns: string | undefined): { batch: TcBatch; ids: Set<string> } => {
