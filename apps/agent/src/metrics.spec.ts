@@ -24,6 +24,7 @@ describe('programOf', () => {
     expect(programOf({ command: 'nft', args: ['-f', '-'] })).toBe('nft');
     expect(programOf({ command: 'nsenter', args: ['--net=/run/netns/x', '--', 'ip', '-force', '-batch', '-'] })).toBe('ip');
     expect(programOf({ command: 'nsenter', args: ['--net=/run/netns/x', '--', 'bridge', '-batch', '-'] })).toBe('bridge');
+    expect(programOf({ command: 'nsenter', args: ['--net=/run/netns/x', '--', 'tc', '-force', '-batch', '-'] })).toBe('tc');
     // Anything else stays under nsenter: the label's values are bounded.
     expect(programOf({ command: 'nsenter', args: ['--net=/run/netns/x', '--', 'sh'] })).toBe('nsenter');
     expect(programOf({ command: 'nsenter', args: [] })).toBe('nsenter');

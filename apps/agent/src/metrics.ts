@@ -8,7 +8,7 @@ const PASS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 
 const PASS_RESULTS: readonly PassResult[] = ['applied', 'failed', 'error'];
 /** The programs libs/linux runs (`nsenter --net` only to run `ip` or `bridge` in a namespace), and its netlink helper's requests. */
-const PROGRAMS = ['ip', 'bridge', 'nft', 'sysctl', 'netlink'];
+const PROGRAMS = ['ip', 'bridge', 'tc', 'nft', 'sysctl', 'netlink'];
 const STATES = [RealizationState.APPLIED, RealizationState.FAILED];
 
 /** What the gauges read at scrape time. */
