@@ -23,8 +23,9 @@ describe('a sandboxed change set, replayed', () => {
       { netns: null, method: 'netnsAdd', args: ['ns1', 'k'] },
       { netns: '', method: 'vethAdd', args: ['v1', { peer: 'p' }, 'k'] },
       { netns: 'ns1', method: 'addrReplace', args: ['10.0.0.1/24', 'p', 'k'] },
+      { netns: '', method: 'ifbAdd', args: ['i1', 'k'] },
     ]);
-    expect(calls).toEqual(['set netnsAdd ["ns1","k"]', 'host vethAdd ["v1",{"peer":"p"},"k"]', 'ns1 addrReplace ["10.0.0.1/24","p","k"]']);
+    expect(calls).toEqual(['set netnsAdd ["ns1","k"]', 'host vethAdd ["v1",{"peer":"p"},"k"]', 'ns1 addrReplace ["10.0.0.1/24","p","k"]', 'host ifbAdd ["i1","k"]']);
   });
 
   it.each([

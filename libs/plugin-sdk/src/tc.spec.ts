@@ -5,13 +5,17 @@ import { TrafficControl } from './tc';
 const view = (dev: string, kind: string, handle: string, parent: string): TcQdiscView => ({ dev, kind, handle, parent, bytes: 0, packets: 0, drops: 0, overlimits: 0, backlog: 0, qlen: 0 });
 
 /** A TrafficControl over a kernel stand-in: `qdiscs` is what a listing shows, the batches run are kept. */
-function setup(qdiscs: TcQdiscView[] = [view('v0', 'noqueue', '0:', 'root')]) {
+function setup(qdiscs: TcQdiscView[] = [view('v0', 'noqueue', '0:', 'root')], refuse: (line: string) => string | undefined = () => undefined) {
   const batches: TcBatch[] = [];
   const linux = {
     tcQdiscs: jest.fn(() => Promise.resolve(qdiscs)),
     applyTcBatch: jest.fn((b: TcBatch) => {
       batches.push(b);
-      return Promise.resolve({ ok: true, failed: [] });
+      const failed = b.lines.flatMap((l, i) => {
+        const error = refuse(l.text);
+        return error === undefined ? [] : [{ line: i + 1, text: l.text, key: l.key, error }];
+      });
+      return Promise.resolve({ ok: failed.length === 0, failed });
     }),
   } as unknown as Linux;
   const tc = new TrafficControl({
@@ -76,6 +80,17 @@ describe('TrafficControl lines', () => {
       'qdisc add dev v0 root handle 1abc: tbf rate 1mbit burst 32k latency 50ms',
       'qdisc del dev v1 root',
     ]);
+  });
+
+  it('a delete that fails (what it deleted went) is no failure; an add that fails is, keyed, and tried again next call', async () => {
+    const listed = [view('v0', 'htb', '1abc:', 'root'), view('v1', 'noqueue', '0:', 'root')];
+    const { tc, batches } = setup(listed, (line) => (line.startsWith('qdisc del') ? 'Cannot find device "v0"' : line.includes('dev v1') ? 'Error: Specified qdisc kind is unknown.' : undefined));
+    const result = await tc.ensure([{ dev: 'v1', key: 'r1', root: { kind: 'tbf', rate: '1mbit' } }]);
+    expect(result).toEqual({ ok: false, failed: [{ key: 'r1', line: 'qdisc add dev v1 root handle 1abc: tbf rate 1mbit burst 32k latency 50ms', error: 'Error: Specified qdisc kind is unknown.' }] });
+    expect(batches.flatMap((b) => b.lines.map((l) => l.text))).toContain('qdisc del dev v0 root');
+    await tc.ensure([{ dev: 'v1', key: 'r1', root: { kind: 'tbf', rate: '1mbit' } }]);
+    expect(batches).toHaveLength(2);
+    expect(batches[1].lines.map((l) => l.text)).toEqual(['qdisc add dev v1 root handle 1abc: tbf rate 1mbit burst 32k latency 50ms']);
   });
 
   it('refuses a device or ifb out of scope, a device given twice, and bad HTB trees, before anything is read or run', async () => {

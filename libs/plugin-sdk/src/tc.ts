@@ -22,6 +22,8 @@ export interface TrafficControlOptions {
 interface Shaped {
   netns: string | undefined;
   dev: string;
+  /** What its failures are reported under. */
+  key: string;
   hash: string;
   root: boolean;
   ingress: boolean;
@@ -100,7 +102,7 @@ export class TrafficControl {
         const id = idOf(undefined, q.dev ?? '');
         if (q.dev === undefined || q.parent !== 'root' || q.handle !== this.rootHandle || this.shaped.has(id)) continue;
         const ingress = all!.some((x) => x.dev === q.dev && x.parent === INGRESS_PARENT);
-        this.shaped.set(id, { netns: undefined, dev: q.dev, hash: '', root: true, ingress, at: 0 });
+        this.shaped.set(id, { netns: undefined, dev: q.dev, key: q.dev, hash: '', root: true, ingress, at: 0 });
       }
       this.adopted = all !== null;
     }
@@ -151,7 +153,7 @@ export class TrafficControl {
         const qdiscs = all?.filter((q) => q.dev === s.dev) ?? [];
         if (qdiscs.length === 0) return;
         const ours = qdiscs.filter((q) => (q.parent === 'root' ? q.handle === this.rootHandle : s.ingress && q.parent === INGRESS_PARENT));
-        if (ours.length) clear(batchFor(s.netns).batch, ours, s.dev, s.dev, true);
+        if (ours.length) clear(batchFor(s.netns).batch, ours, s.dev, s.key, true);
       }),
     );
 
@@ -161,8 +163,9 @@ export class TrafficControl {
     const failedKeys = new Set<string>();
     for (const result of results) {
       for (const f of result.failed) {
-        // Deleting what was there may fail only if it went meanwhile: the adds say whether the device holds what was asked.
-        if (/^qdisc del /.test(f.text) && !/Cannot find device/.test(f.error)) continue;
+        // A delete fails when what it deletes (or its device) went meanwhile: that is what it was
+        // for, and where adds follow they say whether the device holds what was asked.
+        if (/^qdisc del /.test(f.text)) continue;
         failed.push({ ...(f.key !== undefined ? { key: f.key } : {}), line: f.text, error: f.error });
         if (f.key !== undefined) failedKeys.add(f.key);
       }
@@ -171,7 +174,7 @@ export class TrafficControl {
       for (const id of ids) {
         const w = wanted.get(id)!;
         if (failedKeys.has(w.key)) this.shaped.delete(id);
-        else this.shaped.set(id, { netns: w.netns, dev: w.dev, hash: w.hash, root: w.root, ingress: w.ingress, at: Date.now() });
+        else this.shaped.set(id, { netns: w.netns, dev: w.dev, key: w.key, hash: w.hash, root: w.root, ingress: w.ingress, at: Date.now() });
       }
     }
     return { ok: failed.length === 0, failed };
