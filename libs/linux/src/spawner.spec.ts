@@ -6,8 +6,11 @@ import { Spawner } from './spawner';
 
 // The helper that starts commands: the same answers a direct start gives (output, exit code,
 // stdin, environment, pid), and failures reported, never thrown or left hanging.
-describe('Spawner', () => {
-  const spawner = new Spawner();
+describe.each([
+  ['Python', true],
+  ['Node', false],
+])('Spawner (its %s helper)', (_name, python) => {
+  const spawner = new Spawner({ python });
   const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
   const sh = (script: string, input = '', timeoutMs = 10_000, onSpawn?: (pid: number) => void) => spawner.run('sh', ['-c', script], input, env, timeoutMs, onSpawn);
 
