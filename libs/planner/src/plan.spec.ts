@@ -532,6 +532,13 @@ describe('plan', () => {
       expect(root(run([], { ...observedOf(), deadNetns: dead }))).toEqual([`netns del ${names.portNetns('gone-port-a')}`]);
     });
 
+    it("removes a plugin's dead namespace file (an agent killed while making it), never a plugin's live namespace", () => {
+      const plugin = (tag: string) => `${names.netnsPrefix}p5b6-${tag}`;
+      const observed = observedOf();
+      const p = run([], { ...observed, netns: new Set([...observed.netns, plugin('0000000a')]), deadNetns: new Set([plugin('0000000b')]) });
+      expect(root(p)).toEqual([`netns del ${plugin('0000000b')}`]);
+    });
+
     it('garbage goes before creations, and desired objects are kept', () => {
       const { observed, applied } = converged(desired3());
       const gone = names.veth('gone-port');

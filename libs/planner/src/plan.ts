@@ -156,10 +156,15 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
     wantedLinks.add(names.veth(p.id));
     if (!p.spec.netns) wantedNetns.add(names.portNetns(p.id));
   }
-  // Plugins' namespaces share the prefix and host tag but go on with `p` (never hex): theirs to collect.
+  // Plugins' namespaces share the prefix and host tag but go on with `p` (never hex): theirs to
+  // collect, live. A dead file (nothing mounted: an agent killed while making it) is no plugin's
+  // namespace (plugins see live ones only, and make one again over a dead file), so it goes here.
   const dead = observed.deadNetns ?? new Set<string>();
-  const orphanNetns = [...observed.netns, ...dead]
-    .filter((ns) => names.ownsNetns(ns) && !ns.startsWith(`${names.netnsPrefix}p`) && !wantedNetns.has(ns))
+  const orphanNetns = [
+    ...[...observed.netns].filter((ns) => !ns.startsWith(`${names.netnsPrefix}p`)),
+    ...dead,
+  ]
+    .filter((ns) => names.ownsNetns(ns) && !wantedNetns.has(ns))
     .sort();
   for (const ns of orphanNetns) root.netnsDel(ns, `gc/netns/${ns}`);
   const orphanLinks = [...observed.links.values()].filter((l) => names.ownsLink(l.ifname) && !wantedLinks.has(l.ifname));
