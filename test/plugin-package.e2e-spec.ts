@@ -207,7 +207,8 @@ describeRoot('a plugin installed from a tarball (examples/plugin-port-block)', (
     type Status = { state: string; reason: string | null; attributes: { key: string; value: string }[] };
     /** The rogue's status once its agent has reported one that is not PENDING (or `want` when given). */
     const settled = async (id: string, want?: string): Promise<Status> => {
-      for (const deadline = Date.now() + 20_000; ; ) {
+      // A plugin process started again waits for its backoff (1 s, doubling) and the agent's next pass.
+      for (const deadline = Date.now() + 40_000; ; ) {
         const { rogue: now } = await c.ok('query($id: ID!) { rogue(id: $id) { status { state reason attributes { key value } } } }', { id });
         const status = now.status[0] as Status | undefined;
         if (status && (want ? status.state === want : status.state !== 'PENDING')) return status;

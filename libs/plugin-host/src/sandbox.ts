@@ -30,6 +30,7 @@ const LINK_METHODS = new Set(['vethAdd', 'linkSet', 'linkDel', 'ifbAdd', 'addrRe
 const SET_METHODS = new Set(['netnsAdd', 'netnsDel']);
 const REMOTE = new Set<string>(REMOTE_METHODS);
 const CHILD_MAIN = join(__dirname, 'sandbox-child.js');
+const START_TIMEOUT_MS = 15_000;
 
 /** The uid and gid of a user, from /etc/passwd. */
 export function userIds(name: string): { uid: number; gid: number } {
@@ -71,12 +72,22 @@ export async function startSandboxed(opts: SandboxOptions): Promise<SandboxedPlu
   let ready: Promise<PluginMeta> | undefined;
   let failures = 0;
   let lastExit = '';
-  /** Why the agent killed the current process itself (a call past its deadline), said instead of the signal. */
-  let killedFor: string | undefined;
   let notBefore = 0;
   let host: HostContext | undefined;
   let nextCall = 1;
-  const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  const calls = new Map<number, { proc: ChildProcess; resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** Processes taken out of service (killed, or dead), with why: their exit touches nothing of the next one's. */
+  const retired = new Map<ChildProcess, string>();
+  /** Takes the current process out of service at once: the next call starts another (after the backoff). */
+  const retire = (proc: ChildProcess, why: string): void => {
+    retired.set(proc, why);
+    if (child !== proc) return;
+    child = undefined;
+    ready = undefined;
+    lastExit = why;
+    failures += 1;
+    notBefore = Date.now() + Math.min(30_000, 1_000 * 2 ** (failures - 1));
+  };
 
   const spawnChild = (): Promise<PluginMeta> => {
     const tail: string[] = [];
@@ -109,18 +120,25 @@ export async function startSandboxed(opts: SandboxOptions): Promise<SandboxedPlu
         } else if (m.t === 'result' && m.id === 0 && !m.ok) reject(fromWire(m.error));
         else onMessage(proc, m);
       });
+      // A process that does not say it is ready in time is ended like one that hangs.
+      const startTimer = setTimeout(() => {
+        retire(proc, `did not start within ${START_TIMEOUT_MS} ms (killed)`);
+        proc.kill('SIGKILL');
+      }, START_TIMEOUT_MS);
+      proc.once('message', () => clearTimeout(startTimer));
       proc.once('exit', (code, signal) => {
-        if (child === proc) child = undefined;
+        clearTimeout(startTimer);
         const said = named ?? tail.join(' | ');
-        lastExit = killedFor ?? `${signal ? `killed by ${signal}` : `exited with ${code}`}${said ? `: ${said.trim()}` : ''}`;
-        killedFor = undefined;
-        failures += 1;
-        notBefore = Date.now() + Math.min(30_000, 1_000 * 2 ** (failures - 1));
-        const error = new Error(`plugin process ${lastExit}`);
+        // The current process: its exit is the news. One retired already (killed for its time) said why then.
+        if (child === proc) retire(proc, `${signal ? `killed by ${signal}` : `exited with ${code}`}${said ? `: ${said.trim()}` : ''}`);
+        const error = new Error(`plugin process ${retired.get(proc) ?? lastExit}`);
+        retired.delete(proc);
         reject(error);
-        for (const call of calls.values()) call.reject(error);
-        calls.clear();
-        ready = undefined;
+        for (const [id, call] of calls) {
+          if (call.proc !== proc) continue;
+          calls.delete(id);
+          call.reject(error);
+        }
       });
       proc.send({ t: 'init', pluginPath: opts.pluginPath } satisfies ToChild);
     });
@@ -164,9 +182,12 @@ export async function startSandboxed(opts: SandboxOptions): Promise<SandboxedPlu
   const ensure = () => {
     if (ready) return ready;
     if (Date.now() < notBefore) return Promise.reject(new Error(`plugin process ${lastExit}; started again in ${Math.ceil((notBefore - Date.now()) / 1000)} s`));
-    ready = spawnChild();
-    ready.catch(() => (ready = undefined));
-    return ready;
+    const mine = spawnChild();
+    ready = mine;
+    mine.catch(() => {
+      if (ready === mine) ready = undefined;
+    });
+    return mine;
   };
 
   const call = async (what: 'reconcile' | 'observe' | 'stop', desired: DesiredPluginResource[], on: HostContext): Promise<unknown> => {
@@ -179,11 +200,13 @@ export async function startSandboxed(opts: SandboxOptions): Promise<SandboxedPlu
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         calls.delete(id);
-        killedFor = `did not answer ${what} within ${timeoutMs} ms (killed)`;
-        reject(new Error(`plugin process ${killedFor}; started again on the next call`));
+        const why = `did not answer ${what} within ${timeoutMs} ms (killed)`;
+        retire(proc, why);
+        reject(new Error(`plugin process ${why}; started again on the next call`));
         proc.kill('SIGKILL');
       }, timeoutMs);
       calls.set(id, {
+        proc,
         resolve: (v) => (clearTimeout(timer), resolve(v)),
         reject: (e) => (clearTimeout(timer), reject(e)),
       });
