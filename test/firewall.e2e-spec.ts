@@ -314,9 +314,12 @@ describeRoot(`the firewall plugin end to end: 2 simulated hosts, real agents (pr
     expect(await ping(s.ns, cb.ip)).toBe(true);
 
     // Each allowed connection's SYN is decided by rule 10 (the rest of it is established); rule 20 never matches.
+    // Waited for in full (the egress default's count included): a reading between observations may have only part of it.
     const grown = (o: PolicyObserved): boolean =>
-      ruleOf(o, 10).packets - ruleOf(before, 10).packets >= 5 && defaultOf(o, 'INGRESS').packets - defaultOf(before, 'INGRESS').packets >= 4;
-    const { observed: after, ms } = await observedWhen(policy.id, 0, grown, 'rule 10 to count 5 SYNs and the default 4 drops');
+      ruleOf(o, 10).packets - ruleOf(before, 10).packets >= 5 &&
+      defaultOf(o, 'INGRESS').packets - defaultOf(before, 'INGRESS').packets >= 4 &&
+      defaultOf(o, 'EGRESS').packets - defaultOf(before, 'EGRESS').packets >= 2;
+    const { observed: after, ms } = await observedWhen(policy.id, 0, grown, 'rule 10 to count 5 SYNs, the default 4 drops and the egress default 2 echo requests');
     await sleep(2 * OBSERVE_MS + 100);
     const settled = (await observedOn(policy.id, 0)) ?? after;
     const delta = (pick: (o: PolicyObserved) => Counted): string => `${pick(settled).packets - pick(before).packets} packets / ${pick(settled).bytes - pick(before).bytes} bytes`;
