@@ -1,3 +1,5 @@
+import type { TcCounters } from '@netloom/linux';
+
 /**
  * What the agent half of a plugin gets to act on its host. Everything is batched (one `ip -batch`
  * per namespace, one `nft -f` per table) and scoped: names a plugin creates are derived from ids
@@ -239,15 +241,8 @@ export interface TcStats {
   classes: (TcCounters & { kind: string; classid: string; parent: string; id?: number })[];
 }
 
-/** What `tc -s` counts. */
-export interface TcCounters {
-  bytes: number;
-  packets: number;
-  drops: number;
-  overlimits: number;
-  /** Bytes queued now. */
-  backlog: number;
-}
+/** What `tc -s` counts (bytes, packets, drops, overlimits, backlog): the kernel door's own type. */
+export type { TcCounters };
 
 /** One long-lived program of a plugin ({@link HostContext.daemons}). */
 export interface DaemonSpec {

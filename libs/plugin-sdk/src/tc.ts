@@ -31,14 +31,8 @@ interface Shaped {
 }
 
 /** A device as given this pass, its lines built (and so checked). */
-interface Wanted {
+interface Wanted extends Omit<Shaped, 'at'> {
   id: string;
-  netns: string | undefined;
-  dev: string;
-  key: string;
-  hash: string;
-  root: boolean;
-  ingress: boolean;
   lines: TcBatch;
 }
 
