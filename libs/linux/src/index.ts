@@ -11,6 +11,7 @@ export {
   type LinkSetOptions,
   type RouteDelSpec,
   type RouteSpec,
+  type RuleSpec,
   type VethAddOptions,
   type VxlanAddOptions,
 } from './ip-batch';
@@ -41,6 +42,8 @@ export {
   assertNetnsName,
   assertNftName,
   assertPort,
+  assertRouteTable,
+  assertRulePref,
   assertSysctlKey,
   assertSysctlValue,
   assertVni,

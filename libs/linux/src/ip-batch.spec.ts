@@ -108,6 +108,31 @@ describe('IpBatch', () => {
     ]);
   });
 
+  it('routes in a table, policy-routing rules, hairpin on a bridge port', () => {
+    const b = new IpBatch('h')
+      .routeReplace({ dst: '10.9.0.0/24', dev: 'br0', table: 1313603585 }, 'net:a')
+      .routeReplace({ dst: 'default', via: '10.9.0.1', dev: 'br0', table: 1313603585 })
+      .routeDel({ dst: '10.8.0.0/16', dev: 'br0', table: 1313603585 })
+      .routeFlush(1313603585)
+      .ruleAdd({ iif: 'br0', table: 1313603585, pref: 1100 }, 'net:a')
+      .ruleDel({ iif: 'br0', table: 1313603585, pref: 1100 })
+      .hairpinSet('vp1', true)
+      .hairpinSet('vp1', false);
+    expect(texts(b)).toEqual([
+      'route replace 10.9.0.0/24 dev br0 table 1313603585',
+      'route replace default via 10.9.0.1 dev br0 table 1313603585',
+      'route del 10.8.0.0/16 dev br0 table 1313603585',
+      'route flush table 1313603585',
+      'rule add iif br0 lookup 1313603585 pref 1100',
+      'rule del iif br0 lookup 1313603585 pref 1100',
+      'link set dev vp1 type bridge_slave hairpin on',
+      'link set dev vp1 type bridge_slave hairpin off',
+    ]);
+    // Only `ip` writes a table or a rule: no line of these goes to the netlink helper.
+    expect(b.lines.map((l) => l.op)).toEqual(new Array(8).fill(undefined));
+    expect(new IpBatch().routeReplace({ dst: 'default', dev: 'br0' }).lines[0].op).toBeDefined();
+  });
+
   it('routes refuse mixed families', () => {
     expect(() => new IpBatch().routeReplace({ dst: '10.9.0.0/16', via: 'fd00::1', dev: 'e' })).toThrow(LinuxInputError);
     expect(() => new IpBatch().routeReplace({ dst: 'default', via: '10.0.0.1', dev: 'e', family: 6 })).toThrow(LinuxInputError);
@@ -125,6 +150,16 @@ describe('IpBatch', () => {
     (b: IpBatch) => b.linkSet('v1', { address: '02:00:00:00:00:01 up' }),
     (b: IpBatch) => b.routeReplace({ dst: 'default', via: '10.0.0.1 dev lo', dev: 'eth0' }),
     (b: IpBatch) => b.bridgeAdd('-br', {}),
+    (b: IpBatch) => b.routeReplace({ dst: '10.0.0.0/24', dev: 'br0', table: 254 }),
+    (b: IpBatch) => b.routeReplace({ dst: '10.0.0.0/24', dev: 'br0', table: 2 ** 32 }),
+    (b: IpBatch) => b.routeFlush(0),
+    (b: IpBatch) => b.routeFlush('7 dev lo' as unknown as number),
+    (b: IpBatch) => b.ruleAdd({ iif: 'br0 lookup 1', table: 7, pref: 1100 }),
+    (b: IpBatch) => b.ruleAdd({ iif: 'br0', table: 7, pref: 0 }),
+    (b: IpBatch) => b.ruleDel({ iif: 'br0', table: 7.5, pref: 1100 }),
+    (b: IpBatch) => b.ruleDel(null as unknown as { iif: string; table: number; pref: number }),
+    (b: IpBatch) => b.hairpinSet('vp1 hairpin', true),
+    (b: IpBatch) => b.hairpinSet('vp1', 'on' as unknown as boolean),
   ])('no value adds a token or a line (case %#)', (build) => {
     const b = new IpBatch('p');
     expect(() => build(b)).toThrow(LinuxInputError);

@@ -9,6 +9,8 @@ import {
   assertMtu,
   assertNetnsName,
   assertPort,
+  assertRouteTable,
+  assertRulePref,
   assertVlanId,
   assertVni,
   cidrFamily,
@@ -70,6 +72,16 @@ export interface RouteSpec {
   dev: string;
   /** Needed only for an IPv6 default route without `via`. */
   family?: Family;
+  /** A routing table id other than main (1-4294967295, not 253-255). */
+  table?: number;
+}
+
+/** A policy-routing rule for {@link IpBatch.ruleAdd} and {@link IpBatch.ruleDel}: packets received on `iif` look up `table`. */
+export interface RuleSpec {
+  iif: string;
+  table: number;
+  /** Its preference: rules are tried in increasing order (1-32765). */
+  pref: number;
 }
 
 /** A route for {@link IpBatch.routeDel}: `dev` optional. */
@@ -214,16 +226,40 @@ export class IpBatch extends Batch {
   }
 
   /**
-   * `route replace DST [via GW] dev DEV` (idempotent). An IPv6 default route is written `::/0`
+   * `route replace DST [via GW] dev DEV [table T]` (idempotent). An IPv6 default route is written `::/0`
    * (a batch line cannot carry `-6`, and `default` alone means IPv4 without a `via`).
    */
   routeReplace(opts: RouteSpec, key?: string): this {
     return this.push(`route replace ${routeWords({ ...opts, dev: assertIfName(opts.dev) })}`, key, routeOp('replace', opts));
   }
 
-  /** `route del DST [via GW] [dev DEV]`, written like {@link routeReplace}. */
+  /** `route del DST [via GW] [dev DEV] [table T]`, written like {@link routeReplace}. */
   routeDel(opts: RouteDelSpec, key?: string): this {
     return this.push(`route del ${routeWords(opts)}`, key, routeOp('del', opts));
+  }
+
+  /** `route flush table T`: every route of a table other than main (an empty table is no error). */
+  routeFlush(table: number, key?: string): this {
+    return this.push(`route flush table ${assertRouteTable(table)}`, key);
+  }
+
+  /** `rule add iif IIF lookup T pref P` (IPv4; `ip` alone sends it, not the netlink helper). */
+  ruleAdd(rule: RuleSpec, key?: string): this {
+    return this.push(`rule add ${ruleWords(rule)}`, key);
+  }
+
+  /** `rule del iif IIF lookup T pref P`: the rule exactly so (fails when there is none). */
+  ruleDel(rule: RuleSpec, key?: string): this {
+    return this.push(`rule del ${ruleWords(rule)}`, key);
+  }
+
+  /**
+   * `link set dev PORT type bridge_slave hairpin on|off`: whether a bridge port may send a frame
+   * back out the port it came in by (e.g. to a workload reaching itself through a translated address).
+   */
+  hairpinSet(port: string, on: boolean, key?: string): this {
+    if (typeof on !== 'boolean') throw new LinuxInputError(`hairpinSet: on must be a boolean, not ${JSON.stringify(on)}`, 'hairpin');
+    return this.push(`link set dev ${assertIfName(port)} type bridge_slave hairpin ${on ? 'on' : 'off'}`, key);
   }
 
   /** `neigh replace IP lladdr MAC dev DEV nud permanent`: a static neighbour (ARP/ND) entry. */
@@ -250,8 +286,17 @@ function addrOp(cmd: 'replace' | 'del', cidrAddr: string, dev: string): NetlinkO
   return { op: 'addr', cmd, address, prefixlen: Number(len), family: ipFamily(address), dev };
 }
 
-/** A route line as data, the same family rules as {@link routeWords} (which validated it). */
-function routeOp(cmd: 'replace' | 'del', opts: RouteDelSpec): NetlinkOp {
+function ruleWords(rule: RuleSpec): string {
+  if (rule === null || typeof rule !== 'object') throw new LinuxInputError('rule: expected { iif, table, pref }', 'rule');
+  return `iif ${assertIfName(rule.iif)} lookup ${assertRouteTable(rule.table)} pref ${assertRulePref(rule.pref)}`;
+}
+
+/**
+ * A route line as data, the same family rules as {@link routeWords} (which validated it). A
+ * route in another table than main has none: `ip` sends it.
+ */
+function routeOp(cmd: 'replace' | 'del', opts: RouteDelSpec): NetlinkOp | undefined {
+  if (opts.table !== undefined) return undefined;
   const family = routeFamily(opts);
   const [dst, len] = opts.dst === 'default' ? [null, 0] : [opts.dst.split('/')[0], Number(opts.dst.split('/')[1])];
   // `::/0` and `0.0.0.0/0` are the default route: no destination attribute, as `ip` sends it.
@@ -276,5 +321,6 @@ function routeWords(opts: RouteDelSpec): string {
   const words = [opts.dst === 'default' ? (family === 6 ? '::/0' : 'default') : opts.dst];
   if (opts.via !== undefined) words.push('via', opts.via);
   if (opts.dev !== undefined) words.push('dev', assertIfName(opts.dev));
+  if (opts.table !== undefined) words.push('table', String(assertRouteTable(opts.table)));
   return words.join(' ');
 }

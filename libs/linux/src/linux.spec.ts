@@ -134,6 +134,33 @@ describeKernel('Linux (kernel)', () => {
     ]);
   });
 
+  it('writes and reads a policy-routing rule, the routes of its table, and hairpin mode on a bridge port', async () => {
+    const rule = { iif: 'br0', table: 1313603585, pref: 1100 };
+    const write = new IpBatch(H)
+      .ruleAdd(rule, 'net')
+      .routeReplace({ dst: '10.255.0.0/24', dev: 'br0', table: rule.table }, 'net')
+      .routeReplace({ dst: 'default', via: '10.255.0.9', dev: 'br0', table: rule.table }, 'net')
+      .hairpinSet('v1', true, 'port:1');
+    expect(await linux.applyIpBatch(write)).toEqual({ ok: true, failed: [] });
+    linux.runner.resetLog();
+    expect((await linux.rules(H)).filter((r) => r.priority === 1100)).toEqual([{ priority: 1100, src: 'all', iif: 'br0', table: '1313603585' }]);
+    expect(await linux.routes(H, 4, rule.table)).toEqual([
+      { dst: 'default', gateway: '10.255.0.9', dev: 'br0', family: 4 },
+      expect.objectContaining({ dst: '10.255.0.0/24', dev: 'br0', scope: 'link', family: 4 }),
+    ]);
+    expect(linux.runner.log.map((l) => [l.command, l.args.join(' '), l.mutating])).toEqual([
+      ['ip', `-n ${H} -4 -json rule show`, false],
+      ['ip', `-n ${H} -4 -json route show table 1313603585`, false],
+    ]);
+    expect((await linux.links(H)).find((l) => l.ifname === 'v1')?.hairpin).toBe(true);
+    // Deleting the rule twice: the second fails, the flush of a table emptied already does not.
+    const undo = new IpBatch(H).ruleDel(rule, 'net').routeFlush(rule.table, 'net').ruleDel(rule, 'again').routeFlush(rule.table).hairpinSet('v1', false);
+    expect(await linux.applyIpBatch(undo)).toEqual({ ok: false, failed: [expect.objectContaining({ line: 3, key: 'again' })] });
+    expect((await linux.rules(H)).some((r) => r.priority === 1100)).toBe(false);
+    expect(await linux.routes(H, 4, rule.table)).toEqual([]);
+    expect((await linux.links(H)).find((l) => l.ifname === 'v1')?.hairpin).toBe(false);
+  });
+
   it('pings from P1 to P2 across the bridge in H', async () => {
     const ping = await linux.runner.run('ip', ['netns', 'exec', P1, 'ping', '-c1', '-W1', '10.255.0.2'], { mutating: false, reject: false });
     expect(ping.exitCode).toBe(0);

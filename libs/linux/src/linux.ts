@@ -7,10 +7,10 @@ import type { TcBatch } from './tc-batch';
 import { parseTcClasses, parseTcQdiscs } from './tc-parse';
 import { monitorLinks, monitorNft, type LinkMonitor } from './monitor';
 import { NetlinkHelper } from './netlink';
-import { assertIfName, assertIp, assertNetnsName, assertNftName, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
-import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNeighEntry, toNftCounters, toNftTable, toRouteInfo } from './parse';
+import { assertIfName, assertIp, assertNetnsName, assertNftName, assertRouteTable, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
+import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNeighEntry, toNftCounters, toNftTable, toRouteInfo, toRuleInfo } from './parse';
 import { CommandRunner, LinuxCommandError, type LinuxCommand, type StreamHandle } from './runner';
-import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, LinkStats, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo, TcClassView, TcQdiscView } from './types';
+import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, LinkStats, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo, RuleInfo, TcClassView, TcQdiscView } from './types';
 
 /** Where `ip netns add` keeps its namespaces. */
 export const NETNS_DIR = '/run/netns';
@@ -78,14 +78,24 @@ export class Linux {
     return parseJsonArray(stdout, 'ip addr').map(toAddrInfo);
   }
 
-  /** Main-table routes: `ip [-n NS] [-4|-6] -json route show`. Without a family `ip` lists IPv4. */
-  async routes(netns?: string, family?: Family): Promise<RouteInfo[]> {
+  /**
+   * Routes of the main table, or of `table` (a routing table id): `ip [-n NS] [-4|-6] -json route
+   * show [table T]`. Without a family `ip` lists IPv4.
+   */
+  async routes(netns?: string, family?: Family, table?: number): Promise<RouteInfo[]> {
     if (family !== undefined && family !== 4 && family !== 6) {
       throw new LinuxInputError(`invalid family ${JSON.stringify(family)}`, 'family');
     }
     const familyArgs = family === undefined ? [] : [`-${family}`];
-    const { stdout } = await this.read('ip', [...nsArgs(netns), ...familyArgs, '-json', 'route', 'show']);
+    const tableArgs = table === undefined ? [] : ['table', String(assertRouteTable(table))];
+    const { stdout } = await this.read('ip', [...nsArgs(netns), ...familyArgs, '-json', 'route', 'show', ...tableArgs]);
     return parseJsonArray(stdout, 'ip route').map((e) => toRouteInfo(e, family ?? 4));
+  }
+
+  /** The IPv4 policy-routing rules: `ip [-n NS] -4 -json rule show`. */
+  async rules(netns?: string): Promise<RuleInfo[]> {
+    const { stdout } = await this.read('ip', [...nsArgs(netns), '-4', '-json', 'rule', 'show']);
+    return parseJsonArray(stdout, 'ip rule').map(toRuleInfo);
   }
 
   /** Names of the namespaces in /run/netns, sorted (a missing directory means none). No process. */

@@ -32,6 +32,20 @@ function reject(field: string, value: unknown, rule: string): never {
   throw new LinuxInputError(`invalid ${field} ${show(value)}: ${rule}`, field);
 }
 
+/** A routing table id: an integer 1-4294967295, not one of the kernel's own (253 default, 254 main, 255 local). */
+export function assertRouteTable(table: number): number {
+  if (!Number.isInteger(table) || table < 1 || table > 0xffffffff || (table >= 253 && table <= 255)) {
+    reject('route table', table, 'use an integer 1-4294967295, not 253-255 (default, main, local)');
+  }
+  return table;
+}
+
+/** A rule preference (`pref`): an integer 1-32765 (0 and 32766-32767 are the kernel's own rules). */
+export function assertRulePref(pref: number): number {
+  if (!Number.isInteger(pref) || pref < 1 || pref > 32765) reject('rule pref', pref, 'use an integer 1-32765');
+  return pref;
+}
+
 /** An interface name: 1–15 bytes of `[A-Za-z0-9_.-]`, not starting with `-` or `.`. */
 export function assertIfName(name: string): string {
   if (typeof name !== 'string' || !IFNAME.test(name)) {

@@ -1,4 +1,4 @@
-import { parseJsonArray, parseLinkEvent, parseNftMonitorLine, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNftCounters, toRouteInfo } from './parse';
+import { parseJsonArray, parseLinkEvent, parseNftMonitorLine, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNftCounters, toRouteInfo, toRuleInfo } from './parse';
 
 describe('parse', () => {
   it('links: kind, master, flags, alias, peer namespace', () => {
@@ -73,6 +73,22 @@ describe('parse', () => {
     expect(toRouteInfo({ dst: 'fd00::/64', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [] }, 6)).toEqual({
       dst: 'fd00::/64', dev: 'eth0', protocol: 'kernel', metric: 256, family: 6,
     });
+  });
+
+  it('rules, as iproute2 6.1 writes them (the table as text)', () => {
+    const out = '[{"priority":0,"src":"all","table":"local"},{"priority":1100,"src":"all","iif":"br0","table":"1313603585"},{"priority":32766,"src":"all","table":"main"}]';
+    expect(parseJsonArray(out, 'ip rule').map(toRuleInfo)).toEqual([
+      { priority: 0, src: 'all', table: 'local' },
+      { priority: 1100, src: 'all', iif: 'br0', table: '1313603585' },
+      { priority: 32766, src: 'all', table: 'main' },
+    ]);
+    expect(toRuleInfo({ priority: 7, table: 100 })).toEqual({ priority: 7, table: '100' });
+  });
+
+  it('links: a bridge port says whether hairpin mode is on', () => {
+    const port = { ifname: 'vp1', ifindex: 5, mtu: 1500, flags: ['UP'], master: 'br0', linkinfo: { info_kind: 'veth', info_slave_kind: 'bridge', info_slave_data: { hairpin: true, learning: true } } };
+    expect(toLinkInfo(port)).toMatchObject({ ifname: 'vp1', master: 'br0', hairpin: true });
+    expect(toLinkInfo({ ...port, linkinfo: { info_kind: 'veth' } }).hairpin).toBeUndefined();
   });
 
   it('fdb entries, with and without ifname', () => {

@@ -1,4 +1,4 @@
-import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkDirectionStats, LinkEvent, LinkInfo, LinkStats, NftCounter, NftMonitorLine, NftSetView, NftTableView, RouteInfo, NeighEntry } from './types';
+import type { AddrEntry, AddrInfo, FdbEntry, Family, LinkDirectionStats, LinkEvent, LinkInfo, LinkStats, NftCounter, NftMonitorLine, NftSetView, NftTableView, RouteInfo, RuleInfo, NeighEntry } from './types';
 
 /**
  * Pure mappings from `ip -json` / `bridge -json` output and `ip -o monitor` lines to the typed
@@ -47,9 +47,16 @@ function vlanInfo(e: Json): LinkInfo['vlan'] {
   return compact<NonNullable<LinkInfo['vlan']>>({ id: num(data.id) ?? 0, link: str(e.link) });
 }
 
+/** A bridge port's hairpin mode (`linkinfo.info_slave_data.hairpin`). */
+function hairpinOf(linkinfo: Json | undefined): boolean | undefined {
+  const hairpin = obj(linkinfo?.info_slave_data)?.hairpin;
+  return str(linkinfo?.info_slave_kind) === 'bridge' && typeof hairpin === 'boolean' ? hairpin : undefined;
+}
+
 export function toLinkInfo(e: Json): LinkInfo {
   const flags = Array.isArray(e.flags) ? e.flags : [];
   return compact<LinkInfo>({
+    hairpin: hairpinOf(obj(e.linkinfo)),
     vxlan: vxlanInfo(obj(e.linkinfo)),
     vlan: vlanInfo(e),
     ifname: str(e.ifname) ?? '',
@@ -106,6 +113,17 @@ export function toRouteInfo(e: Json, family: Family): RouteInfo {
     scope: str(e.scope),
     metric: num(e.metric),
     family,
+  });
+}
+
+/** One element of `ip -json rule show` (`table` is printed as text, a number too). */
+export function toRuleInfo(e: Json): RuleInfo {
+  const table = e.table;
+  return compact<RuleInfo>({
+    priority: num(e.priority) ?? 0,
+    iif: str(e.iif),
+    table: typeof table === 'number' ? String(table) : str(table),
+    src: str(e.src),
   });
 }
 

@@ -29,6 +29,8 @@ export interface LinkInfo {
   vxlan?: { id: number; local?: string; port?: number; learning?: boolean; proxy?: boolean };
   /** For an 802.1Q subinterface: its tag (`linkinfo.info_data.id`) and parent (`link`). */
   vlan?: { id: number; link?: string };
+  /** For a bridge port: whether hairpin mode is on (`linkinfo.info_slave_data.hairpin`). */
+  hairpin?: boolean;
 }
 
 /** One direction of a link's traffic, as the kernel counts it (`stats64.rx` or `.tx`). */
@@ -72,6 +74,18 @@ export interface RouteInfo {
   scope?: string;
   metric?: number;
   family: Family;
+}
+
+/** One policy-routing rule from `ip -json rule show` (IPv4). */
+export interface RuleInfo {
+  /** Its preference (`pref`), the order rules are tried in. */
+  priority: number;
+  /** The input interface it matches (`iif`), absent when it matches any. */
+  iif?: string;
+  /** The table it looks up: a number as text, or `main`, `local`, `default`. */
+  table?: string;
+  /** `all` or a prefix. */
+  src?: string;
 }
 
 /** One line of a batch that the kernel (or `ip`) refused. */
