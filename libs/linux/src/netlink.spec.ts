@@ -134,6 +134,11 @@ describeKernel('NetlinkHelper (kernel)', () => {
     expect(linux.runner.log.map((l) => `${l.command} ${l.exitCode}`)).toEqual(Array(6).fill('netlink 0'));
     expect(await linux.link('v0', NL)).toMatchObject({ master: 'br0', addrGenMode: 'none', alias: 'port-a' });
     expect(await linux.link('vx0', NL)).toMatchObject({ vxlan: { id: 42, local: '10.1.0.2', port: 4789, learning: false, proxy: true } });
+    // A bridge port's hairpin mode, off then on.
+    expect(await linux.link('v0', NL)).toMatchObject({ hairpin: false });
+    await plain.applyIpBatch(new IpBatch(NL).hairpinSet('v0', true));
+    expect(await linux.link('v0', NL)).toEqual(await plain.link('v0', NL));
+    expect(await linux.link('v0', NL)).toMatchObject({ hairpin: true });
     // A veth whose peer is in another namespace: the peer's namespace id and index.
     const [host] = (await plain.links()).filter((l) => l.linkNetnsId !== undefined && l.kind === 'veth').slice(0, 1);
     if (host) expect(await linux.link(host.ifname)).toEqual(await plain.link(host.ifname));

@@ -251,6 +251,10 @@ def link_info(ipr, name):
             vx = {'id': d('IFLA_VXLAN_ID'), 'port': d('IFLA_VXLAN_PORT'), 'learning': bool(d('IFLA_VXLAN_LEARNING')), 'proxy': bool(d('IFLA_VXLAN_PROXY'))}
             if d('IFLA_VXLAN_LOCAL'): vx['local'] = d('IFLA_VXLAN_LOCAL')
             out['linkinfo']['info_data'] = vx
+        slave = info.get_attr('IFLA_INFO_SLAVE_DATA') if info.get_attr('IFLA_INFO_SLAVE_KIND') == 'bridge' else None
+        if slave is not None and slave.get_attr('IFLA_BRPORT_MODE') is not None:
+            out['linkinfo']['info_slave_kind'] = 'bridge'
+            out['linkinfo']['info_slave_data'] = {'hairpin': bool(slave.get_attr('IFLA_BRPORT_MODE'))}
     return out
 
 def serve(r, ipr):
