@@ -82,6 +82,7 @@ function context(pluginId: string): HostContext {
     daemonFile: (name, file) => ask('daemonFile', name, file),
     tc: (devices) => ask('tc', devices),
     tcStats: (dev, netns) => ask('tcStats', dev, netns),
+    bridgeRouting: (wanted) => ask('bridgeRouting', wanted),
     requestReconcile: (reason) => send({ t: 'requestReconcile', reason }),
     log: (line) => send({ t: 'log', line }),
   };

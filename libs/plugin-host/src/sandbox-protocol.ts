@@ -33,6 +33,7 @@ export const REMOTE_METHODS = [
   'daemonFile',
   'tc',
   'tcStats',
+  'bridgeRouting',
 ] as const;
 export type RemoteMethod = (typeof REMOTE_METHODS)[number];
 

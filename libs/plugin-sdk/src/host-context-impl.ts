@@ -6,6 +6,7 @@ import { elementKeyOf, type HeldParts, listedMapElement, mapElementText, type Pa
 import { NftWatch } from './nft-watch';
 import { Daemons } from './daemons';
 import { TrafficControl } from './tc';
+import { BridgeRoutes } from './bridge-routing';
 import { ProbeHelpers } from './probe-helper';
 import { scopeFor, type PluginScope } from './scoping';
 import { TRUST_MS } from './trust';
@@ -32,7 +33,7 @@ export interface HostContextOptions {
    * How long nftTable trusts what it last wrote or read of a table instead of listing the ruleset
    * again (listing a big table costs tens of milliseconds, and plugins call nftTable on every
    * pass), so drift made by hand is repaired within this time; default {@link TRUST_MS} (30 s).
-   * `tc` trusts what it applied to a device as long.
+   * `tc` trusts what it applied to a device as long, `bridgeRouting` what it applied to a bridge.
    * A namespace made again under the same name is another one, empty: the context knows when it makes one through
    * {@link HostContext.apply}, and the agent tells it ({@link ManagedHostContext.madeNow}) when it
    * makes a port's.
@@ -127,6 +128,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       }
     },
   });
+  const bridgeRoutes = new BridgeRoutes({ linux, pluginId: opts.pluginId, hostNetns, networkBridges, ports, trustMs: opts.nftTrustMs });
   const made = (netns: readonly string[]): void => {
     for (const ns of netns) for (const family of TABLE_FAMILIES) tables.set(tableKey(ns, family), EMPTY_TABLE());
     // A watch there watched the namespace that had this name before.
@@ -349,6 +351,10 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       return tc.stats(dev, netns);
     },
 
+    bridgeRouting(wanted) {
+      return bridgeRoutes.ensure(wanted);
+    },
+
     requestReconcile(reason) {
       log(`asks for a reconcile: ${reason}`);
       opts.requestReconcile?.(reason);
@@ -368,7 +374,9 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       made(netns);
       // A port's namespace made again: its veth too, host end included.
       const remade = new Set(netns);
-      tc.forget([], [...ports.values()].filter((p) => remade.has(p.netns) && p.hostIfname !== undefined).map((p) => p.hostIfname!));
+      const hostEnds = [...ports.values()].filter((p) => remade.has(p.netns) && p.hostIfname !== undefined).map((p) => p.hostIfname!);
+      tc.forget([], hostEnds);
+      bridgeRoutes.forget(hostEnds);
       // Port namespaces no longer on this host: their watch would keep them alive.
       const portNs = new Set([...ports.values()].map((p) => p.netns));
       const gone = watch.namespaces.filter((ns) => ns !== '' && !scope.ownsNetns(ns) && !portNs.has(ns));

@@ -164,6 +164,32 @@ export interface HostContext {
   tcStats(dev: string, netns?: string): Promise<TcStats>;
 
   /**
+   * The networks whose bridged IPv4 traffic this plugin's nat table in the host namespace may
+   * translate (distributed load balancing: a `nat prerouting` rule rewriting a VIP to a member),
+   * all of them, every pass (level-triggered, like {@link tc}). With br_netfilter
+   * (`net.bridge.bridge-nf-call-iptables=1`) the kernel routes a bridged packet whose destination
+   * was rewritten; when that route goes out of the same bridge, the frame continues bridged to the
+   * new destination ("bridged DNAT"). For each network given, on its bridge B (see {@link
+   * networkBridge}): IPv4 forwarding on B (`net.ipv4.conf.B.forwarding=1`), the rule `iif B lookup
+   * T pref 1100` (`BRIDGE_ROUTING_PREF`) with T a table of this plugin's own (derived from its
+   * id and B, so the host's main table is not touched), the {@link BridgeRouting.routes} in T out
+   * of B (routes in T not given are deleted), and hairpin mode on the host ends of {@link
+   * BridgeRouting.hairpinPorts} (a member reaching itself through a VIP leaves by the port it came
+   * in by). A network no longer given has its rule deleted, its table flushed, forwarding on B set
+   * back to 0 and hairpin turned off where this context turned it on; on its first call the
+   * context also removes the rules an earlier agent left for this plugin (pref 1100, the plugin's
+   * table for their `iif`) on bridges not given.
+   *
+   * What was applied is remembered by content and trusted for 30 s (then read back: the rules,
+   * the table, the sysctl, the ports): a network whose description is unchanged runs nothing.
+   * Everything is checked before anything runs: an unknown network (no bridge here), an IPv6 or
+   * malformed `dst` or `via`, a port not on this host (or on another bridge) are refused with an
+   * error. Failures come back per network, keyed by its `networkId`, and are tried again on the
+   * next call.
+   */
+  bridgeRouting(wanted: readonly BridgeRouting[]): Promise<ApplyResult>;
+
+  /**
    * Asks the agent to run this plugin's reconcile (then observe) again soon, e.g. because a health
    * state it tracks changed. Calls close together coalesce into one pass.
    */
@@ -239,6 +265,16 @@ export interface TcStats {
   qdiscs: (TcCounters & { kind: string; handle: string; parent: string; qlen: number })[];
   /** `id` is the {@link TcHtbClass.id} for a class this plugin made. */
   classes: (TcCounters & { kind: string; classid: string; parent: string; id?: number })[];
+}
+
+/** One network whose bridged traffic the plugin's nat table may translate in the host namespace ({@link HostContext.bridgeRouting}). */
+export interface BridgeRouting {
+  /** A core network with a bridge on this host (`networkBridge(networkId)`); refused otherwise. */
+  networkId: string;
+  /** Where translated packets go, out of the bridge: IPv4 `dst` prefixes (`10.0.0.0/24`, `default`), `via` an IPv4 gateway (optional). */
+  routes: { dst: string; via?: string }[];
+  /** Core ports on this host whose host end gets hairpin mode (a member that may reach itself through a VIP). */
+  hairpinPorts?: string[];
 }
 
 /** What `tc -s` counts (bytes, packets, drops, overlimits, backlog): the kernel door's own type. */

@@ -27,6 +27,7 @@ export { type FilterableRow, type IntentFilter, matchesFilter } from './intent-f
 export { deriveMac, subnetContaining } from './net';
 export type {
   ApplyResult,
+  BridgeRouting,
   ChangeSet,
   DaemonSpec,
   DaemonState,
@@ -44,6 +45,7 @@ export type {
   TcStats,
   TcTbf,
 } from './host-context';
+export { BRIDGE_ROUTING_PREF } from './bridge-routing';
 export { ProbeHelpers } from './probe-helper';
 export { createHostContext, type HostContextOptions, type ManagedHostContext } from './host-context-impl';
 export { spreadOverHosts } from './scheduling';
