@@ -1,4 +1,4 @@
-import { Linux } from '@netloom/linux';
+import { CommandRunner, Linux } from '@netloom/linux';
 import { BRIDGE_ROUTING_PREF, bridgeRoutingTable } from './bridge-routing';
 import { createHostContext } from './host-context-impl';
 import { agentTestHost, type AgentTestHost } from './testkit-agent';
@@ -156,5 +156,32 @@ describeKernel('HostContext.bridgeRouting on the real kernel', () => {
     expect(await tableRoutes()).toBe('');
     expect(await forwarding()).toBe('0');
     expect(await sh(kit.hostNetns, ['ip', 'rule', 'show', 'pref', String(BRIDGE_ROUTING_PREF)])).toContain(`lookup ${bridgeRoutingTable('other', bridge)}`);
+  });
+
+  it('reads back what it applied once its trust ran out, and repairs only what drifted', async () => {
+    if (skipped()) return;
+    const runner = new CommandRunner();
+    const ctx = createHostContext({ linux: new Linux(runner), pluginId: PLUGIN, agentPrefix: kit.prefix, hostId: 'trust', hostNetns: kit.hostNetns, networkBridges: new Map([['n1', bridge]]), nftTrustMs: 0 });
+    const wanted = [{ networkId: 'n1', routes: [{ dst: '10.79.0.0/24' }, { dst: 'default', via: '10.79.0.254' }] }];
+    try {
+      expect(await ctx.bridgeRouting(wanted)).toEqual({ ok: true, failed: [] });
+      // Held as given: read, nothing written.
+      let mutating = runner.mutatingCount;
+      expect(await ctx.bridgeRouting(wanted)).toEqual({ ok: true, failed: [] });
+      expect(runner.mutatingCount).toBe(mutating);
+      // Drift by hand: a route gone, forwarding off.
+      await kit.exec(kit.hostNetns, ['ip', 'route', 'del', 'default', 'table', String(table)]);
+      await kit.exec(kit.hostNetns, ['sysctl', '-qw', `net.ipv4.conf.${bridge}.forwarding=0`]);
+      mutating = runner.mutatingCount;
+      expect(await ctx.bridgeRouting(wanted)).toEqual({ ok: true, failed: [] });
+      // One ip batch (the route) and one sysctl.
+      expect(runner.mutatingCount).toBe(mutating + 2);
+      expect(await tableRoutes()).toMatch(/default via 10\.79\.0\.254/);
+      expect(await forwarding()).toBe('1');
+      expect(await ctx.bridgeRouting([])).toEqual({ ok: true, failed: [] });
+      expect(await ruleThere()).toBe(false);
+    } finally {
+      await ctx.close();
+    }
   });
 });

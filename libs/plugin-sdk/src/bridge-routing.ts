@@ -185,8 +185,9 @@ export class BridgeRoutes {
     }
     const failedKeys = new Set(failed.map((f) => f.key));
     for (const [bridge, r] of next) {
-      // A failed network is tried again next call (what it turned on is still undone when it goes).
-      this.routed.set(bridge, failedKeys.has(r.key) ? { ...r, hash: '', at: 0 } : r);
+      // A failed network is tried again next call (what it turned on, before too, is still undone when it goes).
+      const before = this.routed.get(bridge)?.hairpin ?? [];
+      this.routed.set(bridge, failedKeys.has(r.key) ? { ...r, hairpin: [...new Set([...r.hairpin, ...before])], hash: '', at: 0 } : r);
     }
     return { ok: failed.length === 0, failed };
   }
