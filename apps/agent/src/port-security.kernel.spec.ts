@@ -163,6 +163,25 @@ describeKernel('port security on the real kernel', () => {
     }
   });
 
+  it("answers the host namespace's own ARP question (a bridged DNAT asks a member's MAC), and only that", async () => {
+    // An address elsewhere in the host namespace is the question's sender (as a host's underlay address is).
+    await sh(['-n', host, 'addr', 'add', '10.99.0.1/32', 'dev', 'lo']);
+    await sh(['-n', host, 'route', 'add', `${IP.a}/32`, 'dev', 'br0']);
+    try {
+      await inNs(host, ['ping', '-c1', '-W1', IP.a]);
+      const entry = (await inNs(host, ['ip', 'neigh', 'show', IP.a, 'dev', 'br0'])).stdout;
+      expect(entry).toMatch(new RegExp(`lladdr ${MAC.a}`));
+      // Still nothing else: a's own question about an address of the host's goes unanswered.
+      await sh(['-n', host, 'addr', 'add', '10.77.0.254/24', 'dev', 'br0']);
+      expect(await ping('a', '10.77.0.254')).toBe(false);
+    } finally {
+      await sh(['-n', host, 'addr', 'del', '10.77.0.254/24', 'dev', 'br0']);
+      await sh(['-n', host, 'route', 'del', `${IP.a}/32`, 'dev', 'br0']);
+      await sh(['-n', host, 'addr', 'del', '10.99.0.1/32', 'dev', 'lo']);
+      await sh(['-n', host, 'neigh', 'flush', 'dev', 'br0']);
+    }
+  });
+
   it('lets a DHCP client ask from 0.0.0.0 (client port to server port only), with its own MAC', async () => {
     // A broadcast from 0.0.0.0:SPORT to 255.255.255.255:DPORT, as a DHCP client sends it before it has an address (a raw frame from eth0).
     const ask = (sport: number, dport: number) =>

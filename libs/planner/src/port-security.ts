@@ -244,7 +244,11 @@ export function planPortSecurity(
       // The host itself is no port's peer: nothing a port sends is delivered to the host namespace
       // (its addresses would otherwise answer ARP and take packets through the bridge). Not counted
       // as the port's drops: broadcasts and multicasts reach this hook as well as the other ports.
+      // But ARP replies: the host asks a port's MAC when it forwards to it (a load balancer's
+      // bridged DNAT), and a reply only completes what the host asked (its sender address is the
+      // port's own, checked above).
       `add chain ${t} in { type filter hook input priority -200; policy accept; }`,
+      `add rule ${t} in iifname @${PORTS} arp operation reply accept`,
       `add rule ${t} in iifname @${PORTS} drop`,
       ...CHECK_RULES.map((rule) => `add rule ${t} check ${rule}`),
     );
@@ -318,7 +322,7 @@ function isIntact(table: NftTableView): boolean {
     table.chains.some((c) => c.name === 'check') &&
     rules('pre') === 1 &&
     table.chains.find((c) => c.name === 'in')?.hook === 'input' &&
-    rules('in') === 1 &&
+    rules('in') === 2 &&
     rules('check') === CHECK_RULES.length &&
     [PORTS, DROPS, ...Object.keys(SETS)].every((s) => sets.has(s))
   );
