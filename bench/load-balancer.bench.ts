@@ -1,11 +1,13 @@
 /**
  * Load balancer figures (prints them; never fails on timing). Run as root: `npm run bench:lb`.
  * 1. 10 LoadBalancers × 3 members (ports made beforehand) created at once → time until every one
- *    is APPLIED on its host: (a) 10 concurrent createLoadBalancer(wait: true); (b) 10 created back
- *    to back without waiting, then polled. 3 rounds each (deleted in between). For scale: one
- *    LoadBalancer alone with wait: true.
+ *    is APPLIED on its hosts (DISTRIBUTED: every host; APPLIANCE: its one host): (a) 10 concurrent
+ *    createLoadBalancer(wait: true); (b) 10 created back to back without waiting, then polled. 3
+ *    rounds each (deleted in between), in each mode, with what the agents' passes took. For
+ *    scale: one LoadBalancer alone with wait: true.
  * 2. One TCP stream (iperf3, 5 s, 3 runs) from a client through the VIP to a member, against the
- *    same client straight to the same member; with the client on the other host, and on the same.
+ *    same client straight to the same member; with the client on the other host, and on the same;
+ *    in each mode.
  * Everything lives in namespaces with a per-run prefix and is removed at the end.
  */
 import { netnsExec } from '../test/support/agent';
@@ -17,8 +19,10 @@ const ROUNDS = 3;
 const IPERF_PORT = 5201;
 const IPERF_SECONDS = 5;
 const IPERF_RUNS = 3;
-/** ovn-nbctl lb-add × 10 (3 backends each) with --wait=hv, measured on this kind of machine. */
+/** ovn-nbctl lb-add × 10 (3 backends each) with --wait=hv, measured on this kind of machine (2026-12-02: 0.023-0.04 s). */
 const OVN_SECONDS = 0.04;
+const MODES = ['DISTRIBUTED', 'APPLIANCE'] as const;
+type Mode = (typeof MODES)[number];
 
 const prefix = runPrefix('b');
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -31,11 +35,14 @@ interface LbOut {
   status: { state: string; generation: number; reason: string | null }[];
 }
 const LB_OUT = 'id generation status { state generation reason }';
-const isApplied = (lb: LbOut): boolean => lb.status.length === 1 && lb.status[0].state === 'APPLIED' && lb.status[0].generation === lb.generation;
+/** Applied at its generation on every host it runs on (DISTRIBUTED: all `hosts`; APPLIANCE: one). */
+const isApplied = (lb: LbOut, mode: Mode, hosts: number): boolean =>
+  lb.status.length === (mode === 'DISTRIBUTED' ? hosts : 1) && lb.status.every((s) => s.state === 'APPLIED' && s.generation === lb.generation);
 
-const lbInput = (net: Net, name: string, members: { id: string }[], port: number, hostId?: string): Record<string, unknown> => ({
+const lbInput = (net: Net, name: string, members: { id: string }[], port: number, mode: Mode, hostId?: string): Record<string, unknown> => ({
   name,
   subnetId: net.subnetId,
+  mode,
   ...(hostId ? { hostId } : {}),
   listeners: [{ protocol: 'TCP', port, pool: { algorithm: 'ROUND_ROBIN', members: members.map((m, i) => ({ name: `m${i}`, portId: m.id, port })) } }],
 });
@@ -55,25 +62,26 @@ function passes(lab: Lab, marks: number[]): string {
 }
 
 /** Part 1: returns the times (ms) of each round, for both ways of creating, and of single load balancers. */
-async function createMany(lab: Lab, net: Net, members: { id: string }[][]): Promise<{ waited: number[]; polled: number[]; single: number[]; agents: string }> {
+async function createMany(lab: Lab, net: Net, members: { id: string }[][], mode: Mode): Promise<{ waited: number[]; polled: number[]; single: number[]; agents: string }> {
+  const hosts = lab.cluster.agents.length;
   let agents = '';
   const waited: number[] = [];
   const polled: number[] = [];
   const single: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const start1 = process.hrtime.bigint();
-    const one = await lab.write<LbOut>('LoadBalancer', 'create', lbInput(net, `s${round}`, members[round], 80), LB_OUT);
+    const one = await lab.write<LbOut>('LoadBalancer', 'create', lbInput(net, `s${round}`, members[round], 80, mode), LB_OUT);
     single.push(msSince(start1));
-    if (!isApplied(one)) throw new Error(`not APPLIED after wait: ${JSON.stringify(one.status)}`);
+    if (!isApplied(one, mode, hosts)) throw new Error(`not APPLIED after wait: ${JSON.stringify(one.status)}`);
     await lab.remove('LoadBalancer', one.id);
 
     // (a) all at once, each with wait: true.
     const marks = lab.cluster.agents.map((a) => a.lines.length);
     let start = process.hrtime.bigint();
-    const made = await Promise.all(members.map((m, i) => lab.write<LbOut>('LoadBalancer', 'create', lbInput(net, `w${round}-${i}`, m, 80), LB_OUT)));
+    const made = await Promise.all(members.map((m, i) => lab.write<LbOut>('LoadBalancer', 'create', lbInput(net, `w${round}-${i}`, m, 80, mode), LB_OUT)));
     waited.push(msSince(start));
     if (round === 0) agents = passes(lab, marks);
-    if (!made.every(isApplied)) throw new Error(`not all APPLIED after wait: ${JSON.stringify(made.map((m) => m.status))}`);
+    if (!made.every((m) => isApplied(m, mode, hosts))) throw new Error(`not all APPLIED after wait: ${JSON.stringify(made.map((m) => m.status))}`);
     await deleteAll(lab, made.map((m) => m.id));
 
     // (b) back to back without waiting, then poll until every one is APPLIED at its generation.
@@ -82,14 +90,14 @@ async function createMany(lab: Lab, net: Net, members: { id: string }[][]): Prom
     for (const [i, m] of members.entries()) {
       const { createLoadBalancer } = await lab.api.ok<{ createLoadBalancer: { id: string } }>(
         'mutation($input: CreateLoadBalancerInput!) { createLoadBalancer(input: $input) { id } }',
-        { input: lbInput(net, `p${round}-${i}`, m, 80) },
+        { input: lbInput(net, `p${round}-${i}`, m, 80, mode) },
       );
       ids.push(createLoadBalancer.id);
     }
     for (;;) {
       const { loadBalancers } = await lab.api.ok<{ loadBalancers: { edges: { node: LbOut }[] } }>(`{ loadBalancers(first: 100) { edges { node { ${LB_OUT} } } } }`);
       const nodes = loadBalancers.edges.map((e) => e.node).filter((n) => ids.includes(n.id));
-      if (nodes.length === ids.length && nodes.every(isApplied)) break;
+      if (nodes.length === ids.length && nodes.every((n) => isApplied(n, mode, hosts))) break;
       const failed = nodes.flatMap((n) => n.status).find((s) => s.state === 'FAILED');
       if (failed) throw new Error(`a load balancer FAILED: ${failed.reason}`);
       if (msSince(start) > 60_000) throw new Error('not all APPLIED within 60 s');
@@ -137,29 +145,42 @@ async function main(): Promise<void> {
     );
     const members = Array.from({ length: LBS }, (_, i) => createPorts.slice(i * MEMBERS, (i + 1) * MEMBERS));
 
-    const { waited, polled, single, agents } = await createMany(lab, net, members);
-    say(`1. ${LBS} LoadBalancers × ${MEMBERS} members (ports made beforehand), spread over both hosts, created at once → all APPLIED:`);
-    say(`   a) ${LBS} concurrent createLoadBalancer(wait: true):          ${list(waited)} ms (median ${median(waited).toFixed(0)} ms)`);
-    say(`   b) ${LBS} back to back without wait, then polled (5 ms):        ${list(polled)} ms (median ${median(polled).toFixed(0)} ms)`);
-    say(`      the agents meanwhile (first round): ${agents}`);
-    say(`   for scale, one LoadBalancer alone with wait: true:            ${list(single)} ms (median ${median(single).toFixed(0)} ms)`);
-    say(`   OVN, same shape, ovn-nbctl --wait=hv on this kind of machine: ${(OVN_SECONDS * 1000).toFixed(0)} ms → NetLoom (a) is ${(median(waited) / (OVN_SECONDS * 1000)).toFixed(1)}× that`);
+    say(`1. ${LBS} LoadBalancers × ${MEMBERS} members (ports made beforehand, on both hosts), created at once → all APPLIED:`);
+    for (const mode of MODES) {
+      const { waited, polled, single, agents } = await createMany(lab, net, members, mode);
+      say(`   ${mode}${mode === 'DISTRIBUTED' ? ' (on both hosts)' : ' (one host each, spread)'}:`);
+      say(`   a) ${LBS} concurrent createLoadBalancer(wait: true):          ${list(waited)} ms (median ${median(waited).toFixed(0)} ms)`);
+      say(`   b) ${LBS} back to back without wait, then polled (5 ms):        ${list(polled)} ms (median ${median(polled).toFixed(0)} ms)`);
+      say(`      the agents' passes meanwhile (first round of a): ${agents}`);
+      say(`   for scale, one LoadBalancer alone with wait: true:            ${list(single)} ms (median ${median(single).toFixed(0)} ms)`);
+      say(`   OVN, same shape, ovn-nbctl --wait=hv on this kind of machine: ${(OVN_SECONDS * 1000).toFixed(0)} ms → NetLoom (a) is ${(median(waited) / (OVN_SECONDS * 1000)).toFixed(1)}× that`);
+    }
 
     // Part 2: one member (host 0) running iperf3, one load balancer beside it, a client on each host.
     const member = await lab.makePort(net, 0);
     const far = await lab.makePort(net, 1);
     const near = await lab.makePort(net, 0);
-    const lb = await lab.write<LbOut & { vipAddress: string }>('LoadBalancer', 'create', lbInput(net, 'iperf', [member], IPERF_PORT, lab.hostId(0)), `${LB_OUT} vipAddress`);
-    if (!isApplied(lb)) throw new Error(`the iperf load balancer is not APPLIED: ${JSON.stringify(lb.status)}`);
     const server = lab.spawnIn(member.ns, ['iperf3', '-s', '-p', String(IPERF_PORT)]);
     await lab.listening(server, member.ns, IPERF_PORT, 'iperf3 -s');
-    say(`2. one TCP stream, iperf3 ${IPERF_SECONDS} s × ${IPERF_RUNS} (Gbit/s), member and load balancer on host 0:`);
-    for (const [label, client] of [
-      ['client on host 1 (VXLAN)', far],
-      ['client on host 0        ', near],
-    ] as const) {
-      const r = await throughput(client, lb.vipAddress, member);
-      say(`   ${label}: through the VIP ${list(r.vip, 2)}; straight to the member ${list(r.direct, 2)}; ratio VIP/straight ${(median(r.vip) / median(r.direct)).toFixed(2)} (medians)`);
+    say(`2. one TCP stream, iperf3 ${IPERF_SECONDS} s × ${IPERF_RUNS} (Gbit/s), the member on host 0 (an APPLIANCE there too):`);
+    // APPLIANCE first: its VIP may be the address the other had, and a client that cached the
+    // DISTRIBUTED responder's MAC would lose it until its ARP entry times out (no gratuitous ARP).
+    for (const mode of [...MODES].reverse()) {
+      const lb = await lab.write<LbOut & { vipAddress: string }>(
+        'LoadBalancer',
+        'create',
+        lbInput(net, `iperf-${mode.toLowerCase()}`, [member], IPERF_PORT, mode, mode === 'APPLIANCE' ? lab.hostId(0) : undefined),
+        `${LB_OUT} vipAddress`,
+      );
+      if (!isApplied(lb, mode, lab.cluster.agents.length)) throw new Error(`the iperf load balancer is not APPLIED: ${JSON.stringify(lb.status)}`);
+      for (const [label, client] of [
+        ['client on host 1 (VXLAN)', far],
+        ['client on host 0        ', near],
+      ] as const) {
+        const r = await throughput(client, lb.vipAddress, member);
+        say(`   ${mode.padEnd(11)} ${label}: through the VIP ${list(r.vip, 2)}; straight to the member ${list(r.direct, 2)}; ratio VIP/straight ${(median(r.vip) / median(r.direct)).toFixed(2)} (medians)`);
+      }
+      await lab.remove('LoadBalancer', lb.id);
     }
     await server.stop();
   } finally {

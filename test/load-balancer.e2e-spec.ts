@@ -2,18 +2,36 @@
  * The load balancer plugin (netloom.load-balancer, kind LoadBalancer) end to end: one real
  * controller and two simulated hosts with real agents (libs/simhosts), load balancers created
  * through the generated GraphQL API, and assertions on real TCP connections between the port
- * namespaces the agents build: weighted round robin over members on both hosts, per-member
- * counters and health in the observed status (polled, and on the `resourceStatusChanges`
- * subscription), a member taken out and back by its health monitor, source-IP affinity, a client
- * behind a router, hairpin, bad input refused with nothing written, and delete.
+ * namespaces the agents build. DISTRIBUTED (no health monitor: translated on every host, in the
+ * host namespace): weighted round robin over members on both hosts, members seeing the client's
+ * own address, per-member counters in the observed status, a client behind a router, hairpin.
+ * APPLIANCE (a health monitor: a namespace of its own on one host): a member taken out and back
+ * by its health monitor (polled, and on the `resourceStatusChanges` subscription), source-IP
+ * affinity. Then bad input refused with nothing written, and delete.
  *
  * Each member runs `socat … fork` answering its own name, so every connection says where it
  * landed. The tests build on each other, in order. Every name carries a per-run prefix; everything
  * goes in afterAll, even on failure. Timings are measured and printed, never asserted.
  */
 import type { Client } from 'graphql-ws';
-import { netnsList, sleep, waitFor } from './support/agent';
-import { addressesIn, askMany, askTcp, attr, Lab, msSince, type Net, type NetnsProcess, type PortView, runPrefix, shutdownLab, STATUS_FIELDS, type StatusView, tally } from './support/plugin-e2e';
+import { netnsExec, netnsList, sleep, waitFor } from './support/agent';
+import {
+  addressesIn,
+  askMany,
+  askTcp,
+  attr,
+  Lab,
+  msSince,
+  type Net,
+  type NetnsProcess,
+  PEER_ADDRESS,
+  type PortView,
+  runPrefix,
+  shutdownLab,
+  STATUS_FIELDS,
+  type StatusView,
+  tally,
+} from './support/plugin-e2e';
 
 const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
 jest.setTimeout(90_000);
@@ -24,10 +42,13 @@ const P = runPrefix('l');
 const OBSERVE_MS = 500;
 const VIP_PORT = 80;
 const MEMBER_PORT = 8080;
+/** A second listener whose members answer with the address they saw the connection come from. */
+const PEER_VIP_PORT = 81;
+const PEER_MEMBER_PORT = 8081;
 const VIP = '10.92.1.100';
 const MONITOR = { type: 'TCP', intervalMs: 500, timeoutMs: 300, rise: 2, fall: 2 };
 
-const LB_FIELDS = `id name generation hostId subnetId vipAddress
+const LB_FIELDS = `id name generation mode hostId subnetId vipAddress
   listeners { protocol port pool { algorithm affinityTimeout members { name portId address port weight adminUp } healthMonitor { type httpPath expectedCodes intervalMs timeoutMs rise fall } } }
   status { ${STATUS_FIELDS} }`;
 /** What the tests read of the observed members (the lists of an observed state are not multiplied by the cost limit). */
@@ -58,6 +79,7 @@ interface LbView {
   id: string;
   name: string;
   generation: number;
+  mode: 'DISTRIBUTED' | 'APPLIANCE' | null;
   hostId: string | null;
   subnetId: string;
   vipAddress: string | null;
@@ -70,6 +92,7 @@ interface Member {
   weight: number;
   port: PortView;
   server?: NetnsProcess;
+  peer?: NetnsProcess;
 }
 
 let lab: Lab | undefined;
@@ -103,25 +126,62 @@ const listeners = (pool: Record<string, unknown> = {}): unknown[] => [
   },
 ];
 
-/** Checks a load balancer the API returned after wait: true: applied on exactly one host, with a namespace. */
+/** The listener whose members answer with the client address they saw. */
+const peerListener = (): unknown => ({
+  protocol: 'TCP',
+  port: PEER_VIP_PORT,
+  pool: { algorithm: 'ROUND_ROBIN', members: need('members').map((m) => ({ name: m.name, portId: m.port.id, port: PEER_MEMBER_PORT })) },
+});
+
+/** The mode a load balancer runs in, as its hosts report it. */
+const modeOf = (lb: LbView): string => attr(lb.status, 'mode');
+
+/**
+ * Checks a load balancer the API returned after wait: true. APPLIANCE: applied on exactly one
+ * host, with a namespace. DISTRIBUTED: applied on every host, each with its responder namespace.
+ */
 function applied(lb: LbView): LbView {
-  expect(lb.status).toHaveLength(1);
-  expect(lb.status[0]).toMatchObject({ state: 'APPLIED', reason: null, generation: lb.generation });
-  expect(theLab().cluster.hostIds).toContain(lb.status[0].hostId);
+  const hosts = theLab().cluster.hostIds;
+  const distributed = modeOf(lb) === 'DISTRIBUTED';
+  expect(lb.status).toHaveLength(distributed ? hosts.length : 1);
+  for (const s of lb.status) {
+    expect(s).toMatchObject({ state: 'APPLIED', reason: null, generation: lb.generation });
+    expect(hosts).toContain(s.hostId);
+    expect(attr([s], 'mode')).toBe(modeOf(lb));
+    attr([s], 'netns');
+  }
   if (lb.hostId !== null) expect(lb.status[0].hostId).toBe(lb.hostId);
-  attr(lb.status, 'netns');
   return lb;
 }
 
+/** The namespace holding the VIP: the appliance's, or the responder's on the first host. */
 const lbNs = (lb: LbView): string => attr(lb.status, 'netns');
 const createLb = async (input: Record<string, unknown>): Promise<LbView> => applied(await theLab().write<LbView>('LoadBalancer', 'create', input, LB_FIELDS));
 const updateLb = async (input: Record<string, unknown>): Promise<LbView> => applied(await theLab().write<LbView>('LoadBalancer', 'update', input, LB_FIELDS));
 const getLb = (id: string): Promise<LbView> => theLab().read<LbView>('LoadBalancer', id, LB_FIELDS);
 
-/** The load balancer's observed state on its host (null until reported). */
+/**
+ * The load balancer's observed state (null until reported): its host's, or for a DISTRIBUTED one
+ * the sum over its hosts (each counts what its own clients sent).
+ */
 async function observedOf(id: string): Promise<LbObserved | null> {
   const lb = await theLab().read<{ status: { observed: LbObserved | null }[] }>('LoadBalancer', id, `status { observed { ${observedFields(MEMBER_FIELDS)} } }`);
-  return lb.status[0]?.observed ?? null;
+  const reports = lb.status.map((s) => s.observed);
+  if (!reports.length || reports.some((o) => !o)) return null;
+  const [first, ...others] = reports as LbObserved[];
+  const sum: LbObserved = JSON.parse(JSON.stringify(first));
+  for (const o of others) {
+    for (const [i, l] of o.listeners.entries()) {
+      for (const [j, m] of l.members.entries()) {
+        const into = sum.listeners[i]?.members[j];
+        if (!into) continue;
+        into.connections += m.connections;
+        into.packets += m.packets;
+        into.bytes += m.bytes;
+      }
+    }
+  }
+  return sum;
 }
 
 /** The observed members of the first listener, by name. */
@@ -171,8 +231,8 @@ async function settledConnections(id: string): Promise<Record<string, number>> {
 }
 
 /** `n` connections from `ns` to the VIP: what each said, tallied; fails the test on a failed connection. */
-async function spread(ns: string, vip: string, n: number): Promise<Record<string, number>> {
-  const answers = await askMany(ns, vip, VIP_PORT, n);
+async function spread(ns: string, vip: string, n: number, port = VIP_PORT): Promise<Record<string, number>> {
+  const answers = await askMany(ns, vip, port, n);
   const counts = tally(answers);
   expect(Object.keys(counts).filter((a) => a.startsWith('!'))).toEqual([]);
   return counts;
@@ -224,22 +284,34 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
     ];
     world.c1 = await l.makePort(a, 1);
     world.c2 = await l.makePort(a, 0);
-    for (const m of world.members) m.server = await l.answerServer(m.port.ns, MEMBER_PORT, m.name);
+    for (const m of world.members) {
+      m.server = await l.answerServer(m.port.ns, MEMBER_PORT, m.name);
+      m.peer = await l.answerServer(m.port.ns, PEER_MEMBER_PORT, PEER_ADDRESS);
+    }
 
-    const lb = await createLb({ name: `${P}-lb`, subnetId: a.subnetId, vipAddress: VIP, listeners: listeners() });
+    // No health monitor and no host: DISTRIBUTED, translated on every host.
+    const lb = await createLb({ name: `${P}-lb`, subnetId: a.subnetId, vipAddress: VIP, listeners: [...listeners(), peerListener()] });
     world.lb = lb;
-    note(`a: the scheduler placed the load balancer on host ${l.cluster.hostIds.indexOf(lb.status[0].hostId)}; members m1, m3 on host 0, m2 on host 1; client c1 on host 1`);
-    expect(lb).toMatchObject({ vipAddress: VIP, subnetId: a.subnetId });
+    note(`a: DISTRIBUTED, applied on hosts ${lb.status.map((s) => l.cluster.hostIds.indexOf(s.hostId)).join(', ')}; members m1, m3 on host 0, m2 on host 1; client c1 on host 1`);
+    expect(lb).toMatchObject({ vipAddress: VIP, subnetId: a.subnetId, mode: null });
+    expect(modeOf(lb)).toBe('DISTRIBUTED');
     expect(lb.listeners[0].pool.members.map((m) => [m.name, m.weight])).toEqual([
       ['m1', 1],
       ['m2', 2],
       ['m3', 3],
     ]);
-    // The VIP sits on the leg vip0 in the load balancer's own namespace.
-    expect(await addressesIn(lbNs(lb))).toContain(VIP);
+    // No namespace of its own: each host's responder for the network holds the VIP (answering ARP to that host's clients).
+    for (const s of lb.status) expect(await addressesIn(attr([s], 'netns'))).toContain(VIP);
+    expect(new Set(lb.status.map((s) => attr([s], 'netns'))).size).toBe(lb.status.length);
 
     const c1 = need('c1');
     expect(['m1', 'm2', 'm3']).toContain(await l.answerFrom(c1.ns, VIP, VIP_PORT, 'the VIP from c1'));
+    // Members see the client's own address (nothing is masqueraded), from either host.
+    for (const client of [c1, need('c2')]) {
+      const seen = new Set(Object.keys(await spread(client.ns, VIP, 9, PEER_VIP_PORT)));
+      note(`a: members answering on the VIP's port ${PEER_VIP_PORT} saw the client ${client.ip} as ${[...seen].join(', ')}`);
+      expect([...seen]).toEqual([client.ip]);
+    }
     const before = await settledConnections(lb.id);
 
     const counts = await spread(c1.ns, VIP, 300);
@@ -280,15 +352,61 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
     }
   });
 
-  it('b. a TCP health monitor takes a stopped member out (observed and on the subscription) and brings it back when it answers again', async () => {
+  it('b. a client on another network reaches the VIP through a router', async () => {
+    const l = theLab();
+    const a = need('a');
+    world.b = await l.makeNetwork('clientnet', '10.92.2.0/24');
+    const b = world.b;
+    world.cb = await l.makePort(b, 1);
+    const cb = world.cb;
+    expect(await askTcp(cb.ns, VIP, VIP_PORT)).toBe('');
+    const router = await l.write<{ id: string; status: StatusView[] }>(
+      'Router',
+      'create',
+      { name: `${P}-router`, interfaces: [{ subnetId: a.subnetId }, { subnetId: b.subnetId }] },
+      `id status { ${STATUS_FIELDS} }`,
+    );
+    expect(router.status).toEqual([expect.objectContaining({ state: 'APPLIED' })]);
+    // The router took the gateways: the client's default route leads to the VIP's subnet.
+    expect(await addressesIn(attr(router.status, 'netns'))).toEqual(expect.arrayContaining(['10.92.1.1', '10.92.2.1']));
+    expect(['m1', 'm2', 'm3']).toContain(await l.answerFrom(cb.ns, VIP, VIP_PORT, 'the VIP from a client behind the router'));
+    const counts = await spread(cb.ns, VIP, 30);
+    note(`b: 30 connections from ${cb.ip} through the router: ${JSON.stringify(counts)}`);
+    expect(Object.keys(counts).sort()).toEqual(['m1', 'm2', 'm3']);
+    // Translated on the router's host (its leg is the client on the VIP's network); the members still see the client.
+    expect(Object.keys(await spread(cb.ns, VIP, 6, PEER_VIP_PORT))).toEqual([cb.ip]);
+  });
+
+  it('c. hairpin: a member connects to the VIP and gets an answer (possibly from itself)', async () => {
+    const m1 = member('m1');
+    const counts = await spread(m1.port.ns, VIP, 12);
+    note(`c: 12 connections from member m1 to the VIP: ${JSON.stringify(counts)}`);
+    expect(Object.keys(counts).sort()).toEqual(['m1', 'm2', 'm3']);
+    // The others see m1's address; m1, reaching itself, sees the VIP (its own address would be dropped as a martian).
+    const seen = await spread(m1.port.ns, VIP, 12, PEER_VIP_PORT);
+    note(`c: 12 connections from m1 to the VIP's port ${PEER_VIP_PORT}: seen as ${JSON.stringify(seen)}`);
+    expect(Object.keys(seen).sort()).toEqual([m1.port.ip, VIP].sort());
+  });
+
+  it('d. a TCP health monitor takes a stopped member out (observed and on the subscription) and brings it back when it answers again', async () => {
     const l = theLab();
     const [lb, c1] = [need('lb'), need('c1')];
+    const responders = lb.status.map((s) => attr([s], 'netns'));
+    // A health monitor needs an address members answer to: the load balancer becomes an APPLIANCE.
     world.lb = await updateLb({ id: lb.id, listeners: listeners({ healthMonitor: MONITOR }) });
     expect(world.lb.listeners[0].pool).toMatchObject({ healthMonitor: { ...MONITOR, httpPath: null, expectedCodes: null } });
+    expect(modeOf(world.lb)).toBe('APPLIANCE');
+    expect(await addressesIn(lbNs(world.lb))).toContain(VIP);
+    // No DISTRIBUTED load balancer is left on the network: its responders went with it.
+    const left = new Set(await netnsList());
+    expect(responders.filter((ns) => left.has(ns))).toEqual([]);
+    // The VIP's MAC moved from each host's responder to the appliance's leg and no gratuitous ARP
+    // is sent (a limit, in DESIGN): the clients forget their entry, as it would time out.
+    for (const client of [c1, need('c2')]) await netnsExec(client.ns, ['ip', 'neigh', 'flush', 'to', VIP]);
     // Members start ONLINE; wait until each has been checked too.
     const checked = (o: LbObserved): boolean => Object.values(membersOf(o)).every((m) => m.lastCheck !== null);
     const online = await observedWhen(lb.id, (o) => statusesAre(o, { m1: 'ONLINE', m2: 'ONLINE', m3: 'ONLINE' }) && checked(o) && o.operatingStatus === 'ONLINE', 10_000, 'all members checked and ONLINE');
-    note(`b: with the monitor, all members checked and ONLINE on the observed status ${online.ms.toFixed(0)} ms after the update returned; lastCheck ${JSON.stringify(membersOf(online.observed).m1?.lastCheck)}`);
+    note(`d: with the monitor, all members checked and ONLINE on the observed status ${online.ms.toFixed(0)} ms after the update returned; lastCheck ${JSON.stringify(membersOf(online.observed).m1?.lastCheck)}`);
 
     const client = l.api.ws();
     const sub = subscribeLbStatus(client);
@@ -320,7 +438,7 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
       );
       const eventMs = Number(event.at - stopped) / 1e6;
       note(
-        `b: m2 stopped → OFFLINE on the observed status after ${polledMs.toFixed(0)} ms (polled), on the subscription after ${eventMs.toFixed(0)} ms; ` +
+        `d: m2 stopped → OFFLINE on the observed status after ${polledMs.toFixed(0)} ms (polled), on the subscription after ${eventMs.toFixed(0)} ms; ` +
           `bound interval×fall + observe = ${MONITOR.intervalMs * MONITOR.fall + OBSERVE_MS} ms; lastCheck ${JSON.stringify(membersOf(offline.observed).m2?.lastCheck)}`,
       );
       expect(sub.errors).toEqual([]);
@@ -329,17 +447,17 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
 
       // No new connection goes to m2: all answered by the others, none failed.
       const without = await spread(c1.ns, VIP, 60);
-      note(`b: 60 connections with m2 OFFLINE: ${JSON.stringify(without)}`);
+      note(`d: 60 connections with m2 OFFLINE: ${JSON.stringify(without)}`);
       expect(Object.keys(without).sort()).toEqual(['m1', 'm3']);
 
       // Start m2 again: rise (2) passes bring it back.
       const restarted = process.hrtime.bigint();
       m2.server = await l.answerServer(m2.port.ns, MEMBER_PORT, 'm2');
       const back = await observedWhen(lb.id, (o) => statusesAre(o, { m1: 'ONLINE', m2: 'ONLINE', m3: 'ONLINE' }) && o.operatingStatus === 'ONLINE', 15_000, 'm2 ONLINE again');
-      note(`b: m2 started again → ONLINE on the observed status after ${msSince(restarted).toFixed(0)} ms (bound interval×rise + observe = ${MONITOR.intervalMs * MONITOR.rise + OBSERVE_MS} ms)`);
+      note(`d: m2 started again → ONLINE on the observed status after ${msSince(restarted).toFixed(0)} ms (bound interval×rise + observe = ${MONITOR.intervalMs * MONITOR.rise + OBSERVE_MS} ms)`);
       expect(back.observed.operatingStatus).toBe('ONLINE');
       const withIt = await spread(c1.ns, VIP, 60);
-      note(`b: 60 connections with m2 back: ${JSON.stringify(withIt)}`);
+      note(`d: 60 connections with m2 back: ${JSON.stringify(withIt)}`);
       expect(withIt.m2).toBeGreaterThan(0);
       expect(Object.keys(withIt).sort()).toEqual(['m1', 'm2', 'm3']);
     } finally {
@@ -348,49 +466,19 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
     }
   });
 
-  it('c. SOURCE_IP, without and with affinityTimeout: each client sticks to one member', async () => {
+  it('e. SOURCE_IP, without and with affinityTimeout: each client sticks to one member', async () => {
     const [lb, c1, c2] = [need('lb'), need('c1'), need('c2')];
     for (const pool of [{ algorithm: 'SOURCE_IP' }, { algorithm: 'SOURCE_IP', affinityTimeout: 60 }]) {
       world.lb = await updateLb({ id: lb.id, listeners: listeners({ ...pool, healthMonitor: MONITOR }) });
       expect(world.lb.listeners[0].pool).toMatchObject({ algorithm: 'SOURCE_IP', affinityTimeout: pool.affinityTimeout ?? null });
       const fromC1 = await spread(c1.ns, VIP, 30);
       const fromC2 = await spread(c2.ns, VIP, 30);
-      note(`c: ${JSON.stringify(pool)}: 30 from c1 (${c1.ip}) → ${JSON.stringify(fromC1)}; 30 from c2 (${c2.ip}) → ${JSON.stringify(fromC2)}`);
+      note(`e: ${JSON.stringify(pool)}: 30 from c1 (${c1.ip}) → ${JSON.stringify(fromC1)}; 30 from c2 (${c2.ip}) → ${JSON.stringify(fromC2)}`);
       expect(Object.values(fromC1)).toEqual([30]);
       expect(Object.values(fromC2)).toEqual([30]);
     }
     // Back to round robin for what follows.
     world.lb = await updateLb({ id: lb.id, listeners: listeners({ healthMonitor: MONITOR }) });
-  });
-
-  it('d. a client on another network reaches the VIP through a router', async () => {
-    const l = theLab();
-    const a = need('a');
-    world.b = await l.makeNetwork('clientnet', '10.92.2.0/24');
-    const b = world.b;
-    world.cb = await l.makePort(b, 1);
-    const cb = world.cb;
-    expect(await askTcp(cb.ns, VIP, VIP_PORT)).toBe('');
-    const router = await l.write<{ id: string; status: StatusView[] }>(
-      'Router',
-      'create',
-      { name: `${P}-router`, interfaces: [{ subnetId: a.subnetId }, { subnetId: b.subnetId }] },
-      `id status { ${STATUS_FIELDS} }`,
-    );
-    expect(router.status).toEqual([expect.objectContaining({ state: 'APPLIED' })]);
-    // The router took the gateways: the client's default route leads to the VIP's subnet.
-    expect(await addressesIn(attr(router.status, 'netns'))).toEqual(expect.arrayContaining(['10.92.1.1', '10.92.2.1']));
-    expect(['m1', 'm2', 'm3']).toContain(await l.answerFrom(cb.ns, VIP, VIP_PORT, 'the VIP from a client behind the router'));
-    const counts = await spread(cb.ns, VIP, 30);
-    note(`d: 30 connections from ${cb.ip} through the router: ${JSON.stringify(counts)}`);
-    expect(Object.keys(counts).sort()).toEqual(['m1', 'm2', 'm3']);
-  });
-
-  it('e. hairpin: a member connects to the VIP and gets an answer (possibly from itself)', async () => {
-    const m1 = member('m1');
-    const counts = await spread(m1.port.ns, VIP, 12);
-    note(`e: 12 connections from member m1 to the VIP: ${JSON.stringify(counts)}`);
-    expect(Object.keys(counts).sort()).toEqual(['m1', 'm2', 'm3']);
   });
 
   it('f. bad input is refused with a code and nothing written; without vipAddress IPAM picks one', async () => {
@@ -412,6 +500,8 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
       ['weight 0', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ portId: member('m1').port.id, weight: 0 }) }],
       ['weight 300', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ portId: member('m1').port.id, weight: 300 }) }],
       ['weight 0 on update', 'BAD_USER_INPUT', UPDATE, { id: lb.id, listeners: withMember({ portId: member('m1').port.id, weight: 0 }) }],
+      ['DISTRIBUTED with a health monitor', 'BAD_USER_INPUT', CREATE, { ...base, mode: 'DISTRIBUTED', vipAddress: '10.92.1.101', listeners: listeners({ healthMonitor: MONITOR }) }],
+      ['DISTRIBUTED on a host', 'BAD_USER_INPUT', CREATE, { ...base, mode: 'DISTRIBUTED', vipAddress: '10.92.1.101', hostId: l.cluster.hostIds[0] }],
     ];
     const seen: string[] = [];
     for (const [what, code, query, input] of cases) {
@@ -425,14 +515,18 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
 
     // Without vipAddress, IPAM picks a free address of the subnet, and it answers.
     const auto = await createLb({ name: `${P}-auto`, subnetId: a.subnetId, listeners: listeners() });
-    note(`f: created without vipAddress → ${auto.vipAddress}`);
+    note(`f: created without vipAddress → ${auto.vipAddress} (${modeOf(auto)})`);
+    expect(modeOf(auto)).toBe('DISTRIBUTED');
     expect(auto.vipAddress).toMatch(/^10\.92\.1\.\d+$/);
     const taken = [VIP, '10.92.1.1', ...need('members').map((m) => m.port.ip), need('c1').ip, need('c2').ip];
     expect(taken).not.toContain(auto.vipAddress);
     expect(await addressesIn(lbNs(auto))).toContain(auto.vipAddress);
     expect(['m1', 'm2', 'm3']).toContain(await l.answerFrom(need('c1').ns, auto.vipAddress!, VIP_PORT, 'the IPAM-picked VIP'));
     expect(await l.remove('LoadBalancer', auto.id)).toEqual([auto.id]);
-    expect(await netnsList()).not.toContain(lbNs(auto));
+    // The last DISTRIBUTED load balancer of the network took the responders along; its VIP answers no more.
+    const left = new Set(await netnsList());
+    expect(auto.status.map((s) => attr([s], 'netns')).filter((ns) => left.has(ns))).toEqual([]);
+    expect(await askTcp(need('c1').ns, auto.vipAddress!, VIP_PORT)).toBe('');
   });
 
   it('g. deleting the load balancer removes its namespace from its host; the VIP stops answering', async () => {

@@ -34,6 +34,12 @@ const DROP_WAIT_MS = 1_500;
  * `name` is APPLIED on a host, which it returns (by index).
  */
 async function applyUpTo(w: World, stage: number, listField: string, name: string): Promise<number> {
+  const [first] = await appliedUpTo(w, stage, listField, name);
+  return hostIndex(w, first.hostId);
+}
+
+/** Applies the topology file up to `stage`; the statuses of `name` there, which must all be APPLIED. */
+async function appliedUpTo(w: World, stage: number, listField: string, name: string): Promise<StatusView[]> {
   await applyStage(w.lab, stage, w.dir);
   const data = await w.lab.api.ok<Record<string, { edges: { node: Applied }[] }>>(
     `query($name: String) { ${listField}(filter: { name: $name }) { edges { node { id status { ${STATUS_FIELDS} } } } } }`,
@@ -42,7 +48,7 @@ async function applyUpTo(w: World, stage: number, listField: string, name: strin
   const status = data[listField].edges[0]?.node.status ?? [];
   const applied = status.filter((s) => s.state === 'APPLIED' && s.reason === null);
   if (!applied.length) throw new Error(`${name} was not applied: ${JSON.stringify(status)}`);
-  return hostIndex(w, applied[0].hostId);
+  return applied;
 }
 
 /** No echo reply within 2 requests (1 s each). */
@@ -91,8 +97,10 @@ export async function floatingIp(w: World): Promise<Outcome> {
 /** Servers on the members answering their own name, then a round-robin load balancer over them. */
 export async function makeLoadBalancer(w: World): Promise<string> {
   for (const name of MEMBERS) await w.lab.answerServer(w.ports[name].ns, MEMBER_PORT, name);
-  const host = await applyUpTo(w, 2, 'loadBalancers', 'web');
-  return `Load balancer on host ${host}: VIP ${VIP}:${VIP_PORT} on blue, round robin over blue-0 (host 0) and blue-1 (host 1), port ${MEMBER_PORT}`;
+  const statuses = await appliedUpTo(w, 2, 'loadBalancers', 'web');
+  const distributed = statuses.every((s) => s.attributes.some((a) => a.key === 'mode' && a.value === 'DISTRIBUTED'));
+  const where = distributed ? `translated on each client's host (DISTRIBUTED, on hosts ${statuses.map((s) => hostIndex(w, s.hostId)).join(', ')})` : `on host ${hostIndex(w, statuses[0].hostId)}`;
+  return `Load balancer ${where}: VIP ${VIP}:${VIP_PORT} on blue, round robin over blue-0 (host 0) and blue-1 (host 1), port ${MEMBER_PORT}`;
 }
 
 export async function balanced(w: World): Promise<Outcome> {

@@ -1,7 +1,18 @@
-import { type AgentHalf, type DesiredPluginResource, type HostContext, inParallel, type PluginStatus, RealizationState, reconcileAppliances } from '@netloom/plugin-sdk';
+import {
+  type AgentHalf,
+  type Appliance,
+  type BridgeRouting,
+  deriveMac,
+  type DesiredPluginResource,
+  type HostContext,
+  inParallel,
+  type PluginStatus,
+  RealizationState,
+  reconcileAppliances,
+} from '@netloom/plugin-sdk';
 import { HealthChecks, type MemberCheck } from './health';
 import type { LbPlacement, LoadBalancerObserved, MemberOperatingStatus, PlacedListener, PlacedMember } from './spec';
-import { counterNames, lbTable, memberKey, VIP_LEG } from './table';
+import { counterNames, type HostedLb, hostScope, hostTable, lbTable, memberKey, VIP_LEG } from './table';
 
 /** The health checks of each host context (one per agent; the test kit makes more). */
 const checks = new Map<HostContext, HealthChecks>();
@@ -30,10 +41,46 @@ function memberStatus(host: HostContext, lbId: string, l: PlacedListener, m: Pla
 
 const takesConnections = (s: MemberOperatingStatus): boolean => s === 'ONLINE' || s === 'NO_MONITOR';
 
+/** A placement made before modes existed is an appliance's. */
+const distributed = (r: DesiredPluginResource<LbPlacement>): boolean => r.spec.mode === 'DISTRIBUTED';
+
+/** The responder of a network on this host (DISTRIBUTED): a namespace holding the network's VIPs. */
+const responderId = (networkId: string): string => `responder:${networkId}`;
+
+const failure = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** The key that says bridged traffic passes the host namespace's inet hooks, where DISTRIBUTED load balancers translate. */
+export const BR_NETFILTER_KEY = 'net.bridge.bridge-nf-call-iptables';
+
 async function reconcile(desired: DesiredPluginResource<LbPlacement>[], host: HostContext): Promise<PluginStatus[]> {
-  const outcomes = await reconcileAppliances(
-    host,
-    desired.map((r) => {
+  const appliances = desired.filter((r) => !distributed(r));
+  const spread = desired.filter(distributed);
+  // DISTRIBUTED ones act where their network has a bridge here (clients, or a router's leg); elsewhere there is nothing to do.
+  const hosted: HostedLb[] = [];
+  for (const r of spread) {
+    const bridge = host.networkBridge(r.spec.networkId);
+    if (bridge) hosted.push({ id: r.id, p: r.spec, bridge });
+  }
+  const refusal = hosted.length ? await brNetfilterRefusal(host) : undefined;
+  const byNetwork = new Map<string, HostedLb[]>();
+  if (!refusal) {
+    for (const lb of hosted) {
+      const list = byNetwork.get(lb.p.networkId) ?? [];
+      byNetwork.set(lb.p.networkId, [...list, lb]);
+    }
+  }
+  // A responder per network answers ARP for its VIPs to this host's clients (the overlay's ARP
+  // proxy keeps the question on the host) and refuses what no listener translates.
+  const responders: Appliance[] = [...byNetwork].map(([networkId, lbs]) => {
+    const gateway = lbs.map((lb) => lb.p.gateway).find((g) => g);
+    return {
+      id: responderId(networkId),
+      legs: [{ name: VIP_LEG, networkId, mac: deriveMac(`lb-responder:${host.hostId}:${networkId}`), mtu: lbs[0].p.mtu, addresses: [...new Set(lbs.map((lb) => lb.p.cidr))].sort() }],
+      routes: gateway ? [{ dst: 'default', via: gateway, dev: VIP_LEG }] : [],
+    };
+  });
+  const outcomes = await reconcileAppliances(host, [
+    ...appliances.map((r) => {
       const p = r.spec;
       return {
         id: r.id,
@@ -42,60 +89,141 @@ async function reconcile(desired: DesiredPluginResource<LbPlacement>[], host: Ho
         forwarding: true,
       };
     }),
-  );
-  // Health checks for the members of the load balancers that are up here.
+    ...responders,
+  ]);
+  const byId = new Map(outcomes.map((o) => [o.id, o]));
+  const statuses = new Map<string, PluginStatus>();
+  await Promise.all([reconcileAppliancesTables(appliances, byId, host, statuses), reconcileDistributed(spread, hosted, byNetwork, byId, refusal, host, statuses)]);
+  return desired.map((r) => statuses.get(r.id) ?? { id: r.id, state: RealizationState.FAILED, reason: 'no outcome' });
+}
+
+/** The br_netfilter refusal, when bridged traffic does not pass the host's inet hooks. */
+async function brNetfilterRefusal(host: HostContext): Promise<string | undefined> {
+  const value = await host.sysctlValue(BR_NETFILTER_KEY);
+  if (value === '1') return undefined;
+  return `a DISTRIBUTED load balancer translates bridged traffic in the host namespace, which needs ${BR_NETFILTER_KEY}=1 there (it is ${value ?? 'absent: br_netfilter is not loaded'}); give mode APPLIANCE on such hosts`;
+}
+
+/** DISTRIBUTED: routing out of the bridges, then the host table; a status for each. */
+async function reconcileDistributed(
+  spread: DesiredPluginResource<LbPlacement>[],
+  hosted: HostedLb[],
+  byNetwork: Map<string, HostedLb[]>,
+  outcomes: Map<string, { state: RealizationState; reason?: string; netns: string }>,
+  refusal: string | undefined,
+  host: HostContext,
+  statuses: Map<string, PluginStatus>,
+): Promise<void> {
+  const failed = new Map<string, string>();
+  if (refusal) for (const lb of hosted) failed.set(lb.id, refusal);
+  const ready: HostedLb[] = [];
+  const routing: BridgeRouting[] = [];
+  for (const [networkId, lbs] of byNetwork) {
+    const outcome = outcomes.get(responderId(networkId));
+    if (outcome?.state !== RealizationState.APPLIED) {
+      for (const lb of lbs) failed.set(lb.id, `its responder: ${outcome?.reason ?? 'not made'}`);
+      continue;
+    }
+    ready.push(...lbs);
+    const members = lbs.flatMap((lb) => lb.p.listeners.flatMap((l) => l.members.flatMap((m) => (m.portId && host.port(m.portId) ? [m.portId] : []))));
+    routing.push({ networkId, routes: [...new Set(lbs.flatMap((lb) => lb.p.subnets))].sort().map((dst) => ({ dst })), hairpinPorts: [...new Set(members)].sort() });
+  }
+  try {
+    // Routing first: a packet translated before its route is there would be dropped.
+    const routed = await host.bridgeRouting(routing);
+    // Failures come back keyed by network (a line without a key fails them all).
+    for (const f of routed.failed) {
+      for (const lb of f.key !== undefined ? (byNetwork.get(f.key) ?? []) : ready) failed.set(lb.id, `${f.error} (${f.line})`);
+    }
+    const { body, counters } = hostTable(
+      ready.filter((lb) => !failed.has(lb.id)),
+      (_lb, _l, m) => m.adminUp,
+    );
+    await host.nftTable(body, undefined, { counters });
+  } catch (error) {
+    for (const lb of ready) if (!failed.has(lb.id)) failed.set(lb.id, failure(error));
+  }
+  const responderNs = new Map([...byNetwork.keys()].map((n) => [n, outcomes.get(responderId(n))?.netns ?? '']));
+  for (const r of spread) {
+    const reason = failed.get(r.id);
+    if (reason) statuses.set(r.id, { id: r.id, state: RealizationState.FAILED, reason });
+    else {
+      const netns = responderNs.get(r.spec.networkId);
+      statuses.set(r.id, { id: r.id, state: RealizationState.APPLIED, attributes: netns ? { mode: 'DISTRIBUTED', netns } : { mode: 'DISTRIBUTED', network: 'absent' } });
+    }
+  }
+}
+
+/** APPLIANCE: health checks for the members of the load balancers up here, and each one's table in its namespace. */
+async function reconcileAppliancesTables(
+  desired: DesiredPluginResource<LbPlacement>[],
+  outcomes: Map<string, { id: string; state: RealizationState; reason?: string; netns: string }>,
+  host: HostContext,
+  statuses: Map<string, PluginStatus>,
+): Promise<void> {
   const wanted: MemberCheck[] = [];
-  for (const [i, outcome] of outcomes.entries()) {
-    if (outcome.state !== RealizationState.APPLIED) continue;
-    for (const l of desired[i].spec.listeners) {
+  for (const r of desired) {
+    const outcome = outcomes.get(r.id);
+    if (outcome?.state !== RealizationState.APPLIED) continue;
+    for (const l of r.spec.listeners) {
       if (!l.healthMonitor) continue;
       for (const m of l.members) {
-        if (m.adminUp) wanted.push({ key: healthKey(outcome.id, l, m), netns: outcome.netns, address: m.address, port: m.port, monitor: l.healthMonitor });
+        if (m.adminUp) wanted.push({ key: healthKey(r.id, l, m), netns: outcome.netns, address: m.address, port: m.port, monitor: l.healthMonitor });
       }
     }
   }
   checksOf(host).sync(wanted);
+  // What appliances no longer here were written with is forgotten.
+  const ids = new Set(desired.map((r) => r.id));
+  const seen = applied.get(host);
+  for (const key of [...(seen?.keys() ?? [])]) if (!ids.has(key.slice(0, key.indexOf('|')))) seen!.delete(key);
 
-  const statuses: PluginStatus[] = [];
-  await inParallel(outcomes, async (outcome, i) => {
+  await inParallel(desired, async (r) => {
+    const outcome = outcomes.get(r.id)!;
     let reason = outcome.reason;
     if (outcome.state === RealizationState.APPLIED) {
       const written = new Map<string, MemberOperatingStatus>();
-      const { body, counters } = lbTable(desired[i].spec, (l, m) => {
-        const { status } = memberStatus(host, outcome.id, l, m);
-        written.set(healthKey(outcome.id, l, m), status);
+      const { body, counters } = lbTable(r.spec, (l, m) => {
+        const { status } = memberStatus(host, r.id, l, m);
+        written.set(healthKey(r.id, l, m), status);
         return takesConnections(status);
       });
       try {
         await host.nftTable(body, outcome.netns, { counters });
         let seen = applied.get(host);
         if (!seen) applied.set(host, (seen = new Map<string, MemberOperatingStatus>()));
-        for (const key of [...seen.keys()]) if (key.startsWith(`${outcome.id}|`)) seen.delete(key);
+        for (const key of [...seen.keys()]) if (key.startsWith(`${r.id}|`)) seen.delete(key);
         for (const [key, status] of written) seen.set(key, status);
       } catch (error) {
-        reason = error instanceof Error ? error.message : String(error);
+        reason = failure(error);
       }
     }
-    statuses[i] = reason ? { id: outcome.id, state: RealizationState.FAILED, reason } : { id: outcome.id, state: RealizationState.APPLIED, attributes: { netns: outcome.netns } };
+    statuses.set(
+      r.id,
+      reason ? { id: r.id, state: RealizationState.FAILED, reason } : { id: r.id, state: RealizationState.APPLIED, attributes: { mode: 'APPLIANCE', netns: outcome.netns } },
+    );
   });
-  return statuses;
 }
 
 /** Members' operating status (from the health checks) and counters (from the table), per load balancer. */
 async function observe(desired: DesiredPluginResource<LbPlacement>[], host: HostContext): Promise<Record<string, LoadBalancerObserved>> {
   const out: Record<string, LoadBalancerObserved> = {};
+  // DISTRIBUTED ones share the host table: read once.
+  const hostValues = desired.some(distributed) ? await host.nftCounters().catch(() => ({})) : {};
   for (const r of desired) {
     const p = r.spec;
-    const values: Record<string, { packets: number; bytes: number }> = await host.nftCounters(host.netnsName(r.id)).catch(() => ({}));
+    const spread = distributed(r);
+    const values: Record<string, { packets: number; bytes: number }> = spread ? hostValues : await host.nftCounters(host.netnsName(r.id)).catch(() => ({}));
     let down = 0;
     let deadListener = false;
     const listeners = p.listeners.map((l) => {
       const members = l.members.map((m) => {
         const live = memberStatus(host, r.id, l, m);
-        const status = applied.get(host)?.get(healthKey(r.id, l, m)) ?? live.status;
+        // An appliance reports what its table was written with; a DISTRIBUTED one has no checks.
+        const status = spread ? live.status : (applied.get(host)?.get(healthKey(r.id, l, m)) ?? live.status);
         const last = live.last;
         if (status === 'OFFLINE') down += 1;
-        const names = counterNames(memberKey(l, m));
+        const names = counterNames(`${spread ? hostScope(r) : ''}${memberKey(l, m)}`);
         return {
           name: m.name,
           portId: m.portId,

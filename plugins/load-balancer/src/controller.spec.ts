@@ -31,11 +31,11 @@ const listener = (l: Partial<ListenerSpec> & { members?: MemberSpec[] } = {}): L
   ...(l.protocol ? { protocol: l.protocol } : {}),
   ...(l.port !== undefined ? { port: l.port } : {}),
 });
-const spec = (s: Partial<LoadBalancerSpec>): LoadBalancerSpec => ({ hostId: null, subnetId: 's1', vipAddress: '10.20.1.50', listeners: [listener()], ...s });
+const spec = (s: Partial<LoadBalancerSpec>): LoadBalancerSpec => ({ mode: null, hostId: null, subnetId: 's1', vipAddress: '10.20.1.50', listeners: [listener()], ...s });
 const run = (s: Partial<LoadBalancerSpec>) => runController(loadBalancer, 'LoadBalancer', { id: 'lb1', spec: spec(s) }, intent());
 
 describe('load balancer: controller half', () => {
-  it('places the VIP on the least loaded host, members resolved to addresses, the VIP announced', async () => {
+  it('places a health-monitored one (APPLIANCE) on the least loaded host, members resolved to addresses, the VIP announced', async () => {
     const hm = { type: 'HTTP' as const, httpPath: '/healthz', expectedCodes: '200-204,301', intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3 };
     const { placements, reservations } = await run({
       listeners: [
@@ -53,7 +53,9 @@ describe('load balancer: controller half', () => {
         networks: ['n1'],
         endpoints: [{ networkId: 'n1', mac, ips: ['10.20.1.50'] }],
         spec: {
+          mode: 'APPLIANCE',
           networkId: 'n1',
+          subnets: ['10.20.1.0/24', '10.20.9.0/24'],
           vip: '10.20.1.50',
           cidr: '10.20.1.50/24',
           gateway: '10.20.1.1',
@@ -86,6 +88,29 @@ describe('load balancer: controller half', () => {
           ],
         },
       },
+    ]);
+  });
+
+  it('places one without a health monitor nor a host (DISTRIBUTED) on every host, asking for no bridge and announcing nothing', async () => {
+    const { placements } = await run({ listeners: [listener({ members: [member({ portId: 'p1' }), member({ portId: 'p2', weight: 2 })] })] });
+    expect(placements.map((p) => [p.hostId, p.networks, p.endpoints, p.spec.mode])).toEqual([
+      ['h1', undefined, undefined, 'DISTRIBUTED'],
+      ['h2', undefined, undefined, 'DISTRIBUTED'],
+    ]);
+    expect(placements[0].spec).toEqual(placements[1].spec);
+    expect(placements[0].spec).toMatchObject({ networkId: 'n1', subnets: ['10.20.1.0/24', '10.20.9.0/24'], vip: '10.20.1.50', gateway: '10.20.1.1' });
+    expect(placements[0].spec.listeners[0].members.map((m) => [m.address, m.weight])).toEqual([
+      ['10.20.1.11', 1],
+      ['10.20.9.12', 2],
+    ]);
+  });
+
+  it('runs as an APPLIANCE when pinned to a host or asked to, DISTRIBUTED when asked to', async () => {
+    expect((await run({ hostId: 'h1' })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([['h1', 'APPLIANCE']]);
+    expect((await run({ mode: 'APPLIANCE' })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([['h2', 'APPLIANCE']]);
+    expect((await run({ mode: 'DISTRIBUTED' })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([
+      ['h1', 'DISTRIBUTED'],
+      ['h2', 'DISTRIBUTED'],
     ]);
   });
 
@@ -127,6 +152,8 @@ describe('load balancer: controller half', () => {
     ['an httpPath on a TCP monitor', { listeners: [listener(hm({ httpPath: '/x' }))] }, 'input.listeners.0.pool.healthMonitor.httpPath', /type HTTP/],
     ['an httpPath with a space', { listeners: [listener(hm({ type: 'HTTP', httpPath: '/a b' }))] }, 'input.listeners.0.pool.healthMonitor.httpPath', /visible ASCII/],
     ['bad expected codes', { listeners: [listener(hm({ type: 'HTTP', expectedCodes: '2xx' }))] }, 'input.listeners.0.pool.healthMonitor.expectedCodes', /100-599/],
+    ['a DISTRIBUTED one with a health monitor', { mode: 'DISTRIBUTED', listeners: [listener(), listener({ port: 81, ...hm({}) })] }, 'input.listeners.1.pool.healthMonitor', /give mode APPLIANCE/],
+    ['a DISTRIBUTED one on a host', { mode: 'DISTRIBUTED', hostId: 'h1' }, 'input.hostId', /every host/],
   ])('refuses %s', async (_what, s, field, message) => {
     await expect(run(s)).rejects.toMatchObject({ code: 'BAD_USER_INPUT', field, message: expect.stringMatching(message) as string });
   });

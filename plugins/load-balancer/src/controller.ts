@@ -8,7 +8,7 @@ import {
   spreadOverHosts,
   subnetContaining,
 } from '@netloom/plugin-sdk';
-import { type LbPlacement, LIMITS, type LoadBalancerSpec, type MemberSpec, type PlacedListener, type PlacedMember, type PoolSpec } from './spec';
+import { type LbMode, type LbPlacement, LIMITS, type LoadBalancerSpec, type MemberSpec, type PlacedListener, type PlacedMember, type PoolSpec } from './spec';
 
 type Subnet = Awaited<ReturnType<IntentView['subnets']>>[number];
 type Port = Awaited<ReturnType<IntentView['ports']>>[number];
@@ -92,8 +92,24 @@ function validatePool(pool: PoolSpec, path: string, vip: string | null | undefin
   }
 }
 
+/** The mode a load balancer runs in: its own, or APPLIANCE when it is pinned to a host or monitors health, DISTRIBUTED otherwise. */
+export function lbMode(spec: Pick<LoadBalancerSpec, 'mode' | 'hostId' | 'listeners'>): LbMode {
+  if (spec.mode) return spec.mode;
+  return spec.hostId || (spec.listeners ?? []).some((l) => l.pool.healthMonitor) ? 'APPLIANCE' : 'DISTRIBUTED';
+}
+
 export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>, intent: IntentView): Promise<void> {
   const spec = lb.spec;
+  if (spec.mode === 'DISTRIBUTED') {
+    if (spec.hostId) throw badInput('a DISTRIBUTED load balancer runs on every host: hostId places an APPLIANCE', 'input.hostId');
+    const monitored = (spec.listeners ?? []).findIndex((l) => l.pool.healthMonitor);
+    if (monitored >= 0) {
+      throw badInput(
+        'a DISTRIBUTED load balancer has no health monitor yet (a check needs an address of its own on the VIP network on every host): give mode APPLIANCE',
+        `input.listeners.${monitored}.pool.healthMonitor`,
+      );
+    }
+  }
   const subnets = await intent.subnets();
   const subnet = subnets.find((s) => s.id === spec.subnetId)!;
   if (subnet.ipVersion !== 4) throw badInput('IPv6 VIPs are not supported yet: give an IPv4 subnet', 'input.subnetId');
@@ -101,7 +117,7 @@ export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>,
     if (!subnetContaining(spec.vipAddress, [subnet.cidr])) throw badInput(`${spec.vipAddress} is not in subnet ${subnet.name} (${subnet.cidr})`, 'input.vipAddress');
     if (spec.vipAddress === subnet.gatewayIp) throw badInput(`${spec.vipAddress} is the gateway of subnet ${subnet.name}`, 'input.vipAddress');
   }
-  if (!spec.hostId && (await intent.hosts()).length === 0) throw badInput('there is no host to place the load balancer on', 'input.hostId');
+  if (lbMode(spec) === 'APPLIANCE' && !spec.hostId && (await intent.hosts()).length === 0) throw badInput('there is no host to place the load balancer on', 'input.hostId');
   const listeners = spec.listeners ?? [];
   if (listeners.length > LIMITS.listeners) throw badInput(`a load balancer has at most ${LIMITS.listeners} listeners`, 'input.listeners');
   const vipSubnets = subnets.filter((s) => s.networkId === subnet.networkId);
@@ -126,12 +142,20 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   const spec = lb.spec;
   const [subnet] = await intent.subnets({ ids: [spec.subnetId] });
   if (!subnet || !spec.vipAddress) return [];
-  let hostId = spec.hostId ?? undefined;
-  if (!hostId) {
-    const all = [...(await intent.resources<LoadBalancerSpec>('LoadBalancer')).filter((r) => r.id !== lb.id), lb];
-    hostId = spreadOverHosts(all.map((r) => ({ id: r.id, hostId: r.spec.hostId })), (await intent.hosts()).map((h) => h.id)).get(lb.id);
+  const mode = lbMode(spec);
+  let hostIds: string[];
+  if (mode === 'DISTRIBUTED') {
+    // Every host: each translates what its clients send (where the VIP's network has no bridge, there is nothing to do).
+    hostIds = (await intent.hosts()).map((h) => h.id);
+  } else {
+    let hostId = spec.hostId ?? undefined;
+    if (!hostId) {
+      const appliances = (await intent.resources<LoadBalancerSpec>('LoadBalancer')).filter((r) => r.id !== lb.id && lbMode(r.spec) === 'APPLIANCE');
+      hostId = spreadOverHosts([...appliances, lb].map((r) => ({ id: r.id, hostId: r.spec.hostId })), (await intent.hosts()).map((h) => h.id)).get(lb.id);
+    }
+    hostIds = hostId ? [hostId] : [];
   }
-  if (!hostId) return [];
+  if (!hostIds.length) return [];
   const [network] = await intent.networks({ ids: [subnet.networkId] });
   const vipSubnets = await intent.subnets({ networkIds: [subnet.networkId] });
   const memberPorts = (spec.listeners ?? []).flatMap((l) => (l.pool.members ?? []).flatMap((m) => (m.portId ? [m.portId] : [])));
@@ -165,7 +189,9 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   });
   const mac = deriveMac(`lb:${lb.id}`);
   const placement: LbPlacement = {
+    mode,
     networkId: subnet.networkId,
+    subnets: vipSubnets.filter((s) => s.ipVersion === 4).map((s) => s.cidr),
     vip: spec.vipAddress,
     cidr: `${spec.vipAddress}/${subnet.cidr.split('/')[1]}`,
     gateway: subnet.gatewayIp && subnet.gatewayIp !== spec.vipAddress ? subnet.gatewayIp : null,
@@ -173,5 +199,9 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
     mtu: network?.mtu ?? DEFAULT_MTU,
     listeners,
   };
-  return [{ hostId, spec: placement, networks: [subnet.networkId], endpoints: [{ networkId: subnet.networkId, mac, ips: [spec.vipAddress] }] }];
+  if (mode === 'DISTRIBUTED') {
+    // No bridge is asked for and no endpoint announced: a host's responder answers for the VIP to its own clients only.
+    return hostIds.map((hostId) => ({ hostId, spec: placement }));
+  }
+  return [{ hostId: hostIds[0], spec: placement, networks: [subnet.networkId], endpoints: [{ networkId: subnet.networkId, mac, ips: [spec.vipAddress] }] }];
 }

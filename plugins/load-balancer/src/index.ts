@@ -7,10 +7,12 @@ export type { LbPlacement, LoadBalancerSpec } from './spec';
 export { lbTable } from './table';
 
 /**
- * `netloom.load-balancer`: a VIP in a namespace of its own on one host (a leg on the VIP's
- * network), listeners whose pools spread new connections over healthy members by nftables DNAT
- * (weighted round robin, random, or source-IP hash with optional affinity), health checks from
- * that namespace, and per-member status and counters.
+ * `netloom.load-balancer`: a VIP whose listeners spread new connections over healthy members by
+ * nftables DNAT (weighted round robin, random, or source-IP hash with optional affinity), with
+ * per-member status and counters. DISTRIBUTED: translated on every host, in the host namespace,
+ * as the client sends (members see the client's address; a responder namespace per network and
+ * host answers ARP for its VIPs). APPLIANCE: in a namespace of its own on one host (a leg on the
+ * VIP's network), with health checks from there.
  */
 export const loadBalancer = definePlugin({
   id: 'netloom.load-balancer',

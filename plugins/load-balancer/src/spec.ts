@@ -12,13 +12,19 @@ export type Algorithm = PoolSpec['algorithm'];
 export type LoadBalancerObserved = ObservedOf<typeof loadBalancerKind>;
 export type MemberOperatingStatus = LoadBalancerObserved['listeners'][number]['members'][number]['operatingStatus'];
 
-/** What the load balancer's host receives: everything resolved to addresses. */
+/** Where a load balancer translates: on every host, in the host namespace; or in a namespace of its own on one host. */
+export type LbMode = 'DISTRIBUTED' | 'APPLIANCE';
+
+/** What the load balancer's hosts receive: everything resolved to addresses. */
 export interface LbPlacement {
+  mode: LbMode;
   networkId: string;
+  /** The IPv4 subnets of the VIP's network (DISTRIBUTED: translated traffic is routed to them out of its bridge). */
+  subnets: string[];
   /** The VIP, plain, and as `vip/prefix` on the leg. */
   vip: string;
   cidr: string;
-  /** The VIP subnet's gateway: the default route, for clients behind a router. */
+  /** The VIP subnet's gateway: the default route, for clients behind a router (APPLIANCE) or for the replies of a responder (DISTRIBUTED). */
   gateway: string | null;
   mac: string;
   mtu: number;
@@ -72,9 +78,15 @@ const memberStatus = () =>
 
 export const loadBalancerKind = {
   description:
-    'A load balancer: a VIP on a subnet, in a namespace of its own on one host, that spreads connections to each listener over the healthy members of its pool by nftables DNAT (no proxy in the path; members see the VIP as the source).',
+    'A load balancer: a VIP on a subnet whose listeners spread connections over the healthy members of their pools by nftables DNAT (no proxy in the path). DISTRIBUTED: translated on the client\'s host, members see the client\'s address; APPLIANCE: in a namespace of its own on one host, members see the VIP as the source.',
   fields: {
-    hostId: t.ref('Host', { required: false, description: 'Where it runs; absent: the host with the fewest load balancers (ties: the lowest host id).' }),
+    mode: t.enum('LoadBalancerMode', ['DISTRIBUTED', 'APPLIANCE'], {
+      required: false,
+      description:
+        'Absent: APPLIANCE when hostId or a health monitor is given, DISTRIBUTED otherwise. DISTRIBUTED load balancers have no health monitor yet (a check needs an address of its own on the VIP network on every host).',
+      typeDescription: 'DISTRIBUTED: the VIP is translated on every host, in the host namespace, as the client sends; APPLIANCE: by a namespace of its own on one host.',
+    }),
+    hostId: t.ref('Host', { required: false, description: 'APPLIANCE: where it runs; absent: the host with the fewest load balancers (ties: the lowest host id).' }),
     subnetId: t.ref('Subnet', { description: 'The subnet of the VIP (IPv4).' }),
     vipAddress: t.ip({ required: false, description: 'The VIP; absent: picked by IPAM from the subnet.' }),
     listeners: t.list(
@@ -110,7 +122,7 @@ export const loadBalancerKind = {
               rise: t.int({ description: 'Consecutive passes that bring an OFFLINE member back (1-10).' }),
               fall: t.int({ description: 'Consecutive failures that take an ONLINE member out (1-10).' }),
             },
-            { required: false, description: 'Checks run on the load balancer’s host, from its namespace.' },
+            { required: false, description: 'APPLIANCE only: checks run on the load balancer’s host, from its namespace.' },
           ),
         }),
       }),

@@ -1,8 +1,10 @@
 import type { LbPlacement, PlacedListener } from './spec';
-import { counterNames, lbTable, memberKey } from './table';
+import { bridgeZones, counterNames, hostScope, hostTable, lbTable, memberKey, ZONE_BASE } from './table';
 
 const placement = (listeners: PlacedListener[]): LbPlacement => ({
+  mode: 'APPLIANCE',
   networkId: 'n1',
+  subnets: ['10.0.0.0/24'],
   vip: '10.0.0.10',
   cidr: '10.0.0.10/24',
   gateway: '10.0.0.1',
@@ -58,5 +60,37 @@ describe('load balancer table', () => {
 
   it('is empty without listeners', () => {
     expect(lbTable(placement([]), () => true)).toEqual({ body: '', counters: [] });
+  });
+
+  describe('the host table (DISTRIBUTED)', () => {
+    const spread = (id: string, bridge: string, vip = '10.0.0.10') => ({ id, bridge, p: { ...placement([tcp()]), mode: 'DISTRIBUTED' as const, vip } });
+
+    it('translates what comes in by each load balancer\'s bridge, masquerades nothing and counts under names of its own', () => {
+      // The same VIP on two networks (overlapping CIDRs) stays apart by bridge.
+      const { body, counters } = hostTable([spread('L1', 'br1'), spread('L2', 'br2')], () => true);
+      expect(body).toContain('iifname "br1" ip daddr 10.0.0.10 tcp dport 80 dnat ip to numgen inc mod 6 map');
+      expect(body).toContain('iifname "br2" ip daddr 10.0.0.10 tcp dport 80 dnat ip to numgen inc mod 6 map');
+      expect(body).not.toContain('masquerade');
+      expect(body).not.toContain('policy drop');
+      // Only a member reaching itself gets the VIP as its source.
+      expect(body).toContain('elements = { 10.0.0.5 . 10.0.0.5, 10.0.0.6 . 10.0.0.6, 10.0.0.7 . 10.0.0.7 }');
+      expect(body).toContain('ct status dnat ip saddr . ip daddr @self snat ip to ct original ip daddr');
+      // Each bridge is its own conntrack zone, above the firewall's.
+      expect(body).toMatch(/type filter hook prerouting priority raw; policy accept;\niifname "br1" ct zone set \d+\niifname "br2" ct zone set \d+/);
+      const zones = bridgeZones(['br2', 'br1']);
+      expect([...zones.values()].every((z) => z >= ZONE_BASE && z <= 0xffff)).toBe(true);
+      expect(new Set(zones.values()).size).toBe(2);
+      expect(bridgeZones(['br1']).get('br1')).toBe(zones.get('br1'));
+      expect(counters).toHaveLength(12);
+      expect(new Set(counters).size).toBe(12);
+      const l1 = counterNames(`${hostScope({ id: 'L1' })}${memberKey(tcp(), members[0])}`);
+      expect(counters).toEqual(expect.arrayContaining([l1.connections, l1.traffic]));
+    });
+
+    it('leaves out members that take no connections, and is empty with nothing to translate', () => {
+      const { body } = hostTable([spread('L1', 'br1')], (_lb, _l, m) => m.name === 'c');
+      expect(body).toContain('dnat ip to numgen inc mod 3 map { 0-2 : 10.0.0.7 . 8081 }');
+      expect(hostTable([], () => true)).toEqual({ body: '', counters: [] });
+    });
   });
 });

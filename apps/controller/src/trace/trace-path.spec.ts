@@ -129,6 +129,17 @@ describe('explainPath', () => {
     expect(explainPath(world(), 'pb', { address: '10.0.2.100' }, { protocol: 'TCP', port: 80 }).loadBalancer?.id).toBe('lb');
   });
 
+  it('a DISTRIBUTED VIP: translated on the client’s host, its counters read with the client’s port (the host table)', () => {
+    const w = world();
+    w.loadBalancers[0] = { ...w.loadBalancers[0], hostIds: ['h1', 'h2'], distributed: true };
+    const plan = explainPath(w, 'pb', { loadBalancerId: 'lb' }, { protocol: 'TCP', port: 80 });
+    expect(plan.hops.find((h) => h.kind === 'LOAD_BALANCER')).toMatchObject({ host: 'one', detail: expect.stringContaining("translated on the client's host, DNAT to one of") as string });
+    expect(plan.scopes).toEqual([
+      { hostId: 'h1', portId: 'pb' },
+      { hostId: 'h2', portId: 'pm' },
+    ]);
+  });
+
   it('no router between two networks: said, not guessed', () => {
     const w = world();
     w.routers = [];

@@ -21,6 +21,8 @@ export interface TraceWorld {
     id: string;
     name: string;
     hostIds: string[];
+    /** Translated on every host, in the host namespace (its counters are read with the client port's), not by an appliance on one. */
+    distributed?: boolean;
     subnetId: string;
     vip: string | null;
     listeners: { protocol: string; port: number; members: { name: string | null; portId: string | null; address: string | null; port: number }[] }[];
@@ -196,7 +198,7 @@ export function explainPath(world: TraceWorld, fromPortId: string, target: Trace
       const ports = lb.listeners.map((l) => `${l.protocol} ${l.port}`).join(', ') || 'none';
       throw new TraceInputError('BAD_INPUT', `load balancer ${lb.name} listens on ${ports}, not ${probe.protocol}${probe.port ? ` ${probe.port}` : ''}`, 'input.protocol');
     }
-    const lbHost = lb.hostIds[0] ?? from.hostId;
+    const lbHost = lb.distributed ? from.hostId : (lb.hostIds[0] ?? from.hostId);
     const lbNetwork = world.subnets.find((s) => s.id === lb.subnetId)?.networkId;
     reach(lbNetwork, lbHost, address);
     const members: TraceMember[] = listener.members.map((m) => {
@@ -206,8 +208,10 @@ export function explainPath(world: TraceWorld, fromPortId: string, target: Trace
       return { name: m.name ?? port?.name ?? memberAddress, address: memberAddress, port: m.port, portName: port?.name ?? null, host: port ? host(port.hostId) : null };
     });
     const listed = members.map((m) => `${m.name} (${m.address}:${m.port}${m.host ? ` on host ${m.host}` : ''})`).join(', ');
-    hops.push({ kind: 'LOAD_BALANCER', name: lb.name, host: host(lbHost), detail: `VIP ${address} ${probe.protocol} ${probe.port}: DNAT to one of ${listed || 'no member'}` });
-    scopes.splice(1, 0, { hostId: lbHost, pluginId: LB_PLUGIN, resourceId: lb.id });
+    const where = lb.distributed ? ' translated on the client\'s host,' : '';
+    hops.push({ kind: 'LOAD_BALANCER', name: lb.name, host: host(lbHost), detail: `VIP ${address} ${probe.protocol} ${probe.port}:${where} DNAT to one of ${listed || 'no member'}` });
+    // An appliance counts in its namespace; a DISTRIBUTED one in the host table, read with the client's port.
+    if (!lb.distributed) scopes.splice(1, 0, { hostId: lbHost, pluginId: LB_PLUGIN, resourceId: lb.id });
     const planned = { id: lb.id, name: lb.name, listener: { protocol: listener.protocol, port: listener.port }, members };
     return { address, target: `load balancer ${lb.name} (VIP)`, hops, scopes, loadBalancer: planned };
   }

@@ -149,7 +149,7 @@ export class TraceService {
       em.find(IpAllocation, { select: { portId: true, ipAddress: true } }),
       em.find(PluginResource, { where: { kind: In(['Router', 'LoadBalancer']) } }),
     ]);
-    const statuses = resources.length ? await em.find(ResourceStatus, { where: { resourceId: In(resources.map((r) => r.id)) }, select: { hostId: true, resourceId: true } }) : [];
+    const statuses = resources.length ? await em.find(ResourceStatus, { where: { resourceId: In(resources.map((r) => r.id)) }, select: { hostId: true, resourceId: true, attributes: true } }) : [];
     const hostsOf = (id: string): string[] => statuses.filter((s) => s.resourceId === id).map((s) => s.hostId).sort();
     const ips = new Map<string, string[]>();
     for (const a of allocations) if (a.portId) ips.set(a.portId, [...(ips.get(a.portId) ?? []), a.ipAddress].sort());
@@ -175,7 +175,9 @@ export class TraceService {
             port: l.port,
             members: (l.pool.members ?? []).map((m) => ({ name: m.name ?? null, portId: m.portId ?? null, address: m.address ?? null, port: m.port })),
           }));
-          return { id: r.id, name: r.name, hostIds: hostsOf(r.id), subnetId: spec.subnetId, vip: spec.vipAddress ?? null, listeners };
+          // A DISTRIBUTED one says so on its statuses: it translates on every host, where the client sends.
+          const distributed = statuses.some((s) => s.resourceId === r.id && s.attributes?.mode === 'DISTRIBUTED');
+          return { id: r.id, name: r.name, hostIds: hostsOf(r.id), distributed, subnetId: spec.subnetId, vip: spec.vipAddress ?? null, listeners };
         }),
     };
   }
