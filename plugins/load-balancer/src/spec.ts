@@ -80,7 +80,7 @@ export const loadBalancerKind = {
   description:
     'A load balancer: a VIP on a subnet whose listeners spread connections over the healthy members of their pools by nftables DNAT (no proxy in the path). DISTRIBUTED: translated on the client\'s host, members see the client\'s address; APPLIANCE: in a namespace of its own on one host, members see the VIP as the source.',
   fields: {
-    mode: t.enum('LoadBalancerMode', ['DISTRIBUTED', 'APPLIANCE'], {
+    mode: t.enum('Mode', ['DISTRIBUTED', 'APPLIANCE'], {
       required: false,
       description:
         'Absent: APPLIANCE when hostId or a health monitor is given, DISTRIBUTED otherwise. DISTRIBUTED load balancers have no health monitor yet (a check needs an address of its own on the VIP network on every host).',
