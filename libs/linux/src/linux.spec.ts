@@ -166,6 +166,21 @@ describeKernel('Linux (kernel)', () => {
     expect(ping.exitCode).toBe(0);
   });
 
+  it('announces an address: a neighbour that cached another MAC for it takes the device MAC at once', async () => {
+    const other = '02:00:00:00:00:99';
+    await linux.runner.run('ip', ['-n', P1, 'neigh', 'replace', '10.255.0.2', 'lladdr', other, 'dev', 'eth0', 'nud', 'reachable'], { mutating: true });
+    const cached = async () => (await linux.neighbours(P1, 'eth0')).find((n) => n.dst === '10.255.0.2')?.lladdr;
+    expect(await cached()).toBe(other);
+    const mac = (await linux.link('eth0', P2))!.address;
+    linux.runner.resetLog();
+    // The IPv6 address is skipped (nothing sends an unsolicited neighbour advertisement).
+    await linux.announce(P2, 'eth0', ['10.255.0.2', 'fd00::2']);
+    expect(linux.runner.log.map((e) => [e.command, e.mutating, e.exitCode, e.args.slice(-2)])).toEqual([['nsenter', true, 0, ['eth0', '10.255.0.2']]]);
+    await waitFor(async () => (await cached()) === mac, 2000, 'the announced MAC in P1');
+    // A device that is not there: the command fails, saying why.
+    await expect(linux.announce(P2, 'nosuch0', ['10.255.0.2'])).rejects.toThrow(/nosuch0: No such device/);
+  });
+
   it('maps a failing middle line to its number and key; the other lines apply', async () => {
     const result = await linux.applyIpBatch(
       new IpBatch(H)

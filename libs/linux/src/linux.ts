@@ -6,8 +6,8 @@ import type { IpBatch } from './ip-batch';
 import type { TcBatch } from './tc-batch';
 import { parseTcClasses, parseTcQdiscs } from './tc-parse';
 import { monitorLinks, monitorNft, type LinkMonitor } from './monitor';
-import { NetlinkHelper } from './netlink';
-import { assertIfName, assertIp, assertNetnsName, assertNftName, assertRouteTable, assertSysctlKey, assertSysctlValue, LinuxInputError, sysctlPath } from './names';
+import { NETLINK_PYTHON, NetlinkHelper } from './netlink';
+import { assertIfName, assertIp, assertNetnsName, assertNftName, assertRouteTable, assertSysctlKey, assertSysctlValue, ipFamily, LinuxInputError, sysctlPath } from './names';
 import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNeighEntry, toNftCounters, toNftTable, toRouteInfo, toRuleInfo } from './parse';
 import { CommandRunner, LinuxCommandError, type LinuxCommand, type StreamHandle } from './runner';
 import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, LinkStats, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo, RuleInfo, TcClassView, TcQdiscView } from './types';
@@ -351,6 +351,26 @@ export class Linux {
   }
 
   /**
+   * Tells a device's network that `addresses` are now at its MAC: for each IPv4 address one
+   * gratuitous ARP request out of `dev` (Ethernet broadcast, sender IP = target IP = the address,
+   * sender MAC = the device's, target MAC zero), which makes a neighbour that has an entry for the
+   * address take the new MAC even with `arp_accept` 0. One process: `nsenter [--net=/run/netns/NS]
+   * -- python3 -c PROGRAM DEV ADDRESS…` (an AF_PACKET socket bound to the device, its MAC read
+   * from that socket), logged as mutating. IPv6 addresses are skipped (no unsolicited neighbour
+   * advertisement is sent); with no IPv4 address nothing runs. Throws {@link LinuxCommandError}
+   * when the device is missing, down or has no Ethernet address.
+   */
+  async announce(netns: string | undefined, dev: string, addresses: readonly string[]): Promise<void> {
+    assertIfName(dev);
+    const given: unknown = addresses;
+    if (!Array.isArray(given)) throw new LinuxInputError('announce takes a list of addresses', 'ip');
+    const nsArg = netns === undefined ? [] : [`--net=${NETNS_DIR}/${assertNetnsName(netns)}`];
+    const v4 = addresses.filter((a) => ipFamily(a) === 4);
+    if (v4.length === 0) return;
+    await this.runner.run('nsenter', [...nsArg, '--', NETLINK_PYTHON, '-c', GARP_PROGRAM, dev, ...v4], { mutating: true });
+  }
+
+  /**
    * Starts a long-lived Node.js program inside a namespace: `ip netns exec NS <this node> -e
    * PROGRAM`, the program's stdout lines to `onLine`, lines written with {@link StreamHandle.write}
    * to its stdin. It dies with this process (see {@link CommandRunner.stream}); it should also exit
@@ -442,6 +462,26 @@ export class Linux {
     return { ok: failed.length === 0, failed };
   }
 }
+
+/**
+ * What {@link Linux.announce} runs: `DEV ADDRESS…` as arguments, one gratuitous ARP request per
+ * address (42 bytes: Ethernet header, then ARP for IPv4 over Ethernet, op 1).
+ */
+const GARP_PROGRAM = `
+import socket, sys
+dev, addresses = sys.argv[1], sys.argv[2:]
+try:
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((dev, 0))
+    mac = s.getsockname()[4]
+    if len(mac) != 6:
+        sys.exit(dev + ': no Ethernet address')
+    for a in addresses:
+        ip = socket.inet_aton(a)
+        s.send(bytes.fromhex('ffffffffffff') + mac + bytes.fromhex('08060001080006040001') + mac + ip + bytes(6) + ip)
+except OSError as e:
+    sys.exit(dev + ': ' + (e.strerror or str(e)))
+`;
 
 function nsArgs(netns: string | undefined): string[] {
   return netns === undefined ? [] : ['-n', assertNetnsName(netns)];

@@ -3,8 +3,9 @@ import { execa } from 'execa';
 import { spawner } from './spawner';
 
 /**
- * The only programs this library runs (`nsenter --net` only to run `ip`, `bridge` or `tc` in a
- * namespace); `netlink` is a batch sent by the long-lived netlink helper (`netlink.ts`).
+ * The only programs this library runs (`nsenter` only to run `ip`, `bridge` or `tc` in a
+ * namespace, or Debian's python3 sending gratuitous ARP: `Linux.announce`); `netlink` is a batch
+ * sent by the long-lived netlink helper (`netlink.ts`).
  */
 export type LinuxCommand = 'ip' | 'bridge' | 'tc' | 'nft' | 'sysctl' | 'nsenter' | 'netlink';
 
