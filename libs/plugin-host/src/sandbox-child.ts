@@ -83,6 +83,7 @@ function context(pluginId: string): HostContext {
     tc: (devices) => ask('tc', devices),
     tcStats: (dev, netns) => ask('tcStats', dev, netns),
     bridgeRouting: (wanted) => ask('bridgeRouting', wanted),
+    announce: (netns, dev) => ask('announce', netns, dev),
     requestReconcile: (reason) => send({ t: 'requestReconcile', reason }),
     log: (line) => send({ t: 'log', line }),
   };

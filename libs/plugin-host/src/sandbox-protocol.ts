@@ -34,6 +34,7 @@ export const REMOTE_METHODS = [
   'tc',
   'tcStats',
   'bridgeRouting',
+  'announce',
 ] as const;
 export type RemoteMethod = (typeof REMOTE_METHODS)[number];
 

@@ -59,7 +59,10 @@ const verified = new WeakMap<HostContext, Map<string, { spec: string; at: number
  * forwarding; then removes every namespace and host-end link of the plugin that is not among
  * them. One {@link HostContext.apply} for all. A plugin that uses it makes all its namespaces
  * through it. An appliance whose network is not on the host fails, and what it had stays as it
- * is until the network is back.
+ * is until the network is back. Once applied, each leg made or given an IPv4 address in the pass
+ * is announced ({@link HostContext.announce}: a gratuitous ARP per address), so clients that
+ * cached another MAC for an address that moved here use this one at once; a failed announcement
+ * is logged and fails nothing.
  */
 export async function reconcileAppliances(host: HostContext, appliances: Appliance[]): Promise<ApplianceOutcome[]> {
   const [netnsNow, linksNow] = await Promise.all([host.ownedNetns(), host.ownedLinks()]);
@@ -69,6 +72,9 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
   const wantedLinks = new Set<string>();
   const outcomes = new Map<string, ApplianceOutcome>();
   const work: ((changes: ChangeSet) => void)[] = [];
+  // Legs made, or given an IPv4 address, in this pass: announced once applied.
+  const announce: { id: string; netns: string; leg: string }[] = [];
+  const v4 = (address: string): boolean => !address.includes(':');
   let forwarding = forwardingOn.get(host);
   if (!forwarding) forwardingOn.set(host, (forwarding = new Set()));
   let seen = verified.get(host);
@@ -142,6 +148,7 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
           changes.host.linkSet(hostEndName, { up: true }, a.id);
           ns.linkSet(leg.name, { address: leg.mac }, a.id).linkSet(leg.name, { up: true }, a.id);
           for (const address of leg.addresses) ns.addrReplace(address, leg.name, a.id);
+          if (leg.addresses.some(v4)) announce.push({ id: a.id, netns, leg: leg.name });
           continue;
         }
         if (leg.mtu !== undefined && hostEnd.mtu !== leg.mtu) changes.host.linkSet(hostEndName, { mtu: leg.mtu }, a.id);
@@ -151,7 +158,9 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
         const have = (insideAddrs.find((x) => x.ifname === leg.name)?.addresses ?? [])
           .filter((x) => !(x.family === 6 && x.local.toLowerCase().startsWith('fe80:')))
           .map((x) => `${x.local}/${x.prefixlen}`);
-        for (const address of leg.addresses) if (!have.includes(address)) ns.addrReplace(address, leg.name, a.id);
+        const gained = leg.addresses.filter((address) => !have.includes(address));
+        for (const address of gained) ns.addrReplace(address, leg.name, a.id);
+        if (gained.some(v4)) announce.push({ id: a.id, netns, leg: leg.name });
         for (const address of have) if (!leg.addresses.includes(address)) ns.addrDel(address, leg.name, a.id);
       }
       // Legs no longer wanted: their host ends are collected below (the peers go with them); a
@@ -195,6 +204,11 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
     } catch (error) {
       Object.assign(outcome, { state: RealizationState.FAILED, reason: error instanceof Error ? error.message : String(error) });
     }
+  });
+  // Neighbours that cached another MAC for an address (it was elsewhere before) learn this one now.
+  await inParallel(announce, async ({ id, netns, leg }) => {
+    if (outcomes.get(id)!.state !== RealizationState.APPLIED) return;
+    await host.announce(netns, leg).catch((error: unknown) => host.log(`appliance ${id}: announcing the addresses of ${leg}: ${error instanceof Error ? error.message : String(error)}`));
   });
   for (const id of [...known.keys()]) if (!specs.has(id)) known.delete(id);
   for (const a of appliances) {

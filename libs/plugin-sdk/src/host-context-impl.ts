@@ -355,6 +355,12 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       return bridgeRoutes.ensure(wanted);
     },
 
+    async announce(netns, dev) {
+      const ns = ownedNs(netns, 'announce in');
+      const [link] = await linux.addresses(ns, dev);
+      await linux.announce(ns, dev, (link?.addresses ?? []).filter((a) => a.family === 4).map((a) => a.local));
+    },
+
     requestReconcile(reason) {
       log(`asks for a reconcile: ${reason}`);
       opts.requestReconcile?.(reason);

@@ -190,6 +190,17 @@ export interface HostContext {
   bridgeRouting(wanted: readonly BridgeRouting[]): Promise<ApplyResult>;
 
   /**
+   * Tells a link's network that the IPv4 addresses the link holds now (read at the call) are at
+   * its MAC: one gratuitous ARP request each, out of the link, so neighbours that cached another
+   * MAC for an address (it was elsewhere before: a VIP taken over, an appliance made again) take
+   * this one at once instead of when their entry times out. Only for a link inside one of this
+   * plugin's namespaces; refused otherwise. IPv6 addresses are not announced (no unsolicited
+   * neighbour advertisement is sent). `reconcileAppliances` calls it for a leg made, or
+   * given an IPv4 address, in its pass.
+   */
+  announce(netns: string, dev: string): Promise<void>;
+
+  /**
    * Asks the agent to run this plugin's reconcile (then observe) again soon, e.g. because a health
    * state it tracks changed. Calls close together coalesce into one pass.
    */
