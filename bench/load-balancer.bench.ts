@@ -163,8 +163,9 @@ async function main(): Promise<void> {
     const server = lab.spawnIn(member.ns, ['iperf3', '-s', '-p', String(IPERF_PORT)]);
     await lab.listening(server, member.ns, IPERF_PORT, 'iperf3 -s');
     say(`2. one TCP stream, iperf3 ${IPERF_SECONDS} s × ${IPERF_RUNS} (Gbit/s), the member on host 0 (an APPLIANCE there too):`);
-    // APPLIANCE first: its VIP may be the address the other had, and a client that cached the
-    // DISTRIBUTED responder's MAC would lose it until its ARP entry times out (no gratuitous ARP).
+    // APPLIANCE first: its VIP may be the address the other had, and its leg's gratuitous ARP
+    // reaches the clients on its host only (the VXLAN device answers ARP itself and forwards
+    // none), so the client on host 1 would lose a cached responder's MAC until its entry times out.
     for (const mode of [...MODES].reverse()) {
       const lb = await lab.write<LbOut & { vipAddress: string }>(
         'LoadBalancer',
