@@ -60,6 +60,11 @@ describeKernel('reconcileAppliances on the real kernel: announcing addresses', (
     kit.runner.resetLog();
     expect((await reconcileAppliances(kit.host, [appliance(['10.77.0.10/24', 'fd77::10/64'])]))[0].state).toBe(RealizationState.APPLIED);
     expect(announced()).toEqual([]);
+
+    // With announce: false, an address gained is added and not announced.
+    kit.runner.resetLog();
+    expect((await reconcileAppliances(kit.host, [{ ...appliance(['10.77.0.10/24', '10.77.0.12/24']), announce: false }]))[0].state).toBe(RealizationState.APPLIED);
+    expect(announced()).toEqual([]);
   });
 
   it("refuses to announce a link in a namespace that is not the plugin's", async () => {

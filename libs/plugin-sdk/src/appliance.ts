@@ -24,6 +24,12 @@ export interface Appliance {
   routes: { dst: string; via: string; dev: string }[];
   /** Turns IP forwarding on (IPv4, and IPv6 when a leg has an IPv6 address). */
   forwarding?: boolean;
+  /**
+   * Whether a leg made or given an IPv4 address in a pass announces its addresses (a gratuitous
+   * ARP, one process): default true; false where no neighbour needs to hear it (it costs a
+   * process per pass that adds an address).
+   */
+  announce?: boolean;
 }
 
 /** How one appliance went. */
@@ -148,7 +154,7 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
           changes.host.linkSet(hostEndName, { up: true }, a.id);
           ns.linkSet(leg.name, { address: leg.mac }, a.id).linkSet(leg.name, { up: true }, a.id);
           for (const address of leg.addresses) ns.addrReplace(address, leg.name, a.id);
-          if (leg.addresses.some(v4)) announce.push({ id: a.id, netns, leg: leg.name });
+          if (a.announce !== false && leg.addresses.some(v4)) announce.push({ id: a.id, netns, leg: leg.name });
           continue;
         }
         if (leg.mtu !== undefined && hostEnd.mtu !== leg.mtu) changes.host.linkSet(hostEndName, { mtu: leg.mtu }, a.id);
@@ -160,7 +166,7 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
           .map((x) => `${x.local}/${x.prefixlen}`);
         const gained = leg.addresses.filter((address) => !have.includes(address));
         for (const address of gained) ns.addrReplace(address, leg.name, a.id);
-        if (gained.some(v4)) announce.push({ id: a.id, netns, leg: leg.name });
+        if (a.announce !== false && gained.some(v4)) announce.push({ id: a.id, netns, leg: leg.name });
         for (const address of have) if (!leg.addresses.includes(address)) ns.addrDel(address, leg.name, a.id);
       }
       // Legs no longer wanted: their host ends are collected below (the peers go with them); a

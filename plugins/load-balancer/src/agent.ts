@@ -77,6 +77,8 @@ async function reconcile(desired: DesiredPluginResource<LbPlacement>[], host: Ho
       id: responderId(networkId),
       legs: [{ name: VIP_LEG, networkId, mac: deriveMac(`lb-responder:${host.hostId}:${networkId}`), mtu: lbs[0].p.mtu, addresses: [...new Set(lbs.map((lb) => lb.p.cidr))].sort() }],
       routes: gateway ? [{ dst: 'default', via: gateway, dev: VIP_LEG }] : [],
+      // Nothing to tell: a client is translated on its own host whatever MAC it sends the VIP to.
+      announce: false,
     };
   });
   const outcomes = await reconcileAppliances(host, [
