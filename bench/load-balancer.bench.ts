@@ -8,9 +8,13 @@
  * 2. One TCP stream (iperf3, 5 s, 3 runs) from a client through the VIP to a member, against the
  *    same client straight to the same member; with the client on the other host, and on the same;
  *    in each mode.
+ * 3. One DISTRIBUTED LoadBalancer added with 9 present (10 runs) → APPLIED on both hosts, and
+ *    where its time goes (trace lines of the controller and the agents, `NETLOOM_TRACE=1`).
  * Everything lives in namespaces with a per-run prefix and is removed at the end.
  */
+import { parseTrace, traceNow } from '@netloom/protocol';
 import { netnsExec } from '../test/support/agent';
+import { breakdownLines, type TracedRun } from './breakdown';
 import { Lab, msSince, type Net, type PortView, runPrefix, shutdownLab } from '../test/support/plugin-e2e';
 
 const LBS = 10;
@@ -22,6 +26,7 @@ const IPERF_RUNS = 3;
 /** ovn-nbctl lb-add × 10 (3 backends each) with --wait=hv, measured on this kind of machine (2026-12-02: 0.023-0.04 s). */
 const OVN_SECONDS = 0.04;
 const MODES = ['DISTRIBUTED', 'APPLIANCE'] as const;
+const TRACED_RUNS = 10;
 type Mode = (typeof MODES)[number];
 
 const prefix = runPrefix('b');
@@ -134,6 +139,8 @@ async function throughput(client: PortView, vip: string, member: PortView): Prom
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates namespaces');
   let lab: Lab | undefined;
+  // The controller and the agents inherit it: one stderr line per phase of each change.
+  process.env.NETLOOM_TRACE = '1';
   try {
     lab = await Lab.start({ prefix, hosts: 2 });
     say(`NetLoom load balancer benchmark (2 simulated hosts, prefix ${prefix}, this machine)`);
@@ -184,6 +191,27 @@ async function main(): Promise<void> {
       await lab.remove('LoadBalancer', lb.id);
     }
     await server.stop();
+
+    // Part 3: one more with nine in place, traced.
+    const present = await Promise.all(members.slice(0, LBS - 1).map((m, i) => lab!.write<LbOut>('LoadBalancer', 'create', lbInput(net, `present-${i}`, m, 80, 'DISTRIBUTED'), LB_OUT)));
+    const hosts = lab.cluster.agents.length;
+    const times: number[] = [];
+    const runs: TracedRun[] = [];
+    const controllerFrom = lab.cluster.controller.output.length;
+    const agentsFrom = lab.cluster.agents.map((a) => a.lines.length);
+    for (let i = 0; i < TRACED_RUNS; i++) {
+      const from = traceNow();
+      const start = process.hrtime.bigint();
+      const one = await lab.write<LbOut>('LoadBalancer', 'create', lbInput(net, `traced-${i}`, members[LBS - 1], 80, 'DISTRIBUTED'), LB_OUT);
+      times.push(msSince(start));
+      runs.push({ from, to: traceNow() });
+      if (!isApplied(one, 'DISTRIBUTED', hosts)) throw new Error(`not APPLIED after wait: ${JSON.stringify(one.status)}`);
+      await lab.remove('LoadBalancer', one.id);
+    }
+    say(`3. one DISTRIBUTED LoadBalancer added with ${LBS - 1} present → APPLIED on both hosts (${TRACED_RUNS} runs): ${list(times)} ms (median ${median(times).toFixed(0)} ms); where the time goes:`);
+    const agentTraces = lab.cluster.agents.map((a, i) => parseTrace(a.lines.slice(agentsFrom[i]).join('\n')));
+    for (const line of breakdownLines(runs, parseTrace(lab.cluster.controller.output.slice(controllerFrom).join('')), agentTraces)) say(`   ${line}`);
+    await deleteAll(lab, present.map((l) => l.id));
   } finally {
     const { problems, left } = await shutdownLab(lab, prefix, 'load balancer bench');
     if (problems.length || left.length) say(`cleanup: ${JSON.stringify({ problems, left })}`);

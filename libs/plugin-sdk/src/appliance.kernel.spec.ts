@@ -67,6 +67,23 @@ describeKernel('reconcileAppliances on the real kernel: announcing addresses', (
     expect(announced()).toEqual([]);
   });
 
+  it('writes a change made a moment after it read the appliance back without reading it again', async () => {
+    const spec = (addresses: string[]): Appliance => ({ ...appliance(addresses), announce: false });
+    await reconcileAppliances(kit.host, [spec(['10.77.0.10/24'])]);
+    // What a call with nothing changed reads (the plugin's namespaces and links, not the appliance's inside)...
+    let [mutating, reads] = [kit.runner.mutatingCount, kit.runner.readCount];
+    await reconcileAppliances(kit.host, [spec(['10.77.0.10/24'])]);
+    const unchanged = kit.runner.readCount - reads;
+    expect(kit.runner.mutatingCount).toBe(mutating);
+    // ...is all an added address reads too; it writes once.
+    [mutating, reads] = [kit.runner.mutatingCount, kit.runner.readCount];
+    const [outcome] = await reconcileAppliances(kit.host, [spec(['10.77.0.10/24', '10.77.0.13/24'])]);
+    expect(outcome.state).toBe(RealizationState.APPLIED);
+    expect([kit.runner.mutatingCount - mutating, kit.runner.readCount - reads]).toEqual([1, unchanged]);
+    const { stdout } = await kit.exec(outcome.netns, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'x0']);
+    expect(stdout).toMatch(/10\.77\.0\.10\/24[\s\S]*10\.77\.0\.13\/24/);
+  });
+
   it("refuses to announce a link in a namespace that is not the plugin's", async () => {
     await expect(kit.host.announce(client, 'eth0')).rejects.toThrow(/announce in .* is not one of its namespaces/);
   });

@@ -87,25 +87,41 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
   if (!seen) verified.set(host, (seen = new Map<string, { spec: string; at: number }>()));
   const known = seen;
   const specs = new Map(appliances.map((a) => [a.id, JSON.stringify(a)]));
-  const trusted = new Set(
-    appliances
-      .filter((a) => {
-        const v = known.get(a.id);
-        if (!v || v.spec !== specs.get(a.id) || Date.now() - v.at >= TRUST_MS || !existing.has(host.netnsName(a.id))) return false;
-        return a.legs.every((leg) => {
-          const hostEnd = hostLinks.get(host.linkName(a.id, leg.name));
-          return hostEnd?.up && hostEnd.master === host.networkBridge(leg.networkId) && (leg.mtu === undefined || hostEnd.mtu === leg.mtu);
-        });
-      })
-      .map((a) => a.id),
+  /** Read back within TRUST_MS, its namespace there and the host ends of these legs right. */
+  const recent = (a: Appliance): boolean => {
+    const v = known.get(a.id);
+    if (!v || Date.now() - v.at >= TRUST_MS || !existing.has(host.netnsName(a.id))) return false;
+    return a.legs.every((leg) => {
+      const hostEnd = hostLinks.get(host.linkName(a.id, leg.name));
+      return hostEnd?.up && hostEnd.master === host.networkBridge(leg.networkId) && (leg.mtu === undefined || hostEnd.mtu === leg.mtu);
+    });
+  };
+  const trusted = new Set(appliances.filter((a) => known.get(a.id)?.spec === specs.get(a.id) && recent(a)).map((a) => a.id));
+  /**
+   * Changed since it was read back a moment ago (an address added, say): what it holds is taken
+   * to be what was applied then, not read again (three processes); the read comes when the trust
+   * it was read with runs out.
+   */
+  const assumed = new Map(
+    appliances.filter((a) => !trusted.has(a.id) && recent(a)).map((a) => [a.id, { before: JSON.parse(known.get(a.id)!.spec) as Appliance, at: known.get(a.id)!.at }]),
   );
 
   // What each appliance's namespace holds, read for all at once (three reads each, when it exists).
   type Inside = { links: LinkView[]; addrs: Awaited<ReturnType<HostContext['addresses']>>; routes: Awaited<ReturnType<HostContext['routes']>> };
   const insides = new Map<string, Inside>();
+  for (const [id, { before }] of assumed) {
+    insides.set(id, {
+      links: [{ ifname: 'lo', up: true, mtu: 65536 }, ...before.legs.map((l) => ({ ifname: l.name, up: true, address: l.mac, mtu: l.mtu ?? hostLinks.get(host.linkName(id, l.name))!.mtu }))],
+      addrs: before.legs.map((l) => ({
+        ifname: l.name,
+        addresses: l.addresses.map((x) => ({ family: x.includes(':') ? (6 as const) : (4 as const), local: x.split('/')[0], prefixlen: Number(x.split('/')[1]) })),
+      })),
+      routes: before.routes.map((r) => ({ dst: r.dst, gateway: r.via, dev: r.dev })),
+    });
+  }
   await inParallel(appliances, async (a) => {
     const netns = host.netnsName(a.id);
-    if (trusted.has(a.id) || !existing.has(netns) || a.legs.some((l) => !host.networkBridge(l.networkId))) return;
+    if (trusted.has(a.id) || assumed.has(a.id) || !existing.has(netns) || a.legs.some((l) => !host.networkBridge(l.networkId))) return;
     const v6 = a.legs.some((l) => l.addresses.some((x) => x.includes(':')));
     const [links, addrs, routes4, routes6] = await Promise.all([
       host.links(netns).catch(() => []),
@@ -219,7 +235,7 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
   for (const id of [...known.keys()]) if (!specs.has(id)) known.delete(id);
   for (const a of appliances) {
     if (outcomes.get(a.id)!.state !== RealizationState.APPLIED) known.delete(a.id);
-    else if (!trusted.has(a.id)) known.set(a.id, { spec: specs.get(a.id)!, at: Date.now() });
+    else if (!trusted.has(a.id)) known.set(a.id, { spec: specs.get(a.id)!, at: assumed.get(a.id)?.at ?? Date.now() });
   }
   return appliances.map((a) => outcomes.get(a.id)!);
 }

@@ -105,8 +105,11 @@ describeKernel('HostContext.bridgeRouting on the real kernel', () => {
     expect(await hairpin(hostEnd)).toBe(true);
     expect(await tableRoutes()).toMatch(/10\.80\.0\.0\/16 via 10\.79\.0\.254/);
     expect(await kit.tcpAnswer(m1, VIP, 80)).toBe(`m1 ${VIP}`);
-    // A route no longer given leaves the table; the hairpin stays.
+    // A route no longer given leaves the table; the hairpin stays. Read back a moment ago, it
+    // writes only that difference, in one batch, and reads nothing.
+    const [mutating, reads] = [kit.runner.mutatingCount, kit.runner.readCount];
     expect(await kit.host.bridgeRouting([{ networkId: 'n1', routes: [routes[0]], hairpinPorts: ['port-m1'] }])).toEqual({ ok: true, failed: [] });
+    expect([kit.runner.mutatingCount - mutating, kit.runner.readCount - reads]).toEqual([1, 0]);
     expect(await tableRoutes()).not.toMatch(/10\.80\.0\.0/);
     expect(await hairpin(hostEnd)).toBe(true);
   });

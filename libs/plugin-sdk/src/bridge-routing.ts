@@ -45,13 +45,18 @@ interface Routed {
   hairpin: string[];
   /** Whether this context turned forwarding on (or found the rule of an earlier agent): it is set back to 0 when the network goes. */
   forwarding: boolean;
+  /** The routes of its table as applied (known only once applied and read). */
+  routes?: Route[];
+  /** When what it holds was last read from the kernel (0: read on the next call). */
   at: number;
 }
 
 /** A network as given this pass, checked. */
-interface Wanted extends Omit<Routed, 'at' | 'forwarding'> {
+interface Wanted extends Omit<Routed, 'at' | 'forwarding' | 'routes'> {
   routes: Route[];
 }
+
+const routeKey = (r: Route): string => `${r.dst} ${r.via ?? ''}`;
 
 const forwardingKey = (bridge: string): string => `net/ipv4/conf/${bridge}/forwarding`;
 /** `ip -j route show` writes a host route without `/32` and `0.0.0.0/0` as `default`. */
@@ -126,7 +131,20 @@ export class BridgeRoutes {
     await Promise.all(
       [...wanted.values()].map(async (w) => {
         const known = this.routed.get(w.bridge);
-        if (known?.hash === w.hash && now - known.at < trust) return;
+        const trusted = known !== undefined && known.routes !== undefined && now - known.at < trust;
+        if (trusted && known.hash === w.hash) return;
+        if (trusted) {
+          // Read back recently: only what changed is written (routes, hairpin), nothing is read;
+          // the trust clock keeps running from that read.
+          const had = new Set(known.routes!.map(routeKey));
+          const want = new Set(w.routes.map(routeKey));
+          for (const r of known.routes!) if (!want.has(routeKey(r))) batch.routeDel({ dst: r.dst, table: w.table }, w.key);
+          for (const r of w.routes) if (!had.has(routeKey(r))) batch.routeReplace({ dst: r.dst, ...(r.via !== undefined ? { via: r.via } : {}), dev: w.bridge, table: w.table }, w.key);
+          for (const dev of w.hairpin) if (!known.hairpin.includes(dev)) batch.hairpinSet(dev, true, w.key);
+          for (const dev of known.hairpin) if (!w.hairpin.includes(dev)) batch.hairpinSet(dev, false, w.key);
+          next.set(w.bridge, { ...known, hash: w.hash, hairpin: [...w.hairpin], routes: w.routes });
+          return;
+        }
         const [allRules, listed, forwarding, allLinks] = await Promise.all([
           rules(),
           linux.routes(hostNetns, 4, w.table).catch(() => null),
@@ -150,6 +168,7 @@ export class BridgeRoutes {
           hash: w.hash,
           hairpin,
           forwarding: (known?.forwarding ?? false) || forwarding !== '1',
+          routes: w.routes,
           at: Date.now(),
         });
       }),
