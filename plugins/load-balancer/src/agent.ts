@@ -141,7 +141,7 @@ async function reconcileDistributed(
       ready.filter((lb) => !failed.has(lb.id)),
       (_lb, _l, m) => m.adminUp,
     );
-    await host.nftTable(body, undefined, { counters });
+    await host.nftTable(body, undefined, { counters, incremental: true });
   } catch (error) {
     for (const lb of ready) if (!failed.has(lb.id)) failed.set(lb.id, failure(error));
   }

@@ -65,16 +65,22 @@ describe('load balancer table', () => {
   describe('the host table (DISTRIBUTED)', () => {
     const spread = (id: string, bridge: string, vip = '10.0.0.10') => ({ id, bridge, p: { ...placement([tcp()]), mode: 'DISTRIBUTED' as const, vip } });
 
-    it('translates what comes in by each load balancer\'s bridge, masquerades nothing and counts under names of its own', () => {
+    it('translates what comes in by each load balancer\'s bridge, in chains of its own, masquerades nothing and counts under names of its own', () => {
       // The same VIP on two networks (overlapping CIDRs) stays apart by bridge.
-      const { body, counters } = hostTable([spread('L1', 'br1'), spread('L2', 'br2')], () => true);
-      expect(body).toContain('iifname "br1" ip daddr 10.0.0.10 tcp dport 80 dnat ip to numgen inc mod 6 map');
-      expect(body).toContain('iifname "br2" ip daddr 10.0.0.10 tcp dport 80 dnat ip to numgen inc mod 6 map');
+      const { body, counters } = hostTable([spread('L2', 'br2'), spread('L1', 'br1')], () => true);
+      const [d1, d2] = [body.match(/iifname "br1" ip daddr 10\.0\.0\.10 jump (d_[0-9a-f]{12})/)?.[1], body.match(/iifname "br2" ip daddr 10\.0\.0\.10 jump (d_[0-9a-f]{12})/)?.[1]];
+      expect(d1).toBeDefined();
+      expect(d2).not.toBe(d1);
+      expect(body).toContain(`chain ${d1} {\nip daddr 10.0.0.10 tcp dport 80 dnat ip to numgen inc mod 6 map`);
       expect(body).not.toContain('masquerade');
       expect(body).not.toContain('policy drop');
       // Only a member reaching itself gets the VIP as its source.
-      expect(body).toContain('elements = { 10.0.0.5 . 10.0.0.5, 10.0.0.6 . 10.0.0.6, 10.0.0.7 . 10.0.0.7 }');
-      expect(body).toContain('ct status dnat ip saddr . ip daddr @self snat ip to ct original ip daddr');
+      expect(body).toMatch(/oifname "br1" ct status dnat ct original ip daddr 10\.0\.0\.10 jump h_[0-9a-f]{12}/);
+      expect(body).toContain('ip saddr 10.0.0.5 ip daddr 10.0.0.5 snat ip to 10.0.0.10');
+      expect(body).toMatch(/ct status dnat ct original ip daddr 10\.0\.0\.10 jump c_[0-9a-f]{12}/);
+      // Chains are declared before the base chains that jump to them; the order does not depend on the input's.
+      expect(body.indexOf(`chain ${d1} {`)).toBeLessThan(body.indexOf('chain prerouting {'));
+      expect(hostTable([spread('L1', 'br1'), spread('L2', 'br2')], () => true).body).toBe(body);
       // Each bridge is its own conntrack zone, above the firewall's.
       expect(body).toMatch(/type filter hook prerouting priority raw; policy accept;\niifname "br1" ct zone set \d+\niifname "br2" ct zone set \d+/);
       const zones = bridgeZones(['br2', 'br1']);
@@ -90,6 +96,10 @@ describe('load balancer table', () => {
     it('leaves out members that take no connections, and is empty with nothing to translate', () => {
       const { body } = hostTable([spread('L1', 'br1')], (_lb, _l, m) => m.name === 'c');
       expect(body).toContain('dnat ip to numgen inc mod 3 map { 0-2 : 10.0.0.7 . 8081 }');
+      // With no member taking connections there is no DNAT chain: the responder refuses; counting goes on.
+      const none = hostTable([spread('L1', 'br1')], () => false);
+      expect(none.body).not.toContain('dnat ip to');
+      expect(none.counters).toHaveLength(6);
       expect(hostTable([], () => true)).toEqual({ body: '', counters: [] });
     });
   });

@@ -124,24 +124,44 @@ export const hostScope = (lb: Pick<HostedLb, 'id'>): string => `${lb.id}|`;
  * network's bridge, so a client's connection is translated on the client's own host and the
  * reply, which passes the same bridge, is translated back there (members see the client's
  * address; nothing is masqueraded). A member that picks itself through its VIP gets the VIP as
- * the source (`self`: a packet from its own address would be dropped by it), and its port has
- * hairpin mode (the frame goes back out of the port it came by). The forward chain only counts.
+ * the source (a packet from its own address would be dropped by it), and its port has hairpin
+ * mode (the frame goes back out of the port it came by). The forward chain only counts.
  * Each such bridge has a conntrack zone of its own: a flow that crossed the host already on
  * another bridge (a client behind a router on this host) is tracked again, so its first packet on
  * the VIP's bridge is translated (one entry would hold the first crossing's null binding).
+ * Written incrementally: each load balancer's rules are chains of its own (`d_` DNAT, `h_`
+ * hairpin, `c_` counting), the base chains only jump to them, so adding or changing one rewrites
+ * its chains and one line in each base chain.
  */
 export function hostTable(lbs: readonly HostedLb[], takes: (lb: HostedLb, l: PlacedListener, m: PlacedMember) => boolean): { body: string; counters: string[] } {
-  const all: Translation = { pre: [], sets: [], forward: [], counters: [] };
-  const selves = new Set<string>();
-  for (const lb of lbs) {
-    const t = translation(lb.p, (l, m) => takes(lb, l, m), `iifname "${lb.bridge}" `, hostScope(lb));
-    all.pre.push(...t.pre);
-    all.sets.push(...t.sets);
-    all.forward.push(...t.forward);
-    all.counters.push(...t.counters);
-    for (const l of lb.p.listeners) for (const m of l.members) selves.add(`${m.address} . ${m.address}`);
+  const sets: string[] = [];
+  const counters: string[] = [];
+  const chains: string[] = [];
+  const pre: string[] = [];
+  const post: string[] = [];
+  const forward: string[] = [];
+  const chain = (name: string, rules: readonly string[]): string => [`chain ${name} {`, ...rules, '}'].join('\n');
+  for (const lb of [...lbs].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    const t = translation(lb.p, (l, m) => takes(lb, l, m), '', hostScope(lb));
+    const tag = digest(lb.id, 12);
+    const original = `ct status dnat ct original ip daddr ${lb.p.vip}`;
+    sets.push(...t.sets);
+    counters.push(...t.counters);
+    if (t.pre.length) {
+      chains.push(chain(`d_${tag}`, t.pre));
+      pre.push(`iifname "${lb.bridge}" ip daddr ${lb.p.vip} jump d_${tag}`);
+    }
+    const selves = [...new Set(lb.p.listeners.flatMap((l) => l.members.map((m) => m.address)))].sort();
+    if (selves.length) {
+      chains.push(chain(`h_${tag}`, selves.map((m) => `ip saddr ${m} ip daddr ${m} snat ip to ${lb.p.vip}`)));
+      post.push(`oifname "${lb.bridge}" ${original} jump h_${tag}`);
+    }
+    if (t.forward.length) {
+      chains.push(chain(`c_${tag}`, t.forward));
+      forward.push(`${original} jump c_${tag}`);
+    }
   }
-  if (!all.pre.length && !all.counters.length) return { body: '', counters: [] };
+  if (!pre.length && !counters.length) return { body: '', counters: [] };
   const zones = bridgeZones(lbs.map((lb) => lb.bridge));
   const body = [
     nftBaseChain(
@@ -149,11 +169,11 @@ export function hostTable(lbs: readonly HostedLb[], takes: (lb: HostedLb, l: Pla
       { type: 'filter', hook: 'prerouting', priority: 'raw' },
       [...zones].map(([bridge, zone]) => `iifname "${bridge}" ct zone set ${zone}`),
     ),
-    ...all.sets,
-    ...(selves.size ? [`set self {\ntype ipv4_addr . ipv4_addr;\nelements = { ${[...selves].sort().join(', ')} }\n}`] : []),
-    nftBaseChain('prerouting', { type: 'nat', hook: 'prerouting', priority: 'dstnat' }, all.pre),
-    nftBaseChain('postrouting', { type: 'nat', hook: 'postrouting', priority: 'srcnat' }, selves.size ? ['ct status dnat ip saddr . ip daddr @self snat ip to ct original ip daddr'] : []),
-    nftBaseChain('forward', { type: 'filter', hook: 'forward', priority: 'filter' }, all.forward),
+    ...sets,
+    ...chains,
+    nftBaseChain('prerouting', { type: 'nat', hook: 'prerouting', priority: 'dstnat' }, pre),
+    nftBaseChain('postrouting', { type: 'nat', hook: 'postrouting', priority: 'srcnat' }, post),
+    nftBaseChain('forward', { type: 'filter', hook: 'forward', priority: 'filter' }, forward),
   ].join('\n');
-  return { body, counters: all.counters };
+  return { body, counters };
 }
