@@ -13,7 +13,7 @@ import {
 } from 'graphql';
 import type { ApiClient } from '../api/client';
 import { CliError } from '../errors';
-import { summarizeStatus, type HostStatus } from '../output/status';
+import { type HostStatus, type Placement, summarizeStatus } from '../output/status';
 import { age, cell, labelsText } from '../output/table';
 import { commonFields, fieldValue, statusSection } from './describe-helpers';
 import { allPages, header, PAGE, type KindHandler, type KindObject } from './kind';
@@ -128,7 +128,7 @@ export class PluginKind implements KindHandler<PluginObject> {
       rows: objects.map((o) => [
         o.name,
         ...columns.map((f) => (lists.includes(f) ? String((o[f.name] as unknown[]).length) : cell(o[f.name]))),
-        summarizeStatus(o.status, o.generation),
+        summarizeStatus(o.status, o.generation, o.placement as Placement | null | undefined),
         age(o.createdAt),
         ...(wide ? [o.id, labelsText(o.labels)] : []),
       ]),

@@ -21,6 +21,14 @@ describe('summarizeStatus', () => {
     expect(summarizeStatus([{ hostId: 'abc', host: null, state: 'FAILED', generation: 1 }], 1)).toBe('FAILED on abc');
     expect(summarizeStatus([], 1)).toBe('<none>');
   });
+
+  it("counts the hosts a plugin resource is placed on, and says why it is on none", () => {
+    expect(summarizeStatus([on('h1', 'APPLIED')], 3, { state: 'PLACED', hosts: 3 })).toBe('1/3 APPLIED');
+    expect(summarizeStatus([], 3, { state: 'PLACED', hosts: 2 })).toBe('0/2 APPLIED');
+    expect(summarizeStatus([], 3, { state: 'NONE', hosts: 0, reason: 'its plugin placed it on no host' })).toBe('NONE: its plugin placed it on no host');
+    expect(summarizeStatus([], 3, { state: 'PENDING', hosts: 0 })).toBe('PENDING');
+    expect(summarizeStatus([on('h1', 'FAILED')], 3, { state: 'PLACED', hosts: 2 })).toBe('FAILED on h1');
+  });
 });
 
 describe('statusLines', () => {

@@ -11,16 +11,28 @@ export interface HostStatus {
 
 const hostName = (s: HostStatus): string => s.host?.name ?? s.hostId;
 
+/** Where the controller placed a plugin resource (its `placement` field): PENDING, PLACED on `hosts` hosts, or NONE with a reason. */
+export interface Placement {
+  state: string;
+  hosts: number;
+  reason?: string | null;
+}
+
 /**
  * The STATUS column: "FAILED on h1,h2" when a host failed, else "N/M APPLIED" where a host counts
- * only once it applied the current generation; "<none>" when no host reported.
+ * only once it applied the current generation and M is every host it is placed on (also those
+ * that did not report yet, when the placement is known); for a plugin resource placed nowhere
+ * "NONE: <reason>", not placed yet "PENDING"; "<none>" when no host reported and nothing more is known.
  */
-export function summarizeStatus(statuses: readonly HostStatus[], generation: number): string {
-  if (statuses.length === 0) return '<none>';
+export function summarizeStatus(statuses: readonly HostStatus[], generation: number, placement?: Placement | null): string {
   const failed = statuses.filter((s) => s.state === 'FAILED');
   if (failed.length) return `FAILED on ${failed.map(hostName).sort().join(',')}`;
+  if (statuses.length === 0 && placement?.state === 'NONE') return `NONE: ${placement.reason ?? 'placed on no host'}`;
+  if (statuses.length === 0 && placement?.state === 'PENDING') return 'PENDING';
+  const hosts = Math.max(statuses.length, placement?.state === 'PLACED' ? placement.hosts : 0);
+  if (hosts === 0) return '<none>';
   const applied = statuses.filter((s) => s.state === 'APPLIED' && s.generation >= generation).length;
-  return `${applied}/${statuses.length} APPLIED`;
+  return `${applied}/${hosts} APPLIED`;
 }
 
 /** A line per host for describe: state, generation (marked when behind), reason. */
