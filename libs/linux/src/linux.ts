@@ -244,7 +244,6 @@ export class Linux {
     return { qdiscs, classes };
   }
 
-  /** Forwarding database: `bridge [-n NS] -json fdb show [dev D]`. */
   /** Neighbour (ARP/ND) entries: `ip [-n NS] -json neigh show [dev D]`. */
   async neighbours(netns?: string, dev?: string): Promise<NeighEntry[]> {
     const devArgs = dev === undefined ? [] : ['dev', assertIfName(dev)];
@@ -252,6 +251,7 @@ export class Linux {
     return parseJsonArray(stdout, 'ip neigh').map((e) => toNeighEntry(e, dev));
   }
 
+  /** Forwarding database: `bridge [-n NS] -json fdb show [dev D]`. */
   async bridgeFdb(netns?: string, dev?: string): Promise<FdbEntry[]> {
     const devArgs = dev === undefined ? [] : ['dev', assertIfName(dev)];
     const { stdout } = await this.read('bridge', [...nsArgs(netns), '-json', 'fdb', 'show', ...devArgs]);

@@ -127,12 +127,13 @@ export function toRuleInfo(e: Json): RuleInfo {
   });
 }
 
-/** One element of `bridge -json fdb show` (`ifname` is missing when the command named a `dev`). */
+/** One element of `ip -json neigh show` (`dev` is missing when the command named one). */
 export function toNeighEntry(e: Json, dev?: string): NeighEntry {
   const state = Array.isArray(e.state) ? e.state.filter((f): f is string => typeof f === 'string') : [];
   return compact<NeighEntry>({ dst: str(e.dst) ?? '', dev: str(e.dev) ?? dev ?? '', lladdr: str(e.lladdr), state });
 }
 
+/** One element of `bridge -json fdb show` (`ifname` is missing when the command named a `dev`). */
 export function toFdbEntry(e: Json, dev?: string): FdbEntry {
   const flags = Array.isArray(e.flags) ? e.flags.filter((f): f is string => typeof f === 'string') : undefined;
   return compact<FdbEntry>({
