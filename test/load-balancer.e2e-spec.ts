@@ -7,7 +7,8 @@
  * own address, per-member counters in the observed status, a client behind a router, hairpin.
  * APPLIANCE (a health monitor: a namespace of its own on one host): a member taken out and back
  * by its health monitor (polled, and on the `resourceStatusChanges` subscription), source-IP
- * affinity. Then bad input refused with nothing written, and delete.
+ * affinity. Then bad input refused with nothing written, a firewall policy on the members that
+ * tells a DISTRIBUTED VIP's clients apart by their own address, and delete.
  *
  * Each member runs `socat … fork` answering its own name, so every connection says where it
  * landed. The tests build on each other, in order. Every name carries a per-run prefix; everything
@@ -535,6 +536,37 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
     const left = new Set(await netnsList());
     expect(auto.status.map((s) => attr([s], 'netns')).filter((ns) => left.has(ns))).toEqual([]);
     expect(await askTcp(need('c1').ns, auto.vipAddress!, VIP_PORT)).toBe('');
+  });
+
+  it("f2. a firewall policy on the members sees a DISTRIBUTED VIP's clients by their own address: one client let in, the other dropped", async () => {
+    const l = theLab();
+    const [a, c1, c2] = [need('a'), need('c1'), need('c2')];
+    const lb = await createLb({ name: `${P}-fw`, subnetId: a.subnetId, vipAddress: '10.92.1.110', listeners: listeners() });
+    expect(modeOf(lb)).toBe('DISTRIBUTED');
+    expect(['m1', 'm2', 'm3']).toContain(await l.answerFrom(c2.ns, '10.92.1.110', VIP_PORT, 'the VIP from c2 before the policy'));
+    // The members take TCP 8080 from c1's address alone (an APPLIANCE would show them its VIP instead).
+    const policy = await l.write<{ id: string; status: StatusView[] }>(
+      'FirewallPolicy',
+      'create',
+      {
+        name: `${P}-members`,
+        selector: { portIds: need('members').map((m) => m.port.id) },
+        ingressDefault: 'DROP',
+        rules: [{ priority: 10, direction: 'INGRESS', protocol: 'TCP', ports: [{ from: MEMBER_PORT }], remoteCidrs: [`${c1.ip}/32`], action: 'ALLOW' }],
+      },
+      `id status { ${STATUS_FIELDS} }`,
+    );
+    expect(policy.status.every((s) => s.state === 'APPLIED')).toBe(true);
+    try {
+      const fromC1 = await spread(c1.ns, '10.92.1.110', 12);
+      expect(Object.keys(fromC1).sort()).toEqual(['m1', 'm2', 'm3']);
+      const fromC2 = await askMany(c2.ns, '10.92.1.110', VIP_PORT, 3, { timeoutMs: 1_500 });
+      note(`f2: with the members' policy: 12 from c1 → ${JSON.stringify(fromC1)}; 3 from c2 → ${JSON.stringify(fromC2)}`);
+      expect(fromC2).toEqual(['!timeout', '!timeout', '!timeout']);
+    } finally {
+      expect(await l.remove('FirewallPolicy', policy.id)).toEqual([policy.id]);
+      expect(await l.remove('LoadBalancer', lb.id)).toEqual([lb.id]);
+    }
   });
 
   it('g. deleting the load balancer removes its namespace from its host; the VIP stops answering', async () => {
