@@ -83,6 +83,10 @@ export class Reconciler {
   private nftMonitor: { stop(): void } | undefined;
   /** Pids of this agent's own nft writes not heard yet, and how many each (the netlink helper commits several). */
   private readonly ownNftWrites = new Map<number, number>();
+  /** This agent's writes of the port-security table under way: their pids may be heard after the monitor's line. */
+  private nftWritesInFlight = 0;
+  /** Writers the monitor named while a write of ours was under way and its pid not known yet: judged once it is. */
+  private unclaimedNft: { pid: number; comm: string }[] = [];
   private readonly portSecurity: PortSecurityCache;
   private readonly netnsView: NetnsView;
   /**
@@ -211,6 +215,30 @@ export class Reconciler {
     return named.some((ns, i) => pluginOwned(ns) || there[i] !== wanted.has(ns));
   }
 
+  /** Whether `pid` is one of this agent's writes (each heard once; a long-lived helper commits several). */
+  private claimNftWrite(pid: number): boolean {
+    const own = this.ownNftWrites.get(pid);
+    if (own === undefined) return false;
+    if (own <= 1) this.ownNftWrites.delete(pid);
+    else this.ownNftWrites.set(pid, own - 1);
+    return true;
+  }
+
+  private foreignNftWrite(pid: number, comm: string): void {
+    this.options.log(`port-security table changed by process ${pid} (${comm}): putting it back`);
+    this.portSecurity.forget();
+    this.kick(0);
+  }
+
+  /** A write of ours is done (its pid heard by now): the writers heard meanwhile are judged. */
+  private nftWriteDone(): void {
+    this.nftWritesInFlight -= 1;
+    if (this.nftWritesInFlight > 0) return;
+    const heard = this.unclaimedNft;
+    this.unclaimedNft = [];
+    for (const { pid, comm } of heard) if (!this.claimNftWrite(pid)) this.foreignNftWrite(pid, comm);
+  }
+
   private ownWrite(pid: number): void {
     // A write that failed is never heard: forget old pids rather than keep them all.
     if (this.ownNftWrites.size >= 64) this.ownNftWrites.clear();
@@ -228,16 +256,11 @@ export class Reconciler {
     this.nftMonitor = this.linux.monitorNft(
       (t) => {
         if (!t.tables.some((x) => x.family === 'bridge' && x.table === this.names.portSecurityTable)) return;
-        const own = this.ownNftWrites.get(t.pid);
-        if (own !== undefined) {
-          // One of ours (a long-lived helper commits several).
-          if (own <= 1) this.ownNftWrites.delete(t.pid);
-          else this.ownNftWrites.set(t.pid, own - 1);
-          return;
-        }
-        this.options.log(`port-security table changed by process ${t.pid} (${t.comm}): putting it back`);
-        this.portSecurity.forget();
-        this.kick(0);
+        if (this.claimNftWrite(t.pid)) return;
+        // The command helper says a pid over a pipe, which may come after the monitor's line:
+        // while a write of ours is under way, its writer is judged once the write is done.
+        if (this.nftWritesInFlight > 0) this.unclaimedNft.push({ pid: t.pid, comm: t.comm });
+        else this.foreignNftWrite(t.pid, t.comm);
       },
       undefined,
       (error) => {
@@ -495,14 +518,18 @@ export class Reconciler {
         for (const { key, reason } of security.invalid) failures.set(key, { key, reason, terminal: true });
         if (security.script) {
           const written = this.portSecurity.writing();
-          filtered = this.linux.nftApply(security.script, undefined, (pid) => this.ownWrite(pid)).then(
-            // What the script left is what the table holds, unless someone else wrote it meanwhile.
-            () => written(security.after),
-            (error: unknown) => {
-              this.portSecurity.forget();
-              failSecured(error, security.written);
-            },
-          );
+          this.nftWritesInFlight += 1;
+          filtered = this.linux
+            .nftApply(security.script, undefined, (pid) => this.ownWrite(pid))
+            .then(
+              // What the script left is what the table holds, unless someone else wrote it meanwhile.
+              () => written(security.after),
+              (error: unknown) => {
+                this.portSecurity.forget();
+                failSecured(error, security.written);
+              },
+            )
+            .finally(() => this.nftWriteDone());
           if (intoUserNetns(desired, p.root)) await filtered;
         }
       }
