@@ -26,17 +26,16 @@ interface Translation {
 }
 
 /**
- * The translation of one load balancer: DNAT of VIP:port (packets matching `on`, e.g. the bridge
- * they come in by) to the members that take new connections (weights as ranges of a numgen/jhash
- * map), the affinity maps, and a counter pair per member under names made from `scope` and the
- * member (connections, traffic both ways). `takes(listener, member)` says whether a member takes
+ * The translation of one load balancer: DNAT of VIP:port to the members that take new
+ * connections (weights as ranges of a numgen/jhash map), the affinity maps, and a counter pair
+ * per member under names made from `scope` and the member (connections, traffic both ways). `takes(listener, member)` says whether a member takes
  * new connections now (admin up and healthy).
  */
-function translation(p: LbPlacement, takes: (l: PlacedListener, m: PlacedMember) => boolean, on = '', scope = ''): Translation {
+function translation(p: LbPlacement, takes: (l: PlacedListener, m: PlacedMember) => boolean, scope = ''): Translation {
   const out: Translation = { pre: [], sets: [], forward: [], counters: [] };
   for (const l of p.listeners) {
     const proto = l.protocol.toLowerCase();
-    const match = `${on}ip daddr ${p.vip} ${proto} dport ${l.port}`;
+    const match = `ip daddr ${p.vip} ${proto} dport ${l.port}`;
     const original = `meta l4proto ${proto} ct original ip daddr ${p.vip} ct original proto-dst ${l.port}`;
     const live = l.members.filter((m) => takes(l, m));
     if (live.length) {
@@ -142,7 +141,7 @@ export function hostTable(lbs: readonly HostedLb[], takes: (lb: HostedLb, l: Pla
   const forward: string[] = [];
   const chain = (name: string, rules: readonly string[]): string => [`chain ${name} {`, ...rules, '}'].join('\n');
   for (const lb of [...lbs].sort((a, b) => (a.id < b.id ? -1 : 1))) {
-    const t = translation(lb.p, (l, m) => takes(lb, l, m), '', hostScope(lb));
+    const t = translation(lb.p, (l, m) => takes(lb, l, m), hostScope(lb));
     const tag = digest(lb.id, 12);
     const original = `ct status dnat ct original ip daddr ${lb.p.vip}`;
     sets.push(...t.sets);
