@@ -95,6 +95,32 @@ describeKernel('NetlinkHelper (kernel)', () => {
     await plain.nftApply(`delete table inet ${table}\n`, IP);
   });
 
+  it('resolves interface names in the namespace of each script, its contexts freed behind the answers', async () => {
+    const table = fx.name('if');
+    // dx0 has another index in each namespace.
+    await plain.runner.run('ip', ['-n', NL, 'link', 'add', 'dx1', 'type', 'veth', 'peer', 'name', 'dy1'], { mutating: true });
+    for (const ns of [NL, IP]) await plain.runner.run('ip', ['-n', ns, 'link', 'add', 'dx0', 'type', 'veth', 'peer', 'name', 'dy0'], { mutating: true });
+    try {
+      // Writes that delete what they replace (the close of their context waits for the kernel, so it
+      // comes after the answer) between scripts that name dx0, alternating namespaces.
+      for (let i = 0; i < 3; i++) {
+        for (const ns of [NL, IP]) {
+          await linux.nftApply(`table inet ${table} {\nchain c {\n}\n}\nflush chain inet ${table} c\nadd rule inet ${table} c tcp dport ${i} accept\n`, ns);
+          await linux.nftApply(`add rule inet ${table} c iif "dx0" counter accept\nadd rule inet ${table} c oif "dx0" counter accept\n`, ns);
+        }
+      }
+      for (const ns of [NL, IP]) {
+        const listed = await linux.nftRuleset(ns);
+        // Each namespace's dx0, by its own index: listed by name (a foreign index would list as a number or another link).
+        expect(JSON.stringify(listed).match(/"key":"[io]if"\}\},"right":"dx0"/g)).toHaveLength(2);
+        expect(listed).toEqual(await plain.nftRuleset(ns));
+        await linux.nftApply(`delete table inet ${table}\n`, ns);
+      }
+    } finally {
+      for (const [ns, links] of [[NL, ['dx0', 'dx1']], [IP, ['dx0']]] as const) for (const l of links) await plain.runner.run('ip', ['-n', ns, 'link', 'del', l], { mutating: true });
+    }
+  });
+
   it('leaves what ip -batch leaves, and fails on the same lines', async () => {
     linux.runner.resetLog();
     expect(await plain.applyIpBatch(configure(IP))).toEqual({ ok: true, failed: [] });

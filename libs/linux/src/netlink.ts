@@ -17,11 +17,11 @@ export const NETLINK_PYTHON = '/usr/bin/python3';
  * a lazy unmount and unlink). Like `ip -force -batch`, every op runs and each failure is reported
  * by line number with `ip`'s wording; a namespace that cannot be entered, or a veth peer's that
  * cannot be opened, aborts the request as it stops `ip`. An nft script runs through libnftables
- * (the nft program's library, by ctypes) with a fresh context. First line out: `{ready, version,
+ * (the nft program's library, by ctypes) with a fresh context, freed behind the answer. First line out: `{ready, version,
  * nft}` or `{unavailable}`.
  */
 const PROGRAM = String.raw`
-import json, os, sys, ctypes
+import json, os, sys, ctypes, re, queue, threading
 try:
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
@@ -156,8 +156,30 @@ try:
 except (OSError, AttributeError):
     nftlib = None
 
+# Closing a context's netlink socket waits for the kernel to finish destroying what the last
+# transactions removed (an RCU grace period, 6-20 ms here), the larger part of a small write. A
+# context is therefore freed by a thread of its own after the answer is out, except for a script
+# that may resolve interface indexes (iif, oif, iface_index, or a listing that may print them):
+# some libnftables versions keep those in one cache per process, filled in the namespace of the
+# first use and emptied when a context is freed, so such a script waits for the pending frees and
+# frees its own before it answers (every script sees only its own namespace's interfaces).
+IFINDEX = re.compile(r'\b(iif|oif|iface_index)\b')
+to_free = queue.Queue()
+
+def free_contexts():
+    while True:
+        ctx = to_free.get()
+        nftlib.nft_ctx_free(ctx)
+        to_free.task_done()
+
+def may_use_ifindex(script):
+    return IFINDEX.search(script) is not None or any(
+        l.split()[:1] == ['list'] and l.split()[1:2] != ['counters'] for l in script.splitlines())
+
 def nft_run(script, as_json):
     # A context per script, as one nft process has: nothing cached from another namespace.
+    alone = may_use_ifindex(script)
+    if alone: to_free.join()
     ctx = nftlib.nft_ctx_new(0)
     try:
         nftlib.nft_ctx_buffer_output(ctx)
@@ -166,8 +188,10 @@ def nft_run(script, as_json):
         rc = nftlib.nft_run_cmd_from_buffer(ctx, script.encode())
         return {'code': 0 if rc == 0 else 1, 'stdout': (nftlib.nft_ctx_get_output_buffer(ctx) or b'').decode(), 'stderr': (nftlib.nft_ctx_get_error_buffer(ctx) or b'').decode()}
     finally:
-        nftlib.nft_ctx_free(ctx)
+        if alone: nftlib.nft_ctx_free(ctx)
+        else: to_free.put(ctx)
 
+if nftlib is not None: threading.Thread(target=free_contexts, daemon=True).start()
 print(json.dumps({'ready': True, 'version': found, 'nft': nftlib is not None}), flush=True)
 OPERSTATES = ['UNKNOWN', 'NOTPRESENT', 'DOWN', 'LOWERLAYERDOWN', 'TESTING', 'DORMANT', 'UP']
 GEN_MODES = ['eui64', 'none', 'stable_secret', 'random']
