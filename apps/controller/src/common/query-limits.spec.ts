@@ -71,6 +71,11 @@ describe('checkQueryLimits: cost', () => {
     expect(unboundedLists(schema)).toEqual(['Query.rows']);
   });
 
+  it('leaves a variable that does not coerce to execution (its BAD_USER_INPUT), costing nothing here', () => {
+    expect(cost('query($n: Int) { page(first: $n) { a } }', { n: 'many' })).toBe(0);
+    expect(cost('query($n: Int!) { page(first: $n) { a } }')).toBe(0);
+  });
+
   it('refuses over the limit, naming the cost', () => {
     expect(() => checkQueryLimits({ maxDepth: 10, maxCost: 10 }, { hosts: 1 }, schema, parse('{ page(first: 5) { a b } }'))).toThrow(
       /query cost 11 exceeds the limit of 10/,
