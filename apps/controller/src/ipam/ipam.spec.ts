@@ -77,6 +77,30 @@ describe('parseCidr', () => {
     expect(parseCidr('2001:db8::/126').prefix).toBe(126);
   });
 
+  it('reads plain IPv4 networks as the full parser does (a fast path): same result, same refusals', () => {
+    // The full parser's answer, by ipaddr.js alone: canonical network and bounds, or a refusal.
+    const reference = (cidr: string, subnet: boolean): unknown => {
+      if (!ipaddr.isValidCIDR(cidr) || !cidr.includes('.') || !ipaddr.IPv4.isValidCIDRFourPartDecimal(cidr)) return 'refused';
+      const [addr, prefix] = ipaddr.parseCIDR(cidr);
+      if (subnet && prefix > 30) return 'refused';
+      const value = BigInt(ipaddr.IPv4.parse(addr.toString()).toByteArray().reduce((a, b) => a * 256 + b, 0));
+      const mask = (1n << BigInt(32 - prefix)) - 1n;
+      return (value & mask) !== 0n ? 'refused' : { cidr: `${addr.toString()}/${prefix}`, version: 4, prefix, first: value, last: value | mask };
+    };
+    const ours = (cidr: string, subnet: boolean): unknown => {
+      try {
+        return parseCidr(cidr, 'f', { subnet });
+      } catch {
+        return 'refused';
+      }
+    };
+    const octet = (n: number): string => ['0', '1', '10', '99', '100', '255', '256', '00', '01', '999', '1000'][n % 11];
+    const prefix = (n: number): string => ['0', '8', '16', '24', '30', '31', '32', '33', '08', '100'][n % 10];
+    const inputs = [...Array(4000).keys()].map((i) => `${octet(i)}.${octet(i >> 2)}.${octet(i >> 4)}.${octet((i >> 6) + i)}/${prefix(i >> 3)}`);
+    inputs.push('0.0.0.0/0', '255.255.255.255/32', '10.0.0.0/8', '172.16.0.0/12', '192.168.1.0/24', '1.2.3.4/32');
+    for (const cidr of inputs) for (const subnet of [true, false]) expect([cidr, subnet, ours(cidr, subnet)]).toEqual([cidr, subnet, reference(cidr, subnet)]);
+  });
+
   it('rejects IPv4-mapped IPv6 and zone ids', () => {
     for (const cidr of ['::ffff:10.0.0.0/120', '::ffff:a00:0/120', 'fe80::%eth0/64']) {
       const err = failure(() => parseCidr(cidr, 'input.cidr'));

@@ -71,12 +71,33 @@ export function formatIp(version: IpVersion, value: bigint): string {
   return ipaddr.fromByteArray(out).toString();
 }
 
+const PLAIN_IPV4_CIDR = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\/(0|[1-9]\d?)$/;
+
+/**
+ * {@link parseCidr} of the common case without the parser (which tries IPv6 first and throws, a
+ * few microseconds each: a 500-rule firewall policy holds 500 CIDRs): four decimal octets, a
+ * prefix in range, host bits clear. Anything else (undefined) takes the full path and its errors.
+ */
+function plainIpv4Network(cidr: string, subnet: boolean): ParsedSubnet | undefined {
+  const m = PLAIN_IPV4_CIDR.exec(cidr);
+  if (!m) return undefined;
+  const octets = [m[1], m[2], m[3], m[4]].map(Number);
+  const prefix = Number(m[5]);
+  if (octets.some((o) => o > 255) || prefix > (subnet ? MAX_PREFIX[4] : 32)) return undefined;
+  const value = BigInt(((octets[0] << 24) >>> 0) + (octets[1] << 16) + (octets[2] << 8) + octets[3]);
+  const mask = hostMask(4, prefix);
+  if ((value & mask) !== 0n) return undefined;
+  return { cidr, version: 4, prefix, first: value, last: value | mask };
+}
+
 /**
  * A network in CIDR notation, canonical (host bits clear). `subnet` (the default) also refuses
  * prefixes too long to hold ports (/31, /32; /127, /128); plugins' `cidr` fields (a firewall's
  * remote `10.0.0.5/32`) take any length.
  */
 export function parseCidr(cidr: string, field?: string, opts: { subnet?: boolean } = {}): ParsedSubnet {
+  const plain = plainIpv4Network(cidr, opts.subnet ?? true);
+  if (plain) return plain;
   if (!ipaddr.isValidCIDR(cidr)) {
     throw badInput(`invalid CIDR ${show(cidr)}: expected a network like 10.0.0.0/24 or 2001:db8::/64`, field);
   }
