@@ -11,10 +11,10 @@ import { endChild } from './processes';
 const MAIN = dist('apps/controller/src/main.js');
 /**
  * How the controller is started (as `npm run start:controller` does): V8's young generation held
- * to 1 MB semi-spaces. Its garbage is short-lived request and dispatch work; idle RSS 142 → 116 MB
- * on this machine, latencies unchanged (bench:controller).
+ * to 4 MB semi-spaces (see DESIGN.md: the default lets them grow to 16 MB; 1 MB cost big requests
+ * twice the garbage collection).
  */
-export const CONTROLLER_NODE_FLAGS = ['--max-semi-space-size=1'];
+export const CONTROLLER_NODE_FLAGS = ['--max-semi-space-size=4'];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- callers name the shape they read; tests read ad-hoc ones
 export interface GqlResult<T = any> {
