@@ -1,4 +1,4 @@
-import { EntityManager } from 'typeorm';
+import { EntityManager, In } from 'typeorm';
 import { ErrorCode, NetloomError } from '@netloom/model';
 import { IntentFilter, IntentView, matchesFilter, PluginDefinition, PluginResource as SdkResource } from '@netloom/plugin-sdk';
 import { Host } from '../hosts/host.entity';
@@ -7,6 +7,9 @@ import { IpAllocation } from '../ports/ip-allocation.entity';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
 import { PluginResource } from './plugin-resource.entity';
+
+/** A port as a plugin reads it. */
+type SdkPort = Awaited<ReturnType<IntentView['ports']>>[number];
 
 const labelRecord = (labels: { key: string; value: string }[]): Record<string, string> =>
   Object.fromEntries(labels.map((l) => [l.key, l.value]));
@@ -50,23 +53,13 @@ export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, 
           ipVersion: s.ipVersion === 6 ? (6 as const) : (4 as const),
         })),
       ),
-    ports: (filter) =>
-      once('ports', filter, async () => {
-        const [ports, allocations] = await Promise.all([em.find(Port, { order: { id: 'ASC' } }), em.find(IpAllocation)]);
-        const byPort = new Map<string, { subnetId: string; ipAddress: string }[]>();
-        for (const a of allocations) {
-          if (a.portId) byPort.set(a.portId, [...(byPort.get(a.portId) ?? []), { subnetId: a.subnetId, ipAddress: a.ipAddress }]);
-        }
-        return ports.map((p) => ({
-          id: p.id,
-          name: p.name,
-          networkId: p.networkId,
-          hostId: p.hostId,
-          macAddress: p.macAddress,
-          fixedIps: byPort.get(p.id) ?? [],
-          labels: labelRecord(p.labels),
-        }));
-      }),
+    ports: (filter) => {
+      // A read narrowed by ids, networks or hosts takes only the rows it can match from the store
+      // (a firewall policy's ports, not the site's 10 000), unless the whole table is at hand.
+      const where = filter?.ids ? { id: filter.ids } : filter?.networkIds ? { networkId: filter.networkIds } : filter?.hostIds ? { hostId: filter.hostIds } : undefined;
+      if (!where || cache.has('ports')) return once('ports', filter, () => portsOf(em));
+      return once(`ports ${JSON.stringify(where)}`, filter, () => portsOf(em, where));
+    },
     resources: <S>(kind: string, filter?: IntentFilter) => {
       if (!(kind in plugin.kinds)) throw new Error(`plugin ${plugin.id} asked for resources of ${kind}, not one of its kinds`);
       return once(`resources:${kind}`, filter, async () =>
@@ -74,6 +67,37 @@ export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, 
       ) as Promise<SdkResource<S>[]>;
     },
   };
+}
+
+/** Rows per `IN (…)`: well under every database's limit on bound parameters. */
+const CHUNK = 500;
+
+/** Ports as a plugin sees them (with their fixed IPs): all, or those whose one column is among some values. */
+async function portsOf(em: EntityManager, where?: Partial<Record<'id' | 'networkId' | 'hostId', readonly string[]>>): Promise<SdkPort[]> {
+  let ports: Port[];
+  let allocations: IpAllocation[];
+  if (!where) [ports, allocations] = await Promise.all([em.find(Port, { order: { id: 'ASC' } }), em.find(IpAllocation)]);
+  else {
+    const [column, values] = Object.entries(where)[0] as ['id' | 'networkId' | 'hostId', readonly string[]];
+    ports = [];
+    for (let i = 0; i < values.length; i += CHUNK) ports.push(...(await em.find(Port, { where: { [column]: In(values.slice(i, i + CHUNK)) } })));
+    ports.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    allocations = [];
+    for (let i = 0; i < ports.length; i += CHUNK) allocations.push(...(await em.find(IpAllocation, { where: { portId: In(ports.slice(i, i + CHUNK).map((p) => p.id)) } })));
+  }
+  const byPort = new Map<string, { subnetId: string; ipAddress: string }[]>();
+  for (const a of allocations) {
+    if (a.portId) byPort.set(a.portId, [...(byPort.get(a.portId) ?? []), { subnetId: a.subnetId, ipAddress: a.ipAddress }]);
+  }
+  return ports.map((p) => ({
+    id: p.id,
+    name: p.name,
+    networkId: p.networkId,
+    hostId: p.hostId,
+    macAddress: p.macAddress,
+    fixedIps: byPort.get(p.id) ?? [],
+    labels: labelRecord(p.labels),
+  }));
 }
 
 const CODES = new Set<string>(Object.values(ErrorCode));
