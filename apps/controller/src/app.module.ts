@@ -10,6 +10,7 @@ import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AuthService } from './auth/auth.service';
 import { ChangesModule } from './changes/changes.module';
+import { ChangesService } from './changes/changes.service';
 import { NetloomErrorFilter } from './common/graphql-errors';
 import { ControllerConfig } from './config';
 import { CountersModule } from './counters/counters.module';
@@ -71,9 +72,9 @@ export class AppModule {
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,
           imports: [AuthModule, PluginsApiModule],
-          inject: [AuthService, getDataSourceToken(), PluginGraphqlService, MetricsService],
-          useFactory: (auth: AuthService, dataSource: DataSource, plugins: PluginGraphqlService, metrics: MetricsService) =>
-            graphqlOptions(config, auth, dataSource, (schema) => plugins.extendSchema(schema), metrics),
+          inject: [AuthService, getDataSourceToken(), PluginGraphqlService, MetricsService, ChangesService],
+          useFactory: (auth: AuthService, dataSource: DataSource, plugins: PluginGraphqlService, metrics: MetricsService, changes: ChangesService) =>
+            graphqlOptions(config, auth, dataSource, (schema) => plugins.extendSchema(schema), metrics, changes),
         }),
       ],
     };

@@ -14,6 +14,7 @@ import { formatError } from './common/graphql-errors';
 import { closeSocket } from './common/live-sessions';
 import { Deadline, deadlinePlugin, timeoutAnswer, withDeadline } from './common/query-deadline';
 import { checkQueryLimits, QueryBounds, queryLimitsPlugin } from './common/query-limits';
+import type { ChangesService } from './changes/changes.service';
 import { Host } from './hosts/host.entity';
 import { Loaders } from './loaders/loaders';
 import { metricsPlugin } from './observability/metrics-plugin';
@@ -43,6 +44,26 @@ const unauthenticated = (): GraphQLError =>
   });
 
 /**
+ * The number of hosts (what bounds a status list's cost), counted again only once a host was
+ * added or removed (by any controller: `changes` hears every commit); counted on every call
+ * without `changes`.
+ */
+export function hostCounter(dataSource: DataSource, changes?: Pick<ChangesService, 'onCommit'>): () => Promise<number> {
+  const count = (): Promise<number> => dataSource.getRepository(Host).count();
+  if (!changes) return count;
+  let counted: Promise<number> | undefined;
+  changes.onCommit((committed) => {
+    if (committed.some((c) => c.kind === Host.name)) counted = undefined;
+  });
+  return () => {
+    const now = (counted ??= count());
+    // A failed count is not kept.
+    now.catch(() => counted === now && (counted = undefined));
+    return now;
+  };
+}
+
+/**
  * GraphQL at /graphql, HTTP and graphql-ws on the same path. Authentication happens before any
  * field runs: when the HTTP request's context is built, or when the websocket connects
  * (`connectionParams.authorization`), so not even introspection is open without a token. A
@@ -55,9 +76,11 @@ export function graphqlOptions(
   /** Adds what plugins declare to the schema Nest built (plugin-kinds/plugin-schema.ts). */
   extend: (schema: GraphQLSchema) => GraphQLSchema = (built) => built,
   metrics?: MetricsService,
+  changes?: Pick<ChangesService, 'onCommit'>,
 ): ApolloDriverConfig {
   const limits = { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost };
-  const bounds = async (): Promise<QueryBounds> => ({ hosts: await dataSource.getRepository(Host).count() });
+  const hosts = hostCounter(dataSource, changes);
+  const bounds = async (): Promise<QueryBounds> => ({ hosts: await hosts() });
   let schema: GraphQLSchema | undefined;
   // The token again (revoked since the socket opened: refused, and the socket closed), then the
   // same depth and cost limits as over HTTP, before anything runs; then at most maxSubscriptions
