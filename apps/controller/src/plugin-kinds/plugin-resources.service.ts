@@ -87,7 +87,7 @@ export class PluginResourcesService {
       await this.ensureNameFree(tx.em, resource);
       await this.validateWithPlugin(tx.em, loaded, resource);
       await tx.em.insert(PluginResource, resource as QueryDeepPartialEntity<PluginResource>);
-      await this.reserveAddresses(tx.em, loaded, resource);
+      await this.reserveAddresses(tx.em, loaded, resource, { created: true });
       await tx.record(kind, resource.id, ChangeOperation.CREATE, resource.generation, null, tx.state(resource));
       return resource;
     });
@@ -188,8 +188,9 @@ export class PluginResourcesService {
    * placements announce on a network (`endpoints`) that lies in a subnet of that network is held
    * too, named by `reserve` or not: a plugin cannot forget one.
    */
-  private async reserveAddresses(em: EntityManager, loaded: LoadedKind, resource: PluginResource): Promise<void> {
-    await em.delete(IpAllocation, { resourceId: resource.id });
+  private async reserveAddresses(em: EntityManager, loaded: LoadedKind, resource: PluginResource, opts: { created?: boolean } = {}): Promise<void> {
+    // What it held before goes (a resource just made holds nothing).
+    if (!opts.created) await em.delete(IpAllocation, { resourceId: resource.id });
     const held = new Set<string>();
     const hold = async (subnet: Subnet, ip: string, field: string | undefined): Promise<void> => {
       const ipAddress = parseHost(parseCidr(subnet.cidr), ip, 'address', field).text;
