@@ -95,7 +95,7 @@ describeKernel('NetlinkHelper (kernel)', () => {
     await plain.nftApply(`delete table inet ${table}\n`, IP);
   });
 
-  it('resolves interface names in the namespace of each script, its contexts freed behind the answers', async () => {
+  it('resolves interface names in the namespace of each script, its sockets closed behind the answers', async () => {
     const table = fx.name('if');
     // dx0 has another index in each namespace.
     await plain.runner.run('ip', ['-n', NL, 'link', 'add', 'dx1', 'type', 'veth', 'peer', 'name', 'dy1'], { mutating: true });

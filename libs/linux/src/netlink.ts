@@ -17,11 +17,12 @@ export const NETLINK_PYTHON = '/usr/bin/python3';
  * a lazy unmount and unlink). Like `ip -force -batch`, every op runs and each failure is reported
  * by line number with `ip`'s wording; a namespace that cannot be entered, or a veth peer's that
  * cannot be opened, aborts the request as it stops `ip`. An nft script runs through libnftables
- * (the nft program's library, by ctypes) with a fresh context, freed behind the answer. First line out: `{ready, version,
+ * (the nft program's library, by ctypes) with a fresh context (its socket's last close, which
+ * waits for the kernel, behind the answer). First line out: `{ready, version,
  * nft}` or `{unavailable}`.
  */
 const PROGRAM = String.raw`
-import json, os, sys, ctypes, re, queue, threading
+import json, os, sys, ctypes, queue, threading
 try:
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
@@ -156,30 +157,31 @@ try:
 except (OSError, AttributeError):
     nftlib = None
 
-# Closing a context's netlink socket waits for the kernel to finish destroying what the last
-# transactions removed (an RCU grace period, 6-20 ms here), the larger part of a small write. A
-# context is therefore freed by a thread of its own after the answer is out, except for a script
-# that may resolve interface indexes (iif, oif, iface_index, or a listing that may print them):
-# some libnftables versions keep those in one cache per process, filled in the namespace of the
-# first use and emptied when a context is freed, so such a script waits for the pending frees and
-# frees its own before it answers (every script sees only its own namespace's interfaces).
-IFINDEX = re.compile(r'\b(iif|oif|iface_index)\b')
-to_free = queue.Queue()
+# The last close of a context's nftables socket waits for the kernel to finish destroying what
+# the transactions removed (an RCU grace period, 6-20 ms here), the larger part of a small write.
+# So the socket is duplicated before the context is freed (here, as before: libnftables' state is
+# released at once) and the duplicate, now the last reference, is closed by a thread of its own
+# after the answer is out: nobody waits for it.
+to_close = queue.Queue()
 
-def free_contexts():
+def close_sockets():
     while True:
-        ctx = to_free.get()
-        nftlib.nft_ctx_free(ctx)
-        to_free.task_done()
+        os.close(to_close.get())
 
-def may_use_ifindex(script):
-    return IFINDEX.search(script) is not None or any(
-        l.split()[:1] == ['list'] and l.split()[1:2] != ['counters'] for l in script.splitlines())
+def open_sockets():
+    # (descriptor, socket inode) of this process's sockets; the listing's own descriptor is none.
+    out = set()
+    for f in os.listdir('/proc/self/fd'):
+        try:
+            link = os.readlink('/proc/self/fd/' + f)
+        except OSError:
+            continue
+        if link.startswith('socket:'): out.add((int(f), link))
+    return out
 
 def nft_run(script, as_json):
     # A context per script, as one nft process has: nothing cached from another namespace.
-    alone = may_use_ifindex(script)
-    if alone: to_free.join()
+    before = open_sockets()
     ctx = nftlib.nft_ctx_new(0)
     try:
         nftlib.nft_ctx_buffer_output(ctx)
@@ -188,10 +190,12 @@ def nft_run(script, as_json):
         rc = nftlib.nft_run_cmd_from_buffer(ctx, script.encode())
         return {'code': 0 if rc == 0 else 1, 'stdout': (nftlib.nft_ctx_get_output_buffer(ctx) or b'').decode(), 'stderr': (nftlib.nft_ctx_get_error_buffer(ctx) or b'').decode()}
     finally:
-        if alone: nftlib.nft_ctx_free(ctx)
-        else: to_free.put(ctx)
+        last = [os.dup(fd) for fd, _ in open_sockets() - before]
+        nftlib.nft_ctx_free(ctx)
+        # Only now: closed first, the duplicate would leave the waiting close to the context.
+        for fd in last: to_close.put(fd)
 
-if nftlib is not None: threading.Thread(target=free_contexts, daemon=True).start()
+if nftlib is not None: threading.Thread(target=close_sockets, daemon=True).start()
 print(json.dumps({'ready': True, 'version': found, 'nft': nftlib is not None}), flush=True)
 OPERSTATES = ['UNKNOWN', 'NOTPRESENT', 'DOWN', 'LOWERLAYERDOWN', 'TESTING', 'DORMANT', 'UP']
 GEN_MODES = ['eui64', 'none', 'stable_secret', 'random']
