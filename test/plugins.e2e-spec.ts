@@ -237,15 +237,20 @@ describe('plugin kinds in the API', () => {
     expect(await codeOf(UPDATE, { i: { id: r1.id, generation: 1, mode: 'NAT' } })).toBe('CONFLICT');
     expect(await codeOf(UPDATE, { i: { id: r1.id, address: 'nope' } })).toBe('BAD_USER_INPUT');
     const { createGateway } = await gql(CREATE, { i: { name: 'r3', hostId: hosts[2], mode: 'NAT' } });
-    const { deleteGateway } = await gql('mutation($id: ID!) { deleteGateway(input: { id: $id, generation: 1 }) { deletedIds revision } }', { id: createGateway.id });
+    // Stored as answered: name, labels and spec read back.
+    await gql(UPDATE, { i: { id: createGateway.id, generation: 1, name: 'r3-renamed', labels: [{ key: 'tier', value: 'edge' }], routes: [{ dst: '10.9.0.0/16', via: '192.0.2.254' }] } });
+    const stored = (await gql('{ gateways { edges { node { id name generation mode routes { dst } labels { key value } } } } }')).gateways.edges.find((e: any) => e.node.id === createGateway.id).node;
+    expect(stored).toEqual({ id: createGateway.id, name: 'r3-renamed', generation: 2, mode: 'NAT', routes: [{ dst: '10.9.0.0/16' }], labels: [{ key: 'tier', value: 'edge' }] });
+    const { deleteGateway } = await gql('mutation($id: ID!) { deleteGateway(input: { id: $id, generation: 2 }) { deletedIds revision } }', { id: createGateway.id });
     expect(deleteGateway.deletedIds).toEqual([createGateway.id]);
     const { changes } = await gql('query($a: Int!) { changes(afterRevision: $a, kinds: ["Gateway"]) { kind id operation generation revision } }', { a: start });
     expect(changes.map((c: any) => [c.kind, c.id, c.operation, c.generation])).toEqual([
       ['Gateway', r1.id, 'UPDATE', 2],
       ['Gateway', createGateway.id, 'CREATE', 1],
-      ['Gateway', createGateway.id, 'DELETE', 2],
+      ['Gateway', createGateway.id, 'UPDATE', 2],
+      ['Gateway', createGateway.id, 'DELETE', 3],
     ]);
-    expect(changes[2].revision).toBe(deleteGateway.revision);
+    expect(changes[3].revision).toBe(deleteGateway.revision);
     expect(await codeOf('mutation($id: ID!) { deleteGateway(input: { id: $id }) { deletedIds } }', { id: createGateway.id })).toBe('NOT_FOUND');
   });
 

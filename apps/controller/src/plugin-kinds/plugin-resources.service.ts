@@ -107,7 +107,10 @@ export class PluginResourcesService {
       await this.validateWithPlugin(tx.em, loaded, resource);
       resource.generation += 1;
       resource.updatedAt = new Date();
-      await tx.em.save(PluginResource, resource);
+      // An update of the columns that change (save() would merge the spec deeply into the entity
+      // it tracks and compare: milliseconds for a 500-rule policy).
+      const { name, labels, spec, generation, updatedAt } = resource;
+      await tx.em.update(PluginResource, resource.id, { name, labels, spec, generation, updatedAt } as QueryDeepPartialEntity<PluginResource>);
       await this.reserveAddresses(tx.em, loaded, resource);
       await tx.record(kind, resource.id, ChangeOperation.UPDATE, resource.generation, before, tx.state(resource));
       return resource;
