@@ -4,6 +4,7 @@ import { type PortCountersEntry, trace, TRACE_ENABLED } from '@netloom/protocol'
 import { heldPorts, release } from './guards';
 import { Names } from '@netloom/planner';
 import type { PluginHost } from './plugin-host';
+import type { PortPlace } from '@netloom/plugin-sdk';
 import { LinkCache } from './link-cache';
 import { NetnsView } from './netns-view';
 import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, PlanFailure, portsToInspect, specHash } from '@netloom/planner';
@@ -578,18 +579,7 @@ export class Reconciler {
     if (plugins) {
       // After the core apply, so the bridges of this host's networks (and its ports) exist for the plugins.
       const bridges = new Map(desired.filter((r) => r.kind === ResourceKind.Network).map((r) => [r.id, this.names.bridge(r.id)]));
-      const ports = new Map(
-        desired
-          .filter((r) => r.kind === ResourceKind.Port)
-          .map((r) => {
-            const spec = r.spec as PortSpec;
-            // Addresses only where port security enforces them: they then tell the port's traffic
-            // apart. The link-local of its own MAC is one (port security allows it on every port).
-            const own = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(spec.mac) ? [linkLocal(spec.mac)] : [];
-            const addresses = [...spec.addresses.map((a) => a.cidr.split('/')[0]), ...own, ...(spec.allowedAddressPairs ?? []).map((p) => p.ip)];
-            return [r.id, { ...this.names.portPlace(r.id, spec.netns), hostIfname: this.names.veth(r.id), bridge: this.names.bridge(spec.networkId), ...(spec.portSecurity === false ? {} : { addresses }) }];
-          }),
-      );
+      const ports = new Map(desired.filter((r) => r.kind === ResourceKind.Port).map((r) => [r.id, this.portPlace(r)] as const));
       // Port namespaces that were not there before this pass (made, or made again).
       const made = [...ports.values()].map((place) => place.netns).filter((ns) => !observed.netns.has(ns));
       pluginStatuses = await plugins.reconcile(all.filter((r) => plugins.handles(r.kind)), bridges, ports, made, [...observed.netns]);
@@ -689,6 +679,22 @@ export class Reconciler {
     if (names.length <= 16) return this.linkCache.refresh(names);
     this.linkCache.invalidate();
     return this.linkCache.read();
+  }
+
+  /** Where a port lives, as plugins see it: made again only when its spec changed (a pass with 1000 ports made 1000 of them). */
+  private readonly places = new WeakMap<object, PortPlace>();
+  private portPlace(r: DesiredResource): PortPlace {
+    const spec = r.spec as PortSpec;
+    let place = this.places.get(spec);
+    if (!place) {
+      // Addresses only where port security enforces them: they then tell the port's traffic
+      // apart. The link-local of its own MAC is one (port security allows it on every port).
+      const own = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(spec.mac) ? [linkLocal(spec.mac)] : [];
+      const addresses = [...spec.addresses.map((a) => a.cidr.split('/')[0]), ...own, ...(spec.allowedAddressPairs ?? []).map((p) => p.ip)];
+      place = { ...this.names.portPlace(r.id, spec.netns), hostIfname: this.names.veth(r.id), bridge: this.names.bridge(spec.networkId), ...(spec.portSecurity === false ? {} : { addresses }) };
+      this.places.set(spec, place);
+    }
+    return place;
   }
 
   private fail(key: string, r: DesiredResource, failure: PlanFailure, retryOnly = false): void {
