@@ -76,7 +76,7 @@ function context(pluginId: string): HostContext {
     sysctlValue: (key, netns) => ask('sysctlValue', key, netns),
     nftTable: (body, netns, opts) => ask('nftTable', body, netns, opts),
     nftList: (netns) => ask('nftList', netns),
-    nftCounters: (netns) => ask('nftCounters', netns),
+    nftCounters: (netns, opts) => ask('nftCounters', netns, opts),
     probe: (netns, check) => ask('probe', netns, check),
     daemons: (specs) => ask('daemons', specs),
     daemonFile: (name, file) => ask('daemonFile', name, file),

@@ -97,9 +97,12 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
   const tables = new Map<string, KnownTable>();
   /** The key of {@link tables}: the namespace for the inet table, `bridge NS` for the bridge one. */
   const tableKey = (ns: string, family: TableFamily): string => (family === 'inet' ? ns : `bridge ${ns}`);
+  /** The last counters read per namespace ('' the host's), for reads that accept an age. */
+  const counted = new Map<string, { values: Counts; at: number; refreshing?: Promise<void> }>();
   const forget = (ns: string): void => {
     tables.delete(ns);
     tables.delete(tableKey(ns, 'bridge'));
+    counted.delete(ns);
   };
   // Someone else changed the table (or the watch ended): forget it, and have it looked at again now.
   const watch = new NftWatch(linux, scope.nftTable, (ns, why, changed) => {
@@ -306,14 +309,33 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
         throw error;
       }
       tables.set(key, next);
+      if (!next.exists && family === 'inet') counted.delete(ns ?? '');
       // The watch stays while the other family's table is there (the watch sees both).
       const other = tableKey(ns ?? '', family === 'inet' ? 'bridge' : 'inet');
       if (!next.exists && !tables.get(other)?.exists) await watch.end([ns ?? '']);
     },
 
-    async nftCounters(netns) {
-      const counters = (await linux.nftCounters('inet', scope.nftTable, nftNs(netns))) ?? [];
-      return Object.fromEntries(counters.map((c) => [c.name, { packets: c.packets, bytes: c.bytes }]));
+    async nftCounters(netns, countersOpts) {
+      const ns = nftNs(netns);
+      const read = async (): Promise<Counts> => {
+        const counters = (await linux.nftCounters('inet', scope.nftTable, ns)) ?? [];
+        return Object.fromEntries(counters.map((c) => [c.name, { packets: c.packets, bytes: c.bytes }]));
+      };
+      const maxAge = countersOpts?.maxAgeMs;
+      if (maxAge === undefined) return read();
+      const last = counted.get(ns ?? '');
+      if (!last) {
+        const values = await read();
+        counted.set(ns ?? '', { values, at: Date.now() });
+        return values;
+      }
+      if (Date.now() - last.at > maxAge && !last.refreshing) {
+        last.refreshing = read().then(
+          (values) => void (counted.get(ns ?? '') === last && counted.set(ns ?? '', { values, at: Date.now() })),
+          () => void (last.refreshing = undefined),
+        );
+      }
+      return last.values;
     },
 
     async nftList(netns) {
@@ -535,6 +557,9 @@ function declaredNames(body: string): { chains: string[]; sets: string[]; maps: 
 }
 
 /** The families a plugin's table may have: inet, and bridge for what only bridged frames show (the port a flooded frame leaves by). */
+/** Named counters as a plugin reads them. */
+type Counts = Record<string, { packets: number; bytes: number }>;
+
 type TableFamily = 'inet' | 'bridge';
 const TABLE_FAMILIES: readonly TableFamily[] = ['inet', 'bridge'];
 

@@ -385,6 +385,30 @@ describeKernel('HostContext counters, probes and reconcile requests on the real 
     expect(after.spare.packets).toBeGreaterThanOrEqual(1);
   });
 
+  it('gives counters of an age without waiting for a read: the first read waited for, then the last while a newer one runs behind', async () => {
+    await kit.host.nftTable(ICMP('ip protocol icmp counter name "icmp_in"'), ns, { counters: ['icmp_in'] });
+    const aged = async () => (await kit.host.nftCounters(ns, { maxAgeMs: 100 })).icmp_in?.packets;
+    await ping(1);
+    const reads = kit.runner.readCount;
+    expect(await aged()).toBe(2);
+    expect(kit.runner.readCount).toBe(reads + 1);
+    await ping(1);
+    // Young enough: given again, nothing read.
+    expect(await aged()).toBe(2);
+    expect(kit.runner.readCount).toBe(reads + 1);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Older: given again at once while a read runs behind it; a later call has that read.
+    expect(await aged()).toBe(2);
+    await waitUntil(async () => (await aged()) === 4, 2_000, 'the read behind to land');
+    expect(kit.runner.readCount).toBeGreaterThanOrEqual(reads + 2);
+    // Without maxAgeMs: read every time.
+    await ping(1);
+    expect((await kit.host.nftCounters(ns)).icmp_in.packets).toBe(6);
+    // The table gone: nothing kept of it.
+    await kit.host.nftTable('', ns);
+    expect(await kit.host.nftCounters(ns, { maxAgeMs: 60_000 })).toEqual({});
+  });
+
   it('replaces in place without reading counters: chains, maps and counters no longer declared go, a map comes back empty', async () => {
     const withMap = `map m {\n  type ipv4_addr : ipv4_addr; flags dynamic,timeout; timeout 60s;\n}\n${ICMP('ip protocol icmp counter name "icmp_in"')}`;
     await kit.host.nftTable(withMap, ns, { counters: ['icmp_in', 'spare'] });

@@ -114,8 +114,13 @@ export interface HostContext {
   ): Promise<void>;
   /** This plugin's table as `nft -j` lists it (in one of its namespaces, a core port's, or the host's), or null when there is none. */
   nftList(netns?: string): Promise<unknown>;
-  /** The named counters of this plugin's table: name → packets and bytes ({} when there is no table). */
-  nftCounters(netns?: string): Promise<Record<string, { packets: number; bytes: number }>>;
+  /**
+   * The named counters of this plugin's table: name → packets and bytes ({} when there is no
+   * table). With `maxAgeMs`, a read that old or younger is given again, and an older one too
+   * while a new read runs behind it (the next call gets that one): only the first read in a
+   * namespace is waited for. A pass need not wait for a list of hundreds of counters.
+   */
+  nftCounters(netns?: string, opts?: { maxAgeMs?: number }): Promise<Record<string, { packets: number; bytes: number }>>;
 
   /**
    * Checks a service from inside one of this plugin's namespaces: a TCP connect, or an HTTP/1.0

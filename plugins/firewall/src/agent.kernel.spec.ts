@@ -8,6 +8,15 @@ import { firewall } from './index';
 import type { PlacedRule, PolicyPlacement } from './spec';
 import { groupSets, ruleCounter } from './table';
 
+/** Polls `check` until it holds (counters come from a read behind the observe: a later one has them), failing after three read periods. */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 3 * HOST_COUNTERS_MS + 2_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('the counters never showed it');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 // The agent half against the kernel in a throwaway host: a "web" port namespace (registered as a
 // core port, so the plugin may put its table there) running a TCP server, and two clients on
 // other /24s of the same network.
@@ -131,8 +140,7 @@ describeKernel('firewall: agent half on the real kernel', () => {
     const client = policy({ ports: ['cli'], ingressDefault: 'ALLOW', rules: [rule({ priority: 5, direction: 'EGRESS', action: 'DROP', remoteCidrs: ['10.95.0.10/32'] })] });
     await agent.reconcile(desired(server, client), kit.host);
     expect(await web(cli)).toBe('');
-    const o = await observed([server, client]);
-    expect(o.fw1.rules[0].packets).toBeGreaterThan(0);
+    await until(async () => (await observed([server, client])).fw1.rules[0].packets > 0);
     // The server's policy on a second port: one transaction (map elements), no rule line more.
     const before = { runs: kit.runner.mutatingCount, rules: (await hostRules()).rules };
     await agent.reconcile(desired({ ...server, ports: ['web', 'cli'] }, client), kit.host);
@@ -198,9 +206,8 @@ describeKernel('firewall: agent half on the real kernel', () => {
     const allowLl = policy({ rules: [rule({ protocol: 'ICMPV6', ports: [], remoteCidrs: ['fe80::/10'] })] });
     await agent.reconcile(desired(allowLl), kit.host);
     expect(await ping6(ns.a, ll)).toBe(true);
-    // The host's counters are read at most once per HOST_COUNTERS_MS.
-    await new Promise((resolve) => setTimeout(resolve, HOST_COUNTERS_MS));
-    expect((await observed([allowLl])).fw0.rules[0].packets).toBeGreaterThan(0);
+    // The host's counters are read behind the observes, at most once per HOST_COUNTERS_MS.
+    await until(async () => (await observed([allowLl])).fw0.rules[0].packets > 0);
     // Egress: the port's own link-local traffic out is its egress's to decide.
     await agent.reconcile(desired(policy({ ingressDefault: 'ALLOW', rules: [rule({ direction: 'EGRESS', protocol: 'ICMPV6', ports: [], action: 'DROP', remoteCidrs: ['fe80::/10'] })] })), kit.host);
     expect(await ping6(ns.web, 'fe80::a:1')).toBe(false);
@@ -237,8 +244,7 @@ describeKernel('firewall: agent half on the real kernel', () => {
       const allowUdp = policy({ rules: [rule({ protocol: 'UDP', ports: [[9998, 9999]] })] });
       await agent.reconcile(desired(allowUdp), kit.host);
       expect(await flood('allowed')).toEqual({ v4: true, v6: true });
-      await new Promise((resolve) => setTimeout(resolve, HOST_COUNTERS_MS));
-      expect((await observed([allowUdp])).fw0.rules[0].packets).toBeGreaterThanOrEqual(2);
+      await until(async () => (await observed([allowUdp])).fw0.rules[0].packets >= 2);
     } finally {
       await Promise.all(receivers.map((r) => r.stop()));
       rmSync(dir, { recursive: true, force: true });

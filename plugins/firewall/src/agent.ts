@@ -188,26 +188,18 @@ const counted = new WeakMap<HostContext, Map<string, { values: Counts; at: numbe
 export const OBSERVE_BUDGET = 16;
 
 /**
- * The host table's counters are read at most this often: listing hundreds of them costs tens of
- * milliseconds, and an observe follows every reconcile pass (before its statuses are reported).
+ * The host table's counters are read at most this often, behind the pass (listing hundreds of
+ * them costs milliseconds, and an observe follows every reconcile pass before its statuses are
+ * reported): a pass reports the last read, the agent's periodic observe the newer one.
  */
 export const HOST_COUNTERS_MS = 1_000;
-const hostCounted = new WeakMap<HostContext, { values: Counts; at: number }>();
-
-async function hostCounters(host: HostContext): Promise<Counts> {
-  const last = hostCounted.get(host);
-  if (last && Date.now() - last.at < HOST_COUNTERS_MS) return last.values;
-  const values: Counts = await host.nftCounters().catch(() => ({}));
-  hostCounted.set(host, { values, at: Date.now() });
-  return values;
-}
 
 /** Per policy on this host: ports filtered, and each rule's packets and bytes summed over their namespaces. */
 async function observe(desired: DesiredPluginResource<PolicyPlacement>[], host: HostContext): Promise<Record<string, PolicyObserved>> {
   const policies = held(desired);
   // Where the last pass put the ports (observe follows a pass).
   const { hosted, namespaces } = placed(policies, host, bridgedSeen.get(host) ?? true, new Map());
-  const hostCounts: Counts = hosted.length ? await hostCounters(host) : {};
+  const hostCounts: Counts = hosted.length ? await host.nftCounters(undefined, { maxAgeMs: HOST_COUNTERS_MS }).catch(() => ({})) : {};
   let cache = counted.get(host);
   if (!cache) counted.set(host, (cache = new Map<string, { values: Counts; at: number }>()));
   for (const netns of [...cache.keys()]) if (!namespaces.has(netns)) cache.delete(netns);
