@@ -37,6 +37,17 @@ describe('SentStatuses', () => {
     }
   });
 
+  it('leaves out an observed state already sent when the status goes again for another reason (all of it when full)', () => {
+    const observed = { rules: [{ priority: 1, packets: 5 }] };
+    const sent = new SentStatuses();
+    expect(sent.changes([status('a', { observed })], false)).toEqual([status('a', { observed })]);
+    // A new generation, the same counters: the controller keeps what it has.
+    expect(sent.changes([status('a', { generation: 2, observed: { rules: [{ priority: 1, packets: 5 }] } })], false)).toEqual([status('a', { generation: 2 })]);
+    // Counters that moved go with it; a full ack carries everything.
+    expect(sent.changes([status('a', { generation: 3, observed: { rules: [{ priority: 1, packets: 6 }] } })], false)).toEqual([status('a', { generation: 3, observed: { rules: [{ priority: 1, packets: 6 }] } })]);
+    expect(sent.changes([status('a', { generation: 3, observed: { rules: [{ priority: 1, packets: 6 }] } })], true)).toEqual([status('a', { generation: 3, observed: { rules: [{ priority: 1, packets: 6 }] } })]);
+  });
+
   it('forgets a resource no longer reported: it is sent again when it comes back', () => {
     const sent = new SentStatuses();
     sent.changes([status('a'), status('b')], false);

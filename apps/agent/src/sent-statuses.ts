@@ -6,6 +6,8 @@ const sameRecord = (a: Record<string, string> | undefined, b: Record<string, str
   return ka.length === Object.keys(b ?? {}).length && ka.every((k) => a![k] === b?.[k]);
 };
 
+const sameObserved = (a: ResourceStatusReport, b: ResourceStatusReport): boolean => a.observed === b.observed || JSON.stringify(a.observed) === JSON.stringify(b.observed);
+
 /** Two statuses that say the same (`observed` compared as JSON, the rest field by field). */
 export const sameStatus = (a: ResourceStatusReport, b: ResourceStatusReport): boolean =>
   a.kind === b.kind &&
@@ -14,12 +16,14 @@ export const sameStatus = (a: ResourceStatusReport, b: ResourceStatusReport): bo
   a.state === b.state &&
   a.reason === b.reason &&
   sameRecord(a.attributes, b.attributes) &&
-  (a.observed === b.observed || JSON.stringify(a.observed) === JSON.stringify(b.observed));
+  sameObserved(a, b);
 
 /**
  * What the agent last told the controller of each resource, so an ack carries only the statuses
  * that changed (all of them when it must be full). A pass reports every resource: comparing
- * field by field costs a fraction of serializing each of a thousand statuses every pass.
+ * field by field costs a fraction of serializing each of a thousand statuses every pass. A
+ * status sent again for another reason leaves out an observed state the controller already has
+ * (it keeps the stored one): a 500-rule policy's counters are not sent again with each change.
  */
 export class SentStatuses {
   private sent = new Map<string, ResourceStatusReport>();
@@ -31,7 +35,14 @@ export class SentStatuses {
     for (const s of statuses) {
       const key = resourceKey(s);
       const before = this.sent.get(key);
-      if (full || !before || !sameStatus(before, s)) changed.push(s);
+      if (full || !before) changed.push(s);
+      else if (!sameStatus(before, s)) {
+        if (s.observed !== undefined && sameObserved(before, s)) {
+          const rest = { ...s };
+          delete rest.observed;
+          changed.push(rest);
+        } else changed.push(s);
+      }
       next.set(key, s);
     }
     this.sent = next;
