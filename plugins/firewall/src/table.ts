@@ -15,8 +15,11 @@ const digest = (text: string, length = 12): string => {
   return hex;
 };
 
-/** A rule's named counter: it belongs to the rule's policy and priority. */
-export const ruleCounter = (policyId: string, priority: number): string => `r_${digest(`${policyId}/${priority}`)}`;
+/**
+ * A rule's named counter: it belongs to the rule's policy and priority (0-65535). One digest per
+ * policy, the priority as it is: a 500-rule policy new on a host costs one hash, not 500.
+ */
+export const ruleCounter = (policyId: string, priority: number): string => `r_${digest(policyId)}_${priority}`;
 /** The counter of a policy's default for a direction (counted where that default decides). */
 export const defaultCounter = (policyId: string, direction: Direction): string => `d_${digest(`${policyId}/${direction}`)}`;
 /**
