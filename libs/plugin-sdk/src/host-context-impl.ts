@@ -97,6 +97,8 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
   const tables = new Map<string, KnownTable>();
   /** The key of {@link tables}: the namespace for the inet table, `bridge NS` for the bridge one. */
   const tableKey = (ns: string, family: TableFamily): string => (family === 'inet' ? ns : `bridge ${ns}`);
+  /** When the host namespace's watch ends, its table gone (see nftTable). */
+  let hostWatchEnd: NodeJS.Timeout | undefined;
   /** The last counters read per namespace ('' the host's), for reads that accept an age. */
   const counted = new Map<string, { values: Counts; at: number; refreshing?: Promise<void> }>();
   const forget = (ns: string): void => {
@@ -301,7 +303,10 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
         }
       }
       // Watched before writing, so our own write is told apart by its pid.
-      if (next.exists) watch.watch(ns ?? '');
+      if (next.exists) {
+        if (ns === hostNetns) clearTimeout(hostWatchEnd);
+        watch.watch(ns ?? '');
+      }
       try {
         if (script) await linux.nftApply(script, ns, (pid) => watch.ours(ns ?? '', pid));
       } catch (error) {
@@ -312,7 +317,16 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
       if (!next.exists && family === 'inet') counted.delete(ns ?? '');
       // The watch stays while the other family's table is there (the watch sees both).
       const other = tableKey(ns ?? '', family === 'inet' ? 'bridge' : 'inet');
-      if (!next.exists && !tables.get(other)?.exists) await watch.end([ns ?? '']);
+      if (!next.exists && !tables.get(other)?.exists) {
+        // A namespace's watch holds it alive: it ends with the table. The host namespace's stays a
+        // while, for a table made again soon (a policy deleted and created: no new process).
+        if (ns !== hostNetns) await watch.end([ns ?? '']);
+        else {
+          clearTimeout(hostWatchEnd);
+          hostWatchEnd = setTimeout(() => void watch.end([ns ?? '']), opts.nftTrustMs ?? TRUST_MS);
+          hostWatchEnd.unref();
+        }
+      }
     },
 
     async nftCounters(netns, countersOpts) {
@@ -391,6 +405,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     log,
 
     close: async () => {
+      clearTimeout(hostWatchEnd);
       await Promise.all([probes.close(), watch.close(), daemons.close()]);
     },
 

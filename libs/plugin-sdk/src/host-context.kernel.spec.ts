@@ -251,6 +251,23 @@ describeKernel('HostContext on the real kernel (test kit)', () => {
     await kit.host.nftTable('');
   });
 
+  it('keeps watching the host namespace a while after its table goes: a table made again soon starts no new nft monitor', async () => {
+    /** `nft monitor` processes started so far (streams are logged as commands). */
+    const monitors = () => kit.runner.log.filter((l) => [l.command, ...l.args].slice(-2).join(' ') === 'nft monitor').length;
+    await kit.host.nftTable('chain w {\n}');
+    const started = monitors();
+    await kit.host.nftTable('');
+    expect(await kit.host.nftList()).toBeNull();
+    await kit.host.nftTable('chain w {\n}');
+    expect(monitors()).toBe(started);
+    // Still told apart from its own writes: a hand edit is heard.
+    const asked = kit.reconcileRequests.length;
+    const table = `${kit.prefix}_${scopeFor(kit.prefix, kit.host.hostId, legs.id).tag}`;
+    await kit.exec(kit.hostNetns, ['nft', 'delete', 'table', 'inet', table]);
+    await waitUntil(() => kit.reconcileRequests.length > asked, 2_000, 'the hand edit to be heard');
+    await kit.host.nftTable('');
+  });
+
   it('trusts what it wrote (no listing) until someone else changes it: then asks for a reconcile and repairs; never trusts a namespace made again', async () => {
     const body = 'chain t {\n  counter\n}';
     await kit.host.nftTable(body);
