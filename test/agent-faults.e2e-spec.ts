@@ -163,13 +163,13 @@ describeRoot(`agent and data-plane faults: 1 simulated host, a real agent (prefi
     expect(await ping(b.ns, a.ip)).toBe(false);
     await l.withAgentLogs(waitFor(async () => (await l.read<{ status: StatusView[] }>('Port', a.id, `status { ${STATUS_FIELDS} }`)).status[0]?.state === 'APPLIED', 5_000, 100, 'port a APPLIED'));
 
-    // What the watch costs: one `nft monitor` per namespace holding a table of the agent's (here the host's).
-    const monitors = (await descendants(l.cluster.agents[0].pid)).filter((p) => p.cmdline.endsWith('nft monitor'));
+    // What the watch costs: one nftables event reader per namespace holding a table of the agent's (here the host's).
+    const monitors = (await descendants(l.cluster.agents[0].pid)).filter((p) => p.cmdline.endsWith('nft-events') || p.cmdline.endsWith('nft monitor'));
     const kb = async (pid: number, field: string): Promise<number> =>
       Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(await readFile(`/proc/${pid}/${field === 'Pss' ? 'smaps_rollup' : 'status'}`, 'utf8').catch(() => ''))?.[1] ?? 0);
     const rss = await Promise.all(monitors.map((m) => kb(m.pid, 'VmRSS')));
     const pss = await Promise.all(monitors.map((m) => kb(m.pid, 'Pss')));
-    l.notes.push(`nft watch: ${monitors.length} nft monitor process(es); RSS ${rss.join(', ')} kB; PSS ${pss.join(', ')} kB`);
+    l.notes.push(`nft watch: ${monitors.length} event reader process(es); RSS ${rss.join(', ')} kB; PSS ${pss.join(', ')} kB`);
     expect(monitors.length).toBeGreaterThanOrEqual(1);
   });
 

@@ -249,7 +249,7 @@ export class Reconciler {
   /**
    * The port-security table changed by anyone but this agent (a hand edit, a flush) triggers a
    * pass at once, which lists the table and puts back what differs: ports are not left unfiltered
-   * until the next resync. One `nft monitor` in the host namespace; a dead one is restarted.
+   * until the next resync. One nftables event reader (not `nft monitor`: see monitorNft) in the host namespace; a dead one is restarted.
    */
   private watchNft(): void {
     if (this.stopped) return;
@@ -272,6 +272,8 @@ export class Reconciler {
         this.options.log(`nft monitor ended (${error.message}); restarting`);
         setTimeout(() => this.watchNft(), 1_000).unref();
       },
+      // Port security's address sets are concatenations with intervals, whose elements kill nft 1.0.6's monitor.
+      { reader: 'events' },
     );
   }
 

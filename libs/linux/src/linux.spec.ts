@@ -360,6 +360,30 @@ describeKernel('Linux (kernel)', () => {
     expect(isAlive(monitor.pid!)).toBe(false);
   });
 
+  it('hears elements of a set that is both a concatenation and an interval set (which kill nft 1.0.6’s own monitor), and stays up', async () => {
+    const seen: NftTransaction[] = [];
+    const monitor = linux.monitorNft((t) => seen.push(t), P2, undefined, { reader: 'events' });
+    let ended = false;
+    void monitor.exited.then(() => (ended = true));
+    try {
+      const table = 'table bridge nl_mon2 {\n  set s_ip4 {\n    type ifname . ether_addr . ipv4_addr; flags interval;\n  }\n}\n';
+      await waitFor(async () => {
+        await linux.nftApply(table, P2);
+        return seen.some((t) => t.tables.some((x) => x.table === 'nl_mon2'));
+      }, 10_000, 'the monitor to start');
+      const from = seen.length;
+      for (let i = 1; i <= 3; i++) {
+        await linux.runner.run('ip', ['netns', 'exec', P2, 'nft', 'add', 'element', 'bridge', 'nl_mon2', 's_ip4', `{ "v${i}" . 02:00:00:00:00:0${i} . 10.0.0.${i} }`], { mutating: true });
+      }
+      await waitFor(() => seen.slice(from).filter((t) => t.tables.some((x) => x.family === 'bridge' && x.table === 'nl_mon2')).length >= 3, 5000, 'three element transactions');
+      expect(ended).toBe(false);
+      await linux.nftApply('delete table bridge nl_mon2\n', P2);
+    } finally {
+      monitor.stop();
+    }
+    await monitor.exited;
+  });
+
   it('reports a monitor that ends by itself', async () => {
     const error = await new Promise<LinuxCommandError>((resolve) => {
       linux.monitorLinks(() => undefined, fx.name('none'), resolve);

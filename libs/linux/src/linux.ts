@@ -439,8 +439,8 @@ export class Linux {
    * Streams committed nftables transactions of a namespace (see {@link monitorNft}): `nft monitor`,
    * in a namespace through `ip netns exec`. The child holds that namespace alive while it runs.
    */
-  monitorNft(onTransaction: (t: NftTransaction) => void, netns?: string, onExit?: (error: LinuxCommandError) => void): StreamHandle {
-    return monitorNft(this.runner, onTransaction, netns, onExit);
+  monitorNft(onTransaction: (t: NftTransaction) => void, netns?: string, onExit?: (error: LinuxCommandError) => void, opts?: { reader?: 'nft' | 'events' }): StreamHandle {
+    return monitorNft(this.runner, onTransaction, netns, onExit, opts);
   }
 
   private read(command: LinuxCommand, args: string[]) {

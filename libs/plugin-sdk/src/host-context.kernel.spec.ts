@@ -251,9 +251,9 @@ describeKernel('HostContext on the real kernel (test kit)', () => {
     await kit.host.nftTable('');
   });
 
-  it('keeps watching the host namespace a while after its table goes: a table made again soon starts no new nft monitor', async () => {
-    /** `nft monitor` processes started so far (streams are logged as commands). */
-    const monitors = () => kit.runner.log.filter((l) => [l.command, ...l.args].slice(-2).join(' ') === 'nft monitor').length;
+  it('keeps watching the host namespace a while after its table goes: a table made again soon starts no new event reader', async () => {
+    /** nftables event readers started so far (streams are logged as commands). */
+    const monitors = () => kit.runner.log.filter((l) => l.args.at(-1) === 'nft-events' || [l.command, ...l.args].slice(-2).join(' ') === 'nft monitor').length;
     await kit.host.nftTable('chain w {\n}');
     const started = monitors();
     await kit.host.nftTable('');
