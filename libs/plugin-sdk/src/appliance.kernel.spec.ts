@@ -84,6 +84,19 @@ describeKernel('reconcileAppliances on the real kernel: announcing addresses', (
     expect(stdout).toMatch(/10\.77\.0\.10\/24[\s\S]*10\.77\.0\.13\/24/);
   });
 
+  it('reads the appliance and writes it again at once when a change written from what it assumed fails (the assumption was wrong)', async () => {
+    const spec = (addresses: string[]): Appliance => ({ ...appliance(addresses), announce: false });
+    const [made] = await reconcileAppliances(kit.host, [spec(['10.77.0.20/24', '10.77.0.21/24'])]);
+    expect(made.state).toBe(RealizationState.APPLIED);
+    // Gone behind its back (nothing watches an appliance's addresses): it still assumes both are there.
+    expect((await kit.exec(made.netns, ['ip', 'addr', 'del', '10.77.0.21/24', 'dev', 'x0'])).code).toBe(0);
+    // Dropping .21 from what it assumed fails ("Cannot assign requested address"); adding .22 must still happen.
+    const [outcome] = await reconcileAppliances(kit.host, [spec(['10.77.0.20/24', '10.77.0.22/24'])]);
+    expect(outcome).toMatchObject({ state: RealizationState.APPLIED });
+    const { stdout } = await kit.exec(outcome.netns, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'x0']);
+    expect(stdout.match(/10\.77\.0\.\d+\/24/g)).toEqual(['10.77.0.20/24', '10.77.0.22/24']);
+  });
+
   it("refuses to announce a link in a namespace that is not the plugin's", async () => {
     await expect(kit.host.announce(client, 'eth0')).rejects.toThrow(/announce in .* is not one of its namespaces/);
   });

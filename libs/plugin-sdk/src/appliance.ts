@@ -70,7 +70,17 @@ const verified = new WeakMap<HostContext, Map<string, { spec: string; at: number
  * cached another MAC for an address that moved here use this one at once; a failed announcement
  * is logged and fails nothing.
  */
-export async function reconcileAppliances(host: HostContext, appliances: Appliance[]): Promise<ApplianceOutcome[]> {
+export function reconcileAppliances(host: HostContext, appliances: Appliance[]): Promise<ApplianceOutcome[]> {
+  return reconcileOnce(host, appliances, true);
+}
+
+/**
+ * One pass of {@link reconcileAppliances}. A change written from what an appliance was assumed to
+ * hold (changed within the trust time, not read again) that fails shows the assumption wrong
+ * (something removed an address behind its back, say): with `mayRetry`, those appliances are read
+ * and written again at once instead of failing until the next pass.
+ */
+async function reconcileOnce(host: HostContext, appliances: Appliance[], mayRetry: boolean): Promise<ApplianceOutcome[]> {
   const [netnsNow, linksNow] = await Promise.all([host.ownedNetns(), host.ownedLinks()]);
   const existing = new Set(netnsNow);
   const hostLinks = new Map(linksNow.map((l) => [l.ifname, l]));
@@ -237,6 +247,8 @@ export async function reconcileAppliances(host: HostContext, appliances: Applian
     if (outcomes.get(a.id)!.state !== RealizationState.APPLIED) known.delete(a.id);
     else if (!trusted.has(a.id)) known.set(a.id, { spec: specs.get(a.id)!, at: assumed.get(a.id)?.at ?? Date.now() });
   }
+  // Failed appliances are no longer known: the second pass reads them.
+  if (mayRetry && appliances.some((a) => assumed.has(a.id) && outcomes.get(a.id)!.state !== RealizationState.APPLIED)) return reconcileOnce(host, appliances, false);
   return appliances.map((a) => outcomes.get(a.id)!);
 }
 
