@@ -109,6 +109,33 @@ describe('plugin kinds in GraphQL', () => {
     expect(await settledPlacement('firewallPolicy', 'fw-none')).toEqual({ state: 'NONE', hosts: 0, reason: 'its plugin placed it on no host', statuses: 0 });
   });
 
+  it('creates many resources of a kind in one transaction (createFirewallPolicies): all, or none with the refused input named', async () => {
+    const count = async (): Promise<number> => (await gql('{ firewallPolicies { totalCount } }')).firewallPolicies.totalCount;
+    const errorOf = async (inputs: Record<string, unknown>[]): Promise<{ message: string; extensions?: { code?: string; field?: string } } | undefined> => {
+      const response = await fetch(`${ctl.base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ctl.token}` },
+        body: JSON.stringify({ query: 'mutation($i: [CreateFirewallPolicyInput!]!) { createFirewallPolicies(inputs: $i) { id } }', variables: { i: inputs } }),
+      });
+      return ((await response.json()) as { errors?: { message: string; extensions?: { code?: string; field?: string } }[] }).errors?.[0];
+    };
+    const policy = (name: string, rules: Record<string, unknown>[] = []) => ({ name, selector: { portIds: [world.portIds![0]] }, rules });
+    const tcp = (priority: number) => ({ priority, direction: 'INGRESS', protocol: 'TCP', ports: [{ from: 80 }], remoteCidrs: [], remoteGroupIds: [], action: 'ALLOW' });
+    const before = await count();
+    // The second input's rule names an address group that does not exist; the third repeats the first's name.
+    const missing = await errorOf([policy('batch-a'), policy('batch-b', [{ ...tcp(1), remoteGroupIds: [world.portIds![0]] }])]);
+    expect(missing).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'inputs.1.rules.0.remoteGroupIds.0' } });
+    expect(missing!.message).toMatch(/^inputs\.1\.rules\.0\.remoteGroupIds\.0: AddressGroup .* does not exist/);
+    expect(await errorOf([policy('batch-a'), policy('batch-b'), policy('batch-a')])).toMatchObject({ extensions: { code: 'CONFLICT', field: 'inputs.2.name' } });
+    expect(await count()).toBe(before);
+    const { createFirewallPolicies } = await gql('mutation($i: [CreateFirewallPolicyInput!]!) { createFirewallPolicies(inputs: $i) { id name rules { priority } } }', {
+      i: [policy('batch-a', [tcp(1), tcp(2)]), policy('batch-b')],
+    });
+    expect(createFirewallPolicies.map((p: { name: string }) => p.name)).toEqual(['batch-a', 'batch-b']);
+    expect(createFirewallPolicies[0].rules).toEqual([{ priority: 1 }, { priority: 2 }]);
+    expect(await count()).toBe(before + 2);
+  });
+
   it('refuses a label selector without a value with a coded error, nothing written', async () => {
     const before = (await gql('{ firewallPolicies { totalCount } }')).firewallPolicies.totalCount;
     const response = await fetch(`${ctl.base}/graphql`, {

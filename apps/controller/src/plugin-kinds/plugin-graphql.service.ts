@@ -13,7 +13,7 @@ import { PluginRegistry } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
 import { PluginResourceFilter, PluginResourceInput, PluginResourcesService } from './plugin-resources.service';
 import { PLUGIN_REGISTRY } from './tokens';
-import { extendSchemaWithPlugins, PlacementView, placementView, PluginFieldHandlers } from './plugin-schema';
+import { extendSchemaWithPlugins, kindNames, PlacementView, placementView, PluginFieldHandlers } from './plugin-schema';
 
 /**
  * The generated plugin fields' resolvers. They run outside Nest's resolver pipeline, so they
@@ -46,6 +46,10 @@ export class PluginGraphqlService implements PluginFieldHandlers {
 
   create(kind: string, args: Record<string, unknown>, context: unknown): unknown {
     return this.mutate(context, `create${kind}`, args.wait, () => this.resources.create(kind, args.input as PluginResourceInput));
+  }
+
+  createMany(kind: string, args: Record<string, unknown>, context: unknown): unknown {
+    return this.mutate(context, kindNames(kind).createMany, args.wait, () => this.resources.createMany(kind, args.inputs as PluginResourceInput[]));
   }
 
   update(kind: string, args: Record<string, unknown>, context: unknown): unknown {

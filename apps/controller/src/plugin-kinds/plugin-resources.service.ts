@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { badInput, ChangeOperation, conflict, notFound } from '@netloom/model';
+import { badInput, ChangeOperation, conflict, NetloomError, notFound } from '@netloom/model';
 import type { AddressReservation, Placement } from '@netloom/plugin-sdk';
 import { ChangesService, Tx } from '../changes/changes.service';
 import { DeleteInput, DeletePayload } from '../common/inputs';
@@ -52,6 +52,26 @@ export interface PluginResourceFilter {
 const COMMON_INPUTS = new Set(['id', 'generation', 'name', 'labels']);
 const CORE_TABLES = { Host, Network, Subnet, Port } as const;
 const REF_CHUNK = 500;
+/** Resources one batch create may make (as ports: `createPorts`). */
+export const MAX_BULK_RESOURCES = 1000;
+
+/**
+ * Runs `run`, naming input `path` (`inputs.N`) in what it refuses: a field path the checks gave
+ * as `input.…` becomes `inputs.N.…` (in the message too), and a refusal without a field names
+ * the input.
+ */
+async function atInput<T>(path: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof NetloomError)) throw error;
+    const { field } = error;
+    if (field !== undefined && field !== 'input' && !field.startsWith('input.')) throw error;
+    const moved = field === undefined ? path : path + field.slice('input'.length);
+    const message = field !== undefined && error.message.startsWith(field) ? moved + error.message.slice(field.length) : error.message;
+    throw new NetloomError(error.code, message, moved);
+  }
+}
 
 /** Resources of plugin kinds: one table for all, written through the one door like the core's. */
 @Injectable()
@@ -74,23 +94,41 @@ export class PluginResourcesService {
   }
 
   create(kind: string, input: PluginResourceInput): Promise<PluginResource> {
+    return this.createMany(kind, [input], 'input').then(([made]) => made);
+  }
+
+  /**
+   * Creates resources of one kind in one transaction: all of them, or none (the first refusal
+   * names its input, `inputs.N.…`). One commit, so the hosts get them in one update each.
+   */
+  createMany(kind: string, inputs: PluginResourceInput[], field = 'inputs'): Promise<PluginResource[]> {
     const loaded = this.kindOf(kind);
+    if (inputs.length > MAX_BULK_RESOURCES) throw badInput(`at most ${MAX_BULK_RESOURCES} per call, got ${inputs.length}`, field);
     return this.changes.transact(async (tx) => {
-      const { name, labels, ...rest } = input;
-      const resource = tx.em.create(PluginResource, {
-        ...newResource({ name: name as string, labels: labels ?? undefined }),
-        kind,
-        pluginId: loaded.plugin.id,
-        spec: {},
-      });
-      resource.spec = await this.checkSpec(tx.em, loaded, rest);
-      await this.ensureNameFree(tx.em, resource);
-      await this.validateWithPlugin(tx.em, loaded, resource);
-      await tx.em.insert(PluginResource, resource as QueryDeepPartialEntity<PluginResource>);
-      await this.reserveAddresses(tx.em, loaded, resource, { created: true });
-      await tx.record(kind, resource.id, ChangeOperation.CREATE, resource.generation, null, tx.state(resource));
-      return resource;
+      const made: PluginResource[] = [];
+      for (const [i, input] of inputs.entries()) {
+        const one = () => this.createOne(tx, loaded, input);
+        made.push(field === 'input' ? await one() : await atInput(`${field}.${i}`, one));
+      }
+      return made;
     });
+  }
+
+  private async createOne(tx: Tx, loaded: LoadedKind, input: PluginResourceInput): Promise<PluginResource> {
+    const { name, labels, ...rest } = input;
+    const resource = tx.em.create(PluginResource, {
+      ...newResource({ name: name as string, labels: labels ?? undefined }),
+      kind: loaded.name,
+      pluginId: loaded.plugin.id,
+      spec: {},
+    });
+    resource.spec = await this.checkSpec(tx.em, loaded, rest);
+    await this.ensureNameFree(tx.em, resource);
+    await this.validateWithPlugin(tx.em, loaded, resource);
+    await tx.em.insert(PluginResource, resource as QueryDeepPartialEntity<PluginResource>);
+    await this.reserveAddresses(tx.em, loaded, resource, { created: true });
+    await tx.record(loaded.name, resource.id, ChangeOperation.CREATE, resource.generation, null, tx.state(resource));
+    return resource;
   }
 
   /** Spec fields given replace the stored ones (null clears an optional field); absent ones stay. */

@@ -56,6 +56,8 @@ describe('extendSchemaWithPlugins', () => {
     expect(sdl).toMatch(/input UpdatePolicyInput \{[^}]*mode: PolicyMode\n/);
     expect(sdl).toContain('policies(first: Int, after: String, last: Int, before: String, filter: PolicyFilter): PolicyConnection!');
     expect(sdl).toMatch(/createPolicy\(\n? *input: CreatePolicyInput!/);
+    expect(sdl).toMatch(/createPolicies\(\n? *inputs: \[CreatePolicyInput!\]!/);
+    expect(schema.getMutationType()!.getFields().createPolicies.type.toString()).toBe('[Policy!]!');
     expect(sdl).toMatch(/deletePolicy\(\n? *input: DeleteInput!/);
     expect(schema.getQueryType()!.getFields().networks).toBeDefined();
   });
@@ -341,8 +343,9 @@ describe('extendSchemaWithPlugins', () => {
   });
 
   it('pluralizes like English, mostly', () => {
-    expect(kindNames('Router')).toEqual({ singular: 'router', plural: 'routers' });
+    expect(kindNames('Router')).toEqual({ singular: 'router', plural: 'routers', createMany: 'createRouters' });
     expect(kindNames('QosPolicy').plural).toBe('qosPolicies');
+    expect(kindNames('QosPolicy').createMany).toBe('createQosPolicies');
     expect(kindNames('Address').plural).toBe('addresses');
   });
 });

@@ -36,6 +36,7 @@ export interface PluginFieldHandlers {
   list(kind: string, args: Record<string, unknown>, context: unknown): unknown;
   get(kind: string, args: Record<string, unknown>, context: unknown): unknown;
   create(kind: string, args: Record<string, unknown>, context: unknown): unknown;
+  createMany(kind: string, args: Record<string, unknown>, context: unknown): unknown;
   update(kind: string, args: Record<string, unknown>, context: unknown): unknown;
   delete(kind: string, args: Record<string, unknown>, context: unknown): unknown;
   status(resource: PluginResource, context: unknown): unknown;
@@ -65,14 +66,14 @@ export function placementView(generation: number, outcome: PlacementOutcome | un
 }
 
 /** The API names of a kind: `Router` → `router`, `routers`, `createRouter`… */
-export function kindNames(kind: string): { singular: string; plural: string } {
+export function kindNames(kind: string): { singular: string; plural: string; createMany: string } {
   const singular = kind[0].toLowerCase() + kind.slice(1);
   const plural = /(s|x|z|ch|sh)$/.test(singular)
     ? `${singular}es`
     : /[^aeiou]y$/.test(singular)
       ? `${singular.slice(0, -1)}ies`
       : `${singular}s`;
-  return { singular, plural };
+  return { singular, plural, createMany: `create${plural[0].toUpperCase()}${plural.slice(1)}` };
 }
 
 type RootField = GraphQLFieldConfig<unknown, unknown, Record<string, unknown>>;
@@ -462,11 +463,11 @@ class RootFields {
   }
 }
 
-/** A kind's two queries (a page, one by id or name) and three mutations. */
+/** A kind's two queries (a page, one by id or name) and four mutations (create, create many, update, delete). */
 function addRootFields(b: Build, loaded: LoadedKind, node: GraphQLObjectType, query: RootFields, mutation: RootFields): void {
   const { name: kind } = loaded;
   const { handlers } = b;
-  const { singular, plural } = kindNames(kind);
+  const { singular, plural, createMany } = kindNames(kind);
   query.add(kind, plural, {
     type: nonNull(connectionType(b, kind, node)),
     description: `A page of ${plural}, filtered.`,
@@ -490,6 +491,13 @@ function addRootFields(b: Build, loaded: LoadedKind, node: GraphQLObjectType, qu
     description: `Creates a ${kind}.`,
     args: { input: { type: nonNull(createInput(b, loaded)) }, wait: WAIT_ARG },
     resolve: (_root, args, context) => handlers.create(kind, args, context),
+  });
+  mutation.add(kind, createMany, {
+    type: nonNull(new GraphQLList(nonNull(node))),
+    description: `Creates many ${plural} in one transaction: all of them, or none.`,
+    args: { inputs: { type: nonNull(new GraphQLList(nonNull(createInput(b, loaded)))) }, wait: WAIT_ARG },
+    extensions: listBound({ argument: 'inputs' }),
+    resolve: (_root, args, context) => handlers.createMany(kind, args, context),
   });
   mutation.add(kind, `update${kind}`, {
     type: nonNull(node),
@@ -549,7 +557,7 @@ function withObservedStatus(b: Build, schema: GraphQLSchema, kinds: LoadedKind[]
 /**
  * Adds every plugin kind to the schema Nest built from the core's classes: an object type with
  * the spec fields and status, create/update inputs, a filter, a Relay connection, two queries
- * and three mutations (each with `wait`). A kind declaring `observed` gets `<Kind>Observed`, a
+ * and four mutations (create one or many, update, delete; each with `wait`). A kind declaring `observed` gets `<Kind>Observed`, a
  * member of the union `PluginObserved`, which the core `ResourceStatus` then shows as `observed`.
  * Built with graphql-js from the kind's declaration, so adding a plugin changes no controller
  * code; with no kinds the schema is returned as it was.
