@@ -75,8 +75,11 @@ async function createMany(
   net: Net,
   members: { id: string }[][],
   mode: Mode,
-): Promise<{ waited: number[]; polled: number[]; batched: number[]; single: number[]; agents: string; batchAgents: string }> {
+): Promise<{ waited: number[]; polled: number[]; batched: number[]; single: number[]; agents: string; batchAgents: string; batchBreakdown: string[] }> {
   const hosts = lab.cluster.agents.length;
+  const batchRuns: TracedRun[] = [];
+  const controllerFrom = lab.cluster.controller.output.length;
+  const agentsFrom = lab.cluster.agents.map((a) => a.lines.length);
   let agents = '';
   let batchAgents = '';
   const waited: number[] = [];
@@ -123,17 +126,21 @@ async function createMany(
 
     // (c) in one transaction.
     const batchMarks = lab.cluster.agents.map((a) => a.lines.length);
+    const from = traceNow();
     start = process.hrtime.bigint();
     const { createLoadBalancers } = await lab.api.ok<{ createLoadBalancers: LbOut[] }>(
       `mutation($inputs: [CreateLoadBalancerInput!]!) { createLoadBalancers(inputs: $inputs, wait: true) { ${LB_OUT} } }`,
       { inputs: members.map((m, i) => lbInput(net, `c${round}-${i}`, m, 80, mode)) },
     );
     batched.push(msSince(start));
+    batchRuns.push({ from, to: traceNow() });
     if (round === 0) batchAgents = passes(lab, batchMarks);
     if (!createLoadBalancers.every((m) => isApplied(m, mode, hosts))) throw new Error(`not all APPLIED after wait: ${JSON.stringify(createLoadBalancers.map((m) => m.status))}`);
     await deleteAll(lab, createLoadBalancers.map((m) => m.id));
   }
-  return { waited, polled, batched, single, agents, batchAgents };
+  const agentTraces = lab.cluster.agents.map((a, i) => parseTrace(a.lines.slice(agentsFrom[i]).join('\n')));
+  const batchBreakdown = breakdownLines(batchRuns, parseTrace(lab.cluster.controller.output.slice(controllerFrom).join('')), agentTraces);
+  return { waited, polled, batched, single, agents, batchAgents, batchBreakdown };
 }
 
 /** One iperf3 run of IPERF_SECONDS from `client` to `target`: Gbit/s received. */
@@ -176,7 +183,7 @@ async function main(): Promise<void> {
 
     say(`1. ${LBS} LoadBalancers × ${MEMBERS} members (ports made beforehand, on both hosts), created at once → all APPLIED:`);
     for (const mode of MODES) {
-      const { waited, polled, batched, single, agents, batchAgents } = await createMany(lab, net, members, mode);
+      const { waited, polled, batched, single, agents, batchAgents, batchBreakdown } = await createMany(lab, net, members, mode);
       say(`   ${mode}${mode === 'DISTRIBUTED' ? ' (on both hosts)' : ' (one host each, spread)'}:`);
       say(`   a) ${LBS} concurrent createLoadBalancer(wait: true):          ${list(waited)} ms (median ${median(waited).toFixed(0)} ms)`);
       say(`   b) ${LBS} back to back without wait, then polled (5 ms):        ${list(polled)} ms (median ${median(polled).toFixed(0)} ms)`);
@@ -184,6 +191,7 @@ async function main(): Promise<void> {
       const c = median(batched);
       say(`   c) the ${LBS} in one createLoadBalancers(wait: true):            ${list(batched)} ms (median ${c.toFixed(0)} ms); goal ≤ ${GOAL_MS} ms per host: ${c <= GOAL_MS ? 'met' : 'NOT met'}`);
       say(`      the agents' passes meanwhile (first round of c): ${batchAgents}`);
+      for (const line of batchBreakdown) say(`   ${line}`);
       say(`   for scale, one LoadBalancer alone with wait: true:            ${list(single)} ms (median ${median(single).toFixed(0)} ms)`);
       say(`   OVN, same shape, ovn-nbctl --wait=hv on this kind of machine: ${(OVN_SECONDS * 1000).toFixed(0)} ms → NetLoom (c) is ${(median(batched) / (OVN_SECONDS * 1000)).toFixed(1)}× that`);
     }
