@@ -106,6 +106,28 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
     tables.delete(tableKey(ns, 'bridge'));
     counted.delete(ns);
   };
+  /**
+   * What a write tells of the counters' values, for `nftCounters(…, { maxAgeMs })`: a counter it
+   * made counts from zero (a table made anew: all of them, so its first read need not wait), one
+   * it deleted is gone; the others keep the values last read.
+   */
+  const noteCounters = (ns: string, before: KnownTable, after: KnownTable): void => {
+    if (!after.exists) {
+      counted.delete(ns);
+      return;
+    }
+    const zero = { packets: 0, bytes: 0 };
+    const last = counted.get(ns);
+    if (!before.exists) {
+      counted.set(ns, { values: Object.fromEntries(after.counters.map((name) => [name, { ...zero }])), at: Date.now() });
+      return;
+    }
+    if (!last) return;
+    const had = new Set(before.counters);
+    for (const name of after.counters) if (!had.has(name)) last.values[name] = { ...zero };
+    const kept = new Set(after.counters);
+    for (const name of before.counters) if (!kept.has(name)) delete last.values[name];
+  };
   // Someone else changed the table (or the watch ended): forget it, and have it looked at again now.
   const watch = new NftWatch(linux, scope.nftTable, (ns, why, changed) => {
     forget(ns);
@@ -314,7 +336,7 @@ export function createHostContext(opts: HostContextOptions): ManagedHostContext 
         throw error;
       }
       tables.set(key, next);
-      if (!next.exists && family === 'inet') counted.delete(ns ?? '');
+      if (family === 'inet') noteCounters(ns ?? '', current, next);
       // The watch stays while the other family's table is there (the watch sees both).
       const other = tableKey(ns ?? '', family === 'inet' ? 'bridge' : 'inet');
       if (!next.exists && !tables.get(other)?.exists) {

@@ -118,7 +118,9 @@ export interface HostContext {
    * The named counters of this plugin's table: name → packets and bytes ({} when there is no
    * table). With `maxAgeMs`, a read that old or younger is given again, and an older one too
    * while a new read runs behind it (the next call gets that one): only the first read in a
-   * namespace is waited for. A pass need not wait for a list of hundreds of counters.
+   * namespace is waited for, and not even that after this context made the table (its counters
+   * start at zero; one a later write adds too). A pass need not wait for a list of hundreds of
+   * counters.
    */
   nftCounters(netns?: string, opts?: { maxAgeMs?: number }): Promise<Record<string, { packets: number; bytes: number }>>;
 
