@@ -1,13 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { GraphQLSchema } from 'graphql';
-import { ErrorCode, NetloomError } from '@netloom/model';
 import { DispatcherService } from '../realization/dispatcher.service';
-import { Role } from '../auth/api-token.entity';
-import { ChangesService } from '../changes/changes.service';
+import { ChangeWaiter } from '../realization/wait.interceptor';
+import { authorize } from '../auth/roles.guard';
 import { DeleteInput } from '../common/inputs';
 import { lookup } from '../common/resource-ops';
-import { ControllerConfig } from '../config';
-import { CONTROLLER_CONFIG } from '../database/tokens';
 import type { GraphQLContext } from '../graphql.config';
 import { PluginRegistry } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
@@ -17,17 +14,16 @@ import { extendSchemaWithPlugins, kindNames, PlacementView, placementView, Plugi
 
 /**
  * The generated plugin fields' resolvers. They run outside Nest's resolver pipeline, so they
- * apply its rules themselves: mutations need the admin role (as RolesGuard), and `wait: true`
- * holds the answer until the hosts applied the change (as WaitInterceptor).
+ * call its rules themselves: the same `authorize` as RolesGuard, the same `ChangeWaiter` as
+ * WaitInterceptor.
  */
 @Injectable()
 export class PluginGraphqlService implements PluginFieldHandlers {
   constructor(
     @Inject(PLUGIN_REGISTRY) private readonly registry: PluginRegistry,
     private readonly resources: PluginResourcesService,
-    private readonly changes: ChangesService,
     private readonly dispatcher: DispatcherService,
-    @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
+    private readonly waiter: ChangeWaiter,
   ) {}
 
   /** For the Apollo driver's transformSchema hook. */
@@ -87,15 +83,8 @@ export class PluginGraphqlService implements PluginFieldHandlers {
     }
   }
 
-  private async mutate<T>(context: unknown, field: string, wait: unknown, run: () => Promise<T>): Promise<T> {
-    const { principal } = (context ?? {}) as Partial<GraphQLContext>;
-    if (!principal) throw new NetloomError(ErrorCode.Unauthenticated, 'a bearer token is required');
-    if (principal.role !== Role.ADMIN) throw new NetloomError(ErrorCode.Forbidden, `the ${principal.role} role may not run ${field}`);
-    if (wait !== true) return run();
-    const before = this.changes.lastRevision;
-    const result = await run();
-    const after = this.changes.lastRevision;
-    await this.dispatcher.waitApplied(before, after, await this.changes.list(before, 100_000), this.config.waitTimeoutMs);
-    return result;
+  private mutate<T>(context: unknown, field: string, wait: unknown, run: () => Promise<T>): Promise<T> {
+    authorize((context as Partial<GraphQLContext> | undefined)?.principal, true, field);
+    return this.waiter.around(wait === true, run);
   }
 }

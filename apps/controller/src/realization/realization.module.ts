@@ -3,7 +3,7 @@ import { APP_INTERCEPTOR } from '@nestjs/core';
 import { DispatcherService } from './dispatcher.service';
 import { ReplicaSyncService } from './replica-sync.service';
 import { StatusService } from './status.service';
-import { WaitInterceptor } from './wait.interceptor';
+import { ChangeWaiter, WaitInterceptor } from './wait.interceptor';
 
 /**
  * Realization: compiling the intent into each host's desired state, dispatching it to the
@@ -12,7 +12,7 @@ import { WaitInterceptor } from './wait.interceptor';
  */
 @Global()
 @Module({
-  providers: [DispatcherService, StatusService, ReplicaSyncService, { provide: APP_INTERCEPTOR, useClass: WaitInterceptor }],
-  exports: [DispatcherService, StatusService, ReplicaSyncService],
+  providers: [DispatcherService, StatusService, ReplicaSyncService, ChangeWaiter, { provide: APP_INTERCEPTOR, useClass: WaitInterceptor }],
+  exports: [DispatcherService, StatusService, ReplicaSyncService, ChangeWaiter],
 })
 export class RealizationModule {}

@@ -1,7 +1,7 @@
 import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor } from '@nestjs/common';
 import { ArgsOptions, GqlContextType, GqlExecutionContext } from '@nestjs/graphql';
 import { GraphQLResolveInfo } from 'graphql';
-import { from, mergeMap, Observable } from 'rxjs';
+import { from, lastValueFrom, Observable } from 'rxjs';
 import { trace } from '@netloom/protocol';
 import { ChangesService } from '../changes/changes.service';
 import { ControllerConfig } from '../config';
@@ -15,35 +15,42 @@ export const WAIT_DESCRIPTION =
 export const WAIT_ARG: ArgsOptions = { type: () => Boolean, defaultValue: false, description: WAIT_DESCRIPTION };
 
 /**
- * Implements `wait: true` for every mutation: after the change commits, hold the response until
- * each host whose desired state it changed has applied it, or report the failure or timeout.
+ * `wait: true` of a mutation: after the change commits, hold the answer until each host whose
+ * desired state it changed has applied it, or report the failure or timeout. Nest's mutations
+ * pass through {@link WaitInterceptor}; the generated plugin fields (plain graphql-js
+ * resolvers) call it themselves.
  */
 @Injectable()
-export class WaitInterceptor implements NestInterceptor {
+export class ChangeWaiter {
   constructor(
     private readonly changes: ChangesService,
     private readonly dispatcher: DispatcherService,
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
   ) {}
 
+  /** Runs the mutation `run`; with `wait`, answers once the hosts applied what it committed. */
+  async around<T>(wait: boolean, run: () => Promise<T>): Promise<T> {
+    if (!wait) return run();
+    const before = this.changes.lastRevision;
+    const result = await run();
+    const after = this.changes.lastRevision;
+    const changed = await this.changes.list(before, 100_000);
+    await this.dispatcher.waitApplied(before, after, changed, this.config.waitTimeoutMs);
+    trace('controller.wait.done', after);
+    return result;
+  }
+}
+
+/** {@link ChangeWaiter} for every mutation Nest resolves. */
+@Injectable()
+export class WaitInterceptor implements NestInterceptor {
+  constructor(private readonly waiter: ChangeWaiter) {}
+
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType<GqlContextType>() !== 'graphql') return next.handle();
     const gql = GqlExecutionContext.create(context);
     const info = gql.getInfo<GraphQLResolveInfo>();
     if (info.operation.operation !== 'mutation' || gql.getArgs<{ wait?: boolean }>().wait !== true) return next.handle();
-    const before = this.changes.lastRevision;
-    return next.handle().pipe(
-      mergeMap((result: unknown) =>
-        from(
-          (async () => {
-            const after = this.changes.lastRevision;
-            const changed = await this.changes.list(before, 100_000);
-            await this.dispatcher.waitApplied(before, after, changed, this.config.waitTimeoutMs);
-            trace('controller.wait.done', after);
-            return result;
-          })(),
-        ),
-      ),
-    );
+    return from(this.waiter.around(true, () => lastValueFrom(next.handle())));
   }
 }
