@@ -1,4 +1,4 @@
-import { deriveMac } from '@netloom/plugin-sdk';
+import { deriveMac, type IntentFilter, type IntentView } from '@netloom/plugin-sdk';
 import { inMemoryIntent, runController } from '@netloom/plugin-sdk/testing';
 import { loadBalancer, type LoadBalancerSpec } from './index';
 import { parseExpectedCodes } from './controller';
@@ -34,7 +34,20 @@ const listener = (l: Partial<ListenerSpec> & { members?: MemberSpec[] } = {}): L
 const spec = (s: Partial<LoadBalancerSpec>): LoadBalancerSpec => ({ mode: null, hostId: null, subnetId: 's1', vipAddress: '10.20.1.50', listeners: [listener()], ...s });
 const run = (s: Partial<LoadBalancerSpec>) => runController(loadBalancer, 'LoadBalancer', { id: 'lb1', spec: spec(s) }, intent());
 
+/** `view` recording the filter of every ports() read. */
+const portsAsked = (view: IntentView): { view: IntentView; asked: (IntentFilter | undefined)[] } => {
+  const asked: (IntentFilter | undefined)[] = [];
+  return { asked, view: { ...view, ports: (filter) => (asked.push(filter), view.ports(filter)) } };
+};
+
 describe('load balancer: controller half', () => {
+  it('reads its member ports only, never the whole site’s', async () => {
+    const { view, asked } = portsAsked(intent());
+    await runController(loadBalancer, 'LoadBalancer', { id: 'lb1', spec: spec({ listeners: [listener({ members: [member({ portId: 'p1' }), member({ portId: 'p2' })] })] }) }, view);
+    expect(asked.length).toBeGreaterThan(0);
+    for (const filter of asked) expect(filter?.ids).toEqual(['p1', 'p2']);
+  });
+
   it('places a health-monitored one (APPLIANCE) on the least loaded host, members resolved to addresses, the VIP announced', async () => {
     const hm = { type: 'HTTP' as const, httpPath: '/healthz', expectedCodes: '200-204,301', intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3 };
     const { placements, reservations } = await run({

@@ -121,7 +121,9 @@ export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>,
   const listeners = spec.listeners ?? [];
   if (listeners.length > LIMITS.listeners) throw badInput(`a load balancer has at most ${LIMITS.listeners} listeners`, 'input.listeners');
   const vipSubnets = subnets.filter((s) => s.networkId === subnet.networkId);
-  const ports = await intent.ports();
+  // The member ports only (not the site's).
+  const memberIds = listeners.flatMap((l) => (l.pool.members ?? []).flatMap((m) => (m.portId ? [m.portId] : [])));
+  const ports = memberIds.length ? await intent.ports({ ids: [...new Set(memberIds)] }) : [];
   for (const [n, l] of listeners.entries()) {
     const path = `input.listeners.${n}`;
     if (!inRange(l.port, 1, 65535)) throw badInput(`listener port ${l.port} is not 1-65535`, `${path}.port`);

@@ -107,7 +107,11 @@ async function validateRouter(router: PluginResource<RouterSpec>, intent: Intent
   const interfaces = spec.interfaces ?? [];
   const floatingIps = spec.floatingIps ?? [];
   const subnets = await intent.subnets();
-  const ports = await intent.ports();
+  // Only the ports that can hold an address the router wants (on its networks), and those given a floating IP: not the site's.
+  const networkIds = new Set(interfaces.flatMap((i) => subnets.find((s) => s.id === i.subnetId)?.networkId ?? []));
+  if (spec.externalNetworkId) networkIds.add(spec.externalNetworkId);
+  const ports = networkIds.size ? await intent.ports({ networkIds: [...networkIds] }) : [];
+  const floatingPorts = floatingIps.length ? await intent.ports({ ids: floatingIps.map((f) => f.portId) }) : [];
   const others = await intent.resources<RouterSpec>('Router');
   const portIps = new Map<string, string>();
   for (const p of ports) for (const ip of p.fixedIps) portIps.set(ip.ipAddress, p.name);
@@ -160,7 +164,7 @@ async function validateRouter(router: PluginResource<RouterSpec>, intent: Intent
     if (f.address === spec.externalAddress) throw badInput(`floating IP ${f.address} is the router's external address`, `${path}.address`);
     if (floatingIps.findIndex((o) => o.address === f.address) !== n) throw badInput(`floating IP ${f.address} is given twice`, `${path}.address`);
     if (floatingIps.findIndex((o) => o.portId === f.portId) !== n) throw badInput(`port ${f.portId} already has a floating IP on this router`, `${path}.portId`);
-    const port = ports.find((p) => p.id === f.portId);
+    const port = floatingPorts.find((p) => p.id === f.portId);
     if (!port) throw badInput(`port ${f.portId} does not exist`, `${path}.portId`);
     if (!attachedNetworks.has(port.networkId)) throw badInput(`port ${port.name} is on no network attached to the router`, `${path}.portId`);
     if (!port.fixedIps.some((ip) => attached.some((s) => s.id === ip.subnetId))) {

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { deriveMac, RealizationState } from '@netloom/plugin-sdk';
+import { deriveMac, type IntentFilter, RealizationState } from '@netloom/plugin-sdk';
 import { agentTestHost, AgentTestHost, inMemoryIntent, runController } from '@netloom/plugin-sdk/testing';
 import { natTable, router, RouterPlacement, RouterSpec } from './index';
 
@@ -59,6 +59,17 @@ const ext = { externalNetworkId: 'next', externalAddress: '203.0.113.5' };
 const run = (s: Partial<RouterSpec>, view = intent()) => runController(router, 'Router', { id: 'r1', spec: spec(s) }, view);
 
 describe('router: controller half', () => {
+  it('reads the ports of its networks and those given a floating IP only, never the whole site’s', async () => {
+    const asked: (IntentFilter | undefined)[] = [];
+    const base = intent();
+    const view = { ...base, ports: (filter?: IntentFilter) => (asked.push(filter), base.ports(filter)) };
+    await run({ interfaces: [{ subnetId: 's1', ipAddress: null }], ...ext, floatingIps: [{ portId: 'p1', address: '203.0.113.30' }] }, view);
+    expect(asked.length).toBeGreaterThan(0);
+    // Each read narrowed by ids or networks.
+    expect(asked.every((f) => (f?.ids ?? f?.networkIds) !== undefined)).toBe(true);
+    expect(asked).toContainEqual({ ids: ['p1'] });
+  });
+
   it('reserves the addresses it holds, so the core IPAM never hands them to a port', async () => {
     const { reservations } = await run({
       interfaces: [{ subnetId: 's1', ipAddress: null }, { subnetId: 's2', ipAddress: '10.10.2.254' }],

@@ -24,14 +24,19 @@ export const toSdkResource = (r: PluginResource): SdkResource => ({
   spec: r.spec,
 });
 
+/** The core tables as one write read them: shared by every view of that write (a plugin write changes none of them). */
+export type CoreReads = Map<string, Promise<unknown>>;
+
 /**
  * The intent as a plugin reads it, through one entity manager (the change's transaction, or the
- * dispatcher's reads). Each table is read at most once per view, and filtered in memory: this
- * view serves `validate` and `reserve` inside a write, where one plugin resource changes.
+ * dispatcher's reads). Each table is read at most once per view — the core's once per `core`,
+ * which a write shares between its `validate`, `reserve` and `place` calls and the resources of
+ * a batch — and filtered in memory: this view serves a write, where plugin resources change.
  */
-export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, exceptId?: string): IntentView {
-  const cache = new Map<string, Promise<unknown>>();
+export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, exceptId?: string, core: CoreReads = new Map()): IntentView {
+  const own = new Map<string, Promise<unknown>>();
   const once = async <T extends { id: string }>(key: string, filter: IntentFilter | undefined, load: () => Promise<T[]>): Promise<T[]> => {
+    const cache = key.startsWith('resources:') ? own : core;
     if (!cache.has(key)) cache.set(key, load());
     return ((await cache.get(key)) as T[]).filter((row) => matchesFilter(row, filter));
   };
@@ -57,7 +62,7 @@ export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, 
       // A read narrowed by ids, networks or hosts takes only the rows it can match from the store
       // (a firewall policy's ports, not the site's 10 000), unless the whole table is at hand.
       const where = filter?.ids ? { id: filter.ids } : filter?.networkIds ? { networkId: filter.networkIds } : filter?.hostIds ? { hostId: filter.hostIds } : undefined;
-      if (!where || cache.has('ports')) return once('ports', filter, () => portsOf(em));
+      if (!where || core.has('ports')) return once('ports', filter, () => portsOf(em));
       return once(`ports ${JSON.stringify(where)}`, filter, () => portsOf(em, where));
     },
     resources: <S>(kind: string, filter?: IntentFilter) => {

@@ -16,7 +16,7 @@ import { IpAllocation } from '../ports/ip-allocation.entity';
 import { subnetAllocator } from '../ports/port-batch';
 import { Port } from '../ports/port.entity';
 import { Subnet } from '../subnets/subnet.entity';
-import { databaseIntentView, fromPluginError, toSdkResource } from './intent-view';
+import { CoreReads, databaseIntentView, fromPluginError, toSdkResource } from './intent-view';
 import { LoadedKind, PluginRegistry } from './plugin-registry';
 import { PluginResource } from './plugin-resource.entity';
 import { PLUGIN_REGISTRY } from './tokens';
@@ -106,15 +106,16 @@ export class PluginResourcesService {
     if (inputs.length > MAX_BULK_RESOURCES) throw badInput(`at most ${MAX_BULK_RESOURCES} per call, got ${inputs.length}`, field);
     return this.changes.transact(async (tx) => {
       const made: PluginResource[] = [];
+      const core: CoreReads = new Map();
       for (const [i, input] of inputs.entries()) {
-        const one = () => this.createOne(tx, loaded, input);
+        const one = () => this.createOne(tx, loaded, input, core);
         made.push(field === 'input' ? await one() : await atInput(`${field}.${i}`, one));
       }
       return made;
     });
   }
 
-  private async createOne(tx: Tx, loaded: LoadedKind, input: PluginResourceInput): Promise<PluginResource> {
+  private async createOne(tx: Tx, loaded: LoadedKind, input: PluginResourceInput, core: CoreReads): Promise<PluginResource> {
     const { name, labels, ...rest } = input;
     const resource = tx.em.create(PluginResource, {
       ...newResource({ name: name as string, labels: labels ?? undefined }),
@@ -124,9 +125,9 @@ export class PluginResourcesService {
     });
     resource.spec = await this.checkSpec(tx.em, loaded, rest);
     await this.ensureNameFree(tx.em, resource);
-    await this.validateWithPlugin(tx.em, loaded, resource);
+    await this.validateWithPlugin(tx.em, loaded, resource, core);
     await tx.em.insert(PluginResource, resource as QueryDeepPartialEntity<PluginResource>);
-    await this.reserveAddresses(tx.em, loaded, resource, { created: true });
+    await this.reserveAddresses(tx.em, loaded, resource, core, { created: true });
     await tx.record(loaded.name, resource.id, ChangeOperation.CREATE, resource.generation, null, tx.state(resource));
     return resource;
   }
@@ -142,14 +143,15 @@ export class PluginResourcesService {
       const given = Object.fromEntries(Object.entries(input).filter(([key]) => !COMMON_INPUTS.has(key)));
       resource.spec = await this.checkSpec(tx.em, loaded, { ...resource.spec, ...given });
       await this.ensureNameFree(tx.em, resource);
-      await this.validateWithPlugin(tx.em, loaded, resource);
+      const core: CoreReads = new Map();
+      await this.validateWithPlugin(tx.em, loaded, resource, core);
       resource.generation += 1;
       resource.updatedAt = new Date();
       // An update of the columns that change (save() would merge the spec deeply into the entity
       // it tracks and compare: milliseconds for a 500-rule policy).
       const { name, labels, spec, generation, updatedAt } = resource;
       await tx.em.update(PluginResource, resource.id, { name, labels, spec, generation, updatedAt } as QueryDeepPartialEntity<PluginResource>);
-      await this.reserveAddresses(tx.em, loaded, resource);
+      await this.reserveAddresses(tx.em, loaded, resource, core);
       await tx.record(kind, resource.id, ChangeOperation.UPDATE, resource.generation, before, tx.state(resource));
       return resource;
     });
@@ -229,7 +231,7 @@ export class PluginResourcesService {
    * placements announce on a network (`endpoints`) that lies in a subnet of that network is held
    * too, named by `reserve` or not: a plugin cannot forget one.
    */
-  private async reserveAddresses(em: EntityManager, loaded: LoadedKind, resource: PluginResource, opts: { created?: boolean } = {}): Promise<void> {
+  private async reserveAddresses(em: EntityManager, loaded: LoadedKind, resource: PluginResource, core: CoreReads, opts: { created?: boolean } = {}): Promise<void> {
     // What it held before goes (a resource just made holds nothing).
     if (!opts.created) await em.delete(IpAllocation, { resourceId: resource.id });
     const held = new Set<string>();
@@ -247,7 +249,7 @@ export class PluginResourcesService {
     const reserve = loaded.plugin.controller?.reserve;
     let wanted: AddressReservation[] = [];
     try {
-      if (reserve) wanted = await reserve.call(loaded.plugin.controller, toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id));
+      if (reserve) wanted = await reserve.call(loaded.plugin.controller, toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id, core));
     } catch (error) {
       throw fromPluginError(error);
     }
@@ -266,7 +268,7 @@ export class PluginResourcesService {
       await hold(subnet, ipAddress, r.field);
     }
     if (picks.length) await em.update(PluginResource, resource.id, { spec: resource.spec } as QueryDeepPartialEntity<PluginResource>);
-    const announced = await this.announced(em, loaded, resource);
+    const announced = await this.announced(em, loaded, resource, core);
     const subnets = announced.length ? await em.find(Subnet) : [];
     for (const { networkId, ip } of announced) {
       const subnet = subnets.find((s) => s.networkId === networkId && s.ipVersion === ip.version && contains(parseCidr(s.cidr), ip.value));
@@ -279,10 +281,10 @@ export class PluginResourcesService {
    * A place() that fails announces nothing, and the dispatcher skips it (with a log line); so does
    * it a placement with an endpoint address that is no address (the plugin's bug).
    */
-  private async announced(em: EntityManager, loaded: LoadedKind, resource: PluginResource): Promise<{ networkId: string; ip: ParsedIp }[]> {
+  private async announced(em: EntityManager, loaded: LoadedKind, resource: PluginResource, core: CoreReads): Promise<{ networkId: string; ip: ParsedIp }[]> {
     let placements: Placement[];
     try {
-      placements = await loaded.plugin.controller!.place(toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id));
+      placements = await loaded.plugin.controller!.place(toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id, core));
     } catch {
       return [];
     }
@@ -307,11 +309,11 @@ export class PluginResourcesService {
     return subnet;
   }
 
-  private async validateWithPlugin(em: EntityManager, loaded: LoadedKind, resource: PluginResource): Promise<void> {
+  private async validateWithPlugin(em: EntityManager, loaded: LoadedKind, resource: PluginResource, core: CoreReads): Promise<void> {
     const validate = loaded.plugin.controller?.validate;
     if (!validate) return;
     try {
-      await validate.call(loaded.plugin.controller, toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id));
+      await validate.call(loaded.plugin.controller, toSdkResource(resource), databaseIntentView(em, loaded.plugin, resource.id, core));
     } catch (error) {
       throw fromPluginError(error);
     }
