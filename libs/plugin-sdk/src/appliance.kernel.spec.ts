@@ -97,6 +97,32 @@ describeKernel('reconcileAppliances on the real kernel: announcing addresses', (
     expect(stdout.match(/10\.77\.0\.\d+\/24/g)).toEqual(['10.77.0.20/24', '10.77.0.22/24']);
   });
 
+  it('reads an appliance again after a call writing it threw (part of its batch may have run)', async () => {
+    const spec = (addresses: string[]): Appliance => ({ ...appliance(addresses), announce: false });
+    await reconcileAppliances(kit.host, [spec(['10.77.0.30/24'])]);
+    let reads = kit.runner.readCount;
+    await reconcileAppliances(kit.host, [spec(['10.77.0.30/24'])]);
+    const unchanged = kit.runner.readCount - reads;
+    // The write of an added address runs, then the call throws.
+    const apply = kit.host.apply.bind(kit.host);
+    const spy = jest.spyOn(kit.host, 'apply').mockImplementationOnce(async (build) => {
+      await apply(build);
+      throw new Error('failed midway');
+    });
+    try {
+      await expect(reconcileAppliances(kit.host, [spec(['10.77.0.30/24', '10.77.0.31/24'])])).rejects.toThrow('failed midway');
+    } finally {
+      spy.mockRestore();
+    }
+    // Another change a moment later: the appliance is read (links, addresses, routes), not assumed to hold what the throwing call wrote.
+    reads = kit.runner.readCount;
+    const [outcome] = await reconcileAppliances(kit.host, [spec(['10.77.0.30/24', '10.77.0.32/24'])]);
+    expect(outcome.state).toBe(RealizationState.APPLIED);
+    expect(kit.runner.readCount - reads).toBeGreaterThan(unchanged);
+    const { stdout } = await kit.exec(outcome.netns, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'x0']);
+    expect(stdout.match(/10\.77\.0\.\d+\/24/g)).toEqual(['10.77.0.30/24', '10.77.0.32/24']);
+  });
+
   it("refuses to announce a link in a namespace that is not the plugin's", async () => {
     await expect(kit.host.announce(client, 'eth0')).rejects.toThrow(/announce in .* is not one of its namespaces/);
   });

@@ -211,16 +211,23 @@ async function reconcileOnce(host: HostContext, appliances: Appliance[], mayRetr
     });
   }
 
-  const result = await host.apply((changes) => {
-    for (const w of work) w(changes);
-    for (const netns of existing) {
-      if (!wantedNetns.has(netns)) {
-        changes.netnsDel(netns);
-        forwarding.delete(netns);
+  let result: Awaited<ReturnType<HostContext['apply']>>;
+  try {
+    result = await host.apply((changes) => {
+      for (const w of work) w(changes);
+      for (const netns of existing) {
+        if (!wantedNetns.has(netns)) {
+          changes.netnsDel(netns);
+          forwarding.delete(netns);
+        }
       }
-    }
-    for (const name of hostLinks.keys()) if (!wantedLinks.has(name)) changes.host.linkDel(name);
-  });
+      for (const name of hostLinks.keys()) if (!wantedLinks.has(name)) changes.host.linkDel(name);
+    });
+  } catch (error) {
+    // Part of it may have run: what the appliances written here hold is not known, and is read next time.
+    for (const a of appliances) if (!trusted.has(a.id)) known.delete(a.id);
+    throw error;
+  }
   for (const f of result.failed) {
     const outcome = f.key === undefined ? undefined : outcomes.get(f.key);
     if (outcome && outcome.state === RealizationState.APPLIED) Object.assign(outcome, { state: RealizationState.FAILED, reason: f.error });
