@@ -328,10 +328,29 @@ describeKernel('Reconciler with guarded ports on the real kernel', () => {
     expect((await ping('port-b', '10.232.0.4')).exitCode).toBe(0);
   });
 
+  it('retries a plugin resource that failed after its own backoff, with nothing else to retry and no new desired state', async () => {
+    failing.set('g9', 'not yet');
+    await pass([network, a, plain, c, guard('g1', ['port-a'], 2), guard('g2', ['port-c']), guard('g9', [])], 3);
+    expect(statusOf('g9')).toMatchObject({ state: RealizationState.FAILED, reason: 'not yet' });
+    const passes = reports.length;
+    failing.delete('g9');
+    // The resync is an hour away: the retry 250 ms after one failure applies it.
+    const deadline = Date.now() + 5_000;
+    while (statusOf('g9').state !== RealizationState.APPLIED) {
+      if (Date.now() > deadline) throw new Error('g9 not retried within 5 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(reports.length).toBeGreaterThan(passes);
+    // Applied: no more retries.
+    const settled = reports.length;
+    await new Promise((r) => setTimeout(r, 600));
+    expect(reports.length).toBe(settled);
+  });
+
   it("writes a plugin's table again in a port namespace the agent made again (never trusting what it knew)", async () => {
     const tablesIn = async () => (await execa('ip', ['netns', 'exec', names.portNetns('port-a'), 'nft', 'list', 'tables'])).stdout;
     await execa('ip', ['netns', 'del', names.portNetns('port-a')]);
-    await pass([network, a, plain, c, guard('g1', ['port-a'], 3), guard('g2', ['port-c'])], 3);
+    await pass([network, a, plain, c, guard('g1', ['port-a'], 3), guard('g2', ['port-c'])], 4);
     expect(await tablesIn()).toContain(`inet ${prefix}_`);
     // The kernel removes the old pair on its own time (namespace cleanup is deferred): the port
     // may take one more pass to come up.

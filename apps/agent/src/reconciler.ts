@@ -62,7 +62,8 @@ const REQUEST_DEBOUNCE_MS = 20;
  * The level-triggered loop: desired + observed → plan → batched apply → verify → report. Never
  * runs two passes at once; triggers during a pass coalesce into one more pass. A failing
  * resource backs off on its own key (exponentially, to 30 s); a terminal failure is reported
- * and left alone until its spec changes.
+ * and left alone until its spec changes. A plugin resource that failed is retried the same way
+ * (its next pass comes after its backoff), never skipped.
  */
 export class Reconciler {
   private desired: DesiredResource[] | undefined;
@@ -468,7 +469,7 @@ export class Reconciler {
     trace('agent.pass.start', revision);
     const now = Date.now();
     const skip = new Set<string>();
-    const byKey = new Map(desired.map((r) => [resourceKey(r), r]));
+    const byKey = new Map(all.map((r) => [resourceKey(r), r]));
     for (const [key, b] of this.backoff) {
       const r = byKey.get(key);
       if (!r || specHashOf(r) !== b.hash) this.backoff.delete(key);
@@ -587,6 +588,16 @@ export class Reconciler {
       pluginStatuses = await plugins.reconcile(all.filter((r) => plugins.handles(r.kind)), bridges, ports, made, [...observed.netns]);
     }
     trace('agent.pass.plugins', revision);
+    // A plugin resource that failed is retried after its own backoff, as a core one (never
+    // skipped: a plugin's reconcile takes every resource of its kinds, and removes what it is not given).
+    const byPluginKey = new Map(all.filter((r) => plugins?.handles(r.kind)).map((r) => [resourceKey(r), r]));
+    for (const s of pluginStatuses) {
+      const key = resourceKey(s);
+      const r = byPluginKey.get(key);
+      if (!r) continue;
+      if (s.state === RealizationState.FAILED) this.fail(key, r, { key, reason: s.reason ?? 'failed', terminal: false }, true);
+      else this.backoff.delete(key);
+    }
     // Ports this pass left down whose guards are now in place come up, after them, in this same pass.
     const { up, holds } = release(desired, p?.heldDown ?? new Set(), pluginStatuses, failures, this.names);
     collect(await this.apply([up]), failures);
