@@ -357,7 +357,9 @@ export class Linux {
    * address take the new MAC even with `arp_accept` 0. One process: `nsenter [--net=/run/netns/NS]
    * -- python3 -c PROGRAM DEV ADDRESS…` (an AF_PACKET socket bound to the device, its MAC read
    * from that socket), logged as mutating. IPv6 addresses are skipped (no unsolicited neighbour
-   * advertisement is sent); with no IPv4 address nothing runs. Throws {@link LinuxCommandError}
+   * advertisement is sent); with no IPv4 address nothing runs. With a netlink helper, its one
+   * request instead (the same frames, no process: a Python process starts in 50–100 ms on a busy
+   * machine; logged as `netlink [-n NS] announce DEV ADDRESS…`). Throws {@link LinuxCommandError}
    * when the device is missing, down or has no Ethernet address.
    */
   async announce(netns: string | undefined, dev: string, addresses: readonly string[]): Promise<void> {
@@ -367,6 +369,15 @@ export class Linux {
     const nsArg = netns === undefined ? [] : [`--net=${NETNS_DIR}/${assertNetnsName(netns)}`];
     const v4 = addresses.filter((a) => ipFamily(a) === 4);
     if (v4.length === 0) return;
+    if (this.netlink) {
+      const args = [...nsArgs(netns), 'announce', dev, ...v4];
+      const started = performance.now();
+      const answer = await this.netlink.announce(netns, dev, v4);
+      const failed = 'error' in answer ? answer.error : 'abort' in answer ? answer.abort : undefined;
+      this.runner.record({ command: 'netlink', args, mutating: true, ms: performance.now() - started, exitCode: failed === undefined ? 0 : 1 });
+      if (failed !== undefined) throw new LinuxCommandError('netlink', args, 1, failed);
+      return;
+    }
     await this.runner.run('nsenter', [...nsArg, '--', NETLINK_PYTHON, '-c', GARP_PROGRAM, dev, ...v4], { mutating: true });
   }
 

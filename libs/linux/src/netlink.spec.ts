@@ -172,6 +172,23 @@ describeKernel('NetlinkHelper (kernel)', () => {
     expect(linux.runner.log.at(-1)).toMatchObject({ command: 'netlink', mutating: false, exitCode: 0 });
   });
 
+  it('announces addresses with gratuitous ARP in a namespace: a neighbour with another MAC cached takes the new one; a missing device fails', async () => {
+    const [A, B] = [fx.name('a'), fx.name('b')];
+    await plain.applyIpBatch(new IpBatch().netnsAdd(A).netnsAdd(B));
+    await plain.applyIpBatch(new IpBatch(A).vethAdd('a0', { peer: 'b0', peerNetns: B }).linkSet('a0', { address: '02:bb:00:00:00:01', up: true }).addrReplace('10.2.0.10/24', 'a0'));
+    await plain.applyIpBatch(new IpBatch(B).linkSet('b0', { up: true }).addrReplace('10.2.0.1/24', 'b0'));
+    await plain.runner.run('ip', ['-n', B, 'neigh', 'replace', '10.2.0.10', 'lladdr', '02:bb:00:00:00:99', 'dev', 'b0', 'nud', 'stale'], { mutating: true });
+    const cached = async () => (await plain.neighbours(B)).find((n) => n.dst === '10.2.0.10')?.lladdr;
+    expect(await cached()).toBe('02:bb:00:00:00:99');
+    linux.runner.resetLog();
+    await linux.announce(A, 'a0', ['10.2.0.10', 'fd00:2::10']);
+    await waitFor(async () => (await cached()) === '02:bb:00:00:00:01', 2_000, 'the neighbour to take the announced MAC');
+    // By the helper: no process.
+    expect(linux.runner.log.map((l) => [l.command, l.args.join(' '), l.exitCode])).toEqual([['netlink', `-n ${A} announce a0 10.2.0.10`, 0]]);
+    await expect(linux.announce(A, 'nosuch', ['10.2.0.10'])).rejects.toThrow(LinuxCommandError);
+    await expect(linux.announce(A, 'nosuch', ['10.2.0.10'])).rejects.toThrow(/nosuch: No such device/);
+  });
+
   it('aborts a batch whose namespace is missing, as ip does', async () => {
     const error = await linux.applyIpBatch(new IpBatch(fx.name('none')).linkSet('lo', { up: true })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LinuxBatchAbortedError);

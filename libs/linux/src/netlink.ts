@@ -285,7 +285,27 @@ def link_info(ipr, name):
             out['linkinfo']['info_slave_data'] = {'hairpin': bool(slave.get_attr('IFLA_BRPORT_MODE'))}
     return out
 
+def announce(dev, addresses):
+    # One gratuitous ARP request per address out of dev (see Linux.announce).
+    try:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        try:
+            s.bind((dev, 0))
+            mac = s.getsockname()[4]
+            if len(mac) != 6:
+                return {'error': dev + ': no Ethernet address'}
+            for a in addresses:
+                ip = socket.inet_aton(a)
+                s.send(bytes.fromhex('ffffffffffff') + mac + bytes.fromhex('08060001080006040001') + mac + ip + bytes(6) + ip)
+        finally:
+            s.close()
+    except OSError as e:
+        return {'error': dev + ': ' + (e.strerror or str(e))}
+    return {'announced': len(addresses)}
+
 def serve(r, ipr):
+    if 'announce' in r:
+        return dict(announce(r['announce']['dev'], r['announce']['addresses']), id=r['id'])
     if 'nft' in r:
         return dict(nft_run(r['nft'], r.get('json', False)), id=r['id'])
     if 'read' in r:
@@ -311,7 +331,7 @@ for line in sys.stdin:
                 print(json.dumps({'id': r['id'], 'abort': 'cannot enter /run/netns/%s: %s' % (r['netns'], e.strerror)}), flush=True)
                 continue
             try:
-                if 'nft' in r:
+                if 'nft' in r or 'announce' in r:
                     answer = serve(r, None)
                 else:
                     ipr = IPRoute()
@@ -338,8 +358,11 @@ export type NetlinkLinkAnswer = { link: Record<string, unknown> | null } | { abo
 /** What libnftables said to one script, as the nft program would have (exit code 0 or 1, its output and errors), or why it could not run. */
 export type NftAnswer = { code: number; stdout: string; stderr: string } | { abort: string };
 
-type Request = { ops: NetlinkOp[] } | { read: 'link'; dev: string } | { nft: string; json: boolean };
-type Answer = NetlinkAnswer | NetlinkLinkAnswer | NftAnswer;
+/** What one announcement came to: how many requests were sent, why none could be (the device), or why it could not run. */
+export type AnnounceAnswer = { announced: number } | { error: string } | { abort: string };
+
+type Request = { ops: NetlinkOp[] } | { read: 'link'; dev: string } | { nft: string; json: boolean } | { announce: { dev: string; addresses: string[] } };
+type Answer = NetlinkAnswer | NetlinkLinkAnswer | NftAnswer | AnnounceAnswer;
 
 interface Pending {
   resolve: (answer: Answer) => void;
@@ -399,6 +422,11 @@ export class NetlinkHelper {
    */
   nft(netns: string | undefined, script: string, json: boolean, onPid?: (pid: number) => void): Promise<NftAnswer> {
     return this.request(netns, { nft: script, json }, onPid) as Promise<NftAnswer>;
+  }
+
+  /** Sends one gratuitous ARP request per IPv4 address out of `dev` in `netns` (what {@link Linux.announce} does, without a process). Never rejects. */
+  announce(netns: string | undefined, dev: string, addresses: string[]): Promise<AnnounceAnswer> {
+    return this.request(netns, { announce: { dev, addresses } }) as Promise<AnnounceAnswer>;
   }
 
   private async request(netns: string | undefined, request: Request, onPid?: (pid: number) => void): Promise<Answer> {
@@ -509,7 +537,9 @@ class NetlinkProcess {
   }
 
   private answer(line: string): void {
-    const m = parse<{ id: number } & Partial<{ failed: { line: number; error: string }[]; abort: string; link: Record<string, unknown> | null; code: number; stdout: string; stderr: string }>>(line);
+    const m = parse<
+      { id: number } & Partial<{ failed: { line: number; error: string }[]; abort: string; link: Record<string, unknown> | null; code: number; stdout: string; stderr: string; announced: number; error: string }>
+    >(line);
     const p = m && this.pending.get(m.id);
     if (!m || !p) return;
     this.pending.delete(m.id);
@@ -518,6 +548,8 @@ class NetlinkProcess {
     if (m.abort !== undefined) p.resolve({ abort: m.abort });
     else if (m.link !== undefined) p.resolve({ link: m.link });
     else if (m.code !== undefined) p.resolve({ code: m.code, stdout: m.stdout ?? '', stderr: m.stderr ?? '' });
+    else if (m.error !== undefined) p.resolve({ error: m.error });
+    else if (m.announced !== undefined) p.resolve({ announced: m.announced });
     else p.resolve({ failed: m.failed ?? [] });
   }
 }
