@@ -189,6 +189,24 @@ describeKernel('NetlinkHelper (kernel)', () => {
     await expect(linux.announce(A, 'nosuch', ['10.2.0.10'])).rejects.toThrow(/nosuch: No such device/);
   });
 
+  it("sets and reads a sysctl in a namespace, that namespace's own, no process; a key that is not there fails or reads null", async () => {
+    const ns = fx.name('s');
+    await plain.applyIpBatch(new IpBatch().netnsAdd(ns));
+    const key = 'net.ipv4.conf.all.forwarding';
+    const root = await plain.readSysctl(key);
+    linux.runner.resetLog();
+    await linux.sysctl(key, '1', ns);
+    expect(await plain.readSysctl(key, ns)).toBe('1');
+    expect(await linux.readSysctl(key, ns)).toBe('1');
+    await linux.sysctl(key, '0', ns);
+    expect(await plain.readSysctl(key, ns)).toBe('0');
+    expect(await plain.readSysctl(key)).toBe(root);
+    expect(await linux.readSysctl('net.ipv4.conf.nosuch.forwarding', ns)).toBeNull();
+    await expect(linux.sysctl('net.ipv4.conf.nosuch.forwarding', '1', ns)).rejects.toThrow(/nosuch\/forwarding: No such file or directory/);
+    // By the helper: no process.
+    expect(new Set(linux.runner.log.map((l) => l.command))).toEqual(new Set(['netlink']));
+  });
+
   it('aborts a batch whose namespace is missing, as ip does', async () => {
     const error = await linux.applyIpBatch(new IpBatch(fx.name('none')).linkSet('lo', { up: true })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LinuxBatchAbortedError);

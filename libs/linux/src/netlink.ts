@@ -303,7 +303,21 @@ def announce(dev, addresses):
         return {'error': dev + ': ' + (e.strerror or str(e))}
     return {'announced': len(addresses)}
 
+def sysctl(path, value):
+    # A /proc/sys file opened in the request's namespace: net.* keys are that namespace's own.
+    try:
+        if value is None:
+            with open(path) as f:
+                return {'value': f.read().strip()}
+        with open(path, 'w') as f:
+            f.write(value)
+        return {'written': True}
+    except OSError as e:
+        return {'error': path + ': ' + (e.strerror or str(e))}
+
 def serve(r, ipr):
+    if 'sysctl' in r:
+        return dict(sysctl(r['sysctl']['path'], r['sysctl']['value']), id=r['id'])
     if 'announce' in r:
         return dict(announce(r['announce']['dev'], r['announce']['addresses']), id=r['id'])
     if 'nft' in r:
@@ -331,7 +345,7 @@ for line in sys.stdin:
                 print(json.dumps({'id': r['id'], 'abort': 'cannot enter /run/netns/%s: %s' % (r['netns'], e.strerror)}), flush=True)
                 continue
             try:
-                if 'nft' in r or 'announce' in r:
+                if 'nft' in r or 'announce' in r or 'sysctl' in r:
                     answer = serve(r, None)
                 else:
                     ipr = IPRoute()
@@ -361,8 +375,12 @@ export type NftAnswer = { code: number; stdout: string; stderr: string } | { abo
 /** What one announcement came to: how many requests were sent, why none could be (the device), or why it could not run. */
 export type AnnounceAnswer = { announced: number } | { error: string } | { abort: string };
 
-type Request = { ops: NetlinkOp[] } | { read: 'link'; dev: string } | { nft: string; json: boolean } | { announce: { dev: string; addresses: string[] } };
-type Answer = NetlinkAnswer | NetlinkLinkAnswer | NftAnswer | AnnounceAnswer;
+/** A sysctl file read (its value) or written, why not (the file), or why the request could not run. */
+export type SysctlAnswer = { value: string } | { written: true } | { error: string } | { abort: string };
+
+type Request = { ops: NetlinkOp[] } | { read: 'link'; dev: string } | { nft: string; json: boolean } | { announce: { dev: string; addresses: string[] } }
+  | { sysctl: { path: string; value: string | null } };
+type Answer = NetlinkAnswer | NetlinkLinkAnswer | NftAnswer | AnnounceAnswer | SysctlAnswer;
 
 interface Pending {
   resolve: (answer: Answer) => void;
@@ -427,6 +445,11 @@ export class NetlinkHelper {
   /** Sends one gratuitous ARP request per IPv4 address out of `dev` in `netns` (what {@link Linux.announce} does, without a process). Never rejects. */
   announce(netns: string | undefined, dev: string, addresses: string[]): Promise<AnnounceAnswer> {
     return this.request(netns, { announce: { dev, addresses } }) as Promise<AnnounceAnswer>;
+  }
+
+  /** Reads (`value` null) or writes a /proc/sys file in `netns` (what `ip netns exec NS sysctl` does, without a process). Never rejects. */
+  sysctl(netns: string | undefined, path: string, value: string | null): Promise<SysctlAnswer> {
+    return this.request(netns, { sysctl: { path, value } }) as Promise<SysctlAnswer>;
   }
 
   private async request(netns: string | undefined, request: Request, onPid?: (pid: number) => void): Promise<Answer> {
@@ -538,7 +561,7 @@ class NetlinkProcess {
 
   private answer(line: string): void {
     const m = parse<
-      { id: number } & Partial<{ failed: { line: number; error: string }[]; abort: string; link: Record<string, unknown> | null; code: number; stdout: string; stderr: string; announced: number; error: string }>
+      { id: number } & Partial<{ failed: { line: number; error: string }[]; abort: string; link: Record<string, unknown> | null; code: number; stdout: string; stderr: string; announced: number; error: string; value: string; written: boolean }>
     >(line);
     const p = m && this.pending.get(m.id);
     if (!m || !p) return;
@@ -550,6 +573,8 @@ class NetlinkProcess {
     else if (m.code !== undefined) p.resolve({ code: m.code, stdout: m.stdout ?? '', stderr: m.stderr ?? '' });
     else if (m.error !== undefined) p.resolve({ error: m.error });
     else if (m.announced !== undefined) p.resolve({ announced: m.announced });
+    else if (m.value !== undefined) p.resolve({ value: m.value });
+    else if (m.written !== undefined) p.resolve({ written: true });
     else p.resolve({ failed: m.failed ?? [] });
   }
 }
