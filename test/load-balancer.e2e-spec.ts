@@ -41,6 +41,8 @@ jest.setTimeout(90_000);
 const P = runPrefix('l');
 /** The agents report what they observe this often (their default is 2 s). */
 const OBSERVE_MS = 500;
+/** How old the counters an agent reports may be: the load balancer reads them behind its observes, at most once a second. */
+const COUNTERS_MAX_AGE_MS = 1_000;
 const VIP_PORT = 80;
 const MEMBER_PORT = 8080;
 /** A second listener whose members answer with the address they saw the connection come from. */
@@ -212,13 +214,17 @@ async function observedWhen(id: string, ok: (o: LbObserved) => boolean, timeoutM
 const statusesAre = (o: LbObserved, want: Record<string, MemberStatus>): boolean =>
   Object.entries(want).every(([name, status]) => membersOf(o)[name]?.operatingStatus === status);
 
-/** The members' connection counters once they hold still over two observe intervals. */
+/**
+ * The members' connection counters once they hold still between two reads far enough apart that
+ * a newer counters read landed between them (the agents read them behind their observes, at most
+ * once per COUNTERS_MAX_AGE_MS).
+ */
 async function settledConnections(id: string): Promise<Record<string, number>> {
   const read = async (): Promise<string> => JSON.stringify(Object.entries(membersOf(await observedOf(id))).map(([n, m]) => [n, m.connections]));
   let last = await read();
   await waitFor(
     async () => {
-      await sleep(2 * OBSERVE_MS + 100);
+      await sleep(COUNTERS_MAX_AGE_MS + 2 * OBSERVE_MS + 100);
       const now = await read();
       const still = now === last && now !== '[]';
       last = now;

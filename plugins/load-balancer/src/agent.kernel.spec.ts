@@ -1,5 +1,6 @@
 import { deriveMac, RealizationState } from '@netloom/plugin-sdk';
 import { agentTestHost, type AgentTestHost } from '@netloom/plugin-sdk/testing';
+import { COUNTERS_MAX_AGE_MS } from './agent';
 import { loadBalancer } from './index';
 import type { LbPlacement, PlacedListener, PlacedMember } from './spec';
 
@@ -64,6 +65,17 @@ describeKernel('load balancer: agent half on the real kernel', () => {
       operatingStatus: string;
       listeners: { members: { name: string; operatingStatus: string; connections: number; bytes: number; lastCheck: string | null }[] }[];
     };
+  /** Observes until the first listener's members show these connection counts (read behind the observes, at most once per COUNTERS_MAX_AGE_MS), then that observation. */
+  const observeCounted = async (p: LbPlacement, connections: number[]) => {
+    const deadline = Date.now() + 3 * COUNTERS_MAX_AGE_MS + 2_000;
+    for (;;) {
+      const o = await observeWith(p);
+      const seen = o.listeners[0].members.map((m) => m.connections);
+      if (JSON.stringify(seen) === JSON.stringify(connections)) return o;
+      if (Date.now() > deadline) throw new Error(`the counters never showed ${JSON.stringify(connections)}: ${JSON.stringify(seen)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
 
   beforeAll(async () => {
     kit = await agentTestHost({ pluginId: loadBalancer.id });
@@ -85,7 +97,7 @@ describeKernel('load balancer: agent half on the real kernel', () => {
     expect(statuses).toEqual([{ id: 'L', state: RealizationState.APPLIED, attributes: { mode: 'APPLIANCE', netns: kit.host.netnsName('L') } }]);
     // numgen inc over 6 slots: exactly 1:2:3 over whole cycles.
     expect(await tally(ns.client, 60)).toEqual({ a: 10, b: 20, c: 30 });
-    const o = await observeWith(placement([listener()]));
+    const o = await observeCounted(placement([listener()]), [10, 20, 30]);
     expect(o.operatingStatus).toBe('ONLINE');
     expect(o.listeners[0].members.map((m) => [m.name, m.operatingStatus, m.connections])).toEqual([
       ['a', 'NO_MONITOR', 10],
@@ -103,7 +115,7 @@ describeKernel('load balancer: agent half on the real kernel', () => {
     const disabled = placement([listener({ members: [member('a', 1), member('b', 2, { adminUp: false }), member('c', 3)] })]);
     await agent.reconcile(desired(disabled), kit.host);
     expect(await tally(ns.client, 8)).toEqual({ a: 2, c: 6 });
-    const o = await observeWith(disabled);
+    const o = await observeCounted(disabled, [12, 20, 36]);
     expect(o.listeners[0].members.map((m) => [m.name, m.operatingStatus, m.connections])).toEqual([
       ['a', 'NO_MONITOR', 12],
       ['b', 'DISABLED', 20],
@@ -232,7 +244,7 @@ describeKernel('load balancer: agent half on the real kernel', () => {
       for (let i = 0; i < 4; i++) expect(await kit.tcpAnswer(ns.client2, '10.94.0.10', 81)).toBe('10.94.0.21');
       // A port no listener has: the responder refuses it.
       expect(await kit.tcpAnswer(ns.client, '10.94.0.10', 82)).toBe('');
-      const o = await observeWith(spread([listener()]));
+      const o = await observeCounted(spread([listener()]), [10, 20, 30]);
       expect(o.listeners[0].members.map((m) => [m.name, m.operatingStatus, m.connections])).toEqual([
         ['a', 'NO_MONITOR', 10],
         ['b', 'NO_MONITOR', 20],

@@ -207,15 +207,22 @@ async function reconcileAppliancesTables(
   });
 }
 
+/**
+ * The tables' counters are read at most this often, behind the pass (an observe follows every
+ * pass before its statuses are reported): a pass reports the last read, a later observe the newer.
+ */
+export const COUNTERS_MAX_AGE_MS = 1_000;
+
 /** Members' operating status (from the health checks) and counters (from the table), per load balancer. */
 async function observe(desired: DesiredPluginResource<LbPlacement>[], host: HostContext): Promise<Record<string, LoadBalancerObserved>> {
   const out: Record<string, LoadBalancerObserved> = {};
+  const aged = { maxAgeMs: COUNTERS_MAX_AGE_MS };
   // DISTRIBUTED ones share the host table: read once.
-  const hostValues = desired.some(distributed) ? await host.nftCounters().catch(() => ({})) : {};
+  const hostValues = desired.some(distributed) ? await host.nftCounters(undefined, aged).catch(() => ({})) : {};
   for (const r of desired) {
     const p = r.spec;
     const spread = distributed(r);
-    const values: Record<string, { packets: number; bytes: number }> = spread ? hostValues : await host.nftCounters(host.netnsName(r.id)).catch(() => ({}));
+    const values: Record<string, { packets: number; bytes: number }> = spread ? hostValues : await host.nftCounters(host.netnsName(r.id), aged).catch(() => ({}));
     let down = 0;
     let deadListener = false;
     const listeners = p.listeners.map((l) => {
