@@ -30,8 +30,10 @@ export type NetlinkOp =
   | { op: 'netnsDel'; name: string }
   | { op: 'vethAdd'; dev: string; peer: string; peerNetns?: string; master?: string; mtu?: number; up?: boolean }
   | { op: 'addr'; cmd: 'replace' | 'del'; address: string; prefixlen: number; family: 4 | 6; dev: string }
-  | { op: 'route'; cmd: 'replace' | 'del'; dst: string | null; dstLen: number; via?: string; dev?: string; family: 4 | 6 }
-  | { op: 'neigh'; cmd: 'replace' | 'del'; ip: string; mac?: string; family: 4 | 6; dev: string };
+  | { op: 'route'; cmd: 'replace' | 'del'; dst: string | null; dstLen: number; via?: string; dev?: string; family: 4 | 6; table?: number }
+  | { op: 'neigh'; cmd: 'replace' | 'del'; ip: string; mac?: string; family: 4 | 6; dev: string }
+  | { op: 'rule'; cmd: 'add' | 'del'; iif: string; table: number; pref: number }
+  | { op: 'hairpin'; dev: string; on: boolean };
 
 /** What every `-batch` builder shares: validated lines, in order, for one namespace. */
 export abstract class Batch {

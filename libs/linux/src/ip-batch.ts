@@ -243,14 +243,14 @@ export class IpBatch extends Batch {
     return this.push(`route flush table ${assertRouteTable(table)}`, key);
   }
 
-  /** `rule add iif IIF lookup T pref P` (IPv4; `ip` alone sends it, not the netlink helper). */
+  /** `rule add iif IIF lookup T pref P` (IPv4). */
   ruleAdd(rule: RuleSpec, key?: string): this {
-    return this.push(`rule add ${ruleWords(rule)}`, key);
+    return this.push(`rule add ${ruleWords(rule)}`, key, { op: 'rule', cmd: 'add', iif: rule.iif, table: rule.table, pref: rule.pref });
   }
 
   /** `rule del iif IIF lookup T pref P`: the rule exactly so (fails when there is none). */
   ruleDel(rule: RuleSpec, key?: string): this {
-    return this.push(`rule del ${ruleWords(rule)}`, key);
+    return this.push(`rule del ${ruleWords(rule)}`, key, { op: 'rule', cmd: 'del', iif: rule.iif, table: rule.table, pref: rule.pref });
   }
 
   /**
@@ -259,7 +259,7 @@ export class IpBatch extends Batch {
    */
   hairpinSet(port: string, on: boolean, key?: string): this {
     if (typeof on !== 'boolean') throw new LinuxInputError(`hairpinSet: on must be a boolean, not ${JSON.stringify(on)}`, 'hairpin');
-    return this.push(`link set dev ${assertIfName(port)} type bridge_slave hairpin ${on ? 'on' : 'off'}`, key);
+    return this.push(`link set dev ${assertIfName(port)} type bridge_slave hairpin ${on ? 'on' : 'off'}`, key, { op: 'hairpin', dev: port, on });
   }
 
   /** `neigh replace IP lladdr MAC dev DEV nud permanent`: a static neighbour (ARP/ND) entry. */
@@ -291,16 +291,21 @@ function ruleWords(rule: RuleSpec): string {
   return `iif ${assertIfName(rule.iif)} lookup ${assertRouteTable(rule.table)} pref ${assertRulePref(rule.pref)}`;
 }
 
-/**
- * A route line as data, the same family rules as {@link routeWords} (which validated it). A
- * route in another table than main has none: `ip` sends it.
- */
-function routeOp(cmd: 'replace' | 'del', opts: RouteDelSpec): NetlinkOp | undefined {
-  if (opts.table !== undefined) return undefined;
+/** A route line as data, the same family rules as {@link routeWords} (which validated it). */
+function routeOp(cmd: 'replace' | 'del', opts: RouteDelSpec): NetlinkOp {
   const family = routeFamily(opts);
   const [dst, len] = opts.dst === 'default' ? [null, 0] : [opts.dst.split('/')[0], Number(opts.dst.split('/')[1])];
   // `::/0` and `0.0.0.0/0` are the default route: no destination attribute, as `ip` sends it.
-  return { op: 'route', cmd, dst: len === 0 ? null : dst, dstLen: len, family, ...(opts.via !== undefined ? { via: opts.via } : {}), ...(opts.dev !== undefined ? { dev: opts.dev } : {}) };
+  return {
+    op: 'route',
+    cmd,
+    dst: len === 0 ? null : dst,
+    dstLen: len,
+    family,
+    ...(opts.via !== undefined ? { via: opts.via } : {}),
+    ...(opts.dev !== undefined ? { dev: opts.dev } : {}),
+    ...(opts.table !== undefined ? { table: opts.table } : {}),
+  };
 }
 
 function routeFamily(opts: RouteDelSpec): Family {

@@ -151,6 +151,47 @@ describeKernel('NetlinkHelper (kernel)', () => {
     expect(await state(NL)).toEqual(await state(IP));
   });
 
+  it("sends policy rules, routes in another table and a bridge port's hairpin mode as ip does, failing on the same lines with the same words", async () => {
+    // A table id as large as the agent derives them.
+    const rule = { iif: 'br0', table: 1313603585, pref: 100 };
+    const route = { dst: '10.8.0.0/16', dev: 'v0', table: 1313603585 };
+    const routing = (ns: string) =>
+      new IpBatch(ns)
+        .linkSet('v0', { master: 'br0' }, 'port:a')
+        .routeReplace(route, 'route:t')
+        .ruleAdd(rule, 'rule:a')
+        .ruleAdd(rule, 'rule:a')
+        .hairpinSet('v0', true, 'port:a')
+        .hairpinSet('br0', true, 'port:y');
+    const unrouting = (ns: string) =>
+      new IpBatch(ns).ruleDel(rule, 'rule:a').ruleDel(rule, 'rule:a').routeDel(route, 'route:t').routeDel(route, 'route:t').hairpinSet('v0', false, 'port:a');
+    const view = async (ns: string) => ({ rules: await plain.rules(ns), table: await plain.routes(ns, 4, rule.table), hairpin: (await plain.link('v0', ns))?.hairpin });
+    const failures = (r: { failed: { line: number; key?: string; error: string }[] }) => r.failed.map(({ line, key, error }) => ({ line, key, error }));
+
+    linux.runner.resetLog();
+    const [viaIp, viaNetlink] = [await plain.applyIpBatch(routing(IP)), await linux.applyIpBatch(routing(NL))];
+    // By the helper, as one batch.
+    expect(linux.runner.log.map((l) => [l.command, l.args.join(' ')])).toEqual([['netlink', `-n ${NL} -batch`]]);
+    expect(failures(viaNetlink)).toEqual([
+      { line: 4, key: 'rule:a', error: 'RTNETLINK answers: File exists' },
+      { line: 6, key: 'port:y', error: 'RTNETLINK answers: Operation not supported' },
+    ]);
+    expect(failures(viaIp)).toEqual(failures(viaNetlink));
+    const routed = await view(IP);
+    expect(routed.hairpin).toBe(true);
+    expect(routed.table.map((r) => [r.dst, r.dev])).toEqual([['10.8.0.0/16', 'v0']]);
+    expect(routed.rules.filter((r) => r.iif === 'br0').map((r) => [r.priority, r.table])).toEqual([[100, '1313603585']]);
+    expect(await view(NL)).toEqual(routed);
+
+    const [undoneIp, undoneNetlink] = [await plain.applyIpBatch(unrouting(IP)), await linux.applyIpBatch(unrouting(NL))];
+    expect(failures(undoneNetlink).map((f) => f.line)).toEqual([2, 4]);
+    expect(failures(undoneIp)).toEqual(failures(undoneNetlink));
+    const unrouted = await view(IP);
+    expect(unrouted).toMatchObject({ hairpin: false, table: [] });
+    expect(unrouted.rules.some((r) => r.iif === 'br0')).toBe(false);
+    expect(await view(NL)).toEqual(unrouted);
+  });
+
   it('reads a link as ip -json -details does', async () => {
     await plain.applyIpBatch(new IpBatch(NL).linkSet('v1', { mtu: 1400 }).linkSet('v0', { master: 'br0' }));
     await plain.runner.run('ip', ['-n', NL, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '42', 'local', '10.1.0.2', 'dstport', '4789', 'nolearning', 'proxy'], { mutating: true });

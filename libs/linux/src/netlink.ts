@@ -83,7 +83,7 @@ def run(ipr, ops):
             elif kind == 'addr':
                 ipr.addr(o['cmd'], index=dev(o['dev']), address=o['address'], prefixlen=o['prefixlen'], family=family(o['family']))
             elif kind == 'route':
-                kw = {'family': family(o['family']), 'dst_len': o['dstLen'], 'table': 254}
+                kw = {'family': family(o['family']), 'dst_len': o['dstLen'], 'table': o.get('table', 254)}
                 if o['dst'] is not None: kw['dst'] = o['dst']
                 if 'via' in o: kw['gateway'] = o['via']
                 if 'dev' in o: kw['oif'] = dev(o['dev'])
@@ -93,6 +93,11 @@ def run(ipr, ops):
                 else:
                     kw.update(proto=0, type=0, scope=255)
                 ipr.route(o['cmd'], **kw)
+            elif kind == 'rule':
+                # As ip sends 'rule add/del iif IIF lookup T pref P': IPv4, to the table.
+                ipr.rule(o['cmd'], iifname=o['iif'], table=o['table'], priority=o['pref'], family=AF_INET)
+            elif kind == 'hairpin':
+                ipr.brport('set', index=dev(o['dev']), mode=1 if o['on'] else 0)
             elif kind == 'netnsAdd':
                 netns_add(o['name'])
             elif kind == 'netnsDel':
