@@ -134,6 +134,13 @@ describe('plugin kinds in GraphQL', () => {
     expect(createFirewallPolicies.map((p: { name: string }) => p.name)).toEqual(['batch-a', 'batch-b']);
     expect(createFirewallPolicies[0].rules).toEqual([{ priority: 1 }, { priority: 2 }]);
     expect(await count()).toBe(before + 2);
+    // More than a call may make: refused as a whole.
+    const tooMany = await errorOf(Array.from({ length: 1001 }, (_, i) => policy(`batch-many-${i}`)));
+    expect(tooMany).toMatchObject({ message: 'at most 1000 per call, got 1001', extensions: { code: 'BAD_USER_INPUT', field: 'inputs' } });
+    expect(await count()).toBe(before + 2);
+    // None: nothing made, nothing waited for.
+    expect(await gql('mutation { createFirewallPolicies(inputs: [], wait: true) { id } }')).toEqual({ createFirewallPolicies: [] });
+    expect(await count()).toBe(before + 2);
   });
 
   it('refuses a label selector without a value with a coded error, nothing written', async () => {
