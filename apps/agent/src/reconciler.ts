@@ -590,10 +590,9 @@ export class Reconciler {
     trace('agent.pass.plugins', revision);
     // A plugin resource that failed is retried after its own backoff, as a core one (never
     // skipped: a plugin's reconcile takes every resource of its kinds, and removes what it is not given).
-    const byPluginKey = new Map(all.filter((r) => plugins?.handles(r.kind)).map((r) => [resourceKey(r), r]));
     for (const s of pluginStatuses) {
       const key = resourceKey(s);
-      const r = byPluginKey.get(key);
+      const r = byKey.get(key);
       if (!r) continue;
       if (s.state === RealizationState.FAILED) this.fail(key, r, { key, reason: s.reason ?? 'failed', terminal: false }, true);
       else this.backoff.delete(key);

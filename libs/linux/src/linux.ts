@@ -370,15 +370,24 @@ export class Linux {
     const v4 = addresses.filter((a) => ipFamily(a) === 4);
     if (v4.length === 0) return;
     if (this.netlink) {
-      const args = [...nsArgs(netns), 'announce', dev, ...v4];
-      const started = performance.now();
-      const answer = await this.netlink.announce(netns, dev, v4);
-      const failed = 'error' in answer ? answer.error : 'abort' in answer ? answer.abort : undefined;
-      this.runner.record({ command: 'netlink', args, mutating: true, ms: performance.now() - started, exitCode: failed === undefined ? 0 : 1 });
-      if (failed !== undefined) throw new LinuxCommandError('netlink', args, 1, failed);
+      const helper = this.netlink;
+      await this.helped([...nsArgs(netns), 'announce', dev, ...v4], true, () => helper.announce(netns, dev, v4));
       return;
     }
     await this.runner.run('nsenter', [...nsArg, '--', NETLINK_PYTHON, '-c', GARP_PROGRAM, dev, ...v4], { mutating: true });
+  }
+
+  /**
+   * One request to the netlink helper, logged as `netlink ARGS…`: its answer, or a
+   * {@link LinuxCommandError} when the helper said why it could not do it (`error`, `abort`).
+   */
+  private async helped<A extends object>(args: string[], mutating: boolean, request: () => Promise<A>): Promise<A> {
+    const started = performance.now();
+    const answer = await request();
+    const failed = 'error' in answer ? String(answer.error) : 'abort' in answer ? String(answer.abort) : undefined;
+    this.runner.record({ command: 'netlink', args, mutating, ms: performance.now() - started, exitCode: failed === undefined ? 0 : 1 });
+    if (failed !== undefined) throw new LinuxCommandError('netlink', args, 1, failed);
+    return answer;
   }
 
   /**
@@ -408,11 +417,9 @@ export class Linux {
     }
     assertSysctlKey(key);
     if (this.netlink) {
-      const args = [...nsArgs(netns), 'sysctl', '-n', key];
-      const started = performance.now();
-      const answer = await this.netlink.sysctl(netns, sysctlPath(key), null);
-      this.runner.record({ command: 'netlink', args, mutating: false, ms: performance.now() - started, exitCode: 'value' in answer ? 0 : 1 });
-      return 'value' in answer ? answer.value : null;
+      const helper = this.netlink;
+      const answer = await this.helped([...nsArgs(netns), 'sysctl', '-n', key], false, () => helper.sysctl(netns, sysctlPath(key), null)).catch(() => null);
+      return answer && 'value' in answer ? answer.value : null;
     }
     const r = await this.runner.run('ip', ['netns', 'exec', assertNetnsName(netns), 'sysctl', '-n', key], { mutating: false, reject: false });
     return r.exitCode === 0 ? r.stdout.trim() : null;
@@ -442,12 +449,8 @@ export class Linux {
     }
     assertNetnsName(netns);
     if (this.netlink) {
-      const args = [...nsArgs(netns), 'sysctl', '-qw', `${key}=${value}`];
-      const started = performance.now();
-      const answer = await this.netlink.sysctl(netns, sysctlPath(key), value);
-      const failed = 'error' in answer ? answer.error : 'abort' in answer ? answer.abort : undefined;
-      this.runner.record({ command: 'netlink', args, mutating: true, ms: performance.now() - started, exitCode: failed === undefined ? 0 : 1 });
-      if (failed !== undefined) throw new LinuxCommandError('netlink', args, 1, failed);
+      const helper = this.netlink;
+      await this.helped([...nsArgs(netns), 'sysctl', '-qw', `${key}=${value}`], true, () => helper.sysctl(netns, sysctlPath(key), value));
       return;
     }
     await this.runner.run('ip', ['netns', 'exec', netns, 'sysctl', '-qw', `${key}=${value}`], { mutating: true });
