@@ -92,6 +92,11 @@ function validatePool(pool: PoolSpec, path: string, vip: string | null | undefin
   }
 }
 
+/** The ports its pools name as members, each once. */
+const memberPortIds = (spec: Pick<LoadBalancerSpec, 'listeners'>): string[] => [
+  ...new Set((spec.listeners ?? []).flatMap((l) => (l.pool.members ?? []).flatMap((m) => (m.portId ? [m.portId] : [])))),
+];
+
 /** The mode a load balancer runs in: its own, or APPLIANCE when it is pinned to a host or monitors health, DISTRIBUTED otherwise. */
 export function lbMode(spec: Pick<LoadBalancerSpec, 'mode' | 'hostId' | 'listeners'>): LbMode {
   if (spec.mode) return spec.mode;
@@ -122,8 +127,8 @@ export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>,
   if (listeners.length > LIMITS.listeners) throw badInput(`a load balancer has at most ${LIMITS.listeners} listeners`, 'input.listeners');
   const vipSubnets = subnets.filter((s) => s.networkId === subnet.networkId);
   // The member ports only (not the site's).
-  const memberIds = listeners.flatMap((l) => (l.pool.members ?? []).flatMap((m) => (m.portId ? [m.portId] : [])));
-  const ports = memberIds.length ? await intent.ports({ ids: [...new Set(memberIds)] }) : [];
+  const memberIds = memberPortIds(spec);
+  const ports = memberIds.length ? await intent.ports({ ids: memberIds }) : [];
   for (const [n, l] of listeners.entries()) {
     const path = `input.listeners.${n}`;
     if (!inRange(l.port, 1, 65535)) throw badInput(`listener port ${l.port} is not 1-65535`, `${path}.port`);
@@ -160,7 +165,7 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   if (!hostIds.length) return [];
   const [network] = await intent.networks({ ids: [subnet.networkId] });
   const vipSubnets = await intent.subnets({ networkIds: [subnet.networkId] });
-  const memberPorts = (spec.listeners ?? []).flatMap((l) => (l.pool.members ?? []).flatMap((m) => (m.portId ? [m.portId] : [])));
+  const memberPorts = memberPortIds(spec);
   const ports = memberPorts.length ? await intent.ports({ ids: memberPorts }) : [];
   const listeners: PlacedListener[] = (spec.listeners ?? []).map((l) => {
     const hm = l.pool.healthMonitor;
