@@ -8,7 +8,7 @@ import type { IntentFilter } from './intent-filter';
  * needs in its `@netloom/plugin-sdk` peer dependency: another major, or a newer minor than the
  * host's, is refused at load with the version it needs.
  */
-export const SDK_SEMVER = '1.0.0';
+export const SDK_SEMVER = '1.1.0';
 
 /** The SDK's major version. A plugin names the one it targets (`sdk`); a mismatch is refused at load. */
 export const SDK_VERSION = 1;
@@ -82,6 +82,15 @@ export interface IntentView {
   >;
   /** The stored resources of a kind of this plugin (the one being changed excluded). */
   resources<S = Record<string, unknown>>(kind: string, filter?: IntentFilter): Promise<PluginResource<S>[]>;
+  /**
+   * What hosts' agents observed of resources of a kind of this plugin, as the controller half's
+   * {@link ControllerHalf.observedForPlacement} keeps it: one row per resource and host that
+   * reported something it keeps (`filter.hostIds` narrows by the reporting host). Reading it
+   * makes `place` run again when one of those values changes: e.g. a load balancer's members
+   * checked on their own hosts, whose health every host's placement then carries. Empty inside
+   * `validate` and `reserve` (a write never waits for an agent). Since SDK 1.1 (absent before).
+   */
+  observed?<V = unknown>(kind: string, filter?: IntentFilter): Promise<{ id: string; hostId: string; value: V }[]>;
 }
 
 /** What one host receives for one resource. */
@@ -114,7 +123,7 @@ export interface Placement<D = unknown> {
  * transaction of the change (validate) or after it (place), and may throw the SDK's errors
  * (`badInput`, `conflict`, `notFound`), which reach the API user with their codes.
  */
-export interface ControllerHalf<R extends PluginResource<unknown> = PluginResource, D = unknown> {
+export interface ControllerHalf<R extends PluginResource<unknown> = PluginResource, D = unknown, O = Record<string, unknown>> {
   /** Checks beyond the schema (overlaps, conflicts with other resources). Nothing is written when it throws. */
   validate?(resource: R, intent: IntentView): void | Promise<void>;
   /** Where the resource is realized and what each of those hosts receives (`D`: the agent half's desired spec). */
@@ -126,6 +135,14 @@ export interface ControllerHalf<R extends PluginResource<unknown> = PluginResour
    * `place` is then called there too, and the addresses its `endpoints` announce are held as well.
    */
   reserve?(resource: R, intent: IntentView): AddressReservation[] | Promise<AddressReservation[]>;
+  /**
+   * The part of what one host observed of a resource (its agent half's `observe`) that its
+   * placement depends on, as JSON (null or undefined: nothing): e.g. the health of the members
+   * that host checks, not their counters. `place` reads it with {@link IntentView.observed} and is
+   * called again only when it changes, so a counter moving re-places nothing. Keep it small and
+   * pure; it runs on the controller for every observed change of the kind. Since SDK 1.1.
+   */
+  observedForPlacement?(observed: O, kind: string): unknown;
 }
 
 /** One address of a core subnet held by a plugin resource. */
@@ -194,7 +211,7 @@ export interface PluginDefinition<K extends Kinds = Kinds, D = unknown, R extend
   sdk: number;
   /** Kinds it adds, by PascalCase name (unique across all plugins), e.g. `Router`. */
   kinds: K;
-  controller?: ControllerHalf<R, D>;
+  controller?: ControllerHalf<R, D, O>;
   agent?: AgentHalf<D, O>;
 }
 

@@ -27,6 +27,11 @@ export interface InMemoryIntent {
   subnets?: (Pick<SubnetRow, 'id' | 'networkId' | 'cidr'> & Partial<SubnetRow>)[];
   ports?: (Pick<PortRow, 'id' | 'networkId' | 'hostId'> & Partial<PortRow>)[];
   resources?: (Pick<PluginResource, 'kind' | 'id' | 'spec'> & Partial<PluginResource>)[];
+  /**
+   * What hosts observed of resources, as the controller half's `observedForPlacement` kept it
+   * (call it on an agent's report to test both together): what `intent.observed()` returns.
+   */
+  observed?: { kind: string; id: string; hostId: string; value: unknown }[];
 }
 
 /**
@@ -58,6 +63,13 @@ export function inMemoryIntent(intent: InMemoryIntent = {}): IntentView {
     subnets: (filter) => read(subnets, filter),
     ports: (filter) => read(ports, filter),
     resources: <S>(kind: string, filter?: IntentFilter) => read(resources.filter((r) => r.kind === kind) as PluginResource<S>[], filter),
+    observed: <V>(kind: string, filter?: IntentFilter) =>
+      Promise.resolve(
+        (intent.observed ?? [])
+          .filter((o) => o.kind === kind && matchesFilter(o, filter))
+          .map((o) => ({ id: o.id, hostId: o.hostId, value: o.value as V }))
+          .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0)),
+      ),
   };
 }
 

@@ -71,6 +71,8 @@ export function databaseIntentView(em: EntityManager, plugin: PluginDefinition, 
         (await em.find(PluginResource, { where: { kind }, order: { id: 'ASC' } })).filter((r) => r.id !== exceptId).map(toSdkResource),
       ) as Promise<SdkResource<S>[]>;
     },
+    // A write never waits for an agent: what hosts observed is for placements made after the commit.
+    observed: () => Promise.resolve([]),
   };
 }
 

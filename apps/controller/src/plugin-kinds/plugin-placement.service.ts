@@ -35,6 +35,16 @@ export class PluginPlacementService {
             throw new Error(reason);
           }
         },
+        observedForPlacement: (observed: Record<string, unknown>, kind: string) => {
+          if (!controller.observedForPlacement) return undefined;
+          try {
+            return controller.observedForPlacement(observed, kind);
+          } catch (error) {
+            // Kept as nothing: the placement reads what it would without a report.
+            this.logger.warn(`plugin ${plugin.id}: observedForPlacement(${kind}) failed: ${error instanceof Error ? error.message : String(error)}`);
+            return undefined;
+          }
+        },
       };
       this.placers.set(plugin, placer);
     }

@@ -12,9 +12,10 @@ import { AgentSession } from '../agents/agent-session';
 import { HostAgent } from '../agents/host-agent.entity';
 import { MetricsService } from '../observability/metrics.service';
 import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
-import { IntentStore } from './intent-store';
+import { IntentStore, RowChange } from './intent-store';
 import { HostDelta, hashOf, PlacementOutcome, Realizer } from './realizer';
 import { ReplicaSyncService } from './replica-sync.service';
+import { ResourceStatus } from './resource-status.entity';
 import { RESOURCE_STATUS_CHANGES, StatusService } from './status.service';
 import { describeDropped, screenAck } from './status-screen';
 
@@ -22,6 +23,9 @@ interface Affected {
   revision: number;
   hosts: Set<string>;
 }
+
+/** A status as far as placements read it: what its host observed of the resource (null: nothing). */
+type ObservedStatus = Pick<ResourceStatus, 'hostId' | 'kind' | 'resourceId' | 'observed'>;
 
 /**
  * Keeps every agent's desired state current. After each commit (coalesced), the intent store
@@ -42,6 +46,8 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   private readonly realizer: Realizer;
   /** Change-feed entries committed but not yet realized, by kind and id. */
   private readonly pending = new Map<string, { kind: string; id: string }>();
+  /** What hosts observed of plugin resources since the last pass, as their plugins keep it for placements, by resource and host. */
+  private readonly observedPending = new Map<string, { kind: string; id: string; hostId: string; value: unknown }>();
   private readonly applied = new Map<string, number>();
   private readonly affected: Affected[] = [];
   private readonly events = new EventEmitter();
@@ -72,9 +78,11 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   ) {
     this.events.setMaxListeners(0);
     this.realizer = new Realizer(this.store, (kind) => this.plugins.placerOf(kind), (hostId) => this.inSpan(hostId));
-    // Other replicas' agents (a shared store): their acks wake `wait`, their comings and goings change spans.
+    // Other replicas' agents (a shared store): their acks wake `wait`, their comings and goings
+    // change spans, what they observed may change placements.
     this.replicas.onApplied(() => this.events.emit('applied'));
     this.replicas.onPresence(() => void this.flush());
+    this.replicas.onStatuses((statuses) => this.noteObserved(statuses));
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -91,6 +99,9 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     const revision = this.changes.lastRevision;
     await this.run(async () => {
       await this.changes.betweenWrites(() => this.store.loadAll(this.dataSource.manager));
+      // What hosts observed before this start, for the placements that read it.
+      this.noteObserved(await this.status.withObserved(), false);
+      this.takeObserved();
       await this.realizer.rebuild();
       this.flushedRevision = revision;
     });
@@ -191,7 +202,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     try {
       const refreshed = await this.changes.betweenWrites(() => this.store.refresh(this.dataSource.manager, named));
       trace('controller.dispatch.refreshed', revision);
-      deltas = await this.realizer.apply(refreshed);
+      deltas = await this.realizer.apply([...refreshed, ...this.takeObserved()]);
       trace('controller.dispatch.realized', revision);
     } catch (error) {
       // Not read (the database went away): read again on the next flush.
@@ -214,11 +225,42 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
       gone.push({ hostId: session.hostId, refs: this.sendDelta(session, deltas.get(session.hostId) ?? { upserts: [], deletes: [] }, revision) });
     }
     await this.status.forget(gone);
+    // What a host no longer has, it no longer observes.
+    this.noteObserved(gone.flatMap(({ hostId, refs }) => refs.map((r) => ({ hostId, kind: r.kind, resourceId: r.id, observed: null }))));
     if (changedHosts.size) {
       this.affected.push({ revision, hosts: changedHosts });
       if (this.affected.length > 1000) this.affected.shift();
     }
     this.flushedRevision = revision;
+  }
+
+  /**
+   * Keeps what hosts observed of plugin resources whose placements read it (their plugin's
+   * `observedForPlacement`), for the next pass (started unless `flush` is false): a change
+   * re-places the resources that read it, so a member's health checked on one host reaches the
+   * placements of every host.
+   */
+  private noteObserved(statuses: ObservedStatus[], flush = true): void {
+    let noted = false;
+    for (const s of statuses) {
+      const keep = this.plugins.placerOf(s.kind)?.observedForPlacement;
+      if (!keep) continue;
+      const value = s.observed ? keep(s.observed, s.kind) : undefined;
+      this.observedPending.set(`${s.resourceId}/${s.hostId}`, { kind: s.kind, id: s.resourceId, hostId: s.hostId, value });
+      noted = true;
+    }
+    if (noted && flush) void this.flush();
+  }
+
+  /** The kept observed values that changed since the last pass, put into the store. */
+  private takeObserved(): RowChange[] {
+    const changes: RowChange[] = [];
+    for (const o of this.observedPending.values()) {
+      const change = this.store.observe(o.kind, o.id, o.hostId, o.value);
+      if (change) changes.push(change);
+    }
+    this.observedPending.clear();
+    return changes;
   }
 
   /** One host's desired resources as realized so far (after a flush: through the last commit). */
@@ -353,6 +395,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
       this.logger.warn(`host ${session.hostId}, ack of revision ${message.revision}: ${describeDropped(screened, message.statuses.length)}`);
     }
     const changed = await this.status.recordAck(session.hostId, revision, screened.accepted, message.full === true ? screened.listed : null, screened.droppedTotal);
+    this.noteObserved(changed);
     this.applied.set(session.hostId, Math.max(this.applied.get(session.hostId) ?? 0, revision));
     for (const status of changed) await this.changes.pubSub.publish(RESOURCE_STATUS_CHANGES, status);
     this.events.emit('applied');

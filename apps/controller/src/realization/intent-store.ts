@@ -53,8 +53,21 @@ export interface PortRow {
   fixedIps: { subnetId: string; ipAddress: string }[];
 }
 
+/**
+ * What one host observed of a plugin resource, as its plugin's `observedForPlacement` keeps it
+ * (not a table: what agents reported, kept here for placements to read).
+ */
+export interface ObservedRow {
+  /** The resource's id. */
+  id: string;
+  kind: string;
+  hostId: string;
+  value: unknown;
+}
+
 /** The kinds of row; plugin resources are one table, told apart by `kind`. */
-export type RowKind = 'Host' | 'Network' | 'Subnet' | 'Port' | 'Resource';
+export type RowKind = 'Host' | 'Network' | 'Subnet' | 'Port' | 'Resource' | 'Observed';
+type TableKind = Exclude<RowKind, 'Observed'>;
 
 /** One row as it was before a change and is after it (absent: did not / does not exist). */
 export type RowChange =
@@ -62,10 +75,11 @@ export type RowChange =
   | { kind: 'Network'; id: string; before?: NetworkRow; after?: NetworkRow }
   | { kind: 'Subnet'; id: string; before?: SubnetRow; after?: SubnetRow }
   | { kind: 'Port'; id: string; before?: PortRow; after?: PortRow }
-  | { kind: 'Resource'; id: string; before?: ResourceRow; after?: ResourceRow };
+  | { kind: 'Resource'; id: string; before?: ResourceRow; after?: ResourceRow }
+  | { kind: 'Observed'; id: string; hostId: string; before?: ObservedRow; after?: ObservedRow };
 
 /** Which table a change-feed kind names. */
-export const rowKindOf = (feedKind: string): RowKind =>
+export const rowKindOf = (feedKind: string): TableKind =>
   feedKind === ResourceKind.Host || feedKind === ResourceKind.Network || feedKind === 'Subnet' || feedKind === ResourceKind.Port
     ? (feedKind)
     : 'Resource';
@@ -77,7 +91,7 @@ const CHUNK = 500;
 /** One read of what a controller half asked for: realization re-places it when a matching row changes. */
 export interface Read {
   kind: RowKind;
-  /** For `Resource`: the plugin kind read. */
+  /** For `Resource` and `Observed`: the plugin kind read. */
   resourceKind?: string;
   filter?: IntentFilter;
 }
@@ -105,6 +119,8 @@ export class IntentStore {
   private readonly portsByNetwork = new Map<string, Map<string, Set<string>>>();
   /** subnet id → ids of ports with an address in it. */
   private readonly portsBySubnet = new Map<string, Set<string>>();
+  /** resource id → host id → what that host observed of it (as its plugin keeps it). */
+  private readonly observed = new Map<string, Map<string, ObservedRow>>();
 
   /** Reads everything (at start). */
   async loadAll(em: EntityManager): Promise<void> {
@@ -129,12 +145,12 @@ export class IntentStore {
    * read after later commits is newer than its change: those commits name it again.
    */
   async refresh(em: EntityManager, named: Iterable<{ kind: string; id: string }>): Promise<RowChange[]> {
-    const ids = new Map<RowKind, Set<string>>();
+    const ids = new Map<TableKind, Set<string>>();
     for (const { kind, id } of named) {
       const k = rowKindOf(kind);
       ids.set(k, (ids.get(k) ?? new Set()).add(id));
     }
-    const read = async <E extends { id: string }, R>(entity: new () => E, kind: RowKind, toRow: (e: E) => R): Promise<Map<string, R>> => {
+    const read = async <E extends { id: string }, R>(entity: new () => E, kind: TableKind, toRow: (e: E) => R): Promise<Map<string, R>> => {
       const wanted = [...(ids.get(kind) ?? [])];
       const out = new Map<string, R>();
       for (let i = 0; i < wanted.length; i += CHUNK) {
@@ -172,7 +188,16 @@ export class IntentStore {
       case 'Subnet':
         return { ...change, before: swap(this.subnets, change.id, change.after) };
       case 'Resource':
+        // What hosts observed of a resource goes with it.
+        if (!change.after) this.observed.delete(change.id);
         return { ...change, before: swap(this.resources, change.id, change.after) };
+      case 'Observed': {
+        const byHost = this.observed.get(change.id) ?? new Map<string, ObservedRow>();
+        const before = swap(byHost, change.hostId, change.after);
+        if (byHost.size) this.observed.set(change.id, byHost);
+        else this.observed.delete(change.id);
+        return { ...change, before };
+      }
       case 'Port': {
         const before = swap(this.ports, change.id, change.after);
         if (before) this.indexPort(before, false);
@@ -180,6 +205,19 @@ export class IntentStore {
         return { ...change, before };
       }
     }
+  }
+
+  /**
+   * Keeps what a host observed of a plugin resource (undefined or null: nothing); returns the
+   * change when it differs from what was kept (compared as JSON), undefined otherwise. A
+   * resource not in the intent keeps nothing.
+   */
+  observe(kind: string, id: string, hostId: string, value: unknown): RowChange | undefined {
+    const before = this.observed.get(id)?.get(hostId);
+    const keep = value !== undefined && value !== null && this.resources.get(id)?.kind === kind;
+    if (!keep && !before) return undefined;
+    if (keep && before && JSON.stringify(before.value) === JSON.stringify(value)) return undefined;
+    return this.put({ kind: 'Observed', id, hostId, after: keep ? { id, kind, hostId, value } : undefined });
   }
 
   /** Host id → ids of the network's ports there (hosts without any are absent). */
@@ -209,6 +247,13 @@ export class IntentStore {
       resources: <S>(kind: string, filter?: IntentFilter) => {
         if (!pluginKinds.has(kind)) throw new Error(`plugin ${pluginId} asked for resources of ${kind}, not one of its kinds`);
         return list('Resource', [...this.resources.values()].filter((r) => r.kind === kind), filter, kind) as Promise<ResourceRow<S>[]>;
+      },
+      observed: <V>(kind: string, filter?: IntentFilter) => {
+        if (!pluginKinds.has(kind)) throw new Error(`plugin ${pluginId} asked for what was observed of ${kind}, not one of its kinds`);
+        const rows = filter?.ids ? filter.ids.flatMap((id) => [...(this.observed.get(id)?.values() ?? [])]) : [...this.observed.values()].flatMap((byHost) => [...byHost.values()]);
+        reads.push({ kind: 'Observed', filter, resourceKind: kind });
+        const out = rows.filter((r) => r.kind === kind && matchesFilter(r, filter));
+        return Promise.resolve(out.sort((a, b) => byId(a, b) || (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0)).map((r) => ({ id: r.id, hostId: r.hostId, value: r.value as V })));
       },
     };
   }

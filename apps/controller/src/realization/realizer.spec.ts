@@ -344,3 +344,51 @@ describe('Realizer placement outcomes', () => {
     expect(realizer.placementOf('r1')).toBeUndefined();
   });
 });
+
+describe('Realizer placements that read what hosts observed', () => {
+  const host = (id: string): RowChange => ({ kind: 'Host', id, after: { id, name: id, vtepAddress: `192.0.2.${id.slice(1)}`, underlayMtu: null, labels: {} } });
+  const resource = (id: string): RowChange => ({ kind: 'Resource', id, after: { kind: 'Probe', id, name: id, generation: 1, labels: {}, spec: {} } });
+  let placed = 0;
+  /** Places a Probe on h1 and h2, each with what every host observed of it. */
+  const probes: Placer = {
+    pluginId: 'test.probes',
+    kinds: new Set(['Probe']),
+    async place(row: ResourceRow, view): Promise<PluginPlacement[]> {
+      placed += 1;
+      const seen = await view.observed!(row.kind, { ids: [row.id] });
+      return ['h1', 'h2'].map((hostId) => ({ kind: row.kind, id: row.id, generation: 1, hostId, spec: { seen } }));
+    },
+  };
+
+  it('places again only the resource whose kept value changed, and sends every host its new placement', async () => {
+    const store = new IntentStore();
+    const realizer = new Realizer(store, (kind) => (kind === 'Probe' ? probes : undefined), () => true);
+    for (const h of ['h1', 'h2']) store.put(host(h));
+    store.put(resource('r1'));
+    store.put(resource('r2'));
+    await realizer.rebuild();
+    placed = 0;
+
+    const change = store.observe('Probe', 'r1', 'h2', { down: ['m1'] })!;
+    const deltas = await realizer.apply([change]);
+    expect(placed).toBe(1);
+    for (const h of ['h1', 'h2']) {
+      expect(deltas.get(h)!.upserts.map((r) => [resourceKey(r), r.spec])).toEqual([['Probe/r1', { seen: [{ id: 'r1', hostId: 'h2', value: { down: ['m1'] } }] }]]);
+    }
+    // The same value again is no change; nothing kept for a resource not in the intent.
+    expect(store.observe('Probe', 'r1', 'h2', { down: ['m1'] })).toBeUndefined();
+    expect(store.observe('Probe', 'r9', 'h2', { down: [] })).toBeUndefined();
+    expect(store.observe('Widget', 'r7', 'h2', { down: [] })).toBeUndefined();
+    // Nothing observed any more: placed again without it.
+    const gone = await realizer.apply([store.observe('Probe', 'r1', 'h2', null)!]);
+    expect(placed).toBe(2);
+    expect(gone.get('h1')!.upserts.map((r) => r.spec)).toEqual([{ seen: [] }]);
+    // Deleting the resource forgets what was observed of it.
+    store.observe('Probe', 'r2', 'h1', { down: [] });
+    store.put({ kind: 'Resource', id: 'r2' });
+    store.put(resource('r2'));
+    expect(await probes.place(store.resources.get('r2')!, store.view(new Set(['Probe']), 'test.probes', []))).toEqual(
+      ['h1', 'h2'].map((hostId) => ({ kind: 'Probe', id: 'r2', generation: 1, hostId, spec: { seen: [] } })),
+    );
+  });
+});

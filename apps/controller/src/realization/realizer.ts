@@ -28,6 +28,8 @@ export interface Placer {
    * resource is placed nowhere, and the error's message kept as the reason.
    */
   place(resource: ResourceRow, view: IntentView): Promise<PluginPlacement[]>;
+  /** What of a host's observed state of a resource its placement reads (`observedForPlacement`); undefined: nothing, or the plugin keeps none. */
+  observedForPlacement?(observed: Record<string, unknown>, kind: string): unknown;
 }
 
 /** What the last placement of a plugin resource came to: what its GraphQL `placement` shows. */
@@ -224,6 +226,9 @@ export class Realizer {
         break;
       case 'Resource':
         dirty.resources.add(change.id);
+        break;
+      case 'Observed':
+        // Only the placements that read it (below).
         break;
     }
     for (const id of this.readers.get(change.kind) ?? []) {

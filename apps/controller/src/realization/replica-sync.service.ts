@@ -10,6 +10,7 @@ import { Store } from '../database/store';
 import { CONTROLLER_CONFIG } from '../database/tokens';
 import { AgentPresence, connectedElsewhere, inSpanElsewhere, OwnRanges } from './presence';
 import { RESOURCE_STATUS_CHANGES, StatusService } from './status.service';
+import { ResourceStatus } from './resource-status.entity';
 
 /** How often the store is read when no NOTIFY woke the sync (the safety net, and time-based presence changes). */
 export const REPLICA_POLL_MS = 1_000;
@@ -90,6 +91,11 @@ export class ReplicaSyncService implements OnApplicationBootstrap, BeforeApplica
     this.events.on('presence', listener);
   }
 
+  /** Statuses other replicas stored (each page, in store order). */
+  onStatuses(listener: (statuses: ResourceStatus[]) => void): void {
+    this.events.on('statuses', listener);
+  }
+
   /** A host's credential was voided, maybe through another replica: a channel this one holds for it must end. */
   onRevoked(listener: (hostId: string) => void): void {
     this.events.on('revoked', listener);
@@ -143,10 +149,9 @@ export class ReplicaSyncService implements OnApplicationBootstrap, BeforeApplica
   private async readStatuses(): Promise<void> {
     for (;;) {
       const page = await this.status.storedAfter(this.statusCursor, PAGE);
-      for (const status of page) {
-        if (this.own.has(status.seq)) continue;
-        await this.changes.pubSub.publish(RESOURCE_STATUS_CHANGES, status);
-      }
+      const others = page.filter((status) => !this.own.has(status.seq));
+      for (const status of others) await this.changes.pubSub.publish(RESOURCE_STATUS_CHANGES, status);
+      if (others.length) this.events.emit('statuses', others);
       if (!page.length) return;
       this.statusCursor = page[page.length - 1].seq;
       this.own.pruneThrough(this.statusCursor);

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager, In, MoreThan } from 'typeorm';
+import { DataSource, EntityManager, In, IsNull, MoreThan, Not } from 'typeorm';
 import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { RealizationState, ResourceRef, ResourceStatusReport } from '@netloom/model';
 import { HostAgent } from '../agents/host-agent.entity';
@@ -209,6 +209,11 @@ export class StatusService {
   /** Statuses stored after `seq` (by any replica), in store order, at most `limit`. */
   storedAfter(seq: number, limit: number): Promise<ResourceStatus[]> {
     return this.dataSource.getRepository(ResourceStatus).find({ where: { seq: MoreThan(seq) }, order: { seq: 'ASC' }, take: limit });
+  }
+
+  /** Every status that carries an observed state (plugin resources'), as far as placements read them. */
+  withObserved(): Promise<Pick<ResourceStatus, 'hostId' | 'kind' | 'resourceId' | 'observed'>[]> {
+    return this.dataSource.getRepository(ResourceStatus).find({ select: { hostId: true, kind: true, resourceId: true, observed: true }, where: { observed: Not(IsNull()) } });
   }
 
   /** Forgets the status of resources hosts no longer have (one transaction for them all). */
