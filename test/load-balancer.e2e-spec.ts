@@ -7,7 +7,8 @@
  * own address, per-member counters in the observed status, a client behind a router, hairpin.
  * APPLIANCE (a health monitor: a namespace of its own on one host): a member taken out and back
  * by its health monitor (polled, and on the `resourceStatusChanges` subscription), source-IP
- * affinity. Then bad input refused with nothing written, a firewall policy on the members that
+ * affinity. DISTRIBUTED with a health monitor: each member checked on its port's host, one
+ * stopped taken out of both hosts' maps and brought back. Then bad input refused with nothing written, a firewall policy on the members that
  * tells a DISTRIBUTED VIP's clients apart by their own address, and delete.
  *
  * Each member runs `socat … fork` answering its own name, so every connection says where it
@@ -481,6 +482,77 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
     }
   });
 
+  it("d2. DISTRIBUTED with a TCP health monitor: each member checked on its port's host; one stopped leaves every host's map, and comes back", async () => {
+    const l = theLab();
+    const [a, c1, c2] = [need('a'), need('c1'), need('c2')];
+    const lb = await createLb({ name: `${P}-dhc`, mode: 'DISTRIBUTED', subnetId: a.subnetId, vipAddress: '10.92.1.120', listeners: listeners({ healthMonitor: MONITOR }) });
+    expect(modeOf(lb)).toBe('DISTRIBUTED');
+    const hostOf = (m: string): string => member(m).port.hostId;
+    /** Each host's observed members of the first listener, by host and name. */
+    const perHost = async (): Promise<Record<string, Record<string, MemberObserved & { checked: boolean | null }>>> => {
+      const read = await l.read<{ status: { hostId: string; observed: LbObserved | null }[] }>(
+        'LoadBalancer',
+        lb.id,
+        `status { hostId observed { ${observedFields(`${MEMBER_FIELDS} checked`)} } }`,
+      );
+      return Object.fromEntries(read.status.map((s) => [s.hostId, membersOf(s.observed) as Record<string, MemberObserved & { checked: boolean | null }>]));
+    };
+    const everywhere = async (want: Record<string, MemberStatus>, checkedToo: boolean): Promise<boolean> => {
+      const hosts = await perHost();
+      return (
+        Object.keys(hosts).length === l.cluster.hostIds.length &&
+        Object.values(hosts).every((members) => Object.entries(want).every(([name, status]) => members[name]?.operatingStatus === status && (!checkedToo || members[name].checked !== null)))
+      );
+    };
+    try {
+      // Each member is checked on its own port's host only; the other host shows what that one found.
+      const start = process.hrtime.bigint();
+      await theLab().withAgentLogs(
+        waitFor(async () => (await everywhere({ m1: 'ONLINE', m2: 'ONLINE', m3: 'ONLINE' }, true)) && Object.values(await perHost()).every((ms) => Object.values(ms).every((m) => m.checked !== null)), 10_000, 50, 'every member reported on both hosts'),
+      );
+      const hosts = await perHost();
+      for (const [hostId, members] of Object.entries(hosts)) {
+        for (const name of ['m1', 'm2', 'm3']) {
+          expect({ hostId, name, checked: members[name].checked }).toEqual({ hostId, name, checked: hostOf(name) === hostId });
+          // Only the checking host has a last check to show.
+          if (hostOf(name) === hostId) await waitFor(async () => (await perHost())[hostId][name].lastCheck !== null, 5_000, 50, `${name} checked on its host`);
+          else expect(members[name].lastCheck).toBeNull();
+        }
+      }
+      note(`d2: DISTRIBUTED with a monitor, every member ONLINE on both hosts ${msSince(start).toFixed(0)} ms after create returned`);
+
+      // Stop m2 (host 1): its host finds it OFFLINE, and the other host follows through the controller.
+      const m2 = member('m2');
+      const stopped = process.hrtime.bigint();
+      await m2.server?.stop();
+      await theLab().withAgentLogs(waitFor(() => everywhere({ m2: 'OFFLINE', m1: 'ONLINE', m3: 'ONLINE' }, false), 15_000, 50, 'm2 OFFLINE on both hosts'));
+      note(`d2: m2 stopped → OFFLINE on both hosts after ${msSince(stopped).toFixed(0)} ms (interval×fall ${MONITOR.intervalMs * MONITOR.fall} ms + observe ${OBSERVE_MS} ms, then the controller's pass)`);
+      // Clients on both hosts (each host translates its own) reach only m1 and m3, none failing.
+      for (const c of [c1, c2]) expect(Object.keys(await spread(c.ns, '10.92.1.120', 30)).sort()).toEqual(['m1', 'm3']);
+
+      // The controller crashes (kill -9) and starts again: what the hosts found is read back at
+      // start (and reported again as the agents reconnect: either keeps it), so a change placed
+      // after the restart, waited for on both hosts, still leaves m2 out everywhere.
+      const crashed = process.hrtime.bigint();
+      await l.cluster.crashController();
+      await l.cluster.waitConnected(20_000);
+      const renamed = await updateLb({ id: lb.id, name: `${P}-dhc-renamed` });
+      expect(renamed.status.every((st) => st.generation === renamed.generation)).toBe(true);
+      note(`d2: controller killed and started again, agents back and a rename applied on both hosts after ${msSince(crashed).toFixed(0)} ms`);
+      for (const c of [c1, c2]) expect(Object.keys(await spread(c.ns, '10.92.1.120', 30)).sort()).toEqual(['m1', 'm3']);
+      expect(await everywhere({ m2: 'OFFLINE' }, false)).toBe(true);
+
+      // Start it again: rise passes bring it back on both hosts.
+      const restarted = process.hrtime.bigint();
+      m2.server = await l.answerServer(m2.port.ns, MEMBER_PORT, 'm2');
+      await theLab().withAgentLogs(waitFor(() => everywhere({ m1: 'ONLINE', m2: 'ONLINE', m3: 'ONLINE' }, false), 15_000, 50, 'm2 ONLINE on both hosts'));
+      note(`d2: m2 started again → ONLINE on both hosts after ${msSince(restarted).toFixed(0)} ms`);
+      for (const c of [c1, c2]) expect(Object.keys(await spread(c.ns, '10.92.1.120', 30)).sort()).toEqual(['m1', 'm2', 'm3']);
+    } finally {
+      expect(await l.remove('LoadBalancer', lb.id)).toEqual([lb.id]);
+    }
+  });
+
   it('e. SOURCE_IP, without and with affinityTimeout: each client sticks to one member', async () => {
     const [lb, c1, c2] = [need('lb'), need('c1'), need('c2')];
     for (const pool of [{ algorithm: 'SOURCE_IP' }, { algorithm: 'SOURCE_IP', affinityTimeout: 60 }]) {
@@ -515,7 +587,12 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
       ['weight 0', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ portId: member('m1').port.id, weight: 0 }) }],
       ['weight 300', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ portId: member('m1').port.id, weight: 300 }) }],
       ['weight 0 on update', 'BAD_USER_INPUT', UPDATE, { id: lb.id, listeners: withMember({ portId: member('m1').port.id, weight: 0 }) }],
-      ['DISTRIBUTED with a health monitor', 'BAD_USER_INPUT', CREATE, { ...base, mode: 'DISTRIBUTED', vipAddress: '10.92.1.101', listeners: listeners({ healthMonitor: MONITOR }) }],
+      [
+        'DISTRIBUTED with a health monitor and a member given by address (checked on which host?)',
+        'BAD_USER_INPUT',
+        CREATE,
+        { ...base, mode: 'DISTRIBUTED', vipAddress: '10.92.1.101', listeners: [{ protocol: 'TCP', port: VIP_PORT, pool: { algorithm: 'ROUND_ROBIN', members: [{ address: member('m1').port.ip, port: MEMBER_PORT }], healthMonitor: MONITOR } }] },
+      ],
       ['DISTRIBUTED on a host', 'BAD_USER_INPUT', CREATE, { ...base, mode: 'DISTRIBUTED', vipAddress: '10.92.1.101', hostId: l.cluster.hostIds[0] }],
     ];
     const seen: string[] = [];

@@ -30,10 +30,19 @@ const healthKey = (lbId: string, l: PlacedListener, m: PlacedMember): string => 
  */
 const applied = new WeakMap<HostContext, Map<string, MemberOperatingStatus>>();
 
-/** A member's operating status on this host now. */
-function memberStatus(host: HostContext, lbId: string, l: PlacedListener, m: PlacedMember): { status: MemberOperatingStatus; last?: string } {
+/** Replaces what a load balancer's members were written with (`written`: health key → status) once its table is written. */
+function noteWritten(host: HostContext, lbId: string, written: Map<string, MemberOperatingStatus>): void {
+  let seen = applied.get(host);
+  if (!seen) applied.set(host, (seen = new Map<string, MemberOperatingStatus>()));
+  for (const key of [...seen.keys()]) if (key.startsWith(`${lbId}|`)) seen.delete(key);
+  for (const [key, status] of written) seen.set(key, status);
+}
+
+/** A member's operating status on this host now (DISTRIBUTED, one checked elsewhere: what that host found). */
+function memberStatus(host: HostContext, lbId: string, l: PlacedListener, m: PlacedMember, spread: boolean): { status: MemberOperatingStatus; last?: string } {
   if (!m.adminUp) return { status: 'DISABLED' };
   if (!l.healthMonitor) return { status: 'NO_MONITOR' };
+  if (spread && !m.check) return { status: m.online === false ? 'OFFLINE' : 'ONLINE' };
   const state = checksOf(host).state(healthKey(lbId, l, m));
   // Not checked yet: members start ONLINE.
   return { status: state?.online === false ? 'OFFLINE' : 'ONLINE', ...(state?.last ? { last: state.last } : {}) };
@@ -94,9 +103,41 @@ async function reconcile(desired: DesiredPluginResource<LbPlacement>[], host: Ho
     ...responders,
   ]);
   const byId = new Map(outcomes.map((o) => [o.id, o]));
+  checksOf(host).sync(memberChecks(appliances, byNetwork, byId));
+  // What load balancers no longer here were written with is forgotten.
+  const ids = new Set(desired.map((r) => r.id));
+  const seen = applied.get(host);
+  for (const key of [...(seen?.keys() ?? [])]) if (!ids.has(key.slice(0, key.indexOf('|')))) seen!.delete(key);
   const statuses = new Map<string, PluginStatus>();
   await Promise.all([reconcileAppliancesTables(appliances, byId, host, statuses), reconcileDistributed(spread, hosted, byNetwork, byId, refusal, host, statuses)]);
   return desired.map((r) => statuses.get(r.id) ?? { id: r.id, state: RealizationState.FAILED, reason: 'no outcome' });
+}
+
+/**
+ * The members this host checks: an appliance's, from its namespace; a DISTRIBUTED load
+ * balancer's whose port is here (`check`), from the network's responder (a member answers its
+ * own host's responder for a VIP, so the check's reply comes back to it).
+ */
+function memberChecks(
+  appliances: DesiredPluginResource<LbPlacement>[],
+  byNetwork: Map<string, HostedLb[]>,
+  outcomes: Map<string, { state: RealizationState; netns: string }>,
+): MemberCheck[] {
+  const from = [
+    ...appliances.map((r) => ({ id: r.id, p: r.spec, outcome: outcomes.get(r.id), distributed: false })),
+    ...[...byNetwork].flatMap(([networkId, lbs]) => lbs.map((lb) => ({ id: lb.id, p: lb.p, outcome: outcomes.get(responderId(networkId)), distributed: true }))),
+  ];
+  const wanted: MemberCheck[] = [];
+  for (const { id, p, outcome, distributed } of from) {
+    if (outcome?.state !== RealizationState.APPLIED) continue;
+    for (const l of p.listeners) {
+      if (!l.healthMonitor) continue;
+      for (const m of l.members) {
+        if (m.adminUp && (!distributed || m.check)) wanted.push({ key: healthKey(id, l, m), netns: outcome.netns, address: m.address, port: m.port, monitor: l.healthMonitor });
+      }
+    }
+  }
+  return wanted;
 }
 
 /** The br_netfilter refusal, when bridged traffic does not pass the host's inet hooks. */
@@ -137,11 +178,17 @@ async function reconcileDistributed(
     for (const f of routed.failed) {
       for (const lb of f.key !== undefined ? (byNetwork.get(f.key) ?? []) : ready) failed.set(lb.id, `${f.error} (${f.line})`);
     }
-    const { body, counters } = hostTable(
-      ready.filter((lb) => !failed.has(lb.id)),
-      (_lb, _l, m) => m.adminUp,
-    );
+    // A member is out of every host's map once the host that checks it found it OFFLINE (that host's at once).
+    const written = new Map<string, Map<string, MemberOperatingStatus>>();
+    const writing = ready.filter((lb) => !failed.has(lb.id));
+    const { body, counters } = hostTable(writing, (lb, l, m) => {
+      const { status } = memberStatus(host, lb.id, l, m, true);
+      const of = written.get(lb.id) ?? new Map<string, MemberOperatingStatus>();
+      written.set(lb.id, of.set(healthKey(lb.id, l, m), status));
+      return takesConnections(status);
+    });
     await host.nftTable(body, undefined, { counters, incremental: true });
+    for (const lb of writing) noteWritten(host, lb.id, written.get(lb.id) ?? new Map<string, MemberOperatingStatus>());
   } catch (error) {
     for (const lb of ready) if (!failed.has(lb.id)) failed.set(lb.id, failure(error));
   }
@@ -156,46 +203,26 @@ async function reconcileDistributed(
   }
 }
 
-/** APPLIANCE: health checks for the members of the load balancers up here, and each one's table in its namespace. */
+/** APPLIANCE: each one's table in its namespace, written with its members' health. */
 async function reconcileAppliancesTables(
   desired: DesiredPluginResource<LbPlacement>[],
   outcomes: Map<string, { id: string; state: RealizationState; reason?: string; netns: string }>,
   host: HostContext,
   statuses: Map<string, PluginStatus>,
 ): Promise<void> {
-  const wanted: MemberCheck[] = [];
-  for (const r of desired) {
-    const outcome = outcomes.get(r.id);
-    if (outcome?.state !== RealizationState.APPLIED) continue;
-    for (const l of r.spec.listeners) {
-      if (!l.healthMonitor) continue;
-      for (const m of l.members) {
-        if (m.adminUp) wanted.push({ key: healthKey(r.id, l, m), netns: outcome.netns, address: m.address, port: m.port, monitor: l.healthMonitor });
-      }
-    }
-  }
-  checksOf(host).sync(wanted);
-  // What appliances no longer here were written with is forgotten.
-  const ids = new Set(desired.map((r) => r.id));
-  const seen = applied.get(host);
-  for (const key of [...(seen?.keys() ?? [])]) if (!ids.has(key.slice(0, key.indexOf('|')))) seen!.delete(key);
-
   await inParallel(desired, async (r) => {
     const outcome = outcomes.get(r.id)!;
     let reason = outcome.reason;
     if (outcome.state === RealizationState.APPLIED) {
       const written = new Map<string, MemberOperatingStatus>();
       const { body, counters } = lbTable(r.spec, (l, m) => {
-        const { status } = memberStatus(host, r.id, l, m);
+        const { status } = memberStatus(host, r.id, l, m, false);
         written.set(healthKey(r.id, l, m), status);
         return takesConnections(status);
       });
       try {
         await host.nftTable(body, outcome.netns, { counters });
-        let seen = applied.get(host);
-        if (!seen) applied.set(host, (seen = new Map<string, MemberOperatingStatus>()));
-        for (const key of [...seen.keys()]) if (key.startsWith(`${r.id}|`)) seen.delete(key);
-        for (const [key, status] of written) seen.set(key, status);
+        noteWritten(host, r.id, written);
       } catch (error) {
         reason = failure(error);
       }
@@ -227,9 +254,10 @@ async function observe(desired: DesiredPluginResource<LbPlacement>[], host: Host
     let deadListener = false;
     const listeners = p.listeners.map((l) => {
       const members = l.members.map((m) => {
-        const live = memberStatus(host, r.id, l, m);
-        // An appliance reports what its table was written with; a DISTRIBUTED one has no checks.
-        const status = spread ? live.status : (applied.get(host)?.get(healthKey(r.id, l, m)) ?? live.status);
+        const live = memberStatus(host, r.id, l, m, spread);
+        // What its table was written with: OFFLINE is never shown before the member is out of the map.
+        const status = applied.get(host)?.get(healthKey(r.id, l, m)) ?? live.status;
+        const checked = !!l.healthMonitor && m.adminUp && (!spread || !!m.check);
         const last = live.last;
         if (status === 'OFFLINE') down += 1;
         const names = counterNames(`${spread ? hostScope(r) : ''}${memberKey(l, m)}`);
@@ -241,6 +269,7 @@ async function observe(desired: DesiredPluginResource<LbPlacement>[], host: Host
           weight: m.weight,
           operatingStatus: status,
           lastCheck: last ?? null,
+          checked,
           connections: values[names.connections]?.packets ?? 0,
           packets: values[names.traffic]?.packets ?? 0,
           bytes: values[names.traffic]?.bytes ?? 0,

@@ -118,6 +118,65 @@ describe('load balancer: controller half', () => {
     ]);
   });
 
+  it("DISTRIBUTED with a health monitor: each host checks its own members, and every host follows what the member's host found", async () => {
+    const hm = { type: 'TCP' as const, httpPath: null, expectedCodes: null, intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 2 };
+    const lb = { id: 'lb1', spec: spec({ mode: 'DISTRIBUTED', listeners: [listener({ members: [member({ portId: 'p1' }), member({ portId: 'p2' })], pool: { algorithm: 'ROUND_ROBIN', affinityTimeout: null, members: [], healthMonitor: hm } })] }) };
+    const report = (hostId: string, statuses: Record<string, 'ONLINE' | 'OFFLINE'>, checked: string[]) => ({
+      kind: 'LoadBalancer',
+      id: 'lb1',
+      hostId,
+      value: loadBalancer.controller!.observedForPlacement!(
+        {
+          operatingStatus: 'ONLINE',
+          listeners: [
+            {
+              protocol: 'TCP',
+              port: 80,
+              members: Object.entries(statuses).map(([address, operatingStatus]) => ({
+                name: null,
+                portId: null,
+                address,
+                port: 8080,
+                weight: 1,
+                operatingStatus,
+                lastCheck: null,
+                checked: checked.includes(address),
+                connections: 5,
+                packets: 50,
+                bytes: 500,
+              })),
+            },
+          ],
+        },
+        'LoadBalancer',
+      ),
+    });
+    const members = (placements: { hostId: string; spec: { listeners: { members: { address: string; check?: boolean; online?: boolean }[] }[] } }[]) =>
+      placements.map((p) => [p.hostId, p.spec.listeners[0].members.map((m) => [m.address, m.check, m.online])]);
+    // Nothing reported yet: members start ONLINE; h1 checks p1's member, h2 p2's.
+    const first = await runController(loadBalancer, 'LoadBalancer', lb, intent());
+    expect(members(first.placements)).toEqual([
+      ['h1', [['10.20.1.11', true, true], ['10.20.9.12', false, true]]],
+      ['h2', [['10.20.1.11', false, true], ['10.20.9.12', true, true]]],
+    ]);
+    // h2 found its member OFFLINE; h1 thinks otherwise of that member (it does not check it, its word does not count).
+    const seen = inMemoryIntent({
+      ...{ hosts: [{ id: 'h1' }, { id: 'h2' }], networks: [{ id: 'n1' }], subnets: [{ id: 's1', networkId: 'n1', cidr: '10.20.1.0/24', gatewayIp: '10.20.1.1' }, { id: 's1b', networkId: 'n1', cidr: '10.20.9.0/24', gatewayIp: '10.20.9.1' }] },
+      ports: [
+        { id: 'p1', networkId: 'n1', hostId: 'h1', fixedIps: [{ subnetId: 's1', ipAddress: '10.20.1.11' }] },
+        { id: 'p2', networkId: 'n1', hostId: 'h2', fixedIps: [{ subnetId: 's1b', ipAddress: '10.20.9.12' }] },
+      ],
+      observed: [report('h2', { '10.20.9.12': 'OFFLINE', '10.20.1.11': 'ONLINE' }, ['10.20.9.12']), report('h1', { '10.20.1.11': 'ONLINE', '10.20.9.12': 'ONLINE' }, ['10.20.1.11'])],
+    });
+    expect(members((await runController(loadBalancer, 'LoadBalancer', lb, seen)).placements)).toEqual([
+      ['h1', [['10.20.1.11', true, true], ['10.20.9.12', false, false]]],
+      ['h2', [['10.20.1.11', false, true], ['10.20.9.12', true, false]]],
+    ]);
+    // What the controller keeps of a report: the checked members' health, never the counters.
+    expect(report('h2', { '10.20.9.12': 'OFFLINE', '10.20.1.11': 'ONLINE' }, ['10.20.9.12']).value).toEqual({ 'TCP/80>10.20.9.12:8080': false });
+    expect(report('h1', { '10.20.1.11': 'ONLINE' }, []).value).toBeUndefined();
+  });
+
   it('runs as an APPLIANCE when pinned to a host or asked to, DISTRIBUTED when asked to', async () => {
     expect((await run({ hostId: 'h1' })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([['h1', 'APPLIANCE']]);
     expect((await run({ mode: 'APPLIANCE' })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([['h2', 'APPLIANCE']]);
@@ -165,7 +224,12 @@ describe('load balancer: controller half', () => {
     ['an httpPath on a TCP monitor', { listeners: [listener(hm({ httpPath: '/x' }))] }, 'input.listeners.0.pool.healthMonitor.httpPath', /type HTTP/],
     ['an httpPath with a space', { listeners: [listener(hm({ type: 'HTTP', httpPath: '/a b' }))] }, 'input.listeners.0.pool.healthMonitor.httpPath', /visible ASCII/],
     ['bad expected codes', { listeners: [listener(hm({ type: 'HTTP', expectedCodes: '2xx' }))] }, 'input.listeners.0.pool.healthMonitor.expectedCodes', /100-599/],
-    ['a DISTRIBUTED one with a health monitor', { mode: 'DISTRIBUTED', listeners: [listener(), listener({ port: 81, ...hm({}) })] }, 'input.listeners.1.pool.healthMonitor', /give mode APPLIANCE/],
+    [
+      'a DISTRIBUTED one with a health monitor and a member by address',
+      { mode: 'DISTRIBUTED', listeners: [listener(), listener({ port: 81, ...hm({}), members: [member({ address: '10.20.1.77' })] })] },
+      'input.listeners.1.pool.members.0.address',
+      /host of its port/,
+    ],
     ['a DISTRIBUTED one on a host', { mode: 'DISTRIBUTED', hostId: 'h1' }, 'input.hostId', /every host/],
   ])('refuses %s', async (_what, s, field, message) => {
     await expect(run(s)).rejects.toMatchObject({ code: 'BAD_USER_INPUT', field, message: expect.stringMatching(message) as string });

@@ -8,7 +8,19 @@ import {
   spreadOverHosts,
   subnetContaining,
 } from '@netloom/plugin-sdk';
-import { type LbMode, type LbPlacement, LIMITS, type LoadBalancerSpec, type MemberSpec, type PlacedListener, type PlacedMember, type PoolSpec } from './spec';
+import {
+  type CheckedHealth,
+  type LbMode,
+  type LbPlacement,
+  LIMITS,
+  type LoadBalancerObserved,
+  type LoadBalancerSpec,
+  type MemberSpec,
+  type PlacedListener,
+  type PlacedMember,
+  type PoolSpec,
+} from './spec';
+import { memberKey } from './table';
 
 type Subnet = Awaited<ReturnType<IntentView['subnets']>>[number];
 type Port = Awaited<ReturnType<IntentView['ports']>>[number];
@@ -40,7 +52,7 @@ function memberAddress(m: MemberSpec, vipSubnets: Subnet[], ports: Port[]): stri
   return port?.fixedIps.find((ip) => vipSubnets.some((s) => s.id === ip.subnetId && s.ipVersion === 4))?.ipAddress;
 }
 
-function validatePool(pool: PoolSpec, path: string, vip: string | null | undefined, vipSubnet: Subnet, vipSubnets: Subnet[], ports: Port[]): void {
+function validatePool(pool: PoolSpec, path: string, mode: LbMode, vip: string | null | undefined, vipSubnet: Subnet, vipSubnets: Subnet[], ports: Port[]): void {
   if (pool.affinityTimeout !== null && pool.affinityTimeout !== undefined) {
     if (pool.algorithm !== 'SOURCE_IP') throw badInput('affinityTimeout needs algorithm SOURCE_IP', `${path}.affinityTimeout`);
     const { min, max } = LIMITS.affinityTimeout;
@@ -62,6 +74,9 @@ function validatePool(pool: PoolSpec, path: string, vip: string | null | undefin
       }
       if (!memberAddress(m, vipSubnets, ports)) throw badInput(`port ${port.name} has no IPv4 address on the VIP's network`, `${at}.portId`);
     } else if (m.address) {
+      if (mode === 'DISTRIBUTED' && pool.healthMonitor) {
+        throw badInput("a DISTRIBUTED load balancer checks each member from the host of its port: give the member's portId (or mode APPLIANCE)", `${at}.address`);
+      }
       if (m.address.includes(':')) throw badInput('IPv6 members are not supported (the VIP is IPv4)', `${at}.address`);
       if (!subnetContaining(m.address, vipSubnets.map((s) => s.cidr))) {
         throw badInput(`${m.address} is in no subnet of the VIP's network: the load balancer cannot reach it`, `${at}.address`);
@@ -105,16 +120,7 @@ export function lbMode(spec: Pick<LoadBalancerSpec, 'mode' | 'hostId' | 'listene
 
 export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>, intent: IntentView): Promise<void> {
   const spec = lb.spec;
-  if (spec.mode === 'DISTRIBUTED') {
-    if (spec.hostId) throw badInput('a DISTRIBUTED load balancer runs on every host: hostId places an APPLIANCE', 'input.hostId');
-    const monitored = (spec.listeners ?? []).findIndex((l) => l.pool.healthMonitor);
-    if (monitored >= 0) {
-      throw badInput(
-        'a DISTRIBUTED load balancer has no health monitor yet (a check needs an address of its own on the VIP network on every host): give mode APPLIANCE',
-        `input.listeners.${monitored}.pool.healthMonitor`,
-      );
-    }
-  }
+  if (spec.mode === 'DISTRIBUTED' && spec.hostId) throw badInput('a DISTRIBUTED load balancer runs on every host: hostId places an APPLIANCE', 'input.hostId');
   const subnets = await intent.subnets();
   const subnet = subnets.find((s) => s.id === spec.subnetId)!;
   if (subnet.ipVersion !== 4) throw badInput('IPv6 VIPs are not supported yet: give an IPv4 subnet', 'input.subnetId');
@@ -135,8 +141,23 @@ export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>,
     if (listeners.findIndex((o) => o.protocol === l.protocol && o.port === l.port) !== n) {
       throw badInput(`there is already a listener on ${l.protocol} port ${l.port}`, `${path}.port`);
     }
-    validatePool(l.pool, `${path}.pool`, spec.vipAddress, subnet, vipSubnets, ports);
+    validatePool(l.pool, `${path}.pool`, lbMode(spec), spec.vipAddress, subnet, vipSubnets, ports);
   }
+}
+
+/**
+ * What the controller keeps of a host's report for placements: the health of the members that
+ * host checks (DISTRIBUTED: those whose port is there), not their counters, so only a member
+ * going OFFLINE or back places the load balancer again.
+ */
+export function checkedHealth(observed: LoadBalancerObserved): CheckedHealth | undefined {
+  const health: CheckedHealth = {};
+  for (const l of observed.listeners ?? []) {
+    for (const m of l.members ?? []) {
+      if (m.checked && (m.operatingStatus === 'ONLINE' || m.operatingStatus === 'OFFLINE')) health[memberKey(l, m)] = m.operatingStatus === 'ONLINE';
+    }
+  }
+  return Object.keys(health).length ? health : undefined;
 }
 
 /** The VIP, held in the core's IPAM (picked there when the user gave none). */
@@ -167,13 +188,22 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   const vipSubnets = await intent.subnets({ networkIds: [subnet.networkId] });
   const memberPorts = memberPortIds(spec);
   const ports = memberPorts.length ? await intent.ports({ ids: memberPorts }) : [];
+  // DISTRIBUTED health: each member is checked on its port's host, whose finding every host follows.
+  const monitored = mode === 'DISTRIBUTED' && (spec.listeners ?? []).some((l) => l.pool.healthMonitor);
+  const found = monitored && intent.observed ? await intent.observed<CheckedHealth>('LoadBalancer', { ids: [lb.id] }) : [];
   const listeners: PlacedListener[] = (spec.listeners ?? []).map((l) => {
     const hm = l.pool.healthMonitor;
     // Placement follows the stored intent: a member whose port went away is left out.
     const members: PlacedMember[] = [];
     for (const m of l.pool.members ?? []) {
       const address = memberAddress(m, vipSubnets, ports);
-      if (address) members.push({ name: m.name ?? null, portId: m.portId ?? null, address, port: m.port, weight: m.weight ?? 1, adminUp: m.adminUp ?? true });
+      if (!address) continue;
+      const member: PlacedMember = { name: m.name ?? null, portId: m.portId ?? null, address, port: m.port, weight: m.weight ?? 1, adminUp: m.adminUp ?? true };
+      if (monitored && hm) {
+        const checker = ports.find((p) => p.id === m.portId)?.hostId;
+        member.online = found.find((f) => f.hostId === checker)?.value[memberKey(l, member)] !== false;
+      }
+      members.push(member);
     }
     return {
       protocol: l.protocol,
@@ -208,7 +238,16 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   };
   if (mode === 'DISTRIBUTED') {
     // No bridge is asked for and no endpoint announced: a host's responder answers for the VIP to its own clients only.
-    return hostIds.map((hostId) => ({ hostId, spec: placement }));
+    if (!monitored) return hostIds.map((hostId) => ({ hostId, spec: placement }));
+    // Each host checks the members whose port it holds.
+    const checkerOf = new Map(ports.map((p) => [p.id, p.hostId]));
+    return hostIds.map((hostId) => ({
+      hostId,
+      spec: {
+        ...placement,
+        listeners: listeners.map((l) => (l.healthMonitor ? { ...l, members: l.members.map((m) => ({ ...m, check: !!m.portId && checkerOf.get(m.portId) === hostId })) } : l)),
+      },
+    }));
   }
   return [{ hostId: hostIds[0], spec: placement, networks: [subnet.networkId], endpoints: [{ networkId: subnet.networkId, mac, ips: [spec.vipAddress] }] }];
 }

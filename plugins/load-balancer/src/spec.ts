@@ -48,7 +48,18 @@ export interface PlacedMember {
   port: number;
   weight: number;
   adminUp: boolean;
+  /** DISTRIBUTED with a health monitor: this host checks the member (it is the host of its port). */
+  check?: boolean;
+  /** DISTRIBUTED with a health monitor: false once the host checking it reported it OFFLINE (absent: ONLINE, as members start). */
+  online?: boolean;
 }
+
+/**
+ * What the controller keeps of one host's observed state of a load balancer (its
+ * `observedForPlacement`): whether each member that host checks is ONLINE, by listener and
+ * member ({@link memberKey}-like `protocol/port>address:port`).
+ */
+export type CheckedHealth = Record<string, boolean>;
 
 export interface PlacedMonitor {
   type: 'TCP' | 'HTTP';
@@ -83,7 +94,7 @@ export const loadBalancerKind = {
     mode: t.enum('Mode', ['DISTRIBUTED', 'APPLIANCE'], {
       required: false,
       description:
-        'Absent: APPLIANCE when hostId or a health monitor is given, DISTRIBUTED otherwise. DISTRIBUTED load balancers have no health monitor yet (a check needs an address of its own on the VIP network on every host).',
+        'Absent: APPLIANCE when hostId or a health monitor is given, DISTRIBUTED otherwise. A DISTRIBUTED load balancer checks each member from the host of its port (members given by portId), and every host takes the result.',
       typeDescription: 'DISTRIBUTED: the VIP is translated on every host, in the host namespace, as the client sends; APPLIANCE: by a namespace of its own on one host.',
     }),
     hostId: t.ref('Host', { required: false, description: 'APPLIANCE: where it runs; absent: the host with the fewest load balancers (ties: the lowest host id).' }),
@@ -122,7 +133,11 @@ export const loadBalancerKind = {
               rise: t.int({ description: 'Consecutive passes that bring an OFFLINE member back (1-10).' }),
               fall: t.int({ description: 'Consecutive failures that take an ONLINE member out (1-10).' }),
             },
-            { required: false, description: 'APPLIANCE only: checks run on the load balancer’s host, from its namespace.' },
+            {
+              required: false,
+              description:
+                'APPLIANCE: checks run on the load balancer’s host, from its namespace. DISTRIBUTED: each member is checked on the host of its port (give members by portId), and every host follows the result.',
+            },
           ),
         }),
       }),
@@ -144,7 +159,11 @@ export const loadBalancerKind = {
             port: t.int(),
             weight: t.int(),
             operatingStatus: memberStatus(),
-            lastCheck: t.string({ required: false, description: 'What the last health check saw.' }),
+            lastCheck: t.string({ required: false, description: 'What the last health check saw (on the host that checks it).' }),
+            checked: t.boolean({
+              required: false,
+              description: "Whether this host checks the member: APPLIANCE, the load balancer's host; DISTRIBUTED, the host of the member's port (the others show what it found).",
+            }),
             connections: t.counter({ description: 'Connections sent to it (since its host made the load balancer).' }),
             packets: t.counter({ description: 'Packets of those connections, both ways.' }),
             bytes: t.counter({ description: 'Bytes of those connections, both ways.' }),
