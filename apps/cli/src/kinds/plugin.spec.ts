@@ -41,7 +41,7 @@ describe('plugin kinds read from the schema', () => {
     // The object a ref names, by id and name; a list of them is left out (the ids are there).
     expect(selectionOf(schema.getType('Router')!)).toMatch(/floatingIps \{ address port \{ id name \} portId \}/);
     expect(selectionOf(schema.getType('FirewallPolicy')!)).toMatch(/selector \{ labels \{ key value \} networkIds portIds \}/);
-    expect(selection).toMatch(/observed \{ __typename \.\.\. on FirewallPolicyObserved \{ .* \} \.\.\. on LoadBalancerObserved \{ listeners \{ members \{ address bytes connections/);
+    expect(selection).toMatch(/observed \{ __typename \.\.\. on FirewallPolicyObserved \{ .* \} \.\.\. on LoadBalancerObserved \{ listeners \{ members \{ address bytes checked connections/);
     for (const kind of plugins) {
       const document = parse(`{ ${kind.listField}(first: 1) { edges { node { ${selectionOf(schema.getType(kind.typeName)!)} } } } }`);
       expect({ kind: kind.typeName, errors: validate(schema, document).map((e) => e.message) }).toEqual({ kind: kind.typeName, errors: [] });
