@@ -182,6 +182,8 @@ describeRoot(`agent and data-plane faults: 1 simulated host, a real agent (prefi
       'create',
       {
         name: l.name('lb'),
+        // In a namespace of its own (its probe helper there).
+        mode: 'APPLIANCE',
         subnetId: net.subnetId,
         listeners: [
           {

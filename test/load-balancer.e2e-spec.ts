@@ -2,10 +2,10 @@
  * The load balancer plugin (netloom.load-balancer, kind LoadBalancer) end to end: one real
  * controller and two simulated hosts with real agents (libs/simhosts), load balancers created
  * through the generated GraphQL API, and assertions on real TCP connections between the port
- * namespaces the agents build. DISTRIBUTED (no health monitor: translated on every host, in the
+ * namespaces the agents build. DISTRIBUTED (the default: translated on every host, in the
  * host namespace): weighted round robin over members on both hosts, members seeing the client's
  * own address, per-member counters in the observed status, a client behind a router, hairpin.
- * APPLIANCE (a health monitor: a namespace of its own on one host): a member taken out and back
+ * APPLIANCE (asked for: a namespace of its own on one host): a member taken out and back
  * by its health monitor (polled, and on the `resourceStatusChanges` subscription), source-IP
  * affinity. DISTRIBUTED with a health monitor: each member checked on its port's host, one
  * stopped taken out of both hosts' maps and brought back. Then bad input refused with nothing written, a firewall policy on the members that
@@ -400,8 +400,8 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
     const l = theLab();
     const [lb, c1] = [need('lb'), need('c1')];
     const responders = lb.status.map((s) => attr([s], 'netns'));
-    // A health monitor needs an address members answer to: the load balancer becomes an APPLIANCE.
-    world.lb = await updateLb({ id: lb.id, listeners: listeners({ healthMonitor: MONITOR }) });
+    // Asked to become an APPLIANCE (a namespace of its own on one host), with a health monitor.
+    world.lb = await updateLb({ id: lb.id, mode: 'APPLIANCE', listeners: listeners({ healthMonitor: MONITOR }) });
     expect(world.lb.listeners[0].pool).toMatchObject({ healthMonitor: { ...MONITOR, httpPath: null, expectedCodes: null } });
     expect(modeOf(world.lb)).toBe('APPLIANCE');
     expect(await addressesIn(lbNs(world.lb))).toContain(VIP);
@@ -485,7 +485,8 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
   it("d2. DISTRIBUTED with a TCP health monitor: each member checked on its port's host; one stopped leaves every host's map, and comes back", async () => {
     const l = theLab();
     const [a, c1, c2] = [need('a'), need('c1'), need('c2')];
-    const lb = await createLb({ name: `${P}-dhc`, mode: 'DISTRIBUTED', subnetId: a.subnetId, vipAddress: '10.92.1.120', listeners: listeners({ healthMonitor: MONITOR }) });
+    // No mode given: with every member given by port, DISTRIBUTED.
+    const lb = await createLb({ name: `${P}-dhc`, subnetId: a.subnetId, vipAddress: '10.92.1.120', listeners: listeners({ healthMonitor: MONITOR }) });
     expect(modeOf(lb)).toBe('DISTRIBUTED');
     const hostOf = (m: string): string => member(m).port.hostId;
     /** Each host's observed members of the first listener, by host and name. */

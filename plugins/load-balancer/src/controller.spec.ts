@@ -177,6 +177,18 @@ describe('load balancer: controller half', () => {
     expect(report('h1', { '10.20.1.11': 'ONLINE' }, []).value).toBeUndefined();
   });
 
+  it('runs DISTRIBUTED by default, with a health monitor too, unless a monitored member is given by address', async () => {
+    const hm = { type: 'TCP' as const, httpPath: null, expectedCodes: null, intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 2 };
+    const monitored = (members: MemberSpec[]) => [listener({ members, pool: { algorithm: 'ROUND_ROBIN', affinityTimeout: null, members: [], healthMonitor: hm } })];
+    expect((await run({ listeners: monitored([member({ portId: 'p1' }), member({ portId: 'p2' })]) })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([
+      ['h1', 'DISTRIBUTED'],
+      ['h2', 'DISTRIBUTED'],
+    ]);
+    expect((await run({ listeners: monitored([member({ portId: 'p1' }), member({ address: '10.20.1.77' })]) })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([['h2', 'APPLIANCE']]);
+    // Without a monitor a member by address is no reason for an appliance.
+    expect((await run({ listeners: [listener({ members: [member({ address: '10.20.1.77' })] })] })).placements.map((p) => p.spec.mode)).toEqual(['DISTRIBUTED', 'DISTRIBUTED']);
+  });
+
   it('runs as an APPLIANCE when pinned to a host or asked to, DISTRIBUTED when asked to', async () => {
     expect((await run({ hostId: 'h1' })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([['h1', 'APPLIANCE']]);
     expect((await run({ mode: 'APPLIANCE' })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([['h2', 'APPLIANCE']]);

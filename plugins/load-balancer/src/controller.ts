@@ -112,10 +112,15 @@ const memberPortIds = (spec: Pick<LoadBalancerSpec, 'listeners'>): string[] => [
   ...new Set((spec.listeners ?? []).flatMap((l) => (l.pool.members ?? []).flatMap((m) => (m.portId ? [m.portId] : [])))),
 ];
 
-/** The mode a load balancer runs in: its own, or APPLIANCE when it is pinned to a host or monitors health, DISTRIBUTED otherwise. */
+/**
+ * The mode a load balancer runs in: its own; or APPLIANCE when it is pinned to a host, or when a
+ * health monitor must check a member given by address (no port, so no host of its own to be
+ * checked from); DISTRIBUTED otherwise.
+ */
 export function lbMode(spec: Pick<LoadBalancerSpec, 'mode' | 'hostId' | 'listeners'>): LbMode {
   if (spec.mode) return spec.mode;
-  return spec.hostId || (spec.listeners ?? []).some((l) => l.pool.healthMonitor) ? 'APPLIANCE' : 'DISTRIBUTED';
+  const byAddress = (spec.listeners ?? []).some((l) => l.pool.healthMonitor && (l.pool.members ?? []).some((m) => !m.portId));
+  return spec.hostId || byAddress ? 'APPLIANCE' : 'DISTRIBUTED';
 }
 
 export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>, intent: IntentView): Promise<void> {
