@@ -33,6 +33,8 @@ export type NetlinkOp =
   | { op: 'route'; cmd: 'replace' | 'del'; dst: string | null; dstLen: number; via?: string; dev?: string; family: 4 | 6; table?: number }
   | { op: 'neigh'; cmd: 'replace' | 'del'; ip: string; mac?: string; family: 4 | 6; dev: string }
   | { op: 'rule'; cmd: 'add' | 'del'; iif: string; table: number; pref: number }
+  /** `route flush table T`: the table's IPv4 routes (ip's family when a table is named and none is). */
+  | { op: 'routeFlush'; table: number }
   | { op: 'hairpin'; dev: string; on: boolean };
 
 /** What every `-batch` builder shares: validated lines, in order, for one namespace. */

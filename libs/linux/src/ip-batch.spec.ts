@@ -128,8 +128,9 @@ describe('IpBatch', () => {
       'link set dev vp1 type bridge_slave hairpin on',
       'link set dev vp1 type bridge_slave hairpin off',
     ]);
-    // Each as data for the netlink helper but the flush (a dump, then a delete per route: `ip` does it).
-    expect(b.lines.map((l) => l.op?.op)).toEqual(['route', 'route', 'route', undefined, 'rule', 'rule', 'hairpin', 'hairpin']);
+    // Each as data for the netlink helper (the flush too: a dump, then a delete per route, there as in `ip`).
+    expect(b.lines.map((l) => l.op?.op)).toEqual(['route', 'route', 'route', 'routeFlush', 'rule', 'rule', 'hairpin', 'hairpin']);
+    expect(b.lines[3].op).toEqual({ op: 'routeFlush', table: 1313603585 });
     expect(b.lines[0].op).toMatchObject({ table: 1313603585, dst: '10.9.0.0', dstLen: 24 });
     expect(b.lines[4].op).toEqual({ op: 'rule', cmd: 'add', iif: 'br0', table: 1313603585, pref: 1100 });
     expect(b.lines[7].op).toEqual({ op: 'hairpin', dev: 'vp1', on: false });

@@ -240,7 +240,7 @@ export class IpBatch extends Batch {
 
   /** `route flush table T`: every route of a table other than main (an empty table is no error). */
   routeFlush(table: number, key?: string): this {
-    return this.push(`route flush table ${assertRouteTable(table)}`, key);
+    return this.push(`route flush table ${assertRouteTable(table)}`, key, { op: 'routeFlush', table });
   }
 
   /** `rule add iif IIF lookup T pref P` (IPv4). */

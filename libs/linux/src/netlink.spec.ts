@@ -151,20 +151,29 @@ describeKernel('NetlinkHelper (kernel)', () => {
     expect(await state(NL)).toEqual(await state(IP));
   });
 
-  it("sends policy rules, routes in another table and a bridge port's hairpin mode as ip does, failing on the same lines with the same words", async () => {
+  it("sends policy rules, routes in another table (and its flush) and a bridge port's hairpin mode as ip does, failing on the same lines with the same words", async () => {
     // A table id as large as the agent derives them.
     const rule = { iif: 'br0', table: 1313603585, pref: 100 };
     const route = { dst: '10.8.0.0/16', dev: 'v0', table: 1313603585 };
     const routing = (ns: string) =>
       new IpBatch(ns)
         .linkSet('v0', { master: 'br0' }, 'port:a')
+        .routeReplace({ ...route, dst: '10.7.0.0/16' }, 'route:t')
+        .routeFlush(route.table, 'route:t')
         .routeReplace(route, 'route:t')
         .ruleAdd(rule, 'rule:a')
         .ruleAdd(rule, 'rule:a')
         .hairpinSet('v0', true, 'port:a')
         .hairpinSet('br0', true, 'port:y');
     const unrouting = (ns: string) =>
-      new IpBatch(ns).ruleDel(rule, 'rule:a').ruleDel(rule, 'rule:a').routeDel(route, 'route:t').routeDel(route, 'route:t').hairpinSet('v0', false, 'port:a');
+      new IpBatch(ns)
+        .ruleDel(rule, 'rule:a')
+        .ruleDel(rule, 'rule:a')
+        .routeDel(route, 'route:t')
+        .routeDel(route, 'route:t')
+        .hairpinSet('v0', false, 'port:a')
+        // An empty table's flush is no error.
+        .routeFlush(route.table, 'route:t');
     const view = async (ns: string) => ({ rules: await plain.rules(ns), table: await plain.routes(ns, 4, rule.table), hairpin: (await plain.link('v0', ns))?.hairpin });
     const failures = (r: { failed: { line: number; key?: string; error: string }[] }) => r.failed.map(({ line, key, error }) => ({ line, key, error }));
 
@@ -173,8 +182,8 @@ describeKernel('NetlinkHelper (kernel)', () => {
     // By the helper, as one batch.
     expect(linux.runner.log.map((l) => [l.command, l.args.join(' ')])).toEqual([['netlink', `-n ${NL} -batch`]]);
     expect(failures(viaNetlink)).toEqual([
-      { line: 4, key: 'rule:a', error: 'RTNETLINK answers: File exists' },
-      { line: 6, key: 'port:y', error: 'RTNETLINK answers: Operation not supported' },
+      { line: 6, key: 'rule:a', error: 'RTNETLINK answers: File exists' },
+      { line: 8, key: 'port:y', error: 'RTNETLINK answers: Operation not supported' },
     ]);
     expect(failures(viaIp)).toEqual(failures(viaNetlink));
     const routed = await view(IP);

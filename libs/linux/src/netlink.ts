@@ -93,6 +93,9 @@ def run(ipr, ops):
                 else:
                     kw.update(proto=0, type=0, scope=255)
                 ipr.route(o['cmd'], **kw)
+            elif kind == 'routeFlush':
+                # As 'ip route flush table T': its IPv4 routes; an empty table is no error.
+                ipr.flush_routes(table=o['table'], family=AF_INET)
             elif kind == 'rule':
                 # As ip sends 'rule add/del iif IIF lookup T pref P': IPv4, to the table.
                 ipr.rule(o['cmd'], iifname=o['iif'], table=o['table'], priority=o['pref'], family=AF_INET)
