@@ -161,6 +161,31 @@ describeKernel('HostContext.bridgeRouting on the real kernel', () => {
     expect(await sh(kit.hostNetns, ['ip', 'rule', 'show', 'pref', String(BRIDGE_ROUTING_PREF)])).toContain(`lookup ${bridgeRoutingTable('other', bridge)}`);
   });
 
+  it('routes a bridge it does not route yet without reading the rules, the table or the links: what was left in the table is flushed in the same batch', async () => {
+    if (skipped()) return;
+    const runner = new CommandRunner();
+    const ctx = createHostContext({ linux: new Linux(runner), pluginId: PLUGIN, agentPrefix: kit.prefix, hostId: 'fresh', hostNetns: kit.hostNetns, networkBridges: new Map([['n1', bridge]]), ports: new Map([['port-m1', kit.host.port('port-m1')!]]) });
+    const wanted = [{ networkId: 'n1', routes: [{ dst: '10.79.0.0/24' }], hairpinPorts: ['port-m1'] }];
+    try {
+      // Its first call takes over what an earlier agent left (it reads the rules once).
+      expect(await ctx.bridgeRouting([])).toEqual({ ok: true, failed: [] });
+      await kit.exec(kit.hostNetns, ['ip', 'route', 'add', '10.99.0.0/16', 'dev', bridge, 'table', String(table)]);
+      runner.resetLog();
+      expect(await ctx.bridgeRouting(wanted)).toEqual({ ok: true, failed: [] });
+      const read = runner.log.filter((l) => !l.mutating).map((l) => `${l.command} ${l.args.join(' ')}`);
+      expect(read.filter((line) => / (rule|route|link) /.test(line))).toEqual([]);
+      expect(await ruleThere()).toBe(true);
+      expect(await hairpin(kit.host.port('port-m1')!.hostIfname!)).toBe(true);
+      expect(await tableRoutes()).toMatch(new RegExp(`^10\\.79\\.0\\.0/24 dev ${bridge} [^\\n]*$`));
+      expect(await forwarding()).toBe('1');
+      expect(await kit.tcpAnswer(client, VIP, 80)).toMatch(/^m[12] /);
+      expect(await ctx.bridgeRouting([])).toEqual({ ok: true, failed: [] });
+      expect(await ruleThere()).toBe(false);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   it('reads back what it applied once its trust ran out, and repairs only what drifted', async () => {
     if (skipped()) return;
     const runner = new CommandRunner();

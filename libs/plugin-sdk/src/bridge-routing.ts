@@ -145,11 +145,16 @@ export class BridgeRoutes {
           next.set(w.bridge, { ...known, hash: w.hash, hairpin: [...w.hairpin], routes: w.routes });
           return;
         }
+        // A bridge this context does not route yet, once it took over what an earlier agent left
+        // (the rules of its pref and tables): its rule is known absent, its table is flushed
+        // before the routes go in and its hairpin ports are set, all in the same batch, so
+        // nothing is read (3 processes, ~20 ms; a missing port fails its line).
+        const fresh = known === undefined && this.adopted;
         const [allRules, listed, forwarding, allLinks] = await Promise.all([
-          rules(),
-          linux.routes(hostNetns, 4, w.table).catch(() => null),
+          fresh ? Promise.resolve([]) : rules(),
+          fresh ? Promise.resolve(null) : linux.routes(hostNetns, 4, w.table).catch(() => null),
           linux.readSysctl(forwardingKey(w.bridge), hostNetns),
-          w.hairpin.length || known?.hairpin.length ? links() : Promise.resolve([]),
+          !fresh && (w.hairpin.length || known?.hairpin.length) ? links() : Promise.resolve(null),
         ]);
         if (forwarding === null) {
           failed.push({ key: w.key, line: '', error: `no bridge ${w.bridge} in the host namespace` });
@@ -159,6 +164,7 @@ export class BridgeRoutes {
           batch.ruleAdd({ iif: w.bridge, table: w.table, pref: BRIDGE_ROUTING_PREF }, w.key);
         }
         if (forwarding !== '1') sysctls.push({ key: w.key, bridge: w.bridge, value: '1' });
+        if (fresh) batch.routeFlush(w.table, w.key);
         this.routes(batch, w, listed);
         const hairpin = this.hairpin(batch, w, known, allLinks, failed);
         next.set(w.bridge, {

@@ -188,7 +188,9 @@ export interface HostContext {
    * table for their `iif`) on bridges not given.
    *
    * What was applied is remembered by content and trusted for 30 s (then read back: the rules,
-   * the table, the sysctl, the ports): a network whose description is unchanged runs nothing.
+   * the table, the sysctl, the ports): a network whose description is unchanged runs nothing. A
+   * network first given after the first call is written without reading (its table flushed
+   * first, in the same batch).
    * Everything is checked before anything runs: an unknown network (no bridge here), an IPv6 or
    * malformed `dst` or `via`, a port not on this host (or on another bridge) are refused with an
    * error. Failures come back per network, keyed by its `networkId`, and are tried again on the
