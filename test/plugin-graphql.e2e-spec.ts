@@ -143,6 +143,25 @@ describe('plugin kinds in GraphQL', () => {
     expect(await count()).toBe(before + 2);
   });
 
+  it('picks the addresses of a batch around each other: a VIP given by one input is not picked for a later one', async () => {
+    // A subnet of its own, empty: its gateway is .1, so the first free address is .2.
+    const { createNetwork } = await gql('mutation { createNetwork(input: { name: "vips" }) { id } }');
+    const { createSubnet } = await gql('mutation($n: ID!) { createSubnet(input: { name: "vips", networkId: $n, cidr: "10.71.0.0/24" }) { id } }', { n: createNetwork.id });
+    const lb = (name: string, vipAddress?: string) => ({ name, subnetId: createSubnet.id, mode: 'DISTRIBUTED', ...(vipAddress ? { vipAddress } : {}), listeners: [] });
+    const { createLoadBalancers } = await gql('mutation($i: [CreateLoadBalancerInput!]!) { createLoadBalancers(inputs: $i) { id name vipAddress } }', {
+      i: [lb('vip-a'), lb('vip-b', '10.71.0.3'), lb('vip-c'), lb('vip-d')],
+    });
+    expect(createLoadBalancers.map((l: { name: string; vipAddress: string }) => [l.name, l.vipAddress])).toEqual([
+      ['vip-a', '10.71.0.2'],
+      ['vip-b', '10.71.0.3'],
+      ['vip-c', '10.71.0.4'],
+      ['vip-d', '10.71.0.5'],
+    ]);
+    for (const { id } of createLoadBalancers) await gql('mutation($id: ID!) { deleteLoadBalancer(input: { id: $id }) { deletedIds } }', { id });
+    await gql('mutation($id: ID!) { deleteSubnet(input: { id: $id }) { deletedIds } }', { id: createSubnet.id });
+    await gql('mutation($id: ID!) { deleteNetwork(input: { id: $id }) { deletedIds } }', { id: createNetwork.id });
+  });
+
   it('refuses a label selector without a value with a coded error, nothing written', async () => {
     const before = (await gql('{ firewallPolicies { totalCount } }')).firewallPolicies.totalCount;
     const response = await fetch(`${ctl.base}/graphql`, {

@@ -76,6 +76,9 @@ async function atInput<T>(path: string, run: () => Promise<T>): Promise<T> {
 /** Resources of plugin kinds: one table for all, written through the one door like the core's. */
 @Injectable()
 export class PluginResourcesService {
+  /** A write's IPAM allocators by subnet, keyed by the write's core reads (one per write or batch). */
+  private readonly allocators = new WeakMap<CoreReads, Map<string, SubnetAllocator>>();
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly changes: ChangesService,
@@ -234,6 +237,9 @@ export class PluginResourcesService {
   private async reserveAddresses(em: EntityManager, loaded: LoadedKind, resource: PluginResource, core: CoreReads, opts: { created?: boolean } = {}): Promise<void> {
     // What it held before goes (a resource just made holds nothing).
     if (!opts.created) await em.delete(IpAllocation, { resourceId: resource.id });
+    // One allocator per subnet for the whole write: a batch of ten VIPs reads the subnet's addresses once, not ten times.
+    const allocators = this.allocators.get(core) ?? new Map<string, SubnetAllocator>();
+    this.allocators.set(core, allocators);
     const held = new Set<string>();
     const hold = async (subnet: Subnet, ip: string, field: string | undefined): Promise<void> => {
       const ipAddress = parseHost(parseCidr(subnet.cidr), ip, 'address', field).text;
@@ -245,6 +251,9 @@ export class PluginResourcesService {
         throw conflict(`${ipAddress} in subnet ${subnet.name} is already held by ${by}`, field);
       }
       await em.insert(IpAllocation, { subnetId: subnet.id, ipAddress, portId: null, resourceId: resource.id });
+      // A later resource of the write picks around it.
+      const allocator = allocators.get(subnet.id);
+      if (allocator && !allocator.taken.has(ipAddress)) allocator.claim(ipAddress, field);
     };
     const reserve = loaded.plugin.controller?.reserve;
     let wanted: AddressReservation[] = [];
@@ -257,7 +266,6 @@ export class PluginResourcesService {
       if (r.ipAddress !== undefined && r.ipAddress !== null) await hold(await this.reservedSubnet(em, r), r.ipAddress, r.field);
     }
     const picks = wanted.filter((r) => r.ipAddress === undefined || r.ipAddress === null);
-    const allocators = new Map<string, SubnetAllocator>();
     for (const r of picks) {
       const target = assignTarget(loaded, resource, r);
       const subnet = await this.reservedSubnet(em, r);
