@@ -543,6 +543,40 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
       for (const c of [c1, c2]) expect(Object.keys(await spread(c.ns, '10.92.1.120', 30)).sort()).toEqual(['m1', 'm3']);
       expect(await everywhere({ m2: 'OFFLINE' }, false)).toBe(true);
 
+      // m2's host's agent is killed (-9) and starts again: its checks start from what it had
+      // found (kept by the controller), so m2 is never reported ONLINE meanwhile — not even
+      // before the new agent's first checks fail. The checks that reach m2 are counted there.
+      const probes = `${P}probes`;
+      for (const command of [
+        ['add', 'table', 'inet', probes],
+        ['add', 'chain', 'inet', probes, 'input', '{', 'type', 'filter', 'hook', 'input', 'priority', '0', ';', 'policy', 'accept', ';', '}'],
+        ['add', 'rule', 'inet', probes, 'input', 'tcp', 'dport', String(MEMBER_PORT), 'tcp', 'flags', 'syn', 'counter'],
+      ]) {
+        expect(await netnsExec(m2.port.ns, ['nft', ...command])).toMatchObject({ code: 0 });
+      }
+      const client = l.api.ws();
+      const sub = subscribeLbStatus(client);
+      try {
+        const synCount = async (): Promise<number> => Number(/packets (\d+)/.exec((await netnsExec(m2.port.ns, ['nft', 'list', 'table', 'inet', probes])).stdout)?.[1] ?? 0);
+        const checker = l.cluster.hostIds.indexOf(m2.port.hostId);
+        await l.cluster.restartAgent(checker);
+        await l.cluster.waitConnected(20_000);
+        const before = await synCount();
+        // Until the new agent has checked m2 fall + 1 times (each a SYN refused).
+        await l.withAgentLogs(waitFor(async () => (await synCount()) >= before + MONITOR.fall + 1, 15_000, 50, "the restarted agent's checks of m2"));
+        await sleep(OBSERVE_MS * 2);
+        const flipped = sub.events.filter((e) => e.resourceId === lb.id && membersOf(e.observed).m2?.operatingStatus === 'ONLINE');
+        note(`d2: m2's agent killed and started again: ${(await synCount()) - before} checks of m2 since, ${sub.events.filter((e) => e.resourceId === lb.id).length} status events, m2 ONLINE in ${flipped.length}`);
+        expect(sub.errors).toEqual([]);
+        expect(flipped).toEqual([]);
+        expect(await everywhere({ m2: 'OFFLINE' }, false)).toBe(true);
+        for (const c of [c1, c2]) expect(Object.keys(await spread(c.ns, '10.92.1.120', 30)).sort()).toEqual(['m1', 'm3']);
+      } finally {
+        sub.stop();
+        await client.dispose();
+        await netnsExec(m2.port.ns, ['nft', 'delete', 'table', 'inet', probes]);
+      }
+
       // Start it again: rise passes bring it back on both hosts.
       const restarted = process.hrtime.bigint();
       m2.server = await l.answerServer(m2.port.ns, MEMBER_PORT, 'm2');

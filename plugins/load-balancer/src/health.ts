@@ -9,6 +9,12 @@ export interface MemberCheck {
   address: string;
   port: number;
   monitor: PlacedMonitor;
+  /**
+   * What it starts as before its first check: ONLINE, unless another source knows better (a
+   * DISTRIBUTED member: what this host last reported of it, as the controller kept it, so an
+   * agent that restarts does not put a dead member back for `fall` checks). Not part of the check.
+   */
+  initiallyOnline?: boolean;
 }
 
 interface Tracked {
@@ -21,6 +27,9 @@ interface Tracked {
   last?: string;
   timer?: NodeJS.Timeout;
 }
+
+/** A check as JSON: a change starts the member over (what it starts as is no change). */
+const configOf = ({ initiallyOnline: _, ...check }: MemberCheck): string => JSON.stringify(check);
 
 /**
  * Health checks of the members of the load balancers on one host, HAProxy-style: a member starts
@@ -40,14 +49,14 @@ export class HealthChecks {
     const wanted = new Map(checks.map((c) => [c.key, c]));
     for (const [key, t] of this.tracked) {
       const c = wanted.get(key);
-      if (!c || JSON.stringify(c) !== t.config) {
+      if (!c || configOf(c) !== t.config) {
         clearTimeout(t.timer);
         this.tracked.delete(key);
       }
     }
     for (const c of checks) {
       if (this.tracked.has(c.key)) continue;
-      const t: Tracked = { check: c, config: JSON.stringify(c), online: true, streak: 0 };
+      const t: Tracked = { check: c, config: configOf(c), online: c.initiallyOnline ?? true, streak: 0 };
       this.tracked.set(c.key, t);
       this.schedule(t, 0);
     }
