@@ -134,9 +134,8 @@ function memberChecks(
       if (!l.healthMonitor) continue;
       for (const m of l.members) {
         if (!m.adminUp || (distributed && !m.check)) continue;
-        // A DISTRIBUTED member starts as the controller last heard of it from here (an agent restarted keeps a dead member out).
-        const initiallyOnline = distributed ? m.online !== false : true;
-        wanted.push({ key: healthKey(id, l, m), netns: outcome.netns, address: m.address, port: m.port, monitor: l.healthMonitor, initiallyOnline });
+        // It starts as the controller last heard of it from here (an agent restarted keeps a dead member out).
+        wanted.push({ key: healthKey(id, l, m), netns: outcome.netns, address: m.address, port: m.port, monitor: l.healthMonitor, initiallyOnline: m.online !== false });
       }
     }
   }

@@ -81,9 +81,10 @@ describe('load balancer: controller half', () => {
               algorithm: 'SOURCE_IP',
               affinityTimeout: 60,
               members: [
-                { name: 'a', portId: 'p1', address: '10.20.1.11', port: 8080, weight: 3, adminUp: true },
-                { name: null, portId: 'p2', address: '10.20.9.12', port: 8080, weight: 1, adminUp: true },
-                { name: null, portId: null, address: '10.20.1.77', port: 9000, weight: 1, adminUp: false },
+                // Nothing reported yet: its checks start with each ONLINE.
+                { name: 'a', portId: 'p1', address: '10.20.1.11', port: 8080, weight: 3, adminUp: true, online: true },
+                { name: null, portId: 'p2', address: '10.20.9.12', port: 8080, weight: 1, adminUp: true, online: true },
+                { name: null, portId: null, address: '10.20.1.77', port: 9000, weight: 1, adminUp: false, online: true },
               ],
               healthMonitor: {
                 type: 'HTTP',
@@ -118,7 +119,7 @@ describe('load balancer: controller half', () => {
     ]);
   });
 
-  it("DISTRIBUTED with a health monitor: each host checks its own members, and every host follows what the member's host found", async () => {
+  it("with a health monitor: DISTRIBUTED, each host checks its own members and every host follows what the member's host found; APPLIANCE, its host's checks start from what it found", async () => {
     const hm = { type: 'TCP' as const, httpPath: null, expectedCodes: null, intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 2 };
     const lb = { id: 'lb1', spec: spec({ mode: 'DISTRIBUTED', listeners: [listener({ members: [member({ portId: 'p1' }), member({ portId: 'p2' })], pool: { algorithm: 'ROUND_ROBIN', affinityTimeout: null, members: [], healthMonitor: hm } })] }) };
     const report = (hostId: string, statuses: Record<string, 'ONLINE' | 'OFFLINE'>, checked: string[]) => ({
@@ -160,12 +161,20 @@ describe('load balancer: controller half', () => {
       ['h2', [['10.20.1.11', false, true], ['10.20.9.12', true, true]]],
     ]);
     // h2 found its member OFFLINE; h1 thinks otherwise of that member (it does not check it, its word does not count).
-    const seen = inMemoryIntent({
-      ...{ hosts: [{ id: 'h1' }, { id: 'h2' }], networks: [{ id: 'n1' }], subnets: [{ id: 's1', networkId: 'n1', cidr: '10.20.1.0/24', gatewayIp: '10.20.1.1' }, { id: 's1b', networkId: 'n1', cidr: '10.20.9.0/24', gatewayIp: '10.20.9.1' }] },
+    const seenIntent = {
+      hosts: [{ id: 'h1' }, { id: 'h2' }],
+      networks: [{ id: 'n1' }],
+      subnets: [
+        { id: 's1', networkId: 'n1', cidr: '10.20.1.0/24', gatewayIp: '10.20.1.1' },
+        { id: 's1b', networkId: 'n1', cidr: '10.20.9.0/24', gatewayIp: '10.20.9.1' },
+      ],
       ports: [
         { id: 'p1', networkId: 'n1', hostId: 'h1', fixedIps: [{ subnetId: 's1', ipAddress: '10.20.1.11' }] },
         { id: 'p2', networkId: 'n1', hostId: 'h2', fixedIps: [{ subnetId: 's1b', ipAddress: '10.20.9.12' }] },
       ],
+    };
+    const seen = inMemoryIntent({
+      ...seenIntent,
       observed: [report('h2', { '10.20.9.12': 'OFFLINE', '10.20.1.11': 'ONLINE' }, ['10.20.9.12']), report('h1', { '10.20.1.11': 'ONLINE', '10.20.9.12': 'ONLINE' }, ['10.20.1.11'])],
     });
     expect(members((await runController(loadBalancer, 'LoadBalancer', lb, seen)).placements)).toEqual([
@@ -175,6 +184,10 @@ describe('load balancer: controller half', () => {
     // What the controller keeps of a report: the checked members' health, never the counters.
     expect(report('h2', { '10.20.9.12': 'OFFLINE', '10.20.1.11': 'ONLINE' }, ['10.20.9.12']).value).toEqual({ 'TCP/80>10.20.9.12:8080': false });
     expect(report('h1', { '10.20.1.11': 'ONLINE' }, []).value).toBeUndefined();
+    // An APPLIANCE checks every member from its own host: what that host reported is where its checks start.
+    const appliance = { id: 'lb1', spec: { ...lb.spec, mode: 'APPLIANCE' as const, hostId: 'h1' } };
+    const onH1 = inMemoryIntent({ ...seenIntent, observed: [report('h1', { '10.20.1.11': 'ONLINE', '10.20.9.12': 'OFFLINE' }, ['10.20.1.11', '10.20.9.12']), report('h2', { '10.20.1.11': 'OFFLINE' }, ['10.20.1.11'])] });
+    expect(members((await runController(loadBalancer, 'LoadBalancer', appliance, onH1)).placements)).toEqual([['h1', [['10.20.1.11', undefined, true], ['10.20.9.12', undefined, false]]]]);
   });
 
   it('runs DISTRIBUTED by default, with a health monitor too, unless a monitored member is given by address', async () => {

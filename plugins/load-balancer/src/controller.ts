@@ -193,8 +193,9 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   const vipSubnets = await intent.subnets({ networkIds: [subnet.networkId] });
   const memberPorts = memberPortIds(spec);
   const ports = memberPorts.length ? await intent.ports({ ids: memberPorts }) : [];
-  // DISTRIBUTED health: each member is checked on its port's host, whose finding every host follows.
-  const monitored = mode === 'DISTRIBUTED' && (spec.listeners ?? []).some((l) => l.pool.healthMonitor);
+  // Health: each member is checked on one host (DISTRIBUTED: its port's, whose finding every host
+  // follows; APPLIANCE: the appliance's), and what that host last reported is where its checks start.
+  const monitored = (spec.listeners ?? []).some((l) => l.pool.healthMonitor);
   const found = monitored && intent.observed ? await intent.observed<CheckedHealth>('LoadBalancer', { ids: [lb.id] }) : [];
   const listeners: PlacedListener[] = (spec.listeners ?? []).map((l) => {
     const hm = l.pool.healthMonitor;
@@ -204,8 +205,8 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
       const address = memberAddress(m, vipSubnets, ports);
       if (!address) continue;
       const member: PlacedMember = { name: m.name ?? null, portId: m.portId ?? null, address, port: m.port, weight: m.weight ?? 1, adminUp: m.adminUp ?? true };
-      if (monitored && hm) {
-        const checker = ports.find((p) => p.id === m.portId)?.hostId;
+      if (hm) {
+        const checker = mode === 'DISTRIBUTED' ? ports.find((p) => p.id === m.portId)?.hostId : hostIds[0];
         member.online = found.find((f) => f.hostId === checker)?.value[memberKey(l, member)] !== false;
       }
       members.push(member);

@@ -50,7 +50,11 @@ export interface PlacedMember {
   adminUp: boolean;
   /** DISTRIBUTED with a health monitor: this host checks the member (it is the host of its port). */
   check?: boolean;
-  /** DISTRIBUTED with a health monitor: false once the host checking it reported it OFFLINE (absent: ONLINE, as members start). */
+  /**
+   * With a health monitor: false once the host checking it (DISTRIBUTED: its port's; APPLIANCE:
+   * the appliance's) reported it OFFLINE (absent: ONLINE, as members start). Every DISTRIBUTED
+   * host follows it; the checking host starts its checks from it.
+   */
   online?: boolean;
 }
 
