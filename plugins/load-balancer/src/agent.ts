@@ -44,8 +44,9 @@ function memberStatus(host: HostContext, lbId: string, l: PlacedListener, m: Pla
   if (!l.healthMonitor) return { status: 'NO_MONITOR' };
   if (spread && !m.check) return { status: m.online === false ? 'OFFLINE' : 'ONLINE' };
   const state = checksOf(host).state(healthKey(lbId, l, m));
-  // Not checked yet: members start ONLINE.
-  return { status: state?.online === false ? 'OFFLINE' : 'ONLINE', ...(state?.last ? { last: state.last } : {}) };
+  // Not checked here (yet): what the controller last heard of it from here, ONLINE when nothing.
+  const online = state ? state.online : m.online !== false;
+  return { status: online ? 'ONLINE' : 'OFFLINE', ...(state?.last ? { last: state.last } : {}) };
 }
 
 const takesConnections = (s: MemberOperatingStatus): boolean => s === 'ONLINE' || s === 'NO_MONITOR';
