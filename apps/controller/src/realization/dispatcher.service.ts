@@ -246,7 +246,10 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
       const keep = this.plugins.placerOf(s.kind)?.observedForPlacement;
       if (!keep) continue;
       const value = s.observed ? keep(s.observed, s.kind) : undefined;
-      this.observedPending.set(`${s.resourceId}/${s.hostId}`, { kind: s.kind, id: s.resourceId, hostId: s.hostId, value });
+      const key = `${s.resourceId}/${s.hostId}`;
+      // A counter moving changes nothing kept: no pass for it.
+      if (!this.observedPending.has(key) && this.store.keeps(s.kind, s.resourceId, s.hostId, value)) continue;
+      this.observedPending.set(key, { kind: s.kind, id: s.resourceId, hostId: s.hostId, value });
       noted = true;
     }
     if (noted && flush) void this.flush();

@@ -213,11 +213,17 @@ export class IntentStore {
    * resource not in the intent keeps nothing.
    */
   observe(kind: string, id: string, hostId: string, value: unknown): RowChange | undefined {
+    if (this.keeps(kind, id, hostId, value)) return undefined;
+    const keep = value !== undefined && value !== null && this.resources.get(id)?.kind === kind;
+    return this.put({ kind: 'Observed', id, hostId, after: keep ? { id, kind, hostId, value } : undefined });
+  }
+
+  /** Whether {@link observe} would change nothing: what is kept is this value already (nothing for nothing). */
+  keeps(kind: string, id: string, hostId: string, value: unknown): boolean {
     const before = this.observed.get(id)?.get(hostId);
     const keep = value !== undefined && value !== null && this.resources.get(id)?.kind === kind;
-    if (!keep && !before) return undefined;
-    if (keep && before && JSON.stringify(before.value) === JSON.stringify(value)) return undefined;
-    return this.put({ kind: 'Observed', id, hostId, after: keep ? { id, kind, hostId, value } : undefined });
+    if (!keep) return before === undefined;
+    return before !== undefined && JSON.stringify(before.value) === JSON.stringify(value);
   }
 
   /** Host id → ids of the network's ports there (hosts without any are absent). */
