@@ -375,6 +375,8 @@ describe('Realizer placements that read what hosts observed', () => {
     for (const h of ['h1', 'h2']) {
       expect(deltas.get(h)!.upserts.map((r) => [resourceKey(r), r.spec])).toEqual([['Probe/r1', { seen: [{ id: 'r1', hostId: 'h2', value: { down: ['m1'] } }] }]]);
     }
+    // What the dispatcher asks before it starts a pass for an ack: kept already, or not.
+    expect([store.keeps('Probe', 'r1', 'h2', { down: ['m1'] }), store.keeps('Probe', 'r1', 'h2', { down: [] }), store.keeps('Probe', 'r1', 'h1', null)]).toEqual([true, false, true]);
     // The same value again is no change; nothing kept for a resource not in the intent.
     expect(store.observe('Probe', 'r1', 'h2', { down: ['m1'] })).toBeUndefined();
     expect(store.observe('Probe', 'r9', 'h2', { down: [] })).toBeUndefined();
