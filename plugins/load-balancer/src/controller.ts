@@ -197,6 +197,8 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   // follows; APPLIANCE: the appliance's), and what that host last reported is where its checks start.
   const monitored = (spec.listeners ?? []).some((l) => l.pool.healthMonitor);
   const found = monitored && intent.observed ? await intent.observed<CheckedHealth>('LoadBalancer', { ids: [lb.id] }) : [];
+  const hostOfPort = new Map(ports.map((p) => [p.id, p.hostId]));
+  const checkerOf = (m: Pick<PlacedMember, 'portId'>): string | undefined => (mode === 'DISTRIBUTED' ? (m.portId ? hostOfPort.get(m.portId) : undefined) : hostIds[0]);
   const listeners: PlacedListener[] = (spec.listeners ?? []).map((l) => {
     const hm = l.pool.healthMonitor;
     // Placement follows the stored intent: a member whose port went away is left out.
@@ -206,8 +208,7 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
       if (!address) continue;
       const member: PlacedMember = { name: m.name ?? null, portId: m.portId ?? null, address, port: m.port, weight: m.weight ?? 1, adminUp: m.adminUp ?? true };
       if (hm) {
-        const checker = mode === 'DISTRIBUTED' ? ports.find((p) => p.id === m.portId)?.hostId : hostIds[0];
-        member.online = found.find((f) => f.hostId === checker)?.value[memberKey(l, member)] !== false;
+        member.online = found.find((f) => f.hostId === checkerOf(member))?.value[memberKey(l, member)] !== false;
       }
       members.push(member);
     }
@@ -246,13 +247,9 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
     // No bridge is asked for and no endpoint announced: a host's responder answers for the VIP to its own clients only.
     if (!monitored) return hostIds.map((hostId) => ({ hostId, spec: placement }));
     // Each host checks the members whose port it holds.
-    const checkerOf = new Map(ports.map((p) => [p.id, p.hostId]));
     return hostIds.map((hostId) => ({
       hostId,
-      spec: {
-        ...placement,
-        listeners: listeners.map((l) => (l.healthMonitor ? { ...l, members: l.members.map((m) => ({ ...m, check: !!m.portId && checkerOf.get(m.portId) === hostId })) } : l)),
-      },
+      spec: { ...placement, listeners: listeners.map((l) => (l.healthMonitor ? { ...l, members: l.members.map((m) => ({ ...m, check: checkerOf(m) === hostId })) } : l)) },
     }));
   }
   return [{ hostId: hostIds[0], spec: placement, networks: [subnet.networkId], endpoints: [{ networkId: subnet.networkId, mac, ips: [spec.vipAddress] }] }];
