@@ -4,7 +4,9 @@
  * shaped like the firewall's host table (500 rules with named counters in chains of 64, a verdict
  * map of 100 ports), then, alternately through the nft program (`ip netns exec NS nft -f -`) and
  * through libnftables in the netlink helper (no process): one chain of 64 rules rewritten, one map
- * element added, the named counters read. Medians of 15 each, with the machine's load.
+ * element added, the named counters read. Medians of 15 each, with the machine's load. Then the
+ * same through a helper whose own namespace it is (as an agent's helper is in its host's, where
+ * it keeps one nft context): this program again, started in the namespace (`--home`).
  */
 import { CommandRunner, IpBatch, Linux, NetlinkHelper } from '@netloom/linux';
 import { load } from './reference';
@@ -33,8 +35,37 @@ function table(): string {
   return `${lines.join('\n')}\nadd element inet t in4 { ${elements} }\n`;
 }
 
+type Times = { chain: number[]; element: number[]; counters: number[] };
+
+/** `RUNS` rounds of: one chain of 64 rewritten, one map element added, the counters read, through `linux` in `netns` (undefined: this process's); `k` numbers the changes. */
+async function round(linux: Linux, netns: string | undefined, t: Times, k: number): Promise<void> {
+  const chain = `flush chain inet t p_0\ntable inet t {\nchain p_0 {\n${Array.from({ length: PER_CHAIN }, (_, i) => rule(i, 20_000 + k * PER_CHAIN + i)).join('\n')}\n}\n}\n`;
+  let start = performance.now();
+  await linux.nftApply(chain, netns);
+  t.chain.push(performance.now() - start);
+  start = performance.now();
+  await linux.nftApply(`add element inet t in4 { "br0" . 10.96.${k >> 8}.${k & 255} : jump k_0 }\n`, netns);
+  t.element.push(performance.now() - start);
+  start = performance.now();
+  await linux.nftCounters('inet', 't', netns);
+  t.counters.push(performance.now() - start);
+}
+
+const figures = (name: string, t: Times): string =>
+  `  ${name}: one chain of ${PER_CHAIN} rewritten ${median(t.chain).toFixed(1)} ms, one map element ${median(t.element).toFixed(1)} ms, named counters read ${median(t.counters).toFixed(1)} ms`;
+
+/** `--home`: run in the namespace by the parent; rounds through a helper of this process's own, in its own namespace; the times as JSON. */
+async function home(): Promise<void> {
+  const helper = new NetlinkHelper(1);
+  await helper.open();
+  const t: Times = { chain: [], element: [], counters: [] };
+  for (let run = 0; run < RUNS; run++) await round(new Linux(new CommandRunner(), { netlink: helper }), undefined, t, 100 + run);
+  say(JSON.stringify(t));
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates a namespace');
+  if (process.argv.includes('--home')) return home();
   const helper = new NetlinkHelper(1);
   const opened = await helper.open();
   if ('reason' in opened || !opened.nft) throw new Error(`the netlink helper cannot run nft here: ${'reason' in opened ? opened.reason : 'libnftables not found'}`);
@@ -47,28 +78,13 @@ async function main(): Promise<void> {
   try {
     await plain.nftApply(table(), ns);
     say(`nft doors (a table of ${RULES} rules with named counters in chains of ${PER_CHAIN}, a map of ${PORTS} ports; ${load()})`);
-    const times = doors.map(() => ({ chain: [] as number[], element: [] as number[], counters: [] as number[] }));
+    const times: Times[] = doors.map(() => ({ chain: [], element: [], counters: [] }));
     let k = 0;
-    for (let run = 0; run < RUNS; run++) {
-      // Alternately, so both see the same load.
-      for (const [d, [, linux]] of doors.entries()) {
-        k++;
-        const chain = `flush chain inet t p_0\ntable inet t {\nchain p_0 {\n${Array.from({ length: PER_CHAIN }, (_, i) => rule(i, 20_000 + k * PER_CHAIN + i)).join('\n')}\n}\n}\n`;
-        let start = performance.now();
-        await linux.nftApply(chain, ns);
-        times[d].chain.push(performance.now() - start);
-        start = performance.now();
-        await linux.nftApply(`add element inet t in4 { "br0" . 10.96.${k >> 8}.${k & 255} : jump k_0 }\n`, ns);
-        times[d].element.push(performance.now() - start);
-        start = performance.now();
-        await linux.nftCounters('inet', 't', ns);
-        times[d].counters.push(performance.now() - start);
-      }
-    }
-    for (const [d, [name]] of doors.entries()) {
-      const t = times[d];
-      say(`  ${name}: one chain of ${PER_CHAIN} rewritten ${median(t.chain).toFixed(1)} ms, one map element ${median(t.element).toFixed(1)} ms, named counters read ${median(t.counters).toFixed(1)} ms`);
-    }
+    // Alternately, so both see the same load.
+    for (let run = 0; run < RUNS; run++) for (const [d, [, linux]] of doors.entries()) await round(linux, ns, times[d], ++k);
+    for (const [d, [name]] of doors.entries()) say(figures(name, times[d]));
+    const { stdout } = await plain.runner.run('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, process.argv[1], '--home'], { mutating: true });
+    say(figures('libnftables in a helper at home in the namespace (one context kept)', JSON.parse(stdout) as Times));
     say(`  (medians of ${RUNS}; ${load()})`);
   } finally {
     await plain.applyIpBatch(new IpBatch().netnsDel(ns));

@@ -95,6 +95,32 @@ describeKernel('NetlinkHelper (kernel)', () => {
     await plain.nftApply(`delete table inet ${table}\n`, IP);
   });
 
+  it('keeps one context in its own namespace: what another process or the other helper changed is seen, listings and errors do not leak into the next script', async () => {
+    // The helpers' own namespace is this process's: a table of ours with no base chain (it sees no packet), removed at the end.
+    const table = fx.name('home').replace(/-/g, '_');
+    const other = new Linux(new CommandRunner(), { netlink: helper });
+    try {
+      await linux.nftApply(`table inet ${table} {\nchain c {\n}\n}\n`);
+      // Changed behind the helpers' backs (the nft program), then used by both helper processes in turn.
+      await plain.nftApply(`add chain inet ${table} d\nadd rule inet ${table} c tcp dport 7 accept\n`);
+      await Promise.all([linux.nftApply(`add rule inet ${table} d tcp dport 8 accept\n`), other.nftApply(`add rule inet ${table} d tcp dport 9 accept\n`)]);
+      for (let i = 0; i < 2; i++) await linux.nftApply(`flush chain inet ${table} c\nadd rule inet ${table} c tcp dport ${10 + i} accept\n`);
+      expect(await linux.nftTable('inet', table)).toEqual(await plain.nftTable('inet', table));
+      const listed = async (): Promise<string[]> =>
+        (await plain.runner.run('nft', ['list', 'table', 'inet', table], { mutating: false })).stdout.split('\n').filter((l) => l.includes('dport')).map((l) => l.trim()).sort();
+      expect(await listed()).toEqual(['tcp dport 11 accept', 'tcp dport 8 accept', 'tcp dport 9 accept']);
+      // A failed script leaves nothing, and its error is not the next one's; a JSON listing, then a plain write.
+      await expect(linux.nftApply(`add rule inet ${table} nosuch tcp dport 22 drop\n`)).rejects.toBeInstanceOf(LinuxCommandError);
+      expect(JSON.stringify(await linux.nftRuleset())).toContain(`"table":"${table}"`);
+      await linux.nftApply(`add rule inet ${table} c tcp dport 12 accept\n`);
+      expect(await listed()).toEqual(['tcp dport 11 accept', 'tcp dport 12 accept', 'tcp dport 8 accept', 'tcp dport 9 accept']);
+    } finally {
+      await plain.nftApply(`table inet ${table} {}\ndelete table inet ${table}\n`);
+    }
+    // Gone for the helpers too.
+    expect(await linux.nftTable('inet', table)).toBeNull();
+  });
+
   it('resolves interface names in the namespace of each script, its sockets closed behind the answers', async () => {
     const table = fx.name('if');
     // dx0 has another index in each namespace.

@@ -17,9 +17,10 @@ export const NETLINK_PYTHON = '/usr/bin/python3';
  * a lazy unmount and unlink). Like `ip -force -batch`, every op runs and each failure is reported
  * by line number with `ip`'s wording; a namespace that cannot be entered, or a veth peer's that
  * cannot be opened, aborts the request as it stops `ip`. An nft script runs through libnftables
- * (the nft program's library, by ctypes) with a fresh context (its socket's last close, which
- * waits for the kernel, behind the answer). First line out: `{ready, version,
- * nft}` or `{unavailable}`.
+ * (the nft program's library, by ctypes): in the helper's own namespace with one context kept
+ * for its life (no write there waits for the last one's socket to close), elsewhere with a fresh
+ * context (its socket's last close, which waits for the kernel, behind the answer). First line
+ * out: `{ready, version, nft}` or `{unavailable}`.
  */
 const PROGRAM = String.raw`
 import json, os, sys, ctypes, queue, threading
@@ -187,16 +188,33 @@ def open_sockets():
         if link.startswith('socket:'): out.add((int(f), link))
     return out
 
-def nft_run(script, as_json):
+def new_context():
+    ctx = nftlib.nft_ctx_new(0)
+    nftlib.nft_ctx_buffer_output(ctx)
+    nftlib.nft_ctx_buffer_error(ctx)
+    return ctx
+
+def nft_once(ctx, script, as_json):
+    nftlib.nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON if as_json else 0)
+    rc = nftlib.nft_run_cmd_from_buffer(ctx, script.encode())
+    return {'code': 0 if rc == 0 else 1, 'stdout': (nftlib.nft_ctx_get_output_buffer(ctx) or b'').decode(), 'stderr': (nftlib.nft_ctx_get_error_buffer(ctx) or b'').decode()}
+
+# The helper's own namespace (the host's) keeps one context: its socket never closes, so no write
+# there waits for the last one's grace period (the kernel takes the namespace's commit lock for
+# it), and its cache is refetched only when the ruleset's generation moved. Never another
+# namespace's: an open socket would keep a deleted namespace alive, with its links.
+home_ctx = None
+
+def nft_run(script, as_json, netns):
+    global home_ctx
+    if netns is None:
+        if home_ctx is None: home_ctx = new_context()
+        return nft_once(home_ctx, script, as_json)
     # A context per script, as one nft process has: nothing cached from another namespace.
     before = open_sockets()
-    ctx = nftlib.nft_ctx_new(0)
+    ctx = new_context()
     try:
-        nftlib.nft_ctx_buffer_output(ctx)
-        nftlib.nft_ctx_buffer_error(ctx)
-        if as_json: nftlib.nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON)
-        rc = nftlib.nft_run_cmd_from_buffer(ctx, script.encode())
-        return {'code': 0 if rc == 0 else 1, 'stdout': (nftlib.nft_ctx_get_output_buffer(ctx) or b'').decode(), 'stderr': (nftlib.nft_ctx_get_error_buffer(ctx) or b'').decode()}
+        return nft_once(ctx, script, as_json)
     finally:
         last = [os.dup(fd) for fd, _ in open_sockets() - before]
         nftlib.nft_ctx_free(ctx)
@@ -329,7 +347,7 @@ def serve(r, ipr):
     if 'announce' in r:
         return dict(announce(r['announce']['dev'], r['announce']['addresses']), id=r['id'])
     if 'nft' in r:
-        return dict(nft_run(r['nft'], r.get('json', False)), id=r['id'])
+        return dict(nft_run(r['nft'], r.get('json', False), r['netns']), id=r['id'])
     if 'read' in r:
         return {'id': r['id'], 'link': link_info(ipr, r['dev'])}
     return {'id': r['id'], 'failed': run(ipr, r['ops'])}
