@@ -1,11 +1,11 @@
 /**
  * Issue 12 figures, the controller at scale (prints them; never fails on timing). No root needed:
- * `npm run bench:controller -- [--ports 10000,50000] [--runs 20] [--database <url or file> | --postgres]`.
+ * `npm run bench:controller -- [--ports 10000,50000] [--runs 20] [--hosts 10] [--database <url or file> | --postgres]`.
  * `--postgres` (root) starts a throwaway PostgreSQL cluster as the tests do (fsync off: optimistic)
  * and removes it after.
  *
  * A built controller on a fresh temporary data dir (SQLite unless `--database` says otherwise;
- * the value is passed to the controller as it is). 10 hosts; networks of 100 ports each, one
+ * the value is passed to the controller as it is). 10 hosts (`--hosts`); networks of 100 ports each, one
  * subnet each, ports round-robin over the hosts, so the site grows by whole networks.
  * 1. The site is filled with `createPorts` of 1000 (no agents connected): the time of each.
  * 2. At each size of `--ports`, p50 / p95 over `--runs` runs of one mutation of each core kind:
@@ -32,6 +32,7 @@ const { values: flags } = parseArgs({
   options: {
     ports: { type: 'string', default: '10000,50000' },
     runs: { type: 'string', default: '20' },
+    hosts: { type: 'string', default: '10' },
     database: { type: 'string' },
     postgres: { type: 'boolean', default: false },
   },
@@ -41,11 +42,11 @@ const SIZES = flags.ports
   .map(Number)
   .sort((a, b) => a - b);
 const RUNS = Number(flags.runs);
-const HOSTS = 10;
+const HOSTS = Number(flags.hosts);
 const PER_NETWORK = 100;
 const BATCH = 1000;
-if (SIZES.some((s) => !Number.isInteger(s) || s < 0 || s % BATCH !== 0) || !Number.isInteger(RUNS) || RUNS < 1) {
-  throw new Error(`--ports takes multiples of ${BATCH} (e.g. 10000,50000), --runs a whole number ≥ 1`);
+if (SIZES.some((s) => !Number.isInteger(s) || s < 0 || s % BATCH !== 0) || !Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(HOSTS) || HOSTS < 1) {
+  throw new Error(`--ports takes multiples of ${BATCH} (e.g. 10000,50000), --runs and --hosts whole numbers ≥ 1`);
 }
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
