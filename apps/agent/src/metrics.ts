@@ -121,7 +121,7 @@ export class AgentMetrics {
     });
     new Gauge({
       name: 'netloom_agent_applied_revision',
-      help: 'The revision of the desired state the data plane was last reconciled to.',
+      help: 'The revision of the desired state the data plane was last reconciled to (the last one that changed this host: the controller sends a host nothing for a write that does not touch it).',
       registers,
       collect() {
         this.set(source.appliedRevision());

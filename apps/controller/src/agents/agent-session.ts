@@ -13,6 +13,13 @@ export class AgentSession {
   /** Hash of each desired resource as last sent to this agent, by resource key. */
   sent = new Map<string, string>();
   sentRevision = 0;
+  /** The newest revision this agent acked. */
+  ackedRevision = 0;
+  /**
+   * The newest revision dispatched at which this host's desired state was still what it was last
+   * sent: writes that touch nothing of it are not sent (no wake-up, no pass), it is current through them.
+   */
+  currentThrough = 0;
   /**
    * Keys deleted from this host, with the revision that deleted them, until the agent acks that
    * revision: its statuses for them until then are stale, not hostile.
@@ -61,8 +68,17 @@ export class AgentSession {
     return this.retired.has(key) ? 'retired' : undefined;
   }
 
+  /**
+   * The newest revision this host is known to have applied: once it acked all it was sent, every
+   * revision since that sent it nothing (0 before a first ack).
+   */
+  get appliedThrough(): number {
+    return this.ackedRevision >= this.sentRevision ? Math.max(this.ackedRevision, this.currentThrough) : this.ackedRevision;
+  }
+
   /** The agent applied `revision`: deletes up to it are behind it. */
   acked(revision: number): void {
+    this.ackedRevision = Math.max(this.ackedRevision, revision);
     for (const [key, deletedAt] of this.retired) {
       if (deletedAt > revision) break;
       this.retired.delete(key);

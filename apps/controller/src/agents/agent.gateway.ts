@@ -116,7 +116,7 @@ export class AgentGateway implements OnApplicationBootstrap, OnApplicationShutdo
         trace('controller.ack.stored', message.revision);
         return;
       case 'heartbeat':
-        await this.agents.seen(session.hostId, message.stateError);
+        await this.agents.seen(session.hostId, message.stateError, session.appliedThrough);
         return;
       case 'probe-result':
         this.probes.answered(session.hostId, message);

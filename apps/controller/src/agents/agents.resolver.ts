@@ -1,4 +1,4 @@
-import { Args, Context, Extensions, Field, ID, Mutation, ObjectType, Parent, registerEnumType, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, Context, Extensions, Field, ID, Int, Mutation, ObjectType, Parent, registerEnumType, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { MAX_PROVIDER_MAPPINGS } from '@netloom/model';
 import { Label } from '../common/label';
 import { REPLICA_ID } from '../common/replica';
@@ -98,6 +98,12 @@ export class AgentStateResolver {
   @ResolveField(() => Boolean, { description: 'Whether the agent has a channel open to a controller replica (this one or another).' })
   connected(@Parent() agent: HostAgent): boolean {
     return this.dispatcher.hostState(agent.hostId) === 'CONNECTED';
+  }
+
+  @ResolveField(() => Int, { description: 'The newest change-feed revision this host has reconciled.' })
+  appliedRevision(@Parent() agent: HostAgent): number {
+    // Writes that touch nothing of the host send it nothing: the replica serving it knows it is current through them before its row does.
+    return Math.max(agent.appliedRevision, this.dispatcher.appliedRevision(agent.hostId));
   }
 
   @ResolveField(() => String, {

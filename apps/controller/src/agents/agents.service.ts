@@ -127,10 +127,24 @@ export class AgentsService implements OnApplicationBootstrap {
     await this.changes.transact(({ em }) => em.update(HostAgent, { hostId, controllerId: REPLICA_ID }, { connected: false, lastSeen: new Date() }));
   }
 
-  /** A heartbeat: the agent is alive, and (when it says) whether it can write its state dir. */
-  async seen(hostId: string, stateError?: unknown): Promise<void> {
+  /**
+   * A heartbeat: the agent is alive, and (when it says) whether it can write its state dir. The
+   * revision it is known here to have applied is stored too: writes that touched nothing of its
+   * host send it nothing, so no ack stores those (other replicas read it from the row).
+   */
+  async seen(hostId: string, stateError?: unknown, appliedThrough = 0): Promise<void> {
     const trouble = stateError === undefined ? {} : { stateError: typeof stateError === 'string' ? stateError.slice(0, 500) : null };
-    await this.changes.transact(({ em }) => em.update(HostAgent, hostId, { lastSeen: new Date(), ...trouble }));
+    await this.changes.transact(async ({ em }) => {
+      await em.update(HostAgent, hostId, { lastSeen: new Date(), ...trouble });
+      if (appliedThrough > 0) {
+        await em
+          .createQueryBuilder()
+          .update(HostAgent)
+          .set({ appliedRevision: appliedThrough })
+          .where('host_id = :hostId AND applied_revision < :appliedThrough', { hostId, appliedThrough })
+          .execute();
+      }
+    });
   }
 
   /**

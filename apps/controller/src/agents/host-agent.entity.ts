@@ -25,7 +25,7 @@ export class HostAgent {
   @Column({ name: 'last_seen', type: 'varchar', length: 32, nullable: true, transformer: isoDateColumn })
   lastSeen!: Date | null;
 
-  @Field(() => Int, { description: 'The newest change-feed revision this host has reconciled.' })
+  /** As stored by the replica serving the agent (with each ack, and each heartbeat); the API's field adds what that replica knows since (`AgentStateResolver`). */
   @Column({ name: 'applied_revision', type: 'integer', default: 0 })
   appliedRevision!: number;
 

@@ -158,6 +158,11 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     }));
   }
 
+  /** The newest revision the host is known here to have applied (0: none since start; other replicas' in their rows). */
+  appliedRevision(hostId: string): number {
+    return this.applied.get(hostId) ?? 0;
+  }
+
   hostState(hostId: string): 'CONNECTED' | 'DISCONNECTED' | 'LOST' {
     if (this.isConnected(hostId) || this.replicas.connectedElsewhere(hostId)) return 'CONNECTED';
     return this.inSpan(hostId) ? 'DISCONNECTED' : 'LOST';
@@ -222,7 +227,9 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     const gone: { hostId: string; refs: ResourceRef[] }[] = [];
     for (const session of this.sessions.values()) {
       if (!this.attached.has(session) || this.draining.get(session.hostId)?.session === session) continue;
-      gone.push({ hostId: session.hostId, refs: this.sendDelta(session, deltas.get(session.hostId) ?? { upserts: [], deletes: [] }, revision) });
+      gone.push({ hostId: session.hostId, refs: this.sendDelta(session, deltas.get(session.hostId) ?? { upserts: [], deletes: [] }, revision, true) });
+      // A host this pass sent nothing is current through it: applied, once it acked what it was sent.
+      if (session.appliedThrough > (this.applied.get(session.hostId) ?? 0)) this.applied.set(session.hostId, session.appliedThrough);
     }
     await this.status.forget(gone);
     // What a host no longer has, it no longer observes.
@@ -306,10 +313,16 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
    * Sends one agent what a pass changed for it (what it lacks of it); an empty update moves its
    * revision. Returns what it was told to delete, whose statuses the caller forgets.
    */
-  private sendDelta(session: AgentSession, delta: HostDelta, revision: number): ResourceRef[] {
+  /**
+   * Sends a host what changed for it. Nothing changed: nothing sent when `quiet` (a write
+   * elsewhere; the session is current through `revision`), else an empty update that moves the
+   * agent's revision (a reconnect, whose hello named an older one).
+   */
+  private sendDelta(session: AgentSession, delta: HostDelta, revision: number, quiet = false): ResourceRef[] {
     const upserts = delta.upserts.filter((r) => session.sent.get(resourceKey(r)) !== hashOf(r));
     const deletes = delta.deletes.filter((key) => session.sent.has(key));
-    if (!upserts.length && !deletes.length && revision === session.sentRevision) return [];
+    session.currentThrough = Math.max(session.currentThrough, revision);
+    if (!upserts.length && !deletes.length && (quiet || revision === session.sentRevision)) return [];
     session.send({ type: 'update', revision, upserts, deletes: deletes.map(refOf) });
     for (const r of upserts) session.sent.set(resourceKey(r), hashOf(r));
     for (const key of deletes) session.sent.delete(key);
@@ -347,6 +360,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
       session.send({ type: 'snapshot', revision, resources });
       session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
       session.sentRevision = revision;
+      session.currentThrough = revision;
       session.retire(previous?.sent.keys() ?? [], revision);
     });
   }
@@ -397,9 +411,11 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     if (screened.droppedTotal) {
       this.logger.warn(`host ${session.hostId}, ack of revision ${message.revision}: ${describeDropped(screened, message.statuses.length)}`);
     }
-    const changed = await this.status.recordAck(session.hostId, revision, screened.accepted, message.full === true ? screened.listed : null, screened.droppedTotal);
+    // All it was sent applied: current through the writes since that sent it nothing.
+    const through = session.appliedThrough;
+    const changed = await this.status.recordAck(session.hostId, through, screened.accepted, message.full === true ? screened.listed : null, screened.droppedTotal);
     this.noteObserved(changed);
-    this.applied.set(session.hostId, Math.max(this.applied.get(session.hostId) ?? 0, revision));
+    this.applied.set(session.hostId, Math.max(this.applied.get(session.hostId) ?? 0, through));
     for (const status of changed) await this.changes.pubSub.publish(RESOURCE_STATUS_CHANGES, status);
     this.events.emit('applied');
   }
