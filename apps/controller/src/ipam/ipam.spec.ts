@@ -119,7 +119,16 @@ describe('parseIp / formatIp', () => {
     expect(formatIp(6, 0n)).toBe('::');
   });
 
-  it.each(['10.1', '010.0.0.1', '0x0a.0.0.1', '10.0.0.1/32', 'fe80::1%eth0', '::ffff:1.2.3.4', 'abc', '', ' 10.0.0.1'])(
+  it('reads every plain IPv4 address as formatIp writes it (the parser-free path), and its value back', () => {
+    for (let i = 0; i < 2_000; i++) {
+      const value = BigInt(Math.floor(Math.random() * 2 ** 32));
+      const text = formatIp(4, value);
+      expect(parseIp(text)).toEqual({ version: 4, value, text });
+    }
+    for (const text of ['0.0.0.0', '255.255.255.255', '10.0.0.0', '1.10.100.200']) expect(formatIp(4, parseIp(text).value)).toBe(text);
+  });
+
+  it.each(['10.1', '010.0.0.1', '10.0.0.01', '256.0.0.1', '10.0.0.256', '1.2.3.4.5', '0x0a.0.0.1', '10.0.0.1/32', 'fe80::1%eth0', '::ffff:1.2.3.4', 'abc', '', ' 10.0.0.1', '10.0.0.1 '])(
     'rejects %j',
     (ip) => {
       const err = failure(() => parseIp(ip, 'input.ip'));

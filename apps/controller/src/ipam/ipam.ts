@@ -72,6 +72,14 @@ export function formatIp(version: IpVersion, value: bigint): string {
 }
 
 const PLAIN_IPV4_CIDR = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\/(0|[1-9]\d?)$/;
+const PLAIN_IPV4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
+/** The value of four decimal octets matched by one of the plain IPv4 patterns; undefined when one is over 255. */
+function octetsValue(m: RegExpExecArray): bigint | undefined {
+  const octets = [m[1], m[2], m[3], m[4]].map(Number);
+  if (octets.some((o) => o > 255)) return undefined;
+  return BigInt(((octets[0] << 24) >>> 0) + (octets[1] << 16) + (octets[2] << 8) + octets[3]);
+}
 
 /**
  * {@link parseCidr} of the common case without the parser (which tries IPv6 first and throws, a
@@ -81,10 +89,9 @@ const PLAIN_IPV4_CIDR = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.
 function plainIpv4Network(cidr: string, subnet: boolean): ParsedSubnet | undefined {
   const m = PLAIN_IPV4_CIDR.exec(cidr);
   if (!m) return undefined;
-  const octets = [m[1], m[2], m[3], m[4]].map(Number);
+  const value = octetsValue(m);
   const prefix = Number(m[5]);
-  if (octets.some((o) => o > 255) || prefix > (subnet ? MAX_PREFIX[4] : 32)) return undefined;
-  const value = BigInt(((octets[0] << 24) >>> 0) + (octets[1] << 16) + (octets[2] << 8) + octets[3]);
+  if (value === undefined || prefix > (subnet ? MAX_PREFIX[4] : 32)) return undefined;
   const mask = hostMask(4, prefix);
   if ((value & mask) !== 0n) return undefined;
   return { cidr, version: 4, prefix, first: value, last: value | mask };
@@ -133,6 +140,11 @@ export function parseCidr(cidr: string, field?: string, opts: { subnet?: boolean
 }
 
 export function parseIp(ip: string, field?: string): { version: IpVersion; value: bigint; text: string } {
+  // Four decimal octets without leading zeros (every stored IPv4 address): already canonical, no
+  // parser (a subnet of 10 000 ports read its addresses through it in 17 ms on every write).
+  const plain = PLAIN_IPV4.exec(ip);
+  const plainValue = plain ? octetsValue(plain) : undefined;
+  if (plainValue !== undefined) return { version: 4, value: plainValue, text: ip };
   if (!ipaddr.isValid(ip)) {
     throw badInput(`invalid IP address ${show(ip)}`, field);
   }
