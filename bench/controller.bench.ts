@@ -1,6 +1,6 @@
 /**
  * Issue 12 figures, the controller at scale (prints them; never fails on timing). No root needed:
- * `npm run bench:controller -- [--ports 10000,50000] [--runs 20] [--hosts 10] [--database <url or file> | --postgres]`.
+ * `npm run bench:controller -- [--ports 10000,50000] [--runs 20] [--hosts 10] [--one-network 10000] [--database <url or file> | --postgres]`.
  * `--postgres` (root) starts a throwaway PostgreSQL cluster as the tests do (fsync off: optimistic)
  * and removes it after.
  *
@@ -15,6 +15,9 @@
  * 3. The controller's RSS (VmRSS): idle right after start, and at each size.
  * 4. The `plan` query of one createPort on a full network (issue 15), no agents: it rebuilds the
  *    whole realized state inside a rolled-back transaction, so it grows with the site.
+ * 5. With `--one-network N` (last, no agents): one more network of N ports on one /16 subnet, and
+ *    p50 / p95 over `--runs` of one createPort on it and on a fresh network of one port (what a
+ *    write costs that allocates in a subnet of N addresses).
  * The controller is let go idle (no CPU used for 100 ms) before each timed request, so one
  * request's background dispatch does not land in the next one's time.
  */
@@ -33,6 +36,7 @@ const { values: flags } = parseArgs({
     ports: { type: 'string', default: '10000,50000' },
     runs: { type: 'string', default: '20' },
     hosts: { type: 'string', default: '10' },
+    'one-network': { type: 'string', default: '0' },
     database: { type: 'string' },
     postgres: { type: 'boolean', default: false },
   },
@@ -44,9 +48,10 @@ const SIZES = flags.ports
 const RUNS = Number(flags.runs);
 const HOSTS = Number(flags.hosts);
 const PER_NETWORK = 100;
+const ONE_NETWORK = Number(flags['one-network']);
 const BATCH = 1000;
-if (SIZES.some((s) => !Number.isInteger(s) || s < 0 || s % BATCH !== 0) || !Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(HOSTS) || HOSTS < 1) {
-  throw new Error(`--ports takes multiples of ${BATCH} (e.g. 10000,50000), --runs and --hosts whole numbers ≥ 1`);
+if (SIZES.some((s) => !Number.isInteger(s) || s < 0 || s % BATCH !== 0) || !Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(HOSTS) || HOSTS < 1 || !Number.isInteger(ONE_NETWORK) || ONE_NETWORK < 0 || ONE_NETWORK > 60_000) {
+  throw new Error(`--ports takes multiples of ${BATCH} (e.g. 10000,50000), --runs and --hosts whole numbers ≥ 1, --one-network 0-60000`);
 }
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -227,6 +232,31 @@ async function main(): Promise<void> {
   return bench();
 }
 
+/** Section 5: one createPort on a network of `ONE_NETWORK` ports (one /16 subnet) and on a network of one, `RUNS` each. */
+async function oneNetwork(ctx: Ctx): Promise<void> {
+  const network = async (name: string, cidr: string): Promise<string> => {
+    const { createNetwork } = await ctx.c.ok<{ createNetwork: { id: string } }>('mutation($name: String!) { createNetwork(input: { name: $name }) { id } }', { name });
+    await ctx.c.ok('mutation($n: ID!, $c: String!) { createSubnet(input: { name: "s", networkId: $n, cidr: $c }) { id } }', { n: createNetwork.id, c: cidr });
+    return createNetwork.id;
+  };
+  const big = await network('one-big', '10.250.0.0/16');
+  const small = await network('one-small', '10.251.0.0/24');
+  for (let done = 0; done < ONE_NETWORK; done += BATCH) {
+    const inputs = Array.from({ length: Math.min(BATCH, ONE_NETWORK - done) }, (_, i) => ({ name: `b${done + i}`, networkId: big, hostId: ctx.hosts[(done + i) % HOSTS].id }));
+    await ctx.c.ok('mutation($p: [CreatePortInput!]!) { createPorts(inputs: $p) { id } }', { p: inputs });
+  }
+  const times = { big: [] as number[], small: [] as number[] };
+  for (let run = 0; run < RUNS; run++) {
+    for (const [which, networkId] of [['big', big], ['small', small]] as const) {
+      await settle(ctx.pid);
+      const { ms } = await timed(ctx, 'mutation($i: CreatePortInput!) { createPort(input: $i) { id } }', { i: { name: `one-${which}-${run}`, networkId, hostId: ctx.hosts[run % HOSTS].id } });
+      times[which].push(ms);
+    }
+  }
+  say('');
+  say(`One createPort (no agents, ${RUNS} runs each, ms): on a network of ${ONE_NETWORK} ports (one /16 subnet) p50 ${fmt(pct(times.big, 50))} p95 ${fmt(pct(times.big, 95))}; on a network of a few p50 ${fmt(pct(times.small, 50))} p95 ${fmt(pct(times.small, 95))}`);
+}
+
 async function bench(): Promise<void> {
   const began = Date.now();
   // The database URL goes in the environment (NETLOOM_DATABASE), never on a command line.
@@ -305,6 +335,7 @@ async function bench(): Promise<void> {
       }
       summary.push(`${size} ports: RSS ${afterPlain.rss.toFixed(0)} MB`);
     }
+    if (ONE_NETWORK) await oneNetwork(ctx);
     say('');
     say(`RSS idle ${idle.rss.toFixed(0)} MB; ${summary.join('; ')} (targets: < 100 MB idle, < 200 MB at 10000)`);
     say(`benchmark took ${((Date.now() - began) / 1000).toFixed(0)} s`);
