@@ -310,13 +310,10 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   /**
-   * Sends one agent what a pass changed for it (what it lacks of it); an empty update moves its
-   * revision. Returns what it was told to delete, whose statuses the caller forgets.
-   */
-  /**
-   * Sends a host what changed for it. Nothing changed: nothing sent when `quiet` (a write
-   * elsewhere; the session is current through `revision`), else an empty update that moves the
-   * agent's revision (a reconnect, whose hello named an older one).
+   * Sends one agent what a pass changed for it (what it lacks of it). Nothing changed: nothing
+   * sent when `quiet` (a write elsewhere: the session is current through `revision`), else an
+   * empty update that moves its revision (a reconnect, whose hello named an older one). Returns
+   * what it was told to delete, whose statuses the caller forgets.
    */
   private sendDelta(session: AgentSession, delta: HostDelta, revision: number, quiet = false): ResourceRef[] {
     const upserts = delta.upserts.filter((r) => session.sent.get(resourceKey(r)) !== hashOf(r));
