@@ -37,7 +37,7 @@ function table(): string {
 
 type Times = { chain: number[]; element: number[]; counters: number[] };
 
-/** `RUNS` rounds of: one chain of 64 rewritten, one map element added, the counters read, through `linux` in `netns` (undefined: this process's); `k` numbers the changes. */
+/** One round: one chain of 64 rewritten, one map element added, the counters read, through `linux` in `netns` (undefined: this process's); `k` numbers the change. */
 async function round(linux: Linux, netns: string | undefined, t: Times, k: number): Promise<void> {
   const chain = `flush chain inet t p_0\ntable inet t {\nchain p_0 {\n${Array.from({ length: PER_CHAIN }, (_, i) => rule(i, 20_000 + k * PER_CHAIN + i)).join('\n')}\n}\n}\n`;
   let start = performance.now();
