@@ -3,6 +3,8 @@
  * `trace`) of the controller and of the agent that applied it: one row per phase, p50 / p99 over
  * the runs, and the kernel commands of the agent's pass. Benchmarks only.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { TracePoint } from '@netloom/protocol';
 
 /** One measured request: when it was sent and answered, on the trace clock (`traceNow`). */
@@ -118,4 +120,48 @@ export function breakdownLines(runs: TracedRun[], controller: TracePoint[], agen
     out.push(`     ${(ms.length / all.length).toFixed(1).padStart(4)} × ${pct(ms, 50).toFixed(1).padStart(6)} ms  ${mutating ? 'write' : 'read '}  ${sig}`);
   }
   return out;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux this runs on). */
+const USER_HZ = 100;
+
+/** The pids below `pid` (its children, theirs, …), from /proc; none for a process gone. */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      children.push(...readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    }
+  } catch {
+    children = [];
+  }
+  return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** CPU time (user + system, ms) `pid` has used so far; 0 for a process gone. */
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (in parentheses, which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU time (ms) used so far by each process tree (a controller, an agent with the helpers and
+ * monitors it started), in `pids`' order: two readings apart say where the CPU of what ran in
+ * between went (10 ms resolution per process: read over several runs).
+ */
+export function cpuOfTrees(pids: number[]): number[] {
+  return pids.map((pid) => [pid, ...descendants(pid)].reduce((sum, p) => sum + cpuMsOf(p), 0));
+}
+
+/** One line: the CPU per run of each tree between two {@link cpuOfTrees} readings, and their sum against the cores. */
+export function cpuLine(names: string[], before: number[], after: number[], runs: number): string {
+  const per = after.map((a, i) => (a - before[i]) / runs);
+  const parts = per.map((ms, i) => `${names[i]} ${ms.toFixed(0)}`);
+  return `CPU per run (user + system, from /proc, over ${runs}): ${parts.join(', ')} ms; ${per.reduce((s, v) => s + v, 0).toFixed(0)} ms in all on ${availableParallelism()} cores`;
 }

@@ -15,7 +15,7 @@
  */
 import { parseTrace, traceNow } from '@netloom/protocol';
 import { runOk } from '../test/support/agent';
-import { breakdownLines, type TracedRun } from './breakdown';
+import { breakdownLines, cpuLine, cpuOfTrees, type TracedRun } from './breakdown';
 import { type Lab, msSince, runBench, runPrefix, STATUS_FIELDS, type StatusView } from '../test/support/plugin-e2e';
 
 const HOSTS = 3;
@@ -37,6 +37,12 @@ const say = (line: string): void => void process.stdout.write(`${line}\n`);
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const list = (values: number[]): string => values.map((v) => v.toFixed(0)).join(', ');
 const figures = (values: number[]): string => `${list(values)} ms (median ${median(values).toFixed(0)} ms)`;
+
+/** The controller's and each agent's process (an agent's helpers and monitors counted in its tree), and their names. */
+const trees = (lab: Lab): { pids: number[]; names: string[] } => ({
+  pids: [lab.cluster.controller.pid!, ...lab.cluster.agents.map((a) => a.pid)],
+  names: ['controller', ...lab.cluster.agents.map((_, i) => `agent ${i}`)],
+});
 
 /** The agents' reconcile passes since `marks`, per host. */
 const agentsSince = (lab: Lab, marks: number[]): string =>
@@ -79,8 +85,10 @@ async function ruleLinesIn(netns: string): Promise<{ count: number; text: string
 }
 
 /** `CHANGES` updates of one policy, each moving rule `which` to another port, with wait: true; ms of each. */
-async function changeOneRule(lab: Lab, id: string, rules: (port?: number) => Record<string, unknown>[], hosts: number): Promise<{ times: number[]; agents: string; breakdown: string[] }> {
+async function changeOneRule(lab: Lab, id: string, rules: (port?: number) => Record<string, unknown>[], hosts: number): Promise<{ times: number[]; agents: string; breakdown: string[]; cpu: string }> {
   const times: number[] = [];
+  const { pids, names } = trees(lab);
+  const cpuBefore = cpuOfTrees(pids);
   let agents = '';
   const runs: TracedRun[] = [];
   const controllerFrom = lab.cluster.controller.output.length;
@@ -94,15 +102,17 @@ async function changeOneRule(lab: Lab, id: string, rules: (port?: number) => Rec
     runs.push({ from: tracedFrom, to: traceNow() });
     if (k === 0) agents = agentsSince(lab, marks);
   }
+  const cpu = cpuLine(names, cpuBefore, cpuOfTrees(pids), CHANGES);
   const agentTraces = lab.cluster.agents.map((a, i) => parseTrace(a.lines.slice(agentsFrom[i]).join('\n')));
-  return { times, agents, breakdown: breakdownLines(runs, parseTrace(lab.cluster.controller.output.slice(controllerFrom).join('')), agentTraces) };
+  return { times, agents, cpu, breakdown: breakdownLines(runs, parseTrace(lab.cluster.controller.output.slice(controllerFrom).join('')), agentTraces) };
 }
 
 /** Prints the figures of {@link changeOneRule}, and whether the last change is in `netns`'s table. */
-async function sayChanges(changes: { times: number[]; agents: string; breakdown: string[] }, netns: string): Promise<void> {
+async function sayChanges(changes: { times: number[]; agents: string; breakdown: string[]; cpu: string }, netns: string): Promise<void> {
   const landed = (await ruleLinesIn(netns)).text.includes(`dport ${20_000 + CHANGES - 1}`);
   say(`   one rule changed (updateFirewallPolicy, wait: true), ${RULES} in place: median ${median(changes.times).toFixed(0)} ms over ${CHANGES} (${list(changes.times)}); ${against(median(changes.times), GOAL.oneRule, true)}`);
   say(`      the agents during the first change: ${changes.agents}`);
+  say(`      ${changes.cpu}`);
   for (const line of changes.breakdown) say(`   ${line}`);
   if (!landed) say('      the last change is NOT in the host\u2019s table!');
 }
@@ -117,12 +127,17 @@ async function oneBigPolicy(lab: Lab, probeNs: string, onePort: string): Promise
   const created: number[] = [];
   let policy: PolicyOut | undefined;
   let agents = '';
+  const { pids, names } = trees(lab);
+  const cpu = pids.map(() => 0);
   for (let round = 0; round < ROUNDS; round++) {
     if (policy) await lab.remove('FirewallPolicy', policy.id);
     const marks = lab.agentMarks();
+    const cpuBefore = cpuOfTrees(pids);
     const start = process.hrtime.bigint();
     policy = mustBeApplied(await lab.write<PolicyOut>('FirewallPolicy', 'create', { name: `big-${round}`, selector: { labels: [LABEL] }, rules: rules() }, POLICY_OUT), HOSTS);
     created.push(msSince(start));
+    // Only the create's own time: the delete before it is not counted.
+    cpuOfTrees(pids).forEach((ms, i) => (cpu[i] += ms - cpuBefore[i]));
     if (round === 0) agents = agentsSince(lab, marks);
   }
   const inNs = await ruleLinesIn(probeNs);
@@ -130,6 +145,7 @@ async function oneBigPolicy(lab: Lab, probeNs: string, onePort: string): Promise
   say(`   createFirewallPolicy(wait: true) → APPLIED on every host: ${figures(created)}; ${against(median(created), GOAL.bigPolicy)}`);
   say(`   OVN, ${RULES} ACLs with --wait=hv on this kind of machine (measured ${OVN_MEASURED}): ${(OVN_SECONDS * 1000).toFixed(0)} ms → NetLoom is ${(median(created) / (OVN_SECONDS * 1000)).toFixed(1)}× that`);
   say(`      the agents during the first round: ${agents}`);
+  say(`      ${cpuLine(names, pids.map(() => 0), cpu, ROUNDS)} (the create's answer to the next reading: work still running then is not in it)`);
   const hostPorts = Math.ceil(PORTS / HOSTS);
   say(`      kernel rule lines of the policy in host 0's table: ${withOne} with 1 port covered, ${inNs.count} with its ${hostPorts} ports (${withOne === inNs.count ? 'independent of the number of ports' : 'DEPENDS on the number of ports'})`);
   await sayChanges(await changeOneRule(lab, policy!.id, rules, HOSTS), probeNs);
