@@ -6,6 +6,8 @@ import { describeKernel, NetnsFixture, waitFor } from './kernel-fixture';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Linux, NETNS_DIR } from './linux';
+import { NFT_EVENTS_BOOT, NFT_EVENTS_PROGRAM } from './monitor';
+import { NETLINK_PYTHON } from './netlink';
 import { LinuxCommandError } from './runner';
 import type { BatchResult, LinkEvent, NftTransaction } from './types';
 
@@ -382,6 +384,32 @@ describeKernel('Linux (kernel)', () => {
       monitor.stop();
     }
     await monitor.exited;
+  });
+
+  it('the events reader prints each table a transaction touches once, however many objects it holds', async () => {
+    const lines: string[] = [];
+    const reader = linux.runner.stream('nsenter', [`--net=${NETNS_DIR}/${P2}`, '--', NETLINK_PYTHON, '-c', NFT_EVENTS_BOOT, 'nft-events'], (line) => lines.push(line), undefined, { stdin: true });
+    reader.write(`${JSON.stringify(NFT_EVENTS_PROGRAM)}\n`);
+    try {
+      // 200 rules and 200 named counters in one table, a set in another, one transaction.
+      const rules = Array.from({ length: 200 }, (_, i) => `counter r${i} {}\nchain c${i} {\ntcp dport ${i + 1} counter name "r${i}" accept\n}`).join('\n');
+      const script = `table inet nl_ev1 {\n${rules}\n}\ntable bridge nl_ev2 {\nset s {\ntype ether_addr;\n}\n}\n`;
+      let from = 0;
+      await waitFor(async () => {
+        from = lines.length;
+        await linux.nftApply('table inet nl_ev0 {}\ndelete table inet nl_ev0\n', P2);
+        return lines.slice(from).some((l) => l.startsWith('# new generation'));
+      }, 10_000, 'the reader to start');
+      from = lines.length;
+      await linux.nftApply(script, P2);
+      await waitFor(() => lines.slice(from).some((l) => l.startsWith('# new generation')), 5000, 'the transaction');
+      const transaction = lines.slice(from, lines.findIndex((l, i) => i >= from && l.startsWith('# new generation')) + 1);
+      expect(transaction).toEqual(['add table inet nl_ev1', 'add table bridge nl_ev2', expect.stringMatching(/^# new generation \d+ by process \d+ /)]);
+      await linux.nftApply('delete table inet nl_ev1\ndelete table bridge nl_ev2\n', P2);
+    } finally {
+      reader.stop();
+    }
+    await reader.exited;
   });
 
   it('reports a monitor that ends by itself', async () => {

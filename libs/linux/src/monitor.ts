@@ -67,7 +67,7 @@ export function monitorNft(
 }
 
 /** Runs the program given on stdin's first line (a JSON string). */
-const NFT_EVENTS_BOOT = 'import json,sys;exec(json.loads(sys.stdin.readline()))';
+export const NFT_EVENTS_BOOT = 'import json,sys;exec(json.loads(sys.stdin.readline()))';
 
 /**
  * What `nft monitor` was used for, without it: nft 1.0.6's monitor dies (SIGSEGV) printing an
@@ -75,9 +75,11 @@ const NFT_EVENTS_BOOT = 'import json,sys;exec(json.loads(sys.stdin.readline()))'
  * sets: every port added), and grows to hundreds of MB before. This reads the same netlink
  * events (nfnetlink's NFNLGRP_NFTABLES group, in the namespace it runs in) with Python's own
  * socket module and prints only what {@link parseNftMonitorLine} reads: `VERB OBJECT FAMILY
- * TABLE` per object, then `# new generation N by process PID (COMM)` at each transaction's end.
- * Events lost to a full socket buffer (ENOBUFS) end it with an error: whoever watches cannot
- * know what it missed.
+ * TABLE` for the first object of each table a transaction touches (a 500-rule table written
+ * whole is one line, not a thousand: the watcher wants the tables, not the objects), then
+ * `# new generation N by process PID (COMM)` at the transaction's end. Of an object's event only
+ * its table (the first attribute) is read. Events lost to a full socket buffer (ENOBUFS) end it
+ * with an error: whoever watches cannot know what it missed.
  */
 export const NFT_EVENTS_PROGRAM = String.raw`
 import errno, socket, struct, sys
@@ -96,18 +98,21 @@ except OSError:
 s.bind((0, 0))
 s.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTABLES)
 
-def attributes(data, off, end):
+def attributes(data, off, end, only=None):
     found = {}
     while off + 4 <= end:
         length, kind = struct.unpack_from('=HH', data, off)
         if length < 4: break
         found[kind & 0x3fff] = data[off + 4:off + length]
+        if kind & 0x3fff == only: break
         off += (length + 3) & ~3
     return found
 
 def text(value):
     return value.split(b'\0')[0].decode('utf-8', 'replace')
 
+# The tables of the transaction under way (until its generation), each printed once.
+seen = set()
 while True:
     try:
         data = s.recv(1 << 20)
@@ -123,13 +128,19 @@ while True:
         if length < 16: break
         if kind >> 8 == NFNL_SUBSYS_NFTABLES and length >= 20:
             message, family = kind & 0xff, data[off + 16]
-            a = attributes(data, off + 20, off + length)
             if message == NFT_MSG_NEWGEN:
+                a = attributes(data, off + 20, off + length)
                 number = struct.unpack('>I', a[1])[0] if 1 in a else 0
                 pid = struct.unpack('>I', a[2])[0] if 2 in a else 0
                 lines.append('# new generation %d by process %d (%s)' % (number, pid, text(a.get(3, b''))))
-            elif message in OBJECTS and 1 in a:
-                lines.append('%s %s %s' % (OBJECTS[message], FAMILIES.get(family, 'unknown'), text(a[1])))
+                seen.clear()
+            elif message in OBJECTS:
+                a = attributes(data, off + 20, off + length, 1)
+                if 1 in a:
+                    table = (family, text(a[1]))
+                    if table not in seen:
+                        seen.add(table)
+                        lines.append('%s %s %s' % (OBJECTS[message], FAMILIES.get(family, 'unknown'), table[1]))
         off += (length + 3) & ~3
     if lines:
         sys.stdout.write('\n'.join(lines) + '\n')
