@@ -102,6 +102,23 @@ describe('validateSpec', () => {
     refused({ ...ok, hostId: '' }, 'input.hostId');
   });
 
+  it('says in its message where the value sits, as deep as it is', () => {
+    const ok = { hostId: 'h1', mode: 'NAT' };
+    const message = (value: unknown): string => {
+      try {
+        validateSpec(fields, value);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error(`accepted ${JSON.stringify(value)}`);
+    };
+    expect(message({ ...ok, routes: [{ dst: '10.0.0.0/8', via: '10.0.0.1' }, { dst: '10.0.0.0/8' }] })).toBe('input.routes.1.via is required');
+    expect(message({ ...ok, routes: [{ dst: '10.0.0.0/8', via: '127.0.0.1' }] })).toMatch(/^input\.routes\.0\.via 127\.0\.0\.1 is in /);
+    expect(message({ ...ok, routes: [{ dst: '10.0.0.0/33', via: '10.0.0.1' }] })).toMatch(/^invalid CIDR/);
+    expect(message({ ...ok, routes: [{ dst: '10.0.0.0/8', via: '10.0.0.1', color: 1 }] })).toBe('input.routes.0.color is not a field of this kind');
+    expect(message({ ...ok, count: 'x' })).toBe('input.count must be a 32-bit integer');
+  });
+
   it('refuses addresses no host holds in ip fields, not in cidr fields', () => {
     const ok = { hostId: 'h1', mode: 'NAT' };
     for (const address of ['0.0.0.0', '127.0.0.1', '169.254.169.254', '224.0.0.5', '255.255.255.255', '::', '::1', 'fe80::1', 'ff02::2']) {
