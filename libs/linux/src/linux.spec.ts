@@ -386,6 +386,40 @@ describeKernel('Linux (kernel)', () => {
     await monitor.exited;
   });
 
+  it('runs one events reader per namespace for all its watchers: each hears every transaction, the last to stop ends it', async () => {
+    const heard: [NftTransaction[], NftTransaction[]] = [[], []];
+    const first = linux.monitorNft((t) => heard[0].push(t), P2, undefined, { reader: 'events' });
+    const second = linux.monitorNft((t) => heard[1].push(t), P2, undefined, { reader: 'events' });
+    let secondEnded = false;
+    void second.exited.then(() => (secondEnded = true));
+    try {
+      expect(second.pid).toBe(first.pid);
+      await waitFor(async () => {
+        await linux.nftApply('table inet nl_sh {}\ndelete table inet nl_sh\n', P2);
+        return heard.every((h) => h.some((t) => t.tables.some((x) => x.table === 'nl_sh')));
+      }, 10_000, 'both watchers to hear a transaction');
+      // The first stops: the reader goes on for the second.
+      first.stop();
+      await first.exited;
+      expect(isAlive(first.pid!)).toBe(true);
+      const from = heard[1].length;
+      await linux.nftApply('table inet nl_sh2 {}\ndelete table inet nl_sh2\n', P2);
+      await waitFor(() => heard[1].slice(from).some((t) => t.tables.some((x) => x.table === 'nl_sh2')), 5000, 'the second to hear on');
+      expect(heard[0].some((t) => t.tables.some((x) => x.table === 'nl_sh2'))).toBe(false);
+      expect(secondEnded).toBe(false);
+    } finally {
+      first.stop();
+      second.stop();
+    }
+    await second.exited;
+    expect(isAlive(first.pid!)).toBe(false);
+    // A new watcher starts a new reader.
+    const third = linux.monitorNft(() => undefined, P2, undefined, { reader: 'events' });
+    expect(third.pid).not.toBe(first.pid);
+    third.stop();
+    await third.exited;
+  });
+
   it('the events reader prints each table a transaction touches once, however many objects it holds', async () => {
     const lines: string[] = [];
     const reader = linux.runner.stream('nsenter', [`--net=${NETNS_DIR}/${P2}`, '--', NETLINK_PYTHON, '-c', NFT_EVENTS_BOOT, 'nft-events'], (line) => lines.push(line), undefined, { stdin: true });

@@ -5,7 +5,7 @@ import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
 import type { TcBatch } from './tc-batch';
 import { parseTcClasses, parseTcQdiscs } from './tc-parse';
-import { monitorLinks, monitorNft, type LinkMonitor } from './monitor';
+import { monitorLinks, monitorNft, SharedNftEvents, type LinkMonitor } from './monitor';
 import { NETLINK_PYTHON, NetlinkHelper } from './netlink';
 import { assertIfName, assertIp, assertNetnsName, assertNftName, assertRouteTable, assertSysctlKey, assertSysctlValue, ipFamily, LinuxInputError, sysctlPath } from './names';
 import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNeighEntry, toNftCounters, toNftTable, toRouteInfo, toRuleInfo } from './parse';
@@ -34,6 +34,7 @@ export class Linux {
   constructor(runner?: CommandRunner, options: { netlink?: NetlinkHelper } = {}) {
     this.runner = runner ?? new CommandRunner();
     this.netlink = options.netlink;
+    this.nftEvents = new SharedNftEvents(this.runner);
   }
 
   /** All links: `ip [-n NS] -json -details link show`. */
@@ -472,10 +473,15 @@ export class Linux {
   /**
    * Streams committed nftables transactions of a namespace (see {@link monitorNft}): `nft monitor`,
    * in a namespace through `ip netns exec`. The child holds that namespace alive while it runs.
+   * With `reader: 'events'`, one reader per namespace serves every watcher of this instance
+   * ({@link SharedNftEvents}); `nft monitor`s are each their own.
    */
   monitorNft(onTransaction: (t: NftTransaction) => void, netns?: string, onExit?: (error: LinuxCommandError) => void, opts?: { reader?: 'nft' | 'events' }): StreamHandle {
+    if (opts?.reader === 'events') return this.nftEvents.subscribe(onTransaction, netns, onExit);
     return monitorNft(this.runner, onTransaction, netns, onExit, opts);
   }
+
+  private readonly nftEvents: SharedNftEvents;
 
   private read(command: LinuxCommand, args: string[]) {
     return this.runner.run(command, args, { mutating: false });

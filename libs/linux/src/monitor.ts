@@ -146,3 +146,71 @@ while True:
         sys.stdout.write('\n'.join(lines) + '\n')
         sys.stdout.flush()
 `;
+
+/**
+ * One events reader ({@link monitorNft} with `reader: 'events'`) per namespace, heard by every
+ * watcher there: an agent's port-security watch and each plugin context's watch of the host
+ * namespace hear the same transactions, so one process reads them (a second started with the
+ * first table of a plugin, ~100 ms of Python, and read every event again). Each subscription is
+ * a handle of its own: stopping it stops the reader only when it was the last; a reader that
+ * ends by itself tells every subscriber (`onExit`), and the next subscription starts a new one.
+ */
+export class SharedNftEvents {
+  private readonly readers = new Map<string, { handle: StreamHandle; subscribers: Set<Subscriber> }>();
+
+  constructor(private readonly runner: CommandRunner) {}
+
+  subscribe(onTransaction: (t: NftTransaction) => void, netns?: string, onExit?: (error: LinuxCommandError) => void): StreamHandle {
+    const key = netns ?? '';
+    let reader = this.readers.get(key);
+    if (!reader) {
+      const subscribers = new Set<Subscriber>();
+      const handle = monitorNft(
+        this.runner,
+        (t) => {
+          for (const s of [...subscribers]) s.onTransaction(t);
+        },
+        netns,
+        (error) => {
+          if (this.readers.get(key)?.handle === handle) this.readers.delete(key);
+          for (const s of [...subscribers]) s.ended(error);
+          subscribers.clear();
+        },
+        { reader: 'events' },
+      );
+      reader = { handle, subscribers };
+      this.readers.set(key, reader);
+    }
+    const { handle, subscribers } = reader;
+    let done!: () => void;
+    const exited = new Promise<void>((resolve) => (done = resolve));
+    void handle.exited.then(done);
+    const subscriber: Subscriber = {
+      onTransaction,
+      ended: (error) => {
+        onExit?.(error);
+        done();
+      },
+    };
+    subscribers.add(subscriber);
+    return {
+      pid: handle.pid,
+      exited,
+      write: () => false,
+      stop: () => {
+        if (!subscribers.delete(subscriber)) return;
+        if (subscribers.size > 0) {
+          done();
+          return;
+        }
+        if (this.readers.get(key)?.handle === handle) this.readers.delete(key);
+        handle.stop();
+      },
+    };
+  }
+}
+
+interface Subscriber {
+  onTransaction: (t: NftTransaction) => void;
+  ended: (error: LinuxCommandError) => void;
+}
