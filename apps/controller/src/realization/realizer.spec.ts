@@ -284,6 +284,29 @@ describe('Realizer (incremental) against compileHosts (full)', () => {
     );
   });
 
+  it('compiles a port again only when the resources guarding it change, not when one of them is placed again', async () => {
+    const store = new IntentStore();
+    const realizer = new Realizer(store, (kind) => (kind === 'Widget' ? widgets : undefined), () => true);
+    let gen = 0;
+    const put = (op: Op): RowChange[] => changesOf(store, op, () => ++gen).map((c) => store.put(c));
+    put({ op: 'host', i: 0, vtep: 0, mtu: null, rack: 0 });
+    put({ op: 'network', i: 0, mtu: null, vni: 0, provider: null });
+    for (const i of [0, 1, 2]) put({ op: 'port', i, network: 0, host: 0, ips: [], team: 'blue', security: false, pair: false });
+    const widget = (net: string | null): Op => ({ op: 'widget', i: 0, spec: { host: 'h0', alsoOn: null, twice: false, net, team: 'blue', readHosts: false, announceOnly: false, explode: false } });
+    put(widget(null));
+    await realizer.rebuild();
+    const compiled = jest.spyOn(realizer as unknown as { port: (id: string) => void }, 'port');
+    // Its spec changes, the ports it guards do not.
+    const again = await realizer.apply(put(widget('n0')));
+    expect(compiled).not.toHaveBeenCalled();
+    expect(again.get('h0')!.upserts.map(resourceKey)).toContain('Widget/r0');
+    // p1 leaves the team: p1 is compiled again (its own change, and its guard gone), the others are not.
+    await realizer.apply(put({ op: 'port', i: 1, network: 0, host: 0, ips: [], team: 'red', security: false, pair: false }));
+    expect(new Set(compiled.mock.calls.map(([id]) => id))).toEqual(new Set(['p1']));
+    expect(realizer.resourcesOf('h0').find((r) => r.id === 'p1')!.spec).not.toHaveProperty('guardedBy');
+    expect(realizer.resourcesOf('h0').find((r) => r.id === 'p0')!.spec).toMatchObject({ guardedBy: ['Widget/r0'] });
+  });
+
   it('recomputes only what a change touches: one port costs its network, not the other networks', async () => {
     const store = new IntentStore();
     const realizer = new Realizer(store, () => undefined, () => true);

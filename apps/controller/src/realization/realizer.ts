@@ -243,7 +243,18 @@ export class Realizer {
   /** Places one plugin resource again (or removes it), and marks what its placements touch. */
   private async place(id: string, dirty: Dirty): Promise<void> {
     const before = this.placed.get(id);
-    if (before) this.index(id, before, -1, dirty);
+    // The ports it guards, before and after: only those whose guards change are compiled again
+    // (a 500-rule policy's one rule changed re-placed it, and recompiled every port it covers).
+    const guarded = new Map<string, number>();
+    try {
+      await this.placeAgain(id, before, dirty, guarded);
+    } finally {
+      for (const [at, change] of guarded) if (change !== 0) dirty.ports.add(at.slice(at.indexOf(' ') + 1));
+    }
+  }
+
+  private async placeAgain(id: string, before: Placed | undefined, dirty: Dirty, guarded: Map<string, number>): Promise<void> {
+    if (before) this.index(id, before, -1, dirty, guarded);
     const resource = this.store.resources.get(id);
     const placer = resource && this.placerOf(resource.kind);
     if (!resource || !placer) {
@@ -264,11 +275,14 @@ export class Realizer {
     const after: Placed = { key: resourceKey(resource), placements, reads };
     this.placed.set(id, after);
     this.outcomes.set(id, outcomeOf(resource.generation, placements, failure, (hostId) => this.store.hosts.has(hostId)));
-    this.index(id, after, 1, dirty);
+    this.index(id, after, 1, dirty, guarded);
   }
 
-  /** Adds (+1) or removes (-1) a resource's placements from the indexes; marks what they touch. */
-  private index(id: string, placed: Placed, sign: 1 | -1, dirty: Dirty): void {
+  /**
+   * Adds (+1) or removes (-1) a resource's placements from the indexes; marks what they touch,
+   * but the ports it guards: their guard changes are counted in `guarded` ("host port" → net change).
+   */
+  private index(id: string, placed: Placed, sign: 1 | -1, dirty: Dirty, guarded: Map<string, number>): void {
     for (const kind of new Set(placed.reads.map((r) => r.kind))) {
       if (sign > 0) push(this.readers, kind, id);
       else this.readers.get(kind)?.delete(id);
@@ -307,7 +321,8 @@ export class Realizer {
         if (keys.size) byPort.set(portId, keys);
         else byPort.delete(portId);
         this.guards.set(p.hostId, byPort);
-        dirty.ports.add(portId);
+        const at = `${p.hostId} ${portId}`;
+        guarded.set(at, (guarded.get(at) ?? 0) + sign);
       }
     }
   }
