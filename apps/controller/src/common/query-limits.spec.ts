@@ -71,9 +71,36 @@ describe('checkQueryLimits: cost', () => {
     expect(unboundedLists(schema)).toEqual(['Query.rows']);
   });
 
-  it('leaves a variable that does not coerce to execution (its BAD_USER_INPUT), costing nothing here', () => {
-    expect(cost('query($n: Int) { page(first: $n) { a } }', { n: 'many' })).toBe(0);
-    expect(cost('query($n: Int!) { page(first: $n) { a } }')).toBe(0);
+  it('reads variables as sent, never coerced: a list by its length, one value as a list of one, a default literal', () => {
+    expect(cost('query($ids: [String]) { pick(ids: $ids) { a } }', { ids: ['x', 'y', 'z'] })).toBe(1 + 3);
+    expect(cost('query($ids: [String]) { pick(ids: $ids) { a } }', { ids: 'x' })).toBe(1 + 1);
+    expect(cost('query($ids: [String] = ["x", "y"]) { pick(ids: $ids) { a } }')).toBe(1 + 2);
+    expect(cost('query($n: Int = 4) { page(first: $n) { a } }')).toBe(1 + 4);
+  });
+
+  it('counts a variable that would not coerce as absent: execution refuses it (BAD_USER_INPUT) before any resolver runs', () => {
+    expect(cost('query($n: Int) { page(first: $n) { a } }', { n: 'many' })).toBe(1 + DEFAULT_PAGE);
+    expect(cost('query($n: Int!) { page(first: $n) { a } }')).toBe(1 + DEFAULT_PAGE);
+    expect(cost('query($ids: [String]) { pick(ids: $ids) { a } }', { ids: [{ not: 'a string' }, 1] })).toBe(1 + 2);
+  });
+
+  it('follows @skip and @include on a boolean, literal or variable', () => {
+    expect(cost('{ capped @skip(if: true) { a } page(first: 2) @include(if: false) { a } names }')).toBe(1);
+    expect(cost('query($s: Boolean!) { capped @skip(if: $s) { a } names }', { s: false })).toBe(1 + 7 + 1);
+  });
+
+  it('spreads fragments, counting a cycle once, and multiplies them like fields', () => {
+    expect(cost('{ capped { ...F } } fragment F on Row { a b }')).toBe(1 + 2 * 7);
+    expect(cost('{ capped { ... on Row { a } b } }')).toBe(1 + 2 * 7);
+  });
+
+  it('never multiplies introspection', () => {
+    expect(cost('{ __schema { types { name fields { name } } } __typename }')).toBe(1 + 1 + 1 + 1 + 1 + 1);
+  });
+
+  it('refuses a document whose fragments spread into more fields than it walks', () => {
+    const levels = Array.from({ length: 16 }, (_, i) => `fragment F${i} on Row { ...F${i + 1} ...F${i + 1} }`).join(' ');
+    expect(() => cost(`{ capped { ...F0 } } ${levels} fragment F16 on Row { a }`)).toThrow(/more than 10000 fields/);
   });
 
   it('refuses over the limit, naming the cost', () => {
