@@ -428,6 +428,13 @@ describe('plugin kinds in the API', () => {
       await sleep(500);
       expect(events).toHaveLength(1);
       expect(await read()).toEqual([{ hostId: host.id, state: 'APPLIED', observed: expected }]);
+
+      // A new generation reported without observed: the row moves, its observed state stays (not written again).
+      agent.ack([{ ...status(), generation: 3 }]);
+      await waitFor(() => events.length === 2, 5_000, 20, 'the generation change');
+      expect(events[1]).toEqual({ kind: 'Vip', resourceId: vip.id, state: 'APPLIED', generation: 3, observed: expected });
+      const row = await app.get(DataSource).query('SELECT generation, observed FROM resource_statuses WHERE resource_id = ?', [vip.id]);
+      expect({ generation: row[0].generation, observed: JSON.parse(row[0].observed) }).toEqual({ generation: 3, observed: JSON.parse(stored[0].observed) });
     });
   });
 });

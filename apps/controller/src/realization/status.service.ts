@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, IsNull, MoreThan, Not } from 'typeorm';
-import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { RealizationState, ResourceRef, ResourceStatusReport } from '@netloom/model';
 import { HostAgent } from '../agents/host-agent.entity';
 import { ChangesService } from '../changes/changes.service';
@@ -24,6 +23,8 @@ interface PendingAck {
   reject: (error: unknown) => void;
 }
 const CHUNK = 200;
+/** The columns an ack writes of a status row (the key aside). */
+const STATUS_COLUMNS = ['state', 'generation', 'reason', 'attributes', 'observed', 'updated_at', 'seq'] as const;
 const MAX_INT32 = 2 ** 31 - 1;
 
 /** What agents reported of the resources they were sent, stored per host and resource. */
@@ -104,7 +105,8 @@ export class StatusService {
   private async storeGroup(em: EntityManager, acks: PendingAck[], numbered: (first: number, last: number) => void): Promise<ResourceStatus[][]> {
     const existing = await this.storedOf(em, acks);
     const now = new Date();
-    const results = acks.map((ack) => this.changedBy(em, ack, existing, now));
+    const unchangedObserved = new Set<ResourceStatus>();
+    const results = acks.map((ack) => this.changedBy(em, ack, existing, now, unchangedObserved));
     // One row per status: should a host ack twice in a group (its channel replaced meanwhile), the later report is kept.
     const changed = [...new Map(results.flat().map((st) => [`${st.hostId}/${st.kind}/${st.resourceId}`, st])).values()];
     if (changed.length) {
@@ -113,16 +115,25 @@ export class StatusService {
       changed.forEach((status, i) => (status.seq = first + i));
       numbered(first, first + changed.length - 1);
     }
-    for (let i = 0; i < changed.length; i += CHUNK) {
-      // Nothing read back: the rows carry every value (TypeORM re-selects each chunk on SQLite otherwise).
-      await em
-        .createQueryBuilder()
-        .insert()
-        .into(ResourceStatus)
-        .values(changed.slice(i, i + CHUNK) as QueryDeepPartialEntity<ResourceStatus>[])
-        .orUpdate(['state', 'generation', 'reason', 'attributes', 'observed', 'updated_at', 'seq'], ['host_id', 'kind', 'resource_id'])
-        .updateEntity(false)
-        .execute();
+    // A row whose observed state stays is written without it (a firewall policy's is tens of KB:
+    // written again with every ack of its host, it cost each ack a JSON text and the database pages).
+    const kept = changed.filter((st) => unchangedObserved.has(st));
+    const moved = changed.filter((st) => !unchangedObserved.has(st));
+    for (const [rows, columns] of [
+      [moved, STATUS_COLUMNS],
+      [kept.map(({ observed: _same, ...row }) => row), STATUS_COLUMNS.filter((c) => c !== 'observed')],
+    ] as const) {
+      for (let i = 0; i < rows.length; i += CHUNK) {
+        // Nothing read back: the rows carry every value (TypeORM re-selects each chunk on SQLite otherwise).
+        await em
+          .createQueryBuilder()
+          .insert()
+          .into(ResourceStatus)
+          .values(rows.slice(i, i + CHUNK))
+          .orUpdate([...columns], ['host_id', 'kind', 'resource_id'])
+          .updateEntity(false)
+          .execute();
+      }
     }
     for (const { hostId, listed } of acks) {
       // A full ack drops the statuses of what it does not list.
@@ -169,16 +180,17 @@ export class StatusService {
     return new Map(rows.map((s) => [`${s.hostId}/${s.kind}/${s.resourceId}`, s]));
   }
 
-  /** The statuses an ack changes (state, generation, reason, attributes or observed state), updating `existing`. */
-  private changedBy(em: EntityManager, { hostId, reports }: PendingAck, existing: Map<string, ResourceStatus>, now: Date): ResourceStatus[] {
+  /** The statuses an ack changes (state, generation, reason, attributes or observed state), updating `existing`; those whose observed state stays go in `unchangedObserved` too. */
+  private changedBy(em: EntityManager, { hostId, reports }: PendingAck, existing: Map<string, ResourceStatus>, now: Date, unchangedObserved: Set<ResourceStatus>): ResourceStatus[] {
     const changed: ResourceStatus[] = [];
     for (const r of reports) {
       const key = `${hostId}/${r.kind}/${r.id}`;
       const before = existing.get(key);
       const reason = r.reason ?? null;
-      const observed = r.observed === undefined ? (before?.observed ?? null) : this.sanitizeObserved(hostId, r);
+      const kept = r.observed === undefined;
+      const observed = kept ? (before?.observed ?? null) : this.sanitizeObserved(hostId, r);
       // Sanitized values are canonical (declared fields, in declaration order), so their JSON compares.
-      const sameObserved = JSON.stringify(before?.observed ?? null) === JSON.stringify(observed);
+      const sameObserved = kept || JSON.stringify(before?.observed ?? null) === JSON.stringify(observed);
       // Attributes move too (a port's dropped-frame count): compared with keys in order.
       const sameAttributes = canonicalJson(before?.attributes ?? {}) === canonicalJson(r.attributes ?? {});
       if (before && before.state === r.state && before.generation === r.generation && before.reason === reason && sameObserved && sameAttributes) continue;
@@ -196,6 +208,7 @@ export class StatusService {
       // A later ack of the group (the same host again) compares with this one.
       existing.set(key, status);
       changed.push(status);
+      if (sameObserved) unchangedObserved.add(status);
     }
     return changed;
   }
