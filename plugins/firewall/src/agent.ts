@@ -22,10 +22,15 @@ const held = (desired: DesiredPluginResource<PolicyPlacement>[]): HeldPolicy[] =
  * other port is filtered in the one table of the host.
  */
 const ownTable = (policies: HeldPolicy[], place: { bridge?: string; addresses?: string[] }, shared: (key: string) => boolean): boolean =>
-  !place.bridge ||
-  !place.addresses?.length ||
-  place.addresses.some((a) => a.includes('/') || shared(`${place.bridge} ${a}`)) ||
-  policies.some((p) => p.spec.ingressDefault === 'REJECT' || p.spec.egressDefault === 'REJECT' || p.spec.rules.some((r) => r.action === 'REJECT'));
+  !place.bridge || !place.addresses?.length || place.addresses.some((a) => a.includes('/') || shared(`${place.bridge} ${a}`)) || policies.some(mayReject);
+
+/** Whether a policy may REJECT, once per placement received (asked for each port it covers, twice a pass). */
+const rejecting = new WeakMap<PolicyPlacement, boolean>();
+function mayReject({ spec }: HeldPolicy): boolean {
+  let may = rejecting.get(spec);
+  if (may === undefined) rejecting.set(spec, (may = spec.ingressDefault === 'REJECT' || spec.egressDefault === 'REJECT' || spec.rules.some((r) => r.action === 'REJECT')));
+  return may;
+}
 
 /**
  * Whether bridged IPv4 and IPv6 traffic passes the inet hooks of the host namespace

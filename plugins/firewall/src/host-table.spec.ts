@@ -49,6 +49,23 @@ describe('firewall: the host table', () => {
     expect(ruleLinesOf(after.join('\nchain '))).toBe(200);
   });
 
+  it("renders a chain again only when its rules changed, and always gives its groups' members as they are now", () => {
+    const grouped = (members: string[], dport = 80) =>
+      policy('grp', { rules: [placedRule({ priority: 1, remoteGroupIds: ['g1'], ports: [[dport, dport]] }), placedRule({ priority: 2 })], groups: { g1: members } });
+    const first = hostTable([port('p1', ['10.0.0.1'], [grouped(['10.5.0.1', 'fd00::5'])])]);
+    // The same rules in new objects (as every update brings them), the group's members changed: the same body, the new members.
+    const again = hostTable([port('p1', ['10.0.0.1'], [grouped(['10.5.0.2'])])]);
+    expect(again.body).toBe(first.body);
+    expect(again.counters).toEqual(first.counters);
+    expect(Object.values(first.sets).flat().sort()).toEqual(['10.5.0.1', 'fd00::5']);
+    expect(Object.values(again.sets).flat()).toEqual(['10.5.0.2']);
+    // A rule changed: its chain says so.
+    const changed = hostTable([port('p1', ['10.0.0.1'], [grouped(['10.5.0.2'], 8080)])]);
+    expect(changed.body).toContain('tcp dport 8080 ip saddr @g4_');
+    expect(changed.body).not.toContain('tcp dport 80 ip saddr @g4_');
+    expect(ruleLinesOf(changed.body)).toBe(ruleLinesOf(first.body));
+  });
+
   it('is empty without ports', () => {
     expect(hostTable([])).toEqual({ body: '', counters: [], sets: {}, maps: {}, bridge: { body: '', maps: {} } });
   });

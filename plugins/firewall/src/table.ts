@@ -128,13 +128,14 @@ export function ruleLines(policyId: string, rule: PlacedRule): string[] {
 /** The lines of one rule of a policy, recording the counter and the address-group sets (with their elements) they use. */
 export function usedRule(p: HeldPolicy, rule: PlacedRule, counters: Set<string>, sets: Record<string, string[]>): string[] {
   counters.add(ruleCounter(p.id, rule.priority));
-  for (const g of rule.remoteGroupIds) {
-    const names = groupSets(g);
-    const members = p.spec.groups[g] ?? [];
-    sets[names.v4] = setElements(members.filter((m) => !isV6(m)));
-    sets[names.v6] = setElements(members.filter(isV6));
-  }
+  for (const g of rule.remoteGroupIds) Object.assign(sets, groupSetElements(g, p.spec.groups[g] ?? []));
   return ruleLines(p.id, rule);
+}
+
+/** The two sets of an address group ({@link groupSets}) with their elements. */
+export function groupSetElements(groupId: string, members: readonly string[]): Record<string, string[]> {
+  const names = groupSets(groupId);
+  return { [names.v4]: setElements(members.filter((m) => !isV6(m))), [names.v6]: setElements(members.filter(isV6)) };
 }
 
 /** ND and router discovery must pass both ways, or IPv6 stops working. */
