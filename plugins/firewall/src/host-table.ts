@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { NftMapElement } from '@netloom/plugin-sdk';
 import type { Direction } from './spec';
-import { ALWAYS, composeOrder, defaultCounter, groupSetElements, type HeldPolicy, portDefault, ruleComment, usedRule, verdicts } from './table';
+import { ALWAYS, composeOrder, defaultCounter, digest, groupSetElements, type HeldPolicy, portDefault, ruleComment, usedRule, verdicts } from './table';
 
-const digest = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 12);
 
 /** Rules per chain of a policy: one rule changed rewrites one chain of at most this many. */
 export const RULES_PER_CHAIN = 64;

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { nftBaseChain, subnetContaining } from '@netloom/plugin-sdk';
 import type { Action, Direction, PlacedRule, PolicyPlacement } from './spec';
 
-/** Digests asked for again on every pass (each rule's counter name): kept, up to a bound. */
+/** Digests asked for again on every pass (each rule's counter name, each port's combination of policies): kept, up to a bound. */
 const digests = new Map<string, string>();
-const digest = (text: string, length = 12): string => {
+export const digest = (text: string, length = 12): string => {
   const key = `${length}:${text}`;
   let hex = digests.get(key);
   if (hex === undefined) {
