@@ -10,7 +10,7 @@
 import type { DesiredResource } from '@netloom/model';
 import { baseUrl, waitFor } from './support/agent';
 import { ControllerProcess } from './support/controller';
-import { FakeAgent, fakeAgent } from './support/fake-agent';
+import { FakeAgent, fakeAgent, twoHostSite } from './support/fake-agent';
 
 jest.setTimeout(60_000);
 
@@ -29,7 +29,8 @@ function placedMembers(agent: FakeAgent, id: string): PlacedMember[] | undefined
     if (m.type === 'snapshot') held = m.resources.find((r) => r.id === id) ?? undefined;
     if (m.type === 'update') {
       if (m.deletes.some((r) => r.id === id)) held = undefined;
-      held = m.upserts.find((r) => r.id === id) ?? held;
+      // Whole: a fake agent announces no patches.
+      held = (m.upserts.find((r) => r.id === id) as DesiredResource | undefined) ?? held;
     }
   }
   return (held?.spec as { listeners?: { members: PlacedMember[] }[] } | undefined)?.listeners?.[0]?.members;
@@ -47,18 +48,15 @@ describe('placements read what hosts observed, across a controller restart', () 
   it("places a DISTRIBUTED load balancer with its member's last reported health before that member's host is back", async () => {
     c = await ControllerProcess.start();
     const ctl = c;
-    const hostA = (await ctl.ok('mutation { createHost(input: { name: "a", vtepAddress: "192.0.2.1" }) { host { id } joinToken } }')).createHost;
-    const hostB = (await ctl.ok('mutation { createHost(input: { name: "b", vtepAddress: "192.0.2.2" }) { host { id } joinToken } }')).createHost;
-    const { createNetwork } = await ctl.ok('mutation { createNetwork(input: { name: "n" }) { id } }');
-    const { createSubnet } = await ctl.ok('mutation($n: ID!) { createSubnet(input: { name: "s", networkId: $n, cidr: "10.72.0.0/24" }) { id } }', { n: createNetwork.id });
+    const { hostA, hostB, networkId, subnetId } = await twoHostSite(ctl, '10.72.0.0/24');
     const { createPort } = await ctl.ok('mutation($i: CreatePortInput!) { createPort(input: $i) { id fixedIps { ipAddress } } }', {
-      i: { name: "m", networkId: createNetwork.id, hostId: hostA.host.id },
+      i: { name: "m", networkId: networkId, hostId: hostA.host.id },
     });
     const member = createPort.fixedIps[0].ipAddress as string;
     const a = await fakeAgent(baseUrl(ctl.url), hostA.joinToken);
     agents.push(a);
     const { createLoadBalancer: lb } = await ctl.ok('mutation($i: CreateLoadBalancerInput!) { createLoadBalancer(input: $i) { id generation } }', {
-      i: { name: 'lb', subnetId: createSubnet.id, vipAddress: '10.72.0.100', listeners: [{ protocol: 'TCP', port: 80, pool: { algorithm: 'ROUND_ROBIN', members: [{ portId: createPort.id, port: 8080 }], healthMonitor: MONITOR } }] },
+      i: { name: 'lb', subnetId: subnetId, vipAddress: '10.72.0.100', listeners: [{ protocol: 'TCP', port: 80, pool: { algorithm: 'ROUND_ROBIN', members: [{ portId: createPort.id, port: 8080 }], healthMonitor: MONITOR } }] },
     });
     // Host a holds the member's port: it is the one to check it.
     await waitFor(() => placedMembers(a, lb.id)?.[0]?.check === true, 5_000, 20, 'the load balancer placed on host a, checking its member');

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { baseUrl, waitFor } from './support/agent';
 import { ControllerProcess } from './support/controller';
-import { FakeAgent, fakeAgent } from './support/fake-agent';
+import { FakeAgent, fakeAgent, twoHostSite } from './support/fake-agent';
 
 jest.setTimeout(60_000);
 
@@ -28,10 +28,7 @@ describe('writes send nothing to the hosts they do not touch', () => {
   it("sends a write only to the host it touches; the other host's applied revision follows without a message", async () => {
     c = await ControllerProcess.start();
     const ctl = c;
-    const hostA = (await ctl.ok('mutation { createHost(input: { name: "a", vtepAddress: "192.0.2.1" }) { host { id } joinToken } }')).createHost;
-    const hostB = (await ctl.ok('mutation { createHost(input: { name: "b", vtepAddress: "192.0.2.2" }) { host { id } joinToken } }')).createHost;
-    const { createNetwork } = await ctl.ok('mutation { createNetwork(input: { name: "n" }) { id } }');
-    await ctl.ok('mutation($n: ID!) { createSubnet(input: { name: "s", networkId: $n, cidr: "10.73.0.0/24" }) { id } }', { n: createNetwork.id });
+    const { hostA, hostB, networkId } = await twoHostSite(ctl, '10.73.0.0/24');
     const a = await fakeAgent(baseUrl(ctl.url), hostA.joinToken);
     const b = await fakeAgent(baseUrl(ctl.url), hostB.joinToken);
     agents.push(a, b);
@@ -55,7 +52,7 @@ describe('writes send nothing to the hosts they do not touch', () => {
     const aBefore = deliveries(a);
     const ports: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const { createPort } = await ctl.ok('mutation($i: CreatePortInput!) { createPort(input: $i) { id } }', { i: { name: `p${i}`, networkId: createNetwork.id, hostId: hostA.host.id } });
+      const { createPort } = await ctl.ok('mutation($i: CreatePortInput!) { createPort(input: $i) { id } }', { i: { name: `p${i}`, networkId: networkId, hostId: hostA.host.id } });
       ports.push(createPort.id);
     }
     const { revision } = await applied();
@@ -85,7 +82,7 @@ describe('writes send nothing to the hosts they do not touch', () => {
     await waitFor(() => stored() === revision, 5_000, 20, "host b's stored applied revision after its heartbeat");
 
     // A write that touches b reaches b.
-    await ctl.ok('mutation($i: CreatePortInput!) { createPort(input: $i) { id } }', { i: { name: 'pb', networkId: createNetwork.id, hostId: hostB.host.id } });
+    await ctl.ok('mutation($i: CreatePortInput!) { createPort(input: $i) { id } }', { i: { name: 'pb', networkId: networkId, hostId: hostB.host.id } });
     await waitFor(() => deliveries(b) > bBefore, 5_000, 20, 'host b sent the write that touches it');
   });
 });

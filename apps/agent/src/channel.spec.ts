@@ -251,4 +251,35 @@ describe('ControllerChannel with several controllers', () => {
     await until('the update', () => desired.length === 2);
     expect(c.dials).toBe(1);
   });
+
+  it('applies a patch of a spec it holds; one of a spec it does not hold takes nothing, and a new channel asks for a snapshot', async () => {
+    const c = controller('c');
+    await c.start();
+    const store = new StateStore(join(dir, 'state'), { log: () => undefined });
+    const { channel: ch, lines, desired } = channel(store, [c.address]);
+    await ch.ensureCredentialRetrying();
+    ch.start();
+    await until('the snapshot', () => desired.length === 1);
+    const [ws] = c.sockets;
+    const held = () => store.readDesired()?.resources.find((r) => r.id === 'f1');
+    ws.send(JSON.stringify({ type: 'update', revision: 2, upserts: [{ kind: 'FirewallPolicy', id: 'f1', generation: 1, spec: { rules: [1, 2, 3], x: 1 }, hash: 'h1' }], deletes: [] }));
+    await until('the whole one', () => desired.length === 2);
+    const patch = (base: string, hash: string, item: number) => ({ base, hash, set: {}, unset: [], lists: { rules: { length: 3, items: { 1: item } } } });
+    ws.send(JSON.stringify({ type: 'update', revision: 3, upserts: [{ kind: 'FirewallPolicy', id: 'f1', generation: 2, patch: patch('h1', 'h2', 9) }], deletes: [] }));
+    await until('the patched one', () => desired.length === 3);
+    // Held (and logged) whole, without the hash.
+    expect(held()).toEqual({ kind: 'FirewallPolicy', id: 'f1', generation: 2, spec: { rules: [1, 9, 3], x: 1 } });
+
+    // A patch of what it does not hold (h1 is gone): the update is not taken, the channel starts again asking for everything.
+    ws.send(JSON.stringify({ type: 'update', revision: 4, upserts: [{ kind: 'FirewallPolicy', id: 'f1', generation: 3, patch: patch('h1', 'h3', 7) }], deletes: [] }));
+    await until('the hello after it', () => c.hellos.length === 2);
+    expect(c.hellos.map((h) => h.lastRevision)).toEqual([0, 0]);
+    await until('the snapshot after it', () => desired.length === 4);
+    expect(desired.map((d) => d.revision)).toEqual([1, 2, 3, 1]);
+    expect(lines).toContainEqual('update 4: FirewallPolicy/f1: it does not hold the spec the patch is for: asking the controller for a snapshot');
+    // After that snapshot, a hello names what it applied again.
+    c.sockets[1].close();
+    await until('the third hello', () => c.hellos.length === 3);
+    expect(c.hellos[2].lastRevision).toBe(1);
+  });
 });

@@ -11,6 +11,8 @@ import {
   JOIN_PATH,
   JoinRequest,
   JoinResponse,
+  applySpecPatch,
+  isPatched,
   parseControllerMessage,
   type ProbeMessage,
   type ProbeResultMessage,
@@ -60,6 +62,10 @@ export interface ChannelOptions {
 export class ControllerChannel {
   private socket: WebSocket | undefined;
   private resources = new Map<string, DesiredResource>();
+  /** The hash each large resource came with on this channel, by key: what a patch of it names as its base. */
+  private hashes = new Map<string, string>();
+  /** A patch could not be applied: the next hello asks for a snapshot (revision 0). */
+  private snapshotNext = false;
   private revision = 0;
   private stopped = false;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -181,7 +187,9 @@ export class ControllerChannel {
       this.answered(address);
       if (this.several) this.options.log(`connected to controller ${address}`);
       this.lastHeard = Date.now();
-      this.send({ type: 'hello', ...this.options.hello(), lastRevision: this.options.lastRevision() });
+      // A new channel: what the controller patches, it first sends whole again.
+      this.hashes.clear();
+      this.send({ type: 'hello', ...this.options.hello(), lastRevision: this.snapshotNext ? 0 : this.options.lastRevision() });
       // What the controller knows of the state dir may be from before.
       this.heartbeatNow();
       clearInterval(this.heartbeat);
@@ -253,18 +261,56 @@ export class ControllerChannel {
       });
   }
 
+  /** Holds a resource as sent whole (its hash, when it came with one, kept apart); returns it without the hash. */
+  private hold(sent: DesiredResource & { hash?: string }): DesiredResource {
+    const { hash, ...resource } = sent;
+    const key = resourceKey(resource);
+    this.resources.set(key, resource);
+    if (hash) this.hashes.set(key, hash);
+    else this.hashes.delete(key);
+    return resource;
+  }
+
+  /** An update that cannot be applied (a patch of a spec not held): nothing of it is taken; the channel starts again with a snapshot. */
+  private resync(why: string): void {
+    this.options.log(`${why}: asking the controller for a snapshot`, { level: 'warn' });
+    this.snapshotNext = true;
+    this.socket?.terminate();
+  }
+
   private receive(message: Exclude<ControllerMessage, ProbeMessage | CountersRequestMessage>): void {
     if (message.type !== 'heartbeat') trace('agent.update.received', message.revision);
+    /** An update's resources as held (patches applied, hashes apart), which the log keeps. */
+    let upserts: DesiredResource[] = [];
     switch (message.type) {
       case 'heartbeat':
         return;
       case 'snapshot':
-        this.resources = new Map(message.resources.map((r) => [resourceKey(r), r]));
+        this.snapshotNext = false;
+        this.resources = new Map();
+        this.hashes = new Map();
+        message.resources.forEach((r) => this.hold(r));
         break;
-      case 'update':
-        for (const ref of message.deletes) this.resources.delete(resourceKey(ref));
-        for (const r of message.upserts) this.resources.set(resourceKey(r), r);
+      case 'update': {
+        // Patches first, against what is held: one that does not apply leaves everything as it was.
+        const sent: (DesiredResource & { hash?: string })[] = [];
+        for (const r of message.upserts) {
+          if (!isPatched(r)) {
+            sent.push(r);
+            continue;
+          }
+          const key = resourceKey(r);
+          const spec = this.hashes.get(key) === r.patch.base ? applySpecPatch(this.resources.get(key)?.spec, r.patch) : `it does not hold the spec the patch is for`;
+          if (typeof spec === 'string') return this.resync(`update ${message.revision}: ${key}: ${spec}`);
+          sent.push({ kind: r.kind, id: r.id, generation: r.generation, spec, hash: r.patch.hash });
+        }
+        for (const ref of message.deletes) {
+          this.resources.delete(resourceKey(ref));
+          this.hashes.delete(resourceKey(ref));
+        }
+        upserts = sent.map((r) => this.hold(r));
         break;
+      }
     }
     this.revision = message.revision;
     const resources = [...this.resources.values()];
@@ -273,7 +319,7 @@ export class ControllerChannel {
     this.options.onDesired(this.revision, resources, message.type === 'snapshot');
     const started = performance.now();
     // An update's change is logged, a snapshot written whole.
-    if (message.type === 'update') this.store.changeDesired({ revision: message.revision, upserts: message.upserts, deletes: message.deletes }, { revision: this.revision, resources });
+    if (message.type === 'update') this.store.changeDesired({ revision: message.revision, upserts, deletes: message.deletes }, { revision: this.revision, resources });
     else this.store.writeDesired({ revision: this.revision, resources });
     trace('agent.desired.stored', this.revision, (performance.now() - started).toFixed(2));
   }

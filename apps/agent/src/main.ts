@@ -2,7 +2,7 @@ import { release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, createLogger, exitOnStartError } from '@netloom/cli';
 import { CommandRunner, Linux, netlinkHelper, type NetlinkHelper } from '@netloom/linux';
-import { COUNTERS_CAPABILITY, PROBE_CAPABILITY, PROTOCOL_VERSION } from '@netloom/protocol';
+import { COUNTERS_CAPABILITY, PROBE_CAPABILITY, PROTOCOL_VERSION, SPEC_PATCH_CAPABILITY } from '@netloom/protocol';
 import { detectCapabilities } from './capabilities';
 import { ControllerChannel } from './channel';
 import { AGENT_VERSION, loadAgentConfig } from './config';
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     hello: () => ({
       protocol: PROTOCOL_VERSION,
       agentVersion: AGENT_VERSION,
-      capabilities: [...capabilities, PROBE_CAPABILITY, COUNTERS_CAPABILITY],
+      capabilities: [...capabilities, PROBE_CAPABILITY, COUNTERS_CAPABILITY, SPEC_PATCH_CAPABILITY],
       plugins: pluginVersions,
       kernel: release(),
       prefix: config.prefix,

@@ -16,8 +16,12 @@
  *    answers `probe-result` with the same id. A peer ignores (logs) a message type it does not know.
  * 7. controller → `counters-request` (only to an agent whose hello lists {@link COUNTERS_CAPABILITY});
  *    from then on that agent sends `port-counters` on this channel every few seconds.
+ * 8. To an agent whose hello lists {@link SPEC_PATCH_CAPABILITY}, a large resource goes whole once
+ *    per channel with a `hash`, then as {@link PatchedResource}s naming the hash they apply to; an
+ *    agent that does not hold it closes the channel and says hello with revision 0 (a snapshot).
  */
 import type { DesiredResource, ProviderMapping, ResourceRef, ResourceStatusReport } from '@netloom/model';
+import type { SentResource } from './spec-patch';
 
 export const PROTOCOL_VERSION = 1;
 export const AGENT_PATH = '/agent';
@@ -115,13 +119,13 @@ export interface HeartbeatMessage {
 export interface SnapshotMessage {
   type: 'snapshot';
   revision: number;
-  resources: DesiredResource[];
+  resources: (DesiredResource & { hash?: string })[];
 }
 
 export interface UpdateMessage {
   type: 'update';
   revision: number;
-  upserts: DesiredResource[];
+  upserts: SentResource[];
   deletes: ResourceRef[];
 }
 
@@ -293,4 +297,5 @@ export function parseControllerMessage(text: string): ControllerMessage | string
   }
 }
 
+export { applySpecPatch, isPatched, type PatchedResource, type SentResource, SPEC_PATCH_CAPABILITY, specChanges, type SpecPatch } from './spec-patch';
 export { parseTrace, trace, TRACE_ENABLED, traceNow, type TracePoint } from './trace';

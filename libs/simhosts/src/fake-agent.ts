@@ -9,6 +9,8 @@ import {
   JOIN_PATH,
   JoinRequest,
   JoinResponse,
+  applySpecPatch,
+  isPatched,
   parseControllerMessage,
   PROTOCOL_VERSION,
 } from '@netloom/protocol';
@@ -24,6 +26,10 @@ export class FakeAgent {
   private socket: WebSocket | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly resources = new Map<string, DesiredResource>();
+  /** The hash each large resource came with, by key (what a patch names as its base). */
+  private readonly hashes = new Map<string, string>();
+  /** What its hello announces (none by default: it is sent every resource whole). */
+  capabilities: string[] = [];
   /** The reason of each resource it reports FAILED, by key. */
   private readonly failing = new Map<string, string>();
   /** The last revision received (and acked). */
@@ -87,7 +93,7 @@ export class FakeAgent {
     return new Promise<void>((open, fail) => {
       socket.once('open', () => {
         opened = true;
-        this.send({ type: 'hello', protocol: PROTOCOL_VERSION, agentVersion: 'fake', lastRevision: this.revision, capabilities: [], plugins: [], kernel: 'none' });
+        this.send({ type: 'hello', protocol: PROTOCOL_VERSION, agentVersion: 'fake', lastRevision: this.revision, capabilities: this.capabilities, plugins: [], kernel: 'none' });
         this.heartbeat = setInterval(() => this.send({ type: 'heartbeat', revision: this.revision }), HEARTBEAT_MS);
         open();
       });
@@ -148,15 +154,30 @@ export class FakeAgent {
     // A fake agent does not probe nor count (its hello does not say it can).
     if (message.type === 'heartbeat' || message.type === 'probe' || message.type === 'counters-request') return;
     this.received++;
+    const hold = ({ hash, ...r }: DesiredResource & { hash?: string }): DesiredResource => {
+      this.resources.set(resourceKey(r), r);
+      if (hash) this.hashes.set(resourceKey(r), hash);
+      else this.hashes.delete(resourceKey(r));
+      return r;
+    };
     let applied: DesiredResource[];
     if (message.type === 'snapshot') {
       this.resources.clear();
-      for (const r of message.resources) this.resources.set(resourceKey(r), r);
-      applied = message.resources;
+      this.hashes.clear();
+      applied = message.resources.map(hold);
     } else {
       for (const ref of message.deletes) this.resources.delete(resourceKey(ref));
-      for (const r of message.upserts) this.resources.set(resourceKey(r), r);
-      applied = message.upserts;
+      applied = [];
+      for (const r of message.upserts) {
+        if (!isPatched(r)) {
+          applied.push(hold(r));
+          continue;
+        }
+        const key = resourceKey(r);
+        const spec = this.hashes.get(key) === r.patch.base ? applySpecPatch(this.resources.get(key)?.spec, r.patch) : 'not the base it holds';
+        if (typeof spec === 'string') this.drops.push(`patch of ${key} not applied: ${spec}`);
+        else applied.push(hold({ kind: r.kind, id: r.id, generation: r.generation, spec, hash: r.patch.hash }));
+      }
     }
     this.revision = message.revision;
     const statuses = applied.map((r) => this.statusOf(r));

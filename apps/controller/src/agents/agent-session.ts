@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import WebSocket from 'ws';
-import { ControllerMessage, HEARTBEAT_MS, HelloMessage, trace } from '@netloom/protocol';
+import type { DesiredResource } from '@netloom/model';
+import { ControllerMessage, HEARTBEAT_MS, HelloMessage, SPEC_PATCH_CAPABILITY, trace } from '@netloom/protocol';
 import { closeSocket } from '../common/live-sessions';
 import { KeyStanding } from '../realization/status-screen';
 
@@ -12,6 +13,8 @@ export class AgentSession {
   hello: HelloMessage | undefined;
   /** Hash of each desired resource as last sent to this agent, by resource key. */
   sent = new Map<string, string>();
+  /** Large resources as last sent on this channel to an agent that takes patches: what the next change of each is a patch of. */
+  readonly wholes = new Map<string, DesiredResource>();
   sentRevision = 0;
   /** The newest revision this agent acked. */
   ackedRevision = 0;
@@ -42,6 +45,11 @@ export class AgentSession {
       this.send({ type: 'heartbeat', revision: this.sentRevision });
     }, HEARTBEAT_MS);
     this.timer.unref();
+  }
+
+  /** Whether its hello said it takes large resources as patches ({@link SPEC_PATCH_CAPABILITY}). */
+  get takesPatches(): boolean {
+    return this.hello?.capabilities.includes(SPEC_PATCH_CAPABILITY) ?? false;
   }
 
   /** False once either side started closing: what the agent still sends is not taken. */

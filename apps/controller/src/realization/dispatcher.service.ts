@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
 import { ChangeOperation, DesiredResource, ErrorCode, NetloomError, providerMappingsOf, resourceKey, ResourceKind, ResourceRef } from '@netloom/model';
-import { AckMessage, AgentCloseCode, trace } from '@netloom/protocol';
+import { AckMessage, AgentCloseCode, type PatchedResource, type SentResource, specChanges, trace } from '@netloom/protocol';
 import { ChangesService } from '../changes/changes.service';
 import { storeUnavailable } from '../common/graphql-errors';
 import { ControllerConfig } from '../config';
@@ -13,7 +13,7 @@ import { HostAgent } from '../agents/host-agent.entity';
 import { MetricsService } from '../observability/metrics.service';
 import { PluginPlacementService } from '../plugin-kinds/plugin-placement.service';
 import { IntentStore, RowChange } from './intent-store';
-import { HostDelta, hashOf, PlacementOutcome, Realizer } from './realizer';
+import { HostDelta, hashOf, PlacementOutcome, Realizer, sizeOf } from './realizer';
 import { ReplicaSyncService } from './replica-sync.service';
 import { ResourceStatus } from './resource-status.entity';
 import { RESOURCE_STATUS_CHANGES, StatusService } from './status.service';
@@ -23,6 +23,9 @@ interface Affected {
   revision: number;
   hosts: Set<string>;
 }
+
+/** Resources this large as JSON (characters) go to agents that take patches as patches once sent whole. */
+export const PATCH_MIN_BYTES = 4_096;
 
 /** A status as far as placements read it: what its host observed of the resource (null: nothing). */
 type ObservedStatus = Pick<ResourceStatus, 'hostId' | 'kind' | 'resourceId' | 'observed'>;
@@ -320,12 +323,38 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     const deletes = delta.deletes.filter((key) => session.sent.has(key));
     session.currentThrough = Math.max(session.currentThrough, revision);
     if (!upserts.length && !deletes.length && (quiet || revision === session.sentRevision)) return [];
-    session.send({ type: 'update', revision, upserts, deletes: deletes.map(refOf) });
+    session.send({ type: 'update', revision, upserts: upserts.map((r) => this.wire(session, r)), deletes: deletes.map(refOf) });
     for (const r of upserts) session.sent.set(resourceKey(r), hashOf(r));
-    for (const key of deletes) session.sent.delete(key);
+    for (const key of deletes) {
+      session.sent.delete(key);
+      session.wholes.delete(key);
+    }
     session.sentRevision = revision;
     session.retire(deletes, revision);
     return deletes.map(refOf);
+  }
+
+  /**
+   * A resource as `session` is sent it. To an agent that takes patches, a large one (JSON of
+   * {@link PATCH_MIN_BYTES} or more) goes whole with its hash the first time on a channel, then
+   * as a patch of the one it was last sent when that is under half its size (a 500-rule policy
+   * with one rule changed: ~80 KB whole, a few hundred bytes patched, for the controller to write
+   * and the agent to read and log).
+   */
+  private wire(session: AgentSession, r: DesiredResource): SentResource {
+    const key = resourceKey(r);
+    if (!session.takesPatches || sizeOf(r) < PATCH_MIN_BYTES) {
+      session.wholes.delete(key);
+      return r;
+    }
+    const before = session.wholes.get(key);
+    session.wholes.set(key, r);
+    const changes = before && specChanges(before.spec, r.spec);
+    if (before && changes) {
+      const patched: PatchedResource = { kind: r.kind, id: r.id, generation: r.generation, patch: { base: hashOf(before), hash: hashOf(r), ...changes } };
+      if (JSON.stringify(patched.patch).length < sizeOf(r) / 2) return patched;
+    }
+    return { ...r, hash: hashOf(r) };
   }
 
   /** A session that said hello: a delta when it has what this controller last sent it, else a snapshot. */
@@ -354,7 +383,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
         await this.status.forget([{ hostId: session.hostId, refs }]);
         return;
       }
-      session.send({ type: 'snapshot', revision, resources });
+      session.send({ type: 'snapshot', revision, resources: resources.map((r) => this.wire(session, r) as DesiredResource & { hash?: string }) });
       session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
       session.sentRevision = revision;
       session.currentThrough = revision;

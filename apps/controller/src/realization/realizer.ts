@@ -4,18 +4,24 @@ import { IntentView } from '@netloom/plugin-sdk';
 import { networkMtu, networkResourceFrom, PluginPlacement, pluginResource, portAddresses, portResource, RemoteEntries, remoteEntries, spanRemotes } from './compile';
 import { IntentStore, Read, ResourceRow, RowChange, RowKind, touches } from './intent-store';
 
-/** The hash a desired resource is compared by (what an agent was sent against what it should have). */
-/** Hashes by resource object: a desired resource is not changed once made, and is hashed once. */
-const hashes = new WeakMap<DesiredResource, string>();
+/** Hashes and JSON sizes by resource object: a desired resource is not changed once made, and is hashed once. */
+const hashes = new WeakMap<DesiredResource, { hash: string; bytes: number }>();
 
-export function hashOf(r: DesiredResource): string {
-  let hash = hashes.get(r);
-  if (hash === undefined) {
-    hash = createHash('sha1').update(JSON.stringify([r.generation, r.spec])).digest('base64');
-    hashes.set(r, hash);
+function hashed(r: DesiredResource): { hash: string; bytes: number } {
+  let known = hashes.get(r);
+  if (known === undefined) {
+    const text = JSON.stringify([r.generation, r.spec]);
+    known = { hash: createHash('sha1').update(text).digest('base64'), bytes: text.length };
+    hashes.set(r, known);
   }
-  return hash;
+  return known;
 }
+
+/** The hash a desired resource is compared by (what an agent was sent against what it should have). */
+export const hashOf = (r: DesiredResource): string => hashed(r).hash;
+
+/** About how large a desired resource is as JSON (characters of its generation and spec). */
+export const sizeOf = (r: DesiredResource): number => hashed(r).bytes;
 
 
 /** The plugin that places resources of a kind. */
