@@ -38,7 +38,11 @@ export const isPatched = (r: SentResource): r is PatchedResource => 'patch' in r
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** JSON of the objects compared, kept by object: list items shared by several hosts' placements are written out once. */
+/**
+ * JSON of the objects compared, kept by object: list items shared by several hosts' placements
+ * are written out once. Specs are never changed once made (the controller hashes a desired
+ * resource once, by object, on the same ground).
+ */
 const texts = new WeakMap<object, string>();
 function json(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'undefined';
