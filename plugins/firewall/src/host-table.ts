@@ -4,7 +4,7 @@ import { ALWAYS, composeOrder, defaultCounter, digest, groupSetElements, type He
 
 
 /** Rules per chain of a policy: one rule changed rewrites one chain of at most this many. */
-export const RULES_PER_CHAIN = 64;
+export const RULES_PER_CHAIN = 16;
 
 /** Rule chains as last rendered, by name: the rules' JSON, the chain's text, its counters and the groups it reads. */
 const rendered = new Map<string, { rules: string; text: string; counters: string[]; groups: string[] }>();
