@@ -52,6 +52,27 @@ describe('StateStore', () => {
     store.stop();
   });
 
+  it('writes the applied state at once when its ports changed, within a second when only its revision moved, and what waits on stop', async () => {
+    const dir = join(root, 'state');
+    const store = new StateStore(dir, { log: () => undefined });
+    const onDisk = () => JSON.parse(readFileSync(join(dir, 'applied.json'), 'utf8')) as { revision: number };
+    store.writeApplied({ revision: 1, ports: { p1: 'h1' } });
+    expect(onDisk().revision).toBe(1);
+    store.writeApplied({ revision: 2, ports: { p1: 'h1' } });
+    store.writeApplied({ revision: 3, ports: { p1: 'h1' } });
+    // Read back at once from memory; on disk within the second.
+    expect(store.readApplied().revision).toBe(3);
+    expect(onDisk().revision).toBe(1);
+    for (let i = 0; i < 100 && onDisk().revision !== 3; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(onDisk().revision).toBe(3);
+    // A port's hash changed: at once.
+    store.writeApplied({ revision: 4, ports: { p1: 'h2' } });
+    expect(onDisk()).toEqual({ revision: 4, ports: { p1: 'h2' } });
+    store.writeApplied({ revision: 5, ports: { p1: 'h2' } });
+    store.stop();
+    expect(onDisk().revision).toBe(5);
+  });
+
   it('writes the credential at once or throws', () => {
     const dir = join(root, 'state');
     const store = new StateStore(dir, { log: () => undefined });
