@@ -168,10 +168,30 @@ interface Wanted {
 }
 
 const memo = new WeakMap<DesiredResource, Wanted>();
-/** A secured port's elements, computed once per resource object (they are replaced, not edited). */
+/**
+ * The same by what they are made of, per port: a port sent again with only its guards changed (a
+ * firewall policy made or deleted sends again every port it covers) computes nothing again.
+ */
+const byContent = new Map<string, { key: string; wanted: Wanted }>();
+/** A secured port's elements, computed once per resource object (they are replaced, not edited) and once per content. */
 function wantedOf(port: DesiredResource<PortSpec>, veth: string, counter: string): Wanted {
   let wanted = memo.get(port);
   if (wanted?.veth === veth) return wanted;
+  const key = JSON.stringify([veth, counter, port.spec.mac, port.spec.addresses, port.spec.allowedAddressPairs ?? null]);
+  const known = byContent.get(port.id);
+  if (known?.key === key) {
+    memo.set(port, known.wanted);
+    return known.wanted;
+  }
+  wanted = computeWanted(port, veth, counter);
+  memo.set(port, wanted);
+  // Bounded: ports deleted long ago go when it is full.
+  if (byContent.size >= 100_000) byContent.clear();
+  byContent.set(port.id, { key, wanted });
+  return wanted;
+}
+
+function computeWanted(port: DesiredResource<PortSpec>, veth: string, counter: string): Wanted {
   const elements = new Set<string>();
   let invalid: string | undefined;
   try {
@@ -184,8 +204,7 @@ function wantedOf(port: DesiredResource<PortSpec>, veth: string, counter: string
   }
   elements.add(`${PORTS} "${veth}"`);
   elements.add(`${DROPS} "${veth}" : "${counter}"`);
-  memo.set(port, (wanted = { veth, elements, ...(invalid ? { invalid } : {}) }));
-  return wanted;
+  return { veth, elements, ...(invalid ? { invalid } : {}) };
 }
 
 export interface PortSecurityPlan {
