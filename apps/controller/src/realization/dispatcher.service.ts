@@ -335,26 +335,34 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   /**
-   * A resource as `session` is sent it. To an agent that takes patches, a large one (JSON of
-   * {@link PATCH_MIN_BYTES} or more) goes whole with its hash the first time on a channel, then
-   * as a patch of the one it was last sent when that is under half its size (a 500-rule policy
-   * with one rule changed: ~80 KB whole, a few hundred bytes patched, for the controller to write
-   * and the agent to read and log).
+   * A resource as `session` is sent it whole: to an agent that takes patches, a large one (JSON
+   * of {@link PATCH_MIN_BYTES} or more) with its hash, kept as what its next change is a patch of.
    */
-  private wire(session: AgentSession, r: DesiredResource): SentResource {
+  private whole(session: AgentSession, r: DesiredResource): DesiredResource & { hash?: string } {
     const key = resourceKey(r);
     if (!session.takesPatches || sizeOf(r) < PATCH_MIN_BYTES) {
       session.wholes.delete(key);
       return r;
     }
-    const before = session.wholes.get(key);
     session.wholes.set(key, r);
-    const changes = before && specChanges(before.spec, r.spec);
+    return { ...r, hash: hashOf(r) };
+  }
+
+  /**
+   * A resource as `session` is sent it in an update: as a patch of the one it was last sent
+   * whole or patched on this channel, when that is under half its size (a 500-rule policy with
+   * one rule changed: ~80 KB whole, a few hundred bytes patched, for the controller to write and
+   * the agent to read and log); else whole ({@link whole}).
+   */
+  private wire(session: AgentSession, r: DesiredResource): SentResource {
+    const before = session.wholes.get(resourceKey(r));
+    const sent = this.whole(session, r);
+    const changes = before && sent.hash !== undefined ? specChanges(before.spec, r.spec) : undefined;
     if (before && changes) {
       const patched: PatchedResource = { kind: r.kind, id: r.id, generation: r.generation, patch: { base: hashOf(before), hash: hashOf(r), ...changes } };
       if (JSON.stringify(patched.patch).length < sizeOf(r) / 2) return patched;
     }
-    return { ...r, hash: hashOf(r) };
+    return sent;
   }
 
   /** A session that said hello: a delta when it has what this controller last sent it, else a snapshot. */
@@ -383,7 +391,7 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
         await this.status.forget([{ hostId: session.hostId, refs }]);
         return;
       }
-      session.send({ type: 'snapshot', revision, resources: resources.map((r) => this.wire(session, r) as DesiredResource & { hash?: string }) });
+      session.send({ type: 'snapshot', revision, resources: resources.map((r) => this.whole(session, r)) });
       session.sent = new Map(resources.map((r) => [resourceKey(r), hashOf(r)]));
       session.sentRevision = revision;
       session.currentThrough = revision;

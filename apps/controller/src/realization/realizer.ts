@@ -23,7 +23,6 @@ export const hashOf = (r: DesiredResource): string => hashed(r).hash;
 /** About how large a desired resource is as JSON (characters of its generation and spec). */
 export const sizeOf = (r: DesiredResource): number => hashed(r).bytes;
 
-
 /** The plugin that places resources of a kind. */
 export interface Placer {
   pluginId: string;
