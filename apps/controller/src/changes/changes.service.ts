@@ -137,6 +137,19 @@ export class Tx {
 
 // The transaction of the dry run under way in this async context: writes join it.
 const dryRunning = new AsyncLocalStorage<Tx>();
+
+// What the writes of this async context committed, for `committedBy`.
+const collecting = new AsyncLocalStorage<Change[]>();
+
+/**
+ * Runs `work` and says which changes the writes it made committed: its own, never those of
+ * writes that committed meanwhile for other requests (what `wait` waits for and reports on).
+ */
+export async function committedBy<T>(work: () => Promise<T>): Promise<{ value: T; committed: Change[] }> {
+  const committed: Change[] = [];
+  const value = await collecting.run(committed, work);
+  return { value, committed };
+}
 /** Thrown out of a dry run's transaction so that it rolls back. */
 class Rollback extends Error {}
 
@@ -199,6 +212,7 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
     const dry = dryRunning.getStore();
     if (dry) return work(dry);
     const mutation = auditContext();
+    const collector = collecting.getStore();
     const run = this.tail.then(async () => {
       let tx: Tx | undefined;
       let result: T;
@@ -226,6 +240,7 @@ export class ChangesService implements OnApplicationBootstrap, BeforeApplication
       const committed = tx?.changes ?? [];
       if (committed.length) trace('controller.commit', committed[committed.length - 1].revision);
       await this.feed.committed(committed);
+      collector?.push(...committed);
       return result;
     });
     this.tail = run.catch(() => undefined);

@@ -3,7 +3,7 @@ import { ArgsOptions, GqlContextType, GqlExecutionContext } from '@nestjs/graphq
 import { GraphQLResolveInfo } from 'graphql';
 import { from, lastValueFrom, Observable } from 'rxjs';
 import { trace } from '@netloom/protocol';
-import { ChangesService } from '../changes/changes.service';
+import { committedBy } from '../changes/changes.service';
 import { ControllerConfig } from '../config';
 import { CONTROLLER_CONFIG } from '../database/tokens';
 import { DispatcherService } from './dispatcher.service';
@@ -23,7 +23,6 @@ export const WAIT_ARG: ArgsOptions = { type: () => Boolean, defaultValue: false,
 @Injectable()
 export class ChangeWaiter {
   constructor(
-    private readonly changes: ChangesService,
     private readonly dispatcher: DispatcherService,
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
   ) {}
@@ -31,13 +30,15 @@ export class ChangeWaiter {
   /** Runs the mutation `run`; with `wait`, answers once the hosts applied what it committed. */
   async around<T>(wait: boolean, run: () => Promise<T>): Promise<T> {
     if (!wait) return run();
-    const before = this.changes.lastRevision;
-    const result = await run();
-    const after = this.changes.lastRevision;
-    const changed = await this.changes.list(before, 100_000);
-    await this.dispatcher.waitApplied(before, after, changed, this.config.waitTimeoutMs);
+    // Its own changes only: writes of other requests that commit meanwhile are theirs to wait
+    // for (and their failures theirs to report).
+    const { value, committed } = await committedBy(run);
+    if (!committed.length) return value;
+    const revisions = committed.map((c) => c.revision);
+    const after = Math.max(...revisions);
+    await this.dispatcher.waitApplied(Math.min(...revisions) - 1, after, committed, this.config.waitTimeoutMs);
     trace('controller.wait.done', after);
-    return result;
+    return value;
   }
 }
 
