@@ -2,7 +2,6 @@ import type { NftMapElement } from '@netloom/plugin-sdk';
 import type { Direction } from './spec';
 import { ALWAYS, composeOrder, defaultCounter, digest, groupSetElements, type HeldPolicy, portDefault, ruleComment, usedRule, verdicts } from './table';
 
-
 /** Rules per chain of a policy: one rule changed rewrites one chain of at most this many. */
 export const RULES_PER_CHAIN = 16;
 
@@ -14,7 +13,7 @@ const RENDERED_MAX = 4_096;
 /**
  * The text of one rule chain of a policy, recording its counters and its address groups' sets (with
  * their elements now). Rendered again only when its rules changed: one rule changed in a policy of
- * 500 renders one chain, not 500 rules (their JSON compares in a tenth of the time).
+ * 500 renders one chain, not 500 rules (their JSON is written and compared in a fraction of that).
  */
 function renderedChain(name: string, p: HeldPolicy, rules: HeldPolicy['spec']['rules'], counters: Set<string>, sets: Record<string, string[]>): string {
   const json = JSON.stringify([p.id, rules]);
