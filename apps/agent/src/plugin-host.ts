@@ -3,6 +3,7 @@ import { Linux } from '@netloom/linux';
 import { DesiredResource, RealizationState, resourceKey, ResourceStatusReport } from '@netloom/model';
 import { createHostContext, type DesiredPluginResource, type HostContext, type HostContextOptions, type ManagedHostContext, type PluginDefinition } from '@netloom/plugin-sdk';
 import type { Log } from './log';
+import { parsedJson } from './sent-statuses';
 
 /** How long one plugin's reconcile (or observe) may take before it counts as failed. */
 export const PLUGIN_TIMEOUT_MS = 30_000;
@@ -292,7 +293,8 @@ function plainJson(value: unknown): Record<string, unknown> | undefined {
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) return undefined;
   try {
-    return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+    // Its text is kept with it: the next pass's status compares by it.
+    return parsedJson<Record<string, unknown>>(JSON.stringify(value));
   } catch {
     // Cycles, BigInts: not JSON.
     return undefined;

@@ -6,7 +6,19 @@ const sameRecord = (a: Record<string, string> | undefined, b: Record<string, str
   return ka.length === Object.keys(b ?? {}).length && ka.every((k) => a![k] === b?.[k]);
 };
 
-const sameObserved = (a: ResourceStatusReport, b: ResourceStatusReport): boolean => a.observed === b.observed || JSON.stringify(a.observed) === JSON.stringify(b.observed);
+/** The JSON text of values made from one (an observed state copied through JSON), kept by object: compared again on every pass. */
+const texts = new WeakMap<object, string>();
+
+/** `JSON.parse(text)`, remembering `text` as the value's JSON. */
+export function parsedJson<T>(text: string): T {
+  const value = JSON.parse(text) as T;
+  if (value !== null && typeof value === 'object') texts.set(value, text);
+  return value;
+}
+
+const jsonOf = (value: unknown): string | undefined => (value !== null && typeof value === 'object' ? texts.get(value) : undefined) ?? JSON.stringify(value);
+
+const sameObserved = (a: ResourceStatusReport, b: ResourceStatusReport): boolean => a.observed === b.observed || jsonOf(a.observed) === jsonOf(b.observed);
 
 /** Two statuses that say the same (`observed` compared as JSON, the rest field by field). */
 export const sameStatus = (a: ResourceStatusReport, b: ResourceStatusReport): boolean =>
