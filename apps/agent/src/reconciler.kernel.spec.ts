@@ -1,15 +1,16 @@
 import { execSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CommandRunner, Linux, netlinkHelper } from '@netloom/linux';
+import { CommandRunner, Linux, netlinkHelper, TcBatch } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind } from '@netloom/model';
 import { definePlugin, type DesiredPluginResource, type PluginStatus, SDK_VERSION } from '@netloom/plugin-sdk';
 import { Names } from '@netloom/planner';
 import { PluginHost } from './plugin-host';
 import { DROPPED, ReconcileReport, Reconciler } from './reconciler';
 import { StateStore } from './state-store';
+import { detectCapabilities } from './capabilities';
 
 // The reconciler against the real kernel, in the agent's own (here: the root) namespace, with a
 // per-run prefix: everything it makes is named `<prefix>…` and removed by exact name afterwards.
@@ -432,15 +433,19 @@ describeKernel('Reconciler when nft fails', () => {
 });
 
 describeKernel('Reconciler on the real kernel: a provider network', () => {
-  // The "physical" interface is a veth whose peer sits in an outside namespace: the LAN.
+  // The "physical" interface is a veth whose peer sits on a switch (a bridge in an outside
+  // namespace): the LAN, with an untagged host (10.233.0.100) and one on VLAN 100 (.101).
   const prefix = `q${Math.random().toString(36).slice(2, 5)}`;
   const names = new Names(prefix, 'host-under-test');
   const lan = `${prefix}lan`;
   const outside = `${prefix}-outside`;
+  const hosts = [
+    { ns: `${prefix}-out-u`, ip: '10.233.0.100', vlan: undefined },
+    { ns: `${prefix}-out-100`, ip: '10.233.0.101', vlan: 100 },
+  ];
   const stateDir = mkdtempSync(join(tmpdir(), 'netloom-reconciler-'));
   const runner = new CommandRunner();
   const linux = new Linux(runner);
-  const vlanSupported = existsSync('/proc/net/vlan') || existsSync('/sys/module/8021q');
   let reconciler: Reconciler;
   const reports: ReconcileReport[] = [];
   const net = (vlanId?: number): DesiredResource<NetworkSpec> => ({
@@ -462,8 +467,21 @@ describeKernel('Reconciler on the real kernel: a provider network', () => {
     await ip('link', 'add', lan, 'type', 'veth', 'peer', 'name', `${prefix}out`);
     await ip('netns', 'add', outside);
     await ip('link', 'set', `${prefix}out`, 'netns', outside);
-    await ip('-n', outside, 'addr', 'add', '10.233.0.100/24', 'dev', `${prefix}out`);
-    await ip('-n', outside, 'link', 'set', `${prefix}out`, 'up');
+    await ip('-n', outside, 'link', 'add', 'sw', 'up', 'type', 'bridge');
+    await ip('-n', outside, 'link', 'set', `${prefix}out`, 'master', 'sw', 'up');
+    for (const [i, h] of hosts.entries()) {
+      await ip('netns', 'add', h.ns);
+      await ip('-n', outside, 'link', 'add', `p${i}`, 'master', 'sw', 'up', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.ns);
+      await ip('-n', h.ns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0');
+      await ip('-n', h.ns, 'link', 'set', 'eth0', 'up');
+      // The switch's port to a host on a VLAN tags and untags for it (the same programs the agent uses, checked on the wire in libs/linux).
+      if (h.vlan) {
+        const port = new TcBatch(outside).qdiscAdd({ dev: `p${i}`, qdisc: { kind: 'clsact' } });
+        port.vlanFilter(`p${i}`, 'ingress', 1, { kind: 'tag', vlanId: h.vlan }).vlanFilter(`p${i}`, 'egress', 1, { kind: 'untag', vlanId: h.vlan });
+        expect(await linux.applyTcBatch(port)).toEqual({ ok: true, failed: [] });
+      }
+    }
+    const vlanSupported = (await detectCapabilities()).includes('vlan');
     const options = { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined, providerMappings: new Map([['physnet1', lan]]), vlanSupported };
     reconciler = Object.assign(new Reconciler(linux, names, new StateStore(stateDir), options), { onReport: (r: ReconcileReport) => reports.push(r) });
     reconciler.start();
@@ -492,21 +510,28 @@ describeKernel('Reconciler on the real kernel: a provider network', () => {
     expect(runner.mutatingCount).toBe(before);
   });
 
-  it('moves to a VLAN: the interface leaves the bridge; the subinterface is made, or the network FAILED where the kernel has no 802.1Q', async () => {
+  it('moves to a VLAN: the interface goes on a trunk, the network on a tagging pair to it; the port reaches its VLAN only; nothing the second time', async () => {
     const report = await pass([net(100), lanPort], 3);
-    const status = report.statuses.find((s) => s.id === 'net-p')!;
-    expect((await linux.link(lan))?.master).toBeUndefined();
-    if (vlanSupported) {
-      expect(status.state).toBe(RealizationState.APPLIED);
-      expect(await linux.link(names.vlan('net-p'))).toMatchObject({ master: names.bridge('net-p'), vlan: { id: 100, link: lan } });
-    } else {
-      expect(status).toMatchObject({ state: RealizationState.FAILED, reason: expect.stringContaining('no 802.1Q VLAN support') });
-      expect(report.statuses.find((s) => s.id === 'port-p')).toMatchObject({ state: RealizationState.FAILED, reason: expect.stringContaining('no 802.1Q VLAN support') });
-    }
+    expect(report.statuses.map((s) => [s.id, s.state, s.reason])).toEqual([
+      ['net-p', RealizationState.APPLIED, undefined],
+      ['port-p', RealizationState.APPLIED, undefined],
+    ]);
+    expect(report.statuses[0].attributes).toEqual({ bridge: names.bridge('net-p'), uplink: names.vlan('net-p') });
+    expect((await linux.link(lan))?.master).toBe(names.trunk(lan));
+    expect(await linux.link(names.vlan('net-p'))).toMatchObject({ kind: 'veth', master: names.bridge('net-p'), up: true });
+    expect(await linux.link(names.vlanPeer('net-p'))).toMatchObject({ kind: 'veth', master: names.trunk(lan), up: true });
+    const ping = (to: string) => execa('ip', ['netns', 'exec', names.portNetns('port-p'), 'ping', '-c1', '-W1', to], { reject: false });
+    let reached = false;
+    for (let i = 0; i < 4 && !reached; i++) reached = (await ping('10.233.0.101')).exitCode === 0;
+    expect(reached).toBe(true);
+    expect((await ping('10.233.0.100')).exitCode).not.toBe(0);
+    const before = runner.mutatingCount;
+    expect((await pass([net(100), lanPort], 4)).mutatingCommands).toBe(0);
+    expect(runner.mutatingCount).toBe(before);
   });
 
   it('back to flat, then deleted: the bridge goes, the mapped interface stays, on no bridge', async () => {
-    const report = await pass([net(), lanPort], 4);
+    const report = await pass([net(), lanPort], 5);
     // A port that failed with its network is retried after its backoff (250 ms after one failure).
     const deadline = Date.now() + 5_000;
     while (!reports[reports.length - 1].statuses.every((s) => s.state === RealizationState.APPLIED) && Date.now() < deadline) {
@@ -515,7 +540,9 @@ describeKernel('Reconciler on the real kernel: a provider network', () => {
     expect(report.statuses.find((s) => s.id === 'net-p')?.state).toBe(RealizationState.APPLIED);
     expect(reports[reports.length - 1].statuses.map((s) => s.state)).toEqual([RealizationState.APPLIED, RealizationState.APPLIED]);
     expect((await linux.link(lan))?.master).toBe(names.bridge('net-p'));
-    await pass([], 5);
+    expect(await linux.link(names.trunk(lan))).toBeNull();
+    expect(await linux.link(names.vlanPeer('net-p'))).toBeNull();
+    await pass([], 6);
     expect(await linux.link(names.bridge('net-p'))).toBeNull();
     const kept = await linux.link(lan);
     expect(kept?.ifname).toBe(lan);

@@ -1,4 +1,4 @@
-import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, wholeBatchFailed } from '@netloom/linux';
+import { BatchResult, IpBatch, LinkInfo, Linux, LinuxInputError, TcBatch, wholeBatchFailed } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, RealizationState, ResourceKind, resourceKey, ResourceStatusReport } from '@netloom/model';
 import { type PortCountersEntry, trace, TRACE_ENABLED } from '@netloom/protocol';
 import { heldPorts, release } from './guards';
@@ -557,8 +557,11 @@ export class Reconciler {
       // The overlay's entries, the insides and the check of the links touch different things: at once.
       // A network whose links were not touched (only its overlay's entries) needs no check.
       const touched = desired.filter((r) => p.changed.has(resourceKey(r)) && (r.kind !== ResourceKind.Network || p.linksTouched.has(resourceKey(r))));
-      const [fdb, inside] = await Promise.all([early ?? forwarding(), this.apply(inNetns), this.verify(touched, failures, p.heldDown)]);
-      collect([...(fdb ? [fdb] : []), ...inside], failures);
+      // The VLAN programs go on trunk ends the root batch made.
+      const tc = filterBatch(p.tc, failures);
+      const programs = tc.length ? this.linux.applyTcBatch(tc).catch((e: unknown) => wholeBatchFailed(tc.lines, e)) : undefined;
+      const [fdb, inside, tagged] = await Promise.all([early ?? forwarding(), this.apply(inNetns), programs, this.verify(touched, failures, p.heldDown, p.attributes)]);
+      collect([...(fdb ? [fdb] : []), ...(tagged ? [tagged] : []), ...inside], failures);
       // Something the kernel refused: the next pass reads the namespaces whole (one may have died unseen).
       if (failures.size > failedBefore) this.netnsView.invalidate();
       trace('agent.pass.netns', revision);
@@ -649,13 +652,14 @@ export class Reconciler {
    * Re-reads the links: every bridge and veth this pass touched must exist, be up and sit where
    * it should (a port held down by its guards: down).
    */
-  private async verify(touched: DesiredResource[], failures: Map<string, PlanFailure>, heldDown: ReadonlySet<string>): Promise<void> {
+  private async verify(
+    touched: DesiredResource[],
+    failures: Map<string, PlanFailure>,
+    heldDown: ReadonlySet<string>,
+    attributes: ReadonlyMap<string, Record<string, string>>,
+  ): Promise<void> {
     if (!touched.length) return;
-    const uplinkOf = (r: DesiredResource): string | undefined => {
-      const provider = (r.spec as NetworkSpec).provider;
-      const parent = provider && this.options.providerMappings?.get(provider.physicalNetwork);
-      return parent && (provider.vlanId === undefined ? parent : this.names.vlan(r.id));
-    };
+    const uplinkOf = (r: DesiredResource): string | undefined => attributes.get(resourceKey(r))?.uplink;
     const links = await this.readLinks(
       touched.flatMap((r) =>
         r.kind === ResourceKind.Network
@@ -756,8 +760,9 @@ function collect(results: BatchResult[], failures: Map<string, PlanFailure>): vo
 }
 
 /** The same batch without the lines of resources that already failed. */
-function filterBatch(batch: IpBatch, failures: Map<string, PlanFailure>): IpBatch {
-  const out = new IpBatch(batch.netns);
+function filterBatch<B extends IpBatch | TcBatch>(batch: B, failures: Map<string, PlanFailure>): B {
+  const out = (batch instanceof TcBatch ? new TcBatch(batch.netns) : new IpBatch(batch.netns)) as B;
+  if (batch instanceof TcBatch && out instanceof TcBatch) for (const [file, program] of batch.programs) out.programs.set(file, program);
   out.lines.push(...batch.lines.filter((l) => !l.key || !failures.has(l.key)));
   return out;
 }

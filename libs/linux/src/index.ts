@@ -20,6 +20,7 @@ export {
   assertTcHandle,
   assertTcRate,
   assertTcSize,
+  BPF_OBJECT_DIR,
   TcBatch,
   type TcAction,
   type TcClassSpec,
@@ -30,6 +31,7 @@ export {
   type TcQdiscSpec,
 } from './tc-batch';
 export { parseTcClasses, parseTcQdiscs } from './tc-parse';
+export { vlanProgramCode, vlanProgramFile, vlanProgramObject, type VlanProgram } from './bpf-vlan';
 export type { LinkMonitor } from './monitor';
 export { NETLINK_PYTHON, NetlinkHelper, netlinkHelper, type NetlinkAnswer, type NetlinkLinkAnswer } from './netlink';
 export {

@@ -51,14 +51,6 @@ describe('IpBatch', () => {
     ]);
   });
 
-  it('vlanAdd: parent, name, tag; refuses a tag outside 1-4094', () => {
-    expect(texts(new IpBatch().vlanAdd('nlu0011aabb', { link: 'eth1', id: 100, mtu: 1500 }))).toEqual([
-      'link add link eth1 name nlu0011aabb mtu 1500 type vlan id 100',
-    ]);
-    for (const id of [0, 4095, 1.5]) expect(() => new IpBatch().vlanAdd('v', { link: 'eth1', id })).toThrow(/vlan/);
-    expect(() => new IpBatch().vlanAdd('v', { link: 'eth1 up', id: 5 })).toThrow(/ifname/);
-  });
-
   it('linkSet: explicit dev, up on its own last line', () => {
     const b = new IpBatch('p')
       .linkSet('eth0', { addrgenmode: 'none', up: true }, 'k')

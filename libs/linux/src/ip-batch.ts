@@ -11,14 +11,12 @@ import {
   assertPort,
   assertRouteTable,
   assertRulePref,
-  assertVlanId,
   assertVni,
   cidrFamily,
   ipFamily,
   LinuxInputError,
 } from './names';
 import type { Family } from './types';
-
 
 /** Options of {@link IpBatch.vethAdd}. */
 export interface VethAddOptions {
@@ -95,9 +93,6 @@ export type RouteDelSpec = Omit<RouteSpec, 'dev'> & { dev?: string };
  */
 export class IpBatch extends Batch {
 
-
-
-
   /** `netns add NAME`. Root batches only (a namespace batch refuses it). */
   netnsAdd(name: string, key?: string): this {
     this.rootOnly('netnsAdd');
@@ -165,17 +160,6 @@ export class IpBatch extends Batch {
     if (opts.dev !== undefined) words.push('dev', assertIfName(opts.dev));
     words.push('dstport', String(assertPort(opts.dstport)), opts.learning ? 'learning' : 'nolearning');
     if (opts.proxy) words.push('proxy');
-    return this.push(words.join(' '), key);
-  }
-
-  /**
-   * `link add link PARENT name NAME [mtu M] type vlan id ID`: an 802.1Q subinterface of PARENT
-   * (needs the kernel's 8021q support).
-   */
-  vlanAdd(name: string, opts: { link: string; id: number; mtu?: number }, key?: string): this {
-    const words = ['link add link', assertIfName(opts.link), 'name', assertIfName(name)];
-    if (opts.mtu !== undefined) words.push('mtu', String(assertMtu(opts.mtu)));
-    words.push('type vlan id', String(assertVlanId(opts.id)));
     return this.push(words.join(' '), key);
   }
 

@@ -1,9 +1,10 @@
 import { readFileSync, watch } from 'node:fs';
-import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import { LinuxBatchAbortedError, parseBatchErrors, wholeBatchFailed } from './batch-result';
 import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
-import type { TcBatch } from './tc-batch';
+import { BPF_OBJECT_DIR, type TcBatch } from './tc-batch';
+import { vlanProgramObject, type VlanProgram } from './bpf-vlan';
 import { parseTcClasses, parseTcQdiscs } from './tc-parse';
 import { monitorLinks, monitorNft, SharedNftEvents, type LinkMonitor } from './monitor';
 import { NETLINK_PYTHON, NetlinkHelper } from './netlink';
@@ -219,6 +220,7 @@ export class Linux {
    * {@link applyIpBatch} (tc reports them the same way). An empty batch runs nothing.
    */
   async applyTcBatch(batch: TcBatch): Promise<BatchResult> {
+    if (batch.programs.size > 0) await writeBpfObjects(batch.programs);
     return this.applyBatch('tc', batch);
   }
 
@@ -522,6 +524,18 @@ try:
 except OSError as e:
     sys.exit(dev + ': ' + (e.strerror or str(e)))
 `;
+
+/** Writes the eBPF objects a tc batch loads that are not there yet (each file wholly named by its program; written, then renamed in). */
+async function writeBpfObjects(programs: ReadonlyMap<string, VlanProgram>): Promise<void> {
+  await mkdir(BPF_OBJECT_DIR, { recursive: true, mode: 0o755 });
+  for (const [file, program] of programs) {
+    const path = `${BPF_OBJECT_DIR}/${file}`;
+    if (await access(path).then(() => true, () => false)) continue;
+    const temporary = `${path}.${process.pid}.tmp`;
+    await writeFile(temporary, vlanProgramObject(program), { mode: 0o644 });
+    await rename(temporary, path);
+  }
+}
 
 function nsArgs(netns: string | undefined): string[] {
   return netns === undefined ? [] : ['-n', assertNetnsName(netns)];

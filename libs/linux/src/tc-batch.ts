@@ -1,4 +1,5 @@
 import { Batch } from './batch';
+import { vlanProgramFile, VLAN_PROGRAM_SECTION, type VlanProgram } from './bpf-vlan';
 import { assertCidrAddr, assertIfName, cidrFamily, LinuxInputError } from './names';
 
 /**
@@ -102,6 +103,9 @@ export interface TcFilterSpec {
   actions?: readonly TcAction[];
 }
 
+/** Where the door writes the eBPF objects `tc` loads (root's, and the same files for every agent of the machine). */
+export const BPF_OBJECT_DIR = '/run/netloom/bpf';
+
 const IP_PROTO: Record<string, number> = { icmp: 1, tcp: 6, udp: 17 };
 
 /**
@@ -109,6 +113,22 @@ const IP_PROTO: Record<string, number> = { icmp: 1, tcp: 6, udp: 17 };
  * HTB classes and filters, each checked as it is added.
  */
 export class TcBatch extends Batch {
+  /** The eBPF objects the lines load (file name → program): `Linux.applyTcBatch` writes them to {@link BPF_OBJECT_DIR} first. */
+  readonly programs = new Map<string, VlanProgram>();
+
+  /**
+   * `filter replace dev D ingress|egress protocol all prio N handle 1 bpf da obj FILE sec tc`: one
+   * of the VLAN programs (see `bpf-vlan.ts`) on a clsact hook of the device, in place of what that
+   * priority held. The device needs a clsact qdisc.
+   */
+  vlanFilter(dev: string, hook: 'ingress' | 'egress', prio: number, program: VlanProgram, key?: string): this {
+    const file = vlanProgramFile(program);
+    this.programs.set(file, program);
+    const words = ['filter replace dev', assertIfName(dev), hook, 'protocol all prio', String(assertInt('tc prio', prio, 1, 65535))];
+    words.push('handle 1 bpf da obj', `${BPF_OBJECT_DIR}/${file}`, 'sec', VLAN_PROGRAM_SECTION);
+    return this.push(words.join(' '), key);
+  }
+
   /** `qdisc add dev D (root|parent P|ingress|clsact) [handle H] KIND OPTIONS`. */
   qdiscAdd(spec: TcQdiscSpec, key?: string): this {
     return this.push(`qdisc add ${qdiscWords(spec)}`, key);

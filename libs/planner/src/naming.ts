@@ -37,7 +37,7 @@ export class Names {
   ) {
     checkPrefix(prefix);
     this.hostTag = hex(hostId, 6);
-    this.link = new RegExp(`^${prefix}[bvxu][0-9a-f]{8}$`);
+    this.link = new RegExp(`^${prefix}[bvxutw][0-9a-f]{8}$`);
     this.pluginLink = new RegExp(`^${prefix}q[0-9a-f]{3,}$`);
     this.portSecurityTable = `${prefix}_portsec`;
   }
@@ -51,9 +51,22 @@ export class Names {
     return `${this.prefix}x${hex(networkId, 8)}`;
   }
 
-  /** A provider network's VLAN subinterface (of the interface its physical network maps to), on its bridge. */
+  /**
+   * A provider network's uplink on a trunk: the end of a veth pair on the network's bridge (the
+   * other, {@link vlanPeer}, is a port of the trunk of the interface its physical network maps to).
+   */
   vlan(networkId: string): string {
     return `${this.prefix}u${hex(networkId, 8)}`;
+  }
+
+  /** The trunk's end of a provider network's veth pair, where its frames are tagged and untagged. */
+  vlanPeer(networkId: string): string {
+    return `${this.prefix}w${hex(networkId, 8)}`;
+  }
+
+  /** The bridge that holds a mapped interface carrying VLANs (named from the interface, which the operator configured). */
+  trunk(iface: string): string {
+    return `${this.prefix}t${hex(`trunk:${iface}`, 8)}`;
   }
 
   /** The host end of a port's veth pair. */
@@ -88,7 +101,7 @@ export class Names {
     return `${this.prefix}-${this.hostTag}-`;
   }
 
-  /** A bridge, VXLAN device, VLAN subinterface or veth this agent made (by name). */
+  /** A bridge, trunk, VXLAN device or veth this agent made (by name). */
   ownsLink(name: string): boolean {
     return this.link.test(name);
   }

@@ -1226,27 +1226,40 @@ describe('overlay', () => {
 });
 
 describe('provider networks', () => {
-  // net-1 on physnet1, which this host maps to eth1; its VLAN subinterface is named from its id.
+  // net-1 on physnet1, which this host maps to eth1; its veth pair to eth1's trunk is named from its id.
   const UP = names.vlan('net-1');
+  const WP = names.vlanPeer('net-1');
+  const TR = names.trunk('eth1');
   const mappings = new Map([['physnet1', 'eth1']]);
   const flat = network('net-1', { provider: { physicalNetwork: 'physnet1' } });
-  const tagged = (vlanId = 100) => network('net-1', { provider: { physicalNetwork: 'physnet1', vlanId } });
+  const tagged = (vlanId = 100, id = 'net-1') => network(id, { provider: { physicalNetwork: 'physnet1', vlanId } });
   const eth1 = (over: Partial<LinkInfo> = {}): LinkInfo => ({ ...device('eth1'), ...over });
-  const vlanLink = (over: Partial<LinkInfo> = {}): LinkInfo => ({
-    ifname: UP,
-    ifindex: ifindex++,
-    kind: 'vlan',
-    mtu: 1450,
-    up: true,
-    master: BR,
-    vlan: { id: 100, link: 'eth1' },
-    ...over,
-  });
-  const vlanCreate = (id = 100) => [
-    `link add link eth1 name ${UP} mtu 1450 type vlan id ${id}`,
-    `link set dev ${UP} master ${BR} alias netloom:network:net-1 addrgenmode none`,
-    `link set dev ${UP} up`,
+  const trunkCreate = [
+    `link add name ${TR} type bridge mcast_snooping 0`,
+    `link set dev ${TR} alias netloom:trunk:eth1 addrgenmode none`,
+    `link set dev ${TR} up`,
+    `link set dev eth1 master ${TR}`,
+    'link set dev eth1 up',
   ];
+  const pairCreate = (id = 'net-1', bridge = BR) => [
+    `link add name ${names.vlan(id)} mtu 1450 master ${bridge} type veth peer name ${names.vlanPeer(id)} mtu 1450`,
+    `link set dev ${names.vlan(id)} alias netloom:network:${id} addrgenmode none`,
+    `link set dev ${names.vlanPeer(id)} master ${TR} alias netloom:network:${id} addrgenmode none`,
+    `link set dev ${names.vlan(id)} up`,
+    `link set dev ${names.vlanPeer(id)} up`,
+  ];
+  const programs = (vlanId?: number, id = 'net-1') => {
+    const [ingress, egress] = vlanId === undefined ? ['untagged', 'untagged'] : [`tag-${vlanId}`, `untag-${vlanId}`];
+    const peer = names.vlanPeer(id);
+    return [
+      `qdisc replace dev ${peer} clsact`,
+      `filter replace dev ${peer} ingress protocol all prio 1 handle 1 bpf da obj /run/netloom/bpf/netloom-vlan-${ingress}.o sec tc`,
+      `filter replace dev ${peer} egress protocol all prio 1 handle 1 bpf da obj /run/netloom/bpf/netloom-vlan-${egress}.o sec tc`,
+    ];
+  };
+  const trunkLinks = (): LinkInfo[] => [{ ...bridgeLink(TR), mtu: 1450 }, eth1({ master: TR })];
+  const pairLinks = (id = 'net-1', bridge: string = BR): LinkInfo[] => [vethLink(names.vlan(id), bridge), vethLink(names.vlanPeer(id), TR)];
+  const tcOf = (p: Plan): string[] => p.tc.lines.map((l) => l.text);
   const runMapped = (desired: DesiredResource[], observed: Observed, rest: Partial<Omit<PlanInput, 'desired' | 'observed'>> = {}) =>
     run(desired, observed, { providerMappings: mappings, ...rest });
 
@@ -1261,30 +1274,61 @@ describe('provider networks', () => {
     expect(again.changed.size).toBe(0);
   });
 
-  it('VLAN: the bridge holds a subinterface named from the network id, re-made when the tag changes; nothing the second time', () => {
+  it('VLAN: a trunk bridge holds the interface, the network a veth pair to it tagging in tc; programs again when the spec changes; nothing the second time', () => {
     const p = runMapped([tagged()], observedOf({ links: [eth1()] }));
-    expect(root(p)).toEqual([...bridgeCreate, ...vlanCreate()]);
+    expect(root(p)).toEqual([...bridgeCreate, ...trunkCreate, ...pairCreate()]);
+    expect(tcOf(p)).toEqual(programs(100));
+    expect(p.tc.lines.every((l) => l.key === 'Network/net-1')).toBe(true);
     expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR, uplink: UP });
-    expect(UP).toMatch(/^nlu[0-9a-f]{8}$/);
-    const converged = observedOf({ links: [bridgeLink(BR), eth1(), vlanLink()] });
-    expect(root(runMapped([tagged()], converged, { applied: new Map([['net-1', specHash(tagged())]]) }))).toEqual([]);
-    // Another tag: the subinterface's tag is fixed at creation.
-    expect(root(runMapped([tagged(200)], converged))).toEqual([`link del dev ${UP}`, ...vlanCreate(200)]);
-    // The parent is brought up when it is down; a subinterface off its bridge is put back.
-    expect(root(runMapped([tagged()], observedOf({ links: [bridgeLink(BR), eth1({ up: false }), vlanLink({ master: undefined })] })))).toEqual([
+    expect([UP, WP, TR]).toEqual([expect.stringMatching(/^nlu[0-9a-f]{8}$/), expect.stringMatching(/^nlw[0-9a-f]{8}$/), expect.stringMatching(/^nlt[0-9a-f]{8}$/)]);
+    const converged = observedOf({ links: [bridgeLink(BR), ...trunkLinks(), ...pairLinks()] });
+    const again = runMapped([tagged()], converged, { applied: new Map([['net-1', specHash(tagged())]]) });
+    expect([root(again), tcOf(again), again.changed.size]).toEqual([[], [], 0]);
+    // Another tag: the programs are replaced in place, the links stay.
+    const retagged = runMapped([tagged(200)], converged, { applied: new Map([['net-1', specHash(tagged())]]) });
+    expect([root(retagged), tcOf(retagged)]).toEqual([[], programs(200)]);
+    expect(retagged.changed.get('Network/net-1')).toBe(specHash(tagged(200)));
+    // The interface is brought up when it is down; an end off its bridge is put back.
+    const astray = observedOf({ links: [bridgeLink(BR), { ...bridgeLink(TR), mtu: 1450 }, eth1({ master: TR, up: false }), vethLink(UP, undefined), vethLink(WP, TR)] });
+    expect(root(runMapped([tagged()], astray, { applied: new Map([['net-1', specHash(tagged())]]) }))).toEqual([
+      `link set dev eth1 master ${TR}`,
       'link set dev eth1 up',
       `link set dev ${UP} mtu 1450 master ${BR}`,
       `link set dev ${UP} up`,
     ]);
+    // A former 802.1Q subinterface of that name is made again as a pair.
+    const former = observedOf({ links: [bridgeLink(BR), ...trunkLinks(), { ...device(UP, 'vlan'), master: BR, vlan: { id: 100, link: 'eth1' } }] });
+    expect(root(runMapped([tagged()], former))).toEqual([`link del dev ${UP}`, ...pairCreate()]);
+  });
+
+  it('two VLANs and a flat network share one trunk: the flat one passes only untagged frames; the last VLAN gone, the interface is its again', () => {
+    const B2 = names.bridge('net-2');
+    const B3 = names.bridge('net-3');
+    const all = [flat, tagged(100, 'net-2'), tagged(200, 'net-3')];
+    const p = runMapped(all, observedOf({ links: [eth1()] }));
+    expect(root(p).filter((l) => l.startsWith(`link add name ${TR}`))).toHaveLength(1);
+    expect(root(p)).toEqual(expect.arrayContaining([...trunkCreate, ...pairCreate('net-1'), ...pairCreate('net-2', B2), ...pairCreate('net-3', B3)]));
+    expect(tcOf(p)).toEqual([...programs(undefined), ...programs(100, 'net-2'), ...programs(200, 'net-3')]);
+    expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR, uplink: UP });
+    const converged = [bridgeLink(BR), bridgeLink(B2), bridgeLink(B3), ...trunkLinks(), ...pairLinks('net-1'), ...pairLinks('net-2', B2), ...pairLinks('net-3', B3)];
+    // One VLAN deleted: its bridge and pair go (the pair by its bridge's end); the trunk stays.
+    const one = runMapped([flat, tagged(100, 'net-2')], observedOf({ links: converged }), { applied: new Map(all.map((n) => [n.id, specHash(n)])) });
+    expect(root(one)).toEqual([`link del dev ${names.vlan('net-3')}`, `link del dev ${B3}`]);
+    // The other too: the trunk goes (letting eth1 go), the flat network's pair goes, eth1 joins its bridge.
+    const none = runMapped([flat], observedOf({ links: converged.filter((l) => ![B3, names.vlan('net-3'), names.vlanPeer('net-3')].includes(l.ifname)) }), {
+      applied: new Map([['net-1', specHash(flat)]]),
+    });
+    expect(root(none)).toEqual([`link del dev ${UP}`, `link del dev ${names.vlan('net-2')}`, `link del dev ${B2}`, `link del dev ${TR}`, `link set dev eth1 master ${BR}`, 'link set dev eth1 up']);
+    expect(tcOf(none)).toEqual([]);
   });
 
   it('moves between flat, VLAN and overlay: what the old form left is removed, the mapped interface let go, never deleted', () => {
-    // Flat → VLAN: eth1 leaves the bridge, the subinterface comes.
+    // Flat → VLAN: eth1 moves from the bridge to a trunk, the pair comes.
     const wasFlat = observedOf({ links: [bridgeLink(BR), eth1({ master: BR })] });
-    expect(root(runMapped([tagged()], wasFlat))).toEqual([`link set dev eth1 nomaster`, ...vlanCreate()]);
-    // VLAN → flat: the subinterface is collected, eth1 joins.
-    const wasTagged = observedOf({ links: [bridgeLink(BR), eth1(), vlanLink()] });
-    expect(root(runMapped([flat], wasTagged))).toEqual([`link del dev ${UP}`, `link set dev eth1 master ${BR}`, 'link set dev eth1 up']);
+    expect(root(runMapped([tagged()], wasFlat))).toEqual([...trunkCreate, ...pairCreate()]);
+    // VLAN → flat: the pair and the trunk are collected, eth1 joins.
+    const wasTagged = observedOf({ links: [bridgeLink(BR), ...trunkLinks(), ...pairLinks()] });
+    expect(root(runMapped([flat], wasTagged))).toEqual([`link del dev ${UP}`, `link del dev ${TR}`, `link set dev eth1 master ${BR}`, 'link set dev eth1 up']);
     // Flat → overlay (one host: no VXLAN device yet): eth1 let go.
     expect(root(runMapped([network()], wasFlat))).toEqual(['link set dev eth1 nomaster']);
     // Overlay → provider: the VXLAN device is collected.
@@ -1293,9 +1337,10 @@ describe('provider networks', () => {
     expect(root(runMapped([flat], wasOverlay))).toEqual([`link del dev ${VX}`, `link set dev eth1 master ${BR}`, 'link set dev eth1 up']);
     // The network deleted: its bridge goes (which lets eth1 go); eth1 itself is never deleted.
     expect(root(runMapped([], wasFlat))).toEqual([`link del dev ${BR}`]);
+    expect(root(runMapped([], wasTagged))).toEqual([`link del dev ${UP}`, `link del dev ${BR}`, `link del dev ${TR}`]);
     // What else sits on our bridges (a plugin's leg, an unmapped interface) is not ours to let go.
     const others = observedOf({ links: [bridgeLink(BR), eth1(), vethLink('nlq1a2b3c4d', BR), { ...device('eth2'), master: BR }] });
-    expect(root(runMapped([tagged()], others, { applied: new Map([['net-1', specHash(tagged())]]) }))).toEqual(vlanCreate());
+    expect(root(runMapped([tagged()], others, { applied: new Map([['net-1', specHash(tagged())]]) }))).toEqual([...trunkCreate, ...pairCreate()]);
   });
 
   it('fails a network whose physical network this host does not map, and its ports with it, making nothing', () => {
@@ -1310,15 +1355,17 @@ describe('provider networks', () => {
     expect(p.attributes.get('Network/net-1')).toEqual({ bridge: BR });
   });
 
-  it('fails a VLAN network on a kernel without 802.1Q support, saying so', () => {
+  it('fails a VLAN network on a kernel that cannot tag in tc, saying so; a flat one there keeps its interface', () => {
     const p = runMapped([tagged(), port('port-1')], observedOf({ links: [eth1()] }), { vlanSupported: false });
-    expect(root(p)).toEqual([]);
+    expect([root(p), tcOf(p)]).toEqual([[], []]);
     expect(p.failures.map((f) => [f.key, f.terminal])).toEqual([
       ['Network/net-1', true],
       ['Port/port-1', false],
     ]);
-    expect(p.failures[0].reason).toBe('this kernel has no 802.1Q VLAN support (8021q): VLAN 100 of physical network physnet1 cannot be realized here');
-    expect(runMapped([flat], observedOf({ links: [eth1()] }), { vlanSupported: false }).failures).toEqual([]);
+    expect(p.failures[0].reason).toBe('this kernel cannot tag VLANs (no eBPF classifier in tc: cls_bpf, clsact): VLAN 100 of physical network physnet1 cannot be realized here');
+    const both = runMapped([flat, tagged(100, 'net-2')], observedOf({ links: [eth1()] }), { vlanSupported: false });
+    expect(both.failures.map((f) => f.key)).toEqual(['Network/net-2']);
+    expect(root(both)).toEqual(expect.arrayContaining([`link set dev eth1 master ${BR}`]));
   });
 
   it('retries a network whose mapped interface is missing, or held by a bridge that is not ours', () => {
@@ -1333,7 +1380,9 @@ describe('provider networks', () => {
       { key: 'Network/net-1', reason: 'interface eth1 of physical network physnet1 is already on br-lan, which this agent does not own', terminal: false },
     ]);
     expect(root(taken)).toEqual([]);
-    // A VLAN on it is fine: the subinterface is ours.
-    expect(runMapped([tagged()], observedOf({ links: [eth1({ master: 'br-lan' })] })).failures).toEqual([]);
+    // A VLAN network too: its trunk would take the interface.
+    expect(runMapped([tagged()], observedOf({ links: [eth1({ master: 'br-lan' })] })).failures.map((f) => f.reason)).toEqual([
+      'interface eth1 of physical network physnet1 is already on br-lan, which this agent does not own',
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BridgeBatch, IpBatch, LinkInfo } from '@netloom/linux';
+import { BridgeBatch, IpBatch, LinkInfo, TcBatch, type VlanProgram } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, ResourceKind, resourceKey, VXLAN_PORT, VxlanSpec } from '@netloom/model';
 import { Names } from './naming';
 
@@ -37,6 +37,8 @@ export interface Plan {
   root: IpBatch;
   /** VXLAN forwarding entries, applied after `root`. */
   fdb: BridgeBatch;
+  /** Traffic control in the agent's own namespace (the VLAN programs on trunk ports), applied after `root`. */
+  tc: TcBatch;
   /** One batch per port namespace that needs configuring. */
   inNetns: IpBatch[];
   /** Keys of resources that will be (re)applied, with the hash to remember once they succeed. */
@@ -69,8 +71,22 @@ export interface PlanInput {
    * must hold these interfaces too: a flat provider network's bridge enslaves one.
    */
   providerMappings?: ReadonlyMap<string, string>;
-  /** Whether this kernel can make 802.1Q subinterfaces (default true): without, VLAN provider networks fail. */
+  /** Whether this kernel can tag VLANs in tc (eBPF classifiers on clsact; default true): without, VLAN provider networks fail. */
   vlanSupported?: boolean;
+}
+
+/**
+ * How a provider network leaves the host. Flat, alone on its interface: the interface itself, on
+ * the network's bridge. Once a VLAN rides on an interface: a trunk bridge holds it, and every
+ * network on it has a veth pair from its bridge to the trunk whose trunk end tags and untags
+ * (or, flat, passes only untagged frames), so one wire carries them all and keeps them apart.
+ */
+export interface Uplink {
+  /** The mapped interface. */
+  parent: string;
+  /** What sits on the network's bridge: the interface (flat, alone) or our veth end. */
+  link: string;
+  trunk?: { bridge: string; peer: string; ingress: VlanProgram; egress: VlanProgram };
 }
 
 const hashes = new WeakMap<DesiredResource, string>();
@@ -122,6 +138,7 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
   const creates = new IpBatch();
   const neighbours = new IpBatch();
   const fdb = new BridgeBatch();
+  const tc = new TcBatch();
   const nsBatches = new Map<string, IpBatch>();
   const changed = new Map<string, string>();
   const failures: PlanFailure[] = [];
@@ -147,10 +164,12 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
   // Garbage first: marked objects no longer desired. A veth goes with its namespace.
   const wantedLinks = new Set<string>();
   const wantedNetns = new Set<string>();
+  const { uplinks, masters } = providerLayout(networks.values(), providerMappings, names, vlanSupported);
   for (const n of networks.values()) {
     wantedLinks.add(names.bridge(n.id));
     if (n.spec.vxlan) wantedLinks.add(names.vxlan(n.id));
-    if (n.spec.provider?.vlanId !== undefined) wantedLinks.add(names.vlan(n.id));
+    const trunk = uplinks.get(n.id)?.trunk;
+    if (trunk) for (const link of [trunk.bridge, trunk.peer, names.vlan(n.id)]) wantedLinks.add(link);
   }
   for (const p of ports) {
     wantedLinks.add(names.veth(p.id));
@@ -167,20 +186,24 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
     .filter((ns) => names.ownsNetns(ns) && !wantedNetns.has(ns))
     .sort();
   for (const ns of orphanNetns) root.netnsDel(ns, `gc/netns/${ns}`);
-  const orphanLinks = [...observed.links.values()].filter((l) => names.ownsLink(l.ifname) && !wantedLinks.has(l.ifname));
+  const orphaned = (name: string): boolean => names.ownsLink(name) && !wantedLinks.has(name) && observed.links.has(name);
+  const orphanLinks = [...observed.links.values()]
+    .filter((l) => orphaned(l.ifname))
+    // A trunk end goes with its pair's other end (`u…` for `w…`), when that goes too.
+    .filter((l) => !l.ifname.startsWith(`${names.prefix}w`) || !orphaned(`${names.prefix}u${l.ifname.slice(names.prefix.length + 1)}`));
   // Veths before bridges, so a bridge is empty when it goes.
   orphanLinks.sort((a, b) => Number(a.kind === 'bridge') - Number(b.kind === 'bridge') || a.ifname.localeCompare(b.ifname));
   for (const link of orphanLinks) root.linkDel(link.ifname, `gc/link/${link.ifname}`);
-  // A mapped interface one of our bridges holds that no flat provider network wants there is let go.
-  const uplinks = providerUplinks(networks.values(), providerMappings, names);
+  // A mapped interface one of our bridges (or trunks) holds that no provider network wants there is let go.
   for (const iface of new Set(providerMappings.values())) {
     // Only mapped interfaces: plugins' links sit on our bridges too, and are theirs.
     const master = observed.links.get(iface)?.master;
-    if (master === undefined || !names.ownsLink(master) || !master.startsWith(`${names.prefix}b`)) continue;
+    if (master === undefined || !names.ownsLink(master) || !/^[bt]/.test(master.slice(names.prefix.length))) continue;
     // A bridge being deleted lets go of its ports by itself.
     if (orphanLinks.some((l) => l.ifname === master)) continue;
-    if (!uplinks.has(iface)) root.linkSet(iface, { nomaster: true }, `gc/uplink/${iface}`);
+    if (!masters.has(iface)) root.linkSet(iface, { nomaster: true }, `gc/uplink/${iface}`);
   }
+  const trunksPlanned = new Set<string>();
   // Networks that cannot be realized on this host, and why: their ports fail with them.
   const unusable = new Map<string, PlanFailure>();
 
@@ -189,19 +212,19 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
     const bridge = names.bridge(network.id);
     const provider = network.spec.provider;
     // Reported even when skipped, as for ports: the VXLAN device (or the uplink) is named too.
-    const uplink = provider ? uplinkOf(network, providerMappings, names) : undefined;
-    attributes.set(key, network.spec.vxlan ? { bridge, vxlan: names.vxlan(network.id) } : uplink ? { bridge, uplink } : { bridge });
+    const uplink = uplinks.get(network.id);
+    attributes.set(key, network.spec.vxlan ? { bridge, vxlan: names.vxlan(network.id) } : uplink ? { bridge, uplink: uplink.link } : { bridge });
     if (skip.has(key)) continue;
     const parent = provider && providerMappings.get(provider.physicalNetwork);
     const parentLink = parent ? observed.links.get(parent) : undefined;
     if (provider) {
       const failure = provider.vlanId !== undefined && !vlanSupported
-        ? { reason: `this kernel has no 802.1Q VLAN support (8021q): VLAN ${provider.vlanId} of physical network ${provider.physicalNetwork} cannot be realized here`, terminal: true }
+        ? { reason: `this kernel cannot tag VLANs (no eBPF classifier in tc: cls_bpf, clsact): VLAN ${provider.vlanId} of physical network ${provider.physicalNetwork} cannot be realized here`, terminal: true }
         : !parent
         ? { reason: `physical network ${provider.physicalNetwork} is not mapped on this host (agent option --provider-mapping ${provider.physicalNetwork}:INTERFACE)`, terminal: true }
         : !parentLink
           ? { reason: `interface ${parent} of physical network ${provider.physicalNetwork} does not exist on this host`, terminal: false }
-          : !provider.vlanId && parentLink.master !== undefined && parentLink.master !== bridge && !names.ownsLink(parentLink.master)
+          : parentLink.master !== undefined && parentLink.master !== masters.get(parent) && !names.ownsLink(parentLink.master)
             ? { reason: `interface ${parent} of physical network ${provider.physicalNetwork} is already on ${parentLink.master}, which this agent does not own`, terminal: false }
             : undefined;
       if (failure) {
@@ -212,6 +235,7 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
     }
     const found = observed.links.get(bridge);
     const linkLines = creates.length;
+    const tcLines = tc.length;
     if (!found) {
       creates.bridgeAdd(bridge, { mcastSnooping: false }, key);
       creates.linkSet(bridge, { addrgenmode: 'none', mtu: network.spec.mtu, alias: Names.alias('network', network.id) }, key);
@@ -254,28 +278,48 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
         if (!device && fdb.length > fdbLines) fdbAfterRoot = true;
       }
     }
-    if (provider && parent && parentLink && uplink) {
-      if (provider.vlanId === undefined) {
-        // Flat: the bridge holds the interface itself.
-        if (parentLink.master !== bridge || !parentLink.up) creates.linkSet(parent, { master: bridge, up: true }, key);
+    if (provider && parentLink && uplink) {
+      if (!uplink.trunk) {
+        // Flat, alone on its interface: the bridge holds the interface itself.
+        if (parentLink.master !== bridge || !parentLink.up) creates.linkSet(uplink.parent, { master: bridge, up: true }, key);
       } else {
-        // A VLAN: the bridge holds a subinterface of it, named from the network's id.
-        if (!parentLink.up) creates.linkSet(parent, { up: true }, key);
-        let device = observed.links.get(uplink);
-        if (device && (device.kind !== 'vlan' || device.vlan?.id !== provider.vlanId || device.vlan.link !== parent)) {
-          // A subinterface's tag and parent are fixed at creation: a changed one is re-made.
-          creates.linkDel(uplink, key);
+        const { bridge: trunk, peer, ingress, egress } = uplink.trunk;
+        if (!trunksPlanned.has(trunk)) {
+          trunksPlanned.add(trunk);
+          const found = observed.links.get(trunk);
+          if (!found) {
+            creates.bridgeAdd(trunk, { mcastSnooping: false }, key);
+            creates.linkSet(trunk, { addrgenmode: 'none', alias: Names.alias('trunk', uplink.parent) }, key);
+          }
+          if (!found?.up) creates.linkSet(trunk, { up: true }, key);
+          if (parentLink.master !== trunk || !parentLink.up) creates.linkSet(uplink.parent, { master: trunk, up: true }, key);
+        }
+        let device = observed.links.get(uplink.link);
+        const peerLink = observed.links.get(peer);
+        if (device && (device.kind !== 'veth' || !peerLink)) {
+          // Not our pair (a former 802.1Q subinterface, or an end whose peer is gone): made again.
+          creates.linkDel(uplink.link, key);
           device = undefined;
         }
-        if (!device) {
-          creates.vlanAdd(uplink, { link: parent, id: provider.vlanId, mtu: network.spec.mtu }, key);
-          creates.linkSet(uplink, { master: bridge, addrgenmode: 'none', alias: Names.alias('network', network.id) }, key);
-          creates.linkSet(uplink, { up: true }, key);
-        } else if (device.master !== bridge || device.mtu !== network.spec.mtu || !device.up) {
-          creates.linkSet(uplink, { master: bridge, mtu: network.spec.mtu, up: true }, key);
+        const mtu = network.spec.mtu;
+        if (!device || !peerLink) {
+          creates.vethAdd(uplink.link, { master: bridge, mtu, peer }, key);
+          creates.linkSet(uplink.link, { addrgenmode: 'none', alias: Names.alias('network', network.id) }, key);
+          creates.linkSet(peer, { master: trunk, addrgenmode: 'none', alias: Names.alias('network', network.id) }, key);
+          creates.linkSet(uplink.link, { up: true }, key);
+          creates.linkSet(peer, { up: true }, key);
+        } else {
+          if (device.master !== bridge || device.mtu !== mtu || !device.up) creates.linkSet(uplink.link, { master: bridge, mtu, up: true }, key);
+          if (peerLink.master !== trunk || peerLink.mtu !== mtu || !peerLink.up) creates.linkSet(peer, { master: trunk, mtu, up: true }, key);
+        }
+        // The programs, on a new pair or a spec not known applied (its VLAN may have changed): replaced in place.
+        if (!device || applied.get(network.id) !== specHash(network)) {
+          tc.qdiscReplace({ dev: peer, qdisc: { kind: 'clsact' } }, key);
+          tc.vlanFilter(peer, 'ingress', 1, ingress, key);
+          tc.vlanFilter(peer, 'egress', 1, egress, key);
         }
       }
-      if (creates.length > linkLines) changed.set(key, specHash(network));
+      if (creates.length > linkLines || tc.length > tcLines) changed.set(key, specHash(network));
     }
     if (creates.length > linkLines) linksTouched.add(key);
   }
@@ -349,25 +393,40 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
   }
 
   root.lines.push(...creates.lines, ...neighbours.lines);
-  return { root, fdb, inNetns: [...nsBatches.values()], changed, failures, attributes, heldDown, overlay, linksTouched, fdbAfterRoot };
+  return { root, fdb, tc, inNetns: [...nsBatches.values()], changed, failures, attributes, heldDown, overlay, linksTouched, fdbAfterRoot };
 }
 
-/** The link that carries a provider network off the host: the mapped interface (flat) or our VLAN subinterface of it. */
-function uplinkOf(network: DesiredResource<NetworkSpec>, mappings: ReadonlyMap<string, string>, names: Names): string | undefined {
-  const provider = network.spec.provider;
-  const parent = provider && mappings.get(provider.physicalNetwork);
-  if (!provider || !parent) return undefined;
-  return provider.vlanId === undefined ? parent : names.vlan(network.id);
-}
-
-/** Interface → bridge, for the mapped interfaces flat provider networks enslave. */
-function providerUplinks(networks: Iterable<DesiredResource<NetworkSpec>>, mappings: ReadonlyMap<string, string>, names: Names): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const n of networks) {
-    const parent = n.spec.provider && n.spec.provider.vlanId === undefined ? mappings.get(n.spec.provider.physicalNetwork) : undefined;
-    if (parent) out.set(parent, names.bridge(n.id));
+/**
+ * Each provider network's {@link Uplink}, and the bridge each mapped interface belongs on (its
+ * trunk once a VLAN network uses it; else its flat network's bridge; absent: on none). Networks
+ * whose physical network is not mapped here have none; without VLAN support, VLAN networks neither.
+ */
+export function providerLayout(
+  networks: Iterable<DesiredResource<NetworkSpec>>,
+  mappings: ReadonlyMap<string, string>,
+  names: Names,
+  vlanSupported = true,
+): { uplinks: Map<string, Uplink>; masters: Map<string, string> } {
+  const on = [...networks].flatMap((n) => {
+    const provider = n.spec.provider;
+    const parent = provider && mappings.get(provider.physicalNetwork);
+    return parent && (provider.vlanId === undefined || vlanSupported) ? [{ n, parent, vlanId: provider.vlanId }] : [];
+  });
+  const trunked = new Set(on.filter((u) => u.vlanId !== undefined).map((u) => u.parent));
+  const uplinks = new Map<string, Uplink>();
+  const masters = new Map<string, string>();
+  for (const { n, parent, vlanId } of on) {
+    if (!trunked.has(parent)) {
+      uplinks.set(n.id, { parent, link: parent });
+      masters.set(parent, names.bridge(n.id));
+      continue;
+    }
+    const [ingress, egress]: VlanProgram[] =
+      vlanId === undefined ? [{ kind: 'untagged' }, { kind: 'untagged' }] : [{ kind: 'tag', vlanId }, { kind: 'untag', vlanId }];
+    uplinks.set(n.id, { parent, link: names.vlan(n.id), trunk: { bridge: names.trunk(parent), peer: names.vlanPeer(n.id), ingress, egress } });
+    masters.set(parent, names.trunk(parent));
   }
-  return out;
+  return { uplinks, masters };
 }
 
 /**

@@ -34,7 +34,7 @@ describe('planHost: provider networks', () => {
       const state = [net, port('p-1', 1500, '10.0.0.2')];
       const applied = new Map(state.map((r) => [r.id, specHash(r)]));
       const p = plan({ desired: state, observed: kernelAt(state, state, names, mappings), applied, names, providerMappings: mappings });
-      expect([p.root.lines, p.failures]).toEqual([[], []]);
+      expect([p.root.lines, p.tc.lines, p.failures]).toEqual([[], [], []]);
     }
   });
 
@@ -44,12 +44,25 @@ describe('planHost: provider networks', () => {
     const [net] = planHost(overlay, flat, names, mappings).resources;
     expect(net.commands.map((c) => c.line)).toEqual([`link set dev eth1 master ${names.bridge('net-1')}`, 'link set dev eth1 up']);
     const tagged = planHost(flat, [provider(100), port('p-1', 1500, '10.0.0.2')], names, mappings).resources[0];
-    expect(tagged.commands.map((c) => c.line)).toEqual([
-      'link set dev eth1 nomaster',
-      `link add link eth1 name ${names.vlan('net-1')} mtu 1500 type vlan id 100`,
-      `link set dev ${names.vlan('net-1')} master ${names.bridge('net-1')} alias netloom:network:net-1 addrgenmode none`,
-      `link set dev ${names.vlan('net-1')} up`,
+    const [u, w, trunk] = [names.vlan('net-1'), names.vlanPeer('net-1'), names.trunk('eth1')];
+    expect(tagged.commands.map((c) => `${c.tool}: ${c.line}`)).toEqual([
+      `ip: link add name ${trunk} type bridge mcast_snooping 0`,
+      `ip: link set dev ${trunk} alias netloom:trunk:eth1 addrgenmode none`,
+      `ip: link set dev ${trunk} up`,
+      `ip: link set dev eth1 master ${trunk}`,
+      'ip: link set dev eth1 up',
+      `ip: link add name ${u} mtu 1500 master ${names.bridge('net-1')} type veth peer name ${w} mtu 1500`,
+      `ip: link set dev ${u} alias netloom:network:net-1 addrgenmode none`,
+      `ip: link set dev ${w} master ${trunk} alias netloom:network:net-1 addrgenmode none`,
+      `ip: link set dev ${u} up`,
+      `ip: link set dev ${w} up`,
+      `tc: qdisc replace dev ${w} clsact`,
+      `tc: filter replace dev ${w} ingress protocol all prio 1 handle 1 bpf da obj /run/netloom/bpf/netloom-vlan-tag-100.o sec tc`,
+      `tc: filter replace dev ${w} egress protocol all prio 1 handle 1 bpf da obj /run/netloom/bpf/netloom-vlan-untag-100.o sec tc`,
     ]);
+    // Back to flat: the pair and the trunk are charged to the network.
+    const back = planHost([provider(100), port('p-1', 1500, '10.0.0.2')], flat, names, mappings).resources[0];
+    expect(back.commands.map((c) => c.line)).toEqual([`link del dev ${u}`, `link del dev ${trunk}`, `link set dev eth1 master ${names.bridge('net-1')}`, 'link set dev eth1 up']);
     expect(planHost(overlay, flat, names).resources[0].problems).toEqual([expect.stringContaining('physical network physnet1 is not mapped on this host')]);
   });
 });

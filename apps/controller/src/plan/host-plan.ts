@@ -1,10 +1,10 @@
 import type { BatchLine, LinkInfo } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, ResourceKind, resourceKey, VXLAN_PORT } from '@netloom/model';
-import { FLOOD_MAC, Names, Observed, plan, planPortSecurity, specHash } from '@netloom/planner';
+import { FLOOD_MAC, Names, Observed, plan, planPortSecurity, providerLayout, specHash } from '@netloom/planner';
 
 /** One command an agent would run: a line of an `ip`/`bridge` batch (in a namespace, or the host's) or of the `nft` script. */
 export interface PlannedCommand {
-  tool: 'ip' | 'bridge' | 'nft';
+  tool: 'ip' | 'bridge' | 'tc' | 'nft';
   /** The namespace an `ip` batch runs in; null: the host's own. */
   netns: string | null;
   line: string;
@@ -56,15 +56,21 @@ export function kernelAt(
   const link = (info: Omit<LinkInfo, 'ifindex' | 'up'>): void => void observed.links.set(info.ifname, { ifindex: observed.links.size + 1, up: true, ...info });
   // The mapped interfaces are there (the agent checks that; the plan assumes it), on no bridge unless `before` puts them on one.
   for (const iface of new Set(mappings.values())) link({ ifname: iface, mtu: 1500 });
+  const { uplinks, masters } = providerLayout(before.filter((r): r is DesiredResource<NetworkSpec> => r.kind === ResourceKind.Network), mappings, names);
+  for (const [iface, master] of masters) {
+    link({ ifname: iface, mtu: 1500, master });
+    if (master !== names.trunk(iface)) continue;
+    link({ ifname: master, kind: 'bridge', mtu: 1500 });
+  }
   for (const r of before) {
     if (r.kind === ResourceKind.Network) {
       const spec = r.spec as NetworkSpec;
       const bridge = names.bridge(r.id);
       link({ ifname: bridge, kind: 'bridge', mtu: spec.mtu });
-      const parent = spec.provider && mappings.get(spec.provider.physicalNetwork);
-      if (parent && spec.provider?.vlanId === undefined) link({ ifname: parent, mtu: 1500, master: bridge });
-      if (parent && spec.provider?.vlanId !== undefined) {
-        link({ ifname: names.vlan(r.id), kind: 'vlan', master: bridge, mtu: spec.mtu, vlan: { id: spec.provider.vlanId, link: parent } });
+      const trunk = uplinks.get(r.id)?.trunk;
+      if (trunk) {
+        link({ ifname: names.vlan(r.id), kind: 'veth', master: bridge, mtu: spec.mtu });
+        link({ ifname: trunk.peer, kind: 'veth', master: trunk.bridge, mtu: spec.mtu });
       }
       if (!spec.vxlan) continue;
       link({ ifname: names.vxlan(r.id), kind: 'vxlan', master: bridge, mtu: spec.mtu, vxlan: { id: spec.vni, local: spec.vxlan.local, port: VXLAN_PORT, learning: false, proxy: true } });
@@ -133,8 +139,12 @@ export function planHost(
       owner.set(`gc/link/${names.vxlan(r.id)}`, key);
       owner.set(`gc/link/${names.vlan(r.id)}`, key);
       const provider = (r.spec as NetworkSpec).provider;
-      const parent = provider && provider.vlanId === undefined ? providerMappings.get(provider.physicalNetwork) : undefined;
-      if (parent) owner.set(`gc/uplink/${parent}`, key);
+      const parent = provider && providerMappings.get(provider.physicalNetwork);
+      if (parent) {
+        // The interface and its trunk are charged to a network that used them (the last one goes with them).
+        owner.set(`gc/uplink/${parent}`, key);
+        owner.set(`gc/link/${names.trunk(parent)}`, key);
+      }
     } else if (r.kind === ResourceKind.Port) {
       owner.set(`gc/link/${names.veth(r.id)}`, key);
       owner.set(`gc/netns/${names.portNetns(r.id)}`, key);
@@ -149,6 +159,7 @@ export function planHost(
   };
   charge('ip', null, result.root.lines);
   charge('bridge', null, result.fdb.lines);
+  charge('tc', null, result.tc.lines);
   for (const batch of result.inNetns) charge('ip', batch.netns ?? null, batch.lines);
 
   const problems = new Map<string, string[]>();

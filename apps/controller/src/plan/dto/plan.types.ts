@@ -33,7 +33,7 @@ export class PlanStepResult {
 
 @ObjectType({ description: 'One command an agent would run.' })
 export class PlanCommand {
-  @Field({ description: '`ip` (a line of an `ip -batch`), `bridge` (of a `bridge -batch`) or `nft` (of an `nft -f` script).' }) tool!: string;
+  @Field({ description: '`ip` (a line of an `ip -batch`), `bridge` (of a `bridge -batch`), `tc` (of a `tc -batch`) or `nft` (of an `nft -f` script).' }) tool!: string;
   @Field(() => String, { nullable: true, description: 'The network namespace it runs in; null: the host\'s own.' }) netns!: string | null;
   @Field({ description: 'The line, as the agent would write it.' }) line!: string;
 }
