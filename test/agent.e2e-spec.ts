@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControllerProcess } from './support/controller';
+import { scrapeMetrics, valueOf } from './support/prometheus';
 import { createHost, uniqueName } from './support/fixtures';
 import {
   AgentProcess,
@@ -182,7 +183,14 @@ describe(`agent on this machine (prefix ${P})`, () => {
       const created = await createHost(c, uniqueName(`${P}-host`));
       hostId = created.host.id;
       stateDir = mkdtempSync(join(tmpdir(), `netloom-agent-${P}-`));
-      agent = await AgentProcess.start({ controllerUrl: baseUrl(c.url), joinToken: created.joinToken, prefix: P, stateDir, resyncMs: 2_000 });
+      agent = await AgentProcess.start({
+        controllerUrl: baseUrl(c.url),
+        joinToken: created.joinToken,
+        prefix: P,
+        stateDir,
+        resyncMs: 2_000,
+        extraArgs: ['--metrics-address', '127.0.0.1:0'],
+      });
       await agent.waitForLog(/joined as host/, 15_000);
       await waitConnected();
     } catch (error) {
@@ -401,10 +409,13 @@ describe(`agent on this machine (prefix ${P})`, () => {
     await agent!.stop();
     expect(agent!.running).toBe(false);
     await agent!.restart();
+    const metrics = /probes and metrics on (http:\/\/\S+)/.exec(await agent!.waitForLog(/probes and metrics on/, 15_000, mark))![1];
     await agent!.waitForLog(/reconciled revision/, 15_000, mark);
     await waitConnected();
-    // Past at least one periodic resync (2 s) after connecting.
-    await sleep(2_500);
+    // Two more passes after connecting: a periodic resync (2 s) at least.
+    const passes = async (): Promise<number> => valueOf(await scrapeMetrics(metrics), 'netloom_agent_reconcile_passes_total', { result: 'applied' });
+    const connectedAt = await passes();
+    await waitFor(async () => (await passes()) >= connectedAt + 2, 10_000, 100, 'two resync passes after the restart');
 
     const output = agent!.linesSince(mark);
     expect(output.filter((l) => /joined as host/.test(l))).toEqual([]);

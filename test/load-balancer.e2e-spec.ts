@@ -700,8 +700,8 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
     expect(await netnsList()).not.toContain(ns);
     expect(await askTcp(need('c1').ns, VIP, VIP_PORT)).toBe('');
     expect((await l.counts('LoadBalancer')).count).toBe(0);
-    // A resync period later it is still gone.
-    await sleep(2_500);
+    // After resyncs on every agent it is still gone.
+    await l.morePasses(2);
     expect(await netnsList()).not.toContain(ns);
   });
 });

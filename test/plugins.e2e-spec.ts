@@ -422,17 +422,14 @@ describe('plugin kinds in the API', () => {
       // A core kind stores none.
       expect((await gql(`query($id: ID!) { port(id: $id) { status { state ${OBSERVED} } } }`, { id: portId })).port.status).toEqual([{ state: 'APPLIED', observed: null }]);
 
-      // The same report again, or one without observed, changes nothing and publishes nothing.
+      // The same report again, or one without observed, changes nothing and publishes nothing: the
+      // next event is the one a later report causes (a channel's reports are taken in order).
       agent.ack([status({ members: [{ operatingStatus: 'OFFLINE', address: '10.80.0.4' }], connections: 2 ** 40, operatingStatus: 'OFFLINE' })]);
       agent.ack([status()]);
-      await sleep(500);
-      expect(events).toHaveLength(1);
-      expect(await read()).toEqual([{ hostId: host.id, state: 'APPLIED', observed: expected }]);
-
       // A new generation reported without observed: the row moves, its observed state stays (not written again).
       agent.ack([{ ...status(), generation: 3 }]);
-      await waitFor(() => events.length === 2, 5_000, 20, 'the generation change');
-      expect(events[1]).toEqual({ kind: 'Vip', resourceId: vip.id, state: 'APPLIED', generation: 3, observed: expected });
+      await waitFor(() => events.length >= 2, 5_000, 20, 'the generation change');
+      expect(events.slice(1)).toEqual([{ kind: 'Vip', resourceId: vip.id, state: 'APPLIED', generation: 3, observed: expected }]);
       const row = await app.get(DataSource).query('SELECT generation, observed FROM resource_statuses WHERE resource_id = ?', [vip.id]);
       expect({ generation: row[0].generation, observed: JSON.parse(row[0].observed) }).toEqual({ generation: 3, observed: JSON.parse(stored[0].observed) });
     });

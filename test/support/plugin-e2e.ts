@@ -9,7 +9,7 @@ import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Cluster, type ClusterOptions, errorCode, Lab as SimLab, type NetnsProcess, STATUS_FIELDS, type StatusView } from '@netloom/simhosts';
 import { kindNames } from '../../apps/controller/src/plugin-kinds/plugin-schema';
-import { netnsList, run, waitForDist } from './agent';
+import { netnsExec, netnsList, run, waitForDist } from './agent';
 
 export {
   askMany,
@@ -66,10 +66,43 @@ export const echoReplies = (ping: NetnsProcess): number[] =>
 
 /** The simulation library's Lab, with what only the tests and benchmarks ask of a cluster. */
 export class Lab extends SimLab {
-  /** Waits for a complete dist/, then starts the controller and the hosts. */
+  /** Waits for a complete dist/, then starts the controller and the hosts (each agent serving its metrics on its host's loopback). */
   static async start(opts: ClusterOptions): Promise<Lab> {
     await waitForDist();
-    return new Lab(await Cluster.start(opts), opts.prefix);
+    return new Lab(await Cluster.start({ ...opts, agentArgs: [...(opts.agentArgs ?? []), '--metrics-address', '127.0.0.1:0'] }), opts.prefix);
+  }
+
+  /** Each agent's reconcile passes so far (applied or failed), from its metrics, read inside its host's namespace. */
+  async passCounts(): Promise<number[]> {
+    const hosts = this.cluster.sim.hosts;
+    return Promise.all(
+      this.cluster.agents.map(async (agent, i) => {
+        const url = agent.lines.map((l) => /probes and metrics on (http:\/\/\S+)/.exec(l)?.[1]).find((u) => u !== undefined);
+        if (!url) throw new Error(`agent ${i} did not say where its metrics are`);
+        const script = `fetch(${JSON.stringify(`${url}/metrics`)}).then((r) => r.text()).then((t) => process.stdout.write(t))`;
+        const got = await netnsExec(hosts[i].name, [process.execPath, '-e', script]);
+        if (got.code !== 0) throw new Error(`metrics of agent ${i}: ${got.stderr.trim()}`);
+        const passes = [...got.stdout.matchAll(/^netloom_agent_reconcile_passes_total\{result="(?:applied|failed)"\} (\d+)$/gm)];
+        return passes.reduce((sum, m) => sum + Number(m[1]), 0);
+      }),
+    );
+  }
+
+  /** Resolves once every agent has made `n` more passes than now: with nothing else asking for one, resyncs. */
+  async morePasses(n = 2, timeoutMs = 15_000): Promise<void> {
+    const before = await this.passCounts();
+    const deadline = Date.now() + timeoutMs;
+    while (!(await this.passCounts()).every((count, i) => count >= before[i] + n)) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} more reconcile passes on every agent`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** What each agent logged of a change (a pass that changed something, a plugin, an error, a failure) while it made two more passes. */
+  async changesOverResyncs(): Promise<string[][]> {
+    const marks = this.agentMarks();
+    await this.morePasses(2);
+    return this.cluster.agents.map((a, i) => a.lines.slice(marks[i]).filter((l) => /reconciled revision|plugin|error|fail/i.test(l)));
   }
 
   /** The plugins (`id@version`) each host's agent reported, in the API's order of hosts. */
