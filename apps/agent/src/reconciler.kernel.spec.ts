@@ -528,6 +528,15 @@ describeKernel('Reconciler on the real kernel: a provider network', () => {
     const before = runner.mutatingCount;
     expect((await pass([net(100), lanPort], 4)).mutatingCommands).toBe(0);
     expect(runner.mutatingCount).toBe(before);
+    // A resync reads the programs: as they are, nothing runs; one removed by hand is put back.
+    await reconciler.resyncNow();
+    expect(runner.mutatingCount).toBe(before);
+    await execa('tc', ['filter', 'del', 'dev', names.vlanPeer('net-p'), 'egress', 'prio', '1']);
+    expect((await ping('10.233.0.101')).exitCode).not.toBe(0);
+    await reconciler.resyncNow();
+    expect(runner.log.filter((c) => c.mutating).slice(-1)[0]).toMatchObject({ command: 'tc', args: ['-force', '-batch', '-'] });
+    expect((await execa('tc', ['filter', 'show', 'dev', names.vlanPeer('net-p'), 'egress'])).stdout).toMatch(/netloom-vlan-untag-100\.o/);
+    expect((await ping('10.233.0.101')).exitCode).toBe(0);
   });
 
   it('back to flat, then deleted: the bridge goes, the mapped interface stays, on no bridge', async () => {

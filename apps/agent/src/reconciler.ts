@@ -7,7 +7,7 @@ import type { PluginHost } from './plugin-host';
 import type { PortPlace } from '@netloom/plugin-sdk';
 import { LinkCache } from './link-cache';
 import { NetnsView } from './netns-view';
-import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, PlanFailure, portsToInspect, specHash } from '@netloom/planner';
+import { FLOOD_MAC, networksToInspect, Observed, OverlayEntries, plan, PlanFailure, portsToInspect, providerLayout, specHash } from '@netloom/planner';
 import { droppedByPort, linkLocal, planPortSecurity, PortSecurityState } from '@netloom/planner';
 import { portCounters } from './port-counters';
 import { PortSecurityCache } from './port-security-cache';
@@ -424,7 +424,7 @@ export class Reconciler {
     ]);
     const netns = new Set(files.filter((ns) => mounted.has(ns)));
     const deadNetns = new Set(files.filter((ns) => !mounted.has(ns)));
-    const observed = { links, netns, deadNetns, portAddresses: new Map(), overlay: new Map(), portSecurity };
+    const observed: Observed & { portSecurity: PortSecurityState | null | Error } = { links, netns, deadNetns, portAddresses: new Map(), overlay: new Map(), portSecurity };
     const look = this.lookAtOverlays;
     this.lookAtOverlays = false;
     await Promise.all(
@@ -445,6 +445,19 @@ export class Reconciler {
         this.overlays.set(networkId, { ifindex, entries });
       }),
     );
+    // At a resync, the VLAN programs on the trunk ends are read too: ones removed or changed by hand are put back.
+    if (look) {
+      const networks = desired.filter((r): r is DesiredResource<NetworkSpec> => r.kind === ResourceKind.Network);
+      const { uplinks } = providerLayout(networks, this.options.providerMappings ?? new Map(), this.names, this.options.vlanSupported);
+      const peers = [...uplinks.values()].flatMap((u) => (u.trunk && links.has(u.trunk.peer) ? [u.trunk.peer] : []));
+      const programAt = async (hook: 'ingress' | 'egress', peer: string): Promise<string | null> =>
+        (await this.linux.tcFilters(undefined, peer, hook)).find((f) => f.kind === 'bpf' && f.prio === 1)?.bpfName?.replace(/:\[[^\]]*\]$/, '') ?? null;
+      // One that cannot be read (gone meanwhile) is left out: not known, so not taken for drift.
+      const read = await Promise.all(
+        peers.map((peer) => Promise.all([programAt('ingress', peer), programAt('egress', peer)]).then(([ingress, egress]) => [[peer, { ingress, egress }] as const], () => [])),
+      );
+      observed.trunkPrograms = new Map(read.flat());
+    }
     const inspect = portsToInspect({ desired, observed, applied: this.applied, names: this.names });
     await Promise.all(
       inspect.map(async (portId) => {

@@ -1,5 +1,6 @@
 import { vlanProgramCode, vlanProgramFile, vlanProgramObject } from './bpf-vlan';
 import { TcBatch } from './tc-batch';
+import { parseTcFilters } from './tc-parse';
 
 describe('VLAN programs', () => {
   it('are named by kind and VLAN id, refusing an id outside 1-4094', () => {
@@ -54,5 +55,13 @@ describe('VLAN programs', () => {
     const batch = new TcBatch('ns1').vlanFilter('nlw0a1b2c3d', 'egress', 3, { kind: 'untag', vlanId: 42 }, 'network/n1');
     expect(batch.lines).toEqual([{ text: 'filter replace dev nlw0a1b2c3d egress protocol all prio 3 handle 1 bpf da obj /run/netloom/bpf/netloom-vlan-untag-42.o sec tc', key: 'network/n1' }]);
     expect([...batch.programs]).toEqual([['netloom-vlan-untag-42.o', { kind: 'untag', vlanId: 42 }]]);
+  });
+
+  it("are found again in tc's listing of a hook (the bare heads without options left out)", () => {
+    const listed =
+      '[{"protocol":"all","pref":1,"kind":"bpf","chain":0},{"protocol":"all","pref":1,"kind":"bpf","chain":0,"options":{"handle":"0x1","bpf_name":"netloom-vlan-tag-100.o:[tc]","direct-action":true,"not_in_hw":true,"prog":{"id":682,"name":"netloom_vlan_ta","tag":"dd9ba2464b907bd2","jited":1}}}]';
+    expect(parseTcFilters(listed)).toEqual([{ kind: 'bpf', prio: 1, handle: '0x1', bpfName: 'netloom-vlan-tag-100.o:[tc]' }]);
+    expect(parseTcFilters('[]')).toEqual([]);
+    expect(parseTcFilters('')).toEqual([]);
   });
 });

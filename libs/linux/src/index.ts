@@ -30,7 +30,7 @@ export {
   type TcQdiscKind,
   type TcQdiscSpec,
 } from './tc-batch';
-export { parseTcClasses, parseTcQdiscs } from './tc-parse';
+export { parseTcClasses, parseTcFilters, parseTcQdiscs } from './tc-parse';
 export { vlanProgramCode, vlanProgramFile, vlanProgramObject, type VlanProgram } from './bpf-vlan';
 export type { LinkMonitor } from './monitor';
 export { NETLINK_PYTHON, NetlinkHelper, netlinkHelper, type NetlinkAnswer, type NetlinkLinkAnswer } from './netlink';

@@ -5,13 +5,13 @@ import type { BridgeBatch } from './bridge-batch';
 import type { IpBatch } from './ip-batch';
 import { BPF_OBJECT_DIR, type TcBatch } from './tc-batch';
 import { vlanProgramObject, type VlanProgram } from './bpf-vlan';
-import { parseTcClasses, parseTcQdiscs } from './tc-parse';
+import { parseTcClasses, parseTcFilters, parseTcQdiscs } from './tc-parse';
 import { monitorLinks, monitorNft, SharedNftEvents, type LinkMonitor } from './monitor';
 import { NETLINK_PYTHON, NetlinkHelper } from './netlink';
 import { assertIfName, assertIp, assertNetnsName, assertNftName, assertRouteTable, assertSysctlKey, assertSysctlValue, ipFamily, LinuxInputError, sysctlPath } from './names';
 import { parseJsonArray, toAddrInfo, toFdbEntry, toLinkInfo, toLinkStats, toNeighEntry, toNftCounters, toNftTable, toRouteInfo, toRuleInfo } from './parse';
 import { CommandRunner, LinuxCommandError, type LinuxCommand, type StreamHandle } from './runner';
-import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, LinkStats, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo, RuleInfo, TcClassView, TcQdiscView } from './types';
+import type { AddrInfo, BatchResult, Family, FdbEntry, LinkEvent, LinkInfo, LinkStats, NeighEntry, NftCounter, NftFamily, NftTableView, NftTransaction, RouteInfo, RuleInfo, TcClassView, TcFilterView, TcQdiscView } from './types';
 
 /** Where `ip netns add` keeps its namespaces. */
 export const NETNS_DIR = '/run/netns';
@@ -232,6 +232,12 @@ export class Linux {
     const devArgs = dev === undefined ? [] : ['dev', assertIfName(dev)];
     const { stdout } = await this.read('tc', [...nsArgs(netns), '-s', '-j', 'qdisc', 'show', ...devArgs]);
     return parseTcQdiscs(stdout);
+  }
+
+  /** The filters on a clsact hook of a device (none without clsact): `tc [-n NS] -j filter show dev D ingress|egress`. */
+  async tcFilters(netns: string | undefined, dev: string, hook: 'ingress' | 'egress'): Promise<TcFilterView[]> {
+    const { stdout } = await this.read('tc', [...nsArgs(netns), '-j', 'filter', 'show', 'dev', assertIfName(dev), hook]);
+    return parseTcFilters(stdout);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { TcClassView, TcQdiscView } from './types';
+import type { TcClassView, TcFilterView, TcQdiscView } from './types';
 
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
@@ -21,6 +21,25 @@ export function parseTcQdiscs(stdout: string): TcQdiscView[] {
     backlog: num(q.backlog),
     qlen: num(q.qlen),
   }));
+}
+
+/** `tc -j filter show dev D ingress|egress`: its filters (tc lists each also as a bare head without options, left out). */
+export function parseTcFilters(stdout: string): TcFilterView[] {
+  const text = stdout.trim();
+  if (text === '') return [];
+  const list = JSON.parse(text) as unknown;
+  if (!Array.isArray(list)) throw new Error('tc filter show: expected a JSON array');
+  return (list as Record<string, unknown>[])
+    .filter((f) => typeof f.options === 'object' && f.options !== null)
+    .map((f) => {
+      const options = f.options as Record<string, unknown>;
+      return {
+        kind: String(f.kind),
+        prio: num(f.pref),
+        ...(typeof options.handle === 'string' ? { handle: options.handle } : {}),
+        ...(typeof options.bpf_name === 'string' ? { bpfName: options.bpf_name } : {}),
+      };
+    });
 }
 
 /** A size as tc prints it (`0b`, `1514b`, `15Kb`, `2Mb`) in bytes. */

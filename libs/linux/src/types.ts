@@ -205,6 +205,16 @@ export interface TcQdiscView extends TcCounters {
   qlen: number;
 }
 
+/** One filter on a clsact hook, from `tc -j filter show dev D ingress|egress` (its entries with options). */
+export interface TcFilterView {
+  kind: string;
+  /** Its priority (`pref`). */
+  prio: number;
+  handle?: string;
+  /** A bpf filter's object and section as tc names it (`netloom-vlan-tag-100.o:[tc]`). */
+  bpfName?: string;
+}
+
 /** One class from `tc -s class show`. */
 export interface TcClassView extends TcCounters {
   kind: string;

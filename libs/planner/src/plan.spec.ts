@@ -1288,6 +1288,13 @@ describe('provider networks', () => {
     const retagged = runMapped([tagged(200)], converged, { applied: new Map([['net-1', specHash(tagged())]]) });
     expect([root(retagged), tcOf(retagged)]).toEqual([[], programs(200)]);
     expect(retagged.changed.get('Network/net-1')).toBe(specHash(tagged(200)));
+    // Read at a resync: programs as they should be change nothing; one removed or another put back.
+    const read = (ingress: string | null, egress: string | null): Observed => ({ ...converged, trunkPrograms: new Map([[WP, { ingress, egress }]]) });
+    const applied = { applied: new Map([['net-1', specHash(tagged())]]) };
+    expect(tcOf(runMapped([tagged()], read('netloom-vlan-tag-100.o', 'netloom-vlan-untag-100.o'), applied))).toEqual([]);
+    expect(tcOf(runMapped([tagged()], read('netloom-vlan-tag-100.o', null), applied))).toEqual(programs(100));
+    expect(tcOf(runMapped([tagged()], read('netloom-vlan-tag-200.o', 'netloom-vlan-untag-100.o'), applied))).toEqual(programs(100));
+    expect(runMapped([tagged()], read(null, null), applied).changed.get('Network/net-1')).toBe(specHash(tagged()));
     // The interface is brought up when it is down; an end off its bridge is put back.
     const astray = observedOf({ links: [bridgeLink(BR), { ...bridgeLink(TR), mtu: 1450 }, eth1({ master: TR, up: false }), vethLink(UP, undefined), vethLink(WP, TR)] });
     expect(root(runMapped([tagged()], astray, { applied: new Map([['net-1', specHash(tagged())]]) }))).toEqual([

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BridgeBatch, IpBatch, LinkInfo, TcBatch, type VlanProgram } from '@netloom/linux';
+import { BridgeBatch, IpBatch, LinkInfo, TcBatch, vlanProgramFile, type VlanProgram } from '@netloom/linux';
 import { DesiredResource, NetworkSpec, PortSpec, ResourceKind, resourceKey, VXLAN_PORT, VxlanSpec } from '@netloom/model';
 import { Names } from './naming';
 
@@ -14,6 +14,11 @@ export interface Observed {
   portAddresses: Map<string, string[]>;
   /** The overlay entries of networks that were read closely, by network id. */
   overlay: Map<string, OverlayEntries>;
+  /**
+   * The VLAN programs found on trunk ends that were read (at a resync), by the end's name: the
+   * object file of the bpf filter at priority 1 of each hook, null when there is none.
+   */
+  trunkPrograms?: Map<string, { ingress: string | null; egress: string | null }>;
 }
 
 /** What a VXLAN device holds: remote FDB entries (MAC → VTEP) and static neighbours (IP → MAC). */
@@ -312,8 +317,11 @@ export function plan({ desired, observed, applied, names, skip = new Set(), held
           if (device.master !== bridge || device.mtu !== mtu || !device.up) creates.linkSet(uplink.link, { master: bridge, mtu, up: true }, key);
           if (peerLink.master !== trunk || peerLink.mtu !== mtu || !peerLink.up) creates.linkSet(peer, { master: trunk, mtu, up: true }, key);
         }
-        // The programs, on a new pair or a spec not known applied (its VLAN may have changed): replaced in place.
-        if (!device || applied.get(network.id) !== specHash(network)) {
+        // The programs, on a new pair, a spec not known applied (its VLAN may have changed), or
+        // other than these when they were read (a resync): replaced in place.
+        const seen = observed.trunkPrograms?.get(peer);
+        const drifted = seen !== undefined && (seen.ingress !== vlanProgramFile(ingress) || seen.egress !== vlanProgramFile(egress));
+        if (!device || drifted || applied.get(network.id) !== specHash(network)) {
           tc.qdiscReplace({ dev: peer, qdisc: { kind: 'clsact' } }, key);
           tc.vlanFilter(peer, 'ingress', 1, ingress, key);
           tc.vlanFilter(peer, 'egress', 1, egress, key);
