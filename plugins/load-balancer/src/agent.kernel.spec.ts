@@ -169,11 +169,26 @@ describeKernel('load balancer: agent half on the real kernel', () => {
     }
   });
 
+  /** `ADDRESS PORT SOURCE_PORT` (0: any): sends `q`, prints the answer, or nothing after 3 s. */
+  const UDP_ASK = [
+    'import socket, sys',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    's.bind(("", int(sys.argv[3])))',
+    's.settimeout(3)',
+    's.sendto(b"q\\n", (sys.argv[1], int(sys.argv[2])))',
+    'try:',
+    '    print(s.recv(100).decode().strip())',
+    'except socket.timeout:',
+    '    pass',
+  ].join('\n');
+
   it('balances UDP too: each datagram is answered by a member, through the translation', async () => {
     for (const name of ['a', 'b', 'c'] as const) kit.spawn(ns[name], ['socat', 'UDP-RECVFROM:5353,fork', `SYSTEM:echo ${name}`]);
     // Each member answers straight first (UDP has no listen to wait for), so none is counted before it is up.
-    const ask = async (address: string, port: number, sourcePort?: number): Promise<string> =>
-      (await kit.exec(ns.client, ['sh', '-c', `echo q | socat -T5 - UDP:${address}:${port}${sourcePort ? `,sourceport=${sourcePort}` : ''}`])).stdout.trim();
+    // One datagram, and up to 3 s for its answer (a client `socat` gave up 0.5 s after its input
+    // ended, less than a member's fork and `sh` take on two busy cores: an answer came too late).
+    const ask = async (address: string, port: number, sourcePort = 0): Promise<string> =>
+      (await kit.exec(ns.client, ['python3', '-c', UDP_ASK, address, String(port), String(sourcePort)])).stdout.trim();
     for (const name of ['a', 'b', 'c'] as const) {
       const address = member(name, 1).address;
       for (let tries = 0; (await ask(address, 5353)) !== name; tries++) if (tries > 20) throw new Error(`member ${name} never answered on UDP 5353`);
