@@ -134,6 +134,12 @@ describe('plugin kinds in GraphQL', () => {
     expect(createFirewallPolicies.map((p: { name: string }) => p.name)).toEqual(['batch-a', 'batch-b']);
     expect(createFirewallPolicies[0].rules).toEqual([{ priority: 1 }, { priority: 2 }]);
     expect(await count()).toBe(before + 2);
+    // A name taken before the call, on a later input (the batch looks names up once: still refused, named).
+    expect(await errorOf([policy('batch-c'), policy('batch-b')])).toMatchObject({ extensions: { code: 'CONFLICT', field: 'inputs.1.name' } });
+    // The first refusal in input order wins, whatever its kind: a bad ref on input 1 before a taken name on input 2.
+    const first = await errorOf([policy('batch-d'), policy('batch-e', [{ ...tcp(1), remoteGroupIds: [world.portIds![0]] }]), policy('batch-a')]);
+    expect(first).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'inputs.1.rules.0.remoteGroupIds.0' } });
+    expect(await count()).toBe(before + 2);
     // More than a call may make: refused as a whole.
     const tooMany = await errorOf(Array.from({ length: 1001 }, (_, i) => policy(`batch-many-${i}`)));
     expect(tooMany).toMatchObject({ message: 'at most 1000 per call, got 1001', extensions: { code: 'BAD_USER_INPUT', field: 'inputs' } });

@@ -50,6 +50,14 @@ export interface PluginResourceFilter {
 }
 
 const COMMON_INPUTS = new Set(['id', 'generation', 'name', 'labels']);
+
+/** What a batch create looked up ahead for all its inputs (see `lookAhead`). */
+interface BatchLookups {
+  /** Ids its refs name that exist, by kind. */
+  existing: Map<string, Set<string>>;
+  /** Names of its kind taken: before the write, or by an input already made in it. */
+  taken: Set<string>;
+}
 const CORE_TABLES = { Host, Network, Subnet, Port } as const;
 const REF_CHUNK = 500;
 /** Resources one batch create may make (as ports: `createPorts`). */
@@ -110,15 +118,46 @@ export class PluginResourcesService {
     return this.changes.transact(async (tx) => {
       const made: PluginResource[] = [];
       const core: CoreReads = new Map();
+      // Several at once: what they name is looked up once per kind, their names once, not per input.
+      const batch = inputs.length > 1 ? await this.lookAhead(tx.em, loaded, inputs) : undefined;
       for (const [i, input] of inputs.entries()) {
-        const one = () => this.createOne(tx, loaded, input, core);
+        const one = () => this.createOne(tx, loaded, input, core, batch);
         made.push(field === 'input' ? await one() : await atInput(`${field}.${i}`, one));
       }
       return made;
     });
   }
 
-  private async createOne(tx: Tx, loaded: LoadedKind, input: PluginResourceInput, core: CoreReads): Promise<PluginResource> {
+  /**
+   * For a batch create: the ids its inputs' refs name that exist (by kind), and the names of this
+   * kind already taken among its inputs' names. Inputs are still checked one by one, in order,
+   * with the same refusals: this only spares each its own queries (an input whose spec is not
+   * valid here is skipped; its own check refuses it).
+   */
+  private async lookAhead(em: EntityManager, loaded: LoadedKind, inputs: PluginResourceInput[]): Promise<BatchLookups> {
+    const wanted = new Map<string, Set<string>>();
+    for (const input of inputs) {
+      const rest = Object.fromEntries(Object.entries(input).filter(([key]) => key !== 'name' && key !== 'labels'));
+      let refs: SpecRef[];
+      try {
+        refs = validateSpec(loaded.definition.fields, rest).refs;
+      } catch {
+        continue;
+      }
+      for (const ref of refs) wanted.set(ref.kind, (wanted.get(ref.kind) ?? new Set()).add(ref.id));
+    }
+    const existing = new Map<string, Set<string>>();
+    for (const [kind, ids] of wanted) existing.set(kind, await this.existingIds(em, kind, [...ids]));
+    const names = [...new Set(inputs.map((i) => i.name).filter((n): n is string => typeof n === 'string'))];
+    const taken = new Set<string>();
+    for (let i = 0; i < names.length; i += REF_CHUNK) {
+      const rows = await em.find(PluginResource, { select: { name: true }, where: { kind: loaded.name, name: In(names.slice(i, i + REF_CHUNK)) } });
+      for (const row of rows) taken.add(row.name);
+    }
+    return { existing, taken };
+  }
+
+  private async createOne(tx: Tx, loaded: LoadedKind, input: PluginResourceInput, core: CoreReads, batch?: BatchLookups): Promise<PluginResource> {
     const { name, labels, ...rest } = input;
     const resource = tx.em.create(PluginResource, {
       ...newResource({ name: name as string, labels: labels ?? undefined }),
@@ -126,8 +165,14 @@ export class PluginResourcesService {
       pluginId: loaded.plugin.id,
       spec: {},
     });
-    resource.spec = await this.checkSpec(tx.em, loaded, rest);
-    await this.ensureNameFree(tx.em, resource);
+    resource.spec = await this.checkSpec(tx.em, loaded, rest, batch?.existing);
+    if (batch) {
+      // Taken before this write, or by an input before this one.
+      if (batch.taken.has(resource.name)) throw conflict(`a ${resource.kind} named ${resource.name} already exists`, 'input.name');
+      batch.taken.add(resource.name);
+    } else {
+      await this.ensureNameFree(tx.em, resource);
+    }
     await this.validateWithPlugin(tx.em, loaded, resource, core);
     await tx.em.insert(PluginResource, resource as QueryDeepPartialEntity<PluginResource>);
     await this.reserveAddresses(tx.em, loaded, resource, core, { created: true });
@@ -197,31 +242,37 @@ export class PluginResourcesService {
     if (existing && existing.id !== resource.id) throw conflict(`a ${resource.kind} named ${resource.name} already exists`, 'input.name');
   }
 
-  /** The schema's checks, then every ref must name an existing resource. */
-  private async checkSpec(em: EntityManager, loaded: LoadedKind, value: Record<string, unknown>): Promise<Record<string, unknown>> {
+  /** The schema's checks, then every ref must name an existing resource (`known`: ids known to exist, by kind, not asked again). */
+  private async checkSpec(em: EntityManager, loaded: LoadedKind, value: Record<string, unknown>, known?: ReadonlyMap<string, ReadonlySet<string>>): Promise<Record<string, unknown>> {
     const { spec, refs } = validateSpec(loaded.definition.fields, value);
-    await this.checkRefs(em, refs);
+    await this.checkRefs(em, refs, known);
     return spec;
   }
 
-  private async checkRefs(em: EntityManager, refs: SpecRef[]): Promise<void> {
+  private async checkRefs(em: EntityManager, refs: SpecRef[], known?: ReadonlyMap<string, ReadonlySet<string>>): Promise<void> {
     const byKind = new Map<string, SpecRef[]>();
     for (const ref of refs) byKind.set(ref.kind, [...(byKind.get(ref.kind) ?? []), ref]);
     for (const [kind, list] of byKind) {
-      const ids = [...new Set(list.map((r) => r.id))];
-      const core = CORE_TABLES[kind as keyof typeof CORE_TABLES];
-      const found = new Set<string>();
-      // In chunks: a spec may name more ids than one statement may bind (SQLite: 32 766).
-      for (let i = 0; i < ids.length; i += REF_CHUNK) {
-        const chunk = ids.slice(i, i + REF_CHUNK);
-        const rows: { id: string }[] = core
-          ? await em.find(core, { select: { id: true }, where: { id: In(chunk) } })
-          : await em.find(PluginResource, { select: { id: true }, where: { kind, id: In(chunk) } });
-        for (const row of rows) found.add(row.id);
-      }
-      const missing = list.find((r) => !found.has(r.id));
+      const sure = known?.get(kind);
+      const found = await this.existingIds(em, kind, [...new Set(list.map((r) => r.id).filter((id) => !sure?.has(id)))]);
+      const missing = list.find((r) => !sure?.has(r.id) && !found.has(r.id));
       if (missing) throw badInput(`${missing.field}: ${kind} ${missing.id} does not exist`, missing.field);
     }
+  }
+
+  /** Which of `ids` name an existing resource of `kind` (a core table's, or a plugin kind's). */
+  private async existingIds(em: EntityManager, kind: string, ids: string[]): Promise<Set<string>> {
+    const core = CORE_TABLES[kind as keyof typeof CORE_TABLES];
+    const found = new Set<string>();
+    // In chunks: a spec may name more ids than one statement may bind (SQLite: 32 766).
+    for (let i = 0; i < ids.length; i += REF_CHUNK) {
+      const chunk = ids.slice(i, i + REF_CHUNK);
+      const rows: { id: string }[] = core
+        ? await em.find(core, { select: { id: true }, where: { id: In(chunk) } })
+        : await em.find(PluginResource, { select: { id: true }, where: { kind, id: In(chunk) } });
+      for (const row of rows) found.add(row.id);
+    }
+    return found;
   }
 
   /**
