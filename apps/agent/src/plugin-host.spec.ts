@@ -172,6 +172,7 @@ describe('PluginHost', () => {
  */
 function kernelReconciler(prefix: string, hostId: string, plugins: () => PluginDefinition[]) {
   const stateDir = mkdtempSync(join(tmpdir(), 'netloom-plugin-host-'));
+  const store = new StateStore(stateDir);
   const made = { linux: new Linux(new CommandRunner()), names: new Names(prefix, hostId), reports: [] as ReconcileReport[], reconciler: undefined as unknown as Reconciler };
   beforeAll(() => {
     const pluginHost = new PluginHost({
@@ -182,11 +183,13 @@ function kernelReconciler(prefix: string, hostId: string, plugins: () => PluginD
       log: () => undefined,
       requestReconcile: () => made.reconciler.requestPass(),
     });
-    made.reconciler = new Reconciler(made.linux, made.names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined, plugins: pluginHost });
+    made.reconciler = new Reconciler(made.linux, made.names, store, { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined, plugins: pluginHost });
     made.reconciler.onReport = (r) => made.reports.push(r);
   });
   afterAll(() => {
     made.reconciler.stop();
+    // Its waiting write goes now, not into a removed folder later.
+    store.stop();
     rmSync(stateDir, { recursive: true, force: true });
   });
   return made;

@@ -55,6 +55,7 @@ describeKernel.each([['ip -batch', false], ['the netlink helper', true]])('Recon
   const prefix = `r${Math.random().toString(36).slice(2, 5)}`;
   const names = new Names(prefix, 'host-under-test');
   const stateDir = mkdtempSync(join(tmpdir(), 'netloom-reconciler-'));
+  const store = new StateStore(stateDir);
   const runner = new CommandRunner();
   const linux = new Linux(runner, netlink ? { netlink: netlinkHelper } : {});
   let reconciler: Reconciler;
@@ -74,7 +75,7 @@ describeKernel.each([['ip -batch', false], ['the netlink helper', true]])('Recon
 
   beforeAll(async () => {
     if (netlink) expect(await netlinkHelper.open()).toEqual({ version: expect.any(String), nft: true });
-    reconciler = new Reconciler(linux, names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined });
+    reconciler = new Reconciler(linux, names, store, { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined });
     reconciler.onReport = (r) => reports.push(r);
     // Watching kernel events, as the agent does (the resync timer is an hour: out of the way).
     reconciler.start();
@@ -82,6 +83,8 @@ describeKernel.each([['ip -batch', false], ['the netlink helper', true]])('Recon
 
   afterAll(async () => {
     reconciler.stop();
+    // Its waiting write goes now, not into a removed folder later.
+    store.stop();
     await removeOurs(linux, prefix);
     rmSync(stateDir, { recursive: true, force: true });
   });
@@ -262,7 +265,8 @@ describeKernel('Reconciler with guarded ports on the real kernel', () => {
   });
   const guard = (id: string, portIds: string[], generation = 1): DesiredResource => ({ kind: 'Guard', id, generation, spec: { ports: portIds } });
   const plugins = new PluginHost({ linux, agentPrefix: prefix, hostId: 'host-under-test', plugins: [guards], log: () => undefined });
-  const reconciler = new Reconciler(linux, names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined, plugins });
+  const store = new StateStore(stateDir);
+  const reconciler = new Reconciler(linux, names, store, { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined, plugins });
   reconciler.onReport = (r) => reports.push(r);
 
   const hostEndUp = async (portId: string) => (await linux.link(names.veth(portId)))?.up;
@@ -278,6 +282,7 @@ describeKernel('Reconciler with guarded ports on the real kernel', () => {
 
   afterAll(async () => {
     reconciler.stop();
+    store.stop();
     await plugins.stop();
     await removeOurs(linux, prefix);
     rmSync(stateDir, { recursive: true, force: true });
@@ -376,12 +381,14 @@ describeKernel('Reconciler when nft fails', () => {
   const path = process.env.PATH;
   const linux = new Linux(new CommandRunner());
   const reports: ReconcileReport[] = [];
-  const reconciler = new Reconciler(linux, names, new StateStore(stateDir), { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined });
+  const store = new StateStore(stateDir);
+  const reconciler = new Reconciler(linux, names, store, { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined });
   reconciler.onReport = (r) => reports.push(r);
 
   afterAll(async () => {
     process.env.PATH = path;
     reconciler.stop();
+    store.stop();
     await removeOurs(linux, prefix);
     rmSync(stateDir, { recursive: true, force: true });
     rmSync(fakeBin, { recursive: true, force: true });
@@ -444,6 +451,7 @@ describeKernel('Reconciler on the real kernel: a provider network', () => {
     { ns: `${prefix}-out-100`, ip: '10.233.0.101', vlan: 100 },
   ];
   const stateDir = mkdtempSync(join(tmpdir(), 'netloom-reconciler-'));
+  const store = new StateStore(stateDir);
   const runner = new CommandRunner();
   const linux = new Linux(runner);
   let reconciler: Reconciler;
@@ -483,12 +491,12 @@ describeKernel('Reconciler on the real kernel: a provider network', () => {
     }
     const vlanSupported = (await detectCapabilities()).includes('vlan');
     const options = { resyncMs: 3_600_000, debounceMs: 10, log: () => undefined, providerMappings: new Map([['physnet1', lan]]), vlanSupported };
-    reconciler = Object.assign(new Reconciler(linux, names, new StateStore(stateDir), options), { onReport: (r: ReconcileReport) => reports.push(r) });
+    reconciler = Object.assign(new Reconciler(linux, names, store, options), { onReport: (r: ReconcileReport) => reports.push(r) });
     reconciler.start();
   });
 
   // The reconciler stops first, or it would put back what is removed.
-  afterAll(() => Promise.resolve(reconciler.stop()).then(() => removeOurs(linux, prefix)).then(() => rmSync(stateDir, { recursive: true, force: true })));
+  afterAll(() => Promise.resolve(reconciler.stop()).then(() => store.stop()).then(() => removeOurs(linux, prefix)).then(() => rmSync(stateDir, { recursive: true, force: true })));
 
   it('enslaves the mapped interface to the bridge (no VXLAN), and the port reaches the LAN through it', async () => {
     const report = await pass([net(), lanPort], 1);
