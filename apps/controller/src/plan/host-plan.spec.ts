@@ -64,6 +64,10 @@ describe('planHost: provider networks', () => {
     const back = planHost([provider(100), port('p-1', 1500, '10.0.0.2')], flat, names, mappings).resources[0];
     expect(back.commands.map((c) => c.line)).toEqual([`link del dev ${u}`, `link del dev ${trunk}`, `link set dev eth1 master ${names.bridge('net-1')}`, 'link set dev eth1 up']);
     expect(planHost(overlay, flat, names).resources[0].problems).toEqual([expect.stringContaining('physical network physnet1 is not mapped on this host')]);
+    // An agent without the `vlan` capability: the VLAN network's refusal, no trunk.
+    const untagged = planHost(flat, [provider(100), port('p-1', 1500, '10.0.0.2')], names, mappings, false).resources[0];
+    expect(untagged.problems).toEqual([expect.stringContaining('this kernel cannot tag VLANs')]);
+    expect(untagged.commands.filter((c) => c.tool === 'tc' || c.line.includes(trunk))).toEqual([]);
   });
 });
 

@@ -51,12 +51,13 @@ export function kernelAt(
   after: readonly DesiredResource[],
   names: Names,
   mappings: ReadonlyMap<string, string> = new Map(),
+  vlanSupported = true,
 ): Observed {
   const observed: Observed = { links: new Map(), netns: new Set(), portAddresses: new Map(), overlay: new Map() };
   const link = (info: Omit<LinkInfo, 'ifindex' | 'up'>): void => void observed.links.set(info.ifname, { ifindex: observed.links.size + 1, up: true, ...info });
   // The mapped interfaces are there (the agent checks that; the plan assumes it), on no bridge unless `before` puts them on one.
   for (const iface of new Set(mappings.values())) link({ ifname: iface, mtu: 1500 });
-  const { uplinks, masters } = providerLayout(before.filter((r): r is DesiredResource<NetworkSpec> => r.kind === ResourceKind.Network), mappings, names);
+  const { uplinks, masters } = providerLayout(before.filter((r): r is DesiredResource<NetworkSpec> => r.kind === ResourceKind.Network), mappings, names, vlanSupported);
   for (const [iface, master] of masters) {
     link({ ifname: iface, mtu: 1500, master });
     if (master !== names.trunk(iface)) continue;
@@ -113,6 +114,8 @@ export function planHost(
   names: Names,
   /** The host's provider mappings as its agent reported them (physical network → interface). */
   providerMappings: ReadonlyMap<string, string> = new Map(),
+  /** Whether its agent can tag VLANs (its `vlan` capability). */
+  vlanSupported = true,
 ): HostPlan {
   const was = new Map(before.map((r) => [resourceKey(r), r]));
   const will = new Map(after.map((r) => [resourceKey(r), r]));
@@ -126,9 +129,9 @@ export function planHost(
   const core = toPlan(after);
   const coreBefore = toPlan(before);
   const applied = new Map(coreBefore.map((r) => [r.id, specHash(r)]));
-  const observed = kernelAt(coreBefore, core, names, providerMappings);
+  const observed = kernelAt(coreBefore, core, names, providerMappings, vlanSupported);
   for (const r of core) if (r.kind === ResourceKind.Network && same(r)) observed.overlay.delete(r.id);
-  const result = plan({ desired: core, observed, applied, names, providerMappings });
+  const result = plan({ desired: core, observed, applied, names, providerMappings, vlanSupported });
 
   // What garbage collection names (a link, a namespace) → the resource that had it.
   const owner = new Map<string, string>();

@@ -66,7 +66,7 @@ export class PlanService {
         const reported = this.reportedPrefix(hostId);
         const prefix = reported ?? DEFAULT_PREFIX;
         const mappings = this.dispatcher.agentProviderMappings(hostId);
-        const { resources, portSecurity } = planHost(before.get(hostId) ?? [], after, new Names(prefix, hostId), mappings);
+        const { resources, portSecurity } = planHost(before.get(hostId) ?? [], after, new Names(prefix, hostId), mappings, this.dispatcher.agentTagsVlans(hostId));
         if (!resources.length && !portSecurity.length) continue;
         hosts.push({
           hostId,

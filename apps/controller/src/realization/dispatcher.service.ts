@@ -146,6 +146,12 @@ export class DispatcherService implements OnApplicationBootstrap, BeforeApplicat
     return new Map(providerMappingsOf(this.sessions.get(hostId)?.hello?.providerMappings).map((m) => [m.physicalNetwork, m.interface]));
   }
 
+  /** Whether the host's agent, connected here, said it can tag VLANs (its `vlan` capability); true when none is. */
+  agentTagsVlans(hostId: string): boolean {
+    const hello = this.sessions.get(hostId)?.hello;
+    return !hello || hello.capabilities.includes('vlan');
+  }
+
   /** A host takes part in other hosts' overlays unless it is gone past the grace period. */
   inSpan(hostId: string): boolean {
     if (this.sessions.get(hostId)?.hello) return true;
