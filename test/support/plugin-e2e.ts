@@ -77,7 +77,8 @@ export class Lab extends SimLab {
     const hosts = this.cluster.sim.hosts;
     return Promise.all(
       this.cluster.agents.map(async (agent, i) => {
-        const url = agent.lines.map((l) => /probes and metrics on (http:\/\/\S+)/.exec(l)?.[1]).find((u) => u !== undefined);
+        // The last it said: an agent started again listens elsewhere.
+        const url = agent.lines.map((l) => /probes and metrics on (http:\/\/\S+)/.exec(l)?.[1]).findLast((u) => u !== undefined);
         if (!url) throw new Error(`agent ${i} did not say where its metrics are`);
         const script = `fetch(${JSON.stringify(`${url}/metrics`)}).then((r) => r.text()).then((t) => process.stdout.write(t))`;
         const got = await netnsExec(hosts[i].name, [process.execPath, '-e', script]);
