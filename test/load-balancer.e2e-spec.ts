@@ -4,7 +4,8 @@
  * through the generated GraphQL API, and assertions on real TCP connections between the port
  * namespaces the agents build. DISTRIBUTED (the default: translated on every host, in the
  * host namespace): weighted round robin over members on both hosts, members seeing the client's
- * own address, per-member counters in the observed status, a client behind a router, hairpin.
+ * own address, per-member counters in the observed status, a client behind a router, members
+ * behind a router (and an APPLIANCE checking them through it), hairpin.
  * APPLIANCE (asked for: a namespace of its own on one host): a member taken out and back
  * by its health monitor (polled, and on the `resourceStatusChanges` subscription), source-IP
  * affinity. DISTRIBUTED with a health monitor: each member checked on its port's host, one
@@ -385,6 +386,48 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
     expect(Object.keys(await spread(cb.ns, VIP, 6, PEER_VIP_PORT))).toEqual([cb.ip]);
   });
 
+  it("b2. members on another network, reached through the VIP subnet's gateway: DISTRIBUTED (translated on each client's host, members see the client) and APPLIANCE with a health monitor checked through it (members see the VIP)", async () => {
+    const l = theLab();
+    const [b, cb] = [need('b'), need('cb')];
+    // The VIPs on the clients' network; the members (m1, m3 on host 0, m2 on host 1) on the other, behind the router made in b.
+    const cb0 = await l.makePort(b, 0);
+    const spreadVip = '10.92.2.100';
+    const applianceVip = '10.92.2.101';
+    const names = [`${P}-cross`, `${P}-cross-app`];
+    try {
+      const spreadLb = await createLb({ name: names[0], subnetId: b.subnetId, vipAddress: spreadVip, listeners: [...listeners(), peerListener()] });
+      expect(modeOf(spreadLb)).toBe('DISTRIBUTED');
+      for (const client of [cb, cb0]) {
+        const counts = await spread(client.ns, spreadVip, 12);
+        note(`b2: 12 connections from ${client.ip} (host ${l.cluster.hostIds.indexOf(client.hostId)}) to a DISTRIBUTED VIP on its own network, members behind the router: ${JSON.stringify(counts)}`);
+        expect(Object.keys(counts).sort()).toEqual(['m1', 'm2', 'm3']);
+        expect(Object.keys(await spread(client.ns, spreadVip, 6, PEER_VIP_PORT))).toEqual([client.ip]);
+      }
+
+      const appliance = await createLb({ name: names[1], mode: 'APPLIANCE', subnetId: b.subnetId, vipAddress: applianceVip, listeners: [...listeners({ healthMonitor: MONITOR }), peerListener()] });
+      expect(modeOf(appliance)).toBe('APPLIANCE');
+      // Each member checked from the appliance's namespace through the router, and found answering.
+      const checked = await observedWhen(
+        appliance.id,
+        (o) => statusesAre(o, { m1: 'ONLINE', m2: 'ONLINE', m3: 'ONLINE' }) && Object.values(membersOf(o)).every((m) => m.lastCheck === 'connected'),
+        10_000,
+        "the appliance's members checked through the router and ONLINE",
+      );
+      note(`b2: the APPLIANCE's members checked through the router, all ONLINE ${checked.ms.toFixed(0)} ms after it was applied`);
+      const counts = await spread(cb0.ns, applianceVip, 12);
+      expect(Object.keys(counts).sort()).toEqual(['m1', 'm2', 'm3']);
+      // Masqueraded, so the replies come back through it: the members see its VIP.
+      expect(Object.keys(await spread(cb.ns, applianceVip, 6, PEER_VIP_PORT))).toEqual([applianceVip]);
+    } finally {
+      // By name: one whose create failed after its commit goes too.
+      for (const name of names) {
+        const { loadBalancer } = await l.api.ok<{ loadBalancer: { id: string } | null }>('query($name: String) { loadBalancer(name: $name) { id } }', { name });
+        if (loadBalancer) await l.remove('LoadBalancer', loadBalancer.id);
+      }
+      await l.remove('Port', cb0.id);
+    }
+  });
+
   it('c. hairpin: a member connects to the VIP and gets an answer (possibly from itself)', async () => {
     const m1 = member('m1');
     const counts = await spread(m1.port.ns, VIP, 12);
@@ -617,8 +660,13 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
       ['VIP equal to a member', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: member('m1').port.ip }],
       ['VIP held by another load balancer', 'CONFLICT', CREATE, { ...base, vipAddress: VIP }],
       ['two listeners on TCP 80', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: [...listeners(), ...listeners()] }],
-      ['a member on another network', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ portId: cb.id }) }],
-      ['a member address on no subnet of the VIP network', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ address: cb.ip }) }],
+      [
+        'DISTRIBUTED with a health monitor and a member on another network (checked from the VIP network on its host: unreachable there)',
+        'BAD_USER_INPUT',
+        CREATE,
+        { ...base, mode: 'DISTRIBUTED', vipAddress: '10.92.1.101', listeners: [{ protocol: 'TCP', port: VIP_PORT, pool: { algorithm: 'ROUND_ROBIN', members: [{ portId: cb.id, port: MEMBER_PORT }], healthMonitor: MONITOR } }] },
+      ],
+      ['an IPv6 member address', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ address: 'fd00::5' }) }],
       ['weight 0', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ portId: member('m1').port.id, weight: 0 }) }],
       ['weight 300', 'BAD_USER_INPUT', CREATE, { ...base, vipAddress: '10.92.1.101', listeners: withMember({ portId: member('m1').port.id, weight: 300 }) }],
       ['weight 0 on update', 'BAD_USER_INPUT', UPDATE, { id: lb.id, listeners: withMember({ portId: member('m1').port.id, weight: 0 }) }],

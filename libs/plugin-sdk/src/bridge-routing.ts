@@ -281,7 +281,8 @@ export class BridgeRoutes {
       hairpin.add(assertIfName(place.hostIfname));
     }
     const table = bridgeRoutingTable(this.opts.pluginId, bridge);
-    const sortedRoutes = [...routes].sort((a, b) => (a.dst < b.dst ? -1 : 1));
+    // Routes on the link first: a gateway is reachable only once the prefix holding it is routed.
+    const sortedRoutes = [...routes].sort((a, b) => (!!a.via !== !!b.via ? (a.via ? 1 : -1) : a.dst < b.dst ? -1 : 1));
     const sortedHairpin = [...hairpin].sort();
     const hash = createHash('sha256').update(JSON.stringify([bridge, table, sortedRoutes, sortedHairpin])).digest('hex').slice(0, 16);
     return { bridge, table, key: networkId, hash, routes: sortedRoutes, hairpin: sortedHairpin };

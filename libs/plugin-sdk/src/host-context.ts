@@ -291,7 +291,11 @@ export interface TcStats {
 export interface BridgeRouting {
   /** A core network with a bridge on this host (`networkBridge(networkId)`); refused otherwise. */
   networkId: string;
-  /** Where translated packets go, out of the bridge: IPv4 `dst` prefixes (`10.0.0.0/24`, `default`), `via` an IPv4 gateway (optional). */
+  /**
+   * Where translated packets go, out of the bridge: IPv4 `dst` prefixes (`10.0.0.0/24`, `default`),
+   * `via` an IPv4 gateway (optional; one of the prefixes given without `via` must hold it: those are
+   * written first).
+   */
   routes: { dst: string; via?: string }[];
   /** Core ports on this host whose host end gets hairpin mode (a member that may reach itself through a VIP). */
   hairpinPorts?: string[];

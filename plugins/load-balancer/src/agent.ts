@@ -171,8 +171,7 @@ async function reconcileDistributed(
       continue;
     }
     ready.push(...lbs);
-    const members = lbs.flatMap((lb) => lb.p.listeners.flatMap((l) => l.members.flatMap((m) => (m.portId && host.port(m.portId) ? [m.portId] : []))));
-    routing.push({ networkId, routes: [...new Set(lbs.flatMap((lb) => lb.p.subnets))].sort().map((dst) => ({ dst })), hairpinPorts: [...new Set(members)].sort() });
+    routing.push(routingOf(networkId, lbs, host));
   }
   try {
     // Routing first: a packet translated before its route is there would be dropped.
@@ -204,6 +203,29 @@ async function reconcileDistributed(
       statuses.set(r.id, { id: r.id, state: RealizationState.APPLIED, attributes: netns ? { mode: 'DISTRIBUTED', netns } : { mode: 'DISTRIBUTED', network: 'absent' } });
     }
   }
+}
+
+/**
+ * Where a network's translated traffic goes out of its bridge: straight to the network's subnets,
+ * through the VIP subnet's gateway to members on other networks (a route each, the first load
+ * balancer's gateway when two differ), with hairpin on the ports of its members here on this
+ * bridge (a member picked by a client on its own port gets the frame back by it).
+ */
+export function routingOf(networkId: string, lbs: readonly HostedLb[], host: Pick<HostContext, 'port'>): BridgeRouting {
+  const routes = new Map<string, { dst: string; via?: string }>();
+  for (const dst of lbs.flatMap((lb) => lb.p.subnets)) routes.set(dst, { dst });
+  const hairpin = new Set<string>();
+  for (const lb of lbs) {
+    for (const m of lb.p.listeners.flatMap((l) => l.members)) {
+      if (m.viaGateway) {
+        if (lb.p.gateway && !routes.has(`${m.address}/32`)) routes.set(`${m.address}/32`, { dst: `${m.address}/32`, via: lb.p.gateway });
+        continue;
+      }
+      const place = m.portId ? host.port(m.portId) : undefined;
+      if (place && (place.bridge === undefined || place.bridge === lb.bridge)) hairpin.add(m.portId!);
+    }
+  }
+  return { networkId, routes: [...routes.values()], hairpinPorts: [...hairpin].sort() };
 }
 
 /** APPLIANCE: each one's table in its namespace, written with its members' health. */

@@ -12,6 +12,8 @@ const intent = () =>
       { id: 's1', networkId: 'n1', cidr: '10.20.1.0/24', gatewayIp: '10.20.1.1' },
       { id: 's1b', networkId: 'n1', cidr: '10.20.9.0/24', gatewayIp: '10.20.9.1' },
       { id: 's2', networkId: 'n2', cidr: '10.20.2.0/24', gatewayIp: '10.20.2.1' },
+      // The VIP network's CIDR again, on another network.
+      { id: 's2o', networkId: 'n2', cidr: '10.20.1.0/24' },
       { id: 's6', networkId: 'n6', cidr: 'fd00:20::/64', gatewayIp: 'fd00:20::1' },
     ],
     ports: [
@@ -19,6 +21,7 @@ const intent = () =>
       { id: 'p2', networkId: 'n1', hostId: 'h2', fixedIps: [{ subnetId: 's1b', ipAddress: '10.20.9.12' }] },
       { id: 'p3', networkId: 'n2', hostId: 'h1', fixedIps: [{ subnetId: 's2', ipAddress: '10.20.2.13' }] },
       { id: 'p6', networkId: 'n1', hostId: 'h1', fixedIps: [] },
+      { id: 'p7', networkId: 'n2', hostId: 'h2', fixedIps: [{ subnetId: 's2o', ipAddress: '10.20.1.200' }] },
     ],
     resources: [{ kind: 'LoadBalancer', id: 'earlier', spec: { hostId: 'h1', subnetId: 's1', vipAddress: '10.20.1.99', listeners: [] } }],
   });
@@ -232,9 +235,19 @@ describe('load balancer: controller half', () => {
     ['an IPv6 subnet', { subnetId: 's6', vipAddress: 'fd00:20::5' }, 'input.subnetId', /IPv6/],
     ['a duplicate listener', { listeners: [listener(), listener()] }, 'input.listeners.1.port', /already a listener on TCP port 80/],
     ['a listener port out of range', { listeners: [listener({ port: 70000 })] }, 'input.listeners.0.port', /1-65535/],
-    ['a member on another network', { listeners: [listener({ members: [member({ portId: 'p3' })] })] }, 'input.listeners.0.pool.members.0.portId', /cannot reach/],
-    ['a member address on no subnet of the VIP network', { listeners: [listener({ members: [member({ address: '10.20.2.13' })] })] }, 'input.listeners.0.pool.members.0.address', /cannot reach/],
-    ['a member port without an address there', { listeners: [listener({ members: [member({ portId: 'p6' })] })] }, 'input.listeners.0.pool.members.0.portId', /no IPv4 address/],
+    [
+      'a member on another network whose address lies in a subnet of the VIP network too',
+      { listeners: [listener({ members: [member({ portId: 'p7' })] })] },
+      'input.listeners.0.pool.members.0.portId',
+      /cannot be told from/,
+    ],
+    [
+      'a DISTRIBUTED one with a health monitor and a member on another network',
+      { mode: 'DISTRIBUTED', listeners: [listener({ ...hm({}), members: [member({ portId: 'p3' })] })] },
+      'input.listeners.0.pool.members.0.portId',
+      /another network.*give mode APPLIANCE/,
+    ],
+    ['a member port without an address', { listeners: [listener({ members: [member({ portId: 'p6' })] })] }, 'input.listeners.0.pool.members.0.portId', /no IPv4 address/],
     ['a member with both portId and address', { listeners: [listener({ members: [member({ portId: 'p1', address: '10.20.1.11' })] })] }, 'input.listeners.0.pool.members.0', /either/],
     ['a member with neither', { listeners: [listener({ members: [member({})] })] }, 'input.listeners.0.pool.members.0', /either/],
     ['a weight of 0', { listeners: [listener({ members: [member({ portId: 'p1', weight: 0 })] })] }, 'input.listeners.0.pool.members.0.weight', /1-256/],
@@ -258,6 +271,21 @@ describe('load balancer: controller half', () => {
     ['a DISTRIBUTED one on a host', { mode: 'DISTRIBUTED', hostId: 'h1' }, 'input.hostId', /every host/],
   ])('refuses %s', async (_what, s, field, message) => {
     await expect(run(s)).rejects.toMatchObject({ code: 'BAD_USER_INPUT', field, message: expect.stringMatching(message) as string });
+  });
+
+  it('reaches members on other networks through the VIP subnet’s gateway: a port there (its own address) or an address in no subnet of the VIP network', async () => {
+    const members = [member({ portId: 'p1' }), member({ portId: 'p3' }), member({ address: '192.0.2.7' })];
+    const { placements } = await run({ listeners: [listener({ members })] });
+    expect(placements.map((p) => p.spec.mode)).toEqual(['DISTRIBUTED', 'DISTRIBUTED']);
+    expect(placements[0].spec.gateway).toBe('10.20.1.1');
+    expect(placements[0].spec.listeners[0].members.map((m) => [m.address, m.viaGateway ?? false])).toEqual([
+      ['10.20.1.11', false],
+      ['10.20.2.13', true],
+      ['192.0.2.7', true],
+    ]);
+    // With a health monitor, as an APPLIANCE: checked from its namespace, through the gateway too.
+    const monitoredLb = await run({ mode: 'APPLIANCE', listeners: [listener({ ...hm({}), members: [member({ portId: 'p3' })] })] });
+    expect(monitoredLb.placements.map((p) => [p.spec.mode, p.spec.listeners[0].members[0].viaGateway])).toEqual([['APPLIANCE', true]]);
   });
 
   it('allows the same port on TCP and UDP', async () => {

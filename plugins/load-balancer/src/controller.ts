@@ -45,14 +45,27 @@ export function parseExpectedCodes(text: string): { from: number; to: number }[]
   return ranges;
 }
 
-/** The member's address: its own, or its port's on a subnet of the VIP network (undefined when it has none). */
+/**
+ * The member's address: its own; or its port's, on a subnet of the VIP network when it has one
+ * there, else its first IPv4 address (a port on another network, reached through the VIP
+ * subnet's gateway). Undefined when its port has no IPv4 address.
+ */
 function memberAddress(m: MemberSpec, vipSubnets: Subnet[], ports: Port[]): string | undefined {
   if (m.address) return m.address;
-  const port = ports.find((p) => p.id === m.portId);
-  return port?.fixedIps.find((ip) => vipSubnets.some((s) => s.id === ip.subnetId && s.ipVersion === 4))?.ipAddress;
+  const fixed = ports.find((p) => p.id === m.portId)?.fixedIps ?? [];
+  const v4 = fixed.filter((ip) => !ip.ipAddress.includes(':'));
+  return (v4.find((ip) => vipSubnets.some((s) => s.id === ip.subnetId)) ?? v4[0])?.ipAddress;
 }
 
-function validatePool(pool: PoolSpec, path: string, mode: LbMode, vip: string | null | undefined, vipSubnet: Subnet, vipSubnets: Subnet[], ports: Port[]): void {
+/**
+ * Whether a member lies outside the VIP's network (reached through the VIP subnet's gateway): its
+ * port is on another network, or its address in no subnet of the VIP's (`vipSubnets`: the VIP
+ * network's, the VIP's among them).
+ */
+const offNetwork = (m: MemberSpec, address: string, vipSubnets: Subnet[], ports: Port[]): boolean =>
+  m.portId ? ports.find((p) => p.id === m.portId)?.networkId !== vipSubnets[0]?.networkId : !subnetContaining(address, vipSubnets.map((s) => s.cidr));
+
+function validatePool(pool: PoolSpec, path: string, mode: LbMode, vip: string | null | undefined, vipSubnets: Subnet[], ports: Port[]): void {
   if (pool.affinityTimeout !== null && pool.affinityTimeout !== undefined) {
     if (pool.algorithm !== 'SOURCE_IP') throw badInput('affinityTimeout needs algorithm SOURCE_IP', `${path}.affinityTimeout`);
     const { min, max } = LIMITS.affinityTimeout;
@@ -67,22 +80,26 @@ function validatePool(pool: PoolSpec, path: string, mode: LbMode, vip: string | 
     if (!inRange(m.port, 1, 65535)) throw badInput(`member port ${m.port} is not 1-65535`, `${at}.port`);
     const { min, max } = LIMITS.weight;
     if (m.weight !== null && m.weight !== undefined && !inRange(m.weight, min, max)) throw badInput(`weight ${m.weight} is not ${min}-${max}`, `${at}.weight`);
-    if (m.portId) {
-      const port = ports.find((p) => p.id === m.portId)!;
-      if (port.networkId !== vipSubnet.networkId) {
-        throw badInput(`port ${port.name} is on another network than the VIP: the load balancer cannot reach it (members must be on the VIP's network)`, `${at}.portId`);
+    if (m.address?.includes(':')) throw badInput('IPv6 members are not supported (the VIP is IPv4)', `${at}.address`);
+    if (m.address && mode === 'DISTRIBUTED' && pool.healthMonitor) {
+      throw badInput("a DISTRIBUTED load balancer checks each member from the host of its port: give the member's portId (or mode APPLIANCE)", `${at}.address`);
+    }
+    const port = m.portId ? ports.find((p) => p.id === m.portId)! : undefined;
+    const address = memberAddress(m, vipSubnets, ports);
+    if (!address) throw badInput(`port ${port!.name} has no IPv4 address`, `${at}.portId`);
+    if (port && offNetwork(m, address, vipSubnets, ports)) {
+      // On another network: reached through the VIP subnet's gateway (a router), as a client would go.
+      const what = `port ${port.name} is on another network than the VIP`;
+      if (subnetContaining(address, vipSubnets.map((s) => s.cidr))) {
+        throw badInput(`${what}, but its address ${address} lies in a subnet of the VIP's network too: it cannot be told from an address there`, `${at}.portId`);
       }
-      if (!memberAddress(m, vipSubnets, ports)) throw badInput(`port ${port.name} has no IPv4 address on the VIP's network`, `${at}.portId`);
-    } else if (m.address) {
       if (mode === 'DISTRIBUTED' && pool.healthMonitor) {
-        throw badInput("a DISTRIBUTED load balancer checks each member from the host of its port: give the member's portId (or mode APPLIANCE)", `${at}.address`);
-      }
-      if (m.address.includes(':')) throw badInput('IPv6 members are not supported (the VIP is IPv4)', `${at}.address`);
-      if (!subnetContaining(m.address, vipSubnets.map((s) => s.cidr))) {
-        throw badInput(`${m.address} is in no subnet of the VIP's network: the load balancer cannot reach it`, `${at}.address`);
+        throw badInput(
+          `${what}: a DISTRIBUTED load balancer checks a member from the VIP network on its port's host, which cannot reach it there; give mode APPLIANCE (checked through the gateway) or no health monitor`,
+          `${at}.portId`,
+        );
       }
     }
-    const address = memberAddress(m, vipSubnets, ports)!;
     if (address === vip) throw badInput('a member cannot be the VIP itself', at);
     if (seen.has(`${address}:${m.port}`)) throw badInput(`member ${address}:${m.port} is given twice`, at);
     seen.add(`${address}:${m.port}`);
@@ -146,7 +163,7 @@ export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>,
     if (listeners.findIndex((o) => o.protocol === l.protocol && o.port === l.port) !== n) {
       throw badInput(`there is already a listener on ${l.protocol} port ${l.port}`, `${path}.port`);
     }
-    validatePool(l.pool, `${path}.pool`, lbMode(spec), spec.vipAddress, subnet, vipSubnets, ports);
+    validatePool(l.pool, `${path}.pool`, lbMode(spec), spec.vipAddress, vipSubnets, ports);
   }
 }
 
@@ -198,6 +215,7 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   const monitored = (spec.listeners ?? []).some((l) => l.pool.healthMonitor);
   const found = monitored && intent.observed ? await intent.observed<CheckedHealth>('LoadBalancer', { ids: [lb.id] }) : [];
   const hostOfPort = new Map(ports.map((p) => [p.id, p.hostId]));
+  const gateway = subnet.gatewayIp && subnet.gatewayIp !== spec.vipAddress ? subnet.gatewayIp : null;
   const checkerOf = (m: Pick<PlacedMember, 'portId'>): string | undefined => (mode === 'DISTRIBUTED' ? (m.portId ? hostOfPort.get(m.portId) : undefined) : hostIds[0]);
   const listeners: PlacedListener[] = (spec.listeners ?? []).map((l) => {
     const hm = l.pool.healthMonitor;
@@ -207,6 +225,11 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
       const address = memberAddress(m, vipSubnets, ports);
       if (!address) continue;
       const member: PlacedMember = { name: m.name ?? null, portId: m.portId ?? null, address, port: m.port, weight: m.weight ?? 1, adminUp: m.adminUp ?? true };
+      if (offNetwork(m, address, vipSubnets, ports)) {
+        // Reached through the gateway; without one (taken away since), not at all.
+        if (!gateway) continue;
+        member.viaGateway = true;
+      }
       if (hm) {
         member.online = found.find((f) => f.hostId === checkerOf(member))?.value[memberKey(l, member)] !== false;
       }
@@ -238,7 +261,7 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
     subnets: vipSubnets.filter((s) => s.ipVersion === 4).map((s) => s.cidr),
     vip: spec.vipAddress,
     cidr: `${spec.vipAddress}/${subnet.cidr.split('/')[1]}`,
-    gateway: subnet.gatewayIp && subnet.gatewayIp !== spec.vipAddress ? subnet.gatewayIp : null,
+    gateway,
     mac,
     mtu: network?.mtu ?? DEFAULT_MTU,
     listeners,

@@ -48,6 +48,11 @@ export interface PlacedMember {
   port: number;
   weight: number;
   adminUp: boolean;
+  /**
+   * On another network than the VIP (its port's, or an address in none of the VIP network's
+   * subnets): reached through the VIP subnet's {@link LbPlacement.gateway}, as the clients reach it.
+   */
+  viaGateway?: boolean;
   /** DISTRIBUTED with a health monitor: this host checks the member (it is the host of its port). */
   check?: boolean;
   /**
@@ -119,8 +124,8 @@ export const loadBalancerKind = {
           members: t.list(
             t.object('Member', {
               name: t.string({ required: false }),
-              portId: t.ref('Port', { required: false, blocksDelete: true, description: 'A port on the VIP network (or give address); it cannot be deleted while a member.' }),
-              address: t.ip({ required: false, description: 'An address in a subnet of the VIP network (or give portId).' }),
+              portId: t.ref('Port', { required: false, blocksDelete: true, description: "A port (or give address): on the VIP network, or on another one reached through the VIP subnet's gateway (its first IPv4 address). It cannot be deleted while a member." }),
+              address: t.ip({ required: false, description: "An address (or give portId): in a subnet of the VIP network, or elsewhere, reached through the VIP subnet's gateway." }),
               port: t.int({ description: 'The port connections are sent to (1-65535).' }),
               weight: t.int({ required: false, description: 'Share of new connections, 1-256 (default 1).' }),
               adminUp: t.boolean({ required: false, description: 'false: takes no new connections (default true).' }),
