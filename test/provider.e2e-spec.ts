@@ -10,6 +10,8 @@
  * (tcpdump), an untagged outside host does not get it, and two VLANs are isolated. The LAN's
  * access ports to the outside hosts on VLANs 100 and 200 tag with the same eBPF programs (this
  * kernel has no 8021q to do it otherwise); what is on the wire is checked by tcpdump, not by them.
+ * Last, a firewall policy on provider ports (flat on the trunk, and VLAN): the outside gets in on
+ * the allowed TCP port only, the ports' own traffic out is answered.
  *
  * Tests build on each other, in order. Every name carries a per-run prefix; everything goes in
  * afterAll (the LAN and outside namespaces carry the prefix too), even on failure.
@@ -44,7 +46,7 @@ const theLab = (): Lab => {
   return lab;
 };
 
-const world: { ext?: Net; inside?: Net; p0?: PortView; p1?: PortView; pa?: PortView; routerId?: string } = {};
+const world: { ext?: Net; inside?: Net; p0?: PortView; p1?: PortView; pa?: PortView; v100port?: PortView; routerId?: string } = {};
 function need<K extends keyof typeof world>(key: K): NonNullable<(typeof world)[K]> {
   const value = world[key];
   if (value === undefined) throw new Error(`${key} was not made: an earlier test failed`);
@@ -277,6 +279,7 @@ describeRoot(`provider networks end to end: 2 simulated hosts on a LAN, real age
   it('5. VLAN 100: the port reaches the outside on VLAN 100, tagged on the wire; an untagged host on the same subnet gets nothing', async () => {
     const v100 = await theLab().makeNetwork('v100', '198.51.100.0/24', `${P}-v100`, { providerInterface: 'physnet1', vlanId: 100 });
     const port = await theLab().makePort(v100, 0, '198.51.100.10');
+    world.v100port = port;
     const seen = await lanCapture('h0', ['vlan', '100', 'and', 'icmp'], () => reach(port.ns, '198.51.100.1', 'VLAN 100 → the outside'));
     expect(seen).toMatch(/vlan 100/);
     expect(seen).toContain('198.51.100.10 > 198.51.100.1');
@@ -308,5 +311,40 @@ describeRoot(`provider networks end to end: 2 simulated hosts on a LAN, real age
 
   it('7b. with the trunk and its programs in place, a resync pass changes nothing', async () => {
     await resyncChangesNothing();
+  });
+
+  it('8. a firewall policy on provider ports (the flat one, now on the trunk, and one on VLAN 100): the outside gets in on the allowed TCP port only; the ports still reach out, their replies let in', async () => {
+    const l = theLab();
+    // Their traffic crosses two bridges on its host (the network's, then the trunk): filtered once, where the port is.
+    const cases = [
+      { port: need('p0'), outside: OUT, outsideIp: '203.0.113.1', what: 'flat' },
+      { port: need('v100port'), outside: OUT_VLANS[0].ns, outsideIp: '198.51.100.1', what: 'VLAN 100' },
+    ];
+    const servers = await Promise.all(cases.map(({ port }) => l.answerServer(port.ns, ECHO_PORT, PEER_ADDRESS)));
+    let policyId: string | undefined;
+    try {
+      for (const c of cases) await reach(c.outside, c.port.ip, `the outside → the ${c.what} port, before the policy`);
+      const policy = await l.write<{ id: string; status: StatusView[] }>(
+        'FirewallPolicy',
+        'create',
+        {
+          name: `${P}-fw`,
+          selector: { portIds: cases.map((c) => c.port.id) },
+          ingressDefault: 'DROP',
+          rules: [{ priority: 10, direction: 'INGRESS', protocol: 'TCP', ports: [{ from: ECHO_PORT }], action: 'ALLOW' }],
+        },
+        `id status { ${STATUS_FIELDS} }`,
+      );
+      policyId = policy.id;
+      expect(policy.status.map((s) => s.state)).toEqual(policy.status.map(() => 'APPLIED'));
+      for (const c of cases) {
+        expect(await l.answerFrom(c.outside, c.port.ip, ECHO_PORT, `the ${c.what} port's allowed TCP port, from the outside`)).toBe(c.outsideIp);
+        expect(await unreachable(c.outside, c.port.ip)).toBe(true);
+        await reach(c.port.ns, c.outsideIp, `the ${c.what} port → the outside, with the policy`);
+      }
+    } finally {
+      if (policyId) await l.remove('FirewallPolicy', policyId);
+      await Promise.all(servers.map((s) => s.stop()));
+    }
   });
 });
