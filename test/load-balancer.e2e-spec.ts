@@ -418,6 +418,9 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
       expect(Object.keys(counts).sort()).toEqual(['m1', 'm2', 'm3']);
       // Masqueraded, so the replies come back through it: the members see its VIP.
       expect(Object.keys(await spread(cb.ns, applianceVip, 6, PEER_VIP_PORT))).toEqual([applianceVip]);
+      // So a client on the members' own network reaches them through the VIP too (a DISTRIBUTED
+      // VIP cannot serve it: the members' replies to it would never pass the VIP's bridge).
+      expect(Object.keys(await spread(need('c1').ns, applianceVip, 12)).sort()).toEqual(['m1', 'm2', 'm3']);
     } finally {
       // By name: one whose create failed after its commit goes too.
       for (const name of names) {
