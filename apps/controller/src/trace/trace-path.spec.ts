@@ -140,6 +140,24 @@ describe('explainPath', () => {
     ]);
   });
 
+  it('a VIP whose members sit behind the router: each at its own address, said to be reached through the gateway', () => {
+    const w = world();
+    w.loadBalancers[0].listeners[0].members = [
+      { name: null, portId: 'pa3', address: null, port: 8080 },
+      { name: 'ext', portId: null, address: '192.0.2.7', port: 8080 },
+      { name: null, portId: 'pm', address: null, port: 8080 },
+    ];
+    const plan = explainPath(w, 'pb', { loadBalancerId: 'lb' }, { protocol: 'TCP', port: 80 });
+    expect(plan.loadBalancer?.members.map((m) => [m.name, m.address, m.host])).toEqual([
+      ['a3', '10.0.1.7', 'two'],
+      ['ext', '192.0.2.7', null],
+      ['web', '10.0.2.8', 'two'],
+    ]);
+    expect(plan.hops.find((h) => h.kind === 'LOAD_BALANCER')?.detail).toBe(
+      'VIP 10.0.2.100 TCP 80: DNAT to one of a3 (10.0.1.7:8080 on host two, through the gateway), ext (192.0.2.7:8080, through the gateway), web (10.0.2.8:8080 on host two)',
+    );
+  });
+
   it('no router between two networks: said, not guessed', () => {
     const w = world();
     w.routers = [];

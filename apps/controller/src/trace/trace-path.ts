@@ -201,13 +201,19 @@ export function explainPath(world: TraceWorld, fromPortId: string, target: Trace
     const lbHost = lb.distributed ? from.hostId : (lb.hostIds[0] ?? from.hostId);
     const lbNetwork = world.subnets.find((s) => s.id === lb.subnetId)?.networkId;
     reach(lbNetwork, lbHost, address);
+    /** Members reached through the VIP subnet's gateway (on another network). */
+    const routed = new Set<TraceMember>();
     const members: TraceMember[] = listener.members.map((m) => {
       const port = m.portId ? world.ports.find((p) => p.id === m.portId) : world.ports.find((p) => m.address !== null && p.ips.includes(m.address));
       if (port && port.id !== from.id) scopes.push({ hostId: port.hostId, portId: port.id });
-      const memberAddress = m.address ?? port?.ips.find((ip) => v4(ip) && world.subnets.some((s) => s.networkId === lbNetwork && subnetContaining(ip, [s.cidr]) !== undefined)) ?? '?';
-      return { name: m.name ?? port?.name ?? memberAddress, address: memberAddress, port: m.port, portName: port?.name ?? null, host: port ? host(port.hostId) : null };
+      // As the plugin places it: the port's address on the VIP's network, else its first (a member behind the router).
+      const onVipNetwork = (ip: string): boolean => world.subnets.some((s) => s.networkId === lbNetwork && subnetContaining(ip, [s.cidr]) !== undefined);
+      const memberAddress = m.address ?? port?.ips.find((ip) => v4(ip) && onVipNetwork(ip)) ?? port?.ips.find(v4) ?? '?';
+      const member = { name: m.name ?? port?.name ?? memberAddress, address: memberAddress, port: m.port, portName: port?.name ?? null, host: port ? host(port.hostId) : null };
+      if (memberAddress !== '?' && (port ? port.networkId !== lbNetwork : !onVipNetwork(memberAddress))) routed.add(member);
+      return member;
     });
-    const listed = members.map((m) => `${m.name} (${m.address}:${m.port}${m.host ? ` on host ${m.host}` : ''})`).join(', ');
+    const listed = members.map((m) => `${m.name} (${m.address}:${m.port}${m.host ? ` on host ${m.host}` : ''}${routed.has(m) ? ', through the gateway' : ''})`).join(', ');
     const where = lb.distributed ? ' translated on the client\'s host,' : '';
     hops.push({ kind: 'LOAD_BALANCER', name: lb.name, host: host(lbHost), detail: `VIP ${address} ${probe.protocol} ${probe.port}:${where} DNAT to one of ${listed || 'no member'}` });
     // An appliance counts in its namespace; a DISTRIBUTED one in the host table, read with the client's port.
