@@ -386,7 +386,7 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
     expect(Object.keys(await spread(cb.ns, VIP, 6, PEER_VIP_PORT))).toEqual([cb.ip]);
   });
 
-  it("b2. members on another network, reached through the VIP subnet's gateway: DISTRIBUTED (translated on each client's host, members see the client) and APPLIANCE with a health monitor checked through it (members see the VIP)", async () => {
+  it("b2. members on another network, reached through the VIP subnet's gateway: DISTRIBUTED (translated on each client's host, members see the client) and, with a health monitor, APPLIANCE checking them through it (members see the VIP)", async () => {
     const l = theLab();
     const [b, cb] = [need('b'), need('cb')];
     // The VIPs on the clients' network; the members (m1, m3 on host 0, m2 on host 1) on the other, behind the router made in b.
@@ -404,7 +404,8 @@ describeRoot(`the load balancer plugin end to end: 2 simulated hosts, real agent
         expect(Object.keys(await spread(client.ns, spreadVip, 6, PEER_VIP_PORT))).toEqual([client.ip]);
       }
 
-      const appliance = await createLb({ name: names[1], mode: 'APPLIANCE', subnetId: b.subnetId, vipAddress: applianceVip, listeners: [...listeners({ healthMonitor: MONITOR }), peerListener()] });
+      // No mode given: a health monitor on members behind the router makes it an APPLIANCE.
+      const appliance = await createLb({ name: names[1], subnetId: b.subnetId, vipAddress: applianceVip, listeners: [...listeners({ healthMonitor: MONITOR }), peerListener()] });
       expect(modeOf(appliance)).toBe('APPLIANCE');
       // Each member checked from the appliance's namespace through the router, and found answering.
       const checked = await observedWhen(

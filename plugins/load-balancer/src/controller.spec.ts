@@ -203,6 +203,20 @@ describe('load balancer: controller half', () => {
     expect((await run({ listeners: monitored([member({ portId: 'p1' }), member({ address: '10.20.1.77' })]) })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([['h2', 'APPLIANCE']]);
     // Without a monitor a member by address is no reason for an appliance.
     expect((await run({ listeners: [listener({ members: [member({ address: '10.20.1.77' })] })] })).placements.map((p) => p.spec.mode)).toEqual(['DISTRIBUTED', 'DISTRIBUTED']);
+    // Nor is a member port on another network; with a monitor it is (checked through the gateway).
+    expect((await run({ listeners: [listener({ members: [member({ portId: 'p3' })] })] })).placements.map((p) => p.spec.mode)).toEqual(['DISTRIBUTED', 'DISTRIBUTED']);
+    expect((await run({ listeners: monitored([member({ portId: 'p1' }), member({ portId: 'p3' })]) })).placements.map((p) => [p.hostId, p.spec.mode])).toEqual([['h2', 'APPLIANCE']]);
+  });
+
+  it('counts an appliance its monitored members behind the router made one when it spreads appliances over hosts', async () => {
+    const hm = { type: 'TCP' as const, httpPath: null, expectedCodes: null, intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 2 };
+    const monitored = [listener({ members: [member({ portId: 'p3' })], pool: { algorithm: 'ROUND_ROBIN', affinityTimeout: null, members: [], healthMonitor: hm } })];
+    const view = intent();
+    // Made after 'earlier' (pinned to h1), before lb1: on h2, so lb1 goes to h1 (it would go to h2 were it not counted).
+    const auto = { kind: 'LoadBalancer', id: 'f-auto', name: 'f-auto', generation: 1, labels: {}, spec: spec({ vipAddress: '10.20.1.98', listeners: monitored }) };
+    const withAuto: IntentView = { ...view, resources: async <T>(kind: string) => [...(await view.resources<T>(kind)), auto as never] };
+    const { placements } = await runController(loadBalancer, 'LoadBalancer', { id: 'lb1', spec: spec({ mode: 'APPLIANCE' }) }, withAuto);
+    expect(placements.map((p) => p.hostId)).toEqual(['h1']);
   });
 
   it('runs as an APPLIANCE when pinned to a host or asked to, DISTRIBUTED when asked to', async () => {

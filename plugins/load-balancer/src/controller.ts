@@ -95,7 +95,7 @@ function validatePool(pool: PoolSpec, path: string, mode: LbMode, vip: string | 
       }
       if (mode === 'DISTRIBUTED' && pool.healthMonitor) {
         throw badInput(
-          `${what}: a DISTRIBUTED load balancer checks a member from the VIP network on its port's host, which cannot reach it there; give mode APPLIANCE (checked through the gateway) or no health monitor`,
+          `${what}: a DISTRIBUTED load balancer checks a member from the VIP network on its port's host, which cannot reach it there; give mode APPLIANCE or none (an appliance checks it through the gateway), or no health monitor`,
           `${at}.portId`,
         );
       }
@@ -131,13 +131,31 @@ const memberPortIds = (spec: Pick<LoadBalancerSpec, 'listeners'>): string[] => [
 
 /**
  * The mode a load balancer runs in: its own; or APPLIANCE when it is pinned to a host, or when a
- * health monitor must check a member given by address (no port, so no host of its own to be
- * checked from); DISTRIBUTED otherwise.
+ * health monitor must check a member no host of the VIP's network can check from where it is:
+ * one given by address (no port, so no host of its own), or a port on another network (`away`:
+ * the ids of its member ports off the VIP's network; checked through the gateway instead);
+ * DISTRIBUTED otherwise.
  */
-export function lbMode(spec: Pick<LoadBalancerSpec, 'mode' | 'hostId' | 'listeners'>): LbMode {
+export function lbMode(spec: Pick<LoadBalancerSpec, 'mode' | 'hostId' | 'listeners'>, away: ReadonlySet<string> = new Set()): LbMode {
   if (spec.mode) return spec.mode;
-  const byAddress = (spec.listeners ?? []).some((l) => l.pool.healthMonitor && (l.pool.members ?? []).some((m) => !m.portId));
-  return spec.hostId || byAddress ? 'APPLIANCE' : 'DISTRIBUTED';
+  const unchecked = (spec.listeners ?? []).some((l) => l.pool.healthMonitor && (l.pool.members ?? []).some((m) => !m.portId || away.has(m.portId)));
+  return spec.hostId || unchecked ? 'APPLIANCE' : 'DISTRIBUTED';
+}
+
+/** Of `ports`, the ids of those off the network `networkId` (members reached through the gateway). */
+const awayFrom = (networkId: string, ports: Port[]): Set<string> => new Set(ports.filter((p) => p.networkId !== networkId).map((p) => p.id));
+
+/** Whether a load balancer's mode may hang on its member ports' networks (no mode nor host given, a health monitor on a pool with ports). */
+const modeHangsOnPorts = (spec: LoadBalancerSpec): boolean =>
+  !spec.mode && !spec.hostId && (spec.listeners ?? []).some((l) => l.pool.healthMonitor && (l.pool.members ?? []).some((m) => m.portId));
+
+/** The ids of the load balancers among `lbs` that run as APPLIANCE (the member ports of those whose mode hangs on them read in one go). */
+async function appliancesOf(lbs: PluginResource<LoadBalancerSpec>[], intent: IntentView): Promise<Set<string>> {
+  const hanging = lbs.filter((r) => modeHangsOnPorts(r.spec));
+  const ids = [...new Set(hanging.flatMap((r) => memberPortIds(r.spec)))];
+  const [ports, subnets] = ids.length ? await Promise.all([intent.ports({ ids }), intent.subnets()]) : [[], []];
+  const networkOf = new Map(subnets.map((s) => [s.id, s.networkId]));
+  return new Set(lbs.filter((r) => lbMode(r.spec, awayFrom(networkOf.get(r.spec.subnetId) ?? '', ports)) === 'APPLIANCE').map((r) => r.id));
 }
 
 export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>, intent: IntentView): Promise<void> {
@@ -150,20 +168,21 @@ export async function validateLoadBalancer(lb: PluginResource<LoadBalancerSpec>,
     if (!subnetContaining(spec.vipAddress, [subnet.cidr])) throw badInput(`${spec.vipAddress} is not in subnet ${subnet.name} (${subnet.cidr})`, 'input.vipAddress');
     if (spec.vipAddress === subnet.gatewayIp) throw badInput(`${spec.vipAddress} is the gateway of subnet ${subnet.name}`, 'input.vipAddress');
   }
-  if (lbMode(spec) === 'APPLIANCE' && !spec.hostId && (await intent.hosts()).length === 0) throw badInput('there is no host to place the load balancer on', 'input.hostId');
   const listeners = spec.listeners ?? [];
   if (listeners.length > LIMITS.listeners) throw badInput(`a load balancer has at most ${LIMITS.listeners} listeners`, 'input.listeners');
   const vipSubnets = subnets.filter((s) => s.networkId === subnet.networkId);
   // The member ports only (not the site's).
   const memberIds = memberPortIds(spec);
   const ports = memberIds.length ? await intent.ports({ ids: memberIds }) : [];
+  const mode = lbMode(spec, awayFrom(subnet.networkId, ports));
+  if (mode === 'APPLIANCE' && !spec.hostId && (await intent.hosts()).length === 0) throw badInput('there is no host to place the load balancer on', 'input.hostId');
   for (const [n, l] of listeners.entries()) {
     const path = `input.listeners.${n}`;
     if (!inRange(l.port, 1, 65535)) throw badInput(`listener port ${l.port} is not 1-65535`, `${path}.port`);
     if (listeners.findIndex((o) => o.protocol === l.protocol && o.port === l.port) !== n) {
       throw badInput(`there is already a listener on ${l.protocol} port ${l.port}`, `${path}.port`);
     }
-    validatePool(l.pool, `${path}.pool`, lbMode(spec), spec.vipAddress, vipSubnets, ports);
+    validatePool(l.pool, `${path}.pool`, mode, spec.vipAddress, vipSubnets, ports);
   }
 }
 
@@ -192,7 +211,9 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   const spec = lb.spec;
   const [subnet] = await intent.subnets({ ids: [spec.subnetId] });
   if (!subnet || !spec.vipAddress) return [];
-  const mode = lbMode(spec);
+  const memberPorts = memberPortIds(spec);
+  const ports = memberPorts.length ? await intent.ports({ ids: memberPorts }) : [];
+  const mode = lbMode(spec, awayFrom(subnet.networkId, ports));
   let hostIds: string[];
   if (mode === 'DISTRIBUTED') {
     // Every host: each translates what its clients send (where the VIP's network has no bridge, there is nothing to do).
@@ -200,7 +221,9 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   } else {
     let hostId = spec.hostId ?? undefined;
     if (!hostId) {
-      const appliances = (await intent.resources<LoadBalancerSpec>('LoadBalancer')).filter((r) => r.id !== lb.id && lbMode(r.spec) === 'APPLIANCE');
+      const others = (await intent.resources<LoadBalancerSpec>('LoadBalancer')).filter((r) => r.id !== lb.id);
+      const running = await appliancesOf(others, intent);
+      const appliances = others.filter((r) => running.has(r.id));
       hostId = spreadOverHosts([...appliances, lb].map((r) => ({ id: r.id, hostId: r.spec.hostId })), (await intent.hosts()).map((h) => h.id)).get(lb.id);
     }
     hostIds = hostId ? [hostId] : [];
@@ -208,8 +231,6 @@ export async function placeLoadBalancer(lb: PluginResource<LoadBalancerSpec>, in
   if (!hostIds.length) return [];
   const [network] = await intent.networks({ ids: [subnet.networkId] });
   const vipSubnets = await intent.subnets({ networkIds: [subnet.networkId] });
-  const memberPorts = memberPortIds(spec);
-  const ports = memberPorts.length ? await intent.ports({ ids: memberPorts }) : [];
   // Health: each member is checked on one host (DISTRIBUTED: its port's, whose finding every host
   // follows; APPLIANCE: the appliance's), and what that host last reported is where its checks start.
   const monitored = (spec.listeners ?? []).some((l) => l.pool.healthMonitor);

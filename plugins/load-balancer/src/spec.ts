@@ -103,7 +103,7 @@ export const loadBalancerKind = {
     mode: t.enum('Mode', ['DISTRIBUTED', 'APPLIANCE'], {
       required: false,
       description:
-        'Absent: APPLIANCE when hostId is given, or a health monitor with a member given by address; DISTRIBUTED otherwise. A DISTRIBUTED load balancer checks each member from the host of its port (members given by portId), and every host takes the result.',
+        'Absent: APPLIANCE when hostId is given, or a health monitor with a member given by address or a member port on another network; DISTRIBUTED otherwise. A DISTRIBUTED load balancer checks each member from the host of its port (members given by portId), and every host takes the result.',
       typeDescription: 'DISTRIBUTED: the VIP is translated on every host, in the host namespace, as the client sends; APPLIANCE: by a namespace of its own on one host.',
     }),
     hostId: t.ref('Host', { required: false, description: 'APPLIANCE: where it runs; absent: the host with the fewest load balancers (ties: the lowest host id).' }),
